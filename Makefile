@@ -1,0 +1,39 @@
+# zoosync: the two commands a user needs are `make run` and `make test`.
+# Both install what is missing (Debian/Ubuntu packages, npm packages) first.
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+
+.PHONY: all deps build build-asan test unit integration run clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+build-asan: deps
+	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DZOOSYNC_SANITIZE=ON >/dev/null
+	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+
+# Unit tests in both builds, then the integration tests against a real
+# ZooKeeper and the sanitized gateway.
+test: build build-asan
+	@$(MAKE) --no-print-directory unit integration
+
+unit:
+	cd $(BUILD) && ctest --output-on-failure
+	cd $(ASAN_BUILD) && ctest --output-on-failure
+
+integration:
+	ZOOSYNCD=$(CURDIR)/$(ASAN_BUILD)/zoosyncd node --test --test-concurrency=1 test/integration/
+
+run: build
+	@scripts/run.sh $(BUILD)/zoosyncd
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

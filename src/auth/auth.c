@@ -1,0 +1,558 @@
+/* auth: bearer-token verification (libjwt) and scope checks. See auth.h.
+ *
+ * Verification order in auth_verify(), first failure wins:
+ *   1. shape: three non-empty base64url segments, at most AUTH_MAX_TOKEN bytes;
+ *   2. header: a JSON object whose "alg" is exactly the verifier's algorithm
+ *      (so "none" and every algorithm confusion is refused before any
+ *      signature code runs) and without "crit";
+ *   3. payload: a JSON object, duplicate member names refused;
+ *   4. signature: jwt_decode() with the verifier's key, then jwt_get_alg() is
+ *      checked again;
+ *   5. claims (only once the signature holds):
+ *      `exp` required (number, now < exp), `nbf` honoured (now >= nbf),
+ *      `sub` and `scope` optional strings.
+ *
+ * Decisions where the contract is silent:
+ *   - a missing `sub` gives the empty string; a missing `scope` gives no
+ *     rights (the token authenticates, every scoped request is then 403);
+ *   - `sub` or `scope` of another JSON type makes the token invalid;
+ *   - scope entries that are not one of the five forms (or name an invalid
+ *     store) are ignored, so tokens carrying foreign scopes still work;
+ *   - no clock leeway: the caller passes `now`;
+ *   - public keys: RSA of at least 2048 bits (RS256) or EC P-256 (ES256). */
+#include "auth/auth.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <jwt.h>
+#include <limits.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/pem.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Longest compact token accepted; far above any real bearer token. */
+#define AUTH_MAX_TOKEN 65536
+/* Largest key or secret file read. */
+#define AUTH_MAX_KEY_FILE (1024 * 1024)
+/* Longest store name (PROTOCOL.md: ^[A-Za-z0-9_-]{1,64}$). */
+#define AUTH_MAX_STORE 64
+#define AUTH_MIN_RSA_BITS 2048
+
+struct auth_verifier {
+    jwt_alg_t alg;      /* JWT_ALG_HS256, JWT_ALG_RS256 or JWT_ALG_ES256 */
+    unsigned char *key; /* secret bytes or PEM text, NUL-terminated copy */
+    size_t len;         /* key length without the terminator */
+};
+
+/* One "<store>:read|write" grant. */
+typedef struct auth_grant {
+    char *store;
+    auth_perm level; /* AUTH_READ or AUTH_WRITE */
+} auth_grant;
+
+struct auth_principal {
+    char *sub;
+    bool admin;
+    int wildcard; /* 0, AUTH_READ or AUTH_WRITE: the "*:" grant */
+    auth_grant *grants;
+    size_t ngrants;
+};
+
+/* ---- small helpers ---------------------------------------------------- */
+
+/* Sets *err (when err is not NULL) to a malloc'd formatted sentence. On
+ * allocation failure *err becomes NULL. */
+__attribute__((format(printf, 2, 3))) static void auth_errf(char **err, const char *fmt, ...) {
+    if (!err) return;
+    va_list ap;
+    va_start(ap, fmt);
+    if (vasprintf(err, fmt, ap) < 0) *err = NULL;
+    va_end(ap);
+}
+
+/* Copies len bytes into a new NUL-terminated block; NULL on OOM. */
+static unsigned char *auth_memdup0(const void *src, size_t len) {
+    unsigned char *p = malloc(len + 1);
+    if (!p) return NULL;
+    if (len) memcpy(p, src, len);
+    p[len] = '\0';
+    return p;
+}
+
+/* Allocates a verifier owning a copy of key. */
+static auth_verifier *auth_verifier_make(jwt_alg_t alg, const void *key, size_t len, char **err) {
+    auth_verifier *v = malloc(sizeof *v);
+    unsigned char *k = auth_memdup0(key, len);
+    if (!v || !k) {
+        free(v);
+        free(k);
+        auth_errf(err, "out of memory creating the token verifier");
+        return NULL;
+    }
+    v->alg = alg;
+    v->key = k;
+    v->len = len;
+    return v;
+}
+
+/* Reads a whole regular file (at most AUTH_MAX_KEY_FILE bytes) into a
+ * malloc'd NUL-terminated block. Returns NULL and sets *err on failure. */
+static char *auth_read_file(const char *path, size_t *len, char **err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        auth_errf(err, "cannot open %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *buf = malloc(AUTH_MAX_KEY_FILE + 1);
+    if (!buf) {
+        fclose(f);
+        auth_errf(err, "out of memory reading %s", path);
+        return NULL;
+    }
+    size_t n = fread(buf, 1, AUTH_MAX_KEY_FILE + 1, f);
+    int failed = ferror(f);
+    fclose(f);
+    if (failed || n > AUTH_MAX_KEY_FILE) {
+        free(buf);
+        if (failed)
+            auth_errf(err, "cannot read %s", path);
+        else
+            auth_errf(err, "%s is larger than %d bytes", path, AUTH_MAX_KEY_FILE);
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+/* ---- verifiers -------------------------------------------------------- */
+
+auth_verifier *auth_verifier_hs256(const unsigned char *secret, size_t len, char **err) {
+    if (!secret || len == 0) {
+        auth_errf(err, "the HS256 secret is empty");
+        return NULL;
+    }
+    if (len > INT_MAX) {
+        auth_errf(err, "the HS256 secret is too long");
+        return NULL;
+    }
+    return auth_verifier_make(JWT_ALG_HS256, secret, len, err);
+}
+
+/* Maps a parsed public key to its JWT algorithm: RSA (>= 2048 bits) is
+ * RS256, EC on P-256 is ES256. Returns JWT_ALG_INVAL and sets *err for any
+ * other key. */
+static jwt_alg_t auth_pkey_alg(EVP_PKEY *pkey, char **err) {
+    int type = EVP_PKEY_base_id(pkey);
+    if (type == EVP_PKEY_RSA) {
+        if (EVP_PKEY_get_bits(pkey) < AUTH_MIN_RSA_BITS) {
+            auth_errf(err, "the RSA public key has %d bits; at least %d are required",
+                      EVP_PKEY_get_bits(pkey), AUTH_MIN_RSA_BITS);
+            return JWT_ALG_INVAL;
+        }
+        return JWT_ALG_RS256;
+    }
+    if (type == EVP_PKEY_EC) {
+        char group[64] = "";
+        size_t glen = 0;
+        if (EVP_PKEY_get_group_name(pkey, group, sizeof group, &glen) != 1 ||
+            (strcmp(group, "prime256v1") != 0 && strcmp(group, "P-256") != 0)) {
+            auth_errf(err, "the EC public key is on curve \"%s\"; ES256 needs P-256 (prime256v1)", group);
+            return JWT_ALG_INVAL;
+        }
+        return JWT_ALG_ES256;
+    }
+    auth_errf(err, "unsupported public key type (%s); use an RSA or EC P-256 key",
+              OBJ_nid2sn(type) ? OBJ_nid2sn(type) : "unknown");
+    return JWT_ALG_INVAL;
+}
+
+auth_verifier *auth_verifier_pubkey(const char *pem, size_t len, char **err) {
+    if (!pem || len == 0) {
+        auth_errf(err, "the public key is empty");
+        return NULL;
+    }
+    if (len > INT_MAX) {
+        auth_errf(err, "the public key is too long");
+        return NULL;
+    }
+    BIO *bio = BIO_new_mem_buf(pem, (int)len);
+    if (!bio) {
+        auth_errf(err, "out of memory reading the public key");
+        return NULL;
+    }
+    EVP_PKEY *pkey = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+    BIO_free(bio);
+    if (!pkey) {
+        ERR_clear_error();
+        auth_errf(err, "not a PEM public key (expected \"-----BEGIN PUBLIC KEY-----\")");
+        return NULL;
+    }
+    jwt_alg_t alg = auth_pkey_alg(pkey, err);
+    EVP_PKEY_free(pkey);
+    if (alg == JWT_ALG_INVAL) return NULL;
+    return auth_verifier_make(alg, pem, len, err);
+}
+
+/* Length of buf once ONE trailing "\n" or "\r\n" is removed. */
+static size_t auth_strip_newline(const char *buf, size_t len) {
+    if (len > 0 && buf[len - 1] == '\n') {
+        len--;
+        if (len > 0 && buf[len - 1] == '\r') len--;
+    }
+    return len;
+}
+
+auth_verifier *auth_verifier_from_secret_file(const char *path, char **err) {
+    size_t size = 0;
+    char *buf = auth_read_file(path, &size, err);
+    if (!buf) return NULL;
+    size_t len = auth_strip_newline(buf, size);
+    auth_verifier *v = NULL;
+    if (len == 0)
+        auth_errf(err, "the secret file %s is empty", path);
+    else
+        v = auth_verifier_hs256((const unsigned char *)buf, len, err);
+    memset(buf, 0, size); /* do not leave the secret in freed memory */
+    free(buf);
+    return v;
+}
+
+auth_verifier *auth_verifier_from_pubkey_file(const char *path, char **err) {
+    size_t len = 0;
+    char *buf = auth_read_file(path, &len, err);
+    if (!buf) return NULL;
+    char *why = NULL;
+    auth_verifier *v = auth_verifier_pubkey(buf, len, &why);
+    free(buf);
+    if (!v && err) auth_errf(err, "%s: %s", path, why ? why : "invalid public key");
+    free(why);
+    return v;
+}
+
+void auth_verifier_free(auth_verifier *v) {
+    if (!v) return;
+    if (v->alg == JWT_ALG_HS256) memset(v->key, 0, v->len);
+    free(v->key);
+    free(v);
+}
+
+/* ---- token parsing ---------------------------------------------------- */
+
+/* Value of one base64url character, -1 for any other byte. */
+static int auth_b64url_val(unsigned char c) {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '-') return 62;
+    if (c == '_') return 63;
+    return -1;
+}
+
+/* Decodes n bytes of unpadded base64url into a malloc'd block (*outlen
+ * bytes plus a NUL). NULL when the input is not base64url or on OOM. */
+static char *auth_b64url_decode(const char *s, size_t n, size_t *outlen) {
+    if (n % 4 == 1) return NULL;
+    char *out = malloc(n / 4 * 3 + 3);
+    if (!out) return NULL;
+    size_t o = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        int v = auth_b64url_val((unsigned char)s[i]);
+        if (v < 0) {
+            free(out);
+            return NULL;
+        }
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (char)((acc >> bits) & 0xff);
+        }
+    }
+    out[o] = '\0';
+    *outlen = o;
+    return out;
+}
+
+/* The three segments of a compact JWS. */
+typedef struct auth_parts {
+    const char *seg[3];
+    size_t len[3];
+} auth_parts;
+
+/* Splits token into header.payload.signature; each must be non-empty
+ * base64url. Returns 0, or -1 with a reason in *why. */
+static int auth_split(const char *token, auth_parts *p, char **why) {
+    size_t n = strnlen(token, AUTH_MAX_TOKEN + 1);
+    if (n == 0) return auth_errf(why, "token is empty"), -1;
+    if (n > AUTH_MAX_TOKEN) return auth_errf(why, "token is longer than %d bytes", AUTH_MAX_TOKEN), -1;
+    int k = 0;
+    p->seg[0] = token;
+    for (size_t i = 0; i < n; i++) {
+        if (token[i] == '.') {
+            if (k == 2) return auth_errf(why, "malformed token: more than three segments"), -1;
+            p->len[k] = (size_t)(token + i - p->seg[k]);
+            p->seg[++k] = token + i + 1;
+        } else if (auth_b64url_val((unsigned char)token[i]) < 0) {
+            return auth_errf(why, "malformed token: character at offset %zu is not base64url", i), -1;
+        }
+    }
+    if (k != 2) return auth_errf(why, "malformed token: expected three dot-separated segments"), -1;
+    p->len[2] = (size_t)(token + n - p->seg[2]);
+    if (!p->len[0] || !p->len[1] || !p->len[2])
+        return auth_errf(why, "malformed token: empty segment (unsigned tokens are not accepted)"), -1;
+    return 0;
+}
+
+/* Decodes a base64url segment holding a JSON object (duplicate member names
+ * refused). Returns a new reference or NULL. */
+static json_t *auth_segment_json(const char *seg, size_t len) {
+    size_t n = 0;
+    char *raw = auth_b64url_decode(seg, len, &n);
+    if (!raw) return NULL;
+    json_t *j = json_loadb(raw, n, JSON_REJECT_DUPLICATES, NULL);
+    free(raw);
+    if (j && !json_is_object(j)) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
+/* Checks the JOSE header: alg must equal the verifier's, no "crit".
+ * Returns 0, or -1 with *why. */
+static int auth_check_header(const auth_verifier *v, const auth_parts *p, char **why) {
+    json_t *h = auth_segment_json(p->seg[0], p->len[0]);
+    if (!h) return auth_errf(why, "malformed token: header is not a base64url JSON object"), -1;
+    const char *want = jwt_alg_str(v->alg);
+    const char *alg = json_string_value(json_object_get(h, "alg"));
+    int rc = -1;
+    if (!alg)
+        auth_errf(why, "token header has no \"alg\"");
+    else if (strcmp(alg, want) != 0)
+        auth_errf(why, "token algorithm \"%.32s\" is not accepted (expected %s)", alg, want);
+    else if (json_object_get(h, "crit"))
+        auth_errf(why, "token header has unsupported critical extensions (\"crit\")");
+    else
+        rc = 0;
+    json_decref(h);
+    return rc;
+}
+
+/* Verifies the signature with libjwt and re-checks the algorithm it saw.
+ * Returns 0, or -1 with *why. */
+static int auth_check_signature(const auth_verifier *v, const char *token, char **why) {
+    jwt_t *jwt = NULL;
+    int rc = jwt_decode(&jwt, token, v->key, (int)v->len);
+    if (rc != 0 || !jwt) {
+        if (jwt) jwt_free(jwt);
+        ERR_clear_error(); /* libjwt leaves OpenSSL's reasons on this thread */
+        auth_errf(why, rc == ENOMEM ? "out of memory verifying the token" : "token signature is invalid");
+        return -1;
+    }
+    jwt_alg_t seen = jwt_get_alg(jwt);
+    jwt_free(jwt);
+    if (seen != v->alg) {
+        auth_errf(why, "token algorithm is not accepted (expected %s)", jwt_alg_str(v->alg));
+        return -1;
+    }
+    return 0;
+}
+
+/* Reads the NumericDate claim name: 1 and *out when present, 0 when
+ * absent, -1 (with *why) when it is not a number. */
+static int auth_claim_time(json_t *claims, const char *name, double *out, char **why) {
+    json_t *j = json_object_get(claims, name);
+    if (!j) return 0;
+    if (!json_is_number(j)) return auth_errf(why, "token claim \"%s\" is not a number", name), -1;
+    *out = json_number_value(j);
+    return 1;
+}
+
+/* exp required and in the future; nbf, if any, not in the future. */
+static int auth_check_times(json_t *claims, time_t now, char **why) {
+    double exp = 0, nbf = 0;
+    int has = auth_claim_time(claims, "exp", &exp, why);
+    if (has < 0) return -1;
+    if (has == 0) return auth_errf(why, "token has no \"exp\" claim"), -1;
+    if ((double)now >= exp) return auth_errf(why, "token expired"), -1;
+    has = auth_claim_time(claims, "nbf", &nbf, why);
+    if (has < 0) return -1;
+    if (has && (double)now < nbf) return auth_errf(why, "token is not valid yet (nbf is in the future)"), -1;
+    return 0;
+}
+
+/* Reads the optional string claim name into *out (NULL when absent).
+ * Returns -1 with *why when present but not a string. */
+static int auth_claim_str(json_t *claims, const char *name, const char **out, char **why) {
+    json_t *j = json_object_get(claims, name);
+    *out = NULL;
+    if (!j) return 0;
+    if (!json_is_string(j)) return auth_errf(why, "token claim \"%s\" is not a string", name), -1;
+    *out = json_string_value(j);
+    return 0;
+}
+
+/* Turns the verified claims into a principal. Returns 0, or -1 with *why. */
+static int auth_claims_principal(json_t *claims, time_t now, auth_principal **out, char **why) {
+    const char *sub = NULL, *scope = NULL;
+    if (auth_check_times(claims, now, why) < 0) return -1;
+    if (auth_claim_str(claims, "sub", &sub, why) < 0) return -1;
+    if (auth_claim_str(claims, "scope", &scope, why) < 0) return -1;
+    *out = auth_principal_new(sub, scope);
+    if (!*out) return auth_errf(why, "out of memory"), -1;
+    return 0;
+}
+
+int auth_verify(const auth_verifier *v, const char *token, time_t now, auth_principal **out, char **why) {
+    auth_parts parts;
+    if (why) *why = NULL;
+    if (out) *out = NULL;
+    if (!v || !out) return auth_errf(why, "no token verifier"), -1;
+    if (!token) return auth_errf(why, "no token"), -1;
+    if (auth_split(token, &parts, why) < 0) return -1;
+    if (auth_check_header(v, &parts, why) < 0) return -1;
+    /* Parsed before the signature check only to name the failure well; its
+     * claims are used only once the signature holds. */
+    json_t *claims = auth_segment_json(parts.seg[1], parts.len[1]);
+    if (!claims) return auth_errf(why, "malformed token: payload is not a base64url JSON object"), -1;
+    int rc = auth_check_signature(v, token, why);
+    if (rc == 0) rc = auth_claims_principal(claims, now, out, why);
+    json_decref(claims);
+    return rc;
+}
+
+/* ---- principals and scopes -------------------------------------------- */
+
+/* Is s[0..len) a valid store name (^[A-Za-z0-9_-]{1,64}$)? */
+static bool auth_store_name_ok(const char *s, size_t len) {
+    if (len == 0 || len > AUTH_MAX_STORE) return false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+/* Raises p's grant on store s[0..len) to level (adds it when new).
+ * Returns -1 on OOM. */
+static int auth_grant_add(auth_principal *p, const char *s, size_t len, auth_perm level) {
+    for (size_t i = 0; i < p->ngrants; i++) {
+        if (strlen(p->grants[i].store) == len && memcmp(p->grants[i].store, s, len) == 0) {
+            if (level > p->grants[i].level) p->grants[i].level = level;
+            return 0;
+        }
+    }
+    auth_grant *g = realloc(p->grants, (p->ngrants + 1) * sizeof *g);
+    if (!g) return -1;
+    p->grants = g;
+    char *name = (char *)auth_memdup0(s, len);
+    if (!name) return -1;
+    g[p->ngrants].store = name;
+    g[p->ngrants].level = level;
+    p->ngrants++;
+    return 0;
+}
+
+/* Applies one scope entry e[0..len) to p; unknown entries are ignored.
+ * Returns -1 on OOM. */
+static int auth_scope_entry(auth_principal *p, const char *e, size_t len) {
+    if (len == 5 && memcmp(e, "admin", 5) == 0) {
+        p->admin = true;
+        return 0;
+    }
+    const char *colon = memchr(e, ':', len);
+    if (!colon) return 0;
+    size_t slen = (size_t)(colon - e), rlen = len - slen - 1;
+    auth_perm level;
+    if (rlen == 4 && memcmp(colon + 1, "read", 4) == 0)
+        level = AUTH_READ;
+    else if (rlen == 5 && memcmp(colon + 1, "write", 5) == 0)
+        level = AUTH_WRITE;
+    else
+        return 0;
+    if (slen == 1 && e[0] == '*') {
+        if ((int)level > p->wildcard) p->wildcard = (int)level;
+        return 0;
+    }
+    if (!auth_store_name_ok(e, slen)) return 0;
+    return auth_grant_add(p, e, slen, level);
+}
+
+/* Parses a space-separated scope string into p. Returns -1 on OOM. */
+static int auth_scope_parse(auth_principal *p, const char *scope) {
+    const char *s = scope;
+    while (*s) {
+        while (*s == ' ') s++;
+        const char *e = s;
+        while (*e && *e != ' ') e++;
+        if (e > s && auth_scope_entry(p, s, (size_t)(e - s)) < 0) return -1;
+        s = e;
+    }
+    return 0;
+}
+
+auth_principal *auth_principal_new(const char *sub, const char *scope) {
+    auth_principal *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->sub = strdup(sub ? sub : "");
+    if (!p->sub || (scope && auth_scope_parse(p, scope) < 0)) {
+        auth_principal_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+auth_principal *auth_principal_anonymous(void) {
+    return auth_principal_new("anonymous", "admin");
+}
+
+/* Highest level p holds on store (0 when none), wildcard included. */
+static int auth_level_on(const auth_principal *p, const char *store) {
+    int level = p->wildcard;
+    for (size_t i = 0; i < p->ngrants; i++)
+        if (strcmp(p->grants[i].store, store) == 0 && (int)p->grants[i].level > level)
+            level = (int)p->grants[i].level;
+    return level;
+}
+
+/* Highest level p holds on any store (0 when none). */
+static int auth_level_any(const auth_principal *p) {
+    int level = p->wildcard;
+    for (size_t i = 0; i < p->ngrants; i++)
+        if ((int)p->grants[i].level > level) level = (int)p->grants[i].level;
+    return level;
+}
+
+/* store NULL asks for a store-independent right: AUTH_ADMIN only for admin;
+ * AUTH_READ ("may list") / AUTH_WRITE when p may read / write at least one
+ * store. */
+bool auth_can(const auth_principal *p, const char *store, auth_perm perm) {
+    if (!p) return false;
+    if (p->admin) return true;
+    if (perm != AUTH_READ && perm != AUTH_WRITE) return false;
+    int level = store ? auth_level_on(p, store) : auth_level_any(p);
+    return level >= (int)perm;
+}
+
+const char *auth_principal_sub(const auth_principal *p) {
+    return p ? p->sub : NULL;
+}
+
+void auth_principal_free(auth_principal *p) {
+    if (!p) return;
+    for (size_t i = 0; i < p->ngrants; i++) free(p->grants[i].store);
+    free(p->grants);
+    free(p->sub);
+    free(p);
+}

@@ -1,0 +1,51 @@
+/* auth: bearer-token verification (libjwt) and scope checks.
+ *
+ * An auth_verifier holds one verification key: an HS256 shared secret, or an
+ * RS256 / ES256 public key (PEM). It is immutable after creation and safe to
+ * share between threads. auth_verify() turns a compact JWT into a principal
+ * the caller owns and frees with auth_principal_free().
+ *
+ * Token rules (PROTOCOL.md "Authentication and scopes"): the token's `alg`
+ * must be the verifier's algorithm (never "none"); `exp` is required and must
+ * be in the future; `nbf`, when present, must not be in the future; `scope`
+ * is a space-separated list of "<store>:read", "<store>:write", "*:read",
+ * "*:write", "admin". write implies read; admin implies everything. */
+#ifndef ZS_AUTH_H
+#define ZS_AUTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+typedef struct auth_verifier auth_verifier;
+typedef struct auth_principal auth_principal;
+
+typedef enum { AUTH_READ = 1, AUTH_WRITE = 2, AUTH_ADMIN = 3 } auth_perm;
+
+/* Creates a verifier. On failure returns NULL and sets *err to a malloc'd
+ * sentence (caller frees). */
+auth_verifier *auth_verifier_hs256(const unsigned char *secret, size_t len, char **err);
+/* PEM public key; the algorithm (RS256 or ES256) follows from the key type. */
+auth_verifier *auth_verifier_pubkey(const char *pem, size_t len, char **err);
+/* Reads a file and calls one of the above. */
+auth_verifier *auth_verifier_from_secret_file(const char *path, char **err);
+auth_verifier *auth_verifier_from_pubkey_file(const char *path, char **err);
+void auth_verifier_free(auth_verifier *v);
+
+/* Verifies token at time now. Returns 0 and *out on success; -1 and a
+ * malloc'd reason in *why (e.g. "token expired") on any failure. */
+int auth_verify(const auth_verifier *v, const char *token, time_t now, auth_principal **out, char **why);
+
+/* The principal used when authentication is off: sub "anonymous", admin. */
+auth_principal *auth_principal_anonymous(void);
+
+/* Parses a scope string directly (used by auth_verify and by the tests). */
+auth_principal *auth_principal_new(const char *sub, const char *scope);
+
+/* May p do perm on store? store NULL asks for a store-independent right
+ * (only admin has AUTH_ADMIN; AUTH_READ with NULL store asks "may list"). */
+bool auth_can(const auth_principal *p, const char *store, auth_perm perm);
+const char *auth_principal_sub(const auth_principal *p);
+void auth_principal_free(auth_principal *p);
+
+#endif

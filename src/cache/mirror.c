@@ -1,0 +1,541 @@
+#include "cache/mirror.h"
+
+#include <errno.h>
+#include <glib.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "zk/layout.h"
+
+typedef struct rec {
+    char *name;      /* znode name (canonical encoding of key); owned */
+    char *key;       /* decoded key; owned */
+    uint32_t klen;
+    uint64_t khash;
+    char *value;     /* compact JSON; NULL for a tombstone, a gone or rejected value */
+    uint32_t vlen;
+    int32_t zver;    /* znode version; protocol version = zver + 1; -1 = not read yet */
+    uint64_t zxid;   /* zxid of the change this state comes from */
+    bool in_tree;
+    bool gone;       /* znode hard-deleted by someone */
+    bool rejected;   /* data is not valid JSON */
+} rec;
+
+typedef struct checkpoint {
+    uint64_t need;      /* reads sent when the reply was handled */
+    uint64_t zxid;      /* what the reply showed */
+    uint64_t reply_seq; /* which reply */
+} checkpoint;
+
+struct mirror {
+    mirror_set *set;
+    char *store;
+    char *rpath;             /* <root>/stores/<store>/r */
+    size_t rpath_len;
+    pthread_mutex_t mu;      /* guards everything below */
+    pthread_cond_t cond;
+    int64_t czxid;           /* identity of the store znode loaded */
+    uint64_t gen;            /* bumped at every reload; older replies are ignored */
+    bool loading, loaded;
+    uint64_t load_mark;
+    GHashTable *buckets[LAYOUT_BUCKETS]; /* name -> rec (owns rec) */
+    GTree *tree;                         /* rec -> rec, by feed position */
+    size_t live, bytes;
+    uint64_t issued, completed;          /* reads sent / answered */
+    uint64_t wmark;                      /* the watermark W */
+    uint64_t popped_reply;               /* newest reply whose checkpoint is resolved */
+    uint64_t sync_mark;                  /* reads sent when the last sync completed */
+    GArray *cps;                         /* checkpoints, resolved from cp_head on */
+    guint cp_head;
+    uint64_t watch_events, reads, rejected;
+};
+
+struct mirror_set {
+    zkc *z;
+    char *root;
+    const zs_log *lg;
+    pthread_mutex_t mu; /* guards stores; never held while taking a mirror's mu... except in sync_hook, in that order */
+    GHashTable *stores; /* name -> mirror */
+};
+
+enum { RD_DATA, RD_CHILDREN };
+
+typedef struct read_ctx {
+    mirror *m;
+    uint64_t gen;
+    uint64_t seq;
+    int kind;
+    unsigned bucket;
+    char name[]; /* record name for RD_DATA */
+} read_ctx;
+
+static cursor_pos rec_pos(const rec *r) {
+    cursor_pos p = {r->zxid, r->khash, (uint32_t)(r->zver + 1)};
+    return p;
+}
+
+static gint rec_cmp(gconstpointer a, gconstpointer b, gpointer unused) {
+    (void)unused;
+    cursor_pos pa = rec_pos(a), pb = rec_pos(b);
+    return cursor_cmp(&pa, &pb);
+}
+
+static void rec_free(gpointer p) {
+    rec *r = p;
+    if (!r) return;
+    free(r->name);
+    free(r->key);
+    free(r->value);
+    free(r);
+}
+
+static void tree_remove(mirror *m, rec *r) {
+    if (!r->in_tree) return;
+    g_tree_remove(m->tree, r);
+    r->in_tree = false;
+    if (r->value) { m->live--; m->bytes -= r->vlen + r->klen; }
+}
+
+static void tree_insert(mirror *m, rec *r) {
+    g_tree_insert(m->tree, r, r);
+    r->in_tree = true;
+    if (r->value) { m->live++; m->bytes += r->vlen + r->klen; }
+}
+
+/* ---- reads ------------------------------------------------------------ */
+
+static void data_done(int rc, const char *value, int len, const struct Stat *st, const void *data);
+static void children_done(int rc, const struct String_vector *names, const struct Stat *st, const void *data);
+static void watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx);
+
+static char *bucket_path(const mirror *m, unsigned b) {
+    char *p = NULL;
+    if (asprintf(&p, "%s/%02x", m->rpath, b) < 0) return NULL;
+    return p;
+}
+
+static void account_reply(mirror *m, uint64_t seq, uint64_t zobs);
+
+/* Sends one read. Caller holds m->mu. A read that cannot be sent counts as
+ * answered at once, so the accounting never waits for it. */
+static void send_read(mirror *m, int kind, unsigned bucket, const char *name) {
+    size_t nlen = name ? strlen(name) : 0;
+    read_ctx *rc = malloc(sizeof *rc + nlen + 1);
+    char *path = NULL;
+    if (rc) {
+        rc->m = m; rc->gen = m->gen; rc->seq = ++m->issued; rc->kind = kind; rc->bucket = bucket;
+        memcpy(rc->name, name ? name : "", nlen + 1);
+        char *bp = bucket_path(m, bucket);
+        if (bp && kind == RD_DATA) {
+            if (asprintf(&path, "%s/%s", bp, name) < 0) path = NULL;
+            free(bp);
+        } else {
+            path = bp;
+        }
+    }
+    if (!rc || !path) {
+        LOG_ERROR(m->set->lg, "mirror %s: out of memory sending a read", m->store);
+        if (rc) account_reply(m, rc->seq, 0);
+        free(rc);
+        free(path);
+        return;
+    }
+    m->reads++;
+    zhandle_t *zh = zkc_zh(m->set->z);
+    int err = kind == RD_DATA ? zoo_awget(zh, path, watcher, m, data_done, rc)
+                              : zoo_awget_children2(zh, path, watcher, m, children_done, rc);
+    free(path);
+    if (err != ZOK) {
+        LOG_WARN(m->set->lg, "mirror %s: read not sent: %s", m->store, zerror(err));
+        account_reply(m, rc->seq, 0);
+        free(rc);
+    }
+}
+
+/* Resolves checkpoints whose reads are all answered. Caller holds m->mu. */
+static void resolve(mirror *m) {
+    while (m->cp_head < m->cps->len) {
+        checkpoint *c = &g_array_index(m->cps, checkpoint, m->cp_head);
+        if (c->need > m->completed) break;
+        if (c->zxid > m->wmark) m->wmark = c->zxid;
+        m->popped_reply = c->reply_seq;
+        m->cp_head++;
+    }
+    if (m->cp_head == m->cps->len) {
+        g_array_set_size(m->cps, 0);
+        m->cp_head = 0;
+    } else if (m->cp_head > 1024 && m->cp_head * 2 > m->cps->len) {
+        g_array_remove_range(m->cps, 0, m->cp_head);
+        m->cp_head = 0;
+    }
+    if (m->loading && m->popped_reply >= m->load_mark) {
+        m->loading = false;
+        m->loaded = true;
+    }
+    pthread_cond_broadcast(&m->cond);
+}
+
+/* Notes that reply seq (showing zxid zobs) was handled. Caller holds m->mu. */
+static void account_reply(mirror *m, uint64_t seq, uint64_t zobs) {
+    checkpoint c = {m->issued, zobs, seq};
+    g_array_append_val(m->cps, c);
+    m->completed++;
+    resolve(m);
+}
+
+static bool transient(int rc) {
+    return rc == ZCONNECTIONLOSS || rc == ZOPERATIONTIMEOUT || rc == ZSESSIONMOVED;
+}
+
+static bool valid_json(const char *v, int len) {
+    json_error_t e;
+    json_t *j = json_loadb(v, (size_t)len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &e);
+    if (!j) return false;
+    json_decref(j);
+    return true;
+}
+
+static rec *rec_new(const char *name, unsigned bucket) {
+    size_t klen;
+    char *key = layout_key_decode(name, &klen);
+    if (!key) return NULL;
+    uint64_t h = layout_key_hash(key, klen);
+    if (layout_bucket(h) != bucket || layout_key_invalid(key, klen)) { free(key); return NULL; }
+    rec *r = calloc(1, sizeof *r);
+    if (!r || !(r->name = strdup(name))) { free(r); free(key); return NULL; }
+    r->key = key;
+    r->klen = (uint32_t)klen;
+    r->khash = h;
+    r->zver = -1;
+    return r;
+}
+
+static void data_done(int rc, const char *value, int len, const struct Stat *st, const void *data) {
+    read_ctx *c = (read_ctx *)data;
+    mirror *m = c->m;
+    uint64_t zobs = 0;
+    pthread_mutex_lock(&m->mu);
+    if (c->gen == m->gen) {
+        if (rc == ZOK) {
+            zobs = (uint64_t)st->mzxid;
+            rec *r = g_hash_table_lookup(m->buckets[c->bucket], c->name);
+            if (!r && (r = rec_new(c->name, c->bucket)))
+                g_hash_table_insert(m->buckets[c->bucket], r->name, r);
+            if (r && !(r->in_tree && r->zxid == (uint64_t)st->mzxid && r->zver == st->version && !r->gone)) {
+                tree_remove(m, r);
+                free(r->value);
+                r->value = NULL;
+                r->vlen = 0;
+                r->rejected = false;
+                if (len > 0 && value) {
+                    if (valid_json(value, len) && (r->value = malloc((size_t)len + 1))) {
+                        memcpy(r->value, value, (size_t)len);
+                        r->value[len] = '\0';
+                        r->vlen = (uint32_t)len;
+                    } else {
+                        r->rejected = true;
+                        m->rejected++;
+                        LOG_WARN(m->set->lg, "mirror %s: record %s holds no JSON value; served as deleted",
+                                 m->store, c->name);
+                    }
+                }
+                r->zver = st->version;
+                r->zxid = (uint64_t)st->mzxid;
+                r->gone = false;
+                tree_insert(m, r);
+            } else if (!r) {
+                m->rejected++;
+                LOG_WARN(m->set->lg, "mirror %s: ignoring znode %02x/%s: not a zoosync key name",
+                         m->store, c->bucket, c->name);
+            }
+        } else if (transient(rc)) {
+            send_read(m, RD_DATA, c->bucket, c->name);
+        }
+        /* ZNONODE: the bucket's child watch reports the removal. */
+    }
+    account_reply(m, c->seq, zobs);
+    pthread_mutex_unlock(&m->mu);
+    free(c);
+}
+
+static void children_done(int rc, const struct String_vector *names, const struct Stat *st, const void *data) {
+    read_ctx *c = (read_ctx *)data;
+    mirror *m = c->m;
+    uint64_t zobs = 0;
+    pthread_mutex_lock(&m->mu);
+    if (c->gen == m->gen) {
+        if (rc == ZOK) {
+            zobs = (uint64_t)st->pzxid;
+            GHashTable *b = m->buckets[c->bucket];
+            GHashTable *seen = g_hash_table_new(g_str_hash, g_str_equal);
+            for (int i = 0; i < names->count; i++) {
+                const char *n = names->data[i];
+                g_hash_table_add(seen, (gpointer)n);
+                rec *r = g_hash_table_lookup(b, n);
+                if (!r || r->gone) send_read(m, RD_DATA, c->bucket, n);
+            }
+            GHashTableIter it;
+            gpointer k, v;
+            g_hash_table_iter_init(&it, b);
+            while (g_hash_table_iter_next(&it, &k, &v)) {
+                rec *r = v;
+                if (g_hash_table_contains(seen, k) || r->gone) continue;
+                if (r->zver < 0) { /* never read: forget it */
+                    g_hash_table_iter_remove(&it);
+                    continue;
+                }
+                /* Hard-deleted by someone: a deletion at the bucket's pzxid,
+                 * with the last version we knew. */
+                tree_remove(m, r);
+                free(r->value);
+                r->value = NULL;
+                r->vlen = 0;
+                r->gone = true;
+                r->zxid = (uint64_t)st->pzxid;
+                tree_insert(m, r);
+            }
+            g_hash_table_destroy(seen);
+        } else if (transient(rc)) {
+            send_read(m, RD_CHILDREN, c->bucket, NULL);
+        }
+    }
+    account_reply(m, c->seq, zobs);
+    pthread_mutex_unlock(&m->mu);
+    free(c);
+}
+
+/* Watch events: "look again". Runs on the completion thread. */
+static void watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx) {
+    (void)zh; (void)state;
+    mirror *m = ctx;
+    if (type == ZOO_SESSION_EVENT || !path) return;
+    pthread_mutex_lock(&m->mu);
+    m->watch_events++;
+    size_t n = m->rpath_len;
+    if (strncmp(path, m->rpath, n) == 0 && path[n] == '/' && path[n + 1] && path[n + 2]) {
+        char hex[3] = {path[n + 1], path[n + 2], 0};
+        char *end;
+        unsigned long b = strtoul(hex, &end, 16);
+        if (*end == '\0' && b < LAYOUT_BUCKETS) {
+            if (path[n + 3] == '\0' && type != ZOO_DELETED_EVENT)
+                send_read(m, RD_CHILDREN, (unsigned)b, NULL);
+            else if (path[n + 3] == '/' && type == ZOO_CHANGED_EVENT)
+                send_read(m, RD_DATA, (unsigned)b, path + n + 4);
+        }
+    }
+    pthread_mutex_unlock(&m->mu);
+}
+
+/* ---- load and lifecycle ------------------------------------------------- */
+
+/* Drops every record and starts a fresh load. Caller holds m->mu. */
+static void start_load(mirror *m, int64_t czxid) {
+    m->gen++;
+    m->czxid = czxid;
+    g_tree_destroy(m->tree);
+    m->tree = g_tree_new_full(rec_cmp, NULL, NULL, NULL);
+    for (unsigned b = 0; b < LAYOUT_BUCKETS; b++) g_hash_table_remove_all(m->buckets[b]);
+    m->live = m->bytes = 0;
+    m->loading = true;
+    m->loaded = false;
+    for (unsigned b = 0; b < LAYOUT_BUCKETS; b++) send_read(m, RD_CHILDREN, b, NULL);
+    m->load_mark = m->issued;
+    resolve(m);
+}
+
+static mirror *mirror_new(mirror_set *s, const char *store) {
+    mirror *m = calloc(1, sizeof *m);
+    if (!m) return NULL;
+    m->set = s;
+    if (!(m->store = strdup(store)) || asprintf(&m->rpath, "%s/stores/%s/r", s->root, store) < 0) {
+        free(m->store);
+        free(m);
+        return NULL;
+    }
+    m->rpath_len = strlen(m->rpath);
+    pthread_mutex_init(&m->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&m->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    for (unsigned b = 0; b < LAYOUT_BUCKETS; b++)
+        m->buckets[b] = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, rec_free);
+    m->tree = g_tree_new_full(rec_cmp, NULL, NULL, NULL);
+    m->cps = g_array_new(FALSE, FALSE, sizeof(checkpoint));
+    m->czxid = -1;
+    return m;
+}
+
+static void mirror_free(gpointer p) {
+    mirror *m = p;
+    g_tree_destroy(m->tree);
+    for (unsigned b = 0; b < LAYOUT_BUCKETS; b++) g_hash_table_destroy(m->buckets[b]);
+    g_array_free(m->cps, TRUE);
+    pthread_cond_destroy(&m->cond);
+    pthread_mutex_destroy(&m->mu);
+    free(m->rpath);
+    free(m->store);
+    free(m);
+}
+
+static void sync_hook(void *ctx) {
+    mirror_set *s = ctx;
+    pthread_mutex_lock(&s->mu);
+    GHashTableIter it;
+    gpointer k, v;
+    g_hash_table_iter_init(&it, s->stores);
+    while (g_hash_table_iter_next(&it, &k, &v)) {
+        mirror *m = v;
+        pthread_mutex_lock(&m->mu);
+        m->sync_mark = m->issued;
+        pthread_mutex_unlock(&m->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+mirror_set *mirror_set_new(zkc *z, const char *root, const zs_log *lg) {
+    mirror_set *s = calloc(1, sizeof *s);
+    if (!s || !(s->root = strdup(root))) { free(s); return NULL; }
+    s->z = z;
+    s->lg = lg;
+    pthread_mutex_init(&s->mu, NULL);
+    s->stores = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, mirror_free);
+    zkc_set_sync_hook(z, sync_hook, s);
+    return s;
+}
+
+void mirror_set_free(mirror_set *s) {
+    if (!s) return;
+    g_hash_table_destroy(s->stores);
+    pthread_mutex_destroy(&s->mu);
+    free(s->root);
+    free(s);
+}
+
+static struct timespec deadline_in(int timeout_ms) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += timeout_ms / 1000;
+    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
+    return ts;
+}
+
+int mirror_set_acquire(mirror_set *s, const char *store, int64_t czxid, int timeout_ms, mirror **out) {
+    pthread_mutex_lock(&s->mu);
+    mirror *m = g_hash_table_lookup(s->stores, store);
+    if (!m && (m = mirror_new(s, store))) g_hash_table_insert(s->stores, m->store, m);
+    pthread_mutex_unlock(&s->mu);
+    if (!m) return -1;
+    struct timespec dl = deadline_in(timeout_ms);
+    pthread_mutex_lock(&m->mu);
+    if (m->czxid != czxid) start_load(m, czxid);
+    int rc = 0;
+    while (!m->loaded) {
+        if (pthread_cond_timedwait(&m->cond, &m->mu, &dl) == ETIMEDOUT) { rc = m->loaded ? 0 : -1; break; }
+    }
+    pthread_mutex_unlock(&m->mu);
+    *out = m;
+    return rc;
+}
+
+int mirror_catch_up(mirror *m, int timeout_ms) {
+    int64_t start = zkc_now_ms();
+    if (zkc_sync(m->set->z, timeout_ms) != ZOK) return -1;
+    int left = timeout_ms - (int)(zkc_now_ms() - start);
+    struct timespec dl = deadline_in(left > 0 ? left : 0);
+    pthread_mutex_lock(&m->mu);
+    uint64_t mark = m->sync_mark;
+    int rc = 0;
+    while (m->popped_reply < mark && m->completed < m->issued) {
+        if (pthread_cond_timedwait(&m->cond, &m->mu, &dl) == ETIMEDOUT) {
+            rc = (m->popped_reply >= mark || m->completed == m->issued) ? 0 : -1;
+            break;
+        }
+    }
+    if (rc == 0 && !m->loaded) rc = -1;
+    pthread_mutex_unlock(&m->mu);
+    return rc;
+}
+
+uint64_t mirror_watermark(mirror *m) {
+    pthread_mutex_lock(&m->mu);
+    uint64_t w = m->wmark;
+    pthread_mutex_unlock(&m->mu);
+    return w;
+}
+
+size_t mirror_live_count(mirror *m) {
+    pthread_mutex_lock(&m->mu);
+    size_t n = m->live;
+    pthread_mutex_unlock(&m->mu);
+    return n;
+}
+
+/* ---- the feed ----------------------------------------------------------- */
+
+static void write_change(sbuf *out, const rec *r, bool first) {
+    char cur[CURSOR_LEN + 1];
+    cursor_pos p = rec_pos(r);
+    cursor_format(&p, cur);
+    if (!first) sbuf_putc(out, ',');
+    sbuf_puts(out, "{\"key\":");
+    sbuf_json_str(out, r->key, r->klen);
+    if (r->value) {
+        sbuf_puts(out, ",\"value\":");
+        sbuf_append(out, r->value, r->vlen);
+    } else {
+        sbuf_puts(out, ",\"deleted\":true");
+    }
+    sbuf_printf(out, ",\"version\":%ld,\"cursor\":\"%s\"}", (long)r->zver + 1, cur);
+}
+
+void mirror_changes(mirror *m, const cursor_pos *since, int limit, sbuf *out, mirror_page *page) {
+    pthread_mutex_lock(&m->mu);
+    uint64_t w = m->wmark;
+    GTreeNode *n;
+    if (since) {
+        rec probe = {.zxid = since->zxid, .khash = since->khash, .zver = (int32_t)since->version - 1};
+        n = g_tree_upper_bound(m->tree, &probe);
+    } else {
+        n = g_tree_node_first(m->tree);
+    }
+    page->count = 0;
+    page->more = false;
+    const rec *last = NULL;
+    for (; n; n = g_tree_node_next(n)) {
+        const rec *r = g_tree_node_key(n);
+        if (r->zxid > w) break;               /* not vouched for yet */
+        if (!since && !r->value) continue;    /* from the beginning: live records only */
+        if ((int)page->count == limit) { page->more = true; break; }
+        write_change(out, r, page->count == 0);
+        page->count++;
+        last = r;
+    }
+    page->next = page->more && last ? rec_pos(last) : cursor_after_zxid(w);
+    if (since && cursor_cmp(&page->next, since) < 0) page->next = *since;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void mirror_set_stats(mirror_set *s, mirror_stats *out) {
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&s->mu);
+    GHashTableIter it;
+    gpointer k, v;
+    g_hash_table_iter_init(&it, s->stores);
+    while (g_hash_table_iter_next(&it, &k, &v)) {
+        mirror *m = v;
+        pthread_mutex_lock(&m->mu);
+        out->watch_events += m->watch_events;
+        out->reads += m->reads;
+        out->foreign_rejected += m->rejected;
+        out->records += m->live;
+        out->bytes += m->bytes;
+        pthread_mutex_unlock(&m->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+}

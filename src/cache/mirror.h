@@ -1,0 +1,80 @@
+/* mirror: an in-memory copy of one store's records, fed by ZooKeeper.
+ *
+ * The mirror loads a store by listing its 256 bucket znodes and reading every
+ * record, leaving a child watch on each bucket and a data watch on each
+ * record. A watch is only a hint: on every event the mirror reads the znode
+ * again (data and stat) and re-arms the watch, so coalesced events still end
+ * in the latest state.
+ *
+ * Cursor safety. Reads are numbered in the order they are sent; ZooKeeper
+ * answers them in that order on one session, and delivers the watch event of
+ * a change before any reply that shows the change or anything later. So when
+ * reply j shows zxid z, every change with zxid <= z has already produced an
+ * event, and the reads those events caused were all sent before reply j was
+ * handled. Once those reads are answered, the mirror reflects every change
+ * with zxid <= z: only then does z become the watermark W. The feed returns
+ * only changes at or below W and cursors no greater than "after W".
+ *
+ * Linearizable reads: mirror_catch_up() runs a ZooKeeper sync (shared by
+ * concurrent callers) and then waits until the reads sent before the sync
+ * completed, and those they depend on, are answered.
+ *
+ * Threads: each mirror has one mutex; completions run on the ZooKeeper
+ * completion thread, requests on worker threads. Mirrors live until
+ * mirror_set_free(), which must run after the ZooKeeper session is closed
+ * (watch contexts point at them). */
+#ifndef ZS_MIRROR_H
+#define ZS_MIRROR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sync/cursor.h"
+#include "util/log.h"
+#include "util/sbuf.h"
+#include "zk/zkc.h"
+
+typedef struct mirror_set mirror_set;
+typedef struct mirror mirror;
+
+mirror_set *mirror_set_new(zkc *z, const char *root, const zs_log *lg);
+void mirror_set_free(mirror_set *s);
+
+/* Returns the mirror of store, creating it if needed. The store's identity
+ * is its znode's czxid: when it differs from the one the mirror was loaded
+ * for (the store was deleted and created again), the mirror reloads. Waits up
+ * to timeout_ms for the load. Returns 0, or -1 on timeout. */
+int mirror_set_acquire(mirror_set *s, const char *store, int64_t store_czxid, int timeout_ms, mirror **out);
+
+/* ZooKeeper sync, then drain: afterwards the mirror reflects every write
+ * acknowledged before the call. Returns 0, or -1 after timeout_ms. */
+int mirror_catch_up(mirror *m, int timeout_ms);
+
+/* The watermark W: every change with zxid <= W is reflected. */
+uint64_t mirror_watermark(mirror *m);
+/* Live records (tombstones and rejected values excluded). */
+size_t mirror_live_count(mirror *m);
+
+typedef struct mirror_page {
+    size_t count;     /* changes written */
+    bool more;        /* another page is ready now */
+    cursor_pos next;  /* where to read on from */
+} mirror_page;
+
+/* Appends to out, as JSON array elements separated by commas (no brackets),
+ * the changes after *since (NULL: every live record, no deletions), at most
+ * limit, in cursor order, each key once in its latest state. */
+void mirror_changes(mirror *m, const cursor_pos *since, int limit, sbuf *out, mirror_page *page);
+
+/* Counters for /metrics. */
+typedef struct mirror_stats {
+    uint64_t watch_events;
+    uint64_t reads;
+    uint64_t foreign_rejected;
+    size_t records;
+    size_t bytes;
+} mirror_stats;
+void mirror_set_stats(mirror_set *s, mirror_stats *out);
+
+#endif

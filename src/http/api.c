@@ -1,0 +1,522 @@
+#include "http/api.h"
+
+#include <glib.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "sync/cursor.h"
+#include "sync/push.h"
+#include "sync/records.h"
+#include "sync/stores.h"
+#include "util/err.h"
+#include "util/sbuf.h"
+#include "zk/layout.h"
+
+#define CATCH_UP_MS 5000
+#define LOAD_MS 5000
+
+struct api {
+    api_config cfg;
+    push_env push;
+    GMutex mu;            /* guards the counters below */
+    GHashTable *requests; /* "route\tstatus" -> count */
+    uint64_t push_outcomes[3]; /* applied, conflict, duplicate */
+};
+
+typedef enum { R_NONE, R_STORES, R_STORE, R_RECORD, R_PUSH, R_CHANGES } route_id;
+
+static const char *const route_names[] = {"other", "stores", "store", "record", "push", "changes"};
+
+typedef struct route {
+    route_id id;
+    char *store;        /* decoded store segment (owned) */
+    char *key;          /* decoded key (owned) */
+    size_t klen;
+    bool key_broken;    /* the key's percent-encoding is broken */
+} route;
+
+api *api_new(const api_config *cfg) {
+    api *a = calloc(1, sizeof *a);
+    if (!a) return NULL;
+    a->cfg = *cfg;
+    a->push = (push_env){cfg->z, cfg->root, cfg->max_tx_bytes, cfg->lg};
+    g_mutex_init(&a->mu);
+    a->requests = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    return a;
+}
+
+void api_free(api *a) {
+    if (!a) return;
+    g_hash_table_destroy(a->requests);
+    g_mutex_clear(&a->mu);
+    free(a);
+}
+
+static void count_request(api *a, route_id r, int status) {
+    char *k = g_strdup_printf("%s\t%d", route_names[r], status);
+    g_mutex_lock(&a->mu);
+    uint64_t *n = g_hash_table_lookup(a->requests, k);
+    if (n) { (*n)++; g_free(k); }
+    else { n = g_new(uint64_t, 1); *n = 1; g_hash_table_insert(a->requests, k, n); }
+    g_mutex_unlock(&a->mu);
+}
+
+static void fail(http_resp *resp, const zs_err *e) {
+    http_resp_error(resp, e->status, e->code, e->message);
+    if (e->retry_after) http_resp_header(resp, "Retry-After", "%d", e->retry_after);
+}
+
+static void failf(http_resp *resp, int status, const char *code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void failf(http_resp *resp, int status, const char *code, const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    http_resp_error(resp, status, code, msg);
+}
+
+static void ok_json(http_resp *resp, int status, sbuf *b) {
+    size_t len;
+    char *body = sbuf_steal(b, &len);
+    if (!body) { http_resp_error(resp, 500, "internal", "out of memory"); return; }
+    http_resp_json(resp, status, body, len);
+}
+
+/* ---- routing ---------------------------------------------------------------- */
+
+static void route_free(route *r) {
+    free(r->store);
+    free(r->key);
+}
+
+/* Splits /v1/stores/{s}[/records/{key...}|/push|/changes]. */
+static void route_parse(const char *path, route *r) {
+    memset(r, 0, sizeof *r);
+    const char *p = path;
+    if (strncmp(p, "/v1/stores", 10) != 0) return;
+    p += 10;
+    if (*p == '\0') { r->id = R_STORES; return; }
+    if (*p != '/') return;
+    p++;
+    const char *slash = strchr(p, '/');
+    size_t slen = slash ? (size_t)(slash - p) : strlen(p);
+    size_t dlen;
+    r->store = http_pct_decode(p, slen, &dlen);
+    if (!r->store) r->store = strdup("");
+    if (!slash) { r->id = R_STORE; return; }
+    const char *rest = slash + 1;
+    if (strcmp(rest, "push") == 0) r->id = R_PUSH;
+    else if (strcmp(rest, "changes") == 0) r->id = R_CHANGES;
+    else if (strncmp(rest, "records/", 8) == 0) {
+        r->id = R_RECORD;
+        const char *k = rest + 8;
+        r->key = http_pct_decode(k, strlen(k), &r->klen);
+        if (!r->key) r->key_broken = true;
+    }
+}
+
+static const char *allowed_methods(route_id id) {
+    switch (id) {
+    case R_STORES: return "GET";
+    case R_STORE: return "GET, PUT, DELETE";
+    case R_RECORD: return "GET, PUT, DELETE";
+    case R_PUSH: return "POST";
+    case R_CHANGES: return "GET";
+    default: return "";
+    }
+}
+
+static bool method_allowed(route_id id, const char *m) {
+    const char *allow = allowed_methods(id);
+    size_t n = strlen(m);
+    for (const char *p = strstr(allow, m); p; p = strstr(p + 1, m))
+        if ((p == allow || p[-1] == ' ') && (p[n] == '\0' || p[n] == ',')) return true;
+    return false;
+}
+
+/* The right a route needs, and for which store (NULL: none in particular). */
+static auth_perm needed_perm(const route *r, const char *method) {
+    bool reading = strcmp(method, "GET") == 0;
+    switch (r->id) {
+    case R_STORE: return reading ? AUTH_READ : AUTH_ADMIN;
+    case R_RECORD: return reading ? AUTH_READ : AUTH_WRITE;
+    case R_PUSH: return AUTH_WRITE;
+    default: return AUTH_READ;
+    }
+}
+
+/* ---- helpers ------------------------------------------------------------------ */
+
+static bool json_content_type(const http_req *req) {
+    const char *ct = http_req_header(req, "Content-Type");
+    if (!ct) return false;
+    size_t n = strcspn(ct, ";");
+    while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t')) n--;
+    return n == 16 && strncasecmp(ct, "application/json", 16) == 0;
+}
+
+/* Parses the body. flags: JSON_DECODE_ANY for record values. */
+static json_t *parse_body(const http_req *req, size_t flags, http_resp *resp) {
+    size_t len;
+    const char *body = http_req_body(req, &len);
+    json_error_t je;
+    json_t *j = json_loadb(body, len, flags | JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &je);
+    if (!j) failf(resp, 400, "invalid_json", "the body is not valid JSON: %s (line %d, column %d)", je.text, je.line, je.column);
+    return j;
+}
+
+/* Loads the store's mirror and makes it current. */
+static mirror *current_mirror(api *a, const store_cfg *cfg, bool catch_up, http_resp *resp) {
+    mirror *m = NULL;
+    if (mirror_set_acquire(a->cfg.mirrors, cfg->name, cfg->czxid, LOAD_MS, &m) < 0) {
+        failf(resp, 503, "unavailable", "store '%s' is still loading; retry shortly", cfg->name);
+        http_resp_header(resp, "Retry-After", "1");
+        return NULL;
+    }
+    if (catch_up && mirror_catch_up(m, CATCH_UP_MS) < 0) {
+        failf(resp, 503, "unavailable", "could not catch up with ZooKeeper within %d ms; retry", CATCH_UP_MS);
+        http_resp_header(resp, "Retry-After", "1");
+        return NULL;
+    }
+    return m;
+}
+
+static void describe(api *a, const store_cfg *cfg, mirror *m, sbuf *out) {
+    char cur[CURSOR_LEN + 1];
+    cursor_pos p = cursor_after_zxid(mirror_watermark(m));
+    cursor_format(&p, cur);
+    (void)a;
+    stores_describe(cfg, mirror_live_count(m), cur, out);
+}
+
+/* ---- handlers ------------------------------------------------------------------- */
+
+static void h_list_stores(api *a, const auth_principal *who, http_resp *resp) {
+    char **names;
+    size_t n;
+    zs_err e = {0};
+    if (stores_list(a->cfg.z, a->cfg.root, &names, &n, &e) < 0) { fail(resp, &e); return; }
+    sbuf b = SBUF_INIT;
+    sbuf_puts(&b, "{\"stores\":[");
+    bool first = true;
+    for (size_t i = 0; i < n; i++) {
+        if (!auth_can(who, names[i], AUTH_READ)) continue;
+        store_cfg cfg;
+        if (stores_get(a->cfg.z, a->cfg.root, names[i], &cfg, &e) < 0) continue; /* deleted meanwhile */
+        http_resp scratch = {0};
+        mirror *m = current_mirror(a, &cfg, false, &scratch);
+        free(scratch.body);
+        if (!m) continue;
+        if (!first) sbuf_putc(&b, ',');
+        describe(a, &cfg, m, &b);
+        first = false;
+    }
+    sbuf_puts(&b, "]}");
+    stores_free_names(names, n);
+    ok_json(resp, 200, &b);
+}
+
+static void h_store(api *a, const http_req *req, const route *rt, http_resp *resp) {
+    const char *method = http_req_method(req);
+    zs_err e = {0};
+    store_cfg cfg;
+    if (strcmp(method, "GET") == 0) {
+        if (stores_get(a->cfg.z, a->cfg.root, rt->store, &cfg, &e) < 0) { fail(resp, &e); return; }
+        mirror *m = current_mirror(a, &cfg, true, resp);
+        if (!m) return;
+        sbuf b = SBUF_INIT;
+        describe(a, &cfg, m, &b);
+        ok_json(resp, 200, &b);
+    } else if (strcmp(method, "DELETE") == 0) {
+        if (stores_delete(a->cfg.z, a->cfg.root, rt->store, &e) < 0) { fail(resp, &e); return; }
+        resp->status = 204;
+    } else { /* PUT */
+        size_t len;
+        http_req_body(req, &len);
+        json_t *body = NULL;
+        if (len > 0) {
+            if (!json_content_type(req)) {
+                failf(resp, 415, "unsupported_media_type", "Content-Type must be application/json");
+                return;
+            }
+            if (!(body = parse_body(req, 0, resp))) return;
+        }
+        bool created = false;
+        int rc = stores_put(a->cfg.z, a->cfg.root, rt->store, body, &cfg, &created, &e);
+        json_decref(body);
+        if (rc < 0) { fail(resp, &e); return; }
+        mirror *m = current_mirror(a, &cfg, true, resp);
+        if (!m) return;
+        sbuf b = SBUF_INIT;
+        describe(a, &cfg, m, &b);
+        ok_json(resp, created ? 201 : 200, &b);
+    }
+}
+
+static int parse_if_match(const char *h, int64_t *v) {
+    size_t n = strlen(h);
+    if (n < 3 || h[0] != '"' || h[n - 1] != '"') return -1;
+    char *end;
+    long long x = strtoll(h + 1, &end, 10);
+    if (end != h + n - 1 || x < 0) return -1;
+    *v = x;
+    return 0;
+}
+
+static void h_record(api *a, const http_req *req, const route *rt, const store_cfg *cfg, http_resp *resp) {
+    const char *method = http_req_method(req);
+    zs_err e = {0};
+    records_precond pre = {0};
+    const char *im = http_req_header(req, "If-Match");
+    const char *inm = http_req_header(req, "If-None-Match");
+    if (im && strcmp(im, "*") != 0) {
+        pre.if_match = true;
+        if (parse_if_match(im, &pre.match_version) < 0) pre.match_version = -1; /* matches nothing */
+    }
+    if (inm) {
+        if (strcmp(inm, "*") != 0) {
+            failf(resp, 400, "bad_request", "If-None-Match: only * is supported");
+            return;
+        }
+        pre.if_none_match = true;
+    }
+    if (strcmp(method, "GET") == 0) {
+        sbuf b = SBUF_INIT;
+        int32_t version;
+        if (records_get(a->cfg.z, a->cfg.root, cfg, rt->key, rt->klen, &b, &version, &e) < 0) {
+            sbuf_free(&b);
+            fail(resp, &e);
+            return;
+        }
+        ok_json(resp, 200, &b);
+        http_resp_header(resp, "ETag", "\"%ld\"", (long)version);
+    } else if (strcmp(method, "DELETE") == 0) {
+        if (records_delete(a->cfg.z, a->cfg.root, cfg, rt->key, rt->klen, &pre, &e) < 0) { fail(resp, &e); return; }
+        resp->status = 204;
+    } else { /* PUT */
+        if (!json_content_type(req)) {
+            failf(resp, 415, "unsupported_media_type", "Content-Type must be application/json");
+            return;
+        }
+        json_t *v = parse_body(req, JSON_DECODE_ANY, resp);
+        if (!v) return;
+        char *value = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        json_decref(v);
+        if (!value) { failf(resp, 500, "internal", "out of memory"); return; }
+        size_t vlen = strlen(value);
+        if ((int64_t)vlen > cfg->max_value_bytes) {
+            failf(resp, 413, "value_too_large", "value: %zu bytes, over the store's maxValueBytes (%lld)", vlen,
+                  (long long)cfg->max_value_bytes);
+            free(value);
+            return;
+        }
+        sbuf b = SBUF_INIT;
+        bool created = false;
+        int32_t version;
+        int rc = records_put(a->cfg.z, a->cfg.root, cfg, rt->key, rt->klen, value, vlen, &pre, &b, &created, &version, &e);
+        free(value);
+        if (rc < 0) { sbuf_free(&b); fail(resp, &e); return; }
+        ok_json(resp, created ? 201 : 200, &b);
+        http_resp_header(resp, "ETag", "\"%ld\"", (long)version);
+    }
+}
+
+static void h_push(api *a, const http_req *req, const store_cfg *cfg, http_resp *resp) {
+    if (!json_content_type(req)) {
+        failf(resp, 415, "unsupported_media_type", "Content-Type must be application/json");
+        return;
+    }
+    json_t *body = parse_body(req, 0, resp);
+    if (!body) return;
+    mirror *m = current_mirror(a, cfg, false, resp);
+    if (!m) { json_decref(body); return; }
+    sbuf b = SBUF_INIT;
+    zs_err e = {0};
+    int rc = push_run(&a->push, cfg, m, body, &b, &e);
+    json_decref(body);
+    if (rc < 0) { sbuf_free(&b); fail(resp, &e); return; }
+    ok_json(resp, 200, &b);
+}
+
+/* Query checks of /changes: 400 before the store lookup. */
+static int changes_query(const http_req *req, bool *has_since, cursor_pos *since, int *limit, http_resp *resp) {
+    const char *s = http_req_query(req, "since");
+    *has_since = s != NULL && *s;
+    if (*has_since && cursor_parse(s, since) < 0) {
+        failf(resp, 400, "invalid_cursor", "since: not a cursor this service issued");
+        return -1;
+    }
+    *limit = 1000;
+    const char *l = http_req_query(req, "limit");
+    if (l) {
+        char *end;
+        long v = strtol(l, &end, 10);
+        if (!*l || *end || v < 1 || v > 10000 || l[0] == '+' || l[0] == ' ') {
+            failf(resp, 400, "bad_request", "limit: must be an integer from 1 to 10000");
+            return -1;
+        }
+        *limit = (int)v;
+    }
+    return 0;
+}
+
+static void h_changes(api *a, const store_cfg *cfg, bool has_since, const cursor_pos *since, int limit, http_resp *resp) {
+    mirror *m = current_mirror(a, cfg, true, resp);
+    if (!m) return;
+    if (has_since && since->zxid > mirror_watermark(m)) {
+        failf(resp, 400, "invalid_cursor", "since: a position beyond anything this store has issued");
+        return;
+    }
+    sbuf b = SBUF_INIT;
+    sbuf_puts(&b, "{\"changes\":[");
+    mirror_page pg;
+    mirror_changes(m, has_since ? since : NULL, limit, &b, &pg);
+    char cur[CURSOR_LEN + 1];
+    cursor_format(&pg.next, cur);
+    sbuf_printf(&b, "],\"cursor\":\"%s\",\"more\":%s}", cur, pg.more ? "true" : "false");
+    ok_json(resp, 200, &b);
+}
+
+/* ---- operations ------------------------------------------------------------------ */
+
+static void h_metrics(api *a, http_resp *resp) {
+    sbuf b = SBUF_INIT;
+    sbuf_puts(&b, "# HELP zoosync_http_requests_total HTTP requests by route and status.\n"
+                  "# TYPE zoosync_http_requests_total counter\n");
+    g_mutex_lock(&a->mu);
+    GHashTableIter it;
+    gpointer k, v;
+    g_hash_table_iter_init(&it, a->requests);
+    while (g_hash_table_iter_next(&it, &k, &v)) {
+        const char *key = k;
+        const char *tab = strchr(key, '\t');
+        sbuf_printf(&b, "zoosync_http_requests_total{route=\"%.*s\",status=\"%s\"} %llu\n", (int)(tab - key), key,
+                    tab + 1, (unsigned long long)*(uint64_t *)v);
+    }
+    g_mutex_unlock(&a->mu);
+    mirror_stats ms;
+    mirror_set_stats(a->cfg.mirrors, &ms);
+    sbuf_printf(&b,
+                "# HELP zoosync_mirror_records Live records held in memory.\n# TYPE zoosync_mirror_records gauge\n"
+                "zoosync_mirror_records %zu\n"
+                "# HELP zoosync_mirror_bytes Key and value bytes held in memory.\n# TYPE zoosync_mirror_bytes gauge\n"
+                "zoosync_mirror_bytes %zu\n"
+                "# HELP zoosync_watch_events_total ZooKeeper watch events received.\n# TYPE zoosync_watch_events_total counter\n"
+                "zoosync_watch_events_total %llu\n"
+                "# HELP zoosync_zk_reads_total Reads sent by the mirror.\n# TYPE zoosync_zk_reads_total counter\n"
+                "zoosync_zk_reads_total %llu\n"
+                "# HELP zoosync_foreign_values_rejected_total Znodes whose data is not a JSON value or whose name is not a key.\n"
+                "# TYPE zoosync_foreign_values_rejected_total counter\n"
+                "zoosync_foreign_values_rejected_total %llu\n"
+                "# HELP zoosync_zk_connected 1 while the ZooKeeper session is connected.\n# TYPE zoosync_zk_connected gauge\n"
+                "zoosync_zk_connected %d\n",
+                ms.records, ms.bytes, (unsigned long long)ms.watch_events, (unsigned long long)ms.reads,
+                (unsigned long long)ms.foreign_rejected, zkc_connected(a->cfg.z) ? 1 : 0);
+    size_t len;
+    char *body = sbuf_steal(&b, &len);
+    http_resp_json(resp, 200, body, len);
+    resp->content_type = "text/plain; version=0.0.4";
+}
+
+/* ---- the handler ------------------------------------------------------------------- */
+
+static auth_principal *authenticate(api *a, const http_req *req, http_resp *resp) {
+    if (!a->cfg.auth) return auth_principal_anonymous();
+    const char *h = http_req_header(req, "Authorization");
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0 || !h[7]) {
+        failf(resp, 401, "unauthorized", "an Authorization: Bearer <token> header is required");
+        http_resp_header(resp, "WWW-Authenticate", "Bearer");
+        return NULL;
+    }
+    auth_principal *p = NULL;
+    char *why = NULL;
+    if (auth_verify(a->cfg.auth, h + 7, time(NULL), &p, &why) < 0) {
+        failf(resp, 401, "unauthorized", "invalid token: %s", why ? why : "verification failed");
+        http_resp_header(resp, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
+        free(why);
+        return NULL;
+    }
+    return p;
+}
+
+static void dispatch(api *a, const http_req *req, route *rt, http_resp *resp) {
+    const char *method = http_req_method(req);
+    auth_principal *who = authenticate(a, req, resp);
+    if (!who) return;
+    if (rt->id == R_NONE) {
+        failf(resp, 404, "not_found", "no such route: %s %.200s", method, http_req_path(req));
+        goto out;
+    }
+    if (!method_allowed(rt->id, method)) {
+        failf(resp, 405, "method_not_allowed", "%s is not allowed here (allowed: %s)", method, allowed_methods(rt->id));
+        http_resp_header(resp, "Allow", "%s", allowed_methods(rt->id));
+        goto out;
+    }
+    if (rt->id == R_STORES) {
+        if (!auth_can(who, NULL, AUTH_READ)) { failf(resp, 403, "forbidden", "the token grants no read scope"); goto out; }
+        h_list_stores(a, who, resp);
+        goto out;
+    }
+    auth_perm need = needed_perm(rt, method);
+    if (!auth_can(who, rt->store, need)) {
+        failf(resp, 403, "forbidden", "the token lacks the scope %s%s%s", need == AUTH_ADMIN ? "admin" : rt->store,
+              need == AUTH_ADMIN ? "" : ":", need == AUTH_ADMIN ? "" : need == AUTH_WRITE ? "write" : "read");
+        goto out;
+    }
+    if (!layout_name_valid(rt->store)) {
+        failf(resp, 400, "invalid_store", "store name must match ^[A-Za-z0-9_-]{1,64}$");
+        goto out;
+    }
+    if (rt->id == R_RECORD) {
+        const char *why = rt->key_broken ? "the key's percent-encoding is broken" : layout_key_invalid(rt->key, rt->klen);
+        if (why) { failf(resp, 400, "invalid_key", "%s", why); goto out; }
+    }
+    bool has_since = false;
+    cursor_pos since;
+    int limit = 0;
+    if (rt->id == R_CHANGES && changes_query(req, &has_since, &since, &limit, resp) < 0) goto out;
+    if (rt->id == R_STORE) { h_store(a, req, rt, resp); goto out; }
+    store_cfg cfg;
+    zs_err e = {0};
+    if (stores_get(a->cfg.z, a->cfg.root, rt->store, &cfg, &e) < 0) { fail(resp, &e); goto out; }
+    switch (rt->id) {
+    case R_RECORD: h_record(a, req, rt, &cfg, resp); break;
+    case R_PUSH: h_push(a, req, &cfg, resp); break;
+    case R_CHANGES: h_changes(a, &cfg, has_since, &since, limit, resp); break;
+    default: break;
+    }
+out:
+    auth_principal_free(who);
+}
+
+void api_handle(void *app, const http_req *req, http_resp *resp) {
+    api *a = app;
+    const char *path = http_req_path(req);
+    route rt;
+    route_parse(path, &rt);
+    if (strcmp(path, "/healthz") == 0) {
+        http_resp_json(resp, 200, strdup("{\"status\":\"ok\"}"), 15);
+    } else if (strcmp(path, "/readyz") == 0) {
+        bool ready = atomic_load(a->cfg.ready) && zkc_connected(a->cfg.z);
+        if (ready) http_resp_json(resp, 200, strdup("{\"status\":\"ready\"}"), 18);
+        else {
+            http_resp_error(resp, 503, "unavailable", "not connected to ZooKeeper yet");
+            http_resp_header(resp, "Retry-After", "1");
+        }
+    } else if (strcmp(path, "/metrics") == 0) {
+        h_metrics(a, resp);
+    } else if (strncmp(path, "/v1/", 4) != 0 && strcmp(path, "/v1") != 0) {
+        failf(resp, 404, "not_found", "no such route: %.200s", path);
+    } else if (!atomic_load(a->cfg.ready)) {
+        http_resp_error(resp, 503, "unavailable", "the gateway is starting; retry shortly");
+        http_resp_header(resp, "Retry-After", "1");
+    } else {
+        dispatch(a, req, &rt, resp);
+    }
+    count_request(a, rt.id, resp->status);
+    route_free(&rt);
+}

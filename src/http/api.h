@@ -1,0 +1,34 @@
+/* api: the /v1 routes, /healthz, /readyz and /metrics on top of the sync
+ * modules. One handler, run on worker threads; it applies PROTOCOL.md's
+ * order of checks: 401 authentication, 405 method, 403 scope, 400 path and
+ * query, 404 store or record, 415 media type, then the body. */
+#ifndef ZS_HTTP_API_H
+#define ZS_HTTP_API_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+
+#include "auth/auth.h"
+#include "cache/mirror.h"
+#include "http/server.h"
+#include "util/log.h"
+#include "zk/zkc.h"
+
+typedef struct api api;
+
+typedef struct api_config {
+    zkc *z;
+    const char *root;
+    mirror_set *mirrors;
+    const auth_verifier *auth; /* NULL: authentication off */
+    size_t max_tx_bytes;
+    const zs_log *lg;
+    const atomic_bool *ready;  /* set by main once the root exists */
+} api_config;
+
+api *api_new(const api_config *cfg);
+void api_free(api *a);
+/* The httpd_handler: app is the api. */
+void api_handle(void *app, const http_req *req, http_resp *resp);
+
+#endif

@@ -1,0 +1,359 @@
+#include "http/server.h"
+
+#include <arpa/inet.h>
+#include <glib.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/sbuf.h"
+
+#define MAX_HEADERS_IN 64
+
+struct httpd {
+    struct MHD_Daemon *d;
+    GThreadPool *pool;
+    httpd_handler handler;
+    void *app;
+    const zs_log *lg;
+    size_t max_body;
+    const char *const *cors;
+    uint16_t port;
+    GMutex stop_mu;   /* orders "stopping" against pushes to the pool */
+    bool stopping;
+};
+
+typedef struct kv { char *k, *v; } kv;
+
+enum { PH_RECEIVING, PH_DISPATCHED, PH_DONE };
+
+struct http_req {
+    httpd *srv;
+    struct MHD_Connection *conn;
+    int phase;
+    char *method, *path;
+    kv headers[MAX_HEADERS_IN];
+    int nheaders;
+    kv query[MAX_HEADERS_IN];
+    int nquery;
+    sbuf body;
+    bool too_large;
+    http_resp resp;
+};
+
+/* ---- request accessors ---------------------------------------------------- */
+
+const char *http_req_method(const http_req *r) { return r->method; }
+const char *http_req_path(const http_req *r) { return r->path; }
+
+const char *http_req_header(const http_req *r, const char *name) {
+    for (int i = 0; i < r->nheaders; i++)
+        if (strcasecmp(r->headers[i].k, name) == 0) return r->headers[i].v;
+    return NULL;
+}
+
+const char *http_req_query(const http_req *r, const char *name) {
+    for (int i = 0; i < r->nquery; i++)
+        if (strcmp(r->query[i].k, name) == 0) return r->query[i].v;
+    return NULL;
+}
+
+const char *http_req_body(const http_req *r, size_t *len) {
+    *len = r->body.len;
+    return r->body.buf ? r->body.buf : "";
+}
+
+/* ---- responses -------------------------------------------------------------- */
+
+void http_resp_header(http_resp *resp, const char *name, const char *fmt, ...) {
+    if (resp->nheaders == HTTP_MAX_HEADERS_OUT) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(resp->hvalue[resp->nheaders], sizeof resp->hvalue[0], fmt, ap);
+    va_end(ap);
+    resp->hname[resp->nheaders++] = name;
+}
+
+void http_resp_json(http_resp *resp, int status, char *body, size_t len) {
+    free(resp->body);
+    resp->status = status;
+    resp->body = body;
+    resp->len = len;
+    resp->content_type = "application/json";
+}
+
+void http_resp_error(http_resp *resp, int status, const char *code, const char *message) {
+    sbuf b = SBUF_INIT;
+    sbuf_puts(&b, "{\"error\":");
+    sbuf_json_str(&b, code, strlen(code));
+    sbuf_puts(&b, ",\"message\":");
+    sbuf_json_str(&b, message, strlen(message));
+    sbuf_putc(&b, '}');
+    size_t len;
+    char *body = sbuf_steal(&b, &len);
+    http_resp_json(resp, status, body, body ? len : 0);
+}
+
+static int hexv(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+char *http_pct_decode(const char *s, size_t n, size_t *len) {
+    char *out = malloc(n + 1);
+    if (!out) return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] != '%') { out[o++] = s[i]; continue; }
+        if (i + 2 >= n) { free(out); return NULL; }
+        int h = hexv(s[i + 1]), l = hexv(s[i + 2]);
+        if (h < 0 || l < 0) { free(out); return NULL; }
+        out[o++] = (char)(h * 16 + l);
+        i += 2;
+    }
+    out[o] = '\0';
+    *len = o;
+    return out;
+}
+
+/* ---- CORS ------------------------------------------------------------------ */
+
+static const char *cors_allowed(const httpd *s, const char *origin) {
+    if (!origin || !s->cors) return NULL;
+    for (const char *const *o = s->cors; *o; o++)
+        if (strcmp(*o, origin) == 0) return *o;
+    return NULL;
+}
+
+static void add_cors(const httpd *s, const http_req *r, struct MHD_Response *mr) {
+    const char *o = cors_allowed(s, http_req_header(r, "Origin"));
+    if (!o) return;
+    MHD_add_response_header(mr, "Access-Control-Allow-Origin", o);
+    MHD_add_response_header(mr, "Vary", "Origin");
+    MHD_add_response_header(mr, "Access-Control-Expose-Headers", "ETag, Retry-After, Allow");
+}
+
+/* ---- libmicrohttpd glue ------------------------------------------------------- */
+
+static enum MHD_Result queue(httpd *s, http_req *r) {
+    http_resp *resp = &r->resp;
+    if (resp->status == 0) http_resp_error(resp, 500, "internal", "no response");
+    struct MHD_Response *mr =
+        MHD_create_response_from_buffer(resp->len, resp->body ? resp->body : (void *)"", resp->body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (!mr) return MHD_NO;
+    resp->body = NULL; /* libmicrohttpd owns it now */
+    if (resp->len || resp->status >= 400) MHD_add_response_header(mr, "Content-Type", resp->content_type ? resp->content_type : "application/json");
+    MHD_add_response_header(mr, "Cache-Control", "no-store");
+    for (int i = 0; i < resp->nheaders; i++) MHD_add_response_header(mr, resp->hname[i], resp->hvalue[i]);
+    add_cors(s, r, mr);
+    enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)resp->status, mr);
+    MHD_destroy_response(mr);
+    return ret;
+}
+
+static enum MHD_Result collect(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+    http_req *r = cls;
+    kv *arr = kind == MHD_HEADER_KIND ? r->headers : r->query;
+    int *n = kind == MHD_HEADER_KIND ? &r->nheaders : &r->nquery;
+    if (*n == MAX_HEADERS_IN || !key) return MHD_YES;
+    arr[*n].k = strdup(key);
+    arr[*n].v = strdup(value ? value : "");
+    if (!arr[*n].k || !arr[*n].v) { free(arr[*n].k); free(arr[*n].v); return MHD_YES; }
+    (*n)++;
+    return MHD_YES;
+}
+
+static void req_free(http_req *r) {
+    for (int i = 0; i < r->nheaders; i++) { free(r->headers[i].k); free(r->headers[i].v); }
+    for (int i = 0; i < r->nquery; i++) { free(r->query[i].k); free(r->query[i].v); }
+    free(r->method);
+    free(r->path);
+    sbuf_free(&r->body);
+    free(r->resp.body);
+    free(r);
+}
+
+static void run_job(gpointer data, gpointer user) {
+    http_req *r = data;
+    httpd *s = user;
+    s->handler(s->app, r, &r->resp);
+    r->phase = PH_DONE;
+    MHD_resume_connection(r->conn);
+}
+
+static void body_too_large(httpd *s, http_req *r) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "the body is larger than the limit of %zu bytes (--max-body)", s->max_body);
+    http_resp_error(&r->resp, 413, "body_too_large", msg);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                  const char *version, const char *upload, size_t *upload_size, void **con_cls) {
+    (void)version;
+    httpd *s = cls;
+    http_req *r = *con_cls;
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        if (!r) return MHD_NO;
+        *con_cls = r;
+        r->srv = s;
+        r->conn = c;
+        r->method = strdup(method);
+        r->path = strdup(url);
+        if (!r->method || !r->path) return MHD_NO;
+        MHD_get_connection_values(c, MHD_HEADER_KIND, collect, r);
+        MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect, r);
+        const char *cl = http_req_header(r, "Content-Length");
+        if (cl && strtoull(cl, NULL, 10) > s->max_body) {
+            body_too_large(s, r);
+            r->phase = PH_DONE;
+            return queue(s, r);
+        }
+        return MHD_YES;
+    }
+    if (r->phase == PH_DONE) return queue(s, r);
+    if (*upload_size) {
+        if (!r->too_large && r->body.len + *upload_size > s->max_body) {
+            r->too_large = true;
+            sbuf_free(&r->body);
+        }
+        if (!r->too_large) sbuf_append(&r->body, upload, *upload_size);
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (r->phase != PH_RECEIVING) return MHD_YES;
+    if (r->too_large) {
+        body_too_large(s, r);
+        return queue(s, r);
+    }
+    if (sbuf_failed(&r->body)) return MHD_NO;
+    if (strcmp(method, "OPTIONS") == 0 && cors_allowed(s, http_req_header(r, "Origin"))) {
+        r->resp.status = 204;
+        http_resp_header(&r->resp, "Access-Control-Allow-Methods", "GET, PUT, POST, DELETE, OPTIONS");
+        http_resp_header(&r->resp, "Access-Control-Allow-Headers",
+                         "Authorization, Content-Type, If-Match, If-None-Match, Last-Event-ID");
+        http_resp_header(&r->resp, "Access-Control-Max-Age", "600");
+        return queue(s, r);
+    }
+    g_mutex_lock(&s->stop_mu);
+    if (s->stopping) {
+        g_mutex_unlock(&s->stop_mu);
+        http_resp_error(&r->resp, 503, "unavailable", "the gateway is shutting down; retry on another");
+        http_resp_header(&r->resp, "Retry-After", "1");
+        http_resp_header(&r->resp, "Connection", "close");
+        return queue(s, r);
+    }
+    r->phase = PH_DISPATCHED;
+    MHD_suspend_connection(c);
+    g_thread_pool_push(s->pool, r, NULL);
+    g_mutex_unlock(&s->stop_mu);
+    return MHD_YES;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
+    (void)cls; (void)c; (void)toe;
+    http_req *r = *con_cls;
+    if (r) req_free(r);
+    *con_cls = NULL;
+}
+
+/* Keep the URL and query values percent-encoded: the handler decodes. */
+static size_t keep_escaped(void *cls, struct MHD_Connection *c, char *s) {
+    (void)cls; (void)c;
+    return strlen(s);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap) {
+    httpd *s = cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && msg[n - 1] == '\n') msg[--n] = '\0';
+    LOG_DEBUG(s->lg, "http: %s", msg);
+}
+
+httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs_log *lg) {
+    httpd *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->handler = h;
+    s->app = app;
+    s->lg = lg;
+    s->max_body = cfg->max_body;
+    s->cors = cfg->cors_origins;
+    g_mutex_init(&s->stop_mu);
+    GError *gerr = NULL;
+    s->pool = g_thread_pool_new(run_job, s, cfg->workers, TRUE, &gerr);
+    if (!s->pool) {
+        LOG_ERROR(lg, "worker pool: %s", gerr ? gerr->message : "failed");
+        g_clear_error(&gerr);
+        free(s);
+        return NULL;
+    }
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, cfg->listen_host, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons(cfg->listen_port);
+    } else if (inet_pton(AF_INET6, cfg->listen_host, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons(cfg->listen_port);
+        flags |= MHD_USE_IPv6;
+    } else {
+        LOG_ERROR(lg, "--listen: '%s' is not a numeric IP address", cfg->listen_host);
+        g_thread_pool_free(s->pool, TRUE, TRUE);
+        free(s);
+        return NULL;
+    }
+    s->d = MHD_start_daemon(flags, cfg->listen_port, NULL, NULL, on_request, s,
+                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                            MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, s,
+                            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)65000,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+                            MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
+                            MHD_OPTION_END);
+    if (!s->d) {
+        LOG_ERROR(lg, "cannot listen on %s:%u", cfg->listen_host, (unsigned)cfg->listen_port);
+        g_thread_pool_free(s->pool, TRUE, TRUE);
+        free(s);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = info ? info->port : cfg->listen_port;
+    return s;
+}
+
+uint16_t httpd_port(const httpd *s) { return s->port; }
+
+void httpd_stop(httpd *s, int grace_ms) {
+    if (!s) return;
+    MHD_socket lsock = MHD_quiesce_daemon(s->d);
+    /* Finish the requests already handed to workers; their responses are
+     * sent by the event loop, which keeps running meanwhile. */
+    g_mutex_lock(&s->stop_mu);
+    s->stopping = true;
+    g_mutex_unlock(&s->stop_mu);
+    g_thread_pool_free(s->pool, FALSE, TRUE);
+    struct timespec step = {0, 20 * 1000000L};
+    for (int waited = 0; waited < grace_ms; waited += 20) {
+        const union MHD_DaemonInfo *i = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+        if (!i || i->num_connections == 0) break;
+        nanosleep(&step, NULL);
+    }
+    MHD_stop_daemon(s->d);
+    if (lsock != MHD_INVALID_SOCKET) close(lsock);
+    g_mutex_clear(&s->stop_mu);
+    free(s);
+}

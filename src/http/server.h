@@ -1,0 +1,70 @@
+/* server: the HTTP front (libmicrohttpd) and the worker pool.
+ *
+ * libmicrohttpd runs one internal thread on epoll. It reads a request (the
+ * body up to max_body bytes; a larger declared or received body is answered
+ * 413 body_too_large at once), then suspends the connection and hands the
+ * request to a worker thread, which runs the handler with blocking
+ * ZooKeeper calls and resumes the connection with the response. So no
+ * request ever blocks the event loop, and an idle connection costs no
+ * thread. CORS (allowed origins, preflight) is handled here.
+ *
+ * The URL is kept percent-encoded (the handler decodes path segments and
+ * query values itself), so an encoded '/' in a record key stays a key byte. */
+#ifndef ZS_HTTP_SERVER_H
+#define ZS_HTTP_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/log.h"
+
+typedef struct httpd httpd;
+typedef struct http_req http_req;
+
+#define HTTP_MAX_HEADERS_OUT 6
+
+typedef struct http_resp {
+    int status;
+    char *body;               /* owned, handed to libmicrohttpd */
+    size_t len;
+    const char *content_type; /* static; default application/json */
+    const char *hname[HTTP_MAX_HEADERS_OUT];
+    char hvalue[HTTP_MAX_HEADERS_OUT][128];
+    int nheaders;
+} http_resp;
+
+/* Runs on a worker thread; fills resp. */
+typedef void (*httpd_handler)(void *app, const http_req *req, http_resp *resp);
+
+typedef struct httpd_config {
+    const char *listen_host;  /* numeric IPv4 or IPv6 address */
+    uint16_t listen_port;     /* 0: any free port */
+    size_t max_body;
+    int workers;
+    const char *const *cors_origins; /* NULL-terminated; may be NULL */
+} httpd_config;
+
+httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs_log *lg);
+uint16_t httpd_port(const httpd *s);
+/* Stops accepting, lets in-flight requests finish (up to grace_ms), stops. */
+void httpd_stop(httpd *s, int grace_ms);
+
+const char *http_req_method(const http_req *r);
+const char *http_req_path(const http_req *r);     /* still percent-encoded */
+const char *http_req_header(const http_req *r, const char *name); /* case-insensitive; NULL if absent */
+/* The raw (percent-encoded) query value; NULL if absent. */
+const char *http_req_query(const http_req *r, const char *name);
+const char *http_req_body(const http_req *r, size_t *len);
+
+void http_resp_header(http_resp *resp, const char *name, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Sets a JSON error body {"error","message"}. */
+void http_resp_error(http_resp *resp, int status, const char *code, const char *message);
+/* Takes ownership of body (malloc'd). */
+void http_resp_json(http_resp *resp, int status, char *body, size_t len);
+
+/* Decodes %XX in place-independent fashion: returns malloc'd bytes and
+ * *len, or NULL when the encoding is broken. '+' is kept as is. */
+char *http_pct_decode(const char *s, size_t n, size_t *len);
+
+#endif

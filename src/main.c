@@ -1,0 +1,254 @@
+/* zoosyncd: the zoosync gateway. Parses flags, wires the modules together,
+ * and waits for SIGTERM/SIGINT. All process-wide state lives here. */
+#include <arpa/inet.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "auth/auth.h"
+#include "cache/mirror.h"
+#include "http/api.h"
+#include "http/server.h"
+#include "sync/stores.h"
+#include "util/log.h"
+#include "zk/zkc.h"
+
+#define MAX_LIST 64
+
+typedef struct options {
+    char listen_host[64];
+    uint16_t listen_port;
+    const char *zk;
+    const char *root;
+    const char *jwt_secret_file;
+    const char *jwt_public_key;
+    size_t max_body;
+    size_t max_tx_bytes;
+    const char *create_store[MAX_LIST + 1];
+    int ncreate;
+    const char *cors[MAX_LIST + 1];
+    int ncors;
+    int workers;
+    int session_timeout_ms;
+    zs_log log;
+} options;
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: zoosyncd [options]\n"
+            "  --listen ADDR:PORT        where to serve HTTP (default 127.0.0.1:8080; port 0 = any free port)\n"
+            "  --zk HOST:PORT,...        ZooKeeper ensemble (default 127.0.0.1:2181)\n"
+            "  --root PATH               znode under which zoosync keeps its data (default /zoosync)\n"
+            "  --jwt-secret-file F       verify HS256 tokens with the secret in F (one trailing newline ignored)\n"
+            "  --jwt-public-key F        verify RS256/ES256 tokens with the PEM public key in F\n"
+            "  --max-body BYTES          largest request body (default 4194304)\n"
+            "  --max-tx-bytes BYTES      largest tx group, as bytes in one ZooKeeper multi (default 1000000)\n"
+            "  --create-store NAME       create this store at start if missing (repeatable)\n"
+            "  --cors-origin ORIGIN      allow cross-origin requests from ORIGIN (repeatable)\n"
+            "  --workers N               request worker threads (default 16)\n"
+            "  --session-timeout MS      ZooKeeper session timeout (default 10000)\n"
+            "  --log-level LEVEL         error, warn, info (default) or debug\n"
+            "  --help                    this text\n"
+            "Without --jwt-secret-file or --jwt-public-key, authentication is off and\n"
+            "zoosyncd listens on loopback addresses only.\n");
+}
+
+static int parse_size(const char *flag, const char *s, size_t min, size_t *out) {
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (!*s || *end || v < min) {
+        fprintf(stderr, "zoosyncd: %s: '%s' is not a number >= %zu\n", flag, s, min);
+        return -1;
+    }
+    *out = (size_t)v;
+    return 0;
+}
+
+static int parse_listen(const char *s, options *o) {
+    const char *colon = strrchr(s, ':');
+    if (!colon || colon == s) { fprintf(stderr, "zoosyncd: --listen: expected ADDR:PORT, got '%s'\n", s); return -1; }
+    size_t hl = (size_t)(colon - s);
+    if (s[0] == '[' && hl > 2 && s[hl - 1] == ']') { s++; hl -= 2; }
+    if (hl >= sizeof o->listen_host) { fprintf(stderr, "zoosyncd: --listen: address too long\n"); return -1; }
+    memcpy(o->listen_host, s, hl);
+    o->listen_host[hl] = '\0';
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (!colon[1] || *end || port < 0 || port > 65535) {
+        fprintf(stderr, "zoosyncd: --listen: bad port in '%s'\n", s);
+        return -1;
+    }
+    o->listen_port = (uint16_t)port;
+    return 0;
+}
+
+static bool is_loopback(const char *host) {
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (inet_pton(AF_INET, host, &a4) == 1) return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, host, &a6) == 1) return IN6_IS_ADDR_LOOPBACK(&a6);
+    return false;
+}
+
+static int parse_args(int argc, char **argv, options *o) {
+    enum { O_LISTEN = 1, O_ZK, O_ROOT, O_SECRET, O_PUBKEY, O_BODY, O_TX, O_CREATE, O_CORS, O_WORKERS, O_SESSION, O_LOG, O_HELP };
+    static const struct option longs[] = {
+        {"listen", required_argument, NULL, O_LISTEN},     {"zk", required_argument, NULL, O_ZK},
+        {"root", required_argument, NULL, O_ROOT},         {"jwt-secret-file", required_argument, NULL, O_SECRET},
+        {"jwt-public-key", required_argument, NULL, O_PUBKEY}, {"max-body", required_argument, NULL, O_BODY},
+        {"max-tx-bytes", required_argument, NULL, O_TX},   {"create-store", required_argument, NULL, O_CREATE},
+        {"cors-origin", required_argument, NULL, O_CORS},  {"workers", required_argument, NULL, O_WORKERS},
+        {"session-timeout", required_argument, NULL, O_SESSION}, {"log-level", required_argument, NULL, O_LOG},
+        {"help", no_argument, NULL, O_HELP},               {NULL, 0, NULL, 0}};
+    int c;
+    size_t v;
+    while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
+        switch (c) {
+        case O_LISTEN: if (parse_listen(optarg, o) < 0) return -1; break;
+        case O_ZK: o->zk = optarg; break;
+        case O_ROOT:
+            if (optarg[0] != '/' || strlen(optarg) < 2 || optarg[strlen(optarg) - 1] == '/') {
+                fprintf(stderr, "zoosyncd: --root: must start with '/' and not end with '/'\n");
+                return -1;
+            }
+            o->root = optarg;
+            break;
+        case O_SECRET: o->jwt_secret_file = optarg; break;
+        case O_PUBKEY: o->jwt_public_key = optarg; break;
+        case O_BODY: if (parse_size("--max-body", optarg, 1024, &o->max_body) < 0) return -1; break;
+        case O_TX:
+            if (parse_size("--max-tx-bytes", optarg, 1024, &o->max_tx_bytes) < 0) return -1;
+            if (o->max_tx_bytes > 1000000) {
+                fprintf(stderr, "zoosyncd: --max-tx-bytes: at most 1000000 (ZooKeeper's jute.maxbuffer is 1 MiB)\n");
+                return -1;
+            }
+            break;
+        case O_CREATE:
+            if (o->ncreate == MAX_LIST) { fprintf(stderr, "zoosyncd: too many --create-store\n"); return -1; }
+            o->create_store[o->ncreate++] = optarg;
+            break;
+        case O_CORS:
+            if (o->ncors == MAX_LIST) { fprintf(stderr, "zoosyncd: too many --cors-origin\n"); return -1; }
+            o->cors[o->ncors++] = optarg;
+            break;
+        case O_WORKERS:
+            if (parse_size("--workers", optarg, 1, &v) < 0 || v > 1024) return -1;
+            o->workers = (int)v;
+            break;
+        case O_SESSION:
+            if (parse_size("--session-timeout", optarg, 1000, &v) < 0) return -1;
+            o->session_timeout_ms = (int)v;
+            break;
+        case O_LOG: {
+            int l = zs_log_parse_level(optarg);
+            if (l < 0) { fprintf(stderr, "zoosyncd: --log-level: error, warn, info or debug\n"); return -1; }
+            o->log.level = (zs_log_level)l;
+            break;
+        }
+        case O_HELP: usage(stdout); exit(0);
+        default: usage(stderr); return -1;
+        }
+    }
+    if (optind < argc) { fprintf(stderr, "zoosyncd: unexpected argument '%s'\n", argv[optind]); return -1; }
+    if (o->jwt_secret_file && o->jwt_public_key) {
+        fprintf(stderr, "zoosyncd: give --jwt-secret-file or --jwt-public-key, not both\n");
+        return -1;
+    }
+    for (int i = 0; i < o->ncreate; i++) {
+        const char *s = o->create_store[i];
+        size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-");
+        if (n == 0 || n > 64 || s[n]) { fprintf(stderr, "zoosyncd: --create-store: invalid store name '%s'\n", s); return -1; }
+    }
+    return 0;
+}
+
+/* Waits for ZooKeeper, creates the root and the --create-store stores.
+ * Returns 0 once done, -1 when a signal arrived first. */
+static int setup(zkc *z, const options *o, sigset_t *sigs) {
+    char *stores = NULL;
+    if (asprintf(&stores, "%s/stores", o->root) < 0) return -1;
+    for (;;) {
+        if (zkc_wait_connected(z, 1000) == 0 && zkc_ensure_path(z, stores) == ZOK) break;
+        LOG_WARN(&o->log, "waiting for ZooKeeper at %s", o->zk);
+        struct timespec zero = {0, 0};
+        if (sigtimedwait(sigs, NULL, &zero) > 0) { free(stores); return -1; }
+    }
+    free(stores);
+    for (int i = 0; i < o->ncreate; i++) {
+        store_cfg cfg;
+        zs_err e = {0};
+        if (stores_get(z, o->root, o->create_store[i], &cfg, &e) == 0) continue;
+        bool created = false;
+        if (stores_put(z, o->root, o->create_store[i], NULL, &cfg, &created, &e) < 0) {
+            LOG_ERROR(&o->log, "--create-store %s: %s", o->create_store[i], e.message);
+            return -1;
+        }
+        LOG_INFO(&o->log, "store '%s' created", o->create_store[i]);
+    }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    options o = {.listen_host = "127.0.0.1", .listen_port = 8080, .zk = "127.0.0.1:2181", .root = "/zoosync",
+                 .max_body = 4194304, .max_tx_bytes = 1000000, .workers = 16, .session_timeout_ms = 10000,
+                 .log = {ZS_LOG_INFO}};
+    if (parse_args(argc, argv, &o) < 0) return 2;
+
+    auth_verifier *verifier = NULL;
+    char *err = NULL;
+    if (o.jwt_secret_file) verifier = auth_verifier_from_secret_file(o.jwt_secret_file, &err);
+    else if (o.jwt_public_key) verifier = auth_verifier_from_pubkey_file(o.jwt_public_key, &err);
+    if ((o.jwt_secret_file || o.jwt_public_key) && !verifier) {
+        fprintf(stderr, "zoosyncd: %s\n", err ? err : "cannot load the token key");
+        free(err);
+        return 2;
+    }
+    if (!verifier && !is_loopback(o.listen_host)) {
+        fprintf(stderr, "zoosyncd: refusing to listen on %s with authentication off: "
+                        "give --jwt-secret-file or --jwt-public-key, or listen on 127.0.0.1\n", o.listen_host);
+        return 2;
+    }
+
+    /* Signals are taken synchronously by this thread; every other thread
+     * inherits the blocked mask. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int rc = 1;
+    atomic_bool ready = false;
+    zkc *z = zkc_open(o.zk, o.session_timeout_ms, &o.log);
+    mirror_set *mirrors = z ? mirror_set_new(z, o.root, &o.log) : NULL;
+    api_config acfg = {z, o.root, mirrors, verifier, o.max_tx_bytes, &o.log, &ready};
+    api *a = mirrors ? api_new(&acfg) : NULL;
+    httpd_config hcfg = {o.listen_host, o.listen_port, o.max_body, o.workers, o.ncors ? o.cors : NULL};
+    httpd *h = a ? httpd_start(&hcfg, api_handle, a, &o.log) : NULL;
+    if (h) {
+        printf("zoosyncd: listening on http://%s%s%s:%u\n", strchr(o.listen_host, ':') ? "[" : "", o.listen_host,
+               strchr(o.listen_host, ':') ? "]" : "", (unsigned)httpd_port(h));
+        fflush(stdout);
+        LOG_INFO(&o.log, "zookeeper %s, root %s, auth %s", o.zk, o.root,
+                 verifier ? (o.jwt_secret_file ? "HS256" : "public key") : "off");
+        if (setup(z, &o, &sigs) == 0) {
+            atomic_store(&ready, true);
+            LOG_INFO(&o.log, "ready");
+            int sig;
+            sigwait(&sigs, &sig);
+            LOG_INFO(&o.log, "signal %d: stopping", sig);
+        }
+        rc = 0;
+    }
+    httpd_stop(h, 3000);   /* stop accepting, finish in-flight requests */
+    api_free(a);
+    zkc_close(z);          /* closes the session: ephemeral state goes at once */
+    mirror_set_free(mirrors); /* after the session: watches point at mirrors */
+    auth_verifier_free(verifier);
+    return rc;
+}

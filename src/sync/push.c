@@ -1,0 +1,638 @@
+#include "sync/push.h"
+
+#include <glib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sync/cursor.h"
+#include "zk/layout.h"
+
+#define MAX_ATTEMPTS 25
+#define READ_BUF (STORES_MAX_VALUE_CEILING + 65536)
+
+enum { ST_PENDING, ST_APPLIED, ST_CONFLICT, ST_DUPLICATE };
+
+typedef struct mut {
+    json_int_t id;
+    const char *key; /* borrowed from the request body */
+    size_t klen;
+    bool put;
+    char *value;     /* compact JSON (owned), puts only */
+    size_t vlen;
+    bool has_base;
+    json_int_t base;
+    const char *tx;  /* borrowed; NULL outside groups */
+    char *path;      /* record znode (owned) */
+    uint64_t khash;
+    /* outcome */
+    int status;
+    bool aborted;    /* conflict because its group aborted */
+    bool changed;    /* applied and wrote the key */
+    bool has_version;
+    int32_t version; /* protocol version after it (or present one) */
+    char *cur_value; /* conflict: the value at that point (owned), NULL = none */
+    int32_t cur_version;
+    uint64_t zxid;   /* of the multi that applied it */
+} mut;
+
+typedef struct unit { size_t first, end; bool group; size_t bytes; } unit;
+
+/* The state of one key while a chunk is evaluated. */
+typedef struct kstate {
+    bool node;       /* the znode exists */
+    int32_t zver;
+    char *value;     /* owned; NULL = tombstone (or no node) */
+    size_t vlen;
+} kstate;
+
+typedef struct client_rec {
+    char *path;
+    bool exists;
+    int32_t zver;
+    json_int_t last;
+    GArray *conflicts; /* json_int_t, oldest first */
+    GArray *aborted;   /* json_int_t */
+} client_rec;
+
+typedef struct push_req {
+    const push_env *env;
+    const store_cfg *cfg;
+    const char *client;
+    mut *muts;
+    size_t n;
+    client_rec cl;
+    char *buf;       /* READ_BUF bytes for zoo_get */
+} push_req;
+
+/* ---- validation ----------------------------------------------------------- */
+
+static int bad(zs_err *err, const char *fmt, size_t i, const char *what) {
+    zs_err_set(err, 400, "bad_request", fmt, i, what);
+    return -1;
+}
+
+static int validate(push_req *r, const json_t *body, zs_err *err) {
+    if (!json_is_object(body)) { zs_err_set(err, 400, "bad_request", "the body must be a JSON object"); return -1; }
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)body, k, v) {
+        if (strcmp(k, "client") && strcmp(k, "mutations")) {
+            zs_err_set(err, 400, "bad_request", "%s: unknown field (expected client, mutations)", k);
+            return -1;
+        }
+    }
+    const json_t *cl = json_object_get(body, "client");
+    if (!json_is_string(cl) || !layout_name_valid(json_string_value(cl))) {
+        zs_err_set(err, 400, "bad_request", "client: must be a string matching ^[A-Za-z0-9_-]{1,64}$");
+        return -1;
+    }
+    r->client = json_string_value(cl);
+    const json_t *ms = json_object_get(body, "mutations");
+    if (!json_is_array(ms)) { zs_err_set(err, 400, "bad_request", "mutations: must be an array"); return -1; }
+    size_t n = json_array_size(ms);
+    if (n > PUSH_MAX_MUTATIONS) {
+        zs_err_set(err, 400, "bad_request", "mutations: %zu mutations, at most %d per request", n, PUSH_MAX_MUTATIONS);
+        return -1;
+    }
+    r->muts = calloc(n ? n : 1, sizeof *r->muts);
+    if (!r->muts) { zs_err_set(err, 500, "internal", "out of memory"); return -1; }
+    r->n = n;
+    GHashTable *txs = g_hash_table_new(g_str_hash, g_str_equal);
+    int rc = -1;
+    for (size_t i = 0; i < n; i++) {
+        const json_t *mj = json_array_get(ms, i);
+        mut *m = &r->muts[i];
+        if (!json_is_object(mj)) { bad(err, "mutations[%zu]: must be an object%s", i, ""); goto out; }
+        json_object_foreach((json_t *)mj, k, v) {
+            if (strcmp(k, "id") && strcmp(k, "key") && strcmp(k, "op") && strcmp(k, "value") && strcmp(k, "base") &&
+                strcmp(k, "tx")) {
+                bad(err, "mutations[%zu].%s: unknown field", i, k);
+                goto out;
+            }
+        }
+        const json_t *id = json_object_get(mj, "id");
+        if (!json_is_integer(id) || json_integer_value(id) < 1) { bad(err, "mutations[%zu].id: must be an integer >= 1%s", i, ""); goto out; }
+        m->id = json_integer_value(id);
+        if (i > 0 && m->id <= r->muts[i - 1].id) {
+            bad(err, "mutations[%zu].id: ids must strictly increase within a request%s", i, "");
+            goto out;
+        }
+        const json_t *key = json_object_get(mj, "key");
+        if (!json_is_string(key)) { bad(err, "mutations[%zu].key: must be a string%s", i, ""); goto out; }
+        m->key = json_string_value(key);
+        m->klen = json_string_length(key);
+        const char *why = layout_key_invalid(m->key, m->klen);
+        if (why) { zs_err_set(err, 400, "invalid_key", "mutations[%zu].key: %s", i, why); goto out; }
+        const char *op = json_string_value(json_object_get(mj, "op"));
+        if (!op || (strcmp(op, "put") && strcmp(op, "delete"))) { bad(err, "mutations[%zu].op: must be \"put\" or \"delete\"%s", i, ""); goto out; }
+        m->put = strcmp(op, "put") == 0;
+        const json_t *val = json_object_get(mj, "value");
+        if (m->put && !val) { bad(err, "mutations[%zu].value: required with op put%s", i, ""); goto out; }
+        if (!m->put && val) { bad(err, "mutations[%zu].value: not allowed with op delete%s", i, ""); goto out; }
+        const json_t *base = json_object_get(mj, "base");
+        if (base) {
+            if (!json_is_integer(base) || json_integer_value(base) < 0) { bad(err, "mutations[%zu].base: must be an integer >= 0%s", i, ""); goto out; }
+            m->has_base = true;
+            m->base = json_integer_value(base);
+        }
+        const json_t *tx = json_object_get(mj, "tx");
+        if (tx) {
+            if (!json_is_string(tx) || json_string_length(tx) == 0 || json_string_length(tx) > 256) {
+                bad(err, "mutations[%zu].tx: must be a non-empty string of at most 256 bytes%s", i, "");
+                goto out;
+            }
+            m->tx = json_string_value(tx);
+            bool continues = i > 0 && r->muts[i - 1].tx && strcmp(r->muts[i - 1].tx, m->tx) == 0;
+            if (!continues) {
+                if (g_hash_table_contains(txs, m->tx)) {
+                    bad(err, "mutations[%zu].tx: the mutations of group '%s' must be consecutive", i, m->tx);
+                    goto out;
+                }
+                g_hash_table_add(txs, (gpointer)m->tx);
+            }
+        }
+        if (m->put) {
+            m->value = json_dumps(val, JSON_COMPACT | JSON_ENCODE_ANY);
+            if (!m->value) { zs_err_set(err, 500, "internal", "out of memory"); goto out; }
+            m->vlen = strlen(m->value);
+            if ((int64_t)m->vlen > r->cfg->max_value_bytes) {
+                zs_err_set(err, 413, "value_too_large",
+                           "mutations[%zu].value: %zu bytes, over the store's maxValueBytes (%lld)", i, m->vlen,
+                           (long long)r->cfg->max_value_bytes);
+                goto out;
+            }
+        }
+        m->khash = layout_key_hash(m->key, m->klen);
+        m->path = layout_record_path(r->env->root, r->cfg->name, m->key, m->klen);
+        if (!m->path) { zs_err_set(err, 500, "internal", "out of memory"); goto out; }
+    }
+    rc = 0;
+out:
+    g_hash_table_destroy(txs);
+    return rc;
+}
+
+static size_t mut_bytes(const mut *m) { return PUSH_OP_OVERHEAD + strlen(m->path) + m->vlen; }
+
+/* Splits muts[from..] into units (a group or a single mutation) and checks
+ * each group's size. */
+static int make_units(push_req *r, size_t from, unit **out, size_t *nunits, zs_err *err) {
+    unit *u = calloc(r->n - from + 1, sizeof *u);
+    if (!u) { zs_err_set(err, 500, "internal", "out of memory"); return -1; }
+    size_t k = 0;
+    for (size_t i = from; i < r->n;) {
+        size_t j = i + 1, bytes = mut_bytes(&r->muts[i]);
+        if (r->muts[i].tx)
+            while (j < r->n && r->muts[j].tx && strcmp(r->muts[j].tx, r->muts[i].tx) == 0) bytes += mut_bytes(&r->muts[j++]);
+        u[k] = (unit){i, j, r->muts[i].tx != NULL, bytes};
+        if (u[k].group && bytes > r->env->max_tx_bytes) {
+            zs_err_set(err, 413, "tx_too_large",
+                       "tx group '%s' (mutations %zu..%zu) takes %zu bytes in one ZooKeeper multi, over --max-tx-bytes (%zu)",
+                       r->muts[i].tx, i, j - 1, bytes, r->env->max_tx_bytes);
+            free(u);
+            return -1;
+        }
+        k++;
+        i = j;
+    }
+    *out = u;
+    *nunits = k;
+    return 0;
+}
+
+/* ---- the client node ----------------------------------------------------- */
+
+static void ids_from_json(GArray *a, const json_t *arr) {
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v) {
+        json_int_t id = json_integer_value(v);
+        g_array_append_val(a, id);
+    }
+}
+
+static bool ids_contain(const GArray *a, json_int_t id) {
+    for (guint i = 0; i < a->len; i++)
+        if (g_array_index(a, json_int_t, i) == id) return true;
+    return false;
+}
+
+/* Reads (creating if needed) the client node. Returns ZOK or an error. */
+static int client_read(push_req *r) {
+    client_rec *c = &r->cl;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        int len = READ_BUF;
+        struct Stat st;
+        int rc = zoo_get(zkc_zh(r->env->z), c->path, 0, r->buf, &len, &st);
+        if (rc == ZNONODE) {
+            rc = zoo_create(zkc_zh(r->env->z), c->path, "{\"last\":0}", 10, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+            if (rc != ZOK && rc != ZNODEEXISTS) return rc;
+            continue;
+        }
+        if (rc != ZOK) return rc;
+        c->exists = true;
+        c->zver = st.version;
+        c->last = 0;
+        g_array_set_size(c->conflicts, 0);
+        g_array_set_size(c->aborted, 0);
+        json_t *j = json_loadb(r->buf, len > 0 ? (size_t)len : 0, 0, NULL);
+        if (j) {
+            c->last = json_integer_value(json_object_get(j, "last"));
+            ids_from_json(c->conflicts, json_object_get(j, "conflicts"));
+            ids_from_json(c->aborted, json_object_get(j, "aborted"));
+            json_decref(j);
+        }
+        return ZOK;
+    }
+    return ZNONODE;
+}
+
+static void ids_to_sbuf(sbuf *b, const GArray *a, guint from) {
+    sbuf_putc(b, '[');
+    for (guint i = from; i < a->len; i++) sbuf_printf(b, "%s%lld", i > from ? "," : "", (long long)g_array_index(a, json_int_t, i));
+    sbuf_putc(b, ']');
+}
+
+/* The client node's data after a chunk: last id and the most recent
+ * conflicts (chunk's conflicts appended to copies of the recorded ones). */
+static char *client_data(const client_rec *c, json_int_t last, const mut *ms, size_t from, size_t end) {
+    GArray *conf = g_array_copy(c->conflicts), *abrt = g_array_copy(c->aborted);
+    for (size_t i = from; i < end; i++) {
+        if (ms[i].status != ST_CONFLICT) continue;
+        g_array_append_val(ms[i].aborted ? abrt : conf, ms[i].id);
+    }
+    /* Keep the newest PUSH_CONFLICT_MEMORY ids of the two lists together. */
+    while (conf->len + abrt->len > PUSH_CONFLICT_MEMORY) {
+        bool drop_conf = abrt->len == 0 ||
+                         (conf->len && g_array_index(conf, json_int_t, 0) < g_array_index(abrt, json_int_t, 0));
+        g_array_remove_index(drop_conf ? conf : abrt, 0);
+    }
+    sbuf b = SBUF_INIT;
+    sbuf_printf(&b, "{\"last\":%lld,\"conflicts\":", (long long)last);
+    ids_to_sbuf(&b, conf, 0);
+    sbuf_puts(&b, ",\"aborted\":");
+    ids_to_sbuf(&b, abrt, 0);
+    sbuf_putc(&b, '}');
+    g_array_free(conf, TRUE);
+    g_array_free(abrt, TRUE);
+    return sbuf_steal(&b, NULL);
+}
+
+/* ---- key state ------------------------------------------------------------ */
+
+static void kstate_free(gpointer p) {
+    kstate *k = p;
+    free(k->value);
+    free(k);
+}
+
+static kstate *kstate_copy(const kstate *k) {
+    kstate *c = malloc(sizeof *c);
+    if (!c) return NULL;
+    *c = *k;
+    c->value = k->value ? strndup(k->value, k->vlen) : NULL;
+    return c;
+}
+
+/* Reads the present state of every key of muts[from..end) into states
+ * (path -> kstate). Returns ZOK or an error. */
+static int read_states(push_req *r, size_t from, size_t end, GHashTable *states) {
+    for (size_t i = from; i < end; i++) {
+        mut *m = &r->muts[i];
+        if (g_hash_table_contains(states, m->path)) continue;
+        int len = READ_BUF;
+        struct Stat st;
+        int rc = zoo_get(zkc_zh(r->env->z), m->path, 0, r->buf, &len, &st);
+        kstate *k = calloc(1, sizeof *k);
+        if (!k) return ZSYSTEMERROR;
+        if (rc == ZOK) {
+            k->node = true;
+            k->zver = st.version;
+            if (len > 0 && !(k->value = strndup(r->buf, (size_t)len))) { free(k); return ZSYSTEMERROR; }
+            k->vlen = len > 0 ? (size_t)len : 0;
+        } else if (rc != ZNONODE) {
+            free(k);
+            return rc;
+        }
+        g_hash_table_insert(states, m->path, k);
+    }
+    return ZOK;
+}
+
+static bool base_matches(const kstate *k, json_int_t base) {
+    if (base == 0) return k->value == NULL; /* absent or deleted */
+    return k->node && base == (json_int_t)k->zver + 1;
+}
+
+static void set_current(mut *m, const kstate *k) {
+    free(m->cur_value);
+    m->cur_value = k->value ? strndup(k->value, k->vlen) : NULL;
+    m->cur_version = k->node ? k->zver + 1 : 0;
+}
+
+/* ---- evaluation of one chunk ---------------------------------------------- */
+
+typedef struct opbuf {
+    zoo_op_t *ops;
+    mut **owner;   /* the mutation each op belongs to (NULL: client node) */
+    size_t n, cap;
+} opbuf;
+
+static int op_push(opbuf *o, mut *owner) {
+    if (o->n == o->cap) {
+        size_t cap = o->cap ? o->cap * 2 : 64;
+        zoo_op_t *ops = realloc(o->ops, cap * sizeof *ops);
+        if (!ops) return -1;
+        o->ops = ops;
+        mut **ow = realloc(o->owner, cap * sizeof *ow);
+        if (!ow) return -1;
+        o->owner = ow;
+        o->cap = cap;
+    }
+    o->owner[o->n] = owner;
+    return 0;
+}
+
+/* Applies m to k in memory and adds its operation. -1 on allocation failure. */
+static int apply_one(mut *m, kstate *k, opbuf *o) {
+    if (!m->put && k->value == NULL) { /* deleting what is absent: nothing to write */
+        m->status = ST_APPLIED;
+        m->changed = false;
+        m->has_version = k->node;
+        m->version = k->node ? k->zver + 1 : 0;
+        return 0;
+    }
+    if (op_push(o, m) < 0) return -1;
+    if (m->put && !k->node) {
+        zoo_create_op_init(&o->ops[o->n], m->path, m->value, (int)m->vlen, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+        k->node = true;
+        k->zver = 0;
+    } else {
+        zoo_set_op_init(&o->ops[o->n], m->path, m->put ? m->value : "", m->put ? (int)m->vlen : 0, k->zver, NULL);
+        k->zver++;
+    }
+    o->n++;
+    free(k->value);
+    k->value = m->put ? strndup(m->value, m->vlen) : NULL;
+    k->vlen = m->put ? m->vlen : 0;
+    if (m->put && !k->value) return -1;
+    m->status = ST_APPLIED;
+    m->changed = true;
+    m->has_version = true;
+    m->version = k->zver + 1;
+    return 0;
+}
+
+static void reset_outcome(mut *m) {
+    m->status = ST_PENDING;
+    m->aborted = m->changed = m->has_version = false;
+    free(m->cur_value);
+    m->cur_value = NULL;
+}
+
+/* Evaluates units[u0..u1) in id order against states, filling ops. */
+static int evaluate(push_req *r, const unit *units, size_t u0, size_t u1, GHashTable *states, opbuf *o) {
+    for (size_t u = u0; u < u1; u++) {
+        const unit *un = &units[u];
+        if (r->muts[un->first].id <= r->cl.last) { /* applied meanwhile by a retry elsewhere */
+            for (size_t i = un->first; i < un->end; i++) reset_outcome(&r->muts[i]);
+            continue;
+        }
+        size_t ops_before = o->n;
+        GHashTable *snap = NULL;
+        if (un->group) {
+            snap = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, kstate_free);
+            for (size_t i = un->first; i < un->end; i++) {
+                const mut *m = &r->muts[i];
+                if (!g_hash_table_contains(snap, m->path)) {
+                    kstate *c = kstate_copy(g_hash_table_lookup(states, m->path));
+                    if (!c) { g_hash_table_destroy(snap); return -1; }
+                    g_hash_table_insert(snap, m->path, c);
+                }
+            }
+        }
+        size_t culprit = SIZE_MAX; /* the mutation that made its group fail */
+        for (size_t i = un->first; i < un->end; i++) {
+            mut *m = &r->muts[i];
+            reset_outcome(m);
+            kstate *k = g_hash_table_lookup(states, m->path);
+            bool ok = r->cfg->lww || !m->has_base || base_matches(k, m->base);
+            if (!ok) {
+                m->status = ST_CONFLICT;
+                set_current(m, k); /* the state at its point, inside a group too */
+                if (un->group) { culprit = i; break; }
+                continue;
+            }
+            if (apply_one(m, k, o) < 0) { if (snap) g_hash_table_destroy(snap); return -1; }
+        }
+        if (culprit != SIZE_MAX) {
+            /* Abort: restore the keys and drop the group's ops; the other
+             * members report the present (pre-group) state. */
+            o->n = ops_before;
+            GHashTableIter it;
+            gpointer pk, pv;
+            g_hash_table_iter_init(&it, snap);
+            while (g_hash_table_iter_next(&it, &pk, &pv)) {
+                g_hash_table_iter_steal(&it);
+                g_hash_table_insert(states, pk, pv);
+            }
+            for (size_t i = un->first; i < un->end; i++) {
+                if (i == culprit) continue;
+                mut *m = &r->muts[i];
+                reset_outcome(m);
+                m->status = ST_CONFLICT;
+                m->aborted = true;
+                set_current(m, g_hash_table_lookup(states, m->path));
+            }
+        }
+        if (snap) g_hash_table_destroy(snap);
+    }
+    return 0;
+}
+
+/* ---- running a request ------------------------------------------------------ */
+
+/* Index of the operation that failed a multi, or -1. */
+static int failed_op(const zoo_op_result_t *res, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (res[i].err != ZOK && res[i].err != ZRUNTIMEINCONSISTENCY) return (int)i;
+    return -1;
+}
+
+static bool retryable(int rc) { return rc == ZBADVERSION || rc == ZNODEEXISTS || rc == ZNONODE; }
+
+/* Applies units[u0..u1) as one multi. Returns ZOK, or a ZooKeeper error
+ * that is not a lost race (races are retried here). */
+static int run_chunk(push_req *r, const unit *units, size_t u0, size_t u1) {
+    size_t from = units[u0].first, end = units[u1 - 1].end;
+    int rc = ZOK;
+    for (int attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+        /* Someone (a retry through another gateway) may have applied part of
+         * this meanwhile: answer those from the client record. */
+        if (r->muts[end - 1].id <= r->cl.last) {
+            for (size_t i = from; i < end; i++) reset_outcome(&r->muts[i]);
+            return ZOK;
+        }
+        GHashTable *states = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, kstate_free);
+        opbuf o = {0};
+        char *cdata = NULL;
+        zoo_op_result_t *res = NULL;
+        struct Stat cstat;
+        rc = read_states(r, from, end, states);
+        if (rc == ZOK && evaluate(r, units, u0, u1, states, &o) < 0) rc = ZSYSTEMERROR;
+        if (rc == ZOK) {
+            cdata = client_data(&r->cl, r->muts[end - 1].id, r->muts, from, end);
+            if (!cdata || op_push(&o, NULL) < 0) rc = ZSYSTEMERROR;
+        }
+        if (rc == ZOK) {
+            zoo_set_op_init(&o.ops[o.n++], r->cl.path, cdata, (int)strlen(cdata), r->cl.zver, &cstat);
+            res = calloc(o.n, sizeof *res);
+            rc = res ? zoo_multi(zkc_zh(r->env->z), (int)o.n, o.ops, res) : ZSYSTEMERROR;
+        }
+        int bad_op = rc == ZOK || !res ? -1 : failed_op(res, o.n);
+        bool client_raced = bad_op >= 0 && o.owner[bad_op] == NULL;
+        free(res);
+        free(o.ops);
+        free(o.owner);
+        free(cdata);
+        g_hash_table_destroy(states);
+        if (rc == ZOK) {
+            r->cl.zver = cstat.version;
+            r->cl.last = r->muts[end - 1].id;
+            for (size_t i = from; i < end; i++) {
+                r->muts[i].zxid = (uint64_t)cstat.mzxid;
+                if (r->muts[i].status == ST_CONFLICT) {
+                    json_int_t id = r->muts[i].id;
+                    g_array_append_val(r->muts[i].aborted ? r->cl.aborted : r->cl.conflicts, id);
+                }
+            }
+            return ZOK;
+        }
+        if (!retryable(rc)) return rc;
+        if (client_raced || rc == ZNONODE) {
+            int crc = client_read(r);
+            if (crc != ZOK) return crc;
+        }
+    }
+    return rc;
+}
+
+static void write_current(sbuf *b, const mut *m) {
+    sbuf_puts(b, ",\"current\":");
+    if (!m->cur_value) { sbuf_puts(b, "null"); return; }
+    sbuf_puts(b, "{\"value\":");
+    sbuf_puts(b, m->cur_value);
+    sbuf_printf(b, ",\"version\":%ld}", (long)m->cur_version);
+}
+
+/* Answers a mutation at or below the recorded last id. */
+static int answer_old(push_req *r, mut *m) {
+    bool conflicted = ids_contain(r->cl.conflicts, m->id), aborted = ids_contain(r->cl.aborted, m->id);
+    if (!conflicted && !aborted) { m->status = ST_DUPLICATE; return ZOK; }
+    GHashTable *states = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, kstate_free);
+    int rc = read_states(r, (size_t)(m - r->muts), (size_t)(m - r->muts) + 1, states);
+    if (rc == ZOK) {
+        m->status = ST_CONFLICT;
+        m->aborted = aborted && !conflicted;
+        set_current(m, g_hash_table_lookup(states, m->path));
+    }
+    g_hash_table_destroy(states);
+    return rc;
+}
+
+static void write_response(push_req *r, mirror *mr, sbuf *out) {
+    cursor_pos best = {0, 0, 0};
+    bool any = false, dup = false;
+    sbuf_puts(out, "{\"results\":[");
+    for (size_t i = 0; i < r->n; i++) {
+        mut *m = &r->muts[i];
+        sbuf_printf(out, "%s{\"id\":%lld,\"status\":\"%s\"", i ? "," : "", (long long)m->id,
+                    m->status == ST_APPLIED ? "applied" : m->status == ST_CONFLICT ? "conflict" : "duplicate");
+        if (m->status == ST_APPLIED) {
+            if (m->has_version) sbuf_printf(out, ",\"version\":%ld", (long)m->version);
+            if (m->changed) {
+                cursor_pos p = {m->zxid, m->khash, (uint32_t)m->version};
+                char cur[CURSOR_LEN + 1];
+                cursor_format(&p, cur);
+                sbuf_printf(out, ",\"cursor\":\"%s\"", cur);
+                if (!any || cursor_cmp(&p, &best) > 0) best = p;
+                any = true;
+            }
+        } else if (m->status == ST_CONFLICT) {
+            if (m->aborted) sbuf_puts(out, ",\"reason\":\"tx_aborted\"");
+            write_current(out, m);
+        } else {
+            dup = true;
+        }
+        sbuf_putc(out, '}');
+    }
+    /* Read-your-writes: from this cursor on, the feed reflects every applied
+     * mutation. Duplicates were applied earlier at unknown positions: the
+     * mirror's watermark after a sync covers them. */
+    if (dup) mirror_catch_up(mr, 5000);
+    cursor_pos w = cursor_after_zxid(mirror_watermark(mr));
+    if (!any || (dup && cursor_cmp(&w, &best) > 0)) best = w;
+    char cur[CURSOR_LEN + 1];
+    cursor_format(&best, cur);
+    sbuf_printf(out, "],\"lastMutationId\":%lld,\"cursor\":\"%s\"}", (long long)r->cl.last, cur);
+}
+
+static void req_free(push_req *r) {
+    for (size_t i = 0; i < r->n; i++) {
+        free(r->muts[i].value);
+        free(r->muts[i].path);
+        free(r->muts[i].cur_value);
+    }
+    free(r->muts);
+    free(r->cl.path);
+    if (r->cl.conflicts) g_array_free(r->cl.conflicts, TRUE);
+    if (r->cl.aborted) g_array_free(r->cl.aborted, TRUE);
+    free(r->buf);
+}
+
+int push_run(const push_env *env, const store_cfg *cfg, mirror *mr, const json_t *body, sbuf *out, zs_err *err) {
+    push_req r = {.env = env, .cfg = cfg};
+    unit *units = NULL;
+    size_t nunits = 0;
+    int rc = -1;
+    if (validate(&r, body, err) < 0) goto out;
+    if (make_units(&r, 0, &units, &nunits, err) < 0) goto out; /* size checks before any write */
+    free(units);
+    units = NULL;
+    r.buf = malloc(READ_BUF);
+    r.cl.path = layout_client_path(env->root, cfg->name, r.client);
+    r.cl.conflicts = g_array_new(FALSE, FALSE, sizeof(json_int_t));
+    r.cl.aborted = g_array_new(FALSE, FALSE, sizeof(json_int_t));
+    if (!r.buf || !r.cl.path) { zs_err_set(err, 500, "internal", "out of memory"); goto out; }
+    int zrc = client_read(&r);
+    if (zrc != ZOK) { zs_err_zk(err, zrc, "reading the client's state"); goto out; }
+
+    /* Mutations already recorded are answered; the rest is applied in
+     * chunks of whole units, each chunk one multi. */
+    json_int_t recorded = r.cl.last;
+    size_t first_new = 0;
+    while (first_new < r.n && r.muts[first_new].id <= recorded) first_new++;
+    if (make_units(&r, first_new, &units, &nunits, err) < 0) goto out;
+    size_t budget = env->max_tx_bytes;
+    for (size_t u0 = 0; u0 < nunits;) {
+        size_t u1 = u0 + 1, bytes = units[u0].bytes;
+        while (u1 < nunits && bytes + units[u1].bytes <= budget) bytes += units[u1++].bytes;
+        zrc = run_chunk(&r, units, u0, u1);
+        if (zrc != ZOK) { zs_err_zk(err, zrc, "applying mutations"); goto out; }
+        u0 = u1;
+    }
+    /* Answer from the client record: old ids, and any chunk a concurrent
+     * retry applied first. */
+    for (size_t i = 0; i < r.n; i++) {
+        if (r.muts[i].status != ST_PENDING) continue;
+        zrc = answer_old(&r, &r.muts[i]);
+        if (zrc != ZOK) { zs_err_zk(err, zrc, "reading a record"); goto out; }
+    }
+    write_response(&r, mr, out);
+    rc = 0;
+out:
+    free(units);
+    req_free(&r);
+    return rc;
+}

@@ -1,0 +1,47 @@
+/* push: client mutations into ZooKeeper, exactly once (PROTOCOL.md "Push").
+ *
+ * A request is validated whole before anything is written. Mutations whose
+ * id is at or below the client's recorded last id are answered from the
+ * client's record (duplicate, or conflict again). The rest is cut into
+ * chunks, each one ZooKeeper multi no larger than max_tx_bytes: a tx group is
+ * never cut. Each multi holds the record writes (setData with the version
+ * read, or create) AND the new state of the client node
+ * <root>/stores/<s>/c/<bb>/<client> (setData with its version), so a gateway
+ * killed at any instant leaves all or nothing, and two gateways handling a
+ * retry of the same request at once cannot both apply it: one multi fails
+ * on the client node's version and re-reads.
+ *
+ * The client node holds {"last":N,"conflicts":[ids],"aborted":[ids]}, the
+ * ids of the most recent PUSH_CONFLICT_MEMORY conflicts, so a retry answers
+ * "conflict" again rather than "duplicate". */
+#ifndef ZS_PUSH_H
+#define ZS_PUSH_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "cache/mirror.h"
+#include "sync/stores.h"
+#include "util/err.h"
+#include "util/log.h"
+#include "util/sbuf.h"
+#include "zk/zkc.h"
+
+#define PUSH_MAX_MUTATIONS 1000
+#define PUSH_CONFLICT_MEMORY 1000
+/* Bytes one operation adds to a multi beyond its path and data. */
+#define PUSH_OP_OVERHEAD 64
+
+typedef struct push_env {
+    zkc *z;
+    const char *root;
+    size_t max_tx_bytes;
+    const zs_log *lg;
+} push_env;
+
+/* Runs one push request against the store's mirror m (its watermark is the
+ * response cursor when the request changed nothing). Returns 0 and appends
+ * the response JSON to out, or -1 and err. */
+int push_run(const push_env *env, const store_cfg *cfg, mirror *m, const json_t *body, sbuf *out, zs_err *err);
+
+#endif

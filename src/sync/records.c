@@ -1,0 +1,118 @@
+#include "sync/records.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "sync/cursor.h"
+#include "zk/layout.h"
+
+#define MAX_ATTEMPTS 25
+
+static void write_head(sbuf *out, const char *key, size_t klen) {
+    sbuf_puts(out, "{\"key\":");
+    sbuf_json_str(out, key, klen);
+}
+
+static void write_tail(sbuf *out, const struct Stat *st, uint64_t khash) {
+    cursor_pos p = {(uint64_t)st->mzxid, khash, (uint32_t)st->version + 1};
+    char cur[CURSOR_LEN + 1];
+    cursor_format(&p, cur);
+    sbuf_printf(out, ",\"version\":%ld,\"cursor\":\"%s\"}", (long)st->version + 1, cur);
+}
+
+static int not_found(zs_err *err, const char *key) {
+    zs_err_set(err, 404, "not_found", "record '%.200s' does not exist", key);
+    return -1;
+}
+
+static int precondition(zs_err *err, const char *what) {
+    zs_err_set(err, 412, "precondition_failed", "%s", what);
+    return -1;
+}
+
+int records_get(zkc *z, const char *root, const store_cfg *cfg, const char *key, size_t klen, sbuf *out,
+                int32_t *version, zs_err *err) {
+    char *path = layout_record_path(root, cfg->name, key, klen);
+    int cap = STORES_MAX_VALUE_CEILING + 65536;
+    char *buf = malloc((size_t)cap);
+    if (!path || !buf) { free(path); free(buf); zs_err_set(err, 500, "internal", "out of memory"); return -1; }
+    int len = cap;
+    struct Stat st;
+    int rc = zoo_get(zkc_zh(z), path, 0, buf, &len, &st);
+    free(path);
+    int ret = -1;
+    if (rc == ZNONODE || (rc == ZOK && len <= 0)) {
+        not_found(err, key);
+    } else if (rc != ZOK) {
+        zs_err_zk(err, rc, "reading the record");
+    } else {
+        write_head(out, key, klen);
+        sbuf_puts(out, ",\"value\":");
+        sbuf_append(out, buf, (size_t)len);
+        write_tail(out, &st, layout_key_hash(key, klen));
+        *version = st.version + 1;
+        ret = 0;
+    }
+    free(buf);
+    return ret;
+}
+
+int records_put(zkc *z, const char *root, const store_cfg *cfg, const char *key, size_t klen, const char *value,
+                size_t vlen, const records_precond *pre, sbuf *out, bool *created, int32_t *version, zs_err *err) {
+    char *path = layout_record_path(root, cfg->name, key, klen);
+    if (!path) { zs_err_set(err, 500, "internal", "out of memory"); return -1; }
+    int rc = ZOK;
+    for (int attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+        struct Stat st;
+        rc = zoo_exists(zkc_zh(z), path, 0, &st);
+        if (rc != ZOK && rc != ZNONODE) break;
+        bool node = rc == ZOK, live = node && st.dataLength > 0;
+        if (pre->if_match && (!live || pre->match_version != (int64_t)st.version + 1)) {
+            free(path);
+            return precondition(err, live ? "If-Match: the record's version differs" : "If-Match: the record does not exist");
+        }
+        if (pre->if_none_match && live) {
+            free(path);
+            return precondition(err, "If-None-Match: the record exists");
+        }
+        if (node) rc = zoo_set2(zkc_zh(z), path, value, (int)vlen, st.version, &st);
+        else rc = zoo_create2(zkc_zh(z), path, value, (int)vlen, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0, &st);
+        if (rc == ZBADVERSION || rc == ZNODEEXISTS || rc == ZNONODE) continue; /* lost a race: look again */
+        if (rc != ZOK) break;
+        write_head(out, key, klen);
+        write_tail(out, &st, layout_key_hash(key, klen));
+        *created = !live;
+        *version = st.version + 1;
+        free(path);
+        return 0;
+    }
+    free(path);
+    zs_err_zk(err, rc, "writing the record");
+    return -1;
+}
+
+int records_delete(zkc *z, const char *root, const store_cfg *cfg, const char *key, size_t klen,
+                   const records_precond *pre, zs_err *err) {
+    char *path = layout_record_path(root, cfg->name, key, klen);
+    if (!path) { zs_err_set(err, 500, "internal", "out of memory"); return -1; }
+    int rc = ZOK;
+    for (int attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+        struct Stat st;
+        rc = zoo_exists(zkc_zh(z), path, 0, &st);
+        if (rc != ZOK && rc != ZNONODE) break;
+        if (rc == ZNONODE || st.dataLength <= 0) { free(path); return not_found(err, key); }
+        if (pre->if_match && pre->match_version != (int64_t)st.version + 1) {
+            free(path);
+            return precondition(err, "If-Match: the record's version differs");
+        }
+        /* A delete leaves a tombstone (empty data) so the version goes on. */
+        rc = zoo_set(zkc_zh(z), path, "", 0, st.version);
+        if (rc == ZBADVERSION || rc == ZNONODE) continue;
+        if (rc != ZOK) break;
+        free(path);
+        return 0;
+    }
+    free(path);
+    zs_err_zk(err, rc, "deleting the record");
+    return -1;
+}

@@ -1,0 +1,309 @@
+#include "sync/stores.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "zk/layout.h"
+
+#define CFG_BUF 4096
+#define DELETE_BATCH 500
+
+static void cfg_defaults(store_cfg *c, const char *name) {
+    memset(c, 0, sizeof *c);
+    snprintf(c->name, sizeof c->name, "%s", name);
+    c->lww = false;
+    c->max_value_bytes = 65536;
+    c->tombstone_ttl = 604800;
+}
+
+/* Parses the stored config. Returns 1 when the store is being deleted, 0 when
+ * fine, -1 when the data is not a config. */
+static int cfg_parse(store_cfg *c, const char *data, int len) {
+    json_error_t je;
+    json_t *j = json_loadb(data, len > 0 ? (size_t)len : 0, 0, &je);
+    if (!j || !json_is_object(j)) { json_decref(j); return -1; }
+    int rc = json_is_true(json_object_get(j, "deleting")) ? 1 : 0;
+    const char *conflict = json_string_value(json_object_get(j, "conflict"));
+    if (conflict) c->lww = strcmp(conflict, "lww") == 0;
+    json_t *v;
+    if ((v = json_object_get(j, "maxValueBytes")) && json_is_integer(v)) c->max_value_bytes = json_integer_value(v);
+    if ((v = json_object_get(j, "tombstoneTtlSeconds")) && json_is_integer(v)) c->tombstone_ttl = json_integer_value(v);
+    json_decref(j);
+    return rc;
+}
+
+static char *cfg_json(const store_cfg *c, bool deleting) {
+    char *s = NULL;
+    if (asprintf(&s, "{\"conflict\":\"%s\",\"maxValueBytes\":%lld,\"tombstoneTtlSeconds\":%lld%s}",
+                 c->lww ? "lww" : "cas", (long long)c->max_value_bytes, (long long)c->tombstone_ttl,
+                 deleting ? ",\"deleting\":true" : "") < 0)
+        return NULL;
+    return s;
+}
+
+/* Reads the config znode. Returns ZOK (with *deleting), ZNONODE, or an error. */
+static int cfg_read(zkc *z, const char *path, const char *name, store_cfg *out, bool *deleting) {
+    char buf[CFG_BUF];
+    int len = sizeof buf;
+    struct Stat st;
+    cfg_defaults(out, name);
+    int rc = zoo_get(zkc_zh(z), path, 0, buf, &len, &st);
+    if (rc != ZOK) return rc;
+    int p = cfg_parse(out, buf, len);
+    if (p < 0) return ZNONODE; /* not one of ours */
+    *deleting = p == 1;
+    out->czxid = st.czxid;
+    out->zversion = st.version;
+    return ZOK;
+}
+
+int stores_get(zkc *z, const char *root, const char *name, store_cfg *out, zs_err *err) {
+    char *path = layout_store_path(root, name);
+    if (!path) { zs_err_set(err, 500, "internal", "out of memory"); return -1; }
+    bool deleting = false;
+    int rc = cfg_read(z, path, name, out, &deleting);
+    free(path);
+    if (rc == ZOK && !deleting) return 0;
+    if (rc == ZOK || rc == ZNONODE) {
+        zs_err_set(err, 404, "store_not_found", "store '%s' does not exist", name);
+        return -1;
+    }
+    zs_err_zk(err, rc, "reading the store");
+    return -1;
+}
+
+/* ---- validation of a PUT body ------------------------------------------ */
+
+static int apply_patch(store_cfg *c, const json_t *body, zs_err *err) {
+    if (!body) return 0;
+    if (!json_is_object(body)) {
+        zs_err_set(err, 400, "bad_request", "the body must be a JSON object");
+        return -1;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)body, k, v) {
+        if (strcmp(k, "conflict") == 0) {
+            const char *s = json_string_value(v);
+            if (!s || (strcmp(s, "cas") != 0 && strcmp(s, "lww") != 0)) {
+                zs_err_set(err, 400, "bad_request", "conflict: must be \"cas\" or \"lww\"");
+                return -1;
+            }
+            c->lww = strcmp(s, "lww") == 0;
+        } else if (strcmp(k, "maxValueBytes") == 0) {
+            if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+                json_integer_value(v) > STORES_MAX_VALUE_CEILING) {
+                zs_err_set(err, 400, "bad_request",
+                           "maxValueBytes: must be an integer from 1 to %d (what one ZooKeeper znode holds)",
+                           STORES_MAX_VALUE_CEILING);
+                return -1;
+            }
+            c->max_value_bytes = json_integer_value(v);
+        } else if (strcmp(k, "tombstoneTtlSeconds") == 0) {
+            if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 3153600000LL) {
+                zs_err_set(err, 400, "bad_request", "tombstoneTtlSeconds: must be an integer from 1 to 3153600000");
+                return -1;
+            }
+            c->tombstone_ttl = json_integer_value(v);
+        } else {
+            zs_err_set(err, 400, "bad_request", "%s: unknown field (expected conflict, maxValueBytes, tombstoneTtlSeconds)", k);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- deletion ----------------------------------------------------------- */
+
+static int delete_tree(zkc *z, const char *path);
+
+/* Deletes paths in one multi; when one of them has children (or vanished),
+ * falls back to one at a time, recursing into non-empty ones. */
+static int delete_batch(zkc *z, char **paths, int n) {
+    if (n == 0) return ZOK;
+    zoo_op_t *ops = calloc((size_t)n, sizeof *ops);
+    zoo_op_result_t *res = calloc((size_t)n, sizeof *res);
+    int rc = ZSYSTEMERROR;
+    if (ops && res) {
+        for (int i = 0; i < n; i++) zoo_delete_op_init(&ops[i], paths[i], -1);
+        rc = zoo_multi(zkc_zh(z), n, ops, res);
+    }
+    free(ops);
+    free(res);
+    if (rc == ZOK) return ZOK;
+    if (rc != ZNOTEMPTY && rc != ZNONODE) return rc;
+    /* Someone added or removed a node meanwhile: one at a time. */
+    for (int i = 0; i < n; i++) {
+        int r = zoo_delete(zkc_zh(z), paths[i], -1);
+        if (r == ZNOTEMPTY) r = delete_tree(z, paths[i]);
+        if (r != ZOK && r != ZNONODE) return r;
+    }
+    return ZOK;
+}
+
+/* Deletes everything below path and path itself. Children are deleted in
+ * batches of DELETE_BATCH per multi; not atomic (the caller marked the store
+ * as being deleted first). */
+static int delete_tree(zkc *z, const char *path) {
+    struct String_vector kids = {0, NULL};
+    int rc = zoo_get_children(zkc_zh(z), path, 0, &kids);
+    if (rc == ZNONODE) return ZOK;
+    if (rc != ZOK) return rc;
+    char *batch[DELETE_BATCH];
+    int n = 0;
+    for (int i = 0; i < kids.count && rc == ZOK; i++) {
+        char *child = NULL;
+        if (asprintf(&child, "%s/%s", path, kids.data[i]) < 0) { rc = ZSYSTEMERROR; break; }
+        batch[n++] = child;
+        if (n == DELETE_BATCH) {
+            rc = delete_batch(z, batch, n);
+            while (n) free(batch[--n]);
+        }
+    }
+    if (rc == ZOK) rc = delete_batch(z, batch, n);
+    while (n) free(batch[--n]);
+    deallocate_String_vector(&kids);
+    if (rc != ZOK) return rc;
+    rc = zoo_delete(zkc_zh(z), path, -1);
+    return rc == ZNONODE ? ZOK : rc;
+}
+
+/* ---- create / update ---------------------------------------------------- */
+
+static int create_store(zkc *z, const char *path, const store_cfg *c) {
+    enum { NOPS = 3 + 2 * LAYOUT_BUCKETS };
+    char *data = cfg_json(c, false);
+    char **paths = calloc(NOPS, sizeof *paths);
+    zoo_op_t *ops = calloc(NOPS, sizeof *ops);
+    zoo_op_result_t *res = calloc(NOPS, sizeof *res);
+    int rc = ZSYSTEMERROR, n = 0;
+    if (!data || !paths || !ops || !res) goto out;
+    if (asprintf(&paths[n++], "%s", path) < 0 || asprintf(&paths[n++], "%s/r", path) < 0 ||
+        asprintf(&paths[n++], "%s/c", path) < 0)
+        goto out;
+    for (unsigned b = 0; b < LAYOUT_BUCKETS; b++) {
+        if (asprintf(&paths[n++], "%s/r/%02x", path, b) < 0) goto out;
+        if (asprintf(&paths[n++], "%s/c/%02x", path, b) < 0) goto out;
+    }
+    for (int i = 0; i < n; i++)
+        zoo_create_op_init(&ops[i], paths[i], i == 0 ? data : "", i == 0 ? (int)strlen(data) : 0,
+                           &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+    rc = zoo_multi(zkc_zh(z), n, ops, res);
+out:
+    if (paths)
+        for (int i = 0; i < NOPS; i++) free(paths[i]);
+    free(paths);
+    free(ops);
+    free(res);
+    free(data);
+    return rc;
+}
+
+int stores_put(zkc *z, const char *root, const char *name, const json_t *body, store_cfg *out,
+               bool *created, zs_err *err) {
+    store_cfg probe;
+    cfg_defaults(&probe, name);
+    if (apply_patch(&probe, body, err) < 0) return -1; /* validate before touching anything */
+    char *path = layout_store_path(root, name);
+    if (!path) { zs_err_set(err, 500, "internal", "out of memory"); return -1; }
+    int rc = ZOK;
+    for (int attempt = 0; attempt < 20; attempt++) {
+        bool deleting = false;
+        rc = cfg_read(z, path, name, out, &deleting);
+        if (rc == ZOK && deleting) {
+            if ((rc = delete_tree(z, path)) != ZOK) break;
+            rc = ZNONODE;
+        }
+        if (rc == ZNONODE) {
+            cfg_defaults(out, name);
+            apply_patch(out, body, err);
+            rc = create_store(z, path, out);
+            if (rc == ZNODEEXISTS) continue; /* created meanwhile: update it */
+            if (rc != ZOK) break;
+            struct Stat st;
+            if ((rc = zoo_exists(zkc_zh(z), path, 0, &st)) != ZOK) break;
+            out->czxid = st.czxid;
+            out->zversion = st.version;
+            *created = true;
+            free(path);
+            return 0;
+        }
+        if (rc != ZOK) break;
+        apply_patch(out, body, err);
+        char *data = cfg_json(out, false);
+        if (!data) { rc = ZSYSTEMERROR; break; }
+        struct Stat st;
+        rc = zoo_set2(zkc_zh(z), path, data, (int)strlen(data), out->zversion, &st);
+        free(data);
+        if (rc == ZBADVERSION || rc == ZNONODE) continue;
+        if (rc != ZOK) break;
+        out->zversion = st.version;
+        *created = false;
+        free(path);
+        return 0;
+    }
+    free(path);
+    zs_err_zk(err, rc, "writing the store");
+    return -1;
+}
+
+int stores_delete(zkc *z, const char *root, const char *name, zs_err *err) {
+    char *path = layout_store_path(root, name);
+    if (!path) { zs_err_set(err, 500, "internal", "out of memory"); return -1; }
+    store_cfg c;
+    bool deleting = false;
+    int rc = cfg_read(z, path, name, &c, &deleting);
+    if (rc == ZNONODE || (rc == ZOK && deleting)) {
+        if (rc == ZOK) delete_tree(z, path); /* finish an earlier, interrupted deletion */
+        free(path);
+        zs_err_set(err, 404, "store_not_found", "store '%s' does not exist", name);
+        return -1;
+    }
+    if (rc == ZOK) {
+        char *data = cfg_json(&c, true);
+        rc = data ? zoo_set(zkc_zh(z), path, data, (int)strlen(data), -1) : ZSYSTEMERROR;
+        free(data);
+    }
+    if (rc == ZOK) rc = delete_tree(z, path);
+    free(path);
+    if (rc == ZOK) return 0;
+    zs_err_zk(err, rc, "deleting the store");
+    return -1;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+int stores_list(zkc *z, const char *root, char ***names, size_t *count, zs_err *err) {
+    char *path = NULL;
+    if (asprintf(&path, "%s/stores", root) < 0) { zs_err_set(err, 500, "internal", "out of memory"); return -1; }
+    struct String_vector kids = {0, NULL};
+    int rc = zoo_get_children(zkc_zh(z), path, 0, &kids);
+    free(path);
+    *names = NULL;
+    *count = 0;
+    if (rc == ZNONODE) return 0;
+    if (rc != ZOK) { zs_err_zk(err, rc, "listing stores"); return -1; }
+    char **out = calloc(kids.count ? (size_t)kids.count : 1, sizeof *out);
+    if (!out) { deallocate_String_vector(&kids); zs_err_set(err, 500, "internal", "out of memory"); return -1; }
+    size_t n = 0;
+    for (int i = 0; i < kids.count; i++)
+        if (layout_name_valid(kids.data[i]) && (out[n] = strdup(kids.data[i]))) n++;
+    deallocate_String_vector(&kids);
+    qsort(out, n, sizeof *out, cmp_str);
+    *names = out;
+    *count = n;
+    return 0;
+}
+
+void stores_free_names(char **names, size_t count) {
+    for (size_t i = 0; i < count; i++) free(names[i]);
+    free(names);
+}
+
+void stores_describe(const store_cfg *c, size_t records, const char *cursor, sbuf *out) {
+    sbuf_puts(out, "{\"name\":");
+    sbuf_json_str(out, c->name, strlen(c->name));
+    sbuf_printf(out, ",\"conflict\":\"%s\",\"maxValueBytes\":%lld,\"tombstoneTtlSeconds\":%lld,\"records\":%zu,\"cursor\":\"%s\"}",
+                c->lww ? "lww" : "cas", (long long)c->max_value_bytes, (long long)c->tombstone_ttl, records, cursor);
+}

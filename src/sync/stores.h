@@ -1,0 +1,46 @@
+/* stores: store configurations kept in ZooKeeper.
+ *
+ * <root>/stores/<name> holds the configuration as JSON:
+ *   {"conflict":"cas"|"lww","maxValueBytes":N,"tombstoneTtlSeconds":N}
+ * and, while a deletion is under way, "deleting":true (the store is then
+ * gone for readers; the next PUT or DELETE of that name finishes the job).
+ * Creating a store creates, in one multi, its node, r/ and c/ and their 256
+ * bucket children. All calls are synchronous and safe from any thread. */
+#ifndef ZS_STORES_H
+#define ZS_STORES_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/err.h"
+#include "util/sbuf.h"
+#include "zk/zkc.h"
+
+#define STORES_MAX_VALUE_CEILING 1000000 /* what one znode holds, with room for the path */
+
+typedef struct store_cfg {
+    char name[65];
+    bool lww;
+    int64_t max_value_bytes;
+    int64_t tombstone_ttl;
+    int64_t czxid;       /* identity of this incarnation of the store */
+    int32_t zversion;    /* of the config znode */
+} store_cfg;
+
+/* 0 and *out, or -1 and err (404 store_not_found, 503). */
+int stores_get(zkc *z, const char *root, const char *name, store_cfg *out, zs_err *err);
+/* Creates or updates from body (NULL or an object: only the fields given
+ * change). 0 and *out and *created, or -1 and err (400 bad_request, 503). */
+int stores_put(zkc *z, const char *root, const char *name, const json_t *body, store_cfg *out,
+               bool *created, zs_err *err);
+/* 0, or -1 and err (404, 503). */
+int stores_delete(zkc *z, const char *root, const char *name, zs_err *err);
+/* Names of every store, sorted; free with stores_free_names. */
+int stores_list(zkc *z, const char *root, char ***names, size_t *count, zs_err *err);
+void stores_free_names(char **names, size_t count);
+/* Appends the description object of PROTOCOL.md "Stores". */
+void stores_describe(const store_cfg *c, size_t records, const char *cursor, sbuf *out);
+
+#endif

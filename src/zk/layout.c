@@ -1,0 +1,200 @@
+/* layout: znode paths and the canonical key <-> znode-name encoding.
+ * See layout.h for the layout and the encoding rules. */
+#include "zk/layout.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FNV64_OFFSET 14695981039346656037ULL
+#define FNV64_PRIME 1099511628211ULL
+
+static const char HEX_UPPER[] = "0123456789ABCDEF";
+
+uint64_t layout_key_hash(const char *key, size_t len) {
+    const unsigned char *p = (const unsigned char *)key;
+    uint64_t h = FNV64_OFFSET;
+    for (size_t i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= FNV64_PRIME;
+    }
+    return h;
+}
+
+unsigned layout_bucket(uint64_t hash) { return (unsigned)(hash & 0xff); }
+
+/* ---- key encoding ------------------------------------------------------ */
+
+/* True when byte b must be written %XX wherever it appears in a name. */
+static bool must_escape(unsigned char b) { return b < 0x21 || b > 0x7e || b == '/' || b == '%'; }
+
+/* True when key is "." or "..", the two keys written with every byte escaped. */
+static bool is_dot_key(const char *key, size_t len) {
+    return (len == 1 && key[0] == '.') || (len == 2 && key[0] == '.' && key[1] == '.');
+}
+
+char *layout_key_encode(const char *key, size_t len) {
+    bool dots = is_dot_key(key, len);
+    size_t out_len = 0;
+    for (size_t i = 0; i < len; i++)
+        out_len += (dots || must_escape((unsigned char)key[i])) ? 3 : 1;
+    char *out = malloc(out_len + 1);
+    if (!out) return NULL;
+    char *w = out;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char b = (unsigned char)key[i];
+        if (dots || must_escape(b)) {
+            *w++ = '%';
+            *w++ = HEX_UPPER[b >> 4];
+            *w++ = HEX_UPPER[b & 0xf];
+        } else {
+            *w++ = (char)b;
+        }
+    }
+    *w = '\0';
+    return out;
+}
+
+/* Value of an uppercase hex digit, -1 for anything else (lowercase too). */
+static int hex_upper_val(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* True when name is the encoding of "." or "..", the only names in which an
+ * escaped '.' is canonical. */
+static bool is_dot_name(const char *name) { return strcmp(name, "%2E") == 0 || strcmp(name, "%2E%2E") == 0; }
+
+char *layout_key_decode(const char *name, size_t *len) {
+    if (!name || !name[0]) return NULL;
+    if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) return NULL;
+    bool dots = is_dot_name(name);
+    size_t n = strlen(name);
+    char *out = malloc(n + 1); /* a key is never longer than its name */
+    if (!out) return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (c != '%') {
+            if (must_escape(c)) goto refuse; /* raw byte that should be %XX */
+            out[k++] = (char)c;
+            continue;
+        }
+        if (i + 2 >= n) goto refuse; /* truncated: "%" or "%X" at the end */
+        int hi = hex_upper_val(name[i + 1]), lo = hex_upper_val(name[i + 2]);
+        if (hi < 0 || lo < 0) goto refuse; /* lowercase or non-hex */
+        unsigned char b = (unsigned char)(hi << 4 | lo);
+        if (!must_escape(b) && !dots) goto refuse; /* needless escape */
+        out[k++] = (char)b;
+        i += 2;
+    }
+    out[k] = '\0';
+    if (len) *len = k;
+    return out;
+refuse:
+    free(out);
+    return NULL;
+}
+
+/* ---- key validation ---------------------------------------------------- */
+
+/* Length of the well-formed UTF-8 sequence at p (1..4), or 0 when the bytes
+ * at p (n of them available) are not one: bad lead byte, bad or missing
+ * continuation, overlong form, surrogate, or a code point above U+10FFFF.
+ * Follows the table of well-formed sequences in Unicode 15, section 3.9. */
+static size_t utf8_seq_len(const unsigned char *p, size_t n) {
+    unsigned char b = p[0];
+    if (b < 0x80) return 1;
+    size_t need;
+    unsigned char lo = 0x80, hi = 0xbf; /* bounds of the second byte */
+    if (b >= 0xc2 && b <= 0xdf) {
+        need = 2;
+    } else if (b >= 0xe0 && b <= 0xef) {
+        need = 3;
+        if (b == 0xe0) lo = 0xa0;      /* overlong */
+        else if (b == 0xed) hi = 0x9f; /* surrogates */
+    } else if (b >= 0xf0 && b <= 0xf4) {
+        need = 4;
+        if (b == 0xf0) lo = 0x90;      /* overlong */
+        else if (b == 0xf4) hi = 0x8f; /* above U+10FFFF */
+    } else {
+        return 0; /* continuation byte, 0xc0/0xc1 overlong, or 0xf5.. */
+    }
+    if (n < need) return 0;
+    if (p[1] < lo || p[1] > hi) return 0;
+    for (size_t i = 2; i < need; i++)
+        if (p[i] < 0x80 || p[i] > 0xbf) return 0;
+    return need;
+}
+
+const char *layout_key_invalid(const char *key, size_t len) {
+    if (len == 0) return "key is empty";
+    if (len > LAYOUT_MAX_KEY_BYTES) return "key is longer than 1024 bytes";
+    const unsigned char *p = (const unsigned char *)key;
+    bool has_nul = false;
+    for (size_t i = 0; i < len;) {
+        size_t s = utf8_seq_len(p + i, len - i);
+        if (s == 0) return "key is not valid UTF-8";
+        if (p[i] == 0) has_nul = true;
+        i += s;
+    }
+    return has_nul ? "key contains U+0000" : NULL;
+}
+
+int layout_name_valid(const char *s) {
+    if (!s) return 0;
+    size_t i = 0;
+    for (; s[i]; i++) {
+        char c = s[i];
+        bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+                  c == '-';
+        if (!ok || i >= 64) return 0;
+    }
+    return i >= 1;
+}
+
+/* ---- paths ------------------------------------------------------------- */
+
+/* Concatenates the n NUL-terminated parts into one malloc'd string. */
+static char *concat(const char *const *parts, size_t n) {
+    size_t total = 1;
+    for (size_t i = 0; i < n; i++) total += strlen(parts[i]);
+    char *out = malloc(total);
+    if (!out) return NULL;
+    char *w = out;
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(parts[i]);
+        memcpy(w, parts[i], l);
+        w += l;
+    }
+    *w = '\0';
+    return out;
+}
+
+char *layout_store_path(const char *root, const char *store) {
+    const char *parts[] = {root, "/stores/", store};
+    return concat(parts, 3);
+}
+
+/* Writes the bucket of hash as two lowercase hex digits. */
+static void bucket_hex(uint64_t hash, char out[3]) { snprintf(out, 3, "%02x", layout_bucket(hash)); }
+
+char *layout_record_path(const char *root, const char *store, const char *key, size_t len) {
+    char bb[3];
+    bucket_hex(layout_key_hash(key, len), bb);
+    char *name = layout_key_encode(key, len);
+    if (!name) return NULL;
+    const char *parts[] = {root, "/stores/", store, "/r/", bb, "/", name};
+    char *path = concat(parts, 7);
+    free(name);
+    return path;
+}
+
+char *layout_client_path(const char *root, const char *store, const char *client) {
+    char bb[3];
+    bucket_hex(layout_key_hash(client, strlen(client)), bb);
+    const char *parts[] = {root, "/stores/", store, "/c/", bb, "/", client};
+    return concat(parts, 7);
+}

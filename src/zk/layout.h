@@ -1,0 +1,47 @@
+/* layout: where zoosync keeps things in ZooKeeper, and how a record key
+ * becomes a legal znode name.
+ *
+ *   <root>/stores/<store>                   store config (JSON)
+ *   <root>/stores/<store>/r/<bb>/<name>     record: data = compact JSON value,
+ *                                           empty data = tombstone
+ *   <root>/stores/<store>/c/<bb>/<client>   exactly-once state of one client
+ *
+ * <bb> is the bucket: two lowercase hex digits, the low byte of the key's
+ * 64-bit FNV-1a hash, so no parent holds more than 1/256 of a store.
+ * <name> is the key, UTF-8, with every byte outside printable ASCII
+ * (0x21..0x7e), and '/' and '%', written as %XX (uppercase hex); the keys
+ * "." and ".." are written "%2E" and "%2E%2E". The encoding is canonical:
+ * layout_key_decode() refuses any name that layout_key_encode() would not
+ * have produced, so one key has exactly one znode. */
+#ifndef ZS_LAYOUT_H
+#define ZS_LAYOUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define LAYOUT_BUCKETS 256
+#define LAYOUT_MAX_KEY_BYTES 1024
+
+/* 64-bit FNV-1a of the key's bytes: the bucket and the cursor's digest. */
+uint64_t layout_key_hash(const char *key, size_t len);
+unsigned layout_bucket(uint64_t hash);
+
+/* Returns a malloc'd NUL-terminated znode name, NULL on allocation failure. */
+char *layout_key_encode(const char *key, size_t len);
+/* Returns the malloc'd key (NUL-terminated; *len excludes the NUL), or NULL
+ * when name is not a canonical encoding. */
+char *layout_key_decode(const char *name, size_t *len);
+
+/* Validates a key per PROTOCOL.md: 1..1024 bytes of valid UTF-8 (no lone
+ * surrogates, no overlongs), no U+0000. Returns NULL when valid, else a
+ * static sentence saying why. */
+const char *layout_key_invalid(const char *key, size_t len);
+/* ^[A-Za-z0-9_-]{1,64}$ : store names and client ids. */
+int layout_name_valid(const char *s);
+
+/* Paths; each returns a malloc'd string (NULL on allocation failure). */
+char *layout_store_path(const char *root, const char *store);
+char *layout_record_path(const char *root, const char *store, const char *key, size_t len);
+char *layout_client_path(const char *root, const char *store, const char *client);
+
+#endif

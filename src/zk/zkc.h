@@ -1,0 +1,44 @@
+/* zkc: one ZooKeeper session (libzookeeper_mt) shared by the whole gateway.
+ *
+ * Threads: the ZooKeeper client runs its own I/O and completion threads.
+ * Synchronous calls (zoo_get, zoo_multi, ...) on zkc_zh() are safe from any
+ * worker thread; watch callbacks and async completions run on the single
+ * completion thread, in the order the server sent them.
+ *
+ * zkc_sync() is ZooKeeper's `sync` (zoo_async) with coalescing: concurrent
+ * callers share one round trip, and each caller returns only after a sync
+ * that was issued after it arrived has completed. A hook registered with
+ * zkc_set_sync_hook() runs on the completion thread when that sync completes,
+ * before the waiters wake, so the mirror can note how far it must drain. */
+#ifndef ZS_ZKC_H
+#define ZS_ZKC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <zookeeper/zookeeper.h>
+
+#include "util/log.h"
+
+typedef struct zkc zkc;
+
+/* Starts connecting; does not wait. Returns NULL on bad arguments. */
+zkc *zkc_open(const char *hosts, int session_timeout_ms, const zs_log *lg);
+void zkc_close(zkc *z);
+zhandle_t *zkc_zh(zkc *z);
+bool zkc_connected(zkc *z);
+/* Waits up to timeout_ms for the session to be connected: 0 or -1. */
+int zkc_wait_connected(zkc *z, int timeout_ms);
+
+/* Runs hook(ctx) on the completion thread at each completed sync. */
+void zkc_set_sync_hook(zkc *z, void (*hook)(void *ctx), void *ctx);
+/* Returns ZOK, or ZOPERATIONTIMEOUT after timeout_ms, or the sync's error. */
+int zkc_sync(zkc *z, int timeout_ms);
+
+/* Creates path and its missing parents with empty data (ZNODEEXISTS is
+ * fine). Returns ZOK or the first other error. */
+int zkc_ensure_path(zkc *z, const char *path);
+
+/* Monotonic milliseconds, for deadlines. */
+int64_t zkc_now_ms(void);
+
+#endif

@@ -1,0 +1,207 @@
+// Stores: create with defaults, partial update, description, listing filtered
+// by the token's scope, delete (records gone), no implicit creation.
+import assert from 'node:assert/strict';
+import { before } from 'node:test';
+import { setupEnv, it, startGateway, uniq, rid } from '../lib/harness.mjs';
+import { Api, expectError, CURSOR_RE } from '../lib/http.mjs';
+import { makeSigner } from '../lib/jwt.mjs';
+
+const env = setupEnv();
+let signer, gw, admin;
+const PRE = `pre_${rid(3)}`;
+
+before(async () => {
+  signer = makeSigner('HS256', env.tmp);
+  gw = await startGateway({ zk: env.zk.connect, root: env.root, args: [...signer.args, '--create-store', PRE] });
+  admin = new Api(gw, signer.token('admin'));
+});
+
+const DEFAULTS = { conflict: 'cas', maxValueBytes: 65536, tombstoneTtlSeconds: 604800 };
+function assertDescription(d, name, fields, records = 0) {
+  assert.equal(d.name, name);
+  assert.equal(d.conflict, fields.conflict);
+  assert.equal(d.maxValueBytes, fields.maxValueBytes);
+  assert.equal(d.tombstoneTtlSeconds, fields.tombstoneTtlSeconds);
+  assert.equal(d.records, records);
+  assert.match(d.cursor, CURSOR_RE);
+}
+
+it('PUT without a body creates with the defaults (201); GET describes it', async () => {
+  const s = uniq('def');
+  const r = await admin.putStore(s);
+  assert.equal(r.status, 201, r.text);
+  assertDescription(r.json, s, DEFAULTS);
+  const g = await admin.getStore(s);
+  assert.equal(g.status, 200);
+  assertDescription(g.json, s, DEFAULTS);
+  // An explicit empty object creates with defaults too.
+  const s2 = uniq('def');
+  const r2 = await admin.putStore(s2, {});
+  assert.equal(r2.status, 201, r2.text);
+  assertDescription(r2.json, s2, DEFAULTS);
+});
+
+it('--create-store creates a store at startup with the defaults', async () => {
+  const g = await admin.getStore(PRE);
+  assert.equal(g.status, 200, g.text);
+  assertDescription(g.json, PRE, DEFAULTS);
+});
+
+it('PUT with every field; limits accepted at the edges', async () => {
+  const s = uniq('full');
+  const want = { conflict: 'lww', maxValueBytes: 1000000, tombstoneTtlSeconds: 1 };
+  const r = await admin.putStore(s, want);
+  assert.equal(r.status, 201, r.text);
+  assertDescription(r.json, s, want);
+  assertDescription((await admin.getStore(s)).json, s, want);
+  const s2 = uniq('edge');
+  const r2 = await admin.putStore(s2, { maxValueBytes: 1 });
+  assert.equal(r2.status, 201, r2.text);
+  assert.equal(r2.json.maxValueBytes, 1);
+});
+
+it('PUT on an existing store changes only the given fields (200); an empty body changes nothing', async () => {
+  const s = uniq('upd');
+  await admin.createStore(s, { maxValueBytes: 1000, tombstoneTtlSeconds: 100 });
+  const r1 = await admin.putStore(s, { conflict: 'lww' });
+  assert.equal(r1.status, 200, r1.text);
+  assertDescription(r1.json, s, { conflict: 'lww', maxValueBytes: 1000, tombstoneTtlSeconds: 100 });
+  const r2 = await admin.putStore(s, { tombstoneTtlSeconds: 5 });
+  assert.equal(r2.status, 200);
+  assertDescription(r2.json, s, { conflict: 'lww', maxValueBytes: 1000, tombstoneTtlSeconds: 5 });
+  const r3 = await admin.putStore(s);
+  assert.equal(r3.status, 200, r3.text);
+  assertDescription(r3.json, s, { conflict: 'lww', maxValueBytes: 1000, tombstoneTtlSeconds: 5 });
+  const r4 = await admin.putStore(s, {});
+  assert.equal(r4.status, 200, r4.text);
+  assertDescription(r4.json, s, { conflict: 'lww', maxValueBytes: 1000, tombstoneTtlSeconds: 5 });
+  // Records survive an update.
+  assert.equal((await admin.putRecord(s, 'k', 1)).status, 201);
+  const r5 = await admin.putStore(s, { maxValueBytes: 2000 });
+  assert.equal(r5.status, 200);
+  assert.equal(r5.json.records, 1);
+  assert.equal((await admin.getRecord(s, 'k')).status, 200);
+});
+
+it('conflict mode may be switched and governs later pushes', async () => {
+  const s = uniq('sw');
+  await admin.createStore(s);
+  await admin.pushOk(s, 'c', [{ id: 1, key: 'k', op: 'put', value: 'a' }]);
+  let r = await admin.pushOk(s, 'c', [{ id: 2, key: 'k', op: 'put', value: 'b', base: 7 }]);
+  assert.equal(r.results[0].status, 'conflict');
+  assert.equal((await admin.putStore(s, { conflict: 'lww' })).status, 200);
+  r = await admin.pushOk(s, 'c', [{ id: 3, key: 'k', op: 'put', value: 'c', base: 7 }]);
+  assert.equal(r.results[0].status, 'applied', 'lww ignores base');
+  assert.equal(r.results[0].version, 2);
+  assert.equal((await admin.putStore(s, { conflict: 'cas' })).status, 200);
+  r = await admin.pushOk(s, 'c', [{ id: 4, key: 'k', op: 'put', value: 'd', base: 7 }]);
+  assert.equal(r.results[0].status, 'conflict');
+  assert.deepEqual(r.results[0].current, { value: 'c', version: 2 });
+});
+
+it('lowering maxValueBytes applies to later writes', async () => {
+  const s = uniq('mvb');
+  await admin.createStore(s);
+  assert.equal((await admin.putRecord(s, 'k', 'x'.repeat(100))).status, 201);
+  assert.equal((await admin.putStore(s, { maxValueBytes: 50 })).status, 200);
+  expectError(await admin.putRecord(s, 'k', 'x'.repeat(100)), 413, 'value_too_large');
+  expectError(await admin.push(s, 'c', [{ id: 1, key: 'j', op: 'put', value: 'y'.repeat(60) }]), 413, 'value_too_large');
+  // Existing records stay readable.
+  assert.equal((await admin.getRecord(s, 'k')).json.value, 'x'.repeat(100));
+});
+
+it('invalid store bodies: 400 bad_request naming the field; nothing changed', async () => {
+  const s = uniq('bad');
+  await admin.createStore(s, { conflict: 'lww', maxValueBytes: 300 });
+  for (const [body, field] of [
+    [{ conflict: 'first' }, 'conflict'], [{ conflict: null }, 'conflict'],
+    [{ maxValueBytes: 1000001 }, 'maxValueBytes'], [{ maxValueBytes: 0 }, 'maxValueBytes'], [{ maxValueBytes: 2.5 }, 'maxValueBytes'], [{ maxValueBytes: '100' }, 'maxValueBytes'],
+    [{ tombstoneTtlSeconds: 0 }, 'tombstoneTtlSeconds'], [{ tombstoneTtlSeconds: 1.5 }, 'tombstoneTtlSeconds'], [{ tombstoneTtlSeconds: true }, 'tombstoneTtlSeconds'],
+    [{ conflict: 'cas', extra: 1 }, null], [{ maxValueBytes: 10, tombstoneTtlSeconds: -1 }, 'tombstoneTtlSeconds'],
+  ]) {
+    expectError(await admin.putStore(s, body), 400, 'bad_request', { messageMatch: field ? new RegExp(field) : undefined });
+  }
+  assertDescription((await admin.getStore(s)).json, s, { conflict: 'lww', maxValueBytes: 300, tombstoneTtlSeconds: 604800 });
+});
+
+it('records counts live records, not tombstones; cursor moves with writes', async () => {
+  const s = uniq('cnt');
+  await admin.createStore(s);
+  const d0 = (await admin.getStore(s)).json;
+  const r = await admin.pushOk(s, 'c', [
+    { id: 1, key: 'a', op: 'put', value: 1 }, { id: 2, key: 'b', op: 'put', value: 2 },
+    { id: 3, key: 'c', op: 'put', value: 3 }, { id: 4, key: 'b', op: 'delete' },
+  ]);
+  const d1 = (await admin.getStore(s)).json;
+  assert.equal(d1.records, 2);
+  assert.ok(d1.cursor > d0.cursor, 'store cursor advanced');
+  assert.ok(d1.cursor >= r.cursor, 'store cursor covers the push');
+  assert.deepEqual((await admin.changesOk(s, { since: d1.cursor })).changes, []);
+});
+
+it('DELETE removes the store and its records; a later PUT re-creates it empty', async () => {
+  const s = uniq('del');
+  await admin.createStore(s, { conflict: 'lww' });
+  await admin.pushOk(s, 'c', [{ id: 1, key: 'a', op: 'put', value: 1 }, { id: 2, key: 'b', op: 'put', value: 2 }]);
+  const d = await admin.deleteStore(s);
+  assert.equal(d.status, 204, d.text);
+  expectError(await admin.getStore(s), 404, 'store_not_found');
+  expectError(await admin.getRecord(s, 'a'), 404, 'store_not_found');
+  expectError(await admin.changes(s), 404, 'store_not_found');
+  expectError(await admin.push(s, 'c', [{ id: 3, key: 'a', op: 'put', value: 1 }]), 404, 'store_not_found');
+  expectError(await admin.deleteStore(s), 404, 'store_not_found');
+  assert.ok(!(await admin.listStores()).json.stores.some((x) => x.name === s), 'deleted store still listed');
+  const r = await admin.putStore(s);
+  assert.equal(r.status, 201, r.text);
+  assertDescription(r.json, s, DEFAULTS, 0);
+  expectError(await admin.getRecord(s, 'a'), 404, 'not_found');
+  assert.deepEqual((await admin.changesOk(s)).changes, []);
+  // A new store: the old client's exactly-once state is gone with it.
+  const p = await admin.pushOk(s, 'c', [{ id: 1, key: 'a', op: 'put', value: 'new', base: 0 }]);
+  assert.equal(p.results[0].status, 'applied');
+  assert.equal(p.results[0].version, 1);
+});
+
+it('no store is created implicitly: push, record PUT and changes on an unknown store are 404', async () => {
+  const s = uniq('ghost');
+  expectError(await admin.push(s, 'c', [{ id: 1, key: 'k', op: 'put', value: 1 }]), 404, 'store_not_found');
+  expectError(await admin.putRecord(s, 'k', 1), 404, 'store_not_found');
+  expectError(await admin.changes(s), 404, 'store_not_found');
+  expectError(await admin.getStore(s), 404, 'store_not_found');
+});
+
+it('GET /v1/stores lists only the stores the token may read', async () => {
+  const s1 = uniq('ls');
+  const s2 = uniq('ls');
+  const s3 = uniq('ls');
+  for (const s of [s1, s2, s3]) await admin.createStore(s);
+  const names = async (scope) => {
+    const r = await admin.withToken(signer.token(scope)).listStores();
+    assert.equal(r.status, 200, `${scope}: ${r.text}`);
+    assert.ok(Array.isArray(r.json.stores));
+    for (const d of r.json.stores) assert.ok(typeof d.name === 'string' && 'conflict' in d && 'records' in d && 'cursor' in d, `description ${JSON.stringify(d)}`);
+    return r.json.stores.map((d) => d.name).sort();
+  };
+  const all = await names('admin');
+  for (const s of [s1, s2, s3, PRE]) assert.ok(all.includes(s), `admin sees ${s}`);
+  assert.deepEqual(await names(`${s1}:read`), [s1]);
+  assert.deepEqual(await names(`${s1}:write ${s2}:read`), [s1, s2].sort());
+  assert.deepEqual(await names('*:read'), all);
+  assert.deepEqual(await names('*:write'), all);
+  assert.deepEqual(await names('nosuchstore:read'), []);
+  assert.deepEqual(await names(''), []);
+  expectError(await admin.withToken(undefined).listStores(), 401, 'unauthorized');
+});
+
+it('only admin may PUT or DELETE stores', async () => {
+  const s = uniq('adm');
+  await admin.createStore(s);
+  for (const scope of [`${s}:write`, `${s}:read`, '*:write', '*:read']) {
+    const t = admin.withToken(signer.token(scope));
+    expectError(await t.putStore(s, { conflict: 'lww' }), 403, 'forbidden');
+    expectError(await t.putStore(uniq('adm2')), 403, 'forbidden');
+    expectError(await t.deleteStore(s), 403, 'forbidden');
+  }
+  assert.equal((await admin.getStore(s)).json.conflict, 'cas');
+  assert.equal((await admin.withToken(signer.token(`${s}:read`)).getStore(s)).status, 200);
+});

@@ -1,0 +1,195 @@
+// HTTP helpers for the zoosync protocol: raw requests over node:http (full
+// control of headers and bytes, no connection pooling), a small API client,
+// and assertions on the protocol's shapes.
+import http from 'node:http';
+import assert from 'node:assert/strict';
+
+/**
+ * request(base, method, path, { json, body, headers, token, timeout })
+ *   json: a value to send as application/json (serialized with JSON.stringify)
+ *   body: raw string/Buffer (no Content-Type added)
+ *   path: already percent-encoded
+ * Resolves { status, headers, text, json } (json null when the body is not JSON).
+ * Rejects on network errors (with err.code, e.g. ECONNREFUSED / ECONNRESET).
+ */
+export function request(base, method, path, { json, body, headers = {}, token, timeout = 15000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const u = new URL(base);
+    const h = { ...headers };
+    let payload = null;
+    const hasCT = Object.keys(h).some((k) => k.toLowerCase() === 'content-type');
+    if (json !== undefined) {
+      payload = Buffer.from(JSON.stringify(json), 'utf8');
+      if (!hasCT) h['Content-Type'] = 'application/json';
+    } else if (body !== undefined && body !== null) {
+      payload = Buffer.isBuffer(body) ? body : Buffer.from(body, 'utf8');
+    }
+    if (token) h.Authorization = `Bearer ${token}`;
+    if (payload) h['Content-Length'] = String(payload.length);
+    const req = http.request({ host: u.hostname, port: u.port, method, path, headers: h, agent: false }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let parsed = null;
+        if (text.length) { try { parsed = JSON.parse(text); } catch { parsed = null; } }
+        resolve({ status: res.statusCode, headers: res.headers, text, json: parsed });
+      });
+    });
+    req.setTimeout(timeout, () => req.destroy(Object.assign(new Error(`timeout after ${timeout} ms: ${method} ${path}`), { code: 'ETIMEDOUT' })));
+    req.on('error', reject);
+    req.end(payload || undefined);
+  });
+}
+
+export const enc = (key) => encodeURIComponent(key);
+
+export const CURSOR_RE = /^[0-9a-f]{40}$/;
+
+/** A small client for one gateway (gw: anything with .url, or a URL string). */
+export class Api {
+  constructor(gw, token) { this.gw = gw; this.token = token; }
+  get url() { return typeof this.gw === 'string' ? this.gw : this.gw.url; }
+  withToken(token) { return new Api(this.gw, token); }
+  req(method, path, opts = {}) { return request(this.url, method, path, { token: this.token, ...opts }); }
+
+  putStore(name, body, opts = {}) { return this.req('PUT', `/v1/stores/${name}`, body === undefined ? opts : { json: body, ...opts }); }
+  getStore(name) { return this.req('GET', `/v1/stores/${name}`); }
+  deleteStore(name) { return this.req('DELETE', `/v1/stores/${name}`); }
+  listStores() { return this.req('GET', '/v1/stores'); }
+  getRecord(store, key) { return this.req('GET', `/v1/stores/${store}/records/${enc(key)}`); }
+  putRecord(store, key, value, headers = {}) { return this.req('PUT', `/v1/stores/${store}/records/${enc(key)}`, { json: value, headers }); }
+  deleteRecord(store, key, headers = {}) { return this.req('DELETE', `/v1/stores/${store}/records/${enc(key)}`, { headers }); }
+  push(store, client, mutations, opts = {}) { return this.req('POST', `/v1/stores/${store}/push`, { json: { client, mutations }, ...opts }); }
+  changes(store, { since, limit } = {}) {
+    const q = [];
+    if (since !== undefined) q.push(`since=${encodeURIComponent(since)}`);
+    if (limit !== undefined) q.push(`limit=${encodeURIComponent(limit)}`);
+    return this.req('GET', `/v1/stores/${store}/changes${q.length ? '?' + q.join('&') : ''}`);
+  }
+
+  // Asserting variants.
+  async createStore(name, body) {
+    const r = await this.putStore(name, body);
+    assert.equal(r.status, 201, `PUT store ${name}: ${r.status} ${r.text}`);
+    return r.json;
+  }
+  async pushOk(store, client, mutations) {
+    const r = await this.push(store, client, mutations);
+    assert.equal(r.status, 200, `push to ${store}: ${r.status} ${r.text}`);
+    checkPushResponse(r.json, mutations);
+    return r.json;
+  }
+  async changesOk(store, opts = {}) {
+    const r = await this.changes(store, opts);
+    assert.equal(r.status, 200, `changes ${store} ${JSON.stringify(opts)}: ${r.status} ${r.text}`);
+    checkChangesResponse(r.json, opts);
+    return r.json;
+  }
+  /** Reads every page from `since` on; asserts page sizes and cursor order. */
+  async changesAll(store, { since, limit, maxPages = 100000 } = {}) {
+    const all = [];
+    const pages = [];
+    let cur = since;
+    for (let i = 0; i < maxPages; i++) {
+      const page = await this.changesOk(store, { since: cur, limit });
+      pages.push(page);
+      all.push(...page.changes);
+      if (cur !== undefined) assert.ok(page.cursor >= cur, `page cursor ${page.cursor} went back from ${cur}`);
+      cur = page.cursor;
+      if (!page.more) break;
+      assert.ok(page.changes.length > 0, 'more:true with an empty page');
+    }
+    assert.equal(pages[pages.length - 1].more, false, 'never reached more:false');
+    assertCursorOrder(all);
+    return { changes: all, pages, cursor: cur };
+  }
+  async getCursor(store) {
+    const r = await this.getStore(store);
+    assert.equal(r.status, 200, `GET store ${store}: ${r.status} ${r.text}`);
+    assert.match(r.json.cursor, CURSOR_RE);
+    return r.json.cursor;
+  }
+}
+
+/** Asserts a JSON error response: status, {error: code, message: non-empty string}. */
+export function expectError(res, status, code, { messageMatch } = {}) {
+  const ctx = `expected ${status} ${code}, got ${res.status} ${res.text.slice(0, 500)}`;
+  assert.equal(res.status, status, ctx);
+  assert.ok(res.json && typeof res.json === 'object' && !Array.isArray(res.json), `error body is not a JSON object: ${ctx}`);
+  assert.equal(res.json.error, code, ctx);
+  assert.equal(typeof res.json.message, 'string', `error message missing: ${ctx}`);
+  assert.ok(res.json.message.length > 0, `error message empty: ${ctx}`);
+  const ct = res.headers['content-type'] || '';
+  assert.match(ct, /^application\/json/i, `error Content-Type is ${ct}`);
+  if (messageMatch) assert.match(res.json.message, messageMatch, `message should match ${messageMatch}: ${res.json.message}`);
+  return res.json;
+}
+
+export function checkPushResponse(body, mutations) {
+  assert.ok(body && Array.isArray(body.results), `push response without results: ${JSON.stringify(body)}`);
+  assert.equal(body.results.length, mutations.length, `one result per mutation: ${JSON.stringify(body)}`);
+  body.results.forEach((r, i) => {
+    assert.equal(r.id, mutations[i].id, `result ${i} id`);
+    assert.ok(['applied', 'conflict', 'duplicate'].includes(r.status), `result status ${r.status}`);
+    if (r.cursor !== undefined) assert.match(r.cursor, CURSOR_RE);
+    if (r.version !== undefined) assert.ok(Number.isInteger(r.version) && r.version >= 1, `version ${r.version}`);
+    if (r.status === 'conflict') assert.ok('current' in r, `conflict without current: ${JSON.stringify(r)}`);
+  });
+  assert.ok(Number.isInteger(body.lastMutationId), `lastMutationId: ${JSON.stringify(body)}`);
+  assert.match(body.cursor, CURSOR_RE, `push cursor: ${JSON.stringify(body)}`);
+}
+
+export function checkChangesResponse(body, { since, limit } = {}) {
+  assert.ok(body && Array.isArray(body.changes), `changes response: ${JSON.stringify(body)}`);
+  assert.match(body.cursor, CURSOR_RE, 'changes cursor');
+  assert.equal(typeof body.more, 'boolean', 'more');
+  const lim = limit === undefined ? 1000 : Number(limit);
+  assert.ok(body.changes.length <= lim, `page of ${body.changes.length} over limit ${lim}`);
+  const seen = new Set();
+  for (const c of body.changes) {
+    assert.equal(typeof c.key, 'string');
+    assert.ok(!seen.has(c.key), `key ${JSON.stringify(c.key)} twice in one response`);
+    seen.add(c.key);
+    assert.match(c.cursor, CURSOR_RE, `change cursor ${JSON.stringify(c)}`);
+    assert.ok(Number.isInteger(c.version) && c.version >= 1, `change version ${JSON.stringify(c)}`);
+    if (since !== undefined) assert.ok(c.cursor > since, `change ${JSON.stringify(c)} not after since ${since}`);
+    if (c.deleted === true) {
+      if (since === undefined) assert.fail(`deletion in a from-the-beginning read: ${JSON.stringify(c)}`);
+    } else {
+      assert.ok('value' in c, `live change without value: ${JSON.stringify(c)}`);
+    }
+    assert.ok(body.cursor >= c.cursor, `response cursor ${body.cursor} below change cursor ${c.cursor}`);
+  }
+  assertCursorOrder(body.changes);
+}
+
+export function assertCursorOrder(changes) {
+  for (let i = 1; i < changes.length; i++) {
+    assert.ok(changes[i - 1].cursor < changes[i].cursor,
+      `changes out of cursor order at ${i}: ${changes[i - 1].cursor} !< ${changes[i].cursor}`);
+  }
+}
+
+/** Map key -> change (the last one for that key). */
+export function byKey(changes) {
+  const m = new Map();
+  for (const c of changes) m.set(c.key, c);
+  return m;
+}
+
+/** Polls fn until it returns truthy (or a non-throwing result), up to ms. */
+export async function eventually(fn, { ms = 5000, every = 50, what = 'condition' } = {}) {
+  const deadline = Date.now() + ms;
+  let last;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+      last = new Error(`${what}: still false`);
+    } catch (e) { last = e; }
+    if (Date.now() > deadline) throw new Error(`${what} not reached in ${ms} ms: ${last && last.message}`);
+    await new Promise((r) => setTimeout(r, every));
+  }
+}

@@ -1,0 +1,857 @@
+/* Unit tests for src/auth: token verification (HS256, RS256, ES256), the
+ * refusals (bad signature, tampering, expiry, nbf, alg none, algorithm
+ * confusion, malformed tokens and claims), scope rules, and key files.
+ * Tokens are minted here with libjwt, or assembled by hand and signed with
+ * OpenSSL's HMAC when libjwt cannot produce the shape under test. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <jwt.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "auth/auth.h"
+
+#define NOW ((time_t)1700000000)
+#define HOUR 3600L
+#define SECRET "s3cr3t-shared-key-for-zoosync-tests"
+
+/* Test keys generated with the openssl CLI for these tests only. */
+static const char RSA_PRIV[] =
+    "-----BEGIN PRIVATE KEY-----\n"
+    "MIIEvAIBADANBgkqhkiG9w0BAQEFAASCBKYwggSiAgEAAoIBAQDaowDpqO7M0ITI\n"
+    "t1qjw2U7OAbByBumOkV1eo7OTMB+mr8wYbln919OZleH8vi6MrJs+6PbPqW006en\n"
+    "zHq2Oaa0S+FSus4HNEkWxmXfSEVp8jokE7dL3d8Q6+li0u+FO9D7ltk3YK7lZd8i\n"
+    "sJg1B2g7wzhqdXmNflgD59kFo41lUapG/eUdrQDspjkcx24NI2XOneEbnnPijF7g\n"
+    "svVsXR+d0GYPk9zV2V1H6kQgXb9Zzd3tgLYMeprtxtovJidZURTtbwUFQfOy6H8h\n"
+    "hWNHfFooplYFI+iiCfTIL75IU6A5ebVScvuGsP85gHD/xNuCMFW5X648cZHrnZ/c\n"
+    "/RNVeRAFAgMBAAECggEAGzruqStgxTePN3nGmzDXJyn82skJJd80uW37N+x36QzC\n"
+    "6naxYyZ8be+cepJ4sfq7HYxgcF+mvxUWrh/EhMo8s1COuVa0xFGZwhwRogkxRAG8\n"
+    "MLQX7HtaBenWlnf+XDytSY2/HgDiUjB+5aYoPtUzq9sjkqFw8yjHiNepFY+005Jo\n"
+    "8kNxW05y53zzjswcw6CQums942U/hEC0FQg0pTr7wUl8SR382LONwa7hxR5CBdmZ\n"
+    "qL82kKSJeTn4efJwoX11/6ETAd3lyzX3GfhUKrC2PlbJkw+psV2jrXk9VUXNWq4R\n"
+    "YvjDtBuUkQIEnxTeSm7G2sG4kFJaM5KLs9R7DZSpfQKBgQD1Ovgwmpeg3mYXR7I/\n"
+    "tjMw2iLSn5fPEK/mdRbq76AJ7fYcEhk/NfcUNXKG5fwTn53vS+cBKpqB9L8hJknB\n"
+    "hqzuSpQFdu34eM9MwEdkxzk6Hff0MJ32hsOLTrrve/DCD2kcDGskFmgsA6mNaIU6\n"
+    "6iv8AoxQYnJaJGpN5rYSJU7X0wKBgQDkPQ1hVU8pRqLlBriBQztNEEppmLrUkh+e\n"
+    "qS1757s+w8V/d5Gd5/c+K8zIch0dtalrL6ERNfU7ow8iSG1U5i2Ha9zEGlk4IbHV\n"
+    "Y4yxCEo0d+Cz1xkZ1TV2v4ZuA+U/WvqRpqWJkRz9LV+yuSXNrLxaACgUfaTv5Ske\n"
+    "Tgw+UFepxwKBgEMPx0NzYzfI2d5P6vzlVIZtgMxcfGVRyOia6JOCyB8vBfiTMnhI\n"
+    "x7KtEw604gRzx/ripN96yRn01je4gr77l1rq5iPAbD9guj/g7SUwHgQ4odATY39B\n"
+    "R0RXWWOYXzSShkn3U21g+0feEIXtKVH9K94UzE5HPcJM5w06pFu9/BulAoGAVRcR\n"
+    "0vTME3ZbKolr5f0bsapeI6omFTP5B9zIsUX+f/LawZ/hMP6XJZ2Mtjoc8sOUSvqx\n"
+    "0MnOCJLNBJn98MXzuWYUIyQzmQKu2wBHJoURrSf4JPQPTps3WHMk+gUHxav0eLKp\n"
+    "SnVIWnc9E1OFbX11pxQh3SnOgQVtY/fzBpRLamcCgYADF6PwZZq+gufChF+tHjst\n"
+    "KYtA01GSFJGrNYyF4tvKPggw/+CBgYpb/IyojF3C3XWfiRmv07CIlu7B5olBznw3\n"
+    "5vqnEwueKN0oQ47VlBc8NVjRRU/vZk4hoyNGhHV0qsuDy4bhQnp1c34siCv/Yt9A\n"
+    "Yh2XSmefvm0zubnF/DV4jw==\n"
+    "-----END PRIVATE KEY-----\n";
+static const char RSA_PUB[] =
+    "-----BEGIN PUBLIC KEY-----\n"
+    "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA2qMA6ajuzNCEyLdao8Nl\n"
+    "OzgGwcgbpjpFdXqOzkzAfpq/MGG5Z/dfTmZXh/L4ujKybPuj2z6ltNOnp8x6tjmm\n"
+    "tEvhUrrOBzRJFsZl30hFafI6JBO3S93fEOvpYtLvhTvQ+5bZN2Cu5WXfIrCYNQdo\n"
+    "O8M4anV5jX5YA+fZBaONZVGqRv3lHa0A7KY5HMduDSNlzp3hG55z4oxe4LL1bF0f\n"
+    "ndBmD5Pc1dldR+pEIF2/Wc3d7YC2DHqa7cbaLyYnWVEU7W8FBUHzsuh/IYVjR3xa\n"
+    "KKZWBSPoogn0yC++SFOgOXm1UnL7hrD/OYBw/8TbgjBVuV+uPHGR652f3P0TVXkQ\n"
+    "BQIDAQAB\n"
+    "-----END PUBLIC KEY-----\n";
+static const char EC_PRIV[] =
+    "-----BEGIN PRIVATE KEY-----\n"
+    "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgs5xHUHekobePsILa\n"
+    "H7BaHwgTVCcgtOEko+0YWjSDATqhRANCAAReGk1YE5gtfsNOsmpBFo2zef5brPyQ\n"
+    "H6IrnDoidLLhWZ8VU4jOgxitwGumQa/5dmefxVIidztxGvshm1/mf7rC\n"
+    "-----END PRIVATE KEY-----\n";
+static const char EC_PUB[] =
+    "-----BEGIN PUBLIC KEY-----\n"
+    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEXhpNWBOYLX7DTrJqQRaNs3n+W6z8\n"
+    "kB+iK5w6InSy4VmfFVOIzoMYrcBrpkGv+XZnn8VSInc7cRr7IZtf5n+6wg==\n"
+    "-----END PUBLIC KEY-----\n";
+/* Keys the verifier must refuse: wrong curve, short RSA, Ed25519. */
+static const char EC384_PUB[] =
+    "-----BEGIN PUBLIC KEY-----\n"
+    "MHYwEAYHKoZIzj0CAQYFK4EEACIDYgAEU4wNrlBCy5jcQsgnUrq81mTtI93W3ck/\n"
+    "ItQWLnWFriVr0H7YJx0iknOE6KEys993gCK3pPjLfG3S099iFfAoljCohKYycMVc\n"
+    "Y6oDsbMT9KTtigUIeIzmsRYYPOR4Z5T/\n"
+    "-----END PUBLIC KEY-----\n";
+static const char RSA1024_PUB[] =
+    "-----BEGIN PUBLIC KEY-----\n"
+    "MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDu0zV/jtbfB4W1V6R0bklO3/BI\n"
+    "3v0I9rNIB7Qvea+tn1NWmYVHOcEuvJNMjMVT92jJmlRzrR6BYqi/oJiHoboE8Ll5\n"
+    "mxJna69EspcpEu8lXY9FvlCef+PTV5sVyCpVlYihplnxJZ/4ZCaXXqvwKlEfBWFp\n"
+    "Q1f7RvfUY1WzD2XsvwIDAQAB\n"
+    "-----END PUBLIC KEY-----\n";
+static const char ED25519_PUB[] =
+    "-----BEGIN PUBLIC KEY-----\n"
+    "MCowBQYDK2VwAyEANC8VORbWhbF4Y/IBngbZ8woNwCTnwqGOFpdN7JwftqE=\n"
+    "-----END PUBLIC KEY-----\n";
+
+typedef struct fixture {
+    auth_verifier *hs, *rs, *es;
+} fixture;
+
+/* ---- helpers ---------------------------------------------------------- */
+
+/* Mints a token with libjwt. exp / nbf of 0 are left out; sub / scope NULL
+ * are left out. Caller frees. */
+static char *mint(jwt_alg_t alg, const char *key, size_t keylen, const char *sub, const char *scope, long exp,
+                  long nbf) {
+    jwt_t *j = NULL;
+    assert_int_equal(jwt_new(&j), 0);
+    if (sub) assert_int_equal(jwt_add_grant(j, "sub", sub), 0);
+    if (scope) assert_int_equal(jwt_add_grant(j, "scope", scope), 0);
+    if (exp) assert_int_equal(jwt_add_grant_int(j, "exp", exp), 0);
+    if (nbf) assert_int_equal(jwt_add_grant_int(j, "nbf", nbf), 0);
+    assert_int_equal(jwt_set_alg(j, alg, (const unsigned char *)key, (int)keylen), 0);
+    char *tok = jwt_encode_str(j);
+    jwt_free(j);
+    assert_non_null(tok);
+    return tok;
+}
+
+static char *mint_hs(const char *scope, long exp, long nbf) {
+    return mint(JWT_ALG_HS256, SECRET, strlen(SECRET), "alice", scope, exp, nbf);
+}
+
+/* Mints an HS256 token whose claims are the JSON object text claims. */
+static char *mint_hs_json(const char *claims) {
+    jwt_t *j = NULL;
+    assert_int_equal(jwt_new(&j), 0);
+    assert_int_equal(jwt_add_grants_json(j, claims), 0);
+    assert_int_equal(jwt_set_alg(j, JWT_ALG_HS256, (const unsigned char *)SECRET, (int)strlen(SECRET)), 0);
+    char *tok = jwt_encode_str(j);
+    jwt_free(j);
+    assert_non_null(tok);
+    return tok;
+}
+
+/* Appends the unpadded base64url encoding of data to out. */
+static void b64url(char *out, const void *data, size_t len) {
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const unsigned char *d = data;
+    char *o = out + strlen(out);
+    for (size_t i = 0; i < len; i += 3) {
+        uint32_t v = (uint32_t)d[i] << 16;
+        if (i + 1 < len) v |= (uint32_t)d[i + 1] << 8;
+        if (i + 2 < len) v |= d[i + 2];
+        *o++ = tab[(v >> 18) & 63];
+        *o++ = tab[(v >> 12) & 63];
+        if (i + 1 < len) *o++ = tab[(v >> 6) & 63];
+        if (i + 2 < len) *o++ = tab[v & 63];
+    }
+    *o = '\0';
+}
+
+/* Assembles header.payload from raw JSON texts and signs it with HS256 over
+ * SECRET (a correct signature on an arbitrary shape). Caller frees. */
+static char *forge_hs(const char *header, const char *payload) {
+    char *tok = calloc(1, 4 * (strlen(header) + strlen(payload)) + 128);
+    assert_non_null(tok);
+    b64url(tok, header, strlen(header));
+    strcat(tok, ".");
+    b64url(tok, payload, strlen(payload));
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int maclen = 0;
+    assert_non_null(HMAC(EVP_sha256(), SECRET, (int)strlen(SECRET), (const unsigned char *)tok, strlen(tok), mac,
+                         &maclen));
+    strcat(tok, ".");
+    b64url(tok, mac, maclen);
+    return tok;
+}
+
+/* Verifies tok and expects success; returns the principal. */
+static auth_principal *expect_ok(const auth_verifier *v, const char *tok) {
+    auth_principal *p = NULL;
+    char *why = NULL;
+    int rc = auth_verify(v, tok, NOW, &p, &why);
+    if (rc != 0) fail_msg("expected success for %s, got: %s", tok ? tok : "(null)", why ? why : "(null)");
+    assert_null(why);
+    assert_non_null(p);
+    return p;
+}
+
+/* Verifies tok and expects failure with a reason containing needle. */
+static void expect_fail(const auth_verifier *v, const char *tok, const char *needle) {
+    auth_principal *p = (auth_principal *)&p; /* must be reset to NULL */
+    char *why = NULL;
+    int rc = auth_verify(v, tok, NOW, &p, &why);
+    if (rc != -1) fail_msg("expected failure (%s) for %s", needle, tok ? tok : "(null)");
+    assert_null(p);
+    assert_non_null(why);
+    if (!strstr(why, needle)) fail_msg("reason \"%s\" does not mention \"%s\"", why, needle);
+    free(why);
+}
+
+/* Returns a copy of a with its payload segment replaced by b's. */
+static char *splice_payload(const char *a, const char *b) {
+    const char *a1 = strchr(a, '.'), *a2 = strrchr(a, '.');
+    const char *b1 = strchr(b, '.'), *b2 = strrchr(b, '.');
+    char *out = malloc(strlen(a) + strlen(b) + 1);
+    assert_non_null(out);
+    sprintf(out, "%.*s%.*s%s", (int)(a1 - a), a, (int)(b2 - b1), b1, a2);
+    return out;
+}
+
+/* Writes len bytes to a new temp file; returns its malloc'd path. */
+static char *temp_file(const void *data, size_t len) {
+    char *path = strdup("/tmp/zoosync-test-auth-XXXXXX");
+    assert_non_null(path);
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, data, len), (ssize_t)len);
+    assert_int_equal(close(fd), 0);
+    return path;
+}
+
+static void drop_file(char *path) {
+    assert_int_equal(unlink(path), 0);
+    free(path);
+}
+
+/* ---- fixtures --------------------------------------------------------- */
+
+static int setup(void **state) {
+    fixture *f = calloc(1, sizeof *f);
+    char *err = NULL;
+    if (!f) return -1;
+    f->hs = auth_verifier_hs256((const unsigned char *)SECRET, strlen(SECRET), &err);
+    f->rs = auth_verifier_pubkey(RSA_PUB, strlen(RSA_PUB), &err);
+    f->es = auth_verifier_pubkey(EC_PUB, strlen(EC_PUB), &err);
+    *state = f;
+    if (!f->hs || !f->rs || !f->es) {
+        fprintf(stderr, "setup: %s\n", err ? err : "?");
+        free(err);
+        return -1;
+    }
+    return 0;
+}
+
+static int teardown(void **state) {
+    fixture *f = *state;
+    auth_verifier_free(f->hs);
+    auth_verifier_free(f->rs);
+    auth_verifier_free(f->es);
+    free(f);
+    return 0;
+}
+
+/* ---- valid tokens ----------------------------------------------------- */
+
+static void test_hs256_valid(void **state) {
+    fixture *f = *state;
+    char *tok = mint_hs("notes:write", NOW + HOUR, NOW - HOUR);
+    auth_principal *p = expect_ok(f->hs, tok);
+    assert_string_equal(auth_principal_sub(p), "alice");
+    assert_true(auth_can(p, "notes", AUTH_WRITE));
+    assert_true(auth_can(p, "notes", AUTH_READ));
+    assert_false(auth_can(p, "other", AUTH_READ));
+    assert_false(auth_can(p, NULL, AUTH_ADMIN));
+    auth_principal_free(p);
+    free(tok);
+}
+
+static void test_rs256_valid(void **state) {
+    fixture *f = *state;
+    char *tok = mint(JWT_ALG_RS256, RSA_PRIV, strlen(RSA_PRIV), "bob", "notes:read", NOW + HOUR, 0);
+    auth_principal *p = expect_ok(f->rs, tok);
+    assert_string_equal(auth_principal_sub(p), "bob");
+    assert_true(auth_can(p, "notes", AUTH_READ));
+    assert_false(auth_can(p, "notes", AUTH_WRITE));
+    auth_principal_free(p);
+    free(tok);
+}
+
+static void test_es256_valid(void **state) {
+    fixture *f = *state;
+    char *tok = mint(JWT_ALG_ES256, EC_PRIV, strlen(EC_PRIV), "carol", "admin", NOW + HOUR, NOW);
+    auth_principal *p = expect_ok(f->es, tok);
+    assert_string_equal(auth_principal_sub(p), "carol");
+    assert_true(auth_can(p, NULL, AUTH_ADMIN));
+    auth_principal_free(p);
+    free(tok);
+}
+
+/* No sub: empty string. No scope: authenticated, no rights. A fractional
+ * NumericDate is a number too. */
+static void test_optional_claims(void **state) {
+    fixture *f = *state;
+    char *tok = mint(JWT_ALG_HS256, SECRET, strlen(SECRET), NULL, NULL, NOW + 1, 0);
+    auth_principal *p = expect_ok(f->hs, tok);
+    assert_string_equal(auth_principal_sub(p), "");
+    assert_false(auth_can(p, "notes", AUTH_READ));
+    assert_false(auth_can(p, NULL, AUTH_READ));
+    auth_principal_free(p);
+    free(tok);
+
+    tok = forge_hs("{\"alg\":\"HS256\",\"typ\":\"JWT\"}", "{\"exp\":1700000000.5,\"sub\":\"dan\"}");
+    p = expect_ok(f->hs, tok);
+    assert_string_equal(auth_principal_sub(p), "dan");
+    auth_principal_free(p);
+    free(tok);
+}
+
+/* ---- signatures ------------------------------------------------------- */
+
+static void test_wrong_secret(void **state) {
+    fixture *f = *state;
+    const char other[] = "not-the-shared-secret";
+    char *tok = mint(JWT_ALG_HS256, other, strlen(other), "eve", "admin", NOW + HOUR, 0);
+    expect_fail(f->hs, tok, "signature");
+    free(tok);
+    /* The secret plus a newline is another secret. */
+    tok = mint(JWT_ALG_HS256, SECRET "\n", strlen(SECRET) + 1, "eve", "admin", NOW + HOUR, 0);
+    expect_fail(f->hs, tok, "signature");
+    free(tok);
+}
+
+/* A payload swapped under a valid signature, and a flipped signature byte. */
+static void test_tampered(void **state) {
+    fixture *f = *state;
+    struct {
+        const auth_verifier *v;
+        jwt_alg_t alg;
+        const char *key;
+    } cases[] = {{f->hs, JWT_ALG_HS256, SECRET}, {f->rs, JWT_ALG_RS256, RSA_PRIV}, {f->es, JWT_ALG_ES256, EC_PRIV}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *good = mint(cases[i].alg, cases[i].key, strlen(cases[i].key), "eve", "notes:read", NOW + HOUR, 0);
+        char *evil = mint(cases[i].alg, cases[i].key, strlen(cases[i].key), "eve", "admin", NOW + HOUR, 0);
+        char *forged = splice_payload(good, evil);
+        expect_fail(cases[i].v, forged, "signature");
+        free(forged);
+
+        char *flipped = strdup(good);
+        assert_non_null(flipped);
+        char *sig = strrchr(flipped, '.') + 1;
+        sig[2] = sig[2] == 'A' ? 'B' : 'A';
+        expect_fail(cases[i].v, flipped, "signature");
+        free(flipped);
+
+        char *nosig = strdup(good);
+        assert_non_null(nosig);
+        strrchr(nosig, '.')[1] = '\0';
+        expect_fail(cases[i].v, nosig, "empty segment");
+        free(nosig);
+
+        auth_principal_free(expect_ok(cases[i].v, good));
+        free(good);
+        free(evil);
+    }
+}
+
+/* ---- time claims ------------------------------------------------------ */
+
+static void test_expired(void **state) {
+    fixture *f = *state;
+    char *tok = mint_hs("admin", NOW - 1, 0);
+    expect_fail(f->hs, tok, "expired");
+    free(tok);
+    tok = mint_hs("admin", NOW, 0); /* exp is the first instant it is invalid */
+    expect_fail(f->hs, tok, "expired");
+    free(tok);
+    tok = mint_hs("admin", NOW + 1, 0);
+    auth_principal_free(expect_ok(f->hs, tok));
+    free(tok);
+    tok = mint(JWT_ALG_ES256, EC_PRIV, strlen(EC_PRIV), "x", "admin", NOW - HOUR, 0);
+    expect_fail(f->es, tok, "expired");
+    free(tok);
+}
+
+static void test_missing_exp(void **state) {
+    fixture *f = *state;
+    char *tok = mint_hs("admin", 0, 0);
+    expect_fail(f->hs, tok, "exp");
+    free(tok);
+    tok = mint(JWT_ALG_RS256, RSA_PRIV, strlen(RSA_PRIV), "x", "admin", 0, NOW - HOUR);
+    expect_fail(f->rs, tok, "exp");
+    free(tok);
+}
+
+static void test_nbf(void **state) {
+    fixture *f = *state;
+    char *tok = mint_hs("admin", NOW + HOUR, NOW + 60);
+    expect_fail(f->hs, tok, "nbf");
+    free(tok);
+    tok = mint_hs("admin", NOW + HOUR, NOW + 1);
+    expect_fail(f->hs, tok, "nbf");
+    free(tok);
+    tok = mint_hs("admin", NOW + HOUR, NOW); /* valid from exactly now */
+    auth_principal_free(expect_ok(f->hs, tok));
+    free(tok);
+}
+
+/* Claims of the wrong JSON type make the token invalid. */
+static void test_bad_claim_types(void **state) {
+    fixture *f = *state;
+    static const struct {
+        const char *claims, *needle;
+    } cases[] = {
+        {"{\"exp\":\"2100-01-01\"}", "exp"},
+        {"{\"exp\":null}", "exp"},
+        {"{\"exp\":true}", "exp"},
+        {"{\"exp\":1800000000,\"nbf\":\"soon\"}", "nbf"},
+        {"{\"exp\":1800000000,\"sub\":42}", "sub"},
+        {"{\"exp\":1800000000,\"scope\":[\"admin\"]}", "scope"},
+        {"{\"exp\":1800000000,\"scope\":{\"admin\":true}}", "scope"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *tok = mint_hs_json(cases[i].claims);
+        expect_fail(f->hs, tok, cases[i].needle);
+        free(tok);
+    }
+}
+
+/* ---- algorithms ------------------------------------------------------- */
+
+static void test_alg_none(void **state) {
+    fixture *f = *state;
+    char *tok = mint(JWT_ALG_NONE, NULL, 0, "eve", "admin", NOW + HOUR, 0);
+    expect_fail(f->hs, tok, "empty segment"); /* libjwt leaves the signature empty */
+    expect_fail(f->rs, tok, "empty segment");
+    expect_fail(f->es, tok, "empty segment");
+    free(tok);
+    /* With something in the signature slot, the header is what refuses. */
+    static const char *const headers[] = {"{\"alg\":\"none\"}", "{\"alg\":\"None\"}", "{\"alg\":\"NONE\"}",
+                                          "{\"alg\":\"\"}"};
+    for (size_t i = 0; i < sizeof headers / sizeof headers[0]; i++) {
+        tok = forge_hs(headers[i], "{\"exp\":1800000000,\"scope\":\"admin\"}");
+        expect_fail(f->hs, tok, "is not accepted");
+        expect_fail(f->rs, tok, "is not accepted");
+        expect_fail(f->es, tok, "is not accepted");
+        free(tok);
+    }
+}
+
+/* HS256 signed with the public key bytes as HMAC secret (the classic
+ * confusion attack), and every other cross-algorithm pairing. */
+static void test_alg_confusion(void **state) {
+    fixture *f = *state;
+    char *tok = mint(JWT_ALG_HS256, RSA_PUB, strlen(RSA_PUB), "eve", "admin", NOW + HOUR, 0);
+    expect_fail(f->rs, tok, "HS256");
+    free(tok);
+    tok = mint(JWT_ALG_HS256, EC_PUB, strlen(EC_PUB), "eve", "admin", NOW + HOUR, 0);
+    expect_fail(f->es, tok, "HS256");
+    free(tok);
+
+    tok = mint_hs("admin", NOW + HOUR, 0);
+    expect_fail(f->rs, tok, "expected RS256");
+    expect_fail(f->es, tok, "expected ES256");
+    free(tok);
+    tok = mint(JWT_ALG_RS256, RSA_PRIV, strlen(RSA_PRIV), "x", "admin", NOW + HOUR, 0);
+    expect_fail(f->hs, tok, "expected HS256");
+    expect_fail(f->es, tok, "expected ES256");
+    free(tok);
+    tok = mint(JWT_ALG_ES256, EC_PRIV, strlen(EC_PRIV), "x", "admin", NOW + HOUR, 0);
+    expect_fail(f->hs, tok, "expected HS256");
+    expect_fail(f->rs, tok, "expected RS256");
+    free(tok);
+    tok = mint(JWT_ALG_HS512, SECRET, strlen(SECRET), "x", "admin", NOW + HOUR, 0);
+    expect_fail(f->hs, tok, "HS512");
+    free(tok);
+    tok = mint(JWT_ALG_RS512, RSA_PRIV, strlen(RSA_PRIV), "x", "admin", NOW + HOUR, 0);
+    expect_fail(f->rs, tok, "RS512");
+    free(tok);
+}
+
+/* Headers libjwt would not mint: critical extensions, duplicates, no alg. */
+static void test_odd_headers(void **state) {
+    fixture *f = *state;
+    static const struct {
+        const char *header, *payload, *needle;
+    } cases[] = {
+        {"{\"alg\":\"HS256\",\"crit\":[\"b64\"],\"b64\":false}", "{\"exp\":1800000000}", "crit"},
+        {"{\"typ\":\"JWT\"}", "{\"exp\":1800000000}", "no \"alg\""},
+        {"{\"alg\":256}", "{\"exp\":1800000000}", "no \"alg\""},
+        {"{\"alg\":\"HS256\",\"alg\":\"none\"}", "{\"exp\":1800000000}", "header"},
+        {"[\"HS256\"]", "{\"exp\":1800000000}", "header"},
+        {"{\"alg\":\"HS256\"", "{\"exp\":1800000000}", "header"},
+        {"{\"alg\":\"HS256\"}", "{\"exp\":1800000000,\"exp\":1}", "payload"},
+        {"{\"alg\":\"HS256\"}", "[1800000000]", "payload"},
+        {"{\"alg\":\"HS256\"}", "{\"exp\":1800000000} x", "payload"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *tok = forge_hs(cases[i].header, cases[i].payload);
+        expect_fail(f->hs, tok, cases[i].needle);
+        free(tok);
+    }
+    /* The forging helper itself makes acceptable tokens. */
+    char *tok = forge_hs("{\"alg\":\"HS256\"}", "{\"exp\":1800000000,\"scope\":\"a:read\"}");
+    auth_principal *p = expect_ok(f->hs, tok);
+    assert_true(auth_can(p, "a", AUTH_READ));
+    auth_principal_free(p);
+    free(tok);
+}
+
+static void test_garbage(void **state) {
+    fixture *f = *state;
+    static const char *const junk[] = {
+        "",          "abc",     "a.b",     "a.b.c",     "a.b.c.d",       "..",          "...",
+        "a..c",      ".b.c",    "a.b.",    "Bearer x",  "a b.c.d",       "a+b.c/d.e==", "eyJ.eyJ.x",
+        "\xff.\xfe.\xfd", "e30.e30.e30", "bnVsbA.bnVsbA.bnVsbA", "x.y.z\n",
+    };
+    for (size_t i = 0; i < sizeof junk / sizeof junk[0]; i++) {
+        for (int k = 0; k < 3; k++) {
+            const auth_verifier *v = k == 0 ? f->hs : k == 1 ? f->rs : f->es;
+            auth_principal *p = NULL;
+            char *why = NULL;
+            assert_int_equal(auth_verify(v, junk[i], NOW, &p, &why), -1);
+            assert_null(p);
+            assert_non_null(why);
+            assert_true(strlen(why) > 0);
+            free(why);
+        }
+    }
+    expect_fail(f->hs, NULL, "no token");
+
+    /* Oversized token. */
+    size_t big = 70000;
+    char *huge = malloc(big + 1);
+    assert_non_null(huge);
+    memset(huge, 'A', big);
+    huge[10] = '.';
+    huge[20] = '.';
+    huge[big] = '\0';
+    expect_fail(f->hs, huge, "longer");
+    free(huge);
+
+    /* A NULL why is allowed. */
+    auth_principal *p = NULL;
+    assert_int_equal(auth_verify(f->hs, "nope", NOW, &p, NULL), -1);
+    assert_null(p);
+}
+
+/* ---- scopes ----------------------------------------------------------- */
+
+static void test_scope_store_read(void **state) {
+    (void)state;
+    auth_principal *p = auth_principal_new("u", "notes:read");
+    assert_non_null(p);
+    assert_true(auth_can(p, "notes", AUTH_READ));
+    assert_false(auth_can(p, "notes", AUTH_WRITE)); /* read-only cannot write */
+    assert_false(auth_can(p, "notes", AUTH_ADMIN));
+    assert_false(auth_can(p, "todos", AUTH_READ)); /* another store */
+    assert_false(auth_can(p, "Notes", AUTH_READ)); /* names are case-sensitive */
+    assert_false(auth_can(p, "note", AUTH_READ));
+    assert_false(auth_can(p, "notes2", AUTH_READ));
+    assert_true(auth_can(p, NULL, AUTH_READ)); /* may list (sees notes) */
+    assert_false(auth_can(p, NULL, AUTH_WRITE));
+    assert_false(auth_can(p, NULL, AUTH_ADMIN));
+    auth_principal_free(p);
+}
+
+static void test_scope_store_write(void **state) {
+    (void)state;
+    auth_principal *p = auth_principal_new("u", "notes:write");
+    assert_non_null(p);
+    assert_true(auth_can(p, "notes", AUTH_WRITE));
+    assert_true(auth_can(p, "notes", AUTH_READ)); /* write implies read */
+    assert_false(auth_can(p, "notes", AUTH_ADMIN));
+    assert_false(auth_can(p, "todos", AUTH_READ));
+    assert_false(auth_can(p, "todos", AUTH_WRITE));
+    assert_true(auth_can(p, NULL, AUTH_READ));
+    assert_true(auth_can(p, NULL, AUTH_WRITE));
+    assert_false(auth_can(p, NULL, AUTH_ADMIN));
+    auth_principal_free(p);
+}
+
+static void test_scope_wildcards(void **state) {
+    (void)state;
+    auth_principal *r = auth_principal_new("u", "*:read");
+    auth_principal *w = auth_principal_new("u", "*:write");
+    assert_non_null(r);
+    assert_non_null(w);
+    const char *stores[] = {"notes", "todos", "a", "Z_9-x"};
+    for (size_t i = 0; i < sizeof stores / sizeof stores[0]; i++) {
+        assert_true(auth_can(r, stores[i], AUTH_READ));
+        assert_false(auth_can(r, stores[i], AUTH_WRITE));
+        assert_false(auth_can(r, stores[i], AUTH_ADMIN));
+        assert_true(auth_can(w, stores[i], AUTH_READ));
+        assert_true(auth_can(w, stores[i], AUTH_WRITE));
+        assert_false(auth_can(w, stores[i], AUTH_ADMIN));
+    }
+    assert_true(auth_can(r, NULL, AUTH_READ));
+    assert_false(auth_can(r, NULL, AUTH_ADMIN));
+    assert_false(auth_can(w, NULL, AUTH_ADMIN));
+    auth_principal_free(r);
+    auth_principal_free(w);
+}
+
+static void test_scope_admin(void **state) {
+    (void)state;
+    auth_principal *p = auth_principal_new("root", "admin");
+    assert_non_null(p);
+    assert_true(auth_can(p, "notes", AUTH_READ));
+    assert_true(auth_can(p, "notes", AUTH_WRITE));
+    assert_true(auth_can(p, "notes", AUTH_ADMIN));
+    assert_true(auth_can(p, NULL, AUTH_READ));
+    assert_true(auth_can(p, NULL, AUTH_WRITE));
+    assert_true(auth_can(p, NULL, AUTH_ADMIN));
+    auth_principal_free(p);
+
+    p = auth_principal_anonymous();
+    assert_non_null(p);
+    assert_string_equal(auth_principal_sub(p), "anonymous");
+    assert_true(auth_can(p, NULL, AUTH_ADMIN));
+    assert_true(auth_can(p, "any", AUTH_WRITE));
+    auth_principal_free(p);
+}
+
+static void test_scope_mixed(void **state) {
+    (void)state;
+    auth_principal *p = auth_principal_new("u", "  a:read   b:write *:read a:read\tc:write ");
+    assert_non_null(p);
+    assert_true(auth_can(p, "a", AUTH_READ));
+    assert_false(auth_can(p, "a", AUTH_WRITE));
+    assert_true(auth_can(p, "b", AUTH_WRITE));
+    assert_true(auth_can(p, "zzz", AUTH_READ)); /* from *:read */
+    assert_false(auth_can(p, "zzz", AUTH_WRITE));
+    /* "a:read\tc:write" is one unknown entry: only spaces separate. */
+    assert_false(auth_can(p, "c", AUTH_WRITE));
+    assert_false(auth_can(p, NULL, AUTH_ADMIN));
+    auth_principal_free(p);
+
+    /* Read then write of one store: the higher level wins. */
+    p = auth_principal_new("u", "a:read a:write a:read");
+    assert_non_null(p);
+    assert_true(auth_can(p, "a", AUTH_WRITE));
+    auth_principal_free(p);
+}
+
+static void test_scope_empty_and_unknown(void **state) {
+    (void)state;
+    static const char *const scopes[] = {
+        NULL,        "",          "   ",           "openid profile email", "Admin",       "ADMIN",
+        "admin:",    "a:delete",  "a:Read",        "a:read:x",             ":read",       "*:",
+        "*",         "**:read",   "a.b:read",      "a/b:write",            "a b:c",       "adminx",
+        "a:readx",   "a:writ",    "é:read",
+    };
+    for (size_t i = 0; i < sizeof scopes / sizeof scopes[0]; i++) {
+        auth_principal *p = auth_principal_new("u", scopes[i]);
+        assert_non_null(p);
+        assert_false(auth_can(p, NULL, AUTH_READ));
+        assert_false(auth_can(p, NULL, AUTH_WRITE));
+        assert_false(auth_can(p, NULL, AUTH_ADMIN));
+        assert_false(auth_can(p, "a", AUTH_READ));
+        assert_false(auth_can(p, "admin", AUTH_READ));
+        auth_principal_free(p);
+    }
+    /* "admin:read" is a store named admin, not the admin scope. */
+    auth_principal *p = auth_principal_new("u", "admin:read");
+    assert_true(auth_can(p, "admin", AUTH_READ));
+    assert_false(auth_can(p, "other", AUTH_READ));
+    assert_false(auth_can(p, NULL, AUTH_ADMIN));
+    auth_principal_free(p);
+
+    /* Store names follow ^[A-Za-z0-9_-]{1,64}$. */
+    char scope[80], name[70];
+    memset(name, 'n', 64);
+    name[64] = '\0';
+    snprintf(scope, sizeof scope, "%s:write", name);
+    p = auth_principal_new("u", scope);
+    assert_true(auth_can(p, name, AUTH_WRITE));
+    auth_principal_free(p);
+    name[64] = 'n';
+    name[65] = '\0';
+    snprintf(scope, sizeof scope, "%s:write", name);
+    p = auth_principal_new("u", scope);
+    assert_false(auth_can(p, name, AUTH_READ));
+    auth_principal_free(p);
+
+    p = auth_principal_new(NULL, "a:read");
+    assert_string_equal(auth_principal_sub(p), "");
+    auth_principal_free(p);
+    assert_false(auth_can(NULL, "a", AUTH_READ));
+    auth_principal_free(NULL);
+}
+
+/* Scopes read from a verified token. */
+static void test_scope_from_token(void **state) {
+    fixture *f = *state;
+    char *tok = mint_hs("todos:read notes:write", NOW + HOUR, 0);
+    auth_principal *p = expect_ok(f->hs, tok);
+    assert_true(auth_can(p, "todos", AUTH_READ));
+    assert_false(auth_can(p, "todos", AUTH_WRITE));
+    assert_true(auth_can(p, "notes", AUTH_WRITE));
+    assert_false(auth_can(p, "secret", AUTH_READ));
+    assert_false(auth_can(p, NULL, AUTH_ADMIN));
+    auth_principal_free(p);
+    free(tok);
+
+    tok = mint_hs("", NOW + HOUR, 0);
+    p = expect_ok(f->hs, tok);
+    assert_false(auth_can(p, NULL, AUTH_READ));
+    assert_false(auth_can(p, "todos", AUTH_READ));
+    auth_principal_free(p);
+    free(tok);
+}
+
+/* ---- key files -------------------------------------------------------- */
+
+/* Writes content to a secret file and checks which secret it yields. */
+static void check_secret_file(const char *content, const char *expect_secret) {
+    char *path = temp_file(content, strlen(content));
+    char *err = NULL;
+    auth_verifier *v = auth_verifier_from_secret_file(path, &err);
+    if (!v) fail_msg("secret file %s: %s", path, err ? err : "?");
+    assert_null(err);
+    char *tok = mint(JWT_ALG_HS256, expect_secret, strlen(expect_secret), "u", "a:read", NOW + HOUR, 0);
+    auth_principal_free(expect_ok(v, tok));
+    free(tok);
+    /* The unstripped content is a different secret. */
+    if (strcmp(content, expect_secret) != 0) {
+        tok = mint(JWT_ALG_HS256, content, strlen(content), "u", "a:read", NOW + HOUR, 0);
+        expect_fail(v, tok, "signature");
+        free(tok);
+    }
+    auth_verifier_free(v);
+    drop_file(path);
+}
+
+static void test_secret_file(void **state) {
+    (void)state;
+    check_secret_file("topsecret", "topsecret");
+    check_secret_file("topsecret\n", "topsecret");
+    check_secret_file("topsecret\r\n", "topsecret");
+    check_secret_file("topsecret\n\n", "topsecret\n"); /* only ONE newline */
+    check_secret_file("top secret \n", "top secret ");
+    check_secret_file("\ntopsecret", "\ntopsecret");
+    check_secret_file("topsecret\r", "topsecret\r");
+
+    /* Binary secret with a NUL byte: all bytes count. */
+    const unsigned char bin[] = {'k', 0, 'e', 'y', '\n'};
+    char *path = temp_file(bin, sizeof bin);
+    char *err = NULL;
+    auth_verifier *v = auth_verifier_from_secret_file(path, &err);
+    assert_non_null(v);
+    char *tok = mint(JWT_ALG_HS256, (const char *)bin, 4, "u", "a:read", NOW + HOUR, 0);
+    auth_principal_free(expect_ok(v, tok));
+    free(tok);
+    tok = mint(JWT_ALG_HS256, "k", 1, "u", "a:read", NOW + HOUR, 0);
+    expect_fail(v, tok, "signature");
+    free(tok);
+    auth_verifier_free(v);
+    drop_file(path);
+}
+
+static void test_secret_file_errors(void **state) {
+    (void)state;
+    static const char *const empties[] = {"", "\n", "\r\n"};
+    for (size_t i = 0; i < sizeof empties / sizeof empties[0]; i++) {
+        char *path = temp_file(empties[i], strlen(empties[i]));
+        char *err = NULL;
+        assert_null(auth_verifier_from_secret_file(path, &err));
+        assert_non_null(err);
+        assert_non_null(strstr(err, "empty"));
+        free(err);
+        drop_file(path);
+    }
+    char *err = NULL;
+    assert_null(auth_verifier_from_secret_file("/nonexistent/zoosync-secret", &err));
+    assert_non_null(err);
+    assert_non_null(strstr(err, "/nonexistent/zoosync-secret"));
+    free(err);
+    err = NULL;
+    assert_null(auth_verifier_hs256((const unsigned char *)"", 0, &err));
+    assert_non_null(err);
+    free(err);
+    assert_null(auth_verifier_hs256(NULL, 5, NULL)); /* err may be NULL */
+    auth_verifier_free(NULL);
+}
+
+static void test_pubkey_file(void **state) {
+    (void)state;
+    const char *pems[] = {RSA_PUB, EC_PUB};
+    const jwt_alg_t algs[] = {JWT_ALG_RS256, JWT_ALG_ES256};
+    const char *privs[] = {RSA_PRIV, EC_PRIV};
+    for (int i = 0; i < 2; i++) {
+        char *path = temp_file(pems[i], strlen(pems[i]));
+        char *err = NULL;
+        auth_verifier *v = auth_verifier_from_pubkey_file(path, &err);
+        if (!v) fail_msg("pubkey file: %s", err ? err : "?");
+        char *tok = mint(algs[i], privs[i], strlen(privs[i]), "u", "a:write", NOW + HOUR, 0);
+        auth_principal *p = expect_ok(v, tok);
+        assert_true(auth_can(p, "a", AUTH_WRITE));
+        auth_principal_free(p);
+        free(tok);
+        auth_verifier_free(v);
+        drop_file(path);
+    }
+    char *err = NULL;
+    assert_null(auth_verifier_from_pubkey_file("/nonexistent/zoosync.pem", &err));
+    assert_non_null(err);
+    assert_non_null(strstr(err, "/nonexistent/zoosync.pem"));
+    free(err);
+
+    char *path = temp_file("hello\n", 6);
+    err = NULL;
+    assert_null(auth_verifier_from_pubkey_file(path, &err));
+    assert_non_null(err);
+    assert_non_null(strstr(err, path));
+    free(err);
+    drop_file(path);
+}
+
+static void test_pubkey_errors(void **state) {
+    (void)state;
+    static const struct {
+        const char *pem, *needle;
+    } cases[] = {
+        {RSA_PRIV, "public key"}, /* a private key is not accepted as the key file */
+        {EC_PRIV, "public key"},
+        {EC384_PUB, "P-256"},
+        {RSA1024_PUB, "2048"},
+        {ED25519_PUB, "unsupported"},
+        {"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n", "public key"},
+        {SECRET, "public key"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *err = NULL;
+        assert_null(auth_verifier_pubkey(cases[i].pem, strlen(cases[i].pem), &err));
+        assert_non_null(err);
+        if (!strstr(err, cases[i].needle)) fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err, cases[i].needle);
+        free(err);
+    }
+    char *err = NULL;
+    assert_null(auth_verifier_pubkey("", 0, &err));
+    assert_non_null(err);
+    free(err);
+    /* A key embedded in a larger buffer: only len bytes count. */
+    assert_null(auth_verifier_pubkey(RSA_PUB, 40, NULL));
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_hs256_valid),
+        cmocka_unit_test(test_rs256_valid),
+        cmocka_unit_test(test_es256_valid),
+        cmocka_unit_test(test_optional_claims),
+        cmocka_unit_test(test_wrong_secret),
+        cmocka_unit_test(test_tampered),
+        cmocka_unit_test(test_expired),
+        cmocka_unit_test(test_missing_exp),
+        cmocka_unit_test(test_nbf),
+        cmocka_unit_test(test_bad_claim_types),
+        cmocka_unit_test(test_alg_none),
+        cmocka_unit_test(test_alg_confusion),
+        cmocka_unit_test(test_odd_headers),
+        cmocka_unit_test(test_garbage),
+        cmocka_unit_test(test_scope_store_read),
+        cmocka_unit_test(test_scope_store_write),
+        cmocka_unit_test(test_scope_wildcards),
+        cmocka_unit_test(test_scope_admin),
+        cmocka_unit_test(test_scope_mixed),
+        cmocka_unit_test(test_scope_empty_and_unknown),
+        cmocka_unit_test(test_scope_from_token),
+        cmocka_unit_test(test_secret_file),
+        cmocka_unit_test(test_secret_file_errors),
+        cmocka_unit_test(test_pubkey_file),
+        cmocka_unit_test(test_pubkey_errors),
+    };
+    return cmocka_run_group_tests_name("auth", tests, setup, teardown);
+}
