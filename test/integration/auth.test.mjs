@@ -10,6 +10,7 @@ const ALGS = ['HS256', 'RS256', 'ES256'];
 const G = {}; // alg -> { signer, gw, admin, store }
 
 before(async () => {
+  await env.ready();
   await Promise.all(ALGS.map(async (alg) => {
     const signer = makeSigner(alg, env.tmp);
     const gw = await startGateway({ zk: env.zk.connect, root: env.root, args: signer.args, name: alg });

@@ -21,6 +21,7 @@ function prng(seed) {
 }
 
 it('SIGKILL at random moments never loses nor doubles a mutation', { timeout: 170000 }, async () => {
+  await env.ready();
   const seed = Number(process.env.CRASH_SEED) || (Date.now() & 0x7fffffff);
   const rnd = prng(seed);
   const ri = (lo, hi) => lo + Math.floor(rnd() * (hi - lo + 1));

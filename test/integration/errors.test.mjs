@@ -14,6 +14,7 @@ const BIG = uniq('big');    // maxValueBytes 1000000
 const NOSUCH = uniq('nosuch');
 
 before(async () => {
+  await env.ready();
   signer = makeSigner('HS256', env.tmp);
   gw = await startGateway({ zk: env.zk.connect, root: env.root, args: [...signer.args], name: 'main' });
   lim = await startGateway({ zk: env.zk.connect, root: env.root, args: [...signer.args, '--max-body', '50000', '--max-tx-bytes', '20000'], name: 'limits' });

@@ -9,6 +9,7 @@ const env = setupEnv();
 let A, B, a, b;
 
 before(async () => {
+  await env.ready();
   A = await startGateway({ zk: env.zk.connect, root: env.root, name: 'A' });
   B = await startGateway({ zk: env.zk.connect, root: env.root, name: 'B' });
   a = new Api(A);

@@ -9,6 +9,7 @@ const env = setupEnv();
 let gw, a, S;
 
 before(async () => {
+  await env.ready();
   gw = await startGateway({ zk: env.zk.connect, root: env.root });
   a = new Api(gw);
   S = uniq('rec');

@@ -3,6 +3,7 @@
 //
 //   import { setupEnv, it, startGateway } from '../lib/harness.mjs';
 //   const env = setupEnv();              // before: temp dir + ZooKeeper; after: cleanup
+//   before(async () => { await env.ready(); ... });
 //   it('does x', async () => { const gw = await startGateway({ zk: env.zk.connect, root: env.root }); ... });
 //
 // Every test written with `it` marks the file as failed when it throws; the
@@ -247,19 +248,24 @@ process.on('exit', () => {
 /**
  * Registers before/after hooks for one test file: a temp dir and a standalone
  * ZooKeeper (env.zk = { dir, connect, stop }), a random root (env.root), and
- * full cleanup afterwards.
+ * full cleanup afterwards. A file's own before() must `await env.ready()` first.
  */
 export function setupEnv({ zkNodes = 1 } = {}) {
   const env = { zk: null, root: `/t${rid(6)}`, tmp: null };
-  before(async () => {
-    try {
-      env.tmp = tmpDir();
-      env.zk = await startZk({ nodes: zkNodes });
-    } catch (e) {
-      state.failed = true;
-      throw e;
+  let ready = null;
+  // Node 20 does not serialize several top-level before() hooks, so every
+  // file's own before() starts with `await env.ready()` (memoized).
+  env.ready = () => {
+    if (!ready) {
+      ready = (async () => {
+        env.tmp = tmpDir();
+        env.zk = await startZk({ nodes: zkNodes });
+        return env;
+      })().catch((e) => { state.failed = true; throw e; });
     }
-  }, { timeout: 120000 });
+    return ready;
+  };
+  before(() => env.ready(), { timeout: 120000 });
   after(async () => { await cleanup(); }, { timeout: 120000 });
   return env;
 }

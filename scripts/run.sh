@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# `make run`: a local ZooKeeper and one gateway on http://127.0.0.1:8080
+# (override with PORT=...), with the store "todos". Data stays in .run/
+# between runs; Ctrl-C stops both (each by its own pid).
+set -euo pipefail
+here="$(cd "$(dirname "$0")/.." && pwd)"
+bin="${1:-$here/build/zoosyncd}"
+port="${PORT:-8080}"
+state="$here/.run"
+mkdir -p "$state"
+
+gw_pid=""
+cleanup() {
+  trap - EXIT INT TERM
+  if [ -n "$gw_pid" ] && kill -0 "$gw_pid" 2>/dev/null; then
+    kill -TERM "$gw_pid" 2>/dev/null || true
+    wait "$gw_pid" 2>/dev/null || true
+  fi
+  "$here/scripts/zk.sh" stop "$state/zk"
+  echo "stopped."
+}
+trap cleanup EXIT INT TERM
+
+if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+  echo "run: port $port is in use; try PORT=8081 make run" >&2
+  exit 1
+fi
+
+"$here/scripts/zk.sh" stop "$state/zk"   # a leftover from a killed run
+if [ -f "$state/zk/node1/zoo.cfg" ]; then
+  "$here/scripts/zk.sh" start-node "$state/zk" 1 >/dev/null
+  zk="$(cat "$state/zk/connect")"
+else
+  zk="$("$here/scripts/zk.sh" start "$state/zk")"
+fi
+echo "ZooKeeper: $zk (data in $state/zk)"
+
+"$bin" --listen "127.0.0.1:$port" --zk "$zk" --create-store todos &
+gw_pid=$!
+for _ in $(seq 1 100); do
+  curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
+  kill -0 "$gw_pid" 2>/dev/null || { echo "run: zoosyncd exited" >&2; exit 1; }
+  sleep 0.1
+done
+
+cat <<MSG
+
+zoosync is running: gateway http://127.0.0.1:$port, store "todos".
+Try:
+  curl -s http://127.0.0.1:$port/v1/stores/todos
+  curl -s -XPOST -H 'Content-Type: application/json' http://127.0.0.1:$port/v1/stores/todos/push \\
+       -d '{"client":"me","mutations":[{"id":1,"key":"todo:1","op":"put","value":{"title":"milk"},"base":0}]}'
+  curl -s http://127.0.0.1:$port/v1/stores/todos/changes
+Ctrl-C stops ZooKeeper and the gateway.
+MSG
+wait "$gw_pid"

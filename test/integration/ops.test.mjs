@@ -1,0 +1,88 @@
+// Operations endpoints (healthz, readyz, metrics) and CORS.
+import assert from 'node:assert/strict';
+import { before } from 'node:test';
+import { setupEnv, it, startGateway, uniq } from '../lib/harness.mjs';
+import { Api, request, expectError } from '../lib/http.mjs';
+import { makeSigner } from '../lib/jwt.mjs';
+
+const env = setupEnv();
+let signer, gw, admin, S;
+const ORIGIN_A = 'http://a.example';
+const ORIGIN_B = 'https://b.example:8443';
+
+before(async () => {
+  await env.ready();
+  signer = makeSigner('HS256', env.tmp);
+  gw = await startGateway({ zk: env.zk.connect, root: env.root, args: [...signer.args, '--cors-origin', ORIGIN_A, '--cors-origin', ORIGIN_B] });
+  admin = new Api(gw, signer.token('admin'));
+  S = uniq('ops');
+  await admin.createStore(S);
+});
+
+const list = (h) => (h || '').split(',').map((x) => x.trim().toLowerCase()).filter(Boolean);
+
+it('healthz and readyz: 200 without a token', async () => {
+  for (const p of ['/healthz', '/readyz']) {
+    const r = await request(gw.url, 'GET', p);
+    assert.equal(r.status, 200, `${p}: ${r.text}`);
+  }
+});
+
+it('metrics: Prometheus text without a token, counting requests', async () => {
+  for (let i = 0; i < 3; i++) await admin.getStore(S);
+  await admin.pushOk(S, 'cm', [{ id: 1, key: 'k', op: 'put', value: 1 }]);
+  const r = await request(gw.url, 'GET', '/metrics');
+  assert.equal(r.status, 200, r.text);
+  assert.match(r.headers['content-type'] || '', /^text\/plain/i);
+  assert.match(r.text, /^# TYPE [a-zA-Z_:][a-zA-Z0-9_:]* (counter|gauge|histogram|summary|untyped)$/m, 'has TYPE lines');
+  const samples = r.text.split('\n').filter((l) => l && !l.startsWith('#'));
+  assert.ok(samples.length > 0, 'has samples');
+  for (const l of samples) {
+    assert.match(l, /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\\n]|\\.)*",?)*\})? -?([0-9.eE+-]+|NaN|\+Inf|-Inf)( -?[0-9]+)?$/, `bad sample line: ${l}`);
+  }
+  assert.ok(samples.some((l) => /\s[1-9][0-9.eE+]*$/.test(l)), 'some counter is non-zero after requests');
+});
+
+it('CORS: an allowed origin gets Access-Control-Allow-Origin, on success and on errors', async () => {
+  for (const origin of [ORIGIN_A, ORIGIN_B]) {
+    const r = await request(gw.url, 'GET', `/v1/stores/${S}`, { token: admin.token, headers: { Origin: origin } });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers['access-control-allow-origin'], origin);
+    const e = await request(gw.url, 'GET', `/v1/stores/${S}`, { headers: { Origin: origin } });
+    expectError(e, 401, 'unauthorized');
+    assert.equal(e.headers['access-control-allow-origin'], origin, 'a browser client must be able to read a 401');
+    const p = await request(gw.url, 'POST', `/v1/stores/${S}/push`, { token: admin.token, headers: { Origin: origin }, json: { client: 'cors', mutations: [] } });
+    assert.equal(p.status, 200);
+    assert.equal(p.headers['access-control-allow-origin'], origin);
+  }
+});
+
+it('CORS: preflight is 204 with methods and headers, and needs no token', async () => {
+  const r = await request(gw.url, 'OPTIONS', `/v1/stores/${S}/push`, {
+    headers: { Origin: ORIGIN_A, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'authorization, content-type' },
+  });
+  assert.equal(r.status, 204, r.text);
+  assert.equal(r.headers['access-control-allow-origin'], ORIGIN_A);
+  assert.ok(list(r.headers['access-control-allow-methods']).includes('post'), `methods: ${r.headers['access-control-allow-methods']}`);
+  const hdrs = list(r.headers['access-control-allow-headers']);
+  assert.ok(hdrs.includes('authorization') && hdrs.includes('content-type'), `headers: ${r.headers['access-control-allow-headers']}`);
+  const r2 = await request(gw.url, 'OPTIONS', `/v1/stores/${S}/records/a%2Fb`, {
+    headers: { Origin: ORIGIN_B, 'Access-Control-Request-Method': 'PUT', 'Access-Control-Request-Headers': 'authorization, content-type, if-match' },
+  });
+  assert.equal(r2.status, 204, r2.text);
+  assert.equal(r2.headers['access-control-allow-origin'], ORIGIN_B);
+  assert.ok(list(r2.headers['access-control-allow-methods']).includes('put'));
+  assert.ok(list(r2.headers['access-control-allow-headers']).includes('if-match'));
+});
+
+it('CORS: other origins get no Access-Control-Allow-Origin', async () => {
+  for (const origin of ['http://evil.example', 'http://a.example:8080', 'https://a.example', 'http://a.example.evil', 'null']) {
+    const r = await request(gw.url, 'GET', `/v1/stores/${S}`, { token: admin.token, headers: { Origin: origin } });
+    assert.equal(r.headers['access-control-allow-origin'], undefined, `${origin} got ${r.headers['access-control-allow-origin']}`);
+    const p = await request(gw.url, 'OPTIONS', `/v1/stores/${S}/push`, { headers: { Origin: origin, 'Access-Control-Request-Method': 'POST' } });
+    assert.equal(p.headers['access-control-allow-origin'], undefined, `preflight from ${origin}`);
+  }
+  const r = await request(gw.url, 'GET', `/v1/stores/${S}`, { token: admin.token });
+  assert.equal(r.headers['access-control-allow-origin'], undefined, 'no Origin, no ACAO');
+  assert.notEqual(r.headers['access-control-allow-origin'], '*');
+});
