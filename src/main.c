@@ -12,6 +12,7 @@
 #include "auth/auth.h"
 #include "cache/mirror.h"
 #include "http/api.h"
+#include "http/events.h"
 #include "http/server.h"
 #include "sync/stores.h"
 #include "util/log.h"
@@ -34,6 +35,9 @@ typedef struct options {
     int ncors;
     int workers;
     int session_timeout_ms;
+    int keepalive_ms;
+    const char *web_dir;
+    const char *client_dir;
     zs_log log;
 } options;
 
@@ -50,6 +54,9 @@ static void usage(FILE *f) {
             "  --create-store NAME       create this store at start if missing (repeatable)\n"
             "  --cors-origin ORIGIN      allow cross-origin requests from ORIGIN (repeatable)\n"
             "  --workers N               request worker threads (default 16)\n"
+            "  --web DIR                 serve the static files in DIR at / (the demo app)\n"
+            "  --client-dir DIR          serve DIR at /client/ (zoosync.js)\n"
+            "  --keepalive-ms MS         event-stream keepalive interval (default 15000)\n"
             "  --session-timeout MS      ZooKeeper session timeout (default 10000)\n"
             "  --log-level LEVEL         error, warn, info (default) or debug\n"
             "  --help                    this text\n"
@@ -95,7 +102,7 @@ static bool is_loopback(const char *host) {
 }
 
 static int parse_args(int argc, char **argv, options *o) {
-    enum { O_LISTEN = 1, O_ZK, O_ROOT, O_SECRET, O_PUBKEY, O_BODY, O_TX, O_CREATE, O_CORS, O_WORKERS, O_SESSION, O_LOG, O_HELP };
+    enum { O_LISTEN = 1, O_ZK, O_ROOT, O_SECRET, O_PUBKEY, O_BODY, O_TX, O_CREATE, O_CORS, O_WORKERS, O_SESSION, O_LOG, O_HELP, O_WEB, O_CLIENT, O_KEEPALIVE };
     static const struct option longs[] = {
         {"listen", required_argument, NULL, O_LISTEN},     {"zk", required_argument, NULL, O_ZK},
         {"root", required_argument, NULL, O_ROOT},         {"jwt-secret-file", required_argument, NULL, O_SECRET},
@@ -103,6 +110,8 @@ static int parse_args(int argc, char **argv, options *o) {
         {"max-tx-bytes", required_argument, NULL, O_TX},   {"create-store", required_argument, NULL, O_CREATE},
         {"cors-origin", required_argument, NULL, O_CORS},  {"workers", required_argument, NULL, O_WORKERS},
         {"session-timeout", required_argument, NULL, O_SESSION}, {"log-level", required_argument, NULL, O_LOG},
+        {"web", required_argument, NULL, O_WEB},           {"client-dir", required_argument, NULL, O_CLIENT},
+        {"keepalive-ms", required_argument, NULL, O_KEEPALIVE},
         {"help", no_argument, NULL, O_HELP},               {NULL, 0, NULL, 0}};
     int c;
     size_t v;
@@ -149,6 +158,15 @@ static int parse_args(int argc, char **argv, options *o) {
             o->log.level = (zs_log_level)l;
             break;
         }
+        case O_WEB: o->web_dir = optarg; break;
+        case O_CLIENT: o->client_dir = optarg; break;
+        case O_KEEPALIVE:
+            if (parse_size("--keepalive-ms", optarg, 10, &v) < 0 || v > 15000) {
+                fprintf(stderr, "zoosyncd: --keepalive-ms: from 10 to 15000\n");
+                return -1;
+            }
+            o->keepalive_ms = (int)v;
+            break;
         case O_HELP: usage(stdout); exit(0);
         default: usage(stderr); return -1;
         }
@@ -194,7 +212,7 @@ static int setup(zkc *z, const options *o, sigset_t *sigs) {
 
 int main(int argc, char **argv) {
     options o = {.listen_host = "127.0.0.1", .listen_port = 8080, .zk = "127.0.0.1:2181", .root = "/zoosync",
-                 .max_body = 4194304, .max_tx_bytes = 1000000, .workers = 16, .session_timeout_ms = 10000,
+                 .max_body = 4194304, .max_tx_bytes = 1000000, .workers = 16, .session_timeout_ms = 10000, .keepalive_ms = 15000,
                  .log = {ZS_LOG_INFO}};
     if (parse_args(argc, argv, &o) < 0) return 2;
 
@@ -226,8 +244,9 @@ int main(int argc, char **argv) {
     atomic_bool ready = false;
     zkc *z = zkc_open(o.zk, o.session_timeout_ms, &o.log);
     mirror_set *mirrors = z ? mirror_set_new(z, o.root, &o.log) : NULL;
-    api_config acfg = {z, o.root, mirrors, verifier, o.max_tx_bytes, &o.log, &ready};
-    api *a = mirrors ? api_new(&acfg) : NULL;
+    events *ev = mirrors ? events_new(mirrors, o.keepalive_ms, &o.log) : NULL;
+    api_config acfg = {z, o.root, mirrors, verifier, o.max_tx_bytes, &o.log, &ready, ev, o.web_dir, o.client_dir};
+    api *a = ev ? api_new(&acfg) : NULL;
     httpd_config hcfg = {o.listen_host, o.listen_port, o.max_body, o.workers, o.ncors ? o.cors : NULL};
     httpd *h = a ? httpd_start(&hcfg, api_handle, a, &o.log) : NULL;
     if (h) {
@@ -245,10 +264,12 @@ int main(int argc, char **argv) {
         }
         rc = 0;
     }
-    httpd_stop(h, 3000);   /* stop accepting, finish in-flight requests */
+    httpd_stop(h, 3000);      /* stop accepting, end streams, finish in-flight requests */
+    zkc_close(z);             /* closes the session (ephemeral state goes at once) and
+                                 stops the completion thread, the only caller of the hooks */
+    events_free(ev);          /* no stream is left, no hook can run */
     api_free(a);
-    zkc_close(z);          /* closes the session: ephemeral state goes at once */
-    mirror_set_free(mirrors); /* after the session: watches point at mirrors */
+    mirror_set_free(mirrors); /* watch contexts pointed at mirrors */
     auth_verifier_free(verifier);
     return rc;
 }

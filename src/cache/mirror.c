@@ -51,6 +51,7 @@ struct mirror {
     GArray *cps;                         /* checkpoints, resolved from cp_head on */
     guint cp_head;
     uint64_t watch_events, reads, rejected;
+    bool advanced;                       /* W moved since the hook last ran */
 };
 
 struct mirror_set {
@@ -59,6 +60,8 @@ struct mirror_set {
     const zs_log *lg;
     pthread_mutex_t mu; /* guards stores; never held while taking a mirror's mu... except in sync_hook, in that order */
     GHashTable *stores; /* name -> mirror */
+    void (*on_advance)(void *ctx, mirror *m); /* immutable once mirrors exist */
+    void *on_advance_ctx;
 };
 
 enum { RD_DATA, RD_CHILDREN };
@@ -155,12 +158,20 @@ static void send_read(mirror *m, int kind, unsigned bucket, const char *name) {
     }
 }
 
+/* Unlocks m and tells the hook when the watermark moved. */
+static void unlock_and_notify(mirror *m) {
+    bool adv = m->advanced;
+    m->advanced = false;
+    pthread_mutex_unlock(&m->mu);
+    if (adv && m->set->on_advance) m->set->on_advance(m->set->on_advance_ctx, m);
+}
+
 /* Resolves checkpoints whose reads are all answered. Caller holds m->mu. */
 static void resolve(mirror *m) {
     while (m->cp_head < m->cps->len) {
         checkpoint *c = &g_array_index(m->cps, checkpoint, m->cp_head);
         if (c->need > m->completed) break;
-        if (c->zxid > m->wmark) m->wmark = c->zxid;
+        if (c->zxid > m->wmark) { m->wmark = c->zxid; m->advanced = true; }
         m->popped_reply = c->reply_seq;
         m->cp_head++;
     }
@@ -190,12 +201,24 @@ static bool transient(int rc) {
     return rc == ZCONNECTIONLOSS || rc == ZOPERATIONTIMEOUT || rc == ZSESSIONMOVED;
 }
 
-static bool valid_json(const char *v, int len) {
+/* Returns the value to keep: a copy of v when it is compact JSON, its
+ * compact form when it is JSON with line breaks (a foreign writer's pretty
+ * print: the feed and the event stream carry one line), NULL when v is
+ * not JSON (or on allocation failure). */
+static char *json_value_copy(const char *v, int len, uint32_t *out_len) {
     json_error_t e;
-    json_t *j = json_loadb(v, (size_t)len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &e);
-    if (!j) return false;
+    json_t *j = json_loadb(v, (size_t)len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);
+    if (!j) return NULL;
+    char *out;
+    if (memchr(v, '\n', (size_t)len) || memchr(v, '\r', (size_t)len)) {
+        out = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+    } else if ((out = malloc((size_t)len + 1))) {
+        memcpy(out, v, (size_t)len);
+        out[len] = '\0';
+    }
     json_decref(j);
-    return true;
+    if (out) *out_len = (uint32_t)strlen(out);
+    return out;
 }
 
 static rec *rec_new(const char *name, unsigned bucket) {
@@ -231,11 +254,7 @@ static void data_done(int rc, const char *value, int len, const struct Stat *st,
                 r->vlen = 0;
                 r->rejected = false;
                 if (len > 0 && value) {
-                    if (valid_json(value, len) && (r->value = malloc((size_t)len + 1))) {
-                        memcpy(r->value, value, (size_t)len);
-                        r->value[len] = '\0';
-                        r->vlen = (uint32_t)len;
-                    } else {
+                    if (!(r->value = json_value_copy(value, len, &r->vlen))) {
                         r->rejected = true;
                         m->rejected++;
                         LOG_WARN(m->set->lg, "mirror %s: record %s holds no JSON value; served as deleted",
@@ -257,7 +276,7 @@ static void data_done(int rc, const char *value, int len, const struct Stat *st,
         /* ZNONODE: the bucket's child watch reports the removal. */
     }
     account_reply(m, c->seq, zobs);
-    pthread_mutex_unlock(&m->mu);
+    unlock_and_notify(m);
     free(c);
 }
 
@@ -303,7 +322,7 @@ static void children_done(int rc, const struct String_vector *names, const struc
         }
     }
     account_reply(m, c->seq, zobs);
-    pthread_mutex_unlock(&m->mu);
+    unlock_and_notify(m);
     free(c);
 }
 
@@ -326,7 +345,7 @@ static void watcher(zhandle_t *zh, int type, int state, const char *path, void *
                 send_read(m, RD_DATA, (unsigned)b, path + n + 4);
         }
     }
-    pthread_mutex_unlock(&m->mu);
+    unlock_and_notify(m);
 }
 
 /* ---- load and lifecycle ------------------------------------------------- */
@@ -396,6 +415,15 @@ static void sync_hook(void *ctx) {
     }
     pthread_mutex_unlock(&s->mu);
 }
+
+void mirror_set_on_advance(mirror_set *s, void (*fn)(void *ctx, mirror *m), void *ctx) {
+    pthread_mutex_lock(&s->mu);
+    s->on_advance = fn;
+    s->on_advance_ctx = ctx;
+    pthread_mutex_unlock(&s->mu);
+}
+
+const char *mirror_store(const mirror *m) { return m->store; }
 
 mirror_set *mirror_set_new(zkc *z, const char *root, const zs_log *lg) {
     mirror_set *s = calloc(1, sizeof *s);
@@ -494,7 +522,8 @@ static void write_change(sbuf *out, const rec *r, bool first) {
     sbuf_printf(out, ",\"version\":%ld,\"cursor\":\"%s\"}", (long)r->zver + 1, cur);
 }
 
-void mirror_changes(mirror *m, const cursor_pos *since, int limit, sbuf *out, mirror_page *page) {
+void mirror_changes(mirror *m, const cursor_pos *since, int limit, size_t max_bytes, sbuf *out, mirror_page *page) {
+    size_t start = out->len;
     pthread_mutex_lock(&m->mu);
     uint64_t w = m->wmark;
     GTreeNode *n;
@@ -511,7 +540,10 @@ void mirror_changes(mirror *m, const cursor_pos *since, int limit, sbuf *out, mi
         const rec *r = g_tree_node_key(n);
         if (r->zxid > w) break;               /* not vouched for yet */
         if (!since && !r->value) continue;    /* from the beginning: live records only */
-        if ((int)page->count == limit) { page->more = true; break; }
+        if ((int)page->count == limit || (page->count > 0 && out->len - start >= max_bytes)) {
+            page->more = true;
+            break;
+        }
         write_change(out, r, page->count == 0);
         page->count++;
         last = r;

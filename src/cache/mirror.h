@@ -41,6 +41,10 @@ typedef struct mirror mirror;
 mirror_set *mirror_set_new(zkc *z, const char *root, const zs_log *lg);
 void mirror_set_free(mirror_set *s);
 
+/* Calls fn(ctx, m) on the ZooKeeper completion thread, with no mirror lock
+ * held, each time m's watermark advances. Set it before the first acquire. */
+void mirror_set_on_advance(mirror_set *s, void (*fn)(void *ctx, mirror *m), void *ctx);
+
 /* Returns the mirror of store, creating it if needed. The store's identity
  * is its znode's czxid: when it differs from the one the mirror was loaded
  * for (the store was deleted and created again), the mirror reloads. Waits up
@@ -64,8 +68,10 @@ typedef struct mirror_page {
 
 /* Appends to out, as JSON array elements separated by commas (no brackets),
  * the changes after *since (NULL: every live record, no deletions), at most
- * limit, in cursor order, each key once in its latest state. */
-void mirror_changes(mirror *m, const cursor_pos *since, int limit, sbuf *out, mirror_page *page);
+ * limit and, past the first change, at most about max_bytes, in cursor
+ * order, each key once in its latest state. */
+void mirror_changes(mirror *m, const cursor_pos *since, int limit, size_t max_bytes, sbuf *out, mirror_page *page);
+const char *mirror_store(const mirror *m);
 
 /* Counters for /metrics. */
 typedef struct mirror_stats {

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "http/static.h"
 #include "sync/cursor.h"
 #include "sync/push.h"
 #include "sync/records.h"
@@ -17,6 +18,7 @@
 
 #define CATCH_UP_MS 5000
 #define LOAD_MS 5000
+#define CHANGES_PAGE_BYTES (8 * 1024 * 1024) /* a page stops early past this (more: true) */
 
 struct api {
     api_config cfg;
@@ -26,9 +28,9 @@ struct api {
     uint64_t push_outcomes[3]; /* applied, conflict, duplicate */
 };
 
-typedef enum { R_NONE, R_STORES, R_STORE, R_RECORD, R_PUSH, R_CHANGES } route_id;
+typedef enum { R_NONE, R_STORES, R_STORE, R_RECORD, R_PUSH, R_CHANGES, R_EVENTS, R_STATIC } route_id;
 
-static const char *const route_names[] = {"other", "stores", "store", "record", "push", "changes"};
+static const char *const route_names[] = {"other", "stores", "store", "record", "push", "changes", "events", "static"};
 
 typedef struct route {
     route_id id;
@@ -111,6 +113,7 @@ static void route_parse(const char *path, route *r) {
     const char *rest = slash + 1;
     if (strcmp(rest, "push") == 0) r->id = R_PUSH;
     else if (strcmp(rest, "changes") == 0) r->id = R_CHANGES;
+    else if (strcmp(rest, "events") == 0) r->id = R_EVENTS;
     else if (strncmp(rest, "records/", 8) == 0) {
         r->id = R_RECORD;
         const char *k = rest + 8;
@@ -126,6 +129,7 @@ static const char *allowed_methods(route_id id) {
     case R_RECORD: return "GET, PUT, DELETE";
     case R_PUSH: return "POST";
     case R_CHANGES: return "GET";
+    case R_EVENTS: return "GET";
     default: return "";
     }
 }
@@ -343,15 +347,18 @@ static void h_push(api *a, const http_req *req, const store_cfg *cfg, http_resp 
 }
 
 /* Query checks of /changes: 400 before the store lookup. */
-static int changes_query(const http_req *req, bool *has_since, cursor_pos *since, int *limit, http_resp *resp) {
+static int changes_query(const http_req *req, bool events, bool *has_since, cursor_pos *since, int *limit,
+                         http_resp *resp) {
     const char *s = http_req_query(req, "since");
+    const char *last = events ? http_req_header(req, "Last-Event-ID") : NULL;
+    if (last && *last) s = last; /* a reconnecting EventSource: takes precedence */
     *has_since = s != NULL && *s;
     if (*has_since && cursor_parse(s, since) < 0) {
         failf(resp, 400, "invalid_cursor", "since: not a cursor this service issued");
         return -1;
     }
     *limit = 1000;
-    const char *l = http_req_query(req, "limit");
+    const char *l = events ? NULL : http_req_query(req, "limit");
     if (l) {
         char *end;
         long v = strtol(l, &end, 10);
@@ -374,11 +381,21 @@ static void h_changes(api *a, const store_cfg *cfg, bool has_since, const cursor
     sbuf b = SBUF_INIT;
     sbuf_puts(&b, "{\"changes\":[");
     mirror_page pg;
-    mirror_changes(m, has_since ? since : NULL, limit, &b, &pg);
+    mirror_changes(m, has_since ? since : NULL, limit, CHANGES_PAGE_BYTES, &b, &pg);
     char cur[CURSOR_LEN + 1];
     cursor_format(&pg.next, cur);
     sbuf_printf(&b, "],\"cursor\":\"%s\",\"more\":%s}", cur, pg.more ? "true" : "false");
     ok_json(resp, 200, &b);
+}
+
+static void h_events(api *a, const store_cfg *cfg, bool has_since, const cursor_pos *since, http_resp *resp) {
+    mirror *m = current_mirror(a, cfg, true, resp);
+    if (!m) return;
+    if (has_since && since->zxid > mirror_watermark(m)) {
+        failf(resp, 400, "invalid_cursor", "since: a position beyond anything this store has issued");
+        return;
+    }
+    events_start(a->cfg.events, m, has_since ? since : NULL, resp);
 }
 
 /* ---- operations ------------------------------------------------------------------ */
@@ -413,9 +430,12 @@ static void h_metrics(api *a, http_resp *resp) {
                 "# TYPE zoosync_foreign_values_rejected_total counter\n"
                 "zoosync_foreign_values_rejected_total %llu\n"
                 "# HELP zoosync_zk_connected 1 while the ZooKeeper session is connected.\n# TYPE zoosync_zk_connected gauge\n"
-                "zoosync_zk_connected %d\n",
+                "zoosync_zk_connected %d\n"
+                "# HELP zoosync_event_streams Open Server-Sent Events streams.\n# TYPE zoosync_event_streams gauge\n"
+                "zoosync_event_streams %zu\n",
                 ms.records, ms.bytes, (unsigned long long)ms.watch_events, (unsigned long long)ms.reads,
-                (unsigned long long)ms.foreign_rejected, zkc_connected(a->cfg.z) ? 1 : 0);
+                (unsigned long long)ms.foreign_rejected, zkc_connected(a->cfg.z) ? 1 : 0,
+                a->cfg.events ? events_count(a->cfg.events) : 0);
     size_t len;
     char *body = sbuf_steal(&b, &len);
     http_resp_json(resp, 200, body, len);
@@ -424,17 +444,29 @@ static void h_metrics(api *a, http_resp *resp) {
 
 /* ---- the handler ------------------------------------------------------------------- */
 
-static auth_principal *authenticate(api *a, const http_req *req, http_resp *resp) {
+static auth_principal *authenticate(api *a, const http_req *req, route_id rid, http_resp *resp) {
     if (!a->cfg.auth) return auth_principal_anonymous();
     const char *h = http_req_header(req, "Authorization");
+    char *qtoken = NULL;
+    const char *q = rid == R_EVENTS && !h ? http_req_query(req, "access_token") : NULL;
+    if (q) { /* EventSource cannot send headers */
+        size_t n;
+        char *dec = http_pct_decode(q, strlen(q), &n);
+        if (dec && asprintf(&qtoken, "Bearer %s", dec) < 0) qtoken = NULL;
+        free(dec);
+        h = qtoken;
+    }
     if (!h || strncasecmp(h, "Bearer ", 7) != 0 || !h[7]) {
+        free(qtoken);
         failf(resp, 401, "unauthorized", "an Authorization: Bearer <token> header is required");
         http_resp_header(resp, "WWW-Authenticate", "Bearer");
         return NULL;
     }
     auth_principal *p = NULL;
     char *why = NULL;
-    if (auth_verify(a->cfg.auth, h + 7, time(NULL), &p, &why) < 0) {
+    int vrc = auth_verify(a->cfg.auth, h + 7, time(NULL), &p, &why);
+    free(qtoken);
+    if (vrc < 0) {
         failf(resp, 401, "unauthorized", "invalid token: %s", why ? why : "verification failed");
         http_resp_header(resp, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
         free(why);
@@ -445,7 +477,7 @@ static auth_principal *authenticate(api *a, const http_req *req, http_resp *resp
 
 static void dispatch(api *a, const http_req *req, route *rt, http_resp *resp) {
     const char *method = http_req_method(req);
-    auth_principal *who = authenticate(a, req, resp);
+    auth_principal *who = authenticate(a, req, rt->id, resp);
     if (!who) return;
     if (rt->id == R_NONE) {
         failf(resp, 404, "not_found", "no such route: %s %.200s", method, http_req_path(req));
@@ -478,7 +510,9 @@ static void dispatch(api *a, const http_req *req, route *rt, http_resp *resp) {
     bool has_since = false;
     cursor_pos since;
     int limit = 0;
-    if (rt->id == R_CHANGES && changes_query(req, &has_since, &since, &limit, resp) < 0) goto out;
+    if ((rt->id == R_CHANGES || rt->id == R_EVENTS) &&
+        changes_query(req, rt->id == R_EVENTS, &has_since, &since, &limit, resp) < 0)
+        goto out;
     if (rt->id == R_STORE) { h_store(a, req, rt, resp); goto out; }
     store_cfg cfg;
     zs_err e = {0};
@@ -487,6 +521,7 @@ static void dispatch(api *a, const http_req *req, route *rt, http_resp *resp) {
     case R_RECORD: h_record(a, req, rt, &cfg, resp); break;
     case R_PUSH: h_push(a, req, &cfg, resp); break;
     case R_CHANGES: h_changes(a, &cfg, has_since, &since, limit, resp); break;
+    case R_EVENTS: h_events(a, &cfg, has_since, &since, resp); break;
     default: break;
     }
 out:
@@ -510,7 +545,17 @@ void api_handle(void *app, const http_req *req, http_resp *resp) {
     } else if (strcmp(path, "/metrics") == 0) {
         h_metrics(a, resp);
     } else if (strncmp(path, "/v1/", 4) != 0 && strcmp(path, "/v1") != 0) {
-        failf(resp, 404, "not_found", "no such route: %.200s", path);
+        const char *method = http_req_method(req);
+        bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+        if (a->cfg.client_dir && get && strncmp(path, "/client/", 8) == 0) {
+            rt.id = R_STATIC;
+            static_serve(a->cfg.client_dir, path + 8, resp);
+        } else if (a->cfg.web_dir && get) {
+            rt.id = R_STATIC;
+            static_serve(a->cfg.web_dir, path, resp);
+        } else {
+            failf(resp, 404, "not_found", "no such route: %.200s", path);
+        }
     } else if (!atomic_load(a->cfg.ready)) {
         http_resp_error(resp, 503, "unavailable", "the gateway is starting; retry shortly");
         http_resp_header(resp, "Retry-After", "1");

@@ -10,6 +10,7 @@
 
 #include "auth/auth.h"
 #include "cache/mirror.h"
+#include "http/events.h"
 #include "http/server.h"
 #include "util/log.h"
 #include "zk/zkc.h"
@@ -24,6 +25,9 @@ typedef struct api_config {
     size_t max_tx_bytes;
     const zs_log *lg;
     const atomic_bool *ready;  /* set by main once the root exists */
+    events *events;            /* Server-Sent Events streams */
+    const char *web_dir;       /* served at / (NULL: none) */
+    const char *client_dir;    /* served at /client/ (NULL: none) */
 } api_config;
 
 api *api_new(const api_config *cfg);

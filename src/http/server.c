@@ -25,8 +25,19 @@ struct httpd {
     size_t max_body;
     const char *const *cors;
     uint16_t port;
-    GMutex stop_mu;   /* orders "stopping" against pushes to the pool */
+    GMutex stop_mu;   /* orders "stopping" against pushes to the pool; guards streams */
     bool stopping;
+    GHashTable *streams; /* open http_streams (set) */
+};
+
+struct http_stream {
+    httpd *srv;
+    struct MHD_Connection *conn;
+    GMutex mu;        /* guards suspended/closing; held across ops->read */
+    bool suspended;
+    bool closing;     /* the server is stopping: end the stream */
+    const http_stream_ops *ops;
+    void *cls;
 };
 
 typedef struct kv { char *k, *v; } kv;
@@ -88,6 +99,16 @@ void http_resp_json(http_resp *resp, int status, char *body, size_t len) {
     resp->content_type = "application/json";
 }
 
+void http_resp_stream(http_resp *resp, const http_stream_ops *ops, void *cls) {
+    free(resp->body);
+    resp->body = NULL;
+    resp->len = 0;
+    resp->status = 200;
+    resp->content_type = "text/event-stream";
+    resp->stream_ops = ops;
+    resp->stream_cls = cls;
+}
+
 void http_resp_error(http_resp *resp, int status, const char *code, const char *message) {
     sbuf b = SBUF_INIT;
     sbuf_puts(&b, "{\"error\":");
@@ -143,16 +164,89 @@ static void add_cors(const httpd *s, const http_req *r, struct MHD_Response *mr)
 
 /* ---- libmicrohttpd glue ------------------------------------------------------- */
 
+/* ---- streams ----------------------------------------------------------------- */
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
+    (void)pos;
+    http_stream *st = cls;
+    g_mutex_lock(&st->mu);
+    long n = st->closing ? -1 : st->ops->read(st->cls, buf, max);
+    if (n == 0) {
+        /* Nothing now: sleep until http_stream_wake. Holding mu makes the
+         * check and the suspension one step for the waker. */
+        st->suspended = true;
+        MHD_suspend_connection(st->conn);
+    }
+    g_mutex_unlock(&st->mu);
+    return n < 0 ? MHD_CONTENT_READER_END_OF_STREAM : (ssize_t)n;
+}
+
+static void stream_free(void *cls) {
+    http_stream *st = cls;
+    g_mutex_lock(&st->srv->stop_mu);
+    g_hash_table_remove(st->srv->streams, st);
+    g_mutex_unlock(&st->srv->stop_mu);
+    st->ops->done(st->cls);
+    g_mutex_clear(&st->mu);
+    free(st);
+}
+
+void http_stream_wake(http_stream *st) {
+    g_mutex_lock(&st->mu);
+    if (st->suspended) {
+        st->suspended = false;
+        MHD_resume_connection(st->conn);
+    }
+    g_mutex_unlock(&st->mu);
+}
+
+size_t httpd_stream_count(httpd *s) {
+    g_mutex_lock(&s->stop_mu);
+    size_t n = g_hash_table_size(s->streams);
+    g_mutex_unlock(&s->stop_mu);
+    return n;
+}
+
+static struct MHD_Response *stream_response(httpd *s, http_req *r) {
+    http_stream *st = calloc(1, sizeof *st);
+    if (!st) return NULL;
+    st->srv = s;
+    st->conn = r->conn;
+    st->ops = r->resp.stream_ops;
+    st->cls = r->resp.stream_cls;
+    g_mutex_init(&st->mu);
+    struct MHD_Response *mr = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_read, st, stream_free);
+    if (!mr) { g_mutex_clear(&st->mu); free(st); return NULL; }
+    r->resp.stream_ops = NULL; /* stream_free owns cls from here on */
+    g_mutex_lock(&s->stop_mu);
+    g_hash_table_add(s->streams, st);
+    st->closing = s->stopping;
+    g_mutex_unlock(&s->stop_mu);
+    st->ops->attach(st->cls, st);
+    MHD_add_response_header(mr, "X-Accel-Buffering", "no");
+    return mr;
+}
+
 static enum MHD_Result queue(httpd *s, http_req *r) {
     http_resp *resp = &r->resp;
     if (resp->status == 0) http_resp_error(resp, 500, "internal", "no response");
-    struct MHD_Response *mr =
-        MHD_create_response_from_buffer(resp->len, resp->body ? resp->body : (void *)"", resp->body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *mr;
+    if (resp->stream_ops) {
+        mr = stream_response(s, r);
+    } else {
+        mr = MHD_create_response_from_buffer(resp->len, resp->body ? resp->body : (void *)"",
+                                             resp->body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+        if (mr) resp->body = NULL; /* libmicrohttpd owns it now */
+    }
     if (!mr) return MHD_NO;
-    resp->body = NULL; /* libmicrohttpd owns it now */
-    if (resp->len || resp->status >= 400) MHD_add_response_header(mr, "Content-Type", resp->content_type ? resp->content_type : "application/json");
-    MHD_add_response_header(mr, "Cache-Control", "no-store");
-    for (int i = 0; i < resp->nheaders; i++) MHD_add_response_header(mr, resp->hname[i], resp->hvalue[i]);
+    if (resp->len || resp->status >= 400 || resp->content_type)
+        MHD_add_response_header(mr, "Content-Type", resp->content_type ? resp->content_type : "application/json");
+    bool cache_set = false;
+    for (int i = 0; i < resp->nheaders; i++) {
+        MHD_add_response_header(mr, resp->hname[i], resp->hvalue[i]);
+        if (strcasecmp(resp->hname[i], "Cache-Control") == 0) cache_set = true;
+    }
+    if (!cache_set) MHD_add_response_header(mr, "Cache-Control", "no-store");
     add_cors(s, r, mr);
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)resp->status, mr);
     MHD_destroy_response(mr);
@@ -178,6 +272,7 @@ static void req_free(http_req *r) {
     free(r->path);
     sbuf_free(&r->body);
     free(r->resp.body);
+    if (r->resp.stream_ops) r->resp.stream_ops->done(r->resp.stream_cls); /* never started */
     free(r);
 }
 
@@ -289,6 +384,7 @@ httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs
     s->max_body = cfg->max_body;
     s->cors = cfg->cors_origins;
     g_mutex_init(&s->stop_mu);
+    s->streams = g_hash_table_new(g_direct_hash, g_direct_equal);
     GError *gerr = NULL;
     s->pool = g_thread_pool_new(run_job, s, cfg->workers, TRUE, &gerr);
     if (!s->pool) {
@@ -312,6 +408,8 @@ httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs
     } else {
         LOG_ERROR(lg, "--listen: '%s' is not a numeric IP address", cfg->listen_host);
         g_thread_pool_free(s->pool, TRUE, TRUE);
+        g_hash_table_destroy(s->streams);
+        g_mutex_clear(&s->stop_mu);
         free(s);
         return NULL;
     }
@@ -327,6 +425,8 @@ httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs
     if (!s->d) {
         LOG_ERROR(lg, "cannot listen on %s:%u", cfg->listen_host, (unsigned)cfg->listen_port);
         g_thread_pool_free(s->pool, TRUE, TRUE);
+        g_hash_table_destroy(s->streams);
+        g_mutex_clear(&s->stop_mu);
         free(s);
         return NULL;
     }
@@ -344,6 +444,15 @@ void httpd_stop(httpd *s, int grace_ms) {
      * sent by the event loop, which keeps running meanwhile. */
     g_mutex_lock(&s->stop_mu);
     s->stopping = true;
+    GList *open = g_hash_table_get_keys(s->streams);
+    for (GList *l = open; l; l = l->next) { /* end every stream: clients reconnect elsewhere */
+        http_stream *st = l->data;
+        g_mutex_lock(&st->mu);
+        st->closing = true;
+        if (st->suspended) { st->suspended = false; MHD_resume_connection(st->conn); }
+        g_mutex_unlock(&st->mu);
+    }
+    g_list_free(open);
     g_mutex_unlock(&s->stop_mu);
     g_thread_pool_free(s->pool, FALSE, TRUE);
     struct timespec step = {0, 20 * 1000000L};
@@ -354,6 +463,7 @@ void httpd_stop(httpd *s, int grace_ms) {
     }
     MHD_stop_daemon(s->d);
     if (lsock != MHD_INVALID_SOCKET) close(lsock);
+    g_hash_table_destroy(s->streams);
     g_mutex_clear(&s->stop_mu);
     free(s);
 }

@@ -24,6 +24,21 @@ typedef struct http_req http_req;
 
 #define HTTP_MAX_HEADERS_OUT 6
 
+typedef struct http_stream http_stream;
+
+/* A streamed response body (Server-Sent Events). Every callback runs on the
+ * event-loop thread. */
+typedef struct http_stream_ops {
+    /* The stream exists; keep s to wake it. Called once, before any read. */
+    void (*attach)(void *cls, http_stream *s);
+    /* Fills buf with at most max bytes. Returns the count, 0 when there is
+     * nothing to send now (the connection then sleeps, costing no thread,
+     * until http_stream_wake), or -1 to end the stream. */
+    long (*read)(void *cls, char *buf, size_t max);
+    /* The stream is gone (or never started): release cls. Called once. */
+    void (*done)(void *cls);
+} http_stream_ops;
+
 typedef struct http_resp {
     int status;
     char *body;               /* owned, handed to libmicrohttpd */
@@ -32,6 +47,8 @@ typedef struct http_resp {
     const char *hname[HTTP_MAX_HEADERS_OUT];
     char hvalue[HTTP_MAX_HEADERS_OUT][128];
     int nheaders;
+    const http_stream_ops *stream_ops; /* set: the body is a stream */
+    void *stream_cls;
 } http_resp;
 
 /* Runs on a worker thread; fills resp. */
@@ -62,6 +79,13 @@ void http_resp_header(http_resp *resp, const char *name, const char *fmt, ...) _
 void http_resp_error(http_resp *resp, int status, const char *code, const char *message);
 /* Takes ownership of body (malloc'd). */
 void http_resp_json(http_resp *resp, int status, char *body, size_t len);
+
+/* Makes resp a 200 text/event-stream whose body comes from ops. */
+void http_resp_stream(http_resp *resp, const http_stream_ops *ops, void *cls);
+/* Thread-safe: there may be something to send; read will be called. */
+void http_stream_wake(http_stream *s);
+/* Open streams, for /metrics. */
+size_t httpd_stream_count(httpd *s);
 
 /* Decodes %XX in place-independent fashion: returns malloc'd bytes and
  * *len, or NULL when the encoding is broken. '+' is kept as is. */

@@ -1,0 +1,190 @@
+#include "http/events.h"
+
+#include <glib.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/sbuf.h"
+#include "zk/zkc.h"
+
+struct events {
+    GMutex mu;             /* guards byst and stop */
+    GCond cond;
+    GHashTable *byst;      /* mirror* -> GHashTable set of ev_stream* */
+    size_t count;
+    int keepalive_ms;
+    bool stop;
+    GThread *ticker;
+    const zs_log *lg;
+};
+
+typedef struct ev_stream {
+    events *e;
+    mirror *m;
+    http_stream *hs;       /* set by attach; NULL until then */
+    bool has_cur;          /* false: still sending the initial snapshot's first page */
+    cursor_pos cur;
+    sbuf out;              /* the frame being sent */
+    size_t off;
+    atomic_bool keepalive_due;
+    _Atomic int64_t last_write_ms;
+} ev_stream;
+
+static void on_advance(void *ctx, mirror *m) {
+    events *e = ctx;
+    g_mutex_lock(&e->mu);
+    GHashTable *set = g_hash_table_lookup(e->byst, m);
+    if (set) {
+        GHashTableIter it;
+        gpointer k;
+        g_hash_table_iter_init(&it, set);
+        while (g_hash_table_iter_next(&it, &k, NULL)) http_stream_wake(((ev_stream *)k)->hs);
+    }
+    g_mutex_unlock(&e->mu);
+}
+
+static gpointer ticker(gpointer data) {
+    events *e = data;
+    int step = e->keepalive_ms / 4 > 0 ? e->keepalive_ms / 4 : 1;
+    if (step > 1000) step = 1000;
+    g_mutex_lock(&e->mu);
+    while (!e->stop) {
+        gint64 until = g_get_monotonic_time() + (gint64)step * 1000;
+        g_cond_wait_until(&e->cond, &e->mu, until);
+        if (e->stop) break;
+        int64_t now = zkc_now_ms();
+        GHashTableIter it;
+        gpointer k, v;
+        g_hash_table_iter_init(&it, e->byst);
+        while (g_hash_table_iter_next(&it, &k, &v)) {
+            GHashTableIter jt;
+            gpointer s;
+            g_hash_table_iter_init(&jt, v);
+            while (g_hash_table_iter_next(&jt, &s, NULL)) {
+                ev_stream *st = s;
+                if (now - atomic_load(&st->last_write_ms) >= e->keepalive_ms) {
+                    atomic_store(&st->keepalive_due, true);
+                    http_stream_wake(st->hs);
+                }
+            }
+        }
+    }
+    g_mutex_unlock(&e->mu);
+    return NULL;
+}
+
+events *events_new(mirror_set *ms, int keepalive_ms, const zs_log *lg) {
+    events *e = calloc(1, sizeof *e);
+    if (!e) return NULL;
+    g_mutex_init(&e->mu);
+    g_cond_init(&e->cond);
+    e->byst = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, (GDestroyNotify)g_hash_table_destroy);
+    e->keepalive_ms = keepalive_ms;
+    e->lg = lg;
+    e->ticker = g_thread_new("zs-keepalive", ticker, e);
+    mirror_set_on_advance(ms, on_advance, e);
+    return e;
+}
+
+void events_free(events *e) {
+    if (!e) return;
+    g_mutex_lock(&e->mu);
+    e->stop = true;
+    g_cond_signal(&e->cond);
+    g_mutex_unlock(&e->mu);
+    g_thread_join(e->ticker);
+    g_hash_table_destroy(e->byst);
+    g_cond_clear(&e->cond);
+    g_mutex_clear(&e->mu);
+    free(e);
+}
+
+size_t events_count(events *e) {
+    g_mutex_lock(&e->mu);
+    size_t n = e->count;
+    g_mutex_unlock(&e->mu);
+    return n;
+}
+
+/* ---- one stream --------------------------------------------------------------- */
+
+static void st_attach(void *cls, http_stream *hs) {
+    ev_stream *st = cls;
+    events *e = st->e;
+    st->hs = hs;
+    g_mutex_lock(&e->mu);
+    GHashTable *set = g_hash_table_lookup(e->byst, st->m);
+    if (!set) {
+        set = g_hash_table_new(g_direct_hash, g_direct_equal);
+        g_hash_table_insert(e->byst, st->m, set);
+    }
+    g_hash_table_add(set, st);
+    e->count++;
+    g_mutex_unlock(&e->mu);
+}
+
+static void st_done(void *cls) {
+    ev_stream *st = cls;
+    events *e = st->e;
+    if (st->hs) {
+        g_mutex_lock(&e->mu);
+        GHashTable *set = g_hash_table_lookup(e->byst, st->m);
+        if (set && g_hash_table_remove(set, st)) e->count--;
+        if (set && g_hash_table_size(set) == 0) g_hash_table_remove(e->byst, st->m);
+        g_mutex_unlock(&e->mu);
+    }
+    sbuf_free(&st->out);
+    free(st);
+}
+
+/* Puts the next frame into st->out, if there is one. */
+static void next_frame(ev_stream *st) {
+    sbuf_reset(&st->out);
+    st->off = 0;
+    sbuf body = SBUF_INIT;
+    mirror_page pg;
+    mirror_changes(st->m, st->has_cur ? &st->cur : NULL, EVENTS_FRAME_CHANGES, EVENTS_FRAME_BYTES, &body, &pg);
+    bool first = !st->has_cur;
+    st->has_cur = true;
+    if (pg.count > 0 || first) st->cur = pg.next;
+    if (pg.count > 0) {
+        char cur[CURSOR_LEN + 1];
+        cursor_format(&pg.next, cur);
+        sbuf_printf(&st->out, "id: %s\nevent: change\ndata: {\"changes\":[", cur);
+        sbuf_append(&st->out, body.buf, body.len);
+        sbuf_printf(&st->out, "],\"cursor\":\"%s\"}\n\n", cur);
+    } else if (atomic_load(&st->keepalive_due)) {
+        sbuf_puts(&st->out, ": keepalive\n\n");
+    }
+    sbuf_free(&body);
+    if (st->out.len) atomic_store(&st->keepalive_due, false);
+}
+
+static long st_read(void *cls, char *buf, size_t max) {
+    ev_stream *st = cls;
+    if (st->off >= st->out.len) next_frame(st);
+    if (sbuf_failed(&st->out)) return -1;
+    size_t left = st->out.len - st->off;
+    if (left == 0) return 0;
+    size_t n = left < max ? left : max;
+    memcpy(buf, st->out.buf + st->off, n);
+    st->off += n;
+    atomic_store(&st->last_write_ms, zkc_now_ms());
+    return (long)n;
+}
+
+static const http_stream_ops stream_ops = {st_attach, st_read, st_done};
+
+void events_start(events *e, mirror *m, const cursor_pos *since, http_resp *resp) {
+    ev_stream *st = calloc(1, sizeof *st);
+    if (!st) { http_resp_error(resp, 500, "internal", "out of memory"); return; }
+    st->e = e;
+    st->m = m;
+    if (since) { st->has_cur = true; st->cur = *since; }
+    atomic_store(&st->last_write_ms, zkc_now_ms());
+    /* A comment first, so the client sees the stream open at once. */
+    sbuf_puts(&st->out, ": zoosync events\n\n");
+    http_resp_stream(resp, &stream_ops, st);
+    http_resp_header(resp, "Cache-Control", "no-cache");
+}

@@ -1,0 +1,40 @@
+/* events: Server-Sent Events streams of a store's changes feed.
+ *
+ * A stream owns no queue of events: it remembers its cursor and, each time
+ * the connection can take more, reads the next frame straight from the
+ * store's mirror (at most EVENTS_FRAME_CHANGES changes or about
+ * EVENTS_FRAME_BYTES). So memory per stream is bounded by one frame whatever
+ * the reader's speed; a slow reader simply lags and catches up. When the
+ * mirror's watermark advances, the streams of that store are woken; when
+ * nothing is sent for keepalive_ms, a ": keepalive" comment is. An idle
+ * stream is a suspended libmicrohttpd connection: no thread, no timer of its
+ * own (one ticker thread serves all streams).
+ *
+ * Locks: events.mu (the registry) is taken before a stream's wake lock, never
+ * after; a stream's read takes only the mirror's lock. */
+#ifndef ZS_HTTP_EVENTS_H
+#define ZS_HTTP_EVENTS_H
+
+#include <stddef.h>
+
+#include "cache/mirror.h"
+#include "http/server.h"
+#include "sync/cursor.h"
+#include "util/log.h"
+
+#define EVENTS_FRAME_CHANGES 200
+#define EVENTS_FRAME_BYTES (256 * 1024)
+
+typedef struct events events;
+
+/* Registers on the mirror set's advance hook and starts the ticker. */
+events *events_new(mirror_set *ms, int keepalive_ms, const zs_log *lg);
+/* After httpd_stop (no stream left). */
+void events_free(events *e);
+
+/* Turns resp into a stream of m's changes after *since (NULL: first every
+ * live record, then live changes). */
+void events_start(events *e, mirror *m, const cursor_pos *since, http_resp *resp);
+size_t events_count(events *e);
+
+#endif

@@ -1,0 +1,13 @@
+/* static: serves files from a directory (the demo app, the browser client).
+ * Read-only, GET and HEAD, no directory listings; a path with a ".."
+ * segment, a NUL, or a backslash is refused; "/" maps to index.html. */
+#ifndef ZS_HTTP_STATIC_H
+#define ZS_HTTP_STATIC_H
+
+#include "http/server.h"
+
+/* Serves rel (the URL path below the mount point, percent-encoded) from
+ * dir into resp: 200 with the file, or 404 not_found. */
+void static_serve(const char *dir, const char *rel, http_resp *resp);
+
+#endif
