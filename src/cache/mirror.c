@@ -2,12 +2,12 @@
 
 #include <errno.h>
 #include <glib.h>
-#include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/jraw.h"
 #include "zk/layout.h"
 
 typedef struct rec {
@@ -201,23 +201,16 @@ static bool transient(int rc) {
     return rc == ZCONNECTIONLOSS || rc == ZOPERATIONTIMEOUT || rc == ZSESSIONMOVED;
 }
 
-/* Returns the value to keep: a copy of v when it is compact JSON, its
- * compact form when it is JSON with line breaks (a foreign writer's pretty
- * print: the feed and the event stream carry one line), NULL when v is
- * not JSON (or on allocation failure). */
+/* Returns the value to keep, in compact form (a foreign writer's pretty
+ * print becomes one line, as the feed and the event stream need), or NULL
+ * when v is not JSON (or on allocation failure). */
 static char *json_value_copy(const char *v, int len, uint32_t *out_len) {
-    json_error_t e;
-    json_t *j = json_loadb(v, (size_t)len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);
-    if (!j) return NULL;
-    char *out;
-    if (memchr(v, '\n', (size_t)len) || memchr(v, '\r', (size_t)len)) {
-        out = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
-    } else if ((out = malloc((size_t)len + 1))) {
-        memcpy(out, v, (size_t)len);
-        out[len] = '\0';
-    }
-    json_decref(j);
-    if (out) *out_len = (uint32_t)strlen(out);
+    sbuf b = SBUF_INIT;
+    jraw_err e;
+    if (jraw_compact(v, (size_t)len, &b, &e) < 0) { sbuf_free(&b); return NULL; }
+    size_t n;
+    char *out = sbuf_steal(&b, &n);
+    if (out) *out_len = (uint32_t)n;
     return out;
 }
 

@@ -13,6 +13,7 @@
 #include "sync/records.h"
 #include "sync/stores.h"
 #include "util/err.h"
+#include "util/jraw.h"
 #include "util/sbuf.h"
 #include "zk/layout.h"
 
@@ -163,12 +164,12 @@ static bool json_content_type(const http_req *req) {
     return n == 16 && strncasecmp(ct, "application/json", 16) == 0;
 }
 
-/* Parses the body. flags: JSON_DECODE_ANY for record values. */
-static json_t *parse_body(const http_req *req, size_t flags, http_resp *resp) {
+/* Parses the body: any well-formed JSON value (a wrong shape is the handler's bad_request). */
+static json_t *parse_body(const http_req *req, http_resp *resp) {
     size_t len;
     const char *body = http_req_body(req, &len);
     json_error_t je;
-    json_t *j = json_loadb(body, len, flags | JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &je);
+    json_t *j = json_loadb(body, len, JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &je);
     if (!j) failf(resp, 400, "invalid_json", "the body is not valid JSON: %s (line %d, column %d)", je.text, je.line, je.column);
     return j;
 }
@@ -247,7 +248,7 @@ static void h_store(api *a, const http_req *req, const route *rt, http_resp *res
                 failf(resp, 415, "unsupported_media_type", "Content-Type must be application/json");
                 return;
             }
-            if (!(body = parse_body(req, 0, resp))) return;
+            if (!(body = parse_body(req, resp))) return;
         }
         bool created = false;
         int rc = stores_put(a->cfg.z, a->cfg.root, rt->store, body, &cfg, &created, &e);
@@ -306,12 +307,18 @@ static void h_record(api *a, const http_req *req, const route *rt, const store_c
             failf(resp, 415, "unsupported_media_type", "Content-Type must be application/json");
             return;
         }
-        json_t *v = parse_body(req, JSON_DECODE_ANY, resp);
-        if (!v) return;
-        char *value = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-        json_decref(v);
+        size_t blen;
+        const char *body = http_req_body(req, &blen);
+        sbuf vb = SBUF_INIT;
+        jraw_err je;
+        if (jraw_compact(body, blen, &vb, &je) < 0) {
+            sbuf_free(&vb);
+            failf(resp, 400, "invalid_json", "the body is not valid JSON: %s (line %d, column %d)", je.text, je.line, je.column);
+            return;
+        }
+        size_t vlen;
+        char *value = sbuf_steal(&vb, &vlen);
         if (!value) { failf(resp, 500, "internal", "out of memory"); return; }
-        size_t vlen = strlen(value);
         if ((int64_t)vlen > cfg->max_value_bytes) {
             failf(resp, 413, "value_too_large", "value: %zu bytes, over the store's maxValueBytes (%lld)", vlen,
                   (long long)cfg->max_value_bytes);
@@ -334,14 +341,13 @@ static void h_push(api *a, const http_req *req, const store_cfg *cfg, http_resp 
         failf(resp, 415, "unsupported_media_type", "Content-Type must be application/json");
         return;
     }
-    json_t *body = parse_body(req, 0, resp);
-    if (!body) return;
     mirror *m = current_mirror(a, cfg, false, resp);
-    if (!m) { json_decref(body); return; }
+    if (!m) return;
+    size_t len;
+    const char *body = http_req_body(req, &len);
     sbuf b = SBUF_INIT;
     zs_err e = {0};
-    int rc = push_run(&a->push, cfg, m, body, &b, &e);
-    json_decref(body);
+    int rc = push_run(&a->push, cfg, m, body, len, &b, &e);
     if (rc < 0) { sbuf_free(&b); fail(resp, &e); return; }
     ok_json(resp, 200, &b);
 }
@@ -488,8 +494,7 @@ static void dispatch(api *a, const http_req *req, route *rt, http_resp *resp) {
         http_resp_header(resp, "Allow", "%s", allowed_methods(rt->id));
         goto out;
     }
-    if (rt->id == R_STORES) {
-        if (!auth_can(who, NULL, AUTH_READ)) { failf(resp, 403, "forbidden", "the token grants no read scope"); goto out; }
+    if (rt->id == R_STORES) { /* lists only what the token may read: maybe nothing */
         h_list_stores(a, who, resp);
         goto out;
     }
@@ -533,7 +538,12 @@ void api_handle(void *app, const http_req *req, http_resp *resp) {
     const char *path = http_req_path(req);
     route rt;
     route_parse(path, &rt);
-    if (strcmp(path, "/healthz") == 0) {
+    bool ops = strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0 || strcmp(path, "/metrics") == 0;
+    const char *m = http_req_method(req);
+    if (ops && strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0) {
+        failf(resp, 405, "method_not_allowed", "%s is not allowed here (allowed: GET)", m);
+        http_resp_header(resp, "Allow", "GET, HEAD");
+    } else if (strcmp(path, "/healthz") == 0) {
         http_resp_json(resp, 200, strdup("{\"status\":\"ok\"}"), 15);
     } else if (strcmp(path, "/readyz") == 0) {
         bool ready = atomic_load(a->cfg.ready) && zkc_connected(a->cfg.z);

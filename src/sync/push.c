@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "sync/cursor.h"
+#include "util/jraw.h"
 #include "zk/layout.h"
 
 #define MAX_ATTEMPTS 25
@@ -15,14 +16,14 @@ enum { ST_PENDING, ST_APPLIED, ST_CONFLICT, ST_DUPLICATE };
 
 typedef struct mut {
     json_int_t id;
-    const char *key; /* borrowed from the request body */
+    char *key;       /* decoded (owned); may hold any byte but NUL (validated) */
     size_t klen;
     bool put;
     char *value;     /* compact JSON (owned), puts only */
     size_t vlen;
     bool has_base;
     json_int_t base;
-    const char *tx;  /* borrowed; NULL outside groups */
+    char *tx;        /* owned; NULL outside groups */
     char *path;      /* record znode (owned) */
     uint64_t khash;
     /* outcome */
@@ -58,7 +59,8 @@ typedef struct client_rec {
 typedef struct push_req {
     const push_env *env;
     const store_cfg *cfg;
-    const char *client;
+    char *client;    /* owned */
+    sbuf body;       /* the request body, compact */
     mut *muts;
     size_t n;
     client_rec cl;
@@ -72,25 +74,106 @@ static int bad(zs_err *err, const char *fmt, size_t i, const char *what) {
     return -1;
 }
 
-static int validate(push_req *r, const json_t *body, zs_err *err) {
-    if (!json_is_object(body)) { zs_err_set(err, 400, "bad_request", "the body must be a JSON object"); return -1; }
-    const char *k;
-    json_t *v;
-    json_object_foreach((json_t *)body, k, v) {
-        if (strcmp(k, "client") && strcmp(k, "mutations")) {
-            zs_err_set(err, 400, "bad_request", "%s: unknown field (expected client, mutations)", k);
+/* Checks one mutation object (compact JSON) into m. */
+static int validate_mut(push_req *r, size_t i, jraw_span mj, GHashTable *txs, zs_err *err) {
+    mut *m = &r->muts[i];
+    if (mj.p[0] != '{') return bad(err, "mutations[%zu]: must be an object%s", i, "");
+    jraw_span k, v, id = {0}, key = {0}, op = {0}, val = {0}, base = {0}, tx = {0};
+    const char *it = mj.p + 1;
+    while (jraw_next_member(&it, &k, &v)) {
+        jraw_span *slot = jraw_key_is(k, "id") ? &id : jraw_key_is(k, "key") ? &key : jraw_key_is(k, "op") ? &op
+                        : jraw_key_is(k, "value") ? &val : jraw_key_is(k, "base") ? &base : jraw_key_is(k, "tx") ? &tx : NULL;
+        if (!slot) {
+            zs_err_set(err, 400, "bad_request", "mutations[%zu].%.*s: unknown field", i, (int)(k.n - 2 > 64 ? 64 : k.n - 2), k.p + 1);
+            return -1;
+        }
+        if (slot->p) {
+            zs_err_set(err, 400, "bad_request", "mutations[%zu].%.*s: given twice", i, (int)(k.n - 2), k.p + 1);
+            return -1;
+        }
+        *slot = v;
+    }
+    long long x;
+    if (!id.p || !jraw_int(id, &x) || x < 1) return bad(err, "mutations[%zu].id: must be an integer >= 1%s", i, "");
+    m->id = x;
+    if (i > 0 && m->id <= r->muts[i - 1].id) return bad(err, "mutations[%zu].id: ids must strictly increase within a request%s", i, "");
+    sbuf kb = SBUF_INIT;
+    if (!key.p || !jraw_string(key, &kb)) { sbuf_free(&kb); return bad(err, "mutations[%zu].key: must be a string%s", i, ""); }
+    m->key = sbuf_steal(&kb, &m->klen);
+    if (!m->key) { zs_err_set(err, 500, "internal", "out of memory"); return -1; }
+    const char *why = layout_key_invalid(m->key, m->klen);
+    if (why) { zs_err_set(err, 400, "invalid_key", "mutations[%zu].key: %s", i, why); return -1; }
+    if (!op.p || (op.n != 5 && op.n != 8) || (memcmp(op.p, "\"put\"", 5) && memcmp(op.p, "\"delete\"", op.n)))
+        return bad(err, "mutations[%zu].op: must be \"put\" or \"delete\"%s", i, "");
+    m->put = op.n == 5;
+    if (m->put && !val.p) return bad(err, "mutations[%zu].value: required with op put%s", i, "");
+    if (!m->put && val.p) return bad(err, "mutations[%zu].value: not allowed with op delete%s", i, "");
+    if (base.p) {
+        if (!jraw_int(base, &x) || x < 0) return bad(err, "mutations[%zu].base: must be an integer >= 0%s", i, "");
+        m->has_base = true;
+        m->base = x;
+    }
+    if (tx.p) {
+        sbuf tb = SBUF_INIT;
+        if (!jraw_string(tx, &tb) || tb.len == 0 || tb.len > 256 || memchr(tb.buf, 0, tb.len)) {
+            sbuf_free(&tb);
+            return bad(err, "mutations[%zu].tx: must be a non-empty string of at most 256 bytes%s", i, "");
+        }
+        m->tx = sbuf_steal(&tb, NULL);
+        if (!m->tx) { zs_err_set(err, 500, "internal", "out of memory"); return -1; }
+        bool continues = i > 0 && r->muts[i - 1].tx && strcmp(r->muts[i - 1].tx, m->tx) == 0;
+        if (!continues) {
+            if (g_hash_table_contains(txs, m->tx))
+                return bad(err, "mutations[%zu].tx: the mutations of group '%s' must be consecutive", i, m->tx);
+            g_hash_table_add(txs, m->tx);
+        }
+    }
+    if (m->put) {
+        m->vlen = val.n;
+        if ((int64_t)m->vlen > r->cfg->max_value_bytes) {
+            zs_err_set(err, 413, "value_too_large", "mutations[%zu].value: %zu bytes, over the store's maxValueBytes (%lld)",
+                       i, m->vlen, (long long)r->cfg->max_value_bytes);
+            return -1;
+        }
+        if (!(m->value = strndup(val.p, val.n))) { zs_err_set(err, 500, "internal", "out of memory"); return -1; }
+    }
+    m->khash = layout_key_hash(m->key, m->klen);
+    m->path = layout_record_path(r->env->root, r->cfg->name, m->key, m->klen);
+    if (!m->path) { zs_err_set(err, 500, "internal", "out of memory"); return -1; }
+    return 0;
+}
+
+static int validate(push_req *r, const char *raw, size_t rawlen, zs_err *err) {
+    jraw_err je;
+    if (jraw_compact(raw, rawlen, &r->body, &je) < 0) {
+        zs_err_set(err, 400, "invalid_json", "the body is not valid JSON: %s (line %d, column %d)", je.text, je.line, je.column);
+        return -1;
+    }
+    const char *text = r->body.buf;
+    if (text[0] != '{') { zs_err_set(err, 400, "bad_request", "the body must be a JSON object"); return -1; }
+    jraw_span k, v, client = {0}, muts = {0};
+    const char *it = text + 1;
+    while (jraw_next_member(&it, &k, &v)) {
+        if (jraw_key_is(k, "client") && !client.p) client = v;
+        else if (jraw_key_is(k, "mutations") && !muts.p) muts = v;
+        else {
+            zs_err_set(err, 400, "bad_request", "%.*s: unknown or repeated field (expected client, mutations)",
+                       (int)(k.n - 2 > 64 ? 64 : k.n - 2), k.p + 1);
             return -1;
         }
     }
-    const json_t *cl = json_object_get(body, "client");
-    if (!json_is_string(cl) || !layout_name_valid(json_string_value(cl))) {
+    sbuf cb = SBUF_INIT;
+    if (!client.p || !jraw_string(client, &cb) || !cb.buf || strlen(cb.buf) != cb.len || !layout_name_valid(cb.buf)) {
+        sbuf_free(&cb);
         zs_err_set(err, 400, "bad_request", "client: must be a string matching ^[A-Za-z0-9_-]{1,64}$");
         return -1;
     }
-    r->client = json_string_value(cl);
-    const json_t *ms = json_object_get(body, "mutations");
-    if (!json_is_array(ms)) { zs_err_set(err, 400, "bad_request", "mutations: must be an array"); return -1; }
-    size_t n = json_array_size(ms);
+    r->client = sbuf_steal(&cb, NULL);
+    if (!muts.p || muts.p[0] != '[') { zs_err_set(err, 400, "bad_request", "mutations: must be an array"); return -1; }
+    size_t n = 0;
+    jraw_span e;
+    it = muts.p + 1;
+    while (jraw_next_elem(&it, &e)) n++;
     if (n > PUSH_MAX_MUTATIONS) {
         zs_err_set(err, 400, "bad_request", "mutations: %zu mutations, at most %d per request", n, PUSH_MAX_MUTATIONS);
         return -1;
@@ -99,76 +182,9 @@ static int validate(push_req *r, const json_t *body, zs_err *err) {
     if (!r->muts) { zs_err_set(err, 500, "internal", "out of memory"); return -1; }
     r->n = n;
     GHashTable *txs = g_hash_table_new(g_str_hash, g_str_equal);
-    int rc = -1;
-    for (size_t i = 0; i < n; i++) {
-        const json_t *mj = json_array_get(ms, i);
-        mut *m = &r->muts[i];
-        if (!json_is_object(mj)) { bad(err, "mutations[%zu]: must be an object%s", i, ""); goto out; }
-        json_object_foreach((json_t *)mj, k, v) {
-            if (strcmp(k, "id") && strcmp(k, "key") && strcmp(k, "op") && strcmp(k, "value") && strcmp(k, "base") &&
-                strcmp(k, "tx")) {
-                bad(err, "mutations[%zu].%s: unknown field", i, k);
-                goto out;
-            }
-        }
-        const json_t *id = json_object_get(mj, "id");
-        if (!json_is_integer(id) || json_integer_value(id) < 1) { bad(err, "mutations[%zu].id: must be an integer >= 1%s", i, ""); goto out; }
-        m->id = json_integer_value(id);
-        if (i > 0 && m->id <= r->muts[i - 1].id) {
-            bad(err, "mutations[%zu].id: ids must strictly increase within a request%s", i, "");
-            goto out;
-        }
-        const json_t *key = json_object_get(mj, "key");
-        if (!json_is_string(key)) { bad(err, "mutations[%zu].key: must be a string%s", i, ""); goto out; }
-        m->key = json_string_value(key);
-        m->klen = json_string_length(key);
-        const char *why = layout_key_invalid(m->key, m->klen);
-        if (why) { zs_err_set(err, 400, "invalid_key", "mutations[%zu].key: %s", i, why); goto out; }
-        const char *op = json_string_value(json_object_get(mj, "op"));
-        if (!op || (strcmp(op, "put") && strcmp(op, "delete"))) { bad(err, "mutations[%zu].op: must be \"put\" or \"delete\"%s", i, ""); goto out; }
-        m->put = strcmp(op, "put") == 0;
-        const json_t *val = json_object_get(mj, "value");
-        if (m->put && !val) { bad(err, "mutations[%zu].value: required with op put%s", i, ""); goto out; }
-        if (!m->put && val) { bad(err, "mutations[%zu].value: not allowed with op delete%s", i, ""); goto out; }
-        const json_t *base = json_object_get(mj, "base");
-        if (base) {
-            if (!json_is_integer(base) || json_integer_value(base) < 0) { bad(err, "mutations[%zu].base: must be an integer >= 0%s", i, ""); goto out; }
-            m->has_base = true;
-            m->base = json_integer_value(base);
-        }
-        const json_t *tx = json_object_get(mj, "tx");
-        if (tx) {
-            if (!json_is_string(tx) || json_string_length(tx) == 0 || json_string_length(tx) > 256) {
-                bad(err, "mutations[%zu].tx: must be a non-empty string of at most 256 bytes%s", i, "");
-                goto out;
-            }
-            m->tx = json_string_value(tx);
-            bool continues = i > 0 && r->muts[i - 1].tx && strcmp(r->muts[i - 1].tx, m->tx) == 0;
-            if (!continues) {
-                if (g_hash_table_contains(txs, m->tx)) {
-                    bad(err, "mutations[%zu].tx: the mutations of group '%s' must be consecutive", i, m->tx);
-                    goto out;
-                }
-                g_hash_table_add(txs, (gpointer)m->tx);
-            }
-        }
-        if (m->put) {
-            m->value = json_dumps(val, JSON_COMPACT | JSON_ENCODE_ANY);
-            if (!m->value) { zs_err_set(err, 500, "internal", "out of memory"); goto out; }
-            m->vlen = strlen(m->value);
-            if ((int64_t)m->vlen > r->cfg->max_value_bytes) {
-                zs_err_set(err, 413, "value_too_large",
-                           "mutations[%zu].value: %zu bytes, over the store's maxValueBytes (%lld)", i, m->vlen,
-                           (long long)r->cfg->max_value_bytes);
-                goto out;
-            }
-        }
-        m->khash = layout_key_hash(m->key, m->klen);
-        m->path = layout_record_path(r->env->root, r->cfg->name, m->key, m->klen);
-        if (!m->path) { zs_err_set(err, 500, "internal", "out of memory"); goto out; }
-    }
-    rc = 0;
-out:
+    int rc = 0;
+    it = muts.p + 1;
+    for (size_t i = 0; rc == 0 && jraw_next_elem(&it, &e); i++) rc = validate_mut(r, i, e, txs, err);
     g_hash_table_destroy(txs);
     return rc;
 }
@@ -581,22 +597,27 @@ static void write_response(push_req *r, mirror *mr, sbuf *out) {
 static void req_free(push_req *r) {
     for (size_t i = 0; i < r->n; i++) {
         free(r->muts[i].value);
+        free(r->muts[i].key);
+        free(r->muts[i].tx);
         free(r->muts[i].path);
         free(r->muts[i].cur_value);
     }
     free(r->muts);
+    free(r->client);
+    sbuf_free(&r->body);
     free(r->cl.path);
     if (r->cl.conflicts) g_array_free(r->cl.conflicts, TRUE);
     if (r->cl.aborted) g_array_free(r->cl.aborted, TRUE);
     free(r->buf);
 }
 
-int push_run(const push_env *env, const store_cfg *cfg, mirror *mr, const json_t *body, sbuf *out, zs_err *err) {
+int push_run(const push_env *env, const store_cfg *cfg, mirror *mr, const char *body, size_t len, sbuf *out,
+             zs_err *err) {
     push_req r = {.env = env, .cfg = cfg};
     unit *units = NULL;
     size_t nunits = 0;
     int rc = -1;
-    if (validate(&r, body, err) < 0) goto out;
+    if (validate(&r, body, len, err) < 0) goto out;
     if (make_units(&r, 0, &units, &nunits, err) < 0) goto out; /* size checks before any write */
     free(units);
     units = NULL;

@@ -39,9 +39,11 @@ typedef struct push_env {
     const zs_log *lg;
 } push_env;
 
-/* Runs one push request against the store's mirror m (its watermark is the
+/* Runs one push request (the raw body: it is validated and compacted here,
+ * values kept exactly as written) against the store's mirror m (its watermark is the
  * response cursor when the request changed nothing). Returns 0 and appends
  * the response JSON to out, or -1 and err. */
-int push_run(const push_env *env, const store_cfg *cfg, mirror *m, const json_t *body, sbuf *out, zs_err *err);
+int push_run(const push_env *env, const store_cfg *cfg, mirror *m, const char *body, size_t len, sbuf *out,
+             zs_err *err);
 
 #endif

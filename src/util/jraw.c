@@ -1,0 +1,324 @@
+#include "util/jraw.h"
+
+#include <stdint.h>
+#include <string.h>
+
+typedef struct scan {
+    const char *s, *end, *p;
+    sbuf *out;
+    jraw_err *err;
+} scan;
+
+static int fail(scan *sc, const char *why) {
+    jraw_err *e = sc->err;
+    e->offset = (size_t)(sc->p - sc->s);
+    e->text = why;
+    e->line = 1;
+    e->column = 1;
+    for (const char *q = sc->s; q < sc->p; q++) {
+        if (*q == '\n') { e->line++; e->column = 1; }
+        else if (((unsigned char)*q & 0xc0) != 0x80) e->column++;
+    }
+    return -1;
+}
+
+static void skip_ws(scan *sc) {
+    while (sc->p < sc->end && (*sc->p == ' ' || *sc->p == '\t' || *sc->p == '\n' || *sc->p == '\r')) sc->p++;
+}
+
+static int hex4(const char *p, unsigned *v) {
+    *v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = p[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (d < 0) return -1;
+        *v = *v << 4 | (unsigned)d;
+    }
+    return 0;
+}
+
+static void put_utf8(sbuf *o, unsigned cp) {
+    char b[4];
+    size_t n;
+    if (cp < 0x80) { b[0] = (char)cp; n = 1; }
+    else if (cp < 0x800) { b[0] = (char)(0xc0 | cp >> 6); b[1] = (char)(0x80 | (cp & 0x3f)); n = 2; }
+    else if (cp < 0x10000) { b[0] = (char)(0xe0 | cp >> 12); b[1] = (char)(0x80 | (cp >> 6 & 0x3f)); b[2] = (char)(0x80 | (cp & 0x3f)); n = 3; }
+    else { b[0] = (char)(0xf0 | cp >> 18); b[1] = (char)(0x80 | (cp >> 12 & 0x3f)); b[2] = (char)(0x80 | (cp >> 6 & 0x3f)); b[3] = (char)(0x80 | (cp & 0x3f)); n = 4; }
+    sbuf_append(o, b, n);
+}
+
+/* Writes code point cp into a JSON string, escaping only what must be. */
+static void put_char(sbuf *o, unsigned cp) {
+    static const char hex[] = "0123456789abcdef";
+    if (cp == '"') sbuf_append(o, "\\\"", 2);
+    else if (cp == '\\') sbuf_append(o, "\\\\", 2);
+    else if (cp == '\n') sbuf_append(o, "\\n", 2);
+    else if (cp == '\r') sbuf_append(o, "\\r", 2);
+    else if (cp == '\t') sbuf_append(o, "\\t", 2);
+    else if (cp == '\b') sbuf_append(o, "\\b", 2);
+    else if (cp == '\f') sbuf_append(o, "\\f", 2);
+    else if (cp < 0x20) {
+        char e[6] = {'\\', 'u', '0', '0', hex[cp >> 4], hex[cp & 15]};
+        sbuf_append(o, e, 6);
+    } else put_utf8(o, cp);
+}
+
+/* Decodes one UTF-8 sequence at p (strict: no overlongs, surrogates or
+ * code points past U+10FFFF). Returns its length, 0 if invalid. */
+static size_t utf8_dec(const unsigned char *p, const unsigned char *end, unsigned *cp) {
+    unsigned c = p[0];
+    size_t n;
+    unsigned min;
+    if (c < 0x80) { *cp = c; return 1; }
+    if (c >= 0xc2 && c <= 0xdf) { n = 2; *cp = c & 0x1f; min = 0x80; }
+    else if (c >= 0xe0 && c <= 0xef) { n = 3; *cp = c & 0x0f; min = 0x800; }
+    else if (c >= 0xf0 && c <= 0xf4) { n = 4; *cp = c & 0x07; min = 0x10000; }
+    else return 0;
+    if ((size_t)(end - p) < n) return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80) return 0;
+        *cp = *cp << 6 | (p[i] & 0x3f);
+    }
+    if (*cp < min || *cp > 0x10ffff || (*cp >= 0xd800 && *cp <= 0xdfff)) return 0;
+    return n;
+}
+
+static int scan_string(scan *sc) {
+    sc->p++; /* opening quote */
+    sbuf_putc(sc->out, '"');
+    while (sc->p < sc->end) {
+        unsigned char c = (unsigned char)*sc->p;
+        if (c == '"') { sc->p++; sbuf_putc(sc->out, '"'); return 0; }
+        if (c < 0x20) return fail(sc, "control character in a string");
+        if (c == '\\') {
+            if (sc->end - sc->p < 2) break;
+            char e = sc->p[1];
+            unsigned cp;
+            switch (e) {
+            case '"': cp = '"'; break;
+            case '\\': cp = '\\'; break;
+            case '/': cp = '/'; break;
+            case 'b': cp = '\b'; break;
+            case 'f': cp = '\f'; break;
+            case 'n': cp = '\n'; break;
+            case 'r': cp = '\r'; break;
+            case 't': cp = '\t'; break;
+            case 'u':
+                if (sc->end - sc->p < 6 || hex4(sc->p + 2, &cp) < 0) return fail(sc, "bad \\u escape");
+                if (cp >= 0xdc00 && cp <= 0xdfff) return fail(sc, "lone low surrogate escape");
+                if (cp >= 0xd800 && cp <= 0xdbff) {
+                    unsigned lo;
+                    if (sc->end - sc->p < 12 || sc->p[6] != '\\' || sc->p[7] != 'u' || hex4(sc->p + 8, &lo) < 0 ||
+                        lo < 0xdc00 || lo > 0xdfff)
+                        return fail(sc, "lone high surrogate escape");
+                    cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                    sc->p += 6;
+                }
+                sc->p += 4;
+                break;
+            default: return fail(sc, "bad escape");
+            }
+            sc->p += 2;
+            put_char(sc->out, cp);
+            continue;
+        }
+        unsigned cp;
+        size_t n = utf8_dec((const unsigned char *)sc->p, (const unsigned char *)sc->end, &cp);
+        if (!n) return fail(sc, "invalid UTF-8");
+        if (cp == 0x7f || cp < 0x80) sbuf_putc(sc->out, (char)c);
+        else sbuf_append(sc->out, sc->p, n);
+        sc->p += n;
+    }
+    return fail(sc, "unterminated string");
+}
+
+static bool digit(char c) { return c >= '0' && c <= '9'; }
+
+static int scan_number(scan *sc) {
+    const char *b = sc->p;
+    if (sc->p < sc->end && *sc->p == '-') sc->p++;
+    if (sc->p >= sc->end || !digit(*sc->p)) return fail(sc, "bad number");
+    if (*sc->p == '0') sc->p++;
+    else while (sc->p < sc->end && digit(*sc->p)) sc->p++;
+    if (sc->p < sc->end && *sc->p == '.') {
+        sc->p++;
+        if (sc->p >= sc->end || !digit(*sc->p)) return fail(sc, "bad number: digits expected after '.'");
+        while (sc->p < sc->end && digit(*sc->p)) sc->p++;
+    }
+    if (sc->p < sc->end && (*sc->p == 'e' || *sc->p == 'E')) {
+        sc->p++;
+        if (sc->p < sc->end && (*sc->p == '+' || *sc->p == '-')) sc->p++;
+        if (sc->p >= sc->end || !digit(*sc->p)) return fail(sc, "bad number: digits expected in the exponent");
+        while (sc->p < sc->end && digit(*sc->p)) sc->p++;
+    }
+    sbuf_append(sc->out, b, (size_t)(sc->p - b));
+    return 0;
+}
+
+static int scan_literal(scan *sc, const char *lit) {
+    size_t n = strlen(lit);
+    if ((size_t)(sc->end - sc->p) < n || memcmp(sc->p, lit, n) != 0) return fail(sc, "unexpected character");
+    sbuf_append(sc->out, lit, n);
+    sc->p += n;
+    return 0;
+}
+
+/* The parser: an explicit stack of open containers ('[' or '{'). */
+int jraw_compact(const char *in, size_t n, sbuf *out, jraw_err *err) {
+    scan sc = {in, in + n, in, out, err};
+    char stack[JRAW_MAX_DEPTH];
+    int depth = 0;
+    enum { VALUE, AFTER_VALUE, FIRST_VALUE_OR_END, KEY, FIRST_KEY_OR_END } want = VALUE;
+    for (;;) {
+        skip_ws(&sc);
+        if (want == AFTER_VALUE) {
+            if (depth == 0) {
+                if (sc.p != sc.end) return fail(&sc, "trailing data after the value");
+                return sbuf_failed(out) ? fail(&sc, "out of memory") : 0;
+            }
+            if (sc.p >= sc.end) return fail(&sc, "unexpected end of input");
+            char c = *sc.p;
+            if (c == ',') { sc.p++; sbuf_putc(out, ','); want = stack[depth - 1] == '{' ? KEY : VALUE; continue; }
+            if ((c == ']' && stack[depth - 1] == '[') || (c == '}' && stack[depth - 1] == '{')) {
+                sc.p++;
+                sbuf_putc(out, c);
+                depth--;
+                continue;
+            }
+            return fail(&sc, stack[depth - 1] == '{' ? "',' or '}' expected" : "',' or ']' expected");
+        }
+        if (sc.p >= sc.end) return fail(&sc, "unexpected end of input");
+        char c = *sc.p;
+        if (want == FIRST_KEY_OR_END && c == '}') { sc.p++; sbuf_putc(out, '}'); depth--; want = AFTER_VALUE; continue; }
+        if (want == FIRST_VALUE_OR_END && c == ']') { sc.p++; sbuf_putc(out, ']'); depth--; want = AFTER_VALUE; continue; }
+        if (want == KEY || want == FIRST_KEY_OR_END) {
+            if (c != '"') return fail(&sc, "string key expected");
+            if (scan_string(&sc) < 0) return -1;
+            skip_ws(&sc);
+            if (sc.p >= sc.end || *sc.p != ':') return fail(&sc, "':' expected");
+            sc.p++;
+            sbuf_putc(out, ':');
+            want = VALUE;
+            continue;
+        }
+        /* a value */
+        if (c == '{' || c == '[') {
+            if (depth == JRAW_MAX_DEPTH) return fail(&sc, "nesting too deep");
+            stack[depth++] = c;
+            sbuf_putc(out, c);
+            sc.p++;
+            want = c == '{' ? FIRST_KEY_OR_END : FIRST_VALUE_OR_END;
+            continue;
+        }
+        int rc;
+        if (c == '"') rc = scan_string(&sc);
+        else if (c == '-' || digit(c)) rc = scan_number(&sc);
+        else if (c == 't') rc = scan_literal(&sc, "true");
+        else if (c == 'f') rc = scan_literal(&sc, "false");
+        else if (c == 'n') rc = scan_literal(&sc, "null");
+        else rc = fail(&sc, n == 0 ? "empty body" : "unexpected character");
+        if (rc < 0) return -1;
+        want = AFTER_VALUE;
+    }
+}
+
+/* ---- walking compact text ---------------------------------------------------- */
+
+/* One past the end of the value at p (compact, well-formed). */
+static const char *skip_value(const char *p) {
+    int depth = 0;
+    bool in_str = false;
+    for (;; p++) {
+        char c = *p;
+        if (in_str) {
+            if (c == '\\') p++;
+            else if (c == '"') { in_str = false; if (depth == 0) return p + 1; }
+            continue;
+        }
+        switch (c) {
+        case '"': in_str = true; break;
+        case '{': case '[': depth++; break;
+        case '}': case ']':
+            if (depth == 0) return p; /* end of a scalar at the container's end */
+            if (--depth == 0) return p + 1;
+            break;
+        case ',': case ':':
+            if (depth == 0) return p;
+            break;
+        case '\0': return p;
+        default: break;
+        }
+    }
+}
+
+bool jraw_next_member(const char **it, jraw_span *key, jraw_span *val) {
+    const char *p = *it;
+    if (*p == ',') p++;
+    if (*p != '"') return false;
+    const char *k = skip_value(p);
+    key->p = p;
+    key->n = (size_t)(k - p);
+    p = k + 1; /* ':' */
+    const char *v = skip_value(p);
+    val->p = p;
+    val->n = (size_t)(v - p);
+    *it = v;
+    return true;
+}
+
+bool jraw_next_elem(const char **it, jraw_span *val) {
+    const char *p = *it;
+    if (*p == ',') p++;
+    if (*p == ']' || *p == '\0') return false;
+    const char *v = skip_value(p);
+    val->p = p;
+    val->n = (size_t)(v - p);
+    *it = v;
+    return true;
+}
+
+bool jraw_key_is(jraw_span key, const char *name) {
+    size_t n = strlen(name);
+    return key.n == n + 2 && memcmp(key.p + 1, name, n) == 0;
+}
+
+bool jraw_string(jraw_span v, sbuf *out) {
+    if (v.n < 2 || v.p[0] != '"') return false;
+    const char *p = v.p + 1, *end = v.p + v.n - 1;
+    while (p < end) {
+        if (*p != '\\') { sbuf_putc(out, *p++); continue; }
+        char e = p[1];
+        unsigned cp;
+        switch (e) {
+        case 'n': sbuf_putc(out, '\n'); p += 2; break;
+        case 'r': sbuf_putc(out, '\r'); p += 2; break;
+        case 't': sbuf_putc(out, '\t'); p += 2; break;
+        case 'b': sbuf_putc(out, '\b'); p += 2; break;
+        case 'f': sbuf_putc(out, '\f'); p += 2; break;
+        case 'u': /* only \u00XX control characters remain after compaction */
+            if (hex4(p + 2, &cp) < 0) return false;
+            put_utf8(out, cp);
+            p += 6;
+            break;
+        default: sbuf_putc(out, e); p += 2; break; /* '"' and '\\' */
+        }
+    }
+    return true;
+}
+
+bool jraw_int(jraw_span v, long long *out) {
+    if (v.n == 0 || v.n > 20) return false;
+    const char *p = v.p, *end = v.p + v.n;
+    bool neg = *p == '-';
+    if (neg) p++;
+    if (p == end) return false;
+    unsigned long long x = 0;
+    for (; p < end; p++) {
+        if (!digit(*p)) return false;
+        unsigned d = (unsigned)(*p - '0');
+        if (x > (9223372036854775807ULL - d) / 10) return false;
+        x = x * 10 + d;
+    }
+    *out = neg ? -(long long)x : (long long)x;
+    return true;
+}
