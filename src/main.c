@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "auth/auth.h"
@@ -36,6 +37,7 @@ typedef struct options {
     int workers;
     int session_timeout_ms;
     int keepalive_ms;
+    size_t max_streams;
     const char *web_dir;
     const char *client_dir;
     zs_log log;
@@ -57,6 +59,7 @@ static void usage(FILE *f) {
             "  --web DIR                 serve the static files in DIR at / (the demo app)\n"
             "  --client-dir DIR          serve DIR at /client/ (zoosync.js)\n"
             "  --keepalive-ms MS         event-stream keepalive interval (default 15000)\n"
+            "  --max-streams N           most event streams open at once (default 20000)\n"
             "  --session-timeout MS      ZooKeeper session timeout (default 10000)\n"
             "  --log-level LEVEL         error, warn, info (default) or debug\n"
             "  --help                    this text\n"
@@ -102,7 +105,7 @@ static bool is_loopback(const char *host) {
 }
 
 static int parse_args(int argc, char **argv, options *o) {
-    enum { O_LISTEN = 1, O_ZK, O_ROOT, O_SECRET, O_PUBKEY, O_BODY, O_TX, O_CREATE, O_CORS, O_WORKERS, O_SESSION, O_LOG, O_HELP, O_WEB, O_CLIENT, O_KEEPALIVE };
+    enum { O_LISTEN = 1, O_ZK, O_ROOT, O_SECRET, O_PUBKEY, O_BODY, O_TX, O_CREATE, O_CORS, O_WORKERS, O_SESSION, O_LOG, O_HELP, O_WEB, O_CLIENT, O_KEEPALIVE, O_STREAMS };
     static const struct option longs[] = {
         {"listen", required_argument, NULL, O_LISTEN},     {"zk", required_argument, NULL, O_ZK},
         {"root", required_argument, NULL, O_ROOT},         {"jwt-secret-file", required_argument, NULL, O_SECRET},
@@ -111,7 +114,7 @@ static int parse_args(int argc, char **argv, options *o) {
         {"cors-origin", required_argument, NULL, O_CORS},  {"workers", required_argument, NULL, O_WORKERS},
         {"session-timeout", required_argument, NULL, O_SESSION}, {"log-level", required_argument, NULL, O_LOG},
         {"web", required_argument, NULL, O_WEB},           {"client-dir", required_argument, NULL, O_CLIENT},
-        {"keepalive-ms", required_argument, NULL, O_KEEPALIVE},
+        {"keepalive-ms", required_argument, NULL, O_KEEPALIVE}, {"max-streams", required_argument, NULL, O_STREAMS},
         {"help", no_argument, NULL, O_HELP},               {NULL, 0, NULL, 0}};
     int c;
     size_t v;
@@ -167,6 +170,7 @@ static int parse_args(int argc, char **argv, options *o) {
             }
             o->keepalive_ms = (int)v;
             break;
+        case O_STREAMS: if (parse_size("--max-streams", optarg, 1, &o->max_streams) < 0) return -1; break;
         case O_HELP: usage(stdout); exit(0);
         default: usage(stderr); return -1;
         }
@@ -184,8 +188,20 @@ static int parse_args(int argc, char **argv, options *o) {
     return 0;
 }
 
+/* Each stream is a socket: lift the soft descriptor limit to the hard one. */
+static void raise_fd_limit(const options *o) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0) LOG_WARN(&o->log, "cannot raise the open-file limit");
+    }
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < o->max_streams + 256)
+        LOG_WARN(&o->log, "open-file limit %llu is below --max-streams %zu plus headroom",
+                 (unsigned long long)rl.rlim_cur, o->max_streams);
+}
+
 /* Waits for ZooKeeper, creates the root and the --create-store stores.
- * Returns 0 once done, -1 when a signal arrived first. */
+ * Returns 0 once done, -1 when a signal arrived first, -2 on failure. */
 static int setup(zkc *z, const options *o, sigset_t *sigs) {
     char *stores = NULL;
     if (asprintf(&stores, "%s/stores", o->root) < 0) return -1;
@@ -203,7 +219,7 @@ static int setup(zkc *z, const options *o, sigset_t *sigs) {
         bool created = false;
         if (stores_put(z, o->root, o->create_store[i], NULL, &cfg, &created, &e) < 0) {
             LOG_ERROR(&o->log, "--create-store %s: %s", o->create_store[i], e.message);
-            return -1;
+            return -2;
         }
         LOG_INFO(&o->log, "store '%s' created", o->create_store[i]);
     }
@@ -212,7 +228,7 @@ static int setup(zkc *z, const options *o, sigset_t *sigs) {
 
 int main(int argc, char **argv) {
     options o = {.listen_host = "127.0.0.1", .listen_port = 8080, .zk = "127.0.0.1:2181", .root = "/zoosync",
-                 .max_body = 4194304, .max_tx_bytes = 1000000, .workers = 16, .session_timeout_ms = 10000, .keepalive_ms = 15000,
+                 .max_body = 4194304, .max_tx_bytes = 1000000, .workers = 16, .session_timeout_ms = 10000, .keepalive_ms = 15000, .max_streams = 20000,
                  .log = {ZS_LOG_INFO}};
     if (parse_args(argc, argv, &o) < 0) return 2;
 
@@ -244,7 +260,8 @@ int main(int argc, char **argv) {
     atomic_bool ready = false;
     zkc *z = zkc_open(o.zk, o.session_timeout_ms, &o.log);
     mirror_set *mirrors = z ? mirror_set_new(z, o.root, &o.log) : NULL;
-    events *ev = mirrors ? events_new(mirrors, o.keepalive_ms, &o.log) : NULL;
+    raise_fd_limit(&o);
+    events *ev = mirrors ? events_new(mirrors, o.keepalive_ms, o.max_streams, &o.log) : NULL;
     api_config acfg = {z, o.root, mirrors, verifier, o.max_tx_bytes, &o.log, &ready, ev, o.web_dir, o.client_dir};
     api *a = ev ? api_new(&acfg) : NULL;
     httpd_config hcfg = {o.listen_host, o.listen_port, o.max_body, o.workers, o.ncors ? o.cors : NULL};
@@ -255,14 +272,15 @@ int main(int argc, char **argv) {
         fflush(stdout);
         LOG_INFO(&o.log, "zookeeper %s, root %s, auth %s", o.zk, o.root,
                  verifier ? (o.jwt_secret_file ? "HS256" : "public key") : "off");
-        if (setup(z, &o, &sigs) == 0) {
+        int s = setup(z, &o, &sigs);
+        if (s == 0) {
             atomic_store(&ready, true);
             LOG_INFO(&o.log, "ready");
             int sig;
             sigwait(&sigs, &sig);
             LOG_INFO(&o.log, "signal %d: stopping", sig);
         }
-        rc = 0;
+        rc = s == -2 ? 1 : 0; /* a signal during setup is a normal stop */
     }
     httpd_stop(h, 3000);      /* stop accepting, end streams, finish in-flight requests */
     zkc_close(z);             /* closes the session (ephemeral state goes at once) and

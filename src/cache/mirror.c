@@ -19,7 +19,9 @@ typedef struct rec {
     uint32_t vlen;
     int32_t zver;    /* znode version; protocol version = zver + 1; -1 = not read yet */
     uint64_t zxid;   /* zxid of the change this state comes from */
+    cursor_pos pos;  /* feed position, the tree's order (then key bytes) */
     bool in_tree;
+    bool armed;      /* a data watch is set (the last read found the znode) */
     bool gone;       /* znode hard-deleted by someone */
     bool rejected;   /* data is not valid JSON */
 } rec;
@@ -41,6 +43,7 @@ struct mirror {
     uint64_t gen;            /* bumped at every reload; older replies are ignored */
     bool loading, loaded;
     uint64_t load_mark;
+    uint64_t load_wmark;                 /* what W becomes when the load completes */
     GHashTable *buckets[LAYOUT_BUCKETS]; /* name -> rec (owns rec) */
     GTree *tree;                         /* rec -> rec, by feed position */
     size_t live, bytes;
@@ -75,15 +78,24 @@ typedef struct read_ctx {
     char name[]; /* record name for RD_DATA */
 } read_ctx;
 
-static cursor_pos rec_pos(const rec *r) {
-    cursor_pos p = {r->zxid, r->khash, (uint32_t)(r->zver + 1)};
-    return p;
+static void rec_set_pos(rec *r) {
+    r->pos.zxid = r->zxid;
+    r->pos.khash = r->khash;
+    r->pos.version = (uint32_t)r->zver + 1u;
 }
 
+/* Feed order; ties (a digest collision inside one transaction) by key bytes.
+ * A probe (key NULL) sorts after every record at its position. */
 static gint rec_cmp(gconstpointer a, gconstpointer b, gpointer unused) {
     (void)unused;
-    cursor_pos pa = rec_pos(a), pb = rec_pos(b);
-    return cursor_cmp(&pa, &pb);
+    const rec *ra = a, *rb = b;
+    int c = cursor_cmp(&ra->pos, &rb->pos);
+    if (c || ra == rb) return c;
+    if (!ra->key) return 1;
+    if (!rb->key) return -1;
+    size_t n = ra->klen < rb->klen ? ra->klen : rb->klen;
+    c = memcmp(ra->key, rb->key, n);
+    return c ? c : (ra->klen < rb->klen ? -1 : ra->klen > rb->klen);
 }
 
 static void rec_free(gpointer p) {
@@ -103,6 +115,7 @@ static void tree_remove(mirror *m, rec *r) {
 }
 
 static void tree_insert(mirror *m, rec *r) {
+    rec_set_pos(r);
     g_tree_insert(m->tree, r, r);
     r->in_tree = true;
     if (r->value) { m->live++; m->bytes += r->vlen + r->klen; }
@@ -141,7 +154,7 @@ static void send_read(mirror *m, int kind, unsigned bucket, const char *name) {
     }
     if (!rc || !path) {
         LOG_ERROR(m->set->lg, "mirror %s: out of memory sending a read", m->store);
-        if (rc) account_reply(m, rc->seq, 0);
+        if (rc) m->issued--; /* never sent: no reply will come */
         free(rc);
         free(path);
         return;
@@ -152,8 +165,11 @@ static void send_read(mirror *m, int kind, unsigned bucket, const char *name) {
                               : zoo_awget_children2(zh, path, watcher, m, children_done, rc);
     free(path);
     if (err != ZOK) {
+        /* The handle is unusable (session expired or closing): the session
+         * reset reloads every mirror. Under m->mu no other read was numbered
+         * meanwhile, so the number can be taken back. */
         LOG_WARN(m->set->lg, "mirror %s: read not sent: %s", m->store, zerror(err));
-        account_reply(m, rc->seq, 0);
+        m->issued--;
         free(rc);
     }
 }
@@ -171,7 +187,12 @@ static void resolve(mirror *m) {
     while (m->cp_head < m->cps->len) {
         checkpoint *c = &g_array_index(m->cps, checkpoint, m->cp_head);
         if (c->need > m->completed) break;
-        if (c->zxid > m->wmark) { m->wmark = c->zxid; m->advanced = true; }
+        if (m->loading) {
+            if (c->zxid > m->load_wmark) m->load_wmark = c->zxid;
+        } else if (c->zxid > m->wmark) {
+            m->wmark = c->zxid;
+            m->advanced = true;
+        }
         m->popped_reply = c->reply_seq;
         m->cp_head++;
     }
@@ -183,8 +204,10 @@ static void resolve(mirror *m) {
         m->cp_head = 0;
     }
     if (m->loading && m->popped_reply >= m->load_mark) {
+        /* Only now is the whole store read: W may move (never back). */
         m->loading = false;
         m->loaded = true;
+        if (m->load_wmark > m->wmark) { m->wmark = m->load_wmark; m->advanced = true; }
     }
     pthread_cond_broadcast(&m->cond);
 }
@@ -240,6 +263,7 @@ static void data_done(int rc, const char *value, int len, const struct Stat *st,
             rec *r = g_hash_table_lookup(m->buckets[c->bucket], c->name);
             if (!r && (r = rec_new(c->name, c->bucket)))
                 g_hash_table_insert(m->buckets[c->bucket], r->name, r);
+            if (r) r->armed = true;
             if (r && !(r->in_tree && r->zxid == (uint64_t)st->mzxid && r->zver == st->version && !r->gone)) {
                 tree_remove(m, r);
                 free(r->value);
@@ -265,8 +289,14 @@ static void data_done(int rc, const char *value, int len, const struct Stat *st,
             }
         } else if (transient(rc)) {
             send_read(m, RD_DATA, c->bucket, c->name);
+        } else {
+            /* ZNONODE: no watch was set. The bucket's child watch reports the
+             * removal, and its next listing reads the name again if it is
+             * back. */
+            rec *r = g_hash_table_lookup(m->buckets[c->bucket], c->name);
+            if (r) r->armed = false;
+            if (rc != ZNONODE) LOG_WARN(m->set->lg, "mirror %s: reading %02x/%s: %s", m->store, c->bucket, c->name, zerror(rc));
         }
-        /* ZNONODE: the bucket's child watch reports the removal. */
     }
     account_reply(m, c->seq, zobs);
     unlock_and_notify(m);
@@ -287,7 +317,7 @@ static void children_done(int rc, const struct String_vector *names, const struc
                 const char *n = names->data[i];
                 g_hash_table_add(seen, (gpointer)n);
                 rec *r = g_hash_table_lookup(b, n);
-                if (!r || r->gone) send_read(m, RD_DATA, c->bucket, n);
+                if (!r || r->gone || !r->armed) send_read(m, RD_DATA, c->bucket, n);
             }
             GHashTableIter it;
             gpointer k, v;
@@ -312,6 +342,8 @@ static void children_done(int rc, const struct String_vector *names, const struc
             g_hash_table_destroy(seen);
         } else if (transient(rc)) {
             send_read(m, RD_CHILDREN, c->bucket, NULL);
+        } else if (rc != ZNONODE) {
+            LOG_WARN(m->set->lg, "mirror %s: listing bucket %02x: %s", m->store, c->bucket, zerror(rc));
         }
     }
     account_reply(m, c->seq, zobs);
@@ -334,8 +366,13 @@ static void watcher(zhandle_t *zh, int type, int state, const char *path, void *
         if (*end == '\0' && b < LAYOUT_BUCKETS) {
             if (path[n + 3] == '\0' && type != ZOO_DELETED_EVENT)
                 send_read(m, RD_CHILDREN, (unsigned)b, NULL);
-            else if (path[n + 3] == '/' && type == ZOO_CHANGED_EVENT)
+            else if (path[n + 3] == '/' && (type == ZOO_CHANGED_EVENT || type == ZOO_DELETED_EVENT)) {
+                /* The watch is spent: read again (which re-arms it, or finds
+                 * the znode gone and leaves it to the bucket's listing). */
+                rec *r = g_hash_table_lookup(m->buckets[b], path + n + 4);
+                if (r) r->armed = false;
                 send_read(m, RD_DATA, (unsigned)b, path + n + 4);
+            }
         }
     }
     unlock_and_notify(m);
@@ -351,6 +388,7 @@ static void start_load(mirror *m, int64_t czxid) {
     m->tree = g_tree_new_full(rec_cmp, NULL, NULL, NULL);
     for (unsigned b = 0; b < LAYOUT_BUCKETS; b++) g_hash_table_remove_all(m->buckets[b]);
     m->live = m->bytes = 0;
+    m->load_wmark = 0;
     m->loading = true;
     m->loaded = false;
     for (unsigned b = 0; b < LAYOUT_BUCKETS; b++) send_read(m, RD_CHILDREN, b, NULL);
@@ -418,6 +456,22 @@ void mirror_set_on_advance(mirror_set *s, void (*fn)(void *ctx, mirror *m), void
 
 const char *mirror_store(const mirror *m) { return m->store; }
 
+void mirror_set_reload_all(mirror_set *s) {
+    pthread_mutex_lock(&s->mu);
+    GHashTableIter it;
+    gpointer k, v;
+    g_hash_table_iter_init(&it, s->stores);
+    while (g_hash_table_iter_next(&it, &k, &v)) {
+        mirror *m = v;
+        pthread_mutex_lock(&m->mu);
+        if (m->czxid >= 0) start_load(m, m->czxid);
+        pthread_mutex_unlock(&m->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void reset_hook(void *ctx) { mirror_set_reload_all(ctx); }
+
 mirror_set *mirror_set_new(zkc *z, const char *root, const zs_log *lg) {
     mirror_set *s = calloc(1, sizeof *s);
     if (!s || !(s->root = strdup(root))) { free(s); return NULL; }
@@ -426,6 +480,7 @@ mirror_set *mirror_set_new(zkc *z, const char *root, const zs_log *lg) {
     pthread_mutex_init(&s->mu, NULL);
     s->stores = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, mirror_free);
     zkc_set_sync_hook(z, sync_hook, s);
+    zkc_set_reset_hook(z, reset_hook, s);
     return s;
 }
 
@@ -454,7 +509,7 @@ int mirror_set_acquire(mirror_set *s, const char *store, int64_t czxid, int time
     if (!m) return -1;
     struct timespec dl = deadline_in(timeout_ms);
     pthread_mutex_lock(&m->mu);
-    if (m->czxid != czxid) start_load(m, czxid);
+    if (czxid > m->czxid) start_load(m, czxid); /* new, or deleted and created again */
     int rc = 0;
     while (!m->loaded) {
         if (pthread_cond_timedwait(&m->cond, &m->mu, &dl) == ETIMEDOUT) { rc = m->loaded ? 0 : -1; break; }
@@ -501,8 +556,7 @@ size_t mirror_live_count(mirror *m) {
 
 static void write_change(sbuf *out, const rec *r, bool first) {
     char cur[CURSOR_LEN + 1];
-    cursor_pos p = rec_pos(r);
-    cursor_format(&p, cur);
+    cursor_format(&r->pos, cur);
     if (!first) sbuf_putc(out, ',');
     sbuf_puts(out, "{\"key\":");
     sbuf_json_str(out, r->key, r->klen);
@@ -512,22 +566,28 @@ static void write_change(sbuf *out, const rec *r, bool first) {
     } else {
         sbuf_puts(out, ",\"deleted\":true");
     }
-    sbuf_printf(out, ",\"version\":%ld,\"cursor\":\"%s\"}", (long)r->zver + 1, cur);
+    sbuf_printf(out, ",\"version\":%lu,\"cursor\":\"%s\"}", (unsigned long)r->pos.version, cur);
 }
 
 void mirror_changes(mirror *m, const cursor_pos *since, int limit, size_t max_bytes, sbuf *out, mirror_page *page) {
     size_t start = out->len;
     pthread_mutex_lock(&m->mu);
     uint64_t w = m->wmark;
+    page->count = 0;
+    page->more = false;
+    page->loaded = m->loaded;
+    if (!m->loaded) { /* (re)loading: vouch for nothing */
+        page->next = since ? *since : (cursor_pos){0, 0, 0};
+        pthread_mutex_unlock(&m->mu);
+        return;
+    }
     GTreeNode *n;
     if (since) {
-        rec probe = {.zxid = since->zxid, .khash = since->khash, .zver = (int32_t)since->version - 1};
+        rec probe = {.pos = *since}; /* key NULL: after every record at since */
         n = g_tree_upper_bound(m->tree, &probe);
     } else {
         n = g_tree_node_first(m->tree);
     }
-    page->count = 0;
-    page->more = false;
     const rec *last = NULL;
     for (; n; n = g_tree_node_next(n)) {
         const rec *r = g_tree_node_key(n);
@@ -541,7 +601,7 @@ void mirror_changes(mirror *m, const cursor_pos *since, int limit, size_t max_by
         page->count++;
         last = r;
     }
-    page->next = page->more && last ? rec_pos(last) : cursor_after_zxid(w);
+    page->next = page->more && last ? last->pos : cursor_after_zxid(w);
     if (since && cursor_cmp(&page->next, since) < 0) page->next = *since;
     pthread_mutex_unlock(&m->mu);
 }

@@ -51,6 +51,10 @@ void mirror_set_on_advance(mirror_set *s, void (*fn)(void *ctx, mirror *m), void
  * to timeout_ms for the load. Returns 0, or -1 on timeout. */
 int mirror_set_acquire(mirror_set *s, const char *store, int64_t store_czxid, int timeout_ms, mirror **out);
 
+/* After a new ZooKeeper session (watches are gone): reload every mirror.
+ * Cursors stay valid; W never moves back. */
+void mirror_set_reload_all(mirror_set *s);
+
 /* ZooKeeper sync, then drain: afterwards the mirror reflects every write
  * acknowledged before the call. Returns 0, or -1 after timeout_ms. */
 int mirror_catch_up(mirror *m, int timeout_ms);
@@ -64,6 +68,7 @@ typedef struct mirror_page {
     size_t count;     /* changes written */
     bool more;        /* another page is ready now */
     cursor_pos next;  /* where to read on from */
+    bool loaded;      /* false: the mirror is (re)loading and vouched for nothing */
 } mirror_page;
 
 /* Appends to out, as JSON array elements separated by commas (no brackets),

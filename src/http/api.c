@@ -45,7 +45,7 @@ api *api_new(const api_config *cfg) {
     api *a = calloc(1, sizeof *a);
     if (!a) return NULL;
     a->cfg = *cfg;
-    a->push = (push_env){cfg->z, cfg->root, cfg->max_tx_bytes, cfg->lg};
+    a->push = (push_env){cfg->z, cfg->mirrors, cfg->root, cfg->max_tx_bytes, cfg->lg};
     g_mutex_init(&a->mu);
     a->requests = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     return a;
@@ -341,13 +341,11 @@ static void h_push(api *a, const http_req *req, const store_cfg *cfg, http_resp 
         failf(resp, 415, "unsupported_media_type", "Content-Type must be application/json");
         return;
     }
-    mirror *m = current_mirror(a, cfg, false, resp);
-    if (!m) return;
     size_t len;
     const char *body = http_req_body(req, &len);
     sbuf b = SBUF_INIT;
     zs_err e = {0};
-    int rc = push_run(&a->push, cfg, m, body, len, &b, &e);
+    int rc = push_run(&a->push, cfg, body, len, &b, &e);
     if (rc < 0) { sbuf_free(&b); fail(resp, &e); return; }
     ok_json(resp, 200, &b);
 }
@@ -388,6 +386,12 @@ static void h_changes(api *a, const store_cfg *cfg, bool has_since, const cursor
     sbuf_puts(&b, "{\"changes\":[");
     mirror_page pg;
     mirror_changes(m, has_since ? since : NULL, limit, CHANGES_PAGE_BYTES, &b, &pg);
+    if (!pg.loaded) { /* reloading after a new ZooKeeper session */
+        sbuf_free(&b);
+        failf(resp, 503, "unavailable", "store '%s' is reloading; retry shortly", cfg->name);
+        http_resp_header(resp, "Retry-After", "1");
+        return;
+    }
     char cur[CURSOR_LEN + 1];
     cursor_format(&pg.next, cur);
     sbuf_printf(&b, "],\"cursor\":\"%s\",\"more\":%s}", cur, pg.more ? "true" : "false");

@@ -12,7 +12,9 @@ struct events {
     GMutex mu;             /* guards byst and stop */
     GCond cond;
     GHashTable *byst;      /* mirror* -> GHashTable set of ev_stream* */
-    size_t count;
+    size_t count;          /* attached streams */
+    size_t reserved;       /* started, not yet attached or done */
+    size_t max_streams;
     int keepalive_ms;
     bool stop;
     GThread *ticker;
@@ -63,7 +65,8 @@ static gpointer ticker(gpointer data) {
             g_hash_table_iter_init(&jt, v);
             while (g_hash_table_iter_next(&jt, &s, NULL)) {
                 ev_stream *st = s;
-                if (now - atomic_load(&st->last_write_ms) >= e->keepalive_ms) {
+                /* due a step early, so the gap never exceeds keepalive_ms */
+                if (now - atomic_load(&st->last_write_ms) >= e->keepalive_ms - step) {
                     atomic_store(&st->keepalive_due, true);
                     http_stream_wake(st->hs);
                 }
@@ -74,13 +77,14 @@ static gpointer ticker(gpointer data) {
     return NULL;
 }
 
-events *events_new(mirror_set *ms, int keepalive_ms, const zs_log *lg) {
+events *events_new(mirror_set *ms, int keepalive_ms, size_t max_streams, const zs_log *lg) {
     events *e = calloc(1, sizeof *e);
     if (!e) return NULL;
     g_mutex_init(&e->mu);
     g_cond_init(&e->cond);
     e->byst = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, (GDestroyNotify)g_hash_table_destroy);
     e->keepalive_ms = keepalive_ms;
+    e->max_streams = max_streams;
     e->lg = lg;
     e->ticker = g_thread_new("zs-keepalive", ticker, e);
     mirror_set_on_advance(ms, on_advance, e);
@@ -121,19 +125,22 @@ static void st_attach(void *cls, http_stream *hs) {
     }
     g_hash_table_add(set, st);
     e->count++;
+    e->reserved--;
     g_mutex_unlock(&e->mu);
 }
 
 static void st_done(void *cls) {
     ev_stream *st = cls;
     events *e = st->e;
+    g_mutex_lock(&e->mu);
     if (st->hs) {
-        g_mutex_lock(&e->mu);
         GHashTable *set = g_hash_table_lookup(e->byst, st->m);
         if (set && g_hash_table_remove(set, st)) e->count--;
         if (set && g_hash_table_size(set) == 0) g_hash_table_remove(e->byst, st->m);
-        g_mutex_unlock(&e->mu);
+    } else {
+        e->reserved--; /* never attached */
     }
+    g_mutex_unlock(&e->mu);
     sbuf_free(&st->out);
     free(st);
 }
@@ -145,6 +152,12 @@ static void next_frame(ev_stream *st) {
     sbuf body = SBUF_INIT;
     mirror_page pg;
     mirror_changes(st->m, st->has_cur ? &st->cur : NULL, EVENTS_FRAME_CHANGES, EVENTS_FRAME_BYTES, &body, &pg);
+    if (!pg.loaded) { /* the mirror is reloading: send nothing it cannot vouch for */
+        sbuf_free(&body);
+        if (atomic_load(&st->keepalive_due)) sbuf_puts(&st->out, ": keepalive\n\n");
+        if (st->out.len) atomic_store(&st->keepalive_due, false);
+        return;
+    }
     bool first = !st->has_cur;
     st->has_cur = true;
     if (pg.count > 0 || first) st->cur = pg.next;
@@ -177,8 +190,23 @@ static long st_read(void *cls, char *buf, size_t max) {
 static const http_stream_ops stream_ops = {st_attach, st_read, st_done};
 
 void events_start(events *e, mirror *m, const cursor_pos *since, http_resp *resp) {
+    g_mutex_lock(&e->mu);
+    bool full = e->count + e->reserved >= e->max_streams;
+    if (!full) e->reserved++;
+    g_mutex_unlock(&e->mu);
+    if (full) {
+        http_resp_error(resp, 429, "too_many_requests", "this gateway has as many event streams open as it serves; retry later or elsewhere");
+        http_resp_header(resp, "Retry-After", "5");
+        return;
+    }
     ev_stream *st = calloc(1, sizeof *st);
-    if (!st) { http_resp_error(resp, 500, "internal", "out of memory"); return; }
+    if (!st) {
+        g_mutex_lock(&e->mu);
+        e->reserved--;
+        g_mutex_unlock(&e->mu);
+        http_resp_error(resp, 500, "internal", "out of memory");
+        return;
+    }
     st->e = e;
     st->m = m;
     if (since) { st->has_cur = true; st->cur = *since; }

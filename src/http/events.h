@@ -27,13 +27,15 @@
 
 typedef struct events events;
 
-/* Registers on the mirror set's advance hook and starts the ticker. */
-events *events_new(mirror_set *ms, int keepalive_ms, const zs_log *lg);
+/* Registers on the mirror set's advance hook and starts the ticker. At
+ * most max_streams streams are open at once. */
+events *events_new(mirror_set *ms, int keepalive_ms, size_t max_streams, const zs_log *lg);
 /* After httpd_stop (no stream left). */
 void events_free(events *e);
 
 /* Turns resp into a stream of m's changes after *since (NULL: first every
- * live record, then live changes). */
+ * live record, then live changes), or into 429 too_many_requests when
+ * max_streams are open. */
 void events_start(events *e, mirror *m, const cursor_pos *since, http_resp *resp);
 size_t events_count(events *e);
 

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <glib.h>
+#include <stdatomic.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -33,9 +34,10 @@ struct httpd {
 struct http_stream {
     httpd *srv;
     struct MHD_Connection *conn;
-    GMutex mu;        /* guards suspended/closing; held across ops->read */
+    GMutex mu;        /* guards suspended; never held across ops->read */
     bool suspended;
-    bool closing;     /* the server is stopping: end the stream */
+    atomic_bool wake_pending;
+    atomic_bool closing; /* the server is stopping: end the stream */
     const http_stream_ops *ops;
     void *cls;
 };
@@ -169,16 +171,23 @@ static void add_cors(const httpd *s, const http_req *r, struct MHD_Response *mr)
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
     (void)pos;
     http_stream *st = cls;
-    g_mutex_lock(&st->mu);
-    long n = st->closing ? -1 : st->ops->read(st->cls, buf, max);
-    if (n == 0) {
-        /* Nothing now: sleep until http_stream_wake. Holding mu makes the
-         * check and the suspension one step for the waker. */
+    for (;;) {
+        atomic_store(&st->wake_pending, false);
+        long n = atomic_load(&st->closing) ? -1 : st->ops->read(st->cls, buf, max);
+        if (n != 0) return n < 0 ? MHD_CONTENT_READER_END_OF_STREAM : (ssize_t)n;
+        /* Nothing now: sleep until http_stream_wake. A wake that came
+         * during the read is seen here, under mu, and the read runs again;
+         * a later one finds the stream suspended and resumes it. */
+        g_mutex_lock(&st->mu);
+        if (atomic_load(&st->wake_pending) || atomic_load(&st->closing)) {
+            g_mutex_unlock(&st->mu);
+            continue;
+        }
         st->suspended = true;
         MHD_suspend_connection(st->conn);
+        g_mutex_unlock(&st->mu);
+        return 0;
     }
-    g_mutex_unlock(&st->mu);
-    return n < 0 ? MHD_CONTENT_READER_END_OF_STREAM : (ssize_t)n;
 }
 
 static void stream_free(void *cls) {
@@ -192,6 +201,7 @@ static void stream_free(void *cls) {
 }
 
 void http_stream_wake(http_stream *st) {
+    atomic_store(&st->wake_pending, true);
     g_mutex_lock(&st->mu);
     if (st->suspended) {
         st->suspended = false;
@@ -220,7 +230,7 @@ static struct MHD_Response *stream_response(httpd *s, http_req *r) {
     r->resp.stream_ops = NULL; /* stream_free owns cls from here on */
     g_mutex_lock(&s->stop_mu);
     g_hash_table_add(s->streams, st);
-    st->closing = s->stopping;
+    atomic_store(&st->closing, s->stopping);
     g_mutex_unlock(&s->stop_mu);
     st->ops->attach(st->cls, st);
     MHD_add_response_header(mr, "X-Accel-Buffering", "no");
@@ -447,8 +457,8 @@ void httpd_stop(httpd *s, int grace_ms) {
     GList *open = g_hash_table_get_keys(s->streams);
     for (GList *l = open; l; l = l->next) { /* end every stream: clients reconnect elsewhere */
         http_stream *st = l->data;
+        atomic_store(&st->closing, true);
         g_mutex_lock(&st->mu);
-        st->closing = true;
         if (st->suspended) { st->suspended = false; MHD_resume_connection(st->conn); }
         g_mutex_unlock(&st->mu);
     }

@@ -373,6 +373,20 @@ static int op_push(opbuf *o, mut *owner) {
 /* Applies m to k in memory and adds its operation. -1 on allocation failure. */
 static int apply_one(mut *m, kstate *k, opbuf *o) {
     if (!m->put && k->value == NULL) { /* deleting what is absent: nothing to write */
+        if (m->tx) {
+            /* Inside a group the verdict must still hold at commit: check
+             * the tombstone's version, or that the key is still absent (a
+             * create and delete of it fail with ZNODEEXISTS if someone
+             * created it meanwhile; then the chunk is evaluated again). */
+            if (op_push(o, m) < 0) return -1;
+            if (k->node) {
+                zoo_check_op_init(&o->ops[o->n++], m->path, k->zver);
+            } else {
+                zoo_create_op_init(&o->ops[o->n++], m->path, "", 0, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+                if (op_push(o, m) < 0) return -1;
+                zoo_delete_op_init(&o->ops[o->n++], m->path, 0);
+            }
+        }
         m->status = ST_APPLIED;
         m->changed = false;
         m->has_version = k->node;
@@ -611,14 +625,18 @@ static void req_free(push_req *r) {
     free(r->buf);
 }
 
-int push_run(const push_env *env, const store_cfg *cfg, mirror *mr, const char *body, size_t len, sbuf *out,
-             zs_err *err) {
+int push_run(const push_env *env, const store_cfg *cfg, const char *body, size_t len, sbuf *out, zs_err *err) {
     push_req r = {.env = env, .cfg = cfg};
     unit *units = NULL;
     size_t nunits = 0;
     int rc = -1;
     if (validate(&r, body, len, err) < 0) goto out;
     if (make_units(&r, 0, &units, &nunits, err) < 0) goto out; /* size checks before any write */
+    mirror *mr = NULL;
+    if (mirror_set_acquire(env->mirrors, cfg->name, cfg->czxid, 5000, &mr) < 0) {
+        zs_err_set(err, 503, "unavailable", "store '%s' is still loading; retry shortly", cfg->name);
+        goto out;
+    }
     free(units);
     units = NULL;
     r.buf = malloc(READ_BUF);
@@ -626,7 +644,11 @@ int push_run(const push_env *env, const store_cfg *cfg, mirror *mr, const char *
     r.cl.conflicts = g_array_new(FALSE, FALSE, sizeof(json_int_t));
     r.cl.aborted = g_array_new(FALSE, FALSE, sizeof(json_int_t));
     if (!r.buf || !r.cl.path) { zs_err_set(err, 500, "internal", "out of memory"); goto out; }
-    int zrc = client_read(&r);
+    /* A ZooKeeper server may lag behind the leader: sync first, so that the
+     * states we judge conflicts on include every acknowledged write. */
+    int zrc = zkc_sync(env->z, 5000);
+    if (zrc != ZOK) { zs_err_zk(err, zrc, "syncing with the leader"); goto out; }
+    zrc = client_read(&r);
     if (zrc != ZOK) { zs_err_zk(err, zrc, "reading the client's state"); goto out; }
 
     /* Mutations already recorded are answered; the rest is applied in

@@ -34,16 +34,16 @@
 
 typedef struct push_env {
     zkc *z;
+    mirror_set *mirrors;
     const char *root;
     size_t max_tx_bytes;
     const zs_log *lg;
 } push_env;
 
-/* Runs one push request (the raw body: it is validated and compacted here,
- * values kept exactly as written) against the store's mirror m (its watermark is the
- * response cursor when the request changed nothing). Returns 0 and appends
- * the response JSON to out, or -1 and err. */
-int push_run(const push_env *env, const store_cfg *cfg, mirror *m, const char *body, size_t len, sbuf *out,
-             zs_err *err);
+/* Runs one push request: the raw body is validated and compacted here
+ * (values kept exactly as written), then applied. The store's mirror gives
+ * the response cursor when the request changed nothing. Returns 0 and
+ * appends the response JSON to out, or -1 and err. */
+int push_run(const push_env *env, const store_cfg *cfg, const char *body, size_t len, sbuf *out, zs_err *err);
 
 #endif

@@ -1,5 +1,6 @@
 #include "util/jraw.h"
 
+#include <glib.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -163,9 +164,44 @@ static int scan_literal(scan *sc, const char *lit) {
     return 0;
 }
 
-/* The parser: an explicit stack of open containers ('[' or '{'). */
+typedef struct keyspan { size_t off, len; } keyspan;
+
+static gint keyspan_cmp(gconstpointer a, gconstpointer b, gpointer base) {
+    const keyspan *x = a, *y = b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp((const char *)base + x->off, (const char *)base + y->off, n);
+    return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+/* At the end of an object: are two of its (compact) keys the same? */
+static bool has_duplicate(GArray *keys, const char *base) {
+    if (keys->len < 2) return false;
+    g_array_sort_with_data(keys, keyspan_cmp, (gpointer)base);
+    for (guint i = 1; i < keys->len; i++)
+        if (keyspan_cmp(&g_array_index(keys, keyspan, i - 1), &g_array_index(keys, keyspan, i), (gpointer)base) == 0)
+            return true;
+    return false;
+}
+
+static int compact(scan *sc, GArray **keys);
+
+/* The parser: an explicit stack of open containers ('[' or '{'), and for
+ * each open object the spans of its keys in out (duplicates are refused:
+ * which one wins is undefined in JSON, so a value could mean different
+ * things to different readers). */
 int jraw_compact(const char *in, size_t n, sbuf *out, jraw_err *err) {
     scan sc = {in, in + n, in, out, err};
+    GArray *keys[JRAW_MAX_DEPTH] = {0};
+    int rc = compact(&sc, keys);
+    for (int i = 0; i < JRAW_MAX_DEPTH; i++)
+        if (keys[i]) g_array_free(keys[i], TRUE);
+    return rc;
+}
+
+static int compact(scan *sc_, GArray **keys) {
+    scan sc = *sc_;
+    sbuf *out = sc.out;
+    size_t n = (size_t)(sc.end - sc.s);
     char stack[JRAW_MAX_DEPTH];
     int depth = 0;
     enum { VALUE, AFTER_VALUE, FIRST_VALUE_OR_END, KEY, FIRST_KEY_OR_END } want = VALUE;
@@ -180,6 +216,7 @@ int jraw_compact(const char *in, size_t n, sbuf *out, jraw_err *err) {
             char c = *sc.p;
             if (c == ',') { sc.p++; sbuf_putc(out, ','); want = stack[depth - 1] == '{' ? KEY : VALUE; continue; }
             if ((c == ']' && stack[depth - 1] == '[') || (c == '}' && stack[depth - 1] == '{')) {
+                if (c == '}' && has_duplicate(keys[depth - 1], out->buf)) return fail(&sc, "duplicate object key");
                 sc.p++;
                 sbuf_putc(out, c);
                 depth--;
@@ -193,7 +230,10 @@ int jraw_compact(const char *in, size_t n, sbuf *out, jraw_err *err) {
         if (want == FIRST_VALUE_OR_END && c == ']') { sc.p++; sbuf_putc(out, ']'); depth--; want = AFTER_VALUE; continue; }
         if (want == KEY || want == FIRST_KEY_OR_END) {
             if (c != '"') return fail(&sc, "string key expected");
+            size_t at = out->len;
             if (scan_string(&sc) < 0) return -1;
+            keyspan ks = {at, out->len - at};
+            g_array_append_val(keys[depth - 1], ks);
             skip_ws(&sc);
             if (sc.p >= sc.end || *sc.p != ':') return fail(&sc, "':' expected");
             sc.p++;
@@ -204,6 +244,10 @@ int jraw_compact(const char *in, size_t n, sbuf *out, jraw_err *err) {
         /* a value */
         if (c == '{' || c == '[') {
             if (depth == JRAW_MAX_DEPTH) return fail(&sc, "nesting too deep");
+            if (c == '{') {
+                if (!keys[depth]) keys[depth] = g_array_new(FALSE, FALSE, sizeof(keyspan));
+                g_array_set_size(keys[depth], 0);
+            }
             stack[depth++] = c;
             sbuf_putc(out, c);
             sc.p++;

@@ -1,21 +1,35 @@
 #include "zk/zkc.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#define GRAVE_MS 30000 /* an expired handle is closed this long after its replacement */
+
+typedef struct grave { zhandle_t *zh; int64_t since_ms; } grave;
+
 struct zkc {
-    zhandle_t *zh;
+    _Atomic(zhandle_t *) zh;  /* the live handle; replaced after a session expiry */
+    char *hosts;
+    int session_timeout_ms;
     const zs_log *lg;
+    pthread_t manager;        /* replaces expired sessions */
+    bool expired, stopping;   /* guarded by mu */
+    grave graves[8];
+    int ngraves;
+    void (*reset_hook)(void *);
+    void *reset_hook_ctx;
     pthread_mutex_t mu; /* guards everything below */
     pthread_cond_t cond;
     int state;          /* last session state seen by the watcher */
     /* sync coalescing: generations issued / completed */
     uint64_t sync_issued, sync_done;
     bool sync_in_flight;
-    int sync_rc;
+    int sync_rc;              /* the last failed round's error */
+    uint64_t sync_last_ok;    /* the last round that succeeded */
     void (*sync_hook)(void *);
     void *sync_hook_ctx;
 };
@@ -34,22 +48,68 @@ static void abs_deadline(struct timespec *ts, int timeout_ms) {
 }
 
 static void session_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx) {
-    (void)zh; (void)path;
+    (void)path;
     zkc *z = ctx;
     if (type != ZOO_SESSION_EVENT) return;
     pthread_mutex_lock(&z->mu);
     z->state = state;
     pthread_cond_broadcast(&z->cond);
     pthread_mutex_unlock(&z->mu);
-    if (state == ZOO_CONNECTED_STATE) LOG_INFO(z->lg, "zookeeper: connected");
-    else if (state == ZOO_EXPIRED_SESSION_STATE) LOG_ERROR(z->lg, "zookeeper: session expired");
-    else LOG_WARN(z->lg, "zookeeper: session state %d", state);
+    if (state == ZOO_CONNECTED_STATE) {
+        LOG_INFO(z->lg, "zookeeper: connected");
+    } else if (state == ZOO_EXPIRED_SESSION_STATE) {
+        LOG_ERROR(z->lg, "zookeeper: session expired; opening a new one");
+        pthread_mutex_lock(&z->mu);
+        if (zh == atomic_load(&z->zh)) z->expired = true;
+        pthread_cond_broadcast(&z->cond);
+        pthread_mutex_unlock(&z->mu);
+    } else {
+        LOG_WARN(z->lg, "zookeeper: session state %d", state);
+    }
+}
+
+/* The manager thread: replaces an expired session with a new one, then
+ * runs the reset hook (the mirrors reload: their watches died with the old
+ * session), and closes old handles once no caller can still be in them. */
+static void *manager_main(void *arg) {
+    zkc *z = arg;
+    pthread_mutex_lock(&z->mu);
+    while (!z->stopping) {
+        struct timespec dl;
+        abs_deadline(&dl, 1000);
+        pthread_cond_timedwait(&z->cond, &z->mu, &dl);
+        int64_t now = zkc_now_ms();
+        for (int i = 0; i < z->ngraves;) {
+            if (now - z->graves[i].since_ms < GRAVE_MS) { i++; continue; }
+            zhandle_t *old = z->graves[i].zh;
+            z->graves[i] = z->graves[--z->ngraves];
+            pthread_mutex_unlock(&z->mu);
+            zookeeper_close(old);
+            pthread_mutex_lock(&z->mu);
+        }
+        if (!z->expired || z->stopping || z->ngraves == (int)(sizeof z->graves / sizeof z->graves[0])) continue;
+        z->expired = false;
+        pthread_mutex_unlock(&z->mu);
+        zhandle_t *fresh = zookeeper_init(z->hosts, session_watcher, z->session_timeout_ms, NULL, z, 0);
+        pthread_mutex_lock(&z->mu);
+        if (!fresh) { z->expired = true; continue; } /* try again in a second */
+        z->graves[z->ngraves++] = (grave){atomic_exchange(&z->zh, fresh), now};
+        void (*hook)(void *) = z->reset_hook;
+        void *hctx = z->reset_hook_ctx;
+        pthread_mutex_unlock(&z->mu);
+        if (zkc_wait_connected(z, z->session_timeout_ms) == 0 && hook) hook(hctx);
+        pthread_mutex_lock(&z->mu);
+    }
+    pthread_mutex_unlock(&z->mu);
+    return NULL;
 }
 
 zkc *zkc_open(const char *hosts, int session_timeout_ms, const zs_log *lg) {
     zkc *z = calloc(1, sizeof *z);
     if (!z) return NULL;
     z->lg = lg;
+    z->session_timeout_ms = session_timeout_ms;
+    if (!(z->hosts = strdup(hosts))) { free(z); return NULL; }
     pthread_mutex_init(&z->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -57,37 +117,54 @@ zkc *zkc_open(const char *hosts, int session_timeout_ms, const zs_log *lg) {
     pthread_cond_init(&z->cond, &ca);
     pthread_condattr_destroy(&ca);
     zoo_set_debug_level(lg && lg->level >= ZS_LOG_DEBUG ? ZOO_LOG_LEVEL_INFO : ZOO_LOG_LEVEL_ERROR);
-    z->zh = zookeeper_init(hosts, session_watcher, session_timeout_ms, NULL, z, 0);
-    if (!z->zh) {
+    zhandle_t *zh = zookeeper_init(hosts, session_watcher, session_timeout_ms, NULL, z, 0);
+    if (!zh || pthread_create(&z->manager, NULL, manager_main, z) != 0) {
         LOG_ERROR(lg, "zookeeper_init(%s) failed: %s", hosts, strerror(errno));
+        if (zh) zookeeper_close(zh);
         pthread_cond_destroy(&z->cond);
         pthread_mutex_destroy(&z->mu);
+        free(z->hosts);
         free(z);
         return NULL;
     }
+    atomic_store(&z->zh, zh);
     return z;
+}
+
+void zkc_set_reset_hook(zkc *z, void (*hook)(void *ctx), void *ctx) {
+    pthread_mutex_lock(&z->mu);
+    z->reset_hook = hook;
+    z->reset_hook_ctx = ctx;
+    pthread_mutex_unlock(&z->mu);
 }
 
 void zkc_close(zkc *z) {
     if (!z) return;
-    zookeeper_close(z->zh);
+    pthread_mutex_lock(&z->mu);
+    z->stopping = true;
+    pthread_cond_broadcast(&z->cond);
+    pthread_mutex_unlock(&z->mu);
+    pthread_join(z->manager, NULL);
+    zookeeper_close(atomic_load(&z->zh));
+    for (int i = 0; i < z->ngraves; i++) zookeeper_close(z->graves[i].zh);
     pthread_cond_destroy(&z->cond);
     pthread_mutex_destroy(&z->mu);
+    free(z->hosts);
     free(z);
 }
 
-zhandle_t *zkc_zh(zkc *z) { return z->zh; }
+zhandle_t *zkc_zh(zkc *z) { return atomic_load(&z->zh); }
 
-bool zkc_connected(zkc *z) { return zoo_state(z->zh) == ZOO_CONNECTED_STATE; }
+bool zkc_connected(zkc *z) { return zoo_state(zkc_zh(z)) == ZOO_CONNECTED_STATE; }
 
 int zkc_wait_connected(zkc *z, int timeout_ms) {
     struct timespec dl;
     abs_deadline(&dl, timeout_ms);
     pthread_mutex_lock(&z->mu);
     int rc = 0;
-    while (zoo_state(z->zh) != ZOO_CONNECTED_STATE) {
+    while (zoo_state(zkc_zh(z)) != ZOO_CONNECTED_STATE) {
         if (pthread_cond_timedwait(&z->cond, &z->mu, &dl) == ETIMEDOUT) {
-            rc = zoo_state(z->zh) == ZOO_CONNECTED_STATE ? 0 : -1;
+            rc = zoo_state(zkc_zh(z)) == ZOO_CONNECTED_STATE ? 0 : -1;
             break;
         }
     }
@@ -114,7 +191,8 @@ static void sync_done(int rc, const char *value, const void *data) {
     if (hook && rc == ZOK) hook(hctx); /* outside our lock: it takes the mirror locks */
     pthread_mutex_lock(&z->mu);
     z->sync_done++;
-    z->sync_rc = rc;
+    if (rc == ZOK) z->sync_last_ok = z->sync_done;
+    else z->sync_rc = rc;
     z->sync_in_flight = false;
     if (z->sync_issued > z->sync_done) issue_sync_locked(z); /* callers arrived meanwhile */
     pthread_cond_broadcast(&z->cond);
@@ -124,7 +202,7 @@ static void sync_done(int rc, const char *value, const void *data) {
 /* Sends the sync for generation sync_done + 1. Caller holds z->mu. */
 static void issue_sync_locked(zkc *z) {
     z->sync_in_flight = true;
-    int rc = zoo_async(z->zh, "/", sync_done, z);
+    int rc = zoo_async(zkc_zh(z), "/", sync_done, z);
     if (rc != ZOK) {
         z->sync_in_flight = false;
         z->sync_done = z->sync_issued; /* fail every waiter of this round */
@@ -146,7 +224,7 @@ int zkc_sync(zkc *z, int timeout_ms) {
     while (z->sync_done < want) {
         if (pthread_cond_timedwait(&z->cond, &z->mu, &dl) == ETIMEDOUT) { rc = ZOPERATIONTIMEOUT; break; }
     }
-    if (rc == ZOK) rc = z->sync_rc;
+    if (rc == ZOK && z->sync_last_ok < want) rc = z->sync_rc ? z->sync_rc : ZSYSTEMERROR;
     pthread_mutex_unlock(&z->mu);
     return rc;
 }
@@ -159,7 +237,7 @@ int zkc_ensure_path(zkc *z, const char *path) {
         if (*s != '/' && *s != '\0') continue;
         char c = *s;
         *s = '\0';
-        rc = zoo_create(z->zh, p, "", 0, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+        rc = zoo_create(zkc_zh(z), p, "", 0, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
         *s = c;
         if (rc != ZOK && rc != ZNODEEXISTS) break;
         rc = ZOK;

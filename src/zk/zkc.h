@@ -1,5 +1,10 @@
 /* zkc: one ZooKeeper session (libzookeeper_mt) shared by the whole gateway.
  *
+ * Session expiry (the gateway was cut off longer than the session timeout):
+ * a manager thread opens a new session, swaps it in (zkc_zh() returns the
+ * live handle: fetch it for each call, never keep it), runs the reset hook,
+ * and closes the old handle 30 s later.
+ *
  * Threads: the ZooKeeper client runs its own I/O and completion threads.
  * Synchronous calls (zoo_get, zoo_multi, ...) on zkc_zh() are safe from any
  * worker thread; watch callbacks and async completions run on the single
@@ -29,6 +34,9 @@ bool zkc_connected(zkc *z);
 /* Waits up to timeout_ms for the session to be connected: 0 or -1. */
 int zkc_wait_connected(zkc *z, int timeout_ms);
 
+/* Runs hook(ctx) on the session manager's thread after an expired session
+ * was replaced by a new, connected one (every watch is gone by then). */
+void zkc_set_reset_hook(zkc *z, void (*hook)(void *ctx), void *ctx);
 /* Runs hook(ctx) on the completion thread at each completed sync. */
 void zkc_set_sync_hook(zkc *z, void (*hook)(void *ctx), void *ctx);
 /* Returns ZOK, or ZOPERATIONTIMEOUT after timeout_ms, or the sync's error. */

@@ -207,3 +207,11 @@ it('with a key the gateway may listen on 0.0.0.0', async () => {
     await gw.stop();
   }
 });
+
+it('the Bearer scheme name is case-insensitive (RFC 7235)', async () => {
+  const { gw, store, signer } = G.HS256;
+  for (const scheme of ['bearer', 'BEARER']) {
+    const r = await request(gw.url, 'GET', `/v1/stores/${store}`, { headers: { Authorization: `${scheme} ${signer.token('admin')}` } });
+    assert.equal(r.status, 200, `${scheme}: ${r.status} ${r.text}`);
+  }
+});

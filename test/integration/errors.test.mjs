@@ -96,11 +96,18 @@ it('bad_request: push shapes, message names the field', async () => {
     const r = await api.req('POST', `/v1/stores/${S}/push`, { json: body });
     expectError(r, 400, 'bad_request', { messageMatch: re || undefined });
   }
-  // Not an object at all.
   expectError(await pushRaw(api, S, '[]'), 400, 'bad_request');
-  expectError(await pushRaw(api, S, '"push"'), 400, 'bad_request');
+  expectError(await pushRaw(api, S, '{}'), 400, 'bad_request');
   await assertClientUntouched(api, S, 'cb1');
   await assertAbsent(api, S, 'k');
+});
+
+it('bad_request, not invalid_json: a well-formed JSON scalar where an object is needed', async () => {
+  // RFC 8259: a scalar is a well-formed JSON text; the shape is wrong.
+  for (const body of ['"push"', '42', 'null', 'true']) {
+    expectError(await pushRaw(api, S, body), 400, 'bad_request');
+    expectError(await raw(api, 'PUT', `/v1/stores/${uniq('sc')}`, { body, headers: { 'Content-Type': 'application/json' } }), 400, 'bad_request');
+  }
 });
 
 it('bad_request: ids not strictly increasing, tx not consecutive, over 1000 mutations; nothing applied', async () => {
@@ -138,7 +145,7 @@ it('bad_request: store PUT with bad fields names the field and changes nothing',
     [{ maxValueBytes: '10' }, /maxValueBytes/], [{ maxValueBytes: 1.5 }, /maxValueBytes/],
     [{ tombstoneTtlSeconds: 0 }, /tombstoneTtlSeconds/], [{ tombstoneTtlSeconds: -5 }, /tombstoneTtlSeconds/],
     [{ tombstoneTtlSeconds: 'x' }, /tombstoneTtlSeconds/],
-    [{ color: 'blue' }, null], [[1, 2], null], ['cas', null],
+    [{ color: 'blue' }, null], [[1, 2], null],
   ];
   for (const [body, re] of cases) {
     expectError(await api.putStore(st, body), 400, 'bad_request', { messageMatch: re || undefined });
@@ -270,7 +277,6 @@ it('method_not_allowed with an Allow header', async () => {
     ['PUT', `/v1/stores/${S}/push`, ['POST']],
     ['POST', `/v1/stores/${S}/changes`, ['GET']],
     ['DELETE', '/v1/stores', ['GET']],
-    ['POST', '/healthz', ['GET']],
   ];
   for (const [m, p, allowed] of cases) {
     const r = await api.req(m, p);
@@ -278,6 +284,16 @@ it('method_not_allowed with an Allow header', async () => {
     const set = allowSet(r);
     for (const a of allowed) assert.ok(set.has(a), `${m} ${p}: Allow ${r.headers.allow} lacks ${a}`);
     assert.ok(!set.has(m), `${m} ${p}: Allow ${r.headers.allow} lists the refused method`);
+  }
+});
+
+it('method_not_allowed on the operations routes too', async () => {
+  for (const p of ['/healthz', '/readyz', '/metrics']) {
+    for (const m of ['POST', 'DELETE']) {
+      const r = await request(gw.url, m, p);
+      expectError(r, 405, 'method_not_allowed');
+      assert.ok(allowSet(r).has('GET'), `${m} ${p}: Allow ${r.headers.allow}`);
+    }
   }
 });
 
@@ -310,6 +326,20 @@ it('body_too_large: over --max-body, nothing applied', async () => {
   assert.equal(ok.results[0].status, 'applied');
 });
 
+it('chunked request bodies: counted against --max-body without a declared length', async () => {
+  const c = 'cchunk';
+  const ok = await limApi.req('POST', `/v1/stores/${BIG}/push`, { json: { client: c, mutations: [{ id: 1, key: 'chunk-a', op: 'put', value: 'v'.repeat(30000) }] }, chunked: true });
+  assert.equal(ok.status, 200, `chunked push: ${ok.status} ${ok.text}`);
+  assert.equal(ok.json.results[0].status, 'applied');
+  const big = await limApi.req('POST', `/v1/stores/${BIG}/push`, { json: { client: c, mutations: [{ id: 2, key: 'chunk-b', op: 'put', value: 'w'.repeat(70000) }] }, chunked: true });
+  expectError(big, 413, 'body_too_large');
+  await assertAbsent(limApi, BIG, 'chunk-b');
+  const rec = await limApi.req('PUT', `/v1/stores/${BIG}/records/chunk-c`, { json: 'z'.repeat(70000), chunked: true });
+  expectError(rec, 413, 'body_too_large');
+  await assertAbsent(limApi, BIG, 'chunk-c');
+  assert.equal((await limApi.pushOk(BIG, c, [])).lastMutationId, 1);
+});
+
 it('value_too_large: compact serialized size against maxValueBytes (REST)', async () => {
   // "x"*98 serializes to exactly 100 bytes.
   assert.equal((await api.putRecord(S, 'v100', 'x'.repeat(98))).status, 201);
@@ -325,6 +355,15 @@ it('value_too_large: compact serialized size against maxValueBytes (REST)', asyn
   assert.equal(r2.status, 201, `escaped non-ASCII measured escaped: ${r2.text}`);
   assert.equal((await api.getRecord(S, 'vesc')).json.value, 'é'.repeat(49));
   expectError(await api.putRecord(S, 'vesc2', 'é'.repeat(50)), 413, 'value_too_large');
+});
+
+it('value_too_large: push values measured compactly, non-ASCII unescaped', async () => {
+  const c = 'cval2';
+  const body = `{"client":"${c}","mutations":[{"id":1,"key":"val-esc","op":"put","value":"${'\\u00e9'.repeat(49)}"},{"id":2,"key":"val-sp","op":"put","value":[ 1,   2,   3 ${' '.repeat(200)}]}]}`;
+  const r = await pushRaw(api, S, body);
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.json.results.map((x) => x.status), ['applied', 'applied']);
+  expectError(await api.push(S, c, [{ id: 3, key: 'val-e2', op: 'put', value: 'é'.repeat(50) }]), 413, 'value_too_large');
 });
 
 it('value_too_large: one value over maxValueBytes rejects the whole push', async () => {

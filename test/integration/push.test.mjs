@@ -403,3 +403,70 @@ it('push cursor: reading from it returns nothing older; from before the push, ex
     assert.ok(r.cursor >= ch.changes[ch.changes.length - 1].cursor);
   }
 });
+
+it('concurrent clients (group commit) do not affect each other (conflicts and aborted groups stay theirs)', async () => {
+  const s = await newStore();
+  const N = 30;
+  for (let round = 0; round < 3; round++) {
+    const base = round * 10;
+    const outs = await Promise.all(Array.from({ length: N }, (_, i) => (i % 2 ? a : b).pushOk(s, `cc${i}`, [
+      put(base + 1, `own${i}`, `r${round}`, { base: round }),          // applied (version round+1)
+      put(base + 2, `own${i}`, 'bad', { base: 99 }),                     // conflict
+      put(base + 3, `grp${i}-${round}`, 1, { base: 0, tx: 'g' }),       // aborted with the next
+      put(base + 4, `own${i}`, 'bad', { base: 0, tx: 'g' }),             // conflict
+      put(base + 5, `tx${i}`, round, { tx: 'h' }),                       // applied group
+      put(base + 6, `tx${i}-b`, round, { tx: 'h' }),
+    ])));
+    outs.forEach((r, i) => {
+      assert.deepEqual(statuses(r), ['applied', 'conflict', 'conflict', 'conflict', 'applied', 'applied'], `client ${i} round ${round}: ${JSON.stringify(r)}`);
+      assert.equal(r.results[0].version, round + 1);
+      assert.deepEqual(r.results[1].current, { value: `r${round}`, version: round + 1 });
+      assert.equal(r.results[2].reason, 'tx_aborted');
+      assert.deepEqual(r.results[3].current, { value: `r${round}`, version: round + 1 });
+      assert.equal(r.results[4].version, round + 1);
+      assert.equal(r.lastMutationId, base + 6);
+    });
+  }
+  const live = byKey((await a.changesAll(s)).changes);
+  assert.equal(live.size, 3 * N, 'own, tx and tx-b per client; no aborted group member');
+  for (let i = 0; i < N; i++) {
+    assert.deepEqual([live.get(`own${i}`).value, live.get(`own${i}`).version], ['r2', 3]);
+    assert.equal(live.get(`tx${i}`).version, 3);
+  }
+});
+
+it('the same request racing on two gateways is applied once', async () => {
+  const s = await newStore();
+  await a.pushOk(s, 'setup', [put(1, 'k', 0)]);
+  let version = 1;
+  for (let i = 1; i <= 10; i++) {
+    const muts = [put(2 * i, 'k', i, { base: version }), put(2 * i + 1, `j${i}`, i, { base: 0, tx: 't' })];
+    const [ra, rb] = await Promise.all([a.pushOk(s, 'racer', muts), b.pushOk(s, 'racer', muts)]);
+    for (let m = 0; m < muts.length; m++) {
+      const pair = [ra.results[m].status, rb.results[m].status];
+      assert.ok(pair.every((x) => x === 'applied' || x === 'duplicate'), `round ${i} mutation ${m}: ${pair}`);
+      assert.equal(pair.filter((x) => x === 'applied').length, 1, `round ${i} mutation ${m} applied exactly once: ${pair}`);
+    }
+    version++;
+    const rec = await record(s, 'k');
+    assert.equal(rec.version, version);
+    assert.equal(rec.value, i);
+  }
+  assert.equal((await record(s, 'j10')).version, 1);
+});
+
+it('a tx group of 1000 mutations is all or none', async () => {
+  const s = await newStore({ maxValueBytes: 1000 });
+  const c0 = await a.getCursor(s);
+  const muts = Array.from({ length: 1000 }, (_, i) => put(i + 1, `t${i}`, i, { base: 0, tx: 'huge' }));
+  muts[999] = put(1000, 't0', 'clash', { base: 0, tx: 'huge' });   // t0 was created earlier in the group
+  const r = await a.pushOk(s, 'big', muts);
+  assert.equal(r.results.filter((x) => x.status === 'conflict').length, 1000);
+  assert.deepEqual(r.results[999].current, { value: 0, version: 1 }, 'the state at that point');
+  assert.deepEqual((await a.changesOk(s, { since: c0 })).changes, []);
+  const ok = muts.map((m, i) => ({ ...m, id: 1000 + i + 1, ...(i === 999 ? { key: 't999', value: 999 } : {}) }));
+  const r2 = await a.pushOk(s, 'big', ok);
+  assert.ok(r2.results.every((x) => x.status === 'applied' && x.version === 1));
+  const all = await b.changesAll(s, { since: c0, limit: 10000 });
+  assert.equal(all.changes.length, 1000);
+});

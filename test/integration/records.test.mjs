@@ -196,3 +196,28 @@ it('the store description counts live records', async () => {
   const d = await a.getStore(s);
   assert.equal(d.json.records, 2);
 });
+
+it('any JSON value: escapes, U+0000 inside strings, emoji, nesting, numbers', async () => {
+  const cases = [
+    ['esc', '"quote \\" backslash \\\\ slash \\/ \\b\\f\\n\\r\\t \\u2028 \\u00e9 \\ud83c\\udf89"', 'quote " backslash \\ slash / \b\f\n\r\t \u2028 é 🎉'],
+    ['nul', '{"s":"a\\u0000b"}', { s: 'a\u0000b' }],
+    ['nest', '['.repeat(64) + '1' + ']'.repeat(64), JSON.parse('['.repeat(64) + '1' + ']'.repeat(64))],
+    ['nums', '[0, 0.1, -1.5e-7, 1.7976931348623157e308, 9007199254740993, -9223372036854775808, 1E3]', [0, 0.1, -1.5e-7, 1.7976931348623157e308, 9007199254740993, -9223372036854775808, 1000]],
+    ['utf8', '"\u65e5\u672c\ud83c\udf89"', '日本🎉'],
+  ];
+  const failures = [];
+  for (const [key, body, want] of cases) {
+    const p = await request(a.url, 'PUT', `/v1/stores/${S}/records/any-${key}`, { body, headers: { 'Content-Type': 'application/json' } });
+    if (p.status !== 201) { failures.push(`${key}: PUT ${body.slice(0, 60)} -> ${p.status} ${p.text}`); continue; }
+    const g = await get(`any-${key}`);
+    try { assert.deepEqual(g.json.value, want); } catch { failures.push(`${key}: stored ${JSON.stringify(g.json.value)}, sent ${body.slice(0, 60)}`); }
+  }
+  assert.deepEqual(failures, []);
+});
+
+it('an integer beyond 64 bits is well-formed JSON: stored, not invalid_json', async () => {
+  const p = await request(a.url, 'PUT', `/v1/stores/${S}/records/bigint`, { body: '{"id": 12345678901234567890}', headers: { 'Content-Type': 'application/json' } });
+  assert.equal(p.status, 201, `PUT {"id": 12345678901234567890}: ${p.status} ${p.text}`);
+  const g = await get('bigint');
+  assert.equal(g.json.value.id, 12345678901234567890);
+});

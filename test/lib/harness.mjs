@@ -273,4 +273,29 @@ export function setupEnv({ zkNodes = 1 } = {}) {
 /** A fresh root name (`/t<random>`), for a group of tests that wants its own. */
 export function newRoot() { return `/t${rid(6)}`; }
 
+/**
+ * Runs one zkCli command (a foreign ZooKeeper client) against `connect`.
+ * Resolves { ok, stdout, stderr }; never rejects on a ZooKeeper error.
+ */
+export async function zkCli(connect, ...cmd) {
+  const cp = '/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar';
+  try {
+    const r = await execFileP(process.env.JAVA || 'java', ['-Xmx128m', '-XX:TieredStopAtLevel=1', '-Dorg.slf4j.simpleLogger.defaultLogLevel=warn',
+      '-cp', cp, 'org.apache.zookeeper.ZooKeeperMain', '-server', connect, ...cmd], { timeout: 30000 });
+    const bad = /Node does not exist|NodeExists|Node already exists|KeeperErrorCode|Exception/.test(r.stderr + r.stdout);
+    return { ok: !bad, ...r };
+  } catch (e) {
+    return { ok: false, stdout: e.stdout || '', stderr: (e.stderr || '') + e.message };
+  }
+}
+
+/** The znode of a record, as src/zk/layout.h documents it (ASCII-safe keys only). */
+export function recordZnode(root, store, key) {
+  let h = 14695981039346656037n;
+  for (const b of Buffer.from(key, 'utf8')) { h ^= BigInt(b); h = (h * 1099511628211n) & 0xffffffffffffffffn; }
+  const bucket = (h & 0xffn).toString(16).padStart(2, '0');
+  if (!/^[\x21-\x7e]+$/.test(key) || /[/%]/.test(key) || key === '.' || key === '..') throw new Error('recordZnode: plain keys only');
+  return { bucketPath: `${root}/stores/${store}/r/${bucket}`, path: `${root}/stores/${store}/r/${bucket}/${key}` };
+}
+
 export { execFileSync };

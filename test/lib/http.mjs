@@ -9,10 +9,11 @@ import assert from 'node:assert/strict';
  *   json: a value to send as application/json (serialized with JSON.stringify)
  *   body: raw string/Buffer (no Content-Type added)
  *   path: already percent-encoded
+ *   chunked: send the body with Transfer-Encoding: chunked (no Content-Length)
  * Resolves { status, headers, text, json } (json null when the body is not JSON).
  * Rejects on network errors (with err.code, e.g. ECONNREFUSED / ECONNRESET).
  */
-export function request(base, method, path, { json, body, headers = {}, token, timeout = 15000 } = {}) {
+export function request(base, method, path, { json, body, headers = {}, token, timeout = 15000, chunked = false } = {}) {
   return new Promise((resolve, reject) => {
     const u = new URL(base);
     const h = { ...headers };
@@ -25,7 +26,8 @@ export function request(base, method, path, { json, body, headers = {}, token, t
       payload = Buffer.isBuffer(body) ? body : Buffer.from(body, 'utf8');
     }
     if (token) h.Authorization = `Bearer ${token}`;
-    if (payload) h['Content-Length'] = String(payload.length);
+    if (payload && !chunked) h['Content-Length'] = String(payload.length);
+    if (payload && chunked) h['Transfer-Encoding'] = 'chunked';
     const req = http.request({ host: u.hostname, port: u.port, method, path, headers: h, agent: false }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
@@ -39,7 +41,14 @@ export function request(base, method, path, { json, body, headers = {}, token, t
     });
     req.setTimeout(timeout, () => req.destroy(Object.assign(new Error(`timeout after ${timeout} ms: ${method} ${path}`), { code: 'ETIMEDOUT' })));
     req.on('error', reject);
-    req.end(payload || undefined);
+    if (payload && chunked) {
+      // Several chunks, no declared length.
+      const step = Math.max(1, Math.ceil(payload.length / 7));
+      for (let i = 0; i < payload.length; i += step) req.write(payload.subarray(i, i + step));
+      req.end();
+    } else {
+      req.end(payload || undefined);
+    }
   });
 }
 

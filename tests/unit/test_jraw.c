@@ -86,6 +86,15 @@ static void test_refused(void **state) {
     REFUSE("\"\xff\"");
     REFUSE("\"\xe4\xb8\"");      /* truncated */
     refuse("[1,\0 2]", 6);       /* NUL byte */
+    REFUSE("{\"a\":1,\"a\":2}");                  /* duplicate keys */
+    REFUSE("[{\"x\":{},\"y\":[{\"k\":1,\"k\":1}]}]"); /* nested */
+    REFUSE("{\"\\u0061\":1,\"a\":2}");          /* same key, one escaped */
+}
+
+static void test_same_keys_in_different_objects(void **state) {
+    (void)state;
+    expect("{\"a\":{\"a\":1},\"b\":[{\"a\":1},{\"a\":2}]}", "{\"a\":{\"a\":1},\"b\":[{\"a\":1},{\"a\":2}]}");
+    expect("{\"ab\":1,\"a\":2,\"b\":3}", "{\"ab\":1,\"a\":2,\"b\":3}");
 }
 
 static void test_error_position(void **state) {
@@ -179,7 +188,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_numbers_kept_exactly), cmocka_unit_test(test_whitespace_removed),
         cmocka_unit_test(test_strings_minimally_escaped), cmocka_unit_test(test_refused),
-        cmocka_unit_test(test_error_position), cmocka_unit_test(test_depth_limit),
+        cmocka_unit_test(test_error_position), cmocka_unit_test(test_same_keys_in_different_objects), cmocka_unit_test(test_depth_limit),
         cmocka_unit_test(test_walk), cmocka_unit_test(test_int), cmocka_unit_test(test_string_decode_nul),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,59 @@
+// Helpers for the client unit tests (Node, fake-indexeddb, real gateways).
+import 'fake-indexeddb/auto';
+import { openSyncDB } from '../../client/zoosync.js';
+import { randomBytes } from 'node:crypto';
+
+export { openSyncDB };
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+export const dbName = (p = 'db') => `${p}-${randomBytes(4).toString('hex')}`;
+
+/** Every database opened by a test, closed in after(). */
+export const opened = [];
+export async function open(opts) {
+  const db = await openSyncDB({ pollMs: 200, checkIntervalMs: 300, backoff: { baseMs: 50, maxMs: 500 }, ...opts });
+  opened.push(db);
+  return db;
+}
+export async function closeAll() {
+  await Promise.all(opened.splice(0).map((d) => d.close().catch(() => {})));
+}
+
+/** Polls fn until it is truthy. */
+export async function until(fn, { ms = 5000, every = 30, what = 'condition' } = {}) {
+  const end = Date.now() + ms;
+  let last;
+  for (;;) {
+    try { const v = await fn(); if (v) return v; } catch (e) { last = e; }
+    if (Date.now() > end) throw new Error(`${what}: not reached in ${ms} ms${last ? ` (${last.message})` : ''}`);
+    await sleep(every);
+  }
+}
+
+/** Collects the events of one kind. */
+export function collect(db, type) {
+  const list = [];
+  db.on(type, (e) => list.push(e));
+  return list;
+}
+
+/**
+ * A fetch that records every request and lets a test intercept some:
+ *   const f = spyFetch(); f.intercept = async (url, init, real) => ... (return a Response, throw, or undefined to pass)
+ */
+export function spyFetch() {
+  const f = async (url, init = {}) => {
+    const u = String(url);
+    f.calls.push({ url: u, method: init.method || 'GET', body: init.body, at: Date.now() });
+    if (f.intercept) {
+      const r = await f.intercept(u, init, (x = u, y = init) => fetch(x, y));
+      if (r !== undefined) return r;
+    }
+    return fetch(u, init);
+  };
+  f.calls = [];
+  f.intercept = null;
+  return f;
+}
+
+export const jsonResponse = (status, body, headers = {}) =>
+  new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json', ...headers } });
