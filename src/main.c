@@ -14,6 +14,7 @@
 #include "cache/mirror.h"
 #include "http/api.h"
 #include "http/events.h"
+#include "sync/gc.h"
 #include "http/server.h"
 #include "sync/stores.h"
 #include "util/log.h"
@@ -38,6 +39,7 @@ typedef struct options {
     int session_timeout_ms;
     int keepalive_ms;
     size_t max_streams;
+    int gc_interval_s;
     const char *web_dir;
     const char *client_dir;
     zs_log log;
@@ -60,6 +62,7 @@ static void usage(FILE *f) {
             "  --client-dir DIR          serve DIR at /client/ (zoosync.js)\n"
             "  --keepalive-ms MS         event-stream keepalive interval (default 15000)\n"
             "  --max-streams N           most event streams open at once (default 20000)\n"
+            "  --gc-interval S           collect old tombstones at least every S seconds (default 60)\n"
             "  --session-timeout MS      ZooKeeper session timeout (default 10000)\n"
             "  --log-level LEVEL         error, warn, info (default) or debug\n"
             "  --help                    this text\n"
@@ -105,7 +108,7 @@ static bool is_loopback(const char *host) {
 }
 
 static int parse_args(int argc, char **argv, options *o) {
-    enum { O_LISTEN = 1, O_ZK, O_ROOT, O_SECRET, O_PUBKEY, O_BODY, O_TX, O_CREATE, O_CORS, O_WORKERS, O_SESSION, O_LOG, O_HELP, O_WEB, O_CLIENT, O_KEEPALIVE, O_STREAMS };
+    enum { O_LISTEN = 1, O_ZK, O_ROOT, O_SECRET, O_PUBKEY, O_BODY, O_TX, O_CREATE, O_CORS, O_WORKERS, O_SESSION, O_LOG, O_HELP, O_WEB, O_CLIENT, O_KEEPALIVE, O_STREAMS, O_GC };
     static const struct option longs[] = {
         {"listen", required_argument, NULL, O_LISTEN},     {"zk", required_argument, NULL, O_ZK},
         {"root", required_argument, NULL, O_ROOT},         {"jwt-secret-file", required_argument, NULL, O_SECRET},
@@ -115,6 +118,7 @@ static int parse_args(int argc, char **argv, options *o) {
         {"session-timeout", required_argument, NULL, O_SESSION}, {"log-level", required_argument, NULL, O_LOG},
         {"web", required_argument, NULL, O_WEB},           {"client-dir", required_argument, NULL, O_CLIENT},
         {"keepalive-ms", required_argument, NULL, O_KEEPALIVE}, {"max-streams", required_argument, NULL, O_STREAMS},
+        {"gc-interval", required_argument, NULL, O_GC},
         {"help", no_argument, NULL, O_HELP},               {NULL, 0, NULL, 0}};
     int c;
     size_t v;
@@ -171,6 +175,10 @@ static int parse_args(int argc, char **argv, options *o) {
             o->keepalive_ms = (int)v;
             break;
         case O_STREAMS: if (parse_size("--max-streams", optarg, 1, &o->max_streams) < 0) return -1; break;
+        case O_GC:
+            if (parse_size("--gc-interval", optarg, 1, &v) < 0 || v > 86400) return -1;
+            o->gc_interval_s = (int)v;
+            break;
         case O_HELP: usage(stdout); exit(0);
         default: usage(stderr); return -1;
         }
@@ -228,7 +236,7 @@ static int setup(zkc *z, const options *o, sigset_t *sigs) {
 
 int main(int argc, char **argv) {
     options o = {.listen_host = "127.0.0.1", .listen_port = 8080, .zk = "127.0.0.1:2181", .root = "/zoosync",
-                 .max_body = 4194304, .max_tx_bytes = 1000000, .workers = 16, .session_timeout_ms = 10000, .keepalive_ms = 15000, .max_streams = 20000,
+                 .max_body = 4194304, .max_tx_bytes = 1000000, .workers = 16, .session_timeout_ms = 10000, .keepalive_ms = 15000, .max_streams = 20000, .gc_interval_s = 60,
                  .log = {ZS_LOG_INFO}};
     if (parse_args(argc, argv, &o) < 0) return 2;
 
@@ -262,7 +270,8 @@ int main(int argc, char **argv) {
     mirror_set *mirrors = z ? mirror_set_new(z, o.root, &o.log) : NULL;
     raise_fd_limit(&o);
     events *ev = mirrors ? events_new(mirrors, o.keepalive_ms, o.max_streams, &o.log) : NULL;
-    api_config acfg = {z, o.root, mirrors, verifier, o.max_tx_bytes, &o.log, &ready, ev, o.web_dir, o.client_dir};
+    gc *collector = NULL;
+    api_config acfg = {z, o.root, mirrors, verifier, o.max_tx_bytes, &o.log, &ready, ev, NULL, o.web_dir, o.client_dir};
     api *a = ev ? api_new(&acfg) : NULL;
     httpd_config hcfg = {o.listen_host, o.listen_port, o.max_body, o.workers, o.ncors ? o.cors : NULL};
     httpd *h = a ? httpd_start(&hcfg, api_handle, a, &o.log) : NULL;
@@ -274,6 +283,8 @@ int main(int argc, char **argv) {
                  verifier ? (o.jwt_secret_file ? "HS256" : "public key") : "off");
         int s = setup(z, &o, &sigs);
         if (s == 0) {
+            collector = gc_start(z, mirrors, o.root, o.gc_interval_s, &o.log);
+            api_set_gc(a, collector);
             atomic_store(&ready, true);
             LOG_INFO(&o.log, "ready");
             int sig;
@@ -283,6 +294,7 @@ int main(int argc, char **argv) {
         rc = s == -2 ? 1 : 0; /* a signal during setup is a normal stop */
     }
     httpd_stop(h, 3000);      /* stop accepting, end streams, finish in-flight requests */
+    gc_stop(collector);
     zkc_close(z);             /* closes the session (ephemeral state goes at once) and
                                  stops the completion thread, the only caller of the hooks */
     events_free(ev);          /* no stream is left, no hook can run */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sync/stores.h"
 #include "util/jraw.h"
 #include "zk/layout.h"
 
@@ -20,6 +21,7 @@ typedef struct rec {
     int32_t zver;    /* znode version; protocol version = zver + 1; -1 = not read yet */
     uint64_t zxid;   /* zxid of the change this state comes from */
     cursor_pos pos;  /* feed position, the tree's order (then key bytes) */
+    int64_t mtime;   /* ms since the epoch: the znode's mtime, or when it was seen gone */
     bool in_tree;
     bool armed;      /* a data watch is set (the last read found the znode) */
     bool gone;       /* znode hard-deleted by someone */
@@ -35,8 +37,10 @@ typedef struct checkpoint {
 struct mirror {
     mirror_set *set;
     char *store;
+    char *spath;             /* <root>/stores/<store> (the config) */
     char *rpath;             /* <root>/stores/<store>/r */
     size_t rpath_len;
+    cursor_pos horizon;      /* from the config: older cursors are expired */
     pthread_mutex_t mu;      /* guards everything below */
     pthread_cond_t cond;
     int64_t czxid;           /* identity of the store znode loaded */
@@ -67,7 +71,7 @@ struct mirror_set {
     void *on_advance_ctx;
 };
 
-enum { RD_DATA, RD_CHILDREN };
+enum { RD_DATA, RD_CHILDREN, RD_CONFIG };
 
 typedef struct read_ctx {
     mirror *m;
@@ -124,6 +128,7 @@ static void tree_insert(mirror *m, rec *r) {
 /* ---- reads ------------------------------------------------------------ */
 
 static void data_done(int rc, const char *value, int len, const struct Stat *st, const void *data);
+static void config_done(int rc, const char *value, int len, const struct Stat *st, const void *data);
 static void children_done(int rc, const struct String_vector *names, const struct Stat *st, const void *data);
 static void watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx);
 
@@ -144,7 +149,7 @@ static void send_read(mirror *m, int kind, unsigned bucket, const char *name) {
     if (rc) {
         rc->m = m; rc->gen = m->gen; rc->seq = ++m->issued; rc->kind = kind; rc->bucket = bucket;
         memcpy(rc->name, name ? name : "", nlen + 1);
-        char *bp = bucket_path(m, bucket);
+        char *bp = kind == RD_CONFIG ? strdup(m->spath) : bucket_path(m, bucket);
         if (bp && kind == RD_DATA) {
             if (asprintf(&path, "%s/%s", bp, name) < 0) path = NULL;
             free(bp);
@@ -161,8 +166,9 @@ static void send_read(mirror *m, int kind, unsigned bucket, const char *name) {
     }
     m->reads++;
     zhandle_t *zh = zkc_zh(m->set->z);
-    int err = kind == RD_DATA ? zoo_awget(zh, path, watcher, m, data_done, rc)
-                              : zoo_awget_children2(zh, path, watcher, m, children_done, rc);
+    int err = kind == RD_DATA     ? zoo_awget(zh, path, watcher, m, data_done, rc)
+              : kind == RD_CONFIG ? zoo_awget(zh, path, watcher, m, config_done, rc)
+                                  : zoo_awget_children2(zh, path, watcher, m, children_done, rc);
     free(path);
     if (err != ZOK) {
         /* The handle is unusable (session expired or closing): the session
@@ -280,6 +286,7 @@ static void data_done(int rc, const char *value, int len, const struct Stat *st,
                 }
                 r->zver = st->version;
                 r->zxid = (uint64_t)st->mzxid;
+                r->mtime = st->mtime;
                 r->gone = false;
                 tree_insert(m, r);
             } else if (!r) {
@@ -329,6 +336,13 @@ static void children_done(int rc, const struct String_vector *names, const struc
                     g_hash_table_iter_remove(&it);
                     continue;
                 }
+                if (!r->value && !r->rejected) {
+                    /* A tombstone was collected (the horizon moved past it
+                     * first): forget it, it is no news. */
+                    tree_remove(m, r);
+                    g_hash_table_iter_remove(&it);
+                    continue;
+                }
                 /* Hard-deleted by someone: a deletion at the bucket's pzxid,
                  * with the last version we knew. */
                 tree_remove(m, r);
@@ -337,6 +351,7 @@ static void children_done(int rc, const struct String_vector *names, const struc
                 r->vlen = 0;
                 r->gone = true;
                 r->zxid = (uint64_t)st->pzxid;
+                r->mtime = g_get_real_time() / 1000;
                 tree_insert(m, r);
             }
             g_hash_table_destroy(seen);
@@ -351,6 +366,44 @@ static void children_done(int rc, const struct String_vector *names, const struc
     free(c);
 }
 
+/* Drops hard-deleted records at or before the horizon. Caller holds m->mu. */
+static void prune_gone(mirror *m) {
+    for (unsigned b = 0; b < LAYOUT_BUCKETS; b++) {
+        GHashTableIter it;
+        gpointer k, v;
+        g_hash_table_iter_init(&it, m->buckets[b]);
+        while (g_hash_table_iter_next(&it, &k, &v)) {
+            rec *r = v;
+            if (!r->gone || cursor_cmp(&r->pos, &m->horizon) > 0) continue;
+            tree_remove(m, r);
+            g_hash_table_iter_remove(&it);
+        }
+    }
+}
+
+static void config_done(int rc, const char *value, int len, const struct Stat *st, const void *data) {
+    read_ctx *c = (read_ctx *)data;
+    mirror *m = c->m;
+    uint64_t zobs = 0;
+    pthread_mutex_lock(&m->mu);
+    if (c->gen == m->gen) {
+        if (rc == ZOK) {
+            zobs = (uint64_t)st->mzxid;
+            store_cfg cfg;
+            memset(&cfg, 0, sizeof cfg);
+            if (stores_parse(&cfg, value, len) >= 0 && cursor_cmp(&cfg.horizon, &m->horizon) > 0) {
+                m->horizon = cfg.horizon;
+                prune_gone(m);
+            }
+        } else if (transient(rc)) {
+            send_read(m, RD_CONFIG, 0, NULL);
+        }
+    }
+    account_reply(m, c->seq, zobs);
+    unlock_and_notify(m);
+    free(c);
+}
+
 /* Watch events: "look again". Runs on the completion thread. */
 static void watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx) {
     (void)zh; (void)state;
@@ -358,6 +411,11 @@ static void watcher(zhandle_t *zh, int type, int state, const char *path, void *
     if (type == ZOO_SESSION_EVENT || !path) return;
     pthread_mutex_lock(&m->mu);
     m->watch_events++;
+    if (strcmp(path, m->spath) == 0) {
+        if (type == ZOO_CHANGED_EVENT) send_read(m, RD_CONFIG, 0, NULL);
+        unlock_and_notify(m);
+        return;
+    }
     size_t n = m->rpath_len;
     if (strncmp(path, m->rpath, n) == 0 && path[n] == '/' && path[n + 1] && path[n + 2]) {
         char hex[3] = {path[n + 1], path[n + 2], 0};
@@ -391,6 +449,7 @@ static void start_load(mirror *m, int64_t czxid) {
     m->load_wmark = 0;
     m->loading = true;
     m->loaded = false;
+    send_read(m, RD_CONFIG, 0, NULL);
     for (unsigned b = 0; b < LAYOUT_BUCKETS; b++) send_read(m, RD_CHILDREN, b, NULL);
     m->load_mark = m->issued;
     resolve(m);
@@ -400,7 +459,13 @@ static mirror *mirror_new(mirror_set *s, const char *store) {
     mirror *m = calloc(1, sizeof *m);
     if (!m) return NULL;
     m->set = s;
-    if (!(m->store = strdup(store)) || asprintf(&m->rpath, "%s/stores/%s/r", s->root, store) < 0) {
+    if (!(m->store = strdup(store)) || asprintf(&m->spath, "%s/stores/%s", s->root, store) < 0) {
+        free(m->store);
+        free(m);
+        return NULL;
+    }
+    if (asprintf(&m->rpath, "%s/r", m->spath) < 0) {
+        free(m->spath);
         free(m->store);
         free(m);
         return NULL;
@@ -428,6 +493,7 @@ static void mirror_free(gpointer p) {
     pthread_cond_destroy(&m->cond);
     pthread_mutex_destroy(&m->mu);
     free(m->rpath);
+    free(m->spath);
     free(m->store);
     free(m);
 }
@@ -576,7 +642,8 @@ void mirror_changes(mirror *m, const cursor_pos *since, int limit, size_t max_by
     page->count = 0;
     page->more = false;
     page->loaded = m->loaded;
-    if (!m->loaded) { /* (re)loading: vouch for nothing */
+    page->expired = since && cursor_cmp(since, &m->horizon) < 0;
+    if (!m->loaded || page->expired) { /* (re)loading: vouch for nothing; or too old */
         page->next = since ? *since : (cursor_pos){0, 0, 0};
         pthread_mutex_unlock(&m->mu);
         return;
@@ -604,6 +671,49 @@ void mirror_changes(mirror *m, const cursor_pos *since, int limit, size_t max_by
     page->next = page->more && last ? last->pos : cursor_after_zxid(w);
     if (since && cursor_cmp(&page->next, since) < 0) page->next = *since;
     pthread_mutex_unlock(&m->mu);
+}
+
+cursor_pos mirror_horizon(mirror *m) {
+    pthread_mutex_lock(&m->mu);
+    cursor_pos h = m->horizon;
+    pthread_mutex_unlock(&m->mu);
+    return h;
+}
+
+void mirror_note_horizon(mirror *m, const cursor_pos *h) {
+    pthread_mutex_lock(&m->mu);
+    if (cursor_cmp(h, &m->horizon) > 0) {
+        m->horizon = *h;
+        prune_gone(m);
+    }
+    pthread_mutex_unlock(&m->mu);
+}
+
+static gint collectable_cmp(gconstpointer a, gconstpointer b) {
+    return cursor_cmp(&((const mirror_collectable *)a)->pos, &((const mirror_collectable *)b)->pos);
+}
+
+GArray *mirror_list_collectable(mirror *m, int64_t older_than_ms) {
+    GArray *out = g_array_new(FALSE, FALSE, sizeof(mirror_collectable));
+    pthread_mutex_lock(&m->mu);
+    if (m->loaded) {
+        for (unsigned b = 0; b < LAYOUT_BUCKETS; b++) {
+            GHashTableIter it;
+            gpointer k, v;
+            g_hash_table_iter_init(&it, m->buckets[b]);
+            while (g_hash_table_iter_next(&it, &k, &v)) {
+                rec *r = v;
+                if (r->value || r->rejected || !r->in_tree || r->mtime >= older_than_ms) continue;
+                if (r->zxid > m->wmark) continue; /* not vouched for yet */
+                mirror_collectable c = {r->pos, b, r->zver, r->gone, {0}};
+                snprintf(c.name, sizeof c.name, "%s", r->name);
+                g_array_append_val(out, c);
+            }
+        }
+    }
+    pthread_mutex_unlock(&m->mu);
+    g_array_sort(out, collectable_cmp);
+    return out;
 }
 
 void mirror_set_stats(mirror_set *s, mirror_stats *out) {

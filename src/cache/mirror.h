@@ -30,7 +30,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <glib.h>
+
 #include "sync/cursor.h"
+#include "zk/layout.h"
 #include "util/log.h"
 #include "util/sbuf.h"
 #include "zk/zkc.h"
@@ -69,6 +72,7 @@ typedef struct mirror_page {
     bool more;        /* another page is ready now */
     cursor_pos next;  /* where to read on from */
     bool loaded;      /* false: the mirror is (re)loading and vouched for nothing */
+    bool expired;     /* since is older than the store's horizon: resync */
 } mirror_page;
 
 /* Appends to out, as JSON array elements separated by commas (no brackets),
@@ -77,6 +81,23 @@ typedef struct mirror_page {
  * order, each key once in its latest state. */
 void mirror_changes(mirror *m, const cursor_pos *since, int limit, size_t max_bytes, sbuf *out, mirror_page *page);
 const char *mirror_store(const mirror *m);
+
+/* The store's horizon (from its config znode, which the mirror watches). */
+cursor_pos mirror_horizon(mirror *m);
+/* A horizon seen elsewhere (a fresh config read): moves it forward only. */
+void mirror_note_horizon(mirror *m, const cursor_pos *h);
+
+/* Tombstones and hard-deleted records whose change is older than
+ * older_than_ms (ms since the epoch), sorted by position: what the
+ * collector may forget. A GArray of mirror_collectable (caller frees). */
+typedef struct mirror_collectable {
+    cursor_pos pos;
+    unsigned bucket;
+    int32_t zver;     /* the tombstone znode's version (for a checked delete) */
+    bool gone;        /* no znode left (a foreign hard delete) */
+    char name[3 * LAYOUT_MAX_KEY_BYTES + 1];
+} mirror_collectable;
+GArray *mirror_list_collectable(mirror *m, int64_t older_than_ms);
 
 /* Counters for /metrics. */
 typedef struct mirror_stats {

@@ -51,6 +51,12 @@ api *api_new(const api_config *cfg) {
     return a;
 }
 
+void api_set_gc(api *a, gc *g) {
+    g_mutex_lock(&a->mu);
+    a->cfg.gc = g;
+    g_mutex_unlock(&a->mu);
+}
+
 void api_free(api *a) {
     if (!a) return;
     g_hash_table_destroy(a->requests);
@@ -182,6 +188,7 @@ static mirror *current_mirror(api *a, const store_cfg *cfg, bool catch_up, http_
         http_resp_header(resp, "Retry-After", "1");
         return NULL;
     }
+    mirror_note_horizon(m, &cfg->horizon); /* at least what the config just read says */
     if (catch_up && mirror_catch_up(m, CATCH_UP_MS) < 0) {
         failf(resp, 503, "unavailable", "could not catch up with ZooKeeper within %d ms; retry", CATCH_UP_MS);
         http_resp_header(resp, "Retry-After", "1");
@@ -386,6 +393,12 @@ static void h_changes(api *a, const store_cfg *cfg, bool has_since, const cursor
     sbuf_puts(&b, "{\"changes\":[");
     mirror_page pg;
     mirror_changes(m, has_since ? since : NULL, limit, CHANGES_PAGE_BYTES, &b, &pg);
+    if (pg.expired) {
+        sbuf_free(&b);
+        failf(resp, 410, "cursor_expired",
+              "since: older than the store's horizon (deletions it would need were collected); resync from the beginning");
+        return;
+    }
     if (!pg.loaded) { /* reloading after a new ZooKeeper session */
         sbuf_free(&b);
         failf(resp, 503, "unavailable", "store '%s' is reloading; retry shortly", cfg->name);
@@ -446,6 +459,20 @@ static void h_metrics(api *a, http_resp *resp) {
                 ms.records, ms.bytes, (unsigned long long)ms.watch_events, (unsigned long long)ms.reads,
                 (unsigned long long)ms.foreign_rejected, zkc_connected(a->cfg.z) ? 1 : 0,
                 a->cfg.events ? events_count(a->cfg.events) : 0);
+    gc_stats gs = {0};
+    g_mutex_lock(&a->mu);
+    gc *collector = a->cfg.gc;
+    g_mutex_unlock(&a->mu);
+    if (collector) gc_get_stats(collector, &gs);
+    sbuf_printf(&b,
+                "# HELP zoosync_gc_leader 1 while this gateway is the tombstone collector.\n# TYPE zoosync_gc_leader gauge\n"
+                "zoosync_gc_leader %d\n"
+                "# HELP zoosync_gc_runs_total Collection rounds run as the collector.\n# TYPE zoosync_gc_runs_total counter\n"
+                "zoosync_gc_runs_total %llu\n"
+                "# HELP zoosync_gc_tombstones_collected_total Tombstone znodes deleted.\n"
+                "# TYPE zoosync_gc_tombstones_collected_total counter\n"
+                "zoosync_gc_tombstones_collected_total %llu\n",
+                gs.leader, (unsigned long long)gs.runs, (unsigned long long)gs.collected);
     size_t len;
     char *body = sbuf_steal(&b, &len);
     http_resp_json(resp, 200, body, len);

@@ -12,6 +12,7 @@
 #include "cache/mirror.h"
 #include "http/events.h"
 #include "http/server.h"
+#include "sync/gc.h"
 #include "util/log.h"
 #include "zk/zkc.h"
 
@@ -26,12 +27,15 @@ typedef struct api_config {
     const zs_log *lg;
     const atomic_bool *ready;  /* set by main once the root exists */
     events *events;            /* Server-Sent Events streams */
+    gc *gc;                    /* the tombstone collector (for /metrics) */
     const char *web_dir;       /* served at / (NULL: none) */
     const char *client_dir;    /* served at /client/ (NULL: none) */
 } api_config;
 
 api *api_new(const api_config *cfg);
 void api_free(api *a);
+/* The collector starts after setup; /metrics reports it from then on. */
+void api_set_gc(api *a, gc *g);
 /* The httpd_handler: app is the api. */
 void api_handle(void *app, const http_req *req, http_resp *resp);
 

@@ -30,6 +30,7 @@ typedef struct ev_stream {
     sbuf out;              /* the frame being sent */
     size_t off;
     atomic_bool keepalive_due;
+    bool ending;           /* the resync event is out: end after it */
     _Atomic int64_t last_write_ms;
 } ev_stream;
 
@@ -152,6 +153,12 @@ static void next_frame(ev_stream *st) {
     sbuf body = SBUF_INIT;
     mirror_page pg;
     mirror_changes(st->m, st->has_cur ? &st->cur : NULL, EVENTS_FRAME_CHANGES, EVENTS_FRAME_BYTES, &body, &pg);
+    if (pg.expired) { /* older than the horizon: the client must start over */
+        sbuf_free(&body);
+        sbuf_puts(&st->out, "event: resync\ndata: {\"error\":\"cursor_expired\"}\n\n");
+        st->ending = true;
+        return;
+    }
     if (!pg.loaded) { /* the mirror is reloading: send nothing it cannot vouch for */
         sbuf_free(&body);
         if (atomic_load(&st->keepalive_due)) sbuf_puts(&st->out, ": keepalive\n\n");
@@ -176,7 +183,10 @@ static void next_frame(ev_stream *st) {
 
 static long st_read(void *cls, char *buf, size_t max) {
     ev_stream *st = cls;
-    if (st->off >= st->out.len) next_frame(st);
+    if (st->off >= st->out.len) {
+        if (st->ending) return -1;
+        next_frame(st);
+    }
     if (sbuf_failed(&st->out)) return -1;
     size_t left = st->out.len - st->off;
     if (left == 0) return 0;

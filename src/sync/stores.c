@@ -29,15 +29,22 @@ static int cfg_parse(store_cfg *c, const char *data, int len) {
     json_t *v;
     if ((v = json_object_get(j, "maxValueBytes")) && json_is_integer(v)) c->max_value_bytes = json_integer_value(v);
     if ((v = json_object_get(j, "tombstoneTtlSeconds")) && json_is_integer(v)) c->tombstone_ttl = json_integer_value(v);
+    const char *h = json_string_value(json_object_get(j, "horizon"));
+    if (h) cursor_parse(h, &c->horizon);
     json_decref(j);
     return rc;
 }
 
+int stores_parse(store_cfg *c, const char *data, int len) { return cfg_parse(c, data, len); }
+
 static char *cfg_json(const store_cfg *c, bool deleting) {
     char *s = NULL;
-    if (asprintf(&s, "{\"conflict\":\"%s\",\"maxValueBytes\":%lld,\"tombstoneTtlSeconds\":%lld%s}",
+    char h[CURSOR_LEN + 1] = "";
+    bool has_h = c->horizon.zxid || c->horizon.khash || c->horizon.version;
+    if (has_h) cursor_format(&c->horizon, h);
+    if (asprintf(&s, "{\"conflict\":\"%s\",\"maxValueBytes\":%lld,\"tombstoneTtlSeconds\":%lld%s%s%s%s}",
                  c->lww ? "lww" : "cas", (long long)c->max_value_bytes, (long long)c->tombstone_ttl,
-                 deleting ? ",\"deleting\":true" : "") < 0)
+                 has_h ? ",\"horizon\":\"" : "", h, has_h ? "\"" : "", deleting ? ",\"deleting\":true" : "") < 0)
         return NULL;
     return s;
 }
@@ -269,6 +276,32 @@ int stores_delete(zkc *z, const char *root, const char *name, zs_err *err) {
     free(path);
     if (rc == ZOK) return 0;
     zs_err_zk(err, rc, "deleting the store");
+    return -1;
+}
+
+int stores_advance_horizon(zkc *z, const char *root, const char *name, const cursor_pos *h, zs_err *err) {
+    char *path = layout_store_path(root, name);
+    if (!path) { zs_err_set(err, 500, "internal", "out of memory"); return -1; }
+    int rc = ZOK;
+    for (int attempt = 0; attempt < 20; attempt++) {
+        store_cfg c;
+        bool deleting = false;
+        rc = cfg_read(z, path, name, &c, &deleting);
+        if (rc != ZOK || deleting) break;
+        if (cursor_cmp(&c.horizon, h) >= 0) { free(path); return 0; }
+        c.horizon = *h;
+        char *data = cfg_json(&c, false);
+        if (!data) { rc = ZSYSTEMERROR; break; }
+        rc = zoo_set(zkc_zh(z), path, data, (int)strlen(data), c.zversion);
+        free(data);
+        if (rc == ZBADVERSION) continue;
+        if (rc != ZOK) break;
+        free(path);
+        return 0;
+    }
+    free(path);
+    if (rc == ZOK || rc == ZNONODE) zs_err_set(err, 404, "store_not_found", "store '%s' does not exist", name);
+    else zs_err_zk(err, rc, "moving the horizon");
     return -1;
 }
 

@@ -1,7 +1,8 @@
 /* stores: store configurations kept in ZooKeeper.
  *
  * <root>/stores/<name> holds the configuration as JSON:
- *   {"conflict":"cas"|"lww","maxValueBytes":N,"tombstoneTtlSeconds":N}
+ *   {"conflict":"cas"|"lww","maxValueBytes":N,"tombstoneTtlSeconds":N,
+ *    "horizon":"<cursor>"}   (horizon: once tombstones were collected)
  * and, while a deletion is under way, "deleting":true (the store is then
  * gone for readers; the next PUT or DELETE of that name finishes the job).
  * Creating a store creates, in one multi, its node, r/ and c/ and their 256
@@ -14,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sync/cursor.h"
 #include "util/err.h"
 #include "util/sbuf.h"
 #include "zk/zkc.h"
@@ -25,6 +27,7 @@ typedef struct store_cfg {
     bool lww;
     int64_t max_value_bytes;
     int64_t tombstone_ttl;
+    cursor_pos horizon;  /* newest collected deletion: older cursors expired */
     int64_t czxid;       /* identity of this incarnation of the store */
     int32_t zversion;    /* of the config znode */
 } store_cfg;
@@ -37,6 +40,11 @@ int stores_put(zkc *z, const char *root, const char *name, const json_t *body, s
                bool *created, zs_err *err);
 /* 0, or -1 and err (404, 503). */
 int stores_delete(zkc *z, const char *root, const char *name, zs_err *err);
+/* Moves the store's horizon forward to h (never back). 0, or -1 and err. */
+int stores_advance_horizon(zkc *z, const char *root, const char *name, const cursor_pos *h, zs_err *err);
+/* Parses a config znode's data (for the mirror's config watch). Returns 1
+ * when the store is being deleted, 0 when fine, -1 when not a config. */
+int stores_parse(store_cfg *c, const char *data, int len);
 /* Names of every store, sorted; free with stores_free_names. */
 int stores_list(zkc *z, const char *root, char ***names, size_t *count, zs_err *err);
 void stores_free_names(char **names, size_t count);

@@ -1,0 +1,187 @@
+#include "sync/gc.h"
+
+#include <glib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sync/stores.h"
+#include "zk/layout.h"
+
+#define DELETE_BATCH 200
+
+struct gc {
+    zkc *z;
+    mirror_set *mirrors;
+    char *root;
+    char *dir;            /* <root>/gc */
+    int interval_s;
+    const zs_log *lg;
+    GThread *thread;
+    GMutex mu;            /* guards everything below */
+    GCond cond;
+    bool stop;
+    char *mine;           /* our election znode's name, NULL when we have none */
+    int64_t mine_session; /* the session that created it */
+    gc_stats stats;
+};
+
+/* Creates our election znode if we have none (again after a new session). */
+static void ensure_candidate(gc *g) {
+    zhandle_t *zh = zkc_zh(g->z);
+    const clientid_t *id = zoo_client_id(zh);
+    int64_t session = id ? id->client_id : 0;
+    if (g->mine && g->mine_session == session) return;
+    free(g->mine);
+    g->mine = NULL;
+    if (zkc_ensure_path(g->z, g->dir) != ZOK) return;
+    char prefix[1024], made[1024];
+    snprintf(prefix, sizeof prefix, "%s/g-", g->dir);
+    if (zoo_create(zh, prefix, "", 0, &ZOO_OPEN_ACL_UNSAFE, ZOO_EPHEMERAL | ZOO_SEQUENCE, made, sizeof made) != ZOK)
+        return;
+    const char *slash = strrchr(made, '/');
+    g->mine = strdup(slash ? slash + 1 : made);
+    g->mine_session = session;
+}
+
+static bool is_leader(gc *g) {
+    if (!g->mine) return false;
+    struct String_vector kids = {0, NULL};
+    if (zoo_get_children(zkc_zh(g->z), g->dir, 0, &kids) != ZOK) return false;
+    const char *lowest = NULL;
+    bool present = false;
+    for (int i = 0; i < kids.count; i++) {
+        if (strncmp(kids.data[i], "g-", 2) != 0) continue;
+        if (!lowest || strcmp(kids.data[i], lowest) < 0) lowest = kids.data[i];
+        if (strcmp(kids.data[i], g->mine) == 0) present = true;
+    }
+    bool leader = present && lowest && strcmp(lowest, g->mine) == 0;
+    deallocate_String_vector(&kids);
+    if (!present) { free(g->mine); g->mine = NULL; } /* lost with an old session */
+    return leader;
+}
+
+static int delete_batch(gc *g, const char *store, const mirror_collectable *c, size_t n) {
+    zoo_op_t ops[DELETE_BATCH];
+    zoo_op_result_t res[DELETE_BATCH];
+    char *paths[DELETE_BATCH];
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (c[i].gone) continue;
+        if (asprintf(&paths[k], "%s/stores/%s/r/%02x/%s", g->root, store, c[i].bucket, c[i].name) < 0) break;
+        zoo_delete_op_init(&ops[k], paths[k], c[i].zver);
+        k++;
+    }
+    int done = 0;
+    if (k > 0 && zoo_multi(zkc_zh(g->z), (int)k, ops, res) == ZOK) {
+        done = (int)k;
+    } else {
+        for (size_t i = 0; i < k; i++) /* one changed or vanished meanwhile: one at a time */
+            if (zoo_delete(zkc_zh(g->z), paths[i], ops[i].delete_op.version) == ZOK) done++;
+    }
+    for (size_t i = 0; i < k; i++) free(paths[i]);
+    return done;
+}
+
+static void collect_store(gc *g, const char *name) {
+    store_cfg cfg;
+    zs_err e = {0};
+    if (stores_get(g->z, g->root, name, &cfg, &e) < 0) return;
+    mirror *m = NULL;
+    if (mirror_set_acquire(g->mirrors, name, cfg.czxid, 5000, &m) < 0) return;
+    if (mirror_catch_up(m, 5000) < 0) return;
+    int64_t cutoff = g_get_real_time() / 1000 - cfg.tombstone_ttl * 1000;
+    GArray *cands = mirror_list_collectable(m, cutoff);
+    if (cands->len == 0) { g_array_free(cands, TRUE); return; }
+    const mirror_collectable *c = (const mirror_collectable *)cands->data;
+    cursor_pos h = c[cands->len - 1].pos;
+    /* The horizon first: from now on a cursor that could need these
+     * deletions is expired, on every gateway (their mirrors watch the config). */
+    if (stores_advance_horizon(g->z, g->root, name, &h, &e) < 0) {
+        LOG_WARN(g->lg, "gc %s: cannot move the horizon: %s", name, e.message);
+        g_array_free(cands, TRUE);
+        return;
+    }
+    mirror_note_horizon(m, &h);
+    int deleted = 0;
+    for (size_t i = 0; i < cands->len; i += DELETE_BATCH) {
+        size_t n = cands->len - i < DELETE_BATCH ? cands->len - i : DELETE_BATCH;
+        deleted += delete_batch(g, name, c + i, n);
+    }
+    g_mutex_lock(&g->mu);
+    g->stats.collected += (uint64_t)deleted;
+    g_mutex_unlock(&g->mu);
+    LOG_INFO(g->lg, "gc %s: collected %d tombstones; horizon now %016llx", name, deleted, (unsigned long long)h.zxid);
+    g_array_free(cands, TRUE);
+}
+
+static void round_once(gc *g) {
+    if (!zkc_connected(g->z)) return;
+    ensure_candidate(g);
+    bool leader = is_leader(g);
+    g_mutex_lock(&g->mu);
+    g->stats.leader = leader;
+    if (leader) g->stats.runs++;
+    g_mutex_unlock(&g->mu);
+    if (!leader) return;
+    char **names;
+    size_t n;
+    zs_err e = {0};
+    if (stores_list(g->z, g->root, &names, &n, &e) < 0) return;
+    for (size_t i = 0; i < n; i++) collect_store(g, names[i]);
+    stores_free_names(names, n);
+}
+
+static gpointer gc_main(gpointer data) {
+    gc *g = data;
+    g_mutex_lock(&g->mu);
+    while (!g->stop) {
+        gint64 until = g_get_monotonic_time() + (gint64)g->interval_s * G_TIME_SPAN_SECOND;
+        while (!g->stop && g_cond_wait_until(&g->cond, &g->mu, until)) {}
+        if (g->stop) break;
+        g_mutex_unlock(&g->mu);
+        round_once(g);
+        g_mutex_lock(&g->mu);
+    }
+    g_mutex_unlock(&g->mu);
+    return NULL;
+}
+
+gc *gc_start(zkc *z, mirror_set *mirrors, const char *root, int interval_s, const zs_log *lg) {
+    gc *g = calloc(1, sizeof *g);
+    if (!g) return NULL;
+    g->z = z;
+    g->mirrors = mirrors;
+    g->interval_s = interval_s;
+    g->lg = lg;
+    if (!(g->root = strdup(root)) || asprintf(&g->dir, "%s/gc", root) < 0) {
+        free(g->root);
+        free(g);
+        return NULL;
+    }
+    g_mutex_init(&g->mu);
+    g_cond_init(&g->cond);
+    g->thread = g_thread_new("zs-gc", gc_main, g);
+    return g;
+}
+
+void gc_stop(gc *g) {
+    if (!g) return;
+    g_mutex_lock(&g->mu);
+    g->stop = true;
+    g_cond_signal(&g->cond);
+    g_mutex_unlock(&g->mu);
+    g_thread_join(g->thread);
+    g_cond_clear(&g->cond);
+    g_mutex_clear(&g->mu);
+    free(g->mine);
+    free(g->dir);
+    free(g->root);
+    free(g);
+}
+
+void gc_get_stats(gc *g, gc_stats *out) {
+    g_mutex_lock(&g->mu);
+    *out = g->stats;
+    g_mutex_unlock(&g->mu);
+}

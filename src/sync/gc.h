@@ -1,0 +1,33 @@
+/* gc: the tombstone collector.
+ *
+ * Every gateway runs a gc thread; one at a time collects, chosen with
+ * ZooKeeper's leader-election recipe: each gateway holds an ephemeral
+ * sequential znode <root>/gc/g-NNNNNNNNNN, and the lowest is the leader
+ * (a gateway that dies or loses its session drops out at once). Every
+ * interval the leader, for each store, takes from its mirror the tombstones
+ * (and foreign hard deletes) older than tombstoneTtlSeconds, FIRST moves the
+ * store's horizon to the newest of them (so any cursor that could need them
+ * is answered cursor_expired from then on), THEN deletes their znodes, each
+ * with its version (one that came back to life meanwhile stays). */
+#ifndef ZS_GC_H
+#define ZS_GC_H
+
+#include <stdint.h>
+
+#include "cache/mirror.h"
+#include "util/log.h"
+#include "zk/zkc.h"
+
+typedef struct gc gc;
+
+gc *gc_start(zkc *z, mirror_set *mirrors, const char *root, int interval_s, const zs_log *lg);
+void gc_stop(gc *g);
+
+typedef struct gc_stats {
+    uint64_t runs;        /* collection rounds run as leader */
+    uint64_t collected;   /* tombstone znodes deleted */
+    int leader;           /* 1 while this gateway is the collector */
+} gc_stats;
+void gc_get_stats(gc *g, gc_stats *out);
+
+#endif
