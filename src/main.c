@@ -18,6 +18,7 @@
 #include "http/server.h"
 #include "sync/stores.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "zk/zkc.h"
 
 #define MAX_LIST 64
@@ -271,7 +272,9 @@ int main(int argc, char **argv) {
     raise_fd_limit(&o);
     events *ev = mirrors ? events_new(mirrors, o.keepalive_ms, o.max_streams, &o.log) : NULL;
     gc *collector = NULL;
-    api_config acfg = {z, o.root, mirrors, verifier, o.max_tx_bytes, &o.log, &ready, ev, NULL, o.web_dir, o.client_dir};
+    zs_metrics metrics = {0};
+    api_config acfg = {z, o.root, mirrors, verifier, o.max_tx_bytes, &o.log, &ready, ev, NULL, o.web_dir, o.client_dir,
+                       &metrics};
     api *a = ev ? api_new(&acfg) : NULL;
     httpd_config hcfg = {o.listen_host, o.listen_port, o.max_body, o.workers, o.ncors ? o.cors : NULL};
     httpd *h = a ? httpd_start(&hcfg, api_handle, a, &o.log) : NULL;

@@ -45,7 +45,7 @@ api *api_new(const api_config *cfg) {
     api *a = calloc(1, sizeof *a);
     if (!a) return NULL;
     a->cfg = *cfg;
-    a->push = (push_env){cfg->z, cfg->mirrors, cfg->root, cfg->max_tx_bytes, cfg->lg};
+    a->push = (push_env){cfg->z, cfg->mirrors, cfg->root, cfg->max_tx_bytes, cfg->lg, cfg->metrics};
     g_mutex_init(&a->mu);
     a->requests = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     return a;
@@ -189,7 +189,10 @@ static mirror *current_mirror(api *a, const store_cfg *cfg, bool catch_up, http_
         return NULL;
     }
     mirror_note_horizon(m, &cfg->horizon); /* at least what the config just read says */
-    if (catch_up && mirror_catch_up(m, CATCH_UP_MS) < 0) {
+    int64_t t0 = zs_now_us();
+    int crc = catch_up ? mirror_catch_up(m, CATCH_UP_MS) : 0;
+    if (catch_up) zs_metrics_zk(a->cfg.metrics, ZS_OP_SYNC, zs_now_us() - t0, crc < 0 ? ZOPERATIONTIMEOUT : ZOK);
+    if (crc < 0) {
         failf(resp, 503, "unavailable", "could not catch up with ZooKeeper within %d ms; retry", CATCH_UP_MS);
         http_resp_header(resp, "Retry-After", "1");
         return NULL;
@@ -459,6 +462,7 @@ static void h_metrics(api *a, http_resp *resp) {
                 ms.records, ms.bytes, (unsigned long long)ms.watch_events, (unsigned long long)ms.reads,
                 (unsigned long long)ms.foreign_rejected, zkc_connected(a->cfg.z) ? 1 : 0,
                 a->cfg.events ? events_count(a->cfg.events) : 0);
+    if (a->cfg.metrics) zs_metrics_render(a->cfg.metrics, &b);
     gc_stats gs = {0};
     g_mutex_lock(&a->mu);
     gc *collector = a->cfg.gc;
@@ -512,6 +516,15 @@ static auth_principal *authenticate(api *a, const http_req *req, route_id rid, h
     return p;
 }
 
+/* ZooKeeper unreachable: answer 503 now rather than wait for a reconnection
+ * (every later call would block until then). */
+static bool zk_down(api *a, http_resp *resp) {
+    if (zkc_connected(a->cfg.z)) return false;
+    failf(resp, 503, "unavailable", "ZooKeeper is unreachable; retry shortly");
+    http_resp_header(resp, "Retry-After", "1");
+    return true;
+}
+
 static void dispatch(api *a, const http_req *req, route *rt, http_resp *resp) {
     const char *method = http_req_method(req);
     auth_principal *who = authenticate(a, req, rt->id, resp);
@@ -526,7 +539,7 @@ static void dispatch(api *a, const http_req *req, route *rt, http_resp *resp) {
         goto out;
     }
     if (rt->id == R_STORES) { /* lists only what the token may read: maybe nothing */
-        h_list_stores(a, who, resp);
+        if (!zk_down(a, resp)) h_list_stores(a, who, resp);
         goto out;
     }
     auth_perm need = needed_perm(rt, method);
@@ -549,6 +562,7 @@ static void dispatch(api *a, const http_req *req, route *rt, http_resp *resp) {
     if ((rt->id == R_CHANGES || rt->id == R_EVENTS) &&
         changes_query(req, rt->id == R_EVENTS, &has_since, &since, &limit, resp) < 0)
         goto out;
+    if (zk_down(a, resp)) goto out;
     if (rt->id == R_STORE) { h_store(a, req, rt, resp); goto out; }
     store_cfg cfg;
     zs_err e = {0};

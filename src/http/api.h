@@ -14,6 +14,7 @@
 #include "http/server.h"
 #include "sync/gc.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "zk/zkc.h"
 
 typedef struct api api;
@@ -30,6 +31,7 @@ typedef struct api_config {
     gc *gc;                    /* the tombstone collector (for /metrics) */
     const char *web_dir;       /* served at / (NULL: none) */
     const char *client_dir;    /* served at /client/ (NULL: none) */
+    zs_metrics *metrics;
 } api_config;
 
 api *api_new(const api_config *cfg);

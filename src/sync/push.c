@@ -240,7 +240,9 @@ static int client_read(push_req *r) {
     for (int attempt = 0; attempt < 3; attempt++) {
         int len = READ_BUF;
         struct Stat st;
+        int64_t t0 = zs_now_us();
         int rc = zoo_get(zkc_zh(r->env->z), c->path, 0, r->buf, &len, &st);
+        zs_metrics_zk(r->env->metrics, ZS_OP_READ, zs_now_us() - t0, rc == ZNONODE ? ZOK : rc);
         if (rc == ZNONODE) {
             rc = zoo_create(zkc_zh(r->env->z), c->path, "{\"last\":0}", 10, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
             if (rc != ZOK && rc != ZNODEEXISTS) return rc;
@@ -319,7 +321,9 @@ static int read_states(push_req *r, size_t from, size_t end, GHashTable *states)
         if (g_hash_table_contains(states, m->path)) continue;
         int len = READ_BUF;
         struct Stat st;
+        int64_t t0 = zs_now_us();
         int rc = zoo_get(zkc_zh(r->env->z), m->path, 0, r->buf, &len, &st);
+        zs_metrics_zk(r->env->metrics, ZS_OP_READ, zs_now_us() - t0, rc == ZNONODE ? ZOK : rc);
         kstate *k = calloc(1, sizeof *k);
         if (!k) return ZSYSTEMERROR;
         if (rc == ZOK) {
@@ -518,7 +522,9 @@ static int run_chunk(push_req *r, const unit *units, size_t u0, size_t u1) {
         if (rc == ZOK) {
             zoo_set_op_init(&o.ops[o.n++], r->cl.path, cdata, (int)strlen(cdata), r->cl.zver, &cstat);
             res = calloc(o.n, sizeof *res);
+            int64_t t0 = zs_now_us();
             rc = res ? zoo_multi(zkc_zh(r->env->z), (int)o.n, o.ops, res) : ZSYSTEMERROR;
+            zs_metrics_zk(r->env->metrics, ZS_OP_MULTI, zs_now_us() - t0, rc);
         }
         int bad_op = rc == ZOK || !res ? -1 : failed_op(res, o.n);
         bool client_raced = bad_op >= 0 && o.owner[bad_op] == NULL;
@@ -596,6 +602,7 @@ static void write_response(push_req *r, mirror *mr, sbuf *out) {
             dup = true;
         }
         sbuf_putc(out, '}');
+        if (r->env->metrics) atomic_fetch_add(&r->env->metrics->push_outcome[m->status == ST_APPLIED ? 0 : m->status == ST_CONFLICT ? 1 : 2], 1);
     }
     /* Read-your-writes: from this cursor on, the feed reflects every applied
      * mutation. Duplicates were applied earlier at unknown positions: the
@@ -646,7 +653,9 @@ int push_run(const push_env *env, const store_cfg *cfg, const char *body, size_t
     if (!r.buf || !r.cl.path) { zs_err_set(err, 500, "internal", "out of memory"); goto out; }
     /* A ZooKeeper server may lag behind the leader: sync first, so that the
      * states we judge conflicts on include every acknowledged write. */
+    int64_t t0 = zs_now_us();
     int zrc = zkc_sync(env->z, 5000);
+    zs_metrics_zk(env->metrics, ZS_OP_SYNC, zs_now_us() - t0, zrc);
     if (zrc != ZOK) { zs_err_zk(err, zrc, "syncing with the leader"); goto out; }
     zrc = client_read(&r);
     if (zrc != ZOK) { zs_err_zk(err, zrc, "reading the client's state"); goto out; }

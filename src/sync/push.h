@@ -24,6 +24,7 @@
 #include "sync/stores.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/sbuf.h"
 #include "zk/zkc.h"
 
@@ -38,6 +39,7 @@ typedef struct push_env {
     const char *root;
     size_t max_tx_bytes;
     const zs_log *lg;
+    zs_metrics *metrics;      /* may be NULL */
 } push_env;
 
 /* Runs one push request: the raw body is validated and compacted here

@@ -1,0 +1,38 @@
+/* metrics: counters and latency histograms shared by the modules, rendered
+ * by /metrics in Prometheus text format. main() owns the one zs_metrics and
+ * hands a pointer to each module; every field is atomic, so any thread
+ * may add to it without a lock. */
+#ifndef ZS_METRICS_H
+#define ZS_METRICS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "util/sbuf.h"
+
+#define ZS_HIST_BUCKETS 12
+
+typedef struct zs_hist {
+    _Atomic uint64_t le[ZS_HIST_BUCKETS]; /* counts per upper bound (not cumulative) */
+    _Atomic uint64_t count;
+    _Atomic uint64_t sum_us;
+} zs_hist;
+
+typedef enum { ZS_OP_SYNC, ZS_OP_MULTI, ZS_OP_READ, ZS_OP_WRITE, ZS_OP_KINDS } zs_op_kind;
+
+typedef struct zs_metrics {
+    zs_hist zk_latency[ZS_OP_KINDS];        /* worker-side ZooKeeper calls */
+    _Atomic uint64_t zk_errors[ZS_OP_KINDS];
+    _Atomic uint64_t push_outcome[3];       /* applied, conflict, duplicate */
+} zs_metrics;
+
+void zs_hist_observe(zs_hist *h, int64_t us);
+/* Notes one ZooKeeper call of kind that took us microseconds and returned rc
+ * (a ZooKeeper error code). m may be NULL. */
+void zs_metrics_zk(zs_metrics *m, zs_op_kind kind, int64_t us, int rc);
+/* Appends the metrics in Prometheus text format. */
+void zs_metrics_render(const zs_metrics *m, sbuf *out);
+/* Monotonic microseconds. */
+int64_t zs_now_us(void);
+
+#endif
