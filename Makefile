@@ -5,7 +5,7 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build build-asan test unit integration run clean
+.PHONY: all deps build build-asan test unit integration run bench clean
 
 all: build
 
@@ -34,6 +34,11 @@ integration:
 
 run: build
 	@scripts/run.sh $(BUILD)/zoosyncd
+
+# Benchmarks (not part of `make test`): JSON lines on stdout, each with its
+# ceiling measured in the same run. See docs/PERFORMANCE.md.
+bench: build
+	@bench/run.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
