@@ -314,30 +314,42 @@ static kstate *kstate_copy(const kstate *k) {
 }
 
 /* Reads the present state of every key of muts[from..end) into states
- * (path -> kstate). Returns ZOK or an error. */
+ * (path -> kstate), all reads pipelined in one round trip. Returns ZOK or
+ * an error. */
 static int read_states(push_req *r, size_t from, size_t end, GHashTable *states) {
+    const char **paths = calloc(end - from + 1, sizeof *paths);
+    if (!paths) return ZSYSTEMERROR;
+    int n = 0;
+    GHashTable *asked = g_hash_table_new(g_str_hash, g_str_equal);
     for (size_t i = from; i < end; i++) {
-        mut *m = &r->muts[i];
-        if (g_hash_table_contains(states, m->path)) continue;
-        int len = READ_BUF;
-        struct Stat st;
-        int64_t t0 = zs_now_us();
-        int rc = zoo_get(zkc_zh(r->env->z), m->path, 0, r->buf, &len, &st);
-        zs_metrics_zk(r->env->metrics, ZS_OP_READ, zs_now_us() - t0, rc == ZNONODE ? ZOK : rc);
-        kstate *k = calloc(1, sizeof *k);
-        if (!k) return ZSYSTEMERROR;
-        if (rc == ZOK) {
-            k->node = true;
-            k->zver = st.version;
-            if (len > 0 && !(k->value = strndup(r->buf, (size_t)len))) { free(k); return ZSYSTEMERROR; }
-            k->vlen = len > 0 ? (size_t)len : 0;
-        } else if (rc != ZNONODE) {
-            free(k);
-            return rc;
-        }
-        g_hash_table_insert(states, m->path, k);
+        const char *p = r->muts[i].path;
+        if (g_hash_table_contains(states, p) || g_hash_table_contains(asked, p)) continue;
+        g_hash_table_add(asked, (gpointer)p);
+        paths[n++] = p;
     }
-    return ZOK;
+    g_hash_table_destroy(asked);
+    zkc_got *got = calloc((size_t)n + 1, sizeof *got);
+    int64_t t0 = zs_now_us();
+    int rc = got ? zkc_get_many(r->env->z, paths, n, got, 10000) : ZSYSTEMERROR;
+    zs_metrics_zk(r->env->metrics, ZS_OP_READ, zs_now_us() - t0, rc);
+    for (int i = 0; rc == ZOK && i < n; i++) {
+        if (got[i].rc != ZOK && got[i].rc != ZNONODE) { rc = got[i].rc; break; }
+        kstate *k = calloc(1, sizeof *k);
+        if (!k) { rc = ZSYSTEMERROR; break; }
+        if (got[i].rc == ZOK) {
+            k->node = true;
+            k->zver = got[i].st.version;
+            if (got[i].len > 0) { /* take the copy */
+                k->value = got[i].data;
+                k->vlen = (size_t)got[i].len;
+                got[i].data = NULL;
+            }
+        }
+        g_hash_table_insert(states, (gpointer)paths[i], k);
+    }
+    zkc_got_free(got, n);
+    free(paths);
+    return rc;
 }
 
 static bool base_matches(const kstate *k, json_int_t base) {

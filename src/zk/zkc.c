@@ -246,3 +246,96 @@ int zkc_ensure_path(zkc *z, const char *path) {
     free(p);
     return rc;
 }
+
+/* ---- pipelined reads ---------------------------------------------------------- */
+
+/* Shared by the waiter and the completions; the last one out frees it, so a
+ * waiter that gives up never leaves a completion writing into freed memory. */
+typedef struct get_batch {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int refs;      /* pending completions + the waiter */
+    int pending;
+    zkc_got *res;  /* owned by the batch until handed over */
+    int n;
+} get_batch;
+
+typedef struct get_slot { get_batch *b; int i; } get_slot;
+
+static void batch_unref_locked(get_batch *b) {
+    if (--b->refs > 0) { pthread_mutex_unlock(&b->mu); return; }
+    pthread_mutex_unlock(&b->mu);
+    zkc_got_free(b->res, b->n);
+    pthread_cond_destroy(&b->cv);
+    pthread_mutex_destroy(&b->mu);
+    free(b);
+}
+
+static void got_one(int rc, const char *value, int len, const struct Stat *st, const void *data) {
+    get_slot *slot = (get_slot *)data;
+    get_batch *b = slot->b;
+    zkc_got *g = &b->res[slot->i];
+    free(slot);
+    pthread_mutex_lock(&b->mu);
+    if (b->res) {
+        g->rc = rc;
+        g->len = -1;
+        if (rc == ZOK) {
+            g->st = *st;
+            g->len = len;
+            if (len >= 0 && (g->data = malloc((size_t)len + 1))) {
+                if (len) memcpy(g->data, value, (size_t)len);
+                g->data[len] = '\0';
+            } else if (len >= 0) {
+                g->rc = ZSYSTEMERROR;
+            }
+        }
+    }
+    b->pending--;
+    pthread_cond_signal(&b->cv);
+    batch_unref_locked(b);
+}
+
+void zkc_got_free(zkc_got *g, int n) {
+    if (!g) return;
+    for (int i = 0; i < n; i++) free(g[i].data);
+    free(g);
+}
+
+int zkc_get_many(zkc *z, const char *const *paths, int n, zkc_got *out, int timeout_ms) {
+    if (n == 0) return ZOK;
+    get_batch *b = calloc(1, sizeof *b);
+    zkc_got *res = calloc((size_t)n, sizeof *res);
+    if (!b || !res) { free(b); free(res); return ZSYSTEMERROR; }
+    pthread_mutex_init(&b->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&b->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    b->res = res;
+    b->n = n;
+    b->refs = 1;
+    int rc = ZOK;
+    zhandle_t *zh = zkc_zh(z);
+    pthread_mutex_lock(&b->mu);
+    for (int i = 0; i < n; i++) {
+        get_slot *slot = malloc(sizeof *slot);
+        if (!slot) { rc = ZSYSTEMERROR; break; }
+        *slot = (get_slot){b, i};
+        b->refs++;
+        b->pending++;
+        int sent = zoo_aget(zh, paths[i], 0, got_one, slot);
+        if (sent != ZOK) { b->refs--; b->pending--; free(slot); rc = sent; break; }
+    }
+    struct timespec dl;
+    abs_deadline(&dl, timeout_ms);
+    while (b->pending > 0)
+        if (pthread_cond_timedwait(&b->cv, &b->mu, &dl) == ETIMEDOUT) { if (rc == ZOK) rc = ZOPERATIONTIMEOUT; break; }
+    if (rc == ZOK) {
+        memcpy(out, res, (size_t)n * sizeof *out); /* hand the data over */
+        memset(res, 0, (size_t)n * sizeof *res);
+    }
+    batch_unref_locked(b); /* unlocks; frees when the last completion is done */
+    return rc;
+}

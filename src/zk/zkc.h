@@ -46,6 +46,21 @@ int zkc_sync(zkc *z, int timeout_ms);
  * fine). Returns ZOK or the first other error. */
 int zkc_ensure_path(zkc *z, const char *path);
 
+/* One znode read by zkc_get_many. */
+typedef struct zkc_got {
+    int rc;          /* ZOK, ZNONODE, or another error */
+    char *data;      /* malloc'd copy of the data (NUL-terminated), NULL when none */
+    int len;         /* data length, -1 for none */
+    struct Stat st;
+} zkc_got;
+
+/* Reads n znodes at once (pipelined on the session: one round trip, not n)
+ * and waits up to timeout_ms. Returns ZOK when every read has an answer in
+ * out[i] (each with its own rc), else ZOPERATIONTIMEOUT or the error that
+ * kept the reads from being sent. Free with zkc_got_free. */
+int zkc_get_many(zkc *z, const char *const *paths, int n, zkc_got *out, int timeout_ms);
+void zkc_got_free(zkc_got *g, int n);
+
 /* Monotonic milliseconds, for deadlines. */
 int64_t zkc_now_ms(void);
 
