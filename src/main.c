@@ -14,6 +14,7 @@
 #include "cache/mirror.h"
 #include "http/api.h"
 #include "http/events.h"
+#include "sync/commit.h"
 #include "sync/gc.h"
 #include "http/server.h"
 #include "sync/stores.h"
@@ -273,9 +274,10 @@ int main(int argc, char **argv) {
     events *ev = mirrors ? events_new(mirrors, o.keepalive_ms, o.max_streams, &o.log) : NULL;
     gc *collector = NULL;
     zs_metrics metrics = {0};
+    committer *commit = z ? committer_start(z, o.max_tx_bytes, &metrics, &o.log) : NULL;
     api_config acfg = {z, o.root, mirrors, verifier, o.max_tx_bytes, &o.log, &ready, ev, NULL, o.web_dir, o.client_dir,
-                       &metrics};
-    api *a = ev ? api_new(&acfg) : NULL;
+                       &metrics, commit};
+    api *a = ev && commit ? api_new(&acfg) : NULL;
     httpd_config hcfg = {o.listen_host, o.listen_port, o.max_body, o.workers, o.ncors ? o.cors : NULL};
     httpd *h = a ? httpd_start(&hcfg, api_handle, a, &o.log) : NULL;
     if (h) {
@@ -298,6 +300,7 @@ int main(int argc, char **argv) {
     }
     httpd_stop(h, 3000);      /* stop accepting, end streams, finish in-flight requests */
     gc_stop(collector);
+    committer_stop(commit);   /* every worker has returned */
     zkc_close(z);             /* closes the session (ephemeral state goes at once) and
                                  stops the completion thread, the only caller of the hooks */
     events_free(ev);          /* no stream is left, no hook can run */

@@ -45,7 +45,7 @@ api *api_new(const api_config *cfg) {
     api *a = calloc(1, sizeof *a);
     if (!a) return NULL;
     a->cfg = *cfg;
-    a->push = (push_env){cfg->z, cfg->mirrors, cfg->root, cfg->max_tx_bytes, cfg->lg, cfg->metrics};
+    a->push = (push_env){cfg->z, cfg->mirrors, cfg->root, cfg->max_tx_bytes, cfg->lg, cfg->metrics, cfg->commit};
     g_mutex_init(&a->mu);
     a->requests = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     return a;

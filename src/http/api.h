@@ -12,6 +12,7 @@
 #include "cache/mirror.h"
 #include "http/events.h"
 #include "http/server.h"
+#include "sync/commit.h"
 #include "sync/gc.h"
 #include "util/log.h"
 #include "util/metrics.h"
@@ -32,6 +33,7 @@ typedef struct api_config {
     const char *web_dir;       /* served at / (NULL: none) */
     const char *client_dir;    /* served at /client/ (NULL: none) */
     zs_metrics *metrics;
+    committer *commit;         /* group commit of pushes */
 } api_config;
 
 api *api_new(const api_config *cfg);

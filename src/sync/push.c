@@ -499,13 +499,6 @@ static int evaluate(push_req *r, const unit *units, size_t u0, size_t u1, GHashT
 
 /* ---- running a request ------------------------------------------------------ */
 
-/* Index of the operation that failed a multi, or -1. */
-static int failed_op(const zoo_op_result_t *res, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (res[i].err != ZOK && res[i].err != ZRUNTIMEINCONSISTENCY) return (int)i;
-    return -1;
-}
-
 static bool retryable(int rc) { return rc == ZBADVERSION || rc == ZNODEEXISTS || rc == ZNONODE; }
 
 /* Applies units[u0..u1) as one multi. Returns ZOK, or a ZooKeeper error
@@ -525,6 +518,7 @@ static int run_chunk(push_req *r, const unit *units, size_t u0, size_t u1) {
         char *cdata = NULL;
         zoo_op_result_t *res = NULL;
         struct Stat cstat;
+        int failed = -1;
         rc = read_states(r, from, end, states);
         if (rc == ZOK && evaluate(r, units, u0, u1, states, &o) < 0) rc = ZSYSTEMERROR;
         if (rc == ZOK) {
@@ -534,11 +528,11 @@ static int run_chunk(push_req *r, const unit *units, size_t u0, size_t u1) {
         if (rc == ZOK) {
             zoo_set_op_init(&o.ops[o.n++], r->cl.path, cdata, (int)strlen(cdata), r->cl.zver, &cstat);
             res = calloc(o.n, sizeof *res);
-            int64_t t0 = zs_now_us();
-            rc = res ? zoo_multi(zkc_zh(r->env->z), (int)o.n, o.ops, res) : ZSYSTEMERROR;
-            zs_metrics_zk(r->env->metrics, ZS_OP_MULTI, zs_now_us() - t0, rc);
+            size_t bytes = PUSH_OP_OVERHEAD + strlen(r->cl.path) + strlen(cdata);
+            for (size_t i = from; i < end; i++) bytes += mut_bytes(&r->muts[i]);
+            rc = res ? committer_multi(r->env->commit, o.ops, res, (int)o.n, bytes, &failed) : ZSYSTEMERROR;
         }
-        int bad_op = rc == ZOK || !res ? -1 : failed_op(res, o.n);
+        int bad_op = rc == ZOK ? -1 : failed;
         bool client_raced = bad_op >= 0 && o.owner[bad_op] == NULL;
         free(res);
         free(o.ops);

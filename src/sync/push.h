@@ -21,6 +21,7 @@
 #include <stddef.h>
 
 #include "cache/mirror.h"
+#include "sync/commit.h"
 #include "sync/stores.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -40,6 +41,7 @@ typedef struct push_env {
     size_t max_tx_bytes;
     const zs_log *lg;
     zs_metrics *metrics;      /* may be NULL */
+    committer *commit;        /* group commit */
 } push_env;
 
 /* Runs one push request: the raw body is validated and compacted here

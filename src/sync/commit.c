@@ -1,0 +1,152 @@
+#include "sync/commit.h"
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct job {
+    const zoo_op_t *ops;
+    zoo_op_result_t *res;
+    int n;
+    size_t bytes;
+    int rc;
+    int failed;
+    bool done;
+    struct job *next;
+} job;
+
+struct committer {
+    zkc *z;
+    size_t max_bytes;
+    zs_metrics *metrics;
+    const zs_log *lg;
+    GThread *thread;
+    GMutex mu;        /* guards the queue, done flags and stop */
+    GCond queued;     /* the committer waits for work */
+    GCond finished;   /* callers wait for their job */
+    job *head, *tail;
+    bool stop;
+};
+
+static void finish(committer *c, job *j, int rc, int failed) {
+    g_mutex_lock(&c->mu);
+    j->rc = rc;
+    j->failed = failed;
+    j->done = true;
+    g_cond_broadcast(&c->finished);
+    g_mutex_unlock(&c->mu);
+}
+
+/* Sends jobs[0..n) as one multi, again without any job whose op failed. */
+static void run_batch(committer *c, job **jobs, int n) {
+    while (n > 0) {
+        int total = 0;
+        for (int i = 0; i < n; i++) total += jobs[i]->n;
+        zoo_op_t *ops = malloc((size_t)total * sizeof *ops);
+        zoo_op_result_t *res = calloc((size_t)total, sizeof *res);
+        if (!ops || !res) {
+            free(ops);
+            free(res);
+            for (int i = 0; i < n; i++) finish(c, jobs[i], ZSYSTEMERROR, -1);
+            return;
+        }
+        int off = 0;
+        for (int i = 0; i < n; i++) {
+            memcpy(ops + off, jobs[i]->ops, (size_t)jobs[i]->n * sizeof *ops);
+            off += jobs[i]->n;
+        }
+        int64_t t0 = zs_now_us();
+        int rc = zoo_multi(zkc_zh(c->z), total, ops, res);
+        zs_metrics_zk(c->metrics, ZS_OP_MULTI, zs_now_us() - t0, rc);
+        int bad = -1;
+        if (rc != ZOK)
+            for (int i = 0; i < total; i++)
+                if (res[i].err != ZOK && res[i].err != ZRUNTIMEINCONSISTENCY) { bad = i; break; }
+        off = 0;
+        int keep = 0;
+        for (int i = 0; i < n; i++) {
+            job *j = jobs[i];
+            if (rc == ZOK) {
+                memcpy(j->res, res + off, (size_t)j->n * sizeof *res);
+                finish(c, j, ZOK, -1);
+            } else if (bad < 0) {
+                finish(c, j, rc, -1); /* the session's fault: everyone's */
+            } else if (bad >= off && bad < off + j->n) {
+                memcpy(j->res, res + off, (size_t)j->n * sizeof *res);
+                finish(c, j, res[bad].err, bad - off);
+            } else {
+                jobs[keep++] = j; /* innocent: send again */
+            }
+            off += j->n;
+        }
+        free(ops);
+        free(res);
+        n = rc == ZOK || bad < 0 ? 0 : keep;
+    }
+}
+
+static gpointer committer_main(gpointer data) {
+    committer *c = data;
+    GPtrArray *batch = g_ptr_array_new();
+    g_mutex_lock(&c->mu);
+    for (;;) {
+        while (!c->head && !c->stop) g_cond_wait(&c->queued, &c->mu);
+        if (!c->head && c->stop) break;
+        size_t bytes = 0;
+        g_ptr_array_set_size(batch, 0);
+        while (c->head && (batch->len == 0 || bytes + c->head->bytes <= c->max_bytes)) {
+            job *j = c->head;
+            c->head = j->next;
+            if (!c->head) c->tail = NULL;
+            bytes += j->bytes;
+            g_ptr_array_add(batch, j);
+        }
+        g_mutex_unlock(&c->mu);
+        run_batch(c, (job **)batch->pdata, (int)batch->len);
+        g_mutex_lock(&c->mu);
+    }
+    g_mutex_unlock(&c->mu);
+    g_ptr_array_free(batch, TRUE);
+    return NULL;
+}
+
+committer *committer_start(zkc *z, size_t max_bytes, zs_metrics *m, const zs_log *lg) {
+    committer *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->z = z;
+    c->max_bytes = max_bytes;
+    c->metrics = m;
+    c->lg = lg;
+    g_mutex_init(&c->mu);
+    g_cond_init(&c->queued);
+    g_cond_init(&c->finished);
+    c->thread = g_thread_new("zs-commit", committer_main, c);
+    return c;
+}
+
+void committer_stop(committer *c) {
+    if (!c) return;
+    g_mutex_lock(&c->mu);
+    c->stop = true;
+    g_cond_signal(&c->queued);
+    g_mutex_unlock(&c->mu);
+    g_thread_join(c->thread);
+    g_cond_clear(&c->queued);
+    g_cond_clear(&c->finished);
+    g_mutex_clear(&c->mu);
+    free(c);
+}
+
+int committer_multi(committer *c, const zoo_op_t *ops, zoo_op_result_t *res, int n, size_t bytes, int *failed) {
+    job j = {ops, res, n, bytes, ZOK, -1, false, NULL};
+    g_mutex_lock(&c->mu);
+    if (c->tail) c->tail->next = &j;
+    else c->head = &j;
+    c->tail = &j;
+    g_cond_signal(&c->queued);
+    while (!j.done) g_cond_wait(&c->finished, &c->mu);
+    g_mutex_unlock(&c->mu);
+    *failed = j.failed;
+    return j.rc;
+}
