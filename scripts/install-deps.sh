@@ -33,9 +33,17 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 # npm packages used by the tests (playwright-core drives Debian's chromium;
-# it never downloads a browser of its own).
+# it never downloads a browser of its own). Installed again when the lock
+# file is newer than what node_modules holds.
 here="$(cd "$(dirname "$0")/.." && pwd)"
-if [ -f "$here/package.json" ] && [ ! -d "$here/node_modules/playwright-core" ]; then
-  echo "install-deps: npm install"
-  (cd "$here" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+if [ -f "$here/package.json" ]; then
+  stamp="$here/node_modules/.package-lock.json"
+  if [ ! -f "$stamp" ] || { [ -f "$here/package-lock.json" ] && [ "$here/package-lock.json" -nt "$stamp" ]; }; then
+    echo "install-deps: npm packages"
+    if [ -f "$here/package-lock.json" ]; then
+      (cd "$here" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    else
+      (cd "$here" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+    fi
+  fi
 fi

@@ -67,18 +67,19 @@ static void run_batch(committer *c, job **jobs, int n) {
         int keep = 0;
         for (int i = 0; i < n; i++) {
             job *j = jobs[i];
+            int jn = j->n; /* j lives on its caller's stack: gone once finished */
             if (rc == ZOK) {
                 memcpy(j->res, res + off, (size_t)j->n * sizeof *res);
                 finish(c, j, ZOK, -1);
             } else if (bad < 0) {
                 finish(c, j, rc, -1); /* the session's fault: everyone's */
-            } else if (bad >= off && bad < off + j->n) {
+            } else if (bad >= off && bad < off + jn) {
                 memcpy(j->res, res + off, (size_t)j->n * sizeof *res);
                 finish(c, j, res[bad].err, bad - off);
             } else {
                 jobs[keep++] = j; /* innocent: send again */
             }
-            off += j->n;
+            off += jn;
         }
         free(ops);
         free(res);
