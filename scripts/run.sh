@@ -35,7 +35,10 @@ else
 fi
 echo "ZooKeeper: $zk (data in $state/zk)"
 
-"$bin" --listen "127.0.0.1:$port" --zk "$zk" --create-store todos &
+web=()
+[ -f "$here/web/index.html" ] && web+=(--web "$here/web")
+[ -f "$here/client/zoosync.js" ] && web+=(--client-dir "$here/client")
+"$bin" --listen "127.0.0.1:$port" --zk "$zk" --create-store todos "${web[@]}" &
 gw_pid=$!
 for _ in $(seq 1 100); do
   curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
@@ -45,8 +48,8 @@ done
 
 cat <<MSG
 
-zoosync is running: gateway http://127.0.0.1:$port, store "todos".
-Try:
+zoosync is running: open http://127.0.0.1:$port for the demo (store "todos").
+The API, with curl:
   curl -s http://127.0.0.1:$port/v1/stores/todos
   curl -s -XPOST -H 'Content-Type: application/json' http://127.0.0.1:$port/v1/stores/todos/push \\
        -d '{"client":"me","mutations":[{"id":1,"key":"todo:1","op":"put","value":{"title":"milk"},"base":0}]}'
