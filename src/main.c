@@ -236,6 +236,18 @@ static int setup(zkc *z, const options *o, sigset_t *sigs) {
     return 0;
 }
 
+/* Loads the mirrors of the --create-store stores now, not at first use. */
+static void preload(zkc *z, mirror_set *mirrors, const options *o) {
+    for (int i = 0; i < o->ncreate; i++) {
+        store_cfg cfg;
+        zs_err e = {0};
+        mirror *m;
+        if (stores_get(z, o->root, o->create_store[i], &cfg, &e) == 0 &&
+            mirror_set_acquire(mirrors, o->create_store[i], cfg.czxid, 30000, &m) < 0)
+            LOG_WARN(&o->log, "store '%s': still loading", o->create_store[i]);
+    }
+}
+
 int main(int argc, char **argv) {
     options o = {.listen_host = "127.0.0.1", .listen_port = 8080, .zk = "127.0.0.1:2181", .root = "/zoosync",
                  .max_body = 4194304, .max_tx_bytes = 1000000, .workers = 16, .session_timeout_ms = 10000, .keepalive_ms = 15000, .max_streams = 20000, .gc_interval_s = 60,
@@ -288,6 +300,7 @@ int main(int argc, char **argv) {
                  verifier ? (o.jwt_secret_file ? "HS256" : "public key") : "off");
         int s = setup(z, &o, &sigs);
         if (s == 0) {
+            preload(z, mirrors, &o);
             collector = gc_start(z, mirrors, o.root, o.gc_interval_s, &o.log);
             api_set_gc(a, collector);
             atomic_store(&ready, true);
