@@ -5,7 +5,7 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build build-asan test unit integration run bench clean
+.PHONY: all deps build build-asan test unit integration client browser run bench clean
 
 all: build
 
@@ -20,10 +20,11 @@ build-asan: deps
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DZOOSYNC_SANITIZE=ON >/dev/null
 	@MAKEFLAGS= cmake --build $(ASAN_BUILD) -j $(JOBS) -- --no-print-directory
 
-# Unit tests in both builds, then the integration tests against a real
-# ZooKeeper and the sanitized gateway.
+# Unit tests in both builds, the integration tests against a real
+# ZooKeeper and the sanitized gateway, the client's unit tests (Node,
+# fake-indexeddb, a real gateway), then the real-browser tests (Chromium).
 test: build build-asan
-	@$(MAKE) --no-print-directory unit integration
+	@$(MAKE) --no-print-directory unit integration client browser
 
 unit:
 	cd $(BUILD) && ctest --output-on-failure
@@ -31,6 +32,12 @@ unit:
 
 integration:
 	ZOOSYNCD=$(CURDIR)/$(ASAN_BUILD)/zoosyncd node --test --test-concurrency=1 test/integration/
+
+client:
+	ZOOSYNCD=$(CURDIR)/$(BUILD)/zoosyncd node --test --test-concurrency=1 test/client/
+
+browser:
+	ZOOSYNCD=$(CURDIR)/$(BUILD)/zoosyncd node --test --test-concurrency=1 test/browser/
 
 run: build
 	@scripts/run.sh $(BUILD)/zoosyncd

@@ -8,7 +8,7 @@ APT_PKGS=(
   gcc make cmake pkg-config                       # build
   libzookeeper-mt-dev libmicrohttpd-dev            # ZooKeeper C client, HTTP server
   libjansson-dev libjwt-dev libglib2.0-dev         # JSON, JWT, containers
-  libcmocka-dev libssl-dev                         # C unit tests, key parsing
+  libcmocka-dev libssl-dev libcurl4-openssl-dev    # C unit tests, key parsing, the CLI
   zookeeper default-jre-headless                   # the ZooKeeper server (Java)
   nodejs npm                                       # integration and browser tests
   chromium                                         # real-browser tests

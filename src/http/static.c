@@ -40,8 +40,9 @@ void static_serve(const char *dir, const char *rel, http_resp *resp) {
     char *path = NULL;
     FILE *f = NULL;
     char *body = NULL;
-    while (dec && dec[0] == '/') memmove(dec, dec + 1, strlen(dec));
-    if (!dec || strlen(dec) != dlen || !safe(dec)) goto missing;
+    if (!dec || strlen(dec) != dlen) goto missing; /* a NUL inside */
+    while (dec[0] == '/') memmove(dec, dec + 1, strlen(dec));
+    if (!safe(dec)) goto missing;
     if (asprintf(&path, "%s/%s%s", dir, dec, (!*dec || dec[strlen(dec) - 1] == '/') ? "index.html" : "") < 0) {
         path = NULL;
         goto missing;

@@ -1,0 +1,1509 @@
+// zoosync.js: offline-first sync between IndexedDB and Apache ZooKeeper
+// through the zoosyncd gateway (protocol v1). One ES module, no build step.
+//
+//   import { openSyncDB } from '/client/zoosync.js';
+//   const db = await openSyncDB({ name: 'todo-app', url: 'https://gw.example', stores: ['todos'] });
+//
+// The contract is CLIENT.md; zoosync.d.ts has the types; README.md explains
+// the choices this implementation made where the contract leaves room.
+
+/** @typedef {import('./zoosync.d.ts').SyncDBOptions} SyncDBOptions */
+/** @typedef {import('./zoosync.d.ts').Status} Status */
+/** @typedef {import('./zoosync.d.ts').Change} Change */
+/** @typedef {import('./zoosync.d.ts').ConflictInfo} ConflictInfo */
+/** @typedef {import('./zoosync.d.ts').ErrorInfo} ErrorInfo */
+
+const IDB_VERSION = 1;
+const RECORDS = 'records';     // {s, k, v, d, ver, c, e}: store, key, value, deleted, server version, cursor, resync epoch
+const MUTS = 'mutations';      // the change log: {id, s, k, op, v, tx, at}
+const META = 'meta';           // {k, v}: client id, next mutation id, cursors, store descriptions, progress
+const CONFLICTS = 'conflicts'; // unresolved conflicts: {s, k, local, localDeleted, remote, remoteDeleted, remoteVersion, at, error}
+const ALL = [RECORDS, MUTS, META, CONFLICTS];
+
+const DEFAULT_MAX_VALUE_BYTES = 65536;
+const MAX_KEY_BYTES = 1024;
+const MAX_MUTATIONS_PER_PUSH = 1000;
+const MAX_JSON_DEPTH = 2048;
+const PUSH_OP_OVERHEAD = 64;   // the gateway's per-operation overhead in a multi (docs/PROTOCOL.md)
+const STORE_RE = /^[A-Za-z0-9_-]{1,64}$/;
+const NON_RETRYABLE_KEEP = new Set([401, 403]);
+
+/**
+ * An error with the protocol's error code (`invalid_key`, `value_too_large`,
+ * `store_not_found`, `tx_too_large`, ...) or one of the client's own:
+ * `network`, `timeout`, `closed`, `conflict_unresolved`.
+ */
+export class ZooSyncError extends Error {
+  /**
+   * @param {string} code
+   * @param {string} message
+   * @param {{status?: number, store?: string, retryAfter?: number, details?: any, mutation?: any}} [extra]
+   */
+  constructor(code, message, extra = {}) {
+    super(message);
+    this.name = 'ZooSyncError';
+    /** @type {string} */ this.code = code;
+    /** @type {number|undefined} */ this.status = extra.status;
+    /** @type {string|undefined} */ this.store = extra.store;
+    /** @type {number|undefined} */ this.retryAfter = extra.retryAfter;
+    if (extra.details !== undefined) this.details = extra.details;
+    if (extra.mutation !== undefined) this.mutation = extra.mutation;
+  }
+}
+
+// ---------------------------------------------------------------- helpers
+
+const enc = new TextEncoder();
+/** @param {string} s */
+export function utf8Length(s) {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) { n += 4; i++; }
+    else n += 3;
+  }
+  return n;
+}
+
+/** @param {string} s @returns {boolean} true when s has an unpaired surrogate */
+function hasLoneSurrogate(s) {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff) {
+      const d = i + 1 < s.length ? s.charCodeAt(i + 1) : 0;
+      if ((d & 0xfc00) !== 0xdc00) return true;
+      i++;
+    } else if (c >= 0xdc00 && c <= 0xdfff) return true;
+  }
+  return false;
+}
+
+/** Throws the protocol's error for a key that is not valid. @param {unknown} key */
+export function checkKey(key) {
+  if (typeof key !== 'string') throw new ZooSyncError('bad_request', `key: must be a string, got ${key === null ? 'null' : typeof key}`);
+  if (key.length === 0) throw new ZooSyncError('invalid_key', 'key: must not be empty');
+  if (key.includes('\u0000')) throw new ZooSyncError('invalid_key', 'key: must not contain U+0000');
+  if (hasLoneSurrogate(key)) throw new ZooSyncError('invalid_key', 'key: contains a lone surrogate (not valid UTF-8)');
+  if (utf8Length(key) > MAX_KEY_BYTES) throw new ZooSyncError('invalid_key', `key: over ${MAX_KEY_BYTES} UTF-8 bytes`);
+}
+
+/**
+ * Checks that value is a JSON value and returns its compact serialization
+ * (the gateway measures sizes on the same form). Throws `bad_request` for
+ * anything JSON cannot carry unchanged.
+ * @param {unknown} value
+ * @returns {string}
+ */
+export function toJSONText(value) {
+  const seen = new Set();
+  /** @param {any} v @param {string} at @param {number} depth */
+  const walk = (v, at, depth) => {
+    if (depth > MAX_JSON_DEPTH) throw new ZooSyncError('bad_request', `value: nested deeper than ${MAX_JSON_DEPTH} levels`);
+    if (v === null || typeof v === 'boolean') return;
+    if (typeof v === 'number') {
+      if (!Number.isFinite(v)) throw new ZooSyncError('bad_request', `value${at}: ${v} is not a JSON number`);
+      return;
+    }
+    if (typeof v === 'string') {
+      if (hasLoneSurrogate(v)) throw new ZooSyncError('bad_request', `value${at}: string with a lone surrogate is not valid UTF-8`);
+      return;
+    }
+    if (typeof v !== 'object') throw new ZooSyncError('bad_request', `value${at}: a ${typeof v} is not a JSON value`);
+    if (seen.has(v)) throw new ZooSyncError('bad_request', `value${at}: circular reference`);
+    seen.add(v);
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) {
+        if (!(i in v) || v[i] === undefined) throw new ZooSyncError('bad_request', `value${at}[${i}]: undefined is not a JSON value`);
+        walk(v[i], `${at}[${i}]`, depth + 1);
+      }
+    } else {
+      const proto = Object.getPrototypeOf(v);
+      if (proto !== Object.prototype && proto !== null) {
+        throw new ZooSyncError('bad_request', `value${at}: a ${(v.constructor && v.constructor.name) || 'non-plain object'} is not a JSON value`);
+      }
+      for (const k of Object.keys(v)) {
+        if (k.includes('\u0000') || hasLoneSurrogate(k)) throw new ZooSyncError('bad_request', `value${at}: member name ${JSON.stringify(k)} is not allowed`);
+        if (v[k] === undefined) continue; // dropped, as JSON.stringify does
+        walk(v[k], `${at}.${k}`, depth + 1);
+      }
+    }
+    seen.delete(v);
+  };
+  if (value === undefined) throw new ZooSyncError('bad_request', 'value: undefined is not a JSON value (use delete)');
+  walk(value, '', 0);
+  return JSON.stringify(value);
+}
+
+/** 64-bit FNV-1a of the UTF-8 bytes of s, as a BigInt. @param {string} s */
+export function fnv1a64(s) {
+  let h = 0xcbf29ce484222325n;
+  for (const b of enc.encode(s)) { h ^= BigInt(b); h = (h * 0x100000001b3n) & 0xffffffffffffffffn; }
+  return h;
+}
+
+/**
+ * The znode that holds a record (docs/PROTOCOL.md, "ZooKeeper layout").
+ * @param {string} root e.g. '/zoosync' @param {string} store @param {string} key
+ */
+export function zkPath(root, store, key) {
+  const bb = (fnv1a64(key) & 0xffn).toString(16).padStart(2, '0');
+  const dots = key === '.' || key === '..';
+  let name = '';
+  for (const b of enc.encode(key)) {
+    if (dots || b < 0x21 || b > 0x7e || b === 0x2f || b === 0x25) name += '%' + b.toString(16).toUpperCase().padStart(2, '0');
+    else name += String.fromCharCode(b);
+  }
+  return `${root.replace(/\/+$/, '')}/stores/${store}/r/${bb}/${name}`;
+}
+
+/** @param {IDBRequest} r @returns {Promise<any>} */
+function rq(r) {
+  return new Promise((resolve, reject) => { r.onsuccess = () => resolve(r.result); r.onerror = () => reject(r.error); });
+}
+
+/** Runs fn(tx) in one IndexedDB transaction and resolves after it committed. */
+async function inTx(idb, names, mode, fn) {
+  const tx = mode === 'readwrite' ? idb.transaction(names, mode, { durability: 'strict' }) : idb.transaction(names, mode);
+  const done = new Promise((resolve, reject) => {
+    tx.oncomplete = () => resolve(undefined);
+    tx.onerror = () => reject(tx.error);
+    tx.onabort = () => reject(tx.error || new ZooSyncError('aborted', 'IndexedDB transaction aborted'));
+  });
+  let result;
+  try {
+    result = await fn(tx);
+  } catch (e) {
+    try { tx.abort(); } catch { /* already finished */ }
+    await done.catch(() => {});
+    throw e;
+  }
+  await done;
+  return result;
+}
+
+const sleep = (ms, signal) => new Promise((resolve) => {
+  if (signal && signal.aborted) return resolve(undefined);
+  const t = setTimeout(done, ms);
+  function done() { clearTimeout(t); if (signal) signal.removeEventListener('abort', done); resolve(undefined); }
+  if (signal) signal.addEventListener('abort', done, { once: true });
+});
+
+function randomId(bytes = 8) {
+  const a = new Uint8Array(bytes);
+  globalThis.crypto.getRandomValues(a);
+  return Array.from(a, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+const clone = (v) => (v === undefined ? undefined : JSON.parse(JSON.stringify(v)));
+const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+const storeRange = (s) => IDBKeyRange.bound([s, ''], [s, []]);
+const idRange = (s) => IDBKeyRange.bound([s, 0], [s, Infinity]);
+
+/** A tiny event emitter. */
+class Emitter {
+  constructor() { /** @type {Map<string, Set<Function>>} */ this._l = new Map(); }
+  on(type, fn) {
+    if (!this._l.has(type)) this._l.set(type, new Set());
+    this._l.get(type).add(fn);
+    return () => this.off(type, fn);
+  }
+  off(type, fn) { const s = this._l.get(type); if (s) s.delete(fn); }
+  emit(type, arg) {
+    const s = this._l.get(type);
+    if (!s) return;
+    for (const fn of [...s]) {
+      try { fn(arg); } catch (e) { setTimeout(() => { throw e; }); }
+    }
+  }
+}
+
+function openIDB(factory, name) {
+  return new Promise((resolve, reject) => {
+    const r = factory.open(name, IDB_VERSION);
+    r.onupgradeneeded = () => {
+      const db = r.result;
+      if (!db.objectStoreNames.contains(RECORDS)) db.createObjectStore(RECORDS, { keyPath: ['s', 'k'] });
+      if (!db.objectStoreNames.contains(MUTS)) {
+        const m = db.createObjectStore(MUTS, { keyPath: 'id' });
+        m.createIndex('by_store', ['s', 'id']);
+        m.createIndex('by_key', ['s', 'k']);
+      }
+      if (!db.objectStoreNames.contains(META)) db.createObjectStore(META, { keyPath: 'k' });
+      if (!db.objectStoreNames.contains(CONFLICTS)) db.createObjectStore(CONFLICTS, { keyPath: ['s', 'k'] });
+    };
+    r.onsuccess = () => resolve(r.result);
+    r.onerror = () => reject(r.error);
+    r.onblocked = () => { /* another tab holds an older version open: wait */ };
+  });
+}
+
+const metaGet = async (tx, k) => { const r = await rq(tx.objectStore(META).get(k)); return r ? r.v : undefined; };
+const metaPut = (tx, k, v) => rq(tx.objectStore(META).put({ k, v }));
+
+/**
+ * Allocates the client id (once) and `n` consecutive mutation ids inside the
+ * caller's write transaction.
+ */
+async function allocIds(tx, n) {
+  let client = await metaGet(tx, 'client');
+  if (!client) { client = 'c-' + randomId(8); await metaPut(tx, 'client', client); }
+  const next = (await metaGet(tx, 'nextId')) || 1;
+  await metaPut(tx, 'nextId', next + n);
+  return { client, first: next };
+}
+
+// ------------------------------------------------------------- the database
+
+/**
+ * Opens (creating if needed) a synced database.
+ * @param {SyncDBOptions} opts
+ * @returns {Promise<SyncDB>}
+ */
+export async function openSyncDB(opts) {
+  if (!opts || typeof opts.name !== 'string' || !opts.name) throw new ZooSyncError('bad_request', 'name: required');
+  const stores = opts.stores || [];
+  if (!Array.isArray(stores) || stores.length === 0) throw new ZooSyncError('bad_request', 'stores: at least one store');
+  for (const s of stores) if (typeof s !== 'string' || !STORE_RE.test(s)) throw new ZooSyncError('invalid_store', `stores: ${JSON.stringify(s)} is not a valid store name`);
+  const factory = opts.indexedDB || globalThis.indexedDB;
+  if (!factory) throw new ZooSyncError('unsupported', 'IndexedDB is not available');
+  const idb = await openIDB(factory, opts.name);
+  const db = new SyncDB(idb, opts);
+  await db._init();
+  return db;
+}
+
+export class SyncDB {
+  /** @param {IDBDatabase} idb @param {SyncDBOptions} opts */
+  constructor(idb, opts) {
+    this._idb = idb;
+    this._opts = opts;
+    this.name = opts.name;
+    /** @type {string[]} */
+    this.stores = [...opts.stores];
+    this._urls = (Array.isArray(opts.url) ? opts.url : opts.url ? [opts.url] : []).map((u) => String(u).replace(/\/+$/, ''));
+    this._em = new Emitter();
+    /** @type {Map<string, Set<Function>>} */
+    this._subs = new Map();
+    this._closed = false;
+    this._leader = false;
+    this._paused = !!opts.offline;
+    this._syncer = null;
+    this._resign = null;
+    /** @type {Map<string, any>} */
+    this._desc = new Map();
+    this._leaderStatus = null;
+    this._status = /** @type {Status} */ ({
+      online: this._pageOnline(), connected: false, pending: 0, oldestPendingMs: null,
+      lastSyncAt: null, leader: false, progress: null, error: null,
+    });
+    this._statusTimer = null;
+    this._onConflict = opts.onConflict || ((c) => c.remote);
+    this._listeners = [];
+  }
+
+  async _init() {
+    await inTx(this._idb, [META], 'readonly', async (tx) => {
+      for (const s of this.stores) {
+        const d = await metaGet(tx, 'desc:' + s);
+        if (d) this._desc.set(s, d);
+      }
+    });
+    const BC = this._opts.BroadcastChannel || globalThis.BroadcastChannel;
+    if (BC) {
+      this._bc = new BC('zoosync:' + this.name);
+      this._bc.onmessage = (ev) => this._onMessage(ev.data);
+    }
+    const win = globalThis.window && typeof globalThis.addEventListener === 'function' ? globalThis : null;
+    if (win) {
+      const on = (t, fn) => { win.addEventListener(t, fn); this._listeners.push([win, t, fn]); };
+      on('online', () => this._onlineChanged());
+      on('offline', () => this._onlineChanged());
+      on('pagehide', () => { this._stepDown(true); });
+      on('pageshow', (e) => { if (e.persisted) this._campaign(); });
+      if (globalThis.document) {
+        const d = globalThis.document;
+        const onDoc = (t, fn) => { d.addEventListener(t, fn); this._listeners.push([d, t, fn]); };
+        onDoc('freeze', () => this._stepDown(true));
+        onDoc('resume', () => this._campaign());
+      }
+    }
+    this._post({ t: 'hello' });
+    this._campaign();
+    this._refreshPending();
+  }
+
+  // ---- public API ----
+
+  /** @param {string} store @param {string} key @returns {Promise<any>} */
+  async get(store, key) {
+    this._check(store);
+    checkKey(key);
+    const r = await inTx(this._idb, [RECORDS], 'readonly', (tx) => rq(tx.objectStore(RECORDS).get([store, key])));
+    return r && !r.d ? r.v : undefined;
+  }
+
+  /** @param {string} store @returns {Promise<{key: string, value: any}[]>} */
+  async getAll(store) {
+    this._check(store);
+    const rows = await inTx(this._idb, [RECORDS], 'readonly', (tx) => rq(tx.objectStore(RECORDS).getAll(storeRange(store))));
+    return rows.filter((r) => !r.d).map((r) => ({ key: r.k, value: r.v }));
+  }
+
+  /**
+   * Record metadata: the server version and cursor the local state is based on,
+   * and whether local changes are pending. @param {string} store @param {string} key
+   */
+  async getMeta(store, key) {
+    this._check(store);
+    checkKey(key);
+    return inTx(this._idb, [RECORDS, MUTS], 'readonly', async (tx) => {
+      const r = await rq(tx.objectStore(RECORDS).get([store, key]));
+      const pending = await rq(tx.objectStore(MUTS).index('by_key').count([store, key]));
+      if (!r && !pending) return undefined;
+      return { key, version: r ? r.ver : 0, cursor: (r && r.c) || null, deleted: r ? !!r.d : true, pending };
+    });
+  }
+
+  /** @param {string} store @param {string} key @param {any} value */
+  put(store, key, value) { return this._write([{ op: 'put', store, key, value }], false); }
+
+  /** @param {string} store @param {string} key */
+  delete(store, key) { return this._write([{ op: 'delete', store, key }], false); }
+
+  /**
+   * Runs fn with a transaction object; its writes are applied together in one
+   * IndexedDB transaction when fn resolves (nothing when it throws), and pushed
+   * as one `tx` group.
+   * @template T
+   * @param {(tx: {put(s: string, k: string, v: any): Promise<void>, delete(s: string, k: string): Promise<void>, get(s: string, k: string): Promise<any>}) => Promise<T>} fn
+   * @returns {Promise<T>}
+   */
+  async transaction(fn) {
+    const ops = [];
+    /** @type {Map<string, {deleted: boolean, value: any}>} */
+    const overlay = new Map();
+    let open = true;
+    const guard = () => { if (!open) throw new ZooSyncError('bad_request', 'transaction: used after it finished'); };
+    const tx = {
+      put: async (store, key, value) => {
+        guard();
+        this._check(store); checkKey(key);
+        const text = toJSONText(value);
+        this._checkSize(store, key, text);
+        ops.push({ op: 'put', store, key, value: JSON.parse(text), text });
+        overlay.set(JSON.stringify([store, key]), { deleted: false, value: JSON.parse(text) });
+      },
+      delete: async (store, key) => {
+        guard();
+        this._check(store); checkKey(key);
+        ops.push({ op: 'delete', store, key });
+        overlay.set(JSON.stringify([store, key]), { deleted: true, value: undefined });
+      },
+      get: async (store, key) => {
+        guard();
+        const o = overlay.get(JSON.stringify([store, key]));
+        if (o) return o.deleted ? undefined : clone(o.value);
+        return this.get(store, key);
+      },
+    };
+    let result;
+    try { result = await fn(tx); } finally { open = false; }
+    if (ops.length) await this._write(ops, true);
+    return result;
+  }
+
+  /**
+   * Calls fn with the changes of one store after they are in IndexedDB.
+   * @param {string} store @param {(changes: Change[]) => void} fn @returns {() => void}
+   */
+  subscribe(store, fn) {
+    this._check(store);
+    if (!this._subs.has(store)) this._subs.set(store, new Set());
+    this._subs.get(store).add(fn);
+    return () => { const s = this._subs.get(store); if (s) s.delete(fn); };
+  }
+
+  /** @param {'status'|'conflict'|'error'} type @param {Function} fn @returns {() => void} */
+  on(type, fn) { return this._em.on(type, fn); }
+  /** @param {'status'|'conflict'|'error'} type @param {Function} fn */
+  off(type, fn) { this._em.off(type, fn); }
+
+  /** @returns {Status} the present status (a copy) */
+  get status() { return { ...this._status, progress: this._status.progress && clone(this._status.progress) }; }
+
+  /** The client id, allocated by the first write (undefined before). */
+  async clientId() { return inTx(this._idb, [META], 'readonly', (tx) => metaGet(tx, 'client')); }
+
+  /** The stored cursor of a store (undefined before the first pull). @param {string} store */
+  async cursor(store) { this._check(store); return inTx(this._idb, [META], 'readonly', (tx) => metaGet(tx, 'cursor:' + store)); }
+
+  /** The pending mutations (the change log), oldest first. @param {string} [store] */
+  async pendingMutations(store) {
+    const rows = await inTx(this._idb, [MUTS], 'readonly', (tx) => rq(tx.objectStore(MUTS).getAll()));
+    return rows.filter((m) => !store || m.s === store).map((m) => ({
+      id: m.id, store: m.s, key: m.k, op: m.op, ...(m.op === 'put' ? { value: m.v } : {}), ...(m.tx ? { tx: m.tx } : {}), at: m.at,
+    }));
+  }
+
+  /** Unresolved conflicts (onConflict threw), kept until resolveConflict. @param {string} [store] */
+  async conflicts(store) {
+    const rows = await inTx(this._idb, [CONFLICTS], 'readonly', (tx) => rq(tx.objectStore(CONFLICTS).getAll()));
+    return rows.filter((c) => !store || c.s === store).map((c) => ({
+      store: c.s, key: c.k, local: c.local, localDeleted: c.localDeleted, remote: c.remote, remoteDeleted: c.remoteDeleted,
+      remoteVersion: c.remoteVersion, at: c.at, error: c.error,
+    }));
+  }
+
+  /**
+   * Forgets an unresolved conflict; with a value, also writes it (as a normal put,
+   * or a delete when value is undefined).
+   * @param {string} store @param {string} key @param {any} [value]
+   */
+  async resolveConflict(store, key, ...value) {
+    this._check(store); checkKey(key);
+    if (value.length) {
+      if (value[0] === undefined) await this.delete(store, key); else await this.put(store, key, value[0]);
+    }
+    await inTx(this._idb, [CONFLICTS], 'readwrite', (tx) => rq(tx.objectStore(CONFLICTS).delete([store, key])));
+  }
+
+  /** Pushes all pending mutations and pulls; resolves when pending is 0. */
+  async sync() {
+    this._assertOpen();
+    if (this._leader && this._syncer) {
+      await this._syncer.syncNow();
+      return;
+    }
+    this._post({ t: 'sync' });
+    for (;;) {
+      this._assertOpen();
+      const n = await this._countPending();
+      if (n === 0) return;
+      if (this._leader && this._syncer) { await this._syncer.syncNow(); return; }
+      await sleep(100);
+    }
+  }
+
+  /**
+   * Pauses (true) or resumes (false) all network traffic of this tab, as the
+   * page's `offline`/`online` events do. Writes go on locally.
+   * @param {boolean} offline
+   */
+  setOffline(offline) {
+    this._paused = !!offline;
+    this._onlineChanged();
+  }
+
+  /** Stops syncing, hands leadership over and closes the database. */
+  async close() {
+    if (this._closed) return;
+    this._closed = true;
+    for (const [t, type, fn] of this._listeners) t.removeEventListener(type, fn);
+    this._listeners = [];
+    clearTimeout(this._statusTimer);
+    await this._stepDown();
+    if (this._lockAbort) this._lockAbort.abort();
+    if (this._bc) { try { this._bc.close(); } catch { /* closed */ } }
+    this._idb.close();
+  }
+
+  // ---- internals: local writes ----
+
+  _assertOpen() { if (this._closed) throw new ZooSyncError('closed', 'the database is closed'); }
+
+  _check(store) {
+    this._assertOpen();
+    if (typeof store !== 'string' || !STORE_RE.test(store)) throw new ZooSyncError('invalid_store', `store: ${JSON.stringify(store)} is not a valid store name`);
+    if (!this.stores.includes(store)) throw new ZooSyncError('store_not_found', `store: ${store} is not one of this database's stores (${this.stores.join(', ')})`, { store });
+  }
+
+  _maxValueBytes(store) {
+    const d = this._desc.get(store);
+    return (d && d.maxValueBytes) || DEFAULT_MAX_VALUE_BYTES;
+  }
+
+  _checkSize(store, key, text) {
+    const n = utf8Length(text);
+    const max = this._maxValueBytes(store);
+    if (n > max) throw new ZooSyncError('value_too_large', `value: ${n} bytes, over the store's maxValueBytes (${max})`, { store });
+    return n;
+  }
+
+  /**
+   * Writes records and their mutations in one IndexedDB transaction.
+   * @param {{op: 'put'|'delete', store: string, key: string, value?: any, text?: string}[]} ops
+   * @param {boolean} group one `tx` group
+   */
+  async _write(ops, group) {
+    for (const o of ops) {
+      this._check(o.store);
+      checkKey(o.key);
+      if (o.op === 'put' && o.text === undefined) {
+        o.text = toJSONText(o.value);
+        this._checkSize(o.store, o.key, o.text);
+        o.value = JSON.parse(o.text);
+      }
+    }
+    let txId;
+    if (group) {
+      const stores = new Set(ops.map((o) => o.store));
+      if (stores.size > 1) throw new ZooSyncError('bad_request', `transaction: spans several stores (${[...stores].join(', ')}); a server-side tx group lives in one store`);
+      if (ops.length > MAX_MUTATIONS_PER_PUSH) throw new ZooSyncError('tx_too_large', `transaction: ${ops.length} writes, at most ${MAX_MUTATIONS_PER_PUSH} in one group`, { store: ops[0].store });
+      const maxTx = this._opts.maxTxBytes || 1000000;
+      const root = this._opts.root || '/zoosync';
+      let bytes = 0;
+      for (const o of ops) bytes += PUSH_OP_OVERHEAD + utf8Length(zkPath(root, o.store, o.key)) + (o.text ? utf8Length(o.text) : 0);
+      if (bytes > maxTx) throw new ZooSyncError('tx_too_large', `transaction: takes about ${bytes} bytes in one ZooKeeper multi, over ${maxTx}`, { store: ops[0].store });
+      txId = 't-' + randomId(6);
+    }
+    const now = Date.now();
+    /** @type {Map<string, Change[]>} */
+    const changes = new Map();
+    await inTx(this._idb, [RECORDS, MUTS, META], 'readwrite', async (tx) => {
+      const { first } = await allocIds(tx, ops.length);
+      const recs = tx.objectStore(RECORDS);
+      const muts = tx.objectStore(MUTS);
+      for (let i = 0; i < ops.length; i++) {
+        const o = ops[i];
+        const prev = await rq(recs.get([o.store, o.key]));
+        const rec = prev || { s: o.store, k: o.key, ver: 0, c: '', e: 0 };
+        rec.d = o.op === 'delete';
+        rec.v = o.op === 'put' ? o.value : undefined;
+        recs.put(rec);
+        /** @type {any} */
+        const m = { id: first + i, s: o.store, k: o.key, op: o.op, at: now };
+        if (o.op === 'put') m.v = o.value;
+        if (txId) m.tx = txId;
+        muts.add(m);
+        if (!changes.has(o.store)) changes.set(o.store, []);
+        changes.get(o.store).push({ key: o.key, value: clone(rec.v), deleted: rec.d, origin: 'local' });
+      }
+    });
+    for (const [store, list] of changes) this._deliver(store, list, true);
+    this._post({ t: 'kick' });
+    if (this._syncer) this._syncer.kick();
+    this._refreshPending();
+  }
+
+  // ---- internals: delivery, tabs, status ----
+
+  /** Calls this tab's subscribers and, when `broadcast`, the other tabs'. */
+  _deliver(store, changes, broadcast) {
+    if (!changes.length) return;
+    if (broadcast) this._post({ t: 'changes', store, changes });
+    const subs = this._subs.get(store);
+    if (!subs) return;
+    for (const fn of [...subs]) {
+      try { fn(changes.map((c) => ({ ...c, value: clone(c.value) }))); } catch (e) { setTimeout(() => { throw e; }); }
+    }
+  }
+
+  _post(msg) {
+    if (!this._bc || this._closed) return;
+    try { this._bc.postMessage(msg); } catch { /* closed */ }
+  }
+
+  _onMessage(msg) {
+    if (this._closed || !msg || typeof msg !== 'object') return;
+    switch (msg.t) {
+      case 'changes': this._deliver(msg.store, msg.changes, false); if (msg.changes.some((c) => c.origin === 'local')) this._refreshPending(); break;
+      case 'kick': if (this._syncer) this._syncer.kick(); this._refreshPending(); break;
+      case 'sync': if (this._syncer) this._syncer.syncNow().catch(() => {}); break;
+      case 'hello': if (this._leader) this._post({ t: 'status', status: this._status }); break;
+      case 'status':
+        if (!this._leader) { this._leaderStatus = msg.status; this._setStatus({}); }
+        break;
+      case 'conflict': this._em.emit('conflict', msg.c); break;
+      case 'error': this._em.emit('error', errorFromInfo(msg.e)); break;
+      case 'leader': if (!this._leader) { this._leaderStatus = msg.status || null; this._setStatus({}); } break;
+      default: break;
+    }
+  }
+
+  _pageOnline() {
+    const nav = globalThis.navigator;
+    return !(nav && nav.onLine === false);
+  }
+
+  _onlineChanged() {
+    const online = this._pageOnline() && !this._paused;
+    this._setStatus({ online });
+    if (this._syncer) this._syncer.onlineChanged(online);
+  }
+
+  /** @param {Partial<Status>} patch @param {boolean} [flush] emit now rather than coalesced */
+  _setStatus(patch, flush = false) {
+    Object.assign(this._status, patch);
+    this._status.online = this._pageOnline() && !this._paused;
+    this._status.leader = this._leader;
+    if (!this._leader && this._leaderStatus) {
+      // The leader counts the same change log: its figures win once it has answered.
+      for (const k of ['connected', 'lastSyncAt', 'progress', 'error', 'pending', 'oldestPendingMs']) {
+        if (k === 'pending' || k === 'oldestPendingMs') { if (!('pending' in patch)) this._status[k] = this._leaderStatus[k]; } else this._status[k] = this._leaderStatus[k];
+      }
+    } else if (!this._leader) {
+      this._status.connected = false;
+    }
+    const emit = () => {
+      this._statusTimer = null;
+      if (this._closed) return;
+      const s = this.status;
+      const text = JSON.stringify(s);
+      if (text === this._lastStatusText) return;
+      this._lastStatusText = text;
+      if (this._leader) this._post({ t: 'status', status: s });
+      this._em.emit('status', s);
+    };
+    if (flush) { clearTimeout(this._statusTimer); emit(); return; }
+    if (this._statusTimer) return;
+    this._statusTimer = setTimeout(emit, 0);
+  }
+
+  async _countPending() {
+    return inTx(this._idb, [MUTS], 'readonly', (tx) => rq(tx.objectStore(MUTS).count()));
+  }
+
+  async _refreshPending() {
+    if (this._closed) return;
+    try {
+      const { n, oldest } = await inTx(this._idb, [MUTS], 'readonly', async (tx) => {
+        const st = tx.objectStore(MUTS);
+        const n = await rq(st.count());
+        let oldest = null;
+        if (n) {
+          const c = await rq(st.openCursor());
+          if (c) oldest = c.value.at;
+        }
+        return { n, oldest };
+      });
+      this._oldestAt = oldest;
+      this._setStatus({ pending: n, oldestPendingMs: oldest === null ? null : Math.max(0, Date.now() - oldest) });
+    } catch { /* closing */ }
+  }
+
+  _emitConflict(c) {
+    this._em.emit('conflict', c);
+    this._post({ t: 'conflict', c });
+  }
+
+  _emitError(err) {
+    const info = errorInfo(err);
+    this._setStatus({ error: info });
+    this._em.emit('error', err);
+    this._post({ t: 'error', e: info });
+  }
+
+  // ---- leadership ----
+
+  _campaign() {
+    if (this._closed || this._leader || this._campaigning) return;
+    const locks = this._opts.locks !== undefined ? this._opts.locks : (globalThis.navigator && globalThis.navigator.locks);
+    this._campaigning = true;
+    if (!locks) { this._campaigning = false; this._lead(new Promise((r) => { this._resign = r; })); return; }
+    this._lockAbort = new AbortController();
+    locks.request('zoosync-leader:' + this.name, { signal: this._lockAbort.signal }, () => {
+      this._campaigning = false;
+      if (this._closed) return undefined;
+      return new Promise((release) => {
+        this._resign = release;
+        this._lead(null);
+      });
+    }).catch(() => { this._campaigning = false; });
+  }
+
+  _lead() {
+    this._leader = true;
+    this._leaderStatus = null;
+    this._syncer = new Syncer(this);
+    this._setStatus({ connected: false, progress: null });
+    this._post({ t: 'leader', status: this.status });
+    this._syncer.start();
+  }
+
+  /** Gives up leadership (and re-campaigns unless closing or `sleeping`). */
+  async _stepDown(sleeping = false) {
+    const s = this._syncer;
+    this._syncer = null;
+    if (s) await s.stop();
+    const wasLeader = this._leader;
+    this._leader = false;
+    if (this._resign) { const r = this._resign; this._resign = null; r(undefined); }
+    if (this._lockAbort && !this._leader) { /* a queued request stays queued unless closing */ }
+    if (wasLeader) { this._setStatus({ connected: false }); }
+    if (!sleeping && !this._closed && wasLeader) this._campaign();
+  }
+}
+
+function errorInfo(err) {
+  /** @type {ErrorInfo} */
+  const info = { code: err.code || 'error', message: err.message || String(err) };
+  if (err.store) info.store = err.store;
+  if (err.status) info.status = err.status;
+  if (err.mutation) info.mutation = err.mutation;
+  return info;
+}
+
+function errorFromInfo(info) {
+  const e = new ZooSyncError(info.code, info.message, { store: info.store, status: info.status, mutation: info.mutation });
+  return e;
+}
+
+// ------------------------------------------------------------------ syncing
+
+/** The leader's network side: one push worker and one pull/stream worker per store. */
+class Syncer {
+  /** @param {SyncDB} db */
+  constructor(db) {
+    this.db = db;
+    this.opts = db._opts;
+    this.urls = db._urls;
+    this.urlIndex = 0;
+    this.stopped = false;
+    this.abort = new AbortController();
+    this.fetch = this.opts.fetch || globalThis.fetch.bind(globalThis);
+    this.token = undefined;
+    /** @type {Map<string, StoreSync>} */
+    this.stores = new Map();
+    for (const s of db.stores) this.stores.set(s, new StoreSync(this, s));
+    this.timers = [];
+  }
+
+  start() {
+    if (!this.urls.length) return; // local-only database
+    for (const s of this.stores.values()) s.start();
+    // Fallback for writes of other tabs whose notice was lost, and status ages.
+    const t = setInterval(() => {
+      this.db._refreshPending();
+      for (const s of this.stores.values()) s.kickPush();
+    }, this.opts.checkIntervalMs || 2000);
+    this.timers.push(t);
+  }
+
+  async stop() {
+    this.stopped = true;
+    this.abort.abort();
+    for (const t of this.timers) clearInterval(t);
+    await Promise.all([...this.stores.values()].map((s) => s.stopped()));
+  }
+
+  kick() { for (const s of this.stores.values()) s.kickPush(); }
+
+  online() { return this.db._status.online; }
+
+  onlineChanged(online) {
+    for (const s of this.stores.values()) s.onlineChanged(online);
+  }
+
+  async syncNow() {
+    if (!this.urls.length) return;
+    await Promise.all([...this.stores.values()].map((s) => s.syncNow()));
+  }
+
+  url() { return this.urls[this.urlIndex % this.urls.length]; }
+
+  failover(fromUrl) {
+    if (this.urls.length > 1 && this.url() === fromUrl) this.urlIndex = (this.urlIndex + 1) % this.urls.length;
+  }
+
+  async getToken(refresh) {
+    const t = this.opts.token;
+    if (t === undefined || t === null) return undefined;
+    if (typeof t === 'string') return t;
+    if (this.token === undefined || (refresh && this.tokenFresh !== this.token)) {
+      this.token = Promise.resolve().then(() => t({ refresh: !!refresh }));
+      this.tokenFresh = refresh ? this.token : undefined;
+    }
+    try { return await this.token; } catch (e) { this.token = undefined; throw e; }
+  }
+
+  /**
+   * One HTTP exchange with the current gateway. Resolves the response (ok);
+   * throws ZooSyncError with the protocol's code (or network/timeout).
+   * @param {string} method @param {string} path
+   * @param {{body?: any, timeoutMs?: number, signal?: AbortSignal, stream?: boolean, headers?: Record<string,string>}} [o]
+   */
+  async http(method, path, o = {}) {
+    let refreshed = false;
+    for (;;) {
+      const base = this.url();
+      const ctl = new AbortController();
+      const onAbort = () => ctl.abort();
+      this.abort.signal.addEventListener('abort', onAbort);
+      if (o.signal) o.signal.addEventListener('abort', onAbort);
+      const timeoutMs = o.timeoutMs || this.opts.requestTimeoutMs || 15000;
+      let timedOut = false;
+      const timer = setTimeout(() => { timedOut = true; ctl.abort(); }, timeoutMs);
+      const cleanup = () => {
+        clearTimeout(timer);
+        this.abort.signal.removeEventListener('abort', onAbort);
+        if (o.signal) o.signal.removeEventListener('abort', onAbort);
+      };
+      /** @type {Record<string, string>} */
+      const headers = { ...(o.headers || {}) };
+      let token;
+      try { token = await this.getToken(refreshed); } catch (e) { cleanup(); throw new ZooSyncError('unauthorized', `token: ${e && e.message}`); }
+      if (token) headers.Authorization = 'Bearer ' + token;
+      let body;
+      if (o.body !== undefined) { headers['Content-Type'] = 'application/json'; body = typeof o.body === 'string' ? o.body : JSON.stringify(o.body); }
+      let res;
+      try {
+        res = await this.fetch(base + path, { method, headers, body, signal: ctl.signal, cache: 'no-store' });
+      } catch (e) {
+        cleanup();
+        if (this.stopped || (o.signal && o.signal.aborted)) throw new ZooSyncError('aborted', 'stopped');
+        this.failover(base);
+        throw new ZooSyncError(timedOut ? 'timeout' : 'network', `${method} ${base}${path}: ${timedOut ? `no answer in ${timeoutMs} ms` : (e && e.message) || e}`, { details: { url: base } });
+      }
+      if (o.stream && res.ok) { clearTimeout(timer); res._cleanup = cleanup; res._ctl = ctl; res._base = base; return res; }
+      let text;
+      try { text = await res.text(); } catch (e) {
+        cleanup();
+        if (this.stopped) throw new ZooSyncError('aborted', 'stopped');
+        this.failover(base);
+        throw new ZooSyncError(timedOut ? 'timeout' : 'network', `${method} ${base}${path}: body: ${(e && e.message) || e}`);
+      }
+      cleanup();
+      let json = null;
+      if (text) { try { json = JSON.parse(text); } catch { json = null; } }
+      if (res.ok) return { status: res.status, json, headers: res.headers, base };
+      const ra = Number(res.headers.get('Retry-After'));
+      const code = (json && json.error) || (res.status >= 500 ? 'unavailable' : `http_${res.status}`);
+      const err = new ZooSyncError(code, (json && json.message) || `${method} ${path}: HTTP ${res.status}`, {
+        status: res.status, retryAfter: Number.isFinite(ra) && ra > 0 ? ra : undefined, details: json,
+      });
+      if (res.status === 401 && !refreshed && typeof this.opts.token === 'function') { refreshed = true; continue; }
+      if (res.status >= 500) this.failover(base);
+      throw err;
+    }
+  }
+}
+
+const isTransient = (e) => ['network', 'timeout', 'stream_dead'].includes(e.code) || e.status === 429 || (e.status >= 500);
+
+/** The sync state machine of one store. */
+class StoreSync {
+  /** @param {Syncer} sy @param {string} store */
+  constructor(sy, store) {
+    this.sy = sy;
+    this.db = sy.db;
+    this.store = store;
+    this.pushWake = new AbortController();
+    this.pullWake = new AbortController();
+    this.pushWanted = true;
+    this.fails = { push: 0, pull: 0 };
+    this.notBefore = { push: 0, pull: 0 };
+    this.workers = [];
+    this.pushIdle = Promise.resolve();
+    this.streamCtl = null;
+    this.applyLock = Promise.resolve();
+  }
+
+  get o() { return this.sy.opts; }
+
+  start() {
+    this.workers.push(this.pushLoop(), this.pullLoop());
+  }
+
+  async stopped() {
+    this.pushWake.abort(); this.pullWake.abort();
+    if (this.streamCtl) this.streamCtl.abort();
+    await Promise.allSettled(this.workers);
+  }
+
+  kickPush() { this.pushWanted = true; this.pushWake.abort(); }
+
+  onlineChanged(online) {
+    this.fails.push = 0; this.fails.pull = 0;
+    this.notBefore = { push: 0, pull: 0 };
+    if (!online && this.streamCtl) this.streamCtl.abort();
+    this.pushWake.abort(); this.pullWake.abort();
+  }
+
+  async waitOnline() {
+    while (!this.sy.stopped && !this.sy.online()) await this.sleepPull(60000, 'both');
+  }
+
+  async sleepPush(ms) {
+    if (this.pushWake.signal.aborted) this.pushWake = new AbortController();
+    await sleep(ms, mergeSignals(this.pushWake.signal, this.sy.abort.signal));
+    if (this.pushWake.signal.aborted) this.pushWake = new AbortController();
+  }
+
+  /** Sleeps a backoff delay that kicks do not cut short (an online event does). */
+  async backoff(kind, err) {
+    const until = Date.now() + this.backoffMs(kind, err);
+    this.notBefore[kind] = until;
+    while (!this.sy.stopped && this.notBefore[kind] === until && Date.now() < until) {
+      if (kind === 'push') await this.sleepPush(until - Date.now()); else await this.sleepPull(until - Date.now());
+    }
+  }
+
+  async sleepPull(ms) {
+    if (this.pullWake.signal.aborted) this.pullWake = new AbortController();
+    await sleep(ms, mergeSignals(this.pullWake.signal, this.sy.abort.signal));
+    if (this.pullWake.signal.aborted) this.pullWake = new AbortController();
+  }
+
+  backoffMs(kind, err) {
+    const n = this.fails[kind]++;
+    const base = (this.o.backoff && this.o.backoff.baseMs) || 250;
+    const max = (this.o.backoff && this.o.backoff.maxMs) || 30000;
+    let ms;
+    if (err && isTransient(err) && n < this.sy.urls.length - 1 && err.status !== 429) ms = 20; // try the next URL at once
+    else {
+      const d = Math.min(max, base * 2 ** Math.min(n, 20));
+      ms = d / 2 + Math.random() * d / 2; // jitter
+    }
+    if (err && err.retryAfter) ms = Math.max(ms, err.retryAfter * 1000);
+    if (err && !isTransient(err)) ms = Math.max(ms, Math.min(max, 5000));
+    return ms;
+  }
+
+  async loadDesc() {
+    try {
+      const r = await this.sy.http('GET', `/v1/stores/${this.store}`);
+      const d = r.json;
+      this.db._desc.set(this.store, d);
+      await inTx(this.db._idb, [META], 'readwrite', (tx) => metaPut(tx, 'desc:' + this.store, d));
+      return d;
+    } catch (e) {
+      if (e.code === 'store_not_found') throw Object.assign(e, { store: this.store });
+      if (isTransient(e) || e.code === 'aborted') throw e;
+      return this.db._desc.get(this.store);
+    }
+  }
+
+  reportError(e) {
+    if (e.code === 'aborted' || this.sy.stopped) return;
+    if (!e.store) e.store = this.store;
+    this.db._emitError(e);
+  }
+
+  // ---- push ----
+
+  async pushLoop() {
+    while (!this.sy.stopped) {
+      await this.waitOnline();
+      if (this.sy.stopped) break;
+      if (!this.pushWanted) { await this.sleepPush(this.o.checkIntervalMs || 2000); continue; }
+      this.pushWanted = false;
+      try {
+        await this.pushAll();
+        this.fails.push = 0;
+        this.db._setStatus({ error: null, lastSyncAt: Date.now() });
+      } catch (e) {
+        if (this.sy.stopped || e.code === 'aborted') break;
+        this.pushWanted = true;
+        if (!isTransient(e) || this.fails.push > 2) this.reportError(e);
+        await this.backoff('push', e);
+      }
+    }
+  }
+
+  /** Pushes until this store has no pending mutation. */
+  async pushAll() {
+    for (;;) {
+      if (this.sy.stopped) throw new ZooSyncError('aborted', 'stopped');
+      const batch = await this.readBatch();
+      if (!batch.units.length) return;
+      await this.sendUnits(batch.client, batch.units);
+      this.db._refreshPending();
+    }
+  }
+
+  /** Reads the longest prefix of the queue that can go in one request. */
+  async readBatch() {
+    return inTx(this.db._idb, [MUTS, RECORDS, META], 'readonly', async (tx) => {
+      const client = await metaGet(tx, 'client');
+      const units = [];
+      const keys = new Set();
+      let count = 0, bytes = 0;
+      const maxBytes = this.o.maxPushBytes || 1 << 20;
+      const rows = await rq(tx.objectStore(MUTS).index('by_store').getAll(idRange(this.store), MAX_MUTATIONS_PER_PUSH + 1));
+      let i = 0;
+      while (i < rows.length) {
+        let j = i + 1;
+        if (rows[i].tx) while (j < rows.length && rows[j].tx === rows[i].tx) j++;
+        const unit = rows.slice(i, j);
+        if (rows[i].tx && j === rows.length && rows.length > MAX_MUTATIONS_PER_PUSH && units.length) break; // group may go on
+        const ukeys = new Set(unit.map((m) => m.k));
+        if ([...ukeys].some((k) => keys.has(k))) break;
+        const ubytes = unit.reduce((a, m) => a + 100 + m.k.length * 3 + (m.op === 'put' ? utf8Length(JSON.stringify(m.v)) : 0), 0);
+        if (units.length && (count + unit.length > MAX_MUTATIONS_PER_PUSH || bytes + ubytes > maxBytes)) break;
+        for (const k of ukeys) keys.add(k);
+        count += unit.length; bytes += ubytes;
+        units.push(unit);
+        i = j;
+      }
+      // Bases: the server version each key's local state is based on.
+      const recs = tx.objectStore(RECORDS);
+      for (const unit of units) {
+        const seen = new Set();
+        for (const m of unit) {
+          if (!seen.has(m.k)) {
+            const r = await rq(recs.get([this.store, m.k]));
+            m.base = r ? r.ver || 0 : 0;
+            seen.add(m.k);
+          } else m.base = undefined; // later member of the same group on the same key
+        }
+      }
+      return { client, units };
+    });
+  }
+
+  /** Sends units; a unit the server rejects for good is isolated by halving. */
+  async sendUnits(client, units) {
+    const muts = units.flat();
+    const body = {
+      client,
+      mutations: muts.map((m) => {
+        const o = { id: m.id, key: m.k, op: m.op };
+        if (m.op === 'put') o.value = m.v;
+        if (m.base !== undefined) o.base = m.base;
+        if (m.tx) o.tx = m.tx;
+        return o;
+      }),
+    };
+    let res;
+    try {
+      res = await this.sy.http('POST', `/v1/stores/${this.store}/push`, { body });
+    } catch (e) {
+      if (e.code === 'aborted' || isTransient(e)) throw e;
+      if (NON_RETRYABLE_KEEP.has(e.status) || e.code === 'store_not_found') throw Object.assign(e, { store: this.store });
+      if (e.status >= 400 && e.status < 500) {
+        if (units.length > 1) {
+          const mid = Math.ceil(units.length / 2);
+          await this.sendUnits(client, units.slice(0, mid));
+          await this.sendUnits(client, units.slice(mid));
+          return;
+        }
+        await this.rejectUnit(units[0], e);
+        return;
+      }
+      throw e;
+    }
+    await this.applyResults(muts, res.json);
+  }
+
+  /** A unit the server rejected for good: report it, drop it, restore the server's state. */
+  async rejectUnit(unit, e) {
+    const changed = await inTx(this.db._idb, [MUTS], 'readwrite', async (tx) => {
+      const st = tx.objectStore(MUTS);
+      for (const m of unit) st.delete(m.id);
+      const keys = [];
+      for (const m of unit) {
+        const left = await rq(st.index('by_key').count([this.store, m.k]));
+        if (!left) keys.push(m.k);
+      }
+      return keys;
+    });
+    const mutation = unit.length === 1 ? mutInfo(unit[0], this.store) : unit.map((m) => mutInfo(m, this.store));
+    const err = new ZooSyncError(e.code, `${this.store}: mutation ${unit.map((m) => m.id).join(',')} rejected by the server: ${e.message}`,
+      { status: e.status, store: this.store, mutation, details: e.details });
+    this.db._emitError(err);
+    this.db._refreshPending();
+    if (e.code === 'value_too_large') await this.loadDesc().catch(() => {}); // the limit may have been lowered
+    await this.refetch([...new Set(changed)]).catch(() => {});
+  }
+
+  /** Adopts the server's present state of keys that have no pending mutation. */
+  async refetch(keys) {
+    for (const k of keys) {
+      let state;
+      try {
+        const r = await this.sy.http('GET', `/v1/stores/${this.store}/records/${encodeURIComponent(k)}`);
+        state = { value: r.json.value, version: r.json.version, cursor: r.json.cursor, deleted: false };
+      } catch (e) {
+        if (e.code !== 'not_found') throw e;
+        state = { deleted: true };
+      }
+      const out = await inTx(this.db._idb, [RECORDS, MUTS], 'readwrite', async (tx) => {
+        const pend = await rq(tx.objectStore(MUTS).index('by_key').count([this.store, k]));
+        const recs = tx.objectStore(RECORDS);
+        const rec = await rq(recs.get([this.store, k])) || { s: this.store, k, ver: 0, c: '', e: 0 };
+        if (pend) { if (state.version) { rec.ver = state.version; recs.put(rec); } return null; }
+        const before = JSON.stringify([rec.d, rec.v]);
+        if (state.deleted) { rec.d = true; rec.v = undefined; } else {
+          rec.d = false; rec.v = state.value; rec.ver = state.version;
+          if (state.cursor && state.cursor > (rec.c || '')) rec.c = state.cursor;
+        }
+        recs.put(rec);
+        return before === JSON.stringify([rec.d, rec.v]) ? null : { key: k, value: rec.v, deleted: rec.d, origin: 'remote' };
+      });
+      if (out) this.db._deliver(this.store, [out], true);
+    }
+  }
+
+  /** Applies a push response: one IndexedDB transaction, then conflicts. */
+  async applyResults(muts, body) {
+    const byId = new Map(muts.map((m) => [m.id, m]));
+    const conflicts = [];
+    const dups = [];
+    await inTx(this.db._idb, [MUTS, RECORDS], 'readwrite', async (tx) => {
+      const ms = tx.objectStore(MUTS);
+      const recs = tx.objectStore(RECORDS);
+      for (const r of body.results || []) {
+        const m = byId.get(r.id);
+        if (!m) continue;
+        if (r.status === 'conflict') { conflicts.push({ m, r }); continue; }
+        ms.delete(m.id);
+        if (r.status === 'duplicate') { dups.push(m.k); continue; }
+        const rec = await rq(recs.get([this.store, m.k]));
+        if (!rec) continue;
+        if (Number.isInteger(r.version)) rec.ver = r.version;
+        else if (m.op === 'delete') rec.ver = rec.ver || 0;
+        if (r.cursor && r.cursor > (rec.c || '')) rec.c = r.cursor;
+        recs.put(rec);
+      }
+    });
+    if (dups.length) await this.refetch([...new Set(dups)]).catch(() => {});
+    if (conflicts.length) await this.resolveConflicts(conflicts);
+  }
+
+  /** Calls onConflict for each conflict and writes the resolutions. */
+  async resolveConflicts(list) {
+    // The local side of each conflict, and the newest pending id it accounts for.
+    const locals = await inTx(this.db._idb, [RECORDS, MUTS], 'readonly', async (tx) => {
+      const out = [];
+      for (const { m } of list) {
+        const rec = await rq(tx.objectStore(RECORDS).get([this.store, m.k]));
+        const pend = await rq(tx.objectStore(MUTS).index('by_key').getAll([this.store, m.k]));
+        out.push({ rec, seenMax: pend.reduce((a, p) => Math.max(a, p.id), 0) });
+      }
+      return out;
+    });
+    const resolved = [];
+    for (let i = 0; i < list.length; i++) {
+      const { m, r } = list[i];
+      const rec = locals[i].rec;
+      const cur = r.current;
+      /** @type {ConflictInfo} */
+      const info = {
+        store: this.store, key: m.k,
+        local: rec && !rec.d ? clone(rec.v) : undefined,
+        remote: cur ? clone(cur.value) : undefined,
+        localDeleted: !rec || !!rec.d, remoteDeleted: !cur,
+        remoteVersion: cur ? cur.version : 0,
+        mutation: mutInfo(m, this.store),
+        ...(r.reason ? { reason: r.reason } : {}),
+      };
+      let value, error = null;
+      try {
+        value = await this.db._onConflict({ ...info, local: clone(info.local), remote: clone(info.remote) });
+        if (value !== undefined) value = JSON.parse(toJSONText(value));
+      } catch (e) { error = e; }
+      resolved.push({ m, info, value, error, seenMax: locals[i].seenMax });
+    }
+    const changes = [];
+    const newGroups = new Map();
+    await inTx(this.db._idb, [MUTS, RECORDS, META, CONFLICTS], 'readwrite', async (tx) => {
+      const ms = tx.objectStore(MUTS);
+      const recs = tx.objectStore(RECORDS);
+      const cs = tx.objectStore(CONFLICTS);
+      const adds = [];
+      for (const x of resolved) {
+        const { m, info } = x;
+        const still = await rq(ms.get(m.id));
+        if (!still) continue; // handled already (a retried response)
+        ms.delete(m.id);
+        const rest = (await rq(ms.index('by_key').getAll([this.store, m.k]))).filter((p) => p.id !== m.id);
+        const newer = rest.filter((p) => p.id > x.seenMax);
+        const rec = await rq(recs.get([this.store, m.k])) || { s: this.store, k: m.k, ver: 0, c: '', e: 0 };
+        rec.ver = info.remoteVersion;
+        if (x.error) {
+          // Unresolved: keep it readable, show the remote state, push nothing.
+          cs.put({ s: this.store, k: m.k, local: info.local, localDeleted: info.localDeleted, remote: info.remote,
+            remoteDeleted: info.remoteDeleted, remoteVersion: info.remoteVersion, at: Date.now(), error: String(x.error && x.error.message || x.error) });
+          for (const p of rest) if (p.id <= x.seenMax) ms.delete(p.id);
+          if (!newer.length) {
+            rec.d = info.remoteDeleted; rec.v = info.remote;
+            changes.push({ key: m.k, value: rec.v, deleted: rec.d, origin: 'remote' });
+          }
+          recs.put(rec);
+          continue;
+        }
+        cs.delete([this.store, m.k]);
+        if (newer.length) { recs.put(rec); continue; } // a newer local write wins, rebased on the remote version
+        const deleted = x.value === undefined;
+        rec.d = deleted; rec.v = deleted ? undefined : x.value;
+        recs.put(rec);
+        changes.push({ key: m.k, value: clone(rec.v), deleted, origin: 'remote' });
+        let rewritten = false;
+        for (const p of rest) {
+          if (p.tx) { p.op = deleted ? 'delete' : 'put'; if (deleted) delete p.v; else p.v = x.value; ms.put(p); rewritten = true; }
+          else ms.delete(p.id);
+        }
+        const differs = deleted ? !info.remoteDeleted : (info.remoteDeleted || !same(x.value, info.remote));
+        if (differs && !rewritten) adds.push({ m, deleted, value: x.value });
+      }
+      if (adds.length) {
+        const { first } = await allocIds(tx, adds.length);
+        adds.forEach((a, i) => {
+          const nm = { id: first + i, s: this.store, k: a.m.k, op: a.deleted ? 'delete' : 'put', at: Date.now() };
+          if (!a.deleted) nm.v = a.value;
+          if (a.m.tx) { // resolutions of one aborted group stay one group
+            if (!newGroups.has(a.m.tx)) newGroups.set(a.m.tx, 't-' + randomId(6));
+            nm.tx = newGroups.get(a.m.tx);
+          }
+          ms.add(nm);
+        });
+      }
+    });
+    for (const x of resolved) {
+      const c = { ...x.info, resolved: x.error ? undefined : clone(x.value), ...(x.error ? { unresolved: true, error: String(x.error && x.error.message || x.error) } : {}) };
+      this.db._emitConflict(c);
+      if (x.error) this.db._emitError(new ZooSyncError('conflict_unresolved', `${this.store}/${x.m.k}: onConflict threw: ${x.error && x.error.message || x.error}`, { store: this.store, mutation: x.info.mutation }));
+    }
+    if (changes.length) this.db._deliver(this.store, changes, true);
+    this.db._refreshPending();
+    this.pushWanted = true;
+  }
+
+  async syncNow() {
+    this.kickPush();
+    for (;;) {
+      if (this.sy.stopped) throw new ZooSyncError('closed', 'leadership ended');
+      const n = await inTx(this.db._idb, [MUTS], 'readonly', (tx) => rq(tx.objectStore(MUTS).index('by_store').count(idRange(this.store))));
+      if (n === 0) break;
+      await sleep(50);
+    }
+    await this.pullAll(true).catch((e) => { if (e.code === 'cursor_expired' || e.code === 'invalid_cursor') this.pullWake.abort(); else throw e; });
+  }
+
+  // ---- pull and live ----
+
+  async pullLoop() {
+    while (!this.sy.stopped) {
+      await this.waitOnline();
+      if (this.sy.stopped) break;
+      try {
+        await this.loadDesc();
+        await this.pullAll(false);
+        this.fails.pull = 0;
+        await this.live();
+      } catch (e) {
+        this.db._setStatus({ connected: false });
+        if (this.sy.stopped || e.code === 'aborted') { if (this.sy.stopped) break; continue; }
+        if (e.code === 'cursor_expired' || e.code === 'invalid_cursor') {
+          await this.startResync();
+          continue;
+        }
+        if (!isTransient(e) || this.fails.pull > 2) this.reportError(e);
+        await this.backoff('pull', e);
+      }
+    }
+  }
+
+  async startResync() {
+    await inTx(this.db._idb, [META], 'readwrite', async (tx) => {
+      const r = await metaGet(tx, 'resync:' + this.store);
+      const epoch = ((r && r.epoch) || 0) + 1;
+      await metaPut(tx, 'resync:' + this.store, { epoch, active: true });
+      tx.objectStore(META).delete('cursor:' + this.store);
+      tx.objectStore(META).delete('initial:' + this.store);
+    });
+  }
+
+  /** Pulls pages until `more` is false; each page in its own IndexedDB transaction. */
+  async pullAll(once) {
+    const limit = this.o.pageSize || 1000;
+    let st = await inTx(this.db._idb, [META], 'readonly', async (tx) => ({
+      cursor: await metaGet(tx, 'cursor:' + this.store),
+      initial: await metaGet(tx, 'initial:' + this.store),
+      resync: await metaGet(tx, 'resync:' + this.store),
+    }));
+    let initial = st.initial || null;
+    if (!st.cursor || (initial && !initial.done)) {
+      const d = this.db._desc.get(this.store);
+      initial = { received: (initial && initial.received) || 0, total: d ? d.records : null, done: false };
+      this.setProgress(initial);
+    }
+    let cursor = st.cursor;
+    for (;;) {
+      const q = `limit=${limit}` + (cursor ? `&since=${encodeURIComponent(cursor)}` : '');
+      const r = await this.sy.http('GET', `/v1/stores/${this.store}/changes?${q}`);
+      const page = r.json;
+      const isLast = !page.more;
+      if (initial && !initial.done) {
+        initial = { ...initial, received: initial.received + page.changes.length, done: isLast };
+        if (initial.total !== null && initial.received > initial.total) initial.total = initial.received;
+      }
+      await this.applyRemote(page.changes, page.cursor, { initial, finishResync: isLast });
+      cursor = page.cursor;
+      if (initial) this.setProgress(initial);
+      this.db._setStatus({ lastSyncAt: Date.now() });
+      if (isLast) break;
+      if (once === 'one') break;
+    }
+    if (initial && initial.done) this.setProgress(null);
+  }
+
+  setProgress(p) {
+    const prog = { ...(this.db._status.progress || {}) };
+    if (p) prog[this.store] = { received: p.received, total: p.total, done: !!p.done };
+    else delete prog[this.store];
+    this.db._setStatus({ progress: Object.keys(prog).length ? prog : null }, true);
+  }
+
+  /**
+   * Applies changes from the feed in one transaction, with the new cursor.
+   * A change never rolls a record back (its cursor must be greater) and never
+   * overwrites a record with pending local mutations.
+   */
+  async applyRemote(changes, cursor, { initial = null, finishResync = false } = {}) {
+    const run = async () => {
+      const out = [];
+      await inTx(this.db._idb, [RECORDS, MUTS, META], 'readwrite', async (tx) => {
+        const recs = tx.objectStore(RECORDS);
+        const ms = tx.objectStore(MUTS);
+        const old = await metaGet(tx, 'cursor:' + this.store);
+        const rs = await metaGet(tx, 'resync:' + this.store);
+        const epoch = rs && rs.active ? rs.epoch : null;
+        if (old && cursor && cursor < old && !epoch) return; // an older page than what we have: nothing new
+        const anyPending = (await rq(ms.index('by_store').count(idRange(this.store)))) > 0;
+        const prevs = await Promise.all(changes.map((c) => rq(recs.get([this.store, c.key]))));
+        const pends = anyPending ? await Promise.all(changes.map((c) => rq(ms.index('by_key').count([this.store, c.key])))) : null;
+        changes.forEach((c, i) => {
+          const prev = prevs[i];
+          if (prev && prev.c && c.cursor <= prev.c) { if (epoch !== null && prev.e !== epoch) { prev.e = epoch; recs.put(prev); } return; }
+          if (pends && pends[i]) { if (prev && epoch !== null) { prev.e = epoch; recs.put(prev); } return; }
+          const rec = { s: this.store, k: c.key, d: !!c.deleted, v: c.deleted ? undefined : c.value, ver: c.version, c: c.cursor, e: epoch !== null ? epoch : (prev ? prev.e : 0) };
+          recs.put(rec);
+          if (!(c.deleted && (!prev || prev.d))) out.push({ key: c.key, value: rec.v, deleted: rec.d, origin: 'remote' });
+        });
+        if (cursor && (!old || cursor > old || epoch !== null)) await metaPut(tx, 'cursor:' + this.store, cursor);
+        if (initial) await metaPut(tx, 'initial:' + this.store, initial);
+        if (epoch !== null && finishResync) {
+          // Drop what the server no longer has (unless pending locally or newer than the snapshot).
+          const all = await rq(recs.getAll(storeRange(this.store)));
+          for (const r of all) {
+            if (r.e === epoch || (r.c && cursor && r.c > cursor)) continue;
+            const p = await rq(ms.index('by_key').count([this.store, r.k]));
+            if (p) continue;
+            recs.delete([this.store, r.k]);
+            if (!r.d) out.push({ key: r.k, value: undefined, deleted: true, origin: 'remote' });
+          }
+          await metaPut(tx, 'resync:' + this.store, { epoch, active: false });
+        }
+      });
+      this.db._deliver(this.store, out, true);
+    };
+    const p = this.applyLock.then(run);
+    this.applyLock = p.catch(() => {});
+    return p;
+  }
+
+  /** Holds the event stream until it ends; applies each event. */
+  async live() {
+    const cursor = await inTx(this.db._idb, [META], 'readonly', (tx) => metaGet(tx, 'cursor:' + this.store));
+    const ctl = new AbortController();
+    this.streamCtl = ctl;
+    const keepalive = this.o.keepaliveMs || 15000;
+    let res;
+    try {
+      res = await this.sy.http('GET', `/v1/stores/${this.store}/events` + (cursor ? `?since=${encodeURIComponent(cursor)}` : ''), {
+        stream: true, signal: ctl.signal, headers: { Accept: 'text/event-stream', ...(cursor ? { 'Last-Event-ID': cursor } : {}) },
+        timeoutMs: Math.max(2 * keepalive, 2000),
+      });
+    } catch (e) {
+      this.streamCtl = null;
+      if (e.status === 404 && e.code === 'not_found') return this.poll(); // a gateway without /events
+      throw e;
+    }
+    const base = res._base;
+    this.db._setStatus({ connected: true, lastSyncAt: Date.now() });
+    this.fails.pull = 0;
+    let dead = false;
+    let timer = null;
+    const arm = () => { clearTimeout(timer); timer = setTimeout(() => { dead = true; ctl.abort(); }, 2 * keepalive); };
+    arm();
+    try {
+      await readSSE(res.body, arm, async (ev) => {
+        if (ev.event === 'resync') throw new ZooSyncError('cursor_expired', 'the event stream asks for a resync');
+        if (ev.event !== 'change' && ev.event !== 'message') return;
+        const data = JSON.parse(ev.data);
+        await this.applyRemote(data.changes || [], data.cursor || ev.id);
+        this.db._setStatus({ lastSyncAt: Date.now() });
+      });
+    } catch (e) {
+      if (e instanceof ZooSyncError && e.code === 'cursor_expired') throw e;
+      if (this.sy.stopped) throw new ZooSyncError('aborted', 'stopped');
+      if (dead) { this.sy.failover(base); throw new ZooSyncError('stream_dead', `event stream from ${base}: silent for ${2 * keepalive} ms`); }
+      if (!this.sy.online()) throw new ZooSyncError('aborted', 'offline');
+      this.sy.failover(base);
+      throw new ZooSyncError('network', `event stream from ${base}: ${e && e.message}`);
+    } finally {
+      clearTimeout(timer);
+      res._cleanup();
+      this.streamCtl = null;
+      this.db._setStatus({ connected: false });
+    }
+    // Closed by the server (shutting down): reconnect, preferably elsewhere.
+    this.sy.failover(base);
+  }
+
+  /** Without /events: pull now and then. */
+  async poll() {
+    this.db._setStatus({ connected: true });
+    await this.sleepPull(this.o.pollMs || 2000);
+    this.db._setStatus({ connected: false });
+  }
+}
+
+function mutInfo(m, store) {
+  const o = { id: m.id, store, key: m.k, op: m.op };
+  if (m.op === 'put') o.value = m.v;
+  if (m.tx) o.tx = m.tx;
+  return o;
+}
+
+function mergeSignals(...signals) {
+  const c = new AbortController();
+  for (const s of signals) {
+    if (s.aborted) { c.abort(); break; }
+    s.addEventListener('abort', () => c.abort(), { once: true });
+  }
+  return c.signal;
+}
+
+/**
+ * Reads a text/event-stream body: calls onBytes for every chunk (comments
+ * included, for the keepalive watchdog) and onEvent for every event.
+ * @param {ReadableStream<Uint8Array>} body
+ */
+async function readSSE(body, onBytes, onEvent) {
+  const reader = body.getReader();
+  const dec = new TextDecoder();
+  let buf = '';
+  let ev = { event: '', data: [], id: '' };
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      onBytes();
+      buf += dec.decode(value, { stream: true });
+      let nl;
+      while ((nl = buf.search(/\r\n|\r|\n/)) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + (buf[nl] === '\r' && buf[nl + 1] === '\n' ? 2 : 1));
+        if (line === '') {
+          if (ev.data.length) await onEvent({ event: ev.event || 'message', data: ev.data.join('\n'), id: ev.id });
+          ev = { event: '', data: [], id: ev.id };
+          continue;
+        }
+        if (line[0] === ':') continue;
+        const i = line.indexOf(':');
+        const field = i < 0 ? line : line.slice(0, i);
+        let v = i < 0 ? '' : line.slice(i + 1);
+        if (v[0] === ' ') v = v.slice(1);
+        if (field === 'event') ev.event = v;
+        else if (field === 'data') ev.data.push(v);
+        else if (field === 'id') ev.id = v;
+      }
+    }
+  } finally {
+    try { reader.cancel().catch(() => {}); } catch { /* released */ }
+  }
+}
