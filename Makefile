@@ -31,7 +31,7 @@ unit:
 	cd $(ASAN_BUILD) && ctest --output-on-failure
 
 integration:
-	ZOOSYNCD=$(CURDIR)/$(ASAN_BUILD)/zoosyncd node --test --test-concurrency=1 test/integration/
+	LSAN_OPTIONS=suppressions=$(CURDIR)/test/lsan.supp ZOOSYNCD=$(CURDIR)/$(ASAN_BUILD)/zoosyncd node --test --test-concurrency=1 test/integration/
 
 client:
 	ZOOSYNCD=$(CURDIR)/$(BUILD)/zoosyncd node --test --test-concurrency=1 test/client/

@@ -261,7 +261,24 @@ int main(int argc, char **argv) {
     char **a = argv + optind;
     if (nargs < 1) { usage(stderr); return 2; }
     const char *cmd = a[0];
-#define NEED(n) do { if (nargs != (n)) { usage(stderr); return 2; } } while (0)
+    /* Each command and its word count, checked before anything is set up. */
+    static const struct { const char *name; int words; } cmds[] = {
+        {"stores", 1}, {"store", 2}, {"drop", 2}, {"get", 3}, {"del", 3}, {"put", 4},
+        {"changes", 2}, {"watch", 2}, {"push", 3},
+    };
+    int want = -1;
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+        if (strcmp(cmd, cmds[i].name) == 0) want = cmds[i].words;
+    if (want < 0) {
+        fprintf(stderr, "zoosync: unknown command '%s'\n", cmd);
+        usage(stderr);
+        return 2;
+    }
+    if (nargs != want) {
+        fprintf(stderr, "zoosync: %s takes %d argument%s\n", cmd, want - 1, want == 2 ? "" : "s");
+        usage(stderr);
+        return 2;
+    }
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || !(c.curl = curl_easy_init())) {
         fprintf(stderr, "zoosync: cannot start libcurl\n");
         return 1;
@@ -270,11 +287,9 @@ int main(int argc, char **argv) {
     sbuf p = SBUF_INIT;
     char hdr[128];
     if (strcmp(cmd, "stores") == 0) {
-        NEED(1);
         sbuf_puts(&p, "/v1/stores");
         rc = simple(&c, "GET", &p, NULL, NULL);
     } else if (strcmp(cmd, "store") == 0) {
-        NEED(2);
         json_t *body = json_object();
         if (conflict) json_object_set_new(body, "conflict", json_string(conflict));
         if (maxv) json_object_set_new(body, "maxValueBytes", json_integer(strtoll(maxv, NULL, 10)));
@@ -285,30 +300,24 @@ int main(int argc, char **argv) {
         rc = simple(&c, "PUT", &p, b, NULL);
         free(b);
     } else if (strcmp(cmd, "drop") == 0) {
-        NEED(2);
         store_path(&p, a[1], NULL);
         rc = simple(&c, "DELETE", &p, NULL, NULL);
     } else if (strcmp(cmd, "get") == 0 || strcmp(cmd, "del") == 0) {
-        NEED(3);
         store_path(&p, a[1], "/records/");
         pct(&p, a[2]);
         snprintf(hdr, sizeof hdr, "If-Match: \"%s\"", if_match ? if_match : "");
         rc = simple(&c, cmd[0] == 'g' ? "GET" : "DELETE", &p, NULL, if_match ? hdr : NULL);
     } else if (strcmp(cmd, "put") == 0) {
-        NEED(4);
         store_path(&p, a[1], "/records/");
         pct(&p, a[2]);
         if (if_match) snprintf(hdr, sizeof hdr, "If-Match: \"%s\"", if_match);
         else snprintf(hdr, sizeof hdr, "If-None-Match: *");
         rc = simple(&c, "PUT", &p, a[3], if_match || create ? hdr : NULL);
     } else if (strcmp(cmd, "changes") == 0) {
-        NEED(2);
         rc = cmd_changes(&c, a[1], since, limit, all);
     } else if (strcmp(cmd, "watch") == 0) {
-        NEED(2);
         rc = cmd_watch(&c, a[1], since);
     } else if (strcmp(cmd, "push") == 0) {
-        NEED(3);
         char *b = read_all(a[2]);
         if (b) {
             store_path(&p, a[1], "/push");
@@ -317,9 +326,6 @@ int main(int argc, char **argv) {
         } else {
             rc = 1;
         }
-    } else {
-        fprintf(stderr, "zoosync: unknown command '%s'\n", cmd);
-        usage(stderr);
     }
     sbuf_free(&p);
     curl_easy_cleanup(c.curl);

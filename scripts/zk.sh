@@ -20,10 +20,15 @@ die() { echo "zk.sh: $*" >&2; exit 1; }
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# Ports are drawn below the kernel's ephemeral range, where outgoing
+# connections take their local ports (a port used that way looks free to a
+# connect probe, yet cannot be bound).
 pick_port() {
-  local p
+  local lo=10000 hi p
+  hi=$(awk '{print $1 - 1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32767)
+  [ "$hi" -gt $((lo + 1000)) ] || hi=32767
   for _ in $(seq 1 200); do
-    p=$(( 20000 + RANDOM % 30000 ))
+    p=$(( lo + (RANDOM * 32768 + RANDOM) % (hi - lo) ))
     if port_free "$p"; then echo "$p"; return 0; fi
   done
   die "no free port found"
@@ -59,6 +64,18 @@ wait_ready() { # DIR I...
 }
 
 cmd_start() {
+  local try
+  for try in 1 2 3; do
+    if (start_once "$@"); then return 0; fi
+    cmd_stop "$1"
+    grep -qs "Address already in use" "$1"/node*/zk.log || return 1
+    echo "zk.sh: a port was taken meanwhile; trying other ports" >&2
+    rm -rf "$1"/node[0-9]*
+  done
+  return 1
+}
+
+start_once() {
   local dir="$1" n="${2:-1}"
   [ "$n" -ge 1 ] || die "NODES must be >= 1"
   mkdir -p "$dir"; dir="$(cd "$dir" && pwd)"

@@ -221,6 +221,17 @@ static void resolve(mirror *m) {
 /* Notes that reply seq (showing zxid zobs) was handled. Caller holds m->mu. */
 static void account_reply(mirror *m, uint64_t seq, uint64_t zobs) {
     checkpoint c = {m->issued, zobs, seq};
+    /* The checkpoints still waiting for this reply (need >= seq) also wait
+     * for what handling it caused: the reads just sent (a bucket listing's
+     * reads of new records), and so on, transitively. Needs only grow along
+     * the queue, so those checkpoints are its tail: fold them into this one,
+     * which needs everything sent so far. The queue stays short. */
+    while (m->cps->len > m->cp_head) {
+        checkpoint *b = &g_array_index(m->cps, checkpoint, m->cps->len - 1);
+        if (b->need < seq) break;
+        if (b->zxid > c.zxid) c.zxid = b->zxid;
+        g_array_set_size(m->cps, m->cps->len - 1);
+    }
     g_array_append_val(m->cps, c);
     m->completed++;
     resolve(m);
@@ -336,9 +347,10 @@ static void children_done(int rc, const struct String_vector *names, const struc
                     g_hash_table_iter_remove(&it);
                     continue;
                 }
-                if (!r->value && !r->rejected) {
+                if (!r->value && !r->rejected && cursor_cmp(&r->pos, &m->horizon) <= 0) {
                     /* A tombstone was collected (the horizon moved past it
-                     * first): forget it, it is no news. */
+                     * first): forget it, it is no news. One removed by
+                     * anyone else is reported as a hard delete below. */
                     tree_remove(m, r);
                     g_hash_table_iter_remove(&it);
                     continue;
@@ -522,6 +534,21 @@ void mirror_set_on_advance(mirror_set *s, void (*fn)(void *ctx, mirror *m), void
 
 const char *mirror_store(const mirror *m) { return m->store; }
 
+void mirror_set_invalidate_all(mirror_set *s) {
+    pthread_mutex_lock(&s->mu);
+    GHashTableIter it;
+    gpointer k, v;
+    g_hash_table_iter_init(&it, s->stores);
+    while (g_hash_table_iter_next(&it, &k, &v)) {
+        mirror *m = v;
+        pthread_mutex_lock(&m->mu);
+        m->gen++;          /* replies on the dead session no longer count */
+        m->loaded = false; /* pulls answer 503 until the reload */
+        pthread_mutex_unlock(&m->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
 void mirror_set_reload_all(mirror_set *s) {
     pthread_mutex_lock(&s->mu);
     GHashTableIter it;
@@ -536,7 +563,10 @@ void mirror_set_reload_all(mirror_set *s) {
     pthread_mutex_unlock(&s->mu);
 }
 
-static void reset_hook(void *ctx) { mirror_set_reload_all(ctx); }
+static void reset_hook(void *ctx, bool fresh) {
+    if (fresh) mirror_set_reload_all(ctx);
+    else mirror_set_invalidate_all(ctx);
+}
 
 mirror_set *mirror_set_new(zkc *z, const char *root, const zs_log *lg) {
     mirror_set *s = calloc(1, sizeof *s);
@@ -642,7 +672,17 @@ void mirror_changes(mirror *m, const cursor_pos *since, int limit, size_t max_by
     page->count = 0;
     page->more = false;
     page->loaded = m->loaded;
-    page->expired = since && cursor_cmp(since, &m->horizon) < 0;
+    /* A snapshot (no since) is listed in feed order; a full page of it ends
+     * with a continuation token: the last record's zxid and digest with
+     * version 0xffffffff, which no change has (znode versions stop at
+     * 2^31). It sorts right after that record, means "after it", and is not
+     * held against the horizon: the untouched records of a snapshot are
+     * older than any collected deletion, and a snapshot client needs no
+     * deletion from before it started. (cursor_after_zxid's digest is all
+     * ones: that is an ordinary cursor.) */
+    bool cont = since && since->version == UINT32_MAX && since->khash != UINT64_MAX;
+    page->expired = since && ((!cont && cursor_cmp(since, &m->horizon) < 0) ||
+                              (m->czxid > 0 && since->zxid < (uint64_t)m->czxid)); /* or an older incarnation */
     if (!m->loaded || page->expired) { /* (re)loading: vouch for nothing; or too old */
         page->next = since ? *since : (cursor_pos){0, 0, 0};
         pthread_mutex_unlock(&m->mu);
@@ -669,6 +709,7 @@ void mirror_changes(mirror *m, const cursor_pos *since, int limit, size_t max_by
         last = r;
     }
     page->next = page->more && last ? last->pos : cursor_after_zxid(w);
+    if (page->more && last && (!since || cont)) page->next.version = UINT32_MAX; /* a snapshot goes on */
     if (since && cursor_cmp(&page->next, since) < 0) page->next = *since;
     pthread_mutex_unlock(&m->mu);
 }

@@ -11,8 +11,10 @@
  * a change before any reply that shows the change or anything later. So when
  * reply j shows zxid z, every change with zxid <= z has already produced an
  * event, and the reads those events caused were all sent before reply j was
- * handled. Once those reads are answered, the mirror reflects every change
- * with zxid <= z: only then does z become the watermark W. The feed returns
+ * handled. Once those reads are answered, and the reads THEY caused (a bucket
+ * listing that finds a new name reads that record), transitively, the
+ * mirror reflects every change with zxid <= z: only then does z become the
+ * watermark W. The feed returns
  * only changes at or below W and cursors no greater than "after W".
  *
  * Linearizable reads: mirror_catch_up() runs a ZooKeeper sync (shared by
@@ -54,8 +56,11 @@ void mirror_set_on_advance(mirror_set *s, void (*fn)(void *ctx, mirror *m), void
  * to timeout_ms for the load. Returns 0, or -1 on timeout. */
 int mirror_set_acquire(mirror_set *s, const char *store, int64_t store_czxid, int timeout_ms, mirror **out);
 
-/* After a new ZooKeeper session (watches are gone): reload every mirror.
- * Cursors stay valid; W never moves back. */
+/* The session expired (watches are gone): every mirror stops vouching for
+ * anything until it is reloaded. */
+void mirror_set_invalidate_all(mirror_set *s);
+/* A new session is connected: reload every mirror. Cursors stay valid; W
+ * never moves back. */
 void mirror_set_reload_all(mirror_set *s);
 
 /* ZooKeeper sync, then drain: afterwards the mirror reflects every write

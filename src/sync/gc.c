@@ -26,7 +26,16 @@ struct gc {
     gc_stats stats;
 };
 
-/* Creates our election znode if we have none (again after a new session). */
+/* The sequence number ZooKeeper appended: the last 10 characters. */
+static const char *seq_of(const char *name) {
+    size_t n = strlen(name);
+    return n >= 10 ? name + n - 10 : name;
+}
+
+/* Creates our election znode, g-<session>-<sequence>, if we have none
+ * (again after a new session). The session in the name lets us find a node
+ * whose creation reply was lost, instead of leaving an orphan that would
+ * hold the lead for nobody until our session ends. */
 static void ensure_candidate(gc *g) {
     zhandle_t *zh = zkc_zh(g->z);
     const clientid_t *id = zoo_client_id(zh);
@@ -35,12 +44,21 @@ static void ensure_candidate(gc *g) {
     free(g->mine);
     g->mine = NULL;
     if (zkc_ensure_path(g->z, g->dir) != ZOK) return;
-    char prefix[1024], made[1024];
-    snprintf(prefix, sizeof prefix, "%s/g-", g->dir);
-    if (zoo_create(zh, prefix, "", 0, &ZOO_OPEN_ACL_UNSAFE, ZOO_EPHEMERAL | ZOO_SEQUENCE, made, sizeof made) != ZOK)
-        return;
-    const char *slash = strrchr(made, '/');
-    g->mine = strdup(slash ? slash + 1 : made);
+    char prefix[1024], made[1024], tag[40];
+    snprintf(tag, sizeof tag, "g-%016llx-", (unsigned long long)session);
+    struct String_vector kids = {0, NULL};
+    if (zoo_get_children(zh, g->dir, 0, &kids) == ZOK) {
+        for (int i = 0; i < kids.count && !g->mine; i++)
+            if (strncmp(kids.data[i], tag, strlen(tag)) == 0) g->mine = strdup(kids.data[i]);
+        deallocate_String_vector(&kids);
+    }
+    if (!g->mine) {
+        snprintf(prefix, sizeof prefix, "%s/%s", g->dir, tag);
+        if (zoo_create(zh, prefix, "", 0, &ZOO_OPEN_ACL_UNSAFE, ZOO_EPHEMERAL | ZOO_SEQUENCE, made, sizeof made) != ZOK)
+            return; /* a lost reply is found by its tag next round */
+        const char *slash = strrchr(made, '/');
+        g->mine = strdup(slash ? slash + 1 : made);
+    }
     g->mine_session = session;
 }
 
@@ -52,7 +70,7 @@ static bool is_leader(gc *g) {
     bool present = false;
     for (int i = 0; i < kids.count; i++) {
         if (strncmp(kids.data[i], "g-", 2) != 0) continue;
-        if (!lowest || strcmp(kids.data[i], lowest) < 0) lowest = kids.data[i];
+        if (!lowest || strcmp(seq_of(kids.data[i]), seq_of(lowest)) < 0) lowest = kids.data[i];
         if (strcmp(kids.data[i], g->mine) == 0) present = true;
     }
     bool leader = present && lowest && strcmp(lowest, g->mine) == 0;

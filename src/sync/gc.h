@@ -2,7 +2,8 @@
  *
  * Every gateway runs a gc thread; one at a time collects, chosen with
  * ZooKeeper's leader-election recipe: each gateway holds an ephemeral
- * sequential znode <root>/gc/g-NNNNNNNNNN, and the lowest is the leader
+ * sequential znode <root>/gc/g-<session>-NNNNNNNNNN, and the lowest
+ * sequence number is the leader
  * (a gateway that dies or loses its session drops out at once). Every
  * interval the leader, for each store, takes from its mirror the tombstones
  * (and foreign hard deletes) older than tombstoneTtlSeconds, FIRST moves the

@@ -189,7 +189,12 @@ static int validate(push_req *r, const char *raw, size_t rawlen, zs_err *err) {
     return rc;
 }
 
-static size_t mut_bytes(const mut *m) { return PUSH_OP_OVERHEAD + strlen(m->path) + m->vlen; }
+/* Bytes a mutation may take in a multi: one op, or for a delete inside a
+ * group, the create+delete guard of an absent key. */
+static size_t mut_bytes(const mut *m) {
+    size_t one = PUSH_OP_OVERHEAD + strlen(m->path) + m->vlen;
+    return !m->put && m->tx ? 2 * one : one;
+}
 
 /* Splits muts[from..] into units (a group or a single mutation) and checks
  * each group's size. */
@@ -339,11 +344,16 @@ static int read_states(push_req *r, size_t from, size_t end, GHashTable *states)
         if (got[i].rc == ZOK) {
             k->node = true;
             k->zver = got[i].st.version;
-            if (got[i].len > 0) { /* take the copy */
-                k->value = got[i].data;
-                k->vlen = (size_t)got[i].len;
-                got[i].data = NULL;
+            sbuf v = SBUF_INIT;
+            jraw_err je;
+            /* A value that is not JSON (a foreign write) counts as deleted,
+             * as the feed serves it. */
+            if (got[i].len > 0 && jraw_compact(got[i].data, (size_t)got[i].len, &v, &je) == 0) {
+                k->vlen = v.len;
+                k->value = sbuf_steal(&v, NULL);
+                if (!k->value) { free(k); rc = ZSYSTEMERROR; break; }
             }
+            sbuf_free(&v);
         }
         g_hash_table_insert(states, (gpointer)paths[i], k);
     }

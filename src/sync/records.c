@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "sync/cursor.h"
+#include "util/jraw.h"
 #include "zk/layout.h"
 
 #define MAX_ATTEMPTS 25
@@ -41,18 +42,21 @@ int records_get(zkc *z, const char *root, const store_cfg *cfg, const char *key,
     int rc = zoo_get(zkc_zh(z), path, 0, buf, &len, &st);
     free(path);
     int ret = -1;
-    if (rc == ZNONODE || (rc == ZOK && len <= 0)) {
-        not_found(err, key);
+    sbuf v = SBUF_INIT;
+    jraw_err je;
+    if (rc == ZNONODE || (rc == ZOK && (len <= 0 || jraw_compact(buf, (size_t)len, &v, &je) < 0))) {
+        not_found(err, key); /* absent, a tombstone, or (a foreign write) not JSON: served as deleted */
     } else if (rc != ZOK) {
         zs_err_zk(err, rc, "reading the record");
     } else {
         write_head(out, key, klen);
         sbuf_puts(out, ",\"value\":");
-        sbuf_append(out, buf, (size_t)len);
+        sbuf_append(out, v.buf, v.len);
         write_tail(out, &st, layout_key_hash(key, klen));
         *version = st.version + 1;
         ret = 0;
     }
+    sbuf_free(&v);
     free(buf);
     return ret;
 }

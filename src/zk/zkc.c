@@ -20,7 +20,7 @@ struct zkc {
     bool expired, stopping;   /* guarded by mu */
     grave graves[8];
     int ngraves;
-    void (*reset_hook)(void *);
+    void (*reset_hook)(void *, bool);
     void *reset_hook_ctx;
     pthread_mutex_t mu; /* guards everything below */
     pthread_cond_t cond;
@@ -60,9 +60,13 @@ static void session_watcher(zhandle_t *zh, int type, int state, const char *path
     } else if (state == ZOO_EXPIRED_SESSION_STATE) {
         LOG_ERROR(z->lg, "zookeeper: session expired; opening a new one");
         pthread_mutex_lock(&z->mu);
-        if (zh == atomic_load(&z->zh)) z->expired = true;
+        bool live = zh == atomic_load(&z->zh);
+        if (live) z->expired = true;
+        void (*hook)(void *, bool) = z->reset_hook;
+        void *hctx = z->reset_hook_ctx;
         pthread_cond_broadcast(&z->cond);
         pthread_mutex_unlock(&z->mu);
+        if (live && hook) hook(hctx, false); /* stop vouching for what the dead watches fed */
     } else {
         LOG_WARN(z->lg, "zookeeper: session state %d", state);
     }
@@ -94,10 +98,19 @@ static void *manager_main(void *arg) {
         pthread_mutex_lock(&z->mu);
         if (!fresh) { z->expired = true; continue; } /* try again in a second */
         z->graves[z->ngraves++] = (grave){atomic_exchange(&z->zh, fresh), now};
-        void (*hook)(void *) = z->reset_hook;
+        void (*hook)(void *, bool) = z->reset_hook;
         void *hctx = z->reset_hook_ctx;
         pthread_mutex_unlock(&z->mu);
-        if (zkc_wait_connected(z, z->session_timeout_ms) == 0 && hook) hook(hctx);
+        /* However long it takes: until then the mirrors vouch for nothing. */
+        bool connected = false;
+        for (;;) {
+            if (zkc_wait_connected(z, 1000) == 0) { connected = true; break; }
+            pthread_mutex_lock(&z->mu);
+            bool give_up = z->stopping || z->expired; /* the new one expired too: start over */
+            pthread_mutex_unlock(&z->mu);
+            if (give_up) break;
+        }
+        if (connected && hook) hook(hctx, true);
         pthread_mutex_lock(&z->mu);
     }
     pthread_mutex_unlock(&z->mu);
@@ -131,7 +144,7 @@ zkc *zkc_open(const char *hosts, int session_timeout_ms, const zs_log *lg) {
     return z;
 }
 
-void zkc_set_reset_hook(zkc *z, void (*hook)(void *ctx), void *ctx) {
+void zkc_set_reset_hook(zkc *z, void (*hook)(void *ctx, bool fresh), void *ctx) {
     pthread_mutex_lock(&z->mu);
     z->reset_hook = hook;
     z->reset_hook_ctx = ctx;

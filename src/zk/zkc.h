@@ -34,9 +34,10 @@ bool zkc_connected(zkc *z);
 /* Waits up to timeout_ms for the session to be connected: 0 or -1. */
 int zkc_wait_connected(zkc *z, int timeout_ms);
 
-/* Runs hook(ctx) on the session manager's thread after an expired session
- * was replaced by a new, connected one (every watch is gone by then). */
-void zkc_set_reset_hook(zkc *z, void (*hook)(void *ctx), void *ctx);
+/* Runs hook(ctx, false) as soon as the live session expires (on the
+ * completion thread), and hook(ctx, true) on the manager's thread once the
+ * new session is connected (every watch is gone by then). */
+void zkc_set_reset_hook(zkc *z, void (*hook)(void *ctx, bool fresh), void *ctx);
 /* Runs hook(ctx) on the completion thread at each completed sync. */
 void zkc_set_sync_hook(zkc *z, void (*hook)(void *ctx), void *ctx);
 /* Returns ZOK, or ZOPERATIONTIMEOUT after timeout_ms, or the sync's error. */

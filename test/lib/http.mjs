@@ -202,3 +202,60 @@ export async function eventually(fn, { ms = 5000, every = 50, what = 'condition'
     await new Promise((r) => setTimeout(r, every));
   }
 }
+
+/**
+ * GET /metrics and parse the Prometheus text: resolves { text, samples, get(name, labels) }.
+ * get() returns the value of the sample with that name whose labels include
+ * `labels` (all given labels equal), summed over every matching sample, or
+ * undefined when none matches.
+ */
+export async function getMetrics(gw) {
+  const base = typeof gw === 'string' ? gw : gw.url;
+  const r = await request(base, 'GET', '/metrics', { timeout: 5000 });
+  assert.equal(r.status, 200, `/metrics: ${r.status} ${r.text.slice(0, 300)}`);
+  const samples = [];
+  for (const line of r.text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const m = line.match(/^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)/);
+    if (!m) continue;
+    const labels = {};
+    if (m[2]) for (const lm of m[2].matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[lm[1]] = lm[2];
+    samples.push({ name: m[1], labels, value: Number(m[3]) });
+  }
+  const get = (name, want = {}) => {
+    let sum, found = false;
+    for (const s of samples) {
+      if (s.name !== name) continue;
+      if (!Object.entries(want).every(([k, v]) => s.labels[k] === String(v))) continue;
+      sum = (found ? sum : 0) + s.value;
+      found = true;
+    }
+    return found ? sum : undefined;
+  };
+  return { text: r.text, samples, get };
+}
+
+/** A change as the feed states it: { key, value | deleted, version, cursor } (drops any test bookkeeping). */
+export function plainChange(c) {
+  const o = { key: c.key };
+  if (c.deleted) o.deleted = true; else o.value = c.value;
+  o.version = c.version;
+  o.cursor = c.cursor;
+  return o;
+}
+
+/**
+ * Asserts two change sequences are equal; first names (briefly) the changes
+ * missing, extra or repeated by cursor, so that a long diff is not the message.
+ */
+export function assertSameChanges(actual, expected, what) {
+  const ac = new Set(actual.map((c) => c.cursor));
+  const ec = new Set(expected.map((c) => c.cursor));
+  const missing = expected.filter((c) => !ac.has(c.cursor)).map((c) => `${c.key}@${c.cursor}`);
+  const extra = actual.filter((c) => !ec.has(c.cursor)).map((c) => `${c.key}@${c.cursor}`);
+  const dups = actual.length - ac.size;
+  assert.ok(missing.length === 0 && extra.length === 0 && dups === 0,
+    `${what}: ${missing.length} of ${expected.length} changes missing [${missing.slice(0, 8).join(', ')}${missing.length > 8 ? ', ...' : ''}], ` +
+    `${extra.length} extra [${extra.slice(0, 8).join(', ')}${extra.length > 8 ? ', ...' : ''}], ${dups} repeated`);
+  assert.deepEqual(actual, expected, what);
+}
