@@ -148,7 +148,7 @@ export function fnv1a64(s) {
  * @param {string} root e.g. '/zoosync' @param {string} store @param {string} key
  */
 export function zkPath(root, store, key) {
-  const bb = (fnv1a64(key) & 0xffn).toString(16).padStart(2, '0');
+  const bb = (fnv1a64(key) & 0xfffn).toString(16).padStart(3, '0');
   const dots = key === '.' || key === '..';
   let name = '';
   for (const b of enc.encode(key)) {

@@ -199,15 +199,18 @@ static int parse_args(int argc, char **argv, options *o) {
 }
 
 /* Each stream is a socket: lift the soft descriptor limit to the hard one. */
-static void raise_fd_limit(const options *o) {
+static void raise_fd_limit(options *o) {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
         if (setrlimit(RLIMIT_NOFILE, &rl) < 0) LOG_WARN(&o->log, "cannot raise the open-file limit");
     }
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < o->max_streams + 256)
-        LOG_WARN(&o->log, "open-file limit %llu is below --max-streams %zu plus headroom",
-                 (unsigned long long)rl.rlim_cur, o->max_streams);
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < o->max_streams + 256) {
+        size_t fit = rl.rlim_cur > 512 ? (size_t)rl.rlim_cur - 256 : 256;
+        LOG_WARN(&o->log, "open-file limit %llu: at most %zu event streams (not %zu)", (unsigned long long)rl.rlim_cur,
+                 fit, o->max_streams);
+        o->max_streams = fit;
+    }
 }
 
 /* Waits for ZooKeeper, creates the root and the --create-store stores.

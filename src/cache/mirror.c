@@ -134,7 +134,7 @@ static void watcher(zhandle_t *zh, int type, int state, const char *path, void *
 
 static char *bucket_path(const mirror *m, unsigned b) {
     char *p = NULL;
-    if (asprintf(&p, "%s/%02x", m->rpath, b) < 0) return NULL;
+    if (asprintf(&p, "%s/%03x", m->rpath, b) < 0) return NULL;
     return p;
 }
 
@@ -302,7 +302,7 @@ static void data_done(int rc, const char *value, int len, const struct Stat *st,
                 tree_insert(m, r);
             } else if (!r) {
                 m->rejected++;
-                LOG_WARN(m->set->lg, "mirror %s: ignoring znode %02x/%s: not a zoosync key name",
+                LOG_WARN(m->set->lg, "mirror %s: ignoring znode %03x/%s: not a zoosync key name",
                          m->store, c->bucket, c->name);
             }
         } else if (transient(rc)) {
@@ -313,7 +313,7 @@ static void data_done(int rc, const char *value, int len, const struct Stat *st,
              * back. */
             rec *r = g_hash_table_lookup(m->buckets[c->bucket], c->name);
             if (r) r->armed = false;
-            if (rc != ZNONODE) LOG_WARN(m->set->lg, "mirror %s: reading %02x/%s: %s", m->store, c->bucket, c->name, zerror(rc));
+            if (rc != ZNONODE) LOG_WARN(m->set->lg, "mirror %s: reading %03x/%s: %s", m->store, c->bucket, c->name, zerror(rc));
         }
     }
     account_reply(m, c->seq, zobs);
@@ -370,7 +370,7 @@ static void children_done(int rc, const struct String_vector *names, const struc
         } else if (transient(rc)) {
             send_read(m, RD_CHILDREN, c->bucket, NULL);
         } else if (rc != ZNONODE) {
-            LOG_WARN(m->set->lg, "mirror %s: listing bucket %02x: %s", m->store, c->bucket, zerror(rc));
+            LOG_WARN(m->set->lg, "mirror %s: listing bucket %03x: %s", m->store, c->bucket, zerror(rc));
         }
     }
     account_reply(m, c->seq, zobs);
@@ -429,19 +429,21 @@ static void watcher(zhandle_t *zh, int type, int state, const char *path, void *
         return;
     }
     size_t n = m->rpath_len;
-    if (strncmp(path, m->rpath, n) == 0 && path[n] == '/' && path[n + 1] && path[n + 2]) {
-        char hex[3] = {path[n + 1], path[n + 2], 0};
+    /* <rpath>/<bbb> (a bucket) or <rpath>/<bbb>/<name> (a record) */
+    if (strncmp(path, m->rpath, n) == 0 && path[n] == '/' && path[n + 1] && path[n + 2] && path[n + 3]) {
+        char hex[4] = {path[n + 1], path[n + 2], path[n + 3], 0};
         char *end;
         unsigned long b = strtoul(hex, &end, 16);
+        const char *rest = path + n + 4;
         if (*end == '\0' && b < LAYOUT_BUCKETS) {
-            if (path[n + 3] == '\0' && type != ZOO_DELETED_EVENT)
+            if (*rest == '\0' && type != ZOO_DELETED_EVENT)
                 send_read(m, RD_CHILDREN, (unsigned)b, NULL);
-            else if (path[n + 3] == '/' && (type == ZOO_CHANGED_EVENT || type == ZOO_DELETED_EVENT)) {
+            else if (*rest == '/' && (type == ZOO_CHANGED_EVENT || type == ZOO_DELETED_EVENT)) {
                 /* The watch is spent: read again (which re-arms it, or finds
                  * the znode gone and leaves it to the bucket's listing). */
-                rec *r = g_hash_table_lookup(m->buckets[b], path + n + 4);
+                rec *r = g_hash_table_lookup(m->buckets[b], rest + 1);
                 if (r) r->armed = false;
-                send_read(m, RD_DATA, (unsigned)b, path + n + 4);
+                send_read(m, RD_DATA, (unsigned)b, rest + 1);
             }
         }
     }

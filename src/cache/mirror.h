@@ -1,6 +1,6 @@
 /* mirror: an in-memory copy of one store's records, fed by ZooKeeper.
  *
- * The mirror loads a store by listing its 256 bucket znodes and reading every
+ * The mirror loads a store by listing its 4096 bucket znodes and reading every
  * record, leaving a child watch on each bucket and a data watch on each
  * record. A watch is only a hint: on every event the mirror reads the znode
  * again (data and stat) and re-arms the watch, so coalesced events still end

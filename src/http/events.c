@@ -185,6 +185,7 @@ static long st_read(void *cls, char *buf, size_t max) {
     ev_stream *st = cls;
     if (st->off >= st->out.len) {
         if (st->ending) return -1;
+        if (st->out.cap > 4096) sbuf_free(&st->out); /* an idle stream keeps no big frame buffer */
         next_frame(st);
     }
     if (sbuf_failed(&st->out)) return -1;

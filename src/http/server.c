@@ -225,7 +225,7 @@ static struct MHD_Response *stream_response(httpd *s, http_req *r) {
     st->ops = r->resp.stream_ops;
     st->cls = r->resp.stream_cls;
     g_mutex_init(&st->mu);
-    struct MHD_Response *mr = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_read, st, stream_free);
+    struct MHD_Response *mr = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4 * 1024, stream_read, st, stream_free);
     if (!mr) { g_mutex_clear(&st->mu); free(st); return NULL; }
     r->resp.stream_ops = NULL; /* stream_free owns cls from here on */
     g_mutex_lock(&s->stop_mu);
@@ -431,6 +431,10 @@ httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)65000,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
                             MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
+                            /* per-connection pool: headers and the send
+                             * buffer; 32 KiB by default, which 10,000 idle
+                             * event streams would hold for nothing */
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024),
                             MHD_OPTION_END);
     if (!s->d) {
         LOG_ERROR(lg, "cannot listen on %s:%u", cfg->listen_host, (unsigned)cfg->listen_port);

@@ -86,7 +86,7 @@ static int delete_batch(gc *g, const char *store, const mirror_collectable *c, s
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         if (c[i].gone) continue;
-        if (asprintf(&paths[k], "%s/stores/%s/r/%02x/%s", g->root, store, c[i].bucket, c[i].name) < 0) break;
+        if (asprintf(&paths[k], "%s/stores/%s/r/%03x/%s", g->root, store, c[i].bucket, c[i].name) < 0) break;
         zoo_delete_op_init(&ops[k], paths[k], c[i].zver);
         k++;
     }

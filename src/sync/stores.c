@@ -179,7 +179,7 @@ static int delete_tree(zkc *z, const char *path) {
 /* ---- create / update ---------------------------------------------------- */
 
 static int create_store(zkc *z, const char *path, const store_cfg *c) {
-    enum { NOPS = 3 + 2 * LAYOUT_BUCKETS };
+    enum { NOPS = 3 + LAYOUT_BUCKETS + LAYOUT_CLIENT_BUCKETS };
     char *data = cfg_json(c, false);
     char **paths = calloc(NOPS, sizeof *paths);
     zoo_op_t *ops = calloc(NOPS, sizeof *ops);
@@ -189,10 +189,10 @@ static int create_store(zkc *z, const char *path, const store_cfg *c) {
     if (asprintf(&paths[n++], "%s", path) < 0 || asprintf(&paths[n++], "%s/r", path) < 0 ||
         asprintf(&paths[n++], "%s/c", path) < 0)
         goto out;
-    for (unsigned b = 0; b < LAYOUT_BUCKETS; b++) {
-        if (asprintf(&paths[n++], "%s/r/%02x", path, b) < 0) goto out;
+    for (unsigned b = 0; b < LAYOUT_BUCKETS; b++)
+        if (asprintf(&paths[n++], "%s/r/%03x", path, b) < 0) goto out;
+    for (unsigned b = 0; b < LAYOUT_CLIENT_BUCKETS; b++)
         if (asprintf(&paths[n++], "%s/c/%02x", path, b) < 0) goto out;
-    }
     for (int i = 0; i < n; i++)
         zoo_create_op_init(&ops[i], paths[i], i == 0 ? data : "", i == 0 ? (int)strlen(data) : 0,
                            &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);

@@ -22,7 +22,9 @@ uint64_t layout_key_hash(const char *key, size_t len) {
     return h;
 }
 
-unsigned layout_bucket(uint64_t hash) { return (unsigned)(hash & 0xff); }
+unsigned layout_bucket(uint64_t hash) { return (unsigned)(hash & 0xfff); }
+
+unsigned layout_client_bucket(uint64_t hash) { return (unsigned)(hash & 0xff); }
 
 /* ---- key encoding ------------------------------------------------------ */
 
@@ -179,10 +181,11 @@ char *layout_store_path(const char *root, const char *store) {
 }
 
 /* Writes the bucket of hash as two lowercase hex digits. */
-static void bucket_hex(uint64_t hash, char out[3]) { snprintf(out, 3, "%02x", layout_bucket(hash)); }
+static void bucket_hex(uint64_t hash, char out[4]) { snprintf(out, 4, "%03x", layout_bucket(hash)); }
+static void client_bucket_hex(uint64_t hash, char out[3]) { snprintf(out, 3, "%02x", layout_client_bucket(hash)); }
 
 char *layout_record_path(const char *root, const char *store, const char *key, size_t len) {
-    char bb[3];
+    char bb[4];
     bucket_hex(layout_key_hash(key, len), bb);
     char *name = layout_key_encode(key, len);
     if (!name) return NULL;
@@ -194,7 +197,7 @@ char *layout_record_path(const char *root, const char *store, const char *key, s
 
 char *layout_client_path(const char *root, const char *store, const char *client) {
     char bb[3];
-    bucket_hex(layout_key_hash(client, strlen(client)), bb);
+    client_bucket_hex(layout_key_hash(client, strlen(client)), bb);
     const char *parts[] = {root, "/stores/", store, "/c/", bb, "/", client};
     return concat(parts, 7);
 }

@@ -2,12 +2,14 @@
  * becomes a legal znode name.
  *
  *   <root>/stores/<store>                   store config (JSON)
- *   <root>/stores/<store>/r/<bb>/<name>     record: data = compact JSON value,
+ *   <root>/stores/<store>/r/<bbb>/<name>    record: data = compact JSON value,
  *                                           empty data = tombstone
  *   <root>/stores/<store>/c/<bb>/<client>   exactly-once state of one client
  *
- * <bb> is the bucket: two lowercase hex digits, the low byte of the key's
- * 64-bit FNV-1a hash, so no parent holds more than 1/256 of a store.
+ * <bbb> is the record bucket: three lowercase hex digits, the low 12 bits of
+ * the key's 64-bit FNV-1a hash, so no parent holds more than 1/4096 of a
+ * store (a creation makes the mirror re-list one bucket: it must stay
+ * short). <bb>, the client bucket, is the low byte of the client id's hash.
  * <name> is the key, UTF-8, with every byte outside printable ASCII
  * (0x21..0x7e), and '/' and '%', written as %XX (uppercase hex); the keys
  * "." and ".." are written "%2E" and "%2E%2E". The encoding is canonical:
@@ -19,12 +21,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LAYOUT_BUCKETS 256
+#define LAYOUT_BUCKETS 4096       /* record buckets: r/000 .. r/fff */
+#define LAYOUT_CLIENT_BUCKETS 256 /* client buckets: c/00 .. c/ff */
 #define LAYOUT_MAX_KEY_BYTES 1024
 
 /* 64-bit FNV-1a of the key's bytes: the bucket and the cursor's digest. */
 uint64_t layout_key_hash(const char *key, size_t len);
-unsigned layout_bucket(uint64_t hash);
+unsigned layout_bucket(uint64_t hash);        /* record bucket, < LAYOUT_BUCKETS */
+unsigned layout_client_bucket(uint64_t hash); /* < LAYOUT_CLIENT_BUCKETS */
 
 /* Returns a malloc'd NUL-terminated znode name, NULL on allocation failure. */
 char *layout_key_encode(const char *key, size_t len);

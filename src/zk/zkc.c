@@ -72,6 +72,11 @@ static void session_watcher(zhandle_t *zh, int type, int state, const char *path
     }
 }
 
+/* By default the client re-resolves the host names every time it polls its
+ * socket: a getaddrinfo (netlink, DNS) per request under load. Once every
+ * 10 s is plenty to follow DNS changes. */
+static void tune(zhandle_t *zh) { zoo_set_servers_resolution_delay(zh, 10000); }
+
 /* The manager thread: replaces an expired session with a new one, then
  * runs the reset hook (the mirrors reload: their watches died with the old
  * session), and closes old handles once no caller can still be in them. */
@@ -95,6 +100,7 @@ static void *manager_main(void *arg) {
         z->expired = false;
         pthread_mutex_unlock(&z->mu);
         zhandle_t *fresh = zookeeper_init(z->hosts, session_watcher, z->session_timeout_ms, NULL, z, 0);
+        if (fresh) tune(fresh);
         pthread_mutex_lock(&z->mu);
         if (!fresh) { z->expired = true; continue; } /* try again in a second */
         z->graves[z->ngraves++] = (grave){atomic_exchange(&z->zh, fresh), now};
@@ -131,6 +137,7 @@ zkc *zkc_open(const char *hosts, int session_timeout_ms, const zs_log *lg) {
     pthread_condattr_destroy(&ca);
     zoo_set_debug_level(lg && lg->level >= ZS_LOG_DEBUG ? ZOO_LOG_LEVEL_INFO : ZOO_LOG_LEVEL_ERROR);
     zhandle_t *zh = zookeeper_init(hosts, session_watcher, session_timeout_ms, NULL, z, 0);
+    if (zh) tune(zh);
     if (!zh || pthread_create(&z->manager, NULL, manager_main, z) != 0) {
         LOG_ERROR(lg, "zookeeper_init(%s) failed: %s", hosts, strerror(errno));
         if (zh) zookeeper_close(zh);

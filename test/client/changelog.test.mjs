@@ -193,9 +193,9 @@ test('status counts pending mutations and their age', async () => {
 });
 
 test('zkPath follows the gateway layout; sizes follow compact JSON', () => {
-  // FNV-1a-64 of "todo:1" ends in 0xdc (see the README tour's cursor ...b60c68723b7972dc...).
-  assert.equal(zkPath('/zoosync', 'todos', 'todo:1'), '/zoosync/stores/todos/r/dc/todo:1');
-  assert.match(zkPath('/r', 's', 'a b/%'), /^\/r\/stores\/s\/r\/[0-9a-f]{2}\/a%20b%2F%25$/);
+  // FNV-1a-64 of "todo:1" ends in 0x2dc (see the README tour's cursor ...b60c68723b7972dc...): bucket 2dc of 4096.
+  assert.equal(zkPath('/zoosync', 'todos', 'todo:1'), '/zoosync/stores/todos/r/2dc/todo:1');
+  assert.match(zkPath('/r', 's', 'a b/%'), /^\/r\/stores\/s\/r\/[0-9a-f]{3}\/a%20b%2F%25$/);
   assert.match(zkPath('/r', 's', '..'), /\/%2E%2E$/);
   assert.match(zkPath('/r', 's', 'é'), /\/%C3%A9$/);
   assert.equal(toJSONText({ a: [1, 'é'], b: null }), '{"a":[1,"é"],"b":null}');

@@ -293,7 +293,7 @@ export async function zkCli(connect, ...cmd) {
 export function recordZnode(root, store, key) {
   let h = 14695981039346656037n;
   for (const b of Buffer.from(key, 'utf8')) { h ^= BigInt(b); h = (h * 1099511628211n) & 0xffffffffffffffffn; }
-  const bucket = (h & 0xffn).toString(16).padStart(2, '0');
+  const bucket = (h & 0xfffn).toString(16).padStart(3, '0');
   if (!/^[\x21-\x7e]+$/.test(key) || /[/%]/.test(key) || key === '.' || key === '..') throw new Error('recordZnode: plain keys only');
   return { bucketPath: `${root}/stores/${store}/r/${bucket}`, path: `${root}/stores/${store}/r/${bucket}/${key}` };
 }

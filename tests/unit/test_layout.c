@@ -129,13 +129,20 @@ static void test_fnv1a_vectors(void **state) {
 
 static void test_bucket(void **state) {
     (void)state;
+    assert_int_equal(LAYOUT_BUCKETS, 4096);
     assert_int_equal(layout_bucket(0), 0);
-    assert_int_equal(layout_bucket(0xff), 0xff);
-    assert_int_equal(layout_bucket(0x100), 0);
-    assert_int_equal(layout_bucket(0xaf63dc4c8601ec8cULL), 0x8c);
-    assert_int_equal(layout_bucket(UINT64_MAX), 0xff);
+    assert_int_equal(layout_bucket(0xfff), 0xfff);
+    assert_int_equal(layout_bucket(0x1000), 0);
+    assert_int_equal(layout_bucket(0xaf63dc4c8601ec8cULL), 0xc8c);
+    assert_int_equal(layout_bucket(UINT64_MAX), 0xfff);
+    assert_int_equal(layout_client_bucket(0xaf63dc4c8601ec8cULL), 0x8c);
+    assert_int_equal(layout_client_bucket(UINT64_MAX), 0xff);
     uint64_t rng = 42;
-    for (int i = 0; i < 1000; i++) assert_true(layout_bucket(rng_next(&rng)) < LAYOUT_BUCKETS);
+    for (int i = 0; i < 1000; i++) {
+        uint64_t h = rng_next(&rng);
+        assert_true(layout_bucket(h) < LAYOUT_BUCKETS);
+        assert_true(layout_client_bucket(h) < LAYOUT_CLIENT_BUCKETS);
+    }
 }
 
 /* ---- encoding ----------------------------------------------------------- */
@@ -388,9 +395,14 @@ static void test_name_valid(void **state) {
 
 /* ---- paths -------------------------------------------------------------- */
 
-/* The bucket of bytes as the two lowercase hex digits a path uses. */
-static void expected_bucket(const char *s, size_t len, char out[3]) {
-    snprintf(out, 3, "%02x", layout_bucket(layout_key_hash(s, len)));
+/* The record bucket of bytes as the three lowercase hex digits a path uses. */
+static void expected_bucket(const char *s, size_t len, char out[4]) {
+    snprintf(out, 4, "%03x", layout_bucket(layout_key_hash(s, len)));
+}
+
+/* The client bucket: two lowercase hex digits. */
+static void expected_client_bucket(const char *s, size_t len, char out[3]) {
+    snprintf(out, 3, "%02x", layout_client_bucket(layout_key_hash(s, len)));
 }
 
 static void test_store_path(void **state) {
@@ -403,14 +415,14 @@ static void test_store_path(void **state) {
 
 static void test_record_path(void **state) {
     (void)state;
-    /* FNV-1a("a") = 0xaf63dc4c8601ec8c: bucket 8c */
+    /* FNV-1a("a") = 0xaf63dc4c8601ec8c: record bucket c8c */
     char *p = layout_record_path("/zoosync", "todo", "a", 1);
     assert_non_null(p);
-    assert_string_equal(p, "/zoosync/stores/todo/r/8c/a");
+    assert_string_equal(p, "/zoosync/stores/todo/r/c8c/a");
     free(p);
 
     /* the bucket is of the key's bytes, the name is the encoded key */
-    char bb[3], want[128];
+    char bb[4], want[128];
     expected_bucket("a/b", 3, bb);
     snprintf(want, sizeof want, "/zs/stores/s/r/%s/a%%2Fb", bb);
     p = layout_record_path("/zs", "s", "a/b", 3);
@@ -425,7 +437,7 @@ static void test_record_path(void **state) {
     assert_string_equal(p, want);
     free(p);
 
-    /* every bucket component is exactly two lowercase hex digits */
+    /* every bucket component is exactly three lowercase hex digits */
     uint64_t rng = 7;
     for (int i = 0; i < 1000; i++) {
         char key[8];
@@ -435,12 +447,12 @@ static void test_record_path(void **state) {
         const char *prefix = "/zs/stores/s/r/";
         assert_memory_equal(p, prefix, strlen(prefix));
         const char *b = p + strlen(prefix);
-        for (int k = 0; k < 2; k++)
+        for (int k = 0; k < 3; k++)
             assert_true((b[k] >= '0' && b[k] <= '9') || (b[k] >= 'a' && b[k] <= 'f'));
-        assert_int_equal(b[2], '/');
+        assert_int_equal(b[3], '/');
         expected_bucket(key, sizeof key, bb);
-        assert_memory_equal(b, bb, 2);
-        assert_null(strchr(b + 3, '/'));
+        assert_memory_equal(b, bb, 3);
+        assert_null(strchr(b + 4, '/'));
         free(p);
     }
 }
@@ -448,7 +460,7 @@ static void test_record_path(void **state) {
 static void test_client_path(void **state) {
     (void)state;
     char bb[3], want[128];
-    expected_bucket("client-1", 8, bb);
+    expected_client_bucket("client-1", 8, bb);
     snprintf(want, sizeof want, "/zoosync/stores/todo/c/%s/client-1", bb);
     char *p = layout_client_path("/zoosync", "todo", "client-1");
     assert_non_null(p);
