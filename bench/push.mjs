@@ -1,0 +1,158 @@
+// B1 and B2: push throughput through zoosyncd against the raw ZooKeeper C
+// client on the same server, in the same run.
+//
+//   B1: 16 concurrent clients, each push = 100 puts to distinct keys (the
+//       client's own 100 keys, with `base`). Ceiling: zkbench multi, 16
+//       threads of synchronous zoo_multi of 100 setData.
+//   B2: 64 concurrent clients, each push = 1 put. Ceiling: zkbench aset,
+//       64 async setData in flight.
+//
+// Phases alternate (ceiling, gateway, ceiling, gateway, ...) so that noise
+// from other tenants of the machine hits both; the figure is the ratio of
+// the means. Usage: node bench/push.mjs --build DIR --case B1|B2 [--smoke]
+//   [--seconds S] [--rounds R] [--workers N (gateway flag)]
+//   [--perf S: `perf record -g` the gateway for S seconds of the last gateway
+//    phase and print the top of `perf report` on stderr]
+import { spawn, execFileSync } from 'node:child_process';
+import path from 'node:path';
+import {
+  args, emit, tmp, log, round, startZk, startGateway, zkbench, agent, request, value, ensure, machine, cpuSeconds, sleep,
+} from './lib.mjs';
+
+const o = args();
+const which = o.case || 'B1';
+const CASES = {
+  B1: { clients: 16, perPush: 100, target: 0.8, figure: 'mutations_per_s' },
+  B2: { clients: 64, perPush: 1, target: 1.5, figure: 'mutations_per_s' },
+};
+const c = CASES[which];
+ensure(c, `unknown case ${which}`);
+const seconds = Number(o.seconds || (o.smoke ? 1.5 : 8));
+const warmup = Number(o.warmup || (o.smoke ? 0.5 : 2));
+const rounds = Number(o.rounds || (o.smoke ? 1 : 2));
+const workers = o.workers ? ['--workers', o.workers] : [];
+const BYTES = 100;
+
+const zk = startZk(`push-${which}`);
+log(`${which}: ZooKeeper at ${zk.connect}`);
+const gw = await startGateway(o, `push-${which}`, zk, ['--create-store', 'bench', ...workers]);
+log(`${which}: gateway pid ${gw.pid} at ${gw.url}`);
+const ag = agent(c.clients);
+const pushUrl = `${gw.url}/v1/stores/bench/push`;
+
+// Client state: its keys, their versions, its next mutation id.
+const clients = [];
+for (let i = 0; i < c.clients; i++) {
+  clients.push({ id: `${which.toLowerCase()}c${i}`, next: 1, keys: Array.from({ length: c.perPush }, (_, j) => `c${i}:k${j}`), ver: new Array(c.perPush).fill(0) });
+}
+
+async function push(cl, seq) {
+  let body = `{"client":"${cl.id}","mutations":[`;
+  const first = cl.next;
+  for (let j = 0; j < c.perPush; j++) {
+    body += `${j ? ',' : ''}{"id":${cl.next++},"key":"${cl.keys[j]}","op":"put","value":${value(seq, BYTES)},"base":${cl.ver[j]}}`;
+  }
+  body += ']}';
+  const r = await request(ag, 'POST', pushUrl, body);
+  ensure(r.status === 200, `push: ${r.status} ${r.body.slice(0, 300)}`);
+  const res = r.json().results;
+  let applied = 0;
+  for (let j = 0; j < res.length; j++) {
+    if (res[j].status === 'applied') { applied++; cl.ver[res[j].id - first] = res[j].version; }
+    else throw new Error(`push: unexpected result ${JSON.stringify(res[j])}`);
+  }
+  return applied;
+}
+
+// Create every key once (not measured).
+await Promise.all(clients.map((cl) => push(cl, 0)));
+
+async function gatewayPhase() {
+  const t0 = performance.now();
+  const tStart = t0 + warmup * 1000, tEnd = tStart + seconds * 1000;
+  let counted = 0, pushes = 0, errors = 0;
+  const cpu0 = { gw: cpuSeconds(gw.pid), zk: cpuSeconds(zk.pid), me: process.cpuUsage() };
+  let cpuAtStart = null;
+  const timer = setTimeout(() => { cpuAtStart = { gw: cpuSeconds(gw.pid), zk: cpuSeconds(zk.pid), me: process.cpuUsage() }; }, warmup * 1000);
+  await Promise.all(clients.map(async (cl) => {
+    let seq = 1;
+    for (;;) {
+      const now = performance.now();
+      if (now >= tEnd) break;
+      try {
+        const n = await push(cl, seq++);
+        const t = performance.now();
+        pushes++;
+        if (t >= tStart && t < tEnd) counted += n;
+      } catch (e) {
+        errors++;
+        if (errors > 10) throw e;
+        log(`push error: ${e.message}`);
+        await sleep(100);
+      }
+    }
+  }));
+  clearTimeout(timer);
+  const cpuEnd = { gw: cpuSeconds(gw.pid), zk: cpuSeconds(zk.pid), me: process.cpuUsage(cpuAtStart?.me || cpu0.me) };
+  const base = cpuAtStart || cpu0;
+  const span = cpuAtStart ? seconds : (performance.now() - t0) / 1000;
+  return {
+    mutations: counted, per_s: counted / seconds, pushes, errors,
+    cpu: { gateway: round((cpuEnd.gw - base.gw) / span, 2), zookeeper: round((cpuEnd.zk - base.zk) / span, 2),
+      loadgen: round((cpuEnd.me.user + cpuEnd.me.system) / 1e6 / span, 2) },
+  };
+}
+
+async function ceilingPhase(r) {
+  const zk0 = cpuSeconds(zk.pid);
+  const t0 = performance.now();
+  const common = ['--zk', zk.connect, '--bytes', String(BYTES), '--seconds', String(seconds), '--warmup', String(warmup)];
+  const out = which === 'B1'
+    ? await zkbench(o, ['multi', ...common, '--path', `/raw-${r}`, '--threads', String(c.clients), '--ops', String(c.perPush)])
+    : await zkbench(o, ['aset', ...common, '--path', `/raw-${r}`, '--inflight', String(c.clients), '--keys', String(c.clients)]);
+  out.cpu = { zookeeper: round((cpuSeconds(zk.pid) - zk0) / ((performance.now() - t0) / 1000), 2) };
+  return out;
+}
+
+/** perf record -g of the gateway for o.perf seconds, starting after the warm-up. */
+async function perfGateway() {
+  await sleep(warmup * 1000);
+  const out = path.join(tmp(`push-${which}`), 'perf.data');
+  const p = spawn('perf', ['record', '-g', '-o', out, '-p', String(gw.pid), '--', 'sleep', String(o.perf)], { stdio: 'ignore' });
+  await new Promise((r) => p.on('exit', r));
+  try {
+    const rep = execFileSync('perf', ['report', '-i', out, '--children', '--sort', 'sym', '--stdio', '-g', 'none', '--percent-limit', '2'],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 1 << 26 });
+    log(`perf report of the gateway (pid ${gw.pid}), ${o.perf} s of the ${which} gateway phase (children, self, symbol):`);
+    for (const l of rep.split('\n').filter((x) => /%/.test(x) && !x.startsWith('#')).slice(0, 40)) log(`  ${l.trim()}`);
+    log(`perf data: ${out}`);
+  } catch (e) { log(`perf report failed: ${e.message}`); }
+}
+
+const rows = [];
+for (let r = 0; r < rounds; r++) {
+  const ceil = await ceilingPhase(r);
+  log(`${which} round ${r}: raw ZooKeeper ${round(ceil.per_s, 0)} mutations/s`);
+  const perfP = o.perf && r === rounds - 1 ? perfGateway() : null;
+  const g = await gatewayPhase();
+  if (perfP) await perfP;
+  log(`${which} round ${r}: zoosyncd ${round(g.per_s, 0)} mutations/s (${g.pushes} pushes) cpu ${JSON.stringify(g.cpu)}`);
+  rows.push({ ceiling: ceil, gateway: g });
+}
+
+const value_ = rows.reduce((s, x) => s + x.gateway.per_s, 0) / rows.length;
+const ceiling = rows.reduce((s, x) => s + x.ceiling.per_s, 0) / rows.length;
+const ratio = value_ / ceiling;
+emit({
+  id: which, figure: c.figure, value: round(value_, 0), ceiling: round(ceiling, 0), ratio: round(ratio, 3),
+  target: `>= ${c.target}`, pass: ratio >= c.target,
+  clients: c.clients, mutations_per_push: c.perPush, value_bytes: BYTES, seconds, rounds,
+  ceiling_is: which === 'B1' ? `raw C client, ${c.clients} threads of synchronous zoo_multi of ${c.perPush} setData`
+    : `raw C client, zoo_aset with ${c.clients} in flight`,
+  per_round: rows.map((x) => ({ gateway: round(x.gateway.per_s, 0), ceiling: round(x.ceiling.per_s, 0), cpu: x.gateway.cpu, zk_cpu_ceiling: x.ceiling.cpu.zookeeper })),
+  gateway_flags: workers.join(' ') || 'defaults', smoke: o.smoke, machine: machine(),
+});
+
+ag.destroy();
+await gw.stop();
+zk.stop();
