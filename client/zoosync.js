@@ -143,12 +143,19 @@ export function fnv1a64(s) {
   return h;
 }
 
+/** The low 32 bits of fnv1a64(s), without BigInt (a product's low bits depend only on its factors' low bits). @param {string} s */
+function fnv1a64Low32(s) {
+  let h = 0x84222325;
+  for (const b of enc.encode(s)) h = Math.imul(h ^ b, 0x1b3) >>> 0;
+  return h;
+}
+
 /**
  * The znode that holds a record (docs/PROTOCOL.md, "ZooKeeper layout").
  * @param {string} root e.g. '/zoosync' @param {string} store @param {string} key
  */
 export function zkPath(root, store, key) {
-  const bb = (fnv1a64(key) & 0xfffn).toString(16).padStart(3, '0');
+  const bb = (fnv1a64Low32(key) & 0xfff).toString(16).padStart(3, '0');
   const dots = key === '.' || key === '..';
   let name = '';
   for (const b of enc.encode(key)) {
@@ -161,6 +168,37 @@ export function zkPath(root, store, key) {
 /** @param {IDBRequest} r @returns {Promise<any>} */
 function rq(r) {
   return new Promise((resolve, reject) => { r.onsuccess = () => resolve(r.result); r.onerror = () => reject(r.error); });
+}
+
+/**
+ * The records of `keys` (one store), aligned with keys (undefined when absent;
+ * a key given twice gets the same object). One getAll over the keys' range
+ * when that range holds few other records (one count says), else one get per
+ * key; all requests issued at once either way.
+ * @param {IDBObjectStore} recs @param {string} store @param {string[]} keys
+ */
+async function getRecords(recs, store, keys) {
+  const each = () => Promise.all(keys.map((k) => rq(recs.get([store, k]))));
+  if (keys.length < 16) return each();
+  let lo = keys[0], hi = keys[0];
+  for (const k of keys) { if (k < lo) lo = k; if (k > hi) hi = k; } // code-unit order, as IndexedDB compares strings
+  const range = IDBKeyRange.bound([store, lo], [store, hi]);
+  const n = await rq(recs.count(range));
+  if (n > 2 * keys.length + 64) return each();
+  const rows = n ? await rq(recs.getAll(range)) : [];
+  const by = new Map(rows.map((r) => [r.k, r]));
+  return keys.map((k) => by.get(k));
+}
+
+/** Deletes mutations by id, a run of consecutive ids as one range (ids are integers). @param {IDBObjectStore} st @param {number[]} ids */
+function deleteIds(st, ids) {
+  const a = [...new Set(ids)].sort((x, y) => x - y);
+  for (let i = 0; i < a.length;) {
+    let j = i;
+    while (j + 1 < a.length && a[j + 1] === a[j] + 1) j++;
+    st.delete(i === j ? a[i] : IDBKeyRange.bound(a[i], a[j]));
+    i = j + 1;
+  }
 }
 
 /** Runs fn(tx) in one IndexedDB transaction and resolves after it committed. */
@@ -247,10 +285,10 @@ const metaPut = (tx, k, v) => rq(tx.objectStore(META).put({ k, v }));
  * caller's write transaction.
  */
 async function allocIds(tx, n) {
-  let client = await metaGet(tx, 'client');
-  if (!client) { client = 'c-' + randomId(8); await metaPut(tx, 'client', client); }
-  const next = (await metaGet(tx, 'nextId')) || 1;
-  await metaPut(tx, 'nextId', next + n);
+  let [client, next] = await Promise.all([metaGet(tx, 'client'), metaGet(tx, 'nextId')]);
+  if (!client) { client = 'c-' + randomId(8); tx.objectStore(META).put({ k: 'client', v: client }); }
+  next = next || 1;
+  tx.objectStore(META).put({ k: 'nextId', v: next + n });
   return { client, first: next };
 }
 
@@ -392,8 +430,9 @@ export class SyncDB {
         this._check(store); checkKey(key);
         const text = toJSONText(value);
         this._checkSize(store, key, text);
-        ops.push({ op: 'put', store, key, value: JSON.parse(text), text });
-        overlay.set(JSON.stringify([store, key]), { deleted: false, value: JSON.parse(text) });
+        const v = JSON.parse(text); // the client's own copy; never mutated (get clones it)
+        ops.push({ op: 'put', store, key, value: v, text });
+        overlay.set(JSON.stringify([store, key]), { deleted: false, value: v });
       },
       delete: async (store, key) => {
         guard();
@@ -562,15 +601,25 @@ export class SyncDB {
     /** @type {Map<string, Change[]>} */
     const changes = new Map();
     await inTx(this._idb, [RECORDS, MUTS, META], 'readwrite', async (tx) => {
-      const { first } = await allocIds(tx, ops.length);
+      // Every read is issued at once (the ids and the previous records); the
+      // writes are then issued together, without waiting on each request.
       const recs = tx.objectStore(RECORDS);
       const muts = tx.objectStore(MUTS);
+      const idsP = allocIds(tx, ops.length);
+      const prevsP = new Set(ops.map((o) => o.store)).size === 1
+        ? getRecords(recs, ops[0].store, ops.map((o) => o.key))
+        : Promise.all(ops.map((o) => rq(recs.get([o.store, o.key]))));
+      const [{ first }, prevs] = await Promise.all([idsP, prevsP]);
+      /** @type {Map<string, any>} the record as this transaction left it (a key written twice) */
+      const latest = new Map();
       for (let i = 0; i < ops.length; i++) {
         const o = ops[i];
-        const prev = await rq(recs.get([o.store, o.key]));
-        const rec = prev || { s: o.store, k: o.key, ver: 0, c: '', e: 0 };
+        const id = JSON.stringify([o.store, o.key]);
+        const prev = latest.has(id) ? latest.get(id) : prevs[i];
+        const rec = prev ? { ...prev } : { s: o.store, k: o.key, ver: 0, c: '', e: 0 };
         rec.d = o.op === 'delete';
         rec.v = o.op === 'put' ? o.value : undefined;
+        latest.set(id, rec);
         recs.put(rec);
         /** @type {any} */
         const m = { id: first + i, s: o.store, k: o.key, op: o.op, at: now };
@@ -578,7 +627,8 @@ export class SyncDB {
         if (txId) m.tx = txId;
         muts.add(m);
         if (!changes.has(o.store)) changes.set(o.store, []);
-        changes.get(o.store).push({ key: o.key, value: clone(rec.v), deleted: rec.d, origin: 'local' });
+        // o.value is the client's own copy (parsed from its JSON text); _deliver clones it per subscriber.
+        changes.get(o.store).push({ key: o.key, value: rec.v, deleted: rec.d, origin: 'local' });
       }
     });
     for (const [store, list] of changes) this._deliver(store, list, true);
@@ -1016,12 +1066,14 @@ class StoreSync {
   /** Reads the longest prefix of the queue that can go in one request. */
   async readBatch() {
     return inTx(this.db._idb, [MUTS, RECORDS, META], 'readonly', async (tx) => {
-      const client = await metaGet(tx, 'client');
+      const [client, rows] = await Promise.all([
+        metaGet(tx, 'client'),
+        rq(tx.objectStore(MUTS).index('by_store').getAll(idRange(this.store), MAX_MUTATIONS_PER_PUSH + 1)),
+      ]);
       const units = [];
       const keys = new Set();
       let count = 0, bytes = 0;
       const maxBytes = this.o.maxPushBytes || 1 << 20;
-      const rows = await rq(tx.objectStore(MUTS).index('by_store').getAll(idRange(this.store), MAX_MUTATIONS_PER_PUSH + 1));
       let i = 0;
       while (i < rows.length) {
         let j = i + 1;
@@ -1039,16 +1091,15 @@ class StoreSync {
       }
       // Bases: the server version each key's local state is based on.
       const recs = tx.objectStore(RECORDS);
+      const firsts = [];
       for (const unit of units) {
         const seen = new Set();
         for (const m of unit) {
-          if (!seen.has(m.k)) {
-            const r = await rq(recs.get([this.store, m.k]));
-            m.base = r ? r.ver || 0 : 0;
-            seen.add(m.k);
-          } else m.base = undefined; // later member of the same group on the same key
+          if (!seen.has(m.k)) { firsts.push(m); seen.add(m.k); } else m.base = undefined; // later member of the same group on the same key
         }
       }
+      const rs = await getRecords(recs, this.store, firsts.map((m) => m.k));
+      firsts.forEach((m, i) => { const r = rs[i]; m.base = r ? r.ver || 0 : 0; });
       return { client, units };
     });
   }
@@ -1092,12 +1143,8 @@ class StoreSync {
     const changed = await inTx(this.db._idb, [MUTS], 'readwrite', async (tx) => {
       const st = tx.objectStore(MUTS);
       for (const m of unit) st.delete(m.id);
-      const keys = [];
-      for (const m of unit) {
-        const left = await rq(st.index('by_key').count([this.store, m.k]));
-        if (!left) keys.push(m.k);
-      }
-      return keys;
+      const lefts = await Promise.all(unit.map((m) => rq(st.index('by_key').count([this.store, m.k]))));
+      return unit.filter((m, i) => !lefts[i]).map((m) => m.k);
     });
     const mutation = unit.length === 1 ? mutInfo(unit[0], this.store) : unit.map((m) => mutInfo(m, this.store));
     const err = new ZooSyncError(e.code, `${this.store}: mutation ${unit.map((m) => m.id).join(',')} rejected by the server: ${e.message}`,
@@ -1144,19 +1191,32 @@ class StoreSync {
     await inTx(this.db._idb, [MUTS, RECORDS], 'readwrite', async (tx) => {
       const ms = tx.objectStore(MUTS);
       const recs = tx.objectStore(RECORDS);
+      const applied = [];
+      const gone = [];
       for (const r of body.results || []) {
         const m = byId.get(r.id);
         if (!m) continue;
         if (r.status === 'conflict') { conflicts.push({ m, r }); continue; }
-        ms.delete(m.id);
+        gone.push(m.id);
         if (r.status === 'duplicate') { dups.push(m.k); continue; }
-        const rec = await rq(recs.get([this.store, m.k]));
+        applied.push({ m, r });
+      }
+      deleteIds(ms, gone);
+      if (!applied.length) return;
+      // One read per key, all issued at once; results apply in order on the in-memory record.
+      const keys = [...new Set(applied.map((a) => a.m.k))];
+      const got = await getRecords(recs, this.store, keys);
+      const byKey = new Map(keys.map((k, i) => [k, got[i]]));
+      const dirty = new Set();
+      for (const { m, r } of applied) {
+        const rec = byKey.get(m.k);
         if (!rec) continue;
         if (Number.isInteger(r.version)) rec.ver = r.version;
         else if (m.op === 'delete') rec.ver = rec.ver || 0;
         if (r.cursor && r.cursor > (rec.c || '')) rec.c = r.cursor;
-        recs.put(rec);
+        dirty.add(m.k);
       }
+      for (const k of dirty) recs.put(byKey.get(k));
     });
     if (dups.length) await this.refetch([...new Set(dups)]).catch(() => {});
     if (conflicts.length) await this.resolveConflicts(conflicts);
@@ -1166,13 +1226,13 @@ class StoreSync {
   async resolveConflicts(list) {
     // The local side of each conflict, and the newest pending id it accounts for.
     const locals = await inTx(this.db._idb, [RECORDS, MUTS], 'readonly', async (tx) => {
-      const out = [];
-      for (const { m } of list) {
-        const rec = await rq(tx.objectStore(RECORDS).get([this.store, m.k]));
-        const pend = await rq(tx.objectStore(MUTS).index('by_key').getAll([this.store, m.k]));
-        out.push({ rec, seenMax: pend.reduce((a, p) => Math.max(a, p.id), 0) });
-      }
-      return out;
+      return Promise.all(list.map(async ({ m }) => {
+        const [rec, pend] = await Promise.all([
+          rq(tx.objectStore(RECORDS).get([this.store, m.k])),
+          rq(tx.objectStore(MUTS).index('by_key').getAll([this.store, m.k])),
+        ]);
+        return { rec, seenMax: pend.reduce((a, p) => Math.max(a, p.id), 0) };
+      }));
     });
     const resolved = [];
     for (let i = 0; i < list.length; i++) {
@@ -1358,12 +1418,11 @@ class StoreSync {
       await inTx(this.db._idb, [RECORDS, MUTS, META], 'readwrite', async (tx) => {
         const recs = tx.objectStore(RECORDS);
         const ms = tx.objectStore(MUTS);
-        const old = await metaGet(tx, 'cursor:' + this.store);
-        const rs = await metaGet(tx, 'resync:' + this.store);
+        const [old, rs] = await Promise.all([metaGet(tx, 'cursor:' + this.store), metaGet(tx, 'resync:' + this.store)]);
         const epoch = rs && rs.active ? rs.epoch : null;
         if (old && cursor && cursor < old && !epoch) return; // an older page than what we have: nothing new
         const anyPending = (await rq(ms.index('by_store').count(idRange(this.store)))) > 0;
-        const prevs = await Promise.all(changes.map((c) => rq(recs.get([this.store, c.key]))));
+        const prevs = await getRecords(recs, this.store, changes.map((c) => c.key));
         const pends = anyPending ? await Promise.all(changes.map((c) => rq(ms.index('by_key').count([this.store, c.key])))) : null;
         changes.forEach((c, i) => {
           const prev = prevs[i];
@@ -1378,13 +1437,13 @@ class StoreSync {
         if (epoch !== null && finishResync) {
           // Drop what the server no longer has (unless pending locally or newer than the snapshot).
           const all = await rq(recs.getAll(storeRange(this.store)));
-          for (const r of all) {
-            if (r.e === epoch || (r.c && cursor && r.c > cursor)) continue;
-            const p = await rq(ms.index('by_key').count([this.store, r.k]));
-            if (p) continue;
+          const stale = all.filter((r) => !(r.e === epoch || (r.c && cursor && r.c > cursor)));
+          const ps = await Promise.all(stale.map((r) => rq(ms.index('by_key').count([this.store, r.k]))));
+          stale.forEach((r, i) => {
+            if (ps[i]) return;
             recs.delete([this.store, r.k]);
             if (!r.d) out.push({ key: r.k, value: undefined, deleted: true, origin: 'remote' });
-          }
+          });
           await metaPut(tx, 'resync:' + this.store, { epoch, active: false });
         }
       });

@@ -59,7 +59,7 @@ static void usage(FILE *f) {
             "  --max-tx-bytes BYTES      largest tx group, as bytes in one ZooKeeper multi (default 1000000)\n"
             "  --create-store NAME       create this store at start if missing (repeatable)\n"
             "  --cors-origin ORIGIN      allow cross-origin requests from ORIGIN (repeatable)\n"
-            "  --workers N               request worker threads (default 16)\n"
+            "  --workers N               request worker threads (default 64; each waits on ZooKeeper while it holds a request)\n"
             "  --web DIR                 serve the static files in DIR at / (the demo app)\n"
             "  --client-dir DIR          serve DIR at /client/ (zoosync.js)\n"
             "  --keepalive-ms MS         event-stream keepalive interval (default 15000)\n"
@@ -253,7 +253,7 @@ static void preload(zkc *z, mirror_set *mirrors, const options *o) {
 
 int main(int argc, char **argv) {
     options o = {.listen_host = "127.0.0.1", .listen_port = 8080, .zk = "127.0.0.1:2181", .root = "/zoosync",
-                 .max_body = 4194304, .max_tx_bytes = 1000000, .workers = 16, .session_timeout_ms = 10000, .keepalive_ms = 15000, .max_streams = 20000, .gc_interval_s = 60,
+                 .max_body = 4194304, .max_tx_bytes = 1000000, .workers = 64, .session_timeout_ms = 10000, .keepalive_ms = 15000, .max_streams = 20000, .gc_interval_s = 60,
                  .log = {ZS_LOG_INFO}};
     if (parse_args(argc, argv, &o) < 0) return 2;
 

@@ -716,6 +716,35 @@ void mirror_changes(mirror *m, const cursor_pos *since, int limit, size_t max_by
     pthread_mutex_unlock(&m->mu);
 }
 
+int mirror_peek(mirror *m, const char *key, size_t klen, bool *node, int32_t *zver, char **value, size_t *vlen) {
+    char *name = layout_key_encode(key, klen);
+    if (!name) return -1;
+    unsigned b = layout_bucket(layout_key_hash(key, klen));
+    int rc;
+    pthread_mutex_lock(&m->mu);
+    rec *r = m->loaded ? g_hash_table_lookup(m->buckets[b], name) : NULL;
+    if (!m->loaded || (r && r->zver < 0)) {
+        rc = -1;
+    } else if (!r) {
+        rc = 0;
+    } else {
+        rc = 1;
+        *node = !r->gone;
+        *zver = r->zver;
+        *value = NULL;
+        *vlen = 0;
+        if (r->value && !(*value = malloc(r->vlen + 1))) {
+            rc = -1;
+        } else if (r->value) {
+            memcpy(*value, r->value, r->vlen + 1);
+            *vlen = r->vlen;
+        }
+    }
+    pthread_mutex_unlock(&m->mu);
+    free(name);
+    return rc;
+}
+
 cursor_pos mirror_horizon(mirror *m) {
     pthread_mutex_lock(&m->mu);
     cursor_pos h = m->horizon;

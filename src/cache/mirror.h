@@ -87,6 +87,13 @@ typedef struct mirror_page {
 void mirror_changes(mirror *m, const cursor_pos *since, int limit, size_t max_bytes, sbuf *out, mirror_page *page);
 const char *mirror_store(const mirror *m);
 
+/* What the mirror holds for key, a hint for a writer (its multi's version
+ * checks catch a stale one). Returns 1 and sets *node (the znode exists),
+ * *zver and *value (malloc'd compact JSON, NULL for a tombstone or a value
+ * that is not JSON); 0 when the mirror has no such key; -1 when it cannot
+ * say (not loaded, or the record not read yet). */
+int mirror_peek(mirror *m, const char *key, size_t klen, bool *node, int32_t *zver, char **value, size_t *vlen);
+
 /* The store's horizon (from its config znode, which the mirror watches). */
 cursor_pos mirror_horizon(mirror *m);
 /* A horizon seen elsewhere (a fresh config read): moves it forward only. */

@@ -65,6 +65,8 @@ typedef struct push_req {
     size_t n;
     client_rec cl;
     char *buf;       /* READ_BUF bytes for zoo_get */
+    mirror *mirror;  /* the store's mirror: first guess of the keys' states */
+    bool synced;     /* a ZooKeeper sync was made for this request */
 } push_req;
 
 /* ---- validation ----------------------------------------------------------- */
@@ -318,10 +320,48 @@ static kstate *kstate_copy(const kstate *k) {
     return c;
 }
 
+/* The fast path: the keys' states from the mirror. The multi's version
+ * checks (setData with the version, create of an absent key) catch a stale
+ * mirror; a verdict the multi cannot check (a conflict, a delete of an
+ * absent key) is never taken from it (see run_chunk). Returns false when
+ * the mirror cannot say for some key. */
+static bool mirror_states(push_req *r, size_t from, size_t end, GHashTable *states) {
+    for (size_t i = from; i < end; i++) {
+        mut *m = &r->muts[i];
+        if (g_hash_table_contains(states, m->path)) continue;
+        kstate *k = calloc(1, sizeof *k);
+        if (!k) return false;
+        int32_t zver = 0;
+        int rc = mirror_peek(r->mirror, m->key, m->klen, &k->node, &zver, &k->value, &k->vlen);
+        if (rc < 0) { free(k); return false; }
+        if (rc == 0) k->node = false;
+        k->zver = zver;
+        g_hash_table_insert(states, m->path, k);
+    }
+    return true;
+}
+
+/* Did the evaluation reach a verdict the multi will not check? */
+static bool unchecked_verdict(const push_req *r, size_t from, size_t end) {
+    for (size_t i = from; i < end; i++) {
+        const mut *m = &r->muts[i];
+        if (m->status == ST_CONFLICT || (m->status == ST_APPLIED && !m->changed && !m->tx)) return true;
+    }
+    return false;
+}
+
 /* Reads the present state of every key of muts[from..end) into states
- * (path -> kstate), all reads pipelined in one round trip. Returns ZOK or
- * an error. */
+ * (path -> kstate), all reads pipelined in one round trip, after a
+ * ZooKeeper sync (once per request: a server may lag behind the leader, and
+ * conflicts are judged on these states). Returns ZOK or an error. */
 static int read_states(push_req *r, size_t from, size_t end, GHashTable *states) {
+    if (!r->synced) {
+        int64_t t0 = zs_now_us();
+        int src = zkc_sync(r->env->z, 5000);
+        zs_metrics_zk(r->env->metrics, ZS_OP_SYNC, zs_now_us() - t0, src);
+        if (src != ZOK) return src;
+        r->synced = true;
+    }
     const char **paths = calloc(end - from + 1, sizeof *paths);
     if (!paths) return ZSYSTEMERROR;
     int n = 0;
@@ -529,8 +569,19 @@ static int run_chunk(push_req *r, const unit *units, size_t u0, size_t u1) {
         zoo_op_result_t *res = NULL;
         struct Stat cstat;
         int failed = -1;
-        rc = read_states(r, from, end, states);
-        if (rc == ZOK && evaluate(r, units, u0, u1, states, &o) < 0) rc = ZSYSTEMERROR;
+        /* First try: the mirror's states, unless a verdict would rest on
+         * them alone; then (and after any lost race) ZooKeeper's. */
+        bool fast = attempt == 0 && r->mirror && mirror_states(r, from, end, states);
+        if (fast && evaluate(r, units, u0, u1, states, &o) == 0 && !unchecked_verdict(r, from, end)) {
+            rc = ZOK;
+        } else {
+            if (fast) {
+                g_hash_table_remove_all(states);
+                o.n = 0;
+            }
+            rc = read_states(r, from, end, states);
+            if (rc == ZOK && evaluate(r, units, u0, u1, states, &o) < 0) rc = ZSYSTEMERROR;
+        }
         if (rc == ZOK) {
             cdata = client_data(&r->cl, r->muts[end - 1].id, r->muts, from, end);
             if (!cdata || op_push(&o, NULL) < 0) rc = ZSYSTEMERROR;
@@ -563,6 +614,11 @@ static int run_chunk(push_req *r, const unit *units, size_t u0, size_t u1) {
         }
         if (!retryable(rc)) return rc;
         if (client_raced || rc == ZNONODE) {
+            if (!r->synced) { /* our server may lag behind: catch up before reading again */
+                int src = zkc_sync(r->env->z, 5000);
+                if (src != ZOK) return src;
+                r->synced = true;
+            }
             int crc = client_read(r);
             if (crc != ZOK) return crc;
         }
@@ -667,13 +723,8 @@ int push_run(const push_env *env, const store_cfg *cfg, const char *body, size_t
     r.cl.conflicts = g_array_new(FALSE, FALSE, sizeof(json_int_t));
     r.cl.aborted = g_array_new(FALSE, FALSE, sizeof(json_int_t));
     if (!r.buf || !r.cl.path) { zs_err_set(err, 500, "internal", "out of memory"); goto out; }
-    /* A ZooKeeper server may lag behind the leader: sync first, so that the
-     * states we judge conflicts on include every acknowledged write. */
-    int64_t t0 = zs_now_us();
-    int zrc = zkc_sync(env->z, 5000);
-    zs_metrics_zk(env->metrics, ZS_OP_SYNC, zs_now_us() - t0, zrc);
-    if (zrc != ZOK) { zs_err_zk(err, zrc, "syncing with the leader"); goto out; }
-    zrc = client_read(&r);
+    r.mirror = mr;
+    int zrc = client_read(&r);
     if (zrc != ZOK) { zs_err_zk(err, zrc, "reading the client's state"); goto out; }
 
     /* Mutations already recorded are answered; the rest is applied in
