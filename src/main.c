@@ -2,6 +2,7 @@
  * and waits for SIGTERM/SIGINT. All process-wide state lives here. */
 #include <arpa/inet.h>
 #include <getopt.h>
+#include <openssl/crypto.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -252,6 +253,10 @@ static void preload(zkc *z, mirror_set *mirrors, const options *o) {
 }
 
 int main(int argc, char **argv) {
+    /* OpenSSL (through libjwt) would clean up in an atexit handler, which
+     * can crash after worker threads that used it are gone; everything it
+     * holds goes with the process anyway. */
+    OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
     options o = {.listen_host = "127.0.0.1", .listen_port = 8080, .zk = "127.0.0.1:2181", .root = "/zoosync",
                  .max_body = 4194304, .max_tx_bytes = 1000000, .workers = 64, .session_timeout_ms = 10000, .keepalive_ms = 15000, .max_streams = 20000, .gc_interval_s = 60,
                  .log = {ZS_LOG_INFO}};
