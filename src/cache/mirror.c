@@ -237,6 +237,15 @@ static void account_reply(mirror *m, uint64_t seq, uint64_t zobs) {
     resolve(m);
 }
 
+/* The end of every read's completion (the caller holds m->mu): account for
+ * the reply, unlock (notifying if W moved) and free the context. */
+static void reply_end(read_ctx *c, uint64_t zobs) {
+    mirror *m = c->m;
+    account_reply(m, c->seq, zobs);
+    unlock_and_notify(m);
+    free(c);
+}
+
 static bool transient(int rc) {
     return rc == ZCONNECTIONLOSS || rc == ZOPERATIONTIMEOUT || rc == ZSESSIONMOVED;
 }
@@ -316,9 +325,7 @@ static void data_done(int rc, const char *value, int len, const struct Stat *st,
             if (rc != ZNONODE) LOG_WARN(m->set->lg, "mirror %s: reading %03x/%s: %s", m->store, c->bucket, c->name, zerror(rc));
         }
     }
-    account_reply(m, c->seq, zobs);
-    unlock_and_notify(m);
-    free(c);
+    reply_end(c, zobs);
 }
 
 static void children_done(int rc, const struct String_vector *names, const struct Stat *st, const void *data) {
@@ -373,9 +380,7 @@ static void children_done(int rc, const struct String_vector *names, const struc
             LOG_WARN(m->set->lg, "mirror %s: listing bucket %03x: %s", m->store, c->bucket, zerror(rc));
         }
     }
-    account_reply(m, c->seq, zobs);
-    unlock_and_notify(m);
-    free(c);
+    reply_end(c, zobs);
 }
 
 /* Drops hard-deleted records at or before the horizon. Caller holds m->mu. */
@@ -411,9 +416,7 @@ static void config_done(int rc, const char *value, int len, const struct Stat *s
             send_read(m, RD_CONFIG, 0, NULL);
         }
     }
-    account_reply(m, c->seq, zobs);
-    unlock_and_notify(m);
-    free(c);
+    reply_end(c, zobs);
 }
 
 /* Watch events: "look again". Runs on the completion thread. */
