@@ -289,7 +289,9 @@ int main(int argc, char **argv) {
     int rc = 1;
     atomic_bool ready = false;
     zkc *z = zkc_open(o.zk, o.session_timeout_ms, &o.log);
-    mirror_set *mirrors = z ? mirror_set_new(z, o.root, &o.log) : NULL;
+    const char *why = NULL;
+    mirror_set *mirrors = z ? mirror_set_new(o.zk, o.session_timeout_ms, o.root, &o.log, &why) : NULL;
+    if (z && !mirrors) fprintf(stderr, "zoosyncd: %s\n", why ? why : "cannot start the mirror");
     raise_fd_limit(&o);
     events *ev = mirrors ? events_new(mirrors, o.keepalive_ms, o.max_streams, &o.log) : NULL;
     gc *collector = NULL;
@@ -322,11 +324,12 @@ int main(int argc, char **argv) {
     httpd_stop(h, 3000);      /* stop accepting, end streams, finish in-flight requests */
     gc_stop(collector);
     committer_stop(commit);   /* every worker has returned */
+    mirror_set_stop(mirrors); /* the mirror session: no on_advance hook after this */
     zkc_close(z);             /* closes the session (ephemeral state goes at once) and
                                  stops the completion thread, the only caller of the hooks */
     events_free(ev);          /* no stream is left, no hook can run */
     api_free(a);
-    mirror_set_free(mirrors); /* watch contexts pointed at mirrors */
+    mirror_set_free(mirrors); /* closes the mirror session; its hooks are done */
     auth_verifier_free(verifier);
     return rc;
 }

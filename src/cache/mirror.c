@@ -1,15 +1,29 @@
 #include "cache/mirror.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <glib.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zookeeper/zookeeper.h> /* error codes */
 
 #include "sync/stores.h"
+#include "util/clock.h"
 #include "util/jraw.h"
+#include "zk/jute.h"
 #include "zk/layout.h"
+#include "zk/zkw.h"
+
+enum {
+    BATCH_OPS = 128,             /* operations in one multiRead */
+    BATCH_BYTES = 512 * 1024,    /* request bytes of one multiRead (jute.maxbuffer is 1 MiB) */
+    MAX_INFLIGHT = 16,           /* multiReads in flight */
+    PROBE_WATCHES = 50000,       /* watches one gap probe session holds at most */
+    PROBE_TIMEOUT_MS = 30000,
+    RECOVERY_RETRY_MS = 500,
+};
 
 typedef struct rec {
     char *name;      /* znode name (canonical encoding of key); owned */
@@ -23,64 +37,93 @@ typedef struct rec {
     cursor_pos pos;  /* feed position, the tree's order (then key bytes) */
     int64_t mtime;   /* ms since the epoch: the znode's mtime, or when it was seen gone */
     bool in_tree;
-    bool armed;      /* a data watch is set (the last read found the znode) */
     bool gone;       /* znode hard-deleted by someone */
+    bool gone_pending; /* read found no znode; waiting for the bucket's pzxid */
     bool rejected;   /* data is not valid JSON */
 } rec;
 
 typedef struct checkpoint {
-    uint64_t need;      /* reads sent when the reply was handled */
-    uint64_t zxid;      /* what the reply showed */
-    uint64_t reply_seq; /* which reply */
+    uint64_t need; /* operations queued when the reply was handled */
+    uint64_t zxid; /* the reply header's zxid */
 } checkpoint;
+
+/* One read, queued then sent in a multiRead. */
+enum { OP_DATA, OP_LIST, OP_BSTAT, OP_CONFIG };
+typedef struct op {
+    struct op *next;
+    mirror *m;
+    uint64_t gen;
+    uint8_t kind;
+    bool load;       /* part of m's load: counted in m->load_pending */
+    uint16_t bucket;
+    char *qkey;      /* key in m->queued while unsent (NULL for load ops) */
+    char name[];     /* record name, OP_DATA */
+} op;
+
+typedef struct opq {
+    op *head, *tail;
+    size_t len;
+} opq;
+
+typedef struct batch {
+    mirror_set *s;
+    size_t n;
+    op *ops[];
+} batch;
 
 struct mirror {
     mirror_set *set;
     char *store;
     char *spath;             /* <root>/stores/<store> (the config) */
     char *rpath;             /* <root>/stores/<store>/r */
-    size_t rpath_len;
+    /* everything below: guarded by set->mu */
     cursor_pos horizon;      /* from the config: older cursors are expired */
-    pthread_mutex_t mu;      /* guards everything below */
-    pthread_cond_t cond;
     int64_t czxid;           /* identity of the store znode loaded */
     uint64_t gen;            /* bumped at every reload; older replies are ignored */
-    bool loading, loaded;
-    uint64_t load_mark;
-    uint64_t load_wmark;                 /* what W becomes when the load completes */
+    bool loaded;
+    uint64_t load_pending;   /* load operations not answered yet */
     GHashTable *buckets[LAYOUT_BUCKETS]; /* name -> rec (owns rec) */
     GTree *tree;                         /* rec -> rec, by feed position */
     size_t live, bytes;
-    uint64_t issued, completed;          /* reads sent / answered */
-    uint64_t wmark;                      /* the watermark W */
-    uint64_t popped_reply;               /* newest reply whose checkpoint is resolved */
-    uint64_t sync_mark;                  /* reads sent when the last sync completed */
-    GArray *cps;                         /* checkpoints, resolved from cp_head on */
-    guint cp_head;
-    uint64_t watch_events, reads, rejected;
-    bool advanced;                       /* W moved since the hook last ran */
+    GHashTable *queued;      /* qkey -> op: reads queued and not sent (no duplicates) */
+    uint64_t newest;         /* highest zxid applied */
+    uint64_t notified;       /* W when the streams were last told */
+    uint64_t rejected;
 };
 
 struct mirror_set {
-    zkc *z;
     char *root;
+    char *stores_path;       /* <root>/stores: the one persistent recursive watch */
+    size_t stores_path_len;
+    char *hosts;
     const zs_log *lg;
-    pthread_mutex_t mu; /* guards stores; never held while taking a mirror's mu... except in sync_hook, in that order */
-    GHashTable *stores; /* name -> mirror */
+    zkw *w;
     void (*on_advance)(void *ctx, mirror *m); /* immutable once mirrors exist */
     void *on_advance_ctx;
+
+    pthread_mutex_t mu;      /* guards everything below and every mirror's fields */
+    pthread_cond_t cond;     /* W moved, a load ended, a sync ended, recovery ended */
+    GHashTable *stores;      /* name -> mirror */
+    opq q;                   /* queued, not sent */
+    opq lost;                /* sent on a connection that went: re-queued at the disconnect */
+    unsigned inflight;
+    uint64_t enq, done;      /* operations queued / answered (FIFO) */
+    GArray *cps;             /* checkpoints, resolved from cp_head on */
+    guint cp_head;
+    uint64_t wmark;          /* the watermark W */
+    bool connected, watch_added, recovering, ever_connected;
+    uint64_t rgen;           /* bumped at every disconnect */
+    /* coalesced sync */
+    bool sync_inflight, sync_again;
+    uint64_t sync_sent, sync_done, sync_failed_seq;
+    uint64_t sync_z;
+    /* recovery thread */
+    pthread_t rthr;
+    bool rthr_started, stopping, recover_wanted;
+    /* stats */
+    uint64_t watch_events, reads, batches, recoveries, probes, probe_events;
+    int64_t last_recovery_ms;
 };
-
-enum { RD_DATA, RD_CHILDREN, RD_CONFIG };
-
-typedef struct read_ctx {
-    mirror *m;
-    uint64_t gen;
-    uint64_t seq;
-    int kind;
-    unsigned bucket;
-    char name[]; /* record name for RD_DATA */
-} read_ctx;
 
 static void rec_set_pos(rec *r) {
     r->pos.zxid = r->zxid;
@@ -123,131 +166,7 @@ static void tree_insert(mirror *m, rec *r) {
     g_tree_insert(m->tree, r, r);
     r->in_tree = true;
     if (r->value) { m->live++; m->bytes += r->vlen + r->klen; }
-}
-
-/* ---- reads ------------------------------------------------------------ */
-
-static void data_done(int rc, const char *value, int len, const struct Stat *st, const void *data);
-static void config_done(int rc, const char *value, int len, const struct Stat *st, const void *data);
-static void children_done(int rc, const struct String_vector *names, const struct Stat *st, const void *data);
-static void watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx);
-
-static char *bucket_path(const mirror *m, unsigned b) {
-    char *p = NULL;
-    if (asprintf(&p, "%s/%03x", m->rpath, b) < 0) return NULL;
-    return p;
-}
-
-static void account_reply(mirror *m, uint64_t seq, uint64_t zobs);
-
-/* Sends one read. Caller holds m->mu. A read that cannot be sent counts as
- * answered at once, so the accounting never waits for it. */
-static void send_read(mirror *m, int kind, unsigned bucket, const char *name) {
-    size_t nlen = name ? strlen(name) : 0;
-    read_ctx *rc = malloc(sizeof *rc + nlen + 1);
-    char *path = NULL;
-    if (rc) {
-        rc->m = m; rc->gen = m->gen; rc->seq = ++m->issued; rc->kind = kind; rc->bucket = bucket;
-        memcpy(rc->name, name ? name : "", nlen + 1);
-        char *bp = kind == RD_CONFIG ? strdup(m->spath) : bucket_path(m, bucket);
-        if (bp && kind == RD_DATA) {
-            if (asprintf(&path, "%s/%s", bp, name) < 0) path = NULL;
-            free(bp);
-        } else {
-            path = bp;
-        }
-    }
-    if (!rc || !path) {
-        LOG_ERROR(m->set->lg, "mirror %s: out of memory sending a read", m->store);
-        if (rc) m->issued--; /* never sent: no reply will come */
-        free(rc);
-        free(path);
-        return;
-    }
-    m->reads++;
-    zhandle_t *zh = zkc_zh(m->set->z);
-    int err = kind == RD_DATA     ? zoo_awget(zh, path, watcher, m, data_done, rc)
-              : kind == RD_CONFIG ? zoo_awget(zh, path, watcher, m, config_done, rc)
-                                  : zoo_awget_children2(zh, path, watcher, m, children_done, rc);
-    free(path);
-    if (err != ZOK) {
-        /* The handle is unusable (session expired or closing): the session
-         * reset reloads every mirror. Under m->mu no other read was numbered
-         * meanwhile, so the number can be taken back. */
-        LOG_WARN(m->set->lg, "mirror %s: read not sent: %s", m->store, zerror(err));
-        m->issued--;
-        free(rc);
-    }
-}
-
-/* Unlocks m and tells the hook when the watermark moved. */
-static void unlock_and_notify(mirror *m) {
-    bool adv = m->advanced;
-    m->advanced = false;
-    pthread_mutex_unlock(&m->mu);
-    if (adv && m->set->on_advance) m->set->on_advance(m->set->on_advance_ctx, m);
-}
-
-/* Resolves checkpoints whose reads are all answered. Caller holds m->mu. */
-static void resolve(mirror *m) {
-    while (m->cp_head < m->cps->len) {
-        checkpoint *c = &g_array_index(m->cps, checkpoint, m->cp_head);
-        if (c->need > m->completed) break;
-        if (m->loading) {
-            if (c->zxid > m->load_wmark) m->load_wmark = c->zxid;
-        } else if (c->zxid > m->wmark) {
-            m->wmark = c->zxid;
-            m->advanced = true;
-        }
-        m->popped_reply = c->reply_seq;
-        m->cp_head++;
-    }
-    if (m->cp_head == m->cps->len) {
-        g_array_set_size(m->cps, 0);
-        m->cp_head = 0;
-    } else if (m->cp_head > 1024 && m->cp_head * 2 > m->cps->len) {
-        g_array_remove_range(m->cps, 0, m->cp_head);
-        m->cp_head = 0;
-    }
-    if (m->loading && m->popped_reply >= m->load_mark) {
-        /* Only now is the whole store read: W may move (never back). */
-        m->loading = false;
-        m->loaded = true;
-        if (m->load_wmark > m->wmark) { m->wmark = m->load_wmark; m->advanced = true; }
-    }
-    pthread_cond_broadcast(&m->cond);
-}
-
-/* Notes that reply seq (showing zxid zobs) was handled. Caller holds m->mu. */
-static void account_reply(mirror *m, uint64_t seq, uint64_t zobs) {
-    checkpoint c = {m->issued, zobs, seq};
-    /* The checkpoints still waiting for this reply (need >= seq) also wait
-     * for what handling it caused: the reads just sent (a bucket listing's
-     * reads of new records), and so on, transitively. Needs only grow along
-     * the queue, so those checkpoints are its tail: fold them into this one,
-     * which needs everything sent so far. The queue stays short. */
-    while (m->cps->len > m->cp_head) {
-        checkpoint *b = &g_array_index(m->cps, checkpoint, m->cps->len - 1);
-        if (b->need < seq) break;
-        if (b->zxid > c.zxid) c.zxid = b->zxid;
-        g_array_set_size(m->cps, m->cps->len - 1);
-    }
-    g_array_append_val(m->cps, c);
-    m->completed++;
-    resolve(m);
-}
-
-/* The end of every read's completion (the caller holds m->mu): account for
- * the reply, unlock (notifying if W moved) and free the context. */
-static void reply_end(read_ctx *c, uint64_t zobs) {
-    mirror *m = c->m;
-    account_reply(m, c->seq, zobs);
-    unlock_and_notify(m);
-    free(c);
-}
-
-static bool transient(int rc) {
-    return rc == ZCONNECTIONLOSS || rc == ZOPERATIONTIMEOUT || rc == ZSESSIONMOVED;
+    if (r->zxid > m->newest) m->newest = r->zxid;
 }
 
 /* Returns the value to keep, in compact form (a foreign writer's pretty
@@ -278,112 +197,214 @@ static rec *rec_new(const char *name, unsigned bucket) {
     return r;
 }
 
-static void data_done(int rc, const char *value, int len, const struct Stat *st, const void *data) {
-    read_ctx *c = (read_ctx *)data;
-    mirror *m = c->m;
-    uint64_t zobs = 0;
-    pthread_mutex_lock(&m->mu);
-    if (c->gen == m->gen) {
-        if (rc == ZOK) {
-            zobs = (uint64_t)st->mzxid;
-            rec *r = g_hash_table_lookup(m->buckets[c->bucket], c->name);
-            if (!r && (r = rec_new(c->name, c->bucket)))
-                g_hash_table_insert(m->buckets[c->bucket], r->name, r);
-            if (r) r->armed = true;
-            if (r && !(r->in_tree && r->zxid == (uint64_t)st->mzxid && r->zver == st->version && !r->gone)) {
-                tree_remove(m, r);
-                free(r->value);
-                r->value = NULL;
-                r->vlen = 0;
-                r->rejected = false;
-                if (len > 0 && value) {
-                    if (!(r->value = json_value_copy(value, len, &r->vlen))) {
-                        r->rejected = true;
-                        m->rejected++;
-                        LOG_WARN(m->set->lg, "mirror %s: record %s holds no JSON value; served as deleted",
-                                 m->store, c->name);
-                    }
-                }
-                r->zver = st->version;
-                r->zxid = (uint64_t)st->mzxid;
-                r->mtime = st->mtime;
-                r->gone = false;
-                tree_insert(m, r);
-            } else if (!r) {
-                m->rejected++;
-                LOG_WARN(m->set->lg, "mirror %s: ignoring znode %03x/%s: not a zoosync key name",
-                         m->store, c->bucket, c->name);
-            }
-        } else if (transient(rc)) {
-            send_read(m, RD_DATA, c->bucket, c->name);
-        } else {
-            /* ZNONODE: no watch was set. The bucket's child watch reports the
-             * removal, and its next listing reads the name again if it is
-             * back. */
-            rec *r = g_hash_table_lookup(m->buckets[c->bucket], c->name);
-            if (r) r->armed = false;
-            if (rc != ZNONODE) LOG_WARN(m->set->lg, "mirror %s: reading %03x/%s: %s", m->store, c->bucket, c->name, zerror(rc));
-        }
-    }
-    reply_end(c, zobs);
+/* ---- the queue of reads (caller holds s->mu) ---------------------------- */
+
+static void opq_push(opq *q, op *o) {
+    o->next = NULL;
+    if (q->tail) q->tail->next = o;
+    else q->head = o;
+    q->tail = o;
+    q->len++;
 }
 
-static void children_done(int rc, const struct String_vector *names, const struct Stat *st, const void *data) {
-    read_ctx *c = (read_ctx *)data;
-    mirror *m = c->m;
-    uint64_t zobs = 0;
-    pthread_mutex_lock(&m->mu);
-    if (c->gen == m->gen) {
-        if (rc == ZOK) {
-            zobs = (uint64_t)st->pzxid;
-            GHashTable *b = m->buckets[c->bucket];
-            GHashTable *seen = g_hash_table_new(g_str_hash, g_str_equal);
-            for (int i = 0; i < names->count; i++) {
-                const char *n = names->data[i];
-                g_hash_table_add(seen, (gpointer)n);
-                rec *r = g_hash_table_lookup(b, n);
-                if (!r || r->gone || !r->armed) send_read(m, RD_DATA, c->bucket, n);
-            }
-            GHashTableIter it;
-            gpointer k, v;
-            g_hash_table_iter_init(&it, b);
-            while (g_hash_table_iter_next(&it, &k, &v)) {
-                rec *r = v;
-                if (g_hash_table_contains(seen, k) || r->gone) continue;
-                if (r->zver < 0) { /* never read: forget it */
-                    g_hash_table_iter_remove(&it);
-                    continue;
-                }
-                if (!r->value && !r->rejected && cursor_cmp(&r->pos, &m->horizon) <= 0) {
-                    /* A tombstone was collected (the horizon moved past it
-                     * first): forget it, it is no news. One removed by
-                     * anyone else is reported as a hard delete below. */
-                    tree_remove(m, r);
-                    g_hash_table_iter_remove(&it);
-                    continue;
-                }
-                /* Hard-deleted by someone: a deletion at the bucket's pzxid,
-                 * with the last version we knew. */
-                tree_remove(m, r);
-                free(r->value);
-                r->value = NULL;
-                r->vlen = 0;
-                r->gone = true;
-                r->zxid = (uint64_t)st->pzxid;
-                r->mtime = g_get_real_time() / 1000;
-                tree_insert(m, r);
-            }
-            g_hash_table_destroy(seen);
-        } else if (transient(rc)) {
-            send_read(m, RD_CHILDREN, c->bucket, NULL);
-        } else if (rc != ZNONODE) {
-            LOG_WARN(m->set->lg, "mirror %s: listing bucket %03x: %s", m->store, c->bucket, zerror(rc));
-        }
-    }
-    reply_end(c, zobs);
+static op *opq_pop(opq *q) {
+    op *o = q->head;
+    if (!o) return NULL;
+    q->head = o->next;
+    if (!q->head) q->tail = NULL;
+    q->len--;
+    o->next = NULL;
+    return o;
 }
 
-/* Drops hard-deleted records at or before the horizon. Caller holds m->mu. */
+/* Puts every op of src before dst's. */
+static void opq_prepend(opq *dst, opq *src) {
+    if (!src->head) return;
+    src->tail->next = dst->head;
+    if (!dst->tail) dst->tail = src->tail;
+    dst->head = src->head;
+    dst->len += src->len;
+    src->head = src->tail = NULL;
+    src->len = 0;
+}
+
+/* Puts every op of src after dst's. */
+static void opq_append(opq *dst, opq *src) {
+    if (!src->head) return;
+    if (dst->tail) dst->tail->next = src->head;
+    else dst->head = src->head;
+    dst->tail = src->tail;
+    dst->len += src->len;
+    src->head = src->tail = NULL;
+    src->len = 0;
+}
+
+static void op_free(op *o) {
+    if (!o) return;
+    free(o->qkey);
+    free(o);
+}
+
+static char *op_path(const op *o) {
+    const mirror *m = o->m;
+    char *p = NULL;
+    int r = o->kind == OP_CONFIG ? asprintf(&p, "%s", m->spath)
+            : o->kind == OP_DATA ? asprintf(&p, "%s/%03x/%s", m->rpath, o->bucket, o->name)
+                                 : asprintf(&p, "%s/%03x", m->rpath, o->bucket);
+    return r < 0 ? NULL : p;
+}
+
+/* Queues a read. A load read is always queued (and counted in the load); any
+ * other read is skipped when the same read is queued and not sent yet: that
+ * one goes out after the event that asked for this one, so it shows at
+ * least as much. */
+static void enqueue(mirror *m, int kind, unsigned bucket, const char *name, bool load) {
+    mirror_set *s = m->set;
+    size_t nlen = name ? strlen(name) : 0;
+    char *qkey = NULL;
+    if (!load) {
+        if (asprintf(&qkey, "%d/%03x/%s", kind, bucket, name ? name : "") < 0) qkey = NULL;
+        if (qkey && g_hash_table_contains(m->queued, qkey)) { free(qkey); return; }
+    }
+    op *o = malloc(sizeof *o + nlen + 1);
+    if (!o || (!load && !qkey)) {
+        /* Out of memory: the read is lost, so W must not pass it. Make the
+         * session look disconnected to the accounting: recovery re-checks. */
+        LOG_ERROR(s->lg, "mirror %s: out of memory queueing a read; forcing a gap check", m->store);
+        free(o);
+        free(qkey);
+        s->recover_wanted = true;
+        s->recovering = true;
+        pthread_cond_broadcast(&s->cond);
+        return;
+    }
+    o->m = m;
+    o->gen = m->gen;
+    o->kind = (uint8_t)kind;
+    o->load = load;
+    o->bucket = (uint16_t)bucket;
+    o->qkey = qkey;
+    memcpy(o->name, name ? name : "", nlen + 1);
+    if (qkey) g_hash_table_insert(m->queued, qkey, o);
+    if (load) m->load_pending++;
+    opq_push(&s->q, o);
+    s->enq++;
+}
+
+static void batch_done(void *ctx, int rc, int64_t zxid, jute_in *body);
+
+/* Sends queued reads as multiReads while fewer than MAX_INFLIGHT are out. */
+static void flush(mirror_set *s) {
+    while (s->connected && s->watch_added && s->q.head && s->inflight < MAX_INFLIGHT) {
+        batch *b = malloc(sizeof *b + BATCH_OPS * sizeof(op *));
+        if (!b) return;
+        b->s = s;
+        b->n = 0;
+        sbuf body = SBUF_INIT;
+        while (b->n < BATCH_OPS && s->q.head && body.len < BATCH_BYTES) {
+            op *o = opq_pop(&s->q);
+            if (o->qkey) {
+                g_hash_table_remove(o->m->queued, o->qkey);
+                free(o->qkey);
+                o->qkey = NULL;
+            }
+            char *path = op_path(o);
+            int type = o->kind == OP_LIST ? JUTE_OP_GET_CHILDREN : JUTE_OP_GET_DATA;
+            jute_multi_op(&body, type, path ? path : "/", false);
+            if (!path) body.failed = true;
+            free(path);
+            b->ops[b->n++] = o;
+        }
+        jute_multi_end(&body);
+        int rc = sbuf_failed(&body) ? -1 : zkw_submit(s->w, JUTE_OP_MULTI_READ, body.buf, body.len, batch_done, b);
+        sbuf_free(&body);
+        if (rc < 0) { /* not connected any more (or out of memory): back to the front, in order */
+            opq back = {NULL, NULL, 0};
+            for (size_t i = 0; i < b->n; i++) opq_push(&back, b->ops[i]);
+            opq_prepend(&s->q, &back);
+            free(b);
+            return;
+        }
+        s->inflight++;
+        s->batches++;
+        s->reads += b->n;
+    }
+}
+
+/* ---- W -------------------------------------------------------------------------- */
+
+typedef struct notify_list {
+    mirror *v[64];
+    size_t n;
+    bool all; /* more than fit: tell every loaded mirror */
+} notify_list;
+
+/* Resolves the checkpoints whose reads are all answered. Caller holds mu. */
+static void resolve(mirror_set *s, notify_list *nl) {
+    uint64_t w0 = s->wmark;
+    while (s->cp_head < s->cps->len) {
+        checkpoint *c = &g_array_index(s->cps, checkpoint, s->cp_head);
+        if (c->need > s->done) break;
+        if (c->zxid > s->wmark) s->wmark = c->zxid;
+        s->cp_head++;
+    }
+    if (s->cp_head == s->cps->len) {
+        g_array_set_size(s->cps, 0);
+        s->cp_head = 0;
+    } else if (s->cp_head > 1024 && s->cp_head * 2 > s->cps->len) {
+        g_array_remove_range(s->cps, 0, s->cp_head);
+        s->cp_head = 0;
+    }
+    if (s->wmark == w0) return;
+    pthread_cond_broadcast(&s->cond);
+    GHashTableIter it;
+    gpointer k, v;
+    g_hash_table_iter_init(&it, s->stores);
+    while (g_hash_table_iter_next(&it, &k, &v)) {
+        mirror *m = v;
+        if (!m->loaded || m->newest <= m->notified) continue;
+        m->notified = s->wmark;
+        if (nl->n < sizeof nl->v / sizeof nl->v[0]) nl->v[nl->n++] = m;
+        else nl->all = true;
+    }
+}
+
+/* Records the checkpoint of a reply showing zxid z, handled just now (its
+ * results applied, their reads queued). Caller holds mu. */
+static void checkpoint_at(mirror_set *s, uint64_t z, notify_list *nl) {
+    if (s->recovering) return; /* the gap is not read yet: W stays */
+    checkpoint c = {s->enq, z};
+    /* Needs grow along the queue: a checkpoint whose need is not above an
+     * older one's only moves W further; fold the tail (keeps it short). */
+    while (s->cps->len > s->cp_head) {
+        checkpoint *b = &g_array_index(s->cps, checkpoint, s->cps->len - 1);
+        if (b->need < c.need) break;
+        if (b->zxid > c.zxid) c.zxid = b->zxid;
+        g_array_set_size(s->cps, s->cps->len - 1);
+    }
+    g_array_append_val(s->cps, c);
+    resolve(s, nl);
+}
+
+static void unlock_and_notify(mirror_set *s, notify_list *nl) {
+    mirror *all[256];
+    size_t n = 0;
+    if (nl->all) {
+        GHashTableIter it;
+        gpointer k, v;
+        g_hash_table_iter_init(&it, s->stores);
+        while (g_hash_table_iter_next(&it, &k, &v) && n < 256)
+            if (((mirror *)v)->loaded) all[n++] = v;
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (!s->on_advance) return;
+    if (nl->all) for (size_t i = 0; i < n; i++) s->on_advance(s->on_advance_ctx, all[i]);
+    else for (size_t i = 0; i < nl->n; i++) s->on_advance(s->on_advance_ctx, nl->v[i]);
+}
+
+/* ---- applying what a read showed (caller holds mu) -------------------------------- */
+
+/* Drops hard-deleted records at or before the horizon. */
 static void prune_gone(mirror *m) {
     for (unsigned b = 0; b < LAYOUT_BUCKETS; b++) {
         GHashTableIter it;
@@ -398,64 +419,441 @@ static void prune_gone(mirror *m) {
     }
 }
 
-static void config_done(int rc, const char *value, int len, const struct Stat *st, const void *data) {
-    read_ctx *c = (read_ctx *)data;
-    mirror *m = c->m;
-    uint64_t zobs = 0;
-    pthread_mutex_lock(&m->mu);
-    if (c->gen == m->gen) {
-        if (rc == ZOK) {
-            zobs = (uint64_t)st->mzxid;
-            store_cfg cfg;
-            memset(&cfg, 0, sizeof cfg);
-            if (stores_parse(&cfg, value, len) >= 0 && cursor_cmp(&cfg.horizon, &m->horizon) > 0) {
-                m->horizon = cfg.horizon;
-                prune_gone(m);
-            }
-        } else if (transient(rc)) {
-            send_read(m, RD_CONFIG, 0, NULL);
+static void apply_data(mirror *m, const op *o, int err, jute_bytes data, const jute_stat *st) {
+    GHashTable *bk = m->buckets[o->bucket];
+    rec *r = g_hash_table_lookup(bk, o->name);
+    if (err == ZOK) {
+        if (!r && (r = rec_new(o->name, o->bucket))) g_hash_table_insert(bk, r->name, r);
+        if (!r) {
+            m->rejected++;
+            LOG_WARN(m->set->lg, "mirror %s: ignoring znode %03x/%s: not a zoosync key name", m->store, o->bucket, o->name);
+            return;
         }
-    }
-    reply_end(c, zobs);
-}
-
-/* Watch events: "look again". Runs on the completion thread. */
-static void watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx) {
-    (void)zh; (void)state;
-    mirror *m = ctx;
-    if (type == ZOO_SESSION_EVENT || !path) return;
-    pthread_mutex_lock(&m->mu);
-    m->watch_events++;
-    if (strcmp(path, m->spath) == 0) {
-        if (type == ZOO_CHANGED_EVENT) send_read(m, RD_CONFIG, 0, NULL);
-        unlock_and_notify(m);
+        r->gone_pending = false;
+        if (r->in_tree && r->zxid == (uint64_t)st->mzxid && r->zver == st->version && !r->gone) return; /* no news */
+        tree_remove(m, r);
+        free(r->value);
+        r->value = NULL;
+        r->vlen = 0;
+        r->rejected = false;
+        if (data.len > 0 && !(r->value = json_value_copy(data.p, data.len, &r->vlen))) {
+            r->rejected = true;
+            m->rejected++;
+            LOG_WARN(m->set->lg, "mirror %s: record %s holds no JSON value; served as deleted", m->store, o->name);
+        }
+        r->zver = st->version;
+        r->zxid = (uint64_t)st->mzxid;
+        r->mtime = st->mtime;
+        r->gone = false;
+        tree_insert(m, r);
         return;
     }
-    size_t n = m->rpath_len;
-    /* <rpath>/<bbb> (a bucket) or <rpath>/<bbb>/<name> (a record) */
-    if (strncmp(path, m->rpath, n) == 0 && path[n] == '/' && path[n + 1] && path[n + 2] && path[n + 3]) {
-        char hex[4] = {path[n + 1], path[n + 2], path[n + 3], 0};
-        char *end;
-        unsigned long b = strtoul(hex, &end, 16);
-        const char *rest = path + n + 4;
-        if (*end == '\0' && b < LAYOUT_BUCKETS) {
-            if (*rest == '\0' && type != ZOO_DELETED_EVENT)
-                send_read(m, RD_CHILDREN, (unsigned)b, NULL);
-            else if (*rest == '/' && (type == ZOO_CHANGED_EVENT || type == ZOO_DELETED_EVENT)) {
-                /* The watch is spent: read again (which re-arms it, or finds
-                 * the znode gone and leaves it to the bucket's listing). */
-                rec *r = g_hash_table_lookup(m->buckets[b], rest + 1);
-                if (r) r->armed = false;
-                send_read(m, RD_DATA, (unsigned)b, rest + 1);
+    if (err != ZNONODE) {
+        LOG_WARN(m->set->lg, "mirror %s: reading %03x/%s: %s", m->store, o->bucket, o->name, zerror(err));
+        return;
+    }
+    if (!r || r->gone) return;
+    if (r->zver < 0 || (!r->value && !r->rejected && cursor_cmp(&r->pos, &m->horizon) <= 0)) {
+        /* Never read, or a tombstone the collector removed (it moved the
+         * horizon past it first): no news. */
+        tree_remove(m, r);
+        g_hash_table_remove(bk, o->name);
+        return;
+    }
+    /* Hard-deleted by someone: the deletion takes the bucket's pzxid. */
+    if (!r->gone_pending) {
+        r->gone_pending = true;
+        enqueue(m, OP_BSTAT, o->bucket, NULL, o->load);
+    }
+}
+
+static void mark_gone(mirror *m, unsigned bucket, uint64_t zxid) {
+    GHashTableIter it;
+    gpointer k, v;
+    g_hash_table_iter_init(&it, m->buckets[bucket]);
+    while (g_hash_table_iter_next(&it, &k, &v)) {
+        rec *r = v;
+        if (!r->gone_pending) continue;
+        r->gone_pending = false;
+        tree_remove(m, r);
+        free(r->value);
+        r->value = NULL;
+        r->vlen = 0;
+        r->gone = true;
+        r->zxid = zxid > r->zxid ? zxid : r->zxid + 1;
+        r->mtime = g_get_real_time() / 1000;
+        tree_insert(m, r);
+    }
+}
+
+static void apply_list(mirror *m, const op *o, int err, jute_in *in) {
+    GHashTable *bk = m->buckets[o->bucket];
+    if (err != ZOK) {
+        if (err != ZNONODE) LOG_WARN(m->set->lg, "mirror %s: listing bucket %03x: %s", m->store, o->bucket, zerror(err));
+        /* No bucket: every record it had is to be read again (and found gone). */
+        GHashTableIter it;
+        gpointer k, v;
+        g_hash_table_iter_init(&it, bk);
+        while (g_hash_table_iter_next(&it, &k, &v))
+            if (!((rec *)v)->gone) enqueue(m, OP_DATA, o->bucket, ((rec *)v)->name, o->load);
+        return;
+    }
+    int32_t n = jute_get_int(in);
+    if (in->bad || n < 0) return;
+    GHashTable *seen = o->load ? NULL : g_hash_table_new(g_str_hash, g_str_equal);
+    char name[3 * LAYOUT_MAX_KEY_BYTES + 1];
+    for (int32_t i = 0; i < n && !in->bad; i++) {
+        jute_bytes b = jute_get_buffer(in);
+        if (in->bad || b.len <= 0 || (size_t)b.len >= sizeof name) continue;
+        memcpy(name, b.p, (size_t)b.len);
+        name[b.len] = 0;
+        rec *r = g_hash_table_lookup(bk, name);
+        if (seen && r) g_hash_table_add(seen, r->name);
+        if (!r || r->gone || r->zver < 0 || o->load) enqueue(m, OP_DATA, o->bucket, name, o->load);
+    }
+    if (!seen) return;
+    /* Names the mirror has that the listing lacks: read them (gone, or a
+     * tombstone collected). */
+    GHashTableIter it;
+    gpointer k, v;
+    g_hash_table_iter_init(&it, bk);
+    while (g_hash_table_iter_next(&it, &k, &v)) {
+        rec *r = v;
+        if (!r->gone && !g_hash_table_contains(seen, r->name)) enqueue(m, OP_DATA, o->bucket, r->name, false);
+    }
+    g_hash_table_destroy(seen);
+}
+
+static void apply_config(mirror *m, int err, jute_bytes data) {
+    if (err != ZOK || data.len <= 0) return;
+    store_cfg cfg;
+    memset(&cfg, 0, sizeof cfg);
+    if (stores_parse(&cfg, data.p, data.len) >= 0 && cursor_cmp(&cfg.horizon, &m->horizon) > 0) {
+        m->horizon = cfg.horizon;
+        prune_gone(m);
+    }
+}
+
+/* One operation's result from a multiRead. Returns -1 on a malformed body. */
+static int apply_result(mirror_set *s, op *o, jute_in *in, int64_t zxid) {
+    jute_multi_header h;
+    jute_get_multi_header(in, &h);
+    if (in->bad || h.done) return -1;
+    int err = ZOK;
+    jute_bytes data = {NULL, -1};
+    jute_stat st;
+    memset(&st, 0, sizeof st);
+    if (h.type == JUTE_OP_ERROR) {
+        err = jute_get_int(in);
+        if (err == ZOK) err = ZSYSTEMERROR;
+    } else if (h.type == JUTE_OP_GET_DATA && o->kind != OP_LIST) {
+        data = jute_get_buffer(in);
+        jute_get_stat(in, &st);
+    } else if (!(h.type == JUTE_OP_GET_CHILDREN && o->kind == OP_LIST)) {
+        return -1;
+    }
+    if (in->bad) return -1;
+    mirror *m = o->m;
+    bool current = o->gen == m->gen;
+    if (current) {
+        switch (o->kind) {
+        case OP_DATA: apply_data(m, o, err, data, &st); break;
+        case OP_LIST: apply_list(m, o, err, in); break;
+        case OP_BSTAT: mark_gone(m, o->bucket, err == ZOK ? (uint64_t)st.pzxid : (uint64_t)zxid); break;
+        case OP_CONFIG: apply_config(m, err, data); break;
+        }
+    } else if (o->kind == OP_LIST && err == ZOK) { /* skip the names of an old incarnation's listing */
+        int32_t n = jute_get_int(in);
+        for (int32_t i = 0; i < n && !in->bad; i++) (void)jute_get_buffer(in);
+    }
+    if (current && o->load && --m->load_pending == 0 && !m->loaded) {
+        m->loaded = true;
+        pthread_cond_broadcast(&s->cond);
+        LOG_INFO(s->lg, "mirror %s: loaded (%zu records)", m->store, m->live);
+    }
+    return in->bad ? -1 : 0;
+}
+
+/* A multiRead's reply, on the session's I/O thread. */
+static void batch_done(void *ctx, int rc, int64_t zxid, jute_in *body) {
+    batch *b = ctx;
+    mirror_set *s = b->s;
+    notify_list nl = {.n = 0};
+    pthread_mutex_lock(&s->mu);
+    s->inflight--;
+    size_t i = 0;
+    if (rc == ZOK) {
+        for (; i < b->n; i++)
+            if (apply_result(s, b->ops[i], body, zxid) < 0) break;
+    }
+    if (i < b->n) {
+        /* Not applied (the connection went, or a reply we cannot parse):
+         * read them again after the reconnect. */
+        if (rc == ZOK) LOG_ERROR(s->lg, "mirror: malformed multiRead reply; reading %zu records again", b->n - i);
+        else if (rc != ZCONNECTIONLOSS) LOG_WARN(s->lg, "mirror: multiRead failed: %s", zerror(rc));
+        opq again = {NULL, NULL, 0};
+        for (; i < b->n; i++) opq_push(&again, b->ops[i]), b->ops[i] = NULL;
+        if (rc == ZCONNECTIONLOSS) {
+            opq_append(&s->lost, &again); /* batches fail in order; re-queued at the disconnect */
+        } else { /* still connected: send them again, and check the gap meanwhile */
+            s->enq += again.len;
+            opq_prepend(&s->q, &again);
+            s->recovering = true;
+            s->recover_wanted = true;
+            pthread_cond_broadcast(&s->cond);
+        }
+    }
+    s->done += b->n;
+    for (size_t j = 0; j < b->n; j++) op_free(b->ops[j]);
+    free(b);
+    flush(s);
+    if (rc == ZOK) checkpoint_at(s, (uint64_t)zxid, &nl);
+    unlock_and_notify(s, &nl);
+}
+
+/* ---- events ------------------------------------------------------------------------ */
+
+/* What a path below <root>/stores names: the store (copied into store[]),
+ * and the config, a bucket or a record. */
+enum { P_NONE, P_CONFIG, P_BUCKET, P_RECORD };
+static int classify(const mirror_set *s, const char *path, size_t len, char store[65], unsigned *bucket,
+                    const char **name, size_t *nlen) {
+    size_t n = s->stores_path_len;
+    if (len <= n + 1 || memcmp(path, s->stores_path, n) != 0 || path[n] != '/') return P_NONE;
+    const char *p = path + n + 1, *end = path + len;
+    const char *slash = memchr(p, '/', (size_t)(end - p));
+    size_t sl = (size_t)((slash ? slash : end) - p);
+    if (sl == 0 || sl > 64) return P_NONE;
+    memcpy(store, p, sl);
+    store[sl] = 0;
+    if (!slash) return P_CONFIG;
+    p = slash + 1;
+    if (end - p < 5 || p[0] != 'r' || p[1] != '/') return P_NONE;
+    p += 2;
+    unsigned b = 0;
+    for (int i = 0; i < 3; i++) {
+        char c = p[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0) return P_NONE;
+        b = b * 16 + (unsigned)d;
+    }
+    *bucket = b;
+    p += 3;
+    if (p == end) return P_BUCKET;
+    if (*p != '/' || p + 1 == end || memchr(p + 1, '/', (size_t)(end - p - 1))) return P_NONE;
+    *name = p + 1;
+    *nlen = (size_t)(end - p - 1);
+    return P_RECORD;
+}
+
+/* "Look again" at path. Caller holds mu. */
+static void look_again(mirror_set *s, int type, const char *path, size_t len) {
+    char store[65], name[3 * LAYOUT_MAX_KEY_BYTES + 1];
+    unsigned bucket = 0;
+    const char *nm = NULL;
+    size_t nlen = 0;
+    int what = classify(s, path, len, store, &bucket, &nm, &nlen);
+    if (what == P_NONE) return;
+    mirror *m = g_hash_table_lookup(s->stores, store);
+    if (!m || m->czxid < 0) return; /* not mirrored: its load will read it */
+    if (what == P_CONFIG) enqueue(m, OP_CONFIG, 0, NULL, false);
+    else if (what == P_BUCKET && (type == JUTE_EV_CHILD || type == JUTE_EV_DELETED)) enqueue(m, OP_LIST, bucket, NULL, false);
+    else if (what == P_RECORD && nlen < sizeof name) {
+        memcpy(name, nm, nlen);
+        name[nlen] = 0;
+        enqueue(m, OP_DATA, bucket, name, false);
+    }
+}
+
+static void on_event(void *ctx, int type, const char *path, size_t len) {
+    mirror_set *s = ctx;
+    pthread_mutex_lock(&s->mu);
+    s->watch_events++;
+    look_again(s, type, path, len);
+    flush(s);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void on_probe_event(void *ctx, int type, const char *path, size_t len) {
+    mirror_set *s = ctx;
+    pthread_mutex_lock(&s->mu);
+    s->probe_events++;
+    look_again(s, type, path, len);
+    flush(s);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void watch_added(void *ctx, int rc, int64_t zxid, jute_in *body) {
+    (void)zxid; (void)body;
+    mirror_set *s = ctx;
+    if (rc != ZOK && rc != ZCONNECTIONLOSS) LOG_ERROR(s->lg, "mirror: addWatch %s: %s", s->stores_path, zerror(rc));
+}
+
+static void on_state(void *ctx, int state, bool fresh) {
+    mirror_set *s = ctx;
+    pthread_mutex_lock(&s->mu);
+    if (state == ZKW_DISCONNECTED) {
+        /* W freezes until the gap is read. What was in flight is read again,
+         * first; the accounting restarts from the queue. */
+        s->connected = false;
+        s->recovering = true;
+        s->rgen++;
+        g_array_set_size(s->cps, 0);
+        s->cp_head = 0;
+        opq_prepend(&s->q, &s->lost);
+        assert(s->inflight == 0);
+        s->done = 0;
+        s->enq = s->q.len;
+        pthread_cond_broadcast(&s->cond);
+        pthread_mutex_unlock(&s->mu);
+        return;
+    }
+    s->connected = true;
+    if (!s->watch_added) {
+        /* The first connection: the watch goes first, then the reads. Later
+         * connections re-register it themselves (SetWatches2). */
+        if (zkw_add_watch(s->w, s->stores_path, JUTE_WATCH_PERSISTENT_RECURSIVE, watch_added, s) == 0) s->watch_added = true;
+    }
+    if (s->ever_connected || fresh == false) {
+        s->recover_wanted = true; /* the recovery thread checks the gap */
+    } else {
+        s->recovering = false; /* nothing was mirrored before this session: no gap */
+    }
+    s->ever_connected = true;
+    flush(s);
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* ---- the gap check (recovery thread) ----------------------------------------------------- */
+
+typedef struct sync_wait {
+    mirror_set *s;
+    bool done;
+    int rc;
+    int64_t zxid;
+} sync_wait;
+
+static void sync_path_body(sbuf *b) { jute_put_string(b, "/"); }
+
+static void recovery_sync_done(void *ctx, int rc, int64_t zxid, jute_in *body) {
+    (void)body;
+    sync_wait *sw = ctx;
+    mirror_set *s = sw->s;
+    notify_list nl = {.n = 0};
+    pthread_mutex_lock(&s->mu);
+    sw->done = true;
+    sw->rc = rc;
+    sw->zxid = zxid;
+    pthread_cond_broadcast(&s->cond);
+    unlock_and_notify(s, &nl);
+}
+
+/* Collects the paths of the gap probe: every known record and config, every
+ * bucket. Caller holds mu. */
+static void collect_paths(mirror_set *s, GPtrArray *data, GPtrArray *child) {
+    GHashTableIter it;
+    gpointer k, v;
+    g_hash_table_iter_init(&it, s->stores);
+    while (g_hash_table_iter_next(&it, &k, &v)) {
+        mirror *m = v;
+        if (m->czxid < 0) continue;
+        g_ptr_array_add(data, g_strdup(m->spath));
+        for (unsigned b = 0; b < LAYOUT_BUCKETS; b++) {
+            g_ptr_array_add(child, g_strdup_printf("%s/%03x", m->rpath, b));
+            GHashTableIter ri;
+            gpointer rk, rv;
+            g_hash_table_iter_init(&ri, m->buckets[b]);
+            while (g_hash_table_iter_next(&ri, &rk, &rv)) {
+                rec *r = rv;
+                if (r->zver >= 0 && !r->gone) g_ptr_array_add(data, g_strdup_printf("%s/%03x/%s", m->rpath, b, r->name));
             }
         }
     }
-    unlock_and_notify(m);
 }
 
-/* ---- load and lifecycle ------------------------------------------------- */
+/* One gap check. Returns 0 when the gap is queued (or there is none). */
+static int recover_once(mirror_set *s, uint64_t rgen) {
+    int64_t t0 = zs_clock_ms();
+    sync_wait sw = {s, false, 0, 0};
+    sbuf body = SBUF_INIT;
+    sync_path_body(&body);
+    pthread_mutex_lock(&s->mu);
+    uint64_t rel = s->wmark;
+    int rc = sbuf_failed(&body) ? -1 : zkw_submit(s->w, JUTE_OP_SYNC, body.buf, body.len, recovery_sync_done, &sw);
+    sbuf_free(&body);
+    if (rc < 0) { pthread_mutex_unlock(&s->mu); return -1; }
+    /* The sync's reply comes after SetWatches2's: the persistent watch is
+     * registered when it arrives. */
+    /* zkw calls back exactly once (a lost connection fails it): wait for
+     * that, sw lives on this stack. */
+    while (!sw.done) pthread_cond_wait(&s->cond, &s->mu);
+    if (sw.rc != ZOK || s->rgen != rgen) { pthread_mutex_unlock(&s->mu); return -1; }
+    if ((uint64_t)sw.zxid <= rel) { /* nothing was written anywhere since W */
+        pthread_mutex_unlock(&s->mu);
+        LOG_INFO(s->lg, "mirror: reconnected; nothing changed since zxid 0x%llx", (unsigned long long)rel);
+        return 0;
+    }
+    GPtrArray *data = g_ptr_array_new_with_free_func(g_free), *child = g_ptr_array_new_with_free_func(g_free);
+    collect_paths(s, data, child);
+    pthread_mutex_unlock(&s->mu);
+    int out = 0;
+    unsigned probes = 0;
+    for (guint i = 0; i < data->len && out == 0; i += PROBE_WATCHES, probes++) {
+        guint n = data->len - i < PROBE_WATCHES ? data->len - i : PROBE_WATCHES;
+        out = zkw_probe(s->hosts, PROBE_TIMEOUT_MS, (int64_t)rel, (const char *const *)data->pdata + i, n, NULL, 0,
+                        on_probe_event, s, s->lg);
+    }
+    for (guint i = 0; i < child->len && out == 0; i += PROBE_WATCHES, probes++) {
+        guint n = child->len - i < PROBE_WATCHES ? child->len - i : PROBE_WATCHES;
+        out = zkw_probe(s->hosts, PROBE_TIMEOUT_MS, (int64_t)rel, NULL, 0, (const char *const *)child->pdata + i, n,
+                        on_probe_event, s, s->lg);
+    }
+    LOG_INFO(s->lg, "mirror: gap check of %u records and %u buckets since zxid 0x%llx: %s in %lld ms (%u probe sessions)",
+             data->len, child->len, (unsigned long long)rel, out == 0 ? "done" : "failed", (long long)(zs_clock_ms() - t0),
+             probes);
+    pthread_mutex_lock(&s->mu);
+    s->probes += probes;
+    pthread_mutex_unlock(&s->mu);
+    g_ptr_array_free(data, TRUE);
+    g_ptr_array_free(child, TRUE);
+    return out;
+}
 
-/* Drops every record and starts a fresh load. Caller holds m->mu. */
+static void *recovery_main(void *arg) {
+    mirror_set *s = arg;
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        while (!s->stopping && !(s->recover_wanted && s->connected)) pthread_cond_wait(&s->cond, &s->mu);
+        if (s->stopping) break;
+        s->recover_wanted = false;
+        uint64_t rgen = s->rgen;
+        int64_t t0 = zs_clock_ms();
+        pthread_mutex_unlock(&s->mu);
+        int rc = recover_once(s, rgen);
+        pthread_mutex_lock(&s->mu);
+        if (rc == 0 && s->rgen == rgen && s->connected && !s->recover_wanted) {
+            /* The gap is queued: from now on checkpoints need its reads. */
+            s->recovering = false;
+            s->recoveries++;
+            s->last_recovery_ms = zs_clock_ms() - t0;
+            flush(s);
+            pthread_cond_broadcast(&s->cond);
+        } else if (rc < 0 && !s->stopping) {
+            s->recover_wanted = true;
+            pthread_mutex_unlock(&s->mu);
+            struct timespec ts = {0, RECOVERY_RETRY_MS * 1000000L};
+            nanosleep(&ts, NULL);
+            pthread_mutex_lock(&s->mu);
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+/* ---- load and lifecycle ------------------------------------------------------------ */
+
+/* Drops every record and starts a fresh load. Caller holds mu. */
 static void start_load(mirror *m, int64_t czxid) {
     m->gen++;
     m->czxid = czxid;
@@ -463,20 +861,18 @@ static void start_load(mirror *m, int64_t czxid) {
     m->tree = g_tree_new_full(rec_cmp, NULL, NULL, NULL);
     for (unsigned b = 0; b < LAYOUT_BUCKETS; b++) g_hash_table_remove_all(m->buckets[b]);
     m->live = m->bytes = 0;
-    m->load_wmark = 0;
-    m->loading = true;
     m->loaded = false;
-    send_read(m, RD_CONFIG, 0, NULL);
-    for (unsigned b = 0; b < LAYOUT_BUCKETS; b++) send_read(m, RD_CHILDREN, b, NULL);
-    m->load_mark = m->issued;
-    resolve(m);
+    m->load_pending = 0;
+    enqueue(m, OP_CONFIG, 0, NULL, true);
+    for (unsigned b = 0; b < LAYOUT_BUCKETS; b++) enqueue(m, OP_LIST, b, NULL, true);
+    flush(m->set);
 }
 
 static mirror *mirror_new(mirror_set *s, const char *store) {
     mirror *m = calloc(1, sizeof *m);
     if (!m) return NULL;
     m->set = s;
-    if (!(m->store = strdup(store)) || asprintf(&m->spath, "%s/stores/%s", s->root, store) < 0) {
+    if (!(m->store = strdup(store)) || asprintf(&m->spath, "%s/%s", s->stores_path, store) < 0) {
         free(m->store);
         free(m);
         return NULL;
@@ -487,17 +883,10 @@ static mirror *mirror_new(mirror_set *s, const char *store) {
         free(m);
         return NULL;
     }
-    m->rpath_len = strlen(m->rpath);
-    pthread_mutex_init(&m->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&m->cond, &ca);
-    pthread_condattr_destroy(&ca);
     for (unsigned b = 0; b < LAYOUT_BUCKETS; b++)
         m->buckets[b] = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, rec_free);
     m->tree = g_tree_new_full(rec_cmp, NULL, NULL, NULL);
-    m->cps = g_array_new(FALSE, FALSE, sizeof(checkpoint));
+    m->queued = g_hash_table_new(g_str_hash, g_str_equal); /* keys owned by their op */
     m->czxid = -1;
     return m;
 }
@@ -506,28 +895,11 @@ static void mirror_free(gpointer p) {
     mirror *m = p;
     g_tree_destroy(m->tree);
     for (unsigned b = 0; b < LAYOUT_BUCKETS; b++) g_hash_table_destroy(m->buckets[b]);
-    g_array_free(m->cps, TRUE);
-    pthread_cond_destroy(&m->cond);
-    pthread_mutex_destroy(&m->mu);
+    g_hash_table_destroy(m->queued);
     free(m->rpath);
     free(m->spath);
     free(m->store);
     free(m);
-}
-
-static void sync_hook(void *ctx) {
-    mirror_set *s = ctx;
-    pthread_mutex_lock(&s->mu);
-    GHashTableIter it;
-    gpointer k, v;
-    g_hash_table_iter_init(&it, s->stores);
-    while (g_hash_table_iter_next(&it, &k, &v)) {
-        mirror *m = v;
-        pthread_mutex_lock(&m->mu);
-        m->sync_mark = m->issued;
-        pthread_mutex_unlock(&m->mu);
-    }
-    pthread_mutex_unlock(&s->mu);
 }
 
 void mirror_set_on_advance(mirror_set *s, void (*fn)(void *ctx, mirror *m), void *ctx) {
@@ -539,118 +911,177 @@ void mirror_set_on_advance(mirror_set *s, void (*fn)(void *ctx, mirror *m), void
 
 const char *mirror_store(const mirror *m) { return m->store; }
 
-void mirror_set_invalidate_all(mirror_set *s) {
-    pthread_mutex_lock(&s->mu);
-    GHashTableIter it;
-    gpointer k, v;
-    g_hash_table_iter_init(&it, s->stores);
-    while (g_hash_table_iter_next(&it, &k, &v)) {
-        mirror *m = v;
-        pthread_mutex_lock(&m->mu);
-        m->gen++;          /* replies on the dead session no longer count */
-        m->loaded = false; /* pulls answer 503 until the reload */
-        pthread_mutex_unlock(&m->mu);
-    }
-    pthread_mutex_unlock(&s->mu);
-}
-
-void mirror_set_reload_all(mirror_set *s) {
-    pthread_mutex_lock(&s->mu);
-    GHashTableIter it;
-    gpointer k, v;
-    g_hash_table_iter_init(&it, s->stores);
-    while (g_hash_table_iter_next(&it, &k, &v)) {
-        mirror *m = v;
-        pthread_mutex_lock(&m->mu);
-        if (m->czxid >= 0) start_load(m, m->czxid);
-        pthread_mutex_unlock(&m->mu);
-    }
-    pthread_mutex_unlock(&s->mu);
-}
-
-static void reset_hook(void *ctx, bool fresh) {
-    if (fresh) mirror_set_reload_all(ctx);
-    else mirror_set_invalidate_all(ctx);
-}
-
-mirror_set *mirror_set_new(zkc *z, const char *root, const zs_log *lg) {
+mirror_set *mirror_set_new(const char *hosts, int session_timeout_ms, const char *root, const zs_log *lg, const char **why) {
     mirror_set *s = calloc(1, sizeof *s);
-    if (!s || !(s->root = strdup(root))) { free(s); return NULL; }
-    s->z = z;
+    if (!s) return NULL;
     s->lg = lg;
+    if (!(s->root = strdup(root)) || !(s->hosts = strdup(hosts)) || asprintf(&s->stores_path, "%s/stores", root) < 0) {
+        free(s->root);
+        free(s->hosts);
+        free(s);
+        return NULL;
+    }
+    s->stores_path_len = strlen(s->stores_path);
     pthread_mutex_init(&s->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->cond, &ca);
+    pthread_condattr_destroy(&ca);
     s->stores = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, mirror_free);
-    zkc_set_sync_hook(z, sync_hook, s);
-    zkc_set_reset_hook(z, reset_hook, s);
+    s->cps = g_array_new(FALSE, FALSE, sizeof(checkpoint));
+    s->recovering = true; /* until the first connection */
+    if (pthread_create(&s->rthr, NULL, recovery_main, s) == 0) s->rthr_started = true;
+    zkw_callbacks cb = {on_state, on_event, s};
+    s->w = s->rthr_started ? zkw_open(hosts, session_timeout_ms, &cb, lg, why) : NULL;
+    if (!s->w) {
+        mirror_set_free(s);
+        return NULL;
+    }
     return s;
+}
+
+void mirror_set_stop(mirror_set *s) {
+    if (!s) return;
+    zkw_close(s->w); /* fails what is in flight (into s->lost) and joins its thread */
+    s->w = NULL;
+    pthread_mutex_lock(&s->mu);
+    s->stopping = true;
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->mu);
+    if (s->rthr_started) pthread_join(s->rthr, NULL);
+    s->rthr_started = false;
 }
 
 void mirror_set_free(mirror_set *s) {
     if (!s) return;
+    mirror_set_stop(s);
+    op *o;
+    while ((o = opq_pop(&s->q))) op_free(o);
+    while ((o = opq_pop(&s->lost))) op_free(o);
     g_hash_table_destroy(s->stores);
+    g_array_free(s->cps, TRUE);
+    pthread_cond_destroy(&s->cond);
     pthread_mutex_destroy(&s->mu);
+    free(s->stores_path);
+    free(s->hosts);
     free(s->root);
     free(s);
 }
 
-static struct timespec deadline_in(int timeout_ms) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
-    return ts;
-}
-
 int mirror_set_acquire(mirror_set *s, const char *store, int64_t czxid, int timeout_ms, mirror **out) {
+    struct timespec dl = zs_clock_deadline(timeout_ms);
     pthread_mutex_lock(&s->mu);
     mirror *m = g_hash_table_lookup(s->stores, store);
     if (!m && (m = mirror_new(s, store))) g_hash_table_insert(s->stores, m->store, m);
-    pthread_mutex_unlock(&s->mu);
-    if (!m) return -1;
-    struct timespec dl = deadline_in(timeout_ms);
-    pthread_mutex_lock(&m->mu);
+    if (!m) { pthread_mutex_unlock(&s->mu); return -1; }
     if (czxid > m->czxid) start_load(m, czxid); /* new, or deleted and created again */
     int rc = 0;
     while (!m->loaded) {
-        if (pthread_cond_timedwait(&m->cond, &m->mu, &dl) == ETIMEDOUT) { rc = m->loaded ? 0 : -1; break; }
+        if (pthread_cond_timedwait(&s->cond, &s->mu, &dl) == ETIMEDOUT) { rc = m->loaded ? 0 : -1; break; }
     }
-    pthread_mutex_unlock(&m->mu);
+    pthread_mutex_unlock(&s->mu);
     *out = m;
     return rc;
 }
 
-int mirror_catch_up(mirror *m, int timeout_ms) {
-    int64_t start = zkc_now_ms();
-    if (zkc_sync(m->set->z, timeout_ms) != ZOK) return -1;
-    int left = timeout_ms - (int)(zkc_now_ms() - start);
-    struct timespec dl = deadline_in(left > 0 ? left : 0);
-    pthread_mutex_lock(&m->mu);
-    uint64_t mark = m->sync_mark;
-    int rc = 0;
-    while (m->popped_reply < mark && m->completed < m->issued) {
-        if (pthread_cond_timedwait(&m->cond, &m->mu, &dl) == ETIMEDOUT) {
-            rc = (m->popped_reply >= mark || m->completed == m->issued) ? 0 : -1;
-            break;
-        }
+static void catch_up_sync_done(void *ctx, int rc, int64_t zxid, jute_in *body);
+
+/* Sends the coalesced sync. Caller holds mu. */
+static void send_sync(mirror_set *s) {
+    sbuf body = SBUF_INIT;
+    sync_path_body(&body);
+    uint64_t seq = s->sync_sent + 1;
+    if (!sbuf_failed(&body) && zkw_submit(s->w, JUTE_OP_SYNC, body.buf, body.len, catch_up_sync_done, s) == 0) {
+        s->sync_sent = seq;
+        s->sync_inflight = true;
     }
-    if (rc == 0 && !m->loaded) rc = -1;
-    pthread_mutex_unlock(&m->mu);
+    sbuf_free(&body);
+}
+
+static void catch_up_sync_done(void *ctx, int rc, int64_t zxid, jute_in *body) {
+    (void)body;
+    mirror_set *s = ctx;
+    notify_list nl = {.n = 0};
+    pthread_mutex_lock(&s->mu);
+    s->sync_inflight = false;
+    s->sync_done++;
+    if (rc == ZOK) {
+        if ((uint64_t)zxid > s->sync_z) s->sync_z = (uint64_t)zxid;
+        checkpoint_at(s, (uint64_t)zxid, &nl);
+    } else {
+        s->sync_failed_seq = s->sync_done;
+    }
+    if (s->sync_again) {
+        s->sync_again = false;
+        send_sync(s);
+    }
+    pthread_cond_broadcast(&s->cond);
+    unlock_and_notify(s, &nl);
+}
+
+int mirror_catch_up(mirror *m, int timeout_ms) {
+    mirror_set *s = m->set;
+    struct timespec dl = zs_clock_deadline(timeout_ms);
+    pthread_mutex_lock(&s->mu);
+    uint64_t target;
+    if (!s->sync_inflight) {
+        send_sync(s);
+        if (!s->sync_inflight) { pthread_mutex_unlock(&s->mu); return -1; } /* not connected */
+        target = s->sync_sent;
+    } else {
+        s->sync_again = true; /* one sent after this caller arrived */
+        target = s->sync_sent + 1;
+    }
+    int rc = 0;
+    while (rc == 0 && s->sync_done < target)
+        if (pthread_cond_timedwait(&s->cond, &s->mu, &dl) == ETIMEDOUT) rc = -1;
+    if (rc == 0 && s->sync_failed_seq >= target) rc = -1;
+    uint64_t need = s->sync_z;
+    while (rc == 0 && (s->wmark < need || s->recovering || !m->loaded))
+        if (pthread_cond_timedwait(&s->cond, &s->mu, &dl) == ETIMEDOUT) rc = -1;
+    pthread_mutex_unlock(&s->mu);
     return rc;
 }
 
 uint64_t mirror_watermark(mirror *m) {
-    pthread_mutex_lock(&m->mu);
-    uint64_t w = m->wmark;
-    pthread_mutex_unlock(&m->mu);
+    pthread_mutex_lock(&m->set->mu);
+    uint64_t w = m->set->wmark;
+    pthread_mutex_unlock(&m->set->mu);
     return w;
 }
 
 size_t mirror_live_count(mirror *m) {
-    pthread_mutex_lock(&m->mu);
+    pthread_mutex_lock(&m->set->mu);
     size_t n = m->live;
-    pthread_mutex_unlock(&m->mu);
+    pthread_mutex_unlock(&m->set->mu);
     return n;
+}
+
+bool mirror_set_ready(mirror_set *s, sbuf *why) {
+    pthread_mutex_lock(&s->mu);
+    bool ok = true;
+    if (!s->connected) {
+        ok = false;
+        sbuf_puts(why, "the mirror session is not connected to ZooKeeper");
+    } else if (s->recovering) {
+        ok = false;
+        sbuf_printf(why, "checking what changed in ZooKeeper since zxid 0x%llx (after a reconnect)",
+                    (unsigned long long)s->wmark);
+    } else {
+        GHashTableIter it;
+        gpointer k, v;
+        g_hash_table_iter_init(&it, s->stores);
+        while (ok && g_hash_table_iter_next(&it, &k, &v)) {
+            mirror *m = v;
+            if (m->czxid >= 0 && !m->loaded) {
+                ok = false;
+                sbuf_printf(why, "store '%s' is loading", m->store);
+            }
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    return ok;
 }
 
 /* ---- the feed ----------------------------------------------------------- */
@@ -672,8 +1103,8 @@ static void write_change(sbuf *out, const rec *r, bool first) {
 
 void mirror_changes(mirror *m, const cursor_pos *since, int limit, size_t max_bytes, sbuf *out, mirror_page *page) {
     size_t start = out->len;
-    pthread_mutex_lock(&m->mu);
-    uint64_t w = m->wmark;
+    pthread_mutex_lock(&m->set->mu);
+    uint64_t w = m->set->wmark;
     page->count = 0;
     page->more = false;
     page->loaded = m->loaded;
@@ -690,7 +1121,7 @@ void mirror_changes(mirror *m, const cursor_pos *since, int limit, size_t max_by
                               (m->czxid > 0 && since->zxid < (uint64_t)m->czxid)); /* or an older incarnation */
     if (!m->loaded || page->expired) { /* (re)loading: vouch for nothing; or too old */
         page->next = since ? *since : (cursor_pos){0, 0, 0};
-        pthread_mutex_unlock(&m->mu);
+        pthread_mutex_unlock(&m->set->mu);
         return;
     }
     GTreeNode *n;
@@ -716,7 +1147,7 @@ void mirror_changes(mirror *m, const cursor_pos *since, int limit, size_t max_by
     page->next = page->more && last ? last->pos : cursor_after_zxid(w);
     if (page->more && last && (!since || cont)) page->next.version = UINT32_MAX; /* a snapshot goes on */
     if (since && cursor_cmp(&page->next, since) < 0) page->next = *since;
-    pthread_mutex_unlock(&m->mu);
+    pthread_mutex_unlock(&m->set->mu);
 }
 
 int mirror_peek(mirror *m, const char *key, size_t klen, bool *node, int32_t *zver, char **value, size_t *vlen) {
@@ -724,7 +1155,7 @@ int mirror_peek(mirror *m, const char *key, size_t klen, bool *node, int32_t *zv
     if (!name) return -1;
     unsigned b = layout_bucket(layout_key_hash(key, klen));
     int rc;
-    pthread_mutex_lock(&m->mu);
+    pthread_mutex_lock(&m->set->mu);
     rec *r = m->loaded ? g_hash_table_lookup(m->buckets[b], name) : NULL;
     if (!m->loaded || (r && r->zver < 0)) {
         rc = -1;
@@ -743,25 +1174,25 @@ int mirror_peek(mirror *m, const char *key, size_t klen, bool *node, int32_t *zv
             *vlen = r->vlen;
         }
     }
-    pthread_mutex_unlock(&m->mu);
+    pthread_mutex_unlock(&m->set->mu);
     free(name);
     return rc;
 }
 
 cursor_pos mirror_horizon(mirror *m) {
-    pthread_mutex_lock(&m->mu);
+    pthread_mutex_lock(&m->set->mu);
     cursor_pos h = m->horizon;
-    pthread_mutex_unlock(&m->mu);
+    pthread_mutex_unlock(&m->set->mu);
     return h;
 }
 
 void mirror_note_horizon(mirror *m, const cursor_pos *h) {
-    pthread_mutex_lock(&m->mu);
+    pthread_mutex_lock(&m->set->mu);
     if (cursor_cmp(h, &m->horizon) > 0) {
         m->horizon = *h;
         prune_gone(m);
     }
-    pthread_mutex_unlock(&m->mu);
+    pthread_mutex_unlock(&m->set->mu);
 }
 
 static gint collectable_cmp(gconstpointer a, gconstpointer b) {
@@ -770,7 +1201,7 @@ static gint collectable_cmp(gconstpointer a, gconstpointer b) {
 
 GArray *mirror_list_collectable(mirror *m, int64_t older_than_ms) {
     GArray *out = g_array_new(FALSE, FALSE, sizeof(mirror_collectable));
-    pthread_mutex_lock(&m->mu);
+    pthread_mutex_lock(&m->set->mu);
     if (m->loaded) {
         for (unsigned b = 0; b < LAYOUT_BUCKETS; b++) {
             GHashTableIter it;
@@ -779,14 +1210,14 @@ GArray *mirror_list_collectable(mirror *m, int64_t older_than_ms) {
             while (g_hash_table_iter_next(&it, &k, &v)) {
                 rec *r = v;
                 if (r->value || r->rejected || !r->in_tree || r->mtime >= older_than_ms) continue;
-                if (r->zxid > m->wmark) continue; /* not vouched for yet */
+                if (r->zxid > m->set->wmark) continue; /* not vouched for yet */
                 mirror_collectable c = {r->pos, b, r->zver, r->gone, {0}};
                 snprintf(c.name, sizeof c.name, "%s", r->name);
                 g_array_append_val(out, c);
             }
         }
     }
-    pthread_mutex_unlock(&m->mu);
+    pthread_mutex_unlock(&m->set->mu);
     g_array_sort(out, collectable_cmp);
     return out;
 }
@@ -799,13 +1230,20 @@ void mirror_set_stats(mirror_set *s, mirror_stats *out) {
     g_hash_table_iter_init(&it, s->stores);
     while (g_hash_table_iter_next(&it, &k, &v)) {
         mirror *m = v;
-        pthread_mutex_lock(&m->mu);
-        out->watch_events += m->watch_events;
-        out->reads += m->reads;
         out->foreign_rejected += m->rejected;
         out->records += m->live;
         out->bytes += m->bytes;
-        pthread_mutex_unlock(&m->mu);
     }
+    out->watch_events = s->watch_events;
+    out->reads = s->reads;
+    out->batches = s->batches;
+    out->queued = s->q.len;
+    out->recoveries = s->recoveries;
+    out->probes = s->probes;
+    out->probe_events = s->probe_events;
+    out->last_recovery_ms = s->last_recovery_ms;
+    out->connected = s->connected;
+    out->recovering = s->recovering;
+    out->watermark = s->wmark;
     pthread_mutex_unlock(&s->mu);
 }

@@ -1,30 +1,24 @@
-/* mirror: an in-memory copy of one store's records, fed by ZooKeeper.
+/* mirror: an in-memory copy of the stores' records, fed by ZooKeeper.
  *
- * The mirror loads a store by listing its 4096 bucket znodes and reading every
- * record, leaving a child watch on each bucket and a data watch on each
- * record. A watch is only a hint: on every event the mirror reads the znode
- * again (data and stat) and re-arms the watch, so coalesced events still end
- * in the latest state.
+ * The mirrors of a gateway share one ZooKeeper session of their own (zk/zkw)
+ * holding ONE persistent recursive watch on <root>/stores. An event only
+ * says "look again": its path is queued, and queued reads go out as
+ * multiRead batches. A store's mirror is loaded at first use (its config,
+ * its 4096 bucket listings, then every record).
  *
- * Cursor safety. Reads are numbered in the order they are sent; ZooKeeper
- * answers them in that order on one session, and delivers the watch event of
- * a change before any reply that shows the change or anything later. So when
- * reply j shows zxid z, every change with zxid <= z has already produced an
- * event, and the reads those events caused were all sent before reply j was
- * handled. Once those reads are answered, and the reads THEY caused (a bucket
- * listing that finds a new name reads that record), transitively, the
- * mirror reflects every change with zxid <= z: only then does z become the
- * watermark W. The feed returns
- * only changes at or below W and cursors no greater than "after W".
+ * Cursor safety (the full argument is in docs/ARCHITECTURE.md, "The mirror
+ * and the watermark"): each reply's header carries the zxid Z the server had
+ * applied, and the events of every change up to Z arrive before that reply.
+ * Reads are counted as queued and as answered (in queue order); when a reply
+ * has been handled, the checkpoint (queued now, Z) is recorded, and W moves
+ * to Z once that many reads are answered. After a disconnect W freezes until
+ * the gap (changes after W) is found with short probe sessions and read.
  *
- * Linearizable reads: mirror_catch_up() runs a ZooKeeper sync (shared by
- * concurrent callers) and then waits until the reads sent before the sync
- * completed, and those they depend on, are answered.
- *
- * Threads: each mirror has one mutex; completions run on the ZooKeeper
- * completion thread, requests on worker threads. Mirrors live until
- * mirror_set_free(), which must run after the ZooKeeper session is closed
- * (watch contexts point at them). */
+ * Threads and locks: one mutex, mirror_set.mu, guards the set and every
+ * mirror in it; replies and events are applied on the session's I/O thread,
+ * requests come from worker threads, the gap check runs on its own thread.
+ * Lock order: mirror_set.mu -> zkw.mu (zkw calls back with no lock held).
+ * Mirrors live until mirror_set_free(). */
 #ifndef ZS_MIRROR_H
 #define ZS_MIRROR_H
 
@@ -38,12 +32,17 @@
 #include "zk/layout.h"
 #include "util/log.h"
 #include "util/sbuf.h"
-#include "zk/zkc.h"
 
 typedef struct mirror_set mirror_set;
 typedef struct mirror mirror;
 
-mirror_set *mirror_set_new(zkc *z, const char *root, const zs_log *lg);
+/* Opens the mirrors' own session to hosts ("host:port,..."). NULL on bad
+ * arguments (*why says which). */
+mirror_set *mirror_set_new(const char *hosts, int session_timeout_ms, const char *root, const zs_log *lg,
+                           const char **why);
+/* Closes the session and stops the gap-check thread: no hook runs after it.
+ * Requests must be over. */
+void mirror_set_stop(mirror_set *s);
 void mirror_set_free(mirror_set *s);
 
 /* Calls fn(ctx, m) on the ZooKeeper completion thread, with no mirror lock
@@ -56,12 +55,8 @@ void mirror_set_on_advance(mirror_set *s, void (*fn)(void *ctx, mirror *m), void
  * to timeout_ms for the load. Returns 0, or -1 on timeout. */
 int mirror_set_acquire(mirror_set *s, const char *store, int64_t store_czxid, int timeout_ms, mirror **out);
 
-/* The session expired (watches are gone): every mirror stops vouching for
- * anything until it is reloaded. */
-void mirror_set_invalidate_all(mirror_set *s);
-/* A new session is connected: reload every mirror. Cursors stay valid; W
- * never moves back. */
-void mirror_set_reload_all(mirror_set *s);
+/* Whether every mirror can answer now; when not, appends why to *why. */
+bool mirror_set_ready(mirror_set *s, sbuf *why);
 
 /* ZooKeeper sync, then drain: afterwards the mirror reflects every write
  * acknowledged before the call. Returns 0, or -1 after timeout_ms. */
@@ -113,11 +108,17 @@ GArray *mirror_list_collectable(mirror *m, int64_t older_than_ms);
 
 /* Counters for /metrics. */
 typedef struct mirror_stats {
-    uint64_t watch_events;
-    uint64_t reads;
+    uint64_t watch_events;   /* events of the persistent watch */
+    uint64_t reads;          /* reads sent (operations inside multiReads) */
+    uint64_t batches;        /* multiReads sent */
     uint64_t foreign_rejected;
     size_t records;
     size_t bytes;
+    size_t queued;           /* reads waiting to be sent */
+    uint64_t recoveries, probes, probe_events;
+    int64_t last_recovery_ms;
+    bool connected, recovering;
+    uint64_t watermark;
 } mirror_stats;
 void mirror_set_stats(mirror_set *s, mirror_stats *out);
 

@@ -458,10 +458,31 @@ static void h_metrics(api *a, http_resp *resp) {
                 "# HELP zoosync_zk_connected 1 while the ZooKeeper session is connected.\n# TYPE zoosync_zk_connected gauge\n"
                 "zoosync_zk_connected %d\n"
                 "# HELP zoosync_event_streams Open Server-Sent Events streams.\n# TYPE zoosync_event_streams gauge\n"
-                "zoosync_event_streams %zu\n",
+                "zoosync_event_streams %zu\n"
+                "# HELP zoosync_mirror_connected 1 while the mirror's own ZooKeeper session is connected.\n"
+                "# TYPE zoosync_mirror_connected gauge\nzoosync_mirror_connected %d\n"
+                "# HELP zoosync_mirror_recovering 1 while the mirror checks what changed during a disconnect.\n"
+                "# TYPE zoosync_mirror_recovering gauge\nzoosync_mirror_recovering %d\n"
+                "# HELP zoosync_mirror_watermark The zxid up to which every change is in the mirror.\n"
+                "# TYPE zoosync_mirror_watermark gauge\nzoosync_mirror_watermark %llu\n"
+                "# HELP zoosync_mirror_read_batches_total multiRead requests sent by the mirror.\n"
+                "# TYPE zoosync_mirror_read_batches_total counter\nzoosync_mirror_read_batches_total %llu\n"
+                "# HELP zoosync_mirror_reads_queued Reads waiting to be sent.\n"
+                "# TYPE zoosync_mirror_reads_queued gauge\nzoosync_mirror_reads_queued %zu\n"
+                "# HELP zoosync_mirror_recoveries_total Gap checks completed after a reconnect.\n"
+                "# TYPE zoosync_mirror_recoveries_total counter\nzoosync_mirror_recoveries_total %llu\n"
+                "# HELP zoosync_mirror_probe_sessions_total Short probe sessions opened by gap checks.\n"
+                "# TYPE zoosync_mirror_probe_sessions_total counter\nzoosync_mirror_probe_sessions_total %llu\n"
+                "# HELP zoosync_mirror_probe_events_total Changes found by gap checks.\n"
+                "# TYPE zoosync_mirror_probe_events_total counter\nzoosync_mirror_probe_events_total %llu\n"
+                "# HELP zoosync_mirror_last_recovery_seconds Duration of the last gap check.\n"
+                "# TYPE zoosync_mirror_last_recovery_seconds gauge\nzoosync_mirror_last_recovery_seconds %.3f\n",
                 ms.records, ms.bytes, (unsigned long long)ms.watch_events, (unsigned long long)ms.reads,
                 (unsigned long long)ms.foreign_rejected, zkc_connected(a->cfg.z) ? 1 : 0,
-                a->cfg.events ? events_count(a->cfg.events) : 0);
+                a->cfg.events ? events_count(a->cfg.events) : 0, ms.connected ? 1 : 0, ms.recovering ? 1 : 0,
+                (unsigned long long)ms.watermark, (unsigned long long)ms.batches, ms.queued,
+                (unsigned long long)ms.recoveries, (unsigned long long)ms.probes, (unsigned long long)ms.probe_events,
+                (double)ms.last_recovery_ms / 1000.0);
     if (a->cfg.metrics) zs_metrics_render(a->cfg.metrics, &b);
     gc_stats gs = {0};
     g_mutex_lock(&a->mu);
@@ -591,12 +612,16 @@ void api_handle(void *app, const http_req *req, http_resp *resp) {
     } else if (strcmp(path, "/healthz") == 0) {
         http_resp_json(resp, 200, strdup("{\"status\":\"ok\"}"), 15);
     } else if (strcmp(path, "/readyz") == 0) {
-        bool ready = atomic_load(a->cfg.ready) && zkc_connected(a->cfg.z);
-        if (ready) http_resp_json(resp, 200, strdup("{\"status\":\"ready\"}"), 18);
+        sbuf why = SBUF_INIT;
+        if (!atomic_load(a->cfg.ready)) sbuf_puts(&why, "starting");
+        else if (!zkc_connected(a->cfg.z)) sbuf_puts(&why, "the ZooKeeper session for writes is not connected");
+        else (void)mirror_set_ready(a->cfg.mirrors, &why);
+        if (why.len == 0 && !sbuf_failed(&why)) http_resp_json(resp, 200, strdup("{\"status\":\"ready\"}"), 18);
         else {
-            http_resp_error(resp, 503, "unavailable", "not connected to ZooKeeper yet");
+            http_resp_error(resp, 503, "unavailable", why.len ? why.buf : "not ready");
             http_resp_header(resp, "Retry-After", "1");
         }
+        sbuf_free(&why);
     } else if (strcmp(path, "/metrics") == 0) {
         h_metrics(a, resp);
     } else if (strncmp(path, "/v1/", 4) != 0 && strcmp(path, "/v1") != 0) {

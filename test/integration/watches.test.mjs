@@ -1,0 +1,207 @@
+// Watches that scale: the mirror's own session holds one persistent
+// recursive watch whatever the number of records, comes back within seconds
+// after ZooKeeper restarts and link cuts, and finds every change made by
+// others while it was away (sets, creates, tombstones, hard deletes, delete
+// + recreate), also after its session expired.
+//
+// Before this design (a one-shot watch per record, re-sent by libzookeeper
+// in one SetWatches packet), the first two tests failed: the packet passed
+// jute.maxbuffer and the gateway never became ready again.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import net from 'node:net';
+import { readFileSync } from 'node:fs';
+import { after } from 'node:test';
+import { setupEnv, it, startGateway, startZk, uniq, sleep, zkCli, recordZnode, newRoot, ZOOSYNCD } from '../lib/harness.mjs';
+import { Api, request, eventually, getMetrics, plainChange, assertSameChanges, byKey } from '../lib/http.mjs';
+import { followEvents, closeAllEvents } from '../lib/sse.mjs';
+import { startProxy } from '../lib/proxy.mjs';
+
+const env = setupEnv();
+after(() => closeAllEvents());
+
+const ZKBENCH = path.join(path.dirname(ZOOSYNCD), 'bench', 'zkbench');
+
+function run(cmd, args, timeout = 120000) {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, { timeout, maxBuffer: 1 << 24 }, (err, stdout, stderr) => {
+      if (err) { err.message += `\n${stderr}`; reject(err); } else resolve(stdout);
+    });
+  });
+}
+
+/** A four-letter word (mntr) from one ZooKeeper server: { key: value }. */
+function fourLetter(hostPort, word = 'mntr') {
+  const [host, port] = hostPort.split(',')[0].split(':');
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host, port: Number(port) }, () => s.end(word));
+    let out = '';
+    s.setEncoding('utf8');
+    s.on('data', (d) => { out += d; });
+    s.on('end', () => {
+      const o = {};
+      for (const line of out.split('\n')) { const [k, v] = line.split('\t'); if (k && v !== undefined) o[k] = v; }
+      resolve(o);
+    });
+    s.on('error', reject);
+    s.setTimeout(5000, () => s.destroy(new Error('mntr timeout')));
+  });
+}
+
+const status = (url, p, timeout = 2000) => request(url, 'GET', p, { timeout }).then((r) => r.status, () => 0);
+
+async function readyWithin(G, ms, what) {
+  const t0 = Date.now();
+  await eventually(async () => (await status(G.url, '/readyz')) === 200, { ms, every: 100, what });
+  return Date.now() - t0;
+}
+
+it('30,000 records: one watch on the server, and ready again within 10 s of a ZooKeeper restart', { timeout: 240000 }, async () => {
+  await env.ready();
+  const zk = await startZk();
+  const root = newRoot();
+  const G = await startGateway({ zk: zk.connect, root, name: 'w30k', args: ['--session-timeout', '8000'] });
+  const api = new Api(G);
+  const s = uniq('w');
+  await api.createStore(s);
+  await run(ZKBENCH, ['load', '--zk', zk.connect, '--root', root, '--store', s, '--count', '30000', '--bytes', '60']);
+  await eventually(async () => (await api.getStore(s)).json.records === 30000, { ms: 60000, every: 500, what: 'the mirror holds 30,000 records' });
+  const watches = Number((await fourLetter(zk.connect)).zk_watch_count);
+  // One persistent watch for the mirror; libzookeeper's session holds none
+  // of the mirror's (it may hold a few of its own: election, config).
+  assert.ok(watches <= 4, `watches on the server: ${watches} (expected O(stores), not O(records))`);
+  const before = await api.changesAll(s, { limit: 10000 });
+  const c0 = before.cursor;
+
+  await zk.stopNode(1);
+  await eventually(async () => (await status(G.url, '/readyz')) === 503, { ms: 5000, what: '/readyz 503 while ZooKeeper is down' });
+  const why = await request(G.url, 'GET', '/readyz');
+  assert.match(why.json.message, /not connected|ZooKeeper/, `/readyz says why: ${why.text}`);
+  await sleep(1000);
+  await zk.startNode(1);
+  const took = await readyWithin(G, 10000, '/readyz 200 within 10 s of ZooKeeper being back');
+  console.log(`30k records: ready ${took} ms after ZooKeeper restarted`);
+  // Cursors stay valid, nothing was lost, and new writes flow.
+  await api.pushOk(s, 'after', [{ id: 1, key: 'after-restart', op: 'put', value: 1 }]);
+  const fz = recordZnode(root, s, 'r00000007');
+  assert.ok((await zkCli(zk.connect, 'set', fz.path, '{"foreign":true}')).ok);
+  const since = await eventually(async () => {
+    const r = await api.changesAll(s, { since: c0, limit: 1000 });
+    const k = byKey(r.changes);
+    return k.has('after-restart') && k.has('r00000007') ? r : null;
+  }, { ms: 10000, what: 'the writes after the restart are in the feed' });
+  assert.deepEqual(byKey(since.changes).get('r00000007').value, { foreign: true });
+  assert.equal(since.changes.length, 2, `only the two new changes since c0: ${JSON.stringify(since.changes.map((c) => c.key))}`);
+  assert.equal((await api.getStore(s)).json.records, 30001);
+  await G.stop();
+  await zk.stop();
+});
+
+it('1,000 records with 1 KB keys written in one push survive a ZooKeeper restart', { timeout: 180000 }, async () => {
+  await env.ready();
+  const zk = await startZk();
+  const G = await startGateway({ zk: zk.connect, root: newRoot(), name: 'w1kb', args: ['--session-timeout', '8000'] });
+  const api = new Api(G);
+  const s = uniq('k');
+  await api.createStore(s);
+  const pad = 'k'.repeat(1000);
+  const muts = Array.from({ length: 1000 }, (_, i) => ({ id: i + 1, key: `${pad}${String(i).padStart(5, '0')}`, op: 'put', value: i }));
+  await api.pushOk(s, 'big', muts);
+  assert.equal((await api.getStore(s)).json.records, 1000);
+  await zk.stopNode(1);
+  await eventually(async () => (await status(G.url, '/readyz')) === 503, { ms: 5000, what: '/readyz 503 while ZooKeeper is down' });
+  await zk.startNode(1);
+  const took = await readyWithin(G, 10000, '/readyz 200 within 10 s of ZooKeeper being back');
+  console.log(`1 KB keys: ready ${took} ms after ZooKeeper restarted`);
+  const all = await api.changesAll(s, { limit: 500 });
+  assert.equal(all.changes.length, 1000);
+  await G.stop();
+  await zk.stop();
+});
+
+/**
+ * Gateway A reaches ZooKeeper through a proxy the test cuts; gateway B (and
+ * zkCli) write meanwhile. After the cut heals, A's feed from its old cursor
+ * must equal B's, and A's open event stream must deliver it all.
+ */
+async function gapScenario({ cutMs, sessionTimeout, expectExpiry }) {
+  const zk = await startZk();
+  const proxy = await startProxy(zk.connect);
+  const root = newRoot();
+  const A = await startGateway({ zk: proxy.addr, root, name: `gapA${cutMs}`, args: ['--session-timeout', String(sessionTimeout)] });
+  const B = await startGateway({ zk: zk.connect, root, name: `gapB${cutMs}` });
+  const a = new Api(A), b = new Api(B);
+  const s = uniq('g');
+  await b.createStore(s);
+  const keys = ['set-me', 'tomb-me', 'hard-me', 'recreate-me', 'keep'];
+  await b.pushOk(s, 'seed', keys.map((k, i) => ({ id: i + 1, key: k, op: 'put', value: { v: 0 }, base: 0 })));
+  await eventually(async () => (await a.getStore(s)).json.records === 5, { what: 'A sees the seed' });
+  const c0 = await a.getCursor(s);
+  const follower = followEvents(A.url, s, { since: c0 });
+  try {
+    proxy.cut();
+    const cutAt = Date.now();
+    await eventually(async () => (await status(A.url, '/readyz')) === 503, { ms: sessionTimeout, what: 'A not ready while cut off' });
+    // Meanwhile, others write: a set, a tombstone, a hard delete, a delete
+    // then a create of the same key, and new keys.
+    await b.pushOk(s, 'w', [
+      { id: 1, key: 'set-me', op: 'put', value: { v: 1 } },
+      { id: 2, key: 'tomb-me', op: 'delete' },
+      { id: 3, key: 'new-1', op: 'put', value: { v: 1 }, base: 0 },
+      { id: 4, key: 'new-2', op: 'put', value: { v: 2 }, base: 0 },
+    ]);
+    const hz = recordZnode(root, s, 'hard-me'), rz = recordZnode(root, s, 'recreate-me'), nz = recordZnode(root, s, 'foreign-new');
+    await Promise.all([
+      zkCli(zk.connect, 'delete', hz.path).then((r) => assert.ok(r.ok, 'zkCli hard delete')),
+      zkCli(zk.connect, 'delete', rz.path).then((r) => assert.ok(r.ok, 'zkCli delete before recreate'))
+        .then(() => zkCli(zk.connect, 'create', rz.path, '{"v":"again"}')).then((r) => assert.ok(r.ok, 'zkCli recreate')),
+      zkCli(zk.connect, 'create', nz.path, '{"v":"zk"}').then((r) => assert.ok(r.ok, 'zkCli create')),
+    ]);
+    const spent = Date.now() - cutAt;
+    assert.ok(spent < cutMs, `the writes fit in the cut (${spent} ms)`);
+    await sleep(cutAt + cutMs - Date.now());
+    proxy.heal();
+    const took = await readyWithin(A, expectExpiry ? 20000 : 10000, 'A ready again after the cut');
+    console.log(`cut ${cutMs} ms (writes took ${spent} ms): A ready ${took} ms after the link healed`);
+    const m = await getMetrics(A);
+    assert.ok(m.get('zoosync_mirror_recoveries_total') >= 1, 'a gap check ran');
+    assert.ok(m.get('zoosync_mirror_probe_events_total') >= 4, `the gap check found the changes (${m.get('zoosync_mirror_probe_events_total')})`);
+    if (expectExpiry) assert.match(readFileSync(A.log, 'utf8'), /expired; opening a new one/, 'the mirror session expired');
+    // A's feed since c0 equals B's (same cursors: the same changes at the same positions).
+    const fa = (await a.changesAll(s, { since: c0 })).changes.map(plainChange);
+    const fb = (await b.changesAll(s, { since: c0 })).changes.map(plainChange);
+    assertSameChanges(fa, fb, "A's feed since c0 vs B's");
+    const k = byKey(fa);
+    assert.deepEqual(k.get('set-me').value, { v: 1 });
+    assert.equal(k.get('tomb-me').deleted, true);
+    assert.equal(k.get('hard-me').deleted, true, 'the hard delete made while A was away is in the feed');
+    assert.deepEqual(k.get('recreate-me').value, { v: 'again' });
+    assert.deepEqual(k.get('foreign-new').value, { v: 'zk' });
+    assert.ok(!k.has('keep'), 'an untouched record is not news');
+    // The stream that stayed open on A delivers the same.
+    const last = fa[fa.length - 1].cursor;
+    await follower.waitFor((f) => f.lastEventId >= last, { ms: 10000, what: "A's stream reaches the last change" });
+    const streamed = byKey(follower.changes().map(plainChange));
+    for (const c of fa) assert.deepEqual(streamed.get(c.key), c, `stream delivered ${c.key}`);
+    // And a write through A works again.
+    await a.pushOk(s, 'after', [{ id: 1, key: 'keep', op: 'put', value: { v: 9 } }]);
+  } finally {
+    follower.close();
+    proxy.heal();
+  }
+  await A.stop();
+  await B.stop();
+  await proxy.close();
+  await zk.stop();
+}
+
+it('a 5 s link cut shorter than the session timeout: every change made meanwhile reaches the feed and the open stream', { timeout: 120000 }, async () => {
+  await env.ready();
+  await gapScenario({ cutMs: 5000, sessionTimeout: 12000, expectExpiry: false });
+});
+
+it('a cut longer than the session timeout: a new session, the gap found (hard deletes included), no reload', { timeout: 120000 }, async () => {
+  await env.ready();
+  await gapScenario({ cutMs: 8000, sessionTimeout: 4000, expectExpiry: true });
+});
