@@ -1,5 +1,7 @@
 #include "http/events.h"
 
+#include "util/clock.h"
+
 #include <glib.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -56,7 +58,7 @@ static gpointer ticker(gpointer data) {
         gint64 until = g_get_monotonic_time() + (gint64)step * 1000;
         g_cond_wait_until(&e->cond, &e->mu, until);
         if (e->stop) break;
-        int64_t now = zkc_now_ms();
+        int64_t now = zs_clock_ms();
         GHashTableIter it;
         gpointer k, v;
         g_hash_table_iter_init(&it, e->byst);
@@ -194,7 +196,7 @@ static long st_read(void *cls, char *buf, size_t max) {
     size_t n = left < max ? left : max;
     memcpy(buf, st->out.buf + st->off, n);
     st->off += n;
-    atomic_store(&st->last_write_ms, zkc_now_ms());
+    atomic_store(&st->last_write_ms, zs_clock_ms());
     return (long)n;
 }
 
@@ -221,7 +223,7 @@ void events_start(events *e, mirror *m, const cursor_pos *since, http_resp *resp
     st->e = e;
     st->m = m;
     if (since) { st->has_cur = true; st->cur = *since; }
-    atomic_store(&st->last_write_ms, zkc_now_ms());
+    atomic_store(&st->last_write_ms, zs_clock_ms());
     /* A comment first, so the client sees the stream open at once. */
     sbuf_puts(&st->out, ": zoosync events\n\n");
     http_resp_stream(resp, &stream_ops, st);

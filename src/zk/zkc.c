@@ -1,5 +1,7 @@
 #include "zk/zkc.h"
 
+#include "util/clock.h"
+
 #include <errno.h>
 #include <stdatomic.h>
 #include <pthread.h>
@@ -20,8 +22,6 @@ struct zkc {
     bool expired, stopping;   /* guarded by mu */
     grave graves[8];
     int ngraves;
-    void (*reset_hook)(void *, bool);
-    void *reset_hook_ctx;
     pthread_mutex_t mu; /* guards everything below */
     pthread_cond_t cond;
     int state;          /* last session state seen by the watcher */
@@ -30,22 +30,9 @@ struct zkc {
     bool sync_in_flight;
     int sync_rc;              /* the last failed round's error */
     uint64_t sync_last_ok;    /* the last round that succeeded */
-    void (*sync_hook)(void *);
-    void *sync_hook_ctx;
 };
 
-int64_t zkc_now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void abs_deadline(struct timespec *ts, int timeout_ms) {
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += timeout_ms / 1000;
-    ts->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) { ts->tv_sec++; ts->tv_nsec -= 1000000000L; }
-}
+static void abs_deadline(struct timespec *ts, int timeout_ms) { *ts = zs_clock_deadline(timeout_ms); }
 
 static void session_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx) {
     (void)path;
@@ -62,11 +49,8 @@ static void session_watcher(zhandle_t *zh, int type, int state, const char *path
         pthread_mutex_lock(&z->mu);
         bool live = zh == atomic_load(&z->zh);
         if (live) z->expired = true;
-        void (*hook)(void *, bool) = z->reset_hook;
-        void *hctx = z->reset_hook_ctx;
         pthread_cond_broadcast(&z->cond);
         pthread_mutex_unlock(&z->mu);
-        if (live && hook) hook(hctx, false); /* stop vouching for what the dead watches fed */
     } else {
         LOG_WARN(z->lg, "zookeeper: session state %d", state);
     }
@@ -77,9 +61,8 @@ static void session_watcher(zhandle_t *zh, int type, int state, const char *path
  * 10 s is plenty to follow DNS changes. */
 static void tune(zhandle_t *zh) { zoo_set_servers_resolution_delay(zh, 10000); }
 
-/* The manager thread: replaces an expired session with a new one, then
- * runs the reset hook (the mirrors reload: their watches died with the old
- * session), and closes old handles once no caller can still be in them. */
+/* The manager thread: replaces an expired session with a new one, and
+ * closes old handles once no caller can still be in them. */
 static void *manager_main(void *arg) {
     zkc *z = arg;
     pthread_mutex_lock(&z->mu);
@@ -87,7 +70,7 @@ static void *manager_main(void *arg) {
         struct timespec dl;
         abs_deadline(&dl, 1000);
         pthread_cond_timedwait(&z->cond, &z->mu, &dl);
-        int64_t now = zkc_now_ms();
+        int64_t now = zs_clock_ms();
         for (int i = 0; i < z->ngraves;) {
             if (now - z->graves[i].since_ms < GRAVE_MS) { i++; continue; }
             zhandle_t *old = z->graves[i].zh;
@@ -104,20 +87,6 @@ static void *manager_main(void *arg) {
         pthread_mutex_lock(&z->mu);
         if (!fresh) { z->expired = true; continue; } /* try again in a second */
         z->graves[z->ngraves++] = (grave){atomic_exchange(&z->zh, fresh), now};
-        void (*hook)(void *, bool) = z->reset_hook;
-        void *hctx = z->reset_hook_ctx;
-        pthread_mutex_unlock(&z->mu);
-        /* However long it takes: until then the mirrors vouch for nothing. */
-        bool connected = false;
-        for (;;) {
-            if (zkc_wait_connected(z, 1000) == 0) { connected = true; break; }
-            pthread_mutex_lock(&z->mu);
-            bool give_up = z->stopping || z->expired; /* the new one expired too: start over */
-            pthread_mutex_unlock(&z->mu);
-            if (give_up) break;
-        }
-        if (connected && hook) hook(hctx, true);
-        pthread_mutex_lock(&z->mu);
     }
     pthread_mutex_unlock(&z->mu);
     return NULL;
@@ -149,13 +118,6 @@ zkc *zkc_open(const char *hosts, int session_timeout_ms, const zs_log *lg) {
     }
     atomic_store(&z->zh, zh);
     return z;
-}
-
-void zkc_set_reset_hook(zkc *z, void (*hook)(void *ctx, bool fresh), void *ctx) {
-    pthread_mutex_lock(&z->mu);
-    z->reset_hook = hook;
-    z->reset_hook_ctx = ctx;
-    pthread_mutex_unlock(&z->mu);
 }
 
 void zkc_close(zkc *z) {
@@ -192,23 +154,11 @@ int zkc_wait_connected(zkc *z, int timeout_ms) {
     return rc;
 }
 
-void zkc_set_sync_hook(zkc *z, void (*hook)(void *ctx), void *ctx) {
-    pthread_mutex_lock(&z->mu);
-    z->sync_hook = hook;
-    z->sync_hook_ctx = ctx;
-    pthread_mutex_unlock(&z->mu);
-}
-
 static void issue_sync_locked(zkc *z);
 
 static void sync_done(int rc, const char *value, const void *data) {
     (void)value;
     zkc *z = (zkc *)data;
-    pthread_mutex_lock(&z->mu);
-    void (*hook)(void *) = z->sync_hook;
-    void *hctx = z->sync_hook_ctx;
-    pthread_mutex_unlock(&z->mu);
-    if (hook && rc == ZOK) hook(hctx); /* outside our lock: it takes the mirror locks */
     pthread_mutex_lock(&z->mu);
     z->sync_done++;
     if (rc == ZOK) z->sync_last_ok = z->sync_done;

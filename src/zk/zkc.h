@@ -1,9 +1,10 @@
-/* zkc: one ZooKeeper session (libzookeeper_mt) shared by the whole gateway.
+/* zkc: the gateway's ZooKeeper session for writes (libzookeeper_mt):
+ * pushes, stores, the collector. The mirrors have their own (zk/zkw).
  *
  * Session expiry (the gateway was cut off longer than the session timeout):
- * a manager thread opens a new session, swaps it in (zkc_zh() returns the
- * live handle: fetch it for each call, never keep it), runs the reset hook,
- * and closes the old handle 30 s later.
+ * a manager thread opens a new session and swaps it in (zkc_zh() returns the
+ * live handle: fetch it for each call, never keep it), and closes the old
+ * handle 30 s later.
  *
  * Threads: the ZooKeeper client runs its own I/O and completion threads.
  * Synchronous calls (zoo_get, zoo_multi, ...) on zkc_zh() are safe from any
@@ -12,9 +13,7 @@
  *
  * zkc_sync() is ZooKeeper's `sync` (zoo_async) with coalescing: concurrent
  * callers share one round trip, and each caller returns only after a sync
- * that was issued after it arrived has completed. A hook registered with
- * zkc_set_sync_hook() runs on the completion thread when that sync completes,
- * before the waiters wake, so the mirror can note how far it must drain. */
+ * that was issued after it arrived has completed. */
 #ifndef ZS_ZKC_H
 #define ZS_ZKC_H
 
@@ -34,12 +33,6 @@ bool zkc_connected(zkc *z);
 /* Waits up to timeout_ms for the session to be connected: 0 or -1. */
 int zkc_wait_connected(zkc *z, int timeout_ms);
 
-/* Runs hook(ctx, false) as soon as the live session expires (on the
- * completion thread), and hook(ctx, true) on the manager's thread once the
- * new session is connected (every watch is gone by then). */
-void zkc_set_reset_hook(zkc *z, void (*hook)(void *ctx, bool fresh), void *ctx);
-/* Runs hook(ctx) on the completion thread at each completed sync. */
-void zkc_set_sync_hook(zkc *z, void (*hook)(void *ctx), void *ctx);
 /* Returns ZOK, or ZOPERATIONTIMEOUT after timeout_ms, or the sync's error. */
 int zkc_sync(zkc *z, int timeout_ms);
 
@@ -61,8 +54,5 @@ typedef struct zkc_got {
  * kept the reads from being sent. Free with zkc_got_free. */
 int zkc_get_many(zkc *z, const char *const *paths, int n, zkc_got *out, int timeout_ms);
 void zkc_got_free(zkc_got *g, int n);
-
-/* Monotonic milliseconds, for deadlines. */
-int64_t zkc_now_ms(void);
 
 #endif
