@@ -1179,6 +1179,39 @@ int mirror_peek(mirror *m, const char *key, size_t klen, bool *node, int32_t *zv
     return rc;
 }
 
+void mirror_note_writes(mirror *m, int64_t czxid, const mirror_write *w, size_t n, uint64_t zxid, int64_t mtime_ms) {
+    pthread_mutex_lock(&m->set->mu);
+    for (size_t i = 0; m->loaded && m->czxid == czxid && i < n; i++) {
+        char *name = layout_key_encode(w[i].key, w[i].klen);
+        if (!name) break;
+        unsigned b = layout_bucket(layout_key_hash(w[i].key, w[i].klen));
+        rec *r = g_hash_table_lookup(m->buckets[b], name);
+        if (!r && (r = rec_new(name, b))) g_hash_table_insert(m->buckets[b], r->name, r);
+        free(name);
+        /* It may already show this write, or a later one (a key written
+         * twice in one multi: the later write has the higher version). */
+        if (!r || (r->zver >= 0 && (r->zxid > zxid || (r->zxid == zxid && r->zver >= w[i].zver)))) continue;
+        char *v = NULL;
+        if (w[i].value && !(v = malloc(w[i].vlen + 1))) continue;
+        if (v) {
+            memcpy(v, w[i].value, w[i].vlen);
+            v[w[i].vlen] = 0;
+        }
+        tree_remove(m, r);
+        free(r->value);
+        r->value = v;
+        r->vlen = v ? (uint32_t)w[i].vlen : 0;
+        r->rejected = false;
+        r->gone = false;
+        r->gone_pending = false;
+        r->zver = w[i].zver;
+        r->zxid = zxid;
+        r->mtime = mtime_ms;
+        tree_insert(m, r);
+    }
+    pthread_mutex_unlock(&m->set->mu);
+}
+
 cursor_pos mirror_horizon(mirror *m) {
     pthread_mutex_lock(&m->set->mu);
     cursor_pos h = m->horizon;

@@ -89,6 +89,21 @@ const char *mirror_store(const mirror *m);
  * say (not loaded, or the record not read yet). */
 int mirror_peek(mirror *m, const char *key, size_t klen, bool *node, int32_t *zver, char **value, size_t *vlen);
 
+/* What this gateway's own multi wrote, from its result: the mirror takes
+ * it at once instead of waiting for the event's read, so the next push's
+ * version guess is right. Safe for cursors: a state is only ever replaced by
+ * a newer one (higher zxid), and the feed shows it only once W reaches zxid,
+ * when the mirror would hold it (or a newer one) anyway. Ignored when the
+ * mirror holds another incarnation of the store than czxid. */
+typedef struct mirror_write {
+    const char *key;
+    size_t klen;
+    const char *value; /* compact JSON; NULL for a tombstone */
+    size_t vlen;
+    int32_t zver;      /* the znode's version after the write */
+} mirror_write;
+void mirror_note_writes(mirror *m, int64_t czxid, const mirror_write *w, size_t n, uint64_t zxid, int64_t mtime_ms);
+
 /* The store's horizon (from its config znode, which the mirror watches). */
 cursor_pos mirror_horizon(mirror *m);
 /* A horizon seen elsewhere (a fresh config read): moves it forward only. */

@@ -45,7 +45,8 @@ api *api_new(const api_config *cfg) {
     api *a = calloc(1, sizeof *a);
     if (!a) return NULL;
     a->cfg = *cfg;
-    a->push = (push_env){cfg->z, cfg->mirrors, cfg->root, cfg->max_tx_bytes, cfg->lg, cfg->metrics, cfg->commit};
+    a->push = (push_env){cfg->z, cfg->mirrors, cfg->root, cfg->max_tx_bytes, cfg->lg, cfg->metrics, cfg->commit,
+                         push_clients_new()};
     g_mutex_init(&a->mu);
     a->requests = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     return a;
@@ -59,6 +60,7 @@ void api_set_gc(api *a, gc *g) {
 
 void api_free(api *a) {
     if (!a) return;
+    push_clients_free(a->push.clients);
     g_hash_table_destroy(a->requests);
     g_mutex_clear(&a->mu);
     free(a);

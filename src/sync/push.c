@@ -241,6 +241,90 @@ static bool ids_contain(const GArray *a, json_int_t id) {
     return false;
 }
 
+/* ---- the client-node cache ------------------------------------------------ */
+
+typedef struct cached_client {
+    int32_t zver;
+    json_int_t last;
+    GArray *conflicts, *aborted;
+} cached_client;
+
+struct push_clients {
+    GMutex mu;
+    GHashTable *map; /* "<czxid>:<path>" -> cached_client */
+};
+
+static void cached_free(gpointer p) {
+    cached_client *c = p;
+    g_array_free(c->conflicts, TRUE);
+    g_array_free(c->aborted, TRUE);
+    g_free(c);
+}
+
+push_clients *push_clients_new(void) {
+    push_clients *c = g_new0(push_clients, 1);
+    g_mutex_init(&c->mu);
+    c->map = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, cached_free);
+    return c;
+}
+
+void push_clients_free(push_clients *c) {
+    if (!c) return;
+    g_hash_table_destroy(c->map);
+    g_mutex_clear(&c->mu);
+    g_free(c);
+}
+
+static char *cache_key(const push_req *r) { return g_strdup_printf("%lld:%s", (long long)r->cfg->czxid, r->cl.path); }
+
+/* Fills r->cl from the cache. */
+static bool cache_get(push_req *r) {
+    push_clients *pc = r->env->clients;
+    if (!pc) return false;
+    char *k = cache_key(r);
+    g_mutex_lock(&pc->mu);
+    cached_client *c = g_hash_table_lookup(pc->map, k);
+    if (c) {
+        r->cl.exists = true;
+        r->cl.zver = c->zver;
+        r->cl.last = c->last;
+        g_array_set_size(r->cl.conflicts, 0);
+        g_array_append_vals(r->cl.conflicts, c->conflicts->data, c->conflicts->len);
+        g_array_set_size(r->cl.aborted, 0);
+        g_array_append_vals(r->cl.aborted, c->aborted->data, c->aborted->len);
+    }
+    g_mutex_unlock(&pc->mu);
+    g_free(k);
+    return c != NULL;
+}
+
+/* Remembers r->cl (what ZooKeeper holds after this request). */
+static void cache_put(push_req *r) {
+    push_clients *pc = r->env->clients;
+    if (!pc) return;
+    cached_client *c = g_new0(cached_client, 1);
+    c->zver = r->cl.zver;
+    c->last = r->cl.last;
+    c->conflicts = g_array_copy(r->cl.conflicts);
+    c->aborted = g_array_copy(r->cl.aborted);
+    char *k = cache_key(r);
+    g_mutex_lock(&pc->mu);
+    if (g_hash_table_size(pc->map) >= PUSH_CLIENTS_MAX && !g_hash_table_contains(pc->map, k))
+        g_hash_table_remove_all(pc->map); /* bounded: start over */
+    g_hash_table_replace(pc->map, k, c);
+    g_mutex_unlock(&pc->mu);
+}
+
+static void cache_drop(push_req *r) {
+    push_clients *pc = r->env->clients;
+    if (!pc) return;
+    char *k = cache_key(r);
+    g_mutex_lock(&pc->mu);
+    g_hash_table_remove(pc->map, k);
+    g_mutex_unlock(&pc->mu);
+    g_free(k);
+}
+
 /* Reads (creating if needed) the client node. Returns ZOK or an error. */
 static int client_read(push_req *r) {
     client_rec *c = &r->cl;
@@ -279,6 +363,16 @@ static void ids_to_sbuf(sbuf *b, const GArray *a, guint from) {
     sbuf_putc(b, ']');
 }
 
+/* Keeps the newest PUSH_CONFLICT_MEMORY ids of the two lists together. */
+static void trim_conflicts(GArray *conf, GArray *abrt) {
+    guint over = conf->len + abrt->len > PUSH_CONFLICT_MEMORY ? conf->len + abrt->len - PUSH_CONFLICT_MEMORY : 0;
+    while (over--) {
+        bool drop_conf = abrt->len == 0 ||
+                         (conf->len && g_array_index(conf, json_int_t, 0) < g_array_index(abrt, json_int_t, 0));
+        g_array_remove_index(drop_conf ? conf : abrt, 0);
+    }
+}
+
 /* The client node's data after a chunk: last id and the most recent
  * conflicts (chunk's conflicts appended to copies of the recorded ones). */
 static char *client_data(const client_rec *c, json_int_t last, const mut *ms, size_t from, size_t end) {
@@ -287,12 +381,7 @@ static char *client_data(const client_rec *c, json_int_t last, const mut *ms, si
         if (ms[i].status != ST_CONFLICT) continue;
         g_array_append_val(ms[i].aborted ? abrt : conf, ms[i].id);
     }
-    /* Keep the newest PUSH_CONFLICT_MEMORY ids of the two lists together. */
-    while (conf->len + abrt->len > PUSH_CONFLICT_MEMORY) {
-        bool drop_conf = abrt->len == 0 ||
-                         (conf->len && g_array_index(conf, json_int_t, 0) < g_array_index(abrt, json_int_t, 0));
-        g_array_remove_index(drop_conf ? conf : abrt, 0);
-    }
+    trim_conflicts(conf, abrt);
     sbuf b = SBUF_INIT;
     sbuf_printf(&b, "{\"last\":%lld,\"conflicts\":", (long long)last);
     ids_to_sbuf(&b, conf, 0);
@@ -549,6 +638,22 @@ static int evaluate(push_req *r, const unit *units, size_t u0, size_t u1, GHashT
 
 /* ---- running a request ------------------------------------------------------ */
 
+/* Hands what the multi wrote to the mirror (its result's zxid is the client
+ * node's mzxid: one transaction). */
+static void note_writes(push_req *r, size_t from, size_t end, const struct Stat *cstat) {
+    if (!r->mirror) return;
+    mirror_write *w = calloc(end - from + 1, sizeof *w);
+    if (!w) return; /* only a hint: the event's read brings the same */
+    size_t n = 0;
+    for (size_t i = from; i < end; i++) {
+        const mut *m = &r->muts[i];
+        if (m->status != ST_APPLIED || !m->changed) continue;
+        w[n++] = (mirror_write){m->key, m->klen, m->put ? m->value : NULL, m->put ? m->vlen : 0, m->version - 1};
+    }
+    mirror_note_writes(r->mirror, r->cfg->czxid, w, n, (uint64_t)cstat->mzxid, cstat->mtime);
+    free(w);
+}
+
 static bool retryable(int rc) { return rc == ZBADVERSION || rc == ZNODEEXISTS || rc == ZNONODE; }
 
 /* Applies units[u0..u1) as one multi. Returns ZOK, or a ZooKeeper error
@@ -601,6 +706,7 @@ static int run_chunk(push_req *r, const unit *units, size_t u0, size_t u1) {
         free(cdata);
         g_hash_table_destroy(states);
         if (rc == ZOK) {
+            note_writes(r, from, end, &cstat);
             r->cl.zver = cstat.version;
             r->cl.last = r->muts[end - 1].id;
             for (size_t i = from; i < end; i++) {
@@ -610,6 +716,7 @@ static int run_chunk(push_req *r, const unit *units, size_t u0, size_t u1) {
                     g_array_append_val(r->muts[i].aborted ? r->cl.aborted : r->cl.conflicts, id);
                 }
             }
+            trim_conflicts(r->cl.conflicts, r->cl.aborted); /* as client_data wrote them */
             return ZOK;
         }
         if (!retryable(rc)) return rc;
@@ -724,7 +831,12 @@ int push_run(const push_env *env, const store_cfg *cfg, const char *body, size_t
     r.cl.aborted = g_array_new(FALSE, FALSE, sizeof(json_int_t));
     if (!r.buf || !r.cl.path) { zs_err_set(err, 500, "internal", "out of memory"); goto out; }
     r.mirror = mr;
-    int zrc = client_read(&r);
+    /* The cached client state is trusted only for a push that writes: its
+     * multi checks the client node's version. A push with nothing new
+     * answers lastMutationId (and duplicates) from ZooKeeper itself. */
+    json_int_t max_id = 0;
+    for (size_t i = 0; i < r.n; i++) if (r.muts[i].id > max_id) max_id = r.muts[i].id;
+    int zrc = cache_get(&r) && max_id > r.cl.last ? ZOK : client_read(&r);
     if (zrc != ZOK) { zs_err_zk(err, zrc, "reading the client's state"); goto out; }
 
     /* Mutations already recorded are answered; the rest is applied in
@@ -738,7 +850,7 @@ int push_run(const push_env *env, const store_cfg *cfg, const char *body, size_t
         size_t u1 = u0 + 1, bytes = units[u0].bytes;
         while (u1 < nunits && bytes + units[u1].bytes <= budget) bytes += units[u1++].bytes;
         zrc = run_chunk(&r, units, u0, u1);
-        if (zrc != ZOK) { zs_err_zk(err, zrc, "applying mutations"); goto out; }
+        if (zrc != ZOK) { cache_drop(&r); zs_err_zk(err, zrc, "applying mutations"); goto out; }
         u0 = u1;
     }
     /* Answer from the client record: old ids, and any chunk a concurrent
@@ -748,6 +860,7 @@ int push_run(const push_env *env, const store_cfg *cfg, const char *body, size_t
         zrc = answer_old(&r, &r.muts[i]);
         if (zrc != ZOK) { zs_err_zk(err, zrc, "reading a record"); goto out; }
     }
+    cache_put(&r);
     write_response(&r, mr, out);
     rc = 0;
 out:

@@ -34,6 +34,17 @@
 /* Bytes one operation adds to a multi beyond its path and data. */
 #define PUSH_OP_OVERHEAD 64
 
+/* The gateway's memory of client nodes (their version, last id and
+ * conflict lists), so a push needs no read of its client node: the multi's
+ * version check on the client node catches a stale entry (another gateway
+ * pushed for that client), and the push then reads it and tries again.
+ * Keyed by the store's incarnation (czxid) and the node's path. At most
+ * PUSH_CLIENTS_MAX entries (when full it is emptied). Thread-safe. */
+#define PUSH_CLIENTS_MAX 100000
+typedef struct push_clients push_clients;
+push_clients *push_clients_new(void);
+void push_clients_free(push_clients *c);
+
 typedef struct push_env {
     zkc *z;
     mirror_set *mirrors;
@@ -42,6 +53,7 @@ typedef struct push_env {
     const zs_log *lg;
     zs_metrics *metrics;      /* may be NULL */
     committer *commit;        /* group commit */
+    push_clients *clients;    /* may be NULL: every push reads its client node */
 } push_env;
 
 /* Runs one push request: the raw body is validated and compacted here
