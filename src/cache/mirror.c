@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <glib.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,9 @@ enum {
     MAX_INFLIGHT = 16,           /* multiReads in flight */
     PROBE_WATCHES = 50000,       /* watches one gap probe session holds at most */
     PROBE_TIMEOUT_MS = 30000,
+    PROBE_ATTEMPTS = 3,          /* tries of one probe chunk before the check starts over */
+    BATCH_REPLY_BYTES = 4 * 1024 * 1024, /* expected reply bytes of one multiRead */
+    UNKNOWN_VALUE_BYTES = 65536, /* expected size of a value not read yet (the default maxValueBytes) */
     RECOVERY_RETRY_MS = 500,
 };
 
@@ -55,6 +59,7 @@ typedef struct op {
     uint64_t gen;
     uint8_t kind;
     bool load;       /* part of m's load: counted in m->load_pending */
+    uint64_t seq;    /* its number in queue order (see checkpoints) */
     uint16_t bucket;
     char *qkey;      /* key in m->queued while unsent (NULL for load ops) */
     char name[];     /* record name, OP_DATA */
@@ -120,6 +125,10 @@ struct mirror_set {
     /* recovery thread */
     pthread_t rthr;
     bool rthr_started, stopping, recover_wanted;
+    atomic_bool cancel;      /* set with stopping: cuts a gap probe short */
+    uint64_t rsync_sent, rsync_done; /* the gap check's sync on the main session */
+    int rsync_rc;
+    int64_t rsync_zxid;
     /* stats */
     uint64_t watch_events, reads, batches, recoveries, probes, probe_events;
     int64_t last_recovery_ms;
@@ -288,21 +297,34 @@ static void enqueue(mirror *m, int kind, unsigned bucket, const char *name, bool
     if (qkey) g_hash_table_insert(m->queued, qkey, o);
     if (load) m->load_pending++;
     opq_push(&s->q, o);
-    s->enq++;
+    o->seq = ++s->enq;
 }
 
 static void batch_done(void *ctx, int rc, int64_t zxid, jute_in *body);
 
+/* What an operation's reply may weigh: a known record's value, or the
+ * default maxValueBytes for one not read yet (a listing: its names). So a
+ * batch's reply stays near BATCH_REPLY_BYTES, for ZooKeeper's memory and
+ * ours. */
+static size_t expected_reply(const op *o) {
+    if (o->kind == OP_LIST) return (size_t)LAYOUT_MAX_KEY_BYTES * 8;
+    if (o->kind != OP_DATA) return 1024;
+    const rec *r = g_hash_table_lookup(o->m->buckets[o->bucket], o->name);
+    return r && r->zver >= 0 ? 128 + r->vlen + strlen(o->name) : UNKNOWN_VALUE_BYTES;
+}
+
 /* Sends queued reads as multiReads while fewer than MAX_INFLIGHT are out. */
 static void flush(mirror_set *s) {
-    while (s->connected && s->watch_added && s->q.head && s->inflight < MAX_INFLIGHT) {
+    while (!s->stopping && s->connected && s->watch_added && s->q.head && s->inflight < MAX_INFLIGHT) {
         batch *b = malloc(sizeof *b + BATCH_OPS * sizeof(op *));
         if (!b) return;
         b->s = s;
         b->n = 0;
         sbuf body = SBUF_INIT;
-        while (b->n < BATCH_OPS && s->q.head && body.len < BATCH_BYTES) {
+        size_t expect = 0; /* reply bytes to expect: the values, as far as known */
+        while (b->n < BATCH_OPS && s->q.head && body.len < BATCH_BYTES && (b->n == 0 || expect < BATCH_REPLY_BYTES)) {
             op *o = opq_pop(&s->q);
+            expect += expected_reply(o);
             if (o->qkey) {
                 g_hash_table_remove(o->m->queued, o->qkey);
                 free(o->qkey);
@@ -333,10 +355,10 @@ static void flush(mirror_set *s) {
 
 /* ---- W -------------------------------------------------------------------------- */
 
+/* Mirrors whose streams are to be told that W moved (filled under mu,
+ * called after it is released). */
 typedef struct notify_list {
-    mirror *v[64];
-    size_t n;
-    bool all; /* more than fit: tell every loaded mirror */
+    GPtrArray *v; /* mirror*, NULL until needed */
 } notify_list;
 
 /* Resolves the checkpoints whose reads are all answered. Caller holds mu. */
@@ -364,8 +386,8 @@ static void resolve(mirror_set *s, notify_list *nl) {
         mirror *m = v;
         if (!m->loaded || m->newest <= m->notified) continue;
         m->notified = s->wmark;
-        if (nl->n < sizeof nl->v / sizeof nl->v[0]) nl->v[nl->n++] = m;
-        else nl->all = true;
+        if (!nl->v) nl->v = g_ptr_array_new();
+        g_ptr_array_add(nl->v, m);
     }
 }
 
@@ -386,20 +408,30 @@ static void checkpoint_at(mirror_set *s, uint64_t z, notify_list *nl) {
     resolve(s, nl);
 }
 
-static void unlock_and_notify(mirror_set *s, notify_list *nl) {
-    mirror *all[256];
-    size_t n = 0;
-    if (nl->all) {
-        GHashTableIter it;
-        gpointer k, v;
-        g_hash_table_iter_init(&it, s->stores);
-        while (g_hash_table_iter_next(&it, &k, &v) && n < 256)
-            if (((mirror *)v)->loaded) all[n++] = v;
+/* Applying operation seq queued more reads. Every checkpoint that waits for
+ * seq (need >= seq) waits for what it caused too, transitively: raise them
+ * to everything queued now. Needs grow along the queue, so they are its
+ * tail; fold them into one. Caller holds mu. */
+static void raise_for(mirror_set *s, uint64_t seq) {
+    checkpoint c = {s->enq, 0};
+    bool any = false;
+    while (s->cps->len > s->cp_head) {
+        checkpoint *b = &g_array_index(s->cps, checkpoint, s->cps->len - 1);
+        if (b->need < seq) break;
+        if (b->zxid > c.zxid) c.zxid = b->zxid;
+        g_array_set_size(s->cps, s->cps->len - 1);
+        any = true;
     }
+    if (any) g_array_append_val(s->cps, c);
+}
+
+static void unlock_and_notify(mirror_set *s, notify_list *nl) {
     pthread_mutex_unlock(&s->mu);
-    if (!s->on_advance) return;
-    if (nl->all) for (size_t i = 0; i < n; i++) s->on_advance(s->on_advance_ctx, all[i]);
-    else for (size_t i = 0; i < nl->n; i++) s->on_advance(s->on_advance_ctx, nl->v[i]);
+    if (!nl->v) return;
+    if (s->on_advance)
+        for (guint i = 0; i < nl->v->len; i++) s->on_advance(s->on_advance_ctx, g_ptr_array_index(nl->v, i));
+    g_ptr_array_free(nl->v, TRUE);
+    nl->v = NULL;
 }
 
 /* ---- applying what a read showed (caller holds mu) -------------------------------- */
@@ -555,6 +587,7 @@ static int apply_result(mirror_set *s, op *o, jute_in *in, int64_t zxid) {
     if (in->bad) return -1;
     mirror *m = o->m;
     bool current = o->gen == m->gen;
+    uint64_t queued_before = s->enq;
     if (current) {
         switch (o->kind) {
         case OP_DATA: apply_data(m, o, err, data, &st); break;
@@ -566,6 +599,7 @@ static int apply_result(mirror_set *s, op *o, jute_in *in, int64_t zxid) {
         int32_t n = jute_get_int(in);
         for (int32_t i = 0; i < n && !in->bad; i++) (void)jute_get_buffer(in);
     }
+    if (s->enq > queued_before) raise_for(s, o->seq);
     if (current && o->load && --m->load_pending == 0 && !m->loaded) {
         m->loaded = true;
         pthread_cond_broadcast(&s->cond);
@@ -578,7 +612,7 @@ static int apply_result(mirror_set *s, op *o, jute_in *in, int64_t zxid) {
 static void batch_done(void *ctx, int rc, int64_t zxid, jute_in *body) {
     batch *b = ctx;
     mirror_set *s = b->s;
-    notify_list nl = {.n = 0};
+    notify_list nl = {NULL};
     pthread_mutex_lock(&s->mu);
     s->inflight--;
     size_t i = 0;
@@ -587,21 +621,17 @@ static void batch_done(void *ctx, int rc, int64_t zxid, jute_in *body) {
             if (apply_result(s, b->ops[i], body, zxid) < 0) break;
     }
     if (i < b->n) {
-        /* Not applied (the connection went, or a reply we cannot parse):
-         * read them again after the reconnect. */
-        if (rc == ZOK) LOG_ERROR(s->lg, "mirror: malformed multiRead reply; reading %zu records again", b->n - i);
-        else if (rc != ZCONNECTIONLOSS) LOG_WARN(s->lg, "mirror: multiRead failed: %s", zerror(rc));
+        /* Not applied: the connection went, or the server refused the batch,
+         * or its reply does not parse. Read them again after a reconnect
+         * (forced in the latter cases: the accounting restarts there, and the
+         * gap check covers whatever this reply held). */
+        if (rc == ZOK) LOG_ERROR(s->lg, "mirror: malformed multiRead reply; reconnecting");
+        else if (rc != ZCONNECTIONLOSS) LOG_ERROR(s->lg, "mirror: multiRead failed: %s; reconnecting", zerror(rc));
+        if (rc != ZCONNECTIONLOSS) zkw_reconnect(s->w);
         opq again = {NULL, NULL, 0};
         for (; i < b->n; i++) opq_push(&again, b->ops[i]), b->ops[i] = NULL;
-        if (rc == ZCONNECTIONLOSS) {
-            opq_append(&s->lost, &again); /* batches fail in order; re-queued at the disconnect */
-        } else { /* still connected: send them again, and check the gap meanwhile */
-            s->enq += again.len;
-            opq_prepend(&s->q, &again);
-            s->recovering = true;
-            s->recover_wanted = true;
-            pthread_cond_broadcast(&s->cond);
-        }
+        opq_append(&s->lost, &again); /* batches fail in order; re-queued at the disconnect */
+        s->recovering = true; /* no checkpoint until the gap check */
     }
     s->done += b->n;
     for (size_t j = 0; j < b->n; j++) op_free(b->ops[j]);
@@ -686,7 +716,15 @@ static void on_probe_event(void *ctx, int type, const char *path, size_t len) {
 static void watch_added(void *ctx, int rc, int64_t zxid, jute_in *body) {
     (void)zxid; (void)body;
     mirror_set *s = ctx;
-    if (rc != ZOK && rc != ZCONNECTIONLOSS) LOG_ERROR(s->lg, "mirror: addWatch %s: %s", s->stores_path, zerror(rc));
+    if (rc == ZOK || rc == ZCONNECTIONLOSS) return; /* a lost one is re-sent with the next connection */
+    /* Without its watch the mirror would vouch for what it cannot see: drop
+     * the connection; the next one registers the watch again, and the gap
+     * check covers the time in between. */
+    LOG_ERROR(s->lg, "mirror: addWatch %s: %s; reconnecting", s->stores_path, zerror(rc));
+    pthread_mutex_lock(&s->mu);
+    s->recovering = true;
+    if (s->w && !s->stopping) zkw_reconnect(s->w);
+    pthread_mutex_unlock(&s->mu);
 }
 
 static void on_state(void *ctx, int state, bool fresh) {
@@ -703,7 +741,8 @@ static void on_state(void *ctx, int state, bool fresh) {
         opq_prepend(&s->q, &s->lost);
         assert(s->inflight == 0);
         s->done = 0;
-        s->enq = s->q.len;
+        s->enq = 0;
+        for (op *o = s->q.head; o; o = o->next) o->seq = ++s->enq; /* queue order again */
         pthread_cond_broadcast(&s->cond);
         pthread_mutex_unlock(&s->mu);
         return;
@@ -727,96 +766,118 @@ static void on_state(void *ctx, int state, bool fresh) {
 
 /* ---- the gap check (recovery thread) ----------------------------------------------------- */
 
-typedef struct sync_wait {
-    mirror_set *s;
-    bool done;
-    int rc;
-    int64_t zxid;
-} sync_wait;
-
 static void sync_path_body(sbuf *b) { jute_put_string(b, "/"); }
 
 static void recovery_sync_done(void *ctx, int rc, int64_t zxid, jute_in *body) {
     (void)body;
-    sync_wait *sw = ctx;
-    mirror_set *s = sw->s;
-    notify_list nl = {.n = 0};
+    mirror_set *s = ctx;
     pthread_mutex_lock(&s->mu);
-    sw->done = true;
-    sw->rc = rc;
-    sw->zxid = zxid;
+    s->rsync_done++;
+    s->rsync_rc = rc;
+    s->rsync_zxid = zxid;
     pthread_cond_broadcast(&s->cond);
-    unlock_and_notify(s, &nl);
+    pthread_mutex_unlock(&s->mu);
 }
 
-/* Collects the paths of the gap probe: every known record and config, every
- * bucket. Caller holds mu. */
-static void collect_paths(mirror_set *s, GPtrArray *data, GPtrArray *child) {
+/* Where the gap check's path collection is: a mirror (by index in a list of
+ * the set's mirrors, which live until the set is freed) and a bucket. */
+typedef struct gap_cursor {
+    GPtrArray *mirrors;
+    guint mi;
+    unsigned bucket;
+} gap_cursor;
+
+/* Appends the paths of the next buckets (every known record and, with a
+ * mirror's first bucket, its config; or the bucket paths themselves when
+ * buckets is true) until about `want` paths. Caller holds mu. Returns false
+ * when there is nothing left. */
+static bool gap_next(gap_cursor *gc, bool buckets, GPtrArray *out, guint want) {
+    while (gc->mi < gc->mirrors->len && out->len < want) {
+        mirror *m = g_ptr_array_index(gc->mirrors, gc->mi);
+        if (m->czxid < 0 || gc->bucket >= LAYOUT_BUCKETS) { gc->mi++; gc->bucket = 0; continue; }
+        unsigned b = gc->bucket++;
+        if (buckets) { g_ptr_array_add(out, g_strdup_printf("%s/%03x", m->rpath, b)); continue; }
+        if (b == 0) g_ptr_array_add(out, g_strdup(m->spath));
+        GHashTableIter ri;
+        gpointer rk, rv;
+        g_hash_table_iter_init(&ri, m->buckets[b]);
+        while (g_hash_table_iter_next(&ri, &rk, &rv)) {
+            rec *r = rv;
+            if (r->zver >= 0 && !r->gone) g_ptr_array_add(out, g_strdup_printf("%s/%03x/%s", m->rpath, b, r->name));
+        }
+    }
+    return out->len > 0;
+}
+
+/* Probes one pass (records, then buckets) in chunks of PROBE_WATCHES paths,
+ * collected with the lock released between chunks; a failed chunk is tried
+ * again a few times before the whole check gives up. */
+static int gap_pass(mirror_set *s, uint64_t rel, bool buckets, unsigned *probes, size_t *paths) {
+    gap_cursor gc = {g_ptr_array_new(), 0, 0};
+    pthread_mutex_lock(&s->mu);
     GHashTableIter it;
     gpointer k, v;
     g_hash_table_iter_init(&it, s->stores);
-    while (g_hash_table_iter_next(&it, &k, &v)) {
-        mirror *m = v;
-        if (m->czxid < 0) continue;
-        g_ptr_array_add(data, g_strdup(m->spath));
-        for (unsigned b = 0; b < LAYOUT_BUCKETS; b++) {
-            g_ptr_array_add(child, g_strdup_printf("%s/%03x", m->rpath, b));
-            GHashTableIter ri;
-            gpointer rk, rv;
-            g_hash_table_iter_init(&ri, m->buckets[b]);
-            while (g_hash_table_iter_next(&ri, &rk, &rv)) {
-                rec *r = rv;
-                if (r->zver >= 0 && !r->gone) g_ptr_array_add(data, g_strdup_printf("%s/%03x/%s", m->rpath, b, r->name));
-            }
+    while (g_hash_table_iter_next(&it, &k, &v)) g_ptr_array_add(gc.mirrors, v);
+    pthread_mutex_unlock(&s->mu);
+    int rc = 0;
+    for (;;) {
+        GPtrArray *chunk = g_ptr_array_new_with_free_func(g_free);
+        pthread_mutex_lock(&s->mu);
+        bool more = !s->stopping && gap_next(&gc, buckets, chunk, PROBE_WATCHES);
+        pthread_mutex_unlock(&s->mu);
+        if (!more) { g_ptr_array_free(chunk, TRUE); break; }
+        *paths += chunk->len;
+        const char *const *pv = (const char *const *)chunk->pdata;
+        rc = -1;
+        for (int attempt = 0; attempt < PROBE_ATTEMPTS && rc < 0 && !atomic_load(&s->cancel); attempt++) {
+            (*probes)++;
+            rc = buckets ? zkw_probe(s->hosts, PROBE_TIMEOUT_MS, (int64_t)rel, NULL, 0, pv, chunk->len, on_probe_event, s,
+                                     &s->cancel, s->lg)
+                         : zkw_probe(s->hosts, PROBE_TIMEOUT_MS, (int64_t)rel, pv, chunk->len, NULL, 0, on_probe_event, s,
+                                     &s->cancel, s->lg);
         }
+        g_ptr_array_free(chunk, TRUE);
+        if (rc < 0) break;
     }
+    g_ptr_array_free(gc.mirrors, TRUE);
+    return rc;
 }
 
 /* One gap check. Returns 0 when the gap is queued (or there is none). */
 static int recover_once(mirror_set *s, uint64_t rgen) {
     int64_t t0 = zs_clock_ms();
-    sync_wait sw = {s, false, 0, 0};
     sbuf body = SBUF_INIT;
     sync_path_body(&body);
     pthread_mutex_lock(&s->mu);
     uint64_t rel = s->wmark;
-    int rc = sbuf_failed(&body) ? -1 : zkw_submit(s->w, JUTE_OP_SYNC, body.buf, body.len, recovery_sync_done, &sw);
+    /* A sync on the main session first: its reply comes after SetWatches2's,
+     * so the persistent watch is registered when it arrives, and its zxid
+     * says whether anything at all was written since W. */
+    int rc = s->stopping || sbuf_failed(&body) ? -1 : zkw_submit(s->w, JUTE_OP_SYNC, body.buf, body.len, recovery_sync_done, s);
     sbuf_free(&body);
     if (rc < 0) { pthread_mutex_unlock(&s->mu); return -1; }
-    /* The sync's reply comes after SetWatches2's: the persistent watch is
-     * registered when it arrives. */
-    /* zkw calls back exactly once (a lost connection fails it): wait for
-     * that, sw lives on this stack. */
-    while (!sw.done) pthread_cond_wait(&s->cond, &s->mu);
-    if (sw.rc != ZOK || s->rgen != rgen) { pthread_mutex_unlock(&s->mu); return -1; }
-    if ((uint64_t)sw.zxid <= rel) { /* nothing was written anywhere since W */
+    uint64_t mine = ++s->rsync_sent;
+    /* zkw calls back exactly once (a lost connection or a close fails it);
+     * at shutdown the session closes after this thread ends: stop waiting
+     * (the callback's context is the set, which outlives it). */
+    while (s->rsync_done < mine && !s->stopping) pthread_cond_wait(&s->cond, &s->mu);
+    if (s->rsync_rc != ZOK || s->rgen != rgen || s->stopping) { pthread_mutex_unlock(&s->mu); return -1; }
+    if ((uint64_t)s->rsync_zxid <= rel) { /* nothing was written anywhere since W */
         pthread_mutex_unlock(&s->mu);
         LOG_INFO(s->lg, "mirror: reconnected; nothing changed since zxid 0x%llx", (unsigned long long)rel);
         return 0;
     }
-    GPtrArray *data = g_ptr_array_new_with_free_func(g_free), *child = g_ptr_array_new_with_free_func(g_free);
-    collect_paths(s, data, child);
     pthread_mutex_unlock(&s->mu);
-    int out = 0;
     unsigned probes = 0;
-    for (guint i = 0; i < data->len && out == 0; i += PROBE_WATCHES, probes++) {
-        guint n = data->len - i < PROBE_WATCHES ? data->len - i : PROBE_WATCHES;
-        out = zkw_probe(s->hosts, PROBE_TIMEOUT_MS, (int64_t)rel, (const char *const *)data->pdata + i, n, NULL, 0,
-                        on_probe_event, s, s->lg);
-    }
-    for (guint i = 0; i < child->len && out == 0; i += PROBE_WATCHES, probes++) {
-        guint n = child->len - i < PROBE_WATCHES ? child->len - i : PROBE_WATCHES;
-        out = zkw_probe(s->hosts, PROBE_TIMEOUT_MS, (int64_t)rel, NULL, 0, (const char *const *)child->pdata + i, n,
-                        on_probe_event, s, s->lg);
-    }
-    LOG_INFO(s->lg, "mirror: gap check of %u records and %u buckets since zxid 0x%llx: %s in %lld ms (%u probe sessions)",
-             data->len, child->len, (unsigned long long)rel, out == 0 ? "done" : "failed", (long long)(zs_clock_ms() - t0),
-             probes);
+    size_t records = 0, buckets = 0;
+    int out = gap_pass(s, rel, false, &probes, &records);
+    if (out == 0) out = gap_pass(s, rel, true, &probes, &buckets);
+    LOG_INFO(s->lg, "mirror: gap check of %zu records and %zu buckets since zxid 0x%llx: %s in %lld ms (%u probe sessions)",
+             records, buckets, (unsigned long long)rel, out == 0 ? "done" : "failed", (long long)(zs_clock_ms() - t0), probes);
     pthread_mutex_lock(&s->mu);
     s->probes += probes;
     pthread_mutex_unlock(&s->mu);
-    g_ptr_array_free(data, TRUE);
-    g_ptr_array_free(child, TRUE);
     return out;
 }
 
@@ -832,7 +893,7 @@ static void *recovery_main(void *arg) {
         pthread_mutex_unlock(&s->mu);
         int rc = recover_once(s, rgen);
         pthread_mutex_lock(&s->mu);
-        if (rc == 0 && s->rgen == rgen && s->connected && !s->recover_wanted) {
+        if (rc == 0 && s->rgen == rgen && s->connected && !s->recover_wanted && !s->stopping) {
             /* The gap is queued: from now on checkpoints need its reads. */
             s->recovering = false;
             s->recoveries++;
@@ -841,10 +902,8 @@ static void *recovery_main(void *arg) {
             pthread_cond_broadcast(&s->cond);
         } else if (rc < 0 && !s->stopping) {
             s->recover_wanted = true;
-            pthread_mutex_unlock(&s->mu);
-            struct timespec ts = {0, RECOVERY_RETRY_MS * 1000000L};
-            nanosleep(&ts, NULL);
-            pthread_mutex_lock(&s->mu);
+            struct timespec dl = zs_clock_deadline(RECOVERY_RETRY_MS);
+            pthread_cond_timedwait(&s->cond, &s->mu, &dl); /* wakes early when stopping */
         }
     }
     pthread_mutex_unlock(&s->mu);
@@ -943,14 +1002,21 @@ mirror_set *mirror_set_new(const char *hosts, int session_timeout_ms, const char
 
 void mirror_set_stop(mirror_set *s) {
     if (!s) return;
-    zkw_close(s->w); /* fails what is in flight (into s->lost) and joins its thread */
-    s->w = NULL;
+    /* First nothing new: no batch, no sync, no probe; then the gap check's
+     * thread ends (a probe is cut short); then the session (which fails
+     * what is in flight, into s->lost, and joins its thread). */
     pthread_mutex_lock(&s->mu);
     s->stopping = true;
+    s->connected = false;
+    atomic_store(&s->cancel, true);
     pthread_cond_broadcast(&s->cond);
     pthread_mutex_unlock(&s->mu);
     if (s->rthr_started) pthread_join(s->rthr, NULL);
     s->rthr_started = false;
+    zkw_close(s->w);
+    pthread_mutex_lock(&s->mu);
+    s->w = NULL;
+    pthread_mutex_unlock(&s->mu);
 }
 
 void mirror_set_free(mirror_set *s) {
@@ -989,6 +1055,7 @@ static void catch_up_sync_done(void *ctx, int rc, int64_t zxid, jute_in *body);
 
 /* Sends the coalesced sync. Caller holds mu. */
 static void send_sync(mirror_set *s) {
+    if (s->stopping) return;
     sbuf body = SBUF_INIT;
     sync_path_body(&body);
     uint64_t seq = s->sync_sent + 1;
@@ -1002,7 +1069,7 @@ static void send_sync(mirror_set *s) {
 static void catch_up_sync_done(void *ctx, int rc, int64_t zxid, jute_in *body) {
     (void)body;
     mirror_set *s = ctx;
-    notify_list nl = {.n = 0};
+    notify_list nl = {NULL};
     pthread_mutex_lock(&s->mu);
     s->sync_inflight = false;
     s->sync_done++;

@@ -41,8 +41,9 @@ enum { JUTE_EV_CREATED = 1, JUTE_EV_DELETED = 2, JUTE_EV_CHANGED = 3, JUTE_EV_CH
 /* AddWatchMode. */
 enum { JUTE_WATCH_PERSISTENT = 0, JUTE_WATCH_PERSISTENT_RECURSIVE = 1 };
 
-/* The largest frame the client accepts (a multiRead of large values). */
-#define JUTE_MAX_FRAME (256u * 1024u * 1024u)
+/* The largest frame the client accepts: a multiRead reply (the mirror
+ * sizes its batches to a few MiB; one foreign value may be 1 MiB). */
+#define JUTE_MAX_FRAME (128u * 1024u * 1024u)
 
 typedef struct jute_stat {
     int64_t czxid, mzxid, ctime, mtime;

@@ -26,6 +26,8 @@ enum {
     BACKOFF_MAX_MS = 1000,
     CLOSE_WAIT_MS = 1000,    /* how long close waits for closeSession's reply */
 };
+/* The largest frame of a handshake or a probe (no data is read there). */
+#define SMALL_FRAME (1024u * 1024u)
 
 typedef struct pending {
     int32_t xid;
@@ -62,6 +64,7 @@ struct zkw {
     zkw_stats st;
 
     _Atomic int64_t last_zxid;
+    atomic_bool reset_wanted;  /* zkw_reconnect: drop the connection */
 
     /* I/O thread only */
     int fd;
@@ -71,6 +74,7 @@ struct zkw {
     char *in;
     size_t in_len, in_cap;
     int64_t last_recv_ms, last_send_ms;
+    int64_t connected_ms;      /* when the current/last connection was made */
 };
 
 /* ---- sockets ------------------------------------------------------------ */
@@ -111,19 +115,26 @@ static int parse_hosts(const char *spec, host **out, size_t *n, const char **why
     return 0;
 }
 
-static int wait_fd(int fd, short ev, int64_t deadline) {
+/* A deadline for the blocking helpers, and a flag that cancels them. */
+typedef struct dl {
+    int64_t at;
+    const atomic_bool *cancel; /* may be NULL */
+} dl;
+
+static int wait_fd(int fd, short ev, const dl *d) {
     for (;;) {
-        int64_t left = deadline - zs_clock_ms();
+        if (d->cancel && atomic_load(d->cancel)) return -1;
+        int64_t left = d->at - zs_clock_ms();
         if (left <= 0) return -1;
         struct pollfd p = {fd, ev, 0};
-        int r = poll(&p, 1, (int)left);
+        int r = poll(&p, 1, left > 200 ? 200 : (int)left);
         if (r > 0) return 0;
         if (r < 0 && errno != EINTR) return -1;
     }
 }
 
 /* Non-blocking TCP connection to one host, within deadline. */
-static int tcp_connect(const host *h, int64_t deadline) {
+static int tcp_connect(const host *h, const dl *deadline) {
     struct addrinfo hints = {0}, *ai = NULL;
     hints.ai_socktype = SOCK_STREAM;
     if (getaddrinfo(h->name, h->port, &hints, &ai) != 0) return -1;
@@ -146,7 +157,7 @@ static int tcp_connect(const host *h, int64_t deadline) {
     return fd;
 }
 
-static int write_all(int fd, const char *p, size_t n, int64_t deadline) {
+static int write_all(int fd, const char *p, size_t n, const dl *deadline) {
     while (n) {
         ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
         if (k > 0) { p += k; n -= (size_t)k; continue; }
@@ -163,7 +174,7 @@ typedef struct frame {
     size_t len, cap;
 } frame;
 
-static int recv_exact(int fd, char *dst, size_t n, int64_t deadline) {
+static int recv_exact(int fd, char *dst, size_t n, const dl *deadline) {
     while (n) {
         ssize_t k = recv(fd, dst, n, 0);
         if (k == 0) return -1;
@@ -178,12 +189,12 @@ static int recv_exact(int fd, char *dst, size_t n, int64_t deadline) {
     return 0;
 }
 
-/* Reads one whole frame's body into *f, within deadline. */
-static int read_frame(int fd, frame *f, int64_t deadline) {
+/* Reads one whole frame's body (at most max bytes) into *f, within deadline. */
+static int read_frame(int fd, frame *f, uint32_t max, const dl *deadline) {
     unsigned char lb[4];
     if (recv_exact(fd, (char *)lb, 4, deadline) < 0) return -1;
     uint32_t n = ((uint32_t)lb[0] << 24) | ((uint32_t)lb[1] << 16) | ((uint32_t)lb[2] << 8) | lb[3];
-    if (n > JUTE_MAX_FRAME) return -1;
+    if (n > max) return -1;
     if (f->cap < n) {
         char *p = realloc(f->p, n);
         if (!p) return -1;
@@ -198,15 +209,15 @@ static int read_frame(int fd, frame *f, int64_t deadline) {
  * Returns the socket, or -1; *expired when the server said the session is
  * gone. */
 static int handshake(const host *h, int timeout_req, int64_t last_zxid, int64_t session_id, const char passwd[16],
-                     jute_connect_response *resp, bool *expired) {
+                     const atomic_bool *cancel, jute_connect_response *resp, bool *expired) {
     *expired = false;
-    int64_t deadline = zs_clock_ms() + CONNECT_STEP_MS;
+    dl dd = {zs_clock_ms() + CONNECT_STEP_MS, cancel}, *deadline = &dd;
     int fd = tcp_connect(h, deadline);
     if (fd < 0) return -1;
     sbuf b = SBUF_INIT;
     frame in = {0};
     jute_connect_request(&b, last_zxid, timeout_req, session_id, passwd);
-    int ok = !sbuf_failed(&b) && write_all(fd, b.buf, b.len, deadline) == 0 && read_frame(fd, &in, deadline) == 0 &&
+    int ok = !sbuf_failed(&b) && write_all(fd, b.buf, b.len, deadline) == 0 && read_frame(fd, &in, SMALL_FRAME, deadline) == 0 &&
              jute_parse_connect_response(in.p, in.len, resp) == 0;
     sbuf_free(&b);
     free(in.p);
@@ -270,12 +281,15 @@ static void sleep_ms(int ms) {
  * watches first, and reports the new state. Returns false when stopping. */
 static bool do_connect(zkw *w) {
     int backoff = BACKOFF_MIN_MS;
+    /* A connection that lasted under a second (the server closes at once,
+     * or refused what it was sent): not a tight loop against it. */
+    if (w->connected_ms && zs_clock_ms() - w->connected_ms < 1000) sleep_ms(BACKOFF_MAX_MS / 2);
     for (;;) {
         if (stopping(w)) return false;
         const host *h = &w->hosts[w->next_host++ % w->nhosts];
         jute_connect_response r;
         bool expired;
-        int fd = handshake(h, w->timeout_req, atomic_load(&w->last_zxid), w->session_id, w->passwd, &r, &expired);
+        int fd = handshake(h, w->timeout_req, atomic_load(&w->last_zxid), w->session_id, w->passwd, NULL, &r, &expired);
         if (fd < 0 && expired) {
             LOG_WARN(w->lg, "mirror session 0x%llx expired; opening a new one", (unsigned long long)w->session_id);
             pthread_mutex_lock(&w->mu);
@@ -296,7 +310,8 @@ static bool do_connect(zkw *w) {
         w->session_id = r.session_id;
         memcpy(w->passwd, r.passwd, 16);
         w->timeout_neg = r.timeout_ms;
-        w->last_recv_ms = w->last_send_ms = zs_clock_ms();
+        w->last_recv_ms = w->last_send_ms = w->connected_ms = zs_clock_ms();
+        atomic_store(&w->reset_wanted, false);
         pthread_mutex_lock(&w->mu);
         assert(w->out.len == 0 && g_queue_is_empty(&w->pending));
         if (w->watches->len) {
@@ -406,7 +421,7 @@ static int read_some(zkw *w) {
             pthread_mutex_lock(&w->mu);
             w->st.frames_in++;
             pthread_mutex_unlock(&w->mu);
-            if (handle_frame(w, w->in + off + 4, n) < 0) return -1;
+            if (handle_frame(w, w->in + off + 4, n) < 0 || atomic_load(&w->reset_wanted)) return -1;
             off += 4 + (size_t)n;
         }
         memmove(w->in, w->in + off, w->in_len - off);
@@ -446,13 +461,14 @@ static void close_session(zkw *w) {
     size_t f = jute_frame_begin(&b);
     jute_request_header(&b, 0x7ffffff0, JUTE_OP_CLOSE);
     jute_frame_end(&b, f);
-    int64_t deadline = zs_clock_ms() + CLOSE_WAIT_MS;
+    dl dd = {zs_clock_ms() + CLOSE_WAIT_MS, NULL}, *deadline = &dd;
     pthread_mutex_lock(&w->mu);
     int wr = flush_locked(w); /* what was queued goes first */
+    if (w->out_off != w->out.len) wr = -1; /* a frame half sent: a close now would garble it */
     pthread_mutex_unlock(&w->mu);
     if (wr == 0 && !sbuf_failed(&b) && write_all(w->fd, b.buf, b.len, deadline) == 0) {
         frame in = {0};
-        while (read_frame(w->fd, &in, deadline) == 0) {
+        while (read_frame(w->fd, &in, JUTE_MAX_FRAME, deadline) == 0) {
             jute_in r;
             jute_in_init(&r, in.p, in.len);
             if (jute_get_int(&r) == 0x7ffffff0) break;
@@ -485,6 +501,7 @@ static void *io_main(void *arg) {
         struct pollfd p[2] = {{w->fd, (short)(POLLIN | (want_out ? POLLOUT : 0)), 0}, {w->wake[0], POLLIN, 0}};
         int r = poll(p, 2, t < 1 ? 1 : (int)t);
         if (r < 0 && errno != EINTR) { lost(w, "poll failed"); continue; }
+        if (atomic_load(&w->reset_wanted)) { lost(w, "asked to reconnect"); continue; }
         if (p[1].revents & POLLIN) {
             char buf[256];
             while (read(w->wake[0], buf, sizeof buf) > 0) {}
@@ -581,7 +598,13 @@ int zkw_add_watch(zkw *w, const char *path, int mode, zkw_reply_fn fn, void *ctx
     pw->mode = mode;
     memcpy(pw->path, path, n + 1);
     pthread_mutex_lock(&w->mu);
-    g_ptr_array_add(w->watches, pw); /* from now on re-registered at every connect */
+    bool known = false;
+    for (guint i = 0; i < w->watches->len && !known; i++) {
+        const pwatch *o = g_ptr_array_index(w->watches, i);
+        known = o->mode == mode && strcmp(o->path, path) == 0;
+    }
+    if (known) free(pw);
+    else g_ptr_array_add(w->watches, pw); /* from now on re-registered at every connect */
     pthread_mutex_unlock(&w->mu);
     sbuf b = SBUF_INIT;
     jute_put_string(&b, path);
@@ -589,6 +612,11 @@ int zkw_add_watch(zkw *w, const char *path, int mode, zkw_reply_fn fn, void *ctx
     int rc = sbuf_failed(&b) ? -1 : zkw_submit(w, JUTE_OP_ADD_WATCH, b.buf, b.len, fn, ctx);
     sbuf_free(&b);
     return rc;
+}
+
+void zkw_reconnect(zkw *w) {
+    atomic_store(&w->reset_wanted, true);
+    wake(w);
 }
 
 bool zkw_connected(zkw *w) {
@@ -609,10 +637,10 @@ void zkw_get_stats(zkw *w, zkw_stats *out) {
 /* ---- the gap probe ------------------------------------------------------------ */
 
 /* Reads frames until the reply with xid, passing events on. */
-static int probe_wait(int fd, int32_t xid, int64_t deadline, void (*on_event)(void *, int, const char *, size_t),
+static int probe_wait(int fd, int32_t xid, const dl *deadline, void (*on_event)(void *, int, const char *, size_t),
                       void *ctx, frame *buf) {
     for (;;) {
-        if (read_frame(fd, buf, deadline) < 0) return -1;
+        if (read_frame(fd, buf, SMALL_FRAME, deadline) < 0) return -1;
         jute_in in;
         jute_in_init(&in, buf->p, buf->len);
         jute_reply_header h;
@@ -631,7 +659,7 @@ static int probe_wait(int fd, int32_t xid, int64_t deadline, void (*on_event)(vo
 /* Sends one SetWatches2 packet of data[*di..] then child[*ci..], at most
  * ZKW_SET_WATCHES_MAX bytes of paths, and advances the indexes. */
 static int probe_packet(int fd, int64_t rel, const char *const *data, size_t ndata, size_t *di,
-                        const char *const *child, size_t nchild, size_t *ci, int64_t deadline, sbuf *b) {
+                        const char *const *child, size_t nchild, size_t *ci, const dl *deadline, sbuf *b) {
     size_t d0 = *di, c0 = *ci, bytes = 0;
     while (*di < ndata && (bytes == 0 || bytes + strlen(data[*di]) + 4 <= ZKW_SET_WATCHES_MAX)) bytes += strlen(data[(*di)++]) + 4;
     while (*di == ndata && *ci < nchild && (bytes == 0 || bytes + strlen(child[*ci]) + 4 <= ZKW_SET_WATCHES_MAX))
@@ -646,17 +674,18 @@ static int probe_packet(int fd, int64_t rel, const char *const *data, size_t nda
 
 int zkw_probe(const char *hosts, int timeout_ms, int64_t relative_zxid, const char *const *data, size_t ndata,
               const char *const *child, size_t nchild,
-              void (*on_event)(void *ctx, int type, const char *path, size_t len), void *ctx, const zs_log *lg) {
+              void (*on_event)(void *ctx, int type, const char *path, size_t len), void *ctx,
+              const atomic_bool *cancel, const zs_log *lg) {
     host *hs;
     size_t nh;
     const char *why;
     if (parse_hosts(hosts, &hs, &nh, &why) < 0) return -1;
-    int64_t deadline = zs_clock_ms() + timeout_ms;
+    dl dd = {zs_clock_ms() + timeout_ms, cancel}, *deadline = &dd;
     int fd = -1;
     jute_connect_response r;
-    for (size_t i = 0; i < nh && fd < 0 && zs_clock_ms() < deadline; i++) {
+    for (size_t i = 0; i < nh && fd < 0 && zs_clock_ms() < dd.at && !(cancel && atomic_load(cancel)); i++) {
         bool expired;
-        fd = handshake(&hs[i], timeout_ms, relative_zxid, 0, NULL, &r, &expired);
+        fd = handshake(&hs[i], timeout_ms, relative_zxid, 0, NULL, cancel, &r, &expired);
     }
     for (size_t i = 0; i < nh; i++) { free(hs[i].name); free(hs[i].port); }
     free(hs);
@@ -685,8 +714,9 @@ int zkw_probe(const char *hosts, int timeout_ms, int64_t relative_zxid, const ch
     jute_request_header(&b, 2, JUTE_OP_CLOSE);
     jute_frame_end(&b, f);
     if (!sbuf_failed(&b) && write_all(fd, b.buf, b.len, deadline) == 0) {
-        int64_t cd = zs_clock_ms() + CLOSE_WAIT_MS;
-        (void)probe_wait(fd, 2, cd < deadline ? cd : deadline, on_event, ctx, &in);
+        dl cd = {zs_clock_ms() + CLOSE_WAIT_MS, cancel};
+        if (cd.at > dd.at) cd.at = dd.at;
+        (void)probe_wait(fd, 2, &cd, on_event, ctx, &in);
     }
 out:
     if (rc < 0) LOG_WARN(lg, "mirror: gap probe of %zu records and %zu buckets failed; retrying", ndata, nchild);

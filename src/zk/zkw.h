@@ -21,6 +21,7 @@
 #ifndef ZS_ZKW_H
 #define ZS_ZKW_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -34,8 +35,8 @@ enum { ZKW_DISCONNECTED = 0, ZKW_CONNECTED = 1 };
 
 typedef struct zkw_callbacks {
     /* state ZKW_CONNECTED (new_session: the previous session expired, or
-     * this is the first) or ZKW_DISCONNECTED. On CONNECTED the persistent
-     * watches were already re-sent; zxid is the session's last seen zxid. */
+     * this is the first) or ZKW_DISCONNECTED (after every pending request
+     * was failed). On CONNECTED the persistent watches were already re-sent. */
     void (*on_state)(void *ctx, int state, bool new_session);
     /* A watch event: type JUTE_EV_*, the path (not NUL-terminated). */
     void (*on_event)(void *ctx, int type, const char *path, size_t len);
@@ -61,6 +62,9 @@ int zkw_submit(zkw *w, int32_t type, const void *body, size_t len, zkw_reply_fn 
  * reconnect re-registers it before any other request. fn as for submit. */
 int zkw_add_watch(zkw *w, const char *path, int mode, zkw_reply_fn fn, void *ctx);
 
+/* Drops the connection (the session is resumed): for a caller that cannot
+ * trust what it got on it. Any thread, callbacks included. */
+void zkw_reconnect(zkw *w);
 bool zkw_connected(zkw *w);
 /* The highest zxid seen in a reply header. */
 int64_t zkw_last_zxid(zkw *w);
@@ -75,10 +79,12 @@ void zkw_get_stats(zkw *w, zkw_stats *out);
  * watches on data[] and child watches on child[] (split into packets of at
  * most 128 KiB), calls on_event for every event the server answers with,
  * and closes the session (freeing its watches on the server). Blocks the
- * calling thread up to timeout_ms. Returns 0, or -1 (the caller retries). */
+ * calling thread up to timeout_ms, or until *cancel (may be NULL) is set.
+ * Returns 0, or -1 (the caller retries). */
 int zkw_probe(const char *hosts, int timeout_ms, int64_t relative_zxid, const char *const *data, size_t ndata,
               const char *const *child, size_t nchild,
-              void (*on_event)(void *ctx, int type, const char *path, size_t len), void *ctx, const zs_log *lg);
+              void (*on_event)(void *ctx, int type, const char *path, size_t len), void *ctx,
+              const atomic_bool *cancel, const zs_log *lg);
 
 /* The largest SetWatches2 packet the client sends (the Java client's). */
 #define ZKW_SET_WATCHES_MAX 131072

@@ -17,6 +17,7 @@ import { setupEnv, it, startGateway, startZk, uniq, sleep, zkCli, recordZnode, n
 import { Api, request, eventually, getMetrics, plainChange, assertSameChanges, byKey } from '../lib/http.mjs';
 import { followEvents, closeAllEvents } from '../lib/sse.mjs';
 import { startProxy } from '../lib/proxy.mjs';
+import { zkConnect } from '../lib/zkraw.mjs';
 
 const env = setupEnv();
 after(() => closeAllEvents());
@@ -118,6 +119,55 @@ it('1,000 records with 1 KB keys written in one push survive a ZooKeeper restart
   assert.equal(all.changes.length, 1000);
   await G.stop();
   await zk.stop();
+});
+
+it('foreign hard deletes while a reader follows the feed: every deletion reaches it (the reads a read causes count)', { timeout: 120000 }, async () => {
+  // A hard delete makes the mirror read the record (no node), which makes it
+  // read the bucket (for the deletion's position): W must wait for both.
+  // Found by review: W once moved after the first read only, so a pull in
+  // that window handed out a cursor past a deletion not yet in the feed,
+  // and the reader never saw it.
+  await env.ready();
+  const root = newRoot();
+  const G = await startGateway({ zk: env.zk.connect, root, name: 'harddel' });
+  const api = new Api(G);
+  const s = uniq('hd');
+  await api.createStore(s);
+  const N = 400;
+  const keys = Array.from({ length: N }, (_, i) => `hd${i}`);
+  for (let i = 0; i < N; i += 100) {
+    await api.pushOk(s, 'c', keys.slice(i, i + 100).map((key, j) => ({ id: i + j + 1, key, op: 'put', value: 1, base: 0 })));
+  }
+  let cursor = await api.getCursor(s);
+  const state = new Map();
+  const zk = await zkConnect(env.zk.connect);
+  let deleting = true;
+  const reader = (async () => {
+    while (deleting) {
+      const page = await api.changesOk(s, { since: cursor });
+      for (const c of page.changes) state.set(c.key, c);
+      cursor = page.cursor;
+    }
+  })();
+  try {
+    for (const key of keys) {
+      const del = await zk.delete(recordZnode(root, s, key).path);
+      assert.equal(del.err, 0, `delete ${key}: ${del.err}`);
+    }
+  } finally {
+    deleting = false;
+    await reader;
+    zk.close();
+  }
+  for (;;) { // the rest, after the last delete
+    const page = await api.changesOk(s, { since: cursor });
+    for (const c of page.changes) state.set(c.key, c);
+    cursor = page.cursor;
+    if (!page.more) break;
+  }
+  const missed = keys.filter((k) => !(state.get(k) && state.get(k).deleted));
+  assert.deepEqual(missed, [], `${missed.length} of ${N} hard deletes never reached the reader`);
+  await G.stop();
 });
 
 /**

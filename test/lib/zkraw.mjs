@@ -1,0 +1,60 @@
+// A minimal ZooKeeper client for tests: a foreign writer that is fast (no
+// JVM start per command, unlike zkCli). Speaks the documented wire protocol:
+// connect, create, setData, delete, getData, close. World-open ACL only.
+//
+//   const zk = await zkConnect('127.0.0.1:2181');
+//   await zk.create('/a', '{"x":1}'); await zk.set('/a', '{"x":2}'); await zk.delete('/a');
+//   zk.close();
+// Each call resolves { err, zxid, ... } (err 0 = ok; -101 no node, -110 exists).
+import net from 'node:net';
+
+const int = (v) => { const b = Buffer.alloc(4); b.writeInt32BE(v); return b; };
+const long = (v) => { const b = Buffer.alloc(8); b.writeBigInt64BE(BigInt(v)); return b; };
+const str = (t) => { const b = Buffer.from(t); return Buffer.concat([int(b.length), b]); };
+const frame = (...parts) => { const b = Buffer.concat(parts); return Buffer.concat([int(b.length), b]); };
+const OPEN_ACL = Buffer.concat([int(1), int(31), str('world'), str('anyone')]);
+
+export function zkConnect(hostPort) {
+  const [host, port] = hostPort.split(',')[0].split(':');
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host, port: Number(port) });
+    let buf = Buffer.alloc(0);
+    let connected = false;
+    let xid = 1;
+    const pending = new Map();
+    s.on('error', (e) => { if (!connected) reject(e); for (const p of pending.values()) p.reject(e); pending.clear(); });
+    s.on('close', () => { for (const p of pending.values()) p.reject(new Error('zkraw: connection closed')); pending.clear(); });
+    s.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      while (buf.length >= 4 && buf.length >= 4 + buf.readUInt32BE(0)) {
+        const f = buf.subarray(4, 4 + buf.readUInt32BE(0));
+        buf = buf.subarray(4 + f.length);
+        if (!connected) { connected = true; resolve(api); continue; }
+        const rx = f.readInt32BE(0);
+        if (rx < 0) continue; // pings, notifications
+        const p = pending.get(rx);
+        if (!p) continue;
+        pending.delete(rx);
+        p.resolve({ err: f.readInt32BE(12), zxid: f.readBigInt64BE(4), body: f.subarray(16) });
+      }
+    });
+    const call = (type, ...parts) => new Promise((res, rej) => {
+      const x = xid++;
+      pending.set(x, { resolve: res, reject: rej });
+      s.write(frame(int(x), int(type), ...parts));
+    });
+    const api = {
+      create: (p, data = '') => call(1, str(p), str(data), OPEN_ACL, int(0)),
+      set: (p, data, version = -1) => call(5, str(p), str(data), int(version)),
+      delete: (p, version = -1) => call(2, str(p), int(version)),
+      get: async (p) => {
+        const r = await call(4, str(p), Buffer.from([0]));
+        if (r.err) return r;
+        const n = r.body.readInt32BE(0);
+        return { ...r, data: n < 0 ? null : r.body.subarray(4, 4 + n).toString() };
+      },
+      close: () => { call(-11).catch(() => {}); setTimeout(() => s.destroy(), 100); },
+    };
+    s.on('connect', () => s.write(frame(int(0), long(0), int(10000), long(0), int(16), Buffer.alloc(16), Buffer.from([0]))));
+  });
+}
