@@ -32,6 +32,9 @@ typedef struct options {
     const char *root;
     const char *jwt_secret_file;
     const char *jwt_public_key;
+    const char *jwt_audience;
+    const char *jwt_issuer;
+    size_t jwt_max_lifetime;
     size_t max_body;
     size_t max_tx_bytes;
     const char *create_store[MAX_LIST + 1];
@@ -56,6 +59,9 @@ static void usage(FILE *f) {
             "  --root PATH               znode under which zoosync keeps its data (default /zoosync)\n"
             "  --jwt-secret-file F       verify HS256 tokens with the secret in F (one trailing newline ignored)\n"
             "  --jwt-public-key F        verify RS256/ES256 tokens with the PEM public key in F\n"
+            "  --jwt-audience AUD        require AUD in the tokens' aud claim\n"
+            "  --jwt-issuer ISS          require the tokens' iss claim to be ISS\n"
+            "  --jwt-max-lifetime S      refuse tokens living longer than S seconds, exp - iat (default 86400)\n"
             "  --max-body BYTES          largest request body (default 4194304)\n"
             "  --max-tx-bytes BYTES      largest tx group, as bytes in one ZooKeeper multi (default 1000000)\n"
             "  --create-store NAME       create this store at start if missing (repeatable)\n"
@@ -111,7 +117,7 @@ static bool is_loopback(const char *host) {
 }
 
 static int parse_args(int argc, char **argv, options *o) {
-    enum { O_LISTEN = 1, O_ZK, O_ROOT, O_SECRET, O_PUBKEY, O_BODY, O_TX, O_CREATE, O_CORS, O_WORKERS, O_SESSION, O_LOG, O_HELP, O_WEB, O_CLIENT, O_KEEPALIVE, O_STREAMS, O_GC };
+    enum { O_LISTEN = 1, O_ZK, O_ROOT, O_SECRET, O_PUBKEY, O_BODY, O_TX, O_CREATE, O_CORS, O_WORKERS, O_SESSION, O_LOG, O_HELP, O_WEB, O_CLIENT, O_KEEPALIVE, O_STREAMS, O_GC, O_AUD, O_ISS, O_LIFE };
     static const struct option longs[] = {
         {"listen", required_argument, NULL, O_LISTEN},     {"zk", required_argument, NULL, O_ZK},
         {"root", required_argument, NULL, O_ROOT},         {"jwt-secret-file", required_argument, NULL, O_SECRET},
@@ -122,6 +128,8 @@ static int parse_args(int argc, char **argv, options *o) {
         {"web", required_argument, NULL, O_WEB},           {"client-dir", required_argument, NULL, O_CLIENT},
         {"keepalive-ms", required_argument, NULL, O_KEEPALIVE}, {"max-streams", required_argument, NULL, O_STREAMS},
         {"gc-interval", required_argument, NULL, O_GC},
+        {"jwt-audience", required_argument, NULL, O_AUD}, {"jwt-issuer", required_argument, NULL, O_ISS},
+        {"jwt-max-lifetime", required_argument, NULL, O_LIFE},
         {"help", no_argument, NULL, O_HELP},               {NULL, 0, NULL, 0}};
     int c;
     size_t v;
@@ -182,6 +190,16 @@ static int parse_args(int argc, char **argv, options *o) {
             if (parse_size("--gc-interval", optarg, 1, &v) < 0 || v > 86400) return -1;
             o->gc_interval_s = (int)v;
             break;
+        case O_AUD: case O_ISS:
+            if (!*optarg) { fprintf(stderr, "zoosyncd: --jwt-audience/--jwt-issuer must not be empty\n"); return -1; }
+            *(c == O_AUD ? &o->jwt_audience : &o->jwt_issuer) = optarg;
+            break;
+        case O_LIFE:
+            if (parse_size("--jwt-max-lifetime", optarg, 1, &o->jwt_max_lifetime) < 0 || o->jwt_max_lifetime > 31536000) {
+                fprintf(stderr, "zoosyncd: --jwt-max-lifetime: from 1 to 31536000 seconds\n");
+                return -1;
+            }
+            break;
         case O_HELP: usage(stdout); exit(0);
         default: usage(stderr); return -1;
         }
@@ -189,6 +207,10 @@ static int parse_args(int argc, char **argv, options *o) {
     if (optind < argc) { fprintf(stderr, "zoosyncd: unexpected argument '%s'\n", argv[optind]); return -1; }
     if (o->jwt_secret_file && o->jwt_public_key) {
         fprintf(stderr, "zoosyncd: give --jwt-secret-file or --jwt-public-key, not both\n");
+        return -1;
+    }
+    if ((o->jwt_audience || o->jwt_issuer) && !o->jwt_secret_file && !o->jwt_public_key) {
+        fprintf(stderr, "zoosyncd: --jwt-audience and --jwt-issuer need --jwt-secret-file or --jwt-public-key\n");
         return -1;
     }
     for (int i = 0; i < o->ncreate; i++) {
@@ -258,7 +280,7 @@ int main(int argc, char **argv) {
      * holds goes with the process anyway. */
     OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
     options o = {.listen_host = "127.0.0.1", .listen_port = 8080, .zk = "127.0.0.1:2181", .root = "/zoosync",
-                 .max_body = 4194304, .max_tx_bytes = 1000000, .workers = 64, .session_timeout_ms = 10000, .keepalive_ms = 15000, .max_streams = 20000, .gc_interval_s = 60,
+                 .max_body = 4194304, .max_tx_bytes = 1000000, .workers = 64, .session_timeout_ms = 10000, .keepalive_ms = 15000, .max_streams = 20000, .gc_interval_s = 60, .jwt_max_lifetime = 86400,
                  .log = {ZS_LOG_INFO}};
     if (parse_args(argc, argv, &o) < 0) return 2;
 
@@ -266,6 +288,10 @@ int main(int argc, char **argv) {
     char *err = NULL;
     if (o.jwt_secret_file) verifier = auth_verifier_from_secret_file(o.jwt_secret_file, &err);
     else if (o.jwt_public_key) verifier = auth_verifier_from_pubkey_file(o.jwt_public_key, &err);
+    if (verifier && auth_verifier_set_policy(verifier, o.jwt_audience, o.jwt_issuer, (long long)o.jwt_max_lifetime, &err) < 0) {
+        auth_verifier_free(verifier);
+        verifier = NULL;
+    }
     if ((o.jwt_secret_file || o.jwt_public_key) && !verifier) {
         fprintf(stderr, "zoosyncd: %s\n", err ? err : "cannot load the token key");
         free(err);
@@ -300,7 +326,8 @@ int main(int argc, char **argv) {
     api_config acfg = {z, o.root, mirrors, verifier, o.max_tx_bytes, &o.log, &ready, ev, NULL, o.web_dir, o.client_dir,
                        &metrics, commit};
     api *a = ev && commit ? api_new(&acfg) : NULL;
-    httpd_config hcfg = {o.listen_host, o.listen_port, o.max_body, o.workers, o.ncors ? o.cors : NULL};
+    httpd_config hcfg = {o.listen_host, o.listen_port, o.max_body, o.workers, o.ncors ? o.cors : NULL,
+                         api_handle_inline, verifier == NULL};
     httpd *h = a ? httpd_start(&hcfg, api_handle, a, &o.log) : NULL;
     if (h) {
         printf("zoosyncd: listening on http://%s%s%s:%u\n", strchr(o.listen_host, ':') ? "[" : "", o.listen_host,

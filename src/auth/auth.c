@@ -9,7 +9,11 @@
  *   4. signature: jwt_decode() with the verifier's key, then jwt_get_alg() is
  *      checked again;
  *   5. claims (only once the signature holds):
- *      `exp` required (number, now < exp), `nbf` honoured (now >= nbf),
+ *      `exp` required, `nbf` honoured (now >= nbf), `exp`, `nbf` and `iat`
+ *      integers from 0 to year 9999 (1e300 or 1.5 is refused); the
+ *      lifetime (exp - iat, or exp - now without iat) at most the
+ *      verifier's maximum; `iss` equal to the verifier's issuer and `aud`
+ *      (a string or an array) naming its audience, when those are set;
  *      `sub` and `scope` optional strings.
  *
  * Decisions where the contract is silent:
@@ -19,7 +23,8 @@
  *   - scope entries that are not one of the five forms (or name an invalid
  *     store) are ignored, so tokens carrying foreign scopes still work;
  *   - no clock leeway: the caller passes `now`;
- *   - public keys: RSA of at least 2048 bits (RS256) or EC P-256 (ES256). */
+ *   - public keys: RSA of at least 2048 bits (RS256) or EC P-256 (ES256);
+ *   - HS256 secrets of at least 32 bytes (the SHA-256 output size). */
 #include "auth/auth.h"
 
 #include <errno.h>
@@ -44,11 +49,18 @@
 /* Longest store name (PROTOCOL.md: ^[A-Za-z0-9_-]{1,64}$). */
 #define AUTH_MAX_STORE 64
 #define AUTH_MIN_RSA_BITS 2048
+/* Shortest HS256 secret: the hash's output size (RFC 7518 3.2). */
+#define AUTH_MIN_HS256_SECRET 32
+/* Latest NumericDate accepted: 9999-12-31T23:59:59Z. */
+#define AUTH_MAX_TIME 253402300799LL
 
 struct auth_verifier {
     jwt_alg_t alg;      /* JWT_ALG_HS256, JWT_ALG_RS256 or JWT_ALG_ES256 */
     unsigned char *key; /* secret bytes or PEM text, NUL-terminated copy */
     size_t len;         /* key length without the terminator */
+    char *audience;     /* required in "aud" (NULL: not checked) */
+    char *issuer;       /* required as "iss" (NULL: not checked) */
+    long long max_lifetime; /* seconds; exp - iat (or exp - now) above it is refused; 0: none */
 };
 
 /* One "<store>:read|write" grant. */
@@ -99,6 +111,9 @@ static auth_verifier *auth_verifier_make(jwt_alg_t alg, const void *key, size_t 
     v->alg = alg;
     v->key = k;
     v->len = len;
+    v->audience = NULL;
+    v->issuer = NULL;
+    v->max_lifetime = 0;
     return v;
 }
 
@@ -141,6 +156,11 @@ auth_verifier *auth_verifier_hs256(const unsigned char *secret, size_t len, char
     }
     if (len > INT_MAX) {
         auth_errf(err, "the HS256 secret is too long");
+        return NULL;
+    }
+    if (len < AUTH_MIN_HS256_SECRET) {
+        auth_errf(err, "the HS256 secret is %zu bytes; it must be at least %d bytes "
+                       "(make one with: openssl rand -hex 32)", len, AUTH_MIN_HS256_SECRET);
         return NULL;
     }
     return auth_verifier_make(JWT_ALG_HS256, secret, len, err);
@@ -237,8 +257,35 @@ auth_verifier *auth_verifier_from_pubkey_file(const char *path, char **err) {
     return v;
 }
 
+int auth_verifier_set_policy(auth_verifier *v, const char *audience, const char *issuer, long long max_lifetime,
+                             char **err) {
+    if ((audience && !*audience) || (issuer && !*issuer)) {
+        auth_errf(err, "the token audience and issuer must not be empty");
+        return -1;
+    }
+    if (max_lifetime < 0 || max_lifetime > AUTH_MAX_TIME) {
+        auth_errf(err, "the maximum token lifetime is out of range");
+        return -1;
+    }
+    char *a = audience ? strdup(audience) : NULL, *i = issuer ? strdup(issuer) : NULL;
+    if ((audience && !a) || (issuer && !i)) {
+        free(a);
+        free(i);
+        auth_errf(err, "out of memory");
+        return -1;
+    }
+    free(v->audience);
+    free(v->issuer);
+    v->audience = a;
+    v->issuer = i;
+    v->max_lifetime = max_lifetime;
+    return 0;
+}
+
 void auth_verifier_free(auth_verifier *v) {
     if (!v) return;
+    free(v->audience);
+    free(v->issuer);
     if (v->alg == JWT_ALG_HS256) memset(v->key, 0, v->len);
     free(v->key);
     free(v);
@@ -369,26 +416,65 @@ static int auth_check_signature(const auth_verifier *v, const char *token, char 
 }
 
 /* Reads the NumericDate claim name: 1 and *out when present, 0 when
- * absent, -1 (with *why) when it is not a number. */
-static int auth_claim_time(json_t *claims, const char *name, double *out, char **why) {
+ * absent, -1 (with *why) when it is not an integer from 0 to year 9999
+ * (so 1e300, 1.5 and "123" are refused, and exp - iat cannot overflow). */
+static int auth_claim_time(json_t *claims, const char *name, long long *out, char **why) {
     json_t *j = json_object_get(claims, name);
     if (!j) return 0;
-    if (!json_is_number(j)) return auth_errf(why, "token claim \"%s\" is not a number", name), -1;
-    *out = json_number_value(j);
+    if (!json_is_integer(j)) return auth_errf(why, "token claim \"%s\" is not an integer NumericDate", name), -1;
+    json_int_t t = json_integer_value(j);
+    if (t < 0 || t > AUTH_MAX_TIME) return auth_errf(why, "token claim \"%s\" is out of range", name), -1;
+    *out = (long long)t;
     return 1;
 }
 
-/* exp required and in the future; nbf, if any, not in the future. */
-static int auth_check_times(json_t *claims, time_t now, char **why) {
-    double exp = 0, nbf = 0;
+/* The lifetime limit: exp - iat, or exp - now without iat. */
+static int auth_check_lifetime(const auth_verifier *v, long long exp, int has_iat, long long iat, time_t now,
+                               char **why) {
+    if (v->max_lifetime <= 0) return 0;
+    long long life = exp - (has_iat ? iat : (long long)now);
+    if (life > v->max_lifetime)
+        return auth_errf(why, "token lifetime (%s) of %lld s is over the limit of %lld s",
+                         has_iat ? "exp - iat" : "exp - now", life, v->max_lifetime), -1;
+    return 0;
+}
+
+/* exp required and in the future; nbf, if any, not in the future; iat, if
+ * any, an integer; the lifetime within the verifier's limit. */
+static int auth_check_times(const auth_verifier *v, json_t *claims, time_t now, char **why) {
+    long long exp = 0, nbf = 0, iat = 0;
     int has = auth_claim_time(claims, "exp", &exp, why);
     if (has < 0) return -1;
     if (has == 0) return auth_errf(why, "token has no \"exp\" claim"), -1;
-    if ((double)now >= exp) return auth_errf(why, "token expired"), -1;
+    if ((long long)now >= exp) return auth_errf(why, "token expired"), -1;
     has = auth_claim_time(claims, "nbf", &nbf, why);
     if (has < 0) return -1;
-    if (has && (double)now < nbf) return auth_errf(why, "token is not valid yet (nbf is in the future)"), -1;
-    return 0;
+    if (has && (long long)now < nbf) return auth_errf(why, "token is not valid yet (nbf is in the future)"), -1;
+    has = auth_claim_time(claims, "iat", &iat, why);
+    if (has < 0) return -1;
+    return auth_check_lifetime(v, exp, has, iat, now, why);
+}
+
+/* "aud" must be the verifier's audience, or an array containing it. */
+static int auth_check_audience(const auth_verifier *v, json_t *claims, char **why) {
+    if (!v->audience) return 0;
+    json_t *aud = json_object_get(claims, "aud");
+    if (json_is_string(aud) && strcmp(json_string_value(aud), v->audience) == 0) return 0;
+    if (json_is_array(aud)) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(aud, i, e)
+            if (json_is_string(e) && strcmp(json_string_value(e), v->audience) == 0) return 0;
+    }
+    return auth_errf(why, "token \"aud\" does not include this service's audience"), -1;
+}
+
+/* "iss" must equal the verifier's issuer exactly. */
+static int auth_check_issuer(const auth_verifier *v, json_t *claims, char **why) {
+    if (!v->issuer) return 0;
+    const char *iss = json_string_value(json_object_get(claims, "iss"));
+    if (iss && strcmp(iss, v->issuer) == 0) return 0;
+    return auth_errf(why, "token \"iss\" is not the accepted issuer"), -1;
 }
 
 /* Reads the optional string claim name into *out (NULL when absent).
@@ -403,9 +489,12 @@ static int auth_claim_str(json_t *claims, const char *name, const char **out, ch
 }
 
 /* Turns the verified claims into a principal. Returns 0, or -1 with *why. */
-static int auth_claims_principal(json_t *claims, time_t now, auth_principal **out, char **why) {
+static int auth_claims_principal(const auth_verifier *v, json_t *claims, time_t now, auth_principal **out,
+                                 char **why) {
     const char *sub = NULL, *scope = NULL;
-    if (auth_check_times(claims, now, why) < 0) return -1;
+    if (auth_check_times(v, claims, now, why) < 0) return -1;
+    if (auth_check_issuer(v, claims, why) < 0) return -1;
+    if (auth_check_audience(v, claims, why) < 0) return -1;
     if (auth_claim_str(claims, "sub", &sub, why) < 0) return -1;
     if (auth_claim_str(claims, "scope", &scope, why) < 0) return -1;
     *out = auth_principal_new(sub, scope);
@@ -426,7 +515,7 @@ int auth_verify(const auth_verifier *v, const char *token, time_t now, auth_prin
     json_t *claims = auth_segment_json(parts.seg[1], parts.len[1]);
     if (!claims) return auth_errf(why, "malformed token: payload is not a base64url JSON object"), -1;
     int rc = auth_check_signature(v, token, why);
-    if (rc == 0) rc = auth_claims_principal(claims, now, out, why);
+    if (rc == 0) rc = auth_claims_principal(v, claims, now, out, why);
     json_decref(claims);
     return rc;
 }

@@ -7,7 +7,9 @@
  *
  * Token rules (PROTOCOL.md "Authentication and scopes"): the token's `alg`
  * must be the verifier's algorithm (never "none"); `exp` is required and must
- * be in the future; `nbf`, when present, must not be in the future; `scope`
+ * be in the future; `nbf`, when present, must not be in the future; the
+ * NumericDates are integers; the policy (audience, issuer, lifetime) holds;
+ * an HS256 secret has at least 32 bytes; `scope`
  * is a space-separated list of "<store>:read", "<store>:write", "*:read",
  * "*:write", "admin". write implies read; admin implies everything. */
 #ifndef ZS_AUTH_H
@@ -27,6 +29,13 @@ typedef enum { AUTH_READ = 1, AUTH_WRITE = 2, AUTH_ADMIN = 3 } auth_perm;
 auth_verifier *auth_verifier_hs256(const unsigned char *secret, size_t len, char **err);
 /* PEM public key; the algorithm (RS256 or ES256) follows from the key type. */
 auth_verifier *auth_verifier_pubkey(const char *pem, size_t len, char **err);
+/* Sets the claim policy; call once, before the verifier is shared.
+ * audience: required in "aud" (a string, or an array holding it); issuer:
+ * required as "iss"; either NULL to skip. max_lifetime (seconds, 0: none):
+ * exp - iat (exp - now when there is no iat) above it is refused. Returns
+ * 0, or -1 with *err (malloc'd) for an empty name or a negative limit. */
+int auth_verifier_set_policy(auth_verifier *v, const char *audience, const char *issuer, long long max_lifetime,
+                             char **err);
 /* Reads a file and calls one of the above. */
 auth_verifier *auth_verifier_from_secret_file(const char *path, char **err);
 auth_verifier *auth_verifier_from_pubkey_file(const char *path, char **err);

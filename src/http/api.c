@@ -39,6 +39,7 @@ typedef struct route {
     char *key;          /* decoded key (owned) */
     size_t klen;
     bool key_broken;    /* the key's percent-encoding is broken */
+    bool store_broken;  /* the store segment's encoding is broken or holds a NUL */
 } route;
 
 api *api_new(const api_config *cfg) {
@@ -117,7 +118,11 @@ static void route_parse(const char *path, route *r) {
     size_t slen = slash ? (size_t)(slash - p) : strlen(p);
     size_t dlen;
     r->store = http_pct_decode(p, slen, &dlen);
-    if (!r->store) r->store = strdup("");
+    if (!r->store || strlen(r->store) != dlen) { /* "todos%00other" is not "todos" */
+        free(r->store);
+        r->store = strdup("");
+        r->store_broken = true;
+    }
     if (!slash) { r->id = R_STORE; return; }
     const char *rest = slash + 1;
     if (strcmp(rest, "push") == 0) r->id = R_PUSH;
@@ -571,7 +576,7 @@ static void dispatch(api *a, const http_req *req, route *rt, http_resp *resp) {
               need == AUTH_ADMIN ? "" : ":", need == AUTH_ADMIN ? "" : need == AUTH_WRITE ? "write" : "read");
         goto out;
     }
-    if (!layout_name_valid(rt->store)) {
+    if (rt->store_broken || !layout_name_valid(rt->store)) {
         failf(resp, 400, "invalid_store", "store name must match ^[A-Za-z0-9_-]{1,64}$");
         goto out;
     }
@@ -599,6 +604,19 @@ static void dispatch(api *a, const http_req *req, route *rt, http_resp *resp) {
     }
 out:
     auth_principal_free(who);
+}
+
+static bool ops_path(const char *path) {
+    return strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0 || strcmp(path, "/metrics") == 0;
+}
+
+/* /healthz, /readyz and /metrics read only memory (atomics and short
+ * locks, never a ZooKeeper call), so api_handle may run them on the
+ * event-loop thread. */
+bool api_handle_inline(void *app, const http_req *req, http_resp *resp) {
+    if (!ops_path(http_req_path(req))) return false;
+    api_handle(app, req, resp);
+    return true;
 }
 
 void api_handle(void *app, const http_req *req, http_resp *resp) {

@@ -1,5 +1,6 @@
 /* api: the /v1 routes, /healthz, /readyz and /metrics on top of the sync
- * modules. One handler, run on worker threads; it applies PROTOCOL.md's
+ * modules. One handler, run on worker threads (the operational routes also
+ * on the event-loop thread, see api_handle_inline); it applies PROTOCOL.md's
  * order of checks: 401 authentication, 405 method, 403 scope, 400 path and
  * query, 404 store or record, 415 media type, then the body. */
 #ifndef ZS_HTTP_API_H
@@ -42,5 +43,9 @@ void api_free(api *a);
 void api_set_gc(api *a, gc *g);
 /* The httpd_handler: app is the api. */
 void api_handle(void *app, const http_req *req, http_resp *resp);
+/* The httpd_inline hook: answers /healthz, /readyz and /metrics on the
+ * event-loop thread (they read only memory: atomics and short locks), so
+ * they never queue behind ZooKeeper-bound requests. False for other paths. */
+bool api_handle_inline(void *app, const http_req *req, http_resp *resp);
 
 #endif

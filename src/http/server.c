@@ -15,7 +15,10 @@
 
 #include "util/sbuf.h"
 
-#define MAX_HEADERS_IN 64
+/* Past these, a request is refused (431 / 414), never cut short: a dropped
+ * If-Match would turn a compare-and-set into a blind write. */
+#define MAX_HEADERS_IN 100
+#define MAX_QUERY_IN 100
 
 struct httpd {
     struct MHD_Daemon *d;
@@ -25,6 +28,9 @@ struct httpd {
     const zs_log *lg;
     size_t max_body;
     const char *const *cors;
+    httpd_inline inline_handler;
+    bool loopback_hosts_only;
+    char listen_host[64];  /* the numeric listen address, for the Host check */
     uint16_t port;
     GMutex stop_mu;   /* orders "stopping" against pushes to the pool; guards streams */
     bool stopping;
@@ -51,9 +57,9 @@ struct http_req {
     struct MHD_Connection *conn;
     int phase;
     char *method, *path;
-    kv headers[MAX_HEADERS_IN];
+    kv *headers;      /* every request header, in order (owned) */
     int nheaders;
-    kv query[MAX_HEADERS_IN];
+    kv *query;        /* every query parameter, in order (owned) */
     int nquery;
     sbuf body;
     bool too_large;
@@ -111,12 +117,49 @@ void http_resp_stream(http_resp *resp, const http_stream_ops *ops, void *cls) {
     resp->stream_cls = cls;
 }
 
+/* Length of the well-formed UTF-8 sequence at s[0..n) (RFC 3629: no
+ * overlong forms, no surrogates, at most U+10FFFF); 0 when there is none. */
+static size_t utf8_seq(const unsigned char *s, size_t n) {
+    unsigned char c = s[0];
+    size_t len = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    if (len == 0 || len > n) return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((s[i] & 0xc0) != 0x80) return 0;
+    if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f) || (c == 0xf0 && s[1] < 0x90) ||
+        (c == 0xf4 && s[1] > 0x8f))
+        return 0;
+    return len;
+}
+
+/* Appends m as a JSON string that is valid UTF-8 whatever m holds: a
+ * sequence cut short at the end (a message truncated by bytes) is dropped,
+ * any other ill-formed byte becomes U+FFFD. */
+static void put_utf8_json(sbuf *b, const char *m) {
+    size_t n = strlen(m), o = 0;
+    char *clean = malloc(n * 3 + 1);
+    if (!clean) { sbuf_json_str(b, "", 0); return; }
+    const unsigned char *u = (const unsigned char *)m;
+    for (size_t i = 0; i < n;) {
+        size_t k = utf8_seq(u + i, n - i);
+        if (k) { memcpy(clean + o, m + i, k); o += k; i += k; continue; }
+        bool cut = true; /* only continuation bytes up to the end: a cut character */
+        for (size_t j = i + 1; j < n; j++) cut = cut && (u[j] & 0xc0) == 0x80;
+        size_t want = u[i] >= 0xf0 ? 4 : u[i] >= 0xe0 ? 3 : 2;
+        if (cut && u[i] >= 0xc2 && u[i] <= 0xf4 && n - i < want) break;
+        memcpy(clean + o, "\xef\xbf\xbd", 3);
+        o += 3;
+        i++;
+    }
+    sbuf_json_str(b, clean, o);
+    free(clean);
+}
+
 void http_resp_error(http_resp *resp, int status, const char *code, const char *message) {
     sbuf b = SBUF_INIT;
     sbuf_puts(&b, "{\"error\":");
     sbuf_json_str(&b, code, strlen(code));
     sbuf_puts(&b, ",\"message\":");
-    sbuf_json_str(&b, message, strlen(message));
+    put_utf8_json(&b, message);
     sbuf_putc(&b, '}');
     size_t len;
     char *body = sbuf_steal(&b, &len);
@@ -263,21 +306,157 @@ static enum MHD_Result queue(httpd *s, http_req *r) {
     return ret;
 }
 
+static void body_too_large(httpd *s, http_req *r) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "the body is larger than the limit of %zu bytes (--max-body)", s->max_body);
+    http_resp_error(&r->resp, 413, "body_too_large", msg);
+}
+
+/* A list being filled by collect(). */
+typedef struct kv_list { kv *arr; int n, cap; bool oom; } kv_list;
+
+/* MHD_get_connection_values iterator: appends one header or query value. */
 static enum MHD_Result collect(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
-    http_req *r = cls;
-    kv *arr = kind == MHD_HEADER_KIND ? r->headers : r->query;
-    int *n = kind == MHD_HEADER_KIND ? &r->nheaders : &r->nquery;
-    if (*n == MAX_HEADERS_IN || !key) return MHD_YES;
-    arr[*n].k = strdup(key);
-    arr[*n].v = strdup(value ? value : "");
-    if (!arr[*n].k || !arr[*n].v) { free(arr[*n].k); free(arr[*n].v); return MHD_YES; }
-    (*n)++;
+    (void)kind;
+    kv_list *l = cls;
+    if (!key) return MHD_YES;
+    if (l->n == l->cap) { l->oom = true; return MHD_NO; } /* cannot happen: counted first */
+    kv *e = &l->arr[l->n];
+    e->k = strdup(key);
+    e->v = strdup(value ? value : "");
+    if (!e->k || !e->v) { free(e->k); free(e->v); l->oom = true; return MHD_NO; }
+    l->n++;
     return MHD_YES;
+}
+
+/* Copies every value of kind into *arr / *n (allocated to the exact
+ * count). Returns 0; -1 when there are more than max (nothing copied);
+ * -2 on OOM. */
+static int collect_all(struct MHD_Connection *c, enum MHD_ValueKind kind, int max, kv **arr, int *n) {
+    int count = MHD_get_connection_values(c, kind, NULL, NULL);
+    if (count > max) return -1;
+    if (count <= 0) return 0;
+    kv_list l = {calloc((size_t)count, sizeof(kv)), 0, count, false};
+    if (!l.arr) return -2;
+    MHD_get_connection_values(c, kind, collect, &l);
+    *arr = l.arr; /* freed with the request, whatever was filled */
+    *n = l.n;
+    return l.oom ? -2 : 0;
+}
+
+static int count_header(const http_req *r, const char *name) {
+    int n = 0;
+    for (int i = 0; i < r->nheaders; i++) n += strcasecmp(r->headers[i].k, name) == 0;
+    return n;
+}
+
+/* Headers that must appear at most once: a second one would be a second,
+ * different meaning (which Authorization, which precondition?). */
+static const char *const single_headers[] = {
+    "Host", "Authorization", "Content-Length", "Transfer-Encoding", "Content-Type",
+    "If-Match", "If-None-Match", "Last-Event-ID", "Origin", NULL,
+};
+
+/* Strict framing (no request smuggling): a Content-Length of digits only,
+ * never with Transfer-Encoding, and "chunked" as the only transfer coding.
+ * Fills resp and returns true when the request must be refused. */
+static bool bad_framing(const http_req *r, const char *version, http_resp *resp) {
+    for (const char *const *h = single_headers; *h; h++) {
+        if (count_header(r, *h) > 1) {
+            char msg[96];
+            snprintf(msg, sizeof msg, "the %s header is given more than once", *h);
+            http_resp_error(resp, 400, "bad_request", msg);
+            return true;
+        }
+    }
+    const char *cl = http_req_header(r, "Content-Length");
+    const char *te = http_req_header(r, "Transfer-Encoding");
+    if (cl && te) {
+        http_resp_error(resp, 400, "bad_request", "Content-Length and Transfer-Encoding together are refused");
+        return true;
+    }
+    if (cl && (!*cl || strspn(cl, "0123456789") != strlen(cl))) {
+        http_resp_error(resp, 400, "bad_request", "Content-Length must be a decimal number");
+        return true;
+    }
+    if (te && strcasecmp(te, "chunked") != 0) {
+        http_resp_error(resp, 501, "not_implemented", "the only transfer coding supported is chunked");
+        return true;
+    }
+    if (strcmp(version, MHD_HTTP_VERSION_1_1) == 0 && !http_req_header(r, "Host")) {
+        http_resp_error(resp, 400, "bad_request", "an HTTP/1.1 request needs a Host header");
+        return true;
+    }
+    return false;
+}
+
+/* A query parameter given twice is ambiguous: refused. */
+static bool bad_query(const http_req *r, http_resp *resp) {
+    for (int i = 0; i < r->nquery; i++) {
+        for (int j = 0; j < i; j++) {
+            if (strcmp(r->query[i].k, r->query[j].k) == 0) {
+                char msg[160];
+                snprintf(msg, sizeof msg, "the query parameter '%.64s' is given more than once", r->query[i].k);
+                http_resp_error(resp, 400, "bad_request", msg);
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/* Is host (a Host header value) a loopback name with the listening port?
+ * Accepted names: localhost, 127.0.0.1, [::1] and the listen address;
+ * the port may be left out only when it is 80. */
+static bool loopback_host(const httpd *s, const char *host) {
+    if (!host) return false;
+    const char *colon = strrchr(host, ':');
+    if (colon && strchr(colon, ']')) colon = NULL; /* "[::1]" without a port */
+    size_t hl = colon ? (size_t)(colon - host) : strlen(host);
+    char port[8];
+    snprintf(port, sizeof port, "%u", (unsigned)s->port);
+    if (colon ? strcmp(colon + 1, port) != 0 : s->port != 80) return false;
+    char listen[70];
+    snprintf(listen, sizeof listen, strchr(s->listen_host, ':') ? "[%s]" : "%s", s->listen_host);
+    const char *names[] = {"localhost", "127.0.0.1", "[::1]", listen};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strlen(names[i]) == hl && strncasecmp(host, names[i], hl) == 0) return true;
+    return false;
+}
+
+/* Copies the headers and query, then applies every check that needs only
+ * them. Fills resp and returns true when the request is answered now
+ * (before any body byte is read; the connection is then closed). */
+static bool refuse_early(httpd *s, http_req *r, const char *version) {
+    http_resp *resp = &r->resp;
+    int nh = collect_all(r->conn, MHD_HEADER_KIND, MAX_HEADERS_IN, &r->headers, &r->nheaders);
+    int nq = nh < 0 ? 0 : collect_all(r->conn, MHD_GET_ARGUMENT_KIND, MAX_QUERY_IN, &r->query, &r->nquery);
+    if (nh == -2 || nq == -2) {
+        http_resp_error(resp, 500, "internal", "out of memory");
+    } else if (nh == -1) {
+        http_resp_error(resp, 431, "headers_too_large", "more than 100 request headers");
+    } else if (nq == -1) {
+        http_resp_error(resp, 414, "uri_too_long", "more than 100 query parameters");
+    } else if (bad_framing(r, version, resp) || bad_query(r, resp)) {
+        /* filled */
+    } else if (s->loopback_hosts_only && !loopback_host(s, http_req_header(r, "Host"))) {
+        http_resp_error(resp, 421, "misdirected_request",
+                        "authentication is off: only a loopback Host with the listening port is served");
+    } else {
+        const char *cl = http_req_header(r, "Content-Length");
+        if (!cl || strtoull(cl, NULL, 10) <= s->max_body) return false;
+        body_too_large(s, r);
+        return true; /* as before: no Connection: close forced here */
+    }
+    http_resp_header(resp, "Connection", "close");
+    return true;
 }
 
 static void req_free(http_req *r) {
     for (int i = 0; i < r->nheaders; i++) { free(r->headers[i].k); free(r->headers[i].v); }
     for (int i = 0; i < r->nquery; i++) { free(r->query[i].k); free(r->query[i].v); }
+    free(r->headers);
+    free(r->query);
     free(r->method);
     free(r->path);
     sbuf_free(&r->body);
@@ -294,15 +473,8 @@ static void run_job(gpointer data, gpointer user) {
     MHD_resume_connection(r->conn);
 }
 
-static void body_too_large(httpd *s, http_req *r) {
-    char msg[128];
-    snprintf(msg, sizeof msg, "the body is larger than the limit of %zu bytes (--max-body)", s->max_body);
-    http_resp_error(&r->resp, 413, "body_too_large", msg);
-}
-
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload, size_t *upload_size, void **con_cls) {
-    (void)version;
     httpd *s = cls;
     http_req *r = *con_cls;
     if (!r) {
@@ -314,11 +486,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r->method = strdup(method);
         r->path = strdup(url);
         if (!r->method || !r->path) return MHD_NO;
-        MHD_get_connection_values(c, MHD_HEADER_KIND, collect, r);
-        MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect, r);
-        const char *cl = http_req_header(r, "Content-Length");
-        if (cl && strtoull(cl, NULL, 10) > s->max_body) {
-            body_too_large(s, r);
+        if (refuse_early(s, r, version)) {
             r->phase = PH_DONE;
             return queue(s, r);
         }
@@ -346,6 +514,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         http_resp_header(&r->resp, "Access-Control-Allow-Headers",
                          "Authorization, Content-Type, If-Match, If-None-Match, Last-Event-ID");
         http_resp_header(&r->resp, "Access-Control-Max-Age", "600");
+        return queue(s, r);
+    }
+    if (s->inline_handler && s->inline_handler(s->app, r, &r->resp)) {
+        r->phase = PH_DONE; /* answered on this thread: it never blocks */
         return queue(s, r);
     }
     g_mutex_lock(&s->stop_mu);
@@ -393,6 +565,9 @@ httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs
     s->lg = lg;
     s->max_body = cfg->max_body;
     s->cors = cfg->cors_origins;
+    s->inline_handler = cfg->inline_handler;
+    s->loopback_hosts_only = cfg->loopback_hosts_only;
+    snprintf(s->listen_host, sizeof s->listen_host, "%s", cfg->listen_host);
     g_mutex_init(&s->stop_mu);
     s->streams = g_hash_table_new(g_direct_hash, g_direct_equal);
     GError *gerr = NULL;

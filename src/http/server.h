@@ -8,6 +8,14 @@
  * request ever blocks the event loop, and an idle connection costs no
  * thread. CORS (allowed origins, preflight) is handled here.
  *
+ * Before a body byte is read, each request is checked, and refused with the
+ * connection closed: more than 100 headers (431) or query parameters (414),
+ * a repeated framing/authorization/precondition header, Content-Length
+ * with Transfer-Encoding, a non-numeric Content-Length, HTTP/1.1 without
+ * Host, a repeated query parameter (400), a transfer coding other than
+ * chunked (501), and with loopback_hosts_only a Host that is not loopback
+ * with the listening port (421, against DNS rebinding).
+ *
  * The URL is kept percent-encoded (the handler decodes path segments and
  * query values itself), so an encoded '/' in a record key stays a key byte. */
 #ifndef ZS_HTTP_SERVER_H
@@ -53,6 +61,10 @@ typedef struct http_resp {
 
 /* Runs on a worker thread; fills resp. */
 typedef void (*httpd_handler)(void *app, const http_req *req, http_resp *resp);
+/* Runs on the event-loop thread once the request is complete, before it is
+ * handed to a worker: returns true when it answered (filled resp). It must
+ * never block (no ZooKeeper call, only short locks). */
+typedef bool (*httpd_inline)(void *app, const http_req *req, http_resp *resp);
 
 typedef struct httpd_config {
     const char *listen_host;  /* numeric IPv4 or IPv6 address */
@@ -60,6 +72,9 @@ typedef struct httpd_config {
     size_t max_body;
     int workers;
     const char *const *cors_origins; /* NULL-terminated; may be NULL */
+    httpd_inline inline_handler;     /* may be NULL: everything goes to workers */
+    bool loopback_hosts_only;        /* authentication off: serve only a loopback
+                                        Host with the listening port (else 421) */
 } httpd_config;
 
 httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs_log *lg);
@@ -75,7 +90,9 @@ const char *http_req_query(const http_req *r, const char *name);
 const char *http_req_body(const http_req *r, size_t *len);
 
 void http_resp_header(http_resp *resp, const char *name, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* Sets a JSON error body {"error","message"}. */
+/* Sets a JSON error body {"error","message"}. The message is made valid
+ * UTF-8 (a character cut at the end is dropped, other bad bytes become
+ * U+FFFD), so callers may truncate by bytes. */
 void http_resp_error(http_resp *resp, int status, const char *code, const char *message);
 /* Takes ownership of body (malloc'd). */
 void http_resp_json(http_resp *resp, int status, char *body, size_t len);

@@ -1,5 +1,6 @@
 #include "http/static.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,16 +23,28 @@ static const char *content_type(const char *path) {
     return "application/octet-stream";
 }
 
+/* No backslash, and no segment starting with '.': that refuses ".", ".."
+ * and every dotfile or dot-directory (.env, .git/...). */
 static bool safe(const char *rel) {
     if (strchr(rel, '\\')) return false;
     for (const char *p = rel; *p;) {
+        if (*p == '.') return false;
         const char *e = strchr(p, '/');
-        size_t n = e ? (size_t)(e - p) : strlen(p);
-        if ((n == 2 && p[0] == '.' && p[1] == '.') || (n == 1 && p[0] == '.')) return false;
         if (!e) break;
         p = e + 1;
     }
     return true;
+}
+
+/* Does path, with every symlink resolved, stay inside dir (also resolved)? */
+static bool inside(const char *dir, const char *path) {
+    char *rd = realpath(dir, NULL);
+    char *rp = realpath(path, NULL);
+    size_t n = rd ? strlen(rd) : 0;
+    bool ok = rd && rp && strncmp(rp, rd, n) == 0 && (rp[n] == '/' || (n == 1 && rd[0] == '/'));
+    free(rd);
+    free(rp);
+    return ok;
 }
 
 void static_serve(const char *dir, const char *rel, http_resp *resp) {
@@ -47,6 +60,7 @@ void static_serve(const char *dir, const char *rel, http_resp *resp) {
         path = NULL;
         goto missing;
     }
+    if (!inside(dir, path)) goto missing; /* a symlink out of dir */
     struct stat st;
     if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > STATIC_MAX_FILE) goto missing;
     if (!(f = fopen(path, "rb"))) goto missing;

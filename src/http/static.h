@@ -1,6 +1,8 @@
 /* static: serves files from a directory (the demo app, the browser client).
- * Read-only, GET and HEAD, no directory listings; a path with a ".."
- * segment, a NUL, or a backslash is refused; "/" maps to index.html. */
+ * Read-only, GET and HEAD, no directory listings; a path with a segment
+ * starting with '.' (dotfiles, "..", "."), a NUL, or a backslash is
+ * refused, and so is a file whose resolved path (symlinks followed) is
+ * outside dir; "/" maps to index.html. Runs on worker threads; no state. */
 #ifndef ZS_HTTP_STATIC_H
 #define ZS_HTTP_STATIC_H
 

@@ -290,7 +290,7 @@ static void test_optional_claims(void **state) {
     auth_principal_free(p);
     free(tok);
 
-    tok = forge_hs("{\"alg\":\"HS256\",\"typ\":\"JWT\"}", "{\"exp\":1700000000.5,\"sub\":\"dan\"}");
+    tok = forge_hs("{\"alg\":\"HS256\",\"typ\":\"JWT\"}", "{\"exp\":1700003600,\"sub\":\"dan\"}");
     p = expect_ok(f->hs, tok);
     assert_string_equal(auth_principal_sub(p), "dan");
     auth_principal_free(p);
@@ -715,21 +715,26 @@ static void check_secret_file(const char *content, const char *expect_secret) {
 
 static void test_secret_file(void **state) {
     (void)state;
-    check_secret_file("topsecret", "topsecret");
-    check_secret_file("topsecret\n", "topsecret");
-    check_secret_file("topsecret\r\n", "topsecret");
-    check_secret_file("topsecret\n\n", "topsecret\n"); /* only ONE newline */
-    check_secret_file("top secret \n", "top secret ");
-    check_secret_file("\ntopsecret", "\ntopsecret");
-    check_secret_file("topsecret\r", "topsecret\r");
+#define TS "topsecret-0123456789abcdefghijklmn" /* 34 bytes: over the 32-byte minimum */
+    check_secret_file(TS, TS);
+    check_secret_file(TS "\n", TS);
+    check_secret_file(TS "\r\n", TS);
+    check_secret_file(TS "\n\n", TS "\n"); /* only ONE newline */
+    check_secret_file("top " TS " \n", "top " TS " ");
+    check_secret_file("\n" TS, "\n" TS);
+    check_secret_file(TS "\r", TS "\r");
+#undef TS
 
     /* Binary secret with a NUL byte: all bytes count. */
-    const unsigned char bin[] = {'k', 0, 'e', 'y', '\n'};
+    unsigned char bin[41];
+    memset(bin, 'k', sizeof bin);
+    bin[1] = 0;
+    bin[40] = '\n';
     char *path = temp_file(bin, sizeof bin);
     char *err = NULL;
     auth_verifier *v = auth_verifier_from_secret_file(path, &err);
     assert_non_null(v);
-    char *tok = mint(JWT_ALG_HS256, (const char *)bin, 4, "u", "a:read", NOW + HOUR, 0);
+    char *tok = mint(JWT_ALG_HS256, (const char *)bin, 40, "u", "a:read", NOW + HOUR, 0);
     auth_principal_free(expect_ok(v, tok));
     free(tok);
     tok = mint(JWT_ALG_HS256, "k", 1, "u", "a:read", NOW + HOUR, 0);
@@ -762,6 +767,130 @@ static void test_secret_file_errors(void **state) {
     free(err);
     assert_null(auth_verifier_hs256(NULL, 5, NULL)); /* err may be NULL */
     auth_verifier_free(NULL);
+}
+
+/* ---- issue 16: short secrets, NumericDates, audience, issuer, lifetime -- */
+
+static void test_short_secret(void **state) {
+    (void)state;
+    char *err = NULL;
+    const char s31[] = "0123456789abcdef0123456789abcde"; /* 31 bytes */
+    assert_null(auth_verifier_hs256((const unsigned char *)s31, 31, &err));
+    assert_non_null(err);
+    assert_non_null(strstr(err, "at least 32 bytes"));
+    free(err);
+    err = NULL;
+    assert_null(auth_verifier_hs256((const unsigned char *)"k", 1, &err));
+    free(err);
+    char *path = temp_file("short-secret\n", 13);
+    err = NULL;
+    assert_null(auth_verifier_from_secret_file(path, &err));
+    assert_non_null(err);
+    assert_non_null(strstr(err, "12 bytes"));
+    free(err);
+    drop_file(path);
+    auth_verifier *v = auth_verifier_hs256((const unsigned char *)"0123456789abcdef0123456789abcdef", 32, &err);
+    assert_non_null(v);
+    auth_verifier_free(v);
+}
+
+/* Forges a token with payload text and expects failure mentioning needle. */
+static void forged_fails(const auth_verifier *v, const char *payload, const char *needle) {
+    char *tok = forge_hs("{\"alg\":\"HS256\",\"typ\":\"JWT\"}", payload);
+    expect_fail(v, tok, needle);
+    free(tok);
+}
+
+static void forged_ok(const auth_verifier *v, const char *payload) {
+    char *tok = forge_hs("{\"alg\":\"HS256\",\"typ\":\"JWT\"}", payload);
+    auth_principal_free(expect_ok(v, tok));
+    free(tok);
+}
+
+static void test_numeric_dates(void **state) {
+    fixture *f = *state;
+    forged_fails(f->hs, "{\"exp\":1e300}", "exp");
+    forged_fails(f->hs, "{\"exp\":1700003600.5}", "integer");
+    forged_fails(f->hs, "{\"exp\":\"1700003600\"}", "integer");
+    forged_fails(f->hs, "{\"exp\":99999999999999}", "out of range");
+    forged_fails(f->hs, "{\"exp\":1700003600,\"nbf\":-5}", "out of range");
+    forged_fails(f->hs, "{\"exp\":1700003600,\"nbf\":1.5}", "integer");
+    forged_fails(f->hs, "{\"exp\":1700003600,\"iat\":1e3}", "iat");
+    forged_fails(f->hs, "{\"exp\":1700003600,\"iat\":-1}", "iat");
+    forged_ok(f->hs, "{\"exp\":253402300799,\"iat\":1699999000}"); /* no lifetime limit set */
+}
+
+/* A verifier over SECRET with the given policy. */
+static auth_verifier *policy_verifier(const char *aud, const char *iss, long long life) {
+    char *err = NULL;
+    auth_verifier *v = auth_verifier_hs256((const unsigned char *)SECRET, strlen(SECRET), &err);
+    assert_non_null(v);
+    assert_int_equal(auth_verifier_set_policy(v, aud, iss, life, &err), 0);
+    assert_null(err);
+    return v;
+}
+
+static void test_audience(void **state) {
+    (void)state;
+    auth_verifier *v = policy_verifier("zoosync", NULL, 0);
+    forged_ok(v, "{\"exp\":1700003600,\"aud\":\"zoosync\"}");
+    forged_ok(v, "{\"exp\":1700003600,\"aud\":[\"other\",\"zoosync\"]}");
+    forged_fails(v, "{\"exp\":1700003600}", "aud");
+    forged_fails(v, "{\"exp\":1700003600,\"aud\":\"other\"}", "aud");
+    forged_fails(v, "{\"exp\":1700003600,\"aud\":\"zoosync2\"}", "aud");
+    forged_fails(v, "{\"exp\":1700003600,\"aud\":[]}", "aud");
+    forged_fails(v, "{\"exp\":1700003600,\"aud\":[7,null]}", "aud");
+    forged_fails(v, "{\"exp\":1700003600,\"aud\":{\"zoosync\":1}}", "aud");
+    auth_verifier_free(v);
+}
+
+static void test_issuer(void **state) {
+    (void)state;
+    auth_verifier *v = policy_verifier(NULL, "https://idp.example", 0);
+    forged_ok(v, "{\"exp\":1700003600,\"iss\":\"https://idp.example\"}");
+    forged_fails(v, "{\"exp\":1700003600}", "iss");
+    forged_fails(v, "{\"exp\":1700003600,\"iss\":\"https://idp.example/\"}", "iss");
+    forged_fails(v, "{\"exp\":1700003600,\"iss\":[\"https://idp.example\"]}", "iss");
+    auth_verifier_free(v);
+    v = policy_verifier("a", "i", 0); /* both: both needed */
+    forged_ok(v, "{\"exp\":1700003600,\"iss\":\"i\",\"aud\":\"a\"}");
+    forged_fails(v, "{\"exp\":1700003600,\"iss\":\"i\"}", "aud");
+    forged_fails(v, "{\"exp\":1700003600,\"aud\":\"a\"}", "iss");
+    auth_verifier_free(v);
+}
+
+static void test_max_lifetime(void **state) {
+    (void)state;
+    auth_verifier *v = policy_verifier(NULL, NULL, 3600);
+    /* NOW is 1700000000. */
+    forged_ok(v, "{\"exp\":1700003000,\"iat\":1699999500}");     /* 3500 s */
+    forged_ok(v, "{\"exp\":1700003600,\"iat\":1700000000}");     /* exactly 3600 */
+    forged_fails(v, "{\"exp\":1700003601,\"iat\":1700000000}", "lifetime");
+    forged_fails(v, "{\"exp\":1700003000,\"iat\":1699990000}", "lifetime");
+    forged_ok(v, "{\"exp\":1700003600}");                            /* no iat: exp - now */
+    forged_fails(v, "{\"exp\":1700003601}", "exp - now");
+    forged_fails(v, "{\"exp\":253402300799,\"iat\":0}", "lifetime");
+    auth_verifier_free(v);
+}
+
+static void test_policy_errors(void **state) {
+    (void)state;
+    char *err = NULL;
+    auth_verifier *v = auth_verifier_hs256((const unsigned char *)SECRET, strlen(SECRET), &err);
+    assert_non_null(v);
+    assert_int_equal(auth_verifier_set_policy(v, "", NULL, 0, &err), -1);
+    assert_non_null(err);
+    free(err);
+    err = NULL;
+    assert_int_equal(auth_verifier_set_policy(v, NULL, "", 0, &err), -1);
+    free(err);
+    err = NULL;
+    assert_int_equal(auth_verifier_set_policy(v, NULL, NULL, -1, &err), -1);
+    free(err);
+    /* Setting twice replaces (no leak under ASan). */
+    assert_int_equal(auth_verifier_set_policy(v, "a", "b", 10, NULL), 0);
+    assert_int_equal(auth_verifier_set_policy(v, "c", NULL, 0, NULL), 0);
+    auth_verifier_free(v);
 }
 
 static void test_pubkey_file(void **state) {
@@ -850,6 +979,12 @@ int main(void) {
         cmocka_unit_test(test_scope_from_token),
         cmocka_unit_test(test_secret_file),
         cmocka_unit_test(test_secret_file_errors),
+        cmocka_unit_test(test_short_secret),
+        cmocka_unit_test(test_numeric_dates),
+        cmocka_unit_test(test_audience),
+        cmocka_unit_test(test_issuer),
+        cmocka_unit_test(test_max_lifetime),
+        cmocka_unit_test(test_policy_errors),
         cmocka_unit_test(test_pubkey_file),
         cmocka_unit_test(test_pubkey_errors),
     };
