@@ -262,16 +262,26 @@ static int setup(zkc *z, const options *o, sigset_t *sigs) {
     return 0;
 }
 
-/* Loads the mirrors of the --create-store stores now, not at first use. */
+/* Starts loading the mirror of every store there is, without waiting:
+ * /readyz says "loading" until they are loaded, so a gateway is not ready
+ * while a store's first pull would fail. (A store created later is loaded
+ * at its first request: it starts empty.) */
 static void preload(zkc *z, mirror_set *mirrors, const options *o) {
-    for (int i = 0; i < o->ncreate; i++) {
-        store_cfg cfg;
-        zs_err e = {0};
-        mirror *m;
-        if (stores_get(z, o->root, o->create_store[i], &cfg, &e) == 0 &&
-            mirror_set_acquire(mirrors, o->create_store[i], cfg.czxid, 30000, &m) < 0)
-            LOG_WARN(&o->log, "store '%s': still loading", o->create_store[i]);
+    char **names = NULL;
+    size_t n = 0;
+    zs_err e = {0};
+    if (stores_list(z, o->root, &names, &n, &e) < 0) {
+        LOG_WARN(&o->log, "listing the stores to load them: %s", e.message);
+        return;
     }
+    for (size_t i = 0; i < n; i++) {
+        store_cfg cfg;
+        zs_err ge = {0};
+        mirror *m;
+        if (stores_get(z, o->root, names[i], &cfg, &ge) == 0) (void)mirror_set_acquire(mirrors, names[i], cfg.czxid, 0, &m);
+    }
+    if (n) LOG_INFO(&o->log, "loading %zu store%s", n, n == 1 ? "" : "s");
+    stores_free_names(names, n);
 }
 
 int main(int argc, char **argv) {

@@ -255,3 +255,27 @@ it('a cut longer than the session timeout: a new session, the gap found (hard de
   await env.ready();
   await gapScenario({ cutMs: 8000, sessionTimeout: 4000, expectExpiry: true });
 });
+
+it('honest readiness: a gateway started on existing stores is not ready until it has loaded them; then the first pull works', { timeout: 180000 }, async () => {
+  await env.ready();
+  const root = newRoot();
+  const G0 = await startGateway({ zk: env.zk.connect, root, name: 'ready0' });
+  const s = uniq('rd');
+  await new Api(G0).createStore(s);
+  await G0.stop();
+  await run(ZKBENCH, ['load', '--zk', env.zk.connect, '--root', root, '--store', s, '--count', '60000', '--bytes', '60']);
+  const G = await startGateway({ zk: env.zk.connect, root, name: 'ready1', waitReady: false });
+  const seen = new Map();
+  const t0 = Date.now();
+  for (;;) {
+    const r = await request(G.url, 'GET', '/readyz', { timeout: 2000 }).catch(() => ({ status: 0 }));
+    if (r.status === 503) seen.set(r.json && r.json.message, (seen.get(r.json && r.json.message) || 0) + 1);
+    if (r.status === 200) break;
+    assert.ok(Date.now() - t0 < 60000, `not ready in 60 s: ${JSON.stringify([...seen])}`);
+    await sleep(10);
+  }
+  const page = await new Api(G).changes(s, { limit: 10 });
+  assert.equal(page.status, 200, `the first pull once ready: ${page.status} ${page.text}`);
+  assert.ok([...seen.keys()].some((m) => /store '.*' is loading/.test(m || '')), `/readyz said a store was loading: ${JSON.stringify([...seen])}`);
+  await G.stop();
+});
