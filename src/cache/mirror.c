@@ -93,6 +93,8 @@ struct mirror {
     GHashTable *queued;      /* qkey -> op: reads queued and not sent (no duplicates) */
     uint64_t newest;         /* highest zxid applied */
     uint64_t notified;       /* W when the streams were last told */
+    store_cfg cfg;           /* the store's config as last read */
+    bool cfg_valid;          /* cfg is this incarnation's, and the store is not being deleted */
     uint64_t rejected;
 };
 
@@ -301,6 +303,7 @@ static void enqueue(mirror *m, int kind, unsigned bucket, const char *name, bool
 }
 
 static void batch_done(void *ctx, int rc, int64_t zxid, jute_in *body);
+static void start_load(mirror *m, int64_t czxid);
 
 /* What an operation's reply may weigh: a known record's value, or the
  * default maxValueBytes for one not read yet (a listing: its names). So a
@@ -556,11 +559,28 @@ static void apply_list(mirror *m, const op *o, int err, jute_in *in) {
     g_hash_table_destroy(seen);
 }
 
-static void apply_config(mirror *m, int err, jute_bytes data) {
-    if (err != ZOK || data.len <= 0) return;
+/* The store's config, as read. A config of another incarnation (the store
+ * was deleted and created again) reloads the mirror. */
+static void apply_config(mirror *m, int err, jute_bytes data, const jute_stat *st) {
+    m->cfg_valid = false;
+    if (err != ZOK) return;
     store_cfg cfg;
-    memset(&cfg, 0, sizeof cfg);
-    if (stores_parse(&cfg, data.p, data.len) >= 0 && cursor_cmp(&cfg.horizon, &m->horizon) > 0) {
+    int p = stores_parse(&cfg, m->store, data.p, data.len);
+    if (p < 0) {
+        LOG_WARN(m->set->lg, "mirror %s: the store's config is not a zoosync config", m->store);
+        return;
+    }
+    cfg.czxid = st->czxid;
+    cfg.zversion = st->version;
+    if (m->czxid >= 0 && st->czxid > m->czxid) {
+        LOG_INFO(m->set->lg, "mirror %s: the store was created again; reloading", m->store);
+        start_load(m, st->czxid);
+        return;
+    }
+    if (st->czxid != m->czxid) return; /* an older incarnation's, seen late */
+    m->cfg = cfg;
+    m->cfg_valid = p == 0; /* a store being deleted is served as absent */
+    if (cursor_cmp(&cfg.horizon, &m->horizon) > 0) {
         m->horizon = cfg.horizon;
         prune_gone(m);
     }
@@ -593,13 +613,14 @@ static int apply_result(mirror_set *s, op *o, jute_in *in, int64_t zxid) {
         case OP_DATA: apply_data(m, o, err, data, &st); break;
         case OP_LIST: apply_list(m, o, err, in); break;
         case OP_BSTAT: mark_gone(m, o->bucket, err == ZOK ? (uint64_t)st.pzxid : (uint64_t)zxid); break;
-        case OP_CONFIG: apply_config(m, err, data); break;
+        case OP_CONFIG: apply_config(m, err, data, &st); break;
         }
     } else if (o->kind == OP_LIST && err == ZOK) { /* skip the names of an old incarnation's listing */
         int32_t n = jute_get_int(in);
         for (int32_t i = 0; i < n && !in->bad; i++) (void)jute_get_buffer(in);
     }
     if (s->enq > queued_before) raise_for(s, o->seq);
+    current = o->gen == m->gen; /* applying it may have started a reload */
     if (current && o->load && --m->load_pending == 0 && !m->loaded) {
         m->loaded = true;
         pthread_cond_broadcast(&s->cond);
@@ -922,6 +943,7 @@ static void start_load(mirror *m, int64_t czxid) {
     m->live = m->bytes = 0;
     m->loaded = false;
     m->load_pending = 0;
+    m->cfg_valid = false;
     enqueue(m, OP_CONFIG, 0, NULL, true);
     for (unsigned b = 0; b < LAYOUT_BUCKETS; b++) enqueue(m, OP_LIST, b, NULL, true);
     flush(m->set);
@@ -1123,6 +1145,15 @@ size_t mirror_live_count(mirror *m) {
     size_t n = m->live;
     pthread_mutex_unlock(&m->set->mu);
     return n;
+}
+
+bool mirror_set_config(mirror_set *s, const char *store, store_cfg *out) {
+    pthread_mutex_lock(&s->mu);
+    mirror *m = g_hash_table_lookup(s->stores, store);
+    bool ok = m && m->loaded && m->cfg_valid && !s->recovering && s->connected;
+    if (ok) *out = m->cfg;
+    pthread_mutex_unlock(&s->mu);
+    return ok;
 }
 
 bool mirror_set_ready(mirror_set *s, sbuf *why) {

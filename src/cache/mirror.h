@@ -29,6 +29,7 @@
 #include <glib.h>
 
 #include "sync/cursor.h"
+#include "sync/stores.h"
 #include "zk/layout.h"
 #include "util/log.h"
 #include "util/sbuf.h"
@@ -54,6 +55,12 @@ void mirror_set_on_advance(mirror_set *s, void (*fn)(void *ctx, mirror *m), void
  * for (the store was deleted and created again), the mirror reloads. Waits up
  * to timeout_ms for the load. Returns 0, or -1 on timeout. */
 int mirror_set_acquire(mirror_set *s, const char *store, int64_t store_czxid, int timeout_ms, mirror **out);
+
+/* The config of store as its loaded mirror last read it (through the
+ * watch, as fresh as the mirror's data): true and *out, or false when there
+ * is no loaded mirror, the session is away, or the store is absent or being
+ * deleted (the caller then asks ZooKeeper). Saves a request per request. */
+bool mirror_set_config(mirror_set *s, const char *store, store_cfg *out);
 
 /* Whether every mirror can answer now; when not, appends why to *why. */
 bool mirror_set_ready(mirror_set *s, sbuf *why);

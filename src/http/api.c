@@ -594,7 +594,10 @@ static void dispatch(api *a, const http_req *req, route *rt, http_resp *resp) {
     if (rt->id == R_STORE) { h_store(a, req, rt, resp); goto out; }
     store_cfg cfg;
     zs_err e = {0};
-    if (stores_get(a->cfg.z, a->cfg.root, rt->store, &cfg, &e) < 0) { fail(resp, &e); goto out; }
+    if (!mirror_set_config(a->cfg.mirrors, rt->store, &cfg) && stores_get(a->cfg.z, a->cfg.root, rt->store, &cfg, &e) < 0) {
+        fail(resp, &e);
+        goto out;
+    }
     switch (rt->id) {
     case R_RECORD: h_record(a, req, rt, &cfg, resp); break;
     case R_PUSH: h_push(a, req, &cfg, resp); break;

@@ -35,7 +35,10 @@ static int cfg_parse(store_cfg *c, const char *data, int len) {
     return rc;
 }
 
-int stores_parse(store_cfg *c, const char *data, int len) { return cfg_parse(c, data, len); }
+int stores_parse(store_cfg *c, const char *name, const char *data, int len) {
+    cfg_defaults(c, name);
+    return cfg_parse(c, data, len);
+}
 
 static char *cfg_json(const store_cfg *c, bool deleting) {
     char *s = NULL;

@@ -42,9 +42,11 @@ int stores_put(zkc *z, const char *root, const char *name, const json_t *body, s
 int stores_delete(zkc *z, const char *root, const char *name, zs_err *err);
 /* Moves the store's horizon forward to h (never back). 0, or -1 and err. */
 int stores_advance_horizon(zkc *z, const char *root, const char *name, const cursor_pos *h, zs_err *err);
-/* Parses a config znode's data (for the mirror's config watch). Returns 1
- * when the store is being deleted, 0 when fine, -1 when not a config. */
-int stores_parse(store_cfg *c, const char *data, int len);
+/* Parses a config znode's data (for the mirror's config watch) over the
+ * defaults of store `name`; czxid and zversion are left 0 (they come from
+ * the znode's stat). Returns 1 when the store is being deleted, 0 when
+ * fine, -1 when not a config. */
+int stores_parse(store_cfg *c, const char *name, const char *data, int len);
 /* Names of every store, sorted; free with stores_free_names. */
 int stores_list(zkc *z, const char *root, char ***names, size_t *count, zs_err *err);
 void stores_free_names(char **names, size_t count);
