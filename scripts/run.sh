@@ -27,6 +27,8 @@ if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
 fi
 
 "$here/scripts/zk.sh" stop "$state/zk"   # a leftover from a killed run
+old_tree=""
+[ -f "$state/zk/node1/zoo.cfg" ] && [ ! -f "$state/zk.acl-applied" ] && old_tree=yes
 if [ -f "$state/zk/node1/zoo.cfg" ]; then
   "$here/scripts/zk.sh" start-node "$state/zk" 1 >/dev/null
   zk="$(cat "$state/zk/connect")"
@@ -35,13 +37,23 @@ else
 fi
 echo "ZooKeeper: $zk (data in $state/zk)"
 
+# The gateway's ZooKeeper identity (digest scheme): every znode it creates
+# is writable by it alone (readable by all). Made once, kept in .run/.
+digest="$state/zk.digest"
+if [ ! -s "$digest" ]; then
+  (umask 077; printf 'zoosync:%s\n' "$(head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$digest")
+fi
+apply=()
+# A .run/ from before the digest identity: put the ACL on its tree once.
+[ -n "$old_tree" ] && apply+=(--zk-apply-acl)
+
 web=()
 [ -f "$here/web/index.html" ] && web+=(--web "$here/web")
 [ -f "$here/client/zoosync.js" ] && web+=(--client-dir "$here/client")
-"$bin" --listen "127.0.0.1:$port" --zk "$zk" --create-store todos "${web[@]}" &
+"$bin" --listen "127.0.0.1:$port" --zk "$zk" --zk-digest-file "$digest" "${apply[@]}" --create-store todos "${web[@]}" &
 gw_pid=$!
 for _ in $(seq 1 100); do
-  curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
+  curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && { touch "$state/zk.acl-applied"; break; }
   kill -0 "$gw_pid" 2>/dev/null || { echo "run: zoosyncd exited" >&2; exit 1; }
   sleep 0.1
 done

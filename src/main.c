@@ -19,6 +19,7 @@
 #include "sync/gc.h"
 #include "http/server.h"
 #include "sync/stores.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/metrics.h"
 #include "zk/zkc.h"
@@ -48,6 +49,9 @@ typedef struct options {
     int gc_interval_s;
     const char *web_dir;
     const char *client_dir;
+    const char *zk_digest_file;
+    bool zk_world_read;
+    bool zk_apply_acl;
     zs_log log;
 } options;
 
@@ -73,6 +77,11 @@ static void usage(FILE *f) {
             "  --max-streams N           most event streams open at once (default 20000)\n"
             "  --gc-interval S           collect old tombstones at least every S seconds (default 60)\n"
             "  --session-timeout MS      ZooKeeper session timeout (default 10000)\n"
+            "  --zk-digest-file F        authenticate to ZooKeeper as user:password (one line in F); every znode\n"
+            "                            created gets the ACL \"this identity: all; world: read\"\n"
+            "  --zk-acl-world-read yes|no  with --zk-digest-file: whether anyone may read (default yes)\n"
+            "  --zk-apply-acl            at start, set that ACL on --root and everything below it (a tree made\n"
+            "                            before --zk-digest-file; one ZooKeeper request per znode)\n"
             "  --log-level LEVEL         error, warn, info (default) or debug\n"
             "  --help                    this text\n"
             "Without --jwt-secret-file or --jwt-public-key, authentication is off and\n"
@@ -117,7 +126,7 @@ static bool is_loopback(const char *host) {
 }
 
 static int parse_args(int argc, char **argv, options *o) {
-    enum { O_LISTEN = 1, O_ZK, O_ROOT, O_SECRET, O_PUBKEY, O_BODY, O_TX, O_CREATE, O_CORS, O_WORKERS, O_SESSION, O_LOG, O_HELP, O_WEB, O_CLIENT, O_KEEPALIVE, O_STREAMS, O_GC, O_AUD, O_ISS, O_LIFE };
+    enum { O_LISTEN = 1, O_ZK, O_ROOT, O_SECRET, O_PUBKEY, O_BODY, O_TX, O_CREATE, O_CORS, O_WORKERS, O_SESSION, O_LOG, O_HELP, O_WEB, O_CLIENT, O_KEEPALIVE, O_STREAMS, O_GC, O_AUD, O_ISS, O_LIFE, O_DIGEST, O_WORLD, O_APPLY };
     static const struct option longs[] = {
         {"listen", required_argument, NULL, O_LISTEN},     {"zk", required_argument, NULL, O_ZK},
         {"root", required_argument, NULL, O_ROOT},         {"jwt-secret-file", required_argument, NULL, O_SECRET},
@@ -130,6 +139,8 @@ static int parse_args(int argc, char **argv, options *o) {
         {"gc-interval", required_argument, NULL, O_GC},
         {"jwt-audience", required_argument, NULL, O_AUD}, {"jwt-issuer", required_argument, NULL, O_ISS},
         {"jwt-max-lifetime", required_argument, NULL, O_LIFE},
+        {"zk-digest-file", required_argument, NULL, O_DIGEST}, {"zk-acl-world-read", required_argument, NULL, O_WORLD},
+        {"zk-apply-acl", no_argument, NULL, O_APPLY},
         {"help", no_argument, NULL, O_HELP},               {NULL, 0, NULL, 0}};
     int c;
     size_t v;
@@ -176,6 +187,15 @@ static int parse_args(int argc, char **argv, options *o) {
             o->log.level = (zs_log_level)l;
             break;
         }
+        case O_DIGEST: o->zk_digest_file = optarg; break;
+        case O_WORLD:
+            if (strcmp(optarg, "yes") && strcmp(optarg, "no")) {
+                fprintf(stderr, "zoosyncd: --zk-acl-world-read: yes or no\n");
+                return -1;
+            }
+            o->zk_world_read = strcmp(optarg, "yes") == 0;
+            break;
+        case O_APPLY: o->zk_apply_acl = true; break;
         case O_WEB: o->web_dir = optarg; break;
         case O_CLIENT: o->client_dir = optarg; break;
         case O_KEEPALIVE:
@@ -248,6 +268,13 @@ static int setup(zkc *z, const options *o, sigset_t *sigs) {
         if (sigtimedwait(sigs, NULL, &zero) > 0) { free(stores); return -1; }
     }
     free(stores);
+    if (o->zk_apply_acl) {
+        size_t n = 0;
+        int64_t t0 = zs_clock_ms();
+        if (zkc_apply_acl(z, o->root, &n) != ZOK) return -2;
+        LOG_INFO(&o->log, "--zk-apply-acl: the ACL of %zu znodes under %s set in %lld ms", n, o->root,
+                 (long long)(zs_clock_ms() - t0));
+    }
     for (int i = 0; i < o->ncreate; i++) {
         store_cfg cfg;
         zs_err e = {0};
@@ -289,7 +316,7 @@ int main(int argc, char **argv) {
      * can crash after worker threads that used it are gone; everything it
      * holds goes with the process anyway. */
     OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
-    options o = {.listen_host = "127.0.0.1", .listen_port = 8080, .zk = "127.0.0.1:2181", .root = "/zoosync",
+    options o = {.zk_world_read = true, .listen_host = "127.0.0.1", .listen_port = 8080, .zk = "127.0.0.1:2181", .root = "/zoosync",
                  .max_body = 4194304, .max_tx_bytes = 1000000, .workers = 64, .session_timeout_ms = 10000, .keepalive_ms = 15000, .max_streams = 20000, .gc_interval_s = 60, .jwt_max_lifetime = 86400,
                  .log = {ZS_LOG_INFO}};
     if (parse_args(argc, argv, &o) < 0) return 2;
@@ -322,11 +349,25 @@ int main(int argc, char **argv) {
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    zk_ident ident = {0};
+    if (o.zk_digest_file) {
+        const char *why = NULL;
+        if (zk_ident_load(&ident, o.zk_digest_file, o.zk_world_read, &why) < 0) {
+            fprintf(stderr, "zoosyncd: --zk-digest-file %s: %s\n", o.zk_digest_file, why);
+            auth_verifier_free(verifier);
+            return 2;
+        }
+    } else if (o.zk_apply_acl || !o.zk_world_read) {
+        fprintf(stderr, "zoosyncd: --zk-apply-acl and --zk-acl-world-read need --zk-digest-file\n");
+        auth_verifier_free(verifier);
+        return 2;
+    }
+
     int rc = 1;
     atomic_bool ready = false;
-    zkc *z = zkc_open(o.zk, o.session_timeout_ms, &o.log);
+    zkc *z = zkc_open(o.zk, o.session_timeout_ms, &ident, &o.log);
     const char *why = NULL;
-    mirror_set *mirrors = z ? mirror_set_new(o.zk, o.session_timeout_ms, o.root, &o.log, &why) : NULL;
+    mirror_set *mirrors = z ? mirror_set_new(o.zk, o.session_timeout_ms, ident.on ? ident.cred : NULL, o.root, &o.log, &why) : NULL;
     if (z && !mirrors) fprintf(stderr, "zoosyncd: %s\n", why ? why : "cannot start the mirror");
     raise_fd_limit(&o);
     events *ev = mirrors ? events_new(mirrors, o.keepalive_ms, o.max_streams, &o.log) : NULL;
@@ -343,8 +384,9 @@ int main(int argc, char **argv) {
         printf("zoosyncd: listening on http://%s%s%s:%u\n", strchr(o.listen_host, ':') ? "[" : "", o.listen_host,
                strchr(o.listen_host, ':') ? "]" : "", (unsigned)httpd_port(h));
         fflush(stdout);
-        LOG_INFO(&o.log, "zookeeper %s, root %s, auth %s", o.zk, o.root,
-                 verifier ? (o.jwt_secret_file ? "HS256" : "public key") : "off");
+        LOG_INFO(&o.log, "zookeeper %s, root %s, auth %s, znodes %s", o.zk, o.root,
+                 verifier ? (o.jwt_secret_file ? "HS256" : "public key") : "off",
+                 !ident.on ? "open (no --zk-digest-file)" : o.zk_world_read ? "digest identity: all, world: read" : "digest identity only");
         int s = setup(z, &o, &sigs);
         if (s == 0) {
             preload(z, mirrors, &o);

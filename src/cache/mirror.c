@@ -103,6 +103,7 @@ struct mirror_set {
     char *stores_path;       /* <root>/stores: the one persistent recursive watch */
     size_t stores_path_len;
     char *hosts;
+    char *cred;              /* digest credentials for the probes, or NULL */
     const zs_log *lg;
     zkw *w;
     void (*on_advance)(void *ctx, mirror *m); /* immutable once mirrors exist */
@@ -853,9 +854,9 @@ static int gap_pass(mirror_set *s, uint64_t rel, bool buckets, unsigned *probes,
         rc = -1;
         for (int attempt = 0; attempt < PROBE_ATTEMPTS && rc < 0 && !atomic_load(&s->cancel); attempt++) {
             (*probes)++;
-            rc = buckets ? zkw_probe(s->hosts, PROBE_TIMEOUT_MS, (int64_t)rel, NULL, 0, pv, chunk->len, on_probe_event, s,
+            rc = buckets ? zkw_probe(s->hosts, s->cred, PROBE_TIMEOUT_MS, (int64_t)rel, NULL, 0, pv, chunk->len, on_probe_event, s,
                                      &s->cancel, s->lg)
-                         : zkw_probe(s->hosts, PROBE_TIMEOUT_MS, (int64_t)rel, pv, chunk->len, NULL, 0, on_probe_event, s,
+                         : zkw_probe(s->hosts, s->cred, PROBE_TIMEOUT_MS, (int64_t)rel, pv, chunk->len, NULL, 0, on_probe_event, s,
                                      &s->cancel, s->lg);
         }
         g_ptr_array_free(chunk, TRUE);
@@ -992,13 +993,16 @@ void mirror_set_on_advance(mirror_set *s, void (*fn)(void *ctx, mirror *m), void
 
 const char *mirror_store(const mirror *m) { return m->store; }
 
-mirror_set *mirror_set_new(const char *hosts, int session_timeout_ms, const char *root, const zs_log *lg, const char **why) {
+mirror_set *mirror_set_new(const char *hosts, int session_timeout_ms, const char *cred, const char *root,
+                           const zs_log *lg, const char **why) {
     mirror_set *s = calloc(1, sizeof *s);
     if (!s) return NULL;
     s->lg = lg;
+    if (cred && !(s->cred = strdup(cred))) { free(s); return NULL; }
     if (!(s->root = strdup(root)) || !(s->hosts = strdup(hosts)) || asprintf(&s->stores_path, "%s/stores", root) < 0) {
         free(s->root);
         free(s->hosts);
+        free(s->cred);
         free(s);
         return NULL;
     }
@@ -1014,7 +1018,7 @@ mirror_set *mirror_set_new(const char *hosts, int session_timeout_ms, const char
     s->recovering = true; /* until the first connection */
     if (pthread_create(&s->rthr, NULL, recovery_main, s) == 0) s->rthr_started = true;
     zkw_callbacks cb = {on_state, on_event, s};
-    s->w = s->rthr_started ? zkw_open(hosts, session_timeout_ms, &cb, lg, why) : NULL;
+    s->w = s->rthr_started ? zkw_open(hosts, session_timeout_ms, cred, &cb, lg, why) : NULL;
     if (!s->w) {
         mirror_set_free(s);
         return NULL;
@@ -1053,6 +1057,7 @@ void mirror_set_free(mirror_set *s) {
     pthread_mutex_destroy(&s->mu);
     free(s->stores_path);
     free(s->hosts);
+    free(s->cred);
     free(s->root);
     free(s);
 }

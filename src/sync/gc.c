@@ -54,7 +54,7 @@ static void ensure_candidate(gc *g) {
     }
     if (!g->mine) {
         snprintf(prefix, sizeof prefix, "%s/%s", g->dir, tag);
-        if (zoo_create(zh, prefix, "", 0, &ZOO_OPEN_ACL_UNSAFE, ZOO_EPHEMERAL | ZOO_SEQUENCE, made, sizeof made) != ZOK)
+        if (zoo_create(zh, prefix, "", 0, zkc_acl(g->z), ZOO_EPHEMERAL | ZOO_SEQUENCE, made, sizeof made) != ZOK)
             return; /* a lost reply is found by its tag next round */
         const char *slash = strrchr(made, '/');
         g->mine = strdup(slash ? slash + 1 : made);

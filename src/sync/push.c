@@ -335,7 +335,7 @@ static int client_read(push_req *r) {
         int rc = zoo_get(zkc_zh(r->env->z), c->path, 0, r->buf, &len, &st);
         zs_metrics_zk(r->env->metrics, ZS_OP_READ, zs_now_us() - t0, rc == ZNONODE ? ZOK : rc);
         if (rc == ZNONODE) {
-            rc = zoo_create(zkc_zh(r->env->z), c->path, "{\"last\":0}", 10, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+            rc = zoo_create(zkc_zh(r->env->z), c->path, "{\"last\":0}", 10, zkc_acl(r->env->z), 0, NULL, 0);
             if (rc != ZOK && rc != ZNODEEXISTS) return rc;
             continue;
         }
@@ -508,6 +508,7 @@ typedef struct opbuf {
     zoo_op_t *ops;
     mut **owner;   /* the mutation each op belongs to (NULL: client node) */
     size_t n, cap;
+    const struct ACL_vector *acl; /* of the znodes it creates */
 } opbuf;
 
 static int op_push(opbuf *o, mut *owner) {
@@ -537,7 +538,7 @@ static int apply_one(mut *m, kstate *k, opbuf *o) {
             if (k->node) {
                 zoo_check_op_init(&o->ops[o->n++], m->path, k->zver);
             } else {
-                zoo_create_op_init(&o->ops[o->n++], m->path, "", 0, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+                zoo_create_op_init(&o->ops[o->n++], m->path, "", 0, o->acl, 0, NULL, 0);
                 if (op_push(o, m) < 0) return -1;
                 zoo_delete_op_init(&o->ops[o->n++], m->path, 0);
             }
@@ -550,7 +551,7 @@ static int apply_one(mut *m, kstate *k, opbuf *o) {
     }
     if (op_push(o, m) < 0) return -1;
     if (m->put && !k->node) {
-        zoo_create_op_init(&o->ops[o->n], m->path, m->value, (int)m->vlen, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+        zoo_create_op_init(&o->ops[o->n], m->path, m->value, (int)m->vlen, o->acl, 0, NULL, 0);
         k->node = true;
         k->zver = 0;
     } else {
@@ -669,7 +670,7 @@ static int run_chunk(push_req *r, const unit *units, size_t u0, size_t u1) {
             return ZOK;
         }
         GHashTable *states = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, kstate_free);
-        opbuf o = {0};
+        opbuf o = {.acl = zkc_acl(r->env->z)};
         char *cdata = NULL;
         zoo_op_result_t *res = NULL;
         struct Stat cstat;

@@ -80,7 +80,7 @@ int records_put(zkc *z, const char *root, const store_cfg *cfg, const char *key,
             return precondition(err, "If-None-Match: the record exists");
         }
         if (node) rc = zoo_set2(zkc_zh(z), path, value, (int)vlen, st.version, &st);
-        else rc = zoo_create2(zkc_zh(z), path, value, (int)vlen, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0, &st);
+        else rc = zoo_create2(zkc_zh(z), path, value, (int)vlen, zkc_acl(z), 0, NULL, 0, &st);
         if (rc == ZBADVERSION || rc == ZNODEEXISTS || rc == ZNONODE) continue; /* lost a race: look again */
         if (rc != ZOK) break;
         write_head(out, key, klen);

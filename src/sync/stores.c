@@ -198,7 +198,7 @@ static int create_store(zkc *z, const char *path, const store_cfg *c) {
         if (asprintf(&paths[n++], "%s/c/%02x", path, b) < 0) goto out;
     for (int i = 0; i < n; i++)
         zoo_create_op_init(&ops[i], paths[i], i == 0 ? data : "", i == 0 ? (int)strlen(data) : 0,
-                           &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+                           zkc_acl(z), 0, NULL, 0);
     rc = zoo_multi(zkc_zh(z), n, ops, res);
 out:
     if (paths)

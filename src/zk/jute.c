@@ -149,6 +149,15 @@ int jute_parse_event(jute_in *in, jute_event *ev) {
     return in->bad || ev->path.len < 1 ? -1 : 0;
 }
 
+void jute_auth(sbuf *b, const char *scheme, const char *cred) {
+    size_t f = jute_frame_begin(b);
+    jute_request_header(b, JUTE_XID_AUTH, JUTE_OP_AUTH);
+    jute_put_int(b, 0);
+    jute_put_string(b, scheme);
+    jute_put_buffer(b, cred, (int32_t)strlen(cred));
+    jute_frame_end(b, f);
+}
+
 void jute_multi_op(sbuf *b, int32_t type, const char *path, bool watch) {
     jute_put_int(b, type);
     jute_put_bool(b, false);

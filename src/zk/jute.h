@@ -115,6 +115,9 @@ typedef struct jute_event {
 /* The body of a notification (after the reply header). 0 or -1. */
 int jute_parse_event(jute_in *in, jute_event *ev);
 
+/* An AuthPacket frame (xid -4) for scheme with credentials cred. */
+void jute_auth(sbuf *b, const char *scheme, const char *cred);
+
 /* multiRead / multi bodies: a MultiHeader before each op, and a closing
  * header {-1, true, -1}. */
 void jute_multi_op(sbuf *b, int32_t type, const char *path, bool watch);

@@ -3,6 +3,7 @@
 #include "util/clock.h"
 
 #include <errno.h>
+#include <glib.h>
 #include <stdatomic.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@ struct zkc {
     char *hosts;
     int session_timeout_ms;
     const zs_log *lg;
+    const zk_ident *ident;    /* owned by main; NULL or off: no authentication */
     pthread_t manager;        /* replaces expired sessions */
     bool expired, stopping;   /* guarded by mu */
     grave graves[8];
@@ -61,6 +63,14 @@ static void session_watcher(zhandle_t *zh, int type, int state, const char *path
  * 10 s is plenty to follow DNS changes. */
 static void tune(zhandle_t *zh) { zoo_set_servers_resolution_delay(zh, 10000); }
 
+/* The identity goes with the session (the client library re-sends it after
+ * every reconnect of that session). */
+static void authenticate(zkc *z, zhandle_t *zh) {
+    if (!z->ident || !z->ident->on) return;
+    int rc = zoo_add_auth(zh, "digest", z->ident->cred, (int)strlen(z->ident->cred), NULL, NULL);
+    if (rc != ZOK) LOG_ERROR(z->lg, "zookeeper: cannot add the digest identity: %s", zerror(rc));
+}
+
 /* The manager thread: replaces an expired session with a new one, and
  * closes old handles once no caller can still be in them. */
 static void *manager_main(void *arg) {
@@ -83,7 +93,7 @@ static void *manager_main(void *arg) {
         z->expired = false;
         pthread_mutex_unlock(&z->mu);
         zhandle_t *fresh = zookeeper_init(z->hosts, session_watcher, z->session_timeout_ms, NULL, z, 0);
-        if (fresh) tune(fresh);
+        if (fresh) { tune(fresh); authenticate(z, fresh); }
         pthread_mutex_lock(&z->mu);
         if (!fresh) { z->expired = true; continue; } /* try again in a second */
         z->graves[z->ngraves++] = (grave){atomic_exchange(&z->zh, fresh), now};
@@ -92,10 +102,11 @@ static void *manager_main(void *arg) {
     return NULL;
 }
 
-zkc *zkc_open(const char *hosts, int session_timeout_ms, const zs_log *lg) {
+zkc *zkc_open(const char *hosts, int session_timeout_ms, const zk_ident *ident, const zs_log *lg) {
     zkc *z = calloc(1, sizeof *z);
     if (!z) return NULL;
     z->lg = lg;
+    z->ident = ident;
     z->session_timeout_ms = session_timeout_ms;
     if (!(z->hosts = strdup(hosts))) { free(z); return NULL; }
     pthread_mutex_init(&z->mu, NULL);
@@ -106,7 +117,7 @@ zkc *zkc_open(const char *hosts, int session_timeout_ms, const zs_log *lg) {
     pthread_condattr_destroy(&ca);
     zoo_set_debug_level(lg && lg->level >= ZS_LOG_DEBUG ? ZOO_LOG_LEVEL_INFO : ZOO_LOG_LEVEL_ERROR);
     zhandle_t *zh = zookeeper_init(hosts, session_watcher, session_timeout_ms, NULL, z, 0);
-    if (zh) tune(zh);
+    if (zh) { tune(zh); authenticate(z, zh); }
     if (!zh || pthread_create(&z->manager, NULL, manager_main, z) != 0) {
         LOG_ERROR(lg, "zookeeper_init(%s) failed: %s", hosts, strerror(errno));
         if (zh) zookeeper_close(zh);
@@ -136,6 +147,86 @@ void zkc_close(zkc *z) {
 }
 
 zhandle_t *zkc_zh(zkc *z) { return atomic_load(&z->zh); }
+
+/* One wave of zkc_apply_acl: the children of every path, and its ACL set,
+ * all sent at once (pipelined on the session). */
+typedef struct acl_wave {
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    int pending;
+    int rc;              /* the first error other than ZNONODE */
+    size_t set;          /* ACLs set */
+    GPtrArray *next;     /* the children found: the next wave */
+} acl_wave;
+
+typedef struct acl_call {
+    acl_wave *w;
+    char *path;
+} acl_call;
+
+static void acl_wave_done(acl_wave *w, int rc, bool was_set) {
+    pthread_mutex_lock(&w->mu);
+    if (rc != ZOK && rc != ZNONODE && w->rc == ZOK) w->rc = rc;
+    if (was_set && rc == ZOK) w->set++;
+    w->pending--;
+    pthread_cond_broadcast(&w->cond);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void acl_children_done(int rc, const struct String_vector *kids, const void *data) {
+    acl_call *c = (acl_call *)data;
+    if (rc == ZOK) {
+        pthread_mutex_lock(&c->w->mu);
+        for (int i = 0; i < kids->count; i++) g_ptr_array_add(c->w->next, g_strdup_printf("%s/%s", c->path, kids->data[i]));
+        pthread_mutex_unlock(&c->w->mu);
+    }
+    acl_wave_done(c->w, rc, false);
+    g_free(c->path);
+    g_free(c);
+}
+
+static void acl_set_done(int rc, const void *data) { acl_wave_done((acl_wave *)data, rc, true); }
+
+int zkc_apply_acl(zkc *z, const char *root, size_t *count) {
+    *count = 0;
+    GPtrArray *wave = g_ptr_array_new_with_free_func(g_free);
+    g_ptr_array_add(wave, g_strdup(root));
+    int rc = ZOK;
+    while (wave->len && rc == ZOK) {
+        acl_wave w = {.rc = ZOK, .next = g_ptr_array_new_with_free_func(g_free)};
+        pthread_mutex_init(&w.mu, NULL);
+        pthread_cond_init(&w.cond, NULL);
+        zhandle_t *zh = zkc_zh(z);
+        for (guint i = 0; i < wave->len; i++) {
+            const char *path = g_ptr_array_index(wave, i);
+            acl_call *c = g_new(acl_call, 1);
+            c->w = &w;
+            c->path = g_strdup(path);
+            pthread_mutex_lock(&w.mu);
+            w.pending += 2;
+            pthread_mutex_unlock(&w.mu);
+            int r1 = zoo_aget_children(zh, path, 0, acl_children_done, c);
+            if (r1 != ZOK) { g_free(c->path); g_free(c); acl_wave_done(&w, r1, false); }
+            /* the library takes the ACL as non-const but only reads it */
+            int r2 = zoo_aset_acl(zh, path, -1, (struct ACL_vector *)zkc_acl(z), acl_set_done, &w);
+            if (r2 != ZOK) acl_wave_done(&w, r2, true);
+        }
+        pthread_mutex_lock(&w.mu);
+        while (w.pending > 0) pthread_cond_wait(&w.cond, &w.mu); /* the library answers every call */
+        pthread_mutex_unlock(&w.mu);
+        rc = w.rc;
+        *count += w.set;
+        if (rc != ZOK) LOG_ERROR(z->lg, "zookeeper: setting the ACL under %s: %s", root, zerror(rc));
+        g_ptr_array_free(wave, TRUE);
+        wave = w.next;
+        pthread_cond_destroy(&w.cond);
+        pthread_mutex_destroy(&w.mu);
+    }
+    g_ptr_array_free(wave, TRUE);
+    return rc;
+}
+
+const struct ACL_vector *zkc_acl(zkc *z) { return zk_ident_acl(z->ident); }
 
 bool zkc_connected(zkc *z) { return zoo_state(zkc_zh(z)) == ZOO_CONNECTED_STATE; }
 
@@ -207,7 +298,7 @@ int zkc_ensure_path(zkc *z, const char *path) {
         if (*s != '/' && *s != '\0') continue;
         char c = *s;
         *s = '\0';
-        rc = zoo_create(zkc_zh(z), p, "", 0, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+        rc = zoo_create(zkc_zh(z), p, "", 0, zkc_acl(z), 0, NULL, 0);
         *s = c;
         if (rc != ZOK && rc != ZNODEEXISTS) break;
         rc = ZOK;

@@ -22,11 +22,16 @@
 #include <zookeeper/zookeeper.h>
 
 #include "util/log.h"
+#include "zk/acl.h"
 
 typedef struct zkc zkc;
 
-/* Starts connecting; does not wait. Returns NULL on bad arguments. */
-zkc *zkc_open(const char *hosts, int session_timeout_ms, const zs_log *lg);
+/* Starts connecting; does not wait. ident (may be NULL; owned by the
+ * caller, outliving the zkc) is the digest identity the session
+ * authenticates as. Returns NULL on bad arguments. */
+zkc *zkc_open(const char *hosts, int session_timeout_ms, const zk_ident *ident, const zs_log *lg);
+/* The ACL of every znode the gateway creates (see zk/acl.h). */
+const struct ACL_vector *zkc_acl(zkc *z);
 void zkc_close(zkc *z);
 zhandle_t *zkc_zh(zkc *z);
 bool zkc_connected(zkc *z);
@@ -39,6 +44,11 @@ int zkc_sync(zkc *z, int timeout_ms);
 /* Creates path and its missing parents with empty data (ZNODEEXISTS is
  * fine). Returns ZOK or the first other error. */
 int zkc_ensure_path(zkc *z, const char *path);
+
+/* Sets the gateway's ACL (zkc_acl) on root and every znode below it: for a
+ * tree created before --zk-digest-file was given (or by an older version).
+ * One request per znode. Returns ZOK (and *count) or the first error. */
+int zkc_apply_acl(zkc *z, const char *root, size_t *count);
 
 /* One znode read by zkc_get_many. */
 typedef struct zkc_got {

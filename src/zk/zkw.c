@@ -49,6 +49,7 @@ struct zkw {
     host *hosts;
     size_t nhosts, next_host;
     int timeout_req;
+    char *cred;                /* digest "user:password", or NULL */
     const zs_log *lg;
     zkw_callbacks cb;
     pthread_t thr;
@@ -314,6 +315,7 @@ static bool do_connect(zkw *w) {
         atomic_store(&w->reset_wanted, false);
         pthread_mutex_lock(&w->mu);
         assert(w->out.len == 0 && g_queue_is_empty(&w->pending));
+        if (w->cred) jute_auth(&w->out, "digest", w->cred); /* first: what follows may need it */
         if (w->watches->len) {
             const char **pers = calloc(w->watches->len, sizeof *pers), **rec = calloc(w->watches->len, sizeof *rec);
             size_t np = 0, nr = 0;
@@ -517,12 +519,20 @@ static void *io_main(void *arg) {
 
 /* ---- API ------------------------------------------------------------------ */
 
-zkw *zkw_open(const char *hosts, int session_timeout_ms, const zkw_callbacks *cb, const zs_log *lg, const char **why) {
+zkw *zkw_open(const char *hosts, int session_timeout_ms, const char *cred, const zkw_callbacks *cb, const zs_log *lg,
+              const char **why) {
     const char *dummy;
     if (!why) why = &dummy;
     zkw *w = calloc(1, sizeof *w);
     if (!w) { *why = "out of memory"; return NULL; }
     if (parse_hosts(hosts, &w->hosts, &w->nhosts, why) < 0) { free(w); return NULL; }
+    if (cred && !(w->cred = strdup(cred))) {
+        for (size_t i = 0; i < w->nhosts; i++) { free(w->hosts[i].name); free(w->hosts[i].port); }
+        free(w->hosts);
+        free(w);
+        *why = "out of memory";
+        return NULL;
+    }
     w->timeout_req = session_timeout_ms;
     w->timeout_neg = session_timeout_ms;
     w->lg = lg;
@@ -534,6 +544,7 @@ zkw *zkw_open(const char *hosts, int session_timeout_ms, const zkw_callbacks *cb
     pthread_mutex_init(&w->mu, NULL);
     if (pipe2(w->wake, O_NONBLOCK | O_CLOEXEC) < 0 || pthread_create(&w->thr, NULL, io_main, w) != 0) {
         *why = "cannot start the mirror session's thread";
+        free(w->cred);
         g_ptr_array_free(w->watches, TRUE);
         for (size_t i = 0; i < w->nhosts; i++) { free(w->hosts[i].name); free(w->hosts[i].port); }
         free(w->hosts);
@@ -558,6 +569,7 @@ void zkw_close(zkw *w) {
     g_ptr_array_free(w->watches, TRUE);
     for (size_t i = 0; i < w->nhosts; i++) { free(w->hosts[i].name); free(w->hosts[i].port); }
     free(w->hosts);
+    free(w->cred);
     pthread_mutex_destroy(&w->mu);
     free(w);
 }
@@ -672,7 +684,7 @@ static int probe_packet(int fd, int64_t rel, const char *const *data, size_t nda
     return write_all(fd, b->buf, b->len, deadline);
 }
 
-int zkw_probe(const char *hosts, int timeout_ms, int64_t relative_zxid, const char *const *data, size_t ndata,
+int zkw_probe(const char *hosts, const char *cred, int timeout_ms, int64_t relative_zxid, const char *const *data, size_t ndata,
               const char *const *child, size_t nchild,
               void (*on_event)(void *ctx, int type, const char *path, size_t len), void *ctx,
               const atomic_bool *cancel, const zs_log *lg) {
@@ -693,8 +705,9 @@ int zkw_probe(const char *hosts, int timeout_ms, int64_t relative_zxid, const ch
     sbuf b = SBUF_INIT;
     frame in = {0};
     int rc = -1;
-    /* sync first: this server then has applied at least what the leader had
-     * committed when the sync arrived. */
+    /* authenticate (when asked to), then sync: this server then has applied
+     * at least what the leader had committed when the sync arrived. */
+    if (cred) jute_auth(&b, "digest", cred);
     size_t f = jute_frame_begin(&b);
     jute_request_header(&b, 1, JUTE_OP_SYNC);
     jute_put_string(&b, "/");

@@ -50,7 +50,10 @@ typedef void (*zkw_reply_fn)(void *ctx, int rc, int64_t zxid, jute_in *body);
 
 /* hosts: "host:port,host:port" (no chroot: zoosync has --root). Starts
  * connecting; does not wait. NULL on bad arguments (*why says which). */
-zkw *zkw_open(const char *hosts, int session_timeout_ms, const zkw_callbacks *cb, const zs_log *lg, const char **why);
+/* cred: digest credentials "user:password" sent after every connect (NULL:
+ * none). */
+zkw *zkw_open(const char *hosts, int session_timeout_ms, const char *cred, const zkw_callbacks *cb, const zs_log *lg,
+              const char **why);
 void zkw_close(zkw *w);
 
 /* Sends a request whose body (the request record, without header) is in
@@ -81,7 +84,7 @@ void zkw_get_stats(zkw *w, zkw_stats *out);
  * and closes the session (freeing its watches on the server). Blocks the
  * calling thread up to timeout_ms, or until *cancel (may be NULL) is set.
  * Returns 0, or -1 (the caller retries). */
-int zkw_probe(const char *hosts, int timeout_ms, int64_t relative_zxid, const char *const *data, size_t ndata,
+int zkw_probe(const char *hosts, const char *cred, int timeout_ms, int64_t relative_zxid, const char *const *data, size_t ndata,
               const char *const *child, size_t nchild,
               void (*on_event)(void *ctx, int type, const char *path, size_t len), void *ctx,
               const atomic_bool *cancel, const zs_log *lg);

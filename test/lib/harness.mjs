@@ -59,11 +59,27 @@ export function tmpDir() {
   return state.tmp;
 }
 
-function execFileP(cmd, args, opts = {}) {
+/**
+ * The ZooKeeper digest identity of this test file's gateways: every gateway
+ * runs with --zk-digest-file (the secure way is the tested way), and zkCli
+ * authenticates as it too unless asked not to. { cred: 'user:password', file }.
+ */
+export function zkIdentity() {
+  if (!state.digest) {
+    const cred = `zoosync:${rid(12)}`;
+    const file = path.join(tmpDir(), 'zk.digest');
+    writeFileSync(file, `${cred}\n`, { mode: 0o600 });
+    state.digest = { cred, file };
+  }
+  return state.digest;
+}
+
+function execFileP(cmd, args, { input, ...opts } = {}) {
   return new Promise((resolve, reject) => {
-    execFile(cmd, args, { timeout: 90000, ...opts }, (err, stdout, stderr) => {
+    const child = execFile(cmd, args, { timeout: 90000, ...opts }, (err, stdout, stderr) => {
       if (err) { err.stdout = stdout; err.stderr = stderr; reject(err); } else resolve({ stdout, stderr });
     });
+    if (input !== undefined) child.stdin.end(input);
   });
 }
 
@@ -101,12 +117,13 @@ function tail(file, n = 30) {
  * Spawns zoosyncd, waits for its listening line and /readyz 200.
  * Returns { url, port, pid, proc, log, args, stop(), kill(sig), exited }.
  */
-export async function startGateway({ zk, root, args = [], listen = '127.0.0.1:0', env = {}, waitReady = true, name } = {}) {
+export async function startGateway({ zk, root, args = [], listen = '127.0.0.1:0', env = {}, waitReady = true, name, digest = true } = {}) {
   const idx = state.allGateways.length + 1;
   const log = path.join(tmpDir(), `gateway${idx}${name ? '-' + name : ''}.log`);
   const fullArgs = ['--listen', listen];
   if (zk) fullArgs.push('--zk', zk);
   if (root) fullArgs.push('--root', root);
+  if (digest && !args.includes('--zk-digest-file')) fullArgs.push('--zk-digest-file', zkIdentity().file);
   fullArgs.push(...args);
   if (!args.includes('--log-level')) fullArgs.push('--log-level', process.env.ZOOSYNC_LOG_LEVEL || 'info');
   writeFileSync(log, `# ${ZOOSYNCD} ${fullArgs.join(' ')}\n`);
@@ -274,15 +291,27 @@ export function setupEnv({ zkNodes = 1 } = {}) {
 export function newRoot() { return `/t${rid(6)}`; }
 
 /**
- * Runs one zkCli command (a foreign ZooKeeper client) against `connect`.
+ * Runs one zkCli command (a foreign ZooKeeper client, Java) against
+ * `connect`, authenticated as the gateways' digest identity (zkIdentity())
+ * so that it may write what they created; zkCliAnon runs it without.
  * Resolves { ok, stdout, stderr }; never rejects on a ZooKeeper error.
  */
-export async function zkCli(connect, ...cmd) {
+export function zkCli(connect, ...cmd) { return zkCliAs(zkIdentity().cred, connect, cmd); }
+export function zkCliAnon(connect, ...cmd) { return zkCliAs(null, connect, cmd); }
+
+function quoteArg(a) { return /^[^\s'"]+$/.test(a) ? a : `'${a.replace(/'/g, "\\'")}'`; }
+
+async function zkCliAs(cred, connect, cmd) {
   const cp = '/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar';
+  // Commands on standard input: addauth first (zkCli takes one command on
+  // its command line, and addauth would be lost with its session).
+  const script = `${cred ? `addauth digest ${cred}\n` : ''}${cmd.map(quoteArg).join(' ')}\nquit\n`;
   try {
     const r = await execFileP(process.env.JAVA || 'java', ['-Xmx128m', '-XX:TieredStopAtLevel=1', '-Dorg.slf4j.simpleLogger.defaultLogLevel=warn',
-      '-cp', cp, 'org.apache.zookeeper.ZooKeeperMain', '-server', connect, ...cmd], { timeout: 30000 });
-    const bad = /Node does not exist|NodeExists|Node already exists|KeeperErrorCode|Exception/.test(r.stderr + r.stdout);
+      '-cp', cp, 'org.apache.zookeeper.ZooKeeperMain', '-server', connect], { timeout: 30000, input: script });
+    // (quit makes the client log an exception while closing: not a failure)
+    const out = (r.stderr + r.stdout).split('\n').filter((l) => !/closing send thread|EndOfStreamException|EventThread shut down|Session: .* closed/.test(l)).join('\n');
+    const bad = /Node does not exist|NodeExists|Node already exists|KeeperErrorCode|Insufficient permission|NoAuth|AuthFailed|Exception/.test(out);
     return { ok: !bad, ...r };
   } catch (e) {
     return { ok: false, stdout: e.stdout || '', stderr: (e.stderr || '') + e.message };

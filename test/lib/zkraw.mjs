@@ -2,7 +2,7 @@
 // JVM start per command, unlike zkCli). Speaks the documented wire protocol:
 // connect, create, setData, delete, getData, close. World-open ACL only.
 //
-//   const zk = await zkConnect('127.0.0.1:2181');
+//   const zk = await zkConnect('127.0.0.1:2181', { auth: 'user:password' });
 //   await zk.create('/a', '{"x":1}'); await zk.set('/a', '{"x":2}'); await zk.delete('/a');
 //   zk.close();
 // Each call resolves { err, zxid, ... } (err 0 = ok; -101 no node, -110 exists).
@@ -14,7 +14,7 @@ const str = (t) => { const b = Buffer.from(t); return Buffer.concat([int(b.lengt
 const frame = (...parts) => { const b = Buffer.concat(parts); return Buffer.concat([int(b.length), b]); };
 const OPEN_ACL = Buffer.concat([int(1), int(31), str('world'), str('anyone')]);
 
-export function zkConnect(hostPort) {
+export function zkConnect(hostPort, { auth } = {}) {
   const [host, port] = hostPort.split(',')[0].split(':');
   return new Promise((resolve, reject) => {
     const s = net.connect({ host, port: Number(port) });
@@ -29,7 +29,12 @@ export function zkConnect(hostPort) {
       while (buf.length >= 4 && buf.length >= 4 + buf.readUInt32BE(0)) {
         const f = buf.subarray(4, 4 + buf.readUInt32BE(0));
         buf = buf.subarray(4 + f.length);
-        if (!connected) { connected = true; resolve(api); continue; }
+        if (!connected) {
+          connected = true;
+          if (auth) s.write(frame(int(-4), int(100), int(0), str('digest'), str(auth)));
+          resolve(api);
+          continue;
+        }
         const rx = f.readInt32BE(0);
         if (rx < 0) continue; // pings, notifications
         const p = pending.get(rx);
@@ -44,7 +49,17 @@ export function zkConnect(hostPort) {
       s.write(frame(int(x), int(type), ...parts));
     });
     const api = {
-      create: (p, data = '') => call(1, str(p), str(data), OPEN_ACL, int(0)),
+      create: (p, data = '', acl = OPEN_ACL) => call(1, str(p), str(data), acl, int(0)),
+      getAcl: async (p) => {
+        const r = await call(6, str(p));
+        if (r.err) return r;
+        const n = r.body.readInt32BE(0);
+        const acl = [];
+        let off = 4;
+        const rd = () => { const l = r.body.readInt32BE(off); off += 4; const t = r.body.subarray(off, off + l).toString(); off += l; return t; };
+        for (let i = 0; i < n; i++) { const perms = r.body.readInt32BE(off); off += 4; acl.push({ perms, scheme: rd(), id: rd() }); }
+        return { ...r, acl };
+      },
       set: (p, data, version = -1) => call(5, str(p), str(data), int(version)),
       delete: (p, version = -1) => call(2, str(p), int(version)),
       get: async (p) => {

@@ -364,7 +364,7 @@ static zkw *open_client(fake *f, seen *s) {
     static zs_log quiet;
     quiet = lg;
     const char *why;
-    zkw *w = zkw_open(hosts, 6000, &cb, &quiet, &why);
+    zkw *w = zkw_open(hosts, 6000, NULL, &cb, &quiet, &why);
     assert_non_null(w);
     return w;
 }

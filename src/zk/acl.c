@@ -1,0 +1,46 @@
+#include "zk/acl.h"
+
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <string.h>
+
+int zk_ident_digest(const char *cred, char *out, size_t n) {
+    const char *colon = strchr(cred, ':');
+    if (!colon) return -1;
+    unsigned char md[SHA_DIGEST_LENGTH];
+    SHA1((const unsigned char *)cred, strlen(cred), md);
+    unsigned char b64[4 * ((SHA_DIGEST_LENGTH + 2) / 3) + 1];
+    EVP_EncodeBlock(b64, md, SHA_DIGEST_LENGTH);
+    int k = snprintf(out, n, "%.*s:%s", (int)(colon - cred), cred, (const char *)b64);
+    return k < 0 || (size_t)k >= n ? -1 : 0;
+}
+
+int zk_ident_load(zk_ident *out, const char *file, bool world_read, const char **why) {
+    memset(out, 0, sizeof *out);
+    FILE *f = fopen(file, "r");
+    if (!f) { *why = "cannot open the ZooKeeper digest file"; return -1; }
+    char line[sizeof out->cred + 2];
+    bool got = fgets(line, sizeof line, f) != NULL;
+    int extra = got ? fgetc(f) : EOF;
+    fclose(f);
+    if (!got) { *why = "the ZooKeeper digest file is empty"; return -1; }
+    size_t n = strlen(line);
+    if (n && line[n - 1] == '\n') line[--n] = 0;
+    if (n && line[n - 1] == '\r') line[--n] = 0;
+    if (extra != EOF && !(extra == '\n')) { *why = "the ZooKeeper digest file must hold one line, user:password"; return -1; }
+    const char *colon = strchr(line, ':');
+    if (n >= sizeof out->cred) { *why = "the ZooKeeper digest credentials are too long"; return -1; }
+    if (!colon || colon == line || !colon[1]) { *why = "the ZooKeeper digest file must hold user:password"; return -1; }
+    for (const char *p = line; *p; p++)
+        if ((unsigned char)*p < 0x20) { *why = "the ZooKeeper digest credentials hold a control character"; return -1; }
+    memcpy(out->cred, line, n + 1);
+    if (zk_ident_digest(out->cred, out->id, sizeof out->id) < 0) { *why = "cannot compute the digest id"; return -1; }
+    out->on = true;
+    out->acl[0] = (struct ACL){ZOO_PERM_ALL, {"digest", out->id}};
+    out->acl[1] = (struct ACL){ZOO_PERM_READ, {"world", "anyone"}};
+    out->vec = (struct ACL_vector){world_read ? 2 : 1, out->acl};
+    return 0;
+}
+
+const struct ACL_vector *zk_ident_acl(const zk_ident *i) { return i && i->on ? &i->vec : &ZOO_OPEN_ACL_UNSAFE; }

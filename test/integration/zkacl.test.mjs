@@ -1,0 +1,143 @@
+// ZooKeeper-side safety: with --zk-digest-file every znode the gateway
+// creates (root, stores path, store configs, buckets, records, client
+// nodes, election nodes) carries "this identity: all; world: read", so a
+// ZooKeeper client without the identity can read but change nothing — the
+// attacks that worked on open znodes (resetting a client's exactly-once
+// state, rewriting a store config, a winning fake election candidate) now
+// fail with NoAuth — while a foreign writer WITH the identity keeps
+// working. Before this, every znode was created world-writable and each
+// attack below succeeded.
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { setupEnv, it, startGateway, runGatewayExpectExit, uniq, newRoot, recordZnode, zkIdentity, tmpDir, sleep } from '../lib/harness.mjs';
+import { Api, eventually, byKey } from '../lib/http.mjs';
+import { zkConnect } from '../lib/zkraw.mjs';
+
+const env = setupEnv();
+const NOAUTH = -102;
+
+function clientZnode(root, store, client) {
+  let h = 14695981039346656037n;
+  for (const b of Buffer.from(client, 'utf8')) { h ^= BigInt(b); h = (h * 1099511628211n) & 0xffffffffffffffffn; }
+  return `${root}/stores/${store}/c/${(h & 0xffn).toString(16).padStart(2, '0')}/${client}`;
+}
+
+it('every znode the gateway creates carries the identity ACL; without the identity nothing can be changed', { timeout: 60000 }, async () => {
+  await env.ready();
+  const root = newRoot();
+  const G = await startGateway({ zk: env.zk.connect, root, name: 'acl', args: ['--gc-interval', '1'] });
+  const api = new Api(G);
+  const s = uniq('acl');
+  await api.createStore(s);
+  await api.pushOk(s, 'cl', [{ id: 1, key: 'k1', op: 'put', value: 1 }, { id: 2, key: 'k2', op: 'put', value: 2 }]);
+  const { cred } = zkIdentity();
+  const anon = await zkConnect(env.zk.connect);
+  const owner = await zkConnect(env.zk.connect, { auth: cred });
+  try {
+    const rec = recordZnode(root, s, 'k1');
+    const cnode = clientZnode(root, s, 'cl');
+    const paths = [root, `${root}/stores`, `${root}/stores/${s}`, `${root}/stores/${s}/r`, rec.bucketPath, rec.path, cnode, `${root}/gc`];
+    const user = cred.split(':')[0];
+    for (const p of paths) {
+      const r = await anon.getAcl(p);
+      assert.equal(r.err, 0, `getAcl ${p}: ${r.err}`);
+      assert.equal(r.acl.length, 2, `${p}: ${JSON.stringify(r.acl)}`);
+      assert.deepEqual(r.acl.map((a) => [a.perms, a.scheme]), [[31, 'digest'], [1, 'world']], `${p}: ${JSON.stringify(r.acl)}`);
+      assert.ok(r.acl[0].id.startsWith(`${user}:`), `${p}: the digest id is the gateway's`);
+    }
+    // The attacks, without the identity: all NoAuth.
+    assert.equal((await anon.set(cnode, '{"last":0}')).err, NOAUTH, 'reset a client\'s exactly-once state');
+    assert.equal((await anon.set(`${root}/stores/${s}`, '{"maxValueBytes":-1,"tombstoneTtlSeconds":-5}')).err, NOAUTH, 'rewrite the store config');
+    assert.equal((await anon.create(`${root}/gc/g-0000000000000000-0000000000`, '')).err, NOAUTH, 'a fake election candidate');
+    assert.equal((await anon.set(rec.path, '{"evil":1}')).err, NOAUTH, 'overwrite a record');
+    assert.equal((await anon.delete(rec.path)).err, NOAUTH, 'delete a record');
+    assert.equal((await anon.create(`${rec.bucketPath}/intruder`, '1')).err, NOAUTH, 'create a record');
+    assert.equal((await anon.delete(`${root}/stores/${s}/r/000`)).err !== 0, true, 'delete a bucket');
+    // Reading stays open (world: read).
+    const got = await anon.get(rec.path);
+    assert.equal(got.err, 0);
+    assert.equal(got.data, '1');
+    // The gateway is unharmed: exactly-once still holds, the config is intact.
+    const again = await api.pushOk(s, 'cl', [{ id: 2, key: 'k2', op: 'put', value: 2 }, { id: 3, key: 'k3', op: 'put', value: 3 }]);
+    assert.deepEqual(again.results.map((r) => r.status), ['duplicate', 'applied']);
+    assert.equal((await api.getStore(s)).json.maxValueBytes, 65536);
+    // A foreign writer WITH the identity keeps working, and reaches the feed.
+    assert.equal((await owner.set(rec.path, '{"by":"owner"}')).err, 0);
+    await eventually(async () => {
+      const ch = byKey((await api.changesOk(s)).changes);
+      return ch.get('k1') && ch.get('k1').value && ch.get('k1').value.by === 'owner';
+    }, { what: 'the identity\'s foreign write in the feed' });
+  } finally {
+    anon.close();
+    owner.close();
+  }
+  await G.stop();
+});
+
+it('--zk-acl-world-read no: nothing readable without the identity, and the gateway (both sessions) still works', { timeout: 60000 }, async () => {
+  await env.ready();
+  const root = newRoot();
+  const G = await startGateway({ zk: env.zk.connect, root, name: 'noread', args: ['--zk-acl-world-read', 'no'] });
+  const api = new Api(G);
+  const s = uniq('nr');
+  await api.createStore(s);
+  await api.pushOk(s, 'c', [{ id: 1, key: 'a', op: 'put', value: 'x' }]);
+  const anon = await zkConnect(env.zk.connect);
+  const owner = await zkConnect(env.zk.connect, { auth: zkIdentity().cred });
+  try {
+    const rec = recordZnode(root, s, 'a');
+    assert.equal((await anon.get(rec.path)).err, NOAUTH, 'read without the identity');
+    assert.equal((await owner.getAcl(rec.path)).acl.length, 1, 'only the identity in the ACL');
+    // The mirror's session authenticates: a foreign write by the identity reaches the feed.
+    assert.equal((await owner.set(rec.path, '"y"')).err, 0);
+    await eventually(async () => byKey((await api.changesOk(s)).changes).get('a').value === 'y', { what: 'the write in the feed' });
+  } finally {
+    anon.close();
+    owner.close();
+  }
+  await G.stop();
+});
+
+it('--zk-apply-acl puts the ACL on a tree created open before', { timeout: 60000 }, async () => {
+  await env.ready();
+  const root = newRoot();
+  const G0 = await startGateway({ zk: env.zk.connect, root, name: 'open', digest: false });
+  const s = uniq('ap');
+  await new Api(G0).createStore(s);
+  await new Api(G0).pushOk(s, 'c', [{ id: 1, key: 'old', op: 'put', value: 1 }]);
+  await G0.stop();
+  const rec = recordZnode(root, s, 'old');
+  const anon = await zkConnect(env.zk.connect);
+  try {
+    assert.equal((await anon.getAcl(rec.path)).acl[0].scheme, 'world', 'created open');
+    const G = await startGateway({ zk: env.zk.connect, root, name: 'apply', args: ['--zk-apply-acl'] });
+    assert.equal((await anon.set(rec.path, '2')).err, NOAUTH, 'no longer writable without the identity');
+    assert.equal((await anon.getAcl(`${root}/stores/${s}`)).acl[0].scheme, 'digest');
+    await new Api(G).pushOk(s, 'c', [{ id: 2, key: 'old', op: 'put', value: 2 }]);
+    await G.stop();
+  } finally {
+    anon.close();
+  }
+});
+
+it('a bad digest file or a flag without it stops the gateway at start with a clear error', async () => {
+  await env.ready();
+  const dir = tmpDir();
+  const cases = [
+    ['empty', '', /empty/],
+    ['nocolon', 'justauser\n', /user:password/],
+    ['twolines', 'a:b\nc:d\n', /one line/],
+  ];
+  for (const [name, content, re] of cases) {
+    const f = path.join(dir, `bad-${name}.digest`);
+    writeFileSync(f, content);
+    const r = await runGatewayExpectExit(['--listen', '127.0.0.1:0', '--zk', env.zk.connect, '--root', newRoot(), '--zk-digest-file', f]);
+    assert.equal(r.code, 2, `${name}: exit ${r.code} ${r.stderr}`);
+    assert.match(r.stderr, re, name);
+  }
+  const r = await runGatewayExpectExit(['--listen', '127.0.0.1:0', '--zk', env.zk.connect, '--zk-apply-acl']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /need --zk-digest-file/);
+  await sleep(10);
+});
