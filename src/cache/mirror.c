@@ -24,6 +24,7 @@ enum {
     PROBE_WATCHES = 50000,       /* watches one gap probe session holds at most */
     PROBE_TIMEOUT_MS = 30000,
     PROBE_ATTEMPTS = 3,          /* tries of one probe chunk before the check starts over */
+    PROBE_PARALLEL = 4,          /* probe sessions at once */
     BATCH_REPLY_BYTES = 4 * 1024 * 1024, /* expected reply bytes of one multiRead */
     UNKNOWN_VALUE_BYTES = 65536, /* expected size of a value not read yet (the default maxValueBytes) */
     RECOVERY_RETRY_MS = 500,
@@ -96,6 +97,7 @@ struct mirror {
     store_cfg cfg;           /* the store's config as last read */
     bool cfg_valid;          /* cfg is this incarnation's, and the store is not being deleted */
     uint64_t rejected;
+    uint64_t invalid_configs;  /* config reads refused */
 };
 
 struct mirror_set {
@@ -566,9 +568,13 @@ static void apply_config(mirror *m, int err, jute_bytes data, const jute_stat *s
     m->cfg_valid = false;
     if (err != ZOK) return;
     store_cfg cfg;
-    int p = stores_parse(&cfg, m->store, data.p, data.len);
+    const char *why = "not a JSON object";
+    int p = stores_parse(&cfg, m->store, data.p, data.len, st->mzxid, &why);
     if (p < 0) {
-        LOG_WARN(m->set->lg, "mirror %s: the store's config is not a zoosync config", m->store);
+        /* Distrusted: the store is served as unavailable (requests fall
+         * back to ZooKeeper, which answers 503) and the horizon stays. */
+        m->invalid_configs++;
+        LOG_ERROR(m->set->lg, "mirror %s: invalid store config in ZooKeeper (%s); the store is unavailable", m->store, why);
         return;
     }
     cfg.czxid = st->czxid;
@@ -831,39 +837,64 @@ static bool gap_next(gap_cursor *gc, bool buckets, GPtrArray *out, guint want) {
     return out->len > 0;
 }
 
-/* Probes one pass (records, then buckets) in chunks of PROBE_WATCHES paths,
- * collected with the lock released between chunks; a failed chunk is tried
- * again a few times before the whole check gives up. */
+/* One pass of the gap check (records, or buckets): chunks of PROBE_WATCHES
+ * paths, collected under the lock, probed without it by PROBE_PARALLEL
+ * threads (each probe is its own session, so ZooKeeper serves them side by
+ * side); a failed chunk is tried again a few times before the whole check
+ * gives up. */
+typedef struct gap_pass_st {
+    mirror_set *s;
+    uint64_t rel;
+    bool buckets;
+    gap_cursor gc;   /* guarded by s->mu */
+    atomic_int rc;
+    atomic_uint probes;
+    atomic_size_t paths;
+} gap_pass_st;
+
+static void *gap_worker(void *arg) {
+    gap_pass_st *g = arg;
+    mirror_set *s = g->s;
+    while (atomic_load(&g->rc) == 0) {
+        GPtrArray *chunk = g_ptr_array_new_with_free_func(g_free);
+        pthread_mutex_lock(&s->mu);
+        bool more = !s->stopping && gap_next(&g->gc, g->buckets, chunk, PROBE_WATCHES);
+        pthread_mutex_unlock(&s->mu);
+        if (!more) { g_ptr_array_free(chunk, TRUE); break; }
+        atomic_fetch_add(&g->paths, chunk->len);
+        const char *const *pv = (const char *const *)chunk->pdata;
+        int rc = -1;
+        for (int attempt = 0; attempt < PROBE_ATTEMPTS && rc < 0 && !atomic_load(&s->cancel); attempt++) {
+            atomic_fetch_add(&g->probes, 1);
+            rc = g->buckets ? zkw_probe(s->hosts, s->cred, PROBE_TIMEOUT_MS, (int64_t)g->rel, NULL, 0, pv, chunk->len,
+                                        on_probe_event, s, &s->cancel, s->lg)
+                            : zkw_probe(s->hosts, s->cred, PROBE_TIMEOUT_MS, (int64_t)g->rel, pv, chunk->len, NULL, 0,
+                                        on_probe_event, s, &s->cancel, s->lg);
+        }
+        g_ptr_array_free(chunk, TRUE);
+        if (rc < 0) atomic_store(&g->rc, -1);
+    }
+    return NULL;
+}
+
 static int gap_pass(mirror_set *s, uint64_t rel, bool buckets, unsigned *probes, size_t *paths) {
-    gap_cursor gc = {g_ptr_array_new(), 0, 0};
+    gap_pass_st g = {.s = s, .rel = rel, .buckets = buckets, .gc = {g_ptr_array_new(), 0, 0}};
     pthread_mutex_lock(&s->mu);
     GHashTableIter it;
     gpointer k, v;
     g_hash_table_iter_init(&it, s->stores);
-    while (g_hash_table_iter_next(&it, &k, &v)) g_ptr_array_add(gc.mirrors, v);
+    while (g_hash_table_iter_next(&it, &k, &v)) g_ptr_array_add(g.gc.mirrors, v);
     pthread_mutex_unlock(&s->mu);
-    int rc = 0;
-    for (;;) {
-        GPtrArray *chunk = g_ptr_array_new_with_free_func(g_free);
-        pthread_mutex_lock(&s->mu);
-        bool more = !s->stopping && gap_next(&gc, buckets, chunk, PROBE_WATCHES);
-        pthread_mutex_unlock(&s->mu);
-        if (!more) { g_ptr_array_free(chunk, TRUE); break; }
-        *paths += chunk->len;
-        const char *const *pv = (const char *const *)chunk->pdata;
-        rc = -1;
-        for (int attempt = 0; attempt < PROBE_ATTEMPTS && rc < 0 && !atomic_load(&s->cancel); attempt++) {
-            (*probes)++;
-            rc = buckets ? zkw_probe(s->hosts, s->cred, PROBE_TIMEOUT_MS, (int64_t)rel, NULL, 0, pv, chunk->len, on_probe_event, s,
-                                     &s->cancel, s->lg)
-                         : zkw_probe(s->hosts, s->cred, PROBE_TIMEOUT_MS, (int64_t)rel, pv, chunk->len, NULL, 0, on_probe_event, s,
-                                     &s->cancel, s->lg);
-        }
-        g_ptr_array_free(chunk, TRUE);
-        if (rc < 0) break;
-    }
-    g_ptr_array_free(gc.mirrors, TRUE);
-    return rc;
+    pthread_t t[PROBE_PARALLEL];
+    int started = 0;
+    for (int i = 0; i < PROBE_PARALLEL; i++)
+        if (pthread_create(&t[started], NULL, gap_worker, &g) == 0) started++;
+    if (started == 0) gap_worker(&g); /* no thread to be had: this one does it */
+    for (int i = 0; i < started; i++) pthread_join(t[i], NULL);
+    g_ptr_array_free(g.gc.mirrors, TRUE);
+    *probes += atomic_load(&g.probes);
+    *paths += atomic_load(&g.paths);
+    return atomic_load(&g.rc);
 }
 
 /* One gap check. Returns 0 when the gap is queued (or there is none). */
@@ -1367,6 +1398,7 @@ void mirror_set_stats(mirror_set *s, mirror_stats *out) {
     while (g_hash_table_iter_next(&it, &k, &v)) {
         mirror *m = v;
         out->foreign_rejected += m->rejected;
+        out->invalid_configs += m->invalid_configs;
         out->records += m->live;
         out->bytes += m->bytes;
     }

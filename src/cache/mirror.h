@@ -135,6 +135,7 @@ typedef struct mirror_stats {
     uint64_t reads;          /* reads sent (operations inside multiReads) */
     uint64_t batches;        /* multiReads sent */
     uint64_t foreign_rejected;
+    uint64_t invalid_configs;  /* store configs read from ZooKeeper and refused */
     size_t records;
     size_t bytes;
     size_t queued;           /* reads waiting to be sent */

@@ -62,18 +62,47 @@ static void ensure_candidate(gc *g) {
     g->mine_session = session;
 }
 
+/* Whether the candidate node is ephemeral (held by a live session): only
+ * those count. A persistent node with a low number, planted by anyone who
+ * can write there, would otherwise win every election and stop collection
+ * for good. */
+static bool live_candidate(gc *g, const char *name) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", g->dir, name);
+    struct Stat st;
+    if (zoo_exists(zkc_zh(g->z), path, 0, &st) != ZOK) return false; /* gone meanwhile */
+    if (st.ephemeralOwner != 0) return true;
+    g_mutex_lock(&g->mu);
+    g->stats.invalid_candidates++;
+    g_mutex_unlock(&g->mu);
+    LOG_WARN(g->lg, "gc: ignoring election node %s: not ephemeral (no live session holds it)", path);
+    return false;
+}
+
+static gint by_seq(gconstpointer a, gconstpointer b) {
+    return strcmp(seq_of(*(char *const *)a), seq_of(*(char *const *)b));
+}
+
 static bool is_leader(gc *g) {
     if (!g->mine) return false;
     struct String_vector kids = {0, NULL};
     if (zoo_get_children(zkc_zh(g->z), g->dir, 0, &kids) != ZOK) return false;
-    const char *lowest = NULL;
+    GPtrArray *cands = g_ptr_array_new();
     bool present = false;
     for (int i = 0; i < kids.count; i++) {
         if (strncmp(kids.data[i], "g-", 2) != 0) continue;
-        if (!lowest || strcmp(seq_of(kids.data[i]), seq_of(lowest)) < 0) lowest = kids.data[i];
+        g_ptr_array_add(cands, kids.data[i]);
         if (strcmp(kids.data[i], g->mine) == 0) present = true;
     }
-    bool leader = present && lowest && strcmp(lowest, g->mine) == 0;
+    g_ptr_array_sort(cands, by_seq);
+    bool leader = false;
+    /* The lowest live candidate leads: is it us? Those before us are checked. */
+    for (guint i = 0; present && i < cands->len; i++) {
+        const char *c = g_ptr_array_index(cands, i);
+        if (strcmp(c, g->mine) == 0) { leader = true; break; }
+        if (live_candidate(g, c)) break;
+    }
+    g_ptr_array_free(cands, TRUE);
     deallocate_String_vector(&kids);
     if (!present) { free(g->mine); g->mine = NULL; } /* lost with an old session */
     return leader;

@@ -10,6 +10,7 @@
 #include "zk/layout.h"
 
 #define MAX_ATTEMPTS 25
+#define PUSH_INVALID_CLIENT (-1000) /* client_read: the record does not parse */
 #define READ_BUF (STORES_MAX_VALUE_CEILING + 65536)
 
 enum { ST_PENDING, ST_APPLIED, ST_CONFLICT, ST_DUPLICATE };
@@ -226,6 +227,16 @@ static int make_units(push_req *r, size_t from, unit **out, size_t *nunits, zs_e
 
 /* ---- the client node ----------------------------------------------------- */
 
+/* Absent, or an array of integers. */
+static bool ids_valid(const json_t *arr) {
+    if (!arr) return true;
+    if (!json_is_array(arr)) return false;
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v) if (!json_is_integer(v)) return false;
+    return true;
+}
+
 static void ids_from_json(GArray *a, const json_t *arr) {
     size_t i;
     json_t *v;
@@ -345,12 +356,22 @@ static int client_read(push_req *r) {
         c->last = 0;
         g_array_set_size(c->conflicts, 0);
         g_array_set_size(c->aborted, 0);
-        json_t *j = json_loadb(r->buf, len > 0 ? (size_t)len : 0, 0, NULL);
-        if (j) {
-            c->last = json_integer_value(json_object_get(j, "last"));
+        /* Fail closed: a record that does not parse must never read as
+         * "nothing applied yet" (that would apply mutations again). */
+        json_t *j = json_loadb(r->buf, len > 0 ? (size_t)len : 0, JSON_REJECT_DUPLICATES, NULL);
+        json_t *last = j ? json_object_get(j, "last") : NULL;
+        bool ok = j && json_is_object(j) && json_is_integer(last) && json_integer_value(last) >= 0 &&
+                  ids_valid(json_object_get(j, "conflicts")) && ids_valid(json_object_get(j, "aborted"));
+        if (ok) {
+            c->last = json_integer_value(last);
             ids_from_json(c->conflicts, json_object_get(j, "conflicts"));
             ids_from_json(c->aborted, json_object_get(j, "aborted"));
-            json_decref(j);
+        }
+        json_decref(j);
+        if (!ok) {
+            if (r->env->metrics) atomic_fetch_add(&r->env->metrics->zk_invalid_client, 1);
+            LOG_ERROR(r->env->lg, "push: the exactly-once record %s in ZooKeeper is not valid; refusing the push", c->path);
+            return PUSH_INVALID_CLIENT;
         }
         return ZOK;
     }
@@ -838,6 +859,12 @@ int push_run(const push_env *env, const store_cfg *cfg, const char *body, size_t
     json_int_t max_id = 0;
     for (size_t i = 0; i < r.n; i++) if (r.muts[i].id > max_id) max_id = r.muts[i].id;
     int zrc = cache_get(&r) && max_id > r.cl.last ? ZOK : client_read(&r);
+    if (zrc == PUSH_INVALID_CLIENT) {
+        zs_err_set(err, 503, "unavailable",
+                   "the exactly-once record of client '%s' in ZooKeeper is not valid; nothing was applied", r.client);
+        err->retry_after = 5;
+        goto out;
+    }
     if (zrc != ZOK) { zs_err_zk(err, zrc, "reading the client's state"); goto out; }
 
     /* Mutations already recorded are answered; the rest is applied in

@@ -17,27 +17,54 @@ static void cfg_defaults(store_cfg *c, const char *name) {
     c->tombstone_ttl = 604800;
 }
 
-/* Parses the stored config. Returns 1 when the store is being deleted, 0 when
- * fine, -1 when the data is not a config. */
-static int cfg_parse(store_cfg *c, const char *data, int len) {
+/* Parses the stored config, distrusting it like a request: anyone with
+ * write access to ZooKeeper could have written it. Returns 1 when the store
+ * is being deleted, 0 when fine, -1 when the data is not a config object,
+ * -2 when it is one with an invalid field (*why says which). mzxid: the
+ * config znode's, which no horizon can pass (the collector writes the
+ * horizon after the deletion it covers); -1 when unknown. */
+static int cfg_parse_checked(store_cfg *c, const char *data, int len, int64_t mzxid, const char **why) {
     json_error_t je;
-    json_t *j = json_loadb(data, len > 0 ? (size_t)len : 0, 0, &je);
-    if (!j || !json_is_object(j)) { json_decref(j); return -1; }
-    int rc = json_is_true(json_object_get(j, "deleting")) ? 1 : 0;
-    const char *conflict = json_string_value(json_object_get(j, "conflict"));
-    if (conflict) c->lww = strcmp(conflict, "lww") == 0;
+    json_t *j = json_loadb(data, len > 0 ? (size_t)len : 0, JSON_REJECT_DUPLICATES, &je);
+    if (!j || !json_is_object(j)) { json_decref(j); *why = "not a JSON object"; return -1; }
+    int rc = 0;
     json_t *v;
-    if ((v = json_object_get(j, "maxValueBytes")) && json_is_integer(v)) c->max_value_bytes = json_integer_value(v);
-    if ((v = json_object_get(j, "tombstoneTtlSeconds")) && json_is_integer(v)) c->tombstone_ttl = json_integer_value(v);
-    const char *h = json_string_value(json_object_get(j, "horizon"));
-    if (h) cursor_parse(h, &c->horizon);
+    if ((v = json_object_get(j, "deleting")) && !json_is_boolean(v)) { *why = "deleting: not a boolean"; rc = -2; }
+    else if (json_is_true(v)) rc = 1;
+    if (rc >= 0 && (v = json_object_get(j, "conflict"))) {
+        const char *s = json_string_value(v);
+        if (!s || (strcmp(s, "cas") != 0 && strcmp(s, "lww") != 0)) { *why = "conflict: not \"cas\" or \"lww\""; rc = -2; }
+        else c->lww = strcmp(s, "lww") == 0;
+    }
+    if (rc >= 0 && (v = json_object_get(j, "maxValueBytes"))) {
+        if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > STORES_MAX_VALUE_CEILING) {
+            *why = "maxValueBytes: not an integer from 1 to 1000000";
+            rc = -2;
+        } else {
+            c->max_value_bytes = json_integer_value(v);
+        }
+    }
+    if (rc >= 0 && (v = json_object_get(j, "tombstoneTtlSeconds"))) {
+        if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 3153600000LL) {
+            *why = "tombstoneTtlSeconds: not an integer from 1 to 3153600000";
+            rc = -2;
+        } else {
+            c->tombstone_ttl = json_integer_value(v);
+        }
+    }
+    if (rc >= 0 && (v = json_object_get(j, "horizon"))) {
+        const char *h = json_string_value(v);
+        if (!h || cursor_parse(h, &c->horizon) < 0) { *why = "horizon: not a cursor"; rc = -2; }
+        else if (mzxid >= 0 && c->horizon.zxid > (uint64_t)mzxid) { *why = "horizon: beyond the config's own write"; rc = -2; }
+    }
     json_decref(j);
     return rc;
 }
 
-int stores_parse(store_cfg *c, const char *name, const char *data, int len) {
+
+int stores_parse(store_cfg *c, const char *name, const char *data, int len, int64_t mzxid, const char **why) {
     cfg_defaults(c, name);
-    return cfg_parse(c, data, len);
+    return cfg_parse_checked(c, data, len, mzxid, why);
 }
 
 static char *cfg_json(const store_cfg *c, bool deleting) {
@@ -52,15 +79,22 @@ static char *cfg_json(const store_cfg *c, bool deleting) {
     return s;
 }
 
-/* Reads the config znode. Returns ZOK (with *deleting), ZNONODE, or an error. */
-static int cfg_read(zkc *z, const char *path, const char *name, store_cfg *out, bool *deleting) {
+/* Reads the config znode. Returns ZOK (with *deleting), ZNONODE, or an
+ * error; CFG_INVALID (with *why) for a config with an invalid field (then
+ * *out has the defaults, its czxid and zversion). */
+#define CFG_INVALID (-1000)
+static int cfg_read_checked(zkc *z, const char *path, const char *name, store_cfg *out, bool *deleting, const char **why) {
     char buf[CFG_BUF];
     int len = sizeof buf;
     struct Stat st;
     cfg_defaults(out, name);
     int rc = zoo_get(zkc_zh(z), path, 0, buf, &len, &st);
     if (rc != ZOK) return rc;
-    int p = cfg_parse(out, buf, len);
+    if (len < 0 || len >= (int)sizeof buf) { *why = "too large"; return CFG_INVALID; }
+    int p = cfg_parse_checked(out, buf, len, st.mzxid, why);
+    out->czxid = st.czxid;
+    out->zversion = st.version;
+    if (p == -2) { cfg_defaults(out, name); out->czxid = st.czxid; out->zversion = st.version; return CFG_INVALID; }
     if (p < 0) return ZNONODE; /* not one of ours */
     *deleting = p == 1;
     out->czxid = st.czxid;
@@ -68,12 +102,27 @@ static int cfg_read(zkc *z, const char *path, const char *name, store_cfg *out, 
     return ZOK;
 }
 
+/* As cfg_read_checked, an invalid config taken as the defaults: for the
+ * writers that replace it (PUT, DELETE) or leave it (the horizon). */
+static int cfg_read(zkc *z, const char *path, const char *name, store_cfg *out, bool *deleting) {
+    const char *why = NULL;
+    int rc = cfg_read_checked(z, path, name, out, deleting, &why);
+    return rc == CFG_INVALID ? ZOK : rc;
+}
+
 int stores_get(zkc *z, const char *root, const char *name, store_cfg *out, zs_err *err) {
     char *path = layout_store_path(root, name);
     if (!path) { zs_err_set(err, 500, "internal", "out of memory"); return -1; }
     bool deleting = false;
-    int rc = cfg_read(z, path, name, out, &deleting);
+    const char *why = NULL;
+    int rc = cfg_read_checked(z, path, name, out, &deleting, &why);
     free(path);
+    if (rc == CFG_INVALID) {
+        zs_err_set(err, 503, "unavailable",
+                   "store '%s' has an invalid configuration in ZooKeeper (%s); an admin PUT of the store rewrites it", name, why);
+        err->retry_after = 5;
+        return -1;
+    }
     if (rc == ZOK && !deleting) return 0;
     if (rc == ZOK || rc == ZNONODE) {
         zs_err_set(err, 404, "store_not_found", "store '%s' does not exist", name);

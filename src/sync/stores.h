@@ -43,10 +43,13 @@ int stores_delete(zkc *z, const char *root, const char *name, zs_err *err);
 /* Moves the store's horizon forward to h (never back). 0, or -1 and err. */
 int stores_advance_horizon(zkc *z, const char *root, const char *name, const cursor_pos *h, zs_err *err);
 /* Parses a config znode's data (for the mirror's config watch) over the
- * defaults of store `name`; czxid and zversion are left 0 (they come from
- * the znode's stat). Returns 1 when the store is being deleted, 0 when
- * fine, -1 when not a config. */
-int stores_parse(store_cfg *c, const char *name, const char *data, int len);
+ * defaults of store `name`, distrusting it (every field checked as a PUT
+ * body is; a horizon beyond mzxid, the config znode's own, refused);
+ * czxid and zversion are left 0 (they come from the znode's stat). Returns
+ * 1 when the store is being deleted, 0 when fine, -1 when not a config,
+ * -2 when invalid (*why says what). stores_get answers 503 for an invalid
+ * config (the store is unavailable until an admin PUT rewrites it). */
+int stores_parse(store_cfg *c, const char *name, const char *data, int len, int64_t mzxid, const char **why);
 /* Names of every store, sorted; free with stores_free_names. */
 int stores_list(zkc *z, const char *root, char ***names, size_t *count, zs_err *err);
 void stores_free_names(char **names, size_t count);

@@ -24,6 +24,7 @@ typedef struct zs_metrics {
     zs_hist zk_latency[ZS_OP_KINDS];        /* worker-side ZooKeeper calls */
     _Atomic uint64_t zk_errors[ZS_OP_KINDS];
     _Atomic uint64_t push_outcome[3];       /* applied, conflict, duplicate */
+    _Atomic uint64_t zk_invalid_client;     /* exactly-once records read from ZooKeeper and refused */
 } zs_metrics;
 
 void zs_hist_observe(zs_hist *h, int64_t us);

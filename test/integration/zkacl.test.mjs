@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setupEnv, it, startGateway, runGatewayExpectExit, uniq, newRoot, recordZnode, zkIdentity, tmpDir, sleep } from '../lib/harness.mjs';
-import { Api, eventually, byKey } from '../lib/http.mjs';
+import { Api, eventually, byKey, getMetrics } from '../lib/http.mjs';
 import { zkConnect } from '../lib/zkraw.mjs';
 
 const env = setupEnv();
@@ -37,6 +37,7 @@ it('every znode the gateway creates carries the identity ACL; without the identi
   try {
     const rec = recordZnode(root, s, 'k1');
     const cnode = clientZnode(root, s, 'cl');
+    await eventually(async () => (await anon.getAcl(`${root}/gc`)).err === 0, { ms: 10000, what: 'the election folder (first gc round)' });
     const paths = [root, `${root}/stores`, `${root}/stores/${s}`, `${root}/stores/${s}/r`, rec.bucketPath, rec.path, cnode, `${root}/gc`];
     const user = cred.split(':')[0];
     for (const p of paths) {
@@ -140,4 +141,58 @@ it('a bad digest file or a flag without it stops the gateway at start with a cle
   assert.equal(r.code, 2);
   assert.match(r.stderr, /need --zk-digest-file/);
   await sleep(10);
+});
+
+it('what is read from ZooKeeper is distrusted: a corrupt exactly-once record, store config or election node (written with the identity) never turns into wrong behaviour', { timeout: 90000 }, async () => {
+  await env.ready();
+  const root = newRoot();
+  const G = await startGateway({ zk: env.zk.connect, root, name: 'distrust', args: ['--gc-interval', '1'] });
+  const api = new Api(G);
+  const s = uniq('ds');
+  await api.createStore(s, { tombstoneTtlSeconds: 1 });
+  await api.pushOk(s, 'cl', [{ id: 1, key: 'k', op: 'put', value: 1 }]);
+  const owner = await zkConnect(env.zk.connect, { auth: zkIdentity().cred });
+  const metric = async (kind) => (await getMetrics(G)).get('zoosync_zk_invalid_data_total', { kind });
+  try {
+    // 1. The client's exactly-once record made unreadable: fail closed (503), never "apply again".
+    const cnode = clientZnode(root, s, 'cl');
+    assert.equal((await owner.set(cnode, '{"last":"abc"}')).err, 0);
+    const r = await api.push(s, 'cl', [{ id: 1, key: 'k', op: 'put', value: 1 }]);
+    assert.equal(r.status, 503, `push with a corrupt client record: ${r.status} ${r.text}`);
+    assert.match(r.json.message, /not valid/);
+    assert.equal(byKey((await api.changesOk(s)).changes).get('k').version, 1, 'nothing applied again');
+    assert.ok(await metric('client') >= 1, 'counted');
+    assert.equal((await owner.set(cnode, '{"last":1}')).err, 0);
+    const again = await api.pushOk(s, 'cl', [{ id: 1, key: 'k', op: 'put', value: 1 }]);
+    assert.equal(again.results[0].status, 'duplicate', 'with the record repaired, id 1 is a duplicate');
+
+    // 2. A store config with invalid fields, or a horizon beyond its own write: the store is unavailable, not served as it is.
+    const spath = `${root}/stores/${s}`;
+    const good = (await owner.get(spath)).data;
+    for (const bad of ['{"conflict":"cas","maxValueBytes":-1,"tombstoneTtlSeconds":1}', '{"conflict":"cas","maxValueBytes":65536,"tombstoneTtlSeconds":-5}',
+      `{"conflict":"cas","maxValueBytes":65536,"tombstoneTtlSeconds":1,"horizon":"${'f'.repeat(40)}"}`]) {
+      assert.equal((await owner.set(spath, bad)).err, 0);
+      await eventually(async () => {
+        const c = await api.changes(s);
+        return c.status === 503 && /invalid configuration/.test(c.json.message);
+      }, { what: `503 for config ${bad}` });
+      const p = await api.push(s, 'cl', [{ id: 2, key: 'k2', op: 'put', value: 2 }]);
+      assert.equal(p.status, 503, 'no push against an invalid config');
+    }
+    assert.ok(await metric('config') >= 1, 'invalid configs counted');
+    assert.equal((await owner.set(spath, good)).err, 0);
+    await eventually(async () => (await api.changes(s)).status === 200, { what: 'the store back with a valid config' });
+
+    // 3. A persistent election node that would win every election: ignored; tombstones are still collected.
+    await eventually(async () => (await owner.getAcl(`${root}/gc`)).err === 0, { ms: 10000, what: 'the election folder (first gc round)' });
+    assert.equal((await owner.create(`${root}/gc/g-0000000000000000-0000000000`, '')).err, 0);
+    const d = await api.pushOk(s, 'cl', [{ id: 2, key: 'gone', op: 'put', value: 1 }, { id: 3, key: 'gone', op: 'delete' }]);
+    void d;
+    await eventually(async () => (await getMetrics(G)).get('zoosync_gc_tombstones_collected_total') >= 1,
+      { ms: 20000, every: 250, what: 'a tombstone collected despite the planted node' });
+    assert.ok(await metric('election') >= 1, 'the planted node counted');
+  } finally {
+    owner.close();
+  }
+  await G.stop();
 });
