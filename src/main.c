@@ -37,7 +37,8 @@ typedef struct options {
     const char *jwt_issuer;
     size_t jwt_max_lifetime;
     size_t max_body;
-    size_t max_tx_bytes;
+    size_t max_tx_bytes;       /* 0 until given or derived from zk_heap_mb */
+    size_t zk_heap_mb;
     const char *create_store[MAX_LIST + 1];
     int ncreate;
     const char *cors[MAX_LIST + 1];
@@ -67,7 +68,10 @@ static void usage(FILE *f) {
             "  --jwt-issuer ISS          require the tokens' iss claim to be ISS\n"
             "  --jwt-max-lifetime S      refuse tokens living longer than S seconds, exp - iat (default 86400)\n"
             "  --max-body BYTES          largest request body (default 4194304)\n"
-            "  --max-tx-bytes BYTES      largest tx group, as bytes in one ZooKeeper multi (default 1000000)\n"
+            "  --max-tx-bytes BYTES      largest ZooKeeper transaction (multi) the gateway sends, and so the largest\n"
+            "                            value and tx group (default: from --zk-heap-mb, at most 1000000)\n"
+            "  --zk-heap-mb MB           heap of the smallest ZooKeeper server (default 1024): ZooKeeper keeps its\n"
+            "                            last 500 transactions in memory, so one may carry at most MB*1MiB/3600 bytes\n"
             "  --create-store NAME       create this store at start if missing (repeatable)\n"
             "  --cors-origin ORIGIN      allow cross-origin requests from ORIGIN (repeatable)\n"
             "  --workers N               request worker threads (default 64; each waits on ZooKeeper while it holds a request)\n"
@@ -126,7 +130,7 @@ static bool is_loopback(const char *host) {
 }
 
 static int parse_args(int argc, char **argv, options *o) {
-    enum { O_LISTEN = 1, O_ZK, O_ROOT, O_SECRET, O_PUBKEY, O_BODY, O_TX, O_CREATE, O_CORS, O_WORKERS, O_SESSION, O_LOG, O_HELP, O_WEB, O_CLIENT, O_KEEPALIVE, O_STREAMS, O_GC, O_AUD, O_ISS, O_LIFE, O_DIGEST, O_WORLD, O_APPLY };
+    enum { O_LISTEN = 1, O_ZK, O_ROOT, O_SECRET, O_PUBKEY, O_BODY, O_TX, O_CREATE, O_CORS, O_WORKERS, O_SESSION, O_LOG, O_HELP, O_WEB, O_CLIENT, O_KEEPALIVE, O_STREAMS, O_GC, O_AUD, O_ISS, O_LIFE, O_DIGEST, O_WORLD, O_APPLY, O_HEAP };
     static const struct option longs[] = {
         {"listen", required_argument, NULL, O_LISTEN},     {"zk", required_argument, NULL, O_ZK},
         {"root", required_argument, NULL, O_ROOT},         {"jwt-secret-file", required_argument, NULL, O_SECRET},
@@ -140,7 +144,7 @@ static int parse_args(int argc, char **argv, options *o) {
         {"jwt-audience", required_argument, NULL, O_AUD}, {"jwt-issuer", required_argument, NULL, O_ISS},
         {"jwt-max-lifetime", required_argument, NULL, O_LIFE},
         {"zk-digest-file", required_argument, NULL, O_DIGEST}, {"zk-acl-world-read", required_argument, NULL, O_WORLD},
-        {"zk-apply-acl", no_argument, NULL, O_APPLY},
+        {"zk-apply-acl", no_argument, NULL, O_APPLY},   {"zk-heap-mb", required_argument, NULL, O_HEAP},
         {"help", no_argument, NULL, O_HELP},               {NULL, 0, NULL, 0}};
     int c;
     size_t v;
@@ -196,6 +200,9 @@ static int parse_args(int argc, char **argv, options *o) {
             o->zk_world_read = strcmp(optarg, "yes") == 0;
             break;
         case O_APPLY: o->zk_apply_acl = true; break;
+        case O_HEAP:
+            if (parse_size("--zk-heap-mb", optarg, 64, &o->zk_heap_mb) < 0 || o->zk_heap_mb > 1048576) return -1;
+            break;
         case O_WEB: o->web_dir = optarg; break;
         case O_CLIENT: o->client_dir = optarg; break;
         case O_KEEPALIVE:
@@ -317,9 +324,18 @@ int main(int argc, char **argv) {
      * holds goes with the process anyway. */
     OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
     options o = {.zk_world_read = true, .listen_host = "127.0.0.1", .listen_port = 8080, .zk = "127.0.0.1:2181", .root = "/zoosync",
-                 .max_body = 4194304, .max_tx_bytes = 1000000, .workers = 64, .session_timeout_ms = 10000, .keepalive_ms = 15000, .max_streams = 20000, .gc_interval_s = 60, .jwt_max_lifetime = 86400,
+                 .max_body = 4194304, .max_tx_bytes = 0, .zk_heap_mb = 1024, .workers = 64, .session_timeout_ms = 10000, .keepalive_ms = 15000, .max_streams = 20000, .gc_interval_s = 60, .jwt_max_lifetime = 86400,
                  .log = {ZS_LOG_INFO}};
     if (parse_args(argc, argv, &o) < 0) return 2;
+    /* ZooKeeper keeps its last 500 committed transactions in memory (for
+     * followers catching up), several copies of each while in flight: a
+     * writer of large multis could otherwise exhaust its heap (measured: a
+     * 256 MiB server died after 92 back-to-back 0.9 MB pushes, and lived
+     * through 400 at 70 kB per transaction). docs/PROTOCOL.md, "Limits". */
+    if (o.max_tx_bytes == 0) {
+        size_t derived = o.zk_heap_mb * 1048576 / 3600;
+        o.max_tx_bytes = derived > 1000000 ? 1000000 : derived;
+    }
 
     auth_verifier *verifier = NULL;
     char *err = NULL;
@@ -384,6 +400,9 @@ int main(int argc, char **argv) {
         printf("zoosyncd: listening on http://%s%s%s:%u\n", strchr(o.listen_host, ':') ? "[" : "", o.listen_host,
                strchr(o.listen_host, ':') ? "]" : "", (unsigned)httpd_port(h));
         fflush(stdout);
+        LOG_INFO(&o.log, "largest ZooKeeper transaction %zu bytes (--max-tx-bytes%s)", o.max_tx_bytes,
+                 o.max_tx_bytes == (o.zk_heap_mb * 1048576 / 3600 > 1000000 ? 1000000 : o.zk_heap_mb * 1048576 / 3600)
+                     ? ", from --zk-heap-mb" : "");
         LOG_INFO(&o.log, "zookeeper %s, root %s, auth %s, znodes %s", o.zk, o.root,
                  verifier ? (o.jwt_secret_file ? "HS256" : "public key") : "off",
                  !ident.on ? "open (no --zk-digest-file)" : o.zk_world_read ? "digest identity: all, world: read" : "digest identity only");

@@ -138,6 +138,14 @@ static int validate_mut(push_req *r, size_t i, jraw_span mj, GHashTable *txs, zs
                        i, m->vlen, (long long)r->cfg->max_value_bytes);
             return -1;
         }
+        /* Every write is one ZooKeeper proposal of at most --max-tx-bytes:
+         * what bounds the memory ZooKeeper holds for recent proposals. */
+        if (m->vlen + PUSH_OP_OVERHEAD + 3 * LAYOUT_MAX_KEY_BYTES > r->env->max_tx_bytes) {
+            zs_err_set(err, 413, "value_too_large",
+                       "mutations[%zu].value: %zu bytes, over what one ZooKeeper transaction of this gateway may carry "
+                       "(--max-tx-bytes %zu)", i, m->vlen, r->env->max_tx_bytes);
+            return -1;
+        }
         if (!(m->value = strndup(val.p, val.n))) { zs_err_set(err, 500, "internal", "out of memory"); return -1; }
     }
     m->khash = layout_key_hash(m->key, m->klen);

@@ -16,8 +16,9 @@ const NOSUCH = uniq('nosuch');
 before(async () => {
   await env.ready();
   signer = makeSigner('HS256', env.tmp);
-  gw = await startGateway({ zk: env.zk.connect, root: env.root, args: [...signer.args], name: 'main' });
-  lim = await startGateway({ zk: env.zk.connect, root: env.root, args: [...signer.args, '--max-body', '50000', '--max-tx-bytes', '20000'], name: 'limits' });
+  // --zk-heap-mb 3600: the largest transaction derived from it is 1,000,000 (the ceiling).
+  gw = await startGateway({ zk: env.zk.connect, root: env.root, args: [...signer.args, '--zk-heap-mb', '3600'], name: 'main' });
+  lim = await startGateway({ zk: env.zk.connect, root: env.root, args: [...signer.args, '--max-body', '50000', '--max-tx-bytes', '45000'], name: 'limits' });
   api = new Api(gw, signer.token('admin'));
   limApi = new Api(lim, signer.token('admin'));
   await api.createStore(S, { maxValueBytes: 100 });
@@ -388,15 +389,21 @@ it('tx_too_large: a tx group over --max-tx-bytes (default and configured), nothi
   const r = await api.pushOk(BIG, c, grp.map(({ tx, ...m }) => m));
   assert.deepEqual(r.results.map((x) => x.status), ['applied', 'applied', 'applied']);
 
-  // Configured 20000 on the limits gateway.
+  // Configured 45000 on the limits gateway.
   const c2 = 'ctx2';
-  const mid = 'y'.repeat(8000);
+  const mid = 'y'.repeat(16000);
   const grp2 = [0, 1, 2].map((i) => ({ id: i + 1, key: `tx2-${i}`, op: 'put', value: mid, tx: 't' }));
   expectError(await limApi.push(BIG, c2, grp2), 413, 'tx_too_large');
   await assertClientUntouched(limApi, BIG, c2);
   for (const i of [0, 1, 2]) await assertAbsent(limApi, BIG, `tx2-${i}`);
   const r2 = await limApi.pushOk(BIG, c2, grp2.map(({ tx, ...m }) => m));
   assert.deepEqual(r2.results.map((x) => x.status), ['applied', 'applied', 'applied']);
+  // One value that alone passes what one transaction may carry: value_too_large, naming the flag.
+  const one = await limApi.push(BIG, 'ctx3', [{ id: 1, key: 'tx3', op: 'put', value: 'z'.repeat(44000) }]);
+  expectError(one, 413, 'value_too_large');
+  assert.match(one.json.message, /--max-tx-bytes 45000/);
+  await assertAbsent(limApi, BIG, 'tx3');
+  expectError(await limApi.putRecord(BIG, 'tx3', 'z'.repeat(44000)), 413, 'value_too_large');
 });
 
 // ---------------------------------------------------------------- 415
