@@ -107,6 +107,12 @@ export function startZk(name, { heap = '1g' } = {}) {
   return {
     dir, connect, pid,
     stop() { execFileSync(ZK_SH, ['stop', dir], { stdio: 'ignore', timeout: 30000 }); live.zks.delete(dir); },
+    /** Stops the (first) server and starts it again with the same heap; returns when it serves. */
+    async restart(downMs = 1000) {
+      execFileSync(ZK_SH, ['stop-node', dir, '1'], { stdio: 'ignore', timeout: 60000 });
+      await new Promise((r) => setTimeout(r, downMs));
+      execFileSync(ZK_SH, ['start-node', dir, '1'], { env: { ...env, ZK_START_TIMEOUT: '280' }, stdio: 'ignore', timeout: 300000 });
+    },
   };
 }
 

@@ -22,8 +22,9 @@ import {
 const o = args();
 const which = o.case || 'B1';
 const CASES = {
-  B1: { clients: 16, perPush: 100, target: 0.8, figure: 'mutations_per_s' },
-  B2: { clients: 64, perPush: 1, target: 1.5, figure: 'mutations_per_s' },
+  // Targets as ratios to the same run's ceiling (issue "watches that scale": B1 >= 0.25, B2 >= 1.0).
+  B1: { clients: 16, perPush: 100, target: 0.25, figure: 'mutations_per_s' },
+  B2: { clients: 64, perPush: 1, target: 1.0, figure: 'mutations_per_s' },
 };
 const c = CASES[which];
 ensure(c, `unknown case ${which}`);
