@@ -723,23 +723,17 @@ static void look_again(mirror_set *s, int type, const char *path, size_t len) {
     }
 }
 
-static void on_event(void *ctx, int type, const char *path, size_t len) {
-    mirror_set *s = ctx;
+/* An event of the persistent watch (probe false) or of a gap probe. */
+static void event_seen(mirror_set *s, bool probe, int type, const char *path, size_t len) {
     pthread_mutex_lock(&s->mu);
-    s->watch_events++;
+    (*(probe ? &s->probe_events : &s->watch_events))++;
     look_again(s, type, path, len);
     flush(s);
     pthread_mutex_unlock(&s->mu);
 }
 
-static void on_probe_event(void *ctx, int type, const char *path, size_t len) {
-    mirror_set *s = ctx;
-    pthread_mutex_lock(&s->mu);
-    s->probe_events++;
-    look_again(s, type, path, len);
-    flush(s);
-    pthread_mutex_unlock(&s->mu);
-}
+static void on_event(void *ctx, int type, const char *path, size_t len) { event_seen(ctx, false, type, path, len); }
+static void on_probe_event(void *ctx, int type, const char *path, size_t len) { event_seen(ctx, true, type, path, len); }
 
 static void watch_added(void *ctx, int rc, int64_t zxid, jute_in *body) {
     (void)zxid; (void)body;

@@ -498,11 +498,11 @@ static void h_metrics(api *a, http_resp *resp) {
                 (unsigned long long)ms.recoveries, (unsigned long long)ms.probes, (unsigned long long)ms.probe_events,
                 (double)ms.last_recovery_ms / 1000.0);
     if (a->cfg.metrics) zs_metrics_render(a->cfg.metrics, &b);
-    gc_stats gsi = {0};
+    gc_stats gs = {0};
     g_mutex_lock(&a->mu);
-    gc *gci = a->cfg.gc;
+    gc *collector = a->cfg.gc;
     g_mutex_unlock(&a->mu);
-    if (gci) gc_get_stats(gci, &gsi);
+    if (collector) gc_get_stats(collector, &gs);
     sbuf_printf(&b,
                 "# HELP zoosync_zk_invalid_data_total Data read from ZooKeeper and refused (distrusted like a request), by kind.\n"
                 "# TYPE zoosync_zk_invalid_data_total counter\n"
@@ -511,12 +511,7 @@ static void h_metrics(api *a, http_resp *resp) {
                 "zoosync_zk_invalid_data_total{kind=\"election\"} %llu\n",
                 (unsigned long long)ms.invalid_configs,
                 (unsigned long long)(a->cfg.metrics ? atomic_load(&a->cfg.metrics->zk_invalid_client) : 0),
-                (unsigned long long)gsi.invalid_candidates);
-    gc_stats gs = {0};
-    g_mutex_lock(&a->mu);
-    gc *collector = a->cfg.gc;
-    g_mutex_unlock(&a->mu);
-    if (collector) gc_get_stats(collector, &gs);
+                (unsigned long long)gs.invalid_candidates);
     sbuf_printf(&b,
                 "# HELP zoosync_gc_leader 1 while this gateway is the tombstone collector.\n# TYPE zoosync_gc_leader gauge\n"
                 "zoosync_gc_leader %d\n"

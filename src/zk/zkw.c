@@ -122,6 +122,11 @@ typedef struct dl {
     const atomic_bool *cancel; /* may be NULL */
 } dl;
 
+static void hosts_free(host *h, size_t n) {
+    for (size_t i = 0; i < n; i++) { free(h[i].name); free(h[i].port); }
+    free(h);
+}
+
 static int wait_fd(int fd, short ev, const dl *d) {
     for (;;) {
         if (d->cancel && atomic_load(d->cancel)) return -1;
@@ -349,15 +354,24 @@ static void note_zxid(zkw *w, int64_t z) {
 }
 
 /* Handles one frame. Returns 0, or -1 when the connection must go. */
+/* Parses a frame's reply header; for a notification, also its event.
+ * Returns 1 (a notification, *ev set), 0 (a reply, in positioned on its
+ * body) or -1 (malformed). */
+static int frame_open(const char *p, size_t n, jute_in *in, jute_reply_header *h, jute_event *ev) {
+    jute_in_init(in, p, n);
+    jute_get_reply_header(in, h);
+    if (in->bad) return -1;
+    if (h->xid != JUTE_XID_NOTIFICATION) return 0;
+    return jute_parse_event(in, ev) < 0 ? -1 : 1;
+}
+
 static int handle_frame(zkw *w, const char *p, size_t n) {
     jute_in in;
-    jute_in_init(&in, p, n);
     jute_reply_header h;
-    jute_get_reply_header(&in, &h);
-    if (in.bad) return -1;
-    if (h.xid == JUTE_XID_NOTIFICATION) {
-        jute_event ev;
-        if (jute_parse_event(&in, &ev) < 0) return -1;
+    jute_event ev;
+    int kind = frame_open(p, n, &in, &h, &ev);
+    if (kind < 0) return -1;
+    if (kind == 1) {
         pthread_mutex_lock(&w->mu);
         w->st.events++;
         pthread_mutex_unlock(&w->mu);
@@ -519,6 +533,17 @@ static void *io_main(void *arg) {
 
 /* ---- API ------------------------------------------------------------------ */
 
+/* Frees what zkw_open allocated (the thread is not running). */
+static void zkw_free_parts(zkw *w) {
+    sbuf_free(&w->out);
+    free(w->in);
+    free(w->cred);
+    g_ptr_array_free(w->watches, TRUE);
+    hosts_free(w->hosts, w->nhosts);
+    pthread_mutex_destroy(&w->mu);
+    free(w);
+}
+
 zkw *zkw_open(const char *hosts, int session_timeout_ms, const char *cred, const zkw_callbacks *cb, const zs_log *lg,
               const char **why) {
     const char *dummy;
@@ -527,8 +552,7 @@ zkw *zkw_open(const char *hosts, int session_timeout_ms, const char *cred, const
     if (!w) { *why = "out of memory"; return NULL; }
     if (parse_hosts(hosts, &w->hosts, &w->nhosts, why) < 0) { free(w); return NULL; }
     if (cred && !(w->cred = strdup(cred))) {
-        for (size_t i = 0; i < w->nhosts; i++) { free(w->hosts[i].name); free(w->hosts[i].port); }
-        free(w->hosts);
+        hosts_free(w->hosts, w->nhosts);
         free(w);
         *why = "out of memory";
         return NULL;
@@ -542,14 +566,11 @@ zkw *zkw_open(const char *hosts, int session_timeout_ms, const char *cred, const
     w->watches = g_ptr_array_new_with_free_func(free);
     g_queue_init(&w->pending);
     pthread_mutex_init(&w->mu, NULL);
+    w->wake[0] = w->wake[1] = -1;
     if (pipe2(w->wake, O_NONBLOCK | O_CLOEXEC) < 0 || pthread_create(&w->thr, NULL, io_main, w) != 0) {
         *why = "cannot start the mirror session's thread";
-        free(w->cred);
-        g_ptr_array_free(w->watches, TRUE);
-        for (size_t i = 0; i < w->nhosts; i++) { free(w->hosts[i].name); free(w->hosts[i].port); }
-        free(w->hosts);
-        pthread_mutex_destroy(&w->mu);
-        free(w);
+        if (w->wake[0] >= 0) { close(w->wake[0]); close(w->wake[1]); }
+        zkw_free_parts(w);
         return NULL;
     }
     return w;
@@ -564,14 +585,7 @@ void zkw_close(zkw *w) {
     pthread_join(w->thr, NULL);
     close(w->wake[0]);
     close(w->wake[1]);
-    sbuf_free(&w->out);
-    free(w->in);
-    g_ptr_array_free(w->watches, TRUE);
-    for (size_t i = 0; i < w->nhosts; i++) { free(w->hosts[i].name); free(w->hosts[i].port); }
-    free(w->hosts);
-    free(w->cred);
-    pthread_mutex_destroy(&w->mu);
-    free(w);
+    zkw_free_parts(w);
 }
 
 int zkw_submit(zkw *w, int32_t type, const void *body, size_t len, zkw_reply_fn fn, void *ctx) {
@@ -654,13 +668,11 @@ static int probe_wait(int fd, int32_t xid, const dl *deadline, void (*on_event)(
     for (;;) {
         if (read_frame(fd, buf, SMALL_FRAME, deadline) < 0) return -1;
         jute_in in;
-        jute_in_init(&in, buf->p, buf->len);
         jute_reply_header h;
-        jute_get_reply_header(&in, &h);
-        if (in.bad) return -1;
-        if (h.xid == JUTE_XID_NOTIFICATION) {
-            jute_event ev;
-            if (jute_parse_event(&in, &ev) < 0) return -1;
+        jute_event ev;
+        int kind = frame_open(buf->p, buf->len, &in, &h, &ev);
+        if (kind < 0) return -1;
+        if (kind == 1) {
             on_event(ctx, ev.type, ev.path.p, (size_t)ev.path.len);
             continue;
         }
@@ -699,8 +711,7 @@ int zkw_probe(const char *hosts, const char *cred, int timeout_ms, int64_t relat
         bool expired;
         fd = handshake(&hs[i], timeout_ms, relative_zxid, 0, NULL, cancel, &r, &expired);
     }
-    for (size_t i = 0; i < nh; i++) { free(hs[i].name); free(hs[i].port); }
-    free(hs);
+    hosts_free(hs, nh);
     if (fd < 0) return -1;
     sbuf b = SBUF_INIT;
     frame in = {0};
