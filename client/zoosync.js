@@ -306,6 +306,10 @@ export async function openSyncDB(opts) {
   for (const s of stores) if (typeof s !== 'string' || !STORE_RE.test(s)) throw new ZooSyncError('invalid_store', `stores: ${JSON.stringify(s)} is not a valid store name`);
   const factory = opts.indexedDB || globalThis.indexedDB;
   if (!factory) throw new ZooSyncError('unsupported', 'IndexedDB is not available');
+  if (!globalThis.crypto || typeof globalThis.crypto.getRandomValues !== 'function') {
+    // Browsers and Node 19+ have it; on Node 18: globalThis.crypto = (await import('node:crypto')).webcrypto
+    throw new ZooSyncError('unsupported', 'Web Crypto (globalThis.crypto.getRandomValues) is not available');
+  }
   const idb = await openIDB(factory, opts.name);
   const db = new SyncDB(idb, opts);
   await db._init();
