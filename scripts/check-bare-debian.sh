@@ -40,7 +40,7 @@ if [ "${1:-}" = "--inner" ]; then
   mount -t tmpfs -o mode=1777 tmp "$ROOT/tmp"
   in_root() {
     chroot "$ROOT" /usr/bin/env -i HOME=/root USER=root LANG=C.UTF-8 TERM=dumb DEBIAN_FRONTEND=noninteractive \
-      PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$@"
+      ${EXTRA_CA:+NODE_EXTRA_CA_CERTS=$EXTRA_CA} PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$@"
   }
   rc=0
   if [ -z "${SKIP_TEST:-}" ]; then
@@ -57,6 +57,7 @@ if [ "${1:-}" = "--inner" ]; then
     say "make run on port $PORT (log: $LOGS/make-run.log)"
     # In its own process group (setsid), as a terminal's foreground job is.
     setsid chroot "$ROOT" /usr/bin/env -i HOME=/root USER=root LANG=C.UTF-8 TERM=dumb DEBIAN_FRONTEND=noninteractive PORT="$PORT" \
+      ${EXTRA_CA:+NODE_EXTRA_CA_CERTS=$EXTRA_CA} \
       PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin bash -c 'cd /root/zoosync && exec make run' >"$LOGS/make-run.log" 2>&1 &
     run_pid=$!
     ok=""
@@ -117,6 +118,18 @@ EOF
 fi
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf" 2>/dev/null || true
 cp /etc/hosts "$ROOT/etc/hosts" 2>/dev/null || true
+# Behind a TLS-intercepting proxy (a sandbox, a corporate network) the host
+# trusts extra CA certificates that a bare root does not, and npm fails with
+# SELF_SIGNED_CERT_IN_CHAIN. They are copied in (HOST_CA=0 to skip); that
+# is the only difference from a bare install, and it is printed.
+EXTRA_CA=""
+if [ "${HOST_CA:-1}" != 0 ] && compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+  say "copying the host's local CA certificates in: $(cd /usr/local/share/ca-certificates && echo *.crt)"
+  mkdir -p "$ROOT/usr/local/share/ca-certificates"
+  cp /usr/local/share/ca-certificates/*.crt "$ROOT/usr/local/share/ca-certificates/"
+  chroot "$ROOT" update-ca-certificates >/dev/null 2>&1 || say "warning: update-ca-certificates failed in the root"
+  EXTRA_CA=/etc/ssl/certs/ca-certificates.crt
+fi
 
 say "copying $here (tracked and untracked files) to $ROOT/root/zoosync"
 rm -rf "$ROOT/root/zoosync"
@@ -124,7 +137,7 @@ mkdir -p "$ROOT/root/zoosync"
 (cd "$here" && git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf -) | tar -xf - -C "$ROOT/root/zoosync"
 
 rc=0
-ROOT="$ROOT" LOGS="$LOGS" PORT="$PORT" unshare --mount --pid --fork --mount-proc --propagation private "$0" --inner || rc=$?
+ROOT="$ROOT" LOGS="$LOGS" PORT="$PORT" EXTRA_CA="$EXTRA_CA" unshare --mount --pid --fork --mount-proc --propagation private "$0" --inner || rc=$?
 if grep -q " $ROOT/" /proc/mounts; then say "warning: mounts left under $ROOT"; rc=1; fi
 if [ -z "${KEEP_ROOT:-}" ] && ! grep -q " $ROOT/" /proc/mounts; then rm -rf --one-file-system "$ROOT"; fi
 if [ "$rc" -eq 0 ]; then say "PASSED: make test and make run on a bare Debian $SUITE"; else say "FAILED (logs in $LOGS)"; fi
