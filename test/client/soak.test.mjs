@@ -117,7 +117,7 @@ function soakFetch() {
   return f;
 }
 
-it(`a client through ${CYCLES} push/pull/stream-reconnect cycles keeps listeners, timers and heap flat`, { timeout: 180000 }, async () => {
+it(`a client through ${CYCLES} push/pull/stream-reconnect cycles keeps listeners, timers and heap flat`, { timeout: 300000 }, async () => {
   const warnings = [];
   const onWarning = (w) => { if (w.name === 'MaxListenersExceededWarning') warnings.push(w.message); };
   process.on('warning', onWarning);
