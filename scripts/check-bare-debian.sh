@@ -14,7 +14,7 @@
 # REUSE_ROOT=1 and it exists), MIRROR (default: the first Debian mirror in
 # /etc/apt/sources.list*, else http://deb.debian.org/debian), SUITE
 # (bookworm), PORT (for `make run`, default 18080), KEEP_ROOT=1 (keep the
-# root afterwards), SKIP_TEST=1 / SKIP_RUN=1. Logs: $ROOT.log.d/. Needs root,
+# root after a pass too; it is kept after a failure), SKIP_TEST=1 / SKIP_RUN=1. Logs: $ROOT.log.d/. Needs root,
 # network access to the mirror, and about 3 GB of disk. It takes 20 to 40
 # minutes. Exit status 0 when both commands passed.
 set -euo pipefail
@@ -139,6 +139,7 @@ mkdir -p "$ROOT/root/zoosync"
 rc=0
 ROOT="$ROOT" LOGS="$LOGS" PORT="$PORT" EXTRA_CA="$EXTRA_CA" unshare --mount --pid --fork --mount-proc --propagation private "$0" --inner || rc=$?
 if grep -q " $ROOT/" /proc/mounts; then say "warning: mounts left under $ROOT"; rc=1; fi
-if [ -z "${KEEP_ROOT:-}" ] && ! grep -q " $ROOT/" /proc/mounts; then rm -rf --one-file-system "$ROOT"; fi
+# Kept after a failure (to look into it: REUSE_ROOT=1 runs again in it).
+if [ -z "${KEEP_ROOT:-}" ] && [ "$rc" -eq 0 ] && ! grep -q " $ROOT/" /proc/mounts; then rm -rf --one-file-system "$ROOT"; fi
 if [ "$rc" -eq 0 ]; then say "PASSED: make test and make run on a bare Debian $SUITE"; else say "FAILED (logs in $LOGS)"; fi
 exit "$rc"
