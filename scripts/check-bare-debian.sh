@@ -14,9 +14,10 @@
 # REUSE_ROOT=1 and it exists), MIRROR (default: the first Debian mirror in
 # /etc/apt/sources.list*, else http://deb.debian.org/debian), SUITE
 # (bookworm), PORT (for `make run`, default 18080), KEEP_ROOT=1 (keep the
-# root after a pass too; it is kept after a failure), SKIP_TEST=1 / SKIP_RUN=1. Logs: $ROOT.log.d/. Needs root,
-# network access to the mirror, and about 3 GB of disk. It takes 20 to 40
-# minutes. Exit status 0 when both commands passed.
+# root after a pass too; it is kept after a failure), SKIP_TEST=1 /
+# SKIP_RUN=1, HOST_CA=0 (see below). Logs: $ROOT.log.d/. Needs root, network
+# access to the mirror, and about 3 GB of disk. It takes 20 to 40 minutes.
+# Exit status 0 when both commands passed.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")/.." && pwd)"
