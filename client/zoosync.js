@@ -221,11 +221,22 @@ async function inTx(idb, names, mode, fn) {
   return result;
 }
 
-const sleep = (ms, signal) => new Promise((resolve) => {
-  if (signal && signal.aborted) return resolve(undefined);
+/**
+ * Waits ms, or less when one of the signals aborts. Whichever comes first
+ * removes the timer and every listener this call added, so a long-lived
+ * signal (the sync's lifetime) gains nothing per sleep.
+ * @param {number} ms @param {...(AbortSignal|undefined)} signals
+ */
+const sleep = (ms, ...signals) => new Promise((resolve) => {
+  const sigs = signals.filter(Boolean);
+  if (sigs.some((s) => s.aborted)) return resolve(undefined);
   const t = setTimeout(done, ms);
-  function done() { clearTimeout(t); if (signal) signal.removeEventListener('abort', done); resolve(undefined); }
-  if (signal) signal.addEventListener('abort', done, { once: true });
+  function done() {
+    clearTimeout(t);
+    for (const s of sigs) s.removeEventListener('abort', done);
+    resolve(undefined);
+  }
+  for (const s of sigs) s.addEventListener('abort', done, { once: true });
 });
 
 function randomId(bytes = 8) {
@@ -306,6 +317,10 @@ export async function openSyncDB(opts) {
   for (const s of stores) if (typeof s !== 'string' || !STORE_RE.test(s)) throw new ZooSyncError('invalid_store', `stores: ${JSON.stringify(s)} is not a valid store name`);
   const factory = opts.indexedDB || globalThis.indexedDB;
   if (!factory) throw new ZooSyncError('unsupported', 'IndexedDB is not available');
+  if (!globalThis.crypto || typeof globalThis.crypto.getRandomValues !== 'function') {
+    // Browsers and Node 19+ have it; on Node 18: globalThis.crypto = (await import('node:crypto')).webcrypto
+    throw new ZooSyncError('unsupported', 'Web Crypto (globalThis.crypto.getRandomValues) is not available');
+  }
   const idb = await openIDB(factory, opts.name);
   const db = new SyncDB(idb, opts);
   await db._init();
@@ -977,7 +992,7 @@ class StoreSync {
 
   async sleepPush(ms) {
     if (this.pushWake.signal.aborted) this.pushWake = new AbortController();
-    await sleep(ms, mergeSignals(this.pushWake.signal, this.sy.abort.signal));
+    await sleep(ms, this.pushWake.signal, this.sy.abort.signal);
     if (this.pushWake.signal.aborted) this.pushWake = new AbortController();
   }
 
@@ -992,7 +1007,7 @@ class StoreSync {
 
   async sleepPull(ms) {
     if (this.pullWake.signal.aborted) this.pullWake = new AbortController();
-    await sleep(ms, mergeSignals(this.pullWake.signal, this.sy.abort.signal));
+    await sleep(ms, this.pullWake.signal, this.sy.abort.signal);
     if (this.pullWake.signal.aborted) this.pullWake = new AbortController();
   }
 
@@ -1516,15 +1531,6 @@ function mutInfo(m, store) {
   if (m.op === 'put') o.value = m.v;
   if (m.tx) o.tx = m.tx;
   return o;
-}
-
-function mergeSignals(...signals) {
-  const c = new AbortController();
-  for (const s of signals) {
-    if (s.aborted) { c.abort(); break; }
-    s.addEventListener('abort', () => c.abort(), { once: true });
-  }
-  return c.signal;
 }
 
 /**

@@ -1,4 +1,5 @@
 // Helpers for the client unit tests (Node, fake-indexeddb, real gateways).
+import '../lib/webcrypto.mjs'; // Node 18: globalThis.crypto
 import 'fake-indexeddb/auto';
 import { openSyncDB } from '../../client/zoosync.js';
 import { randomBytes } from 'node:crypto';
