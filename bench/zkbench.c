@@ -16,7 +16,9 @@
  *       (data watches with --watch, as a gateway's mirror does). The ceiling
  *       for reading a store: what the ZooKeeper C client alone takes.
  *
- * Every command takes --resolve-delay MS (default 60000): see connect_zk().
+ * Every command takes --resolve-delay MS (default 60000): see connect_zk(),
+ * and --digest-file F: authenticate as the gateway's ZooKeeper identity
+ * (one line user:password) and create with its ACL.
  *
  * Each prints one JSON object on stdout. The timing is done here, in the
  * load generator, never by the gateway. */
@@ -33,6 +35,7 @@
 
 #include <zookeeper/zookeeper.h>
 
+#include "zk/acl.h"
 #include "zk/layout.h"
 
 /* ---- common ------------------------------------------------------------- */
@@ -52,7 +55,7 @@ static void die(const char *fmt, const char *a, int rc) {
 }
 
 typedef struct opts {
-    const char *zk, *path, *root, *store, *prefix;
+    const char *zk, *path, *root, *store, *prefix, *digest_file;
     int threads, ops, bytes, inflight, keys, sessions, resolve_delay;
     long count, first;
     double seconds, warmup;
@@ -80,6 +83,7 @@ static void parse(int argc, char **argv, opts *o) {
         else if (strcmp(f, "--keys") == 0) o->keys = atoi(v);
         else if (strcmp(f, "--sessions") == 0) o->sessions = atoi(v);
         else if (strcmp(f, "--resolve-delay") == 0) o->resolve_delay = atoi(v);
+        else if (strcmp(f, "--digest-file") == 0) o->digest_file = v;
         else if (strcmp(f, "--count") == 0) o->count = atol(v);
         else if (strcmp(f, "--first") == 0) o->first = atol(v);
         else if (strcmp(f, "--seconds") == 0) o->seconds = atof(v);
@@ -109,11 +113,15 @@ static void conn_watcher(zhandle_t *zh, int type, int state, const char *path, v
  * The ceilings use the client as tuned as it gets (--resolve-delay 0 gives
  * the library default). */
 static int resolve_delay_ms = 60000;
+/* --digest-file F: the identity to authenticate as, and the ACL of what
+ * load creates (as the gateway's own znodes: see src/zk/acl.h). */
+static zk_ident ident;
 
 static zhandle_t *connect_zk(const char *hosts) {
     zhandle_t *zh = zookeeper_init(hosts, conn_watcher, 15000, NULL, NULL, 0);
     if (!zh) die("cannot connect to %s", hosts, errno);
     if (resolve_delay_ms && zoo_set_servers_resolution_delay(zh, resolve_delay_ms) != ZOK) die("%s", "resolution delay", 0);
+    if (ident.on && zoo_add_auth(zh, "digest", ident.cred, (int)strlen(ident.cred), NULL, NULL) != ZOK) die("%s", "add_auth", 0);
     struct timespec dl;
     clock_gettime(CLOCK_REALTIME, &dl);
     dl.tv_sec += 20;
@@ -144,7 +152,7 @@ static void ensure_path(zhandle_t *zh, const char *path) {
         if (*p == '/' || *p == 0) {
             char c = *p;
             *p = 0;
-            int rc = zoo_create(zh, buf, "", 0, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+            int rc = zoo_create(zh, buf, "", 0, zk_ident_acl(&ident), 0, NULL, 0);
             if (rc != ZOK && rc != ZNODEEXISTS) die("create %s", buf, rc);
             *p = c;
             if (!c) break;
@@ -162,11 +170,11 @@ static char **make_nodes(zhandle_t *zh, const char *path, const char *tag, int c
         if (asprintf(&paths[i], "%s/%s-%06d", path, tag, i) < 0) exit(1);
     for (int i = 0; i < count; i += 500) {
         int n = count - i < 500 ? count - i : 500;
-        for (int j = 0; j < n; j++) zoo_create_op_init(&ops[j], paths[i + j], val, vlen, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+        for (int j = 0; j < n; j++) zoo_create_op_init(&ops[j], paths[i + j], val, vlen, zk_ident_acl(&ident), 0, NULL, 0);
         int rc = zoo_multi(zh, n, ops, res);
         if (rc == ZNODEEXISTS) {
             for (int j = 0; j < n; j++) {
-                rc = zoo_create(zh, paths[i + j], val, vlen, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+                rc = zoo_create(zh, paths[i + j], val, vlen, zk_ident_acl(&ident), 0, NULL, 0);
                 if (rc != ZOK && rc != ZNODEEXISTS) die("create %s", paths[i + j], rc);
             }
         } else if (rc != ZOK) {
@@ -362,7 +370,7 @@ static int cmd_load(const opts *o) {
             b->paths[j] = layout_record_path(o->root, o->store, key, (size_t)klen);
             b->vals[j] = json_value(o->first + i + j, o->bytes);
             raw_bytes += klen + o->bytes;
-            zoo_create_op_init(&b->ops[j], b->paths[j], b->vals[j], o->bytes, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+            zoo_create_op_init(&b->ops[j], b->paths[j], b->vals[j], o->bytes, zk_ident_acl(&ident), 0, NULL, 0);
         }
         pthread_mutex_lock(&ld_mu);
         while (ld_inflight >= LOAD_INFLIGHT) pthread_cond_wait(&ld_cv, &ld_mu);
@@ -460,6 +468,8 @@ int main(int argc, char **argv) {
     opts o;
     parse(argc, argv, &o);
     resolve_delay_ms = o.resolve_delay;
+    const char *why = NULL;
+    if (o.digest_file && zk_ident_load(&ident, o.digest_file, true, &why) < 0) die("--digest-file: %s", why, 0);
     if (strcmp(argv[1], "multi") == 0) return cmd_multi(&o);
     if (strcmp(argv[1], "aset") == 0) return cmd_aset(&o);
     if (strcmp(argv[1], "load") == 0) return cmd_load(&o);

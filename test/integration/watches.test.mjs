@@ -13,7 +13,7 @@ import path from 'node:path';
 import net from 'node:net';
 import { readFileSync } from 'node:fs';
 import { after } from 'node:test';
-import { setupEnv, it, startGateway, startZk, uniq, sleep, zkCli, recordZnode, newRoot, ZOOSYNCD } from '../lib/harness.mjs';
+import { setupEnv, it, startGateway, startZk, uniq, sleep, zkCli, recordZnode, newRoot, ZOOSYNCD, zkIdentity } from '../lib/harness.mjs';
 import { Api, request, eventually, getMetrics, plainChange, assertSameChanges, byKey } from '../lib/http.mjs';
 import { followEvents, closeAllEvents } from '../lib/sse.mjs';
 import { startProxy } from '../lib/proxy.mjs';
@@ -66,7 +66,7 @@ it('30,000 records: one watch on the server, and ready again within 10 s of a Zo
   const api = new Api(G);
   const s = uniq('w');
   await api.createStore(s);
-  await run(ZKBENCH, ['load', '--zk', zk.connect, '--root', root, '--store', s, '--count', '30000', '--bytes', '60']);
+  await run(ZKBENCH, ['load', '--zk', zk.connect, '--root', root, '--store', s, '--count', '30000', '--bytes', '60', '--digest-file', zkIdentity().file]);
   await eventually(async () => (await api.getStore(s)).json.records === 30000, { ms: 60000, every: 500, what: 'the mirror holds 30,000 records' });
   const watches = Number((await fourLetter(zk.connect)).zk_watch_count);
   // One persistent watch for the mirror; libzookeeper's session holds none
@@ -140,7 +140,7 @@ it('foreign hard deletes while a reader follows the feed: every deletion reaches
   }
   let cursor = await api.getCursor(s);
   const state = new Map();
-  const zk = await zkConnect(env.zk.connect);
+  const zk = await zkConnect(env.zk.connect, { auth: zkIdentity().cred });
   let deleting = true;
   const reader = (async () => {
     while (deleting) {
@@ -263,7 +263,7 @@ it('honest readiness: a gateway started on existing stores is not ready until it
   const s = uniq('rd');
   await new Api(G0).createStore(s);
   await G0.stop();
-  await run(ZKBENCH, ['load', '--zk', env.zk.connect, '--root', root, '--store', s, '--count', '60000', '--bytes', '60']);
+  await run(ZKBENCH, ['load', '--zk', env.zk.connect, '--root', root, '--store', s, '--count', '60000', '--bytes', '60', '--digest-file', zkIdentity().file]);
   const G = await startGateway({ zk: env.zk.connect, root, name: 'ready1', waitReady: false });
   const seen = new Map();
   const t0 = Date.now();
