@@ -48,6 +48,7 @@ typedef struct options {
     int gc_interval_s;
     const char *web_dir;
     const char *client_dir;
+    httpd_limits limits; /* the HTTP edge flags, parsed by server.c */
     zs_log log;
 } options;
 
@@ -72,7 +73,9 @@ static void usage(FILE *f) {
             "  --keepalive-ms MS         event-stream keepalive interval (default 15000)\n"
             "  --max-streams N           most event streams open at once (default 20000)\n"
             "  --gc-interval S           collect old tombstones at least every S seconds (default 60)\n"
-            "  --session-timeout MS      ZooKeeper session timeout (default 10000)\n"
+            "  --session-timeout MS      ZooKeeper session timeout (default 10000)\n");
+    httpd_limits_usage(f);
+    fprintf(f,
             "  --log-level LEVEL         error, warn, info (default) or debug\n"
             "  --help                    this text\n"
             "Without --jwt-secret-file or --jwt-public-key, authentication is off and\n"
@@ -117,7 +120,7 @@ static bool is_loopback(const char *host) {
 }
 
 static int parse_args(int argc, char **argv, options *o) {
-    enum { O_LISTEN = 1, O_ZK, O_ROOT, O_SECRET, O_PUBKEY, O_BODY, O_TX, O_CREATE, O_CORS, O_WORKERS, O_SESSION, O_LOG, O_HELP, O_WEB, O_CLIENT, O_KEEPALIVE, O_STREAMS, O_GC, O_AUD, O_ISS, O_LIFE };
+    enum { O_LISTEN = 1, O_ZK, O_ROOT, O_SECRET, O_PUBKEY, O_BODY, O_TX, O_CREATE, O_CORS, O_WORKERS, O_SESSION, O_LOG, O_HELP, O_WEB, O_CLIENT, O_KEEPALIVE, O_STREAMS, O_GC, O_AUD, O_ISS, O_LIFE, O_EDGE };
     static const struct option longs[] = {
         {"listen", required_argument, NULL, O_LISTEN},     {"zk", required_argument, NULL, O_ZK},
         {"root", required_argument, NULL, O_ROOT},         {"jwt-secret-file", required_argument, NULL, O_SECRET},
@@ -130,10 +133,12 @@ static int parse_args(int argc, char **argv, options *o) {
         {"gc-interval", required_argument, NULL, O_GC},
         {"jwt-audience", required_argument, NULL, O_AUD}, {"jwt-issuer", required_argument, NULL, O_ISS},
         {"jwt-max-lifetime", required_argument, NULL, O_LIFE},
-        {"help", no_argument, NULL, O_HELP},               {NULL, 0, NULL, 0}};
-    int c;
+        {"help", no_argument, NULL, O_HELP},
+        /* the HTTP edge limits, parsed by httpd_limits_parse (src/http/server.c) */
+        {"max-body-inflight", required_argument, NULL, O_EDGE}, {NULL, 0, NULL, 0}};
+    int c, idx = 0;
     size_t v;
-    while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "", longs, &idx)) != -1) {
         switch (c) {
         case O_LISTEN: if (parse_listen(optarg, o) < 0) return -1; break;
         case O_ZK: o->zk = optarg; break;
@@ -200,6 +205,7 @@ static int parse_args(int argc, char **argv, options *o) {
                 return -1;
             }
             break;
+        case O_EDGE: if (httpd_limits_parse(&o->limits, longs[idx].name, optarg) < 0) return -1; break;
         case O_HELP: usage(stdout); exit(0);
         default: usage(stderr); return -1;
         }
@@ -291,7 +297,7 @@ int main(int argc, char **argv) {
     OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
     options o = {.listen_host = "127.0.0.1", .listen_port = 8080, .zk = "127.0.0.1:2181", .root = "/zoosync",
                  .max_body = 4194304, .max_tx_bytes = 1000000, .workers = 64, .session_timeout_ms = 10000, .keepalive_ms = 15000, .max_streams = 20000, .gc_interval_s = 60, .jwt_max_lifetime = 86400,
-                 .log = {ZS_LOG_INFO}};
+                 .limits = HTTPD_LIMITS_DEFAULT, .log = {ZS_LOG_INFO}};
     if (parse_args(argc, argv, &o) < 0) return 2;
 
     auth_verifier *verifier = NULL;
@@ -337,7 +343,7 @@ int main(int argc, char **argv) {
                        &metrics, commit};
     api *a = ev && commit ? api_new(&acfg) : NULL;
     httpd_config hcfg = {o.listen_host, o.listen_port, o.max_body, o.workers, o.ncors ? o.cors : NULL,
-                         api_handle_inline, verifier == NULL};
+                         api_handle_inline, verifier == NULL, api_check_early, o.limits};
     httpd *h = a ? httpd_start(&hcfg, api_handle, a, &o.log) : NULL;
     if (h) {
         printf("zoosyncd: listening on http://%s%s%s:%u\n", strchr(o.listen_host, ':') ? "[" : "", o.listen_host,

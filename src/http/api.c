@@ -553,6 +553,15 @@ static bool zk_down(api *a, http_resp *resp) {
     return true;
 }
 
+/* The scope check: fills resp with 403 and returns true when who lacks it. */
+static bool forbidden(const auth_principal *who, const route *rt, const char *method, http_resp *resp) {
+    auth_perm need = needed_perm(rt, method);
+    if (auth_can(who, rt->store, need)) return false;
+    failf(resp, 403, "forbidden", "the token lacks the scope %s%s%s", need == AUTH_ADMIN ? "admin" : rt->store,
+          need == AUTH_ADMIN ? "" : ":", need == AUTH_ADMIN ? "" : need == AUTH_WRITE ? "write" : "read");
+    return true;
+}
+
 static void dispatch(api *a, const http_req *req, route *rt, http_resp *resp) {
     const char *method = http_req_method(req);
     auth_principal *who = authenticate(a, req, rt->id, resp);
@@ -570,12 +579,7 @@ static void dispatch(api *a, const http_req *req, route *rt, http_resp *resp) {
         if (!zk_down(a, resp)) h_list_stores(a, who, resp);
         goto out;
     }
-    auth_perm need = needed_perm(rt, method);
-    if (!auth_can(who, rt->store, need)) {
-        failf(resp, 403, "forbidden", "the token lacks the scope %s%s%s", need == AUTH_ADMIN ? "admin" : rt->store,
-              need == AUTH_ADMIN ? "" : ":", need == AUTH_ADMIN ? "" : need == AUTH_WRITE ? "write" : "read");
-        goto out;
-    }
+    if (forbidden(who, rt, method, resp)) goto out;
     if (rt->store_broken || !layout_name_valid(rt->store)) {
         failf(resp, 400, "invalid_store", "store name must match ^[A-Za-z0-9_-]{1,64}$");
         goto out;
@@ -604,6 +608,24 @@ static void dispatch(api *a, const http_req *req, route *rt, http_resp *resp) {
     }
 out:
     auth_principal_free(who);
+}
+
+/* Runs before the body is read (see api.h): 401, then 403 for a known route
+ * and method. Everything else waits for dispatch, which checks again. */
+bool api_check_early(void *app, const http_req *req, http_resp *resp) {
+    api *a = app;
+    const char *path = http_req_path(req);
+    if (!a->cfg.auth || (strncmp(path, "/v1/", 4) != 0 && strcmp(path, "/v1") != 0)) return false;
+    route rt;
+    route_parse(path, &rt);
+    const char *method = http_req_method(req);
+    auth_principal *who = authenticate(a, req, rt.id, resp);
+    bool answered = !who || (rt.id != R_NONE && rt.id != R_STORES && method_allowed(rt.id, method) &&
+                             forbidden(who, &rt, method, resp));
+    auth_principal_free(who);
+    if (answered) count_request(a, rt.id, resp->status);
+    route_free(&rt);
+    return answered;
 }
 
 static bool ops_path(const char *path) {

@@ -1,7 +1,12 @@
 #include "http/server.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <glib.h>
+#include <poll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <stdatomic.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -20,6 +25,20 @@
 #define MAX_HEADERS_IN 100
 #define MAX_QUERY_IN 100
 
+/* A connection answered before its body was read is drained for at most
+ * this long after the answer (lingering close). */
+#define LINGER_MS 5000
+#define GUARD_TICK_MS 100
+
+/* One TCP connection (libmicrohttpd's socket context), only ever touched
+ * on the event-loop thread. */
+typedef struct conn_info {
+    int fd;
+    bool linger;         /* answered before its body was read */
+} conn_info;
+
+typedef struct lingerer { int fd; int64_t until_ms; } lingerer;
+
 struct httpd {
     struct MHD_Daemon *d;
     GThreadPool *pool;
@@ -35,6 +54,15 @@ struct httpd {
     GMutex stop_mu;   /* orders "stopping" against pushes to the pool; guards streams */
     bool stopping;
     GHashTable *streams; /* open http_streams (set) */
+    httpd_inline early;
+    httpd_limits lim;
+    size_t linger_max;
+    atomic_size_t body_inflight; /* bytes reserved by bodies being read or held */
+    GMutex linger_mu;    /* guards linger_new */
+    GArray *linger_new;  /* lingerers handed to the guard thread */
+    atomic_size_t lingering;
+    GThread *guard;      /* lingering closes */
+    atomic_bool guard_stop;
 };
 
 struct http_stream {
@@ -63,6 +91,8 @@ struct http_req {
     int nquery;
     sbuf body;
     bool too_large;
+    bool over_budget;   /* the body would pass limits.body_inflight */
+    size_t reserved;    /* bytes of body_inflight held by this request */
     http_resp resp;
 };
 
@@ -443,13 +473,74 @@ static bool refuse_early(httpd *s, http_req *r, const char *version) {
         http_resp_error(resp, 421, "misdirected_request",
                         "authentication is off: only a loopback Host with the listening port is served");
     } else {
-        const char *cl = http_req_header(r, "Content-Length");
-        if (!cl || strtoull(cl, NULL, 10) <= s->max_body) return false;
-        body_too_large(s, r);
-        return true; /* as before: no Connection: close forced here */
+        return false;
     }
     http_resp_header(resp, "Connection", "close");
     return true;
+}
+
+static int64_t now_ms(void) { return g_get_monotonic_time() / 1000; }
+
+/* Reserves n bytes of the global body budget; false when they do not fit. */
+static bool budget_take(httpd *s, size_t n) {
+    size_t cur = atomic_load(&s->body_inflight);
+    do {
+        if (n > s->lim.body_inflight || cur > s->lim.body_inflight - n) return false;
+    } while (!atomic_compare_exchange_weak(&s->body_inflight, &cur, cur + n));
+    return true;
+}
+
+static void budget_give(httpd *s, http_req *r) {
+    if (r->reserved) atomic_fetch_sub(&s->body_inflight, r->reserved);
+    r->reserved = 0;
+}
+
+static void over_budget(http_resp *resp) {
+    http_resp_error(resp, 503, "unavailable",
+                    "the gateway holds as many request bodies as it may (--max-body-inflight); retry shortly");
+    http_resp_header(resp, "Retry-After", "1");
+    http_resp_header(resp, "Connection", "close");
+}
+
+static bool has_body(const http_req *r) {
+    const char *cl = http_req_header(r, "Content-Length");
+    return (cl && strspn(cl, "0") != strlen(cl)) || http_req_header(r, "Transfer-Encoding");
+}
+
+/* The checks that keep a body from being read at all: the early hook
+ * (401/403), a declared length over max_body (413), and the global budget
+ * (503; a declared length is reserved whole). Fills resp and returns true
+ * when the request is answered now. */
+static bool refuse_body(httpd *s, http_req *r) {
+    if (!has_body(r)) return false;
+    http_resp *resp = &r->resp;
+    if (s->early && s->early(s->app, r, resp)) {
+        http_resp_header(resp, "Connection", "close");
+        return true;
+    }
+    const char *cl = http_req_header(r, "Content-Length");
+    unsigned long long declared = cl ? strtoull(cl, NULL, 10) : 0;
+    if (declared > s->max_body) {
+        body_too_large(s, r);
+        http_resp_header(resp, "Connection", "close");
+        return true;
+    }
+    if (declared) {
+        if (!budget_take(s, (size_t)declared)) { over_budget(resp); return true; }
+        r->reserved = (size_t)declared;
+    }
+    return false;
+}
+
+static conn_info *conn_of(struct MHD_Connection *c) {
+    const union MHD_ConnectionInfo *i = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return i ? i->socket_context : NULL;
+}
+
+/* The connection will drain what the client still sends when it closes. */
+static void conn_linger(struct MHD_Connection *c) {
+    conn_info *ci = conn_of(c);
+    if (ci) ci->linger = true;
 }
 
 static void req_free(http_req *r) {
@@ -460,6 +551,7 @@ static void req_free(http_req *r) {
     free(r->method);
     free(r->path);
     sbuf_free(&r->body);
+    budget_give(r->srv, r);
     free(r->resp.body);
     if (r->resp.stream_ops) r->resp.stream_ops->done(r->resp.stream_cls); /* never started */
     free(r);
@@ -486,7 +578,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r->method = strdup(method);
         r->path = strdup(url);
         if (!r->method || !r->path) return MHD_NO;
-        if (refuse_early(s, r, version)) {
+        if (refuse_early(s, r, version) || refuse_body(s, r)) {
+            /* answered before a byte of body: linger on close so that the
+             * client reads the answer, not a reset */
+            bool declared = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length") ||
+                            MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding");
+            if (declared) conn_linger(c);
             r->phase = PH_DONE;
             return queue(s, r);
         }
@@ -494,17 +591,34 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (r->phase == PH_DONE) return queue(s, r);
     if (*upload_size) {
-        if (!r->too_large && r->body.len + *upload_size > s->max_body) {
+        size_t n = *upload_size;
+        if (!r->too_large && r->body.len + n > s->max_body) {
             r->too_large = true;
             sbuf_free(&r->body);
+            budget_give(s, r);
         }
-        if (!r->too_large) sbuf_append(&r->body, upload, *upload_size);
+        if (!r->too_large && !r->over_budget && r->body.len + n > r->reserved) {
+            /* a chunked body: reserve as it grows, 64 KiB at a time */
+            size_t want = (r->body.len + n - r->reserved + 65535) / 65536 * 65536;
+            if (budget_take(s, want)) {
+                r->reserved += want;
+            } else {
+                r->over_budget = true;
+                sbuf_free(&r->body);
+                budget_give(s, r);
+            }
+        }
+        if (!r->too_large && !r->over_budget) sbuf_append(&r->body, upload, n);
         *upload_size = 0;
         return MHD_YES;
     }
     if (r->phase != PH_RECEIVING) return MHD_YES;
     if (r->too_large) {
         body_too_large(s, r);
+        return queue(s, r);
+    }
+    if (r->over_budget) {
+        over_budget(&r->resp);
         return queue(s, r);
     }
     if (sbuf_failed(&r->body)) return MHD_NO;
@@ -542,6 +656,123 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     *con_cls = NULL;
 }
 
+/* ---- connections: lingering close ------------------------------------------------ */
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe) {
+    httpd *s = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        conn_info *ci = calloc(1, sizeof *ci);
+        *socket_context = ci;
+        if (!ci) return; /* untracked: no linger */
+        const union MHD_ConnectionInfo *i = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        ci->fd = i ? i->connect_fd : -1;
+        return;
+    }
+    conn_info *ci = *socket_context;
+    *socket_context = NULL;
+    if (!ci) return;
+    /* libmicrohttpd has sent the answer and shut the socket for writing; it
+     * closes the descriptor after this. A duplicate keeps the socket open
+     * while the guard drains what the client still sends. */
+    if (ci->linger && ci->fd >= 0) {
+        if (atomic_fetch_add(&s->lingering, 1) < s->linger_max) {
+            int d = fcntl(ci->fd, F_DUPFD_CLOEXEC, 0);
+            if (d >= 0) {
+                shutdown(d, SHUT_WR); /* in case libmicrohttpd did not */
+                lingerer l = {d, now_ms() + LINGER_MS};
+                g_mutex_lock(&s->linger_mu);
+                g_array_append_val(s->linger_new, l);
+                g_mutex_unlock(&s->linger_mu);
+            } else {
+                atomic_fetch_sub(&s->lingering, 1);
+            }
+        } else {
+            atomic_fetch_sub(&s->lingering, 1);
+        }
+    }
+    free(ci);
+}
+
+static gpointer guard_main(gpointer data) {
+    httpd *s = data;
+    GArray *lg = g_array_new(FALSE, FALSE, sizeof(lingerer));
+    struct pollfd *pf = NULL;
+    size_t pcap = 0;
+    char sink[16384];
+    while (!atomic_load(&s->guard_stop)) {
+        g_mutex_lock(&s->linger_mu);
+        g_array_append_vals(lg, s->linger_new->data, s->linger_new->len);
+        g_array_set_size(s->linger_new, 0);
+        g_mutex_unlock(&s->linger_mu);
+        if (lg->len > pcap) {
+            struct pollfd *p2 = realloc(pf, lg->len * sizeof *pf);
+            if (p2) { pf = p2; pcap = lg->len; }
+        }
+        size_t n = lg->len <= pcap ? lg->len : pcap;
+        for (size_t i = 0; i < n; i++) pf[i] = (struct pollfd){g_array_index(lg, lingerer, i).fd, POLLIN, 0};
+        if (n) {
+            (void)poll(pf, n, GUARD_TICK_MS);
+        } else {
+            struct timespec t = {0, GUARD_TICK_MS * 1000000L};
+            nanosleep(&t, NULL);
+        }
+        int64_t now = now_ms();
+        for (size_t i = n; i-- > 0;) {
+            lingerer *l = &g_array_index(lg, lingerer, i);
+            bool done = now >= l->until_ms;
+            if (!done && pf[i].revents) {
+                for (int rounds = 0; rounds < 64; rounds++) { /* discard what came */
+                    ssize_t got = recv(l->fd, sink, sizeof sink, MSG_DONTWAIT);
+                    if (got > 0) continue;
+                    if (got == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) done = true;
+                    break;
+                }
+            }
+            if (done) {
+                close(l->fd);
+                g_array_remove_index_fast(lg, i);
+                atomic_fetch_sub(&s->lingering, 1);
+            }
+        }
+    }
+    for (size_t i = 0; i < lg->len; i++) close(g_array_index(lg, lingerer, i).fd);
+    g_array_free(lg, TRUE);
+    free(pf);
+    return NULL;
+}
+
+/* ---- flags ---------------------------------------------------------------------- */
+
+static int parse_num(const char *flag, const char *v, unsigned long long min, unsigned long long max,
+                     unsigned long long *out) {
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (!*v || *end || errno || v[0] < '0' || v[0] > '9' || x < min || x > max) {
+        fprintf(stderr, "zoosyncd: --%s: '%s' is not a number from %llu to %llu\n", flag, v, min, max);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+int httpd_limits_parse(httpd_limits *l, const char *flag, const char *value) {
+    unsigned long long x;
+    if (strcmp(flag, "max-body-inflight") == 0) {
+        if (parse_num(flag, value, 65536, (unsigned long long)SIZE_MAX / 2, &x) < 0) return -1;
+        l->body_inflight = (size_t)x;
+    } else {
+        fprintf(stderr, "zoosyncd: --%s: not an HTTP limit\n", flag);
+        return -1;
+    }
+    return 0;
+}
+
+void httpd_limits_usage(FILE *f) {
+    fprintf(f, "  --max-body-inflight BYTES request body bytes held at once, all requests (default 134217728; past it 503)\n");
+}
+
 /* Keep the URL and query values percent-encoded: the handler decodes. */
 static size_t keep_escaped(void *cls, struct MHD_Connection *c, char *s) {
     (void)cls; (void)c;
@@ -567,6 +798,15 @@ httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs
     s->cors = cfg->cors_origins;
     s->inline_handler = cfg->inline_handler;
     s->loopback_hosts_only = cfg->loopback_hosts_only;
+    s->early = cfg->early_handler;
+    s->lim = cfg->limits;
+    if (!s->lim.body_inflight) s->lim = (httpd_limits)HTTPD_LIMITS_DEFAULT; /* a config without limits */
+    /* Lingering sockets: at most an eighth of the open-file limit, 1024. */
+    struct rlimit rl;
+    size_t nofile = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? (size_t)rl.rlim_cur : 65536;
+    s->linger_max = nofile / 8 < 1024 ? nofile / 8 : 1024;
+    g_mutex_init(&s->linger_mu);
+    s->linger_new = g_array_new(FALSE, FALSE, sizeof(lingerer));
     snprintf(s->listen_host, sizeof s->listen_host, "%s", cfg->listen_host);
     g_mutex_init(&s->stop_mu);
     s->streams = g_hash_table_new(g_direct_hash, g_direct_equal);
@@ -595,12 +835,15 @@ httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs
         g_thread_pool_free(s->pool, TRUE, TRUE);
         g_hash_table_destroy(s->streams);
         g_mutex_clear(&s->stop_mu);
+        g_mutex_clear(&s->linger_mu);
+        g_array_free(s->linger_new, TRUE);
         free(s);
         return NULL;
     }
     s->d = MHD_start_daemon(flags, cfg->listen_port, NULL, NULL, on_request, s,
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
                             MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, s,
                             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)65000,
@@ -616,11 +859,14 @@ httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs
         g_thread_pool_free(s->pool, TRUE, TRUE);
         g_hash_table_destroy(s->streams);
         g_mutex_clear(&s->stop_mu);
+        g_mutex_clear(&s->linger_mu);
+        g_array_free(s->linger_new, TRUE);
         free(s);
         return NULL;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : cfg->listen_port;
+    s->guard = g_thread_new("zs-http-guard", guard_main, s);
     return s;
 }
 
@@ -650,9 +896,14 @@ void httpd_stop(httpd *s, int grace_ms) {
         if (!i || i->num_connections == 0) break;
         nanosleep(&step, NULL);
     }
+    atomic_store(&s->guard_stop, true);
+    g_thread_join(s->guard);
     MHD_stop_daemon(s->d);
     if (lsock != MHD_INVALID_SOCKET) close(lsock);
+    for (guint i = 0; i < s->linger_new->len; i++) close(g_array_index(s->linger_new, lingerer, i).fd);
+    g_array_free(s->linger_new, TRUE);
     g_hash_table_destroy(s->streams);
     g_mutex_clear(&s->stop_mu);
+    g_mutex_clear(&s->linger_mu);
     free(s);
 }

@@ -16,6 +16,14 @@
  * chunked (501), and with loopback_hosts_only a Host that is not loopback
  * with the listening port (421, against DNS rebinding).
  *
+ * Before a body byte is read, too, the early hook (authentication and scope)
+ * runs for a request that carries a body, a declared length over max_body
+ * is 413, and a body that would take the bytes in flight past
+ * limits.body_inflight is 503: the body is then never read. An answer given
+ * before the body was read closes the connection gracefully: the socket is
+ * shut for writing after the answer and drained for a few seconds (a
+ * lingering close), so the client reads the answer rather than a reset.
+ *
  * The URL is kept percent-encoded (the handler decodes path segments and
  * query values itself), so an encoded '/' in a record key stays a key byte. */
 #ifndef ZS_HTTP_SERVER_H
@@ -24,6 +32,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "util/log.h"
 
@@ -66,6 +75,19 @@ typedef void (*httpd_handler)(void *app, const http_req *req, http_resp *resp);
  * never block (no ZooKeeper call, only short locks). */
 typedef bool (*httpd_inline)(void *app, const http_req *req, http_resp *resp);
 
+/* The edge limits (issue 16); flags of zoosyncd, parsed here so that
+ * main.c only forwards them. 0 means "no limit" where it says so. */
+typedef struct httpd_limits {
+    size_t body_inflight;        /* --max-body-inflight: body bytes held at once, all requests */
+} httpd_limits;
+
+#define HTTPD_LIMITS_DEFAULT {128u * 1024 * 1024}
+
+/* Parses one of the flags above (name without "--"): returns 0, or -1
+ * after printing why to stderr. */
+int httpd_limits_parse(httpd_limits *l, const char *flag, const char *value);
+void httpd_limits_usage(FILE *f);
+
 typedef struct httpd_config {
     const char *listen_host;  /* numeric IPv4 or IPv6 address */
     uint16_t listen_port;     /* 0: any free port */
@@ -75,6 +97,11 @@ typedef struct httpd_config {
     httpd_inline inline_handler;     /* may be NULL: everything goes to workers */
     bool loopback_hosts_only;        /* authentication off: serve only a loopback
                                         Host with the listening port (else 421) */
+    httpd_inline early_handler;      /* may be NULL: runs on the event-loop thread
+                                        once the headers are complete, for a request
+                                        with a body, before a byte of it is read;
+                                        true when it answered (401, 403) */
+    httpd_limits limits;
 } httpd_config;
 
 httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs_log *lg);
