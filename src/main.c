@@ -135,7 +135,9 @@ static int parse_args(int argc, char **argv, options *o) {
         {"jwt-max-lifetime", required_argument, NULL, O_LIFE},
         {"help", no_argument, NULL, O_HELP},
         /* the HTTP edge limits, parsed by httpd_limits_parse (src/http/server.c) */
-        {"max-body-inflight", required_argument, NULL, O_EDGE}, {NULL, 0, NULL, 0}};
+        {"max-body-inflight", required_argument, NULL, O_EDGE}, {"header-timeout", required_argument, NULL, O_EDGE},
+        {"body-timeout", required_argument, NULL, O_EDGE}, {"max-conns-per-ip", required_argument, NULL, O_EDGE},
+        {"fd-reserve", required_argument, NULL, O_EDGE}, {NULL, 0, NULL, 0}};
     int c, idx = 0;
     size_t v;
     while ((c = getopt_long(argc, argv, "", longs, &idx)) != -1) {

@@ -28,12 +28,23 @@
 /* A connection answered before its body was read is drained for at most
  * this long after the answer (lingering close). */
 #define LINGER_MS 5000
+/* Connections kept for probes: past cap - OPS_RESERVE, a new connection
+ * closes the oldest one still waiting for its headers. */
+#define OPS_RESERVE 16
 #define GUARD_TICK_MS 100
 
-/* One TCP connection (libmicrohttpd's socket context), only ever touched
- * on the event-loop thread. */
+enum { CI_HEADERS, CI_BODY, CI_BUSY };
+
+/* One TCP connection (libmicrohttpd's socket context). Created and
+ * destroyed on the event-loop thread; its phase and deadline change there,
+ * under httpd.conn_mu, which the guard thread holds while it shuts a socket
+ * down: the descriptor is closed only after the connection left the list. */
 typedef struct conn_info {
+    GList link;          /* in httpd.conns; data = this */
     int fd;
+    int phase;           /* CI_*: what the deadline is for */
+    int64_t deadline_ms; /* 0: none */
+    bool shut;           /* shut down by a deadline or to make room */
     bool linger;         /* answered before its body was read */
 } conn_info;
 
@@ -56,12 +67,14 @@ struct httpd {
     GHashTable *streams; /* open http_streams (set) */
     httpd_inline early;
     httpd_limits lim;
-    size_t linger_max;
+    size_t conn_cap, evict_at, linger_max;
     atomic_size_t body_inflight; /* bytes reserved by bodies being read or held */
+    GMutex conn_mu;      /* guards conns and every conn_info's phase, deadline, shut */
+    GQueue conns;        /* conn_info, oldest first */
     GMutex linger_mu;    /* guards linger_new */
     GArray *linger_new;  /* lingerers handed to the guard thread */
     atomic_size_t lingering;
-    GThread *guard;      /* lingering closes */
+    GThread *guard;      /* deadlines, lingering closes, closed streams */
     atomic_bool guard_stop;
 };
 
@@ -537,10 +550,15 @@ static conn_info *conn_of(struct MHD_Connection *c) {
     return i ? i->socket_context : NULL;
 }
 
-/* The connection will drain what the client still sends when it closes. */
-static void conn_linger(struct MHD_Connection *c) {
+/* Moves the connection to phase, with a deadline of secs from now (0: none). */
+static void conn_phase(httpd *s, struct MHD_Connection *c, int phase, unsigned secs, bool linger) {
     conn_info *ci = conn_of(c);
-    if (ci) ci->linger = true;
+    if (!ci) return;
+    g_mutex_lock(&s->conn_mu);
+    ci->phase = phase;
+    ci->deadline_ms = secs ? now_ms() + (int64_t)secs * 1000 : 0;
+    ci->linger = ci->linger || linger;
+    g_mutex_unlock(&s->conn_mu);
 }
 
 static void req_free(http_req *r) {
@@ -583,10 +601,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
              * client reads the answer, not a reset */
             bool declared = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length") ||
                             MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding");
-            if (declared) conn_linger(c);
+            conn_phase(s, c, CI_BUSY, 0, declared);
             r->phase = PH_DONE;
             return queue(s, r);
         }
+        bool body = has_body(r);
+        conn_phase(s, c, body ? CI_BODY : CI_BUSY, body ? s->lim.body_timeout_s : 0, false);
         return MHD_YES;
     }
     if (r->phase == PH_DONE) return queue(s, r);
@@ -613,6 +633,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     if (r->phase != PH_RECEIVING) return MHD_YES;
+    conn_phase(s, c, CI_BUSY, 0, false);
     if (r->too_large) {
         body_too_large(s, r);
         return queue(s, r);
@@ -650,13 +671,30 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
-    (void)cls; (void)c; (void)toe;
+    httpd *s = cls;
+    (void)toe;
     http_req *r = *con_cls;
     if (r) req_free(r);
     *con_cls = NULL;
+    /* a kept-alive connection: the next request's headers have a deadline too */
+    conn_phase(s, c, CI_HEADERS, s->lim.header_timeout_s, false);
 }
 
-/* ---- connections: lingering close ------------------------------------------------ */
+/* ---- connections: deadlines, room, lingering close ------------------------------ */
+
+/* Called with conn_mu held, on the event-loop thread: closes the oldest
+ * connection still waiting for its headers. */
+static void evict_one(httpd *s) {
+    for (GList *l = s->conns.head; l; l = l->next) {
+        conn_info *ci = l->data;
+        if (ci->phase != CI_HEADERS || ci->shut || ci->fd < 0) continue;
+        shutdown(ci->fd, SHUT_RDWR);
+        ci->shut = true;
+        LOG_DEBUG(s->lg, "http: %u connections: closed the oldest one still waiting for its headers",
+                  s->conns.length);
+        return;
+    }
+}
 
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe) {
@@ -664,18 +702,28 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
         conn_info *ci = calloc(1, sizeof *ci);
         *socket_context = ci;
-        if (!ci) return; /* untracked: no linger */
+        if (!ci) return; /* untracked: no deadline, no linger */
         const union MHD_ConnectionInfo *i = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
         ci->fd = i ? i->connect_fd : -1;
+        ci->link.data = ci;
+        ci->phase = CI_HEADERS;
+        ci->deadline_ms = now_ms() + (int64_t)s->lim.header_timeout_s * 1000;
+        g_mutex_lock(&s->conn_mu);
+        if (s->conns.length >= s->evict_at) evict_one(s);
+        g_queue_push_tail_link(&s->conns, &ci->link);
+        g_mutex_unlock(&s->conn_mu);
         return;
     }
     conn_info *ci = *socket_context;
     *socket_context = NULL;
     if (!ci) return;
+    g_mutex_lock(&s->conn_mu);
+    g_queue_unlink(&s->conns, &ci->link);
+    g_mutex_unlock(&s->conn_mu);
     /* libmicrohttpd has sent the answer and shut the socket for writing; it
      * closes the descriptor after this. A duplicate keeps the socket open
      * while the guard drains what the client still sends. */
-    if (ci->linger && ci->fd >= 0) {
+    if (ci->linger && !ci->shut && ci->fd >= 0) {
         if (atomic_fetch_add(&s->lingering, 1) < s->linger_max) {
             int d = fcntl(ci->fd, F_DUPFD_CLOEXEC, 0);
             if (d >= 0) {
@@ -692,6 +740,19 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         }
     }
     free(ci);
+}
+
+/* Closes every connection past its deadline (headers or body). */
+static void reap(httpd *s, int64_t now) {
+    g_mutex_lock(&s->conn_mu);
+    for (GList *l = s->conns.head; l; l = l->next) {
+        conn_info *ci = l->data;
+        if (ci->shut || !ci->deadline_ms || now < ci->deadline_ms || ci->fd < 0) continue;
+        shutdown(ci->fd, SHUT_RDWR);
+        ci->shut = true;
+        LOG_DEBUG(s->lg, "http: closed a connection past its %s deadline", ci->phase == CI_BODY ? "body" : "header");
+    }
+    g_mutex_unlock(&s->conn_mu);
 }
 
 static gpointer guard_main(gpointer data) {
@@ -735,6 +796,7 @@ static gpointer guard_main(gpointer data) {
                 atomic_fetch_sub(&s->lingering, 1);
             }
         }
+        reap(s, now);
     }
     for (size_t i = 0; i < lg->len; i++) close(g_array_index(lg, lingerer, i).fd);
     g_array_free(lg, TRUE);
@@ -762,6 +824,18 @@ int httpd_limits_parse(httpd_limits *l, const char *flag, const char *value) {
     if (strcmp(flag, "max-body-inflight") == 0) {
         if (parse_num(flag, value, 65536, (unsigned long long)SIZE_MAX / 2, &x) < 0) return -1;
         l->body_inflight = (size_t)x;
+    } else if (strcmp(flag, "header-timeout") == 0) {
+        if (parse_num(flag, value, 1, 3600, &x) < 0) return -1;
+        l->header_timeout_s = (unsigned)x;
+    } else if (strcmp(flag, "body-timeout") == 0) {
+        if (parse_num(flag, value, 1, 86400, &x) < 0) return -1;
+        l->body_timeout_s = (unsigned)x;
+    } else if (strcmp(flag, "max-conns-per-ip") == 0) {
+        if (parse_num(flag, value, 0, 1000000, &x) < 0) return -1;
+        l->conns_per_ip = (unsigned)x;
+    } else if (strcmp(flag, "fd-reserve") == 0) {
+        if (parse_num(flag, value, 16, 100000, &x) < 0) return -1;
+        l->fd_reserve = (unsigned)x;
     } else {
         fprintf(stderr, "zoosyncd: --%s: not an HTTP limit\n", flag);
         return -1;
@@ -770,7 +844,11 @@ int httpd_limits_parse(httpd_limits *l, const char *flag, const char *value) {
 }
 
 void httpd_limits_usage(FILE *f) {
-    fprintf(f, "  --max-body-inflight BYTES request body bytes held at once, all requests (default 134217728; past it 503)\n");
+    fprintf(f, "  --max-body-inflight BYTES request body bytes held at once, all requests (default 134217728; past it 503)\n"
+               "  --header-timeout S        a request's headers must arrive within S seconds (default 10)\n"
+               "  --body-timeout S          its body within S seconds of the headers (default 60)\n"
+               "  --max-conns-per-ip N      connections per client address (default 1024; 0 = no limit)\n"
+               "  --fd-reserve N            descriptors kept from HTTP connections for ZooKeeper (default 64)\n");
 }
 
 /* Keep the URL and query values percent-encoded: the handler decodes. */
@@ -801,11 +879,18 @@ httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs
     s->early = cfg->early_handler;
     s->lim = cfg->limits;
     if (!s->lim.body_inflight) s->lim = (httpd_limits)HTTPD_LIMITS_DEFAULT; /* a config without limits */
-    /* Lingering sockets: at most an eighth of the open-file limit, 1024. */
+    /* Connections: the open-file limit minus the reserve and the lingering
+     * sockets (at most an eighth of the limit, 1024). */
     struct rlimit rl;
     size_t nofile = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? (size_t)rl.rlim_cur : 65536;
     s->linger_max = nofile / 8 < 1024 ? nofile / 8 : 1024;
+    size_t used = (size_t)s->lim.fd_reserve + s->linger_max;
+    s->conn_cap = nofile > used + 2 * OPS_RESERVE ? nofile - used : 2 * OPS_RESERVE;
+    if (s->conn_cap > 65000) s->conn_cap = 65000;
+    s->evict_at = s->conn_cap - OPS_RESERVE;
+    g_mutex_init(&s->conn_mu);
     g_mutex_init(&s->linger_mu);
+    g_queue_init(&s->conns);
     s->linger_new = g_array_new(FALSE, FALSE, sizeof(lingerer));
     snprintf(s->listen_host, sizeof s->listen_host, "%s", cfg->listen_host);
     g_mutex_init(&s->stop_mu);
@@ -835,6 +920,7 @@ httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs
         g_thread_pool_free(s->pool, TRUE, TRUE);
         g_hash_table_destroy(s->streams);
         g_mutex_clear(&s->stop_mu);
+        g_mutex_clear(&s->conn_mu);
         g_mutex_clear(&s->linger_mu);
         g_array_free(s->linger_new, TRUE);
         free(s);
@@ -844,9 +930,10 @@ httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                             MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+                            MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->lim.conns_per_ip,
                             MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, s,
                             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)65000,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->conn_cap,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
                             MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
                             /* per-connection pool: headers and the send
@@ -859,6 +946,7 @@ httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs
         g_thread_pool_free(s->pool, TRUE, TRUE);
         g_hash_table_destroy(s->streams);
         g_mutex_clear(&s->stop_mu);
+        g_mutex_clear(&s->conn_mu);
         g_mutex_clear(&s->linger_mu);
         g_array_free(s->linger_new, TRUE);
         free(s);
@@ -867,6 +955,8 @@ httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : cfg->listen_port;
     s->guard = g_thread_new("zs-http-guard", guard_main, s);
+    LOG_DEBUG(lg, "http: at most %zu connections (%u per address), %zu lingering", s->conn_cap,
+              s->lim.conns_per_ip, s->linger_max);
     return s;
 }
 
@@ -904,6 +994,7 @@ void httpd_stop(httpd *s, int grace_ms) {
     g_array_free(s->linger_new, TRUE);
     g_hash_table_destroy(s->streams);
     g_mutex_clear(&s->stop_mu);
+    g_mutex_clear(&s->conn_mu);
     g_mutex_clear(&s->linger_mu);
     free(s);
 }

@@ -24,6 +24,15 @@
  * shut for writing after the answer and drained for a few seconds (a
  * lingering close), so the client reads the answer rather than a reset.
  *
+ * Slow clients: the headers must be complete within limits.header_timeout_s
+ * of the accept (or of the end of the previous response on a kept-alive
+ * connection), the body within limits.body_timeout_s of the headers; past a
+ * deadline the connection is closed. At most limits.conns_per_ip
+ * connections per client address; at most the open-file limit minus
+ * limits.fd_reserve connections in all, and when a new connection comes
+ * within 16 of that cap, the oldest connection still waiting for its
+ * headers is closed to make room (so probes of /healthz get in).
+ *
  * The URL is kept percent-encoded (the handler decodes path segments and
  * query values itself), so an encoded '/' in a record key stays a key byte. */
 #ifndef ZS_HTTP_SERVER_H
@@ -79,9 +88,13 @@ typedef bool (*httpd_inline)(void *app, const http_req *req, http_resp *resp);
  * main.c only forwards them. 0 means "no limit" where it says so. */
 typedef struct httpd_limits {
     size_t body_inflight;        /* --max-body-inflight: body bytes held at once, all requests */
+    unsigned header_timeout_s;   /* --header-timeout */
+    unsigned body_timeout_s;     /* --body-timeout */
+    unsigned conns_per_ip;       /* --max-conns-per-ip (0: none) */
+    unsigned fd_reserve;         /* --fd-reserve: descriptors kept from HTTP connections */
 } httpd_limits;
 
-#define HTTPD_LIMITS_DEFAULT {128u * 1024 * 1024}
+#define HTTPD_LIMITS_DEFAULT {128u * 1024 * 1024, 10, 60, 1024, 64}
 
 /* Parses one of the flags above (name without "--"): returns 0, or -1
  * after printing why to stderr. */
