@@ -137,7 +137,8 @@ static int parse_args(int argc, char **argv, options *o) {
         /* the HTTP edge limits, parsed by httpd_limits_parse (src/http/server.c) */
         {"max-body-inflight", required_argument, NULL, O_EDGE}, {"header-timeout", required_argument, NULL, O_EDGE},
         {"body-timeout", required_argument, NULL, O_EDGE}, {"max-conns-per-ip", required_argument, NULL, O_EDGE},
-        {"fd-reserve", required_argument, NULL, O_EDGE}, {NULL, 0, NULL, 0}};
+        {"fd-reserve", required_argument, NULL, O_EDGE}, {"max-streams-per-sub", required_argument, NULL, O_EDGE},
+        {"max-streams-per-ip", required_argument, NULL, O_EDGE}, {NULL, 0, NULL, 0}};
     int c, idx = 0;
     size_t v;
     while ((c = getopt_long(argc, argv, "", longs, &idx)) != -1) {
@@ -338,6 +339,7 @@ int main(int argc, char **argv) {
     if (z && !mirrors) fprintf(stderr, "zoosyncd: %s\n", why ? why : "cannot start the mirror");
     raise_fd_limit(&o);
     events *ev = mirrors ? events_new(mirrors, o.keepalive_ms, o.max_streams, &o.log) : NULL;
+    if (ev) events_set_caps(ev, o.limits.streams_per_sub, o.limits.streams_per_ip);
     gc *collector = NULL;
     zs_metrics metrics = {0};
     committer *commit = z ? committer_start(z, o.max_tx_bytes, &metrics, &o.log) : NULL;

@@ -421,14 +421,15 @@ static void h_changes(api *a, const store_cfg *cfg, bool has_since, const cursor
     ok_json(resp, 200, &b);
 }
 
-static void h_events(api *a, const store_cfg *cfg, bool has_since, const cursor_pos *since, http_resp *resp) {
+static void h_events(api *a, const http_req *req, const store_cfg *cfg, bool has_since, const cursor_pos *since,
+                     const char *sub, http_resp *resp) {
     mirror *m = current_mirror(a, cfg, true, resp);
     if (!m) return;
     if (has_since && since->zxid > mirror_watermark(m)) {
         failf(resp, 400, "invalid_cursor", "since: a position beyond anything this store has issued");
         return;
     }
-    events_start(a->cfg.events, m, has_since ? since : NULL, resp);
+    events_start(a->cfg.events, m, has_since ? since : NULL, sub, http_req_client_addr(req), resp);
 }
 
 /* ---- operations ------------------------------------------------------------------ */
@@ -603,7 +604,7 @@ static void dispatch(api *a, const http_req *req, route *rt, http_resp *resp) {
     case R_RECORD: h_record(a, req, rt, &cfg, resp); break;
     case R_PUSH: h_push(a, req, &cfg, resp); break;
     case R_CHANGES: h_changes(a, &cfg, has_since, &since, limit, resp); break;
-    case R_EVENTS: h_events(a, &cfg, has_since, &since, resp); break;
+    case R_EVENTS: h_events(a, req, &cfg, has_since, &since, a->cfg.auth ? auth_principal_sub(who) : NULL, resp); break;
     default: break;
     }
 out:

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <glib.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <stdatomic.h>
@@ -75,6 +76,7 @@ struct httpd {
     GArray *linger_new;  /* lingerers handed to the guard thread */
     atomic_size_t lingering;
     GThread *guard;      /* deadlines, lingering closes, closed streams */
+    int stream_ep;       /* epoll set of the streams' sockets (EPOLLRDHUP), under stop_mu */
     atomic_bool guard_stop;
 };
 
@@ -84,7 +86,8 @@ struct http_stream {
     GMutex mu;        /* guards suspended; never held across ops->read */
     bool suspended;
     atomic_bool wake_pending;
-    atomic_bool closing; /* the server is stopping: end the stream */
+    atomic_bool closing; /* the server is stopping, or the client left: end the stream */
+    int fd;              /* the connection's socket, watched for the client's close */
     const http_stream_ops *ops;
     void *cls;
 };
@@ -106,6 +109,7 @@ struct http_req {
     bool too_large;
     bool over_budget;   /* the body would pass limits.body_inflight */
     size_t reserved;    /* bytes of body_inflight held by this request */
+    char addr[INET6_ADDRSTRLEN];
     http_resp resp;
 };
 
@@ -125,6 +129,8 @@ const char *http_req_query(const http_req *r, const char *name) {
         if (strcmp(r->query[i].k, name) == 0) return r->query[i].v;
     return NULL;
 }
+
+const char *http_req_client_addr(const http_req *r) { return r->addr; }
 
 const char *http_req_body(const http_req *r, size_t *len) {
     *len = r->body.len;
@@ -280,6 +286,8 @@ static void stream_free(void *cls) {
     http_stream *st = cls;
     g_mutex_lock(&st->srv->stop_mu);
     g_hash_table_remove(st->srv->streams, st);
+    /* the descriptor is still open: libmicrohttpd closes it after this */
+    if (st->fd >= 0 && st->srv->stream_ep >= 0) epoll_ctl(st->srv->stream_ep, EPOLL_CTL_DEL, st->fd, NULL);
     g_mutex_unlock(&st->srv->stop_mu);
     st->ops->done(st->cls);
     g_mutex_clear(&st->mu);
@@ -308,6 +316,8 @@ static struct MHD_Response *stream_response(httpd *s, http_req *r) {
     if (!st) return NULL;
     st->srv = s;
     st->conn = r->conn;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    st->fd = ci ? ci->connect_fd : -1;
     st->ops = r->resp.stream_ops;
     st->cls = r->resp.stream_cls;
     g_mutex_init(&st->mu);
@@ -316,6 +326,10 @@ static struct MHD_Response *stream_response(httpd *s, http_req *r) {
     r->resp.stream_ops = NULL; /* stream_free owns cls from here on */
     g_mutex_lock(&s->stop_mu);
     g_hash_table_add(s->streams, st);
+    if (st->fd >= 0 && s->stream_ep >= 0) {
+        struct epoll_event ev = {.events = EPOLLRDHUP | EPOLLONESHOT, .data.ptr = st};
+        epoll_ctl(s->stream_ep, EPOLL_CTL_ADD, st->fd, &ev);
+    }
     atomic_store(&st->closing, s->stopping);
     g_mutex_unlock(&s->stop_mu);
     st->ops->attach(st->cls, st);
@@ -561,6 +575,13 @@ static void conn_phase(httpd *s, struct MHD_Connection *c, int phase, unsigned s
     g_mutex_unlock(&s->conn_mu);
 }
 
+static void addr_string(const struct sockaddr *sa, char *out, size_t n) {
+    out[0] = '\0';
+    if (!sa) return;
+    if (sa->sa_family == AF_INET) inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)n);
+    else if (sa->sa_family == AF_INET6) inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)n);
+}
+
 static void req_free(http_req *r) {
     for (int i = 0; i < r->nheaders; i++) { free(r->headers[i].k); free(r->headers[i].v); }
     for (int i = 0; i < r->nquery; i++) { free(r->query[i].k); free(r->query[i].v); }
@@ -596,6 +617,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r->method = strdup(method);
         r->path = strdup(url);
         if (!r->method || !r->path) return MHD_NO;
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        addr_string(ci ? ci->client_addr : NULL, r->addr, sizeof r->addr);
         if (refuse_early(s, r, version) || refuse_body(s, r)) {
             /* answered before a byte of body: linger on close so that the
              * client reads the answer, not a reset */
@@ -755,6 +778,24 @@ static void reap(httpd *s, int64_t now) {
     g_mutex_unlock(&s->conn_mu);
 }
 
+/* Ends the streams whose client has gone: a suspended connection is not
+ * watched by libmicrohttpd, so without this the slot would be held until
+ * the next keepalive write fails. Under stop_mu, so every stream the epoll
+ * set reports is still registered (stream_free removes it under stop_mu). */
+static void watch_streams(httpd *s) {
+    struct epoll_event evs[256];
+    g_mutex_lock(&s->stop_mu);
+    int n = s->stream_ep >= 0 ? epoll_wait(s->stream_ep, evs, 256, 0) : 0;
+    for (int i = 0; i < n; i++) {
+        http_stream *st = evs[i].data.ptr;
+        atomic_store(&st->closing, true);
+        g_mutex_lock(&st->mu);
+        if (st->suspended) { st->suspended = false; MHD_resume_connection(st->conn); }
+        g_mutex_unlock(&st->mu);
+    }
+    g_mutex_unlock(&s->stop_mu);
+}
+
 static gpointer guard_main(gpointer data) {
     httpd *s = data;
     GArray *lg = g_array_new(FALSE, FALSE, sizeof(lingerer));
@@ -797,6 +838,7 @@ static gpointer guard_main(gpointer data) {
             }
         }
         reap(s, now);
+        watch_streams(s);
     }
     for (size_t i = 0; i < lg->len; i++) close(g_array_index(lg, lingerer, i).fd);
     g_array_free(lg, TRUE);
@@ -836,6 +878,12 @@ int httpd_limits_parse(httpd_limits *l, const char *flag, const char *value) {
     } else if (strcmp(flag, "fd-reserve") == 0) {
         if (parse_num(flag, value, 16, 100000, &x) < 0) return -1;
         l->fd_reserve = (unsigned)x;
+    } else if (strcmp(flag, "max-streams-per-sub") == 0) {
+        if (parse_num(flag, value, 0, 10000000, &x) < 0) return -1;
+        l->streams_per_sub = (size_t)x;
+    } else if (strcmp(flag, "max-streams-per-ip") == 0) {
+        if (parse_num(flag, value, 0, 10000000, &x) < 0) return -1;
+        l->streams_per_ip = (size_t)x;
     } else {
         fprintf(stderr, "zoosyncd: --%s: not an HTTP limit\n", flag);
         return -1;
@@ -848,7 +896,9 @@ void httpd_limits_usage(FILE *f) {
                "  --header-timeout S        a request's headers must arrive within S seconds (default 10)\n"
                "  --body-timeout S          its body within S seconds of the headers (default 60)\n"
                "  --max-conns-per-ip N      connections per client address (default 1024; 0 = no limit)\n"
-               "  --fd-reserve N            descriptors kept from HTTP connections for ZooKeeper (default 64)\n");
+               "  --fd-reserve N            descriptors kept from HTTP connections for ZooKeeper (default 64)\n"
+               "  --max-streams-per-sub N   event streams per token subject (default 256; 0 = no limit)\n"
+               "  --max-streams-per-ip N    event streams per client address (default 512; 0 = no limit)\n");
 }
 
 /* Keep the URL and query values percent-encoded: the handler decodes. */
@@ -891,6 +941,7 @@ httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs
     g_mutex_init(&s->conn_mu);
     g_mutex_init(&s->linger_mu);
     g_queue_init(&s->conns);
+    s->stream_ep = epoll_create1(EPOLL_CLOEXEC);
     s->linger_new = g_array_new(FALSE, FALSE, sizeof(lingerer));
     snprintf(s->listen_host, sizeof s->listen_host, "%s", cfg->listen_host);
     g_mutex_init(&s->stop_mu);
@@ -923,6 +974,7 @@ httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs
         g_mutex_clear(&s->conn_mu);
         g_mutex_clear(&s->linger_mu);
         g_array_free(s->linger_new, TRUE);
+        if (s->stream_ep >= 0) close(s->stream_ep);
         free(s);
         return NULL;
     }
@@ -949,6 +1001,7 @@ httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs
         g_mutex_clear(&s->conn_mu);
         g_mutex_clear(&s->linger_mu);
         g_array_free(s->linger_new, TRUE);
+        if (s->stream_ep >= 0) close(s->stream_ep);
         free(s);
         return NULL;
     }
@@ -996,5 +1049,6 @@ void httpd_stop(httpd *s, int grace_ms) {
     g_mutex_clear(&s->stop_mu);
     g_mutex_clear(&s->conn_mu);
     g_mutex_clear(&s->linger_mu);
+    if (s->stream_ep >= 0) close(s->stream_ep);
     free(s);
 }

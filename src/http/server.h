@@ -92,9 +92,11 @@ typedef struct httpd_limits {
     unsigned body_timeout_s;     /* --body-timeout */
     unsigned conns_per_ip;       /* --max-conns-per-ip (0: none) */
     unsigned fd_reserve;         /* --fd-reserve: descriptors kept from HTTP connections */
+    size_t streams_per_sub;      /* --max-streams-per-sub (0: none); for events.c */
+    size_t streams_per_ip;       /* --max-streams-per-ip (0: none); for events.c */
 } httpd_limits;
 
-#define HTTPD_LIMITS_DEFAULT {128u * 1024 * 1024, 10, 60, 1024, 64}
+#define HTTPD_LIMITS_DEFAULT {128u * 1024 * 1024, 10, 60, 1024, 64, 256, 512}
 
 /* Parses one of the flags above (name without "--"): returns 0, or -1
  * after printing why to stderr. */
@@ -128,6 +130,8 @@ const char *http_req_header(const http_req *r, const char *name); /* case-insens
 /* The raw (percent-encoded) query value; NULL if absent. */
 const char *http_req_query(const http_req *r, const char *name);
 const char *http_req_body(const http_req *r, size_t *len);
+/* The client's numeric address ("127.0.0.1", "::1"); "" when unknown. */
+const char *http_req_client_addr(const http_req *r);
 
 void http_resp_header(http_resp *resp, const char *name, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Sets a JSON error body {"error","message"}. The message is made valid
