@@ -53,6 +53,7 @@ typedef struct options {
     const char *zk_digest_file;
     bool zk_world_read;
     bool zk_apply_acl;
+    httpd_limits limits; /* the HTTP edge flags, parsed by server.c */
     zs_log log;
 } options;
 
@@ -85,7 +86,9 @@ static void usage(FILE *f) {
             "                            created gets the ACL \"this identity: all; world: read\"\n"
             "  --zk-acl-world-read yes|no  with --zk-digest-file: whether anyone may read (default yes)\n"
             "  --zk-apply-acl            at start, set that ACL on --root and everything below it (a tree made\n"
-            "                            before --zk-digest-file; one ZooKeeper request per znode)\n"
+            "                            before --zk-digest-file; pipelined a level at a time)\n");
+    httpd_limits_usage(f);
+    fprintf(f,
             "  --log-level LEVEL         error, warn, info (default) or debug\n"
             "  --help                    this text\n"
             "Without --jwt-secret-file or --jwt-public-key, authentication is off and\n"
@@ -130,7 +133,7 @@ static bool is_loopback(const char *host) {
 }
 
 static int parse_args(int argc, char **argv, options *o) {
-    enum { O_LISTEN = 1, O_ZK, O_ROOT, O_SECRET, O_PUBKEY, O_BODY, O_TX, O_CREATE, O_CORS, O_WORKERS, O_SESSION, O_LOG, O_HELP, O_WEB, O_CLIENT, O_KEEPALIVE, O_STREAMS, O_GC, O_AUD, O_ISS, O_LIFE, O_DIGEST, O_WORLD, O_APPLY, O_HEAP };
+    enum { O_LISTEN = 1, O_ZK, O_ROOT, O_SECRET, O_PUBKEY, O_BODY, O_TX, O_CREATE, O_CORS, O_WORKERS, O_SESSION, O_LOG, O_HELP, O_WEB, O_CLIENT, O_KEEPALIVE, O_STREAMS, O_GC, O_AUD, O_ISS, O_LIFE, O_DIGEST, O_WORLD, O_APPLY, O_HEAP, O_EDGE };
     static const struct option longs[] = {
         {"listen", required_argument, NULL, O_LISTEN},     {"zk", required_argument, NULL, O_ZK},
         {"root", required_argument, NULL, O_ROOT},         {"jwt-secret-file", required_argument, NULL, O_SECRET},
@@ -145,10 +148,15 @@ static int parse_args(int argc, char **argv, options *o) {
         {"jwt-max-lifetime", required_argument, NULL, O_LIFE},
         {"zk-digest-file", required_argument, NULL, O_DIGEST}, {"zk-acl-world-read", required_argument, NULL, O_WORLD},
         {"zk-apply-acl", no_argument, NULL, O_APPLY},   {"zk-heap-mb", required_argument, NULL, O_HEAP},
-        {"help", no_argument, NULL, O_HELP},               {NULL, 0, NULL, 0}};
-    int c;
+        {"help", no_argument, NULL, O_HELP},
+        /* the HTTP edge limits, parsed by httpd_limits_parse (src/http/server.c) */
+        {"max-body-inflight", required_argument, NULL, O_EDGE}, {"header-timeout", required_argument, NULL, O_EDGE},
+        {"body-timeout", required_argument, NULL, O_EDGE}, {"max-conns-per-ip", required_argument, NULL, O_EDGE},
+        {"fd-reserve", required_argument, NULL, O_EDGE}, {"max-streams-per-sub", required_argument, NULL, O_EDGE},
+        {"max-streams-per-ip", required_argument, NULL, O_EDGE}, {NULL, 0, NULL, 0}};
+    int c, idx = 0;
     size_t v;
-    while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "", longs, &idx)) != -1) {
         switch (c) {
         case O_LISTEN: if (parse_listen(optarg, o) < 0) return -1; break;
         case O_ZK: o->zk = optarg; break;
@@ -227,6 +235,7 @@ static int parse_args(int argc, char **argv, options *o) {
                 return -1;
             }
             break;
+        case O_EDGE: if (httpd_limits_parse(&o->limits, longs[idx].name, optarg) < 0) return -1; break;
         case O_HELP: usage(stdout); exit(0);
         default: usage(stderr); return -1;
         }
@@ -325,7 +334,7 @@ int main(int argc, char **argv) {
     OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
     options o = {.zk_world_read = true, .listen_host = "127.0.0.1", .listen_port = 8080, .zk = "127.0.0.1:2181", .root = "/zoosync",
                  .max_body = 4194304, .max_tx_bytes = 0, .zk_heap_mb = 1024, .workers = 64, .session_timeout_ms = 10000, .keepalive_ms = 15000, .max_streams = 20000, .gc_interval_s = 60, .jwt_max_lifetime = 86400,
-                 .log = {ZS_LOG_INFO}};
+                 .limits = HTTPD_LIMITS_DEFAULT, .log = {ZS_LOG_INFO}};
     if (parse_args(argc, argv, &o) < 0) return 2;
     /* ZooKeeper keeps its last 500 committed transactions in memory (for
      * followers catching up), several copies of each while in flight: a
@@ -387,6 +396,7 @@ int main(int argc, char **argv) {
     if (z && !mirrors) fprintf(stderr, "zoosyncd: %s\n", why ? why : "cannot start the mirror");
     raise_fd_limit(&o);
     events *ev = mirrors ? events_new(mirrors, o.keepalive_ms, o.max_streams, &o.log) : NULL;
+    if (ev) events_set_caps(ev, o.limits.streams_per_sub, o.limits.streams_per_ip);
     gc *collector = NULL;
     zs_metrics metrics = {0};
     committer *commit = z ? committer_start(z, o.max_tx_bytes, &metrics, &o.log) : NULL;
@@ -394,7 +404,7 @@ int main(int argc, char **argv) {
                        &metrics, commit};
     api *a = ev && commit ? api_new(&acfg) : NULL;
     httpd_config hcfg = {o.listen_host, o.listen_port, o.max_body, o.workers, o.ncors ? o.cors : NULL,
-                         api_handle_inline, verifier == NULL};
+                         api_handle_inline, verifier == NULL, api_check_early, o.limits};
     httpd *h = a ? httpd_start(&hcfg, api_handle, a, &o.log) : NULL;
     if (h) {
         printf("zoosyncd: listening on http://%s%s%s:%u\n", strchr(o.listen_host, ':') ? "[" : "", o.listen_host,

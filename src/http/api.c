@@ -428,14 +428,15 @@ static void h_changes(api *a, const store_cfg *cfg, bool has_since, const cursor
     ok_json(resp, 200, &b);
 }
 
-static void h_events(api *a, const store_cfg *cfg, bool has_since, const cursor_pos *since, http_resp *resp) {
+static void h_events(api *a, const http_req *req, const store_cfg *cfg, bool has_since, const cursor_pos *since,
+                     const char *sub, http_resp *resp) {
     mirror *m = current_mirror(a, cfg, true, resp);
     if (!m) return;
     if (has_since && since->zxid > mirror_watermark(m)) {
         failf(resp, 400, "invalid_cursor", "since: a position beyond anything this store has issued");
         return;
     }
-    events_start(a->cfg.events, m, has_since ? since : NULL, resp);
+    events_start(a->cfg.events, m, has_since ? since : NULL, sub, http_req_client_addr(req), resp);
 }
 
 /* ---- operations ------------------------------------------------------------------ */
@@ -569,6 +570,15 @@ static bool zk_down(api *a, http_resp *resp) {
     return true;
 }
 
+/* The scope check: fills resp with 403 and returns true when who lacks it. */
+static bool forbidden(const auth_principal *who, const route *rt, const char *method, http_resp *resp) {
+    auth_perm need = needed_perm(rt, method);
+    if (auth_can(who, rt->store, need)) return false;
+    failf(resp, 403, "forbidden", "the token lacks the scope %s%s%s", need == AUTH_ADMIN ? "admin" : rt->store,
+          need == AUTH_ADMIN ? "" : ":", need == AUTH_ADMIN ? "" : need == AUTH_WRITE ? "write" : "read");
+    return true;
+}
+
 static void dispatch(api *a, const http_req *req, route *rt, http_resp *resp) {
     const char *method = http_req_method(req);
     auth_principal *who = authenticate(a, req, rt->id, resp);
@@ -586,12 +596,7 @@ static void dispatch(api *a, const http_req *req, route *rt, http_resp *resp) {
         if (!zk_down(a, resp)) h_list_stores(a, who, resp);
         goto out;
     }
-    auth_perm need = needed_perm(rt, method);
-    if (!auth_can(who, rt->store, need)) {
-        failf(resp, 403, "forbidden", "the token lacks the scope %s%s%s", need == AUTH_ADMIN ? "admin" : rt->store,
-              need == AUTH_ADMIN ? "" : ":", need == AUTH_ADMIN ? "" : need == AUTH_WRITE ? "write" : "read");
-        goto out;
-    }
+    if (forbidden(who, rt, method, resp)) goto out;
     if (rt->store_broken || !layout_name_valid(rt->store)) {
         failf(resp, 400, "invalid_store", "store name must match ^[A-Za-z0-9_-]{1,64}$");
         goto out;
@@ -618,11 +623,29 @@ static void dispatch(api *a, const http_req *req, route *rt, http_resp *resp) {
     case R_RECORD: h_record(a, req, rt, &cfg, resp); break;
     case R_PUSH: h_push(a, req, &cfg, resp); break;
     case R_CHANGES: h_changes(a, &cfg, has_since, &since, limit, resp); break;
-    case R_EVENTS: h_events(a, &cfg, has_since, &since, resp); break;
+    case R_EVENTS: h_events(a, req, &cfg, has_since, &since, a->cfg.auth ? auth_principal_sub(who) : NULL, resp); break;
     default: break;
     }
 out:
     auth_principal_free(who);
+}
+
+/* Runs before the body is read (see api.h): 401, then 403 for a known route
+ * and method. Everything else waits for dispatch, which checks again. */
+bool api_check_early(void *app, const http_req *req, http_resp *resp) {
+    api *a = app;
+    const char *path = http_req_path(req);
+    if (!a->cfg.auth || (strncmp(path, "/v1/", 4) != 0 && strcmp(path, "/v1") != 0)) return false;
+    route rt;
+    route_parse(path, &rt);
+    const char *method = http_req_method(req);
+    auth_principal *who = authenticate(a, req, rt.id, resp);
+    bool answered = !who || (rt.id != R_NONE && rt.id != R_STORES && method_allowed(rt.id, method) &&
+                             forbidden(who, &rt, method, resp));
+    auth_principal_free(who);
+    if (answered) count_request(a, rt.id, resp->status);
+    route_free(&rt);
+    return answered;
 }
 
 static bool ops_path(const char *path) {

@@ -47,5 +47,10 @@ void api_handle(void *app, const http_req *req, http_resp *resp);
  * event-loop thread (they read only memory: atomics and short locks), so
  * they never queue behind ZooKeeper-bound requests. False for other paths. */
 bool api_handle_inline(void *app, const http_req *req, http_resp *resp);
+/* The httpd early hook: "may this method on this path be asked with these
+ * headers?", run once the headers are complete, before the body is read.
+ * Answers 401 (no or bad token) or 403 (the scope of a known route and
+ * method is missing) and returns true; false lets the request go on. */
+bool api_check_early(void *app, const http_req *req, http_resp *resp);
 
 #endif

@@ -17,6 +17,9 @@ struct events {
     size_t count;          /* attached streams */
     size_t reserved;       /* started, not yet attached or done */
     size_t max_streams;
+    size_t per_sub, per_addr; /* 0: no cap */
+    GHashTable *by_sub;    /* sub -> streams (reserved or attached) */
+    GHashTable *by_addr;   /* client address -> streams */
     int keepalive_ms;
     bool stop;
     GThread *ticker;
@@ -34,7 +37,23 @@ typedef struct ev_stream {
     atomic_bool keepalive_due;
     bool ending;           /* the resync event is out: end after it */
     _Atomic int64_t last_write_ms;
+    char *sub;             /* counted in by_sub (NULL: not) */
+    char *addr;            /* counted in by_addr (NULL: not) */
 } ev_stream;
+
+static size_t cnt_get(GHashTable *t, const char *k) { return GPOINTER_TO_SIZE(g_hash_table_lookup(t, k)); }
+
+static void cnt_add(GHashTable *t, const char *k, long d) {
+    size_t n = cnt_get(t, k) + (size_t)d;
+    if (n == 0) g_hash_table_remove(t, k);
+    else g_hash_table_replace(t, g_strdup(k), GSIZE_TO_POINTER(n));
+}
+
+/* With e->mu held: gives back a stream's place in the caps. */
+static void uncount(events *e, ev_stream *st) {
+    if (st->sub) cnt_add(e->by_sub, st->sub, -1);
+    if (st->addr) cnt_add(e->by_addr, st->addr, -1);
+}
 
 static void on_advance(void *ctx, mirror *m) {
     events *e = ctx;
@@ -88,6 +107,8 @@ events *events_new(mirror_set *ms, int keepalive_ms, size_t max_streams, const z
     e->byst = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, (GDestroyNotify)g_hash_table_destroy);
     e->keepalive_ms = keepalive_ms;
     e->max_streams = max_streams;
+    e->by_sub = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    e->by_addr = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     e->lg = lg;
     e->ticker = g_thread_new("zs-keepalive", ticker, e);
     mirror_set_on_advance(ms, on_advance, e);
@@ -102,9 +123,18 @@ void events_free(events *e) {
     g_mutex_unlock(&e->mu);
     g_thread_join(e->ticker);
     g_hash_table_destroy(e->byst);
+    g_hash_table_destroy(e->by_sub);
+    g_hash_table_destroy(e->by_addr);
     g_cond_clear(&e->cond);
     g_mutex_clear(&e->mu);
     free(e);
+}
+
+void events_set_caps(events *e, size_t per_sub, size_t per_addr) {
+    g_mutex_lock(&e->mu);
+    e->per_sub = per_sub;
+    e->per_addr = per_addr;
+    g_mutex_unlock(&e->mu);
 }
 
 size_t events_count(events *e) {
@@ -143,8 +173,11 @@ static void st_done(void *cls) {
     } else {
         e->reserved--; /* never attached */
     }
+    uncount(e, st);
     g_mutex_unlock(&e->mu);
     sbuf_free(&st->out);
+    free(st->sub);
+    free(st->addr);
     free(st);
 }
 
@@ -202,22 +235,35 @@ static long st_read(void *cls, char *buf, size_t max) {
 
 static const http_stream_ops stream_ops = {st_attach, st_read, st_done};
 
-void events_start(events *e, mirror *m, const cursor_pos *since, http_resp *resp) {
-    g_mutex_lock(&e->mu);
-    bool full = e->count + e->reserved >= e->max_streams;
-    if (!full) e->reserved++;
-    g_mutex_unlock(&e->mu);
-    if (full) {
-        http_resp_error(resp, 429, "too_many_requests", "this gateway has as many event streams open as it serves; retry later or elsewhere");
-        http_resp_header(resp, "Retry-After", "5");
+void events_start(events *e, mirror *m, const cursor_pos *since, const char *sub, const char *addr, http_resp *resp) {
+    ev_stream *st = calloc(1, sizeof *st);
+    if (st && sub && e->per_sub) st->sub = strdup(sub);
+    if (st && addr && *addr && e->per_addr) st->addr = strdup(addr);
+    if (!st || (sub && e->per_sub && !st->sub) || (addr && *addr && e->per_addr && !st->addr)) {
+        if (st) { free(st->sub); free(st->addr); free(st); }
+        http_resp_error(resp, 500, "internal", "out of memory");
         return;
     }
-    ev_stream *st = calloc(1, sizeof *st);
-    if (!st) {
-        g_mutex_lock(&e->mu);
-        e->reserved--;
-        g_mutex_unlock(&e->mu);
-        http_resp_error(resp, 500, "internal", "out of memory");
+    const char *why = NULL;
+    g_mutex_lock(&e->mu);
+    if (e->count + e->reserved >= e->max_streams)
+        why = "this gateway has as many event streams open as it serves; retry later or elsewhere";
+    else if (st->sub && cnt_get(e->by_sub, st->sub) >= e->per_sub)
+        why = "this token's subject has as many event streams open as one may (--max-streams-per-sub); close one";
+    else if (st->addr && cnt_get(e->by_addr, st->addr) >= e->per_addr)
+        why = "this address has as many event streams open as one may (--max-streams-per-ip); close one";
+    if (!why) {
+        e->reserved++;
+        if (st->sub) cnt_add(e->by_sub, st->sub, 1);
+        if (st->addr) cnt_add(e->by_addr, st->addr, 1);
+    }
+    g_mutex_unlock(&e->mu);
+    if (why) {
+        free(st->sub);
+        free(st->addr);
+        free(st);
+        http_resp_error(resp, 429, "too_many_requests", why);
+        http_resp_header(resp, "Retry-After", "5");
         return;
     }
     st->e = e;

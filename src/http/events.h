@@ -33,10 +33,14 @@ events *events_new(mirror_set *ms, int keepalive_ms, size_t max_streams, const z
 /* After httpd_stop (no stream left). */
 void events_free(events *e);
 
+/* Fairness caps (0: none): streams per token subject and per client
+ * address. Call before the first events_start. */
+void events_set_caps(events *e, size_t per_sub, size_t per_addr);
 /* Turns resp into a stream of m's changes after *since (NULL: first every
- * live record, then live changes), or into 429 too_many_requests when
- * max_streams are open. */
-void events_start(events *e, mirror *m, const cursor_pos *since, http_resp *resp);
+ * live record, then live changes), or into 429 too_many_requests (with
+ * Retry-After) when max_streams are open, or sub (NULL: not counted) or
+ * addr ("" or NULL: not counted) holds its cap. */
+void events_start(events *e, mirror *m, const cursor_pos *since, const char *sub, const char *addr, http_resp *resp);
 size_t events_count(events *e);
 
 #endif

@@ -1,7 +1,13 @@
 #include "http/server.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <glib.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <stdatomic.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -20,6 +26,31 @@
 #define MAX_HEADERS_IN 100
 #define MAX_QUERY_IN 100
 
+/* A connection answered before its body was read is drained for at most
+ * this long after the answer (lingering close). */
+#define LINGER_MS 5000
+/* Connections kept for probes: past cap - OPS_RESERVE, a new connection
+ * closes the oldest one still waiting for its headers. */
+#define OPS_RESERVE 16
+#define GUARD_TICK_MS 100
+
+enum { CI_HEADERS, CI_BODY, CI_BUSY };
+
+/* One TCP connection (libmicrohttpd's socket context). Created and
+ * destroyed on the event-loop thread; its phase and deadline change there,
+ * under httpd.conn_mu, which the guard thread holds while it shuts a socket
+ * down: the descriptor is closed only after the connection left the list. */
+typedef struct conn_info {
+    GList link;          /* in httpd.conns; data = this */
+    int fd;
+    int phase;           /* CI_*: what the deadline is for */
+    int64_t deadline_ms; /* 0: none */
+    bool shut;           /* shut down by a deadline or to make room */
+    bool linger;         /* answered before its body was read */
+} conn_info;
+
+typedef struct lingerer { int fd; int64_t until_ms; } lingerer;
+
 struct httpd {
     struct MHD_Daemon *d;
     GThreadPool *pool;
@@ -35,6 +66,18 @@ struct httpd {
     GMutex stop_mu;   /* orders "stopping" against pushes to the pool; guards streams */
     bool stopping;
     GHashTable *streams; /* open http_streams (set) */
+    httpd_inline early;
+    httpd_limits lim;
+    size_t conn_cap, evict_at, linger_max;
+    atomic_size_t body_inflight; /* bytes reserved by bodies being read or held */
+    GMutex conn_mu;      /* guards conns and every conn_info's phase, deadline, shut */
+    GQueue conns;        /* conn_info, oldest first */
+    GMutex linger_mu;    /* guards linger_new */
+    GArray *linger_new;  /* lingerers handed to the guard thread */
+    atomic_size_t lingering;
+    GThread *guard;      /* deadlines, lingering closes, closed streams */
+    int stream_ep;       /* epoll set of the streams' sockets (EPOLLRDHUP), under stop_mu */
+    atomic_bool guard_stop;
 };
 
 struct http_stream {
@@ -43,7 +86,8 @@ struct http_stream {
     GMutex mu;        /* guards suspended; never held across ops->read */
     bool suspended;
     atomic_bool wake_pending;
-    atomic_bool closing; /* the server is stopping: end the stream */
+    atomic_bool closing; /* the server is stopping, or the client left: end the stream */
+    int fd;              /* the connection's socket, watched for the client's close */
     const http_stream_ops *ops;
     void *cls;
 };
@@ -63,6 +107,9 @@ struct http_req {
     int nquery;
     sbuf body;
     bool too_large;
+    bool over_budget;   /* the body would pass limits.body_inflight */
+    size_t reserved;    /* bytes of body_inflight held by this request */
+    char addr[INET6_ADDRSTRLEN];
     http_resp resp;
 };
 
@@ -82,6 +129,8 @@ const char *http_req_query(const http_req *r, const char *name) {
         if (strcmp(r->query[i].k, name) == 0) return r->query[i].v;
     return NULL;
 }
+
+const char *http_req_client_addr(const http_req *r) { return r->addr; }
 
 const char *http_req_body(const http_req *r, size_t *len) {
     *len = r->body.len;
@@ -237,6 +286,8 @@ static void stream_free(void *cls) {
     http_stream *st = cls;
     g_mutex_lock(&st->srv->stop_mu);
     g_hash_table_remove(st->srv->streams, st);
+    /* the descriptor is still open: libmicrohttpd closes it after this */
+    if (st->fd >= 0 && st->srv->stream_ep >= 0) epoll_ctl(st->srv->stream_ep, EPOLL_CTL_DEL, st->fd, NULL);
     g_mutex_unlock(&st->srv->stop_mu);
     st->ops->done(st->cls);
     g_mutex_clear(&st->mu);
@@ -265,6 +316,8 @@ static struct MHD_Response *stream_response(httpd *s, http_req *r) {
     if (!st) return NULL;
     st->srv = s;
     st->conn = r->conn;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    st->fd = ci ? ci->connect_fd : -1;
     st->ops = r->resp.stream_ops;
     st->cls = r->resp.stream_cls;
     g_mutex_init(&st->mu);
@@ -273,6 +326,10 @@ static struct MHD_Response *stream_response(httpd *s, http_req *r) {
     r->resp.stream_ops = NULL; /* stream_free owns cls from here on */
     g_mutex_lock(&s->stop_mu);
     g_hash_table_add(s->streams, st);
+    if (st->fd >= 0 && s->stream_ep >= 0) {
+        struct epoll_event ev = {.events = EPOLLRDHUP | EPOLLONESHOT, .data.ptr = st};
+        epoll_ctl(s->stream_ep, EPOLL_CTL_ADD, st->fd, &ev);
+    }
     atomic_store(&st->closing, s->stopping);
     g_mutex_unlock(&s->stop_mu);
     st->ops->attach(st->cls, st);
@@ -443,13 +500,86 @@ static bool refuse_early(httpd *s, http_req *r, const char *version) {
         http_resp_error(resp, 421, "misdirected_request",
                         "authentication is off: only a loopback Host with the listening port is served");
     } else {
-        const char *cl = http_req_header(r, "Content-Length");
-        if (!cl || strtoull(cl, NULL, 10) <= s->max_body) return false;
-        body_too_large(s, r);
-        return true; /* as before: no Connection: close forced here */
+        return false;
     }
     http_resp_header(resp, "Connection", "close");
     return true;
+}
+
+static int64_t now_ms(void) { return g_get_monotonic_time() / 1000; }
+
+/* Reserves n bytes of the global body budget; false when they do not fit. */
+static bool budget_take(httpd *s, size_t n) {
+    size_t cur = atomic_load(&s->body_inflight);
+    do {
+        if (n > s->lim.body_inflight || cur > s->lim.body_inflight - n) return false;
+    } while (!atomic_compare_exchange_weak(&s->body_inflight, &cur, cur + n));
+    return true;
+}
+
+static void budget_give(httpd *s, http_req *r) {
+    if (r->reserved) atomic_fetch_sub(&s->body_inflight, r->reserved);
+    r->reserved = 0;
+}
+
+static void over_budget(http_resp *resp) {
+    http_resp_error(resp, 503, "unavailable",
+                    "the gateway holds as many request bodies as it may (--max-body-inflight); retry shortly");
+    http_resp_header(resp, "Retry-After", "1");
+    http_resp_header(resp, "Connection", "close");
+}
+
+static bool has_body(const http_req *r) {
+    const char *cl = http_req_header(r, "Content-Length");
+    return (cl && strspn(cl, "0") != strlen(cl)) || http_req_header(r, "Transfer-Encoding");
+}
+
+/* The checks that keep a body from being read at all: the early hook
+ * (401/403), a declared length over max_body (413), and the global budget
+ * (503; a declared length is reserved whole). Fills resp and returns true
+ * when the request is answered now. */
+static bool refuse_body(httpd *s, http_req *r) {
+    if (!has_body(r)) return false;
+    http_resp *resp = &r->resp;
+    if (s->early && s->early(s->app, r, resp)) {
+        http_resp_header(resp, "Connection", "close");
+        return true;
+    }
+    const char *cl = http_req_header(r, "Content-Length");
+    unsigned long long declared = cl ? strtoull(cl, NULL, 10) : 0;
+    if (declared > s->max_body) {
+        body_too_large(s, r);
+        http_resp_header(resp, "Connection", "close");
+        return true;
+    }
+    if (declared) {
+        if (!budget_take(s, (size_t)declared)) { over_budget(resp); return true; }
+        r->reserved = (size_t)declared;
+    }
+    return false;
+}
+
+static conn_info *conn_of(struct MHD_Connection *c) {
+    const union MHD_ConnectionInfo *i = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return i ? i->socket_context : NULL;
+}
+
+/* Moves the connection to phase, with a deadline of secs from now (0: none). */
+static void conn_phase(httpd *s, struct MHD_Connection *c, int phase, unsigned secs, bool linger) {
+    conn_info *ci = conn_of(c);
+    if (!ci) return;
+    g_mutex_lock(&s->conn_mu);
+    ci->phase = phase;
+    ci->deadline_ms = secs ? now_ms() + (int64_t)secs * 1000 : 0;
+    ci->linger = ci->linger || linger;
+    g_mutex_unlock(&s->conn_mu);
+}
+
+static void addr_string(const struct sockaddr *sa, char *out, size_t n) {
+    out[0] = '\0';
+    if (!sa) return;
+    if (sa->sa_family == AF_INET) inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)n);
+    else if (sa->sa_family == AF_INET6) inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)n);
 }
 
 static void req_free(http_req *r) {
@@ -460,6 +590,7 @@ static void req_free(http_req *r) {
     free(r->method);
     free(r->path);
     sbuf_free(&r->body);
+    budget_give(r->srv, r);
     free(r->resp.body);
     if (r->resp.stream_ops) r->resp.stream_ops->done(r->resp.stream_cls); /* never started */
     free(r);
@@ -486,25 +617,52 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r->method = strdup(method);
         r->path = strdup(url);
         if (!r->method || !r->path) return MHD_NO;
-        if (refuse_early(s, r, version)) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        addr_string(ci ? ci->client_addr : NULL, r->addr, sizeof r->addr);
+        if (refuse_early(s, r, version) || refuse_body(s, r)) {
+            /* answered before a byte of body: linger on close so that the
+             * client reads the answer, not a reset */
+            bool declared = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length") ||
+                            MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding");
+            conn_phase(s, c, CI_BUSY, 0, declared);
             r->phase = PH_DONE;
             return queue(s, r);
         }
+        bool body = has_body(r);
+        conn_phase(s, c, body ? CI_BODY : CI_BUSY, body ? s->lim.body_timeout_s : 0, false);
         return MHD_YES;
     }
     if (r->phase == PH_DONE) return queue(s, r);
     if (*upload_size) {
-        if (!r->too_large && r->body.len + *upload_size > s->max_body) {
+        size_t n = *upload_size;
+        if (!r->too_large && r->body.len + n > s->max_body) {
             r->too_large = true;
             sbuf_free(&r->body);
+            budget_give(s, r);
         }
-        if (!r->too_large) sbuf_append(&r->body, upload, *upload_size);
+        if (!r->too_large && !r->over_budget && r->body.len + n > r->reserved) {
+            /* a chunked body: reserve as it grows, 64 KiB at a time */
+            size_t want = (r->body.len + n - r->reserved + 65535) / 65536 * 65536;
+            if (budget_take(s, want)) {
+                r->reserved += want;
+            } else {
+                r->over_budget = true;
+                sbuf_free(&r->body);
+                budget_give(s, r);
+            }
+        }
+        if (!r->too_large && !r->over_budget) sbuf_append(&r->body, upload, n);
         *upload_size = 0;
         return MHD_YES;
     }
     if (r->phase != PH_RECEIVING) return MHD_YES;
+    conn_phase(s, c, CI_BUSY, 0, false);
     if (r->too_large) {
         body_too_large(s, r);
+        return queue(s, r);
+    }
+    if (r->over_budget) {
+        over_budget(&r->resp);
         return queue(s, r);
     }
     if (sbuf_failed(&r->body)) return MHD_NO;
@@ -536,10 +694,211 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
-    (void)cls; (void)c; (void)toe;
+    httpd *s = cls;
+    (void)toe;
     http_req *r = *con_cls;
     if (r) req_free(r);
     *con_cls = NULL;
+    /* a kept-alive connection: the next request's headers have a deadline too */
+    conn_phase(s, c, CI_HEADERS, s->lim.header_timeout_s, false);
+}
+
+/* ---- connections: deadlines, room, lingering close ------------------------------ */
+
+/* Called with conn_mu held, on the event-loop thread: closes the oldest
+ * connection still waiting for its headers. */
+static void evict_one(httpd *s) {
+    for (GList *l = s->conns.head; l; l = l->next) {
+        conn_info *ci = l->data;
+        if (ci->phase != CI_HEADERS || ci->shut || ci->fd < 0) continue;
+        shutdown(ci->fd, SHUT_RDWR);
+        ci->shut = true;
+        LOG_DEBUG(s->lg, "http: %u connections: closed the oldest one still waiting for its headers",
+                  s->conns.length);
+        return;
+    }
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe) {
+    httpd *s = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        conn_info *ci = calloc(1, sizeof *ci);
+        *socket_context = ci;
+        if (!ci) return; /* untracked: no deadline, no linger */
+        const union MHD_ConnectionInfo *i = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        ci->fd = i ? i->connect_fd : -1;
+        ci->link.data = ci;
+        ci->phase = CI_HEADERS;
+        ci->deadline_ms = now_ms() + (int64_t)s->lim.header_timeout_s * 1000;
+        g_mutex_lock(&s->conn_mu);
+        if (s->conns.length >= s->evict_at) evict_one(s);
+        g_queue_push_tail_link(&s->conns, &ci->link);
+        g_mutex_unlock(&s->conn_mu);
+        return;
+    }
+    conn_info *ci = *socket_context;
+    *socket_context = NULL;
+    if (!ci) return;
+    g_mutex_lock(&s->conn_mu);
+    g_queue_unlink(&s->conns, &ci->link);
+    g_mutex_unlock(&s->conn_mu);
+    /* libmicrohttpd has sent the answer and shut the socket for writing; it
+     * closes the descriptor after this. A duplicate keeps the socket open
+     * while the guard drains what the client still sends. */
+    if (ci->linger && !ci->shut && ci->fd >= 0) {
+        if (atomic_fetch_add(&s->lingering, 1) < s->linger_max) {
+            int d = fcntl(ci->fd, F_DUPFD_CLOEXEC, 0);
+            if (d >= 0) {
+                shutdown(d, SHUT_WR); /* in case libmicrohttpd did not */
+                lingerer l = {d, now_ms() + LINGER_MS};
+                g_mutex_lock(&s->linger_mu);
+                g_array_append_val(s->linger_new, l);
+                g_mutex_unlock(&s->linger_mu);
+            } else {
+                atomic_fetch_sub(&s->lingering, 1);
+            }
+        } else {
+            atomic_fetch_sub(&s->lingering, 1);
+        }
+    }
+    free(ci);
+}
+
+/* Closes every connection past its deadline (headers or body). */
+static void reap(httpd *s, int64_t now) {
+    g_mutex_lock(&s->conn_mu);
+    for (GList *l = s->conns.head; l; l = l->next) {
+        conn_info *ci = l->data;
+        if (ci->shut || !ci->deadline_ms || now < ci->deadline_ms || ci->fd < 0) continue;
+        shutdown(ci->fd, SHUT_RDWR);
+        ci->shut = true;
+        LOG_DEBUG(s->lg, "http: closed a connection past its %s deadline", ci->phase == CI_BODY ? "body" : "header");
+    }
+    g_mutex_unlock(&s->conn_mu);
+}
+
+/* Ends the streams whose client has gone: a suspended connection is not
+ * watched by libmicrohttpd, so without this the slot would be held until
+ * the next keepalive write fails. Under stop_mu, so every stream the epoll
+ * set reports is still registered (stream_free removes it under stop_mu). */
+static void watch_streams(httpd *s) {
+    struct epoll_event evs[256];
+    g_mutex_lock(&s->stop_mu);
+    int n = s->stream_ep >= 0 ? epoll_wait(s->stream_ep, evs, 256, 0) : 0;
+    for (int i = 0; i < n; i++) {
+        http_stream *st = evs[i].data.ptr;
+        atomic_store(&st->closing, true);
+        g_mutex_lock(&st->mu);
+        if (st->suspended) { st->suspended = false; MHD_resume_connection(st->conn); }
+        g_mutex_unlock(&st->mu);
+    }
+    g_mutex_unlock(&s->stop_mu);
+}
+
+static gpointer guard_main(gpointer data) {
+    httpd *s = data;
+    GArray *lg = g_array_new(FALSE, FALSE, sizeof(lingerer));
+    struct pollfd *pf = NULL;
+    size_t pcap = 0;
+    char sink[16384];
+    while (!atomic_load(&s->guard_stop)) {
+        g_mutex_lock(&s->linger_mu);
+        g_array_append_vals(lg, s->linger_new->data, s->linger_new->len);
+        g_array_set_size(s->linger_new, 0);
+        g_mutex_unlock(&s->linger_mu);
+        if (lg->len > pcap) {
+            struct pollfd *p2 = realloc(pf, lg->len * sizeof *pf);
+            if (p2) { pf = p2; pcap = lg->len; }
+        }
+        size_t n = lg->len <= pcap ? lg->len : pcap;
+        for (size_t i = 0; i < n; i++) pf[i] = (struct pollfd){g_array_index(lg, lingerer, i).fd, POLLIN, 0};
+        if (n) {
+            (void)poll(pf, n, GUARD_TICK_MS);
+        } else {
+            struct timespec t = {0, GUARD_TICK_MS * 1000000L};
+            nanosleep(&t, NULL);
+        }
+        int64_t now = now_ms();
+        for (size_t i = n; i-- > 0;) {
+            lingerer *l = &g_array_index(lg, lingerer, i);
+            bool done = now >= l->until_ms;
+            if (!done && pf[i].revents) {
+                for (int rounds = 0; rounds < 64; rounds++) { /* discard what came */
+                    ssize_t got = recv(l->fd, sink, sizeof sink, MSG_DONTWAIT);
+                    if (got > 0) continue;
+                    if (got == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) done = true;
+                    break;
+                }
+            }
+            if (done) {
+                close(l->fd);
+                g_array_remove_index_fast(lg, i);
+                atomic_fetch_sub(&s->lingering, 1);
+            }
+        }
+        reap(s, now);
+        watch_streams(s);
+    }
+    for (size_t i = 0; i < lg->len; i++) close(g_array_index(lg, lingerer, i).fd);
+    g_array_free(lg, TRUE);
+    free(pf);
+    return NULL;
+}
+
+/* ---- flags ---------------------------------------------------------------------- */
+
+static int parse_num(const char *flag, const char *v, unsigned long long min, unsigned long long max,
+                     unsigned long long *out) {
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (!*v || *end || errno || v[0] < '0' || v[0] > '9' || x < min || x > max) {
+        fprintf(stderr, "zoosyncd: --%s: '%s' is not a number from %llu to %llu\n", flag, v, min, max);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+int httpd_limits_parse(httpd_limits *l, const char *flag, const char *value) {
+    unsigned long long x;
+    if (strcmp(flag, "max-body-inflight") == 0) {
+        if (parse_num(flag, value, 65536, (unsigned long long)SIZE_MAX / 2, &x) < 0) return -1;
+        l->body_inflight = (size_t)x;
+    } else if (strcmp(flag, "header-timeout") == 0) {
+        if (parse_num(flag, value, 1, 3600, &x) < 0) return -1;
+        l->header_timeout_s = (unsigned)x;
+    } else if (strcmp(flag, "body-timeout") == 0) {
+        if (parse_num(flag, value, 1, 86400, &x) < 0) return -1;
+        l->body_timeout_s = (unsigned)x;
+    } else if (strcmp(flag, "max-conns-per-ip") == 0) {
+        if (parse_num(flag, value, 0, 1000000, &x) < 0) return -1;
+        l->conns_per_ip = (unsigned)x;
+    } else if (strcmp(flag, "fd-reserve") == 0) {
+        if (parse_num(flag, value, 16, 100000, &x) < 0) return -1;
+        l->fd_reserve = (unsigned)x;
+    } else if (strcmp(flag, "max-streams-per-sub") == 0) {
+        if (parse_num(flag, value, 0, 10000000, &x) < 0) return -1;
+        l->streams_per_sub = (size_t)x;
+    } else if (strcmp(flag, "max-streams-per-ip") == 0) {
+        if (parse_num(flag, value, 0, 10000000, &x) < 0) return -1;
+        l->streams_per_ip = (size_t)x;
+    } else {
+        fprintf(stderr, "zoosyncd: --%s: not an HTTP limit\n", flag);
+        return -1;
+    }
+    return 0;
+}
+
+void httpd_limits_usage(FILE *f) {
+    fprintf(f, "  --max-body-inflight BYTES request body bytes held at once, all requests (default 134217728; past it 503)\n"
+               "  --header-timeout S        a request's headers must arrive within S seconds (default 10)\n"
+               "  --body-timeout S          its body within S seconds of the headers (default 60)\n"
+               "  --max-conns-per-ip N      connections per client address (default 1024; 0 = no limit)\n"
+               "  --fd-reserve N            descriptors kept from HTTP connections for ZooKeeper (default 64)\n"
+               "  --max-streams-per-sub N   event streams per token subject (default 256; 0 = no limit)\n"
+               "  --max-streams-per-ip N    event streams per client address (default 512; 0 = no limit)\n");
 }
 
 /* Keep the URL and query values percent-encoded: the handler decodes. */
@@ -567,6 +926,23 @@ httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs
     s->cors = cfg->cors_origins;
     s->inline_handler = cfg->inline_handler;
     s->loopback_hosts_only = cfg->loopback_hosts_only;
+    s->early = cfg->early_handler;
+    s->lim = cfg->limits;
+    if (!s->lim.body_inflight) s->lim = (httpd_limits)HTTPD_LIMITS_DEFAULT; /* a config without limits */
+    /* Connections: the open-file limit minus the reserve and the lingering
+     * sockets (at most an eighth of the limit, 1024). */
+    struct rlimit rl;
+    size_t nofile = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? (size_t)rl.rlim_cur : 65536;
+    s->linger_max = nofile / 8 < 1024 ? nofile / 8 : 1024;
+    size_t used = (size_t)s->lim.fd_reserve + s->linger_max;
+    s->conn_cap = nofile > used + 2 * OPS_RESERVE ? nofile - used : 2 * OPS_RESERVE;
+    if (s->conn_cap > 65000) s->conn_cap = 65000;
+    s->evict_at = s->conn_cap - OPS_RESERVE;
+    g_mutex_init(&s->conn_mu);
+    g_mutex_init(&s->linger_mu);
+    g_queue_init(&s->conns);
+    s->stream_ep = epoll_create1(EPOLL_CLOEXEC);
+    s->linger_new = g_array_new(FALSE, FALSE, sizeof(lingerer));
     snprintf(s->listen_host, sizeof s->listen_host, "%s", cfg->listen_host);
     g_mutex_init(&s->stop_mu);
     s->streams = g_hash_table_new(g_direct_hash, g_direct_equal);
@@ -595,15 +971,21 @@ httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs
         g_thread_pool_free(s->pool, TRUE, TRUE);
         g_hash_table_destroy(s->streams);
         g_mutex_clear(&s->stop_mu);
+        g_mutex_clear(&s->conn_mu);
+        g_mutex_clear(&s->linger_mu);
+        g_array_free(s->linger_new, TRUE);
+        if (s->stream_ep >= 0) close(s->stream_ep);
         free(s);
         return NULL;
     }
     s->d = MHD_start_daemon(flags, cfg->listen_port, NULL, NULL, on_request, s,
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+                            MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->lim.conns_per_ip,
                             MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, s,
                             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)65000,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->conn_cap,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
                             MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
                             /* per-connection pool: headers and the send
@@ -616,11 +998,18 @@ httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs
         g_thread_pool_free(s->pool, TRUE, TRUE);
         g_hash_table_destroy(s->streams);
         g_mutex_clear(&s->stop_mu);
+        g_mutex_clear(&s->conn_mu);
+        g_mutex_clear(&s->linger_mu);
+        g_array_free(s->linger_new, TRUE);
+        if (s->stream_ep >= 0) close(s->stream_ep);
         free(s);
         return NULL;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : cfg->listen_port;
+    s->guard = g_thread_new("zs-http-guard", guard_main, s);
+    LOG_DEBUG(lg, "http: at most %zu connections (%u per address), %zu lingering", s->conn_cap,
+              s->lim.conns_per_ip, s->linger_max);
     return s;
 }
 
@@ -650,9 +1039,16 @@ void httpd_stop(httpd *s, int grace_ms) {
         if (!i || i->num_connections == 0) break;
         nanosleep(&step, NULL);
     }
+    atomic_store(&s->guard_stop, true);
+    g_thread_join(s->guard);
     MHD_stop_daemon(s->d);
     if (lsock != MHD_INVALID_SOCKET) close(lsock);
+    for (guint i = 0; i < s->linger_new->len; i++) close(g_array_index(s->linger_new, lingerer, i).fd);
+    g_array_free(s->linger_new, TRUE);
     g_hash_table_destroy(s->streams);
     g_mutex_clear(&s->stop_mu);
+    g_mutex_clear(&s->conn_mu);
+    g_mutex_clear(&s->linger_mu);
+    if (s->stream_ep >= 0) close(s->stream_ep);
     free(s);
 }

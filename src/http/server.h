@@ -16,6 +16,23 @@
  * chunked (501), and with loopback_hosts_only a Host that is not loopback
  * with the listening port (421, against DNS rebinding).
  *
+ * Before a body byte is read, too, the early hook (authentication and scope)
+ * runs for a request that carries a body, a declared length over max_body
+ * is 413, and a body that would take the bytes in flight past
+ * limits.body_inflight is 503: the body is then never read. An answer given
+ * before the body was read closes the connection gracefully: the socket is
+ * shut for writing after the answer and drained for a few seconds (a
+ * lingering close), so the client reads the answer rather than a reset.
+ *
+ * Slow clients: the headers must be complete within limits.header_timeout_s
+ * of the accept (or of the end of the previous response on a kept-alive
+ * connection), the body within limits.body_timeout_s of the headers; past a
+ * deadline the connection is closed. At most limits.conns_per_ip
+ * connections per client address; at most the open-file limit minus
+ * limits.fd_reserve connections in all, and when a new connection comes
+ * within 16 of that cap, the oldest connection still waiting for its
+ * headers is closed to make room (so probes of /healthz get in).
+ *
  * The URL is kept percent-encoded (the handler decodes path segments and
  * query values itself), so an encoded '/' in a record key stays a key byte. */
 #ifndef ZS_HTTP_SERVER_H
@@ -24,6 +41,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "util/log.h"
 
@@ -66,6 +84,25 @@ typedef void (*httpd_handler)(void *app, const http_req *req, http_resp *resp);
  * never block (no ZooKeeper call, only short locks). */
 typedef bool (*httpd_inline)(void *app, const http_req *req, http_resp *resp);
 
+/* The edge limits (issue 16); flags of zoosyncd, parsed here so that
+ * main.c only forwards them. 0 means "no limit" where it says so. */
+typedef struct httpd_limits {
+    size_t body_inflight;        /* --max-body-inflight: body bytes held at once, all requests */
+    unsigned header_timeout_s;   /* --header-timeout */
+    unsigned body_timeout_s;     /* --body-timeout */
+    unsigned conns_per_ip;       /* --max-conns-per-ip (0: none) */
+    unsigned fd_reserve;         /* --fd-reserve: descriptors kept from HTTP connections */
+    size_t streams_per_sub;      /* --max-streams-per-sub (0: none); for events.c */
+    size_t streams_per_ip;       /* --max-streams-per-ip (0: none); for events.c */
+} httpd_limits;
+
+#define HTTPD_LIMITS_DEFAULT {128u * 1024 * 1024, 10, 60, 1024, 64, 256, 512}
+
+/* Parses one of the flags above (name without "--"): returns 0, or -1
+ * after printing why to stderr. */
+int httpd_limits_parse(httpd_limits *l, const char *flag, const char *value);
+void httpd_limits_usage(FILE *f);
+
 typedef struct httpd_config {
     const char *listen_host;  /* numeric IPv4 or IPv6 address */
     uint16_t listen_port;     /* 0: any free port */
@@ -75,6 +112,11 @@ typedef struct httpd_config {
     httpd_inline inline_handler;     /* may be NULL: everything goes to workers */
     bool loopback_hosts_only;        /* authentication off: serve only a loopback
                                         Host with the listening port (else 421) */
+    httpd_inline early_handler;      /* may be NULL: runs on the event-loop thread
+                                        once the headers are complete, for a request
+                                        with a body, before a byte of it is read;
+                                        true when it answered (401, 403) */
+    httpd_limits limits;
 } httpd_config;
 
 httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs_log *lg);
@@ -88,6 +130,8 @@ const char *http_req_header(const http_req *r, const char *name); /* case-insens
 /* The raw (percent-encoded) query value; NULL if absent. */
 const char *http_req_query(const http_req *r, const char *name);
 const char *http_req_body(const http_req *r, size_t *len);
+/* The client's numeric address ("127.0.0.1", "::1"); "" when unknown. */
+const char *http_req_client_addr(const http_req *r);
 
 void http_resp_header(http_resp *resp, const char *name, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Sets a JSON error body {"error","message"}. The message is made valid

@@ -117,7 +117,7 @@ function tail(file, n = 30) {
  * Spawns zoosyncd, waits for its listening line and /readyz 200.
  * Returns { url, port, pid, proc, log, args, stop(), kill(sig), exited }.
  */
-export async function startGateway({ zk, root, args = [], listen = '127.0.0.1:0', env = {}, waitReady = true, name, digest = true } = {}) {
+export async function startGateway({ zk, root, args = [], listen = '127.0.0.1:0', env = {}, waitReady = true, name, digest = true, nofile } = {}) {
   const idx = state.allGateways.length + 1;
   const log = path.join(tmpDir(), `gateway${idx}${name ? '-' + name : ''}.log`);
   const fullArgs = ['--listen', listen];
@@ -130,7 +130,10 @@ export async function startGateway({ zk, root, args = [], listen = '127.0.0.1:0'
   const errFd = openSync(log, 'a');
   let proc;
   try {
-    proc = spawn(ZOOSYNCD, fullArgs, {
+    // nofile: run under `prlimit --nofile=N:N` (it execs: same pid).
+    const cmd = nofile ? 'prlimit' : ZOOSYNCD;
+    const cmdArgs = nofile ? [`--nofile=${nofile}:${nofile}`, '--', ZOOSYNCD, ...fullArgs] : fullArgs;
+    proc = spawn(cmd, cmdArgs, {
       stdio: ['ignore', 'pipe', errFd],
       env: { ...process.env, ASAN_OPTIONS: process.env.ASAN_OPTIONS || 'detect_leaks=1:abort_on_error=0', ...env },
     });

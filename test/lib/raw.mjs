@@ -55,3 +55,28 @@ export function parseFirst(data) {
 export function isUtf8(buf) {
   try { new TextDecoder('utf-8', { fatal: true }).decode(buf); return true; } catch { return false; }
 }
+
+/**
+ * holdSocket(port, bytes, { host, localAddress })
+ * Opens a connection, writes bytes (if any) and keeps it open. Returns
+ * { sock, connected (promise), data (Buffer so far), closed, closedAt,
+ *   error, response() (the first response parsed from data), write(b),
+ *   destroy() }. Nothing is read away: every byte received is kept.
+ */
+export function holdSocket(port, bytes, { host = '127.0.0.1', localAddress } = {}) {
+  const h = { chunks: [], closed: false, closedAt: 0, error: null, openedAt: Date.now() };
+  const sock = net.connect({ port, host, ...(localAddress ? { localAddress } : {}) });
+  h.sock = sock;
+  h.connected = new Promise((resolve) => {
+    sock.on('connect', () => { if (bytes && bytes.length) sock.write(bytes); resolve(true); });
+    sock.on('error', () => resolve(false));
+  });
+  sock.on('data', (d) => h.chunks.push(d));
+  sock.on('error', (e) => { h.error = h.error || e.code || e.message; });
+  sock.on('close', () => { h.closed = true; h.closedAt = Date.now(); });
+  Object.defineProperty(h, 'data', { get: () => Buffer.concat(h.chunks) });
+  h.response = () => parseFirst(Buffer.concat(h.chunks));
+  h.write = (b) => new Promise((resolve) => { if (h.closed) { resolve(false); return; } sock.write(b, (e) => resolve(!e)); });
+  h.destroy = () => sock.destroy();
+  return h;
+}

@@ -1,0 +1,98 @@
+// Issue 16, item 3: slow clients. Before the fix a connection sending one
+// header byte a minute stayed open indefinitely (the 120 s timeout is an
+// idle timeout), and 1,100 such connections against a gateway with 1,024
+// descriptors made real requests time out. Now: a deadline for the headers
+// (--header-timeout, default 10 s) and for the body (--body-timeout), a
+// per-address connection limit (--max-conns-per-ip, default 1024), and a
+// reserve of descriptors (--fd-reserve) so ZooKeeper and the operational
+// routes always get one: past the cap, the oldest connection still waiting
+// for its headers makes room for a new one.
+//
+// Loopback only: the "other addresses" are 127.0.0.2 and up, which Linux
+// routes to lo.
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { before } from 'node:test';
+import { setupEnv, it, startGateway, uniq, sleep } from '../lib/harness.mjs';
+import { Api } from '../lib/http.mjs';
+import { holdSocket } from '../lib/raw.mjs';
+
+const env = setupEnv();
+let gw, S;
+
+before(async () => {
+  await env.ready();
+  gw = await startGateway({ zk: env.zk.connect, root: env.root, name: 'slow' });
+  S = uniq('slow');
+  await new Api(gw).createStore(S);
+});
+
+/** GET path with a deadline; resolves { status, ms } (status 0: no answer). */
+function timedGet(port, path, ms = 3000) {
+  return new Promise((resolve) => {
+    const t0 = Date.now();
+    const req = http.get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode, ms: Date.now() - t0 }));
+    });
+    req.setTimeout(ms, () => req.destroy(new Error('timeout')));
+    req.on('error', (e) => resolve({ status: 0, error: e.message, ms: Date.now() - t0 }));
+  });
+}
+
+it('a client sending one header byte a second is closed by the 10 s header deadline', { timeout: 30000 }, async () => {
+  const line = `GET /v1/stores/${S} HTTP/1.1\r\nHost: 127.0.0.1:${gw.port}\r\nX-Slow: ${'a'.repeat(200)}`;
+  const h = holdSocket(gw.port, line[0]);
+  try {
+    await h.connected;
+    for (let i = 1; i < line.length && !h.closed && Date.now() - h.openedAt < 14000; i++) {
+      await sleep(1000);
+      await h.write(line[i]);
+    }
+    assert.ok(h.closed, `still open after ${Date.now() - h.openedAt} ms of one byte a second`);
+    const ms = h.closedAt - h.openedAt;
+    assert.ok(ms >= 9000 && ms <= 13000, `closed after ${ms} ms (deadline 10 s)`);
+  } finally { h.destroy(); }
+});
+
+it('--body-timeout: a body trickling in is cut at the deadline', { timeout: 30000 }, async () => {
+  const G = await startGateway({ zk: env.zk.connect, root: env.root, name: 'bodyto', args: ['--body-timeout', '2'] });
+  const h = holdSocket(G.port, `PUT /v1/stores/${S}/records/t HTTP/1.1\r\nHost: 127.0.0.1:${G.port}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"`);
+  try {
+    await h.connected;
+    for (let i = 0; i < 10 && !h.closed; i++) { await sleep(500); await h.write('a'); }
+    assert.ok(h.closed, 'still open 5 s into a 2 s body deadline');
+    assert.ok(h.closedAt - h.openedAt < 4000, `closed after ${h.closedAt - h.openedAt} ms`);
+  } finally { h.destroy(); await G.stop(); }
+});
+
+it('one address opening 1,100 connections: past 1,024 they are closed at once; others are served', { timeout: 60000 }, async () => {
+  const socks = [];
+  try {
+    for (let i = 0; i < 1100; i++) socks.push(holdSocket(gw.port, 'GET / HTTP/1.1\r\n', { localAddress: '127.0.0.2' }));
+    await Promise.all(socks.map((s) => s.connected));
+    await sleep(1500);
+    const closed = socks.filter((s) => s.closed).length;
+    assert.ok(closed >= 76, `only ${closed} of 1,100 connections from one address were refused (limit 1,024)`);
+    assert.ok(closed <= 100, `${closed} refused: the limit is per address, 1,024`);
+    const r = await timedGet(gw.port, '/readyz');
+    assert.equal(r.status, 200, JSON.stringify(r));
+  } finally { for (const s of socks) s.destroy(); }
+});
+
+it('256 descriptors, 400 slow connections from 8 addresses: /readyz and a store read still answer', { timeout: 60000 }, async () => {
+  const G = await startGateway({ zk: env.zk.connect, root: env.root, name: 'fds', nofile: 256 });
+  const socks = [];
+  try {
+    for (let i = 0; i < 400; i++) {
+      socks.push(holdSocket(G.port, 'GET / HTTP/1.1\r\n', { localAddress: `127.0.0.${2 + (i % 8)}` }));
+      if (i % 50 === 49) await sleep(50);
+    }
+    await Promise.all(socks.map((s) => s.connected));
+    await sleep(1000);
+    for (const p of ['/readyz', '/healthz', `/v1/stores/${S}`]) {
+      const r = await timedGet(G.port, p, 3000);
+      assert.equal(r.status, 200, `${p} with 400 slow connections against 256 descriptors: ${JSON.stringify(r)}`);
+    }
+  } finally { for (const s of socks) s.destroy(); await G.stop(); }
+});
