@@ -1,0 +1,80 @@
+#include "http/route.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "http/server.h"
+
+void route_free(route *r) {
+    free(r->store);
+    free(r->key);
+}
+
+/* Splits /v1/stores/{s}[/records/{key...}|/push|/changes]. */
+void route_parse(const char *path, route *r) {
+    memset(r, 0, sizeof *r);
+    const char *p = path;
+    if (strncmp(p, "/v1/stores", 10) != 0) return;
+    p += 10;
+    if (*p == '\0') { r->id = R_STORES; return; }
+    if (*p != '/') return;
+    p++;
+    const char *slash = strchr(p, '/');
+    size_t slen = slash ? (size_t)(slash - p) : strlen(p);
+    size_t dlen;
+    r->store = http_pct_decode(p, slen, &dlen);
+    if (!r->store || strlen(r->store) != dlen) { /* "todos%00other" is not "todos" */
+        free(r->store);
+        r->store = strdup("");
+        r->store_broken = true;
+    }
+    if (!slash) { r->id = R_STORE; return; }
+    const char *rest = slash + 1;
+    if (strcmp(rest, "push") == 0) r->id = R_PUSH;
+    else if (strcmp(rest, "changes") == 0) r->id = R_CHANGES;
+    else if (strcmp(rest, "events") == 0) r->id = R_EVENTS;
+    else if (strncmp(rest, "records/", 8) == 0) {
+        r->id = R_RECORD;
+        const char *k = rest + 8;
+        r->key = http_pct_decode(k, strlen(k), &r->klen);
+        if (!r->key) r->key_broken = true;
+    }
+}
+
+const char *route_allowed_methods(route_id id) {
+    switch (id) {
+    case R_STORES: return "GET";
+    case R_STORE: return "GET, PUT, DELETE";
+    case R_RECORD: return "GET, PUT, DELETE";
+    case R_PUSH: return "POST";
+    case R_CHANGES: return "GET";
+    case R_EVENTS: return "GET";
+    default: return "";
+    }
+}
+
+bool route_method_allowed(route_id id, const char *m) {
+    const char *allow = route_allowed_methods(id);
+    size_t n = strlen(m);
+    for (const char *p = strstr(allow, m); p; p = strstr(p + 1, m))
+        if ((p == allow || p[-1] == ' ') && (p[n] == '\0' || p[n] == ',')) return true;
+    return false;
+}
+
+int route_if_match(const char *h, int64_t *v) {
+    size_t n = strlen(h);
+    if (n < 3 || h[0] != '"' || h[n - 1] != '"') return -1;
+    char *end;
+    long long x = strtoll(h + 1, &end, 10);
+    if (end != h + n - 1 || x < 0) return -1;
+    *v = x;
+    return 0;
+}
+
+int route_limit(const char *l, int *out) {
+    char *end;
+    long v = strtol(l, &end, 10);
+    if (!*l || *end || v < 1 || v > 10000 || l[0] == '+' || l[0] == ' ') return -1;
+    *out = (int)v;
+    return 0;
+}
