@@ -53,11 +53,17 @@ const char *route_allowed_methods(route_id id) {
     }
 }
 
+/* m must be one whole entry of the ", "-separated list. (A substring
+ * search let "GET, PUT" pass, and an empty method read past the list.) */
 bool route_method_allowed(route_id id, const char *m) {
-    const char *allow = route_allowed_methods(id);
     size_t n = strlen(m);
-    for (const char *p = strstr(allow, m); p; p = strstr(p + 1, m))
-        if ((p == allow || p[-1] == ' ') && (p[n] == '\0' || p[n] == ',')) return true;
+    if (n == 0) return false;
+    for (const char *p = route_allowed_methods(id); *p;) {
+        size_t t = strcspn(p, ",");
+        if (t == n && memcmp(p, m, n) == 0) return true;
+        p += t;
+        while (*p == ',' || *p == ' ') p++;
+    }
     return false;
 }
 
