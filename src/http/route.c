@@ -67,20 +67,35 @@ bool route_method_allowed(route_id id, const char *m) {
     return false;
 }
 
+/* s[0..n) as a decimal number of digits only (strtoll would also take
+ * leading white space and a sign), at most max. 0 and *out, or -1. */
+static int route_digits(const char *s, size_t n, long long max, long long *out) {
+    if (n == 0) return -1;
+    long long x = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return -1;
+        int d = s[i] - '0';
+        if (x > (max - d) / 10) return -1;
+        x = x * 10 + d;
+    }
+    *out = x;
+    return 0;
+}
+
+/* Only the form the gateway's ETag has ("3"): " 3", "+3" or "03" is not
+ * that version's tag, so it matches nothing. */
 int route_if_match(const char *h, int64_t *v) {
     size_t n = strlen(h);
-    if (n < 3 || h[0] != '"' || h[n - 1] != '"') return -1;
-    char *end;
-    long long x = strtoll(h + 1, &end, 10);
-    if (end != h + n - 1 || x < 0) return -1;
+    long long x;
+    if (n < 3 || h[0] != '"' || h[n - 1] != '"' || (n > 3 && h[1] == '0')) return -1;
+    if (route_digits(h + 1, n - 2, INT64_MAX, &x) < 0) return -1;
     *v = x;
     return 0;
 }
 
 int route_limit(const char *l, int *out) {
-    char *end;
-    long v = strtol(l, &end, 10);
-    if (!*l || *end || v < 1 || v > 10000 || l[0] == '+' || l[0] == ' ') return -1;
+    long long v;
+    if (route_digits(l, strlen(l), 10000, &v) < 0 || v < 1) return -1;
     *out = (int)v;
     return 0;
 }

@@ -31,10 +31,11 @@ void route_free(route *r);
 const char *route_allowed_methods(route_id id);
 bool route_method_allowed(route_id id, const char *method);
 
-/* If-Match: "\"<version>\"". 0 and *v, or -1. */
+/* If-Match: "\"<version>\"", the version in decimal as the ETag writes it
+ * (digits only, no leading zero). 0 and *v, or -1. */
 int route_if_match(const char *h, int64_t *v);
 /* The limit query value of /changes: an integer from 1 to 10000, digits
- * only. 0 and *out, or -1. */
+ * only (no sign, no white space). 0 and *out, or -1. */
 int route_limit(const char *l, int *out);
 
 #endif

@@ -74,10 +74,48 @@ static void test_methods(void **state) {
     for (route_id id = R_NONE; id <= R_STATIC; id++) assert_false(route_method_allowed(id, ""));
 }
 
+static void test_if_match(void **state) {
+    (void)state;
+    int64_t v = -1;
+    assert_int_equal(route_if_match("\"3\"", &v), 0);
+    assert_int_equal(v, 3);
+    assert_int_equal(route_if_match("\"0\"", &v), 0);
+    assert_int_equal(v, 0);
+    assert_int_equal(route_if_match("\"9223372036854775807\"", &v), 0);
+    assert_true(v == INT64_MAX);
+    static const char *const bad[] = {
+        "", "\"", "\"\"", "3", "\"3", "3\"", "\"-1\"", "\"3x\"", "\"9223372036854775808\"", "W/\"3\"",
+        /* fuzz: strtoll's leniency read these as version 3 */
+        "\" 3\"", "\"+3\"", "\"\t3\"", "\"03\"",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (route_if_match(bad[i], &v) == 0) fail_msg("If-Match %s accepted as %lld", bad[i], (long long)v);
+}
+
+static void test_limit(void **state) {
+    (void)state;
+    int l = 0;
+    assert_int_equal(route_limit("1", &l), 0);
+    assert_int_equal(l, 1);
+    assert_int_equal(route_limit("10000", &l), 0);
+    assert_int_equal(l, 10000);
+    assert_int_equal(route_limit("0500", &l), 0);
+    assert_int_equal(l, 500);
+    static const char *const bad[] = {
+        "", "0", "10001", "-5", "+5", " 5", "5 ", "1e3", "5x", "99999999999999999999",
+        /* fuzz: strtol skips any white space, not only ' ' */
+        "\t5", "\n5", "\v5",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (route_limit(bad[i], &l) == 0) fail_msg("limit '%s' accepted as %d", bad[i], l);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_methods),
+        cmocka_unit_test(test_if_match),
+        cmocka_unit_test(test_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
