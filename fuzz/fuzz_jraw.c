@@ -6,7 +6,7 @@
  *  - an accepted text compacts to NUL-free text that compacts to itself;
  *  - jansson (the gateway's other JSON parser) agrees: what it accepts,
  *    jraw accepts with the same value (but for jraw's depth limit and
- *    jansson's taking "true" and a NUL byte); what jraw accepts, jansson accepts
+ *    jansson skipping a NUL byte after a literal); what jraw accepts, jansson accepts
  *    unless the reason is one of jansson's known limits (numbers beyond
  *    int64/double, a NUL in a key);
  *  - walking the compact text with the jraw_next_* functions visits spans
@@ -111,8 +111,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         CHECK(e.offset <= size);
         CHECK(e.line >= 1 && e.column >= 1);
         /* jansson takes it: only jraw's depth limit may differ, and
-         * jansson's lexer quirk of ending the input at a NUL byte after a
-         * literal ("true\0" is taken) */
+         * jansson's lexer skipping a NUL byte after a literal or a number
+         * ("true\0" and "[1\0,2]" are taken) */
         if (j && !memchr(in, 0, size)) {
             if (strcmp(e.text, "nesting too deep") != 0) {
                 fprintf(stderr, "jraw refused what jansson takes: %s at %zu\n", e.text, e.offset);

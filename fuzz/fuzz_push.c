@@ -92,7 +92,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     json_t *j = json_loadb(body, size, JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, NULL);
     if (j) {
         int want = rules(j);
-        if (want == 1 && rc < 0 && err.status != 413) {
+        /* jansson skips a NUL byte after a literal or number ("[1\0,2]"
+         * is [1,2] to it); jraw refuses any NUL outside strings */
+        if (want == 1 && rc < 0 && err.status != 413 && !memchr(body, 0, size)) {
             fprintf(stderr, "refused a valid push: %d %s: %s\n", err.status, err.code, err.message);
             CHECK(0);
         }
