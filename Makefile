@@ -3,9 +3,12 @@
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 300
+FUZZ_SMOKE_SECONDS ?= 10
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build build-asan test unit integration client browser run bench clean
+.PHONY: all deps build build-asan build-fuzz test unit fuzz fuzz-smoke integration client browser run bench clean
 
 all: build
 
@@ -20,15 +23,31 @@ build-asan: deps
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DZOOSYNC_SANITIZE=ON >/dev/null
 	@MAKEFLAGS= cmake --build $(ASAN_BUILD) -j $(JOBS) -- --no-print-directory
 
-# Unit tests in both builds, the integration tests against a real
-# ZooKeeper and the sanitized gateway, the client's unit tests (Node,
-# fake-indexeddb, a real gateway), then the real-browser tests (Chromium).
-test: build build-asan
-	@$(MAKE) --no-print-directory unit integration client browser
+# libFuzzer targets (clang, ASan, UBSan): a CMake project of its own under
+# fuzz/, so the gcc builds above are untouched. See docs/FUZZING.md.
+build-fuzz: deps
+	@cmake -S fuzz -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang >/dev/null
+	@MAKEFLAGS= cmake --build $(FUZZ_BUILD) -j $(JOBS) -- --no-print-directory
+
+# Unit tests in both builds, a short run of every fuzz target, the
+# integration tests against a real ZooKeeper and the sanitized gateway, the
+# client's unit tests (Node, fake-indexeddb, a real gateway), then the
+# real-browser tests (Chromium).
+test: build build-asan build-fuzz
+	@$(MAKE) --no-print-directory unit fuzz-smoke integration client browser
 
 unit:
 	cd $(BUILD) && ctest --output-on-failure
 	cd $(ASAN_BUILD) && ctest --output-on-failure
+
+# Each fuzz target in turn for FUZZ_SECONDS (fuzz) or FUZZ_SMOKE_SECONDS
+# (fuzz-smoke, part of `make test`). A failing input is left in
+# $(FUZZ_BUILD)/crashes/<target>/ and the run fails.
+fuzz: build-fuzz
+	@fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+fuzz-smoke: build-fuzz
+	@fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SMOKE_SECONDS)
 
 integration:
 	LSAN_OPTIONS=suppressions=$(CURDIR)/test/lsan.supp ZOOSYNCD=$(CURDIR)/$(ASAN_BUILD)/zoosyncd node --test --test-concurrency=1 test/integration/
@@ -48,4 +67,4 @@ bench: build
 	@bench/run.sh $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

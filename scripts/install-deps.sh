@@ -6,6 +6,7 @@ set -euo pipefail
 
 APT_PKGS=(
   gcc make cmake pkg-config                       # build
+  clang libclang-rt-dev                            # fuzz targets (libFuzzer, ASan, UBSan)
   libzookeeper-mt-dev libmicrohttpd-dev            # ZooKeeper C client, HTTP server
   libjansson-dev libjwt-dev libglib2.0-dev         # JSON, JWT, containers
   libcmocka-dev libssl-dev libcurl4-openssl-dev    # C unit tests, key parsing, the CLI

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "http/route.h"
 #include "http/static.h"
 #include "sync/cursor.h"
 #include "sync/push.h"
@@ -29,18 +30,7 @@ struct api {
     uint64_t push_outcomes[3]; /* applied, conflict, duplicate */
 };
 
-typedef enum { R_NONE, R_STORES, R_STORE, R_RECORD, R_PUSH, R_CHANGES, R_EVENTS, R_STATIC } route_id;
-
 static const char *const route_names[] = {"other", "stores", "store", "record", "push", "changes", "events", "static"};
-
-typedef struct route {
-    route_id id;
-    char *store;        /* decoded store segment (owned) */
-    char *key;          /* decoded key (owned) */
-    size_t klen;
-    bool key_broken;    /* the key's percent-encoding is broken */
-    bool store_broken;  /* the store segment's encoding is broken or holds a NUL */
-} route;
 
 api *api_new(const api_config *cfg) {
     api *a = calloc(1, sizeof *a);
@@ -99,62 +89,6 @@ static void ok_json(http_resp *resp, int status, sbuf *b) {
 }
 
 /* ---- routing ---------------------------------------------------------------- */
-
-static void route_free(route *r) {
-    free(r->store);
-    free(r->key);
-}
-
-/* Splits /v1/stores/{s}[/records/{key...}|/push|/changes]. */
-static void route_parse(const char *path, route *r) {
-    memset(r, 0, sizeof *r);
-    const char *p = path;
-    if (strncmp(p, "/v1/stores", 10) != 0) return;
-    p += 10;
-    if (*p == '\0') { r->id = R_STORES; return; }
-    if (*p != '/') return;
-    p++;
-    const char *slash = strchr(p, '/');
-    size_t slen = slash ? (size_t)(slash - p) : strlen(p);
-    size_t dlen;
-    r->store = http_pct_decode(p, slen, &dlen);
-    if (!r->store || strlen(r->store) != dlen) { /* "todos%00other" is not "todos" */
-        free(r->store);
-        r->store = strdup("");
-        r->store_broken = true;
-    }
-    if (!slash) { r->id = R_STORE; return; }
-    const char *rest = slash + 1;
-    if (strcmp(rest, "push") == 0) r->id = R_PUSH;
-    else if (strcmp(rest, "changes") == 0) r->id = R_CHANGES;
-    else if (strcmp(rest, "events") == 0) r->id = R_EVENTS;
-    else if (strncmp(rest, "records/", 8) == 0) {
-        r->id = R_RECORD;
-        const char *k = rest + 8;
-        r->key = http_pct_decode(k, strlen(k), &r->klen);
-        if (!r->key) r->key_broken = true;
-    }
-}
-
-static const char *allowed_methods(route_id id) {
-    switch (id) {
-    case R_STORES: return "GET";
-    case R_STORE: return "GET, PUT, DELETE";
-    case R_RECORD: return "GET, PUT, DELETE";
-    case R_PUSH: return "POST";
-    case R_CHANGES: return "GET";
-    case R_EVENTS: return "GET";
-    default: return "";
-    }
-}
-
-static bool method_allowed(route_id id, const char *m) {
-    const char *allow = allowed_methods(id);
-    size_t n = strlen(m);
-    for (const char *p = strstr(allow, m); p; p = strstr(p + 1, m))
-        if ((p == allow || p[-1] == ' ') && (p[n] == '\0' || p[n] == ',')) return true;
-    return false;
-}
 
 /* The right a route needs, and for which store (NULL: none in particular). */
 static auth_perm needed_perm(const route *r, const char *method) {
@@ -279,16 +213,6 @@ static void h_store(api *a, const http_req *req, const route *rt, http_resp *res
     }
 }
 
-static int parse_if_match(const char *h, int64_t *v) {
-    size_t n = strlen(h);
-    if (n < 3 || h[0] != '"' || h[n - 1] != '"') return -1;
-    char *end;
-    long long x = strtoll(h + 1, &end, 10);
-    if (end != h + n - 1 || x < 0) return -1;
-    *v = x;
-    return 0;
-}
-
 static void h_record(api *a, const http_req *req, const route *rt, const store_cfg *cfg, http_resp *resp) {
     const char *method = http_req_method(req);
     zs_err e = {0};
@@ -297,7 +221,7 @@ static void h_record(api *a, const http_req *req, const route *rt, const store_c
     const char *inm = http_req_header(req, "If-None-Match");
     if (im && strcmp(im, "*") != 0) {
         pre.if_match = true;
-        if (parse_if_match(im, &pre.match_version) < 0) pre.match_version = -1; /* matches nothing */
+        if (route_if_match(im, &pre.match_version) < 0) pre.match_version = -1; /* matches nothing */
     }
     if (inm) {
         if (strcmp(inm, "*") != 0) {
@@ -387,14 +311,9 @@ static int changes_query(const http_req *req, bool events, bool *has_since, curs
     }
     *limit = 1000;
     const char *l = events ? NULL : http_req_query(req, "limit");
-    if (l) {
-        char *end;
-        long v = strtol(l, &end, 10);
-        if (!*l || *end || v < 1 || v > 10000 || l[0] == '+' || l[0] == ' ') {
-            failf(resp, 400, "bad_request", "limit: must be an integer from 1 to 10000");
-            return -1;
-        }
-        *limit = (int)v;
+    if (l && route_limit(l, limit) < 0) {
+        failf(resp, 400, "bad_request", "limit: must be an integer from 1 to 10000");
+        return -1;
     }
     return 0;
 }
@@ -587,9 +506,9 @@ static void dispatch(api *a, const http_req *req, route *rt, http_resp *resp) {
         failf(resp, 404, "not_found", "no such route: %s %.200s", method, http_req_path(req));
         goto out;
     }
-    if (!method_allowed(rt->id, method)) {
-        failf(resp, 405, "method_not_allowed", "%s is not allowed here (allowed: %s)", method, allowed_methods(rt->id));
-        http_resp_header(resp, "Allow", "%s", allowed_methods(rt->id));
+    if (!route_method_allowed(rt->id, method)) {
+        failf(resp, 405, "method_not_allowed", "%s is not allowed here (allowed: %s)", method, route_allowed_methods(rt->id));
+        http_resp_header(resp, "Allow", "%s", route_allowed_methods(rt->id));
         goto out;
     }
     if (rt->id == R_STORES) { /* lists only what the token may read: maybe nothing */

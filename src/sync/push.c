@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "sync/cursor.h"
+#include "sync/push_validate.h"
 #include "util/jraw.h"
 #include "zk/layout.h"
 
@@ -900,6 +901,18 @@ int push_run(const push_env *env, const store_cfg *cfg, const char *body, size_t
     write_response(&r, mr, out);
     rc = 0;
 out:
+    free(units);
+    req_free(&r);
+    return rc;
+}
+
+int push_validate(const store_cfg *cfg, const char *root, size_t max_tx_bytes, const char *body, size_t len,
+                  zs_err *err) {
+    push_env env = {.root = root, .max_tx_bytes = max_tx_bytes};
+    push_req r = {.env = &env, .cfg = cfg};
+    unit *units = NULL;
+    size_t nunits = 0;
+    int rc = validate(&r, body, len, err) < 0 || make_units(&r, 0, &units, &nunits, err) < 0 ? -1 : 0;
     free(units);
     req_free(&r);
     return rc;

@@ -1,6 +1,7 @@
 #include "util/jraw.h"
 
 #include <glib.h>
+#include <limits.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -356,13 +357,14 @@ bool jraw_int(jraw_span v, long long *out) {
     bool neg = *p == '-';
     if (neg) p++;
     if (p == end) return false;
-    unsigned long long x = 0;
+    /* magnitude up to 2^63 when negative: -9223372036854775808 is an int64 */
+    unsigned long long x = 0, max = neg ? 9223372036854775808ULL : 9223372036854775807ULL;
     for (; p < end; p++) {
         if (!digit(*p)) return false;
         unsigned d = (unsigned)(*p - '0');
-        if (x > (9223372036854775807ULL - d) / 10) return false;
+        if (x > (max - d) / 10) return false;
         x = x * 10 + d;
     }
-    *out = neg ? -(long long)x : (long long)x;
+    *out = !neg ? (long long)x : x == 9223372036854775808ULL ? LLONG_MIN : -(long long)x;
     return true;
 }

@@ -166,6 +166,13 @@ static void test_int(void **state) {
     assert_true(x == 9223372036854775807LL);
     jraw_span big = {"9223372036854775808", 19}, fr = {"1.0", 3}, ex = {"1e3", 3}, str = {"\"1\"", 3};
     assert_false(jraw_int(big, &x));
+    /* fuzz (fuzz_jraw against jansson): the smallest int64 was refused */
+    jraw_span min = {"-9223372036854775808", 20}, below = {"-9223372036854775809", 20}, neg = {"-42", 3};
+    assert_true(jraw_int(min, &x));
+    assert_true(x == INT64_MIN);
+    assert_false(jraw_int(below, &x));
+    assert_true(jraw_int(neg, &x));
+    assert_true(x == -42);
     assert_false(jraw_int(fr, &x));
     assert_false(jraw_int(ex, &x));
     assert_false(jraw_int(str, &x));
