@@ -559,7 +559,7 @@ bool api_check_early(void *app, const http_req *req, http_resp *resp) {
     route_parse(path, &rt);
     const char *method = http_req_method(req);
     auth_principal *who = authenticate(a, req, rt.id, resp);
-    bool answered = !who || (rt.id != R_NONE && rt.id != R_STORES && method_allowed(rt.id, method) &&
+    bool answered = !who || (rt.id != R_NONE && rt.id != R_STORES && route_method_allowed(rt.id, method) &&
                              forbidden(who, &rt, method, resp));
     auth_principal_free(who);
     if (answered) count_request(a, rt.id, resp->status);
