@@ -63,15 +63,17 @@ static void record_name(const char *p, size_t n) {
     free(key);
 }
 
-static void value(jute_bytes d) {
+static void value(jute_bytes d, int64_t mzxid) {
     if (d.len <= 0) return;
     sbuf b = SBUF_INIT;
     jraw_err e;
     (void)jraw_compact(d.p, (size_t)d.len, &b, &e);
     sbuf_free(&b);
     store_cfg cfg;
-    memset(&cfg, 0, sizeof cfg);
-    (void)stores_parse(&cfg, d.p, d.len);
+    const char *why = NULL;
+    int p = stores_parse(&cfg, "fuzz", d.p, d.len, mzxid, &why);
+    CHECK(p != -2 || why != NULL);                              /* a refusal says why */
+    CHECK(p < 0 || (cfg.max_value_bytes >= 1 && cfg.tombstone_ttl >= 1)); /* accepted: in range */
 }
 
 static void walk_multi(jute_in *in) {
@@ -89,7 +91,7 @@ static void walk_multi(jute_in *in) {
             jute_get_stat(in, &st);
             check_in(in);
             if (in->bad) return;
-            value(d);
+            value(d, st.mzxid);
         } else if (h.type == JUTE_OP_GET_CHILDREN) {
             int32_t n = jute_get_int(in);
             if (in->bad || n < 0) return;

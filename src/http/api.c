@@ -266,7 +266,7 @@ static void h_record(api *a, const http_req *req, const route *rt, const store_c
             free(value);
             return;
         }
-        if (vlen + PUSH_OP_OVERHEAD + 3 * LAYOUT_MAX_KEY_BYTES > a->cfg.max_tx_bytes) {
+        if (vlen + PUSH_OP_OVERHEAD + 3 * LAYOUT_MAX_KEY_BYTES + zkc_acl_bytes(a->cfg.z) > a->cfg.max_tx_bytes) {
             failf(resp, 413, "value_too_large",
                   "value: %zu bytes, over what one ZooKeeper transaction of this gateway may carry (--max-tx-bytes %zu)", vlen,
                   a->cfg.max_tx_bytes);

@@ -71,16 +71,27 @@ static bool live_candidate(gc *g, const char *name) {
     snprintf(path, sizeof path, "%s/%s", g->dir, name);
     struct Stat st;
     if (zoo_exists(zkc_zh(g->z), path, 0, &st) != ZOK) return false; /* gone meanwhile */
-    if (st.ephemeralOwner != 0) return true;
+    /* Ours are g-<session, 16 hex>-<sequence, 10 digits>, held by that
+     * very session: a node named otherwise (not one ZooKeeper numbered) or
+     * held by another session is not a candidate. */
+    unsigned long long owner = 0;
+    int used = 0;
+    bool named = strlen(name) == 2 + 16 + 1 + 10 && sscanf(name, "g-%16llx-%*10[0-9]%n", &owner, &used) == 1 &&
+                 used == (int)strlen(name);
+    if (st.ephemeralOwner != 0 && named && (int64_t)owner == st.ephemeralOwner) return true;
     g_mutex_lock(&g->mu);
     g->stats.invalid_candidates++;
     g_mutex_unlock(&g->mu);
-    LOG_WARN(g->lg, "gc: ignoring election node %s: not ephemeral (no live session holds it)", path);
+    LOG_WARN(g->lg, "gc: ignoring election node %s: not held by the live session its name gives", path);
     return false;
 }
 
+/* By sequence number, then by name: a deterministic order when a planted
+ * node ties with a real one. */
 static gint by_seq(gconstpointer a, gconstpointer b) {
-    return strcmp(seq_of(*(char *const *)a), seq_of(*(char *const *)b));
+    const char *x = *(char *const *)a, *y = *(char *const *)b;
+    int c = strcmp(seq_of(x), seq_of(y));
+    return c ? c : strcmp(x, y);
 }
 
 static bool is_leader(gc *g) {

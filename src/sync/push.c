@@ -141,7 +141,7 @@ static int validate_mut(push_req *r, size_t i, jraw_span mj, GHashTable *txs, zs
         }
         /* Every write is one ZooKeeper proposal of at most --max-tx-bytes:
          * what bounds the memory ZooKeeper holds for recent proposals. */
-        if (m->vlen + PUSH_OP_OVERHEAD + 3 * LAYOUT_MAX_KEY_BYTES > r->env->max_tx_bytes) {
+        if (m->vlen + PUSH_OP_OVERHEAD + 3 * LAYOUT_MAX_KEY_BYTES + zkc_acl_bytes(r->env->z) > r->env->max_tx_bytes) {
             zs_err_set(err, 413, "value_too_large",
                        "mutations[%zu].value: %zu bytes, over what one ZooKeeper transaction of this gateway may carry "
                        "(--max-tx-bytes %zu)", i, m->vlen, r->env->max_tx_bytes);
@@ -203,8 +203,9 @@ static int validate(push_req *r, const char *raw, size_t rawlen, zs_err *err) {
 
 /* Bytes a mutation may take in a multi: one op, or for a delete inside a
  * group, the create+delete guard of an absent key. */
-static size_t mut_bytes(const mut *m) {
-    size_t one = PUSH_OP_OVERHEAD + strlen(m->path) + m->vlen;
+static size_t mut_bytes(const push_req *r, const mut *m) {
+    /* a put may create: its ACL travels with it */
+    size_t one = PUSH_OP_OVERHEAD + strlen(m->path) + m->vlen + zkc_acl_bytes(r->env->z);
     return !m->put && m->tx ? 2 * one : one;
 }
 
@@ -215,9 +216,9 @@ static int make_units(push_req *r, size_t from, unit **out, size_t *nunits, zs_e
     if (!u) { zs_err_set(err, 500, "internal", "out of memory"); return -1; }
     size_t k = 0;
     for (size_t i = from; i < r->n;) {
-        size_t j = i + 1, bytes = mut_bytes(&r->muts[i]);
+        size_t j = i + 1, bytes = mut_bytes(r, &r->muts[i]);
         if (r->muts[i].tx)
-            while (j < r->n && r->muts[j].tx && strcmp(r->muts[j].tx, r->muts[i].tx) == 0) bytes += mut_bytes(&r->muts[j++]);
+            while (j < r->n && r->muts[j].tx && strcmp(r->muts[j].tx, r->muts[i].tx) == 0) bytes += mut_bytes(r, &r->muts[j++]);
         u[k] = (unit){i, j, r->muts[i].tx != NULL, bytes};
         if (u[k].group && bytes > r->env->max_tx_bytes) {
             zs_err_set(err, 413, "tx_too_large",
@@ -726,7 +727,7 @@ static int run_chunk(push_req *r, const unit *units, size_t u0, size_t u1) {
             zoo_set_op_init(&o.ops[o.n++], r->cl.path, cdata, (int)strlen(cdata), r->cl.zver, &cstat);
             res = calloc(o.n, sizeof *res);
             size_t bytes = PUSH_OP_OVERHEAD + strlen(r->cl.path) + strlen(cdata);
-            for (size_t i = from; i < end; i++) bytes += mut_bytes(&r->muts[i]);
+            for (size_t i = from; i < end; i++) bytes += mut_bytes(r, &r->muts[i]);
             rc = res ? committer_multi(r->env->commit, o.ops, res, (int)o.n, bytes, &failed) : ZSYSTEMERROR;
         }
         int bad_op = rc == ZOK ? -1 : failed;
@@ -865,9 +866,11 @@ int push_run(const push_env *env, const store_cfg *cfg, const char *body, size_t
     /* The cached client state is trusted only for a push that writes: its
      * multi checks the client node's version. A push with nothing new
      * answers lastMutationId (and duplicates) from ZooKeeper itself. */
-    json_int_t max_id = 0;
-    for (size_t i = 0; i < r.n; i++) if (r.muts[i].id > max_id) max_id = r.muts[i].id;
-    int zrc = cache_get(&r) && max_id > r.cl.last ? ZOK : client_read(&r);
+    json_int_t min_id = r.n ? r.muts[0].id : 0;
+    for (size_t i = 0; i < r.n; i++) if (r.muts[i].id < min_id) min_id = r.muts[i].id;
+    /* (only when every id is new to the cache: a stale entry can then cost
+     * a retry, never a wrong "duplicate") */
+    int zrc = cache_get(&r) && r.n > 0 && min_id > r.cl.last ? ZOK : client_read(&r);
     if (zrc == PUSH_INVALID_CLIENT) {
         zs_err_set(err, 503, "unavailable",
                    "the exactly-once record of client '%s' in ZooKeeper is not valid; nothing was applied", r.client);
@@ -882,10 +885,16 @@ int push_run(const push_env *env, const store_cfg *cfg, const char *body, size_t
     size_t first_new = 0;
     while (first_new < r.n && r.muts[first_new].id <= recorded) first_new++;
     if (make_units(&r, first_new, &units, &nunits, err) < 0) goto out;
-    size_t budget = env->max_tx_bytes;
+    /* The client node rides in every multi: its present size and, per
+     * mutation, one more remembered conflict id (at most 21 bytes). A unit
+     * alone may pass the budget by that much (each value was checked
+     * against --max-tx-bytes; the node is at most ~21 KB): the multi stays
+     * well below ZooKeeper's jute.maxbuffer. */
+    size_t client_bytes = PUSH_OP_OVERHEAD + strlen(r.cl.path) + 64 + 21 * (size_t)(r.cl.conflicts->len + r.cl.aborted->len);
+    size_t budget = env->max_tx_bytes > client_bytes ? env->max_tx_bytes - client_bytes : 0;
     for (size_t u0 = 0; u0 < nunits;) {
         size_t u1 = u0 + 1, bytes = units[u0].bytes;
-        while (u1 < nunits && bytes + units[u1].bytes <= budget) bytes += units[u1++].bytes;
+        while (u1 < nunits && bytes + units[u1].bytes + 21 * (units[u1].end - units[u0].first) <= budget) bytes += units[u1++].bytes;
         zrc = run_chunk(&r, units, u0, u1);
         if (zrc != ZOK) { cache_drop(&r); zs_err_zk(err, zrc, "applying mutations"); goto out; }
         u0 = u1;

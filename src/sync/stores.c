@@ -7,6 +7,8 @@
 #include "zk/layout.h"
 
 #define CFG_BUF 4096
+#define STORES_CREATE_MAX_BYTES 1000000 /* below jute.maxbuffer (1 MiB) */
+#define STORES_TOO_LARGE (-1001)
 #define DELETE_BATCH 500
 
 static void cfg_defaults(store_cfg *c, const char *name) {
@@ -94,8 +96,18 @@ static int cfg_read_checked(zkc *z, const char *path, const char *name, store_cf
     int p = cfg_parse_checked(out, buf, len, st.mzxid, why);
     out->czxid = st.czxid;
     out->zversion = st.version;
-    if (p == -2) { cfg_defaults(out, name); out->czxid = st.czxid; out->zversion = st.version; return CFG_INVALID; }
-    if (p < 0) return ZNONODE; /* not one of ours */
+    if (p < 0) {
+        /* Not a valid config (not even JSON): the store stays, unavailable
+         * (503) until an admin PUT rewrites it or a DELETE removes it. The
+         * defaults, but a horizon at the config's last write: whatever the
+         * old horizon was, no cursor from before it is trusted (a reader
+         * resyncs rather than miss a collected deletion). */
+        cfg_defaults(out, name);
+        out->czxid = st.czxid;
+        out->zversion = st.version;
+        out->horizon = cursor_after_zxid((uint64_t)st.mzxid);
+        return CFG_INVALID;
+    }
     *deleting = p == 1;
     out->czxid = st.czxid;
     out->zversion = st.version;
@@ -245,9 +257,15 @@ static int create_store(zkc *z, const char *path, const store_cfg *c) {
         if (asprintf(&paths[n++], "%s/r/%03x", path, b) < 0) goto out;
     for (unsigned b = 0; b < LAYOUT_CLIENT_BUCKETS; b++)
         if (asprintf(&paths[n++], "%s/c/%02x", path, b) < 0) goto out;
-    for (int i = 0; i < n; i++)
+    size_t bytes = 0;
+    for (int i = 0; i < n; i++) {
         zoo_create_op_init(&ops[i], paths[i], i == 0 ? data : "", i == 0 ? (int)strlen(data) : 0,
                            zkc_acl(z), 0, NULL, 0);
+        bytes += 32 + strlen(paths[i]) + zkc_acl_bytes(z) + (i == 0 ? strlen(data) : 0);
+    }
+    /* One transaction (all or nothing), which must stay below ZooKeeper's
+     * jute.maxbuffer: a long --root or identity could pass it. */
+    if (bytes > STORES_CREATE_MAX_BYTES) { rc = STORES_TOO_LARGE; goto out; }
     rc = zoo_multi(zkc_zh(z), n, ops, res);
 out:
     if (paths)
@@ -278,6 +296,13 @@ int stores_put(zkc *z, const char *root, const char *name, const json_t *body, s
             cfg_defaults(out, name);
             apply_patch(out, body, err);
             rc = create_store(z, path, out);
+            if (rc == STORES_TOO_LARGE) {
+                free(path);
+                zs_err_set(err, 500, "internal",
+                           "creating store '%s' takes more than %d bytes in one ZooKeeper transaction: use a shorter --root "
+                           "or ZooKeeper identity", name, STORES_CREATE_MAX_BYTES);
+                return -1;
+            }
             if (rc == ZNODEEXISTS) continue; /* created meanwhile: update it */
             if (rc != ZOK) break;
             struct Stat st;

@@ -20,22 +20,31 @@ int zk_ident_load(zk_ident *out, const char *file, bool world_read, const char *
     memset(out, 0, sizeof *out);
     FILE *f = fopen(file, "r");
     if (!f) { *why = "cannot open the ZooKeeper digest file"; return -1; }
-    char line[sizeof out->cred + 2];
-    bool got = fgets(line, sizeof line, f) != NULL;
-    int extra = got ? fgetc(f) : EOF;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t got = getline(&line, &cap, f);
+    int extra = got > 0 ? fgetc(f) : EOF;
     fclose(f);
-    if (!got) { *why = "the ZooKeeper digest file is empty"; return -1; }
-    size_t n = strlen(line);
+    int rc = -1;
+    size_t n = got > 0 ? (size_t)got : 0;
+    if (got <= 0) { *why = "the ZooKeeper digest file is empty"; goto out; }
+    if (strlen(line) != n) { *why = "the ZooKeeper digest file holds a NUL byte"; goto out; }
     if (n && line[n - 1] == '\n') line[--n] = 0;
     if (n && line[n - 1] == '\r') line[--n] = 0;
-    if (extra != EOF && !(extra == '\n')) { *why = "the ZooKeeper digest file must hold one line, user:password"; return -1; }
+    if (extra != EOF) { *why = "the ZooKeeper digest file must hold one line, user:password"; goto out; }
     const char *colon = strchr(line, ':');
-    if (n >= sizeof out->cred) { *why = "the ZooKeeper digest credentials are too long"; return -1; }
-    if (!colon || colon == line || !colon[1]) { *why = "the ZooKeeper digest file must hold user:password"; return -1; }
+    if (n >= sizeof out->cred) { *why = "the ZooKeeper digest credentials are too long"; goto out; }
+    if (colon && colon - line > 64) { *why = "the ZooKeeper digest user name is longer than 64 bytes"; goto out; }
+    if (!colon || colon == line || !colon[1]) { *why = "the ZooKeeper digest file must hold user:password"; goto out; }
     for (const char *p = line; *p; p++)
-        if ((unsigned char)*p < 0x20) { *why = "the ZooKeeper digest credentials hold a control character"; return -1; }
+        if ((unsigned char)*p < 0x20) { *why = "the ZooKeeper digest credentials hold a control character"; goto out; }
     memcpy(out->cred, line, n + 1);
-    if (zk_ident_digest(out->cred, out->id, sizeof out->id) < 0) { *why = "cannot compute the digest id"; return -1; }
+    if (zk_ident_digest(out->cred, out->id, sizeof out->id) < 0) { *why = "cannot compute the digest id"; goto out; }
+    rc = 0;
+out:
+    if (line) explicit_bzero(line, cap); /* the password */
+    free(line);
+    if (rc < 0) return -1;
     out->on = true;
     out->acl[0] = (struct ACL){ZOO_PERM_ALL, {"digest", out->id}};
     out->acl[1] = (struct ACL){ZOO_PERM_READ, {"world", "anyone"}};

@@ -228,6 +228,13 @@ int zkc_apply_acl(zkc *z, const char *root, size_t *count) {
 
 const struct ACL_vector *zkc_acl(zkc *z) { return zk_ident_acl(z->ident); }
 
+size_t zkc_acl_bytes(zkc *z) {
+    const struct ACL_vector *v = zkc_acl(z);
+    size_t n = 4;
+    for (int i = 0; i < v->count; i++) n += 4 + 4 + strlen(v->data[i].id.scheme) + 4 + strlen(v->data[i].id.id);
+    return n;
+}
+
 bool zkc_connected(zkc *z) { return zoo_state(zkc_zh(z)) == ZOO_CONNECTED_STATE; }
 
 int zkc_wait_connected(zkc *z, int timeout_ms) {

@@ -32,6 +32,8 @@ typedef struct zkc zkc;
 zkc *zkc_open(const char *hosts, int session_timeout_ms, const zk_ident *ident, const zs_log *lg);
 /* The ACL of every znode the gateway creates (see zk/acl.h). */
 const struct ACL_vector *zkc_acl(zkc *z);
+/* What that ACL adds to a create operation on the wire (jute bytes). */
+size_t zkc_acl_bytes(zkc *z);
 void zkc_close(zkc *z);
 zhandle_t *zkc_zh(zkc *z);
 bool zkc_connected(zkc *z);

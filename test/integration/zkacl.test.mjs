@@ -182,6 +182,17 @@ it('what is read from ZooKeeper is distrusted: a corrupt exactly-once record, st
     assert.ok(await metric('config') >= 1, 'invalid configs counted');
     assert.equal((await owner.set(spath, good)).err, 0);
     await eventually(async () => (await api.changes(s)).status === 200, { what: 'the store back with a valid config' });
+    // Not even a config (duplicate keys, not JSON): still the store, unavailable (not 404), and an admin PUT repairs it
+    // with a horizon at the broken config's write (older cursors expire rather than miss a collected deletion).
+    const before = await api.getCursor(s);
+    for (const bad of ['{"conflict":"cas","conflict":"lww"}', 'not json']) {
+      assert.equal((await owner.set(spath, bad)).err, 0);
+      await eventually(async () => { const c = await api.changes(s); return c.status === 503 && /invalid configuration/.test(c.json.message); },
+        { what: `503 (not 404) for ${bad}` });
+    }
+    const fixed = await api.putStore(s, { tombstoneTtlSeconds: 1 });
+    assert.equal(fixed.status, 200, `admin PUT repairs: ${fixed.status} ${fixed.text}`);
+    await eventually(async () => (await api.changes(s, { since: before })).status === 410, { what: 'cursors from before the repair expire' });
 
     // 3. A persistent election node that would win every election: ignored; tombstones are still collected.
     await eventually(async () => (await owner.getAcl(`${root}/gc`)).err === 0, { ms: 10000, what: 'the election folder (first gc round)' });

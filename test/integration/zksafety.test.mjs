@@ -58,3 +58,29 @@ it('150 back-to-back pushes of 15 x 60 KB against a 256 MiB ZooKeeper: ZooKeeper
   await G.stop();
   await zk.stop();
 });
+
+it('a push cannot pass ZooKeeper\'s jute.maxbuffer: the client node and the ACLs are counted in every transaction', { timeout: 120000 }, async () => {
+  // Found by review: 1,000 remembered conflicts with 19-digit ids make the
+  // client node ~20 KB, and each create carries its ACL; a push of 1,000
+  // puts counted at exactly 1,000,000 bytes was 1,058,120 on the wire, and
+  // ZooKeeper dropped the gateway's write connection.
+  await env.ready();
+  const zk = await startZk();
+  const G = await startGateway({ zk: zk.connect, root: newRoot(), name: 'maxbuf', args: ['--zk-heap-mb', '3600'] });
+  const api = new Api(G);
+  const s = uniq('mb');
+  await api.createStore(s);
+  const base = 9100000000000000000n;
+  const conflicts = Array.from({ length: 1000 }, (_, i) => `{"id":${base + BigInt(i)},"key":"nokey${i}","op":"put","value":1,"base":999}`);
+  const r1 = await api.req('POST', `/v1/stores/${s}/push`, { body: `{"client":"big","mutations":[${conflicts.join(',')}]}`, headers: { 'content-type': 'application/json' }, timeout: 60000 });
+  assert.equal(r1.status, 200, `${r1.status} ${r1.text.slice(0, 300)}`);
+  const v = 'v'.repeat(903);
+  const puts = Array.from({ length: 1000 }, (_, i) => `{"id":${base + 1000n + BigInt(i)},"key":"k${String(i).padStart(4, '0')}","op":"put","value":"${v}"}`);
+  const r2 = await api.req('POST', `/v1/stores/${s}/push`, { body: `{"client":"big","mutations":[${puts.join(',')}]}`, headers: { 'content-type': 'application/json' }, timeout: 60000 });
+  assert.equal(r2.status, 200, `${r2.status} ${r2.text.slice(0, 300)}`);
+  assert.ok(r2.json.results.every((x) => x.status === 'applied'), 'every put applied');
+  const log = readFileSync(path.join(zk.dir, 'node1', 'zk.log'), 'utf8');
+  assert.ok(!/greater than jute.maxbuffer|Len error/.test(log), 'ZooKeeper saw no oversized packet');
+  await G.stop();
+  await zk.stop();
+});
