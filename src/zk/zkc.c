@@ -226,7 +226,7 @@ int zkc_apply_acl(zkc *z, const char *root, size_t *count) {
     return rc;
 }
 
-const struct ACL_vector *zkc_acl(zkc *z) { return zk_ident_acl(z->ident); }
+const struct ACL_vector *zkc_acl(zkc *z) { return zk_ident_acl(z ? z->ident : NULL); }
 
 size_t zkc_acl_bytes(zkc *z) {
     const struct ACL_vector *v = zkc_acl(z);

@@ -30,7 +30,8 @@ typedef struct zkc zkc;
  * caller, outliving the zkc) is the digest identity the session
  * authenticates as. Returns NULL on bad arguments. */
 zkc *zkc_open(const char *hosts, int session_timeout_ms, const zk_ident *ident, const zs_log *lg);
-/* The ACL of every znode the gateway creates (see zk/acl.h). */
+/* The ACL of every znode the gateway creates (see zk/acl.h); z may be NULL
+ * (no session, as in the fuzz targets): the open ACL. */
 const struct ACL_vector *zkc_acl(zkc *z);
 /* What that ACL adds to a create operation on the wire (jute bytes). */
 size_t zkc_acl_bytes(zkc *z);
