@@ -1043,7 +1043,11 @@ mirror_set *mirror_set_new(const char *hosts, int session_timeout_ms, const char
     s->recovering = true; /* until the first connection */
     if (pthread_create(&s->rthr, NULL, recovery_main, s) == 0) s->rthr_started = true;
     zkw_callbacks cb = {on_state, on_event, s};
+    /* Under the lock: the session's thread may connect and call on_state
+     * (which uses s->w) before zkw_open returns; it waits for the lock. */
+    pthread_mutex_lock(&s->mu);
     s->w = s->rthr_started ? zkw_open(hosts, session_timeout_ms, cred, &cb, lg, why) : NULL;
+    pthread_mutex_unlock(&s->mu);
     if (!s->w) {
         mirror_set_free(s);
         return NULL;
