@@ -283,6 +283,9 @@ static int setup(zkc *z, const options *o, sigset_t *sigs) {
         struct timespec zero = {0, 0};
         if (sigtimedwait(sigs, NULL, &zero) > 0) { free(stores); return -1; }
     }
+    if (o->zk_digest_file && !o->zk_apply_acl && zkc_open_acl(z, o->root, stores))
+        LOG_WARN(&o->log, "%s or %s was created without the identity's ACL (anyone may create stores under it): "
+                          "start once with --zk-apply-acl", o->root, stores);
     free(stores);
     if (o->zk_apply_acl) {
         size_t n = 0;

@@ -228,6 +228,22 @@ int zkc_apply_acl(zkc *z, const char *root, size_t *count) {
 
 const struct ACL_vector *zkc_acl(zkc *z) { return zk_ident_acl(z ? z->ident : NULL); }
 
+static bool acl_open(zkc *z, const char *path) {
+    struct ACL_vector acl = {0, NULL};
+    struct Stat st;
+    if (zoo_get_acl(zkc_zh(z), path, &acl, &st) != ZOK) return false;
+    const zk_ident *id = z->ident;
+    bool open = false;
+    for (int i = 0; i < acl.count && !open; i++) {
+        bool mine = id && id->on && strcmp(acl.data[i].id.scheme, "digest") == 0 && strcmp(acl.data[i].id.id, id->id) == 0;
+        open = !mine && (acl.data[i].perms & ~ZOO_PERM_READ) != 0;
+    }
+    deallocate_ACL_vector(&acl);
+    return open;
+}
+
+bool zkc_open_acl(zkc *z, const char *a, const char *b) { return acl_open(z, a) || acl_open(z, b); }
+
 size_t zkc_acl_bytes(zkc *z) {
     const struct ACL_vector *v = zkc_acl(z);
     size_t n = 4;

@@ -48,6 +48,10 @@ int zkc_sync(zkc *z, int timeout_ms);
  * fine). Returns ZOK or the first other error. */
 int zkc_ensure_path(zkc *z, const char *path);
 
+/* Whether a or b (znodes that exist) grants anyone but the gateway's
+ * identity more than reading: a tree made before --zk-digest-file. */
+bool zkc_open_acl(zkc *z, const char *a, const char *b);
+
 /* Sets the gateway's ACL (zkc_acl) on root and every znode below it: for a
  * tree created before --zk-digest-file was given (or by an older version).
  * One request per znode. Returns ZOK (and *count) or the first error. */

@@ -8,7 +8,7 @@
 // working. Before this, every znode was created world-writable and each
 // attack below succeeded.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { writeFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { setupEnv, it, startGateway, runGatewayExpectExit, uniq, newRoot, recordZnode, zkIdentity, tmpDir, sleep } from '../lib/harness.mjs';
 import { Api, eventually, byKey, getMetrics } from '../lib/http.mjs';
@@ -112,6 +112,10 @@ it('--zk-apply-acl puts the ACL on a tree created open before', { timeout: 60000
   const anon = await zkConnect(env.zk.connect);
   try {
     assert.equal((await anon.getAcl(rec.path)).acl[0].scheme, 'world', 'created open');
+    // With the identity but without --zk-apply-acl: a warning that says what to do.
+    const Gw = await startGateway({ zk: env.zk.connect, root, name: 'warn' });
+    await Gw.stop();
+    assert.match(readFileSync(Gw.log, 'utf8'), /created without the identity's ACL.*--zk-apply-acl/, 'warned about the open tree');
     const G = await startGateway({ zk: env.zk.connect, root, name: 'apply', args: ['--zk-apply-acl'] });
     assert.equal((await anon.set(rec.path, '2')).err, NOAUTH, 'no longer writable without the identity');
     assert.equal((await anon.getAcl(`${root}/stores/${s}`)).acl[0].scheme, 'digest');
