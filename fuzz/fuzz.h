@@ -36,4 +36,17 @@ static inline char *fuzz_dup(const uint8_t *data, size_t size) {
     return s;
 }
 
+/* The oracle of ^[A-Za-z0-9_-]{1,64}$ (store names, client ids), written
+ * apart from src/ so that the targets check layout_name_valid and the
+ * token scopes against it. */
+static inline int fuzz_name_rule(const char *s, size_t n) {
+    if (n < 1 || n > 64) return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
 #endif

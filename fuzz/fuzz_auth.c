@@ -59,15 +59,6 @@ static void b64url(sbuf *b, const unsigned char *p, size_t n) {
     }
 }
 
-static bool valid_store(const char *s, size_t n) {
-    if (n < 1 || n > 64) return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
-            return false;
-    }
-    return true;
-}
 
 /* The principal's rights are what scope names. */
 static void check_scope(const auth_principal *p, const char *scope) {
@@ -83,7 +74,7 @@ static void check_scope(const auth_principal *p, const char *scope) {
         if (sl == 1 && (*e)[0] == '*') {
             CHECK(auth_can(p, "any-store", AUTH_READ));
             if (w) CHECK(auth_can(p, "any-store", AUTH_WRITE));
-        } else if (valid_store(*e, sl)) {
+        } else if (fuzz_name_rule(*e, sl)) {
             *colon = '\0';
             CHECK(auth_can(p, *e, AUTH_READ));
             CHECK(auth_can(p, NULL, AUTH_READ));

@@ -24,16 +24,6 @@ static void legal_name(const char *n) {
     CHECK(strcmp(n, ".") != 0 && strcmp(n, "..") != 0);
 }
 
-static bool name_rule(const char *s) {
-    size_t n = strlen(s);
-    if (n < 1 || n > 64) return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
-            return false;
-    }
-    return true;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char *key = fuzz_dup(data, size);
@@ -87,7 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         CHECK(path && strncmp(path, "/zoosync/stores/todos/r/", 24) == 0);
         free(path);
     }
-    CHECK((layout_name_valid(s) != 0) == name_rule(s));
+    CHECK((layout_name_valid(s) != 0) == (fuzz_name_rule(s, strlen(s)) != 0));
     free(s);
     free(key);
     return 0;
