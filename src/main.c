@@ -39,6 +39,9 @@ typedef struct options {
     size_t max_body;
     size_t max_tx_bytes;       /* 0 until given or derived from zk_heap_mb */
     size_t zk_heap_mb;
+    size_t rate_limit;              /* requests/s per subject, 0: off */
+    long long write_bytes_per_sec;  /* -1 until given or derived from zk_heap_mb; 0: off */
+    long long write_mutations_per_sec;
     const char *create_store[MAX_LIST + 1];
     int ncreate;
     const char *cors[MAX_LIST + 1];
@@ -73,6 +76,12 @@ static void usage(FILE *f) {
             "                            value and tx group (default: from --zk-heap-mb, at most 1000000)\n"
             "  --zk-heap-mb MB           heap of the smallest ZooKeeper server (default 1024): ZooKeeper keeps its\n"
             "                            last 500 transactions in memory, so one may carry at most MB*1MiB/3600 bytes\n"
+            "  --rate-limit N            at most N requests per second per subject (token sub, or client address\n"
+            "                            without one), burst 2N, on this gateway; past it 429 (default 0: off)\n"
+            "  --write-bytes-per-sec B   write budget per subject: bytes of keys and values pushed or PUT per\n"
+            "                            second, burst 2B (default: from --zk-heap-mb, MB*1MiB/256; 0: off)\n"
+            "  --write-mutations-per-sec M  write budget per subject: mutations per second, burst 2M\n"
+            "                            (default: from --zk-heap-mb, MB*4; 0: off)\n"
             "  --create-store NAME       create this store at start if missing (repeatable)\n"
             "  --cors-origin ORIGIN      allow cross-origin requests from ORIGIN (repeatable)\n"
             "  --workers N               request worker threads (default 64; each waits on ZooKeeper while it holds a request)\n"
@@ -133,7 +142,7 @@ static bool is_loopback(const char *host) {
 }
 
 static int parse_args(int argc, char **argv, options *o) {
-    enum { O_LISTEN = 1, O_ZK, O_ROOT, O_SECRET, O_PUBKEY, O_BODY, O_TX, O_CREATE, O_CORS, O_WORKERS, O_SESSION, O_LOG, O_HELP, O_WEB, O_CLIENT, O_KEEPALIVE, O_STREAMS, O_GC, O_AUD, O_ISS, O_LIFE, O_DIGEST, O_WORLD, O_APPLY, O_HEAP, O_EDGE };
+    enum { O_LISTEN = 1, O_ZK, O_ROOT, O_SECRET, O_PUBKEY, O_BODY, O_TX, O_CREATE, O_CORS, O_WORKERS, O_SESSION, O_LOG, O_HELP, O_WEB, O_CLIENT, O_KEEPALIVE, O_STREAMS, O_GC, O_AUD, O_ISS, O_LIFE, O_DIGEST, O_WORLD, O_APPLY, O_HEAP, O_EDGE, O_RATE, O_WBYTES, O_WMUTS };
     static const struct option longs[] = {
         {"listen", required_argument, NULL, O_LISTEN},     {"zk", required_argument, NULL, O_ZK},
         {"root", required_argument, NULL, O_ROOT},         {"jwt-secret-file", required_argument, NULL, O_SECRET},
@@ -148,6 +157,8 @@ static int parse_args(int argc, char **argv, options *o) {
         {"jwt-max-lifetime", required_argument, NULL, O_LIFE},
         {"zk-digest-file", required_argument, NULL, O_DIGEST}, {"zk-acl-world-read", required_argument, NULL, O_WORLD},
         {"zk-apply-acl", no_argument, NULL, O_APPLY},   {"zk-heap-mb", required_argument, NULL, O_HEAP},
+        {"rate-limit", required_argument, NULL, O_RATE}, {"write-bytes-per-sec", required_argument, NULL, O_WBYTES},
+        {"write-mutations-per-sec", required_argument, NULL, O_WMUTS},
         {"help", no_argument, NULL, O_HELP},
         /* the HTTP edge limits, parsed by httpd_limits_parse (src/http/server.c) */
         {"max-body-inflight", required_argument, NULL, O_EDGE}, {"header-timeout", required_argument, NULL, O_EDGE},
@@ -210,6 +221,15 @@ static int parse_args(int argc, char **argv, options *o) {
         case O_APPLY: o->zk_apply_acl = true; break;
         case O_HEAP:
             if (parse_size("--zk-heap-mb", optarg, 64, &o->zk_heap_mb) < 0 || o->zk_heap_mb > 1048576) return -1;
+            break;
+        case O_RATE:
+            if (parse_size("--rate-limit", optarg, 0, &o->rate_limit) < 0 || o->rate_limit > 1000000) return -1;
+            break;
+        case O_WBYTES: case O_WMUTS:
+            if (parse_size(c == O_WBYTES ? "--write-bytes-per-sec" : "--write-mutations-per-sec", optarg, 0, &v) < 0 ||
+                v > (size_t)1 << 40)
+                return -1;
+            *(c == O_WBYTES ? &o->write_bytes_per_sec : &o->write_mutations_per_sec) = (long long)v;
             break;
         case O_WEB: o->web_dir = optarg; break;
         case O_CLIENT: o->client_dir = optarg; break;
@@ -336,7 +356,7 @@ int main(int argc, char **argv) {
      * holds goes with the process anyway. */
     OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
     options o = {.zk_world_read = true, .listen_host = "127.0.0.1", .listen_port = 8080, .zk = "127.0.0.1:2181", .root = "/zoosync",
-                 .max_body = 4194304, .max_tx_bytes = 0, .zk_heap_mb = 1024, .workers = 64, .session_timeout_ms = 10000, .keepalive_ms = 15000, .max_streams = 20000, .gc_interval_s = 60, .jwt_max_lifetime = 86400,
+                 .max_body = 4194304, .max_tx_bytes = 0, .zk_heap_mb = 1024, .write_bytes_per_sec = -1, .write_mutations_per_sec = -1, .workers = 64, .session_timeout_ms = 10000, .keepalive_ms = 15000, .max_streams = 20000, .gc_interval_s = 60, .jwt_max_lifetime = 86400,
                  .limits = HTTPD_LIMITS_DEFAULT, .log = {ZS_LOG_INFO}};
     if (parse_args(argc, argv, &o) < 0) return 2;
     /* ZooKeeper keeps its last 500 committed transactions in memory (for
@@ -348,6 +368,13 @@ int main(int argc, char **argv) {
         size_t derived = o.zk_heap_mb * 1048576 / 3600;
         o.max_tx_bytes = derived > 1000000 ? 1000000 : derived;
     }
+    /* Write budgets per subject: what one token may ask of the ensemble.
+     * At the defaults one subject needs over four minutes of non-stop
+     * writing to send a heap's worth of bytes (MB*1MiB/256 per second), and
+     * MB*4 mutations per second (4096 at 1 GiB) stays well below what one
+     * ZooKeeper ensemble commits (docs/PROTOCOL.md, "Write budgets"). */
+    if (o.write_bytes_per_sec < 0) o.write_bytes_per_sec = (long long)(o.zk_heap_mb * 1048576 / 256);
+    if (o.write_mutations_per_sec < 0) o.write_mutations_per_sec = (long long)o.zk_heap_mb * 4;
 
     auth_verifier *verifier = NULL;
     char *err = NULL;
@@ -404,7 +431,8 @@ int main(int argc, char **argv) {
     zs_metrics metrics = {0};
     committer *commit = z ? committer_start(z, o.max_tx_bytes, &metrics, &o.log) : NULL;
     api_config acfg = {z, o.root, mirrors, verifier, o.max_tx_bytes, &o.log, &ready, ev, NULL, o.web_dir, o.client_dir,
-                       &metrics, commit};
+                       &metrics, commit, (double)o.rate_limit, (double)o.write_bytes_per_sec,
+                       (double)o.write_mutations_per_sec};
     api *a = ev && commit ? api_new(&acfg) : NULL;
     httpd_config hcfg = {o.listen_host, o.listen_port, o.max_body, o.workers, o.ncors ? o.cors : NULL,
                          api_handle_inline, verifier == NULL, api_check_early, o.limits};
@@ -416,6 +444,8 @@ int main(int argc, char **argv) {
         LOG_INFO(&o.log, "largest ZooKeeper transaction %zu bytes (--max-tx-bytes%s)", o.max_tx_bytes,
                  o.max_tx_bytes == (o.zk_heap_mb * 1048576 / 3600 > 1000000 ? 1000000 : o.zk_heap_mb * 1048576 / 3600)
                      ? ", from --zk-heap-mb" : "");
+        LOG_INFO(&o.log, "per subject: rate limit %s, write budget %lld bytes/s and %lld mutations/s (0: off)",
+                 o.rate_limit ? "on" : "off", o.write_bytes_per_sec, o.write_mutations_per_sec);
         LOG_INFO(&o.log, "zookeeper %s, root %s, auth %s, znodes %s", o.zk, o.root,
                  verifier ? (o.jwt_secret_file ? "HS256" : "public key") : "off",
                  !ident.on ? "open (no --zk-digest-file)" : o.zk_world_read ? "digest identity: all, world: read" : "digest identity only");

@@ -13,7 +13,9 @@
 #include "sync/push.h"
 #include "sync/records.h"
 #include "sync/stores.h"
+#include "util/clock.h"
 #include "util/err.h"
+#include "util/limit.h"
 #include "util/jraw.h"
 #include "util/sbuf.h"
 #include "zk/layout.h"
@@ -25,6 +27,7 @@
 struct api {
     api_config cfg;
     push_env push;
+    zs_limit *rate;       /* --rate-limit (NULL: off) */
     GMutex mu;            /* guards the counters below */
     GHashTable *requests; /* "route\tstatus" -> count */
 };
@@ -36,7 +39,11 @@ api *api_new(const api_config *cfg) {
     if (!a) return NULL;
     a->cfg = *cfg;
     a->push = (push_env){cfg->z, cfg->mirrors, cfg->root, cfg->max_tx_bytes, cfg->lg, cfg->metrics, cfg->commit,
-                         push_clients_new()};
+                         push_clients_new(), NULL, NULL};
+    if (cfg->rate_limit > 0) a->rate = zs_limit_new(cfg->rate_limit, 2 * cfg->rate_limit);
+    if (cfg->write_bytes_per_sec > 0) a->push.budget_bytes = zs_limit_new(cfg->write_bytes_per_sec, 2 * cfg->write_bytes_per_sec);
+    if (cfg->write_mutations_per_sec > 0)
+        a->push.budget_mutations = zs_limit_new(cfg->write_mutations_per_sec, 2 * cfg->write_mutations_per_sec);
     g_mutex_init(&a->mu);
     a->requests = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     return a;
@@ -51,6 +58,9 @@ void api_set_gc(api *a, gc *g) {
 void api_free(api *a) {
     if (!a) return;
     push_clients_free(a->push.clients);
+    zs_limit_free(a->rate);
+    zs_limit_free(a->push.budget_bytes);
+    zs_limit_free(a->push.budget_mutations);
     g_hash_table_destroy(a->requests);
     g_mutex_clear(&a->mu);
     free(a);
@@ -212,7 +222,15 @@ static void h_store(api *a, const http_req *req, const route *rt, http_resp *res
     }
 }
 
-static void h_record(api *a, const http_req *req, const route *rt, const store_cfg *cfg, http_resp *resp) {
+/* Who a limit counts: the token's sub, else the client's address. */
+static void subject_of(const api *a, const auth_principal *who, const http_req *req, char *out, size_t n) {
+    const char *sub = a->cfg.auth ? auth_principal_sub(who) : NULL;
+    if (sub) snprintf(out, n, "sub:%s", sub);
+    else snprintf(out, n, "addr:%s", http_req_client_addr(req));
+}
+
+static void h_record(api *a, const http_req *req, const route *rt, const store_cfg *cfg, const char *subject,
+                     http_resp *resp) {
     const char *method = http_req_method(req);
     zs_err e = {0};
     records_precond pre = {0};
@@ -240,6 +258,7 @@ static void h_record(api *a, const http_req *req, const route *rt, const store_c
         ok_json(resp, 200, &b);
         http_resp_header(resp, "ETag", "\"%ld\"", (long)version);
     } else if (strcmp(method, "DELETE") == 0) {
+        if (push_budget(&a->push, subject, 1, rt->klen, &e) < 0) { fail(resp, &e); return; }
         if (records_delete(a->cfg.z, a->cfg.root, cfg, rt->key, rt->klen, &pre, &e) < 0) { fail(resp, &e); return; }
         resp->status = 204;
     } else { /* PUT */
@@ -272,6 +291,11 @@ static void h_record(api *a, const http_req *req, const route *rt, const store_c
             free(value);
             return;
         }
+        if (push_budget(&a->push, subject, 1, rt->klen + vlen, &e) < 0) {
+            fail(resp, &e);
+            free(value);
+            return;
+        }
         mirror *quota = NULL;
         if ((cfg->max_records || cfg->max_bytes) && !(quota = current_mirror(a, cfg, false, resp))) {
             free(value);
@@ -289,7 +313,7 @@ static void h_record(api *a, const http_req *req, const route *rt, const store_c
     }
 }
 
-static void h_push(api *a, const http_req *req, const store_cfg *cfg, http_resp *resp) {
+static void h_push(api *a, const http_req *req, const store_cfg *cfg, const char *subject, http_resp *resp) {
     if (!json_content_type(req)) {
         failf(resp, 415, "unsupported_media_type", "Content-Type must be application/json");
         return;
@@ -298,7 +322,7 @@ static void h_push(api *a, const http_req *req, const store_cfg *cfg, http_resp 
     const char *body = http_req_body(req, &len);
     sbuf b = SBUF_INIT;
     zs_err e = {0};
-    int rc = push_run(&a->push, cfg, body, len, &b, &e);
+    int rc = push_run(&a->push, subject, cfg, body, len, &b, &e);
     if (rc < 0) { sbuf_free(&b); fail(resp, &e); return; }
     ok_json(resp, 200, &b);
 }
@@ -433,10 +457,18 @@ static void h_metrics(api *a, http_resp *resp) {
                 "# TYPE zoosync_zk_invalid_data_total counter\n"
                 "zoosync_zk_invalid_data_total{kind=\"config\"} %llu\n"
                 "zoosync_zk_invalid_data_total{kind=\"client\"} %llu\n"
-                "zoosync_zk_invalid_data_total{kind=\"election\"} %llu\n",
+                "zoosync_zk_invalid_data_total{kind=\"election\"} %llu\n"
+                "# HELP zoosync_limited_total Requests refused with 429 by a per-subject limit.\n"
+                "# TYPE zoosync_limited_total counter\n"
+                "zoosync_limited_total{limit=\"rate\"} %llu\n"
+                "zoosync_limited_total{limit=\"write_bytes\"} %llu\n"
+                "zoosync_limited_total{limit=\"write_mutations\"} %llu\n",
                 (unsigned long long)ms.invalid_configs,
                 (unsigned long long)(a->cfg.metrics ? atomic_load(&a->cfg.metrics->zk_invalid_client) : 0),
-                (unsigned long long)gs.invalid_candidates);
+                (unsigned long long)gs.invalid_candidates,
+                (unsigned long long)(a->cfg.metrics ? atomic_load(&a->cfg.metrics->limited[ZS_LIMIT_RATE]) : 0),
+                (unsigned long long)(a->cfg.metrics ? atomic_load(&a->cfg.metrics->limited[ZS_LIMIT_WRITE_BYTES]) : 0),
+                (unsigned long long)(a->cfg.metrics ? atomic_load(&a->cfg.metrics->limited[ZS_LIMIT_WRITE_MUTATIONS]) : 0));
     sbuf_printf(&b,
                 "# HELP zoosync_gc_leader 1 while this gateway is the tombstone collector.\n# TYPE zoosync_gc_leader gauge\n"
                 "zoosync_gc_leader %d\n"
@@ -507,6 +539,16 @@ static void dispatch(api *a, const http_req *req, route *rt, http_resp *resp) {
     const char *method = http_req_method(req);
     auth_principal *who = authenticate(a, req, rt->id, resp);
     if (!who) return;
+    char subject[320];
+    subject_of(a, who, req, subject, sizeof subject);
+    int retry = 0;
+    if (a->rate && !zs_limit_take(a->rate, subject, 1, zs_clock_ms(), &retry)) {
+        if (a->cfg.metrics) atomic_fetch_add(&a->cfg.metrics->limited[ZS_LIMIT_RATE], 1);
+        failf(resp, 429, "too_many_requests", "over the rate limit of %g requests per second; retry in %d s",
+              a->cfg.rate_limit, retry);
+        http_resp_header(resp, "Retry-After", "%d", retry);
+        goto out;
+    }
     if (rt->id == R_NONE) {
         failf(resp, 404, "not_found", "no such route: %s %.200s", method, http_req_path(req));
         goto out;
@@ -544,8 +586,8 @@ static void dispatch(api *a, const http_req *req, route *rt, http_resp *resp) {
         goto out;
     }
     switch (rt->id) {
-    case R_RECORD: h_record(a, req, rt, &cfg, resp); break;
-    case R_PUSH: h_push(a, req, &cfg, resp); break;
+    case R_RECORD: h_record(a, req, rt, &cfg, subject, resp); break;
+    case R_PUSH: h_push(a, req, &cfg, subject, resp); break;
     case R_CHANGES: h_changes(a, &cfg, has_since, &since, limit, resp); break;
     case R_EVENTS: h_events(a, req, &cfg, has_since, &since, a->cfg.auth ? auth_principal_sub(who) : NULL, resp); break;
     default: break;

@@ -35,6 +35,12 @@ typedef struct api_config {
     const char *client_dir;    /* served at /client/ (NULL: none) */
     zs_metrics *metrics;
     committer *commit;         /* group commit of pushes */
+    /* Per subject (a token's sub; the client address without one), on this
+     * gateway; 0: off. Requests per second (burst twice that), and the
+     * write budgets (burst two seconds' worth). */
+    double rate_limit;
+    double write_bytes_per_sec;
+    double write_mutations_per_sec;
 } api_config;
 
 api *api_new(const api_config *cfg);

@@ -8,6 +8,7 @@
 
 #include "sync/cursor.h"
 #include "sync/push_validate.h"
+#include "util/clock.h"
 #include "util/jraw.h"
 #include "zk/layout.h"
 
@@ -1004,13 +1005,37 @@ static void req_free(push_req *r) {
     free(r->buf);
 }
 
-int push_run(const push_env *env, const store_cfg *cfg, const char *body, size_t len, sbuf *out, zs_err *err) {
+int push_budget(const push_env *env, const char *subject, size_t mutations, size_t bytes, zs_err *err) {
+    if (mutations == 0) return 0; /* asks lastMutationId: writes nothing */
+    int64_t now = zs_clock_ms();
+    int retry = 0;
+    if (env->budget_mutations && !zs_limit_take(env->budget_mutations, subject, (double)mutations, now, &retry)) {
+        if (env->metrics) atomic_fetch_add(&env->metrics->limited[ZS_LIMIT_WRITE_MUTATIONS], 1);
+        zs_err_set(err, 429, "too_many_requests", "over this subject's write budget of mutations per second; retry in %d s", retry);
+        err->retry_after = retry;
+        return -1;
+    }
+    if (env->budget_bytes && !zs_limit_take(env->budget_bytes, subject, (double)bytes, now, &retry)) {
+        if (env->budget_mutations) zs_limit_refund(env->budget_mutations, subject, (double)mutations);
+        if (env->metrics) atomic_fetch_add(&env->metrics->limited[ZS_LIMIT_WRITE_BYTES], 1);
+        zs_err_set(err, 429, "too_many_requests", "over this subject's write budget of bytes per second; retry in %d s", retry);
+        err->retry_after = retry;
+        return -1;
+    }
+    return 0;
+}
+
+int push_run(const push_env *env, const char *subject, const store_cfg *cfg, const char *body, size_t len, sbuf *out,
+             zs_err *err) {
     push_req r = {.env = env, .cfg = cfg};
     unit *units = NULL;
     size_t nunits = 0;
     int rc = -1;
     if (validate(&r, body, len, err) < 0) goto out;
     if (make_units(&r, 0, &units, &nunits, err) < 0) goto out; /* size checks before any write */
+    size_t wbytes = 0;
+    for (size_t i = 0; i < r.n; i++) wbytes += r.muts[i].klen + r.muts[i].vlen;
+    if (push_budget(env, subject, r.n, wbytes, err) < 0) goto out;
     mirror *mr = NULL;
     if (mirror_set_acquire(env->mirrors, cfg->name, cfg->czxid, 5000, &mr) < 0) {
         zs_err_set(err, 503, "unavailable", "store '%s' is still loading; retry shortly", cfg->name);

@@ -29,6 +29,7 @@
 #include "sync/commit.h"
 #include "sync/stores.h"
 #include "util/err.h"
+#include "util/limit.h"
 #include "util/log.h"
 #include "util/metrics.h"
 #include "util/sbuf.h"
@@ -59,12 +60,22 @@ typedef struct push_env {
     zs_metrics *metrics;      /* may be NULL */
     committer *commit;        /* group commit */
     push_clients *clients;    /* may be NULL: every push reads its client node */
+    zs_limit *budget_bytes;     /* write budgets per subject (NULL: none) */
+    zs_limit *budget_mutations;
 } push_env;
 
-/* Runs one push request: the raw body is validated and compacted here
- * (values kept exactly as written), then applied. The store's mirror gives
- * the response cursor when the request changed nothing. Returns 0 and
- * appends the response JSON to out, or -1 and err. */
-int push_run(const push_env *env, const store_cfg *cfg, const char *body, size_t len, sbuf *out, zs_err *err);
+/* Takes a write of `mutations` mutations carrying `bytes` (keys and
+ * values) from subject's write budgets. 0, or -1 and err (429
+ * too_many_requests with retry_after). For pushes (push_run calls it once
+ * the request is validated) and records PUT and DELETE. */
+int push_budget(const push_env *env, const char *subject, size_t mutations, size_t bytes, zs_err *err);
+
+/* Runs one push request of subject (whose write budgets it spends): the
+ * raw body is validated and compacted here (values kept exactly as
+ * written), then applied. The store's mirror gives the response cursor
+ * when the request changed nothing. Returns 0 and appends the response
+ * JSON to out, or -1 and err. */
+int push_run(const push_env *env, const char *subject, const store_cfg *cfg, const char *body, size_t len, sbuf *out,
+             zs_err *err);
 
 #endif

@@ -19,6 +19,8 @@ typedef struct zs_hist {
 } zs_hist;
 
 typedef enum { ZS_OP_SYNC, ZS_OP_MULTI, ZS_OP_READ, ZS_OP_WRITE, ZS_OP_KINDS } zs_op_kind;
+/* The per-subject limits, in the order of zoosync_limited_total's labels. */
+typedef enum { ZS_LIMIT_RATE, ZS_LIMIT_WRITE_BYTES, ZS_LIMIT_WRITE_MUTATIONS, ZS_LIMITS } zs_limit_kind;
 /* Push outcomes, in the order of zoosync_push_mutations_total's labels. */
 enum { ZS_PUSH_APPLIED, ZS_PUSH_CONFLICT, ZS_PUSH_DUPLICATE, ZS_PUSH_REJECTED, ZS_PUSH_OUTCOMES };
 
@@ -27,6 +29,7 @@ typedef struct zs_metrics {
     _Atomic uint64_t zk_errors[ZS_OP_KINDS];
     _Atomic uint64_t push_outcome[ZS_PUSH_OUTCOMES]; /* applied, conflict, duplicate, rejected */
     _Atomic uint64_t zk_invalid_client;     /* exactly-once records read from ZooKeeper and refused */
+    _Atomic uint64_t limited[ZS_LIMITS];    /* 429s by limit (zs_limit_kind) */
 } zs_metrics;
 
 void zs_hist_observe(zs_hist *h, int64_t us);

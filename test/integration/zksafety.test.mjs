@@ -27,10 +27,12 @@ function ruok(hostPort) {
   });
 }
 
-it('150 back-to-back pushes of 15 x 60 KB against a 256 MiB ZooKeeper: ZooKeeper stays alive, every acknowledged write is there', { timeout: 240000 }, async () => {
+it('150 back-to-back pushes of 15 x 60 KB against a 256 MiB ZooKeeper, write budgets off: ZooKeeper stays alive, every acknowledged write is there', { timeout: 240000 }, async () => {
+  // The transaction bound alone (--max-tx-bytes from --zk-heap-mb) is what keeps ZooKeeper alive here.
   await env.ready();
   const zk = await startZk(); // scripts/zk.sh: -Xmx256m
-  const G = await startGateway({ zk: zk.connect, root: newRoot(), name: 'oom', args: ['--zk-heap-mb', '256'] });
+  const G = await startGateway({ zk: zk.connect, root: newRoot(), name: 'oom',
+    args: ['--zk-heap-mb', '256', '--write-bytes-per-sec', '0', '--write-mutations-per-sec', '0'] });
   const api = new Api(G);
   const s = uniq('oom');
   await api.createStore(s);
@@ -54,6 +56,43 @@ it('150 back-to-back pushes of 15 x 60 KB against a 256 MiB ZooKeeper: ZooKeeper
     const c = feed.get(`k${j}`);
     assert.equal(c.version, acked, `k${j}: one version per acknowledged push`);
     assert.equal(c.value, `${v}${acked - 1}`, `k${j}: the last acknowledged value`);
+  }
+  await G.stop();
+  await zk.stop();
+});
+
+it('the same attack with the default write budgets ends in 429s: ZooKeeper alive, every acknowledged write there, and the writer held to its budget', { timeout: 240000 }, async () => {
+  await env.ready();
+  const zk = await startZk();
+  const G = await startGateway({ zk: zk.connect, root: newRoot(), name: 'oom429', args: ['--zk-heap-mb', '256'] });
+  const api = new Api(G);
+  const s = uniq('oom');
+  await api.createStore(s);
+  const v = 'x'.repeat(60000);
+  const N = 150, K = 15;
+  let acked = 0, lastAcked = -1;
+  const statuses = {};
+  const t0 = Date.now();
+  for (let i = 0; i < N; i++) { // an attacker: ignores Retry-After
+    const muts = Array.from({ length: K }, (_, j) => ({ id: i * K + j + 1, key: `k${j}`, op: 'put', value: `${v}${i}` }));
+    const r = await api.push(s, 'writer', muts, { timeout: 60000 });
+    statuses[r.status] = (statuses[r.status] || 0) + 1;
+    if (r.status === 200) { acked++; lastAcked = i; }
+    else assert.equal(r.status, 429, `only 200 or 429: ${r.status} ${r.text.slice(0, 200)}`);
+  }
+  const secs = (Date.now() - t0) / 1000;
+  const oom = readFileSync(path.join(zk.dir, 'node1', 'zk.log'), 'utf8').includes('OutOfMemoryError');
+  assert.equal(oom, false, 'ZooKeeper ran out of memory');
+  assert.ok(await ruok(zk.connect), 'ZooKeeper answers');
+  assert.ok(statuses[429] > 0, `the writer was held back: ${JSON.stringify(statuses)}`);
+  // 256 MiB heap: 1 MiB/s per subject, burst 2 MiB; each push is ~0.9 MB.
+  const allowed = Math.floor((2 * 1048576 + secs * 1048576) / (K * 60006)) + 1;
+  assert.ok(acked <= allowed, `${acked} pushes acknowledged in ${secs.toFixed(1)} s, at most ${allowed} within the budget`);
+  const feed = byKey((await api.changesAll(s)).changes);
+  for (let j = 0; j < K; j++) {
+    const c = feed.get(`k${j}`);
+    assert.equal(c.version, acked, `k${j}: one version per acknowledged push`);
+    assert.equal(c.value, `${v}${lastAcked}`, `k${j}: the last acknowledged value`);
   }
   await G.stop();
   await zk.stop();

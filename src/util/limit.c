@@ -1,0 +1,92 @@
+#include "util/limit.h"
+
+#include <assert.h>
+#include <glib.h>
+#include <math.h>
+#include <stdlib.h>
+
+typedef struct bucket {
+    double tokens;
+    int64_t at_ms; /* when tokens was computed */
+} bucket;
+
+struct zs_limit {
+    double rate, burst;
+    GMutex mu;
+    GHashTable *subjects; /* char* -> bucket* */
+};
+
+zs_limit *zs_limit_new(double rate, double burst) {
+    assert(rate > 0 && burst >= rate);
+    zs_limit *l = g_new0(zs_limit, 1);
+    l->rate = rate;
+    l->burst = burst;
+    g_mutex_init(&l->mu);
+    l->subjects = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    return l;
+}
+
+void zs_limit_free(zs_limit *l) {
+    if (!l) return;
+    g_hash_table_destroy(l->subjects);
+    g_mutex_clear(&l->mu);
+    g_free(l);
+}
+
+static void refill(const zs_limit *l, bucket *b, int64_t now_ms) {
+    if (now_ms > b->at_ms) {
+        b->tokens = fmin(l->burst, b->tokens + (double)(now_ms - b->at_ms) * l->rate / 1000.0);
+        b->at_ms = now_ms;
+    }
+}
+
+/* Drops every subject whose bucket is full again. */
+static void sweep(zs_limit *l, int64_t now_ms) {
+    GHashTableIter it;
+    gpointer k, v;
+    g_hash_table_iter_init(&it, l->subjects);
+    while (g_hash_table_iter_next(&it, &k, &v)) {
+        bucket *b = v;
+        refill(l, b, now_ms);
+        if (b->tokens >= l->burst) g_hash_table_iter_remove(&it);
+    }
+}
+
+bool zs_limit_take(zs_limit *l, const char *subject, double cost, int64_t now_ms, int *retry_s) {
+    assert(cost >= 0);
+    g_mutex_lock(&l->mu);
+    bucket *b = g_hash_table_lookup(l->subjects, subject);
+    if (!b) {
+        if (g_hash_table_size(l->subjects) >= ZS_LIMIT_SUBJECTS) sweep(l, now_ms);
+        if (g_hash_table_size(l->subjects) >= ZS_LIMIT_SUBJECTS) {
+            g_mutex_unlock(&l->mu);
+            *retry_s = 1;
+            return false;
+        }
+        b = g_new(bucket, 1);
+        b->tokens = l->burst;
+        b->at_ms = now_ms;
+        g_hash_table_insert(l->subjects, g_strdup(subject), b);
+    }
+    refill(l, b, now_ms);
+    double need = fmin(cost, l->burst);
+    bool ok = b->tokens >= need;
+    if (ok) b->tokens -= cost;
+    else *retry_s = (int)fmax(1.0, ceil((need - b->tokens) / l->rate));
+    g_mutex_unlock(&l->mu);
+    return ok;
+}
+
+void zs_limit_refund(zs_limit *l, const char *subject, double cost) {
+    g_mutex_lock(&l->mu);
+    bucket *b = g_hash_table_lookup(l->subjects, subject);
+    if (b) b->tokens = fmin(l->burst, b->tokens + cost);
+    g_mutex_unlock(&l->mu);
+}
+
+unsigned zs_limit_subjects(zs_limit *l) {
+    g_mutex_lock(&l->mu);
+    unsigned n = g_hash_table_size(l->subjects);
+    g_mutex_unlock(&l->mu);
+    return n;
+}
