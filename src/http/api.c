@@ -671,5 +671,11 @@ void api_handle(void *app, const http_req *req, http_resp *resp) {
         dispatch(a, req, &rt, resp);
     }
     count_request(a, rt.id, resp->status);
+    /* The access log, at debug level (an error's body says why). */
+    if (a->cfg.lg && a->cfg.lg->level >= ZS_LOG_DEBUG && !ops)
+        LOG_DEBUG(a->cfg.lg, "http: %s %.300s from %s: %d%s%.*s", http_req_method(req), path, http_req_client_addr(req),
+                  resp->status, resp->status >= 400 && resp->body ? " " : "",
+                  resp->status >= 400 && resp->body ? (int)(resp->len > 300 ? 300 : resp->len) : 0,
+                  resp->body ? resp->body : "");
     route_free(&rt);
 }

@@ -977,6 +977,13 @@ static void write_response(push_req *r, mirror *mr, sbuf *out) {
             atomic_fetch_add(&r->env->metrics->push_outcome[k], 1);
         }
     }
+    if (r->env->lg && r->env->lg->level >= ZS_LOG_DEBUG) {
+        size_t k[ST_REJECTED + 1] = {0};
+        for (size_t i = 0; i < r->n; i++) k[r->muts[i].status]++;
+        LOG_DEBUG(r->env->lg, "push %s client %s ids %lld..%lld: %zu applied, %zu conflict, %zu duplicate, %zu rejected; last %lld",
+                  r->cfg->name, r->client, r->n ? (long long)r->muts[0].id : 0LL, r->n ? (long long)r->muts[r->n - 1].id : 0LL,
+                  k[ST_APPLIED], k[ST_CONFLICT], k[ST_DUPLICATE], k[ST_REJECTED], (long long)r->cl.last);
+    }
     /* Read-your-writes: from this cursor on, the feed reflects every applied
      * mutation. Duplicates were applied earlier at unknown positions: the
      * mirror's watermark after a sync covers them. */
