@@ -135,8 +135,10 @@ it('the browser killed during a burst of writes: after reopening, data and chang
     await waitIn(page, () => T.db.status.pending === 0, null, { ms: 20000, what: 'all pending pushed' });
     const feed = await apiA.changesAll(s, {});
     const server = new Map(feed.changes.map((c) => [c.key, c]));
+    const errors = await page.evaluate(() => T.events.error);
     for (const [k, r] of recs) {
-      assert.ok(server.has(k), `${k} never reached the server`);
+      assert.ok(server.has(k), `${k} never reached the server (pending after the kill: ${muts.map((m) => `${m.id}:${m.k}`).join(' ')}; `
+        + `errors in the page: ${JSON.stringify(errors).slice(0, 2000)})`);
       assert.deepEqual(server.get(k).value, r.v);
       assert.equal(server.get(k).version, 1, `${k} applied ${server.get(k).version} times`);
     }
