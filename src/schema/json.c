@@ -400,9 +400,9 @@ static bool lit(parser *ps, const char *w, size_t n) {
 }
 
 static schema_jv *pvalue(parser *ps, int depth) {
-    if (depth > ps->max_depth) return perr(ps, "nesting too deep", ps->p);
     ws(ps);
     if (ps->p >= ps->end) return perr(ps, "unexpected end", ps->p);
+    if ((*ps->p == '{' || *ps->p == '[') && depth > ps->max_depth) return perr(ps, "nesting too deep", ps->p);
     switch (*ps->p) {
     case '{': return pobject(ps, depth);
     case '[': return parray(ps, depth);
