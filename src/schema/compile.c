@@ -924,10 +924,12 @@ static schema_t *meta_schema(char *err, size_t errlen) {
     const char *why;
     size_t at;
     schema_jv *v = schema_json_parse(&m->arena, schema_meta_draft07, schema_meta_draft07_len, 64, &why, &at);
-    if (!v || compile_tree(m, v, NULL, err, errlen) < 0) {
+    schema_limits lim = {0, 0, 20u * SCHEMA_MAX_STEPS};
+    if (!v || compile_tree(m, v, &lim, err, errlen) < 0) {
         schema_free(m);
         return NULL;
     }
+    m->explain = true;
     return m;
 }
 

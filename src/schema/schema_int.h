@@ -152,6 +152,7 @@ struct schema {
     uint32_t nn, cap;
     uint32_t root;
     uint64_t max_steps;
+    bool explain; /* the meta-schema: a failed anyOf/oneOf reports its closest branch's error */
     pcre2_match_context *mctx;
     pcre2_code **res; /* every compiled regex, to free */
     uint32_t nres, capres;

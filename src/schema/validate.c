@@ -172,6 +172,58 @@ static int match(vctx *c, const pcre2_code *re, const char *s, size_t n) {
 
 static bool ev(vctx *c, uint32_t si, const schema_jv *v, bool quiet);
 
+/* Moves t's errors to c->out (as many as fit). */
+static void take(vctx *c, schema_errors *t) {
+    for (size_t i = 0; i < t->count; i++) {
+        if (c->out->count < c->max) {
+            c->out->e[c->out->count++] = t->e[i];
+            if (c->out->count >= c->max) c->full = true;
+        } else {
+            free(t->e[i].path);
+            free(t->e[i].message);
+        }
+    }
+    t->count = 0;
+}
+
+/* For the meta-schema's messages: when no branch of an anyOf/oneOf
+ * matched, record the first error of the branch that got deepest into the
+ * value (the longest path), the likeliest meant. false when there was none
+ * to record. */
+static bool explain(vctx *c, const sn_list *l, const schema_jv *v) {
+    schema_errors *save = c->out;
+    size_t savemax = c->max;
+    bool savefull = c->full;
+    schema_errors best = {0}, t = {0};
+    size_t bestlen = 0;
+    for (uint32_t i = 0; i < l->n && !c->stop; i++) {
+        memset(&t, 0, sizeof t);
+        c->out = &t;
+        c->max = 1;
+        c->full = false;
+        ev(c, l->v[i], v, false);
+        c->out = save;
+        c->max = savemax;
+        c->full = savefull;
+        if (c->stop) break;
+        if (t.count && (!best.count || strlen(t.e[0].path) > bestlen)) {
+            schema_errors_free(&best);
+            best = t;
+            bestlen = strlen(t.e[0].path);
+        } else {
+            schema_errors_free(&t);
+        }
+    }
+    if (c->stop) { /* the limit's own error */
+        schema_errors_free(&best);
+        take(c, &t);
+        return true;
+    }
+    bool any = best.count > 0;
+    take(c, &best);
+    return any;
+}
+
 typedef struct hidx {
     uint64_t h;
     uint32_t i;
@@ -498,6 +550,7 @@ static bool ev(vctx *c, uint32_t si, const schema_jv *v, bool quiet) {
             any = ev(c, n->anyof.v[i], v, true);
             STOP_IF(c->stop);
         }
+        if (!any && !quiet && c->s->explain && !c->full && explain(c, &n->anyof, v)) SUBFAIL();
         if (!any) FAIL("anyOf", "the value matches none of the %u schemas of \"anyOf\"", n->anyof.n);
     }
     if (n->oneof.n) {
@@ -509,6 +562,7 @@ static bool ev(vctx *c, uint32_t si, const schema_jv *v, bool quiet) {
             }
             STOP_IF(c->stop);
         }
+        if (hits == 0 && !quiet && c->s->explain && !c->full && explain(c, &n->oneof, v)) SUBFAIL();
         if (hits == 0) FAIL("oneOf", "the value matches none of the %u schemas of \"oneOf\"", n->oneof.n);
         if (hits > 1) FAIL("oneOf", "the value matches schemas %u and %u of \"oneOf\", not exactly one", first, second);
     }
