@@ -47,6 +47,7 @@ typedef struct comp {
     pending *pend;
     size_t npend, cappend;
     pcre2_compile_context *cctx;
+    bool meta_loaded;
 } comp;
 
 static void fail(comp *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -732,6 +733,19 @@ static schema_jv *follow(schema_jv *v, const char *frag, bool *ok) {
     return cur;
 }
 
+/* The meta-schema's document, indexed after the schema's own $ids (which
+ * win), once a $ref names something the schema does not hold. */
+static bool load_meta(comp *c) {
+    if (c->meta_loaded) return true;
+    c->meta_loaded = true;
+    const char *why;
+    size_t at;
+    schema_jv *meta = schema_json_parse(&c->s->arena, schema_meta_draft07, schema_meta_draft07_len, 64, &why, &at);
+    if (!meta) return fail(c, "out of memory"), false;
+    walk(c, meta, "", "http://json-schema.org/draft-07/schema#", true, 0);
+    return !c->failed;
+}
+
 static bool resolve_refs(comp *c) {
     for (size_t i = 0; i < c->npend && !c->failed; i++) {
         pending p = c->pend[i];
@@ -743,6 +757,10 @@ static bool resolve_refs(comp *c) {
         const char *tptr = NULL, *tbase = abs;
         if (!*frag || *frag == '/') {
             res_entry *r = find_id(c, abs);
+            if (!r && !c->meta_loaded) {
+                if (!load_meta(c)) return false;
+                r = find_id(c, abs);
+            }
             if (!r) {
                 fail(c, "\"$ref\" at \"%s\": \"%s\" is not in this schema (only local references and the draft-07 "
                         "meta-schema are allowed)",
@@ -768,6 +786,10 @@ static bool resolve_refs(comp *c) {
             }
         } else {
             res_entry *r = find_id(c, p.uri);
+            if (!r && !c->meta_loaded) {
+                if (!load_meta(c)) return false;
+                r = find_id(c, p.uri);
+            }
             if (!r) {
                 fail(c, "\"$ref\" at \"%s\": \"%s\" names no \"$id\" in this schema", rptr, p.ref);
                 return false;
@@ -886,17 +908,8 @@ static int compile_tree(schema_t *s, schema_jv *v, const schema_limits *lim, cha
     pcre2_set_depth_limit(s->mctx, SCHEMA_REGEX_DEPTH_LIMIT);
     pcre2_set_heap_limit(s->mctx, SCHEMA_REGEX_HEAP_LIMIT);
 
-    /* the meta-schema, for "$ref"s to it */
-    const char *why;
-    size_t at;
-    schema_jv *meta = schema_json_parse(&s->arena, schema_meta_draft07, schema_meta_draft07_len, 64, &why, &at);
-    if (!meta) {
-        fail(&c, "out of memory");
-        goto out;
-    }
     walk(&c, v, "", "", false, 0);
     if (!find_id(&c, "") && !c.failed) add_id(&c, "", v, "", "", false);
-    walk(&c, meta, "", "http://json-schema.org/draft-07/schema#", true, 0);
     if (c.failed) goto out;
     s->root = compile(&c, v, "", "");
     if (c.failed || !resolve_refs(&c) || !check_cycles(&c)) goto out;
