@@ -159,4 +159,44 @@ frames += [
     I(0) + I(10000) + L(1) + buf(b'\x00' * 16),
 ]
 write('jute', frames)
+# ---- schema (tests/unit/test_schema.c and the draft-07 suite's shapes):
+# a schema, a NUL byte, a value ----
+def sv(schema, value):
+    return schema.encode() + b'\0' + value.encode()
+schema = [
+    sv('{"type":"object","required":["name"],"properties":{"name":{"type":"string","minLength":1,"pattern":"^n[0-9]+$"},"n":{"multipleOf":0.1,"maximum":18446744073709551615},"tags":{"type":"array","items":{"type":"string"},"uniqueItems":true,"maxItems":3}},"additionalProperties":false}',
+       '{"name":"n1","n":0.3,"tags":["a","b",1]}'),
+    sv('{"items":[{"type":"integer"},{"$ref":"#/items/0"}],"additionalItems":false,"contains":{"const":1}}', '[1,1.0,2]'),
+    sv('{"definitions":{"a":{"type":"integer"},"b":{"$ref":"#/definitions/a"}},"$ref":"#/definitions/b"}', '1e2'),
+    sv('{"properties":{"foo":{"$ref":"#"}},"additionalProperties":false}', '{"foo":{"foo":{"bar":1}}}'),
+    sv('{"$id":"http://example.com/a/root.json","properties":{"p":{"$ref":"item.json"}},"definitions":{"i":{"$id":"item.json","type":"object"}}}', '{"p":[]}'),
+    sv('{"allOf":[{"$ref":"#foo"}],"definitions":{"A":{"$id":"#foo","type":"integer"}}}', '"x"'),
+    sv('{"tilda~field":{"type":"integer"},"properties":{"t":{"$ref":"#/tilda~0field"},"p":{"$ref":"#/percent%25field"}},"percent%field":true}', '{"t":1.5}'),
+    sv('{"$ref":"http://json-schema.org/draft-07/schema#"}', '{"type":"strin","minLength":-1,"items":[{"pattern":"("}]}'),
+    sv('{"anyOf":[{"type":"string"},{"minimum":2}],"oneOf":[{"multipleOf":2},{"multipleOf":3}],"not":{"const":6}}', '6'),
+    sv('{"if":{"exclusiveMaximum":0},"then":{"minimum":-10},"else":{"multipleOf":2}}', '-100'),
+    sv('{"dependencies":{"a":["b"],"c":{"required":["d"]}},"propertyNames":{"maxLength":3},"minProperties":1,"maxProperties":4}', '{"a":1,"c":2,"long name":3}'),
+    sv('{"patternProperties":{"^x-":{"type":"string"},"\\u00e9+":false},"additionalProperties":{"type":"number"}}', '{"x-a":"s","\u00e9\u00e9":1,"y":"z"}'),
+    sv('{"enum":[1.10,{"a":[null]},"x"],"const":{"a":[null]}}', '{"a":[null]}'),
+    sv('{"type":["integer","null"],"minimum":1e400,"exclusiveMinimum":-1e-400}', '123456789012345678901234567890123456789'),
+    sv('{"multipleOf":123456789012345678901234567890}', '12193263113702179522618422492992648986186782045407430'),
+    sv('{"multipleOf":7}', '1e1000000'),
+    sv('{"pattern":"^(a+)+$"}', '"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!"'),
+    sv('{"maxLength":2,"minLength":2}', '"\\u00e9\\ud83d\\ude00"'),
+    sv('{"$ref":"#"}', '1'),
+    sv('{"anyOf":[{"$ref":"#"}]}', '1'),
+    sv('{"$defs":{}}', '1'),
+    sv('{"properties":{"$defs":{"prefixItems":1}}}', '{}'),
+    sv('{"$schema":"https://json-schema.org/draft/2020-12/schema"}', '1'),
+    sv('{"$ref":"other.json#/x"}', '1'),
+    sv('true', '[[[[[[[[[[]]]]]]]]]]'),
+    sv('false', 'null'),
+    sv('{"items":{"items":{"items":{"type":"null"}}}}', '[[[null,1]]]'),
+    sv('{"uniqueItems":true}', '[{"a":1,"b":2},{"b":2.0,"a":1}]'),
+    '{"type":"object","properties":{"a":{"type":"string"}}}',
+    '{"minimum":0}\0 [ 1 , -1e-9 ]\n',
+    '{"type":"string"}\0"\\ud800"',
+]
+write('schema', schema)
+
 print({t: len(os.listdir(os.path.join(ROOT, t))) for t in os.listdir(ROOT)})

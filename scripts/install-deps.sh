@@ -10,6 +10,7 @@ APT_PKGS=(
   libzookeeper-mt-dev libmicrohttpd-dev            # ZooKeeper C client, HTTP server
   libjansson-dev libjwt-dev libglib2.0-dev         # JSON, JWT, containers
   libcmocka-dev libssl-dev libcurl4-openssl-dev    # C unit tests, key parsing, the CLI
+  libpcre2-dev json-schema-test-suite              # schema regexes; the draft-07 test suite
   zookeeper default-jre-headless                   # the ZooKeeper server (Java)
   nodejs npm                                       # integration and browser tests
   chromium                                         # real-browser tests
