@@ -13,8 +13,11 @@
 /** @typedef {import('./zoosync.d.ts').ConflictInfo} ConflictInfo */
 /** @typedef {import('./zoosync.d.ts').ErrorInfo} ErrorInfo */
 
-const IDB_VERSION = 1;
-const RECORDS = 'records';     // {s, k, v, d, ver, c, e}: store, key, value, deleted, server version, cursor, resync epoch
+const IDB_VERSION = 2;
+// records: {s, k, v, d, ver, c, e, o?, t?}: store, key, value, deleted, server version, cursor, resync epoch;
+// o (live records only) = orderKey(k), indexed by_order [s, o] for range reads in the server's key order;
+// t (tombstones only) = c, indexed by_tomb [s, t] so purgeable tombstones are found without a scan.
+const RECORDS = 'records';
 const MUTS = 'mutations';      // the change log: {id, s, k, op, v, tx, at}
 const META = 'meta';           // {k, v}: client id, next mutation id, cursors, store descriptions, progress
 const CONFLICTS = 'conflicts'; // unresolved conflicts: {s, k, local, localDeleted, remote, remoteDeleted, remoteVersion, at, error}
@@ -165,6 +168,71 @@ export function zkPath(root, store, key) {
   return `${root.replace(/\/+$/, '')}/stores/${store}/r/${bb}/${name}`;
 }
 
+/**
+ * A string whose UTF-16 code-unit order (IndexedDB's) is the code-point order
+ * of s, which is the UTF-8 byte order the server uses. The two orders differ
+ * only where one string has a surrogate (a character above U+FFFF) and the
+ * other a code unit in U+E000..U+FFFF at the first difference: code units
+ * U+D800..U+DFFF move up by 0x2000 and U+E000..U+FFFF down by 0x800, so
+ * surrogates sort last. A bijection, so it keeps prefixes: k starts with p
+ * exactly when orderKey(k) starts with orderKey(p). Identity for keys with no
+ * code unit at or above U+D800.
+ * @param {string} s
+ */
+export function orderKey(s) {
+  if (!/[\ud800-\uffff]/.test(s)) return s;
+  let out = '';
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    out += String.fromCharCode(c < 0xd800 ? c : c < 0xe000 ? c + 0x2000 : c - 0x800);
+  }
+  return out;
+}
+
+/** The least string greater (in code-unit order) than every string that starts with p; null when none. @param {string} p */
+function prefixEnd(p) {
+  let i = p.length;
+  while (i > 0 && p.charCodeAt(i - 1) === 0xffff) i--;
+  if (i === 0) return null;
+  return p.slice(0, i - 1) + String.fromCharCode(p.charCodeAt(i - 1) + 1);
+}
+
+/** Compares two keys as the server does (UTF-8 bytes, that is code points). @param {string} a @param {string} b */
+export function compareKeys(a, b) {
+  const x = orderKey(a), y = orderKey(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/**
+ * Puts a record, keeping its index fields right: `o` on live records (the
+ * by_order index, range reads), `t` on tombstones (by_tomb, purging).
+ * @param {IDBObjectStore} recs @param {any} rec
+ */
+function putRec(recs, rec) {
+  if (rec.d) { delete rec.o; rec.t = rec.c || ''; } else { delete rec.t; rec.o = orderKey(rec.k); }
+  return recs.put(rec);
+}
+
+/**
+ * Deletes the tombstones of a store whose deletion the feed has passed
+ * (cursor at or below the store's cursor) and that no pending mutation needs.
+ * A change older than the store's cursor can no longer arrive (older pages are
+ * ignored, and a later page shows each key in its latest state), so nothing
+ * is lost; a later create is pushed with base 0, which matches a deleted key.
+ * @param {IDBTransaction} tx @param {string} store @param {string|undefined} cursor
+ * @returns {Promise<number>} how many rows left
+ */
+async function sweepTombstones(tx, store, cursor) {
+  const recs = tx.objectStore(RECORDS);
+  const keys = await rq(recs.index('by_tomb').getAllKeys(IDBKeyRange.bound([store, ''], [store, cursor || ''])));
+  if (!keys.length) return 0;
+  const byKey = tx.objectStore(MUTS).index('by_key');
+  const pend = await Promise.all(keys.map((pk) => rq(byKey.count(pk))));
+  let n = 0;
+  keys.forEach((pk, i) => { if (!pend[i]) { recs.delete(pk); n++; } });
+  return n;
+}
+
 /** @param {IDBRequest} r @returns {Promise<any>} */
 function rq(r) {
   return new Promise((resolve, reject) => { r.onsuccess = () => resolve(r.result); r.onerror = () => reject(r.error); });
@@ -188,6 +256,33 @@ async function getRecords(recs, store, keys) {
   const rows = n ? await rq(recs.getAll(range)) : [];
   const by = new Map(rows.map((r) => [r.k, r]));
   return keys.map((k) => by.get(k));
+}
+
+/**
+ * The by_order index range of a range query (null when empty).
+ * @param {string} store @param {any} q
+ * @returns {{range: IDBKeyRange|null, limit: number|undefined, reverse: boolean}}
+ */
+function keyRange(store, q) {
+  if (q === null || typeof q !== 'object') throw new ZooSyncError('bad_request', 'range: must be an object');
+  for (const f of Object.keys(q)) {
+    if (!['prefix', 'start', 'end', 'limit', 'reverse'].includes(f)) throw new ZooSyncError('bad_request', `range: unknown field ${JSON.stringify(f)}`);
+  }
+  for (const f of ['prefix', 'start', 'end']) {
+    const v = q[f];
+    if (v === undefined) continue;
+    if (typeof v !== 'string') throw new ZooSyncError('bad_request', `range.${f}: must be a string`);
+    if (hasLoneSurrogate(v)) throw new ZooSyncError('bad_request', `range.${f}: contains a lone surrogate`);
+  }
+  const { limit } = q;
+  if (limit !== undefined && !(Number.isInteger(limit) && limit >= 0)) throw new ZooSyncError('bad_request', 'range.limit: must be an integer >= 0');
+  if (q.reverse !== undefined && typeof q.reverse !== 'boolean') throw new ZooSyncError('bad_request', 'range.reverse: must be a boolean');
+  let lo = '', hi = /** @type {string|null} */ (null);
+  if (q.prefix) { lo = orderKey(q.prefix); hi = prefixEnd(lo); }
+  if (q.start !== undefined) { const x = orderKey(q.start); if (x > lo) lo = x; }
+  if (q.end !== undefined) { const x = orderKey(q.end); if (hi === null || x < hi) hi = x; }
+  const range = hi !== null && hi <= lo ? null : IDBKeyRange.bound([store, lo], [store, hi === null ? [] : hi], false, true);
+  return { range, limit, reverse: !!q.reverse };
 }
 
 /** Deletes mutations by id, a run of consecutive ids as one range (ids are integers). @param {IDBObjectStore} st @param {number[]} ids */
@@ -273,7 +368,21 @@ function openIDB(factory, name) {
     const r = factory.open(name, IDB_VERSION);
     r.onupgradeneeded = () => {
       const db = r.result;
-      if (!db.objectStoreNames.contains(RECORDS)) db.createObjectStore(RECORDS, { keyPath: ['s', 'k'] });
+      const recs = db.objectStoreNames.contains(RECORDS) ? r.transaction.objectStore(RECORDS) : db.createObjectStore(RECORDS, { keyPath: ['s', 'k'] });
+      if (!recs.indexNames.contains('by_order')) {
+        // Version 1 had neither index: fill in o / t on every record, once.
+        recs.createIndex('by_order', ['s', 'o']);
+        recs.createIndex('by_tomb', ['s', 't']);
+        const c = recs.openCursor();
+        c.onsuccess = () => {
+          const cur = c.result;
+          if (!cur) return;
+          const rec = cur.value;
+          if (rec.d) { delete rec.o; rec.t = rec.c || ''; } else { delete rec.t; rec.o = orderKey(rec.k); }
+          cur.update(rec);
+          cur.continue();
+        };
+      }
       if (!db.objectStoreNames.contains(MUTS)) {
         const m = db.createObjectStore(MUTS, { keyPath: 'id' });
         m.createIndex('by_store', ['s', 'id']);
@@ -397,11 +506,47 @@ export class SyncDB {
     return r && !r.d ? r.v : undefined;
   }
 
-  /** @param {string} store @returns {Promise<{key: string, value: any}[]>} */
-  async getAll(store) {
+  /**
+   * The live records of a store in the server's key order (UTF-8 bytes), read
+   * by key range from the by_order index (live records only): `prefix`, or
+   * `start` (inclusive) / `end` (exclusive), or both (their intersection);
+   * `limit` records at most; `reverse` from the end.
+   * @param {string} store @param {import('./zoosync.d.ts').RangeQuery} [q]
+   * @returns {Promise<{key: string, value: any}[]>}
+   */
+  async getAll(store, q = {}) {
     this._check(store);
-    const rows = await inTx(this._idb, [RECORDS], 'readonly', (tx) => rq(tx.objectStore(RECORDS).getAll(storeRange(store))));
-    return rows.filter((r) => !r.d).map((r) => ({ key: r.k, value: r.v }));
+    const { range, limit, reverse } = keyRange(store, q);
+    if (!range || limit === 0) return [];
+    const rows = await inTx(this._idb, [RECORDS], 'readonly', async (tx) => {
+      const idx = tx.objectStore(RECORDS).index('by_order');
+      if (!reverse) return rq(limit === undefined ? idx.getAll(range) : idx.getAll(range, limit));
+      return new Promise((resolve, reject) => {
+        const out = [];
+        const c = idx.openCursor(range, 'prev');
+        c.onsuccess = () => {
+          const cur = c.result;
+          if (!cur || (limit !== undefined && out.length >= limit)) { resolve(out); return; }
+          out.push(cur.value);
+          if (limit !== undefined && out.length >= limit) resolve(out); else cur.continue();
+        };
+        c.onerror = () => reject(c.error);
+      });
+    });
+    return rows.map((r) => ({ key: r.k, value: r.v }));
+  }
+
+  /**
+   * How many live records a key range holds (same query as getAll; `limit`
+   * caps the count). One IndexedDB count on the by_order index.
+   * @param {string} store @param {import('./zoosync.d.ts').RangeQuery} [q] @returns {Promise<number>}
+   */
+  async count(store, q = {}) {
+    this._check(store);
+    const { range, limit } = keyRange(store, q);
+    if (!range) return 0;
+    const n = await inTx(this._idb, [RECORDS], 'readonly', (tx) => rq(tx.objectStore(RECORDS).index('by_order').count(range)));
+    return limit === undefined ? n : Math.min(n, limit);
   }
 
   /**
@@ -635,7 +780,7 @@ export class SyncDB {
         rec.d = o.op === 'delete';
         rec.v = o.op === 'put' ? o.value : undefined;
         latest.set(id, rec);
-        recs.put(rec);
+        putRec(recs, rec);
         /** @type {any} */
         const m = { id: first + i, s: o.store, k: o.key, op: o.op, at: now };
         if (o.op === 'put') m.v = o.value;
@@ -1184,15 +1329,17 @@ class StoreSync {
       const out = await inTx(this.db._idb, [RECORDS, MUTS], 'readwrite', async (tx) => {
         const pend = await rq(tx.objectStore(MUTS).index('by_key').count([this.store, k]));
         const recs = tx.objectStore(RECORDS);
-        const rec = await rq(recs.get([this.store, k])) || { s: this.store, k, ver: 0, c: '', e: 0 };
-        if (pend) { if (state.version) { rec.ver = state.version; recs.put(rec); } return null; }
-        const before = JSON.stringify([rec.d, rec.v]);
+        const had = await rq(recs.get([this.store, k]));
+        const rec = had || { s: this.store, k, ver: 0, c: '', e: 0, d: true };
+        if (pend) { if (state.version) { rec.ver = state.version; putRec(recs, rec); } return null; }
+        const before = JSON.stringify([!!rec.d, rec.d ? null : rec.v]);
         if (state.deleted) { rec.d = true; rec.v = undefined; } else {
           rec.d = false; rec.v = state.value; rec.ver = state.version;
           if (state.cursor && state.cursor > (rec.c || '')) rec.c = state.cursor;
         }
-        recs.put(rec);
-        return before === JSON.stringify([rec.d, rec.v]) ? null : { key: k, value: rec.v, deleted: rec.d, origin: 'remote' };
+        if (rec.d) recs.delete([this.store, k]); // nothing pending needs a tombstone
+        else putRec(recs, rec);
+        return before === JSON.stringify([!!rec.d, rec.d ? null : rec.v]) ? null : { key: k, value: rec.v, deleted: !!rec.d, origin: 'remote' };
       });
       if (out) this.db._deliver(this.store, [out], true);
     }
@@ -1296,14 +1443,14 @@ class StoreSync {
             rec.d = info.remoteDeleted; rec.v = info.remote;
             changes.push({ key: m.k, value: rec.v, deleted: rec.d, origin: 'remote' });
           }
-          recs.put(rec);
+          putRec(recs, rec);
           continue;
         }
         cs.delete([this.store, m.k]);
-        if (newer.length) { recs.put(rec); continue; } // a newer local write wins, rebased on the remote version
+        if (newer.length) { putRec(recs, rec); continue; } // a newer local write wins, rebased on the remote version
         const deleted = x.value === undefined;
         rec.d = deleted; rec.v = deleted ? undefined : x.value;
-        recs.put(rec);
+        putRec(recs, rec);
         changes.push({ key: m.k, value: clone(rec.v), deleted, origin: 'remote' });
         let rewritten = false;
         for (const p of rest) {
@@ -1441,13 +1588,21 @@ class StoreSync {
         const pends = anyPending ? await Promise.all(changes.map((c) => rq(ms.index('by_key').count([this.store, c.key])))) : null;
         changes.forEach((c, i) => {
           const prev = prevs[i];
-          if (prev && prev.c && c.cursor <= prev.c) { if (epoch !== null && prev.e !== epoch) { prev.e = epoch; recs.put(prev); } return; }
-          if (pends && pends[i]) { if (prev && epoch !== null) { prev.e = epoch; recs.put(prev); } return; }
-          const rec = { s: this.store, k: c.key, d: !!c.deleted, v: c.deleted ? undefined : c.value, ver: c.version, c: c.cursor, e: epoch !== null ? epoch : (prev ? prev.e : 0) };
-          recs.put(rec);
-          if (!(c.deleted && (!prev || prev.d))) out.push({ key: c.key, value: rec.v, deleted: rec.d, origin: 'remote' });
+          if (prev && prev.c && c.cursor <= prev.c) { if (epoch !== null && prev.e !== epoch) { prev.e = epoch; putRec(recs, prev); } return; }
+          if (pends && pends[i]) { if (prev && epoch !== null) { prev.e = epoch; putRec(recs, prev); } return; }
+          if (c.deleted) {
+            // Nothing pending: the row goes (no tombstone; see sweepTombstones).
+            if (prev) recs.delete([this.store, c.key]);
+            if (prev && !prev.d) out.push({ key: c.key, value: undefined, deleted: true, origin: 'remote' });
+            return;
+          }
+          const rec = { s: this.store, k: c.key, d: false, v: c.value, ver: c.version, c: c.cursor, e: epoch !== null ? epoch : (prev ? prev.e : 0) };
+          putRec(recs, rec);
+          out.push({ key: c.key, value: rec.v, deleted: false, origin: 'remote' });
         });
         if (cursor && (!old || cursor > old || epoch !== null)) await metaPut(tx, 'cursor:' + this.store, cursor);
+        const now = cursor && old && cursor < old && epoch === null ? old : (cursor || old);
+        if (now) await sweepTombstones(tx, this.store, now);
         if (initial) await metaPut(tx, 'initial:' + this.store, initial);
         if (epoch !== null && finishResync) {
           // Drop what the server no longer has (unless pending locally or newer than the snapshot).
