@@ -40,7 +40,7 @@ export class ZooSyncError extends Error {
   /**
    * @param {string} code
    * @param {string} message
-   * @param {{status?: number, store?: string, retryAfter?: number, details?: any, mutation?: any}} [extra]
+   * @param {{status?: number, store?: string, retryAfter?: number, details?: any, mutation?: any, errors?: any[], group?: any[]}} [extra]
    */
   constructor(code, message, extra = {}) {
     super(message);
@@ -51,6 +51,8 @@ export class ZooSyncError extends Error {
     /** @type {number|undefined} */ this.retryAfter = extra.retryAfter;
     if (extra.details !== undefined) this.details = extra.details;
     if (extra.mutation !== undefined) this.mutation = extra.mutation;
+    if (extra.errors !== undefined) this.errors = extra.errors;
+    if (extra.group !== undefined) this.group = extra.group;
   }
 }
 
@@ -952,11 +954,13 @@ function errorInfo(err) {
   if (err.store) info.store = err.store;
   if (err.status) info.status = err.status;
   if (err.mutation) info.mutation = err.mutation;
+  if (err.errors) info.errors = err.errors;
+  if (err.group) info.group = err.group;
   return info;
 }
 
 function errorFromInfo(info) {
-  const e = new ZooSyncError(info.code, info.message, { store: info.store, status: info.status, mutation: info.mutation });
+  const e = new ZooSyncError(info.code, info.message, { store: info.store, status: info.status, mutation: info.mutation, errors: info.errors, group: info.group });
   return e;
 }
 
@@ -1214,6 +1218,7 @@ class StoreSync {
 
   /** Pushes until this store has no pending mutation. */
   async pushAll() {
+    await this.restoreKeys();
     for (;;) {
       if (this.sy.stopped) throw new ZooSyncError('aborted', 'stopped');
       const batch = await this.readBatch();
@@ -1323,7 +1328,7 @@ class StoreSync {
         const r = await this.sy.http('GET', `/v1/stores/${this.store}/records/${encodeURIComponent(k)}`);
         state = { value: r.json.value, version: r.json.version, cursor: r.json.cursor, deleted: false };
       } catch (e) {
-        if (e.code !== 'not_found') throw e;
+        if (e.code !== 'not_found' && e.status !== 404 && e.status !== 403) throw e; // 403: the token may not read it
         state = { deleted: true };
       }
       const out = await inTx(this.db._idb, [RECORDS, MUTS], 'readwrite', async (tx) => {
@@ -1345,43 +1350,103 @@ class StoreSync {
     }
   }
 
-  /** Applies a push response: one IndexedDB transaction, then conflicts. */
+  /**
+   * Applies a push response: one IndexedDB transaction, then restores and
+   * conflicts. A `rejected` mutation leaves the queue in that transaction, and
+   * its key is queued for a restore from the server (meta `restore:<store>`,
+   * so a crash or a failed GET does not lose it); a rejected `tx` group is
+   * undone whole, whatever its other members' results say.
+   */
   async applyResults(muts, body) {
     const byId = new Map(muts.map((m) => [m.id, m]));
+    const results = (body.results || []).filter((r) => byId.has(r.id));
+    const badTx = new Set(results.filter((r) => r.status === 'rejected' && byId.get(r.id).tx).map((r) => byId.get(r.id).tx));
     const conflicts = [];
     const dups = [];
-    await inTx(this.db._idb, [MUTS, RECORDS], 'readwrite', async (tx) => {
+    let rejected = [];
+    await inTx(this.db._idb, [MUTS, RECORDS, META], 'readwrite', async (tx) => {
       const ms = tx.objectStore(MUTS);
       const recs = tx.objectStore(RECORDS);
       const applied = [];
       const gone = [];
-      for (const r of body.results || []) {
+      for (const r of results) {
         const m = byId.get(r.id);
-        if (!m) continue;
+        if (r.status === 'rejected' || (m.tx && badTx.has(m.tx))) {
+          rejected.push({ m, reason: r.status === 'rejected' ? String(r.reason || 'rejected') : 'tx_aborted', errors: r.errors });
+          continue;
+        }
         if (r.status === 'conflict') { conflicts.push({ m, r }); continue; }
         gone.push(m.id);
         if (r.status === 'duplicate') { dups.push(m.k); continue; }
         applied.push({ m, r });
       }
-      deleteIds(ms, gone);
-      if (!applied.length) return;
-      // One read per key, all issued at once; results apply in order on the in-memory record.
-      const keys = [...new Set(applied.map((a) => a.m.k))];
-      const got = await getRecords(recs, this.store, keys);
-      const byKey = new Map(keys.map((k, i) => [k, got[i]]));
-      const dirty = new Set();
-      for (const { m, r } of applied) {
-        const rec = byKey.get(m.k);
-        if (!rec) continue;
-        if (Number.isInteger(r.version)) rec.ver = r.version;
-        else if (m.op === 'delete') rec.ver = rec.ver || 0;
-        if (r.cursor && r.cursor > (rec.c || '')) rec.c = r.cursor;
-        dirty.add(m.k);
+      if (rejected.length) {
+        // Only those still queued: a retried request's answer is handled once.
+        const still = await Promise.all(rejected.map((x) => rq(ms.getKey(x.m.id))));
+        rejected = rejected.filter((x, i) => still[i] !== undefined);
+        for (const x of rejected) gone.push(x.m.id);
+        if (rejected.length) {
+          const prev = (await metaGet(tx, 'restore:' + this.store)) || [];
+          await metaPut(tx, 'restore:' + this.store, [...new Set([...prev, ...rejected.map((x) => x.m.k)])]);
+        }
       }
-      for (const k of dirty) recs.put(byKey.get(k));
+      deleteIds(ms, gone);
+      if (applied.length) {
+        // One read per key, all issued at once; results apply in order on the in-memory record.
+        const keys = [...new Set(applied.map((a) => a.m.k))];
+        const got = await getRecords(recs, this.store, keys);
+        const byKey = new Map(keys.map((k, i) => [k, got[i]]));
+        const dirty = new Set();
+        for (const { m, r } of applied) {
+          const rec = byKey.get(m.k);
+          if (!rec) continue;
+          if (Number.isInteger(r.version)) rec.ver = r.version;
+          else if (m.op === 'delete') rec.ver = rec.ver || 0;
+          if (r.cursor && r.cursor > (rec.c || '')) rec.c = r.cursor;
+          dirty.add(m.k);
+        }
+        for (const k of dirty) putRec(recs, byKey.get(k));
+      }
+      if (gone.length) await sweepTombstones(tx, this.store, await metaGet(tx, 'cursor:' + this.store));
     });
+    if (rejected.length) {
+      this.db._refreshPending();
+      await this.restoreKeys().catch((e) => { this.pushWanted = true; if (e.code !== 'aborted') this.reportError(e); });
+      this.reportRejected(rejected);
+    }
     if (dups.length) await this.refetch([...new Set(dups)]).catch(() => {});
     if (conflicts.length) await this.resolveConflicts(conflicts);
+  }
+
+  /** Restores the keys of rejected mutations from the server (meta `restore:<store>`), then forgets them. */
+  async restoreKeys() {
+    const keys = await inTx(this.db._idb, [META], 'readonly', (tx) => metaGet(tx, 'restore:' + this.store));
+    if (!keys || !keys.length) return;
+    await this.refetch(keys);
+    await inTx(this.db._idb, [META], 'readwrite', async (tx) => {
+      const now = (await metaGet(tx, 'restore:' + this.store)) || [];
+      const left = now.filter((k) => !keys.includes(k));
+      if (left.length) await metaPut(tx, 'restore:' + this.store, left); else tx.objectStore(META).delete('restore:' + this.store);
+    });
+  }
+
+  /**
+   * One `error` event per rejected mutation with a reason of its own (a group's
+   * `tx_aborted` members ride along in `group`); code = the reason.
+   * @param {{m: any, reason: string, errors?: any[]}[]} list
+   */
+  reportRejected(list) {
+    const groups = new Map();
+    for (const x of list) if (x.m.tx) { if (!groups.has(x.m.tx)) groups.set(x.m.tx, []); groups.get(x.m.tx).push(x); }
+    const own = list.filter((x) => x.reason !== 'tx_aborted');
+    for (const members of groups.values()) if (!members.some((x) => x.reason !== 'tx_aborted')) own.push(members[0]);
+    for (const x of own) {
+      const group = x.m.tx ? groups.get(x.m.tx).map((y) => mutInfo(y.m, this.store)) : undefined;
+      const err = new ZooSyncError(x.reason, `${this.store}/${x.m.k}: mutation ${x.m.id} rejected by the server (${x.reason})` +
+        (group && group.length > 1 ? `; its tx group of ${group.length} is undone` : ''),
+      { store: this.store, mutation: mutInfo(x.m, this.store), errors: Array.isArray(x.errors) ? x.errors : [], group });
+      this.db._emitError(err);
+    }
   }
 
   /** Calls onConflict for each conflict and writes the resolutions. */
