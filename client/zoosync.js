@@ -1021,6 +1021,20 @@ class Syncer {
     if (this.urls.length > 1 && this.url() === fromUrl) this.urlIndex = (this.urlIndex + 1) % this.urls.length;
   }
 
+  /**
+   * Makes the next request ask token({refresh: true}) again, unless the token
+   * was already renewed since `seen` was current (several streams told at once
+   * ask once).
+   */
+  refreshToken(seen) {
+    if (typeof this.opts.token !== 'function') return;
+    if (this.token !== seen && this.token !== undefined) return;
+    const t = this.opts.token;
+    this.token = Promise.resolve().then(() => t({ refresh: true }));
+    this.tokenFresh = this.token;
+    this.token.catch(() => {});
+  }
+
   async getToken(refresh) {
     const t = this.opts.token;
     if (t === undefined || t === null) return undefined;
@@ -1707,6 +1721,7 @@ class StoreSync {
       throw e;
     }
     const base = res._base;
+    const tokenAtOpen = this.sy.token; // the token this stream was opened with
     this.db._setStatus({ connected: true, lastSyncAt: Date.now() });
     this.fails.pull = 0;
     let dead = false;
@@ -1716,6 +1731,7 @@ class StoreSync {
     try {
       await readSSE(res.body, arm, async (ev) => {
         if (ev.event === 'resync') throw new ZooSyncError('cursor_expired', 'the event stream asks for a resync');
+        if (ev.event === 'reauth') throw new ZooSyncError('reauth', `the event stream asks for a fresh token: ${ev.data}`);
         if (ev.event !== 'change' && ev.event !== 'message') return;
         const data = JSON.parse(ev.data);
         await this.applyRemote(data.changes || [], data.cursor || ev.id);
@@ -1723,6 +1739,11 @@ class StoreSync {
       });
     } catch (e) {
       if (e instanceof ZooSyncError && e.code === 'cursor_expired') throw e;
+      if (e instanceof ZooSyncError && e.code === 'reauth') {
+        // The token expired (or was revoked): ask token() again, then reopen from the cursor at once.
+        this.sy.refreshToken(tokenAtOpen);
+        return;
+      }
       if (this.sy.stopped) throw new ZooSyncError('aborted', 'stopped');
       if (dead) { this.sy.failover(base); throw new ZooSyncError('stream_dead', `event stream from ${base}: silent for ${2 * keepalive} ms`); }
       if (!this.sy.online()) throw new ZooSyncError('aborted', 'offline');
