@@ -670,20 +670,46 @@ export class SyncDB {
     await inTx(this._idb, [CONFLICTS], 'readwrite', (tx) => rq(tx.objectStore(CONFLICTS).delete([store, key])));
   }
 
-  /** Pushes all pending mutations and pulls; resolves when pending is 0. */
-  async sync() {
+  /**
+   * Pushes all pending mutations and pulls; resolves when pending is 0. With
+   * `timeoutMs`, rejects with code `timeout` when mutations are still pending
+   * at the deadline (and stops waiting for them; they stay queued).
+   * @param {{timeoutMs?: number}} [opts]
+   */
+  async sync(opts = {}) {
     this._assertOpen();
+    const timeoutMs = opts && opts.timeoutMs;
+    if (timeoutMs === undefined) return this._sync(null);
+    if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0)) throw new ZooSyncError('bad_request', 'sync: timeoutMs must be a number >= 0');
+    const ctl = new AbortController();
+    const run = this._sync(ctl.signal);
+    run.catch(() => {});
+    let timer;
+    const deadline = new Promise((resolve) => { timer = setTimeout(resolve, timeoutMs, 'deadline'); });
+    try {
+      if ((await Promise.race([run.then(() => 'done'), deadline])) === 'done') return;
+    } finally {
+      clearTimeout(timer);
+      ctl.abort();
+    }
+    const n = this._closed ? 0 : await this._countPending();
+    if (n > 0) throw new ZooSyncError('timeout', `sync: ${n} mutation(s) still pending after ${timeoutMs} ms`, { details: { pending: n } });
+  }
+
+  /** @param {AbortSignal|null} signal ends the wait (the sync itself goes on in the leader) */
+  async _sync(signal) {
     if (this._leader && this._syncer) {
-      await this._syncer.syncNow();
+      await this._syncer.syncNow(signal);
       return;
     }
     this._post({ t: 'sync' });
     for (;;) {
       this._assertOpen();
+      if (signal && signal.aborted) return;
       const n = await this._countPending();
       if (n === 0) return;
-      if (this._leader && this._syncer) { await this._syncer.syncNow(); return; }
-      await sleep(100);
+      if (this._leader && this._syncer) { await this._syncer.syncNow(signal); return; }
+      await sleep(100, signal || undefined);
     }
   }
 
@@ -1010,9 +1036,10 @@ class Syncer {
     for (const s of this.stores.values()) s.onlineChanged(online);
   }
 
-  async syncNow() {
+  /** @param {AbortSignal|null} signal */
+  async syncNow(signal) {
     if (!this.urls.length) return;
-    await Promise.all([...this.stores.values()].map((s) => s.syncNow()));
+    await Promise.all([...this.stores.values()].map((s) => s.syncNow(signal)));
   }
 
   url() { return this.urls[this.urlIndex % this.urls.length]; }
@@ -1562,14 +1589,17 @@ class StoreSync {
     this.pushWanted = true;
   }
 
-  async syncNow() {
+  /** @param {AbortSignal|null} signal stops waiting */
+  async syncNow(signal) {
     this.kickPush();
     for (;;) {
       if (this.sy.stopped) throw new ZooSyncError('closed', 'leadership ended');
+      if (signal && signal.aborted) return;
       const n = await inTx(this.db._idb, [MUTS], 'readonly', (tx) => rq(tx.objectStore(MUTS).index('by_store').count(idRange(this.store))));
       if (n === 0) break;
-      await sleep(50);
+      await sleep(50, signal || undefined);
     }
+    if (signal && signal.aborted) return;
     await this.pullAll(true).catch((e) => { if (e.code === 'cursor_expired' || e.code === 'invalid_cursor') this.pullWake.abort(); else throw e; });
   }
 
