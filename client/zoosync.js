@@ -451,6 +451,7 @@ export class SyncDB {
     /** @type {Map<string, Set<Function>>} */
     this._subs = new Map();
     this._closed = false;
+    this._closing = null;
     this._leader = false;
     this._paused = !!opts.offline;
     this._syncer = null;
@@ -468,13 +469,14 @@ export class SyncDB {
   }
 
   async _init() {
+    this._idb.onversionchange = (ev) => this._onVersionChange(ev);
     await inTx(this._idb, [META], 'readonly', async (tx) => {
       for (const s of this.stores) {
         const d = await metaGet(tx, 'desc:' + s);
         if (d) this._desc.set(s, d);
       }
     });
-    const BC = this._opts.BroadcastChannel || globalThis.BroadcastChannel;
+    const BC = this._opts.BroadcastChannel !== undefined ? this._opts.BroadcastChannel : globalThis.BroadcastChannel;
     if (BC) {
       this._bc = new BC('zoosync:' + this.name);
       this._bc.onmessage = (ev) => this._onMessage(ev.data);
@@ -626,9 +628,9 @@ export class SyncDB {
     return () => { const s = this._subs.get(store); if (s) s.delete(fn); };
   }
 
-  /** @param {'status'|'conflict'|'error'} type @param {Function} fn @returns {() => void} */
+  /** @param {'status'|'conflict'|'error'|'close'} type @param {Function} fn @returns {() => void} */
   on(type, fn) { return this._em.on(type, fn); }
-  /** @param {'status'|'conflict'|'error'} type @param {Function} fn */
+  /** @param {'status'|'conflict'|'error'|'close'} type @param {Function} fn */
   off(type, fn) { this._em.off(type, fn); }
 
   /** @returns {Status} the present status (a copy) */
@@ -724,16 +726,68 @@ export class SyncDB {
   }
 
   /** Stops syncing, hands leadership over and closes the database. */
-  async close() {
-    if (this._closed) return;
+  async close() { await this._shutdown(null); }
+
+  /**
+   * Logs out: ends syncing in every tab of this database (they close their
+   * connections and emit `close` with reason `destroyed`), then deletes the
+   * IndexedDB database. With pending mutations it rejects with code `pending`
+   * and changes nothing, unless `force` (then they are lost).
+   * @param {{force?: boolean}} [opts]
+   */
+  async destroy(opts = {}) {
+    this._assertOpen();
+    if (!(opts && opts.force)) {
+      const n = await this._countPending();
+      if (n > 0) throw new ZooSyncError('pending', `destroy: ${n} mutation(s) not pushed yet; sync() first, or destroy({force: true}) to drop them`, { details: { pending: n } });
+    }
+    this._post({ t: 'destroy' });     // other tabs stop at once (versionchange would tell them too)
+    await this._shutdown('destroyed', false);
+    const factory = this._opts.indexedDB || globalThis.indexedDB;
+    await new Promise((resolve, reject) => {
+      const r = factory.deleteDatabase(this.name);
+      r.onsuccess = () => resolve(undefined);
+      r.onerror = () => reject(r.error);
+      // blocked: a connection that ignores versionchange (another program, an
+      // older client) is still open; the deletion waits until it closes.
+    });
+    this._em.emit('close', { reason: 'destroyed' });
+  }
+
+  /**
+   * Another connection deletes (newVersion null) or upgrades the database:
+   * stop syncing and close at once so that it can go ahead.
+   * @param {IDBVersionChangeEvent} ev
+   */
+  _onVersionChange(ev) {
+    this._shutdown(ev && ev.newVersion === null ? 'destroyed' : 'versionchange').catch(() => {});
+  }
+
+  /**
+   * Closes this instance. With a reason (the database is deleted or upgraded
+   * elsewhere), the IndexedDB connection is closed first, before the sync
+   * workers finish, and `close` is emitted with {reason}.
+   * @param {string|null} reason @param {boolean} [emit]
+   */
+  _shutdown(reason, emit = true) {
+    if (this._closing) return this._closing;
     this._closed = true;
-    for (const [t, type, fn] of this._listeners) t.removeEventListener(type, fn);
-    this._listeners = [];
-    clearTimeout(this._statusTimer);
-    await this._stepDown();
-    if (this._lockAbort) this._lockAbort.abort();
-    if (this._bc) { try { this._bc.close(); } catch { /* closed */ } }
-    this._idb.close();
+    this._closing = (async () => {
+      for (const [t, type, fn] of this._listeners) t.removeEventListener(type, fn);
+      this._listeners = [];
+      clearTimeout(this._statusTimer);
+      const s = this._syncer;
+      if (reason) {
+        if (s) { s.stopped = true; s.abort.abort(); }
+        this._idb.close();
+      }
+      await this._stepDown();
+      if (this._lockAbort) this._lockAbort.abort();
+      if (this._bc) { try { this._bc.close(); } catch { /* closed */ } }
+      this._idb.close();
+      if (reason && emit) this._em.emit('close', { reason });
+    })();
+    return this._closing;
   }
 
   // ---- internals: local writes ----
@@ -848,7 +902,8 @@ export class SyncDB {
     switch (msg.t) {
       case 'changes': this._deliver(msg.store, msg.changes, false); if (msg.changes.some((c) => c.origin === 'local')) this._refreshPending(); break;
       case 'kick': if (this._syncer) this._syncer.kick(); this._refreshPending(); break;
-      case 'sync': if (this._syncer) this._syncer.syncNow().catch(() => {}); break;
+      case 'sync': if (this._syncer) this._syncer.syncNow(null).catch(() => {}); break;
+      case 'destroy': this._shutdown('destroyed').catch(() => {}); break;
       case 'hello': if (this._leader) this._post({ t: 'status', status: this._status }); break;
       case 'status':
         if (!this._leader) { this._leaderStatus = msg.status; this._setStatus({}); }
