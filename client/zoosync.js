@@ -425,7 +425,21 @@ export async function openSyncDB(opts) {
   if (!opts || typeof opts.name !== 'string' || !opts.name) throw new ZooSyncError('bad_request', 'name: required');
   const stores = opts.stores || [];
   if (!Array.isArray(stores) || stores.length === 0) throw new ZooSyncError('bad_request', 'stores: at least one store');
-  for (const s of stores) if (typeof s !== 'string' || !STORE_RE.test(s)) throw new ZooSyncError('invalid_store', `stores: ${JSON.stringify(s)} is not a valid store name`);
+  const seen = new Set();
+  for (const s of stores) {
+    const name = s && typeof s === 'object' ? s.name : s;
+    if (typeof name !== 'string' || !STORE_RE.test(name)) throw new ZooSyncError('invalid_store', `stores: ${JSON.stringify(name)} is not a valid store name`);
+    if (seen.has(name)) throw new ZooSyncError('bad_request', `stores: ${name} is given twice`);
+    seen.add(name);
+    if (s && typeof s === 'object') {
+      for (const f of Object.keys(s)) if (f !== 'name' && f !== 'prefix') throw new ZooSyncError('bad_request', `stores: ${name}: unknown field ${JSON.stringify(f)}`);
+      if (s.prefix !== undefined) {
+        const p = s.prefix;
+        if (typeof p !== 'string' || p === '') throw new ZooSyncError('bad_request', `stores: ${name}: prefix must be a non-empty string`);
+        if (p.includes('\u0000') || hasLoneSurrogate(p) || utf8Length(p) > MAX_KEY_BYTES) throw new ZooSyncError('invalid_key', `stores: ${name}: prefix is not a valid key prefix`);
+      }
+    }
+  }
   const factory = opts.indexedDB || globalThis.indexedDB;
   if (!factory) throw new ZooSyncError('unsupported', 'IndexedDB is not available');
   if (!globalThis.crypto || typeof globalThis.crypto.getRandomValues !== 'function') {
@@ -445,7 +459,10 @@ export class SyncDB {
     this._opts = opts;
     this.name = opts.name;
     /** @type {string[]} */
-    this.stores = [...opts.stores];
+    this.stores = opts.stores.map((s) => (typeof s === 'string' ? s : s.name));
+    /** @type {Map<string, string>} partial replication: the key prefix a store mirrors */
+    this._prefix = new Map();
+    for (const s of opts.stores) if (typeof s === 'object' && s.prefix) this._prefix.set(s.name, s.prefix);
     this._urls = (Array.isArray(opts.url) ? opts.url : opts.url ? [opts.url] : []).map((u) => String(u).replace(/\/+$/, ''));
     this._em = new Emitter();
     /** @type {Map<string, Set<Function>>} */
@@ -470,10 +487,20 @@ export class SyncDB {
 
   async _init() {
     this._idb.onversionchange = (ev) => this._onVersionChange(ev);
-    await inTx(this._idb, [META], 'readonly', async (tx) => {
+    await inTx(this._idb, [META], 'readwrite', async (tx) => {
       for (const s of this.stores) {
-        const d = await metaGet(tx, 'desc:' + s);
-        if (d) this._desc.set(s, d);
+        const [d, scope] = await Promise.all([metaGet(tx, 'desc:' + s), metaGet(tx, 'scope:' + s)]);
+        const want = this._prefix.get(s) || '';
+        if (scope !== undefined ? scope !== want : want !== '' && (await metaGet(tx, 'cursor:' + s)) !== undefined) {
+          // The mirrored part changed: pull it from the beginning; the resync's
+          // end drops the records it does not bring (unless pending).
+          const r = await metaGet(tx, 'resync:' + s);
+          await metaPut(tx, 'resync:' + s, { epoch: ((r && r.epoch) || 0) + 1, active: true });
+          tx.objectStore(META).delete('cursor:' + s);
+          tx.objectStore(META).delete('initial:' + s);
+          tx.objectStore(META).delete('desc:' + s);
+        } else if (d) this._desc.set(s, d);
+        if (scope !== want) await metaPut(tx, 'scope:' + s, want);
       }
     });
     const BC = this._opts.BroadcastChannel !== undefined ? this._opts.BroadcastChannel : globalThis.BroadcastChannel;
@@ -591,7 +618,7 @@ export class SyncDB {
     const tx = {
       put: async (store, key, value) => {
         guard();
-        this._check(store); checkKey(key);
+        this._check(store); checkKey(key); this._checkScope(store, key);
         const text = toJSONText(value);
         this._checkSize(store, key, text);
         const v = JSON.parse(text); // the client's own copy; never mutated (get clones it)
@@ -600,7 +627,7 @@ export class SyncDB {
       },
       delete: async (store, key) => {
         guard();
-        this._check(store); checkKey(key);
+        this._check(store); checkKey(key); this._checkScope(store, key);
         ops.push({ op: 'delete', store, key });
         overlay.set(JSON.stringify([store, key]), { deleted: true, value: undefined });
       },
@@ -800,6 +827,12 @@ export class SyncDB {
     if (!this.stores.includes(store)) throw new ZooSyncError('store_not_found', `store: ${store} is not one of this database's stores (${this.stores.join(', ')})`, { store });
   }
 
+  /** A local write outside a partially replicated store's prefix: `forbidden`. */
+  _checkScope(store, key) {
+    const p = this._prefix.get(store);
+    if (p && !key.startsWith(p)) throw new ZooSyncError('forbidden', `key ${JSON.stringify(key)}: outside ${store}'s prefix ${JSON.stringify(p)} (partial replication)`, { store });
+  }
+
   _maxValueBytes(store) {
     const d = this._desc.get(store);
     return (d && d.maxValueBytes) || DEFAULT_MAX_VALUE_BYTES;
@@ -821,6 +854,7 @@ export class SyncDB {
     for (const o of ops) {
       this._check(o.store);
       checkKey(o.key);
+      this._checkScope(o.store, o.key);
       if (o.op === 'put' && o.text === undefined) {
         o.text = toJSONText(o.value);
         this._checkSize(o.store, o.key, o.text);
@@ -1208,7 +1242,12 @@ class StoreSync {
     this.pushIdle = Promise.resolve();
     this.streamCtl = null;
     this.applyLock = Promise.resolve();
+    /** @type {string|undefined} partial replication */
+    this.prefix = this.db._prefix.get(store);
   }
+
+  /** The `prefix=` query parameter of a partially replicated store ('' when whole). */
+  pq() { return this.prefix ? 'prefix=' + encodeURIComponent(this.prefix) : ''; }
 
   get o() { return this.sy.opts; }
 
@@ -1273,7 +1312,7 @@ class StoreSync {
 
   async loadDesc() {
     try {
-      const r = await this.sy.http('GET', `/v1/stores/${this.store}`);
+      const r = await this.sy.http('GET', `/v1/stores/${this.store}` + (this.prefix ? '?' + this.pq() : ''));
       const d = r.json;
       this.db._desc.set(this.store, d);
       await inTx(this.db._idb, [META], 'readwrite', (tx) => metaPut(tx, 'desc:' + this.store, d));
@@ -1708,7 +1747,7 @@ class StoreSync {
     }
     let cursor = st.cursor;
     for (;;) {
-      const q = `limit=${limit}` + (cursor ? `&since=${encodeURIComponent(cursor)}` : '');
+      const q = `limit=${limit}` + (this.prefix ? '&' + this.pq() : '') + (cursor ? `&since=${encodeURIComponent(cursor)}` : '');
       const r = await this.sy.http('GET', `/v1/stores/${this.store}/changes?${q}`);
       const page = r.json;
       const isLast = !page.more;
@@ -1739,6 +1778,8 @@ class StoreSync {
    * overwrites a record with pending local mutations.
    */
   async applyRemote(changes, cursor, { initial = null, finishResync = false } = {}) {
+    // Partial replication: a gateway that ignored ?prefix= sends more; keep only the prefix.
+    if (this.prefix) changes = changes.filter((c) => typeof c.key === 'string' && c.key.startsWith(this.prefix));
     const run = async () => {
       const out = [];
       await inTx(this.db._idb, [RECORDS, MUTS, META], 'readwrite', async (tx) => {
@@ -1796,7 +1837,8 @@ class StoreSync {
     const keepalive = this.o.keepaliveMs || 15000;
     let res;
     try {
-      res = await this.sy.http('GET', `/v1/stores/${this.store}/events` + (cursor ? `?since=${encodeURIComponent(cursor)}` : ''), {
+      const q = [this.pq(), cursor ? `since=${encodeURIComponent(cursor)}` : ''].filter(Boolean).join('&');
+      res = await this.sy.http('GET', `/v1/stores/${this.store}/events` + (q ? '?' + q : ''), {
         stream: true, signal: ctl.signal, headers: { Accept: 'text/event-stream', ...(cursor ? { 'Last-Event-ID': cursor } : {}) },
         timeoutMs: Math.max(2 * keepalive, 2000),
       });
