@@ -91,6 +91,7 @@ struct mirror {
     GHashTable *buckets[LAYOUT_BUCKETS]; /* name -> rec (owns rec) */
     GTree *tree;                         /* rec -> rec, by feed position */
     size_t live, bytes;
+    int64_t res_records, res_bytes; /* quota room reserved by writers whose multi is under way */
     GHashTable *queued;      /* qkey -> op: reads queued and not sent (no duplicates) */
     uint64_t newest;         /* highest zxid applied */
     uint64_t notified;       /* W when the streams were last told */
@@ -1179,6 +1180,34 @@ size_t mirror_live_count(mirror *m) {
     size_t n = m->live;
     pthread_mutex_unlock(&m->set->mu);
     return n;
+}
+
+void mirror_quota_totals(mirror *m, int64_t *records, int64_t *bytes) {
+    pthread_mutex_lock(&m->set->mu);
+    *records = (int64_t)m->live + m->res_records;
+    *bytes = (int64_t)m->bytes + m->res_bytes;
+    pthread_mutex_unlock(&m->set->mu);
+}
+
+bool mirror_quota_reserve(mirror *m, int64_t records, int64_t bytes, int64_t max_records, int64_t max_bytes) {
+    assert(records >= 0 && bytes >= 0);
+    pthread_mutex_lock(&m->set->mu);
+    bool ok = (!max_records || !records || (int64_t)m->live + m->res_records + records <= max_records) &&
+              (!max_bytes || !bytes || (int64_t)m->bytes + m->res_bytes + bytes <= max_bytes);
+    if (ok) {
+        m->res_records += records;
+        m->res_bytes += bytes;
+    }
+    pthread_mutex_unlock(&m->set->mu);
+    return ok;
+}
+
+void mirror_quota_release(mirror *m, int64_t records, int64_t bytes) {
+    pthread_mutex_lock(&m->set->mu);
+    assert(m->res_records >= records && m->res_bytes >= bytes);
+    m->res_records -= records;
+    m->res_bytes -= bytes;
+    pthread_mutex_unlock(&m->set->mu);
 }
 
 bool mirror_set_config(mirror_set *s, const char *store, store_cfg *out) {

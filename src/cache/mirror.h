@@ -74,6 +74,17 @@ int mirror_catch_up(mirror *m, int timeout_ms);
 uint64_t mirror_watermark(mirror *m);
 /* Live records (tombstones and rejected values excluded). */
 size_t mirror_live_count(mirror *m);
+/* Quotas (PROTOCOL.md "Quotas"), counted on the mirror: live records and
+ * their bytes (keys plus compact values), plus what writers of this gateway
+ * reserved for multis under way. A writer judges its mutations against
+ * mirror_quota_totals, then reserves the growth it found (false: the totals
+ * moved meanwhile past a quota; judge again), and releases the reservation
+ * once its multi is answered (after mirror_note_writes: the room is counted
+ * all along, as reserved or as held). Other gateways' writes show up
+ * only when the mirror reads them: the overshoot the contract allows. */
+void mirror_quota_totals(mirror *m, int64_t *records, int64_t *bytes);
+bool mirror_quota_reserve(mirror *m, int64_t records, int64_t bytes, int64_t max_records, int64_t max_bytes);
+void mirror_quota_release(mirror *m, int64_t records, int64_t bytes);
 
 typedef struct mirror_page {
     size_t count;     /* changes written */

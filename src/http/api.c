@@ -27,7 +27,6 @@ struct api {
     push_env push;
     GMutex mu;            /* guards the counters below */
     GHashTable *requests; /* "route\tstatus" -> count */
-    uint64_t push_outcomes[3]; /* applied, conflict, duplicate */
 };
 
 static const char *const route_names[] = {"other", "stores", "store", "record", "push", "changes", "events", "static"};
@@ -273,10 +272,16 @@ static void h_record(api *a, const http_req *req, const route *rt, const store_c
             free(value);
             return;
         }
+        mirror *quota = NULL;
+        if ((cfg->max_records || cfg->max_bytes) && !(quota = current_mirror(a, cfg, false, resp))) {
+            free(value);
+            return;
+        }
         sbuf b = SBUF_INIT;
         bool created = false;
         int32_t version;
-        int rc = records_put(a->cfg.z, a->cfg.root, cfg, rt->key, rt->klen, value, vlen, &pre, &b, &created, &version, &e);
+        int rc = records_put(a->cfg.z, a->cfg.root, cfg, quota, rt->key, rt->klen, value, vlen, &pre, &b, &created,
+                             &version, &e);
         free(value);
         if (rc < 0) { sbuf_free(&b); fail(resp, &e); return; }
         ok_json(resp, created ? 201 : 200, &b);

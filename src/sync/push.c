@@ -1,5 +1,6 @@
 #include "sync/push.h"
 
+#include <assert.h>
 #include <glib.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,8 +14,24 @@
 #define MAX_ATTEMPTS 25
 #define PUSH_INVALID_CLIENT (-1000) /* client_read: the record does not parse */
 #define READ_BUF (STORES_MAX_VALUE_CEILING + 65536)
+/* The most one remembered outcome takes in the client node: [id,"quota_exceeded"], */
+#define MEMO_BYTES 40
 
-enum { ST_PENDING, ST_APPLIED, ST_CONFLICT, ST_DUPLICATE };
+enum { ST_PENDING, ST_APPLIED, ST_CONFLICT, ST_DUPLICATE, ST_REJECTED };
+
+/* Why a mutation was rejected (PROTOCOL.md "rejected"): it never applies. */
+typedef enum { REJ_NONE, REJ_FORBIDDEN, REJ_INVALID_VALUE, REJ_QUOTA, REJ_TX_ABORTED, REJ_KINDS } rej_reason;
+static const char *const REJ_NAMES[REJ_KINDS] = {"", "forbidden", "invalid_value", "quota_exceeded", "tx_aborted"};
+
+/* What the client node remembers of an id at or below its last, so a
+ * retry answers the same: a conflict, a conflict of an aborted group, or a
+ * rejection and its reason. Kept in ascending id order. */
+typedef enum { MEMO_CONFLICT = 1, MEMO_ABORTED, MEMO_REJECTED } memo_kind;
+typedef struct memo {
+    json_int_t id;
+    uint8_t kind;   /* memo_kind */
+    uint8_t reason; /* rej_reason, MEMO_REJECTED only */
+} memo;
 
 typedef struct mut {
     json_int_t id;
@@ -28,8 +45,11 @@ typedef struct mut {
     char *tx;        /* owned; NULL outside groups */
     char *path;      /* record znode (owned) */
     uint64_t khash;
+    rej_reason refused; /* the store's rules refuse it whatever the state (scopes, schema) */
+    char *refused_errors; /* with REJ_INVALID_VALUE: the "errors" JSON array (owned) */
     /* outcome */
     int status;
+    rej_reason reason; /* ST_REJECTED */
     bool aborted;    /* conflict because its group aborted */
     bool changed;    /* applied and wrote the key */
     bool has_version;
@@ -54,8 +74,7 @@ typedef struct client_rec {
     bool exists;
     int32_t zver;
     json_int_t last;
-    GArray *conflicts; /* json_int_t, oldest first */
-    GArray *aborted;   /* json_int_t */
+    GArray *memo;    /* memo, ascending ids, at most PUSH_CONFLICT_MEMORY */
 } client_rec;
 
 typedef struct push_req {
@@ -69,6 +88,8 @@ typedef struct push_req {
     char *buf;       /* READ_BUF bytes for zoo_get */
     mirror *mirror;  /* the store's mirror: first guess of the keys' states */
     bool synced;     /* a ZooKeeper sync was made for this request */
+    bool quotas;     /* the store has a quota: evaluation counts */
+    int64_t q_records, q_bytes; /* the store's totals as the evaluation goes */
 } push_req;
 
 /* ---- validation ----------------------------------------------------------- */
@@ -237,29 +258,92 @@ static int make_units(push_req *r, size_t from, unit **out, size_t *nunits, zs_e
 
 /* ---- the client node ----------------------------------------------------- */
 
-/* Absent, or an array of integers. */
-static bool ids_valid(const json_t *arr) {
+static rej_reason reason_from_name(const char *s) {
+    for (int i = 1; s && i < REJ_KINDS; i++)
+        if (strcmp(s, REJ_NAMES[i]) == 0) return (rej_reason)i;
+    return REJ_NONE;
+}
+
+/* Adds the ids of arr (absent, or an array of integers >= 1) as kind. */
+static bool memo_ids(GArray *out, const json_t *arr, memo_kind kind) {
     if (!arr) return true;
     if (!json_is_array(arr)) return false;
     size_t i;
     json_t *v;
-    json_array_foreach(arr, i, v) if (!json_is_integer(v)) return false;
+    json_array_foreach(arr, i, v) {
+        if (!json_is_integer(v) || json_integer_value(v) < 1) return false;
+        memo e = {json_integer_value(v), (uint8_t)kind, REJ_NONE};
+        g_array_append_val(out, e);
+    }
     return true;
 }
 
-static void ids_from_json(GArray *a, const json_t *arr) {
+/* Adds "rejected": absent, or an array of [id, reason]. */
+static bool memo_rejected(GArray *out, const json_t *arr) {
+    if (!arr) return true;
+    if (!json_is_array(arr)) return false;
     size_t i;
     json_t *v;
     json_array_foreach(arr, i, v) {
-        json_int_t id = json_integer_value(v);
-        g_array_append_val(a, id);
+        json_t *id = json_array_get(v, 0);
+        rej_reason why = reason_from_name(json_string_value(json_array_get(v, 1)));
+        if (!json_is_array(v) || json_array_size(v) != 2 || !json_is_integer(id) || json_integer_value(id) < 1 ||
+            why == REJ_NONE)
+            return false;
+        memo e = {json_integer_value(id), MEMO_REJECTED, (uint8_t)why};
+        g_array_append_val(out, e);
     }
+    return true;
 }
 
-static bool ids_contain(const GArray *a, json_int_t id) {
-    for (guint i = 0; i < a->len; i++)
-        if (g_array_index(a, json_int_t, i) == id) return true;
-    return false;
+static gint memo_cmp(gconstpointer a, gconstpointer b) {
+    json_int_t x = ((const memo *)a)->id, y = ((const memo *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+/* Reads the remembered outcomes of a client node j into out (sorted).
+ * False when one of the lists is malformed, names an id twice or one past
+ * the node's last (what a push appends must come after all of them). */
+static bool memo_from_json(GArray *out, const json_t *j, json_int_t last) {
+    g_array_set_size(out, 0);
+    bool ok = memo_ids(out, json_object_get(j, "conflicts"), MEMO_CONFLICT) &&
+              memo_ids(out, json_object_get(j, "aborted"), MEMO_ABORTED) &&
+              memo_rejected(out, json_object_get(j, "rejected")) && out->len <= 4 * PUSH_CONFLICT_MEMORY;
+    g_array_sort(out, memo_cmp);
+    for (guint i = 0; ok && i < out->len; i++) {
+        json_int_t id = g_array_index(out, memo, i).id;
+        ok = id <= last && (i == 0 || g_array_index(out, memo, i - 1).id < id);
+    }
+    if (ok && out->len > PUSH_CONFLICT_MEMORY) g_array_remove_range(out, 0, out->len - PUSH_CONFLICT_MEMORY);
+    return ok;
+}
+
+/* The remembered outcome of id, or NULL (then it was applied). */
+static const memo *memo_find(const GArray *a, json_int_t id) {
+    guint lo = 0, hi = a->len;
+    while (lo < hi) {
+        guint mid = lo + (hi - lo) / 2;
+        const memo *e = &g_array_index(a, memo, mid);
+        if (e->id == id) return e;
+        if (e->id < id) lo = mid + 1;
+        else hi = mid;
+    }
+    return NULL;
+}
+
+/* Appends the outcomes of muts[from..end) worth remembering, then keeps
+ * the newest PUSH_CONFLICT_MEMORY. */
+static void memo_add(GArray *a, const mut *ms, size_t from, size_t end) {
+    for (size_t i = from; i < end; i++) {
+        const mut *m = &ms[i];
+        memo e = {m->id, 0, REJ_NONE};
+        if (m->status == ST_CONFLICT) e.kind = m->aborted ? MEMO_ABORTED : MEMO_CONFLICT;
+        else if (m->status == ST_REJECTED) { e.kind = MEMO_REJECTED; e.reason = (uint8_t)m->reason; }
+        else continue;
+        assert(a->len == 0 || g_array_index(a, memo, a->len - 1).id < e.id);
+        g_array_append_val(a, e);
+    }
+    if (a->len > PUSH_CONFLICT_MEMORY) g_array_remove_range(a, 0, a->len - PUSH_CONFLICT_MEMORY);
 }
 
 /* ---- the client-node cache ------------------------------------------------ */
@@ -267,7 +351,7 @@ static bool ids_contain(const GArray *a, json_int_t id) {
 typedef struct cached_client {
     int32_t zver;
     json_int_t last;
-    GArray *conflicts, *aborted;
+    GArray *memo;
 } cached_client;
 
 struct push_clients {
@@ -277,8 +361,7 @@ struct push_clients {
 
 static void cached_free(gpointer p) {
     cached_client *c = p;
-    g_array_free(c->conflicts, TRUE);
-    g_array_free(c->aborted, TRUE);
+    g_array_free(c->memo, TRUE);
     g_free(c);
 }
 
@@ -309,10 +392,8 @@ static bool cache_get(push_req *r) {
         r->cl.exists = true;
         r->cl.zver = c->zver;
         r->cl.last = c->last;
-        g_array_set_size(r->cl.conflicts, 0);
-        g_array_append_vals(r->cl.conflicts, c->conflicts->data, c->conflicts->len);
-        g_array_set_size(r->cl.aborted, 0);
-        g_array_append_vals(r->cl.aborted, c->aborted->data, c->aborted->len);
+        g_array_set_size(r->cl.memo, 0);
+        g_array_append_vals(r->cl.memo, c->memo->data, c->memo->len);
     }
     g_mutex_unlock(&pc->mu);
     g_free(k);
@@ -326,8 +407,7 @@ static void cache_put(push_req *r) {
     cached_client *c = g_new0(cached_client, 1);
     c->zver = r->cl.zver;
     c->last = r->cl.last;
-    c->conflicts = g_array_copy(r->cl.conflicts);
-    c->aborted = g_array_copy(r->cl.aborted);
+    c->memo = g_array_copy(r->cl.memo);
     char *k = cache_key(r);
     g_mutex_lock(&pc->mu);
     if (g_hash_table_size(pc->map) >= PUSH_CLIENTS_MAX && !g_hash_table_contains(pc->map, k))
@@ -364,19 +444,13 @@ static int client_read(push_req *r) {
         c->exists = true;
         c->zver = st.version;
         c->last = 0;
-        g_array_set_size(c->conflicts, 0);
-        g_array_set_size(c->aborted, 0);
         /* Fail closed: a record that does not parse must never read as
          * "nothing applied yet" (that would apply mutations again). */
         json_t *j = json_loadb(r->buf, len > 0 ? (size_t)len : 0, JSON_REJECT_DUPLICATES, NULL);
         json_t *last = j ? json_object_get(j, "last") : NULL;
         bool ok = j && json_is_object(j) && json_is_integer(last) && json_integer_value(last) >= 0 &&
-                  ids_valid(json_object_get(j, "conflicts")) && ids_valid(json_object_get(j, "aborted"));
-        if (ok) {
-            c->last = json_integer_value(last);
-            ids_from_json(c->conflicts, json_object_get(j, "conflicts"));
-            ids_from_json(c->aborted, json_object_get(j, "aborted"));
-        }
+                  memo_from_json(c->memo, j, json_integer_value(last));
+        if (ok) c->last = json_integer_value(last);
         json_decref(j);
         if (!ok) {
             if (r->env->metrics) atomic_fetch_add(&r->env->metrics->zk_invalid_client, 1);
@@ -388,39 +462,41 @@ static int client_read(push_req *r) {
     return ZNONODE;
 }
 
-static void ids_to_sbuf(sbuf *b, const GArray *a, guint from) {
+/* Writes the ids of a's entries of kind as a JSON array. */
+static void memo_ids_json(sbuf *b, const GArray *a, memo_kind kind) {
     sbuf_putc(b, '[');
-    for (guint i = from; i < a->len; i++) sbuf_printf(b, "%s%lld", i > from ? "," : "", (long long)g_array_index(a, json_int_t, i));
+    bool first = true;
+    for (guint i = 0; i < a->len; i++) {
+        const memo *e = &g_array_index(a, memo, i);
+        if (e->kind != kind) continue;
+        sbuf_printf(b, "%s%lld", first ? "" : ",", (long long)e->id);
+        first = false;
+    }
     sbuf_putc(b, ']');
 }
 
-/* Keeps the newest PUSH_CONFLICT_MEMORY ids of the two lists together. */
-static void trim_conflicts(GArray *conf, GArray *abrt) {
-    guint over = conf->len + abrt->len > PUSH_CONFLICT_MEMORY ? conf->len + abrt->len - PUSH_CONFLICT_MEMORY : 0;
-    while (over--) {
-        bool drop_conf = abrt->len == 0 ||
-                         (conf->len && g_array_index(conf, json_int_t, 0) < g_array_index(abrt, json_int_t, 0));
-        g_array_remove_index(drop_conf ? conf : abrt, 0);
-    }
-}
-
 /* The client node's data after a chunk: last id and the most recent
- * conflicts (chunk's conflicts appended to copies of the recorded ones). */
+ * remembered outcomes (the chunk's appended to a copy of the recorded
+ * ones): {"last":N,"conflicts":[ids],"aborted":[ids]} and, once there is
+ * one, "rejected":[[id,"reason"],...]. */
 static char *client_data(const client_rec *c, json_int_t last, const mut *ms, size_t from, size_t end) {
-    GArray *conf = g_array_copy(c->conflicts), *abrt = g_array_copy(c->aborted);
-    for (size_t i = from; i < end; i++) {
-        if (ms[i].status != ST_CONFLICT) continue;
-        g_array_append_val(ms[i].aborted ? abrt : conf, ms[i].id);
-    }
-    trim_conflicts(conf, abrt);
+    GArray *all = g_array_copy(c->memo);
+    memo_add(all, ms, from, end);
     sbuf b = SBUF_INIT;
     sbuf_printf(&b, "{\"last\":%lld,\"conflicts\":", (long long)last);
-    ids_to_sbuf(&b, conf, 0);
+    memo_ids_json(&b, all, MEMO_CONFLICT);
     sbuf_puts(&b, ",\"aborted\":");
-    ids_to_sbuf(&b, abrt, 0);
+    memo_ids_json(&b, all, MEMO_ABORTED);
+    bool first = true;
+    for (guint i = 0; i < all->len; i++) {
+        const memo *e = &g_array_index(all, memo, i);
+        if (e->kind != MEMO_REJECTED) continue;
+        sbuf_printf(&b, "%s[%lld,\"%s\"]", first ? ",\"rejected\":[" : ",", (long long)e->id, REJ_NAMES[e->reason]);
+        first = false;
+    }
+    if (!first) sbuf_putc(&b, ']');
     sbuf_putc(&b, '}');
-    g_array_free(conf, TRUE);
-    g_array_free(abrt, TRUE);
+    g_array_free(all, TRUE);
     return sbuf_steal(&b, NULL);
 }
 
@@ -461,11 +537,15 @@ static bool mirror_states(push_req *r, size_t from, size_t end, GHashTable *stat
     return true;
 }
 
-/* Did the evaluation reach a verdict the multi will not check? */
+/* Did the evaluation reach a verdict the multi will not check? (A quota
+ * rejection rests on the key's state too: a key the mirror thinks absent
+ * may exist.) */
 static bool unchecked_verdict(const push_req *r, size_t from, size_t end) {
     for (size_t i = from; i < end; i++) {
         const mut *m = &r->muts[i];
-        if (m->status == ST_CONFLICT || (m->status == ST_APPLIED && !m->changed && !m->tx)) return true;
+        if (m->status == ST_CONFLICT || (m->status == ST_APPLIED && !m->changed && !m->tx) ||
+            (m->status == ST_REJECTED && m->reason == REJ_QUOTA))
+            return true;
     }
     return false;
 }
@@ -603,12 +683,53 @@ static int apply_one(mut *m, kstate *k, opbuf *o) {
 
 static void reset_outcome(mut *m) {
     m->status = ST_PENDING;
+    m->reason = REJ_NONE;
     m->aborted = m->changed = m->has_version = false;
     free(m->cur_value);
     m->cur_value = NULL;
 }
 
-/* Evaluates units[u0..u1) in id order against states, filling ops. */
+static void reject(mut *m, rej_reason why) {
+    reset_outcome(m);
+    m->status = ST_REJECTED;
+    m->reason = why;
+}
+
+/* Would m, applied to the key's state k, take the store past a quota
+ * (PROTOCOL.md "Quotas")? When not, counts it in the request's totals.
+ * Only growth is refused: deletes and replacements by no larger values
+ * always pass. */
+static bool over_quota(push_req *r, const mut *m, const kstate *k) {
+    if (!r->quotas) return false;
+    int64_t was_live = k->value != NULL, live = m->put;
+    int64_t was = was_live ? (int64_t)(m->klen + k->vlen) : 0, now = m->put ? (int64_t)(m->klen + m->vlen) : 0;
+    int64_t drec = live - was_live, dbytes = now - was;
+    if (drec > 0 && r->cfg->max_records && r->q_records + drec > r->cfg->max_records) return true;
+    if (dbytes > 0 && r->cfg->max_bytes && r->q_bytes + dbytes > r->cfg->max_bytes) return true;
+    r->q_records += drec;
+    r->q_bytes += dbytes;
+    return false;
+}
+
+/* Rejects a unit whose members the store's rules refuse whatever the state
+ * (write scopes, schema): those with their reason, the rest of a group
+ * tx_aborted. Returns whether it did. */
+static bool refuse_unit(push_req *r, const unit *un) {
+    bool any = false;
+    for (size_t i = un->first; i < un->end; i++) any |= r->muts[i].refused != REJ_NONE;
+    if (!any) return false;
+    for (size_t i = un->first; i < un->end; i++) {
+        mut *m = &r->muts[i];
+        reject(m, m->refused != REJ_NONE ? m->refused : REJ_TX_ABORTED);
+    }
+    return true;
+}
+
+/* Evaluates units[u0..u1) in id order against states, filling ops. Per
+ * unit: a refusal by the store's rules first (it rejects a group that would
+ * also conflict), then each member's base and quota in turn. In a group, a
+ * quota rejection rejects the group (the rest tx_aborted); else a conflict
+ * aborts it (the rest conflict with reason tx_aborted). */
 static int evaluate(push_req *r, const unit *units, size_t u0, size_t u1, GHashTable *states, opbuf *o) {
     for (size_t u = u0; u < u1; u++) {
         const unit *un = &units[u];
@@ -616,7 +737,9 @@ static int evaluate(push_req *r, const unit *units, size_t u0, size_t u1, GHashT
             for (size_t i = un->first; i < un->end; i++) reset_outcome(&r->muts[i]);
             continue;
         }
+        if (refuse_unit(r, un)) continue;
         size_t ops_before = o->n;
+        int64_t q_records0 = r->q_records, q_bytes0 = r->q_bytes;
         GHashTable *snap = NULL;
         if (un->group) {
             snap = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, kstate_free);
@@ -630,6 +753,7 @@ static int evaluate(push_req *r, const unit *units, size_t u0, size_t u1, GHashT
             }
         }
         size_t culprit = SIZE_MAX; /* the mutation that made its group fail */
+        bool rejected = false;     /* ... by a quota */
         for (size_t i = un->first; i < un->end; i++) {
             mut *m = &r->muts[i];
             reset_outcome(m);
@@ -638,15 +762,25 @@ static int evaluate(push_req *r, const unit *units, size_t u0, size_t u1, GHashT
             if (!ok) {
                 m->status = ST_CONFLICT;
                 set_current(m, k); /* the state at its point, inside a group too */
-                if (un->group) { culprit = i; break; }
+                /* The group fails; the rest is still judged, for a quota
+                 * rejection that would outrank the conflict. */
+                if (un->group && culprit == SIZE_MAX) culprit = i;
+                continue;
+            }
+            if (over_quota(r, m, k)) {
+                reject(m, REJ_QUOTA);
+                if (un->group) { culprit = i; rejected = true; break; }
                 continue;
             }
             if (apply_one(m, k, o) < 0) { if (snap) g_hash_table_destroy(snap); return -1; }
         }
         if (culprit != SIZE_MAX) {
-            /* Abort: restore the keys and drop the group's ops; the other
-             * members report the present (pre-group) state. */
+            /* Abort: restore the keys, the totals, and drop the group's
+             * ops; the other members report the present (pre-group) state,
+             * or are rejected with the group. */
             o->n = ops_before;
+            r->q_records = q_records0;
+            r->q_bytes = q_bytes0;
             GHashTableIter it;
             gpointer pk, pv;
             g_hash_table_iter_init(&it, snap);
@@ -657,6 +791,10 @@ static int evaluate(push_req *r, const unit *units, size_t u0, size_t u1, GHashT
             for (size_t i = un->first; i < un->end; i++) {
                 if (i == culprit) continue;
                 mut *m = &r->muts[i];
+                if (rejected) {
+                    reject(m, REJ_TX_ABORTED);
+                    continue;
+                }
                 reset_outcome(m);
                 m->status = ST_CONFLICT;
                 m->aborted = true;
@@ -706,6 +844,12 @@ static int run_chunk(push_req *r, const unit *units, size_t u0, size_t u1) {
         zoo_op_result_t *res = NULL;
         struct Stat cstat;
         int failed = -1;
+        int64_t q_records0 = 0, q_bytes0 = 0, res_records = 0, res_bytes = 0;
+        if (r->quotas) {
+            mirror_quota_totals(r->mirror, &q_records0, &q_bytes0);
+            r->q_records = q_records0;
+            r->q_bytes = q_bytes0;
+        }
         /* First try: the mirror's states, unless a verdict would rest on
          * them alone; then (and after any lost race) ZooKeeper's. */
         bool fast = attempt == 0 && r->mirror && mirror_states(r, from, end, states);
@@ -715,9 +859,20 @@ static int run_chunk(push_req *r, const unit *units, size_t u0, size_t u1) {
             if (fast) {
                 g_hash_table_remove_all(states);
                 o.n = 0;
+                r->q_records = q_records0;
+                r->q_bytes = q_bytes0;
             }
             rc = read_states(r, from, end, states);
             if (rc == ZOK && evaluate(r, units, u0, u1, states, &o) < 0) rc = ZSYSTEMERROR;
+        }
+        if (rc == ZOK && r->quotas) {
+            /* Hold the room this chunk takes until the mirror holds it. */
+            res_records = r->q_records > q_records0 ? r->q_records - q_records0 : 0;
+            res_bytes = r->q_bytes > q_bytes0 ? r->q_bytes - q_bytes0 : 0;
+            if (!mirror_quota_reserve(r->mirror, res_records, res_bytes, r->cfg->max_records, r->cfg->max_bytes)) {
+                res_records = res_bytes = 0;
+                rc = ZBADVERSION; /* others took the room meanwhile: judge again */
+            }
         }
         if (rc == ZOK) {
             cdata = client_data(&r->cl, r->muts[end - 1].id, r->muts, from, end);
@@ -737,18 +892,13 @@ static int run_chunk(push_req *r, const unit *units, size_t u0, size_t u1) {
         free(o.owner);
         free(cdata);
         g_hash_table_destroy(states);
+        if (rc == ZOK) note_writes(r, from, end, &cstat);
+        if (res_records || res_bytes) mirror_quota_release(r->mirror, res_records, res_bytes);
         if (rc == ZOK) {
-            note_writes(r, from, end, &cstat);
             r->cl.zver = cstat.version;
             r->cl.last = r->muts[end - 1].id;
-            for (size_t i = from; i < end; i++) {
-                r->muts[i].zxid = (uint64_t)cstat.mzxid;
-                if (r->muts[i].status == ST_CONFLICT) {
-                    json_int_t id = r->muts[i].id;
-                    g_array_append_val(r->muts[i].aborted ? r->cl.aborted : r->cl.conflicts, id);
-                }
-            }
-            trim_conflicts(r->cl.conflicts, r->cl.aborted); /* as client_data wrote them */
+            for (size_t i = from; i < end; i++) r->muts[i].zxid = (uint64_t)cstat.mzxid;
+            memo_add(r->cl.memo, r->muts, from, end); /* as client_data wrote them */
             return ZOK;
         }
         if (!retryable(rc)) return rc;
@@ -775,13 +925,14 @@ static void write_current(sbuf *b, const mut *m) {
 
 /* Answers a mutation at or below the recorded last id. */
 static int answer_old(push_req *r, mut *m) {
-    bool conflicted = ids_contain(r->cl.conflicts, m->id), aborted = ids_contain(r->cl.aborted, m->id);
-    if (!conflicted && !aborted) { m->status = ST_DUPLICATE; return ZOK; }
+    const memo *e = memo_find(r->cl.memo, m->id);
+    if (!e) { m->status = ST_DUPLICATE; return ZOK; }
+    if (e->kind == MEMO_REJECTED) { reject(m, (rej_reason)e->reason); return ZOK; }
     GHashTable *states = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, kstate_free);
     int rc = read_states(r, (size_t)(m - r->muts), (size_t)(m - r->muts) + 1, states);
     if (rc == ZOK) {
         m->status = ST_CONFLICT;
-        m->aborted = aborted && !conflicted;
+        m->aborted = e->kind == MEMO_ABORTED;
         set_current(m, g_hash_table_lookup(states, m->path));
     }
     g_hash_table_destroy(states);
@@ -794,8 +945,10 @@ static void write_response(push_req *r, mirror *mr, sbuf *out) {
     sbuf_puts(out, "{\"results\":[");
     for (size_t i = 0; i < r->n; i++) {
         mut *m = &r->muts[i];
-        sbuf_printf(out, "%s{\"id\":%lld,\"status\":\"%s\"", i ? "," : "", (long long)m->id,
-                    m->status == ST_APPLIED ? "applied" : m->status == ST_CONFLICT ? "conflict" : "duplicate");
+        static const char *const names[] = {[ST_APPLIED] = "applied", [ST_CONFLICT] = "conflict",
+                                            [ST_DUPLICATE] = "duplicate", [ST_REJECTED] = "rejected"};
+        assert(m->status != ST_PENDING);
+        sbuf_printf(out, "%s{\"id\":%lld,\"status\":\"%s\"", i ? "," : "", (long long)m->id, names[m->status]);
         if (m->status == ST_APPLIED) {
             if (m->has_version) sbuf_printf(out, ",\"version\":%ld", (long)m->version);
             if (m->changed) {
@@ -809,11 +962,19 @@ static void write_response(push_req *r, mirror *mr, sbuf *out) {
         } else if (m->status == ST_CONFLICT) {
             if (m->aborted) sbuf_puts(out, ",\"reason\":\"tx_aborted\"");
             write_current(out, m);
+        } else if (m->status == ST_REJECTED) {
+            sbuf_printf(out, ",\"reason\":\"%s\"", REJ_NAMES[m->reason]);
+            /* the errors of a first answer (a retry answers from the memo, without them) */
+            if (m->reason == REJ_INVALID_VALUE && m->refused_errors) sbuf_printf(out, ",\"errors\":%s", m->refused_errors);
         } else {
             dup = true;
         }
         sbuf_putc(out, '}');
-        if (r->env->metrics) atomic_fetch_add(&r->env->metrics->push_outcome[m->status == ST_APPLIED ? 0 : m->status == ST_CONFLICT ? 1 : 2], 1);
+        if (r->env->metrics) {
+            int k = m->status == ST_APPLIED ? ZS_PUSH_APPLIED : m->status == ST_CONFLICT ? ZS_PUSH_CONFLICT
+                  : m->status == ST_REJECTED ? ZS_PUSH_REJECTED : ZS_PUSH_DUPLICATE;
+            atomic_fetch_add(&r->env->metrics->push_outcome[k], 1);
+        }
     }
     /* Read-your-writes: from this cursor on, the feed reflects every applied
      * mutation. Duplicates were applied earlier at unknown positions: the
@@ -833,13 +994,13 @@ static void req_free(push_req *r) {
         free(r->muts[i].tx);
         free(r->muts[i].path);
         free(r->muts[i].cur_value);
+        free(r->muts[i].refused_errors);
     }
     free(r->muts);
     free(r->client);
     sbuf_free(&r->body);
     free(r->cl.path);
-    if (r->cl.conflicts) g_array_free(r->cl.conflicts, TRUE);
-    if (r->cl.aborted) g_array_free(r->cl.aborted, TRUE);
+    if (r->cl.memo) g_array_free(r->cl.memo, TRUE);
     free(r->buf);
 }
 
@@ -859,10 +1020,10 @@ int push_run(const push_env *env, const store_cfg *cfg, const char *body, size_t
     units = NULL;
     r.buf = malloc(READ_BUF);
     r.cl.path = layout_client_path(env->root, cfg->name, r.client);
-    r.cl.conflicts = g_array_new(FALSE, FALSE, sizeof(json_int_t));
-    r.cl.aborted = g_array_new(FALSE, FALSE, sizeof(json_int_t));
+    r.cl.memo = g_array_new(FALSE, FALSE, sizeof(memo));
     if (!r.buf || !r.cl.path) { zs_err_set(err, 500, "internal", "out of memory"); goto out; }
     r.mirror = mr;
+    r.quotas = cfg->max_records > 0 || cfg->max_bytes > 0;
     /* The cached client state is trusted only for a push that writes: its
      * multi checks the client node's version. A push with nothing new
      * answers lastMutationId (and duplicates) from ZooKeeper itself. */
@@ -886,15 +1047,16 @@ int push_run(const push_env *env, const store_cfg *cfg, const char *body, size_t
     while (first_new < r.n && r.muts[first_new].id <= recorded) first_new++;
     if (make_units(&r, first_new, &units, &nunits, err) < 0) goto out;
     /* The client node rides in every multi: its present size and, per
-     * mutation, one more remembered conflict id (at most 21 bytes). A unit
+     * mutation, one more remembered outcome (at most MEMO_BYTES). A unit
      * alone may pass the budget by that much (each value was checked
-     * against --max-tx-bytes; the node is at most ~21 KB): the multi stays
+     * against --max-tx-bytes; the node is at most ~40 KB): the multi stays
      * well below ZooKeeper's jute.maxbuffer. */
-    size_t client_bytes = PUSH_OP_OVERHEAD + strlen(r.cl.path) + 64 + 21 * (size_t)(r.cl.conflicts->len + r.cl.aborted->len);
+    size_t client_bytes = PUSH_OP_OVERHEAD + strlen(r.cl.path) + 64 + MEMO_BYTES * (size_t)r.cl.memo->len;
     size_t budget = env->max_tx_bytes > client_bytes ? env->max_tx_bytes - client_bytes : 0;
     for (size_t u0 = 0; u0 < nunits;) {
         size_t u1 = u0 + 1, bytes = units[u0].bytes;
-        while (u1 < nunits && bytes + units[u1].bytes + 21 * (units[u1].end - units[u0].first) <= budget) bytes += units[u1++].bytes;
+        while (u1 < nunits && bytes + units[u1].bytes + MEMO_BYTES * (units[u1].end - units[u0].first) <= budget)
+            bytes += units[u1++].bytes;
         zrc = run_chunk(&r, units, u0, u1);
         if (zrc != ZOK) { cache_drop(&r); zs_err_zk(err, zrc, "applying mutations"); goto out; }
         u0 = u1;

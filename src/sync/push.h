@@ -11,9 +11,14 @@
  * retry of the same request at once cannot both apply it: one multi fails
  * on the client node's version and re-reads.
  *
- * The client node holds {"last":N,"conflicts":[ids],"aborted":[ids]}, the
- * ids of the most recent PUSH_CONFLICT_MEMORY conflicts, so a retry answers
- * "conflict" again rather than "duplicate". */
+ * The client node holds {"last":N,"conflicts":[ids],"aborted":[ids]} and,
+ * once a mutation was rejected, "rejected":[[id,"reason"],...]: the most
+ * recent PUSH_CONFLICT_MEMORY outcomes other than "applied" (of the three
+ * lists together), so a retry answers "conflict" or "rejected" again rather
+ * than "duplicate".
+ *
+ * Quotas (maxRecords, maxBytes) are judged on the mirror's totals plus
+ * what concurrent pushes of this gateway reserved (mirror_quota_*). */
 #ifndef ZS_PUSH_H
 #define ZS_PUSH_H
 

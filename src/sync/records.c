@@ -61,8 +61,29 @@ int records_get(zkc *z, const char *root, const store_cfg *cfg, const char *key,
     return ret;
 }
 
-int records_put(zkc *z, const char *root, const store_cfg *cfg, const char *key, size_t klen, const char *value,
-                size_t vlen, const records_precond *pre, sbuf *out, bool *created, int32_t *version, zs_err *err) {
+/* Reserves the room a write takes from the state it replaces (live: its
+ * value's length was); 0, or -1 and err naming the quota it would pass. */
+static int quota_take(mirror *m, const store_cfg *cfg, bool live, int64_t was, size_t klen, size_t vlen,
+                      int64_t *rec, int64_t *bytes, zs_err *err) {
+    *rec = live ? 0 : 1;
+    *bytes = (int64_t)(klen + vlen) - (live ? (int64_t)klen + was : 0);
+    if (*bytes < 0) *bytes = 0;
+    if (!mirror_quota_reserve(m, *rec, 0, cfg->max_records, 0)) {
+        zs_err_set(err, 413, "quota_exceeded", "the store holds its maxRecords (%lld) live records", (long long)cfg->max_records);
+        return -1;
+    }
+    if (!mirror_quota_reserve(m, 0, *bytes, 0, cfg->max_bytes)) {
+        mirror_quota_release(m, *rec, 0);
+        zs_err_set(err, 413, "quota_exceeded", "the write would take the store past its maxBytes (%lld)",
+                   (long long)cfg->max_bytes);
+        return -1;
+    }
+    return 0;
+}
+
+int records_put(zkc *z, const char *root, const store_cfg *cfg, mirror *quota, const char *key, size_t klen,
+                const char *value, size_t vlen, const records_precond *pre, sbuf *out, bool *created, int32_t *version,
+                zs_err *err) {
     char *path = layout_record_path(root, cfg->name, key, klen);
     if (!path) { zs_err_set(err, 500, "internal", "out of memory"); return -1; }
     int rc = ZOK;
@@ -79,8 +100,20 @@ int records_put(zkc *z, const char *root, const store_cfg *cfg, const char *key,
             free(path);
             return precondition(err, "If-None-Match: the record exists");
         }
+        int64_t q_rec = 0, q_bytes = 0;
+        if (quota && quota_take(quota, cfg, live, st.dataLength, klen, vlen, &q_rec, &q_bytes, err) < 0) {
+            free(path);
+            return -1;
+        }
         if (node) rc = zoo_set2(zkc_zh(z), path, value, (int)vlen, st.version, &st);
         else rc = zoo_create2(zkc_zh(z), path, value, (int)vlen, zkc_acl(z), 0, NULL, 0, &st);
+        if (quota) {
+            if (rc == ZOK) {
+                mirror_write w = {key, klen, value, vlen, st.version};
+                mirror_note_writes(quota, cfg->czxid, &w, 1, (uint64_t)st.mzxid, st.mtime);
+            }
+            mirror_quota_release(quota, q_rec, q_bytes);
+        }
         if (rc == ZBADVERSION || rc == ZNODEEXISTS || rc == ZNONODE) continue; /* lost a race: look again */
         if (rc != ZOK) break;
         write_head(out, key, klen);

@@ -19,6 +19,15 @@ static void cfg_defaults(store_cfg *c, const char *name) {
     c->tombstone_ttl = 604800;
 }
 
+/* A quota: an integer from 1 to STORES_MAX_QUOTA into *out, or null for
+ * none (0). -1 otherwise. */
+static int quota_parse(const json_t *v, int64_t *out) {
+    if (json_is_null(v)) { *out = 0; return 0; }
+    if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > STORES_MAX_QUOTA) return -1;
+    *out = json_integer_value(v);
+    return 0;
+}
+
 /* Parses the stored config, distrusting it like a request: anyone with
  * write access to ZooKeeper could have written it. Returns 1 when the store
  * is being deleted, 0 when fine, -1 when the data is not a config object,
@@ -54,6 +63,14 @@ static int cfg_parse_checked(store_cfg *c, const char *data, int len, int64_t mz
             c->tombstone_ttl = json_integer_value(v);
         }
     }
+    if (rc >= 0 && (v = json_object_get(j, "maxRecords")) && quota_parse(v, &c->max_records) < 0) {
+        *why = "maxRecords: not an integer from 1 to 10^15";
+        rc = -2;
+    }
+    if (rc >= 0 && (v = json_object_get(j, "maxBytes")) && quota_parse(v, &c->max_bytes) < 0) {
+        *why = "maxBytes: not an integer from 1 to 10^15";
+        rc = -2;
+    }
     if (rc >= 0 && (v = json_object_get(j, "horizon"))) {
         const char *h = json_string_value(v);
         if (!h || cursor_parse(h, &c->horizon) < 0) { *why = "horizon: not a cursor"; rc = -2; }
@@ -69,16 +86,24 @@ int stores_parse(store_cfg *c, const char *name, const char *data, int len, int6
     return cfg_parse_checked(c, data, len, mzxid, why);
 }
 
+/* The quotas that are set, as ,"maxRecords":N,"maxBytes":N. */
+static void quotas_json(const store_cfg *c, sbuf *b) {
+    if (c->max_records) sbuf_printf(b, ",\"maxRecords\":%lld", (long long)c->max_records);
+    if (c->max_bytes) sbuf_printf(b, ",\"maxBytes\":%lld", (long long)c->max_bytes);
+}
+
 static char *cfg_json(const store_cfg *c, bool deleting) {
-    char *s = NULL;
     char h[CURSOR_LEN + 1] = "";
     bool has_h = c->horizon.zxid || c->horizon.khash || c->horizon.version;
     if (has_h) cursor_format(&c->horizon, h);
-    if (asprintf(&s, "{\"conflict\":\"%s\",\"maxValueBytes\":%lld,\"tombstoneTtlSeconds\":%lld%s%s%s%s}",
-                 c->lww ? "lww" : "cas", (long long)c->max_value_bytes, (long long)c->tombstone_ttl,
-                 has_h ? ",\"horizon\":\"" : "", h, has_h ? "\"" : "", deleting ? ",\"deleting\":true" : "") < 0)
-        return NULL;
-    return s;
+    sbuf b = SBUF_INIT;
+    sbuf_printf(&b, "{\"conflict\":\"%s\",\"maxValueBytes\":%lld,\"tombstoneTtlSeconds\":%lld",
+                c->lww ? "lww" : "cas", (long long)c->max_value_bytes, (long long)c->tombstone_ttl);
+    quotas_json(c, &b);
+    if (has_h) sbuf_printf(&b, ",\"horizon\":\"%s\"", h);
+    if (deleting) sbuf_puts(&b, ",\"deleting\":true");
+    sbuf_putc(&b, '}');
+    return sbuf_steal(&b, NULL);
 }
 
 /* Reads the config znode. Returns ZOK (with *deleting), ZNONODE, or an
@@ -177,8 +202,14 @@ static int apply_patch(store_cfg *c, const json_t *body, zs_err *err) {
                 return -1;
             }
             c->tombstone_ttl = json_integer_value(v);
+        } else if (strcmp(k, "maxRecords") == 0 || strcmp(k, "maxBytes") == 0) {
+            if (quota_parse(v, k[3] == 'R' ? &c->max_records : &c->max_bytes) < 0) {
+                zs_err_set(err, 400, "bad_request", "%s: must be an integer from 1 to 10^15, or null for no quota", k);
+                return -1;
+            }
         } else {
-            zs_err_set(err, 400, "bad_request", "%s: unknown field (expected conflict, maxValueBytes, tombstoneTtlSeconds)", k);
+            zs_err_set(err, 400, "bad_request",
+                       "%s: unknown field (expected conflict, maxValueBytes, tombstoneTtlSeconds, maxRecords, maxBytes)", k);
             return -1;
         }
     }
@@ -414,6 +445,8 @@ void stores_free_names(char **names, size_t count) {
 void stores_describe(const store_cfg *c, size_t records, const char *cursor, sbuf *out) {
     sbuf_puts(out, "{\"name\":");
     sbuf_json_str(out, c->name, strlen(c->name));
-    sbuf_printf(out, ",\"conflict\":\"%s\",\"maxValueBytes\":%lld,\"tombstoneTtlSeconds\":%lld,\"records\":%zu,\"cursor\":\"%s\"}",
-                c->lww ? "lww" : "cas", (long long)c->max_value_bytes, (long long)c->tombstone_ttl, records, cursor);
+    sbuf_printf(out, ",\"conflict\":\"%s\",\"maxValueBytes\":%lld,\"tombstoneTtlSeconds\":%lld",
+                c->lww ? "lww" : "cas", (long long)c->max_value_bytes, (long long)c->tombstone_ttl);
+    quotas_json(c, out);
+    sbuf_printf(out, ",\"records\":%zu,\"cursor\":\"%s\"}", records, cursor);
 }

@@ -2,6 +2,7 @@
  *
  * <root>/stores/<name> holds the configuration as JSON:
  *   {"conflict":"cas"|"lww","maxValueBytes":N,"tombstoneTtlSeconds":N,
+ *    "maxRecords":N,"maxBytes":N,        (quotas, optional)
  *    "horizon":"<cursor>"}   (horizon: once tombstones were collected)
  * and, while a deletion is under way, "deleting":true (the store is then
  * gone for readers; the next PUT or DELETE of that name finishes the job).
@@ -21,12 +22,15 @@
 #include "zk/zkc.h"
 
 #define STORES_MAX_VALUE_CEILING 1000000 /* what one znode holds, with room for the path */
+#define STORES_MAX_QUOTA 1000000000000000LL /* 10^15: quotas are integers from 1 to this */
 
 typedef struct store_cfg {
     char name[65];
     bool lww;
     int64_t max_value_bytes;
     int64_t tombstone_ttl;
+    int64_t max_records; /* quota on live records; 0: none */
+    int64_t max_bytes;   /* quota on keys + compact values of live records; 0: none */
     cursor_pos horizon;  /* newest collected deletion: older cursors expired */
     int64_t czxid;       /* identity of this incarnation of the store */
     int32_t zversion;    /* of the config znode */

@@ -5,7 +5,7 @@
 static const double bounds_s[ZS_HIST_BUCKETS] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.02,
                                                  0.05,   0.1,   0.25,  0.5,   1.0,  5.0};
 static const char *const op_names[ZS_OP_KINDS] = {"sync", "multi", "read", "write"};
-static const char *const outcome_names[3] = {"applied", "conflict", "duplicate"};
+static const char *const outcome_names[ZS_PUSH_OUTCOMES] = {"applied", "conflict", "duplicate", "rejected"};
 
 int64_t zs_now_us(void) {
     struct timespec ts;
@@ -52,7 +52,7 @@ void zs_metrics_render(const zs_metrics *m, sbuf *out) {
                     (unsigned long long)atomic_load(&m->zk_errors[k]));
     sbuf_puts(out, "# HELP zoosync_push_mutations_total Pushed mutations by outcome.\n"
                    "# TYPE zoosync_push_mutations_total counter\n");
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < ZS_PUSH_OUTCOMES; i++)
         sbuf_printf(out, "zoosync_push_mutations_total{outcome=\"%s\"} %llu\n", outcome_names[i],
                     (unsigned long long)atomic_load(&m->push_outcome[i]));
 }

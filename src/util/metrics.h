@@ -19,11 +19,13 @@ typedef struct zs_hist {
 } zs_hist;
 
 typedef enum { ZS_OP_SYNC, ZS_OP_MULTI, ZS_OP_READ, ZS_OP_WRITE, ZS_OP_KINDS } zs_op_kind;
+/* Push outcomes, in the order of zoosync_push_mutations_total's labels. */
+enum { ZS_PUSH_APPLIED, ZS_PUSH_CONFLICT, ZS_PUSH_DUPLICATE, ZS_PUSH_REJECTED, ZS_PUSH_OUTCOMES };
 
 typedef struct zs_metrics {
     zs_hist zk_latency[ZS_OP_KINDS];        /* worker-side ZooKeeper calls */
     _Atomic uint64_t zk_errors[ZS_OP_KINDS];
-    _Atomic uint64_t push_outcome[3];       /* applied, conflict, duplicate */
+    _Atomic uint64_t push_outcome[ZS_PUSH_OUTCOMES]; /* applied, conflict, duplicate, rejected */
     _Atomic uint64_t zk_invalid_client;     /* exactly-once records read from ZooKeeper and refused */
 } zs_metrics;
 

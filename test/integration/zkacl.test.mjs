@@ -10,18 +10,12 @@
 import assert from 'node:assert/strict';
 import { writeFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { setupEnv, it, startGateway, runGatewayExpectExit, uniq, newRoot, recordZnode, zkIdentity, tmpDir, sleep } from '../lib/harness.mjs';
+import { setupEnv, it, startGateway, runGatewayExpectExit, uniq, newRoot, recordZnode, clientZnode, zkIdentity, tmpDir, sleep } from '../lib/harness.mjs';
 import { Api, eventually, byKey, getMetrics } from '../lib/http.mjs';
 import { zkConnect } from '../lib/zkraw.mjs';
 
 const env = setupEnv();
 const NOAUTH = -102;
-
-function clientZnode(root, store, client) {
-  let h = 14695981039346656037n;
-  for (const b of Buffer.from(client, 'utf8')) { h ^= BigInt(b); h = (h * 1099511628211n) & 0xffffffffffffffffn; }
-  return `${root}/stores/${store}/c/${(h & 0xffn).toString(16).padStart(2, '0')}/${client}`;
-}
 
 it('every znode the gateway creates carries the identity ACL; without the identity nothing can be changed', { timeout: 60000 }, async () => {
   await env.ready();
@@ -166,6 +160,15 @@ it('what is read from ZooKeeper is distrusted: a corrupt exactly-once record, st
     assert.match(r.json.message, /not valid/);
     assert.equal(byKey((await api.changesOk(s)).changes).get('k').version, 1, 'nothing applied again');
     assert.ok(await metric('client') >= 1, 'counted');
+    // ... and so does a memory of outcomes that could not have been written: an unknown
+    // rejection reason, an id past last (a later push would append before it), an id twice.
+    for (const bad of ['{"last":1,"rejected":[[1,"nope"]]}', '{"last":1,"rejected":[[2,"quota_exceeded"]]}',
+      '{"last":1,"conflicts":[1],"rejected":[[1,"forbidden"]]}', '{"last":1,"rejected":[1]}', '{"last":1,"aborted":[0]}']) {
+      assert.equal((await owner.set(cnode, bad)).err, 0);
+      const rb = await api.push(s, 'cl', [{ id: 1, key: 'k', op: 'put', value: 1 }, { id: 2, key: 'k', op: 'put', value: 2 }]);
+      assert.equal(rb.status, 503, `push with client record ${bad}: ${rb.status} ${rb.text}`);
+    }
+    assert.equal(byKey((await api.changesOk(s)).changes).get('k').version, 1, 'nothing applied');
     assert.equal((await owner.set(cnode, '{"last":1}')).err, 0);
     const again = await api.pushOk(s, 'cl', [{ id: 1, key: 'k', op: 'put', value: 1 }]);
     assert.equal(again.results[0].status, 'duplicate', 'with the record repaired, id 1 is a duplicate');

@@ -330,4 +330,11 @@ export function recordZnode(root, store, key) {
   return { bucketPath: `${root}/stores/${store}/r/${bucket}`, path: `${root}/stores/${store}/r/${bucket}/${key}` };
 }
 
+/** The znode of a client's exactly-once record, as src/zk/layout.h documents it. */
+export function clientZnode(root, store, client) {
+  let h = 14695981039346656037n;
+  for (const b of Buffer.from(client, 'utf8')) { h ^= BigInt(b); h = (h * 1099511628211n) & 0xffffffffffffffffn; }
+  return `${root}/stores/${store}/c/${(h & 0xffn).toString(16).padStart(2, '0')}/${client}`;
+}
+
 export { execFileSync };

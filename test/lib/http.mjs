@@ -141,7 +141,11 @@ export function checkPushResponse(body, mutations) {
   assert.equal(body.results.length, mutations.length, `one result per mutation: ${JSON.stringify(body)}`);
   body.results.forEach((r, i) => {
     assert.equal(r.id, mutations[i].id, `result ${i} id`);
-    assert.ok(['applied', 'conflict', 'duplicate'].includes(r.status), `result status ${r.status}`);
+    assert.ok(['applied', 'conflict', 'duplicate', 'rejected'].includes(r.status), `result status ${r.status}`);
+    if (r.status === 'rejected') {
+      assert.ok(['forbidden', 'invalid_value', 'quota_exceeded', 'tx_aborted'].includes(r.reason), `rejected reason: ${JSON.stringify(r)}`);
+      assert.ok(!('cursor' in r) && !('version' in r) && !('current' in r), `rejected with a position or a state: ${JSON.stringify(r)}`);
+    }
     if (r.cursor !== undefined) assert.match(r.cursor, CURSOR_RE);
     if (r.version !== undefined) assert.ok(Number.isInteger(r.version) && r.version >= 1, `version ${r.version}`);
     if (r.status === 'conflict') assert.ok('current' in r, `conflict without current: ${JSON.stringify(r)}`);

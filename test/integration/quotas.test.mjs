@@ -1,0 +1,158 @@
+// Store quotas (maxRecords, maxBytes) and the `rejected` push outcome they
+// produce (PROTOCOL.md "Quotas", "rejected"): remembered for exactly-once on
+// every gateway, a group rejected whole, records PUT 413, deletes always
+// pass, concurrent pushes on one gateway never overshoot.
+import assert from 'node:assert/strict';
+import { before } from 'node:test';
+import { setupEnv, it, startGateway, uniq, zkCli, clientZnode } from '../lib/harness.mjs';
+import { Api, expectError, getMetrics } from '../lib/http.mjs';
+
+const env = setupEnv();
+let A, B, a, b;
+
+before(async () => {
+  await env.ready();
+  A = await startGateway({ zk: env.zk.connect, root: env.root, name: 'A' });
+  B = await startGateway({ zk: env.zk.connect, root: env.root, name: 'B' });
+  a = new Api(A);
+  b = new Api(B);
+});
+
+async function newStore(body) {
+  const name = uniq('q');
+  await a.createStore(name, body);
+  return name;
+}
+const put = (id, key, value, extra = {}) => ({ id, key, op: 'put', value, ...extra });
+const del = (id, key, extra = {}) => ({ id, key, op: 'delete', ...extra });
+const outcomes = (r) => r.results.map((x) => (x.status === 'rejected' ? `rejected:${x.reason}` : x.status));
+async function live(api, s) {
+  const all = await api.changesAll(s, {});
+  return new Map(all.changes.filter((c) => !c.deleted).map((c) => [c.key, c.value]));
+}
+
+it('quotas in the store config: set, shown, removed with null; bad values are 400 and change nothing', async () => {
+  const s = await newStore({ maxRecords: 3, maxBytes: 1000 });
+  let d = (await a.getStore(s)).json;
+  assert.equal(d.maxRecords, 3);
+  assert.equal(d.maxBytes, 1000);
+  for (const bad of [{ maxRecords: 0 }, { maxRecords: -1 }, { maxRecords: '3' }, { maxRecords: 1.5 }, { maxBytes: 1e16 },
+    { maxBytes: true }, { maxBytes: {} }]) {
+    expectError(await a.putStore(s, bad), 400, 'bad_request', { messageMatch: /max(Records|Bytes)/ });
+  }
+  d = (await b.getStore(s)).json;
+  assert.equal(d.maxRecords, 3, 'unchanged after refused PUTs');
+  assert.equal(d.maxBytes, 1000);
+  assert.equal((await a.putStore(s, { maxRecords: null })).status, 200);
+  d = (await a.getStore(s)).json;
+  assert.ok(!('maxRecords' in d), `maxRecords removed: ${JSON.stringify(d)}`);
+  assert.equal(d.maxBytes, 1000, 'the other quota stays');
+  const plain = (await a.getStore(await newStore())).json;
+  assert.ok(!('maxRecords' in plain) && !('maxBytes' in plain), 'no quota unless set');
+});
+
+it('maxRecords: past it a push mutation is rejected (quota_exceeded), lastMutationId moves on, a retry answers the same on either gateway', async () => {
+  const s = await newStore({ maxRecords: 3 });
+  const muts = [put(1, 'a', 1), put(2, 'b', 2), put(3, 'c', 3), put(4, 'd', 4), put(5, 'a', 10), put(6, 'e', 5)];
+  const r = await a.pushOk(s, 'c1', muts);
+  assert.deepEqual(outcomes(r), ['applied', 'applied', 'applied', 'rejected:quota_exceeded', 'applied', 'rejected:quota_exceeded'],
+    'a new key at the quota is rejected; replacing an existing key passes');
+  assert.equal(r.lastMutationId, 6);
+  assert.deepEqual([...(await live(a, s))].sort(), [['a', 10], ['b', 2], ['c', 3]]);
+  for (const api of [a, b]) {
+    const again = await api.pushOk(s, 'c1', muts);
+    assert.deepEqual(outcomes(again), ['duplicate', 'duplicate', 'duplicate', 'rejected:quota_exceeded', 'duplicate', 'rejected:quota_exceeded'],
+      `retry through ${api === a ? 'A' : 'B'}`);
+    assert.equal(again.lastMutationId, 6);
+  }
+  // The memory is in ZooKeeper's client node, for every gateway.
+  const got = await zkCli(env.zk.connect, 'get', clientZnode(env.root, s, 'c1'));
+  assert.match(got.stdout, /"rejected":\[\[4,"quota_exceeded"\],\[6,"quota_exceeded"\]\]/, got.stdout);
+  // Room made by a delete is usable; a delete always passes.
+  const r2 = await a.pushOk(s, 'c1', [del(7, 'b'), put(8, 'd', 4), put(9, 'f', 6), del(10, 'zz')]);
+  assert.deepEqual(outcomes(r2), ['applied', 'applied', 'rejected:quota_exceeded', 'applied']);
+  assert.deepEqual([...(await live(b, s))].sort(), [['a', 10], ['c', 3], ['d', 4]]);
+  assert.equal((await a.getStore(s)).json.records, 3);
+});
+
+it('maxBytes counts keys plus compact values: growth past it is rejected, same-size and smaller replacements pass', async () => {
+  const s = await newStore({ maxBytes: 40 });
+  // 'k1' + '"0123456789"' = 2 + 12 = 14 bytes; spaces in the request do not count (compact).
+  const r = await a.pushOk(s, 'c1', [put(1, 'k1', '0123456789'), put(2, 'k2', '0123456789')]);
+  assert.deepEqual(outcomes(r), ['applied', 'applied']); // 28
+  const r2 = await a.pushOk(s, 'c1', [
+    put(3, 'k3', '0123456789'),          // 42 > 40: rejected
+    put(4, 'k1', 'abcdefghij'),          // same size: passes
+    put(5, 'k2', 'abcdefghijklmn'),      // +4 = 32: passes
+    put(6, 'k1', 'abcdefghijklmnopqrs'), // +9 = 41: rejected
+    put(7, 'k1', 'x'),                   // smaller: passes (23)
+    put(8, 'k3', { a: [1, 2] }),         // 'k3' + '{"a":[1,2]}' = 13 -> 36: passes
+  ]);
+  assert.deepEqual(outcomes(r2), ['rejected:quota_exceeded', 'applied', 'applied', 'rejected:quota_exceeded', 'applied', 'applied']);
+  assert.deepEqual(Object.fromEntries(await live(a, s)), { k1: 'x', k2: 'abcdefghijklmn', k3: { a: [1, 2] } });
+});
+
+it('a tx group with a member past a quota is rejected whole: that member quota_exceeded, the others tx_aborted, nothing written', async () => {
+  const s = await newStore({ maxRecords: 2 });
+  await a.pushOk(s, 'c1', [put(1, 'x', 1)]);
+  const c0 = (await a.changesOk(s, {})).cursor;
+  const r = await a.pushOk(s, 'c1', [
+    put(2, 'g1', 1, { tx: 't' }), put(3, 'g2', 2, { tx: 't' }), put(4, 'x', 5, { tx: 't' }),
+    put(5, 'y', 1),
+  ]);
+  assert.deepEqual(outcomes(r), ['rejected:tx_aborted', 'rejected:quota_exceeded', 'rejected:tx_aborted', 'applied'],
+    'the group goes whole; the mutation after it sees the store without it');
+  assert.deepEqual((await a.changesOk(s, { since: c0 })).changes.map((c) => c.key), ['y']);
+  // A group that both conflicts and passes a quota is rejected (rejection outranks the conflict).
+  const r2 = await a.pushOk(s, 'c1', [put(6, 'x', 9, { tx: 'u', base: 7 }), put(7, 'z', 1, { tx: 'u' })]);
+  assert.deepEqual(outcomes(r2), ['rejected:tx_aborted', 'rejected:quota_exceeded']);
+  // ... and retried through B, the same.
+  const again = await b.pushOk(s, 'c1', [put(2, 'g1', 1, { tx: 't' }), put(3, 'g2', 2, { tx: 't' }), put(4, 'x', 5, { tx: 't' }),
+    put(5, 'y', 1), put(6, 'x', 9, { tx: 'u', base: 7 }), put(7, 'z', 1, { tx: 'u' })]);
+  assert.deepEqual(outcomes(again), ['rejected:tx_aborted', 'rejected:quota_exceeded', 'rejected:tx_aborted', 'duplicate',
+    'rejected:tx_aborted', 'rejected:quota_exceeded']);
+  // A group that only conflicts still conflicts.
+  const r3 = await a.pushOk(s, 'c1', [put(8, 'x', 9, { tx: 'v', base: 7 }), put(9, 'y', 2, { tx: 'v' })]);
+  assert.deepEqual(outcomes(r3), ['conflict', 'conflict']);
+  assert.equal(r3.results[1].reason, 'tx_aborted');
+});
+
+it('records PUT past a quota is 413 quota_exceeded naming it; replacing within it passes; nothing changes on refusal', async () => {
+  const s = await newStore({ maxRecords: 1, maxBytes: 30 });
+  assert.equal((await a.putRecord(s, 'one', 'v')).status, 201);
+  expectError(await a.putRecord(s, 'two', 'v'), 413, 'quota_exceeded', { messageMatch: /maxRecords \(1\)/ });
+  assert.equal((await a.getRecord(s, 'two')).status, 404);
+  assert.equal((await a.putRecord(s, 'one', 'w')).status, 200, 'replacing at the record quota passes');
+  expectError(await a.putRecord(s, 'one', 'x'.repeat(40)), 413, 'quota_exceeded', { messageMatch: /maxBytes \(30\)/ });
+  assert.equal((await a.getRecord(s, 'one')).json.value, 'w');
+  assert.equal((await a.deleteRecord(s, 'one')).status, 204);
+  assert.equal((await a.putRecord(s, 'two', 'v')).status, 201, 'room after a delete');
+  // Through B too (its own mirror).
+  expectError(await b.putRecord(s, 'three', 'v'), 413, 'quota_exceeded');
+});
+
+it('concurrent pushes through one gateway never take the store past maxRecords', { timeout: 60000 }, async () => {
+  const N = 25;
+  const s = await newStore({ maxRecords: N });
+  const clients = 10, per = 8;
+  const rs = await Promise.all(Array.from({ length: clients }, (_, c) =>
+    a.pushOk(s, `cc${c}`, Array.from({ length: per }, (_, i) => put(i + 1, `c${c}-${i}`, i)))));
+  const applied = rs.flatMap((r) => r.results).filter((x) => x.status === 'applied').length;
+  const rejected = rs.flatMap((r) => r.results).filter((x) => x.status === 'rejected').length;
+  assert.equal(applied, N, `exactly the quota applied (${applied} applied, ${rejected} rejected)`);
+  assert.equal(applied + rejected, clients * per);
+  assert.equal((await live(a, s)).size, N);
+  const m = await getMetrics(A);
+  assert.ok(m.get('zoosync_push_mutations_total', { outcome: 'rejected' }) >= rejected, 'rejections counted in the metrics');
+});
+
+it('through two gateways at once a store passes maxRecords by at most one multi of the other gateway', { timeout: 60000 }, async () => {
+  const N = 20, per = 5;
+  const s = await newStore({ maxRecords: N });
+  const rs = await Promise.all(Array.from({ length: 8 }, (_, c) =>
+    (c % 2 ? a : b).pushOk(s, `cc${c}`, Array.from({ length: per }, (_, i) => put(i + 1, `c${c}-${i}`, i)))));
+  const applied = rs.flatMap((r) => r.results).filter((x) => x.status === 'applied').length;
+  const n = (await live(a, s)).size;
+  assert.equal(n, applied);
+  assert.ok(n >= N && n <= N + per, `${n} live records for a quota of ${N}`);
+});
