@@ -228,8 +228,7 @@ it('rejected (injected answer): a tx group with one rejected member is undone wh
   assert.equal(errs.filter((x) => x.code === 'tx_aborted').length, 0);
 });
 
-todoIt('rejected by the gateway: quota_exceeded at maxRecords, the key removed, nothing behind it waits',
-  'needs gateway rejected (maxRecords / quota_exceeded not on main yet: PUT {maxRecords} answers 400)', async () => {
+it('rejected by the gateway: quota_exceeded at maxRecords, the key removed, nothing behind it waits; a group undone whole', async () => {
   const s = await newStore();
   const r = await api.putStore(s, { maxRecords: 2 });
   assert.equal(r.status, 200);
@@ -239,21 +238,56 @@ todoIt('rejected by the gateway: quota_exceeded at maxRecords, the key removed, 
   await a.put(s, 'q2', 2);
   await a.put(s, 'q3', 3);
   await a.put(s, 'q1', 'replaced'); // same key, no new record: passes
+  await a.delete(s, 'q2');          // deletes always pass
+  const seen = [];
+  a.subscribe(s, (c) => seen.push(...c));
   a.setOffline(false);
   await a.sync();
   assert.equal(a.status.pending, 0);
+  assert.equal(await serverRecord(s, 'q2'), null, 'the delete behind the rejected ones went through');
+  assert.ok(seen.some((c) => c.key === 'q3' && c.deleted && c.origin === 'remote'), 'subscribers told');
   assert.equal(await a.get(s, 'q3'), undefined, 'removed: the server never had it');
   assert.equal(await serverRecord(s, 'q3'), null);
   assert.equal((await serverRecord(s, 'q1')).value, 'replaced');
   const e = errs.find((x) => x.code === 'quota_exceeded');
   assert.ok(e, JSON.stringify(errs.map((x) => x.code)));
   assert.equal(e.mutation.key, 'q3');
-  // A group with an over-quota member is undone whole.
-  await a.transaction(async (tx) => { await tx.put(s, 'q1', 'group'); await tx.put(s, 'q4', 4); });
+  assert.equal(e.store, s);
+  assert.ok(Array.isArray(e.errors));
+  // A group with an over-quota member is undone whole (q2's place was freed: q5 fits, q4 does not).
+  await a.transaction(async (tx) => { await tx.put(s, 'q1', 'group'); await tx.put(s, 'q5', 5); await tx.put(s, 'q4', 4); });
+  assert.equal(await a.get(s, 'q1'), 'group');
   await a.sync();
-  assert.equal(await a.get(s, 'q1'), 'replaced');
+  assert.equal(a.status.pending, 0);
+  assert.equal(await a.get(s, 'q1'), 'replaced', 'restored from the server');
   assert.equal(await a.get(s, 'q4'), undefined);
+  assert.equal(await a.get(s, 'q5'), undefined);
   assert.equal((await serverRecord(s, 'q1')).value, 'replaced');
+  assert.equal(await serverRecord(s, 'q5'), null, 'nothing of the group applied');
+  const g = errs.filter((x) => x.code === 'quota_exceeded' && x.group);
+  assert.equal(g.length, 1, JSON.stringify(errs.map((x) => [x.code, x.mutation && x.mutation.key])));
+  assert.deepEqual(g[0].group.map((m) => m.key), ['q1', 'q5', 'q4']);
+  assert.equal((await api.getStore(s)).json.records, 1);
+});
+
+it('rejected by the gateway, answer lost: the retry answers rejected again and is handled once', async () => {
+  const s = await newStore();
+  assert.equal((await api.putStore(s, { maxRecords: 1 })).status, 200);
+  await api.putRecord(s, 'full', 1);
+  const f = spyFetch();
+  let lost = 0;
+  f.intercept = async (url, init, real) => {
+    if (url.includes('/push') && !lost++) { const r = await real(); await r.text(); throw new TypeError('fetch failed (response lost)'); }
+    return undefined;
+  };
+  const a = await open({ name: dbName('rl'), url: G.url, stores: [s], fetch: f });
+  const errs = collect(a, 'error');
+  await a.put(s, 'over', 1);
+  await a.sync();
+  assert.ok(f.calls.filter((c) => c.url.includes('/push')).length >= 2, 'retried');
+  assert.equal(await a.get(s, 'over'), undefined);
+  assert.equal(errs.filter((x) => x.code === 'quota_exceeded').length, 1);
+  assert.equal(await serverRecord(s, 'over'), null);
 });
 
 // ------------------------------------------------------------ reauth
