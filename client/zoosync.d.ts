@@ -1,4 +1,4 @@
-// Types for zoosync.js (the browser client of the zoosync protocol v1).
+// Types for zoosync.js (the browser client of the zoosync protocol v1, with the Client v1.1 additions).
 
 /** A JSON value, as stored on the server. */
 export type JSONValue = null | boolean | number | string | JSONValue[] | { [key: string]: JSONValue };
@@ -66,6 +66,41 @@ export interface ErrorInfo {
   store?: string;
   status?: number;
   mutation?: MutationInfo | MutationInfo[];
+  /** A `rejected` push result's validation errors (reason `invalid_value`); [] when the server gave none. */
+  errors?: ValidationError[];
+  /** A rejected mutation's whole `tx` group (every member is undone). */
+  group?: MutationInfo[];
+}
+
+/** One validation error of a `rejected` / `invalid_value` result (Protocol v1.1, Schemas). */
+export interface ValidationError {
+  /** JSON pointer into the value. */
+  path: string;
+  keyword: string;
+  message: string;
+}
+
+/** A store to mirror: its name, or {name, prefix} to mirror only the keys starting with prefix (partial replication). */
+export type StoreSpec = string | { name: string; prefix?: string };
+
+/**
+ * A key range in the server's key order (UTF-8 bytes, which is code-point
+ * order): `prefix`, or `start` (inclusive) and `end` (exclusive), or both
+ * (their intersection).
+ */
+export interface RangeQuery {
+  prefix?: string;
+  start?: string;
+  end?: string;
+  /** At most this many records (an integer >= 0); for count(), a cap. */
+  limit?: number;
+  /** From the end of the range (descending key order). */
+  reverse?: boolean;
+}
+
+export interface CloseEvent {
+  /** 'destroyed': destroy() here or in another tab (or the database was deleted); 'versionchange': another connection upgrades it. */
+  reason: 'destroyed' | 'versionchange';
 }
 
 export interface Status {
@@ -92,8 +127,8 @@ export interface SyncDBOptions {
   name: string;
   /** One gateway URL or several (failover, in order). Empty: a local-only database. */
   url?: string | string[];
-  /** Server stores to mirror locally. */
-  stores: string[];
+  /** Server stores to mirror locally; {name, prefix} mirrors only the keys starting with prefix. */
+  stores: StoreSpec[];
   /** A JWT, or a function returning one; called again (refresh: true) on 401. */
   token?: string | ((o: { refresh: boolean }) => string | Promise<string>);
   /** Default: remote wins. */
@@ -122,7 +157,8 @@ export interface SyncDBOptions {
   indexedDB?: IDBFactory;
   fetch?: typeof fetch;
   locks?: LockManager | null;
-  BroadcastChannel?: typeof BroadcastChannel;
+  /** null: no BroadcastChannel (other tabs then learn only through IndexedDB and versionchange). */
+  BroadcastChannel?: typeof BroadcastChannel | null;
 }
 
 export interface Transaction {
@@ -156,21 +192,31 @@ export interface UnresolvedConflict {
 }
 
 export declare class ZooSyncError extends Error {
-  constructor(code: string, message: string, extra?: { status?: number; store?: string; retryAfter?: number; details?: unknown; mutation?: unknown });
-  /** The protocol's error code (invalid_key, value_too_large, store_not_found, tx_too_large, ...) or network, timeout, closed, conflict_unresolved. */
+  constructor(code: string, message: string, extra?: { status?: number; store?: string; retryAfter?: number; details?: unknown; mutation?: unknown; errors?: ValidationError[]; group?: MutationInfo[] });
+  /**
+   * The protocol's error code (invalid_key, value_too_large, store_not_found, tx_too_large, forbidden, ...),
+   * a `rejected` reason (forbidden, invalid_value, quota_exceeded, tx_aborted),
+   * or the client's own: network, timeout, closed, pending, conflict_unresolved.
+   */
   code: string;
   status?: number;
   store?: string;
   retryAfter?: number;
-  details?: unknown;
+  /** e.g. {pending: n} for `timeout` and `pending`. */
+  details?: any;
   mutation?: MutationInfo | MutationInfo[];
+  errors?: ValidationError[];
+  group?: MutationInfo[];
 }
 
 export declare class SyncDB {
   readonly name: string;
   readonly stores: string[];
   get(store: string, key: string): Promise<JSONValue | undefined>;
-  getAll(store: string): Promise<{ key: string; value: JSONValue }[]>;
+  /** Live records in the server's key order, by IndexedDB key range (never a scan of the whole store). */
+  getAll(store: string, range?: RangeQuery): Promise<{ key: string; value: JSONValue }[]>;
+  /** How many live records the range holds (one IndexedDB count). */
+  count(store: string, range?: RangeQuery): Promise<number>;
   getMeta(store: string, key: string): Promise<RecordMeta | undefined>;
   put(store: string, key: string, value: JSONValue): Promise<void>;
   delete(store: string, key: string): Promise<void>;
@@ -179,16 +225,25 @@ export declare class SyncDB {
   on(type: 'status', fn: (s: Status) => void): () => void;
   on(type: 'conflict', fn: (c: ConflictEvent) => void): () => void;
   on(type: 'error', fn: (e: ZooSyncError) => void): () => void;
-  off(type: 'status' | 'conflict' | 'error', fn: (...args: any[]) => void): void;
+  /** This instance was closed by destroy() (here or in another tab) or by another connection's upgrade. */
+  on(type: 'close', fn: (e: CloseEvent) => void): () => void;
+  off(type: 'status' | 'conflict' | 'error' | 'close', fn: (...args: any[]) => void): void;
   readonly status: Status;
   clientId(): Promise<string | undefined>;
   cursor(store: string): Promise<string | undefined>;
   pendingMutations(store?: string): Promise<PendingMutation[]>;
   conflicts(store?: string): Promise<UnresolvedConflict[]>;
   resolveConflict(store: string, key: string, value?: JSONValue | undefined): Promise<void>;
-  sync(): Promise<void>;
+  /** Resolves when nothing is pending; with timeoutMs, rejects with code 'timeout' (details.pending) if mutations remain at the deadline. */
+  sync(opts?: { timeoutMs?: number }): Promise<void>;
   setOffline(offline: boolean): void;
   close(): Promise<void>;
+  /**
+   * Log out: every tab of this database stops syncing and closes; then the
+   * IndexedDB database is deleted. Rejects with code 'pending' while mutations
+   * are queued, unless force.
+   */
+  destroy(opts?: { force?: boolean }): Promise<void>;
 }
 
 export declare function openSyncDB(opts: SyncDBOptions): Promise<SyncDB>;
@@ -198,3 +253,7 @@ export declare function checkKey(key: unknown): void;
 export declare function toJSONText(value: unknown): string;
 export declare function fnv1a64(s: string): bigint;
 export declare function utf8Length(s: string): number;
+/** Compares keys as the server does (UTF-8 bytes): negative, 0 or positive. */
+export declare function compareKeys(a: string, b: string): number;
+/** A string whose UTF-16 code-unit order is the UTF-8 byte order of s (the by_order index key). */
+export declare function orderKey(s: string): string;

@@ -13,8 +13,11 @@
 /** @typedef {import('./zoosync.d.ts').ConflictInfo} ConflictInfo */
 /** @typedef {import('./zoosync.d.ts').ErrorInfo} ErrorInfo */
 
-const IDB_VERSION = 1;
-const RECORDS = 'records';     // {s, k, v, d, ver, c, e}: store, key, value, deleted, server version, cursor, resync epoch
+const IDB_VERSION = 2;
+// records: {s, k, v, d, ver, c, e, o?, t?}: store, key, value, deleted, server version, cursor, resync epoch;
+// o (live records only) = orderKey(k), indexed by_order [s, o] for range reads in the server's key order;
+// t (tombstones only) = c, indexed by_tomb [s, t] so purgeable tombstones are found without a scan.
+const RECORDS = 'records';
 const MUTS = 'mutations';      // the change log: {id, s, k, op, v, tx, at}
 const META = 'meta';           // {k, v}: client id, next mutation id, cursors, store descriptions, progress
 const CONFLICTS = 'conflicts'; // unresolved conflicts: {s, k, local, localDeleted, remote, remoteDeleted, remoteVersion, at, error}
@@ -37,7 +40,7 @@ export class ZooSyncError extends Error {
   /**
    * @param {string} code
    * @param {string} message
-   * @param {{status?: number, store?: string, retryAfter?: number, details?: any, mutation?: any}} [extra]
+   * @param {{status?: number, store?: string, retryAfter?: number, details?: any, mutation?: any, errors?: any[], group?: any[]}} [extra]
    */
   constructor(code, message, extra = {}) {
     super(message);
@@ -48,6 +51,8 @@ export class ZooSyncError extends Error {
     /** @type {number|undefined} */ this.retryAfter = extra.retryAfter;
     if (extra.details !== undefined) this.details = extra.details;
     if (extra.mutation !== undefined) this.mutation = extra.mutation;
+    if (extra.errors !== undefined) this.errors = extra.errors;
+    if (extra.group !== undefined) this.group = extra.group;
   }
 }
 
@@ -165,6 +170,71 @@ export function zkPath(root, store, key) {
   return `${root.replace(/\/+$/, '')}/stores/${store}/r/${bb}/${name}`;
 }
 
+/**
+ * A string whose UTF-16 code-unit order (IndexedDB's) is the code-point order
+ * of s, which is the UTF-8 byte order the server uses. The two orders differ
+ * only where one string has a surrogate (a character above U+FFFF) and the
+ * other a code unit in U+E000..U+FFFF at the first difference: code units
+ * U+D800..U+DFFF move up by 0x2000 and U+E000..U+FFFF down by 0x800, so
+ * surrogates sort last. A bijection, so it keeps prefixes: k starts with p
+ * exactly when orderKey(k) starts with orderKey(p). Identity for keys with no
+ * code unit at or above U+D800.
+ * @param {string} s
+ */
+export function orderKey(s) {
+  if (!/[\ud800-\uffff]/.test(s)) return s;
+  let out = '';
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    out += String.fromCharCode(c < 0xd800 ? c : c < 0xe000 ? c + 0x2000 : c - 0x800);
+  }
+  return out;
+}
+
+/** The least string greater (in code-unit order) than every string that starts with p; null when none. @param {string} p */
+function prefixEnd(p) {
+  let i = p.length;
+  while (i > 0 && p.charCodeAt(i - 1) === 0xffff) i--;
+  if (i === 0) return null;
+  return p.slice(0, i - 1) + String.fromCharCode(p.charCodeAt(i - 1) + 1);
+}
+
+/** Compares two keys as the server does (UTF-8 bytes, that is code points). @param {string} a @param {string} b */
+export function compareKeys(a, b) {
+  const x = orderKey(a), y = orderKey(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/**
+ * Puts a record, keeping its index fields right: `o` on live records (the
+ * by_order index, range reads), `t` on tombstones (by_tomb, purging).
+ * @param {IDBObjectStore} recs @param {any} rec
+ */
+function putRec(recs, rec) {
+  if (rec.d) { delete rec.o; rec.t = rec.c || ''; } else { delete rec.t; rec.o = orderKey(rec.k); }
+  return recs.put(rec);
+}
+
+/**
+ * Deletes the tombstones of a store whose deletion the feed has passed
+ * (cursor at or below the store's cursor) and that no pending mutation needs.
+ * A change older than the store's cursor can no longer arrive (older pages are
+ * ignored, and a later page shows each key in its latest state), so nothing
+ * is lost; a later create is pushed with base 0, which matches a deleted key.
+ * @param {IDBTransaction} tx @param {string} store @param {string|undefined} cursor
+ * @returns {Promise<number>} how many rows left
+ */
+async function sweepTombstones(tx, store, cursor) {
+  const recs = tx.objectStore(RECORDS);
+  const keys = await rq(recs.index('by_tomb').getAllKeys(IDBKeyRange.bound([store, ''], [store, cursor || ''])));
+  if (!keys.length) return 0;
+  const byKey = tx.objectStore(MUTS).index('by_key');
+  const pend = await Promise.all(keys.map((pk) => rq(byKey.count(pk))));
+  let n = 0;
+  keys.forEach((pk, i) => { if (!pend[i]) { recs.delete(pk); n++; } });
+  return n;
+}
+
 /** @param {IDBRequest} r @returns {Promise<any>} */
 function rq(r) {
   return new Promise((resolve, reject) => { r.onsuccess = () => resolve(r.result); r.onerror = () => reject(r.error); });
@@ -188,6 +258,33 @@ async function getRecords(recs, store, keys) {
   const rows = n ? await rq(recs.getAll(range)) : [];
   const by = new Map(rows.map((r) => [r.k, r]));
   return keys.map((k) => by.get(k));
+}
+
+/**
+ * The by_order index range of a range query (null when empty).
+ * @param {string} store @param {any} q
+ * @returns {{range: IDBKeyRange|null, limit: number|undefined, reverse: boolean}}
+ */
+function keyRange(store, q) {
+  if (q === null || typeof q !== 'object') throw new ZooSyncError('bad_request', 'range: must be an object');
+  for (const f of Object.keys(q)) {
+    if (!['prefix', 'start', 'end', 'limit', 'reverse'].includes(f)) throw new ZooSyncError('bad_request', `range: unknown field ${JSON.stringify(f)}`);
+  }
+  for (const f of ['prefix', 'start', 'end']) {
+    const v = q[f];
+    if (v === undefined) continue;
+    if (typeof v !== 'string') throw new ZooSyncError('bad_request', `range.${f}: must be a string`);
+    if (hasLoneSurrogate(v)) throw new ZooSyncError('bad_request', `range.${f}: contains a lone surrogate`);
+  }
+  const { limit } = q;
+  if (limit !== undefined && !(Number.isInteger(limit) && limit >= 0)) throw new ZooSyncError('bad_request', 'range.limit: must be an integer >= 0');
+  if (q.reverse !== undefined && typeof q.reverse !== 'boolean') throw new ZooSyncError('bad_request', 'range.reverse: must be a boolean');
+  let lo = '', hi = /** @type {string|null} */ (null);
+  if (q.prefix) { lo = orderKey(q.prefix); hi = prefixEnd(lo); }
+  if (q.start !== undefined) { const x = orderKey(q.start); if (x > lo) lo = x; }
+  if (q.end !== undefined) { const x = orderKey(q.end); if (hi === null || x < hi) hi = x; }
+  const range = hi !== null && hi <= lo ? null : IDBKeyRange.bound([store, lo], [store, hi === null ? [] : hi], false, true);
+  return { range, limit, reverse: !!q.reverse };
 }
 
 /** Deletes mutations by id, a run of consecutive ids as one range (ids are integers). @param {IDBObjectStore} st @param {number[]} ids */
@@ -273,7 +370,21 @@ function openIDB(factory, name) {
     const r = factory.open(name, IDB_VERSION);
     r.onupgradeneeded = () => {
       const db = r.result;
-      if (!db.objectStoreNames.contains(RECORDS)) db.createObjectStore(RECORDS, { keyPath: ['s', 'k'] });
+      const recs = db.objectStoreNames.contains(RECORDS) ? r.transaction.objectStore(RECORDS) : db.createObjectStore(RECORDS, { keyPath: ['s', 'k'] });
+      if (!recs.indexNames.contains('by_order')) {
+        // Version 1 had neither index: fill in o / t on every record, once.
+        recs.createIndex('by_order', ['s', 'o']);
+        recs.createIndex('by_tomb', ['s', 't']);
+        const c = recs.openCursor();
+        c.onsuccess = () => {
+          const cur = c.result;
+          if (!cur) return;
+          const rec = cur.value;
+          if (rec.d) { delete rec.o; rec.t = rec.c || ''; } else { delete rec.t; rec.o = orderKey(rec.k); }
+          cur.update(rec);
+          cur.continue();
+        };
+      }
       if (!db.objectStoreNames.contains(MUTS)) {
         const m = db.createObjectStore(MUTS, { keyPath: 'id' });
         m.createIndex('by_store', ['s', 'id']);
@@ -314,7 +425,21 @@ export async function openSyncDB(opts) {
   if (!opts || typeof opts.name !== 'string' || !opts.name) throw new ZooSyncError('bad_request', 'name: required');
   const stores = opts.stores || [];
   if (!Array.isArray(stores) || stores.length === 0) throw new ZooSyncError('bad_request', 'stores: at least one store');
-  for (const s of stores) if (typeof s !== 'string' || !STORE_RE.test(s)) throw new ZooSyncError('invalid_store', `stores: ${JSON.stringify(s)} is not a valid store name`);
+  const seen = new Set();
+  for (const s of stores) {
+    const name = s && typeof s === 'object' ? s.name : s;
+    if (typeof name !== 'string' || !STORE_RE.test(name)) throw new ZooSyncError('invalid_store', `stores: ${JSON.stringify(name)} is not a valid store name`);
+    if (seen.has(name)) throw new ZooSyncError('bad_request', `stores: ${name} is given twice`);
+    seen.add(name);
+    if (s && typeof s === 'object') {
+      for (const f of Object.keys(s)) if (f !== 'name' && f !== 'prefix') throw new ZooSyncError('bad_request', `stores: ${name}: unknown field ${JSON.stringify(f)}`);
+      if (s.prefix !== undefined) {
+        const p = s.prefix;
+        if (typeof p !== 'string' || p === '') throw new ZooSyncError('bad_request', `stores: ${name}: prefix must be a non-empty string`);
+        if (p.includes('\u0000') || hasLoneSurrogate(p) || utf8Length(p) > MAX_KEY_BYTES) throw new ZooSyncError('invalid_key', `stores: ${name}: prefix is not a valid key prefix`);
+      }
+    }
+  }
   const factory = opts.indexedDB || globalThis.indexedDB;
   if (!factory) throw new ZooSyncError('unsupported', 'IndexedDB is not available');
   if (!globalThis.crypto || typeof globalThis.crypto.getRandomValues !== 'function') {
@@ -334,12 +459,16 @@ export class SyncDB {
     this._opts = opts;
     this.name = opts.name;
     /** @type {string[]} */
-    this.stores = [...opts.stores];
+    this.stores = opts.stores.map((s) => (typeof s === 'string' ? s : s.name));
+    /** @type {Map<string, string>} partial replication: the key prefix a store mirrors */
+    this._prefix = new Map();
+    for (const s of opts.stores) if (typeof s === 'object' && s.prefix) this._prefix.set(s.name, s.prefix);
     this._urls = (Array.isArray(opts.url) ? opts.url : opts.url ? [opts.url] : []).map((u) => String(u).replace(/\/+$/, ''));
     this._em = new Emitter();
     /** @type {Map<string, Set<Function>>} */
     this._subs = new Map();
     this._closed = false;
+    this._closing = null;
     this._leader = false;
     this._paused = !!opts.offline;
     this._syncer = null;
@@ -357,13 +486,24 @@ export class SyncDB {
   }
 
   async _init() {
-    await inTx(this._idb, [META], 'readonly', async (tx) => {
+    this._idb.onversionchange = (ev) => this._onVersionChange(ev);
+    await inTx(this._idb, [META], 'readwrite', async (tx) => {
       for (const s of this.stores) {
-        const d = await metaGet(tx, 'desc:' + s);
-        if (d) this._desc.set(s, d);
+        const [d, scope] = await Promise.all([metaGet(tx, 'desc:' + s), metaGet(tx, 'scope:' + s)]);
+        const want = this._prefix.get(s) || '';
+        if (scope !== undefined ? scope !== want : want !== '' && (await metaGet(tx, 'cursor:' + s)) !== undefined) {
+          // The mirrored part changed: pull it from the beginning; the resync's
+          // end drops the records it does not bring (unless pending).
+          const r = await metaGet(tx, 'resync:' + s);
+          await metaPut(tx, 'resync:' + s, { epoch: ((r && r.epoch) || 0) + 1, active: true });
+          tx.objectStore(META).delete('cursor:' + s);
+          tx.objectStore(META).delete('initial:' + s);
+          tx.objectStore(META).delete('desc:' + s);
+        } else if (d) this._desc.set(s, d);
+        if (scope !== want) await metaPut(tx, 'scope:' + s, want);
       }
     });
-    const BC = this._opts.BroadcastChannel || globalThis.BroadcastChannel;
+    const BC = this._opts.BroadcastChannel !== undefined ? this._opts.BroadcastChannel : globalThis.BroadcastChannel;
     if (BC) {
       this._bc = new BC('zoosync:' + this.name);
       this._bc.onmessage = (ev) => this._onMessage(ev.data);
@@ -397,11 +537,47 @@ export class SyncDB {
     return r && !r.d ? r.v : undefined;
   }
 
-  /** @param {string} store @returns {Promise<{key: string, value: any}[]>} */
-  async getAll(store) {
+  /**
+   * The live records of a store in the server's key order (UTF-8 bytes), read
+   * by key range from the by_order index (live records only): `prefix`, or
+   * `start` (inclusive) / `end` (exclusive), or both (their intersection);
+   * `limit` records at most; `reverse` from the end.
+   * @param {string} store @param {import('./zoosync.d.ts').RangeQuery} [q]
+   * @returns {Promise<{key: string, value: any}[]>}
+   */
+  async getAll(store, q = {}) {
     this._check(store);
-    const rows = await inTx(this._idb, [RECORDS], 'readonly', (tx) => rq(tx.objectStore(RECORDS).getAll(storeRange(store))));
-    return rows.filter((r) => !r.d).map((r) => ({ key: r.k, value: r.v }));
+    const { range, limit, reverse } = keyRange(store, q);
+    if (!range || limit === 0) return [];
+    const rows = await inTx(this._idb, [RECORDS], 'readonly', async (tx) => {
+      const idx = tx.objectStore(RECORDS).index('by_order');
+      if (!reverse) return rq(limit === undefined ? idx.getAll(range) : idx.getAll(range, limit));
+      return new Promise((resolve, reject) => {
+        const out = [];
+        const c = idx.openCursor(range, 'prev');
+        c.onsuccess = () => {
+          const cur = c.result;
+          if (!cur || (limit !== undefined && out.length >= limit)) { resolve(out); return; }
+          out.push(cur.value);
+          if (limit !== undefined && out.length >= limit) resolve(out); else cur.continue();
+        };
+        c.onerror = () => reject(c.error);
+      });
+    });
+    return rows.map((r) => ({ key: r.k, value: r.v }));
+  }
+
+  /**
+   * How many live records a key range holds (same query as getAll; `limit`
+   * caps the count). One IndexedDB count on the by_order index.
+   * @param {string} store @param {import('./zoosync.d.ts').RangeQuery} [q] @returns {Promise<number>}
+   */
+  async count(store, q = {}) {
+    this._check(store);
+    const { range, limit } = keyRange(store, q);
+    if (!range) return 0;
+    const n = await inTx(this._idb, [RECORDS], 'readonly', (tx) => rq(tx.objectStore(RECORDS).index('by_order').count(range)));
+    return limit === undefined ? n : Math.min(n, limit);
   }
 
   /**
@@ -442,7 +618,7 @@ export class SyncDB {
     const tx = {
       put: async (store, key, value) => {
         guard();
-        this._check(store); checkKey(key);
+        this._check(store); checkKey(key); this._checkScope(store, key);
         const text = toJSONText(value);
         this._checkSize(store, key, text);
         const v = JSON.parse(text); // the client's own copy; never mutated (get clones it)
@@ -451,7 +627,7 @@ export class SyncDB {
       },
       delete: async (store, key) => {
         guard();
-        this._check(store); checkKey(key);
+        this._check(store); checkKey(key); this._checkScope(store, key);
         ops.push({ op: 'delete', store, key });
         overlay.set(JSON.stringify([store, key]), { deleted: true, value: undefined });
       },
@@ -479,9 +655,9 @@ export class SyncDB {
     return () => { const s = this._subs.get(store); if (s) s.delete(fn); };
   }
 
-  /** @param {'status'|'conflict'|'error'} type @param {Function} fn @returns {() => void} */
+  /** @param {'status'|'conflict'|'error'|'close'} type @param {Function} fn @returns {() => void} */
   on(type, fn) { return this._em.on(type, fn); }
-  /** @param {'status'|'conflict'|'error'} type @param {Function} fn */
+  /** @param {'status'|'conflict'|'error'|'close'} type @param {Function} fn */
   off(type, fn) { this._em.off(type, fn); }
 
   /** @returns {Status} the present status (a copy) */
@@ -523,20 +699,46 @@ export class SyncDB {
     await inTx(this._idb, [CONFLICTS], 'readwrite', (tx) => rq(tx.objectStore(CONFLICTS).delete([store, key])));
   }
 
-  /** Pushes all pending mutations and pulls; resolves when pending is 0. */
-  async sync() {
+  /**
+   * Pushes all pending mutations and pulls; resolves when pending is 0. With
+   * `timeoutMs`, rejects with code `timeout` when mutations are still pending
+   * at the deadline (and stops waiting for them; they stay queued).
+   * @param {{timeoutMs?: number}} [opts]
+   */
+  async sync(opts = {}) {
     this._assertOpen();
+    const timeoutMs = opts && opts.timeoutMs;
+    if (timeoutMs === undefined) return this._sync(null);
+    if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0)) throw new ZooSyncError('bad_request', 'sync: timeoutMs must be a number >= 0');
+    const ctl = new AbortController();
+    const run = this._sync(ctl.signal);
+    run.catch(() => {});
+    let timer;
+    const deadline = new Promise((resolve) => { timer = setTimeout(resolve, timeoutMs, 'deadline'); });
+    try {
+      if ((await Promise.race([run.then(() => 'done'), deadline])) === 'done') return;
+    } finally {
+      clearTimeout(timer);
+      ctl.abort();
+    }
+    const n = this._closed ? 0 : await this._countPending();
+    if (n > 0) throw new ZooSyncError('timeout', `sync: ${n} mutation(s) still pending after ${timeoutMs} ms`, { details: { pending: n } });
+  }
+
+  /** @param {AbortSignal|null} signal ends the wait (the sync itself goes on in the leader) */
+  async _sync(signal) {
     if (this._leader && this._syncer) {
-      await this._syncer.syncNow();
+      await this._syncer.syncNow(signal);
       return;
     }
     this._post({ t: 'sync' });
     for (;;) {
       this._assertOpen();
+      if (signal && signal.aborted) return;
       const n = await this._countPending();
       if (n === 0) return;
-      if (this._leader && this._syncer) { await this._syncer.syncNow(); return; }
-      await sleep(100);
+      if (this._leader && this._syncer) { await this._syncer.syncNow(signal); return; }
+      await sleep(100, signal || undefined);
     }
   }
 
@@ -551,16 +753,68 @@ export class SyncDB {
   }
 
   /** Stops syncing, hands leadership over and closes the database. */
-  async close() {
-    if (this._closed) return;
+  async close() { await this._shutdown(null); }
+
+  /**
+   * Logs out: ends syncing in every tab of this database (they close their
+   * connections and emit `close` with reason `destroyed`), then deletes the
+   * IndexedDB database. With pending mutations it rejects with code `pending`
+   * and changes nothing, unless `force` (then they are lost).
+   * @param {{force?: boolean}} [opts]
+   */
+  async destroy(opts = {}) {
+    this._assertOpen();
+    if (!(opts && opts.force)) {
+      const n = await this._countPending();
+      if (n > 0) throw new ZooSyncError('pending', `destroy: ${n} mutation(s) not pushed yet; sync() first, or destroy({force: true}) to drop them`, { details: { pending: n } });
+    }
+    this._post({ t: 'destroy' });     // other tabs stop at once (versionchange would tell them too)
+    await this._shutdown('destroyed', false);
+    const factory = this._opts.indexedDB || globalThis.indexedDB;
+    await new Promise((resolve, reject) => {
+      const r = factory.deleteDatabase(this.name);
+      r.onsuccess = () => resolve(undefined);
+      r.onerror = () => reject(r.error);
+      // blocked: a connection that ignores versionchange (another program, an
+      // older client) is still open; the deletion waits until it closes.
+    });
+    this._em.emit('close', { reason: 'destroyed' });
+  }
+
+  /**
+   * Another connection deletes (newVersion null) or upgrades the database:
+   * stop syncing and close at once so that it can go ahead.
+   * @param {IDBVersionChangeEvent} ev
+   */
+  _onVersionChange(ev) {
+    this._shutdown(ev && ev.newVersion === null ? 'destroyed' : 'versionchange').catch(() => {});
+  }
+
+  /**
+   * Closes this instance. With a reason (the database is deleted or upgraded
+   * elsewhere), the IndexedDB connection is closed first, before the sync
+   * workers finish, and `close` is emitted with {reason}.
+   * @param {string|null} reason @param {boolean} [emit]
+   */
+  _shutdown(reason, emit = true) {
+    if (this._closing) return this._closing;
     this._closed = true;
-    for (const [t, type, fn] of this._listeners) t.removeEventListener(type, fn);
-    this._listeners = [];
-    clearTimeout(this._statusTimer);
-    await this._stepDown();
-    if (this._lockAbort) this._lockAbort.abort();
-    if (this._bc) { try { this._bc.close(); } catch { /* closed */ } }
-    this._idb.close();
+    this._closing = (async () => {
+      for (const [t, type, fn] of this._listeners) t.removeEventListener(type, fn);
+      this._listeners = [];
+      clearTimeout(this._statusTimer);
+      const s = this._syncer;
+      if (reason) {
+        if (s) { s.stopped = true; s.abort.abort(); }
+        this._idb.close();
+      }
+      await this._stepDown();
+      if (this._lockAbort) this._lockAbort.abort();
+      if (this._bc) { try { this._bc.close(); } catch { /* closed */ } }
+      this._idb.close();
+      if (reason && emit) this._em.emit('close', { reason });
+    })();
+    return this._closing;
   }
 
   // ---- internals: local writes ----
@@ -571,6 +825,12 @@ export class SyncDB {
     this._assertOpen();
     if (typeof store !== 'string' || !STORE_RE.test(store)) throw new ZooSyncError('invalid_store', `store: ${JSON.stringify(store)} is not a valid store name`);
     if (!this.stores.includes(store)) throw new ZooSyncError('store_not_found', `store: ${store} is not one of this database's stores (${this.stores.join(', ')})`, { store });
+  }
+
+  /** A local write outside a partially replicated store's prefix: `forbidden`. */
+  _checkScope(store, key) {
+    const p = this._prefix.get(store);
+    if (p && !key.startsWith(p)) throw new ZooSyncError('forbidden', `key ${JSON.stringify(key)}: outside ${store}'s prefix ${JSON.stringify(p)} (partial replication)`, { store });
   }
 
   _maxValueBytes(store) {
@@ -594,6 +854,7 @@ export class SyncDB {
     for (const o of ops) {
       this._check(o.store);
       checkKey(o.key);
+      this._checkScope(o.store, o.key);
       if (o.op === 'put' && o.text === undefined) {
         o.text = toJSONText(o.value);
         this._checkSize(o.store, o.key, o.text);
@@ -635,7 +896,7 @@ export class SyncDB {
         rec.d = o.op === 'delete';
         rec.v = o.op === 'put' ? o.value : undefined;
         latest.set(id, rec);
-        recs.put(rec);
+        putRec(recs, rec);
         /** @type {any} */
         const m = { id: first + i, s: o.store, k: o.key, op: o.op, at: now };
         if (o.op === 'put') m.v = o.value;
@@ -675,7 +936,8 @@ export class SyncDB {
     switch (msg.t) {
       case 'changes': this._deliver(msg.store, msg.changes, false); if (msg.changes.some((c) => c.origin === 'local')) this._refreshPending(); break;
       case 'kick': if (this._syncer) this._syncer.kick(); this._refreshPending(); break;
-      case 'sync': if (this._syncer) this._syncer.syncNow().catch(() => {}); break;
+      case 'sync': if (this._syncer) this._syncer.syncNow(null).catch(() => {}); break;
+      case 'destroy': this._shutdown('destroyed').catch(() => {}); break;
       case 'hello': if (this._leader) this._post({ t: 'status', status: this._status }); break;
       case 'status':
         if (!this._leader) { this._leaderStatus = msg.status; this._setStatus({}); }
@@ -807,11 +1069,13 @@ function errorInfo(err) {
   if (err.store) info.store = err.store;
   if (err.status) info.status = err.status;
   if (err.mutation) info.mutation = err.mutation;
+  if (err.errors) info.errors = err.errors;
+  if (err.group) info.group = err.group;
   return info;
 }
 
 function errorFromInfo(info) {
-  const e = new ZooSyncError(info.code, info.message, { store: info.store, status: info.status, mutation: info.mutation });
+  const e = new ZooSyncError(info.code, info.message, { store: info.store, status: info.status, mutation: info.mutation, errors: info.errors, group: info.group });
   return e;
 }
 
@@ -861,15 +1125,30 @@ class Syncer {
     for (const s of this.stores.values()) s.onlineChanged(online);
   }
 
-  async syncNow() {
+  /** @param {AbortSignal|null} signal */
+  async syncNow(signal) {
     if (!this.urls.length) return;
-    await Promise.all([...this.stores.values()].map((s) => s.syncNow()));
+    await Promise.all([...this.stores.values()].map((s) => s.syncNow(signal)));
   }
 
   url() { return this.urls[this.urlIndex % this.urls.length]; }
 
   failover(fromUrl) {
     if (this.urls.length > 1 && this.url() === fromUrl) this.urlIndex = (this.urlIndex + 1) % this.urls.length;
+  }
+
+  /**
+   * Makes the next request ask token({refresh: true}) again, unless the token
+   * was already renewed since `seen` was current (several streams told at once
+   * ask once).
+   */
+  refreshToken(seen) {
+    if (typeof this.opts.token !== 'function') return;
+    if (this.token !== seen && this.token !== undefined) return;
+    const t = this.opts.token;
+    this.token = Promise.resolve().then(() => t({ refresh: true }));
+    this.tokenFresh = this.token;
+    this.token.catch(() => {});
   }
 
   async getToken(refresh) {
@@ -963,7 +1242,12 @@ class StoreSync {
     this.pushIdle = Promise.resolve();
     this.streamCtl = null;
     this.applyLock = Promise.resolve();
+    /** @type {string|undefined} partial replication */
+    this.prefix = this.db._prefix.get(store);
   }
+
+  /** The `prefix=` query parameter of a partially replicated store ('' when whole). */
+  pq() { return this.prefix ? 'prefix=' + encodeURIComponent(this.prefix) : ''; }
 
   get o() { return this.sy.opts; }
 
@@ -1028,7 +1312,7 @@ class StoreSync {
 
   async loadDesc() {
     try {
-      const r = await this.sy.http('GET', `/v1/stores/${this.store}`);
+      const r = await this.sy.http('GET', `/v1/stores/${this.store}` + (this.prefix ? '?' + this.pq() : ''));
       const d = r.json;
       this.db._desc.set(this.store, d);
       await inTx(this.db._idb, [META], 'readwrite', (tx) => metaPut(tx, 'desc:' + this.store, d));
@@ -1069,6 +1353,7 @@ class StoreSync {
 
   /** Pushes until this store has no pending mutation. */
   async pushAll() {
+    await this.restoreKeys();
     for (;;) {
       if (this.sy.stopped) throw new ZooSyncError('aborted', 'stopped');
       const batch = await this.readBatch();
@@ -1178,63 +1463,125 @@ class StoreSync {
         const r = await this.sy.http('GET', `/v1/stores/${this.store}/records/${encodeURIComponent(k)}`);
         state = { value: r.json.value, version: r.json.version, cursor: r.json.cursor, deleted: false };
       } catch (e) {
-        if (e.code !== 'not_found') throw e;
+        if (e.code !== 'not_found' && e.status !== 404 && e.status !== 403) throw e; // 403: the token may not read it
         state = { deleted: true };
       }
       const out = await inTx(this.db._idb, [RECORDS, MUTS], 'readwrite', async (tx) => {
         const pend = await rq(tx.objectStore(MUTS).index('by_key').count([this.store, k]));
         const recs = tx.objectStore(RECORDS);
-        const rec = await rq(recs.get([this.store, k])) || { s: this.store, k, ver: 0, c: '', e: 0 };
-        if (pend) { if (state.version) { rec.ver = state.version; recs.put(rec); } return null; }
-        const before = JSON.stringify([rec.d, rec.v]);
+        const had = await rq(recs.get([this.store, k]));
+        const rec = had || { s: this.store, k, ver: 0, c: '', e: 0, d: true };
+        if (pend) { if (state.version) { rec.ver = state.version; putRec(recs, rec); } return null; }
+        const before = JSON.stringify([!!rec.d, rec.d ? null : rec.v]);
         if (state.deleted) { rec.d = true; rec.v = undefined; } else {
           rec.d = false; rec.v = state.value; rec.ver = state.version;
           if (state.cursor && state.cursor > (rec.c || '')) rec.c = state.cursor;
         }
-        recs.put(rec);
-        return before === JSON.stringify([rec.d, rec.v]) ? null : { key: k, value: rec.v, deleted: rec.d, origin: 'remote' };
+        if (rec.d) recs.delete([this.store, k]); // nothing pending needs a tombstone
+        else putRec(recs, rec);
+        return before === JSON.stringify([!!rec.d, rec.d ? null : rec.v]) ? null : { key: k, value: rec.v, deleted: !!rec.d, origin: 'remote' };
       });
       if (out) this.db._deliver(this.store, [out], true);
     }
   }
 
-  /** Applies a push response: one IndexedDB transaction, then conflicts. */
+  /**
+   * Applies a push response: one IndexedDB transaction, then restores and
+   * conflicts. A `rejected` mutation leaves the queue in that transaction, and
+   * its key is queued for a restore from the server (meta `restore:<store>`,
+   * so a crash or a failed GET does not lose it); a rejected `tx` group is
+   * undone whole, whatever its other members' results say.
+   */
   async applyResults(muts, body) {
     const byId = new Map(muts.map((m) => [m.id, m]));
+    const results = (body.results || []).filter((r) => byId.has(r.id));
+    const badTx = new Set(results.filter((r) => r.status === 'rejected' && byId.get(r.id).tx).map((r) => byId.get(r.id).tx));
     const conflicts = [];
     const dups = [];
-    await inTx(this.db._idb, [MUTS, RECORDS], 'readwrite', async (tx) => {
+    let rejected = [];
+    await inTx(this.db._idb, [MUTS, RECORDS, META], 'readwrite', async (tx) => {
       const ms = tx.objectStore(MUTS);
       const recs = tx.objectStore(RECORDS);
       const applied = [];
       const gone = [];
-      for (const r of body.results || []) {
+      for (const r of results) {
         const m = byId.get(r.id);
-        if (!m) continue;
+        if (r.status === 'rejected' || (m.tx && badTx.has(m.tx))) {
+          rejected.push({ m, reason: r.status === 'rejected' ? String(r.reason || 'rejected') : 'tx_aborted', errors: r.errors });
+          continue;
+        }
         if (r.status === 'conflict') { conflicts.push({ m, r }); continue; }
         gone.push(m.id);
         if (r.status === 'duplicate') { dups.push(m.k); continue; }
         applied.push({ m, r });
       }
-      deleteIds(ms, gone);
-      if (!applied.length) return;
-      // One read per key, all issued at once; results apply in order on the in-memory record.
-      const keys = [...new Set(applied.map((a) => a.m.k))];
-      const got = await getRecords(recs, this.store, keys);
-      const byKey = new Map(keys.map((k, i) => [k, got[i]]));
-      const dirty = new Set();
-      for (const { m, r } of applied) {
-        const rec = byKey.get(m.k);
-        if (!rec) continue;
-        if (Number.isInteger(r.version)) rec.ver = r.version;
-        else if (m.op === 'delete') rec.ver = rec.ver || 0;
-        if (r.cursor && r.cursor > (rec.c || '')) rec.c = r.cursor;
-        dirty.add(m.k);
+      if (rejected.length) {
+        // Only those still queued: a retried request's answer is handled once.
+        const still = await Promise.all(rejected.map((x) => rq(ms.getKey(x.m.id))));
+        rejected = rejected.filter((x, i) => still[i] !== undefined);
+        for (const x of rejected) gone.push(x.m.id);
+        if (rejected.length) {
+          const prev = (await metaGet(tx, 'restore:' + this.store)) || [];
+          await metaPut(tx, 'restore:' + this.store, [...new Set([...prev, ...rejected.map((x) => x.m.k)])]);
+        }
       }
-      for (const k of dirty) recs.put(byKey.get(k));
+      deleteIds(ms, gone);
+      if (applied.length) {
+        // One read per key, all issued at once; results apply in order on the in-memory record.
+        const keys = [...new Set(applied.map((a) => a.m.k))];
+        const got = await getRecords(recs, this.store, keys);
+        const byKey = new Map(keys.map((k, i) => [k, got[i]]));
+        const dirty = new Set();
+        for (const { m, r } of applied) {
+          const rec = byKey.get(m.k);
+          if (!rec) continue;
+          if (Number.isInteger(r.version)) rec.ver = r.version;
+          else if (m.op === 'delete') rec.ver = rec.ver || 0;
+          if (r.cursor && r.cursor > (rec.c || '')) rec.c = r.cursor;
+          dirty.add(m.k);
+        }
+        for (const k of dirty) putRec(recs, byKey.get(k));
+      }
+      if (gone.length) await sweepTombstones(tx, this.store, await metaGet(tx, 'cursor:' + this.store));
     });
+    if (rejected.length) {
+      this.db._refreshPending();
+      await this.restoreKeys().catch((e) => { this.pushWanted = true; if (e.code !== 'aborted') this.reportError(e); });
+      this.reportRejected(rejected);
+    }
     if (dups.length) await this.refetch([...new Set(dups)]).catch(() => {});
     if (conflicts.length) await this.resolveConflicts(conflicts);
+  }
+
+  /** Restores the keys of rejected mutations from the server (meta `restore:<store>`), then forgets them. */
+  async restoreKeys() {
+    const keys = await inTx(this.db._idb, [META], 'readonly', (tx) => metaGet(tx, 'restore:' + this.store));
+    if (!keys || !keys.length) return;
+    await this.refetch(keys);
+    await inTx(this.db._idb, [META], 'readwrite', async (tx) => {
+      const now = (await metaGet(tx, 'restore:' + this.store)) || [];
+      const left = now.filter((k) => !keys.includes(k));
+      if (left.length) await metaPut(tx, 'restore:' + this.store, left); else tx.objectStore(META).delete('restore:' + this.store);
+    });
+  }
+
+  /**
+   * One `error` event per rejected mutation with a reason of its own (a group's
+   * `tx_aborted` members ride along in `group`); code = the reason.
+   * @param {{m: any, reason: string, errors?: any[]}[]} list
+   */
+  reportRejected(list) {
+    const groups = new Map();
+    for (const x of list) if (x.m.tx) { if (!groups.has(x.m.tx)) groups.set(x.m.tx, []); groups.get(x.m.tx).push(x); }
+    const own = list.filter((x) => x.reason !== 'tx_aborted');
+    for (const members of groups.values()) if (!members.some((x) => x.reason !== 'tx_aborted')) own.push(members[0]);
+    for (const x of own) {
+      const group = x.m.tx ? groups.get(x.m.tx).map((y) => mutInfo(y.m, this.store)) : undefined;
+      const err = new ZooSyncError(x.reason, `${this.store}/${x.m.k}: mutation ${x.m.id} rejected by the server (${x.reason})` +
+        (group && group.length > 1 ? `; its tx group of ${group.length} is undone` : ''),
+      { store: this.store, mutation: mutInfo(x.m, this.store), errors: Array.isArray(x.errors) ? x.errors : [], group });
+      this.db._emitError(err);
+    }
   }
 
   /** Calls onConflict for each conflict and writes the resolutions. */
@@ -1296,14 +1643,14 @@ class StoreSync {
             rec.d = info.remoteDeleted; rec.v = info.remote;
             changes.push({ key: m.k, value: rec.v, deleted: rec.d, origin: 'remote' });
           }
-          recs.put(rec);
+          putRec(recs, rec);
           continue;
         }
         cs.delete([this.store, m.k]);
-        if (newer.length) { recs.put(rec); continue; } // a newer local write wins, rebased on the remote version
+        if (newer.length) { putRec(recs, rec); continue; } // a newer local write wins, rebased on the remote version
         const deleted = x.value === undefined;
         rec.d = deleted; rec.v = deleted ? undefined : x.value;
-        recs.put(rec);
+        putRec(recs, rec);
         changes.push({ key: m.k, value: clone(rec.v), deleted, origin: 'remote' });
         let rewritten = false;
         for (const p of rest) {
@@ -1336,14 +1683,17 @@ class StoreSync {
     this.pushWanted = true;
   }
 
-  async syncNow() {
+  /** @param {AbortSignal|null} signal stops waiting */
+  async syncNow(signal) {
     this.kickPush();
     for (;;) {
       if (this.sy.stopped) throw new ZooSyncError('closed', 'leadership ended');
+      if (signal && signal.aborted) return;
       const n = await inTx(this.db._idb, [MUTS], 'readonly', (tx) => rq(tx.objectStore(MUTS).index('by_store').count(idRange(this.store))));
       if (n === 0) break;
-      await sleep(50);
+      await sleep(50, signal || undefined);
     }
+    if (signal && signal.aborted) return;
     await this.pullAll(true).catch((e) => { if (e.code === 'cursor_expired' || e.code === 'invalid_cursor') this.pullWake.abort(); else throw e; });
   }
 
@@ -1397,7 +1747,7 @@ class StoreSync {
     }
     let cursor = st.cursor;
     for (;;) {
-      const q = `limit=${limit}` + (cursor ? `&since=${encodeURIComponent(cursor)}` : '');
+      const q = `limit=${limit}` + (this.prefix ? '&' + this.pq() : '') + (cursor ? `&since=${encodeURIComponent(cursor)}` : '');
       const r = await this.sy.http('GET', `/v1/stores/${this.store}/changes?${q}`);
       const page = r.json;
       const isLast = !page.more;
@@ -1428,6 +1778,8 @@ class StoreSync {
    * overwrites a record with pending local mutations.
    */
   async applyRemote(changes, cursor, { initial = null, finishResync = false } = {}) {
+    // Partial replication: a gateway that ignored ?prefix= sends more; keep only the prefix.
+    if (this.prefix) changes = changes.filter((c) => typeof c.key === 'string' && c.key.startsWith(this.prefix));
     const run = async () => {
       const out = [];
       await inTx(this.db._idb, [RECORDS, MUTS, META], 'readwrite', async (tx) => {
@@ -1441,13 +1793,21 @@ class StoreSync {
         const pends = anyPending ? await Promise.all(changes.map((c) => rq(ms.index('by_key').count([this.store, c.key])))) : null;
         changes.forEach((c, i) => {
           const prev = prevs[i];
-          if (prev && prev.c && c.cursor <= prev.c) { if (epoch !== null && prev.e !== epoch) { prev.e = epoch; recs.put(prev); } return; }
-          if (pends && pends[i]) { if (prev && epoch !== null) { prev.e = epoch; recs.put(prev); } return; }
-          const rec = { s: this.store, k: c.key, d: !!c.deleted, v: c.deleted ? undefined : c.value, ver: c.version, c: c.cursor, e: epoch !== null ? epoch : (prev ? prev.e : 0) };
-          recs.put(rec);
-          if (!(c.deleted && (!prev || prev.d))) out.push({ key: c.key, value: rec.v, deleted: rec.d, origin: 'remote' });
+          if (prev && prev.c && c.cursor <= prev.c) { if (epoch !== null && prev.e !== epoch) { prev.e = epoch; putRec(recs, prev); } return; }
+          if (pends && pends[i]) { if (prev && epoch !== null) { prev.e = epoch; putRec(recs, prev); } return; }
+          if (c.deleted) {
+            // Nothing pending: the row goes (no tombstone; see sweepTombstones).
+            if (prev) recs.delete([this.store, c.key]);
+            if (prev && !prev.d) out.push({ key: c.key, value: undefined, deleted: true, origin: 'remote' });
+            return;
+          }
+          const rec = { s: this.store, k: c.key, d: false, v: c.value, ver: c.version, c: c.cursor, e: epoch !== null ? epoch : (prev ? prev.e : 0) };
+          putRec(recs, rec);
+          out.push({ key: c.key, value: rec.v, deleted: false, origin: 'remote' });
         });
         if (cursor && (!old || cursor > old || epoch !== null)) await metaPut(tx, 'cursor:' + this.store, cursor);
+        const now = cursor && old && cursor < old && epoch === null ? old : (cursor || old);
+        if (now) await sweepTombstones(tx, this.store, now);
         if (initial) await metaPut(tx, 'initial:' + this.store, initial);
         if (epoch !== null && finishResync) {
           // Drop what the server no longer has (unless pending locally or newer than the snapshot).
@@ -1477,7 +1837,8 @@ class StoreSync {
     const keepalive = this.o.keepaliveMs || 15000;
     let res;
     try {
-      res = await this.sy.http('GET', `/v1/stores/${this.store}/events` + (cursor ? `?since=${encodeURIComponent(cursor)}` : ''), {
+      const q = [this.pq(), cursor ? `since=${encodeURIComponent(cursor)}` : ''].filter(Boolean).join('&');
+      res = await this.sy.http('GET', `/v1/stores/${this.store}/events` + (q ? '?' + q : ''), {
         stream: true, signal: ctl.signal, headers: { Accept: 'text/event-stream', ...(cursor ? { 'Last-Event-ID': cursor } : {}) },
         timeoutMs: Math.max(2 * keepalive, 2000),
       });
@@ -1487,6 +1848,7 @@ class StoreSync {
       throw e;
     }
     const base = res._base;
+    const tokenAtOpen = this.sy.token; // the token this stream was opened with
     this.db._setStatus({ connected: true, lastSyncAt: Date.now() });
     this.fails.pull = 0;
     let dead = false;
@@ -1496,6 +1858,7 @@ class StoreSync {
     try {
       await readSSE(res.body, arm, async (ev) => {
         if (ev.event === 'resync') throw new ZooSyncError('cursor_expired', 'the event stream asks for a resync');
+        if (ev.event === 'reauth') throw new ZooSyncError('reauth', `the event stream asks for a fresh token: ${ev.data}`);
         if (ev.event !== 'change' && ev.event !== 'message') return;
         const data = JSON.parse(ev.data);
         await this.applyRemote(data.changes || [], data.cursor || ev.id);
@@ -1503,6 +1866,11 @@ class StoreSync {
       });
     } catch (e) {
       if (e instanceof ZooSyncError && e.code === 'cursor_expired') throw e;
+      if (e instanceof ZooSyncError && e.code === 'reauth') {
+        // The token expired (or was revoked): ask token() again, then reopen from the cursor at once.
+        this.sy.refreshToken(tokenAtOpen);
+        return;
+      }
       if (this.sy.stopped) throw new ZooSyncError('aborted', 'stopped');
       if (dead) { this.sy.failover(base); throw new ZooSyncError('stream_dead', `event stream from ${base}: silent for ${2 * keepalive} ms`); }
       if (!this.sy.online()) throw new ZooSyncError('aborted', 'offline');

@@ -10,15 +10,16 @@ const policies = {
 
 const T = {
   db: null,
-  events: { status: [], conflict: [], error: [], changes: [] },
+  events: { status: [], conflict: [], error: [], changes: [], close: [] },
   conflictCalls: [],
   async open(opts, policy) {
     const db = await openSyncDB({ ...opts, onConflict: policies[policy || 'remote'] });
     T.db = db;
     db.on('status', (s) => T.events.status.push({ ...s, t: Date.now() }));
     db.on('conflict', (c) => T.events.conflict.push(c));
-    db.on('error', (e) => T.events.error.push({ code: e.code, message: e.message, store: e.store, mutation: e.mutation }));
-    for (const s of opts.stores) db.subscribe(s, (ch) => { for (const c of ch) T.events.changes.push({ store: s, ...c, t: Date.now() }); });
+    db.on('error', (e) => T.events.error.push({ code: e.code, message: e.message, store: e.store, mutation: e.mutation, errors: e.errors, group: e.group }));
+    db.on('close', (e) => T.events.close.push({ ...e, t: Date.now() }));
+    for (const s of db.stores) db.subscribe(s, (ch) => { for (const c of ch) T.events.changes.push({ store: s, ...c, t: Date.now() }); });
     return true;
   },
   /** The raw IndexedDB content: records and the change log. */

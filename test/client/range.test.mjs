@@ -1,0 +1,225 @@
+// Client v1.1, the local side (no network): range reads and count in the
+// server's key order, tombstones left out, partial replication's local
+// rule (writes outside the prefix are forbidden), the v1 → v2 IndexedDB
+// upgrade, sync({timeoutMs}) and destroy() between two instances.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { open, closeAll, dbName, openSyncDB, collect, until } from './helpers.mjs';
+import { compareKeys, orderKey } from '../../client/zoosync.js';
+
+after(closeAll);
+
+const utf8Order = (a, b) => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+const keysOf = (rows) => rows.map((r) => r.key);
+
+/** Records every key range the by_order index is asked for (the proof that no read scans the store). */
+function spyIndex() {
+  const calls = [];
+  const proto = globalThis.IDBIndex.prototype;
+  const saved = {};
+  for (const m of ['getAll', 'count', 'openCursor']) {
+    saved[m] = proto[m];
+    proto[m] = function (range, ...rest) { if (this.name === 'by_order') calls.push({ m, range }); return saved[m].call(this, range, ...rest); };
+  }
+  calls.restore = () => { for (const m of Object.keys(saved)) proto[m] = saved[m]; };
+  return calls;
+}
+
+// Keys where UTF-16 code-unit order (IndexedDB's) and UTF-8 byte order (the server's) disagree:
+// U+E000..U+FFFF sort after U+10000.. in UTF-16, before them in UTF-8.
+const TRICKY = ['a', 'a/1', 'a/2', 'ab', 'a\ue000', 'a\uffff', 'a\u{10000}', 'a\u{1f600}x', 'a\u{1f600}\uffff', 'a\uffff\u{10000}',
+  'b', 'z\u{10ffff}', 'z\ufffd', '\u{1f600}', '\uff01', 'é', 'e'];
+
+test('getAll and count follow the server\'s byte order, by key range, without tombstones', async () => {
+  const db = await open({ name: dbName('rg'), stores: ['s', 't'] });
+  for (const k of TRICKY) await db.put('s', k, k);
+  await db.put('t', 'a/9', 'other store');
+  await db.put('s', 'gone', 1);
+  await db.delete('s', 'gone');           // a tombstone (its delete is pending)
+  await db.put('s', 'a/3', 1);
+  await db.delete('s', 'a/3');
+  const sorted = [...TRICKY].sort(utf8Order);
+  assert.deepEqual(keysOf(await db.getAll('s')), sorted, 'the whole store, in UTF-8 byte order');
+  assert.deepEqual([...TRICKY].sort(compareKeys), sorted, 'compareKeys is the byte order');
+  assert.equal(await db.count('s'), TRICKY.length, 'tombstones are not counted');
+  // Prefixes.
+  const pre = (p) => sorted.filter((k) => k.startsWith(p));
+  for (const p of ['a', 'a/', 'a\u{1f600}', 'a\uffff', 'z', '\u{1f600}', 'nothing', 'a\ue000']) {
+    assert.deepEqual(keysOf(await db.getAll('s', { prefix: p })), pre(p), `prefix ${JSON.stringify(p)}`);
+    assert.equal(await db.count('s', { prefix: p }), pre(p).length, `count prefix ${JSON.stringify(p)}`);
+    assert.deepEqual(keysOf(await db.getAll('s', { prefix: p, reverse: true })), pre(p).reverse(), `reverse prefix ${JSON.stringify(p)}`);
+  }
+  assert.deepEqual(keysOf(await db.getAll('s', { prefix: 'a/' })), ['a/1', 'a/2'], 'the tombstone a/3 is not returned');
+  // [start, end) in byte order, across the region where the orders differ.
+  const between = (s, e) => sorted.filter((k) => (s === undefined || utf8Order(k, s) >= 0) && (e === undefined || utf8Order(k, e) < 0));
+  const bounds = [['a', 'b'], ['a\ue000', 'a\u{10000}'], ['a\uffff', 'a\u{1f600}'], ['a\u{10000}', undefined], [undefined, 'a\uffff'],
+    ['z', '\u{10ffff}'], ['b', 'a'], ['\uff01', '\u{1f600}'], ['a\u{1f600}', 'a\u{1f601}']];
+  for (const [s, e] of bounds) {
+    const q = { ...(s !== undefined ? { start: s } : {}), ...(e !== undefined ? { end: e } : {}) };
+    assert.deepEqual(keysOf(await db.getAll('s', q)), between(s, e), `range ${JSON.stringify(q)}`);
+    assert.equal(await db.count('s', q), between(s, e).length, `count ${JSON.stringify(q)}`);
+  }
+  // limit and reverse pick the first / last ones in byte order.
+  assert.deepEqual(keysOf(await db.getAll('s', { prefix: 'a', limit: 3, reverse: true })), pre('a').reverse().slice(0, 3));
+  assert.deepEqual(keysOf(await db.getAll('s', { prefix: 'a\u{1f600}', limit: 1 })), ['a\u{1f600}x']);
+  assert.deepEqual(keysOf(await db.getAll('s', { start: 'a\ue000', limit: 2 })), ['a\ue000', 'a\uffff']);
+  assert.deepEqual(await db.getAll('s', { limit: 0 }), []);
+  assert.equal(await db.count('s', { prefix: 'a', limit: 2 }), 2);
+  // prefix and start/end together: their intersection.
+  assert.deepEqual(keysOf(await db.getAll('s', { prefix: 'a', start: 'a\uffff', end: 'a\u{1f600}\uffff' })), between('a\uffff', 'a\u{1f600}\uffff'));
+  // Values come back; other stores never.
+  assert.deepEqual(await db.getAll('s', { prefix: 'a/' }), [{ key: 'a/1', value: 'a/1' }, { key: 'a/2', value: 'a/2' }]);
+  assert.deepEqual(await db.getAll('t'), [{ key: 'a/9', value: 'other store' }]);
+});
+
+test('range reads go through one key range of the index, never the whole store', async () => {
+  const db = await open({ name: dbName('rk'), stores: ['s'] });
+  for (let i = 0; i < 50; i++) await db.put('s', `u/${i % 5}/n${i}`, i);
+  const calls = spyIndex();
+  try {
+    assert.equal((await db.getAll('s', { prefix: 'u/3/' })).length, 10);
+    assert.equal(await db.count('s', { prefix: 'u/3/' }), 10);
+    assert.equal((await db.getAll('s', { prefix: 'u/3/', reverse: true, limit: 2 })).length, 2);
+  } finally { calls.restore(); }
+  assert.equal(calls.length, 3);
+  for (const c of calls) {
+    assert.ok(c.range, `${c.m} has a key range`);
+    assert.deepEqual(c.range.lower, ['s', 'u/3/']);
+    assert.deepEqual(c.range.upper, ['s', 'u/30']);
+    assert.equal(c.range.upperOpen, true);
+  }
+});
+
+test('range queries are validated', async () => {
+  const db = await open({ name: dbName('rv'), stores: ['s'] });
+  for (const q of [{ limit: -1 }, { limit: 1.5 }, { prefix: 3 }, { start: 'x\ud800' }, { reverse: 'yes' }, { bogus: 1 }, null]) {
+    await assert.rejects(db.getAll('s', q), (e) => e.code === 'bad_request', JSON.stringify(q));
+    await assert.rejects(db.count('s', q), (e) => e.code === 'bad_request', JSON.stringify(q));
+  }
+  await assert.rejects(db.getAll('nope', {}), (e) => e.code === 'store_not_found');
+});
+
+test('orderKey is a bijection that keeps prefixes and sorts as UTF-8', () => {
+  const ks = [...TRICKY, '\ud7ff', '\ue000', '\u{10000}', '\u{10ffff}', '\uffff'];
+  const byOrder = [...ks].sort((a, b) => (orderKey(a) < orderKey(b) ? -1 : orderKey(a) > orderKey(b) ? 1 : 0));
+  assert.deepEqual(byOrder, [...ks].sort(utf8Order));
+  assert.equal(new Set(ks.map(orderKey)).size, ks.length);
+  for (const a of ks) for (const b of ks) assert.equal(a.startsWith(b), orderKey(a).startsWith(orderKey(b)));
+  assert.equal(orderKey('plain ascii/é'), 'plain ascii/é');
+});
+
+test('partial replication: a local write outside the prefix rejects with forbidden and writes nothing', async () => {
+  const name = dbName('pr');
+  const db = await open({ name, stores: ['todos', { name: 'notes', prefix: 'users/alice/' }] });
+  assert.deepEqual(db.stores, ['todos', 'notes']);
+  await db.put('notes', 'users/alice/1', 'mine');
+  await db.put('todos', 'anything', 1); // a whole store
+  for (const fn of [
+    () => db.put('notes', 'users/bob/1', 'x'),
+    () => db.put('notes', 'users/alice', 'x'), // the prefix itself is not inside it
+    () => db.delete('notes', 'users/bob/1'),
+    () => db.transaction(async (tx) => { await tx.put('notes', 'users/alice/2', 1); await tx.put('notes', 'other', 1); }),
+    () => db.transaction(async (tx) => { await tx.delete('notes', 'x'); }),
+  ]) {
+    await assert.rejects(fn, (e) => { assert.equal(e.code, 'forbidden', e.message); assert.equal(e.store, 'notes'); return true; });
+  }
+  assert.deepEqual((await db.pendingMutations()).map((m) => m.key), ['users/alice/1', 'anything'], 'nothing else written');
+  assert.equal(await db.get('notes', 'users/alice/2'), undefined, 'the group wrote nothing');
+  // Options are checked.
+  for (const stores of [[{ name: 'n', prefix: '' }], [{ name: 'n', prefix: 5 }], [{ name: 'n', prefix: 'a', extra: 1 }], ['n', { name: 'n' }], [{ name: 'bad name' }]]) {
+    await assert.rejects(openSyncDB({ name: dbName(), stores }), (e) => ['bad_request', 'invalid_store', 'invalid_key'].includes(e.code), JSON.stringify(stores));
+  }
+});
+
+test('a version-1 database is upgraded in place: range reads see its records, tombstones stay out', async () => {
+  const name = dbName('up');
+  // A database as the v1 client left it.
+  await new Promise((resolve, reject) => {
+    const r = indexedDB.open(name, 1);
+    r.onupgradeneeded = () => {
+      const d = r.result;
+      const recs = d.createObjectStore('records', { keyPath: ['s', 'k'] });
+      const m = d.createObjectStore('mutations', { keyPath: 'id' });
+      m.createIndex('by_store', ['s', 'id']); m.createIndex('by_key', ['s', 'k']);
+      d.createObjectStore('meta', { keyPath: 'k' });
+      d.createObjectStore('conflicts', { keyPath: ['s', 'k'] });
+      recs.put({ s: 's', k: 'b', v: 2, ver: 1, c: '', e: 0 });
+      recs.put({ s: 's', k: 'a\u{10000}', v: 3, ver: 1, c: '', e: 0 });
+      recs.put({ s: 's', k: 'a\uffff', v: 4, ver: 1, c: '', e: 0 });
+      recs.put({ s: 's', k: 'dead', d: true, ver: 2, c: '', e: 0 });
+    };
+    r.onsuccess = () => { r.result.close(); resolve(); };
+    r.onerror = () => reject(r.error);
+  });
+  const db = await open({ name, stores: ['s'] });
+  assert.deepEqual(keysOf(await db.getAll('s')), ['a\uffff', 'a\u{10000}', 'b']);
+  assert.equal(await db.count('s'), 3);
+  await db.put('s', 'c', 5);
+  assert.deepEqual(keysOf(await db.getAll('s', { start: 'b' })), ['b', 'c']);
+});
+
+test('sync({timeoutMs}) rejects with timeout while mutations stay pending; without pending it resolves', async () => {
+  // A gateway URL that never answers: the push cannot complete.
+  const net = await import('node:net');
+  const socks = new Set();
+  const silent = net.createServer((c) => { socks.add(c); c.on('error', () => {}); });
+  await new Promise((r) => silent.listen(0, '127.0.0.1', r));
+  try {
+    const db = await open({ name: dbName('to'), url: `http://127.0.0.1:${silent.address().port}`, stores: ['s'], requestTimeoutMs: 60000 });
+    await db.sync({ timeoutMs: 50 }); // nothing pending: resolves (the pull may still be waiting)
+    await db.put('s', 'k', 1);
+    const t0 = Date.now();
+    await assert.rejects(db.sync({ timeoutMs: 300 }), (e) => { assert.equal(e.code, 'timeout'); assert.equal(e.details.pending, 1); return true; });
+    const took = Date.now() - t0;
+    assert.ok(took >= 290 && took < 2000, `rejected at the deadline: ${took} ms`);
+    assert.equal((await db.pendingMutations()).length, 1, 'the mutation stays queued');
+    await assert.rejects(db.sync({ timeoutMs: -1 }), (e) => e.code === 'bad_request');
+    // Another instance (not the one syncing) times out the same way.
+    const offline = await open({ name: dbName('to2'), stores: ['s'], url: 'http://127.0.0.1:9', offline: true });
+    await offline.put('s', 'k', 1);
+    await assert.rejects(offline.sync({ timeoutMs: 100 }), (e) => e.code === 'timeout');
+  } finally {
+    for (const c of socks) c.destroy();
+    silent.close();
+  }
+});
+
+test('destroy(): refuses with pending unless forced; stops every instance of the database and deletes it', async () => {
+  const name = dbName('ds');
+  const a = await open({ name, stores: ['s'] });
+  const b = await open({ name, stores: ['s'] });
+  const closedB = collect(b, 'close');
+  const closedA = collect(a, 'close');
+  await a.put('s', 'k', 1);
+  await assert.rejects(a.destroy(), (e) => { assert.equal(e.code, 'pending'); assert.equal(e.details.pending, 1); return true; });
+  assert.equal(await a.get('s', 'k'), 1, 'a refused destroy changes nothing');
+  assert.equal(await b.get('s', 'k'), 1);
+  await a.destroy({ force: true });
+  assert.deepEqual(closedA, [{ reason: 'destroyed' }]);
+  await until(() => closedB.length === 1, { what: 'the other instance closed' });
+  assert.deepEqual(closedB, [{ reason: 'destroyed' }]);
+  await assert.rejects(b.get('s', 'k'), (e) => e.code === 'closed');
+  await assert.rejects(b.put('s', 'k', 2), (e) => e.code === 'closed');
+  await assert.rejects(a.get('s', 'k'), (e) => e.code === 'closed');
+  const dbs = await indexedDB.databases();
+  assert.ok(!dbs.some((d) => d.name === name), 'the IndexedDB database is gone');
+  // Opened again: empty, with a new client id.
+  const c = await open({ name, stores: ['s'] });
+  assert.equal(await c.get('s', 'k'), undefined);
+  assert.deepEqual(await c.pendingMutations(), []);
+  assert.equal(await c.clientId(), undefined);
+});
+
+test('destroy(): versionchange alone (no BroadcastChannel) closes the other instance so the deletion is not blocked', async () => {
+  const name = dbName('dv');
+  const a = await open({ name, stores: ['s'], BroadcastChannel: null });
+  const b = await open({ name, stores: ['s'], BroadcastChannel: null });
+  const closedB = collect(b, 'close');
+  await a.put('s', 'k', 1);
+  await a.destroy({ force: true });
+  assert.deepEqual(closedB, [{ reason: 'destroyed' }]);
+  assert.ok(!(await indexedDB.databases()).some((d) => d.name === name));
+  // And without pending mutations no force is needed.
+  const c = await open({ name: dbName('dn'), stores: ['s'] });
+  await c.destroy();
+});
