@@ -16,15 +16,18 @@
 // once means: every `C-n` at version 1 with its value, `C-ctr` at version
 // = the number of pushes with value {n: last}, the client's record at the
 // last id; in order means: the cursors of `C-1`, `C-2`, ... increase.
+// With keySpace K (the soak: a store that does not grow), push n sets
+// `C-(n mod K)` to {client, n} instead (no base): exactly once then means
+// each such key's version is the number of pushes that set it.
 import { request } from './http.mjs';
 import { followEvents } from './sse.mjs';
 import { zkReadStore, mirrorCheck, readFeed, describeMismatch } from './mirrorcheck.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-export function startWriter(getUrl, store, client, { token, pace = 20, giveUpMs = 60000, timeout = 5000 } = {}) {
+export function startWriter(getUrl, store, client, { token, pace = 20, giveUpMs = 60000, timeout = 5000, keySpace = 0 } = {}) {
   const W = {
-    kind: 'writer', client, store, n: 0, acked: [], problems: [], statuses: {}, netErrors: 0, s503: [], stop: false, wrong: [],
+    kind: 'writer', client, store, keySpace, n: 0, acked: [], problems: [], statuses: {}, netErrors: 0, s503: [], stop: false, wrong: [],
     ackedAfter: (t) => W.acked.filter((x) => x.at > t).length,
     lastId: () => 2 * W.acked.length,
   };
@@ -32,7 +35,8 @@ export function startWriter(getUrl, store, client, { token, pace = 20, giveUpMs 
     while (!W.stop) {
       const n = W.n + 1;
       const muts = [
-        { id: 2 * n - 1, key: `${client}-${n}`, op: 'put', value: { client, n }, base: 0 },
+        keySpace ? { id: 2 * n - 1, key: `${client}-${n % keySpace}`, op: 'put', value: { client, n } }
+          : { id: 2 * n - 1, key: `${client}-${n}`, op: 'put', value: { client, n }, base: 0 },
         { id: 2 * n, key: `${client}-ctr`, op: 'put', value: { n } },
       ];
       const t0 = Date.now();
@@ -165,6 +169,24 @@ export async function finalCheck({ store, writers = [], readers = [], followers 
     const rec = z.clients.get(W.client);
     if (last > 0 && (!rec || rec.last !== 2 * last)) problems.push(`writer ${W.client}: client record last=${rec && rec.last}, expected ${2 * last}`);
     let prevCur = '';
+    if (W.keySpace) {
+      // pushes 1..applied (the one left unacknowledged by the stop may have been applied)
+      const ctr = z.records.get(`${W.client}-ctr`);
+      const applied = ctr ? ctr.version : 0;
+      if (applied !== last && applied !== last + 1) problems.push(`${W.client}-ctr: version ${applied}, ${last} pushes acknowledged (exactly once: one version per push)`);
+      for (let k = 0; k < W.keySpace; k++) {
+        const key = `${W.client}-${k}`;
+        const count = Math.floor((applied - k) / W.keySpace) + (k === 0 ? 0 : 1);
+        const r = z.records.get(key);
+        if (count <= 0) continue;
+        expected.add(key);
+        const lastN = k + (count - (k === 0 ? 0 : 1)) * W.keySpace;
+        if (!r) problems.push(`ACKNOWLEDGED WRITE LOST: ${key} not in ZooKeeper`);
+        else if (r.version !== count || JSON.stringify(r.value) !== JSON.stringify({ client: W.client, n: lastN })) problems.push(`${key}: version ${r.version} value ${JSON.stringify(r.value)}, expected version ${count} value n=${lastN}`);
+      }
+      if (applied) expected.add(`${W.client}-ctr`);
+      continue;
+    }
     for (let n = 1; n <= last; n++) {
       const k = `${W.client}-${n}`;
       expected.add(k);
