@@ -15,6 +15,7 @@ APT_PKGS=(
   nodejs npm                                       # integration and browser tests
   chromium                                         # real-browser tests
   procps curl ca-certificates                      # pgrep/kill, health checks
+  iproute2 nftables                                # partition tests: namespaces, veths, packet loss
 )
 
 missing=()

@@ -10,6 +10,15 @@
 #   zk.sh start-node DIR I    start node I again with its old config and data.
 #   zk.sh status DIR          one line per node: I PID PORT MODE
 #
+# Network namespaces (the partition tests, test/lib/netns.mjs): with
+# ZK_NETNS="ns1 ns2 ns3" and ZK_ADDRS="10.x.y.11 10.x.y.12 10.x.y.13" (one
+# per node, created by the caller), `start` runs node I in namespace I
+# (`ip netns exec`, which execs: the pid is Java's) on port 2181 of address
+# I (peers on 2888/3888 there), listening on every address of its
+# namespace, and the four-letter probes are sent from inside the namespace
+# (to its 127.0.0.1), so a node cut off from the network still answers
+# `status`. The namespace and address are kept in DIR/nodeI/{netns,addr}.
+#
 # Logs stay in DIR/nodeI/zk.log; the caller removes DIR when it wants to.
 set -euo pipefail
 
@@ -34,15 +43,21 @@ pick_port() {
   die "no free port found"
 }
 
-four() { # four-letter word to a port, prints the reply
-  timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1 && printf '%s' '$2' >&3 && cat <&3" 2>/dev/null || true
+four() { # four-letter word to a port, prints the reply; NS: the node's namespace, if any
+  local pre=()
+  [ -n "${3:-}" ] && pre=(ip netns exec "$3")
+  "${pre[@]}" timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1 && printf '%s' '$2' >&3 && cat <&3" 2>/dev/null || true
 }
 
-node_mode() { four "$1" srvr | sed -n 's/^Mode: //p'; }
+node_ns() { cat "$1/netns" 2>/dev/null || true; } # NODEDIR
+
+node_mode() { four "$1" srvr "${2:-}" | sed -n 's/^Mode: //p'; } # PORT [NS]
 
 launch() { # DIR I
-  local nd="$1/node$2"
-  ( cd "$nd" && exec "$JAVA" -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+  local nd="$1/node$2" pre=()
+  local ns; ns=$(node_ns "$nd")
+  [ -n "$ns" ] && pre=(ip netns exec "$ns")
+  ( cd "$nd" && exec "${pre[@]}" "$JAVA" -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
       -Dorg.slf4j.simpleLogger.defaultLogLevel="${ZK_LOG_LEVEL:-warn}" \
       -Dzookeeper.admin.enableServer=false -Dzookeeper.jmx.log4j.disable=true \
       -cp "$CP" org.apache.zookeeper.server.quorum.QuorumPeerMain "$nd/zoo.cfg" \
@@ -55,7 +70,7 @@ wait_ready() { # DIR I...
   local deadline=$(( $(date +%s) + ${ZK_START_TIMEOUT:-60} ))
   for i in "$@"; do
     local port; port=$(cat "$dir/node$i/port")
-    until [ -n "$(node_mode "$port")" ]; do
+    until [ -n "$(node_mode "$port" "$(node_ns "$dir/node$i")")" ]; do
       kill -0 "$(cat "$dir/node$i/pid")" 2>/dev/null || { tail -20 "$dir/node$i/zk.log" >&2; die "node $i exited"; }
       [ "$(date +%s)" -lt "$deadline" ] || die "node $i not ready in time (log: $dir/node$i/zk.log)"
       sleep 0.2
@@ -79,29 +94,40 @@ start_once() {
   local dir="$1" n="${2:-1}"
   [ "$n" -ge 1 ] || die "NODES must be >= 1"
   mkdir -p "$dir"; dir="$(cd "$dir" && pwd)"
-  local ports=() peers=() elects=()
-  for i in $(seq 1 "$n"); do ports+=("$(pick_port)"); peers+=("$(pick_port)"); elects+=("$(pick_port)"); done
+  local ports=() peers=() elects=() addrs=() nss=()
+  if [ -n "${ZK_NETNS:-}" ]; then
+    read -r -a nss <<<"$ZK_NETNS"; read -r -a addrs <<<"${ZK_ADDRS:-}"
+    [ "${#nss[@]}" -eq "$n" ] && [ "${#addrs[@]}" -eq "$n" ] || die "ZK_NETNS and ZK_ADDRS need $n entries each"
+    for i in $(seq 1 "$n"); do ports+=(2181); peers+=(2888); elects+=(3888); done
+  else
+    for i in $(seq 1 "$n"); do
+      ports+=("$(pick_port)"); peers+=("$(pick_port)"); elects+=("$(pick_port)"); addrs+=(127.0.0.1)
+    done
+  fi
   local connect=""
   for i in $(seq 1 "$n"); do
     local nd="$dir/node$i"; mkdir -p "$nd/data"
     echo "$i" >"$nd/data/myid"; echo "${ports[$((i-1))]}" >"$nd/port"
+    echo "${addrs[$((i-1))]}" >"$nd/addr"
+    if [ "${#nss[@]}" -gt 0 ]; then echo "${nss[$((i-1))]}" >"$nd/netns"; else rm -f "$nd/netns"; fi
     {
       echo "tickTime=${ZK_TICK_MS:-500}"
       echo "initLimit=20"; echo "syncLimit=10"
       echo "dataDir=$nd/data"
-      echo "clientPort=${ports[$((i-1))]}"; echo "clientPortAddress=127.0.0.1"
-      echo "maxClientCnxns=0"; echo "4lw.commands.whitelist=srvr,ruok,mntr"
+      echo "clientPort=${ports[$((i-1))]}"
+      if [ "${#nss[@]}" -gt 0 ]; then echo "clientPortAddress=0.0.0.0"; else echo "clientPortAddress=127.0.0.1"; fi
+      echo "maxClientCnxns=0"; echo "4lw.commands.whitelist=srvr,ruok,mntr,cons"
       echo "admin.enableServer=false"; echo "autopurge.purgeInterval=0"
       echo "minSessionTimeout=1000"
       if [ "$n" -gt 1 ]; then
         for j in $(seq 1 "$n"); do
-          echo "server.$j=127.0.0.1:${peers[$((j-1))]}:${elects[$((j-1))]}"
+          echo "server.$j=${addrs[$((j-1))]}:${peers[$((j-1))]}:${elects[$((j-1))]}"
         done
       else
         echo "standaloneEnabled=true"
       fi
     } >"$nd/zoo.cfg"
-    connect="${connect:+$connect,}127.0.0.1:${ports[$((i-1))]}"
+    connect="${connect:+$connect,}${addrs[$((i-1))]}:${ports[$((i-1))]}"
   done
   echo "$connect" >"$dir/connect"
   echo "$n" >"$dir/nodes"
@@ -136,7 +162,7 @@ case "${1:-}" in
   status)     [ $# -ge 2 ] || die "usage: zk.sh status DIR"
               for nd in "$2"/node[0-9]*; do
                 i=${nd##*node}; p=$(cat "$nd/port"); pid=$(cat "$nd/pid" 2>/dev/null || echo -)
-                echo "$i $pid $p $(node_mode "$p")"
+                echo "$i $pid $p $(node_mode "$p" "$(node_ns "$nd")")"
               done ;;
-  *) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -83,12 +83,17 @@ function execFileP(cmd, args, { input, ...opts } = {}) {
   });
 }
 
-/** Starts a ZooKeeper (standalone, or an ensemble of `nodes`) under a fresh dir. */
-export async function startZk({ nodes = 1 } = {}) {
+/**
+ * Starts a ZooKeeper (standalone, or an ensemble of `nodes`) under a fresh dir.
+ * netns/addrs (one per node): run node I in namespace netns[I-1] on addrs[I-1]
+ * (scripts/zk.sh, "Network namespaces").
+ */
+export async function startZk({ nodes = 1, netns, addrs } = {}) {
   const dir = path.join(tmpDir(), `zk${state.zks.length + 1}`);
   state.zks.push(dir);
+  const env = netns ? { ...process.env, ZK_NETNS: netns.join(' '), ZK_ADDRS: addrs.join(' ') } : process.env;
   try {
-    await execFileP(ZK_SH, ['start', dir, String(nodes)]);
+    await execFileP(ZK_SH, ['start', dir, String(nodes)], { env });
   } catch (e) {
     throw new Error(`zk.sh start failed: ${e.message}\n${e.stderr || ''}`);
   }
@@ -117,7 +122,7 @@ function tail(file, n = 30) {
  * Spawns zoosyncd, waits for its listening line and /readyz 200.
  * Returns { url, port, pid, proc, log, args, stop(), kill(sig), exited }.
  */
-export async function startGateway({ zk, root, args = [], listen = '127.0.0.1:0', env = {}, waitReady = true, name, digest = true, nofile } = {}) {
+export async function startGateway({ zk, root, args = [], listen = '127.0.0.1:0', env = {}, waitReady = true, name, digest = true, nofile, netns } = {}) {
   const idx = state.allGateways.length + 1;
   const log = path.join(tmpDir(), `gateway${idx}${name ? '-' + name : ''}.log`);
   const fullArgs = ['--listen', listen];
@@ -130,9 +135,11 @@ export async function startGateway({ zk, root, args = [], listen = '127.0.0.1:0'
   const errFd = openSync(log, 'a');
   let proc;
   try {
-    // nofile: run under `prlimit --nofile=N:N` (it execs: same pid).
-    const cmd = nofile ? 'prlimit' : ZOOSYNCD;
-    const cmdArgs = nofile ? [`--nofile=${nofile}:${nofile}`, '--', ZOOSYNCD, ...fullArgs] : fullArgs;
+    // nofile: run under `prlimit --nofile=N:N`; netns: under `ip netns exec NS`
+    // (both exec: the pid is the gateway's).
+    let cmd = nofile ? 'prlimit' : ZOOSYNCD;
+    let cmdArgs = nofile ? [`--nofile=${nofile}:${nofile}`, '--', ZOOSYNCD, ...fullArgs] : fullArgs;
+    if (netns) { cmdArgs = ['netns', 'exec', netns, cmd, ...cmdArgs]; cmd = 'ip'; }
     proc = spawn(cmd, cmdArgs, {
       stdio: ['ignore', 'pipe', errFd],
       env: { ...process.env, ASAN_OPTIONS: process.env.ASAN_OPTIONS || 'detect_leaks=1:abort_on_error=0', ...env },
@@ -279,7 +286,7 @@ export function setupEnv({ zkNodes = 1 } = {}) {
     if (!ready) {
       ready = (async () => {
         env.tmp = tmpDir();
-        env.zk = await startZk({ nodes: zkNodes });
+        if (zkNodes > 0) env.zk = await startZk({ nodes: zkNodes });   // 0: the file starts its own
         return env;
       })().catch((e) => { state.failed = true; throw e; });
     }

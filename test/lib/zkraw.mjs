@@ -1,6 +1,7 @@
 // A minimal ZooKeeper client for tests: a foreign writer that is fast (no
 // JVM start per command, unlike zkCli). Speaks the documented wire protocol:
-// connect, create, setData, delete, getData, close. World-open ACL only.
+// connect, create, setData, delete, getData (with its Stat), getChildren2,
+// close. World-open ACL only.
 //
 //   const zk = await zkConnect('127.0.0.1:2181', { auth: 'user:password' });
 //   await zk.create('/a', '{"x":1}'); await zk.set('/a', '{"x":2}'); await zk.delete('/a');
@@ -13,6 +14,15 @@ const long = (v) => { const b = Buffer.alloc(8); b.writeBigInt64BE(BigInt(v)); r
 const str = (t) => { const b = Buffer.from(t); return Buffer.concat([int(b.length), b]); };
 const frame = (...parts) => { const b = Buffer.concat(parts); return Buffer.concat([int(b.length), b]); };
 const OPEN_ACL = Buffer.concat([int(1), int(31), str('world'), str('anyone')]);
+
+/** The jute Stat at off: zxids as BigInt, version etc. as numbers. */
+function readStat(b, off) {
+  return {
+    czxid: b.readBigInt64BE(off), mzxid: b.readBigInt64BE(off + 8), ctime: Number(b.readBigInt64BE(off + 16)), mtime: Number(b.readBigInt64BE(off + 24)),
+    version: b.readInt32BE(off + 32), cversion: b.readInt32BE(off + 36), aversion: b.readInt32BE(off + 40),
+    ephemeralOwner: b.readBigInt64BE(off + 44), dataLength: b.readInt32BE(off + 52), numChildren: b.readInt32BE(off + 56), pzxid: b.readBigInt64BE(off + 60),
+  };
+}
 
 export function zkConnect(hostPort, { auth } = {}) {
   const [host, port] = hostPort.split(',')[0].split(':');
@@ -66,8 +76,20 @@ export function zkConnect(hostPort, { auth } = {}) {
         const r = await call(4, str(p), Buffer.from([0]));
         if (r.err) return r;
         const n = r.body.readInt32BE(0);
-        return { ...r, data: n < 0 ? null : r.body.subarray(4, 4 + n).toString() };
+        return { ...r, data: n < 0 ? null : r.body.subarray(4, 4 + n).toString(), stat: readStat(r.body, 4 + Math.max(0, n)) };
       },
+      /** getChildren2: { err, children: [names], stat } (stat.pzxid: the last child change). */
+      children: async (p) => {
+        const r = await call(12, str(p), Buffer.from([0]));
+        if (r.err) return r;
+        const n = r.body.readInt32BE(0);
+        const children = [];
+        let off = 4;
+        for (let i = 0; i < n; i++) { const l = r.body.readInt32BE(off); off += 4; children.push(r.body.subarray(off, off + l).toString()); off += l; }
+        return { ...r, children, stat: readStat(r.body, off) };
+      },
+      /** sync: the server this session is on has applied every write committed before it (then read). */
+      sync: (p) => call(9, str(p)),
       close: () => { call(-11).catch(() => {}); setTimeout(() => s.destroy(), 100); },
     };
     s.on('connect', () => s.write(frame(int(0), long(0), int(10000), long(0), int(16), Buffer.alloc(16), Buffer.from([0]))));
