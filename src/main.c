@@ -78,10 +78,11 @@ static void usage(FILE *f) {
             "                            last 500 transactions in memory, so one may carry at most MB*1MiB/3600 bytes\n"
             "  --rate-limit N            at most N requests per second per subject (token sub, or client address\n"
             "                            without one), burst 2N, on this gateway; past it 429 (default 0: off)\n"
-            "  --write-bytes-per-sec B   write budget per subject: bytes of keys and values pushed or PUT per\n"
-            "                            second, burst 2B (default: from --zk-heap-mb, MB*1MiB/256; 0: off)\n"
+            "  --write-bytes-per-sec B   write budget per subject: bytes ZooKeeper writes for pushes and PUTs per\n"
+            "                            second, burst 2B (default with authentication: MB*1MiB/256 from\n"
+            "                            --zk-heap-mb; without: 0, off)\n"
             "  --write-mutations-per-sec M  write budget per subject: mutations per second, burst 2M\n"
-            "                            (default: from --zk-heap-mb, MB*4; 0: off)\n"
+            "                            (default with authentication: MB*4 from --zk-heap-mb; without: 0, off)\n"
             "  --create-store NAME       create this store at start if missing (repeatable)\n"
             "  --cors-origin ORIGIN      allow cross-origin requests from ORIGIN (repeatable)\n"
             "  --workers N               request worker threads (default 64; each waits on ZooKeeper while it holds a request)\n"
@@ -372,9 +373,13 @@ int main(int argc, char **argv) {
      * At the defaults one subject needs over four minutes of non-stop
      * writing to send a heap's worth of bytes (MB*1MiB/256 per second), and
      * MB*4 mutations per second (4096 at 1 GiB) stays well below what one
-     * ZooKeeper ensemble commits (docs/PROTOCOL.md, "Write budgets"). */
-    if (o.write_bytes_per_sec < 0) o.write_bytes_per_sec = (long long)(o.zk_heap_mb * 1048576 / 256);
-    if (o.write_mutations_per_sec < 0) o.write_mutations_per_sec = (long long)o.zk_heap_mb * 4;
+     * ZooKeeper ensemble commits (docs/PROTOCOL.md, "Rate limits and write
+     * budgets"). On by default with authentication only: without it every
+     * client behind the same proxy would share one subject (the address),
+     * and the gateway then serves loopback alone. */
+    bool auth_on = o.jwt_secret_file || o.jwt_public_key;
+    if (o.write_bytes_per_sec < 0) o.write_bytes_per_sec = auth_on ? (long long)(o.zk_heap_mb * 1048576 / 256) : 0;
+    if (o.write_mutations_per_sec < 0) o.write_mutations_per_sec = auth_on ? (long long)o.zk_heap_mb * 4 : 0;
 
     auth_verifier *verifier = NULL;
     char *err = NULL;

@@ -222,11 +222,19 @@ static void h_store(api *a, const http_req *req, const route *rt, http_resp *res
     }
 }
 
-/* Who a limit counts: the token's sub, else the client's address. */
+/* Who a limit counts: the token's sub, else the client's address. A sub
+ * too long for out is named by its SHA-256, so two never share a bucket. */
 static void subject_of(const api *a, const auth_principal *who, const http_req *req, char *out, size_t n) {
     const char *sub = a->cfg.auth ? auth_principal_sub(who) : NULL;
-    if (sub) snprintf(out, n, "sub:%s", sub);
-    else snprintf(out, n, "addr:%s", http_req_client_addr(req));
+    if (sub && strlen(sub) + 5 > n) {
+        char *h = g_compute_checksum_for_string(G_CHECKSUM_SHA256, sub, -1);
+        snprintf(out, n, "sub#%s", h);
+        g_free(h);
+    } else if (sub) {
+        snprintf(out, n, "sub:%s", sub);
+    } else {
+        snprintf(out, n, "addr:%s", http_req_client_addr(req));
+    }
 }
 
 static void h_record(api *a, const http_req *req, const route *rt, const store_cfg *cfg, const char *subject,

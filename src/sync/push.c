@@ -15,8 +15,9 @@
 #define MAX_ATTEMPTS 25
 #define PUSH_INVALID_CLIENT (-1000) /* client_read: the record does not parse */
 #define READ_BUF (STORES_MAX_VALUE_CEILING + 65536)
-/* The most one remembered outcome takes in the client node: [id,"quota_exceeded"], */
-#define MEMO_BYTES 40
+/* The most one remembered outcome takes in the client node: a 19-digit id
+ * in "aborted" and [id,"quota_exceeded"], in "rejected". */
+#define MEMO_BYTES 64
 
 enum { ST_PENDING, ST_APPLIED, ST_CONFLICT, ST_DUPLICATE, ST_REJECTED };
 
@@ -90,6 +91,7 @@ typedef struct push_req {
     mirror *mirror;  /* the store's mirror: first guess of the keys' states */
     bool synced;     /* a ZooKeeper sync was made for this request */
     bool quotas;     /* the store has a quota: evaluation counts */
+    bool caught_up;  /* the mirror was caught up with ZooKeeper for this request (quotas) */
     int64_t q_records, q_bytes; /* the store's totals as the evaluation goes */
 } push_req;
 
@@ -303,17 +305,41 @@ static gint memo_cmp(gconstpointer a, gconstpointer b) {
 }
 
 /* Reads the remembered outcomes of a client node j into out (sorted).
- * False when one of the lists is malformed, names an id twice or one past
- * the node's last (what a push appends must come after all of them). */
+ * A rejected id is also listed in "aborted" (see client_data): the pair
+ * reads as the rejection. False when one of the lists is malformed, names
+ * an id twice otherwise, or one past the node's last (what a push appends
+ * must come after all of them). */
 static bool memo_from_json(GArray *out, const json_t *j, json_int_t last) {
     g_array_set_size(out, 0);
     bool ok = memo_ids(out, json_object_get(j, "conflicts"), MEMO_CONFLICT) &&
               memo_ids(out, json_object_get(j, "aborted"), MEMO_ABORTED) &&
               memo_rejected(out, json_object_get(j, "rejected")) && out->len <= 4 * PUSH_CONFLICT_MEMORY;
     g_array_sort(out, memo_cmp);
+    guint n = 0; /* entries kept, merging each (aborted, rejected) pair */
     for (guint i = 0; ok && i < out->len; i++) {
-        json_int_t id = g_array_index(out, memo, i).id;
-        ok = id <= last && (i == 0 || g_array_index(out, memo, i - 1).id < id);
+        memo e = g_array_index(out, memo, i);
+        ok = e.id <= last;
+        if (ok && n > 0 && g_array_index(out, memo, n - 1).id == e.id) {
+            memo *prev = &g_array_index(out, memo, n - 1);
+            bool pair = (prev->kind == MEMO_ABORTED && e.kind == MEMO_REJECTED) ||
+                        (prev->kind == MEMO_REJECTED && e.kind == MEMO_ABORTED);
+            bool merged_already = prev->kind == MEMO_REJECTED && prev->reason & 0x80;
+            ok = pair && !merged_already;
+            if (ok) {
+                if (e.kind == MEMO_REJECTED) *prev = e;
+                prev->reason |= 0x80; /* marks a merged pair while reading */
+            }
+            continue;
+        }
+        g_array_index(out, memo, n++) = e;
+    }
+    g_array_set_size(out, ok ? n : 0);
+    for (guint i = 0; i < out->len; i++) {
+        memo *e = &g_array_index(out, memo, i);
+        /* A rejection must come with its "aborted" twin: without it, a
+         * gateway older than rejections would answer "duplicate". */
+        if (e->kind == MEMO_REJECTED && !(e->reason & 0x80)) ok = false;
+        e->reason &= 0x7f;
     }
     if (ok && out->len > PUSH_CONFLICT_MEMORY) g_array_remove_range(out, 0, out->len - PUSH_CONFLICT_MEMORY);
     return ok;
@@ -355,9 +381,19 @@ typedef struct cached_client {
     GArray *memo;
 } cached_client;
 
+#define PUSH_STRIPES 256
+
 struct push_clients {
     GMutex mu;
     GHashTable *map; /* "<czxid>:<path>" -> cached_client */
+    /* One push per (store, client) at a time on this gateway: two at once
+     * are a client's retry racing its original, and the retry must not be
+     * judged against the original's quota reservation (it would reject a
+     * mutation that fits, for ever). Striped: a push holds
+     * stripes[hash(store, client) % PUSH_STRIPES] from reading the client's
+     * record to its answer, and no other lock of this module meanwhile but
+     * mu (briefly). */
+    GMutex stripes[PUSH_STRIPES];
 };
 
 static void cached_free(gpointer p) {
@@ -369,6 +405,7 @@ static void cached_free(gpointer p) {
 push_clients *push_clients_new(void) {
     push_clients *c = g_new0(push_clients, 1);
     g_mutex_init(&c->mu);
+    for (int i = 0; i < PUSH_STRIPES; i++) g_mutex_init(&c->stripes[i]);
     c->map = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, cached_free);
     return c;
 }
@@ -377,6 +414,7 @@ void push_clients_free(push_clients *c) {
     if (!c) return;
     g_hash_table_destroy(c->map);
     g_mutex_clear(&c->mu);
+    for (int i = 0; i < PUSH_STRIPES; i++) g_mutex_clear(&c->stripes[i]);
     g_free(c);
 }
 
@@ -427,7 +465,9 @@ static void cache_drop(push_req *r) {
     g_free(k);
 }
 
-/* Reads (creating if needed) the client node. Returns ZOK or an error. */
+/* Reads the client node, creating it when the request has mutations (a
+ * request without any only asks lastMutationId: an absent node then reads
+ * as last 0, and nothing is written). Returns ZOK or an error. */
 static int client_read(push_req *r) {
     client_rec *c = &r->cl;
     for (int attempt = 0; attempt < 3; attempt++) {
@@ -436,6 +476,12 @@ static int client_read(push_req *r) {
         int64_t t0 = zs_now_us();
         int rc = zoo_get(zkc_zh(r->env->z), c->path, 0, r->buf, &len, &st);
         zs_metrics_zk(r->env->metrics, ZS_OP_READ, zs_now_us() - t0, rc == ZNONODE ? ZOK : rc);
+        if (rc == ZNONODE && r->n == 0) {
+            c->exists = false;
+            c->last = 0;
+            g_array_set_size(c->memo, 0);
+            return ZOK;
+        }
         if (rc == ZNONODE) {
             rc = zoo_create(zkc_zh(r->env->z), c->path, "{\"last\":0}", 10, zkc_acl(r->env->z), 0, NULL, 0);
             if (rc != ZOK && rc != ZNODEEXISTS) return rc;
@@ -463,13 +509,14 @@ static int client_read(push_req *r) {
     return ZNONODE;
 }
 
-/* Writes the ids of a's entries of kind as a JSON array. */
+/* Writes the ids of a's entries of kind as a JSON array (for "aborted",
+ * the rejected ids too). */
 static void memo_ids_json(sbuf *b, const GArray *a, memo_kind kind) {
     sbuf_putc(b, '[');
     bool first = true;
     for (guint i = 0; i < a->len; i++) {
         const memo *e = &g_array_index(a, memo, i);
-        if (e->kind != kind) continue;
+        if (e->kind != kind && !(kind == MEMO_ABORTED && e->kind == MEMO_REJECTED)) continue;
         sbuf_printf(b, "%s%lld", first ? "" : ",", (long long)e->id);
         first = false;
     }
@@ -479,7 +526,10 @@ static void memo_ids_json(sbuf *b, const GArray *a, memo_kind kind) {
 /* The client node's data after a chunk: last id and the most recent
  * remembered outcomes (the chunk's appended to a copy of the recorded
  * ones): {"last":N,"conflicts":[ids],"aborted":[ids]} and, once there is
- * one, "rejected":[[id,"reason"],...]. */
+ * one, "rejected":[[id,"reason"],...]. A rejected id is listed in
+ * "aborted" too, so that a gateway that predates rejections (a rolling
+ * upgrade or a rollback) answers it "conflict", never "duplicate" (which a
+ * client takes as applied), and keeps it when it rewrites the node. */
 static char *client_data(const client_rec *c, json_int_t last, const mut *ms, size_t from, size_t end) {
     GArray *all = g_array_copy(c->memo);
     memo_add(all, ms, from, end);
@@ -839,6 +889,13 @@ static int run_chunk(push_req *r, const unit *units, size_t u0, size_t u1) {
             for (size_t i = from; i < end; i++) reset_outcome(&r->muts[i]);
             return ZOK;
         }
+        /* A quota is judged on the mirror's totals: first make them
+         * reflect everything committed before this request (another
+         * gateway's writes included), once per request. */
+        if (r->quotas && !r->caught_up) {
+            if (mirror_catch_up(r->mirror, 5000) < 0) return ZOPERATIONTIMEOUT;
+            r->caught_up = true;
+        }
         GHashTable *states = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, kstate_free);
         opbuf o = {.acl = zkc_acl(r->env->z)};
         char *cdata = NULL;
@@ -1013,17 +1070,17 @@ static void req_free(push_req *r) {
 }
 
 int push_budget(const push_env *env, const char *subject, size_t mutations, size_t bytes, zs_err *err) {
-    if (mutations == 0) return 0; /* asks lastMutationId: writes nothing */
     int64_t now = zs_clock_ms();
     int retry = 0;
-    if (env->budget_mutations && !zs_limit_take(env->budget_mutations, subject, (double)mutations, now, &retry)) {
+    if (mutations && env->budget_mutations &&
+        !zs_limit_take(env->budget_mutations, subject, (double)mutations, now, &retry)) {
         if (env->metrics) atomic_fetch_add(&env->metrics->limited[ZS_LIMIT_WRITE_MUTATIONS], 1);
         zs_err_set(err, 429, "too_many_requests", "over this subject's write budget of mutations per second; retry in %d s", retry);
         err->retry_after = retry;
         return -1;
     }
-    if (env->budget_bytes && !zs_limit_take(env->budget_bytes, subject, (double)bytes, now, &retry)) {
-        if (env->budget_mutations) zs_limit_refund(env->budget_mutations, subject, (double)mutations);
+    if (bytes && env->budget_bytes && !zs_limit_take(env->budget_bytes, subject, (double)bytes, now, &retry)) {
+        if (mutations && env->budget_mutations) zs_limit_refund(env->budget_mutations, subject, (double)mutations);
         if (env->metrics) atomic_fetch_add(&env->metrics->limited[ZS_LIMIT_WRITE_BYTES], 1);
         zs_err_set(err, 429, "too_many_requests", "over this subject's write budget of bytes per second; retry in %d s", retry);
         err->retry_after = retry;
@@ -1038,11 +1095,13 @@ int push_run(const push_env *env, const char *subject, const store_cfg *cfg, con
     unit *units = NULL;
     size_t nunits = 0;
     int rc = -1;
+    GMutex *stripe = NULL; /* held while this client's record is read and written */
     if (validate(&r, body, len, err) < 0) goto out;
     if (make_units(&r, 0, &units, &nunits, err) < 0) goto out; /* size checks before any write */
     size_t wbytes = 0;
     for (size_t i = 0; i < r.n; i++) wbytes += r.muts[i].klen + r.muts[i].vlen;
-    if (push_budget(env, subject, r.n, wbytes, err) < 0) goto out;
+    /* (a push without mutations writes nothing: it only asks lastMutationId) */
+    if (r.n && push_budget(env, subject, r.n, wbytes, err) < 0) goto out;
     mirror *mr = NULL;
     if (mirror_set_acquire(env->mirrors, cfg->name, cfg->czxid, 5000, &mr) < 0) {
         zs_err_set(err, 503, "unavailable", "store '%s' is still loading; retry shortly", cfg->name);
@@ -1061,6 +1120,11 @@ int push_run(const push_env *env, const char *subject, const store_cfg *cfg, con
      * answers lastMutationId (and duplicates) from ZooKeeper itself. */
     json_int_t min_id = r.n ? r.muts[0].id : 0;
     for (size_t i = 0; i < r.n; i++) if (r.muts[i].id < min_id) min_id = r.muts[i].id;
+    if (env->clients) {
+        uint64_t h = layout_key_hash(cfg->name, strlen(cfg->name)) ^ layout_key_hash(r.client, strlen(r.client));
+        stripe = &env->clients->stripes[h % PUSH_STRIPES];
+        g_mutex_lock(stripe);
+    }
     /* (only when every id is new to the cache: a stale entry can then cost
      * a retry, never a wrong "duplicate") */
     int zrc = cache_get(&r) && r.n > 0 && min_id > r.cl.last ? ZOK : client_read(&r);
@@ -1085,14 +1149,32 @@ int push_run(const push_env *env, const char *subject, const store_cfg *cfg, con
      * well below ZooKeeper's jute.maxbuffer. */
     size_t client_bytes = PUSH_OP_OVERHEAD + strlen(r.cl.path) + 64 + MEMO_BYTES * (size_t)r.cl.memo->len;
     size_t budget = env->max_tx_bytes > client_bytes ? env->max_tx_bytes - client_bytes : 0;
+    size_t *ends = calloc(nunits + 1, sizeof *ends), nchunks = 0; /* the chunks: units [ends[i-1], ends[i]) */
+    if (!ends) { zs_err_set(err, 500, "internal", "out of memory"); goto out; }
     for (size_t u0 = 0; u0 < nunits;) {
         size_t u1 = u0 + 1, bytes = units[u0].bytes;
         while (u1 < nunits && bytes + units[u1].bytes + MEMO_BYTES * (units[u1].end - units[u0].first) <= budget)
             bytes += units[u1++].bytes;
-        zrc = run_chunk(&r, units, u0, u1);
-        if (zrc != ZOK) { cache_drop(&r); zs_err_zk(err, zrc, "applying mutations"); goto out; }
-        u0 = u1;
+        ends[nchunks++] = u0 = u1;
     }
+    /* Every chunk also rewrites the client node: the bytes budget pays for
+     * what ZooKeeper writes, not only for the values. */
+    if (nchunks && push_budget(env, subject, 0, nchunks * (client_bytes + MEMO_BYTES * (r.n - first_new) / nchunks), err) < 0) {
+        if (env->budget_mutations) zs_limit_refund(env->budget_mutations, subject, (double)r.n);
+        if (env->budget_bytes) zs_limit_refund(env->budget_bytes, subject, (double)wbytes);
+        free(ends);
+        goto out;
+    }
+    for (size_t c = 0, u0 = 0; c < nchunks; u0 = ends[c++]) {
+        zrc = run_chunk(&r, units, u0, ends[c]);
+        if (zrc != ZOK) {
+            free(ends);
+            cache_drop(&r);
+            zs_err_zk(err, zrc, "applying mutations");
+            goto out;
+        }
+    }
+    free(ends);
     /* Answer from the client record: old ids, and any chunk a concurrent
      * retry applied first. */
     for (size_t i = 0; i < r.n; i++) {
@@ -1100,10 +1182,11 @@ int push_run(const push_env *env, const char *subject, const store_cfg *cfg, con
         zrc = answer_old(&r, &r.muts[i]);
         if (zrc != ZOK) { zs_err_zk(err, zrc, "reading a record"); goto out; }
     }
-    cache_put(&r);
+    if (r.cl.exists) cache_put(&r);
     write_response(&r, mr, out);
     rc = 0;
 out:
+    if (stripe) g_mutex_unlock(stripe);
     free(units);
     req_free(&r);
     return rc;

@@ -61,10 +61,22 @@ int records_get(zkc *z, const char *root, const store_cfg *cfg, const char *key,
     return ret;
 }
 
-/* Reserves the room a write takes from the state it replaces (live: its
- * value's length was); 0, or -1 and err naming the quota it would pass. */
-static int quota_take(mirror *m, const store_cfg *cfg, bool live, int64_t was, size_t klen, size_t vlen,
+/* Reserves the room a write takes from the state it replaces, counted as
+ * the mirror counts it (a live record is one whose value is JSON; its
+ * compact length), else from the znode (live: has data; was: its length);
+ * 0, or -1 and err naming the quota it would pass. */
+static int quota_take(mirror *m, const store_cfg *cfg, const char *key, bool live, int64_t was, size_t klen, size_t vlen,
                       int64_t *rec, int64_t *bytes, zs_err *err) {
+    bool node;
+    int32_t zver;
+    char *cur = NULL;
+    size_t clen = 0;
+    int pk = mirror_peek(m, key, klen, &node, &zver, &cur, &clen);
+    if (pk >= 0) {
+        live = pk == 1 && cur != NULL;
+        was = live ? (int64_t)clen : 0;
+    }
+    free(cur);
     *rec = live ? 0 : 1;
     *bytes = (int64_t)(klen + vlen) - (live ? (int64_t)klen + was : 0);
     if (*bytes < 0) *bytes = 0;
@@ -101,7 +113,7 @@ int records_put(zkc *z, const char *root, const store_cfg *cfg, mirror *quota, c
             return precondition(err, "If-None-Match: the record exists");
         }
         int64_t q_rec = 0, q_bytes = 0;
-        if (quota && quota_take(quota, cfg, live, st.dataLength, klen, vlen, &q_rec, &q_bytes, err) < 0) {
+        if (quota && quota_take(quota, cfg, key, live, st.dataLength, klen, vlen, &q_rec, &q_bytes, err) < 0) {
             free(path);
             return -1;
         }

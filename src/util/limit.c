@@ -14,6 +14,7 @@ struct zs_limit {
     double rate, burst;
     GMutex mu;
     GHashTable *subjects; /* char* -> bucket* */
+    int64_t swept_ms;     /* last sweep of a full table */
 };
 
 zs_limit *zs_limit_new(double rate, double burst) {
@@ -57,7 +58,11 @@ bool zs_limit_take(zs_limit *l, const char *subject, double cost, int64_t now_ms
     g_mutex_lock(&l->mu);
     bucket *b = g_hash_table_lookup(l->subjects, subject);
     if (!b) {
-        if (g_hash_table_size(l->subjects) >= ZS_LIMIT_SUBJECTS) sweep(l, now_ms);
+        /* A full table is swept at most once a second: O(table) under the lock. */
+        if (g_hash_table_size(l->subjects) >= ZS_LIMIT_SUBJECTS && (l->swept_ms == 0 || now_ms - l->swept_ms >= 1000)) {
+            sweep(l, now_ms);
+            l->swept_ms = now_ms;
+        }
         if (g_hash_table_size(l->subjects) >= ZS_LIMIT_SUBJECTS) {
             g_mutex_unlock(&l->mu);
             *retry_s = 1;
@@ -72,7 +77,7 @@ bool zs_limit_take(zs_limit *l, const char *subject, double cost, int64_t now_ms
     double need = fmin(cost, l->burst);
     bool ok = b->tokens >= need;
     if (ok) b->tokens -= cost;
-    else *retry_s = (int)fmax(1.0, ceil((need - b->tokens) / l->rate));
+    else *retry_s = (int)fmin(86400.0, fmax(1.0, ceil((need - b->tokens) / l->rate)));
     g_mutex_unlock(&l->mu);
     return ok;
 }

@@ -10,8 +10,8 @@
  *
  * At most ZS_LIMIT_SUBJECTS subjects are tracked. When the table is full,
  * the subjects whose bucket has refilled (idle ones, as good as new) are
- * dropped; when none has, new subjects are refused (fail closed: the
- * gateway is then under a flood of distinct subjects).
+ * dropped, at most once a second; when none has, new subjects are refused
+ * (fail closed: the gateway is then under a flood of distinct subjects).
  *
  * Owns its table; every call is thread-safe (one mutex, held for a hash
  * lookup). The clock is passed in, so tests need no sleeping. */
@@ -30,8 +30,8 @@ zs_limit *zs_limit_new(double rate, double burst);
 void zs_limit_free(zs_limit *l);
 
 /* Takes cost (>= 0) tokens from subject's bucket at now_ms (monotonic).
- * True when allowed; false with *retry_s, the whole seconds (>= 1) after
- * which the same take would pass. */
+ * True when allowed; false with *retry_s, the whole seconds (>= 1, at most
+ * 86400) after which the same take would pass. */
 bool zs_limit_take(zs_limit *l, const char *subject, double cost, int64_t now_ms, int *retry_s);
 /* Gives back tokens taken (a later check refused the request). */
 void zs_limit_refund(zs_limit *l, const char *subject, double cost);

@@ -5,7 +5,8 @@
 // subs, else client addresses) apart; operational routes never limited.
 import assert from 'node:assert/strict';
 import { before } from 'node:test';
-import { setupEnv, it, startGateway, uniq, sleep } from '../lib/harness.mjs';
+import { setupEnv, it, startGateway, uniq, sleep, zkIdentity } from '../lib/harness.mjs';
+import { zkConnect } from '../lib/zkraw.mjs';
 import { Api, expectError, getMetrics, request } from '../lib/http.mjs';
 import { makeSigner } from '../lib/jwt.mjs';
 
@@ -90,14 +91,68 @@ it('write budgets: mutations and bytes per second per subject; a refused push wr
   await H.stop();
 });
 
-it('budget flags: refused when not numbers; 0 turns a budget off; the defaults follow --zk-heap-mb (shown in the log)', async () => {
-  const G = await startGateway({ zk: env.zk.connect, root: env.root, name: 'dflt', args: ['--zk-heap-mb', '512'] });
+it('budget flags: refused when not numbers; 0 turns a budget off; the defaults follow --zk-heap-mb with authentication, off without (shown in the log)', async () => {
   const { readFileSync } = await import('node:fs');
+  const signer = makeSigner('HS256', env.tmp);
+  const G = await startGateway({ zk: env.zk.connect, root: env.root, name: 'dflt', args: ['--zk-heap-mb', '512', ...signer.args] });
   assert.match(readFileSync(G.log, 'utf8'), /write budget 2097152 bytes\/s and 2048 mutations\/s/);
   await G.stop();
+  const H = await startGateway({ zk: env.zk.connect, root: env.root, name: 'dflt-noauth', args: ['--zk-heap-mb', '512'] });
+  assert.match(readFileSync(H.log, 'utf8'), /write budget 0 bytes\/s and 0 mutations\/s/);
+  await H.stop();
   const { runGatewayExpectExit } = await import('../lib/harness.mjs');
   for (const bad of [['--rate-limit', 'x'], ['--write-bytes-per-sec', '-1'], ['--write-mutations-per-sec', '1e3']]) {
     const r = await runGatewayExpectExit(['--zk', env.zk.connect, ...bad]);
     assert.equal(r.code, 2, `${bad.join(' ')}: exit ${r.code}`);
   }
+});
+
+it('an exhausted write budget: empty pushes (asking lastMutationId) with fresh client ids write nothing to ZooKeeper', { timeout: 120000 }, async () => {
+  // Found by review: an empty push was exempt from the budgets yet created the client's znode.
+  const G = await startGateway({ zk: env.zk.connect, root: env.root, name: 'empty',
+    args: ['--write-mutations-per-sec', '1', '--write-bytes-per-sec', '100000'] });
+  const a = new Api(G);
+  const s = uniq('eb');
+  await a.createStore(s);
+  await a.pushOk(s, 'c0', [put(1, 'k1', 1), put(2, 'k2', 2)]); // the whole burst of 2
+  expect429(await a.push(s, 'c0', [put(3, 'k3', 3)]), 'budget exhausted');
+  const owner = await zkConnect(env.zk.connect, { auth: zkIdentity().cred });
+  try {
+    const kids = async () => {
+      let n = 0;
+      for (let b = 0; b < 256; b++) {
+        const r = await owner.children(`${env.root}/stores/${s}/c/${b.toString(16).padStart(2, '0')}`);
+        n += (r.children || []).length;
+      }
+      return n;
+    };
+    const before = await kids();
+    for (let i = 0; i < 50; i++) {
+      const r = await a.pushOk(s, `fresh${i}`, []);
+      assert.equal(r.lastMutationId, 0, 'a client never seen has lastMutationId 0');
+    }
+    assert.equal(await kids(), before, 'no client znode created by empty pushes');
+  } finally {
+    owner.close();
+  }
+  await G.stop();
+});
+
+it('the bytes budget pays for what ZooKeeper writes: the client node each push rewrites included', { timeout: 120000 }, async () => {
+  // Found by review: 999 remembered rejections make a ~60 KB client node that every later
+  // one-mutation push rewrites; that push was charged its 3 bytes of key and value.
+  const G = await startGateway({ zk: env.zk.connect, root: env.root, name: 'amp',
+    args: ['--write-mutations-per-sec', '1000', '--write-bytes-per-sec', '40000'] });
+  const a = new Api(G);
+  const s = uniq('amp');
+  await a.createStore(s, { maxRecords: 1 });
+  const base = 9007199254740000 - 2000; // 16-digit ids
+  const r = await a.push(s, 'c1', Array.from({ length: 1000 }, (_, i) => put(base + i, `k${i}`, 1)));
+  assert.equal(r.status, 200, r.text.slice(0, 200)); // from a full bucket: a debt
+  assert.equal(r.json.results.filter((x) => x.status === 'rejected').length, 999);
+  await sleep(3000);
+  const st = [];
+  for (let i = 0; i < 4; i++) st.push((await a.push(s, 'c1', [put(base + 1000 + i, 'k0', i)])).status);
+  assert.ok(st.includes(429), `four rewrites of a ~60 KB client node within an 80,000-byte burst: ${st}`);
+  await G.stop();
 });

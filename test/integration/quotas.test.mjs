@@ -3,8 +3,9 @@
 // every gateway, a group rejected whole, records PUT 413, deletes always
 // pass, concurrent pushes on one gateway never overshoot.
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { before } from 'node:test';
-import { setupEnv, it, startGateway, uniq, zkCli, clientZnode } from '../lib/harness.mjs';
+import { setupEnv, it, startGateway, uniq, zkCli, clientZnode, sleep } from '../lib/harness.mjs';
 import { Api, expectError, getMetrics } from '../lib/http.mjs';
 
 const env = setupEnv();
@@ -68,6 +69,9 @@ it('maxRecords: past it a push mutation is rejected (quota_exceeded), lastMutati
   // The memory is in ZooKeeper's client node, for every gateway.
   const got = await zkCli(env.zk.connect, 'get', clientZnode(env.root, s, 'c1'));
   assert.match(got.stdout, /"rejected":\[\[4,"quota_exceeded"\],\[6,"quota_exceeded"\]\]/, got.stdout);
+  // ... and in "aborted" too: a gateway older than rejections (rolling upgrade, rollback) then
+  // answers them "conflict", never "duplicate" (which a client would take as applied).
+  assert.match(got.stdout, /"aborted":\[4,6\]/, got.stdout);
   // Room made by a delete is usable; a delete always passes.
   const r2 = await a.pushOk(s, 'c1', [del(7, 'b'), put(8, 'd', 4), put(9, 'f', 6), del(10, 'zz')]);
   assert.deepEqual(outcomes(r2), ['applied', 'applied', 'rejected:quota_exceeded', 'applied']);
@@ -155,4 +159,68 @@ it('through two gateways at once a store passes maxRecords by at most one multi 
   const n = (await live(a, s)).size;
   assert.equal(n, applied);
   assert.ok(n >= N && n <= N + per, `${n} live records for a quota of ${N}`);
+});
+
+// A TCP proxy to ZooKeeper that can hold back server->client bytes of the
+// connection that sent an addWatch (the gateway's mirror session).
+function zkProxy(target) {
+  const [host, port] = target.split(',')[0].split(':');
+  const conns = [];
+  const server = net.createServer((c) => {
+    const up = net.connect(Number(port), host);
+    const st = { c, up, mirror: false, held: [], hold: false, inbuf: Buffer.alloc(0), first: true };
+    conns.push(st);
+    c.on('data', (d) => {
+      up.write(d);
+      st.inbuf = Buffer.concat([st.inbuf, d]);
+      while (st.inbuf.length >= 4) {
+        const len = st.inbuf.readInt32BE(0);
+        if (st.inbuf.length < 4 + len) break;
+        if (!st.first && len >= 8 && st.inbuf.readInt32BE(8) === 106) st.mirror = true;
+        st.first = false;
+        st.inbuf = st.inbuf.subarray(4 + len);
+      }
+    });
+    up.on('data', (d) => { if (st.hold && st.mirror) st.held.push(d); else c.write(d); });
+    const end = () => { c.destroy(); up.destroy(); };
+    c.on('error', end); up.on('error', end); c.on('close', end); up.on('close', end);
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({
+    connect: `127.0.0.1:${server.address().port}`,
+    hold() { for (const s of conns) s.hold = true; },
+    release() { for (const s of conns) { s.hold = false; for (const d of s.held) s.c.write(d); s.held = []; } },
+    mirrors() { return conns.filter((s) => s.mirror && !s.c.destroyed).length; },
+    close() { for (const s of conns) { s.c.destroy(); s.up.destroy(); } server.close(); },
+  })));
+}
+
+it('a mirror that lags: a push to a store with a quota first catches it up, so the other gateway\'s committed writes count', { timeout: 120000 }, async () => {
+  // Found by review: B's mirror held back for 2 s let B apply 10 records past a quota of 10 that A had filled.
+  const proxy = await zkProxy(env.zk.connect);
+  const A2 = await startGateway({ zk: env.zk.connect, root: env.root, name: 'qa' });
+  const B2 = await startGateway({ zk: proxy.connect, root: env.root, name: 'qb' });
+  try {
+    const a2 = new Api(A2), b2 = new Api(B2);
+    const s = uniq('lag');
+    await a2.createStore(s, { maxRecords: 10 });
+    assert.equal((await b2.getStore(s)).status, 200); // B's mirror loaded
+    await b2.pushOk(s, 'warm', []);
+    assert.ok(proxy.mirrors() >= 1, 'found the mirror connection');
+    proxy.hold(); // B's mirror stops hearing from ZooKeeper (well within the session timeout)
+    for (let i = 0; i < 10; i++) assert.equal(outcomes(await a2.pushOk(s, 'ca', [put(i + 1, `a${i}`, i)]))[0], 'applied');
+    const pending = Array.from({ length: 3 }, (_, i) => b2.push(s, `cb${i}`, [put(1, `b${i}`, i)]));
+    await sleep(1500);
+    proxy.release();
+    const rs = [];
+    for (const p of pending) rs.push(await p);
+    for (const r of rs) assert.ok(r.status === 200 || r.status === 503, `${r.status} ${r.text.slice(0, 200)}`);
+    await sleep(300);
+    const n = (await a2.getStore(s)).json.records;
+    assert.equal(n, 10, `maxRecords 10 filled by A, then B: ${n} live records (${rs.map((r) => r.text).join(' ')})`);
+  } finally {
+    proxy.release();
+    await B2.stop();
+    await A2.stop();
+    proxy.close();
+  }
 });

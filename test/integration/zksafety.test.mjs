@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { setupEnv, it, startGateway, startZk, uniq, newRoot } from '../lib/harness.mjs';
 import { Api, byKey } from '../lib/http.mjs';
+import { makeSigner } from '../lib/jwt.mjs';
 
 const env = setupEnv();
 
@@ -61,11 +62,12 @@ it('150 back-to-back pushes of 15 x 60 KB against a 256 MiB ZooKeeper, write bud
   await zk.stop();
 });
 
-it('the same attack with the default write budgets ends in 429s: ZooKeeper alive, every acknowledged write there, and the writer held to its budget', { timeout: 240000 }, async () => {
+it('the same attack by a token, with the default write budgets, ends in 429s: ZooKeeper alive, every acknowledged write there, and the writer held to its budget', { timeout: 240000 }, async () => {
   await env.ready();
   const zk = await startZk();
-  const G = await startGateway({ zk: zk.connect, root: newRoot(), name: 'oom429', args: ['--zk-heap-mb', '256'] });
-  const api = new Api(G);
+  const signer = makeSigner('HS256', env.tmp); // budgets are on by default with authentication
+  const G = await startGateway({ zk: zk.connect, root: newRoot(), name: 'oom429', args: ['--zk-heap-mb', '256', ...signer.args] });
+  const api = new Api(G, signer.token('admin', { sub: 'attacker' }));
   const s = uniq('oom');
   await api.createStore(s);
   const v = 'x'.repeat(60000);
@@ -85,7 +87,7 @@ it('the same attack with the default write budgets ends in 429s: ZooKeeper alive
   assert.equal(oom, false, 'ZooKeeper ran out of memory');
   assert.ok(await ruok(zk.connect), 'ZooKeeper answers');
   assert.ok(statuses[429] > 0, `the writer was held back: ${JSON.stringify(statuses)}`);
-  // 256 MiB heap: 1 MiB/s per subject, burst 2 MiB; each push is ~0.9 MB.
+  // 256 MiB heap: 1 MiB/s per subject, burst 2 MiB; each push is ~0.9 MB (and its client node).
   const allowed = Math.floor((2 * 1048576 + secs * 1048576) / (K * 60006)) + 1;
   assert.ok(acked <= allowed, `${acked} pushes acknowledged in ${secs.toFixed(1)} s, at most ${allowed} within the budget`);
   const feed = byKey((await api.changesAll(s)).changes);
