@@ -88,7 +88,7 @@ struct mirror {
     uint64_t gen;            /* bumped at every reload; older replies are ignored */
     bool loaded;
     uint64_t load_pending;   /* load operations not answered yet */
-    GHashTable *buckets[LAYOUT_BUCKETS]; /* name -> rec (owns rec) */
+    GHashTable *buckets[LAYOUT_BUCKETS]; /* name -> rec (owns rec); NULL until the bucket has a record */
     GTree *tree;                         /* rec -> rec, by feed position */
     size_t live, bytes;
     int64_t res_records, res_bytes; /* quota room reserved by writers whose multi is under way */
@@ -182,6 +182,25 @@ static void tree_insert(mirror *m, rec *r) {
     r->in_tree = true;
     if (r->value) { m->live++; m->bytes += r->vlen + r->klen; }
     if (r->zxid > m->newest) m->newest = r->zxid;
+}
+
+/* The bucket tables are made on the first record (a small store fills few
+ * of its 4,096 buckets: an empty table costs ~200 bytes) and dropped with
+ * the records. */
+static rec *bucket_lookup(const mirror *m, unsigned b, const char *name) {
+    return m->buckets[b] ? g_hash_table_lookup(m->buckets[b], name) : NULL;
+}
+
+static GHashTable *bucket_make(mirror *m, unsigned b) {
+    if (!m->buckets[b]) m->buckets[b] = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, rec_free);
+    return m->buckets[b];
+}
+
+static void buckets_drop(mirror *m) {
+    for (unsigned b = 0; b < LAYOUT_BUCKETS; b++) {
+        if (m->buckets[b]) g_hash_table_destroy(m->buckets[b]);
+        m->buckets[b] = NULL;
+    }
 }
 
 /* Returns the value to keep, in compact form (a foreign writer's pretty
@@ -308,6 +327,7 @@ static void enqueue(mirror *m, int kind, unsigned bucket, const char *name, bool
 
 static void batch_done(void *ctx, int rc, int64_t zxid, jute_in *body);
 static void start_load(mirror *m, int64_t czxid);
+static void unload(mirror *m);
 
 /* What an operation's reply may weigh: a known record's value, or the
  * default maxValueBytes for one not read yet (a listing: its names). So a
@@ -316,7 +336,7 @@ static void start_load(mirror *m, int64_t czxid);
 static size_t expected_reply(const op *o) {
     if (o->kind == OP_LIST) return (size_t)LAYOUT_MAX_KEY_BYTES * 8;
     if (o->kind != OP_DATA) return 1024;
-    const rec *r = g_hash_table_lookup(o->m->buckets[o->bucket], o->name);
+    const rec *r = bucket_lookup(o->m, o->bucket, o->name);
     return r && r->zver >= 0 ? 128 + r->vlen + strlen(o->name) : UNKNOWN_VALUE_BYTES;
 }
 
@@ -446,6 +466,7 @@ static void unlock_and_notify(mirror_set *s, notify_list *nl) {
 /* Drops hard-deleted records at or before the horizon. */
 static void prune_gone(mirror *m) {
     for (unsigned b = 0; b < LAYOUT_BUCKETS; b++) {
+        if (!m->buckets[b]) continue;
         GHashTableIter it;
         gpointer k, v;
         g_hash_table_iter_init(&it, m->buckets[b]);
@@ -459,10 +480,9 @@ static void prune_gone(mirror *m) {
 }
 
 static void apply_data(mirror *m, const op *o, int err, jute_bytes data, const jute_stat *st) {
-    GHashTable *bk = m->buckets[o->bucket];
-    rec *r = g_hash_table_lookup(bk, o->name);
+    rec *r = bucket_lookup(m, o->bucket, o->name);
     if (err == ZOK) {
-        if (!r && (r = rec_new(o->name, o->bucket))) g_hash_table_insert(bk, r->name, r);
+        if (!r && (r = rec_new(o->name, o->bucket))) g_hash_table_insert(bucket_make(m, o->bucket), r->name, r);
         if (!r) {
             m->rejected++;
             LOG_WARN(m->set->lg, "mirror %s: ignoring znode %03x/%s: not a zoosync key name", m->store, o->bucket, o->name);
@@ -496,7 +516,7 @@ static void apply_data(mirror *m, const op *o, int err, jute_bytes data, const j
         /* Never read, or a tombstone the collector removed (it moved the
          * horizon past it first): no news. */
         tree_remove(m, r);
-        g_hash_table_remove(bk, o->name);
+        g_hash_table_remove(m->buckets[o->bucket], o->name); /* r is in it */
         return;
     }
     /* Hard-deleted by someone: the deletion takes the bucket's pzxid. */
@@ -507,6 +527,7 @@ static void apply_data(mirror *m, const op *o, int err, jute_bytes data, const j
 }
 
 static void mark_gone(mirror *m, unsigned bucket, uint64_t zxid) {
+    if (!m->buckets[bucket]) return;
     GHashTableIter it;
     gpointer k, v;
     g_hash_table_iter_init(&it, m->buckets[bucket]);
@@ -526,9 +547,10 @@ static void mark_gone(mirror *m, unsigned bucket, uint64_t zxid) {
 }
 
 static void apply_list(mirror *m, const op *o, int err, jute_in *in) {
-    GHashTable *bk = m->buckets[o->bucket];
+    GHashTable *bk = m->buckets[o->bucket]; /* NULL: no record known in it */
     if (err != ZOK) {
         if (err != ZNONODE) LOG_WARN(m->set->lg, "mirror %s: listing bucket %03x: %s", m->store, o->bucket, zerror(err));
+        if (!bk) return;
         /* No bucket: every record it had is to be read again (and found gone). */
         GHashTableIter it;
         gpointer k, v;
@@ -546,11 +568,14 @@ static void apply_list(mirror *m, const op *o, int err, jute_in *in) {
         if (in->bad || b.len <= 0 || (size_t)b.len >= sizeof name) continue;
         memcpy(name, b.p, (size_t)b.len);
         name[b.len] = 0;
-        rec *r = g_hash_table_lookup(bk, name);
+        rec *r = bk ? g_hash_table_lookup(bk, name) : NULL;
         if (seen && r) g_hash_table_add(seen, r->name);
         if (!r || r->gone || r->zver < 0 || o->load) enqueue(m, OP_DATA, o->bucket, name, o->load);
     }
-    if (!seen) return;
+    if (!seen || !bk) {
+        if (seen) g_hash_table_destroy(seen);
+        return;
+    }
     /* Names the mirror has that the listing lacks: read them (gone, or a
      * tombstone collected). */
     GHashTableIter it;
@@ -567,6 +592,10 @@ static void apply_list(mirror *m, const op *o, int err, jute_in *in) {
  * was deleted and created again) reloads the mirror. */
 static void apply_config(mirror *m, int err, jute_bytes data, const jute_stat *st) {
     m->cfg_valid = false;
+    if (err == ZNONODE && m->czxid >= 0 && (m->loaded || g_tree_nnodes(m->tree) > 0)) {
+        unload(m); /* the store was deleted: give its memory back */
+        return;
+    }
     if (err != ZOK) return;
     store_cfg cfg;
     const char *why = "not a JSON object";
@@ -821,6 +850,7 @@ static bool gap_next(gap_cursor *gc, bool buckets, GPtrArray *out, guint want) {
         unsigned b = gc->bucket++;
         if (buckets) { g_ptr_array_add(out, g_strdup_printf("%s/%03x", m->rpath, b)); continue; }
         if (b == 0) g_ptr_array_add(out, g_strdup(m->spath));
+        if (!m->buckets[b]) continue;
         GHashTableIter ri;
         gpointer rk, rv;
         g_hash_table_iter_init(&ri, m->buckets[b]);
@@ -960,13 +990,28 @@ static void *recovery_main(void *arg) {
 
 /* ---- load and lifecycle ------------------------------------------------------------ */
 
+/* Drops every record (replies to reads sent before are ignored: gen). The
+ * incarnation (czxid) stays, so only a newer one loads again. Caller
+ * holds mu. */
+static void unload(mirror *m) {
+    m->gen++;
+    g_tree_destroy(m->tree);
+    m->tree = g_tree_new_full(rec_cmp, NULL, NULL, NULL);
+    buckets_drop(m);
+    m->live = m->bytes = 0;
+    m->loaded = false;
+    m->load_pending = 0;
+    m->cfg_valid = false;
+    LOG_INFO(m->set->lg, "mirror %s: the store is gone; its records dropped", m->store);
+}
+
 /* Drops every record and starts a fresh load. Caller holds mu. */
 static void start_load(mirror *m, int64_t czxid) {
     m->gen++;
     m->czxid = czxid;
     g_tree_destroy(m->tree);
     m->tree = g_tree_new_full(rec_cmp, NULL, NULL, NULL);
-    for (unsigned b = 0; b < LAYOUT_BUCKETS; b++) g_hash_table_remove_all(m->buckets[b]);
+    buckets_drop(m);
     m->live = m->bytes = 0;
     m->loaded = false;
     m->load_pending = 0;
@@ -991,8 +1036,6 @@ static mirror *mirror_new(mirror_set *s, const char *store) {
         free(m);
         return NULL;
     }
-    for (unsigned b = 0; b < LAYOUT_BUCKETS; b++)
-        m->buckets[b] = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, rec_free);
     m->tree = g_tree_new_full(rec_cmp, NULL, NULL, NULL);
     m->queued = g_hash_table_new(g_str_hash, g_str_equal); /* keys owned by their op */
     m->czxid = -1;
@@ -1002,7 +1045,7 @@ static mirror *mirror_new(mirror_set *s, const char *store) {
 static void mirror_free(gpointer p) {
     mirror *m = p;
     g_tree_destroy(m->tree);
-    for (unsigned b = 0; b < LAYOUT_BUCKETS; b++) g_hash_table_destroy(m->buckets[b]);
+    buckets_drop(m);
     g_hash_table_destroy(m->queued);
     free(m->rpath);
     free(m->spath);
@@ -1317,7 +1360,7 @@ int mirror_peek(mirror *m, const char *key, size_t klen, bool *node, int32_t *zv
     unsigned b = layout_bucket(layout_key_hash(key, klen));
     int rc;
     pthread_mutex_lock(&m->set->mu);
-    rec *r = m->loaded ? g_hash_table_lookup(m->buckets[b], name) : NULL;
+    rec *r = m->loaded ? bucket_lookup(m, b, name) : NULL;
     if (!m->loaded || (r && r->zver < 0)) {
         rc = -1;
     } else if (!r) {
@@ -1346,8 +1389,8 @@ void mirror_note_writes(mirror *m, int64_t czxid, const mirror_write *w, size_t 
         char *name = layout_key_encode(w[i].key, w[i].klen);
         if (!name) break;
         unsigned b = layout_bucket(layout_key_hash(w[i].key, w[i].klen));
-        rec *r = g_hash_table_lookup(m->buckets[b], name);
-        if (!r && (r = rec_new(name, b))) g_hash_table_insert(m->buckets[b], r->name, r);
+        rec *r = bucket_lookup(m, b, name);
+        if (!r && (r = rec_new(name, b))) g_hash_table_insert(bucket_make(m, b), r->name, r);
         free(name);
         /* It may already show this write, or a later one (a key written
          * twice in one multi: the later write has the higher version). */
@@ -1398,6 +1441,7 @@ GArray *mirror_list_collectable(mirror *m, int64_t older_than_ms) {
     pthread_mutex_lock(&m->set->mu);
     if (m->loaded) {
         for (unsigned b = 0; b < LAYOUT_BUCKETS; b++) {
+            if (!m->buckets[b]) continue;
             GHashTableIter it;
             gpointer k, v;
             g_hash_table_iter_init(&it, m->buckets[b]);
@@ -1428,6 +1472,11 @@ void mirror_set_stats(mirror_set *s, mirror_stats *out) {
         out->invalid_configs += m->invalid_configs;
         out->records += m->live;
         out->bytes += m->bytes;
+        for (unsigned b = 0; b < LAYOUT_BUCKETS; b++) {
+            if (!m->buckets[b]) continue;
+            out->bucket_tables++;
+            out->entries += g_hash_table_size(m->buckets[b]);
+        }
     }
     out->watch_events = s->watch_events;
     out->reads = s->reads;

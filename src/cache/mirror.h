@@ -149,6 +149,8 @@ typedef struct mirror_stats {
     uint64_t invalid_configs;  /* store configs read from ZooKeeper and refused */
     size_t records;
     size_t bytes;
+    size_t entries;          /* every key known: live, tombstones, deletions not yet past the horizon */
+    size_t bucket_tables;    /* bucket tables allocated (one per bucket holding an entry) */
     size_t queued;           /* reads waiting to be sent */
     uint64_t recoveries, probes, probe_events;
     int64_t last_recovery_ms;

@@ -419,6 +419,10 @@ static void h_metrics(api *a, http_resp *resp) {
                 "zoosync_mirror_records %zu\n"
                 "# HELP zoosync_mirror_bytes Key and value bytes held in memory.\n# TYPE zoosync_mirror_bytes gauge\n"
                 "zoosync_mirror_bytes %zu\n"
+                "# HELP zoosync_mirror_entries Keys known to the mirror: live, tombstones and deletions.\n"
+                "# TYPE zoosync_mirror_entries gauge\nzoosync_mirror_entries %zu\n"
+                "# HELP zoosync_mirror_bucket_tables Bucket tables allocated (buckets holding a key).\n"
+                "# TYPE zoosync_mirror_bucket_tables gauge\nzoosync_mirror_bucket_tables %zu\n"
                 "# HELP zoosync_watch_events_total ZooKeeper watch events received.\n# TYPE zoosync_watch_events_total counter\n"
                 "zoosync_watch_events_total %llu\n"
                 "# HELP zoosync_zk_reads_total Reads sent by the mirror.\n# TYPE zoosync_zk_reads_total counter\n"
@@ -448,7 +452,7 @@ static void h_metrics(api *a, http_resp *resp) {
                 "# TYPE zoosync_mirror_probe_events_total counter\nzoosync_mirror_probe_events_total %llu\n"
                 "# HELP zoosync_mirror_last_recovery_seconds Duration of the last gap check.\n"
                 "# TYPE zoosync_mirror_last_recovery_seconds gauge\nzoosync_mirror_last_recovery_seconds %.3f\n",
-                ms.records, ms.bytes, (unsigned long long)ms.watch_events, (unsigned long long)ms.reads,
+                ms.records, ms.bytes, ms.entries, ms.bucket_tables, (unsigned long long)ms.watch_events, (unsigned long long)ms.reads,
                 (unsigned long long)ms.foreign_rejected, zkc_connected(a->cfg.z) ? 1 : 0,
                 a->cfg.events ? events_count(a->cfg.events) : 0, ms.connected ? 1 : 0, ms.recovering ? 1 : 0,
                 (unsigned long long)ms.watermark, (unsigned long long)ms.batches, ms.queued,
