@@ -120,16 +120,6 @@ static bool json_content_type(const http_req *req) {
     return n == 16 && strncasecmp(ct, "application/json", 16) == 0;
 }
 
-/* Parses the body: any well-formed JSON value (a wrong shape is the handler's bad_request). */
-static json_t *parse_body(const http_req *req, http_resp *resp) {
-    size_t len;
-    const char *body = http_req_body(req, &len);
-    json_error_t je;
-    json_t *j = json_loadb(body, len, JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &je);
-    if (!j) failf(resp, 400, "invalid_json", "the body is not valid JSON: %s (line %d, column %d)", je.text, je.line, je.column);
-    return j;
-}
-
 /* Loads the store's mirror and makes it current. */
 static mirror *current_mirror(api *a, const store_cfg *cfg, bool catch_up, http_resp *resp) {
     mirror *m = NULL;
@@ -175,10 +165,12 @@ static void h_list_stores(api *a, const auth_principal *who, http_resp *resp) {
         http_resp scratch = {0};
         mirror *m = current_mirror(a, &cfg, false, &scratch);
         free(scratch.body);
-        if (!m) continue;
-        if (!first) sbuf_putc(&b, ',');
-        describe(a, &cfg, m, &b);
-        first = false;
+        if (m) {
+            if (!first) sbuf_putc(&b, ',');
+            describe(a, &cfg, m, &b);
+            first = false;
+        }
+        store_cfg_release(&cfg);
     }
     sbuf_puts(&b, "]}");
     stores_free_names(names, n);
@@ -192,33 +184,53 @@ static void h_store(api *a, const http_req *req, const route *rt, http_resp *res
     if (strcmp(method, "GET") == 0) {
         if (stores_get(a->cfg.z, a->cfg.root, rt->store, &cfg, &e) < 0) { fail(resp, &e); return; }
         mirror *m = current_mirror(a, &cfg, true, resp);
-        if (!m) return;
-        sbuf b = SBUF_INIT;
-        describe(a, &cfg, m, &b);
-        ok_json(resp, 200, &b);
+        if (m) {
+            sbuf b = SBUF_INIT;
+            describe(a, &cfg, m, &b);
+            ok_json(resp, 200, &b);
+        }
+        store_cfg_release(&cfg);
     } else if (strcmp(method, "DELETE") == 0) {
         if (stores_delete(a->cfg.z, a->cfg.root, rt->store, &e) < 0) { fail(resp, &e); return; }
         resp->status = 204;
     } else { /* PUT */
         size_t len;
-        http_req_body(req, &len);
+        const char *raw = http_req_body(req, &len);
         json_t *body = NULL;
+        sbuf rest = SBUF_INIT, schema = SBUF_INIT;
         if (len > 0) {
             if (!json_content_type(req)) {
                 failf(resp, 415, "unsupported_media_type", "Content-Type must be application/json");
                 return;
             }
-            if (!(body = parse_body(req, resp))) return;
+            /* The schema keeps its numbers as written (jansson would round
+             * them): its text is taken apart from the rest. */
+            jraw_err je;
+            json_error_t jje;
+            if (stores_split_schema(raw, len, &rest, &schema, &je) < 0) {
+                failf(resp, 400, "invalid_json", "the body is not valid JSON: %s (line %d, column %d)", je.text, je.line,
+                      je.column);
+            } else if (sbuf_failed(&rest) || sbuf_failed(&schema)) {
+                failf(resp, 500, "internal", "out of memory");
+            } else if (!(body = json_loadb(rest.buf, rest.len, JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &jje))) {
+                failf(resp, 400, "invalid_json", "the body is not valid JSON: %s", jje.text);
+            }
+            sbuf_free(&rest);
+            if (!body) { sbuf_free(&schema); return; }
         }
         bool created = false;
-        int rc = stores_put(a->cfg.z, a->cfg.root, rt->store, body, &cfg, &created, &e);
+        int rc = stores_put(a->cfg.z, a->cfg.root, rt->store, body, schema.len ? schema.buf : NULL, schema.len, &cfg,
+                            &created, &e);
         json_decref(body);
+        sbuf_free(&schema);
         if (rc < 0) { fail(resp, &e); return; }
         mirror *m = current_mirror(a, &cfg, true, resp);
-        if (!m) return;
-        sbuf b = SBUF_INIT;
-        describe(a, &cfg, m, &b);
-        ok_json(resp, created ? 201 : 200, &b);
+        if (m) {
+            sbuf b = SBUF_INIT;
+            describe(a, &cfg, m, &b);
+            ok_json(resp, created ? 201 : 200, &b);
+        }
+        store_cfg_release(&cfg);
     }
 }
 
@@ -592,6 +604,7 @@ static void dispatch(api *a, const http_req *req, route *rt, http_resp *resp) {
     case R_EVENTS: h_events(a, req, &cfg, has_since, &since, a->cfg.auth ? auth_principal_sub(who) : NULL, resp); break;
     default: break;
     }
+    store_cfg_release(&cfg);
 out:
     auth_principal_free(who);
 }
