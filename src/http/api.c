@@ -9,6 +9,7 @@
 
 #include "http/route.h"
 #include "http/static.h"
+#include "schema/schema.h"
 #include "sync/cursor.h"
 #include "sync/push.h"
 #include "sync/records.h"
@@ -241,6 +242,28 @@ static void subject_of(const api *a, const auth_principal *who, const http_req *
     else snprintf(out, n, "addr:%s", http_req_client_addr(req));
 }
 
+/* The store's schema (PROTOCOL.md "Schemas"): false and 400 invalid_value
+ * with the first errors, or 500 when the check itself failed. */
+static bool schema_ok(const store_cfg *cfg, const char *value, size_t vlen, http_resp *resp) {
+    schema_errors se = SCHEMA_ERRORS_INIT;
+    int v = schema_validate(store_schema_program(cfg->schema), value, vlen, &se);
+    if (v == SCHEMA_INVALID) {
+        sbuf b = SBUF_INIT;
+        sbuf_puts(&b, "\"errors\":");
+        schema_errors_json(&se, &b);
+        char msg[400];
+        snprintf(msg, sizeof msg, "the value does not match the store's schema: at \"%.100s\": %.200s%s",
+                 se.count ? se.e[0].path : "", se.count ? se.e[0].message : "", se.count > 1 ? " (and more: see errors)" : "");
+        if (sbuf_failed(&b)) http_resp_error(resp, 500, "internal", "out of memory");
+        else http_resp_error_extra(resp, 400, "invalid_value", msg, b.buf);
+        sbuf_free(&b);
+    } else if (v == SCHEMA_ERROR) {
+        http_resp_error(resp, 500, "internal", "the schema check failed (out of memory)");
+    }
+    schema_errors_free(&se);
+    return v == SCHEMA_VALID;
+}
+
 static void h_record(api *a, const http_req *req, const route *rt, const store_cfg *cfg, const char *subject,
                      http_resp *resp) {
     const char *method = http_req_method(req);
@@ -303,6 +326,7 @@ static void h_record(api *a, const http_req *req, const route *rt, const store_c
             free(value);
             return;
         }
+        if (cfg->schema && !schema_ok(cfg, value, vlen, resp)) { free(value); return; }
         if (push_budget(&a->push, subject, 1, rt->klen + vlen, &e) < 0) {
             fail(resp, &e);
             free(value);
