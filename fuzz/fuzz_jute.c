@@ -74,6 +74,7 @@ static void value(jute_bytes d, int64_t mzxid) {
     int p = stores_parse(&cfg, "fuzz", d.p, d.len, mzxid, &why);
     CHECK(p != -2 || why != NULL);                              /* a refusal says why */
     CHECK(p < 0 || (cfg.max_value_bytes >= 1 && cfg.tombstone_ttl >= 1)); /* accepted: in range */
+    store_cfg_release(&cfg);                                    /* a schema reference, when it held one */
 }
 
 static void walk_multi(jute_in *in) {

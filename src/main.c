@@ -318,12 +318,13 @@ static int setup(zkc *z, const options *o, sigset_t *sigs) {
     for (int i = 0; i < o->ncreate; i++) {
         store_cfg cfg;
         zs_err e = {0};
-        if (stores_get(z, o->root, o->create_store[i], &cfg, &e) == 0) continue;
+        if (stores_get(z, o->root, o->create_store[i], &cfg, &e) == 0) { store_cfg_release(&cfg); continue; }
         bool created = false;
-        if (stores_put(z, o->root, o->create_store[i], NULL, &cfg, &created, &e) < 0) {
+        if (stores_put(z, o->root, o->create_store[i], NULL, NULL, 0, &cfg, &created, &e) < 0) {
             LOG_ERROR(&o->log, "--create-store %s: %s", o->create_store[i], e.message);
             return -2;
         }
+        store_cfg_release(&cfg);
         LOG_INFO(&o->log, "store '%s' created", o->create_store[i]);
     }
     return 0;
@@ -345,7 +346,10 @@ static void preload(zkc *z, mirror_set *mirrors, const options *o) {
         store_cfg cfg;
         zs_err ge = {0};
         mirror *m;
-        if (stores_get(z, o->root, names[i], &cfg, &ge) == 0) (void)mirror_set_acquire(mirrors, names[i], cfg.czxid, 0, &m);
+        if (stores_get(z, o->root, names[i], &cfg, &ge) == 0) {
+            (void)mirror_set_acquire(mirrors, names[i], cfg.czxid, 0, &m);
+            store_cfg_release(&cfg);
+        }
     }
     if (n) LOG_INFO(&o->log, "loading %zu store%s", n, n == 1 ? "" : "s");
     stores_free_names(names, n);
@@ -476,6 +480,7 @@ int main(int argc, char **argv) {
     events_free(ev);          /* no stream is left, no hook can run */
     api_free(a);
     mirror_set_free(mirrors); /* closes the mirror session; its hooks are done */
+    store_schema_cache_shutdown();
     auth_verifier_free(verifier);
     return rc;
 }

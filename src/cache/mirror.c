@@ -95,7 +95,7 @@ struct mirror {
     GHashTable *queued;      /* qkey -> op: reads queued and not sent (no duplicates) */
     uint64_t newest;         /* highest zxid applied */
     uint64_t notified;       /* W when the streams were last told */
-    store_cfg cfg;           /* the store's config as last read */
+    store_cfg cfg;           /* the store's config as last read (owns its schema reference) */
     bool cfg_valid;          /* cfg is this incarnation's, and the store is not being deleted */
     uint64_t rejected;
     uint64_t invalid_configs;  /* config reads refused */
@@ -610,11 +610,13 @@ static void apply_config(mirror *m, int err, jute_bytes data, const jute_stat *s
     cfg.czxid = st->czxid;
     cfg.zversion = st->version;
     if (m->czxid >= 0 && st->czxid > m->czxid) {
+        store_cfg_release(&cfg);
         LOG_INFO(m->set->lg, "mirror %s: the store was created again; reloading", m->store);
         start_load(m, st->czxid);
         return;
     }
-    if (st->czxid != m->czxid) return; /* an older incarnation's, seen late */
+    if (st->czxid != m->czxid) { store_cfg_release(&cfg); return; } /* an older incarnation's, seen late */
+    store_cfg_release(&m->cfg); /* requests that copied it hold their own references */
     m->cfg = cfg;
     m->cfg_valid = p == 0; /* a store being deleted is served as absent */
     if (cursor_cmp(&cfg.horizon, &m->horizon) > 0) {
@@ -1044,6 +1046,7 @@ static mirror *mirror_new(mirror_set *s, const char *store) {
 
 static void mirror_free(gpointer p) {
     mirror *m = p;
+    store_cfg_release(&m->cfg);
     g_tree_destroy(m->tree);
     buckets_drop(m);
     g_hash_table_destroy(m->queued);
@@ -1257,7 +1260,7 @@ bool mirror_set_config(mirror_set *s, const char *store, store_cfg *out) {
     pthread_mutex_lock(&s->mu);
     mirror *m = g_hash_table_lookup(s->stores, store);
     bool ok = m && m->loaded && m->cfg_valid && !s->recovering && s->connected;
-    if (ok) *out = m->cfg;
+    if (ok) store_cfg_copy(out, &m->cfg); /* its own schema reference: m->cfg may change meanwhile */
     pthread_mutex_unlock(&s->mu);
     return ok;
 }

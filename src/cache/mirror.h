@@ -60,7 +60,8 @@ int mirror_set_acquire(mirror_set *s, const char *store, int64_t store_czxid, in
 /* The config of store as its loaded mirror last read it (through the
  * watch, as fresh as the mirror's data): true and *out, or false when there
  * is no loaded mirror, the session is away, or the store is absent or being
- * deleted (the caller then asks ZooKeeper). Saves a request per request. */
+ * deleted (the caller then asks ZooKeeper). Saves a request per request.
+ * *out owns a reference to the config's schema: store_cfg_release it. */
 bool mirror_set_config(mirror_set *s, const char *store, store_cfg *out);
 
 /* Whether every mirror can answer now; when not, appends why to *why. */

@@ -9,6 +9,7 @@
 
 #include "http/route.h"
 #include "http/static.h"
+#include "schema/schema.h"
 #include "sync/cursor.h"
 #include "sync/push.h"
 #include "sync/records.h"
@@ -120,16 +121,6 @@ static bool json_content_type(const http_req *req) {
     return n == 16 && strncasecmp(ct, "application/json", 16) == 0;
 }
 
-/* Parses the body: any well-formed JSON value (a wrong shape is the handler's bad_request). */
-static json_t *parse_body(const http_req *req, http_resp *resp) {
-    size_t len;
-    const char *body = http_req_body(req, &len);
-    json_error_t je;
-    json_t *j = json_loadb(body, len, JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &je);
-    if (!j) failf(resp, 400, "invalid_json", "the body is not valid JSON: %s (line %d, column %d)", je.text, je.line, je.column);
-    return j;
-}
-
 /* Loads the store's mirror and makes it current. */
 static mirror *current_mirror(api *a, const store_cfg *cfg, bool catch_up, http_resp *resp) {
     mirror *m = NULL;
@@ -175,10 +166,12 @@ static void h_list_stores(api *a, const auth_principal *who, http_resp *resp) {
         http_resp scratch = {0};
         mirror *m = current_mirror(a, &cfg, false, &scratch);
         free(scratch.body);
-        if (!m) continue;
-        if (!first) sbuf_putc(&b, ',');
-        describe(a, &cfg, m, &b);
-        first = false;
+        if (m) {
+            if (!first) sbuf_putc(&b, ',');
+            describe(a, &cfg, m, &b);
+            first = false;
+        }
+        store_cfg_release(&cfg);
     }
     sbuf_puts(&b, "]}");
     stores_free_names(names, n);
@@ -192,33 +185,53 @@ static void h_store(api *a, const http_req *req, const route *rt, http_resp *res
     if (strcmp(method, "GET") == 0) {
         if (stores_get(a->cfg.z, a->cfg.root, rt->store, &cfg, &e) < 0) { fail(resp, &e); return; }
         mirror *m = current_mirror(a, &cfg, true, resp);
-        if (!m) return;
-        sbuf b = SBUF_INIT;
-        describe(a, &cfg, m, &b);
-        ok_json(resp, 200, &b);
+        if (m) {
+            sbuf b = SBUF_INIT;
+            describe(a, &cfg, m, &b);
+            ok_json(resp, 200, &b);
+        }
+        store_cfg_release(&cfg);
     } else if (strcmp(method, "DELETE") == 0) {
         if (stores_delete(a->cfg.z, a->cfg.root, rt->store, &e) < 0) { fail(resp, &e); return; }
         resp->status = 204;
     } else { /* PUT */
         size_t len;
-        http_req_body(req, &len);
+        const char *raw = http_req_body(req, &len);
         json_t *body = NULL;
+        sbuf rest = SBUF_INIT, schema = SBUF_INIT;
         if (len > 0) {
             if (!json_content_type(req)) {
                 failf(resp, 415, "unsupported_media_type", "Content-Type must be application/json");
                 return;
             }
-            if (!(body = parse_body(req, resp))) return;
+            /* The schema keeps its numbers as written (jansson would round
+             * them): its text is taken apart from the rest. */
+            jraw_err je;
+            json_error_t jje;
+            if (stores_split_schema(raw, len, &rest, &schema, &je) < 0) {
+                failf(resp, 400, "invalid_json", "the body is not valid JSON: %s (line %d, column %d)", je.text, je.line,
+                      je.column);
+            } else if (sbuf_failed(&rest) || sbuf_failed(&schema)) {
+                failf(resp, 500, "internal", "out of memory");
+            } else if (!(body = json_loadb(rest.buf, rest.len, JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &jje))) {
+                failf(resp, 400, "invalid_json", "the body is not valid JSON: %s", jje.text);
+            }
+            sbuf_free(&rest);
+            if (!body) { sbuf_free(&schema); return; }
         }
         bool created = false;
-        int rc = stores_put(a->cfg.z, a->cfg.root, rt->store, body, &cfg, &created, &e);
+        int rc = stores_put(a->cfg.z, a->cfg.root, rt->store, body, schema.len ? schema.buf : NULL, schema.len, &cfg,
+                            &created, &e);
         json_decref(body);
+        sbuf_free(&schema);
         if (rc < 0) { fail(resp, &e); return; }
         mirror *m = current_mirror(a, &cfg, true, resp);
-        if (!m) return;
-        sbuf b = SBUF_INIT;
-        describe(a, &cfg, m, &b);
-        ok_json(resp, created ? 201 : 200, &b);
+        if (m) {
+            sbuf b = SBUF_INIT;
+            describe(a, &cfg, m, &b);
+            ok_json(resp, created ? 201 : 200, &b);
+        }
+        store_cfg_release(&cfg);
     }
 }
 
@@ -235,6 +248,28 @@ static void subject_of(const api *a, const auth_principal *who, const http_req *
     } else {
         snprintf(out, n, "addr:%s", http_req_client_addr(req));
     }
+}
+
+/* The store's schema (PROTOCOL.md "Schemas"): false and 400 invalid_value
+ * with the first errors, or 500 when the check itself failed. */
+static bool schema_ok(const store_cfg *cfg, const char *value, size_t vlen, http_resp *resp) {
+    schema_errors se = SCHEMA_ERRORS_INIT;
+    int v = schema_validate(store_schema_program(cfg->schema), value, vlen, &se);
+    if (v == SCHEMA_INVALID) {
+        sbuf b = SBUF_INIT;
+        sbuf_puts(&b, "\"errors\":");
+        schema_errors_json(&se, &b);
+        char msg[400];
+        snprintf(msg, sizeof msg, "the value does not match the store's schema: at \"%.100s\": %.200s%s",
+                 se.count ? se.e[0].path : "", se.count ? se.e[0].message : "", se.count > 1 ? " (and more: see errors)" : "");
+        if (sbuf_failed(&b)) http_resp_error(resp, 500, "internal", "out of memory");
+        else http_resp_error_extra(resp, 400, "invalid_value", msg, b.buf);
+        sbuf_free(&b);
+    } else if (v == SCHEMA_ERROR) {
+        http_resp_error(resp, 500, "internal", "the schema check failed (out of memory)");
+    }
+    schema_errors_free(&se);
+    return v == SCHEMA_VALID;
 }
 
 static void h_record(api *a, const http_req *req, const route *rt, const store_cfg *cfg, const char *subject,
@@ -299,6 +334,7 @@ static void h_record(api *a, const http_req *req, const route *rt, const store_c
             free(value);
             return;
         }
+        if (cfg->schema && !schema_ok(cfg, value, vlen, resp)) { free(value); return; }
         if (push_budget(&a->push, subject, 1, rt->klen + vlen, &e) < 0) {
             fail(resp, &e);
             free(value);
@@ -604,6 +640,7 @@ static void dispatch(api *a, const http_req *req, route *rt, http_resp *resp) {
     case R_EVENTS: h_events(a, req, &cfg, has_since, &since, a->cfg.auth ? auth_principal_sub(who) : NULL, resp); break;
     default: break;
     }
+    store_cfg_release(&cfg);
 out:
     auth_principal_free(who);
 }

@@ -204,11 +204,19 @@ static void put_utf8_json(sbuf *b, const char *m) {
 }
 
 void http_resp_error(http_resp *resp, int status, const char *code, const char *message) {
+    http_resp_error_extra(resp, status, code, message, NULL);
+}
+
+void http_resp_error_extra(http_resp *resp, int status, const char *code, const char *message, const char *extra) {
     sbuf b = SBUF_INIT;
     sbuf_puts(&b, "{\"error\":");
     sbuf_json_str(&b, code, strlen(code));
     sbuf_puts(&b, ",\"message\":");
     put_utf8_json(&b, message);
+    if (extra) {
+        sbuf_putc(&b, ',');
+        sbuf_puts(&b, extra);
+    }
     sbuf_putc(&b, '}');
     size_t len;
     char *body = sbuf_steal(&b, &len);

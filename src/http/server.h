@@ -138,6 +138,9 @@ void http_resp_header(http_resp *resp, const char *name, const char *fmt, ...) _
  * UTF-8 (a character cut at the end is dropped, other bad bytes become
  * U+FFFD), so callers may truncate by bytes. */
 void http_resp_error(http_resp *resp, int status, const char *code, const char *message);
+/* As http_resp_error, with more members: extra is `"name":value,...`
+ * (well-formed JSON members, e.g. "errors":[...]), or NULL. */
+void http_resp_error_extra(http_resp *resp, int status, const char *code, const char *message, const char *extra);
 /* Takes ownership of body (malloc'd). */
 void http_resp_json(http_resp *resp, int status, char *body, size_t len);
 

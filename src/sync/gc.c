@@ -145,6 +145,7 @@ static void collect_store(gc *g, const char *name) {
     store_cfg cfg;
     zs_err e = {0};
     if (stores_get(g->z, g->root, name, &cfg, &e) < 0) return;
+    store_cfg_release(&cfg); /* only czxid and the ttl are used */
     mirror *m = NULL;
     if (mirror_set_acquire(g->mirrors, name, cfg.czxid, 5000, &m) < 0) return;
     if (mirror_catch_up(m, 5000) < 0) return;

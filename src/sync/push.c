@@ -1,4 +1,5 @@
 #include "sync/push.h"
+#include "schema/schema.h"
 
 #include <assert.h>
 #include <glib.h>
@@ -1089,6 +1090,35 @@ int push_budget(const push_env *env, const char *subject, size_t mutations, size
     return 0;
 }
 
+/* The store's schema (PROTOCOL.md "Schemas"): each new put whose value
+ * fails it is refused (rejected, invalid_value, with the first errors);
+ * evaluation then rejects its group whole. Old ids are answered from the
+ * client record (a retry's "rejected" carries no errors). The schema is the
+ * one of the config this push evaluates (r->cfg owns a reference). -1 and
+ * err (500) when validation itself failed (memory): nothing is applied. */
+static int check_schema(push_req *r, size_t from, zs_err *err) {
+    if (!r->cfg->schema) return 0;
+    const schema_t *sc = store_schema_program(r->cfg->schema);
+    for (size_t i = from; i < r->n; i++) {
+        mut *m = &r->muts[i];
+        if (!m->put || m->refused != REJ_NONE) continue;
+        schema_errors se = SCHEMA_ERRORS_INIT;
+        int v = schema_validate(sc, m->value, m->vlen, &se);
+        if (v == SCHEMA_INVALID) {
+            sbuf b = SBUF_INIT;
+            schema_errors_json(&se, &b);
+            m->refused = REJ_INVALID_VALUE;
+            m->refused_errors = sbuf_steal(&b, NULL); /* NULL on no memory: rejected without errors */
+        }
+        schema_errors_free(&se);
+        if (v == SCHEMA_ERROR) {
+            zs_err_set(err, 500, "internal", "mutation %zu: the schema check failed (out of memory); nothing was applied", i);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int push_run(const push_env *env, const char *subject, const store_cfg *cfg, const char *body, size_t len, sbuf *out,
              zs_err *err) {
     push_req r = {.env = env, .cfg = cfg};
@@ -1141,6 +1171,7 @@ int push_run(const push_env *env, const char *subject, const store_cfg *cfg, con
     json_int_t recorded = r.cl.last;
     size_t first_new = 0;
     while (first_new < r.n && r.muts[first_new].id <= recorded) first_new++;
+    if (check_schema(&r, first_new, err) < 0) goto out;
     if (make_units(&r, first_new, &units, &nunits, err) < 0) goto out;
     /* The client node rides in every multi: its present size and, per
      * mutation, one more remembered outcome (at most MEMO_BYTES). A unit

@@ -6,9 +6,11 @@
 
 #include "zk/layout.h"
 
-#define CFG_BUF 4096
+/* A config znode: a few fields and a schema (SCHEMA_MAX_TEXT, compact). */
+#define CFG_BUF ((int)(SCHEMA_MAX_TEXT + 64 * 1024))
 #define STORES_CREATE_MAX_BYTES 1000000 /* below jute.maxbuffer (1 MiB) */
 #define STORES_TOO_LARGE (-1001)
+#define STORES_PATCH_FAILED (-1003)
 #define DELETE_BATCH 500
 
 static void cfg_defaults(store_cfg *c, const char *name) {
@@ -17,6 +19,38 @@ static void cfg_defaults(store_cfg *c, const char *name) {
     c->lww = false;
     c->max_value_bytes = 65536;
     c->tombstone_ttl = 604800;
+}
+
+void store_cfg_copy(store_cfg *dst, const store_cfg *src) {
+    *dst = *src;
+    store_schema_ref(dst->schema);
+}
+
+void store_cfg_release(store_cfg *c) {
+    store_schema_unref(c->schema);
+    c->schema = NULL;
+}
+
+int stores_split_schema(const char *in, size_t n, sbuf *rest, sbuf *schema, jraw_err *err) {
+    sbuf c = SBUF_INIT;
+    if (jraw_compact(in, n, &c, err) < 0) { sbuf_free(&c); return -1; }
+    if (sbuf_failed(&c)) { sbuf_free(&c); err->text = "out of memory"; err->offset = 0; err->line = err->column = 0; return -1; }
+    const char *it = c.buf + 1, *from = c.buf;
+    jraw_span k, v;
+    if (c.len && c.buf[0] == '{') {
+        while (jraw_next_member(&it, &k, &v)) {
+            if (!jraw_key_is(k, "schema")) continue;
+            if (v.n == 4 && memcmp(v.p, "null", 4) == 0) break;
+            sbuf_append(schema, v.p, v.n);
+            sbuf_append(rest, from, (size_t)(v.p - from));
+            sbuf_puts(rest, "true");
+            from = v.p + v.n;
+            break;
+        }
+    }
+    sbuf_append(rest, from, (size_t)(c.buf + c.len - from));
+    sbuf_free(&c);
+    return 0;
 }
 
 /* A quota: an integer from 1 to STORES_MAX_QUOTA into *out, or null for
@@ -36,8 +70,14 @@ static int quota_parse(const json_t *v, int64_t *out) {
  * horizon after the deletion it covers); -1 when unknown. */
 static int cfg_parse_checked(store_cfg *c, const char *data, int len, int64_t mzxid, const char **why) {
     json_error_t je;
-    json_t *j = json_loadb(data, len > 0 ? (size_t)len : 0, JSON_REJECT_DUPLICATES, &je);
-    if (!j || !json_is_object(j)) { json_decref(j); *why = "not a JSON object"; return -1; }
+    sbuf rest = SBUF_INIT, st = SBUF_INIT;
+    jraw_err jre;
+    json_t *j = NULL;
+    if (stores_split_schema(data, len > 0 ? (size_t)len : 0, &rest, &st, &jre) == 0 && !sbuf_failed(&rest) &&
+        !sbuf_failed(&st))
+        j = json_loadb(rest.buf, rest.len, JSON_REJECT_DUPLICATES, &je);
+    sbuf_free(&rest);
+    if (!j || !json_is_object(j)) { json_decref(j); sbuf_free(&st); *why = "not a JSON object"; return -1; }
     int rc = 0;
     json_t *v;
     if ((v = json_object_get(j, "deleting")) && !json_is_boolean(v)) { *why = "deleting: not a boolean"; rc = -2; }
@@ -76,6 +116,14 @@ static int cfg_parse_checked(store_cfg *c, const char *data, int len, int64_t mz
         if (!h || cursor_parse(h, &c->horizon) < 0) { *why = "horizon: not a cursor"; rc = -2; }
         else if (mzxid >= 0 && c->horizon.zxid > (uint64_t)mzxid) { *why = "horizon: beyond the config's own write"; rc = -2; }
     }
+    if (rc >= 0 && st.len) { /* last: nothing to release on the paths above */
+        char msg[256];
+        if (store_schema_get(st.buf, st.len, &c->schema, msg, sizeof msg) < 0) {
+            *why = "schema: not a schema this gateway compiles";
+            rc = -2;
+        }
+    }
+    sbuf_free(&st);
     json_decref(j);
     return rc;
 }
@@ -92,6 +140,14 @@ static void quotas_json(const store_cfg *c, sbuf *b) {
     if (c->max_bytes) sbuf_printf(b, ",\"maxBytes\":%lld", (long long)c->max_bytes);
 }
 
+static void schema_json(const store_cfg *c, sbuf *b) {
+    if (!c->schema) return;
+    size_t n;
+    const char *t = store_schema_text(c->schema, &n);
+    sbuf_puts(b, ",\"schema\":");
+    sbuf_append(b, t, n);
+}
+
 static char *cfg_json(const store_cfg *c, bool deleting) {
     char h[CURSOR_LEN + 1] = "";
     bool has_h = c->horizon.zxid || c->horizon.khash || c->horizon.version;
@@ -100,6 +156,7 @@ static char *cfg_json(const store_cfg *c, bool deleting) {
     sbuf_printf(&b, "{\"conflict\":\"%s\",\"maxValueBytes\":%lld,\"tombstoneTtlSeconds\":%lld",
                 c->lww ? "lww" : "cas", (long long)c->max_value_bytes, (long long)c->tombstone_ttl);
     quotas_json(c, &b);
+    schema_json(c, &b);
     if (has_h) sbuf_printf(&b, ",\"horizon\":\"%s\"", h);
     if (deleting) sbuf_puts(&b, ",\"deleting\":true");
     sbuf_putc(&b, '}');
@@ -111,14 +168,16 @@ static char *cfg_json(const store_cfg *c, bool deleting) {
  * *out has the defaults, its czxid and zversion). */
 #define CFG_INVALID (-1000)
 static int cfg_read_checked(zkc *z, const char *path, const char *name, store_cfg *out, bool *deleting, const char **why) {
-    char buf[CFG_BUF];
-    int len = sizeof buf;
+    int len = CFG_BUF;
     struct Stat st;
     cfg_defaults(out, name);
+    char *buf = malloc(CFG_BUF);
+    if (!buf) return ZSYSTEMERROR;
     int rc = zoo_get(zkc_zh(z), path, 0, buf, &len, &st);
-    if (rc != ZOK) return rc;
-    if (len < 0 || len >= (int)sizeof buf) { *why = "too large"; return CFG_INVALID; }
-    int p = cfg_parse_checked(out, buf, len, st.mzxid, why);
+    if (rc != ZOK) { free(buf); return rc; }
+    int p = len < 0 || len >= CFG_BUF ? -2 : cfg_parse_checked(out, buf, len, st.mzxid, why);
+    if (len < 0 || len >= CFG_BUF) *why = "too large";
+    free(buf);
     out->czxid = st.czxid;
     out->zversion = st.version;
     if (p < 0) {
@@ -161,6 +220,7 @@ int stores_get(zkc *z, const char *root, const char *name, store_cfg *out, zs_er
         return -1;
     }
     if (rc == ZOK && !deleting) return 0;
+    store_cfg_release(out);
     if (rc == ZOK || rc == ZNONODE) {
         zs_err_set(err, 404, "store_not_found", "store '%s' does not exist", name);
         return -1;
@@ -171,7 +231,7 @@ int stores_get(zkc *z, const char *root, const char *name, store_cfg *out, zs_er
 
 /* ---- validation of a PUT body ------------------------------------------ */
 
-static int apply_patch(store_cfg *c, const json_t *body, zs_err *err) {
+static int apply_patch(store_cfg *c, const json_t *body, const char *schema_text, size_t schema_len, zs_err *err) {
     if (!body) return 0;
     if (!json_is_object(body)) {
         zs_err_set(err, 400, "bad_request", "the body must be a JSON object");
@@ -207,9 +267,21 @@ static int apply_patch(store_cfg *c, const json_t *body, zs_err *err) {
                 zs_err_set(err, 400, "bad_request", "%s: must be an integer from 1 to 10^15, or null for no quota", k);
                 return -1;
             }
+        } else if (strcmp(k, "schema") == 0) {
+            store_schema *sc = NULL;
+            if (!json_is_null(v)) {
+                if (!schema_text) { zs_err_set(err, 400, "bad_request", "schema: not given as text"); return -1; }
+                char msg[sizeof err->message];
+                if (store_schema_get(schema_text, schema_len, &sc, msg, sizeof msg) < 0) {
+                    zs_err_set(err, 400, "bad_request", "%s", msg);
+                    return -1;
+                }
+            }
+            store_cfg_release(c);
+            c->schema = sc;
         } else {
             zs_err_set(err, 400, "bad_request",
-                       "%s: unknown field (expected conflict, maxValueBytes, tombstoneTtlSeconds, maxRecords, maxBytes)", k);
+                       "%s: unknown field (expected conflict, maxValueBytes, tombstoneTtlSeconds, maxRecords, maxBytes, schema)", k);
             return -1;
         }
     }
@@ -308,24 +380,30 @@ out:
     return rc;
 }
 
-int stores_put(zkc *z, const char *root, const char *name, const json_t *body, store_cfg *out,
-               bool *created, zs_err *err) {
+int stores_put(zkc *z, const char *root, const char *name, const json_t *body, const char *schema_text,
+               size_t schema_len, store_cfg *out, bool *created, zs_err *err) {
     store_cfg probe;
     cfg_defaults(&probe, name);
-    if (apply_patch(&probe, body, err) < 0) return -1; /* validate before touching anything */
+    cfg_defaults(out, name);
+    /* Validate before touching anything (the schema compiled once: the
+     * patches below find it in the cache, held by probe meanwhile). */
+    int prc = apply_patch(&probe, body, schema_text, schema_len, err);
+    if (prc < 0) { store_cfg_release(&probe); return -1; }
     char *path = layout_store_path(root, name);
-    if (!path) { zs_err_set(err, 500, "internal", "out of memory"); return -1; }
+    if (!path) { store_cfg_release(&probe); zs_err_set(err, 500, "internal", "out of memory"); return -1; }
     int rc = ZOK;
     for (int attempt = 0; attempt < 20; attempt++) {
         bool deleting = false;
+        store_cfg_release(out);
         rc = cfg_read(z, path, name, out, &deleting);
         if (rc == ZOK && deleting) {
             if ((rc = delete_tree(z, path)) != ZOK) break;
             rc = ZNONODE;
         }
         if (rc == ZNONODE) {
+            store_cfg_release(out);
             cfg_defaults(out, name);
-            apply_patch(out, body, err);
+            if (apply_patch(out, body, schema_text, schema_len, err) < 0) { rc = STORES_PATCH_FAILED; break; }
             rc = create_store(z, path, out);
             if (rc == STORES_TOO_LARGE) {
                 free(path);
@@ -342,10 +420,11 @@ int stores_put(zkc *z, const char *root, const char *name, const json_t *body, s
             out->zversion = st.version;
             *created = true;
             free(path);
+            store_cfg_release(&probe);
             return 0;
         }
         if (rc != ZOK) break;
-        apply_patch(out, body, err);
+        if (apply_patch(out, body, schema_text, schema_len, err) < 0) { rc = STORES_PATCH_FAILED; break; }
         char *data = cfg_json(out, false);
         if (!data) { rc = ZSYSTEMERROR; break; }
         struct Stat st;
@@ -356,9 +435,13 @@ int stores_put(zkc *z, const char *root, const char *name, const json_t *body, s
         out->zversion = st.version;
         *created = false;
         free(path);
+        store_cfg_release(&probe);
         return 0;
     }
     free(path);
+    store_cfg_release(&probe);
+    store_cfg_release(out);
+    if (rc == STORES_PATCH_FAILED) return -1; /* err set by apply_patch (a schema that no longer compiles: memory) */
     zs_err_zk(err, rc, "writing the store");
     return -1;
 }
@@ -370,6 +453,7 @@ int stores_delete(zkc *z, const char *root, const char *name, zs_err *err) {
     bool deleting = false;
     int rc = cfg_read(z, path, name, &c, &deleting);
     if (rc == ZNONODE || (rc == ZOK && deleting)) {
+        store_cfg_release(&c);
         if (rc == ZOK) delete_tree(z, path); /* finish an earlier, interrupted deletion */
         free(path);
         zs_err_set(err, 404, "store_not_found", "store '%s' does not exist", name);
@@ -380,6 +464,7 @@ int stores_delete(zkc *z, const char *root, const char *name, zs_err *err) {
         rc = data ? zoo_set(zkc_zh(z), path, data, (int)strlen(data), -1) : ZSYSTEMERROR;
         free(data);
     }
+    store_cfg_release(&c);
     if (rc == ZOK) rc = delete_tree(z, path);
     free(path);
     if (rc == ZOK) return 0;
@@ -395,10 +480,11 @@ int stores_advance_horizon(zkc *z, const char *root, const char *name, const cur
         store_cfg c;
         bool deleting = false;
         rc = cfg_read(z, path, name, &c, &deleting);
-        if (rc != ZOK || deleting) break;
-        if (cursor_cmp(&c.horizon, h) >= 0) { free(path); return 0; }
+        if (rc != ZOK || deleting) { store_cfg_release(&c); break; }
+        if (cursor_cmp(&c.horizon, h) >= 0) { store_cfg_release(&c); free(path); return 0; }
         c.horizon = *h;
         char *data = cfg_json(&c, false);
+        store_cfg_release(&c);
         if (!data) { rc = ZSYSTEMERROR; break; }
         rc = zoo_set(zkc_zh(z), path, data, (int)strlen(data), c.zversion);
         free(data);
@@ -448,5 +534,6 @@ void stores_describe(const store_cfg *c, size_t records, const char *cursor, sbu
     sbuf_printf(out, ",\"conflict\":\"%s\",\"maxValueBytes\":%lld,\"tombstoneTtlSeconds\":%lld",
                 c->lww ? "lww" : "cas", (long long)c->max_value_bytes, (long long)c->tombstone_ttl);
     quotas_json(c, out);
+    schema_json(c, out);
     sbuf_printf(out, ",\"records\":%zu,\"cursor\":\"%s\"}", records, cursor);
 }

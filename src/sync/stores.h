@@ -3,6 +3,7 @@
  * <root>/stores/<name> holds the configuration as JSON:
  *   {"conflict":"cas"|"lww","maxValueBytes":N,"tombstoneTtlSeconds":N,
  *    "maxRecords":N,"maxBytes":N,        (quotas, optional)
+ *    "schema":{...},                     (JSON Schema draft-07, optional)
  *    "horizon":"<cursor>"}   (horizon: once tombstones were collected)
  * and, while a deletion is under way, "deleting":true (the store is then
  * gone for readers; the next PUT or DELETE of that name finishes the job).
@@ -17,7 +18,9 @@
 #include <stdint.h>
 
 #include "sync/cursor.h"
+#include "sync/store_schema.h"
 #include "util/err.h"
+#include "util/jraw.h"
 #include "util/sbuf.h"
 #include "zk/zkc.h"
 
@@ -34,14 +37,34 @@ typedef struct store_cfg {
     cursor_pos horizon;  /* newest collected deletion: older cursors expired */
     int64_t czxid;       /* identity of this incarnation of the store */
     int32_t zversion;    /* of the config znode */
+    /* The schema: ONE counted reference owned by this struct, or NULL. A
+     * store_cfg filled by stores_get / stores_put / stores_parse /
+     * mirror_set_config owns one: drop it with store_cfg_release; copy with
+     * store_cfg_copy (a plain `=` would share the reference). */
+    store_schema *schema;
 } store_cfg;
+
+/* *dst = *src with a reference of its own to the schema (dst not released). */
+void store_cfg_copy(store_cfg *dst, const store_cfg *src);
+/* Drops c's schema reference (c->schema = NULL). */
+void store_cfg_release(store_cfg *c);
+
+/* Splits a JSON object's text into its compact form with the value of the
+ * top-level member "schema" replaced by true (kept when null), for jansson,
+ * and that value's compact text (schema->len 0 when absent or null): jansson
+ * would round 0.1 and refuse big integers, which a schema may hold. 0, or
+ * -1 and *err when in is not JSON. rest and schema are appended to. */
+int stores_split_schema(const char *in, size_t n, sbuf *rest, sbuf *schema, jraw_err *err);
 
 /* 0 and *out, or -1 and err (404 store_not_found, 503). */
 int stores_get(zkc *z, const char *root, const char *name, store_cfg *out, zs_err *err);
 /* Creates or updates from body (NULL or an object: only the fields given
- * change). 0 and *out and *created, or -1 and err (400 bad_request, 503). */
-int stores_put(zkc *z, const char *root, const char *name, const json_t *body, store_cfg *out,
-               bool *created, zs_err *err);
+ * change). body as stores_split_schema leaves it: a non-null "schema" member
+ * stands for schema_text[0..schema_len) (compiled here: 400 naming the
+ * keyword when it does not compile). 0 and *out and *created, or -1 and err
+ * (400 bad_request, 503). */
+int stores_put(zkc *z, const char *root, const char *name, const json_t *body, const char *schema_text,
+               size_t schema_len, store_cfg *out, bool *created, zs_err *err);
 /* 0, or -1 and err (404, 503). */
 int stores_delete(zkc *z, const char *root, const char *name, zs_err *err);
 /* Moves the store's horizon forward to h (never back). 0, or -1 and err. */
