@@ -205,3 +205,41 @@ it('only admin may PUT or DELETE stores', async () => {
   assert.equal((await admin.getStore(s)).json.conflict, 'cas');
   assert.equal((await admin.withToken(signer.token(`${s}:read`)).getStore(s)).status, 200);
 });
+
+it('a deleted store gives its memory back: the mirror drops its entries and bucket tables, on every gateway', { timeout: 120000 }, async () => {
+  const { getMetrics, eventually } = await import('../lib/http.mjs');
+  const other = await startGateway({ zk: env.zk.connect, root: env.root, args: signer.args, name: 'second' });
+  const admin2 = new Api(other, signer.token('admin'));
+  try {
+    const gauges = async (g) => {
+      const m = await getMetrics(g);
+      return { entries: m.get('zoosync_mirror_entries'), tables: m.get('zoosync_mirror_bucket_tables') };
+    };
+    const s = uniq('mem');
+    await admin.createStore(s);
+    const before = [await gauges(gw), await gauges(other)];
+    for (let c = 0; c < 3; c++) {
+      const muts = Array.from({ length: 1000 }, (_, i) => ({ id: i + 1, key: `r${c}-${i}`, op: 'put', value: { i } }));
+      await admin.pushOk(s, `w${c}`, muts);
+    }
+    await admin.pushOk(s, 'w9', [{ id: 1, key: 'r0-0', op: 'delete' }]); // a tombstone too
+    assert.equal((await admin2.changesOk(s, { limit: 10 })).changes.length, 10); // the second gateway loads it
+    const during = [await gauges(gw), await gauges(other)];
+    for (let g = 0; g < 2; g++) {
+      assert.ok(during[g].entries - before[g].entries >= 3000, `gateway ${g}: ${JSON.stringify(during[g])} vs ${JSON.stringify(before[g])}`);
+      assert.ok(during[g].tables - before[g].tables > 500, `gateway ${g}: bucket tables made as keys arrive`);
+    }
+    assert.equal((await admin.deleteStore(s)).status, 204);
+    for (const [g, gwx] of [[0, gw], [1, other]]) {
+      await eventually(async () => {
+        const now = await gauges(gwx);
+        return now.entries <= before[g].entries && now.tables <= before[g].tables;
+      }, { ms: 20000, what: `gateway ${g} drops the deleted store's entries and tables` });
+    }
+    // Created again under the same name: a fresh, empty store.
+    await admin.createStore(s);
+    assert.deepEqual((await admin2.changesOk(s)).changes, []);
+  } finally {
+    await other.stop();
+  }
+});
