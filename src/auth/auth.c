@@ -71,6 +71,7 @@ typedef struct auth_grant {
 
 struct auth_principal {
     char *sub;
+    long long exp; /* the token's exp (Unix seconds); 0: none (authentication off) */
     bool admin;
     int wildcard; /* 0, AUTH_READ or AUTH_WRITE: the "*:" grant */
     auth_grant *grants;
@@ -499,8 +500,13 @@ static int auth_claims_principal(const auth_verifier *v, json_t *claims, time_t 
     if (auth_claim_str(claims, "scope", &scope, why) < 0) return -1;
     *out = auth_principal_new(sub, scope);
     if (!*out) return auth_errf(why, "out of memory"), -1;
+    long long exp = 0;
+    (void)auth_claim_time(claims, "exp", &exp, why); /* checked above */
+    (*out)->exp = exp;
     return 0;
 }
+
+long long auth_principal_exp(const auth_principal *p) { return p ? p->exp : 0; }
 
 int auth_verify(const auth_verifier *v, const char *token, time_t now, auth_principal **out, char **why) {
     auth_parts parts;

@@ -55,6 +55,8 @@ auth_principal *auth_principal_new(const char *sub, const char *scope);
  * (only admin has AUTH_ADMIN; AUTH_READ with NULL store asks "may list"). */
 bool auth_can(const auth_principal *p, const char *store, auth_perm perm);
 const char *auth_principal_sub(const auth_principal *p);
+/* The token's exp (Unix seconds), 0 when there is none (authentication off). */
+long long auth_principal_exp(const auth_principal *p);
 void auth_principal_free(auth_principal *p);
 
 #endif

@@ -421,14 +421,18 @@ static void h_changes(api *a, const store_cfg *cfg, bool has_since, const cursor
 }
 
 static void h_events(api *a, const http_req *req, const store_cfg *cfg, bool has_since, const cursor_pos *since,
-                     const char *sub, http_resp *resp) {
+                     const auth_principal *who, http_resp *resp) {
+    const char *sub = a->cfg.auth ? auth_principal_sub(who) : NULL;
+    /* The stream ends with the token: its exp, on the monotonic clock. */
+    long long exp = a->cfg.auth ? auth_principal_exp(who) : 0;
+    int64_t expires_ms = exp > 0 ? zs_clock_ms() + (exp * 1000 - (int64_t)g_get_real_time() / 1000) : 0;
     mirror *m = current_mirror(a, cfg, true, resp);
     if (!m) return;
     if (has_since && since->zxid > mirror_watermark(m)) {
         failf(resp, 400, "invalid_cursor", "since: a position beyond anything this store has issued");
         return;
     }
-    events_start(a->cfg.events, m, has_since ? since : NULL, sub, http_req_client_addr(req), resp);
+    events_start(a->cfg.events, m, has_since ? since : NULL, sub, http_req_client_addr(req), expires_ms, resp);
 }
 
 /* ---- operations ------------------------------------------------------------------ */
@@ -637,7 +641,7 @@ static void dispatch(api *a, const http_req *req, route *rt, http_resp *resp) {
     case R_RECORD: h_record(a, req, rt, &cfg, subject, resp); break;
     case R_PUSH: h_push(a, req, &cfg, subject, resp); break;
     case R_CHANGES: h_changes(a, &cfg, has_since, &since, limit, resp); break;
-    case R_EVENTS: h_events(a, req, &cfg, has_since, &since, a->cfg.auth ? auth_principal_sub(who) : NULL, resp); break;
+    case R_EVENTS: h_events(a, req, &cfg, has_since, &since, who, resp); break;
     default: break;
     }
     store_cfg_release(&cfg);

@@ -35,7 +35,8 @@ typedef struct ev_stream {
     sbuf out;              /* the frame being sent */
     size_t off;
     atomic_bool keepalive_due;
-    bool ending;           /* the resync event is out: end after it */
+    bool ending;           /* the resync or reauth event is out: end after it */
+    int64_t expires_ms;    /* the token's end (zs_clock_ms); 0: never */
     _Atomic int64_t last_write_ms;
     char *sub;             /* counted in by_sub (NULL: not) */
     char *addr;            /* counted in by_addr (NULL: not) */
@@ -87,8 +88,10 @@ static gpointer ticker(gpointer data) {
             g_hash_table_iter_init(&jt, v);
             while (g_hash_table_iter_next(&jt, &s, NULL)) {
                 ev_stream *st = s;
-                /* due a step early, so the gap never exceeds keepalive_ms */
-                if (now - atomic_load(&st->last_write_ms) >= e->keepalive_ms - step) {
+                /* due a step early, so the gap never exceeds keepalive_ms;
+                 * a stream whose token ended is woken to say so */
+                if (now - atomic_load(&st->last_write_ms) >= e->keepalive_ms - step ||
+                    (st->expires_ms && now >= st->expires_ms)) {
                     atomic_store(&st->keepalive_due, true);
                     http_stream_wake(st->hs);
                 }
@@ -185,6 +188,11 @@ static void st_done(void *cls) {
 static void next_frame(ev_stream *st) {
     sbuf_reset(&st->out);
     st->off = 0;
+    if (st->expires_ms && zs_clock_ms() >= st->expires_ms) { /* PROTOCOL.md "Token lifetime on streams" */
+        sbuf_puts(&st->out, "event: reauth\ndata: {\"error\":\"token_expired\"}\n\n");
+        st->ending = true;
+        return;
+    }
     sbuf body = SBUF_INIT;
     mirror_page pg;
     mirror_changes(st->m, st->has_cur ? &st->cur : NULL, EVENTS_FRAME_CHANGES, EVENTS_FRAME_BYTES, &body, &pg);
@@ -235,7 +243,8 @@ static long st_read(void *cls, char *buf, size_t max) {
 
 static const http_stream_ops stream_ops = {st_attach, st_read, st_done};
 
-void events_start(events *e, mirror *m, const cursor_pos *since, const char *sub, const char *addr, http_resp *resp) {
+void events_start(events *e, mirror *m, const cursor_pos *since, const char *sub, const char *addr, int64_t expires_ms,
+                  http_resp *resp) {
     ev_stream *st = calloc(1, sizeof *st);
     if (st && sub && e->per_sub) st->sub = strdup(sub);
     if (st && addr && *addr && e->per_addr) st->addr = strdup(addr);
@@ -268,6 +277,7 @@ void events_start(events *e, mirror *m, const cursor_pos *since, const char *sub
     }
     st->e = e;
     st->m = m;
+    st->expires_ms = expires_ms;
     if (since) { st->has_cur = true; st->cur = *since; }
     atomic_store(&st->last_write_ms, zs_clock_ms());
     /* A comment first, so the client sees the stream open at once. */

@@ -16,6 +16,7 @@
 #define ZS_HTTP_EVENTS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "cache/mirror.h"
 #include "http/server.h"
@@ -39,8 +40,12 @@ void events_set_caps(events *e, size_t per_sub, size_t per_addr);
 /* Turns resp into a stream of m's changes after *since (NULL: first every
  * live record, then live changes), or into 429 too_many_requests (with
  * Retry-After) when max_streams are open, or sub (NULL: not counted) or
- * addr ("" or NULL: not counted) holds its cap. */
-void events_start(events *e, mirror *m, const cursor_pos *since, const char *sub, const char *addr, http_resp *resp);
+ * addr ("" or NULL: not counted) holds its cap. At expires_ms (monotonic,
+ * zs_clock_ms; 0: never), the token's exp, the stream sends
+ * "event: reauth" with {"error":"token_expired"} and ends (within the
+ * ticker's step, at most a second). */
+void events_start(events *e, mirror *m, const cursor_pos *since, const char *sub, const char *addr, int64_t expires_ms,
+                  http_resp *resp);
 size_t events_count(events *e);
 
 #endif

@@ -76,3 +76,33 @@ it('bad flag values are refused at start', async () => {
     assert.equal(r.code, 2, `${args.join(' ')}: exit ${r.code}: ${r.stderr}`);
   }
 });
+
+it('an event stream lives no longer than its token: at exp, event reauth {"error":"token_expired"}, then the stream ends; changes before exp arrive', { timeout: 30000 }, async () => {
+  const { openEvents } = await import('../lib/sse.mjs');
+  const admin = new Api(plain, signer.token('admin'));
+  const exp = now() + 3;
+  const es = openEvents(plain.url, S, { token: signer.sign(claims(`${S}:read`, { exp })) });
+  try {
+    await es.opened();
+    await admin.putRecord(S, 'before-exp', 1);
+    await es.waitFor((s) => s.changes.some((c) => c.key === 'before-exp'), { ms: 2000, what: 'a change before exp' });
+    await es.waitFor((s) => s.ended, { ms: 6000, what: 'the stream ends at exp' });
+    const last = es.events[es.events.length - 1];
+    assert.equal(last.event, 'reauth', JSON.stringify(es.events.map((e) => e.event)));
+    assert.deepEqual(last.data, { error: 'token_expired' });
+    const lateBy = last.at - exp * 1000;
+    assert.ok(lateBy >= -50 && lateBy < 1500, `reauth ${lateBy} ms after exp`);
+    // With a fresh token the client resumes from its cursor and misses nothing.
+    await admin.putRecord(S, 'after-exp', 2);
+    const es2 = openEvents(plain.url, S, { token: signer.token(`${S}:read`), since: es.lastEventId });
+    try {
+      await es2.opened();
+      await es2.waitFor((s) => s.changes.some((c) => c.key === 'after-exp'), { ms: 2000, what: 'resumed from the cursor' });
+      assert.ok(!es2.changes.some((c) => c.key === 'before-exp'), 'nothing repeated');
+    } finally {
+      es2.close();
+    }
+  } finally {
+    es.close();
+  }
+});
