@@ -18,6 +18,7 @@
 #include "sync/commit.h"
 #include "sync/gc.h"
 #include "http/server.h"
+#include "http/tls.h"
 #include "sync/stores.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -54,6 +55,8 @@ typedef struct options {
     const char *web_dir;
     const char *client_dir;
     const char *zk_digest_file;
+    const char *tls_cert_file;  /* both or neither: HTTPS only */
+    const char *tls_key_file;
     bool zk_world_read;
     bool zk_apply_acl;
     httpd_limits limits; /* the HTTP edge flags, parsed by server.c */
@@ -92,6 +95,8 @@ static void usage(FILE *f) {
             "  --max-streams N           most event streams open at once (default 20000)\n"
             "  --gc-interval S           collect old tombstones at least every S seconds (default 60)\n"
             "  --session-timeout MS      ZooKeeper session timeout (default 10000)\n"
+            "  --tls-cert F --tls-key F  serve HTTPS only (TLS 1.2 and 1.3) with the PEM certificate chain in F\n"
+            "                            and its private key (read at start; restart to change them)\n"
             "  --zk-digest-file F        authenticate to ZooKeeper as user:password (one line in F); every znode\n"
             "                            created gets the ACL \"this identity: all; world: read\"\n"
             "  --zk-acl-world-read yes|no  with --zk-digest-file: whether anyone may read (default yes)\n"
@@ -143,7 +148,7 @@ static bool is_loopback(const char *host) {
 }
 
 static int parse_args(int argc, char **argv, options *o) {
-    enum { O_LISTEN = 1, O_ZK, O_ROOT, O_SECRET, O_PUBKEY, O_BODY, O_TX, O_CREATE, O_CORS, O_WORKERS, O_SESSION, O_LOG, O_HELP, O_WEB, O_CLIENT, O_KEEPALIVE, O_STREAMS, O_GC, O_AUD, O_ISS, O_LIFE, O_DIGEST, O_WORLD, O_APPLY, O_HEAP, O_EDGE, O_RATE, O_WBYTES, O_WMUTS };
+    enum { O_LISTEN = 1, O_ZK, O_ROOT, O_SECRET, O_PUBKEY, O_BODY, O_TX, O_CREATE, O_CORS, O_WORKERS, O_SESSION, O_LOG, O_HELP, O_WEB, O_CLIENT, O_KEEPALIVE, O_STREAMS, O_GC, O_AUD, O_ISS, O_LIFE, O_DIGEST, O_WORLD, O_APPLY, O_HEAP, O_EDGE, O_RATE, O_WBYTES, O_WMUTS, O_TLSCERT, O_TLSKEY };
     static const struct option longs[] = {
         {"listen", required_argument, NULL, O_LISTEN},     {"zk", required_argument, NULL, O_ZK},
         {"root", required_argument, NULL, O_ROOT},         {"jwt-secret-file", required_argument, NULL, O_SECRET},
@@ -160,6 +165,7 @@ static int parse_args(int argc, char **argv, options *o) {
         {"zk-apply-acl", no_argument, NULL, O_APPLY},   {"zk-heap-mb", required_argument, NULL, O_HEAP},
         {"rate-limit", required_argument, NULL, O_RATE}, {"write-bytes-per-sec", required_argument, NULL, O_WBYTES},
         {"write-mutations-per-sec", required_argument, NULL, O_WMUTS},
+        {"tls-cert", required_argument, NULL, O_TLSCERT}, {"tls-key", required_argument, NULL, O_TLSKEY},
         {"help", no_argument, NULL, O_HELP},
         /* the HTTP edge limits, parsed by httpd_limits_parse (src/http/server.c) */
         {"max-body-inflight", required_argument, NULL, O_EDGE}, {"header-timeout", required_argument, NULL, O_EDGE},
@@ -232,6 +238,8 @@ static int parse_args(int argc, char **argv, options *o) {
                 return -1;
             *(c == O_WBYTES ? &o->write_bytes_per_sec : &o->write_mutations_per_sec) = (long long)v;
             break;
+        case O_TLSCERT: o->tls_cert_file = optarg; break;
+        case O_TLSKEY: o->tls_key_file = optarg; break;
         case O_WEB: o->web_dir = optarg; break;
         case O_CLIENT: o->client_dir = optarg; break;
         case O_KEEPALIVE:
@@ -427,6 +435,19 @@ int main(int argc, char **argv) {
         return 2;
     }
 
+    char *tls_cert = NULL, *tls_key = NULL;
+    if (o.tls_cert_file || o.tls_key_file) {
+        char *why_tls = NULL;
+        if (!o.tls_cert_file || !o.tls_key_file) why_tls = strdup("--tls-cert and --tls-key go together");
+        else if (tls_load_pair(o.tls_cert_file, o.tls_key_file, &tls_cert, &tls_key, &why_tls) < 0) { /* why_tls set */ }
+        if (why_tls) {
+            fprintf(stderr, "zoosyncd: %s\n", why_tls);
+            free(why_tls);
+            auth_verifier_free(verifier);
+            return 2;
+        }
+    }
+
     int rc = 1;
     atomic_bool ready = false;
     zkc *z = zkc_open(o.zk, o.session_timeout_ms, &ident, &o.log);
@@ -444,10 +465,10 @@ int main(int argc, char **argv) {
                        (double)o.write_mutations_per_sec};
     api *a = ev && commit ? api_new(&acfg) : NULL;
     httpd_config hcfg = {o.listen_host, o.listen_port, o.max_body, o.workers, o.ncors ? o.cors : NULL,
-                         api_handle_inline, verifier == NULL, api_check_early, o.limits};
+                         api_handle_inline, verifier == NULL, api_check_early, o.limits, tls_cert, tls_key};
     httpd *h = a ? httpd_start(&hcfg, api_handle, a, &o.log) : NULL;
     if (h) {
-        printf("zoosyncd: listening on http://%s%s%s:%u\n", strchr(o.listen_host, ':') ? "[" : "", o.listen_host,
+        printf("zoosyncd: listening on %s://%s%s%s:%u\n", tls_cert ? "https" : "http", strchr(o.listen_host, ':') ? "[" : "", o.listen_host,
                strchr(o.listen_host, ':') ? "]" : "", (unsigned)httpd_port(h));
         fflush(stdout);
         LOG_INFO(&o.log, "largest ZooKeeper transaction %zu bytes (--max-tx-bytes%s)", o.max_tx_bytes,
@@ -482,5 +503,7 @@ int main(int argc, char **argv) {
     mirror_set_free(mirrors); /* closes the mirror session; its hooks are done */
     store_schema_cache_shutdown();
     auth_verifier_free(verifier);
+    free(tls_cert);
+    free(tls_key);
     return rc;
 }

@@ -924,6 +924,19 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
     LOG_DEBUG(s->lg, "http: %s", msg);
 }
 
+/* Undoes httpd_start's setup once the worker pool exists. Returns NULL. */
+static httpd *start_failed(httpd *s) {
+    g_thread_pool_free(s->pool, TRUE, TRUE);
+    g_hash_table_destroy(s->streams);
+    g_mutex_clear(&s->stop_mu);
+    g_mutex_clear(&s->conn_mu);
+    g_mutex_clear(&s->linger_mu);
+    g_array_free(s->linger_new, TRUE);
+    if (s->stream_ep >= 0) close(s->stream_ep);
+    free(s);
+    return NULL;
+}
+
 httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs_log *lg) {
     httpd *s = calloc(1, sizeof *s);
     if (!s) return NULL;
@@ -976,17 +989,24 @@ httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs
         flags |= MHD_USE_IPv6;
     } else {
         LOG_ERROR(lg, "--listen: '%s' is not a numeric IP address", cfg->listen_host);
-        g_thread_pool_free(s->pool, TRUE, TRUE);
-        g_hash_table_destroy(s->streams);
-        g_mutex_clear(&s->stop_mu);
-        g_mutex_clear(&s->conn_mu);
-        g_mutex_clear(&s->linger_mu);
-        g_array_free(s->linger_new, TRUE);
-        if (s->stream_ep >= 0) close(s->stream_ep);
-        free(s);
-        return NULL;
+        return start_failed(s);
+    }
+    /* TLS 1.2 and 1.3 only, GnuTLS's NORMAL suites otherwise. */
+    struct MHD_OptionItem tls_opts[4] = {{MHD_OPTION_END, 0, NULL}};
+    if (cfg->tls_cert_pem && cfg->tls_key_pem) {
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+            LOG_ERROR(lg, "this libmicrohttpd was built without TLS");
+            return start_failed(s);
+        }
+        flags |= MHD_USE_TLS;
+        tls_opts[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cfg->tls_cert_pem};
+        tls_opts[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)cfg->tls_key_pem};
+        tls_opts[2] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
+                                              (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"};
+        tls_opts[3] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     }
     s->d = MHD_start_daemon(flags, cfg->listen_port, NULL, NULL, on_request, s,
+                            MHD_OPTION_ARRAY, tls_opts,
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                             MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
@@ -1003,15 +1023,7 @@ httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs
                             MHD_OPTION_END);
     if (!s->d) {
         LOG_ERROR(lg, "cannot listen on %s:%u", cfg->listen_host, (unsigned)cfg->listen_port);
-        g_thread_pool_free(s->pool, TRUE, TRUE);
-        g_hash_table_destroy(s->streams);
-        g_mutex_clear(&s->stop_mu);
-        g_mutex_clear(&s->conn_mu);
-        g_mutex_clear(&s->linger_mu);
-        g_array_free(s->linger_new, TRUE);
-        if (s->stream_ep >= 0) close(s->stream_ep);
-        free(s);
-        return NULL;
+        return start_failed(s);
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : cfg->listen_port;

@@ -117,6 +117,11 @@ typedef struct httpd_config {
                                         with a body, before a byte of it is read;
                                         true when it answered (401, 403) */
     httpd_limits limits;
+    /* HTTPS only (libmicrohttpd with GnuTLS, TLS 1.2 and 1.3) when both are
+     * set: PEM text of the certificate chain and of its private key (the
+     * caller keeps them alive until httpd_stop). NULL: plain HTTP. */
+    const char *tls_cert_pem;
+    const char *tls_key_pem;
 } httpd_config;
 
 httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs_log *lg);

@@ -188,7 +188,7 @@ export async function startGateway({ zk, root, args = [], listen = '127.0.0.1:0'
       gw.stdout += d;
       if (gw.url) return;
       buf += d;
-      const m = buf.match(/^zoosyncd: listening on (http:\/\/[^\s]+)\r?\n/m);
+      const m = buf.match(/^zoosyncd: listening on (https?:\/\/[^\s]+)\r?\n/m);
       if (m) { clearTimeout(timer); resolve(m[1]); }
     });
     exitP.then((r) => { clearTimeout(timer); if (!gw.url) reject(new Error(`gateway ${idx} exited before listening: ${JSON.stringify(r)} (log ${log}):\n${tail(log)}`)); });

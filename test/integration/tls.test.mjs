@@ -1,0 +1,119 @@
+// HTTPS (PROTOCOL.md v1.1 "Transport"): --tls-cert/--tls-key serve HTTPS
+// only, TLS 1.2 and 1.3; certificates from a CA this test makes with the
+// openssl command; bad or mismatched files are refused at start, naming them.
+import assert from 'node:assert/strict';
+import https from 'node:https';
+import http from 'node:http';
+import tls from 'node:tls';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { before } from 'node:test';
+import { setupEnv, it, startGateway, uniq, runGatewayExpectExit, tmpDir, sleep } from '../lib/harness.mjs';
+import { makeSigner } from '../lib/jwt.mjs';
+
+const env = setupEnv();
+let dir, ca, G, signer, admin;
+
+function openssl(...args) { return execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] }); }
+
+/** A CA and a certificate for 127.0.0.1 / localhost signed by it (P-256). */
+function makeCerts(name) {
+  openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}-ca.key`,
+    '-out', `${name}-ca.pem`, '-days', '2', '-subj', `/CN=zoosync test CA ${name}`);
+  openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`,
+    '-out', `${name}.csr`, '-subj', '/CN=localhost');
+  writeFileSync(path.join(dir, `${name}.ext`), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+  openssl('x509', '-req', '-in', `${name}.csr`, '-CA', `${name}-ca.pem`, '-CAkey', `${name}-ca.key`, '-CAcreateserial',
+    '-out', `${name}.pem`, '-days', '2', '-extfile', `${name}.ext`);
+  return { ca: readFileSync(path.join(dir, `${name}-ca.pem`)), cert: path.join(dir, `${name}.pem`), key: path.join(dir, `${name}.key`) };
+}
+
+function req(url, { method = 'GET', token, body, ...opts } = {}) {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const r = https.request({ hostname: u.hostname, port: u.port, path: u.pathname + u.search, method, ca, ...opts,
+      headers: { ...(token ? { Authorization: `Bearer ${token}` } : {}), ...(body ? { 'Content-Type': 'application/json' } : {}) } }, (res) => {
+      let t = '';
+      const proto = res.socket && res.socket.getProtocol ? res.socket.getProtocol() : null;
+      res.on('data', (d) => { t += d; });
+      res.on('end', () => resolve({ status: res.statusCode, text: t, json: (() => { try { return JSON.parse(t); } catch { return null; } })(), proto }));
+    });
+    r.on('error', reject);
+    r.setTimeout(10000, () => r.destroy(new Error('timeout')));
+    if (body) r.write(JSON.stringify(body));
+    r.end();
+  });
+}
+
+before(async () => {
+  await env.ready();
+  dir = tmpDir();
+  const c = makeCerts('a');
+  ca = c.ca;
+  signer = makeSigner('HS256', env.tmp);
+  G = await startGateway({ zk: env.zk.connect, root: env.root, name: 'tls', waitReady: false,
+    args: [...signer.args, '--tls-cert', c.cert, '--tls-key', c.key] });
+  admin = signer.token('admin');
+  for (let i = 0; i < 100; i++) {
+    const r = await req(`${G.url}/readyz`).catch(() => null);
+    if (r && r.status === 200) break;
+    await sleep(100);
+  }
+});
+
+it('serves HTTPS with the given certificate: the API, a push and an event stream work over TLS', async () => {
+  assert.match(G.url, /^https:\/\/127\.0\.0\.1:\d+$/);
+  const s = uniq('tls');
+  assert.equal((await req(`${G.url}/v1/stores/${s}`, { method: 'PUT', token: admin, body: {} })).status, 201);
+  const p = await req(`${G.url}/v1/stores/${s}/push`, { method: 'POST', token: admin, body: { client: 'c', mutations: [{ id: 1, key: 'k', op: 'put', value: 1 }] } });
+  assert.equal(p.status, 200, p.text);
+  assert.equal(p.json.results[0].status, 'applied');
+  const proto = p.proto;
+  assert.ok(proto === 'TLSv1.3' || proto === 'TLSv1.2', proto);
+  // An event stream over TLS delivers the change.
+  const got = await new Promise((resolve, reject) => {
+    const u = new URL(`${G.url}/v1/stores/${s}/events`);
+    const r = https.get({ hostname: u.hostname, port: u.port, path: u.pathname, ca, headers: { Authorization: `Bearer ${admin}` } }, (res) => {
+      let t = '';
+      res.on('data', (d) => { t += d; if (t.includes('"key":"k"')) { r.destroy(); resolve(t); } });
+    });
+    r.on('error', (e) => { if (!String(e).includes('socket hang up')) reject(e); });
+    setTimeout(() => { r.destroy(); reject(new Error('no event in 5 s')); }, 5000);
+  });
+  assert.match(got, /event: change/);
+});
+
+it('HTTPS only: plain HTTP on the port gets no answer; TLS 1.1 and an unknown CA are refused', async () => {
+  const u = new URL(G.url);
+  const plain = await new Promise((resolve) => {
+    const r = http.get({ hostname: u.hostname, port: u.port, path: '/healthz' }, (res) => resolve(`status ${res.statusCode}`));
+    r.on('error', (e) => resolve(`error ${e.code || e.message}`));
+    r.setTimeout(5000, () => { r.destroy(); resolve('timeout'); });
+  });
+  assert.doesNotMatch(plain, /^status 200/, `plain HTTP: ${plain}`);
+  const old = await new Promise((resolve) => {
+    const sock = tls.connect({ host: u.hostname, port: Number(u.port), ca, minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0' },
+      () => { resolve(`connected ${sock.getProtocol()}`); sock.destroy(); });
+    sock.on('error', (e) => resolve(`error ${e.code || e.message}`));
+  });
+  assert.match(old, /^error/, `TLS 1.1: ${old}`);
+  const other = makeCerts('b');
+  const wrong = await req(`${G.url}/healthz`, { ca: other.ca }).then((r) => `status ${r.status}`, (e) => `error ${e.code}`);
+  assert.match(wrong, /^error/, 'a client that trusts another CA refuses the server');
+});
+
+it('refused at start with a clear message: one of the two flags, an unreadable file, a key that is not the certificate\'s', async () => {
+  const a = makeCerts('c'), b = makeCerts('d');
+  const cases = [
+    [['--tls-cert', a.cert], /--tls-cert and --tls-key go together/],
+    [['--tls-cert', a.cert, '--tls-key', path.join(dir, 'missing.key')], /--tls-key .*missing\.key/],
+    [['--tls-cert', a.cert, '--tls-key', b.key], /--tls-cert .* \/ --tls-key .*:/],
+    [['--tls-cert', a.key, '--tls-key', a.key], /--tls-cert .* \/ --tls-key .*:/],
+  ];
+  for (const [args, re] of cases) {
+    const r = await runGatewayExpectExit(['--zk', env.zk.connect, ...signer.args, ...args]);
+    assert.equal(r.code, 2, `${args.join(' ')}: exit ${r.code}`);
+    assert.match(r.stderr, re, `${args.join(' ')}: ${r.stderr}`);
+  }
+});
