@@ -199,4 +199,20 @@ schema = [
 ]
 write('schema', schema)
 
+# ---- jwks (fuzz_jwks.c): key sets, keys made once with node:crypto ----
+RSA_JWK = {"kty": "RSA", "n": "u15ngNkTj0uPXAXL9Vu82D0pKyOUd7PgVp_gU1c6Rc8pVY1dHaakti8557jMnVYxH05XTs4fQQ0TQL4GOLAb-tbry2_f5PJrZrOsFtHGzlZfQQGyBxH0AtUqtfa7qV81FSwWN-NF_J7vrkEwhvIAPcRy_G-ehG5jSYQKo0m6uYwMmw2DMmJE2axZsLq7pFRn83EXYhS1oyYuCh5KX5lkcjZZuAx_LxJTyh9qieVXgd4Yk3hEWA40JNpQrQTyBs9FJ2jq9Iz53DA17hDmLVsmUUTgxoYDIbkHXr8AtyIFdZqXj_u-0Epj20gZRs9JDXVCmXJe6EciUPcd5sVcpUErVw", "e": "AQAB"}
+EC_JWK = {"kty": "EC", "x": "9-CPCuaH8WOckLHhUwS9kbtFpqtzeg99P6gR__lmpYU", "y": "mcpwBMHvTqH0JZTghuWdMs9s9o_9x7d8TXi9waIWkD4", "crv": "P-256"}
+OCT_K = base64.urlsafe_b64encode(b'k' * 32).rstrip(b'=').decode()
+def ks(*keys):
+    return json.dumps({"keys": list(keys)})
+jwks = [
+    ks(RSA_JWK), ks(EC_JWK), ks({"kty": "oct", "k": OCT_K}),
+    ks(dict(RSA_JWK, kid="r1", use="sig", alg="RS256"), dict(EC_JWK, kid="e1"), {"kty": "oct", "kid": "h1", "k": OCT_K}),
+    ks(dict(RSA_JWK, kid="a"), dict(EC_JWK, kid="a")), ks(RSA_JWK, EC_JWK), ks(dict(EC_JWK, crv="P-384")),
+    ks(dict(EC_JWK, x=EC_JWK["y"])), ks({"kty": "oct", "k": "YQ"}), ks(dict(RSA_JWK, e="AA")), ks(dict(RSA_JWK, use="enc")),
+    ks({"kty": "OKP", "crv": "Ed25519", "x": "AA"}), '{"keys":[]}', '{"keys":{}}', '[]', '', '{"keys":[1,"a",null]}',
+    ks(dict(RSA_JWK, kid="")), ks(dict(RSA_JWK, alg="HS256")), ks(dict(EC_JWK, x=EC_JWK["x"] + "=")),
+]
+write('jwks', jwks)
+
 print({t: len(os.listdir(os.path.join(ROOT, t))) for t in os.listdir(ROOT)})

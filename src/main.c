@@ -34,6 +34,7 @@ typedef struct options {
     const char *root;
     const char *jwt_secret_file;
     const char *jwt_public_key;
+    const char *jwt_jwks;
     const char *jwt_audience;
     const char *jwt_issuer;
     size_t jwt_max_lifetime;
@@ -71,6 +72,8 @@ static void usage(FILE *f) {
             "  --root PATH               znode under which zoosync keeps its data (default /zoosync)\n"
             "  --jwt-secret-file F       verify HS256 tokens with the secret in F (one trailing newline ignored)\n"
             "  --jwt-public-key F        verify RS256/ES256 tokens with the PEM public key in F\n"
+            "  --jwt-jwks F              verify tokens with the JSON Web Key Set in F (RSA, EC P-256, oct keys),\n"
+            "                            chosen by the token's kid; SIGHUP reads the file (and the others) again\n"
             "  --jwt-audience AUD        require AUD in the tokens' aud claim\n"
             "  --jwt-issuer ISS          require the tokens' iss claim to be ISS\n"
             "  --jwt-max-lifetime S      refuse tokens living longer than S seconds, exp - iat (default 86400)\n"
@@ -148,7 +151,7 @@ static bool is_loopback(const char *host) {
 }
 
 static int parse_args(int argc, char **argv, options *o) {
-    enum { O_LISTEN = 1, O_ZK, O_ROOT, O_SECRET, O_PUBKEY, O_BODY, O_TX, O_CREATE, O_CORS, O_WORKERS, O_SESSION, O_LOG, O_HELP, O_WEB, O_CLIENT, O_KEEPALIVE, O_STREAMS, O_GC, O_AUD, O_ISS, O_LIFE, O_DIGEST, O_WORLD, O_APPLY, O_HEAP, O_EDGE, O_RATE, O_WBYTES, O_WMUTS, O_TLSCERT, O_TLSKEY };
+    enum { O_LISTEN = 1, O_ZK, O_ROOT, O_SECRET, O_PUBKEY, O_BODY, O_TX, O_CREATE, O_CORS, O_WORKERS, O_SESSION, O_LOG, O_HELP, O_WEB, O_CLIENT, O_KEEPALIVE, O_STREAMS, O_GC, O_AUD, O_ISS, O_LIFE, O_DIGEST, O_WORLD, O_APPLY, O_HEAP, O_EDGE, O_RATE, O_WBYTES, O_WMUTS, O_TLSCERT, O_TLSKEY, O_JWKS };
     static const struct option longs[] = {
         {"listen", required_argument, NULL, O_LISTEN},     {"zk", required_argument, NULL, O_ZK},
         {"root", required_argument, NULL, O_ROOT},         {"jwt-secret-file", required_argument, NULL, O_SECRET},
@@ -165,7 +168,7 @@ static int parse_args(int argc, char **argv, options *o) {
         {"zk-apply-acl", no_argument, NULL, O_APPLY},   {"zk-heap-mb", required_argument, NULL, O_HEAP},
         {"rate-limit", required_argument, NULL, O_RATE}, {"write-bytes-per-sec", required_argument, NULL, O_WBYTES},
         {"write-mutations-per-sec", required_argument, NULL, O_WMUTS},
-        {"tls-cert", required_argument, NULL, O_TLSCERT}, {"tls-key", required_argument, NULL, O_TLSKEY},
+        {"jwt-jwks", required_argument, NULL, O_JWKS}, {"tls-cert", required_argument, NULL, O_TLSCERT}, {"tls-key", required_argument, NULL, O_TLSKEY},
         {"help", no_argument, NULL, O_HELP},
         /* the HTTP edge limits, parsed by httpd_limits_parse (src/http/server.c) */
         {"max-body-inflight", required_argument, NULL, O_EDGE}, {"header-timeout", required_argument, NULL, O_EDGE},
@@ -238,6 +241,7 @@ static int parse_args(int argc, char **argv, options *o) {
                 return -1;
             *(c == O_WBYTES ? &o->write_bytes_per_sec : &o->write_mutations_per_sec) = (long long)v;
             break;
+        case O_JWKS: o->jwt_jwks = optarg; break;
         case O_TLSCERT: o->tls_cert_file = optarg; break;
         case O_TLSKEY: o->tls_key_file = optarg; break;
         case O_WEB: o->web_dir = optarg; break;
@@ -363,6 +367,21 @@ static void preload(zkc *z, mirror_set *mirrors, const options *o) {
     stores_free_names(names, n);
 }
 
+/* SIGHUP: what can change without a restart, read again and logged. */
+static void reload(const options *o, auth_verifier *verifier) {
+    LOG_INFO(&o->log, "SIGHUP: reloading");
+    if (verifier) {
+        char *summary = NULL, *err = NULL;
+        if (auth_verifier_reload(verifier, &summary, &err) == 0)
+            LOG_INFO(&o->log, "token keys reloaded: %s", summary ? summary : "");
+        else
+            LOG_ERROR(&o->log, "token keys NOT reloaded, the previous ones stay: %s", err ? err : "failed");
+        free(summary);
+        free(err);
+    }
+    LOG_INFO(&o->log, "SIGHUP: other settings (TLS certificates, limits, log level) need a restart");
+}
+
 int main(int argc, char **argv) {
     /* OpenSSL (through libjwt) would clean up in an atexit handler, which
      * can crash after worker threads that used it are gone; everything it
@@ -389,19 +408,24 @@ int main(int argc, char **argv) {
      * budgets"). On by default with authentication only: without it every
      * client behind the same proxy would share one subject (the address),
      * and the gateway then serves loopback alone. */
-    bool auth_on = o.jwt_secret_file || o.jwt_public_key;
+    bool auth_on = o.jwt_secret_file || o.jwt_public_key || o.jwt_jwks;
     if (o.write_bytes_per_sec < 0) o.write_bytes_per_sec = auth_on ? (long long)(o.zk_heap_mb * 1048576 / 256) : 0;
     if (o.write_mutations_per_sec < 0) o.write_mutations_per_sec = auth_on ? (long long)o.zk_heap_mb * 4 : 0;
 
     auth_verifier *verifier = NULL;
     char *err = NULL;
+    if (!!o.jwt_secret_file + !!o.jwt_public_key + !!o.jwt_jwks > 1) {
+        fprintf(stderr, "zoosyncd: give one of --jwt-secret-file, --jwt-public-key and --jwt-jwks\n");
+        return 2;
+    }
     if (o.jwt_secret_file) verifier = auth_verifier_from_secret_file(o.jwt_secret_file, &err);
     else if (o.jwt_public_key) verifier = auth_verifier_from_pubkey_file(o.jwt_public_key, &err);
+    else if (o.jwt_jwks) verifier = auth_verifier_from_jwks_file(o.jwt_jwks, &err);
     if (verifier && auth_verifier_set_policy(verifier, o.jwt_audience, o.jwt_issuer, (long long)o.jwt_max_lifetime, &err) < 0) {
         auth_verifier_free(verifier);
         verifier = NULL;
     }
-    if ((o.jwt_secret_file || o.jwt_public_key) && !verifier) {
+    if ((o.jwt_secret_file || o.jwt_public_key || o.jwt_jwks) && !verifier) {
         fprintf(stderr, "zoosyncd: %s\n", err ? err : "cannot load the token key");
         free(err);
         return 2;
@@ -418,7 +442,9 @@ int main(int argc, char **argv) {
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    sigset_t waits = sigs; /* once ready: the stop signals, and SIGHUP (reload) */
+    sigaddset(&waits, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &waits, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     zk_ident ident = {0};
@@ -477,7 +503,7 @@ int main(int argc, char **argv) {
         LOG_INFO(&o.log, "per subject: rate limit %s, write budget %lld bytes/s and %lld mutations/s (0: off)",
                  o.rate_limit ? "on" : "off", o.write_bytes_per_sec, o.write_mutations_per_sec);
         LOG_INFO(&o.log, "zookeeper %s, root %s, auth %s, znodes %s", o.zk, o.root,
-                 verifier ? (o.jwt_secret_file ? "HS256" : "public key") : "off",
+                 verifier ? (o.jwt_secret_file ? "HS256" : o.jwt_jwks ? "key set" : "public key") : "off",
                  !ident.on ? "open (no --zk-digest-file)" : o.zk_world_read ? "digest identity: all, world: read" : "digest identity only");
         int s = setup(z, &o, &sigs);
         if (s == 0) {
@@ -487,7 +513,7 @@ int main(int argc, char **argv) {
             atomic_store(&ready, true);
             LOG_INFO(&o.log, "ready");
             int sig;
-            sigwait(&sigs, &sig);
+            while (sigwait(&waits, &sig) == 0 && sig == SIGHUP) reload(&o, verifier);
             LOG_INFO(&o.log, "signal %d: stopping", sig);
         }
         rc = s == -2 ? 1 : 0; /* a signal during setup is a normal stop */

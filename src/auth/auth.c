@@ -27,6 +27,9 @@
  *   - HS256 secrets of at least 32 bytes (the SHA-256 output size). */
 #include "auth/auth.h"
 
+#include "auth/jwks.h"
+#include "util/b64url.h"
+
 #include <errno.h>
 #include <jansson.h>
 #include <jwt.h>
@@ -36,7 +39,9 @@
 #include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <openssl/pem.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,10 +59,22 @@
 /* Latest NumericDate accepted: 9999-12-31T23:59:59Z. */
 #define AUTH_MAX_TIME 253402300799LL
 
+/* The keys a verifier holds at one moment: swapped whole by a reload, and
+ * reference-counted so that a verification under way keeps the set it
+ * started with. */
+typedef struct auth_keyset {
+    atomic_int refs;
+    size_t n;
+    jwks_key *keys;     /* kid NULL: a single key that any token may use */
+} auth_keyset;
+
+typedef enum { AUTH_SRC_NONE, AUTH_SRC_SECRET, AUTH_SRC_PUBKEY, AUTH_SRC_JWKS } auth_source;
+
 struct auth_verifier {
-    jwt_alg_t alg;      /* JWT_ALG_HS256, JWT_ALG_RS256 or JWT_ALG_ES256 */
-    unsigned char *key; /* secret bytes or PEM text, NUL-terminated copy */
-    size_t len;         /* key length without the terminator */
+    pthread_mutex_t mu; /* guards ks (a reload swaps it); held only to take a reference */
+    auth_keyset *ks;
+    auth_source source; /* the file the keys come from, read again by auth_verifier_reload */
+    char *path;
     char *audience;     /* required in "aud" (NULL: not checked) */
     char *issuer;       /* required as "iss" (NULL: not checked) */
     long long max_lifetime; /* seconds; exp - iat (or exp - now) above it is refused; 0: none */
@@ -99,23 +116,51 @@ static unsigned char *auth_memdup0(const void *src, size_t len) {
     return p;
 }
 
-/* Allocates a verifier owning a copy of key. */
-static auth_verifier *auth_verifier_make(jwt_alg_t alg, const void *key, size_t len, char **err) {
-    auth_verifier *v = malloc(sizeof *v);
-    unsigned char *k = auth_memdup0(key, len);
-    if (!v || !k) {
+static auth_keyset *auth_keyset_new(jwks_key *keys, size_t n) {
+    auth_keyset *ks = malloc(sizeof *ks);
+    if (!ks) return NULL;
+    atomic_init(&ks->refs, 1);
+    ks->n = n;
+    ks->keys = keys;
+    return ks;
+}
+
+static void auth_keyset_unref(auth_keyset *ks) {
+    if (ks && atomic_fetch_sub(&ks->refs, 1) == 1) {
+        jwks_free(ks->keys, ks->n);
+        free(ks);
+    }
+}
+
+/* A verifier owning keys (taken, also on failure). */
+static auth_verifier *auth_verifier_of(jwks_key *keys, size_t n, char **err) {
+    auth_verifier *v = calloc(1, sizeof *v);
+    auth_keyset *ks = v ? auth_keyset_new(keys, n) : NULL;
+    if (!ks) {
         free(v);
-        free(k);
+        jwks_free(keys, n);
         auth_errf(err, "out of memory creating the token verifier");
         return NULL;
     }
-    v->alg = alg;
-    v->key = k;
-    v->len = len;
-    v->audience = NULL;
-    v->issuer = NULL;
-    v->max_lifetime = 0;
+    pthread_mutex_init(&v->mu, NULL);
+    v->ks = ks;
     return v;
+}
+
+/* Allocates a verifier owning a copy of one key (no kid). */
+static auth_verifier *auth_verifier_make(jwt_alg_t alg, const void *key, size_t len, char **err) {
+    jwks_key *k = calloc(1, sizeof *k);
+    if (k && !(k->key = auth_memdup0(key, len))) {
+        free(k);
+        k = NULL;
+    }
+    if (!k) {
+        auth_errf(err, "out of memory creating the token verifier");
+        return NULL;
+    }
+    k->alg = alg;
+    k->len = len;
+    return auth_verifier_of(k, 1, err);
 }
 
 /* Reads a whole regular file (at most AUTH_MAX_KEY_FILE bytes) into a
@@ -231,7 +276,17 @@ static size_t auth_strip_newline(const char *buf, size_t len) {
     return len;
 }
 
-auth_verifier *auth_verifier_from_secret_file(const char *path, char **err) {
+static auth_verifier *auth_verifier_from(auth_verifier *v, auth_source src, const char *path, char **err) {
+    if (v && !(v->path = strdup(path))) {
+        auth_verifier_free(v);
+        auth_errf(err, "out of memory");
+        return NULL;
+    }
+    if (v) v->source = src;
+    return v;
+}
+
+static auth_verifier *auth_secret_file(const char *path, char **err) {
     size_t size = 0;
     char *buf = auth_read_file(path, &size, err);
     if (!buf) return NULL;
@@ -246,7 +301,11 @@ auth_verifier *auth_verifier_from_secret_file(const char *path, char **err) {
     return v;
 }
 
-auth_verifier *auth_verifier_from_pubkey_file(const char *path, char **err) {
+auth_verifier *auth_verifier_from_secret_file(const char *path, char **err) {
+    return auth_verifier_from(auth_secret_file(path, err), AUTH_SRC_SECRET, path, err);
+}
+
+static auth_verifier *auth_pubkey_file(const char *path, char **err) {
     size_t len = 0;
     char *buf = auth_read_file(path, &len, err);
     if (!buf) return NULL;
@@ -256,6 +315,56 @@ auth_verifier *auth_verifier_from_pubkey_file(const char *path, char **err) {
     if (!v && err) auth_errf(err, "%s: %s", path, why ? why : "invalid public key");
     free(why);
     return v;
+}
+
+auth_verifier *auth_verifier_from_pubkey_file(const char *path, char **err) {
+    return auth_verifier_from(auth_pubkey_file(path, err), AUTH_SRC_PUBKEY, path, err);
+}
+
+static auth_verifier *auth_jwks_file(const char *path, char **err) {
+    size_t len = 0;
+    char *buf = auth_read_file(path, &len, err);
+    if (!buf) return NULL;
+    jwks_key *keys;
+    size_t n;
+    char *why = NULL;
+    int rc = jwks_parse(buf, len, &keys, &n, &why);
+    memset(buf, 0, len); /* it may hold secrets */
+    free(buf);
+    if (rc < 0) {
+        auth_errf(err, "%s: %s", path, why ? why : "invalid key set");
+        free(why);
+        return NULL;
+    }
+    return auth_verifier_of(keys, n, err);
+}
+
+auth_verifier *auth_verifier_from_jwks_file(const char *path, char **err) {
+    return auth_verifier_from(auth_jwks_file(path, err), AUTH_SRC_JWKS, path, err);
+}
+
+int auth_verifier_reload(auth_verifier *v, char **summary, char **err) {
+    if (!v->path) return auth_errf(err, "the token keys were not read from a file"), -1;
+    auth_verifier *fresh = v->source == AUTH_SRC_SECRET   ? auth_secret_file(v->path, err)
+                         : v->source == AUTH_SRC_PUBKEY ? auth_pubkey_file(v->path, err)
+                                                        : auth_jwks_file(v->path, err);
+    if (!fresh) return -1; /* the keys in use stay */
+    pthread_mutex_lock(&v->mu);
+    auth_keyset *old = v->ks;
+    v->ks = fresh->ks;
+    pthread_mutex_unlock(&v->mu);
+    fresh->ks = old; /* freed with fresh, once no verification holds it */
+    if (summary) {
+        char buf[1024];
+        int off = snprintf(buf, sizeof buf, "%zu key%s", v->ks->n, v->ks->n == 1 ? "" : "s");
+        for (size_t i = 0; i < v->ks->n && off < (int)sizeof buf - 80; i++)
+            off += snprintf(buf + off, sizeof buf - (size_t)off, "%s%s %s", i ? ", " : " (", jwt_alg_str(v->ks->keys[i].alg),
+                            v->ks->keys[i].kid ? v->ks->keys[i].kid : "(no kid)");
+        if (v->ks->n && off < (int)sizeof buf - 2) snprintf(buf + off, sizeof buf - (size_t)off, ")");
+        *summary = strdup(buf);
+    }
+    auth_verifier_free(fresh);
+    return 0;
 }
 
 int auth_verifier_set_policy(auth_verifier *v, const char *audience, const char *issuer, long long max_lifetime,
@@ -287,49 +396,13 @@ void auth_verifier_free(auth_verifier *v) {
     if (!v) return;
     free(v->audience);
     free(v->issuer);
-    if (v->alg == JWT_ALG_HS256) memset(v->key, 0, v->len);
-    free(v->key);
+    free(v->path);
+    auth_keyset_unref(v->ks);
+    pthread_mutex_destroy(&v->mu);
     free(v);
 }
 
 /* ---- token parsing ---------------------------------------------------- */
-
-/* Value of one base64url character, -1 for any other byte. */
-static int auth_b64url_val(unsigned char c) {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '-') return 62;
-    if (c == '_') return 63;
-    return -1;
-}
-
-/* Decodes n bytes of unpadded base64url into a malloc'd block (*outlen
- * bytes plus a NUL). NULL when the input is not base64url or on OOM. */
-static char *auth_b64url_decode(const char *s, size_t n, size_t *outlen) {
-    if (n % 4 == 1) return NULL;
-    char *out = malloc(n / 4 * 3 + 3);
-    if (!out) return NULL;
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        int v = auth_b64url_val((unsigned char)s[i]);
-        if (v < 0) {
-            free(out);
-            return NULL;
-        }
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (char)((acc >> bits) & 0xff);
-        }
-    }
-    out[o] = '\0';
-    *outlen = o;
-    return out;
-}
 
 /* The three segments of a compact JWS. */
 typedef struct auth_parts {
@@ -350,7 +423,7 @@ static int auth_split(const char *token, auth_parts *p, char **why) {
             if (k == 2) return auth_errf(why, "malformed token: more than three segments"), -1;
             p->len[k] = (size_t)(token + i - p->seg[k]);
             p->seg[++k] = token + i + 1;
-        } else if (auth_b64url_val((unsigned char)token[i]) < 0) {
+        } else if (!zs_b64url_char((unsigned char)token[i])) {
             return auth_errf(why, "malformed token: character at offset %zu is not base64url", i), -1;
         }
     }
@@ -365,7 +438,7 @@ static int auth_split(const char *token, auth_parts *p, char **why) {
  * refused). Returns a new reference or NULL. */
 static json_t *auth_segment_json(const char *seg, size_t len) {
     size_t n = 0;
-    char *raw = auth_b64url_decode(seg, len, &n);
+    char *raw = zs_b64url_decode(seg, len, &n);
     if (!raw) return NULL;
     json_t *j = json_loadb(raw, n, JSON_REJECT_DUPLICATES, NULL);
     free(raw);
@@ -378,14 +451,32 @@ static json_t *auth_segment_json(const char *seg, size_t len) {
 
 /* Checks the JOSE header: alg must equal the verifier's, no "crit".
  * Returns 0, or -1 with *why. */
-static int auth_check_header(const auth_verifier *v, const auth_parts *p, char **why) {
+/* The key a token names: its "kid" in the set, or the set's only key (a
+ * single key without a kid takes any token, as a lone PEM or secret
+ * does). NULL with *why when there is none. */
+static const jwks_key *auth_select_key(const auth_keyset *ks, json_t *h, char **why) {
+    json_t *kidj = json_object_get(h, "kid");
+    const char *kid = json_string_value(kidj);
+    if (kidj && !kid) return auth_errf(why, "token header \"kid\" is not a string"), NULL;
+    if (ks->n == 1 && (!ks->keys[0].kid || (kid && strcmp(kid, ks->keys[0].kid) == 0) || !kid)) return &ks->keys[0];
+    if (!kid) return auth_errf(why, "token header has no \"kid\" and this gateway holds several keys"), NULL;
+    for (size_t i = 0; i < ks->n; i++)
+        if (ks->keys[i].kid && strcmp(ks->keys[i].kid, kid) == 0) return &ks->keys[i];
+    return auth_errf(why, "token \"kid\" \"%.64s\" is not one of this gateway's keys", kid), NULL;
+}
+
+static int auth_check_header(const auth_keyset *ks, const auth_parts *p, const jwks_key **key, char **why) {
     json_t *h = auth_segment_json(p->seg[0], p->len[0]);
     if (!h) return auth_errf(why, "malformed token: header is not a base64url JSON object"), -1;
-    const char *want = jwt_alg_str(v->alg);
     const char *alg = json_string_value(json_object_get(h, "alg"));
     int rc = -1;
+    const jwks_key *k = alg ? auth_select_key(ks, h, why) : NULL;
+    const char *want = k ? jwt_alg_str(k->alg) : "";
+    *key = k;
     if (!alg)
         auth_errf(why, "token header has no \"alg\"");
+    else if (!k)
+        ; /* *why says which key was missing */
     else if (strcmp(alg, want) != 0)
         auth_errf(why, "token algorithm \"%.32s\" is not accepted (expected %s)", alg, want);
     else if (json_object_get(h, "crit"))
@@ -398,7 +489,7 @@ static int auth_check_header(const auth_verifier *v, const auth_parts *p, char *
 
 /* Verifies the signature with libjwt and re-checks the algorithm it saw.
  * Returns 0, or -1 with *why. */
-static int auth_check_signature(const auth_verifier *v, const char *token, char **why) {
+static int auth_check_signature(const jwks_key *v, const char *token, char **why) {
     jwt_t *jwt = NULL;
     int rc = jwt_decode(&jwt, token, v->key, (int)v->len);
     if (rc != 0 || !jwt) {
@@ -515,14 +606,24 @@ int auth_verify(const auth_verifier *v, const char *token, time_t now, auth_prin
     if (!v || !out) return auth_errf(why, "no token verifier"), -1;
     if (!token) return auth_errf(why, "no token"), -1;
     if (auth_split(token, &parts, why) < 0) return -1;
-    if (auth_check_header(v, &parts, why) < 0) return -1;
+    auth_verifier *mv = (auth_verifier *)v; /* the lock is not part of its value */
+    pthread_mutex_lock(&mv->mu);
+    auth_keyset *ks = v->ks;
+    atomic_fetch_add(&ks->refs, 1);
+    pthread_mutex_unlock(&mv->mu);
+    const jwks_key *key = NULL;
+    int rc = auth_check_header(ks, &parts, &key, why);
     /* Parsed before the signature check only to name the failure well; its
      * claims are used only once the signature holds. */
-    json_t *claims = auth_segment_json(parts.seg[1], parts.len[1]);
-    if (!claims) return auth_errf(why, "malformed token: payload is not a base64url JSON object"), -1;
-    int rc = auth_check_signature(v, token, why);
+    json_t *claims = rc == 0 ? auth_segment_json(parts.seg[1], parts.len[1]) : NULL;
+    if (rc == 0 && !claims) {
+        auth_errf(why, "malformed token: payload is not a base64url JSON object");
+        rc = -1;
+    }
+    if (rc == 0) rc = auth_check_signature(key, token, why);
     if (rc == 0) rc = auth_claims_principal(v, claims, now, out, why);
     json_decref(claims);
+    auth_keyset_unref(ks);
     return rc;
 }
 

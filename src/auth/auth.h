@@ -1,9 +1,12 @@
 /* auth: bearer-token verification (libjwt) and scope checks.
  *
- * An auth_verifier holds one verification key: an HS256 shared secret, or an
- * RS256 / ES256 public key (PEM). It is immutable after creation and safe to
- * share between threads. auth_verify() turns a compact JWT into a principal
- * the caller owns and frees with auth_principal_free().
+ * An auth_verifier holds its verification keys: an HS256 shared secret, an
+ * RS256 / ES256 public key (PEM), or a JSON Web Key Set whose keys tokens
+ * select by "kid" (src/auth/jwks.h). Safe to share between threads: its
+ * key set is swapped whole by auth_verifier_reload (under its mutex, with a
+ * reference a verification under way keeps), and nothing else changes
+ * after creation. auth_verify() turns a compact JWT into a principal the
+ * caller owns and frees with auth_principal_free().
  *
  * Token rules (PROTOCOL.md "Authentication and scopes"): the token's `alg`
  * must be the verifier's algorithm (never "none"); `exp` is required and must
@@ -39,6 +42,13 @@ int auth_verifier_set_policy(auth_verifier *v, const char *audience, const char 
 /* Reads a file and calls one of the above. */
 auth_verifier *auth_verifier_from_secret_file(const char *path, char **err);
 auth_verifier *auth_verifier_from_pubkey_file(const char *path, char **err);
+/* A JSON Web Key Set file (RSA, EC P-256 and oct keys, by "kid"). */
+auth_verifier *auth_verifier_from_jwks_file(const char *path, char **err);
+/* Reads the verifier's file again (secret, PEM or key set, as created) and
+ * swaps in its keys; a verification under way finishes with the old ones.
+ * 0 and a malloc'd *summary ("2 keys (RS256 a, ES256 b)"); -1 and *err,
+ * the keys in use kept. For SIGHUP. */
+int auth_verifier_reload(auth_verifier *v, char **summary, char **err);
 void auth_verifier_free(auth_verifier *v);
 
 /* Verifies token at time now. Returns 0 and *out on success; -1 and a
