@@ -57,6 +57,19 @@ for _ in $(seq 1 100); do
   kill -0 "$gw_pid" 2>/dev/null || { echo "run: zoosyncd exited" >&2; exit 1; }
   sleep 0.1
 done
+curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 || { echo "run: zoosyncd is not ready after 10 s" >&2; exit 1; }
+
+# The todos store's schema (web/todos.schema.json): every gateway refuses a
+# value that does not match it (400 invalid_value, or "rejected" in a push).
+# A store PUT changes only the fields it names, so this is safe on every
+# start (200 when the store is unchanged or updated).
+schema_body="$(printf '{"schema":%s}' "$(cat "$here/web/todos.schema.json")")"
+if ! out="$(curl -sS -XPUT -H 'Content-Type: application/json' --data-binary "$schema_body" \
+            -w '\n%{http_code}' "http://127.0.0.1:$port/v1/stores/todos")" || [[ "${out##*$'\n'}" != 20? ]]; then
+  echo "run: could not set the schema of the store todos: ${out:-no answer}" >&2
+  exit 1
+fi
+echo "Store todos: schema set from web/todos.schema.json (title 1-200 characters, done a boolean, createdAt)"
 
 cat <<MSG
 
@@ -64,8 +77,11 @@ zoosync is running: open http://127.0.0.1:$port for the demo (store "todos").
 The API, with curl:
   curl -s http://127.0.0.1:$port/v1/stores/todos
   curl -s -XPOST -H 'Content-Type: application/json' http://127.0.0.1:$port/v1/stores/todos/push \\
-       -d '{"client":"me","mutations":[{"id":1,"key":"todo:1","op":"put","value":{"title":"milk"},"base":0}]}'
+       -d '{"client":"me","mutations":[{"id":1,"key":"todo:1","op":"put","value":{"title":"milk","done":false},"base":0}]}'
   curl -s http://127.0.0.1:$port/v1/stores/todos/changes
+A value the schema refuses (a title over 200 characters, another field) is
+400 invalid_value, or "rejected" in a push; the demo's "Try an invalid write"
+shows the client rolling it back.
 Ctrl-C stops ZooKeeper and the gateway.
 MSG
 wait "$gw_pid"

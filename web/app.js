@@ -83,7 +83,10 @@ function edit(key, t, el) {
   input.value = t.title;
   el.replaceWith(input);
   input.focus();
+  let finished = false; // Enter, then the blur of the removed input: one write
   const done = (save) => {
+    if (finished) return;
+    finished = true;
     const v = input.value.trim();
     if (save && v && v !== t.title) db.put(STORE, key, { ...t, title: v });
     else render();
@@ -106,10 +109,18 @@ db.subscribe(STORE, (changes) => {
   render();
 });
 
+/** A notice above the list: text, or [text, list of lines] (kept 15 s). */
 function notice(kind, text) {
   const n = document.createElement('div');
   n.className = `notice ${kind}`;
-  n.textContent = text;
+  const body = document.createElement('div');
+  if (Array.isArray(text)) {
+    body.textContent = text[0];
+    const ul = document.createElement('ul');
+    ul.append(...text[1].map((line) => Object.assign(document.createElement('li'), { textContent: line })));
+    body.append(ul);
+  } else body.textContent = text;
+  n.append(body);
   const x = document.createElement('button');
   x.type = 'button';
   x.textContent = '×';
@@ -125,8 +136,22 @@ db.on('conflict', (c) => {
   const how = c.unresolved ? 'left unresolved' : c.resolved === undefined ? 'deleted (a delete wins)' : 'merged';
   notice('conflict', `Conflict on “${name}”: changed here and elsewhere at once — ${how}.`);
 });
+/** A short quote of a title for a message. */
+const quote = (t) => `“${String(t).length > 40 ? `${String(t).slice(0, 40)}…` : t}”`;
+
 db.on('error', (e) => {
   if (e.code === 'network' || e.code === 'timeout') return; // shown by the status pill
+  if (e.mutation) {
+    // The server refused a write for good (e.g. invalid_value: the store's
+    // schema): the client has already dropped it and put back the server's
+    // state of the key (the item is gone, or shows its old value again).
+    const m = e.mutation;
+    const what = m.op === 'delete' ? `Deleting ${m.key}` : m.value && m.value.title !== undefined ? `The write of ${quote(m.value.title)}` : `The write of ${m.key}`;
+    const why = e.code === 'invalid_value' ? 'the value does not match the store\'s schema' : e.code;
+    const lines = (e.errors || []).map((x) => `${x.path || '(the value)'}: ${x.message} (${x.keyword})`);
+    notice('error', [`${what} was refused by the server (${why}) and rolled back.`, lines]);
+    return;
+  }
   notice('error', `${e.code}: ${e.message}`);
 });
 
@@ -167,6 +192,15 @@ $('add').addEventListener('submit', async (e) => {
   if (!title) return;
   const key = `todo:${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
   $('title').value = '';
+  try { await db.put(STORE, key, { title, done: false, createdAt: Date.now() }); } catch (err) { notice('error', `${err.code}: ${err.message}`); }
+});
+
+// What a buggy or hostile client could send: a title over the schema's 200
+// characters (the form's maxlength does not apply here). It shows at once,
+// pending; the server answers "rejected" and the client rolls it back.
+$('invalid').addEventListener('click', async () => {
+  const title = 'This title is far too long for the schema: ' + 'la '.repeat(70).trim() + '.';
+  const key = `todo:${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
   try { await db.put(STORE, key, { title, done: false, createdAt: Date.now() }); } catch (err) { notice('error', `${err.code}: ${err.message}`); }
 });
 

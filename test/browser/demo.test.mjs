@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { before } from 'node:test';
 import path from 'node:path';
 import { setupEnv, it, REPO, tmpDir } from '../lib/harness.mjs';
-import { statSync } from 'node:fs';
+import { statSync, readFileSync } from 'node:fs';
 import { Api } from '../lib/http.mjs';
 import { zkPath } from '../../client/zoosync.js';
 import { startGateways, launch, WEB_DIR } from './lib/browser.mjs';
@@ -16,6 +16,10 @@ before(async () => {
   await env.ready();
   [G] = await startGateways(env, 1, { web: WEB_DIR, args: ['--create-store', 'todos'] });
   api = new Api(G);
+  // As scripts/run.sh does: the todos store gets the demo's schema.
+  const schema = JSON.parse(readFileSync(path.join(WEB_DIR, 'todos.schema.json'), 'utf8'));
+  const put = await api.putStore('todos', { schema });
+  assert.equal(put.status, 200, put.text);
   browser = await launch();
 });
 
@@ -75,6 +79,66 @@ it('the demo: add, complete, offline switch with pending writes, live remote cha
     const shot = process.env.ZOOSYNC_SCREENSHOT ? path.resolve(REPO, process.env.ZOOSYNC_SCREENSHOT) : path.join(tmpDir(), 'demo.png');
     await page.screenshot({ path: shot });
     assert.ok(statSync(shot).size > 10000, 'a real screenshot');
+    assert.deepEqual(errors, []);
+  } finally {
+    await ctx.close();
+  }
+});
+
+it('the demo: a write the schema refuses is rolled back in the page, with the server\'s reason shown above the list', async () => {
+  const ctx = await browser.newContext({ viewport: { width: 900, height: 760 }, deviceScaleFactor: 1 });
+  try {
+    const page = await ctx.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${G.url}/?root=${encodeURIComponent(env.root)}`);
+    await page.waitForSelector('body[data-ready="1"]');
+    await page.waitForSelector('#st-online.live', { timeout: 5000 });
+    const titles = () => page.$$eval('.item .title', (els) => els.map((e) => e.textContent));
+    await page.fill('#title', 'Valid: check the schema');
+    await page.press('#title', 'Enter');
+    await page.waitForFunction(() => [...document.querySelectorAll('.item')].some((e) =>
+      e.querySelector('.title')?.textContent === 'Valid: check the schema' && e.querySelector('.badge.synced')), null, { timeout: 5000 });
+    const before = await titles();
+
+    // Offline first, so that the refused item is seen in the list, pending.
+    await page.click('.switch');
+    await page.waitForSelector('#st-online.offline');
+    await page.click('#invalid');
+    await page.waitForFunction(() => [...document.querySelectorAll('.item .title')].some((e) => e.textContent.startsWith('This title is far too long')));
+    const key = await page.$$eval('.item', (els) => els.find((e) => e.querySelector('.title').textContent.startsWith('This title is far too long')).dataset.key);
+    await page.waitForFunction((k) => document.querySelector(`.badge[data-key="${k}"]`)?.textContent === 'pending', key);
+    assert.equal((await api.getRecord('todos', key)).status, 404, 'nothing reached the server while offline');
+
+    // Online: the server answers "rejected" (invalid_value); the item goes, the reason shows.
+    await page.click('.switch');
+    await page.waitForSelector('.notice.error', { timeout: 5000 });
+    const msg = await page.textContent('.notice.error');
+    assert.match(msg, /refused by the server/, msg);
+    assert.match(msg, /rolled back/, msg);
+    assert.match(msg, /\/title: the string is 253 characters long, longer than 200 \(maxLength\)/, msg);
+    assert.ok(await page.isVisible('.notice.error'), 'the error is on screen');
+    const placed = await page.evaluate(() => {
+      const n = document.querySelector('.notice.error'), l = document.getElementById('list');
+      return { above: !!(n.compareDocumentPosition(l) & Node.DOCUMENT_POSITION_FOLLOWING), gap: l.getBoundingClientRect().top - n.getBoundingClientRect().bottom };
+    });
+    assert.ok(placed.above && placed.gap < 40, `the notice sits just above the list: ${JSON.stringify(placed)}`);
+    await page.waitForFunction((k) => !document.querySelector(`.item[data-key="${k}"]`), key, { timeout: 5000 });
+    assert.deepEqual(await titles(), before, 'the list is as before the invalid write');
+    await page.waitForFunction(() => document.getElementById('st-pending').textContent === '0', null, { timeout: 5000 });
+    assert.equal((await api.getRecord('todos', key)).status, 404, 'the server never stored it');
+
+    // An edit the schema refuses: the title goes back to the server's.
+    await page.click('button[aria-label="Dismiss"]');
+    const valid = await page.$$eval('.item', (els) => els.find((e) => e.querySelector('.title').textContent === 'Valid: check the schema').dataset.key);
+    await page.dblclick(`.item[data-key="${valid}"] .title`);
+    await page.fill(`.item[data-key="${valid}"] .edit`, 'x'.repeat(201));
+    await page.press(`.item[data-key="${valid}"] .edit`, 'Enter');
+    await page.waitForSelector('.notice.error', { timeout: 5000 });
+    assert.match(await page.textContent('.notice.error'), /longer than 200/);
+    await page.waitForFunction((k) => document.querySelector(`.item[data-key="${k}"] .title`)?.textContent === 'Valid: check the schema', valid, { timeout: 5000 });
+    assert.equal((await api.getRecord('todos', valid)).json.value.title, 'Valid: check the schema');
+    assert.equal(await page.locator('.notice.error').count(), 1, 'one write, one notice');
     assert.deepEqual(errors, []);
   } finally {
     await ctx.close();
