@@ -411,6 +411,7 @@ int main(int argc, char **argv) {
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP); /* systemd's ExecReload: must not kill the gateway */
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -467,7 +468,8 @@ int main(int argc, char **argv) {
             atomic_store(&ready, true);
             LOG_INFO(&o.log, "ready");
             int sig;
-            sigwait(&sigs, &sig);
+            while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP)
+                LOG_INFO(&o.log, "SIGHUP: nothing is reloaded yet; restart the gateway to change a setting");
             LOG_INFO(&o.log, "signal %d: stopping", sig);
         }
         rc = s == -2 ? 1 : 0; /* a signal during setup is a normal stop */
