@@ -8,7 +8,9 @@ FUZZ_SECONDS ?= 300
 FUZZ_SMOKE_SECONDS ?= 10
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build build-asan build-fuzz test unit fuzz fuzz-smoke integration client browser chaos soak run bench clean
+PREFIX     ?= /usr/local
+
+.PHONY: all deps build build-asan build-fuzz install test unit fuzz fuzz-smoke integration client browser chaos soak run bench clean
 
 all: build
 
@@ -22,6 +24,13 @@ build: deps
 build-asan: deps
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DZOOSYNC_SANITIZE=ON >/dev/null
 	@MAKEFLAGS= cmake --build $(ASAN_BUILD) -j $(JOBS) -- --no-print-directory
+
+# Installs the release build under PREFIX (default /usr/local), staged under
+# DESTDIR when given: bin/zoosyncd, bin/zoosync, share/zoosync/{client,web},
+# share/doc/zoosync, lib/systemd/system/zoosyncd.service and
+# etc/zoosync/zoosyncd.env.sample (/etc/zoosync when PREFIX is /usr).
+install: build
+	@DESTDIR=$(DESTDIR) cmake --install $(BUILD) --prefix $(PREFIX)
 
 # libFuzzer targets (clang, ASan, UBSan): a CMake project of its own under
 # fuzz/, so the gcc builds above are untouched. See docs/FUZZING.md.

@@ -66,7 +66,7 @@ typedef struct options {
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: zoosyncd [options]\n"
+            "usage: zoosyncd [options]   (--version: print the version)\n"
             "  --listen ADDR:PORT        where to serve HTTP (default 127.0.0.1:8080; port 0 = any free port)\n"
             "  --zk HOST:PORT,...        ZooKeeper ensemble (default 127.0.0.1:2181)\n"
             "  --root PATH               znode under which zoosync keeps its data (default /zoosync)\n"
@@ -151,7 +151,7 @@ static bool is_loopback(const char *host) {
 }
 
 static int parse_args(int argc, char **argv, options *o) {
-    enum { O_LISTEN = 1, O_ZK, O_ROOT, O_SECRET, O_PUBKEY, O_BODY, O_TX, O_CREATE, O_CORS, O_WORKERS, O_SESSION, O_LOG, O_HELP, O_WEB, O_CLIENT, O_KEEPALIVE, O_STREAMS, O_GC, O_AUD, O_ISS, O_LIFE, O_DIGEST, O_WORLD, O_APPLY, O_HEAP, O_EDGE, O_RATE, O_WBYTES, O_WMUTS, O_TLSCERT, O_TLSKEY, O_JWKS };
+    enum { O_LISTEN = 1, O_ZK, O_ROOT, O_SECRET, O_PUBKEY, O_BODY, O_TX, O_CREATE, O_CORS, O_WORKERS, O_SESSION, O_LOG, O_HELP, O_WEB, O_CLIENT, O_KEEPALIVE, O_STREAMS, O_GC, O_AUD, O_ISS, O_LIFE, O_DIGEST, O_WORLD, O_APPLY, O_HEAP, O_EDGE, O_RATE, O_WBYTES, O_WMUTS, O_TLSCERT, O_TLSKEY, O_JWKS, O_VERSION };
     static const struct option longs[] = {
         {"listen", required_argument, NULL, O_LISTEN},     {"zk", required_argument, NULL, O_ZK},
         {"root", required_argument, NULL, O_ROOT},         {"jwt-secret-file", required_argument, NULL, O_SECRET},
@@ -169,7 +169,7 @@ static int parse_args(int argc, char **argv, options *o) {
         {"rate-limit", required_argument, NULL, O_RATE}, {"write-bytes-per-sec", required_argument, NULL, O_WBYTES},
         {"write-mutations-per-sec", required_argument, NULL, O_WMUTS},
         {"jwt-jwks", required_argument, NULL, O_JWKS}, {"tls-cert", required_argument, NULL, O_TLSCERT}, {"tls-key", required_argument, NULL, O_TLSKEY},
-        {"help", no_argument, NULL, O_HELP},
+        {"help", no_argument, NULL, O_HELP}, {"version", no_argument, NULL, O_VERSION},
         /* the HTTP edge limits, parsed by httpd_limits_parse (src/http/server.c) */
         {"max-body-inflight", required_argument, NULL, O_EDGE}, {"header-timeout", required_argument, NULL, O_EDGE},
         {"body-timeout", required_argument, NULL, O_EDGE}, {"max-conns-per-ip", required_argument, NULL, O_EDGE},
@@ -270,6 +270,7 @@ static int parse_args(int argc, char **argv, options *o) {
             break;
         case O_EDGE: if (httpd_limits_parse(&o->limits, longs[idx].name, optarg) < 0) return -1; break;
         case O_HELP: usage(stdout); exit(0);
+        case O_VERSION: printf("zoosyncd %s\n", ZOOSYNC_VERSION); exit(0);
         default: usage(stderr); return -1;
         }
     }
