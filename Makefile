@@ -10,7 +10,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
 PREFIX     ?= /usr/local
 
-.PHONY: all deps build build-asan build-fuzz install test unit fuzz fuzz-smoke integration client browser chaos soak run bench clean
+.PHONY: all deps build build-asan build-fuzz install test unit fuzz fuzz-smoke integration client browser chaos chaos-run soak soak-short run bench clean
 
 all: build
 
@@ -40,10 +40,11 @@ build-fuzz: deps
 
 # Unit tests in both builds, a short run of every fuzz target, the
 # integration tests against a real ZooKeeper and the sanitized gateway, the
-# client's unit tests (Node, fake-indexeddb, a real gateway), then the
-# real-browser tests (Chromium).
+# client's unit tests (Node, fake-indexeddb, a real gateway), the
+# real-browser tests (Chromium), the network partitions (about 2 minutes)
+# and a 2-minute soak.
 test: build build-asan build-fuzz
-	@$(MAKE) --no-print-directory unit fuzz-smoke integration client browser
+	@$(MAKE) --no-print-directory unit fuzz-smoke integration client browser chaos-run soak-short
 
 unit:
 	cd $(BUILD) && ctest --output-on-failure
@@ -73,6 +74,9 @@ browser:
 # the reason, without network namespaces). About 2 minutes. See README,
 # "Soak and chaos". ZOOSYNC_LOG_LEVEL=debug keeps the gateways' debug logs.
 chaos: build-asan
+	@$(MAKE) --no-print-directory chaos-run
+
+chaos-run:
 	LSAN_OPTIONS=suppressions=$(CURDIR)/test/lsan.supp ZOOSYNCD=$(CURDIR)/$(ASAN_BUILD)/zoosyncd node --test --test-concurrency=1 test/chaos/
 
 # Gateway soak (not part of `make test`): SOAK_MINUTES of mixed load on two
@@ -80,6 +84,11 @@ chaos: build-asan
 SOAK_MINUTES ?= 10
 soak: build-asan
 	SOAK_MINUTES=$(SOAK_MINUTES) LSAN_OPTIONS=suppressions=$(CURDIR)/test/lsan.supp ZOOSYNCD=$(CURDIR)/$(ASAN_BUILD)/zoosyncd node --test test/soak/gateway.soak.mjs
+
+# The short soak of `make test`: 2 minutes, sampled every 20 s, with a
+# ZooKeeper restart and a gateway restart inside it.
+soak-short:
+	SOAK_MINUTES=2 SOAK_SAMPLE_S=20 SOAK_ZK_RESTART_S=45 SOAK_GW_RESTART_S=65 LSAN_OPTIONS=suppressions=$(CURDIR)/test/lsan.supp ZOOSYNCD=$(CURDIR)/$(ASAN_BUILD)/zoosyncd node --test test/soak/gateway.soak.mjs
 
 run: build
 	@scripts/run.sh $(BUILD)/zoosyncd

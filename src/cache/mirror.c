@@ -87,6 +87,7 @@ struct mirror {
     int64_t czxid;           /* identity of the store znode loaded */
     uint64_t gen;            /* bumped at every reload; older replies are ignored */
     bool loaded;
+    bool gone;               /* the store was deleted and its records dropped (unload) */
     uint64_t load_pending;   /* load operations not answered yet */
     GHashTable *buckets[LAYOUT_BUCKETS]; /* name -> rec (owns rec); NULL until the bucket has a record */
     GTree *tree;                         /* rec -> rec, by feed position */
@@ -1004,6 +1005,7 @@ static void unload(mirror *m) {
     m->loaded = false;
     m->load_pending = 0;
     m->cfg_valid = false;
+    m->gone = true; /* not loading: /readyz must not wait for it */
     LOG_INFO(m->set->lg, "mirror %s: the store is gone; its records dropped", m->store);
 }
 
@@ -1016,6 +1018,7 @@ static void start_load(mirror *m, int64_t czxid) {
     buckets_drop(m);
     m->live = m->bytes = 0;
     m->loaded = false;
+    m->gone = false;
     m->load_pending = 0;
     m->cfg_valid = false;
     enqueue(m, OP_CONFIG, 0, NULL, true);
@@ -1281,7 +1284,7 @@ bool mirror_set_ready(mirror_set *s, sbuf *why) {
         g_hash_table_iter_init(&it, s->stores);
         while (ok && g_hash_table_iter_next(&it, &k, &v)) {
             mirror *m = v;
-            if (m->czxid >= 0 && !m->loaded) {
+            if (m->czxid >= 0 && !m->loaded && !m->gone) {
                 ok = false;
                 sbuf_printf(why, "store '%s' is loading", m->store);
             }

@@ -236,6 +236,12 @@ it('a deleted store gives its memory back: the mirror drops its entries and buck
         return now.entries <= before[g].entries && now.tables <= before[g].tables;
       }, { ms: 20000, what: `gateway ${g} drops the deleted store's entries and tables` });
     }
+    // A deleted store is not "loading": both gateways stay ready (a soak caught /readyz stuck at 503).
+    const { request } = await import('../lib/http.mjs');
+    for (const gwx of [gw, other]) {
+      const r = await request(gwx.url, 'GET', '/readyz');
+      assert.equal(r.status, 200, `/readyz after the deletion: ${r.status} ${r.text}`);
+    }
     // Created again under the same name: a fresh, empty store.
     await admin.createStore(s);
     assert.deepEqual((await admin2.changesOk(s)).changes, []);
