@@ -357,7 +357,8 @@ static void h_record(api *a, const http_req *req, const route *rt, const store_c
     }
 }
 
-static void h_push(api *a, const http_req *req, const store_cfg *cfg, const char *subject, http_resp *resp) {
+static void h_push(api *a, const http_req *req, const store_cfg *cfg, const auth_principal *who, const char *subject,
+                   http_resp *resp) {
     if (!json_content_type(req)) {
         failf(resp, 415, "unsupported_media_type", "Content-Type must be application/json");
         return;
@@ -366,7 +367,7 @@ static void h_push(api *a, const http_req *req, const store_cfg *cfg, const char
     const char *body = http_req_body(req, &len);
     sbuf b = SBUF_INIT;
     zs_err e = {0};
-    int rc = push_run(&a->push, subject, cfg, body, len, &b, &e);
+    int rc = push_run(&a->push, who, subject, cfg, body, len, &b, &e);
     if (rc < 0) { sbuf_free(&b); fail(resp, &e); return; }
     ok_json(resp, 200, &b);
 }
@@ -618,6 +619,15 @@ static void dispatch(api *a, const http_req *req, route *rt, http_resp *resp) {
     if (rt->id == R_RECORD) {
         const char *why = rt->key_broken ? "the key's percent-encoding is broken" : layout_key_invalid(rt->key, rt->klen);
         if (why) { failf(resp, 400, "invalid_key", "%s", why); goto out; }
+        /* Prefix scopes: the key against the read set (GET) or the write
+         * set (PUT, DELETE), after invalid_key and before any 404. */
+        bool reading = strcmp(method, "GET") == 0;
+        if (reading ? !auth_key_readable(who, rt->store, rt->key, rt->klen)
+                    : !auth_key_writable(who, rt->store, rt->key, rt->klen)) {
+            failf(resp, 403, "forbidden", "the token may not %s this key: it is outside its %s prefixes in store '%s'",
+                  reading ? "read" : "write", reading ? "read" : "write", rt->store);
+            goto out;
+        }
     }
     bool has_since = false;
     cursor_pos since;
@@ -635,7 +645,7 @@ static void dispatch(api *a, const http_req *req, route *rt, http_resp *resp) {
     }
     switch (rt->id) {
     case R_RECORD: h_record(a, req, rt, &cfg, subject, resp); break;
-    case R_PUSH: h_push(a, req, &cfg, subject, resp); break;
+    case R_PUSH: h_push(a, req, &cfg, who, subject, resp); break;
     case R_CHANGES: h_changes(a, &cfg, has_since, &since, limit, resp); break;
     case R_EVENTS: h_events(a, req, &cfg, has_since, &since, a->cfg.auth ? auth_principal_sub(who) : NULL, resp); break;
     default: break;

@@ -82,6 +82,7 @@ typedef struct client_rec {
 
 typedef struct push_req {
     const push_env *env;
+    const auth_principal *who; /* NULL: no scope checks (push_validate) */
     const store_cfg *cfg;
     char *client;    /* owned */
     sbuf body;       /* the request body, compact */
@@ -974,8 +975,13 @@ static int run_chunk(push_req *r, const unit *units, size_t u0, size_t u1) {
     return rc;
 }
 
-static void write_current(sbuf *b, const mut *m) {
+static void write_current(const push_req *r, sbuf *b, const mut *m) {
     sbuf_puts(b, ",\"current\":");
+    if (r->who && !auth_key_readable(r->who, r->cfg->name, m->key, m->klen)) {
+        /* outside the read set: the version only (PROTOCOL.md v1.1, Push) */
+        sbuf_printf(b, "{\"version\":%ld}", (long)m->cur_version);
+        return;
+    }
     if (!m->cur_value) { sbuf_puts(b, "null"); return; }
     sbuf_puts(b, "{\"value\":");
     sbuf_puts(b, m->cur_value);
@@ -1020,7 +1026,7 @@ static void write_response(push_req *r, mirror *mr, sbuf *out) {
             }
         } else if (m->status == ST_CONFLICT) {
             if (m->aborted) sbuf_puts(out, ",\"reason\":\"tx_aborted\"");
-            write_current(out, m);
+            write_current(r, out, m);
         } else if (m->status == ST_REJECTED) {
             sbuf_printf(out, ",\"reason\":\"%s\"", REJ_NAMES[m->reason]);
             /* the errors of a first answer (a retry answers from the memo, without them) */
@@ -1119,15 +1125,19 @@ static int check_schema(push_req *r, size_t from, zs_err *err) {
     return 0;
 }
 
-int push_run(const push_env *env, const char *subject, const store_cfg *cfg, const char *body, size_t len, sbuf *out,
-             zs_err *err) {
-    push_req r = {.env = env, .cfg = cfg};
+int push_run(const push_env *env, const auth_principal *who, const char *subject, const store_cfg *cfg, const char *body,
+             size_t len, sbuf *out, zs_err *err) {
+    push_req r = {.env = env, .who = who, .cfg = cfg};
     unit *units = NULL;
     size_t nunits = 0;
     int rc = -1;
     GMutex *stripe = NULL; /* held while this client's record is read and written */
     if (validate(&r, body, len, err) < 0) goto out;
     if (make_units(&r, 0, &units, &nunits, err) < 0) goto out; /* size checks before any write */
+    /* Prefix scopes: a key outside the write set is refused whatever its
+     * state (rejected, forbidden; its tx group with it). */
+    for (size_t i = 0; who && i < r.n; i++)
+        if (!auth_key_writable(who, cfg->name, r.muts[i].key, r.muts[i].klen)) r.muts[i].refused = REJ_FORBIDDEN;
     size_t wbytes = 0;
     for (size_t i = 0; i < r.n; i++) wbytes += r.muts[i].klen + r.muts[i].vlen;
     /* (a push without mutations writes nothing: it only asks lastMutationId) */
