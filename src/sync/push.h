@@ -11,7 +11,9 @@
  * retry of the same request at once cannot both apply it: one multi fails
  * on the client node's version and re-reads.
  *
- * The client node holds {"last":N,"conflicts":[ids],"aborted":[ids]} and,
+ * The client node holds {"last":N,"sub":"<sub>","conflicts":[ids],"aborted":[ids]}
+ * ("sub": the user the client id is bound to, PROTOCOL.md v1.1; absent for
+ * ids used only by admin tokens or without authentication) and,
  * once a mutation was rejected, "rejected":[[id,"reason"],...]: the most
  * recent PUSH_CONFLICT_MEMORY outcomes other than "applied" (of the three
  * lists together), so a retry answers "conflict" or "rejected" again rather

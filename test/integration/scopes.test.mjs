@@ -114,3 +114,57 @@ it('push: a conflict on a readable key carries current with its value', async ()
   assert.deepEqual(outcomes(r), ['conflict']);
   assert.deepEqual(r.results[0].current, { value: 'v1', version: 1 });
 });
+
+it('client ids belong to a user: the first push binds the sub; another sub is 403 on either gateway and changes nothing', async () => {
+  const s = await newStore();
+  const scope = `${USER(s)} ${s}:write:shared/`;
+  const alice = as(A, 'alice', scope), bobA = as(A, 'bob', scope), bobB = as(B, 'bob', scope);
+  const r = await alice.pushOk(s, 'dev1', [put(1, 'users/alice/1', 'a'), put(2, 'shared/1', 'x')]);
+  assert.deepEqual(outcomes(r), ['applied', 'applied']);
+  const node = await zkCli(env.zk.connect, 'get', clientZnode(env.root, s, 'dev1'));
+  assert.match(node.stdout, /"sub":"alice"/, node.stdout);
+  // Bob spending Alice's ids (the hijack of issue 11): refused, through both gateways, with ids above and below hers
+  for (const bob of [bobA, bobB]) {
+    expectError(await bob.push(s, 'dev1', [put(3, 'users/bob/1', 'b')]), 403, 'forbidden', { messageMatch: /another user/ });
+    expectError(await bob.push(s, 'dev1', [put(1, 'shared/1', 'y')]), 403, 'forbidden');
+    expectError(await bob.push(s, 'dev1', []), 403, 'forbidden'); // not even lastMutationId
+  }
+  expectError(await adminA.getRecord(s, 'users/bob/1'), 404, 'not_found');
+  assert.equal((await adminB.getRecord(s, 'shared/1')).json.value, 'x');
+  // Alice's next real write is applied, not "duplicate"
+  const r2 = await as(B, 'alice', scope).pushOk(s, 'dev1', [put(3, 'users/alice/2', 'a2')]);
+  assert.deepEqual(outcomes(r2), ['applied']);
+  assert.equal(r2.lastMutationId, 3);
+  // a token without sub is another user too; admin tokens are exempt and keep the binding
+  expectError(await as(A, undefined, `${s}:write`).push(s, 'dev1', [put(4, 'shared/2', 1)]), 403, 'forbidden');
+  assert.deepEqual(outcomes(await adminB.pushOk(s, 'dev1', [put(4, 'shared/2', 1)])), ['applied']);
+  assert.match((await zkCli(env.zk.connect, 'get', clientZnode(env.root, s, 'dev1'))).stdout, /"sub":"alice"/);
+  assert.deepEqual(outcomes(await alice.pushOk(s, 'dev1', [put(5, 'users/alice/3', 1)])), ['applied']);
+  // an id first used by an admin token binds nobody: the first user to push gets it
+  assert.deepEqual(outcomes(await adminA.pushOk(s, 'shared-dev', [put(1, 'shared/3', 1)])), ['applied']);
+  assert.doesNotMatch((await zkCli(env.zk.connect, 'get', clientZnode(env.root, s, 'shared-dev'))).stdout, /"sub"/);
+  assert.deepEqual(outcomes(await bobB.pushOk(s, 'shared-dev', [put(2, 'users/bob/1', 1)])), ['applied']);
+  expectError(await alice.push(s, 'shared-dev', [put(3, 'users/alice/9', 1)]), 403, 'forbidden');
+});
+
+it('client ids: a client node whose "sub" is not a string is distrusted (503, nothing applied)', async () => {
+  const s = await newStore();
+  const alice = as(A, 'alice', USER(s));
+  await alice.pushOk(s, 'dev2', [put(1, 'users/alice/1', 1)]);
+  const path = clientZnode(env.root, s, 'dev2');
+  assert.ok((await zkCli(env.zk.connect, 'set', path, '{"last":1,"sub":7,"conflicts":[],"aborted":[]}')).ok);
+  const r = await as(B, 'alice', USER(s)).push(s, 'dev2', [put(2, 'users/alice/2', 2)]);
+  assert.equal(r.status, 503, r.text);
+  expectError(await adminA.getRecord(s, 'users/alice/2'), 404, 'not_found');
+});
+
+it('push: a remembered conflict retried with a token that may no longer read the key shows only the version', async () => {
+  const s = await newStore({ 'users/alice/1': 'v1' });
+  const r = await as(A, 'alice', USER(s)).pushOk(s, 'dev3', [put(1, 'users/alice/1', 'x', { base: 0 })]);
+  assert.deepEqual(outcomes(r), ['conflict']);
+  // the same user with narrower rights now (write users/alice/notes/ only)
+  const narrow = as(B, 'alice', `${s}:write:users/{sub}/notes/`);
+  const again = await narrow.pushOk(s, 'dev3', [put(1, 'users/alice/1', 'x', { base: 0 })]);
+  assert.deepEqual(outcomes(again), ['conflict']);
+  assert.deepEqual(again.results[0].current, { version: 1 });
+});
