@@ -168,3 +168,113 @@ it('push: a remembered conflict retried with a token that may no longer read the
   assert.deepEqual(outcomes(again), ['conflict']);
   assert.deepEqual(again.results[0].current, { version: 1 });
 });
+
+it('/changes: filtered by the read set on the second gateway after writes through the first; cursors stay global', async () => {
+  const s = await newStore({ 'users/alice/1': 'a1', 'users/bob/1': 'b1', 'shared/x': 'sx', 'users/alice2/1': 'no' });
+  const scope = `${USER(s)} ${s}:read:shared/`;
+  const aliceB = as(B, 'alice', scope);
+  const snap = await pullAll(aliceB, s);
+  assert.deepEqual(keysOf(snap.changes), ['shared/x', 'users/alice/1']);
+  // writes through A: Bob's, Alice's, a deletion of each
+  await adminA.pushOk(s, 'w', [put(1, 'users/bob/2', 'b2'), put(2, 'users/alice/2', 'a2'), del(3, 'users/bob/1'),
+    del(4, 'users/alice/1'), put(5, 'shared/y', 'sy')]);
+  const inc = await pullAll(aliceB, s, { since: snap.cursor });
+  // (one multi: one zxid, ordered by key digest)
+  assert.deepEqual(inc.changes.map((c) => `${c.key}${c.deleted ? ' deleted' : ''}`).sort(),
+    ['shared/y', 'users/alice/1 deleted', 'users/alice/2']);
+  // the same cursor is valid on A, unfiltered, and shows every change
+  const all = await pullAll(adminA, s, { since: snap.cursor });
+  assert.equal(all.changes.length, 5);
+  assert.equal(all.cursor, inc.cursor, 'the filtered cursor is the global one');
+  // a page limit holds; pages continue past what the token cannot see
+  const paged = await pullAll(aliceB, s, { limit: 1 });
+  // (pages after the first carry deletions after the continuation, as unfiltered ones do)
+  assert.deepEqual(keysOf(paged.changes.filter((c) => !c.deleted)), ['shared/x', 'shared/y', 'users/alice/2']);
+  // nothing visible after the cursor: an empty page with a cursor that moved on
+  await adminA.pushOk(s, 'w', [put(6, 'users/bob/3', 'b3')]);
+  const after = await pullAll(aliceB, s, { since: inc.cursor });
+  assert.deepEqual(after.changes, []);
+  assert.ok(after.cursor > inc.cursor, 'past the invisible change');
+});
+
+it('?prefix= on /changes and the description: narrows for any token, 403 when wider than the read set, 400 empty or broken', async () => {
+  const s = await newStore({ 'users/alice/n/1': 1, 'users/alice/t/1': 2, 'users/bob/n/1': 3, 'a b/é/1': 4, 'a b/x': 5 });
+  const q = (p) => `?prefix=${encodeURIComponent(p)}`;
+  assert.deepEqual(keysOf((await pullAll(adminB, s, { prefix: 'users/bob/' })).changes), ['users/bob/n/1']);
+  assert.deepEqual(keysOf((await pullAll(adminB, s, { prefix: 'a b/é/' })).changes), ['a b/é/1']); // percent-encoded UTF-8
+  assert.deepEqual(keysOf((await pullAll(adminB, s, { prefix: 'users/alice/' })).changes), ['users/alice/n/1', 'users/alice/t/1']);
+  const alice = as(B, 'alice', USER(s));
+  assert.deepEqual(keysOf((await pullAll(alice, s, { prefix: 'users/alice/n/' })).changes), ['users/alice/n/1']);
+  assert.deepEqual(keysOf((await pullAll(alice, s, { prefix: 'users/alice/' })).changes), ['users/alice/n/1', 'users/alice/t/1']);
+  for (const p of ['users/bob/', 'users/', 'users/alice', 'u', 'zzz']) {
+    expectError(await alice.req('GET', `/v1/stores/${s}/changes${q(p)}`), 403, 'forbidden');
+    expectError(await alice.req('GET', `/v1/stores/${s}${q(p)}`), 403, 'forbidden');
+  }
+  for (const raw of ['?prefix=', '?prefix', '?prefix=%zz', '?prefix=%00', '?prefix=%C3']) {
+    expectError(await alice.req('GET', `/v1/stores/${s}/changes${raw}`), 400, 'bad_request');
+    expectError(await adminA.req('GET', `/v1/stores/${s}/changes${raw}`), 400, 'bad_request');
+  }
+  // descriptions count what the token sees
+  assert.equal((await adminA.getStore(s)).json.records, 5);
+  assert.equal((await alice.getStore(s)).json.records, 2);
+  assert.equal((await alice.req('GET', `/v1/stores/${s}${q('users/alice/t/')}`)).json.records, 1);
+  assert.equal((await adminB.req('GET', `/v1/stores/${s}${q('a b/')}`)).json.records, 2);
+  // listings: every store with any grant, counted in the read set
+  const other = await newStore({ x: 1 });
+  const listed = (await as(A, 'alice', `${USER(s)} ${other}:read:nothing/`).listStores()).json.stores;
+  const byName = Object.fromEntries(listed.map((d) => [d.name, d.records]));
+  assert.equal(byName[s], 2);
+  assert.equal(byName[other], 0);
+  assert.equal(listed.length, 2, JSON.stringify(listed));
+});
+
+it('/events: a filtered stream on B gets only its keys from writes through A and zkCli, and ?prefix= narrows it', async () => {
+  const s = await newStore({ 'users/alice/0': 0, 'users/bob/0': 0 });
+  const scope = `${s}:write:{sub}. ${USER(s)}`;
+  const alice = openEvents(B, s, { token: signer.token(scope, { sub: 'alice' }) });
+  const bob = openEvents(B, s, { token: signer.token(scope, { sub: 'bob' }) });
+  const narrow = openEvents(B, s, { path: `/v1/stores/${s}/events?prefix=${encodeURIComponent('users/alice/n/')}`,
+    token: signer.token(scope, { sub: 'alice' }) });
+  const admin = openEvents(B, s, { token: signer.token('admin') });
+  await Promise.all([alice.opened(), bob.opened(), narrow.opened(), admin.opened()]);
+  await alice.waitFor((x) => x.changes.some((c) => c.key === 'users/alice/0'), { what: 'alice snapshot' });
+  await adminA.pushOk(s, 'w', [put(1, 'users/bob/1', 'b'), put(2, 'users/alice/n/1', 'a'), put(3, 'users/alice/t/1', 'a')]);
+  // foreign writes through ZooKeeper: inside Alice's `alice.` prefix and inside Bob's
+  assert.ok((await zkCli(env.zk.connect, 'create', recordZnode(env.root, s, 'alice.zk').path, '{"from":"zk"}')).ok);
+  assert.ok((await zkCli(env.zk.connect, 'create', recordZnode(env.root, s, 'bob.zk').path, '{"from":"zk"}')).ok);
+  await admin.waitFor((x) => ['alice.zk', 'bob.zk', 'users/alice/t/1'].every((k) => x.changes.some((c) => c.key === k)),
+    { ms: 10000, what: 'every change on the admin stream' });
+  await alice.waitFor((x) => x.changes.some((c) => c.key === 'alice.zk'), { ms: 10000, what: 'alice.zk on alice' });
+  await bob.waitFor((x) => x.changes.some((c) => c.key === 'bob.zk'), { ms: 10000, what: 'bob.zk on bob' });
+  await narrow.waitFor((x) => x.changes.some((c) => c.key === 'users/alice/n/1'), { what: 'narrow' });
+  await sleep(300);
+  assert.deepEqual(keysOf(alice.changes), ['alice.zk', 'users/alice/0', 'users/alice/n/1', 'users/alice/t/1']);
+  assert.deepEqual(keysOf(bob.changes), ['bob.zk', 'users/bob/0', 'users/bob/1']);
+  assert.deepEqual(keysOf(narrow.changes), ['users/alice/n/1']);
+  // a stream wider than the read set is refused, an empty prefix too
+  expectError(await request(B.url, 'GET', `/v1/stores/${s}/events?prefix=users%2F`, { token: signer.token(scope, { sub: 'alice' }) }),
+    403, 'forbidden');
+  expectError(await request(B.url, 'GET', `/v1/stores/${s}/events?prefix=`, { token: signer.token('admin') }), 400, 'bad_request');
+  for (const es of [alice, bob, narrow, admin]) es.close();
+});
+
+it('{sub} and percent-decoding end to end: a sub with UTF-8 and a slash-free prefix; an encoded {sub} is literal; no sub grants nothing', async () => {
+  const s = await newStore();
+  const zoe = as(A, 'zoë', `${s}:write:u%2F{sub}%2F`); // u/zoë/
+  assert.equal((await zoe.putRecord(s, 'u/zoë/1', 1)).status, 201);
+  expectError(await zoe.putRecord(s, 'u/zoe/1', 1), 403, 'forbidden');
+  expectError(await zoe.putRecord(s, 'u%2Fzoë%2F1', 1), 403, 'forbidden');
+  const lit = as(B, 'alice', `${s}:write:%7Bsub%7D/`); // the literal "{sub}/"
+  assert.equal((await lit.putRecord(s, '{sub}/1', 1)).status, 201);
+  expectError(await lit.putRecord(s, 'alice/1', 1), 403, 'forbidden');
+  const twice = as(A, 'bob', `${s}:write:{sub}/{sub}/`);
+  assert.equal((await twice.putRecord(s, 'bob/bob/1', 1)).status, 201);
+  expectError(await twice.putRecord(s, 'bob/1', 1), 403, 'forbidden');
+  // a token without sub: its {sub} grant grants nothing (403: no grant at all in the store)
+  expectError(await as(A, undefined, `${s}:write:users/{sub}/`).putRecord(s, 'users//1', 1), 403, 'forbidden');
+  // a broken prefix grants nothing, the other grants stay
+  const broken = as(A, 'carl', `${s}:write:%zz ${s}:read:pub/`);
+  expectError(await broken.putRecord(s, '%zz', 1), 403, 'forbidden');
+  expectError(await broken.push(s, 'carl-1', [put(1, 'pub/1', 1)]), 403, 'forbidden'); // no write grant left
+  assert.equal((await broken.getStore(s)).json.records, 0);
+});
