@@ -656,6 +656,18 @@ static bool forbidden(const auth_principal *who, const route *rt, const char *me
     return true;
 }
 
+/* Prefix scopes: a record's key (valid) against the read set (GET) or the
+ * write set (PUT, DELETE): 403 after invalid_key and before any 404.
+ * Fills resp and returns true when outside. */
+static bool key_forbidden(const auth_principal *who, const route *rt, const char *method, http_resp *resp) {
+    bool reading = strcmp(method, "GET") == 0;
+    if (reading ? auth_key_readable(who, rt->store, rt->key, rt->klen) : auth_key_writable(who, rt->store, rt->key, rt->klen))
+        return false;
+    failf(resp, 403, "forbidden", "the token may not %s this key: it is outside its %s prefixes in store '%s'",
+          reading ? "read" : "write", reading ? "read" : "write", rt->store);
+    return true;
+}
+
 static void dispatch(api *a, const http_req *req, route *rt, http_resp *resp) {
     const char *method = http_req_method(req);
     req_view view = {0};
@@ -692,15 +704,7 @@ static void dispatch(api *a, const http_req *req, route *rt, http_resp *resp) {
     if (rt->id == R_RECORD) {
         const char *why = rt->key_broken ? "the key's percent-encoding is broken" : layout_key_invalid(rt->key, rt->klen);
         if (why) { failf(resp, 400, "invalid_key", "%s", why); goto out; }
-        /* Prefix scopes: the key against the read set (GET) or the write
-         * set (PUT, DELETE), after invalid_key and before any 404. */
-        bool reading = strcmp(method, "GET") == 0;
-        if (reading ? !auth_key_readable(who, rt->store, rt->key, rt->klen)
-                    : !auth_key_writable(who, rt->store, rt->key, rt->klen)) {
-            failf(resp, 403, "forbidden", "the token may not %s this key: it is outside its %s prefixes in store '%s'",
-                  reading ? "read" : "write", reading ? "read" : "write", rt->store);
-            goto out;
-        }
+        if (key_forbidden(who, rt, method, resp)) goto out;
     }
     bool has_since = false;
     cursor_pos since;
@@ -743,8 +747,12 @@ bool api_check_early(void *app, const http_req *req, http_resp *resp) {
     route_parse(path, &rt);
     const char *method = http_req_method(req);
     auth_principal *who = authenticate(a, req, rt.id, resp);
-    bool answered = !who || (rt.id != R_NONE && rt.id != R_STORES && route_method_allowed(rt.id, method) &&
-                             forbidden(who, &rt, method, resp));
+    bool known = rt.id != R_NONE && rt.id != R_STORES && route_method_allowed(rt.id, method);
+    /* a record PUT outside the write set is refused before its body too,
+     * once the store and key are known valid (invalid_key comes first) */
+    bool key_ok = known && rt.id == R_RECORD && !rt.store_broken && layout_name_valid(rt.store) && !rt.key_broken &&
+                  !layout_key_invalid(rt.key, rt.klen);
+    bool answered = !who || (known && forbidden(who, &rt, method, resp)) || (key_ok && key_forbidden(who, &rt, method, resp));
     auth_principal_free(who);
     if (answered) count_request(a, rt.id, resp->status);
     route_free(&rt);

@@ -278,3 +278,30 @@ it('{sub} and percent-decoding end to end: a sub with UTF-8 and a slash-free pre
   expectError(await broken.push(s, 'carl-1', [put(1, 'pub/1', 1)]), 403, 'forbidden'); // no write grant left
   assert.equal((await broken.getStore(s)).json.records, 0);
 });
+
+it('a broad filter (more than 8,192 keys under it) pages through the feed tree and gives the same answer', { timeout: 180000 }, async () => {
+  const s = await newStore();
+  // 9,000 keys under big/ interleaved with 900 under small/ and 900 under other/
+  let id = 0;
+  for (let c = 0; c < 9; c++) {
+    const muts = [];
+    for (let i = 0; i < 1000; i++) {
+      muts.push(put(++id, `big/${c}/${i}`, i));
+      if (i % 10 === 0) muts.push(put(++id, `small/${c}/${i}`, i), put(++id, `other/${c}/${i}`, i));
+    }
+    for (let k = 0; k < muts.length; k += 1000) await adminA.pushOk(s, 'bulk', muts.slice(k, k + 1000));
+  }
+  const cur0 = await adminA.getCursor(s);
+  const big = await pullAll(adminB, s, { prefix: 'big/', limit: 2000 });
+  assert.equal(big.changes.length, 9000);
+  assert.ok(big.changes.every((c) => c.key.startsWith('big/')));
+  assert.equal(new Set(big.changes.map((c) => c.key)).size, 9000);
+  const tok = as(B, 'u', `${s}:read:big/ ${s}:read:small/`);
+  const both = await pullAll(tok, s, { limit: 5000 });
+  assert.equal(both.changes.length, 9900);
+  assert.equal((await tok.getStore(s)).json.records, 9900);
+  // incremental, through the broad path: only the matching changes after the cursor
+  await adminA.pushOk(s, 'bulk', [put(++id, 'big/0/0', 'x'), put(++id, 'other/0/0', 'x'), del(++id, 'small/0/0')]);
+  const inc = await pullAll(tok, s, { since: cur0 });
+  assert.deepEqual(inc.changes.map((c) => `${c.key}${c.deleted ? ' deleted' : ''}`).sort(), ['big/0/0', 'small/0/0 deleted']);
+});
