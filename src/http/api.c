@@ -543,6 +543,8 @@ static void h_metrics(api *a, http_resp *resp) {
                 "zoosync_zk_connected %d\n"
                 "# HELP zoosync_event_streams Open Server-Sent Events streams.\n# TYPE zoosync_event_streams gauge\n"
                 "zoosync_event_streams %zu\n"
+                "# HELP zoosync_event_stream_wakes_total Event streams woken because a change they may show arrived.\n"
+                "# TYPE zoosync_event_stream_wakes_total counter\nzoosync_event_stream_wakes_total %llu\n"
                 "# HELP zoosync_mirror_connected 1 while the mirror's own ZooKeeper session is connected.\n"
                 "# TYPE zoosync_mirror_connected gauge\nzoosync_mirror_connected %d\n"
                 "# HELP zoosync_mirror_recovering 1 while the mirror checks what changed during a disconnect.\n"
@@ -563,7 +565,8 @@ static void h_metrics(api *a, http_resp *resp) {
                 "# TYPE zoosync_mirror_last_recovery_seconds gauge\nzoosync_mirror_last_recovery_seconds %.3f\n",
                 ms.records, ms.bytes, ms.entries, ms.bucket_tables, (unsigned long long)ms.watch_events, (unsigned long long)ms.reads,
                 (unsigned long long)ms.foreign_rejected, zkc_connected(a->cfg.z) ? 1 : 0,
-                a->cfg.events ? events_count(a->cfg.events) : 0, ms.connected ? 1 : 0, ms.recovering ? 1 : 0,
+                a->cfg.events ? events_count(a->cfg.events) : 0,
+                a->cfg.events ? events_wakes(a->cfg.events) : 0ULL, ms.connected ? 1 : 0, ms.recovering ? 1 : 0,
                 (unsigned long long)ms.watermark, (unsigned long long)ms.batches, ms.queued,
                 (unsigned long long)ms.recoveries, (unsigned long long)ms.probes, (unsigned long long)ms.probe_events,
                 (double)ms.last_recovery_ms / 1000.0);

@@ -33,6 +33,7 @@ struct events {
     GHashTable *by_sub;    /* sub -> streams (reserved or attached) */
     GHashTable *by_addr;   /* client address -> streams */
     int keepalive_ms;
+    atomic_ullong wakes;   /* streams woken because the watermark advanced */
     bool stop;
     GThread *ticker;
     const zs_log *lg;
@@ -104,16 +105,17 @@ static bool evm_remove(ev_mirror *x, ev_stream *st) {
     return true;
 }
 
-static void wake_set(GHashTable *set) {
+static void wake_set(events *e, GHashTable *set) {
     GHashTableIter it;
     gpointer k;
     g_hash_table_iter_init(&it, set);
     while (g_hash_table_iter_next(&it, &k, NULL)) http_stream_wake(((ev_stream *)k)->hs);
+    atomic_fetch_add(&e->wakes, g_hash_table_size(set));
 }
 
 /* Wakes the streams a change of key concerns. (A stream woken twice reads
  * once.) */
-static void wake_key(ev_mirror *x, const mirror_key *key) {
+static void wake_key(events *e, ev_mirror *x, const mirror_key *key) {
     if (g_hash_table_size(x->byprefix) == 0) return;
     char buf[LAYOUT_MAX_KEY_BYTES + 1];
     GHashTableIter it;
@@ -125,7 +127,7 @@ static void wake_key(ev_mirror *x, const mirror_key *key) {
         memcpy(buf, key->p, len);
         buf[len] = 0;
         GHashTable *set = g_hash_table_lookup(x->byprefix, buf);
-        if (set) wake_set(set);
+        if (set) wake_set(e, set);
     }
 }
 
@@ -148,10 +150,10 @@ static void on_advance(void *ctx, mirror *m, const GPtrArray *keys) {
     g_mutex_lock(&e->mu);
     ev_mirror *x = g_hash_table_lookup(e->byst, m);
     if (x && !keys) {
-        wake_set(x->all);
+        wake_set(e, x->all);
     } else if (x && keys->len) {
-        wake_set(x->plain);
-        for (guint i = 0; i < keys->len; i++) wake_key(x, g_ptr_array_index(keys, i));
+        wake_set(e, x->plain);
+        for (guint i = 0; i < keys->len; i++) wake_key(e, x, g_ptr_array_index(keys, i));
     }
     g_mutex_unlock(&e->mu);
 }
@@ -224,6 +226,8 @@ void events_set_caps(events *e, size_t per_sub, size_t per_addr) {
     e->per_addr = per_addr;
     g_mutex_unlock(&e->mu);
 }
+
+unsigned long long events_wakes(events *e) { return atomic_load(&e->wakes); }
 
 size_t events_count(events *e) {
     g_mutex_lock(&e->mu);

@@ -45,5 +45,9 @@ void events_set_caps(events *e, size_t per_sub, size_t per_addr);
 void events_start(events *e, mirror *m, const cursor_pos *since, const mirror_filter *filter, const char *sub,
                   const char *addr, http_resp *resp);
 size_t events_count(events *e);
+/* Streams woken by watermark advances so far (a stream woken for two keys
+ * counts twice), for /metrics: shows that a change wakes only the streams
+ * whose prefix matches. */
+unsigned long long events_wakes(events *e);
 
 #endif

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before } from 'node:test';
 import { setupEnv, it, startGateway, uniq, zkCli, recordZnode, clientZnode, sleep } from '../lib/harness.mjs';
-import { Api, expectError, request, eventually } from '../lib/http.mjs';
+import { Api, expectError, request, eventually, getMetrics } from '../lib/http.mjs';
 import { makeSigner } from '../lib/jwt.mjs';
 import { openEvents, closeAllEvents } from '../lib/sse.mjs';
 
@@ -304,4 +304,33 @@ it('a broad filter (more than 8,192 keys under it) pages through the feed tree a
   await adminA.pushOk(s, 'bulk', [put(++id, 'big/0/0', 'x'), put(++id, 'other/0/0', 'x'), del(++id, 'small/0/0')]);
   const inc = await pullAll(tok, s, { since: cur0 });
   assert.deepEqual(inc.changes.map((c) => `${c.key}${c.deleted ? ' deleted' : ''}`).sort(), ['big/0/0', 'small/0/0 deleted']);
+});
+
+it("streams are registered by prefix: writes to one user's prefix wake that user's stream, not the others", { timeout: 60000 }, async () => {
+  const C = await startGateway({ zk: env.zk.connect, root: env.root, args: signer.args, name: 'C' });
+  try {
+    const s = await newStore({ 'users/alice/0': 0, 'users/bob/0': 0, 'users/carl/0': 0, 'users/dora/0': 0 });
+    const open = (sub) => openEvents(C, s, { token: signer.token(USER(s), { sub }) });
+    const [alice, ...others] = ['alice', 'bob', 'carl', 'dora'].map(open);
+    for (const es of [alice, ...others]) {
+      await es.opened();
+      await es.waitFor((x) => x.changes.length === 1, { what: 'the snapshot' });
+    }
+    const wakes = async () => (await getMetrics(C)).get('zoosync_event_stream_wakes_total');
+    const w0 = await wakes();
+    assert.equal(typeof w0, 'number');
+    for (let i = 1; i <= 20; i++) await adminA.pushOk(s, 'w', [put(i, `users/alice/${i}`, i)]);
+    await alice.waitFor((x) => x.changes.length === 21, { ms: 10000, what: "alice's 20 changes" });
+    await sleep(200);
+    const spent = (await wakes()) - w0;
+    console.log(`# 20 changes of one user, 4 filtered streams open: ${spent} stream wakes (80 if every stream were woken)`);
+    // each change wakes alice's stream once; waking every stream would be 80
+    assert.ok(spent >= 1 && spent <= 24, `wakes for 20 changes of one user with 4 streams open: ${spent}`);
+    for (const es of others) assert.equal(es.changes.length, 1, 'nothing sent to the others');
+    await adminA.pushOk(s, 'w', [put(21, 'users/bob/1', 1)]);
+    await others[0].waitFor((x) => x.changes.length === 2, { ms: 10000, what: "bob's change" });
+    for (const es of [alice, ...others]) es.close();
+  } finally {
+    await C.stop();
+  }
 });
