@@ -405,6 +405,12 @@ static void test_bad_claim_types(void **state) {
         expect_fail(f->hs, tok, cases[i].needle);
         free(tok);
     }
+    /* a sub holding U+0000 would act as the shorter sub ({sub} prefixes);
+     * (libjwt will not mint it: signed by hand) */
+    char *tok = forge_hs("{\"alg\":\"HS256\",\"typ\":\"JWT\"}",
+                         "{\"exp\":1800000000,\"sub\":\"alice\\u0000x\",\"scope\":\"s:write:{sub}/\"}");
+    expect_fail(f->hs, tok, "malformed"); /* jansson refuses U+0000 without JSON_ALLOW_NUL */
+    free(tok);
 }
 
 /* ---- algorithms ------------------------------------------------------- */
