@@ -773,7 +773,7 @@ static int apply_result(mirror_set *s, op *o, jute_in *in, int64_t zxid) {
 static void batch_done(void *ctx, int rc, int64_t zxid, jute_in *body) {
     batch *b = ctx;
     mirror_set *s = b->s;
-    notify_list nl = {NULL};
+    notify_list nl = {NULL, NULL};
     pthread_mutex_lock(&s->mu);
     s->inflight--;
     size_t i = 0;
@@ -1277,7 +1277,7 @@ static void send_sync(mirror_set *s) {
 static void catch_up_sync_done(void *ctx, int rc, int64_t zxid, jute_in *body) {
     (void)body;
     mirror_set *s = ctx;
-    notify_list nl = {NULL};
+    notify_list nl = {NULL, NULL};
     pthread_mutex_lock(&s->mu);
     s->sync_inflight = false;
     s->sync_done++;
