@@ -10,6 +10,7 @@ import { setupEnv, it, startGateway, uniq, zkCli, recordZnode, clientZnode, slee
 import { Api, expectError, request, eventually, getMetrics } from '../lib/http.mjs';
 import { makeSigner } from '../lib/jwt.mjs';
 import { openEvents, closeAllEvents } from '../lib/sse.mjs';
+import { holdSocket } from '../lib/raw.mjs';
 
 const env = setupEnv();
 let A, B, signer, adminA, adminB;
@@ -333,4 +334,22 @@ it("streams are registered by prefix: writes to one user's prefix wake that user
   } finally {
     await C.stop();
   }
+});
+
+it('a record PUT outside the write set is 403 before its body is read', async () => {
+  const s = await newStore();
+  const tok = signer.token(USER(s), { sub: 'alice' });
+  const head = (key) => `PUT /v1/stores/${s}/records/${encodeURIComponent(key)} HTTP/1.1\r\nHost: 127.0.0.1:${A.port}\r\n` +
+    `Content-Type: application/json\r\nContent-Length: 1000000\r\nAuthorization: Bearer ${tok}\r\n\r\n`;
+  const h = holdSocket(A.port, head('users/bob/1'));
+  try {
+    for (let i = 0; i < 40 && !h.response().status; i++) await sleep(50);
+    assert.equal(h.response().status, 403, h.response().text.slice(0, 300));
+  } finally { h.destroy(); }
+  // inside the write set the gateway waits for the body (no early answer)
+  const h2 = holdSocket(A.port, head('users/alice/1'));
+  try {
+    await sleep(500);
+    assert.ok(!h2.response().status, h2.response().text.slice(0, 300));
+  } finally { h2.destroy(); }
 });
