@@ -26,6 +26,7 @@
 #include "auth/auth.h"
 #include "fuzz.h"
 #include "util/sbuf.h"
+#include "zk/layout.h"
 
 #define NOW ((time_t)1700000000)
 static const unsigned char SECRET[] = "zoosync-fuzz-secret-0123456789abcdef";
@@ -85,6 +86,29 @@ static void check_scope(const auth_principal *p, const char *scope) {
     CHECK(auth_can(p, NULL, AUTH_ADMIN) == admin);
     if (admin) CHECK(auth_can(p, "x", AUTH_WRITE));
     CHECK(!auth_can(NULL, "x", AUTH_READ));
+}
+
+/* Prefix scopes: a read set's prefixes are possible keys, readable
+ * themselves, sorted, none covering another. */
+static void check_prefixes(const auth_principal *p) {
+    static const char *const stores[] = {"any-store", "a", "s", "notes"};
+    for (size_t k = 0; k < sizeof stores / sizeof stores[0]; k++) {
+        auth_keyset ks;
+        CHECK(auth_store_read_prefixes(p, stores[k], &ks) == 0);
+        for (size_t i = 0; i < ks.n; i++) {
+            const auth_prefix *x = &ks.v[i];
+            CHECK(x->len > 0 && !layout_key_invalid(x->p, x->len));
+            CHECK(auth_key_readable(p, stores[k], x->p, x->len));
+            if (i) {
+                const auth_prefix *w = &ks.v[i - 1];
+                CHECK(!(x->len >= w->len && memcmp(x->p, w->p, w->len) == 0)); /* not covered */
+                size_t n = x->len < w->len ? x->len : w->len;
+                int c = memcmp(w->p, x->p, n);
+                CHECK(c < 0 || (c == 0 && w->len < x->len));
+            }
+        }
+        auth_keyset_free(&ks);
+    }
 }
 
 static void check_accepted(const char *token, const auth_principal *p, bool with_policy) {
@@ -163,6 +187,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         auth_principal *p = auth_principal_new(sub, scope);
         CHECK(p && strcmp(auth_principal_sub(p), sub) == 0);
         check_scope(p, scope);
+        check_prefixes(p);
         auth_principal_free(p);
         free(sub);
         free(scope);

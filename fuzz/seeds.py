@@ -123,6 +123,10 @@ for p in ['{"exp":1700003600,"sub":"dan","scope":"todos:write notes:read *:read 
 auth += [b'\x00', b'\x00a.b.c', b'\x00..', b'\x00a.b.', b'\x00a.b.c.d', b'\x00eyJhbGciOiJIUzI1NiJ9.e30.x',
          b'\x02dan\x00todos:write notes:read', b'\x02\x00admin', b'\x02x\x00*:write  a:read b:admin c:write:read',
          b'\x02x\x00' + b's' * 65 + b':read', b'\x02x\x00:read *:x']
+# prefix scopes (v1.1): {sub}, percent-decoding, what grants nothing
+auth += [b'\x02alice\x00notes:write:users/{sub}/ notes:read:shared/ *:read:pub/',
+         b'\x02zo\xc3\xab\x00s:write:u%2F{sub}%2F s:read:%7Bsub%7D/ s:read:{sub}/{sub}/',
+         b'\x02\x00s:write:users/{sub}/ s:read:%zz s:read:%00 s:read:%C3 s:read: a:read:%C3%A9/ a:read:a a:read:ab']
 write('auth', auth)
 
 # ---- route: paths, methods, If-Match and limit values ----

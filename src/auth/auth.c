@@ -29,6 +29,7 @@
 
 #include "auth/jwks.h"
 #include "util/b64url.h"
+#include "zk/layout.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -62,17 +63,17 @@
 /* The keys a verifier holds at one moment: swapped whole by a reload, and
  * reference-counted so that a verification under way keeps the set it
  * started with. */
-typedef struct auth_keyset {
+typedef struct auth_keyring {
     atomic_int refs;
     size_t n;
     jwks_key *keys;     /* kid NULL: a single key that any token may use */
-} auth_keyset;
+} auth_keyring;
 
 typedef enum { AUTH_SRC_NONE, AUTH_SRC_SECRET, AUTH_SRC_PUBKEY, AUTH_SRC_JWKS } auth_source;
 
 struct auth_verifier {
     pthread_mutex_t mu; /* guards ks (a reload swaps it); held only to take a reference */
-    auth_keyset *ks;
+    auth_keyring *ks;
     auth_source source; /* the file the keys come from, read again by auth_verifier_reload */
     char *path;
     char *audience;     /* required in "aud" (NULL: not checked) */
@@ -80,17 +81,18 @@ struct auth_verifier {
     long long max_lifetime; /* seconds; exp - iat (or exp - now) above it is refused; 0: none */
 };
 
-/* One "<store>:read|write" grant. */
+/* One scope grant: "<store>:read|write[:<prefix>]" or "*:read|write[:<prefix>]". */
 typedef struct auth_grant {
-    char *store;
+    char *store;     /* NULL: every store ("*") */
     auth_perm level; /* AUTH_READ or AUTH_WRITE */
+    char *prefix;    /* decoded key prefix (UTF-8, no NUL); NULL: the whole store */
+    size_t plen;
 } auth_grant;
 
 struct auth_principal {
     char *sub;
     long long exp; /* the token's exp (Unix seconds); 0: none (authentication off) */
     bool admin;
-    int wildcard; /* 0, AUTH_READ or AUTH_WRITE: the "*:" grant */
     auth_grant *grants;
     size_t ngrants;
 };
@@ -116,8 +118,8 @@ static unsigned char *auth_memdup0(const void *src, size_t len) {
     return p;
 }
 
-static auth_keyset *auth_keyset_new(jwks_key *keys, size_t n) {
-    auth_keyset *ks = malloc(sizeof *ks);
+static auth_keyring *auth_keyring_new(jwks_key *keys, size_t n) {
+    auth_keyring *ks = malloc(sizeof *ks);
     if (!ks) return NULL;
     atomic_init(&ks->refs, 1);
     ks->n = n;
@@ -125,7 +127,7 @@ static auth_keyset *auth_keyset_new(jwks_key *keys, size_t n) {
     return ks;
 }
 
-static void auth_keyset_unref(auth_keyset *ks) {
+static void auth_keyring_unref(auth_keyring *ks) {
     if (ks && atomic_fetch_sub(&ks->refs, 1) == 1) {
         jwks_free(ks->keys, ks->n);
         free(ks);
@@ -135,7 +137,7 @@ static void auth_keyset_unref(auth_keyset *ks) {
 /* A verifier owning keys (taken, also on failure). */
 static auth_verifier *auth_verifier_of(jwks_key *keys, size_t n, char **err) {
     auth_verifier *v = calloc(1, sizeof *v);
-    auth_keyset *ks = v ? auth_keyset_new(keys, n) : NULL;
+    auth_keyring *ks = v ? auth_keyring_new(keys, n) : NULL;
     if (!ks) {
         free(v);
         jwks_free(keys, n);
@@ -350,7 +352,7 @@ int auth_verifier_reload(auth_verifier *v, char **summary, char **err) {
                                                         : auth_jwks_file(v->path, err);
     if (!fresh) return -1; /* the keys in use stay */
     pthread_mutex_lock(&v->mu);
-    auth_keyset *old = v->ks;
+    auth_keyring *old = v->ks;
     v->ks = fresh->ks;
     pthread_mutex_unlock(&v->mu);
     fresh->ks = old; /* freed with fresh, once no verification holds it */
@@ -397,7 +399,7 @@ void auth_verifier_free(auth_verifier *v) {
     free(v->audience);
     free(v->issuer);
     free(v->path);
-    auth_keyset_unref(v->ks);
+    auth_keyring_unref(v->ks);
     pthread_mutex_destroy(&v->mu);
     free(v);
 }
@@ -454,7 +456,7 @@ static json_t *auth_segment_json(const char *seg, size_t len) {
 /* The key a token names: its "kid" in the set, or the set's only key (a
  * single key without a kid takes any token, as a lone PEM or secret
  * does). NULL with *why when there is none. */
-static const jwks_key *auth_select_key(const auth_keyset *ks, json_t *h, char **why) {
+static const jwks_key *auth_select_key(const auth_keyring *ks, json_t *h, char **why) {
     json_t *kidj = json_object_get(h, "kid");
     const char *kid = json_string_value(kidj);
     if (kidj && !kid) return auth_errf(why, "token header \"kid\" is not a string"), NULL;
@@ -465,7 +467,7 @@ static const jwks_key *auth_select_key(const auth_keyset *ks, json_t *h, char **
     return auth_errf(why, "token \"kid\" \"%.64s\" is not one of this gateway's keys", kid), NULL;
 }
 
-static int auth_check_header(const auth_keyset *ks, const auth_parts *p, const jwks_key **key, char **why) {
+static int auth_check_header(const auth_keyring *ks, const auth_parts *p, const jwks_key **key, char **why) {
     json_t *h = auth_segment_json(p->seg[0], p->len[0]);
     if (!h) return auth_errf(why, "malformed token: header is not a base64url JSON object"), -1;
     const char *alg = json_string_value(json_object_get(h, "alg"));
@@ -576,6 +578,10 @@ static int auth_claim_str(json_t *claims, const char *name, const char **out, ch
     *out = NULL;
     if (!j) return 0;
     if (!json_is_string(j)) return auth_errf(why, "token claim \"%s\" is not a string", name), -1;
+    /* A U+0000 would cut the C string short: "alice\u0000x" must not act
+     * as "alice" (a {sub} prefix is built from it). */
+    if (strlen(json_string_value(j)) != json_string_length(j))
+        return auth_errf(why, "token claim \"%s\" holds U+0000", name), -1;
     *out = json_string_value(j);
     return 0;
 }
@@ -608,7 +614,7 @@ int auth_verify(const auth_verifier *v, const char *token, time_t now, auth_prin
     if (auth_split(token, &parts, why) < 0) return -1;
     auth_verifier *mv = (auth_verifier *)v; /* the lock is not part of its value */
     pthread_mutex_lock(&mv->mu);
-    auth_keyset *ks = v->ks;
+    auth_keyring *ks = v->ks;
     atomic_fetch_add(&ks->refs, 1);
     pthread_mutex_unlock(&mv->mu);
     const jwks_key *key = NULL;
@@ -623,7 +629,7 @@ int auth_verify(const auth_verifier *v, const char *token, time_t now, auth_prin
     if (rc == 0) rc = auth_check_signature(key, token, why);
     if (rc == 0) rc = auth_claims_principal(v, claims, now, out, why);
     json_decref(claims);
-    auth_keyset_unref(ks);
+    auth_keyring_unref(ks);
     return rc;
 }
 
@@ -640,28 +646,68 @@ static bool auth_store_name_ok(const char *s, size_t len) {
     return true;
 }
 
-/* Raises p's grant on store s[0..len) to level (adds it when new).
- * Returns -1 on OOM. */
-static int auth_grant_add(auth_principal *p, const char *s, size_t len, auth_perm level) {
-    for (size_t i = 0; i < p->ngrants; i++) {
-        if (strlen(p->grants[i].store) == len && memcmp(p->grants[i].store, s, len) == 0) {
-            if (level > p->grants[i].level) p->grants[i].level = level;
-            return 0;
-        }
-    }
+/* Adds a grant (store s[0..slen) or every store when s is NULL; prefix
+ * pre[0..plen), taken over, or NULL for the whole store). Returns -1 on OOM
+ * (pre is then freed). */
+static int auth_grant_add(auth_principal *p, const char *s, size_t slen, auth_perm level, char *pre, size_t plen) {
     auth_grant *g = realloc(p->grants, (p->ngrants + 1) * sizeof *g);
-    if (!g) return -1;
+    if (!g) { free(pre); return -1; }
     p->grants = g;
-    char *name = (char *)auth_memdup0(s, len);
-    if (!name) return -1;
-    g[p->ngrants].store = name;
-    g[p->ngrants].level = level;
+    char *name = NULL;
+    if (s && !(name = (char *)auth_memdup0(s, slen))) { free(pre); return -1; }
+    g[p->ngrants] = (auth_grant){name, level, pre, plen};
     p->ngrants++;
     return 0;
 }
 
-/* Applies one scope entry e[0..len) to p; unknown entries are ignored.
- * Returns -1 on OOM. */
+static int auth_hex(unsigned char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* The key prefix of a scope entry (PROTOCOL.md v1.1 "Prefix scopes"): each
+ * literal "{sub}" in raw[0..len) replaced by sub (as is, not decoded), the
+ * rest percent-decoded. NULL (the entry grants nothing) when the result is
+ * empty, a "%" is not followed by two hex digits, "{sub}" appears and the
+ * token has no (or an empty) sub, or the result is not a possible key
+ * prefix: not UTF-8, holding U+0000 (no key holds it), or longer than a
+ * key. A malloc'd NUL-terminated block and *outlen otherwise. */
+char *auth_scope_prefix(const char *raw, size_t len, const char *sub, size_t *outlen) {
+    size_t sublen = sub ? strlen(sub) : 0, cap = len + 1;
+    for (size_t i = 0; i + 5 <= len; i++)
+        if (memcmp(raw + i, "{sub}", 5) == 0) cap += sublen;
+    char *out = malloc(cap);
+    if (!out) return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < len;) {
+        if (i + 5 <= len && memcmp(raw + i, "{sub}", 5) == 0) {
+            if (!sublen) goto bad;
+            memcpy(out + o, sub, sublen);
+            o += sublen;
+            i += 5;
+        } else if (raw[i] == '%') {
+            if (i + 3 > len) goto bad;
+            int h = auth_hex((unsigned char)raw[i + 1]), l = auth_hex((unsigned char)raw[i + 2]);
+            if (h < 0 || l < 0) goto bad;
+            out[o++] = (char)(h << 4 | l);
+            i += 3;
+        } else {
+            out[o++] = raw[i++];
+        }
+    }
+    out[o] = '\0';
+    if (layout_key_invalid(out, o)) goto bad; /* empty, too long, not UTF-8, or U+0000 */
+    *outlen = o;
+    return out;
+bad:
+    free(out);
+    return NULL;
+}
+
+/* Applies one scope entry e[0..len) to p; unknown entries are ignored, and
+ * so are prefix entries whose prefix grants nothing. Returns -1 on OOM. */
 static int auth_scope_entry(auth_principal *p, const char *e, size_t len) {
     if (len == 5 && memcmp(e, "admin", 5) == 0) {
         p->admin = true;
@@ -670,6 +716,14 @@ static int auth_scope_entry(auth_principal *p, const char *e, size_t len) {
     const char *colon = memchr(e, ':', len);
     if (!colon) return 0;
     size_t slen = (size_t)(colon - e), rlen = len - slen - 1;
+    const char *colon2 = memchr(colon + 1, ':', rlen);
+    const char *pre = NULL;
+    size_t prelen = 0;
+    if (colon2) {
+        pre = colon2 + 1;
+        prelen = (size_t)(e + len - pre);
+        rlen = (size_t)(colon2 - colon - 1);
+    }
     auth_perm level;
     if (rlen == 4 && memcmp(colon + 1, "read", 4) == 0)
         level = AUTH_READ;
@@ -677,14 +731,16 @@ static int auth_scope_entry(auth_principal *p, const char *e, size_t len) {
         level = AUTH_WRITE;
     else
         return 0;
-    if (slen == 1 && e[0] == '*') {
-        if ((int)level > p->wildcard) p->wildcard = (int)level;
-        return 0;
+    bool any = slen == 1 && e[0] == '*';
+    if (!any && !auth_store_name_ok(e, slen)) return 0;
+    char *prefix = NULL;
+    size_t plen = 0;
+    if (colon2) {
+        prefix = auth_scope_prefix(pre, prelen, p->sub, &plen);
+        if (!prefix) return 0; /* grants nothing (or OOM: fails closed) */
     }
-    if (!auth_store_name_ok(e, slen)) return 0;
-    return auth_grant_add(p, e, slen, level);
+    return auth_grant_add(p, any ? NULL : e, slen, level, prefix, plen);
 }
-
 /* Parses a space-separated scope string into p. Returns -1 on OOM. */
 static int auth_scope_parse(auth_principal *p, const char *scope) {
     const char *s = scope;
@@ -713,32 +769,94 @@ auth_principal *auth_principal_anonymous(void) {
     return auth_principal_new("anonymous", "admin");
 }
 
-/* Highest level p holds on store (0 when none), wildcard included. */
-static int auth_level_on(const auth_principal *p, const char *store) {
-    int level = p->wildcard;
-    for (size_t i = 0; i < p->ngrants; i++)
-        if (strcmp(p->grants[i].store, store) == 0 && (int)p->grants[i].level > level)
-            level = (int)p->grants[i].level;
-    return level;
-}
-
-/* Highest level p holds on any store (0 when none). */
-static int auth_level_any(const auth_principal *p) {
-    int level = p->wildcard;
-    for (size_t i = 0; i < p->ngrants; i++)
-        if ((int)p->grants[i].level > level) level = (int)p->grants[i].level;
-    return level;
+/* Does grant g apply to store (NULL: any store)? */
+static bool auth_grant_on(const auth_grant *g, const char *store) {
+    return !store || !g->store || strcmp(g->store, store) == 0;
 }
 
 /* store NULL asks for a store-independent right: AUTH_ADMIN only for admin;
  * AUTH_READ ("may list") / AUTH_WRITE when p may read / write at least one
- * store. */
+ * store. With a store: whether p holds any grant of that level in it, a
+ * prefix grant included (the key-level checks are auth_key_*). */
 bool auth_can(const auth_principal *p, const char *store, auth_perm perm) {
     if (!p) return false;
     if (p->admin) return true;
     if (perm != AUTH_READ && perm != AUTH_WRITE) return false;
-    int level = store ? auth_level_on(p, store) : auth_level_any(p);
-    return level >= (int)perm;
+    for (size_t i = 0; i < p->ngrants; i++)
+        if (auth_grant_on(&p->grants[i], store) && p->grants[i].level >= perm) return true;
+    return false;
+}
+
+bool auth_is_admin(const auth_principal *p) { return p && p->admin; }
+
+/* Is key in the set of p's grants on store of at least level? */
+static bool auth_key_in(const auth_principal *p, const char *store, const char *key, size_t klen, auth_perm level) {
+    if (!p) return false;
+    if (p->admin) return true;
+    for (size_t i = 0; i < p->ngrants; i++) {
+        const auth_grant *g = &p->grants[i];
+        if (g->level < level || !auth_grant_on(g, store)) continue;
+        if (!g->prefix || (klen >= g->plen && memcmp(key, g->prefix, g->plen) == 0)) return true;
+    }
+    return false;
+}
+
+bool auth_key_readable(const auth_principal *p, const char *store, const char *key, size_t klen) {
+    return auth_key_in(p, store, key, klen, AUTH_READ);
+}
+
+bool auth_key_writable(const auth_principal *p, const char *store, const char *key, size_t klen) {
+    return auth_key_in(p, store, key, klen, AUTH_WRITE);
+}
+
+static int auth_prefix_cmp(const void *a, const void *b) {
+    const auth_prefix *x = a, *y = b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->p, y->p, n);
+    return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+int auth_store_read_prefixes(const auth_principal *p, const char *store, auth_keyset *out) {
+    *out = (auth_keyset){0};
+    if (!p) return 0;
+    if (p->admin) { out->all = true; return 0; }
+    size_t n = 0;
+    for (size_t i = 0; i < p->ngrants; i++) {
+        const auth_grant *g = &p->grants[i];
+        if (!auth_grant_on(g, store)) continue;
+        if (!g->prefix) { out->all = true; return 0; }
+        n++;
+    }
+    if (!n) return 0;
+    auth_prefix *v = malloc(n * sizeof *v);
+    if (!v) return -1;
+    n = 0;
+    for (size_t i = 0; i < p->ngrants; i++)
+        if (auth_grant_on(&p->grants[i], store)) v[n++] = (auth_prefix){p->grants[i].prefix, p->grants[i].plen};
+    /* Sorted byte-wise, a prefix comes right before the prefixes it covers:
+     * keep only those no kept one covers (no key is then in two). */
+    qsort(v, n, sizeof *v, auth_prefix_cmp);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (k && v[i].len >= v[k - 1].len && memcmp(v[i].p, v[k - 1].p, v[k - 1].len) == 0) continue;
+        v[k++] = v[i];
+    }
+    out->v = v;
+    out->n = k;
+    return 0;
+}
+
+bool auth_keyset_has(const auth_keyset *s, const char *key, size_t klen) {
+    if (!s || s->all) return true;
+    for (size_t i = 0; i < s->n; i++)
+        if (klen >= s->v[i].len && memcmp(key, s->v[i].p, s->v[i].len) == 0) return true;
+    return false;
+}
+
+void auth_keyset_free(auth_keyset *s) {
+    if (!s) return;
+    free(s->v);
+    *s = (auth_keyset){0};
 }
 
 const char *auth_principal_sub(const auth_principal *p) {
@@ -747,7 +865,10 @@ const char *auth_principal_sub(const auth_principal *p) {
 
 void auth_principal_free(auth_principal *p) {
     if (!p) return;
-    for (size_t i = 0; i < p->ngrants; i++) free(p->grants[i].store);
+    for (size_t i = 0; i < p->ngrants; i++) {
+        free(p->grants[i].store);
+        free(p->grants[i].prefix);
+    }
     free(p->grants);
     free(p->sub);
     free(p);

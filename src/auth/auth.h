@@ -14,7 +14,15 @@
  * NumericDates are integers; the policy (audience, issuer, lifetime) holds;
  * an HS256 secret has at least 32 bytes; `scope`
  * is a space-separated list of "<store>:read", "<store>:write", "*:read",
- * "*:write", "admin". write implies read; admin implies everything. */
+ * "*:write", "admin". write implies read; admin implies everything.
+ *
+ * Prefix scopes (PROTOCOL.md v1.1 "Prefix scopes"): "<store>:read:<prefix>",
+ * "<store>:write:<prefix>" and the same with "*". Each literal "{sub}" in
+ * the prefix becomes the token's sub, the rest is percent-decoded (UTF-8);
+ * an empty or undecodable prefix, or "{sub}" without a sub, grants nothing.
+ * The read set of a store is the union of its read and write grants, the
+ * write set of its write grants; a grant without prefix covers the store,
+ * admin everything. */
 #ifndef ZS_AUTH_H
 #define ZS_AUTH_H
 
@@ -67,6 +75,36 @@ bool auth_can(const auth_principal *p, const char *store, auth_perm perm);
 const char *auth_principal_sub(const auth_principal *p);
 /* The token's exp (Unix seconds), 0 when there is none (authentication off). */
 long long auth_principal_exp(const auth_principal *p);
+
+bool auth_is_admin(const auth_principal *p);
+
+/* Is key[0..klen) in p's read set (write set) of store? */
+bool auth_key_readable(const auth_principal *p, const char *store, const char *key, size_t klen);
+bool auth_key_writable(const auth_principal *p, const char *store, const char *key, size_t klen);
+
+/* A read set, for filtering feeds: all (the whole store), or the keys
+ * starting with one of v[0..n) (n 0: none). The prefixes are sorted
+ * byte-wise and none starts with another (covered ones are dropped). They
+ * point into the principal: valid while it lives. */
+typedef struct auth_prefix {
+    const char *p;
+    size_t len;
+} auth_prefix;
+typedef struct auth_keyset {
+    bool all;
+    auth_prefix *v; /* malloc'd array (auth_keyset_free) */
+    size_t n;
+} auth_keyset;
+/* p's read set in store. 0, or -1 on OOM. */
+int auth_store_read_prefixes(const auth_principal *p, const char *store, auth_keyset *out);
+/* Is key in s? (NULL s: everything) */
+bool auth_keyset_has(const auth_keyset *s, const char *key, size_t klen);
+void auth_keyset_free(auth_keyset *s);
+
+/* The prefix of a scope entry, everything after its second ':' (raw[0..len))
+ * with "{sub}" replaced and percent-decoded; NULL when it grants nothing (see
+ * above). malloc'd, *outlen bytes plus a NUL. Exposed for the tests. */
+char *auth_scope_prefix(const char *raw, size_t len, const char *sub, size_t *outlen);
 void auth_principal_free(auth_principal *p);
 
 #endif

@@ -28,7 +28,16 @@ enum {
     BATCH_REPLY_BYTES = 4 * 1024 * 1024, /* expected reply bytes of one multiRead */
     UNKNOWN_VALUE_BYTES = 65536, /* expected size of a value not read yet (the default maxValueBytes) */
     RECOVERY_RETRY_MS = 500,
+    KEY_SCAN_MAX = 8192,         /* a filter's key runs up to this size are paged from the key index */
+    FEED_SCAN_MAX = 65536,       /* records a filtered walk of the feed tree visits per page at most */
+    CHANGED_MAX = 1024,          /* keys remembered between two notifications; more: "everything" */
 };
+
+/* A key changed since the streams were last told (see mirror_set_on_advance). */
+typedef struct mkey {
+    mirror_key k; /* first: the hook sees a mirror_key* (k.p owned) */
+    uint64_t zxid;
+} mkey;
 
 typedef struct rec {
     char *name;      /* znode name (canonical encoding of key); owned */
@@ -91,6 +100,10 @@ struct mirror {
     uint64_t load_pending;   /* load operations not answered yet */
     GHashTable *buckets[LAYOUT_BUCKETS]; /* name -> rec (owns rec); NULL until the bucket has a record */
     GTree *tree;                         /* rec -> rec, by feed position */
+    GTree *bykey;                        /* rec -> rec, by key bytes: every rec of the buckets */
+    GPtrArray *changed;      /* mkey*: changed since the streams were last told (owned) */
+    bool changed_all;        /* too many, or a load: tell every stream until W reaches all_until */
+    uint64_t all_until;      /* the highest zxid changed while changed_all */
     size_t live, bytes;
     int64_t res_records, res_bytes; /* quota room reserved by writers whose multi is under way */
     GHashTable *queued;      /* qkey -> op: reads queued and not sent (no duplicates) */
@@ -110,7 +123,7 @@ struct mirror_set {
     char *cred;              /* digest credentials for the probes, or NULL */
     const zs_log *lg;
     zkw *w;
-    void (*on_advance)(void *ctx, mirror *m); /* immutable once mirrors exist */
+    void (*on_advance)(void *ctx, mirror *m, const GPtrArray *keys); /* immutable once mirrors exist */
     void *on_advance_ctx;
 
     pthread_mutex_t mu;      /* guards everything below and every mirror's fields */
@@ -161,6 +174,18 @@ static gint rec_cmp(gconstpointer a, gconstpointer b, gpointer unused) {
     return c ? c : (ra->klen < rb->klen ? -1 : ra->klen > rb->klen);
 }
 
+/* Key order: bytes, then length (a prefix sorts first). */
+static int key_cmp(const char *a, size_t al, const char *b, size_t bl) {
+    int c = memcmp(a, b, al < bl ? al : bl);
+    return c ? c : (al > bl) - (al < bl);
+}
+
+static gint rec_key_cmp(gconstpointer a, gconstpointer b, gpointer unused) {
+    (void)unused;
+    const rec *ra = a, *rb = b;
+    return key_cmp(ra->key, ra->klen, rb->key, rb->klen);
+}
+
 static void rec_free(gpointer p) {
     rec *r = p;
     if (!r) return;
@@ -177,12 +202,56 @@ static void tree_remove(mirror *m, rec *r) {
     if (r->value) { m->live--; m->bytes -= r->vlen + r->klen; }
 }
 
+static void changed_free(gpointer p) {
+    mkey *c = p;
+    g_free((char *)c->k.p);
+    g_free(c);
+}
+
+/* Remembers that r changed, for the streams (see resolve). */
+static void to_all(mirror *m) {
+    for (guint i = 0; i < m->changed->len; i++) {
+        const mkey *c = g_ptr_array_index(m->changed, i);
+        if (c->zxid > m->all_until) m->all_until = c->zxid;
+    }
+    g_ptr_array_set_size(m->changed, 0); /* (frees them) */
+    m->changed_all = true;
+}
+
+static void note_changed(mirror *m, const rec *r) {
+    if (!m->loaded || m->changed->len >= CHANGED_MAX) to_all(m);
+    if (m->changed_all) {
+        if (r->zxid > m->all_until) m->all_until = r->zxid;
+        return;
+    }
+    mkey *c = g_try_malloc(sizeof *c);
+    char *k = c ? g_try_malloc(r->klen + 1) : NULL;
+    if (!k) {
+        g_free(c);
+        to_all(m);
+        if (r->zxid > m->all_until) m->all_until = r->zxid;
+        return;
+    }
+    memcpy(k, r->key, r->klen);
+    k[r->klen] = 0;
+    c->zxid = r->zxid;
+    c->k = (mirror_key){k, r->klen};
+    g_ptr_array_add(m->changed, c);
+}
+
 static void tree_insert(mirror *m, rec *r) {
     rec_set_pos(r);
     g_tree_insert(m->tree, r, r);
     r->in_tree = true;
     if (r->value) { m->live++; m->bytes += r->vlen + r->klen; }
     if (r->zxid > m->newest) m->newest = r->zxid;
+    note_changed(m, r);
+}
+
+/* A record the mirror knows from now on (its bucket's table owns it). */
+static void rec_add(mirror *m, GHashTable *bucket, rec *r) {
+    g_hash_table_insert(bucket, r->name, r);
+    g_tree_insert(m->bykey, r, r);
 }
 
 /* The bucket tables are made on the first record (a small store fills few
@@ -198,6 +267,9 @@ static GHashTable *bucket_make(mirror *m, unsigned b) {
 }
 
 static void buckets_drop(mirror *m) {
+    g_tree_destroy(m->bykey); /* before the recs it points to */
+    m->bykey = g_tree_new_full(rec_key_cmp, NULL, NULL, NULL);
+    to_all(m); /* every stream looks again */
     for (unsigned b = 0; b < LAYOUT_BUCKETS; b++) {
         if (m->buckets[b]) g_hash_table_destroy(m->buckets[b]);
         m->buckets[b] = NULL;
@@ -386,8 +458,27 @@ static void flush(mirror_set *s) {
 /* Mirrors whose streams are to be told that W moved (filled under mu,
  * called after it is released). */
 typedef struct notify_list {
-    GPtrArray *v; /* mirror*, NULL until needed */
+    GPtrArray *v;    /* mirror*, NULL until needed */
+    GPtrArray *keys; /* per mirror of v: GPtrArray of mkey* now at or below W, or NULL for every stream */
 } notify_list;
+
+/* Hands the keys of m changed at or below w to the list (the others wait
+ * for a later advance). NULL: every stream. Caller holds mu. */
+static GPtrArray *take_changed(mirror *m, uint64_t w) {
+    if (m->changed_all) { /* (then the list is empty) */
+        if (m->all_until <= w) m->changed_all = false;
+        return NULL;
+    }
+    GPtrArray *out = g_ptr_array_new_with_free_func(changed_free);
+    guint k = 0;
+    for (guint i = 0; i < m->changed->len; i++) {
+        mkey *c = g_ptr_array_index(m->changed, i);
+        if (c->zxid > w) { m->changed->pdata[k++] = c; continue; }
+        g_ptr_array_add(out, c);
+    }
+    m->changed->len = k; /* (set directly: the moved entries are not freed) */
+    return out;
+}
 
 /* Resolves the checkpoints whose reads are all answered. Caller holds mu. */
 static void resolve(mirror_set *s, notify_list *nl) {
@@ -414,8 +505,12 @@ static void resolve(mirror_set *s, notify_list *nl) {
         mirror *m = v;
         if (!m->loaded || m->newest <= m->notified) continue;
         m->notified = s->wmark;
-        if (!nl->v) nl->v = g_ptr_array_new();
+        if (!nl->v) {
+            nl->v = g_ptr_array_new();
+            nl->keys = g_ptr_array_new();
+        }
         g_ptr_array_add(nl->v, m);
+        g_ptr_array_add(nl->keys, take_changed(m, s->wmark));
     }
 }
 
@@ -456,10 +551,14 @@ static void raise_for(mirror_set *s, uint64_t seq) {
 static void unlock_and_notify(mirror_set *s, notify_list *nl) {
     pthread_mutex_unlock(&s->mu);
     if (!nl->v) return;
-    if (s->on_advance)
-        for (guint i = 0; i < nl->v->len; i++) s->on_advance(s->on_advance_ctx, g_ptr_array_index(nl->v, i));
+    for (guint i = 0; i < nl->v->len; i++) {
+        GPtrArray *keys = g_ptr_array_index(nl->keys, i);
+        if (s->on_advance) s->on_advance(s->on_advance_ctx, g_ptr_array_index(nl->v, i), keys);
+        if (keys) g_ptr_array_free(keys, TRUE);
+    }
     g_ptr_array_free(nl->v, TRUE);
-    nl->v = NULL;
+    g_ptr_array_free(nl->keys, TRUE);
+    nl->v = nl->keys = NULL;
 }
 
 /* ---- applying what a read showed (caller holds mu) -------------------------------- */
@@ -475,6 +574,7 @@ static void prune_gone(mirror *m) {
             rec *r = v;
             if (!r->gone || cursor_cmp(&r->pos, &m->horizon) > 0) continue;
             tree_remove(m, r);
+            g_tree_remove(m->bykey, r);
             g_hash_table_iter_remove(&it);
         }
     }
@@ -483,7 +583,7 @@ static void prune_gone(mirror *m) {
 static void apply_data(mirror *m, const op *o, int err, jute_bytes data, const jute_stat *st) {
     rec *r = bucket_lookup(m, o->bucket, o->name);
     if (err == ZOK) {
-        if (!r && (r = rec_new(o->name, o->bucket))) g_hash_table_insert(bucket_make(m, o->bucket), r->name, r);
+        if (!r && (r = rec_new(o->name, o->bucket))) rec_add(m, bucket_make(m, o->bucket), r);
         if (!r) {
             m->rejected++;
             LOG_WARN(m->set->lg, "mirror %s: ignoring znode %03x/%s: not a zoosync key name", m->store, o->bucket, o->name);
@@ -517,6 +617,7 @@ static void apply_data(mirror *m, const op *o, int err, jute_bytes data, const j
         /* Never read, or a tombstone the collector removed (it moved the
          * horizon past it first): no news. */
         tree_remove(m, r);
+        g_tree_remove(m->bykey, r);
         g_hash_table_remove(m->buckets[o->bucket], o->name); /* r is in it */
         return;
     }
@@ -673,7 +774,7 @@ static int apply_result(mirror_set *s, op *o, jute_in *in, int64_t zxid) {
 static void batch_done(void *ctx, int rc, int64_t zxid, jute_in *body) {
     batch *b = ctx;
     mirror_set *s = b->s;
-    notify_list nl = {NULL};
+    notify_list nl = {NULL, NULL};
     pthread_mutex_lock(&s->mu);
     s->inflight--;
     size_t i = 0;
@@ -1042,6 +1143,8 @@ static mirror *mirror_new(mirror_set *s, const char *store) {
         return NULL;
     }
     m->tree = g_tree_new_full(rec_cmp, NULL, NULL, NULL);
+    m->bykey = g_tree_new_full(rec_key_cmp, NULL, NULL, NULL);
+    m->changed = g_ptr_array_new_with_free_func(changed_free);
     m->queued = g_hash_table_new(g_str_hash, g_str_equal); /* keys owned by their op */
     m->czxid = -1;
     return m;
@@ -1052,6 +1155,8 @@ static void mirror_free(gpointer p) {
     store_cfg_release(&m->cfg);
     g_tree_destroy(m->tree);
     buckets_drop(m);
+    g_tree_destroy(m->bykey);
+    g_ptr_array_free(m->changed, TRUE);
     g_hash_table_destroy(m->queued);
     free(m->rpath);
     free(m->spath);
@@ -1059,7 +1164,7 @@ static void mirror_free(gpointer p) {
     free(m);
 }
 
-void mirror_set_on_advance(mirror_set *s, void (*fn)(void *ctx, mirror *m), void *ctx) {
+void mirror_set_on_advance(mirror_set *s, void (*fn)(void *ctx, mirror *m, const GPtrArray *keys), void *ctx) {
     pthread_mutex_lock(&s->mu);
     s->on_advance = fn;
     s->on_advance_ctx = ctx;
@@ -1175,7 +1280,7 @@ static void send_sync(mirror_set *s) {
 static void catch_up_sync_done(void *ctx, int rc, int64_t zxid, jute_in *body) {
     (void)body;
     mirror_set *s = ctx;
-    notify_list nl = {NULL};
+    notify_list nl = {NULL, NULL};
     pthread_mutex_lock(&s->mu);
     s->sync_inflight = false;
     s->sync_done++;
@@ -1311,8 +1416,62 @@ static void write_change(sbuf *out, const rec *r, bool first) {
     sbuf_printf(out, ",\"version\":%lu,\"cursor\":\"%s\"}", (unsigned long)r->pos.version, cur);
 }
 
-void mirror_changes(mirror *m, const cursor_pos *since, int limit, size_t max_bytes, sbuf *out, mirror_page *page) {
-    size_t start = out->len;
+/* Does key start with one of f's prefixes? (f NULL: everything) */
+static bool filter_has(const mirror_filter *f, const char *key, size_t klen) {
+    if (!f) return true;
+    for (size_t i = 0; i < f->n; i++)
+        if (klen >= f->v[i].len && memcmp(key, f->v[i].p, f->v[i].len) == 0) return true;
+    return false;
+}
+
+/* The first record of the key run of prefix p (NULL: none). */
+static GTreeNode *run_first(mirror *m, const mirror_key *p) {
+    rec probe = {.key = (char *)p->p, .klen = (uint32_t)p->len};
+    return g_tree_lower_bound(m->bykey, &probe);
+}
+
+static bool run_has(const rec *r, const mirror_key *p) {
+    return r->klen >= p->len && memcmp(r->key, p->p, p->len) == 0;
+}
+
+/* Records under f's prefixes, counted up to max (returns max + 1 past it). */
+static size_t filter_count(mirror *m, const mirror_filter *f, size_t max) {
+    size_t k = 0;
+    for (size_t i = 0; i < f->n && k <= max; i++)
+        for (GTreeNode *n = run_first(m, &f->v[i]); n && k <= max && run_has(g_tree_node_key(n), &f->v[i]); n = g_tree_node_next(n))
+            k++;
+    return k;
+}
+
+static gint rec_ptr_cmp(gconstpointer a, gconstpointer b) {
+    return rec_cmp(*(rec *const *)a, *(rec *const *)b, NULL);
+}
+
+/* One page's walk: writes changes while limit and max_bytes allow.
+ * Returns false (and sets page->more) when r does not fit any more. */
+typedef struct page_walk {
+    sbuf *out;
+    size_t start;
+    int limit;
+    size_t max_bytes;
+    mirror_page *page;
+    const rec *last;
+} page_walk;
+
+static bool walk_emit(page_walk *pw, const rec *r) {
+    mirror_page *page = pw->page;
+    if ((int)page->count == pw->limit || (page->count > 0 && pw->out->len - pw->start >= pw->max_bytes)) {
+        page->more = true;
+        return false;
+    }
+    write_change(pw->out, r, page->count == 0);
+    page->count++;
+    pw->last = r;
+    return true;
+}
+
+void mirror_changes(mirror *m, const cursor_pos *since, const mirror_filter *filter, int limit, size_t max_bytes, sbuf *out,
+                    mirror_page *page) {
     pthread_mutex_lock(&m->set->mu);
     uint64_t w = m->set->wmark;
     page->count = 0;
@@ -1334,30 +1493,63 @@ void mirror_changes(mirror *m, const cursor_pos *since, int limit, size_t max_by
         pthread_mutex_unlock(&m->set->mu);
         return;
     }
-    GTreeNode *n;
-    if (since) {
-        rec probe = {.pos = *since}; /* key NULL: after every record at since */
-        n = g_tree_upper_bound(m->tree, &probe);
+    page_walk pw = {out, out->len, limit, max_bytes, page, NULL};
+    const rec *passed = NULL; /* a feed walk: the last record written or skipped */
+    if (filter && filter_count(m, filter, KEY_SCAN_MAX) <= KEY_SCAN_MAX) {
+        /* The key runs (docs/ARCHITECTURE.md, "Prefix scopes"): the
+         * records after the cursor, sorted by position. */
+        GPtrArray *v = g_ptr_array_new();
+        for (size_t i = 0; i < filter->n; i++)
+            for (GTreeNode *n = run_first(m, &filter->v[i]); n && run_has(g_tree_node_key(n), &filter->v[i]);
+                 n = g_tree_node_next(n)) {
+                const rec *r = g_tree_node_key(n);
+                if (!r->in_tree || r->zxid > w || (!since && !r->value)) continue;
+                if (since && cursor_cmp(&r->pos, since) <= 0) continue;
+                g_ptr_array_add(v, (gpointer)r);
+            }
+        g_ptr_array_sort(v, rec_ptr_cmp);
+        for (guint i = 0; i < v->len && walk_emit(&pw, g_ptr_array_index(v, i)); i++) {}
+        g_ptr_array_free(v, TRUE);
     } else {
-        n = g_tree_node_first(m->tree);
-    }
-    const rec *last = NULL;
-    for (; n; n = g_tree_node_next(n)) {
-        const rec *r = g_tree_node_key(n);
-        if (r->zxid > w) break;               /* not vouched for yet */
-        if (!since && !r->value) continue;    /* from the beginning: live records only */
-        if ((int)page->count == limit || (page->count > 0 && out->len - start >= max_bytes)) {
-            page->more = true;
-            break;
+        GTreeNode *n;
+        if (since) {
+            rec probe = {.pos = *since}; /* key NULL: after every record at since */
+            n = g_tree_upper_bound(m->tree, &probe);
+        } else {
+            n = g_tree_node_first(m->tree);
         }
-        write_change(out, r, page->count == 0);
-        page->count++;
-        last = r;
+        size_t visited = 0;
+        for (; n; n = g_tree_node_next(n)) {
+            const rec *r = g_tree_node_key(n);
+            if (r->zxid > w) break;               /* not vouched for yet */
+            if (filter && ++visited > FEED_SCAN_MAX) { /* bounded: go on from here next time */
+                page->more = true;
+                break;
+            }
+            if ((since || r->value) && filter_has(filter, r->key, r->klen) && !walk_emit(&pw, r)) break;
+            passed = r; /* (a snapshot lists live records only; a filter skips the others) */
+        }
     }
+    /* A feed walk that stopped at its cap goes on after what it passed,
+     * past changes the token cannot see (PROTOCOL.md v1.1 allows it). */
+    const rec *last = passed ? passed : pw.last;
     page->next = page->more && last ? last->pos : cursor_after_zxid(w);
     if (page->more && last && (!since || cont)) page->next.version = UINT32_MAX; /* a snapshot goes on */
     if (since && cursor_cmp(&page->next, since) < 0) page->next = *since;
     pthread_mutex_unlock(&m->set->mu);
+}
+
+size_t mirror_live_count_filtered(mirror *m, const mirror_filter *f) {
+    if (!f) return mirror_live_count(m);
+    size_t k = 0;
+    pthread_mutex_lock(&m->set->mu);
+    for (size_t i = 0; i < f->n; i++)
+        for (GTreeNode *n = run_first(m, &f->v[i]); n && run_has(g_tree_node_key(n), &f->v[i]); n = g_tree_node_next(n)) {
+            const rec *r = g_tree_node_key(n);
+            if (r->in_tree && r->value) k++;
+        }
+    pthread_mutex_unlock(&m->set->mu);
+    return k;
 }
 
 int mirror_peek(mirror *m, const char *key, size_t klen, bool *node, int32_t *zver, char **value, size_t *vlen) {
@@ -1396,7 +1588,7 @@ void mirror_note_writes(mirror *m, int64_t czxid, const mirror_write *w, size_t 
         if (!name) break;
         unsigned b = layout_bucket(layout_key_hash(w[i].key, w[i].klen));
         rec *r = bucket_lookup(m, b, name);
-        if (!r && (r = rec_new(name, b))) g_hash_table_insert(bucket_make(m, b), r->name, r);
+        if (!r && (r = rec_new(name, b))) rec_add(m, bucket_make(m, b), r);
         free(name);
         /* It may already show this write, or a later one (a key written
          * twice in one multi: the later write has the higher version). */

@@ -47,9 +47,24 @@ mirror_set *mirror_set_new(const char *hosts, int session_timeout_ms, const char
 void mirror_set_stop(mirror_set *s);
 void mirror_set_free(mirror_set *s);
 
-/* Calls fn(ctx, m) on the ZooKeeper completion thread, with no mirror lock
- * held, each time m's watermark advances. Set it before the first acquire. */
-void mirror_set_on_advance(mirror_set *s, void (*fn)(void *ctx, mirror *m), void *ctx);
+/* A key (or a key prefix): bytes, not NUL-terminated in general. */
+typedef struct mirror_key {
+    const char *p;
+    size_t len;
+} mirror_key;
+/* A feed filter: the keys starting with one of v[0..n), sorted, none a
+ * prefix of another. A NULL filter: every key. */
+typedef struct mirror_filter {
+    const mirror_key *v;
+    size_t n;
+} mirror_filter;
+
+/* Calls fn(ctx, m, keys) on the ZooKeeper completion thread, with no mirror
+ * lock held, each time m's watermark advances. keys: a GPtrArray of
+ * mirror_key* (NUL-terminated), the keys changed and now at or below the
+ * watermark since the last call, or NULL for "any key" (too many, or a
+ * load). Set it before the first acquire. */
+void mirror_set_on_advance(mirror_set *s, void (*fn)(void *ctx, mirror *m, const GPtrArray *keys), void *ctx);
 
 /* Returns the mirror of store, creating it if needed. The store's identity
  * is its znode's czxid: when it differs from the one the mirror was loaded
@@ -75,6 +90,8 @@ int mirror_catch_up(mirror *m, int timeout_ms);
 uint64_t mirror_watermark(mirror *m);
 /* Live records (tombstones and rejected values excluded). */
 size_t mirror_live_count(mirror *m);
+/* The same under filter f (NULL: all), counted on the key index. */
+size_t mirror_live_count_filtered(mirror *m, const mirror_filter *f);
 /* Quotas (PROTOCOL.md "Quotas"), counted on the mirror: live records and
  * their bytes (keys plus compact values), plus what writers of this gateway
  * reserved for multis under way. A writer judges its mutations against
@@ -96,10 +113,15 @@ typedef struct mirror_page {
 } mirror_page;
 
 /* Appends to out, as JSON array elements separated by commas (no brackets),
- * the changes after *since (NULL: every live record, no deletions), at most
- * limit and, past the first change, at most about max_bytes, in cursor
- * order, each key once in its latest state. */
-void mirror_changes(mirror *m, const cursor_pos *since, int limit, size_t max_bytes, sbuf *out, mirror_page *page);
+ * the changes after *since (NULL: every live record, no deletions) of the
+ * keys in filter (NULL: all), at most limit and, past the first change, at
+ * most about max_bytes, in cursor order, each key once in its latest
+ * state. A filtered page costs in proportion to the records under the
+ * filter, or (a broad filter) walks the feed at most FEED_SCAN_MAX records
+ * and may then end, more and possibly empty, past invisible changes (see
+ * docs/ARCHITECTURE.md, "Prefix scopes"). */
+void mirror_changes(mirror *m, const cursor_pos *since, const mirror_filter *filter, int limit, size_t max_bytes, sbuf *out,
+                    mirror_page *page);
 const char *mirror_store(const mirror *m);
 
 /* What the mirror holds for key, a hint for a writer (its multi's version

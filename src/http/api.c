@@ -141,12 +141,79 @@ static mirror *current_mirror(api *a, const store_cfg *cfg, bool catch_up, http_
     return m;
 }
 
-static void describe(api *a, const store_cfg *cfg, mirror *m, sbuf *out) {
+/* ---- prefix scopes: what a request may see ------------------------------------ */
+
+/* The keys a request sees (PROTOCOL.md v1.1 "Prefix scopes"): the token's
+ * read set in the store, narrowed by ?prefix=. all: no filter. */
+typedef struct req_view {
+    bool all;
+    auth_keyset ks;     /* the read set (its prefixes point into the principal) */
+    char *prefix;       /* the decoded ?prefix= (owned), or NULL */
+    size_t plen;
+    mirror_key *v;      /* the filter's prefixes (owned array) */
+    mirror_filter f;
+} req_view;
+
+static void view_free(req_view *v) {
+    auth_keyset_free(&v->ks);
+    free(v->prefix);
+    free(v->v);
+    *v = (req_view){0};
+}
+
+/* NULL: every key. */
+static const mirror_filter *view_filter(const req_view *v) { return v->all ? NULL : &v->f; }
+
+/* Builds the view of who on store, with ?prefix= when with_query. 0, or -1
+ * and resp: 400 for an empty or broken prefix, 403 for one outside the read
+ * set. */
+static int view_make(const auth_principal *who, const char *store, const http_req *req, bool with_query, req_view *v,
+                     http_resp *resp) {
+    *v = (req_view){0};
+    if (auth_store_read_prefixes(who, store, &v->ks) < 0) {
+        failf(resp, 500, "internal", "out of memory");
+        return -1;
+    }
+    const char *q = with_query ? http_req_query(req, "prefix") : NULL;
+    if (q) {
+        v->prefix = http_pct_decode(q, strlen(q), &v->plen);
+        const char *why = !*q ? "must not be empty" : !v->prefix ? "its percent-encoding is broken"
+                          : layout_key_invalid(v->prefix, v->plen) ? "not a possible key prefix (UTF-8, no U+0000, at most 1024 bytes)"
+                                                                   : NULL;
+        if (why) {
+            failf(resp, 400, "bad_request", "prefix: %s", why);
+            view_free(v);
+            return -1;
+        }
+        if (!auth_keyset_has(&v->ks, v->prefix, v->plen)) {
+            failf(resp, 403, "forbidden", "prefix: wider than, or outside, the token's read prefixes in store '%s'", store);
+            view_free(v);
+            return -1;
+        }
+        /* within one read prefix: every key under it is readable */
+        if (!(v->v = malloc(sizeof *v->v))) { failf(resp, 500, "internal", "out of memory"); view_free(v); return -1; }
+        v->v[0] = (mirror_key){v->prefix, v->plen};
+        v->f = (mirror_filter){v->v, 1};
+        return 0;
+    }
+    if (v->ks.all) { v->all = true; return 0; }
+    if (!(v->v = malloc((v->ks.n ? v->ks.n : 1) * sizeof *v->v))) {
+        failf(resp, 500, "internal", "out of memory");
+        view_free(v);
+        return -1;
+    }
+    for (size_t i = 0; i < v->ks.n; i++) v->v[i] = (mirror_key){v->ks.v[i].p, v->ks.v[i].len};
+    v->f = (mirror_filter){v->v, v->ks.n};
+    return 0;
+}
+
+/* A description; records counts only what the view sees. */
+static void describe(api *a, const store_cfg *cfg, mirror *m, const req_view *view, sbuf *out) {
     char cur[CURSOR_LEN + 1];
     cursor_pos p = cursor_after_zxid(mirror_watermark(m));
     cursor_format(&p, cur);
     (void)a;
-    stores_describe(cfg, mirror_live_count(m), cur, out);
+    stores_describe(cfg, view && !view->all ? mirror_live_count_filtered(m, &view->f) : mirror_live_count(m), cur, out);
 }
 
 /* ---- handlers ------------------------------------------------------------------- */
@@ -160,17 +227,21 @@ static void h_list_stores(api *a, const auth_principal *who, http_resp *resp) {
     sbuf_puts(&b, "{\"stores\":[");
     bool first = true;
     for (size_t i = 0; i < n; i++) {
-        if (!auth_can(who, names[i], AUTH_READ)) continue;
+        if (!auth_can(who, names[i], AUTH_READ)) continue; /* any grant in it */
+        req_view view;
+        http_resp scratch0 = {0};
+        if (view_make(who, names[i], NULL, false, &view, &scratch0) < 0) { free(scratch0.body); continue; }
         store_cfg cfg;
-        if (stores_get(a->cfg.z, a->cfg.root, names[i], &cfg, &e) < 0) continue; /* deleted meanwhile */
+        if (stores_get(a->cfg.z, a->cfg.root, names[i], &cfg, &e) < 0) { view_free(&view); continue; } /* deleted meanwhile */
         http_resp scratch = {0};
         mirror *m = current_mirror(a, &cfg, false, &scratch);
         free(scratch.body);
         if (m) {
             if (!first) sbuf_putc(&b, ',');
-            describe(a, &cfg, m, &b);
+            describe(a, &cfg, m, &view, &b);
             first = false;
         }
+        view_free(&view);
         store_cfg_release(&cfg);
     }
     sbuf_puts(&b, "]}");
@@ -178,7 +249,7 @@ static void h_list_stores(api *a, const auth_principal *who, http_resp *resp) {
     ok_json(resp, 200, &b);
 }
 
-static void h_store(api *a, const http_req *req, const route *rt, http_resp *resp) {
+static void h_store(api *a, const http_req *req, const route *rt, const req_view *view, http_resp *resp) {
     const char *method = http_req_method(req);
     zs_err e = {0};
     store_cfg cfg;
@@ -187,7 +258,7 @@ static void h_store(api *a, const http_req *req, const route *rt, http_resp *res
         mirror *m = current_mirror(a, &cfg, true, resp);
         if (m) {
             sbuf b = SBUF_INIT;
-            describe(a, &cfg, m, &b);
+            describe(a, &cfg, m, view, &b);
             ok_json(resp, 200, &b);
         }
         store_cfg_release(&cfg);
@@ -228,7 +299,7 @@ static void h_store(api *a, const http_req *req, const route *rt, http_resp *res
         mirror *m = current_mirror(a, &cfg, true, resp);
         if (m) {
             sbuf b = SBUF_INIT;
-            describe(a, &cfg, m, &b);
+            describe(a, &cfg, m, NULL, &b); /* (admin) */
             ok_json(resp, created ? 201 : 200, &b);
         }
         store_cfg_release(&cfg);
@@ -357,7 +428,8 @@ static void h_record(api *a, const http_req *req, const route *rt, const store_c
     }
 }
 
-static void h_push(api *a, const http_req *req, const store_cfg *cfg, const char *subject, http_resp *resp) {
+static void h_push(api *a, const http_req *req, const store_cfg *cfg, const auth_principal *who, const char *subject,
+                   http_resp *resp) {
     if (!json_content_type(req)) {
         failf(resp, 415, "unsupported_media_type", "Content-Type must be application/json");
         return;
@@ -366,7 +438,7 @@ static void h_push(api *a, const http_req *req, const store_cfg *cfg, const char
     const char *body = http_req_body(req, &len);
     sbuf b = SBUF_INIT;
     zs_err e = {0};
-    int rc = push_run(&a->push, subject, cfg, body, len, &b, &e);
+    int rc = push_run(&a->push, who, subject, cfg, body, len, &b, &e);
     if (rc < 0) { sbuf_free(&b); fail(resp, &e); return; }
     ok_json(resp, 200, &b);
 }
@@ -391,7 +463,8 @@ static int changes_query(const http_req *req, bool events, bool *has_since, curs
     return 0;
 }
 
-static void h_changes(api *a, const store_cfg *cfg, bool has_since, const cursor_pos *since, int limit, http_resp *resp) {
+static void h_changes(api *a, const store_cfg *cfg, const req_view *view, bool has_since, const cursor_pos *since, int limit,
+                      http_resp *resp) {
     mirror *m = current_mirror(a, cfg, true, resp);
     if (!m) return;
     if (has_since && since->zxid > mirror_watermark(m)) {
@@ -401,7 +474,7 @@ static void h_changes(api *a, const store_cfg *cfg, bool has_since, const cursor
     sbuf b = SBUF_INIT;
     sbuf_puts(&b, "{\"changes\":[");
     mirror_page pg;
-    mirror_changes(m, has_since ? since : NULL, limit, CHANGES_PAGE_BYTES, &b, &pg);
+    mirror_changes(m, has_since ? since : NULL, view_filter(view), limit, CHANGES_PAGE_BYTES, &b, &pg);
     if (pg.expired) {
         sbuf_free(&b);
         failf(resp, 410, "cursor_expired",
@@ -420,8 +493,8 @@ static void h_changes(api *a, const store_cfg *cfg, bool has_since, const cursor
     ok_json(resp, 200, &b);
 }
 
-static void h_events(api *a, const http_req *req, const store_cfg *cfg, bool has_since, const cursor_pos *since,
-                     const auth_principal *who, http_resp *resp) {
+static void h_events(api *a, const http_req *req, const store_cfg *cfg, const req_view *view, bool has_since,
+                     const cursor_pos *since, const auth_principal *who, http_resp *resp) {
     const char *sub = a->cfg.auth ? auth_principal_sub(who) : NULL;
     /* The stream ends with the token: its exp, on the monotonic clock. */
     long long exp = a->cfg.auth ? auth_principal_exp(who) : 0;
@@ -432,7 +505,8 @@ static void h_events(api *a, const http_req *req, const store_cfg *cfg, bool has
         failf(resp, 400, "invalid_cursor", "since: a position beyond anything this store has issued");
         return;
     }
-    events_start(a->cfg.events, m, has_since ? since : NULL, sub, http_req_client_addr(req), expires_ms, resp);
+    events_start(a->cfg.events, m, has_since ? since : NULL, view_filter(view), sub, http_req_client_addr(req), expires_ms,
+                 resp);
 }
 
 /* ---- operations ------------------------------------------------------------------ */
@@ -474,6 +548,8 @@ static void h_metrics(api *a, http_resp *resp) {
                 "zoosync_zk_connected %d\n"
                 "# HELP zoosync_event_streams Open Server-Sent Events streams.\n# TYPE zoosync_event_streams gauge\n"
                 "zoosync_event_streams %zu\n"
+                "# HELP zoosync_event_stream_wakes_total Event streams woken because a change they may show arrived.\n"
+                "# TYPE zoosync_event_stream_wakes_total counter\nzoosync_event_stream_wakes_total %llu\n"
                 "# HELP zoosync_mirror_connected 1 while the mirror's own ZooKeeper session is connected.\n"
                 "# TYPE zoosync_mirror_connected gauge\nzoosync_mirror_connected %d\n"
                 "# HELP zoosync_mirror_recovering 1 while the mirror checks what changed during a disconnect.\n"
@@ -494,7 +570,8 @@ static void h_metrics(api *a, http_resp *resp) {
                 "# TYPE zoosync_mirror_last_recovery_seconds gauge\nzoosync_mirror_last_recovery_seconds %.3f\n",
                 ms.records, ms.bytes, ms.entries, ms.bucket_tables, (unsigned long long)ms.watch_events, (unsigned long long)ms.reads,
                 (unsigned long long)ms.foreign_rejected, zkc_connected(a->cfg.z) ? 1 : 0,
-                a->cfg.events ? events_count(a->cfg.events) : 0, ms.connected ? 1 : 0, ms.recovering ? 1 : 0,
+                a->cfg.events ? events_count(a->cfg.events) : 0,
+                a->cfg.events ? events_wakes(a->cfg.events) : 0ULL, ms.connected ? 1 : 0, ms.recovering ? 1 : 0,
                 (unsigned long long)ms.watermark, (unsigned long long)ms.batches, ms.queued,
                 (unsigned long long)ms.recoveries, (unsigned long long)ms.probes, (unsigned long long)ms.probe_events,
                 (double)ms.last_recovery_ms / 1000.0);
@@ -587,8 +664,21 @@ static bool forbidden(const auth_principal *who, const route *rt, const char *me
     return true;
 }
 
+/* Prefix scopes: a record's key (valid) against the read set (GET) or the
+ * write set (PUT, DELETE): 403 after invalid_key and before any 404.
+ * Fills resp and returns true when outside. */
+static bool key_forbidden(const auth_principal *who, const route *rt, const char *method, http_resp *resp) {
+    bool reading = strcmp(method, "GET") == 0;
+    if (reading ? auth_key_readable(who, rt->store, rt->key, rt->klen) : auth_key_writable(who, rt->store, rt->key, rt->klen))
+        return false;
+    failf(resp, 403, "forbidden", "the token may not %s this key: it is outside its %s prefixes in store '%s'",
+          reading ? "read" : "write", reading ? "read" : "write", rt->store);
+    return true;
+}
+
 static void dispatch(api *a, const http_req *req, route *rt, http_resp *resp) {
     const char *method = http_req_method(req);
+    req_view view = {0};
     auth_principal *who = authenticate(a, req, rt->id, resp);
     if (!who) return;
     char subject[320];
@@ -622,6 +712,7 @@ static void dispatch(api *a, const http_req *req, route *rt, http_resp *resp) {
     if (rt->id == R_RECORD) {
         const char *why = rt->key_broken ? "the key's percent-encoding is broken" : layout_key_invalid(rt->key, rt->klen);
         if (why) { failf(resp, 400, "invalid_key", "%s", why); goto out; }
+        if (key_forbidden(who, rt, method, resp)) goto out;
     }
     bool has_since = false;
     cursor_pos since;
@@ -629,8 +720,12 @@ static void dispatch(api *a, const http_req *req, route *rt, http_resp *resp) {
     if ((rt->id == R_CHANGES || rt->id == R_EVENTS) &&
         changes_query(req, rt->id == R_EVENTS, &has_since, &since, &limit, resp) < 0)
         goto out;
+    /* What the token sees of the store: its read set, narrowed by ?prefix=
+     * (400 empty, 403 wider than the read set), before the store lookup. */
+    bool viewing = rt->id == R_CHANGES || rt->id == R_EVENTS || (rt->id == R_STORE && strcmp(method, "GET") == 0);
+    if (viewing && view_make(who, rt->store, req, true, &view, resp) < 0) goto out;
     if (zk_down(a, resp)) goto out;
-    if (rt->id == R_STORE) { h_store(a, req, rt, resp); goto out; }
+    if (rt->id == R_STORE) { h_store(a, req, rt, &view, resp); goto out; }
     store_cfg cfg;
     zs_err e = {0};
     if (!mirror_set_config(a->cfg.mirrors, rt->store, &cfg) && stores_get(a->cfg.z, a->cfg.root, rt->store, &cfg, &e) < 0) {
@@ -639,13 +734,14 @@ static void dispatch(api *a, const http_req *req, route *rt, http_resp *resp) {
     }
     switch (rt->id) {
     case R_RECORD: h_record(a, req, rt, &cfg, subject, resp); break;
-    case R_PUSH: h_push(a, req, &cfg, subject, resp); break;
-    case R_CHANGES: h_changes(a, &cfg, has_since, &since, limit, resp); break;
-    case R_EVENTS: h_events(a, req, &cfg, has_since, &since, who, resp); break;
+    case R_PUSH: h_push(a, req, &cfg, who, subject, resp); break;
+    case R_CHANGES: h_changes(a, &cfg, &view, has_since, &since, limit, resp); break;
+    case R_EVENTS: h_events(a, req, &cfg, &view, has_since, &since, who, resp); break;
     default: break;
     }
     store_cfg_release(&cfg);
 out:
+    view_free(&view);
     auth_principal_free(who);
 }
 
@@ -659,8 +755,12 @@ bool api_check_early(void *app, const http_req *req, http_resp *resp) {
     route_parse(path, &rt);
     const char *method = http_req_method(req);
     auth_principal *who = authenticate(a, req, rt.id, resp);
-    bool answered = !who || (rt.id != R_NONE && rt.id != R_STORES && route_method_allowed(rt.id, method) &&
-                             forbidden(who, &rt, method, resp));
+    bool known = rt.id != R_NONE && rt.id != R_STORES && route_method_allowed(rt.id, method);
+    /* a record PUT outside the write set is refused before its body too,
+     * once the store and key are known valid (invalid_key comes first) */
+    bool key_ok = known && rt.id == R_RECORD && !rt.store_broken && layout_name_valid(rt.store) && !rt.key_broken &&
+                  !layout_key_invalid(rt.key, rt.klen);
+    bool answered = !who || (known && forbidden(who, &rt, method, resp)) || (key_ok && key_forbidden(who, &rt, method, resp));
     auth_principal_free(who);
     if (answered) count_request(a, rt.id, resp->status);
     route_free(&rt);

@@ -8,12 +8,24 @@
 #include <string.h>
 
 #include "util/sbuf.h"
+#include "zk/layout.h"
 #include "zk/zkc.h"
+
+/* The streams of one mirror: all of them (for the ticker), the unfiltered
+ * ones, and the filtered ones by prefix (docs/ARCHITECTURE.md, "Prefix
+ * scopes"): a changed key wakes the streams registered under one of its
+ * first L bytes, for each prefix length L in use. */
+typedef struct ev_mirror {
+    GHashTable *all;       /* set of ev_stream* */
+    GHashTable *plain;     /* set of ev_stream* without a filter */
+    GHashTable *byprefix;  /* prefix (NUL-terminated) -> GHashTable set of ev_stream* */
+    GHashTable *lengths;   /* prefix length -> number of registrations */
+} ev_mirror;
 
 struct events {
     GMutex mu;             /* guards byst and stop */
     GCond cond;
-    GHashTable *byst;      /* mirror* -> GHashTable set of ev_stream* */
+    GHashTable *byst;      /* mirror* -> ev_mirror* */
     size_t count;          /* attached streams */
     size_t reserved;       /* started, not yet attached or done */
     size_t max_streams;
@@ -21,6 +33,7 @@ struct events {
     GHashTable *by_sub;    /* sub -> streams (reserved or attached) */
     GHashTable *by_addr;   /* client address -> streams */
     int keepalive_ms;
+    atomic_ullong wakes;   /* streams woken because the watermark advanced */
     bool stop;
     GThread *ticker;
     const zs_log *lg;
@@ -40,7 +53,84 @@ typedef struct ev_stream {
     _Atomic int64_t last_write_ms;
     char *sub;             /* counted in by_sub (NULL: not) */
     char *addr;            /* counted in by_addr (NULL: not) */
+    bool filtered;         /* false: every key */
+    mirror_key *fv;        /* the filter's prefixes (each p owned, NUL-terminated) */
+    mirror_filter f;
 } ev_stream;
+
+static ev_mirror *evm_new(void) {
+    ev_mirror *x = g_new0(ev_mirror, 1);
+    x->all = g_hash_table_new(g_direct_hash, g_direct_equal);
+    x->plain = g_hash_table_new(g_direct_hash, g_direct_equal);
+    x->byprefix = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_hash_table_destroy);
+    x->lengths = g_hash_table_new(g_direct_hash, g_direct_equal);
+    return x;
+}
+
+static void evm_free(gpointer p) {
+    ev_mirror *x = p;
+    g_hash_table_destroy(x->all);
+    g_hash_table_destroy(x->plain);
+    g_hash_table_destroy(x->byprefix);
+    g_hash_table_destroy(x->lengths);
+    g_free(x);
+}
+
+static void evm_add(ev_mirror *x, ev_stream *st) {
+    g_hash_table_add(x->all, st);
+    if (!st->filtered) { g_hash_table_add(x->plain, st); return; }
+    for (size_t i = 0; i < st->f.n; i++) {
+        GHashTable *set = g_hash_table_lookup(x->byprefix, st->fv[i].p);
+        if (!set) {
+            set = g_hash_table_new(g_direct_hash, g_direct_equal);
+            g_hash_table_insert(x->byprefix, g_strdup(st->fv[i].p), set);
+        }
+        g_hash_table_add(set, st);
+        gpointer len = GSIZE_TO_POINTER(st->fv[i].len);
+        g_hash_table_insert(x->lengths, len, GSIZE_TO_POINTER(GPOINTER_TO_SIZE(g_hash_table_lookup(x->lengths, len)) + 1));
+    }
+}
+
+/* Returns whether st was registered. */
+static bool evm_remove(ev_mirror *x, ev_stream *st) {
+    if (!g_hash_table_remove(x->all, st)) return false;
+    if (!st->filtered) { g_hash_table_remove(x->plain, st); return true; }
+    for (size_t i = 0; i < st->f.n; i++) {
+        GHashTable *set = g_hash_table_lookup(x->byprefix, st->fv[i].p);
+        if (set && g_hash_table_remove(set, st) && g_hash_table_size(set) == 0) g_hash_table_remove(x->byprefix, st->fv[i].p);
+        gpointer len = GSIZE_TO_POINTER(st->fv[i].len);
+        size_t n = GPOINTER_TO_SIZE(g_hash_table_lookup(x->lengths, len));
+        if (n <= 1) g_hash_table_remove(x->lengths, len);
+        else g_hash_table_insert(x->lengths, len, GSIZE_TO_POINTER(n - 1));
+    }
+    return true;
+}
+
+static void wake_set(events *e, GHashTable *set) {
+    GHashTableIter it;
+    gpointer k;
+    g_hash_table_iter_init(&it, set);
+    while (g_hash_table_iter_next(&it, &k, NULL)) http_stream_wake(((ev_stream *)k)->hs);
+    atomic_fetch_add(&e->wakes, g_hash_table_size(set));
+}
+
+/* Wakes the streams a change of key concerns. (A stream woken twice reads
+ * once.) */
+static void wake_key(events *e, ev_mirror *x, const mirror_key *key) {
+    if (g_hash_table_size(x->byprefix) == 0) return;
+    char buf[LAYOUT_MAX_KEY_BYTES + 1];
+    GHashTableIter it;
+    gpointer k;
+    g_hash_table_iter_init(&it, x->lengths);
+    while (g_hash_table_iter_next(&it, &k, NULL)) {
+        size_t len = GPOINTER_TO_SIZE(k);
+        if (len > key->len || len > LAYOUT_MAX_KEY_BYTES) continue;
+        memcpy(buf, key->p, len);
+        buf[len] = 0;
+        GHashTable *set = g_hash_table_lookup(x->byprefix, buf);
+        if (set) wake_set(e, set);
+    }
+}
 
 static size_t cnt_get(GHashTable *t, const char *k) { return GPOINTER_TO_SIZE(g_hash_table_lookup(t, k)); }
 
@@ -56,15 +146,15 @@ static void uncount(events *e, ev_stream *st) {
     if (st->addr) cnt_add(e->by_addr, st->addr, -1);
 }
 
-static void on_advance(void *ctx, mirror *m) {
+static void on_advance(void *ctx, mirror *m, const GPtrArray *keys) {
     events *e = ctx;
     g_mutex_lock(&e->mu);
-    GHashTable *set = g_hash_table_lookup(e->byst, m);
-    if (set) {
-        GHashTableIter it;
-        gpointer k;
-        g_hash_table_iter_init(&it, set);
-        while (g_hash_table_iter_next(&it, &k, NULL)) http_stream_wake(((ev_stream *)k)->hs);
+    ev_mirror *x = g_hash_table_lookup(e->byst, m);
+    if (x && !keys) {
+        wake_set(e, x->all);
+    } else if (x && keys->len) {
+        wake_set(e, x->plain);
+        for (guint i = 0; i < keys->len; i++) wake_key(e, x, g_ptr_array_index(keys, i));
     }
     g_mutex_unlock(&e->mu);
 }
@@ -85,7 +175,7 @@ static gpointer ticker(gpointer data) {
         while (g_hash_table_iter_next(&it, &k, &v)) {
             GHashTableIter jt;
             gpointer s;
-            g_hash_table_iter_init(&jt, v);
+            g_hash_table_iter_init(&jt, ((ev_mirror *)v)->all);
             while (g_hash_table_iter_next(&jt, &s, NULL)) {
                 ev_stream *st = s;
                 /* due a step early, so the gap never exceeds keepalive_ms;
@@ -107,7 +197,7 @@ events *events_new(mirror_set *ms, int keepalive_ms, size_t max_streams, const z
     if (!e) return NULL;
     g_mutex_init(&e->mu);
     g_cond_init(&e->cond);
-    e->byst = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, (GDestroyNotify)g_hash_table_destroy);
+    e->byst = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, evm_free);
     e->keepalive_ms = keepalive_ms;
     e->max_streams = max_streams;
     e->by_sub = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
@@ -140,6 +230,8 @@ void events_set_caps(events *e, size_t per_sub, size_t per_addr) {
     g_mutex_unlock(&e->mu);
 }
 
+unsigned long long events_wakes(events *e) { return atomic_load(&e->wakes); }
+
 size_t events_count(events *e) {
     g_mutex_lock(&e->mu);
     size_t n = e->count;
@@ -149,17 +241,43 @@ size_t events_count(events *e) {
 
 /* ---- one stream --------------------------------------------------------------- */
 
+static void st_free(ev_stream *st) {
+    for (size_t i = 0; st->fv && i < st->f.n; i++) free((char *)st->fv[i].p);
+    free(st->fv);
+    free(st->sub);
+    free(st->addr);
+    free(st);
+}
+
+/* Copies filter into st (NULL: every key). -1 on OOM. */
+static int st_set_filter(ev_stream *st, const mirror_filter *f) {
+    if (!f) return 0;
+    st->filtered = true;
+    st->fv = calloc(f->n ? f->n : 1, sizeof *st->fv);
+    if (!st->fv) return -1;
+    for (size_t i = 0; i < f->n; i++) {
+        char *p = malloc(f->v[i].len + 1);
+        if (!p) return -1;
+        memcpy(p, f->v[i].p, f->v[i].len);
+        p[f->v[i].len] = 0;
+        st->fv[i] = (mirror_key){p, f->v[i].len};
+        st->f.n = i + 1;
+    }
+    st->f.v = st->fv;
+    return 0;
+}
+
 static void st_attach(void *cls, http_stream *hs) {
     ev_stream *st = cls;
     events *e = st->e;
     st->hs = hs;
     g_mutex_lock(&e->mu);
-    GHashTable *set = g_hash_table_lookup(e->byst, st->m);
-    if (!set) {
-        set = g_hash_table_new(g_direct_hash, g_direct_equal);
-        g_hash_table_insert(e->byst, st->m, set);
+    ev_mirror *x = g_hash_table_lookup(e->byst, st->m);
+    if (!x) {
+        x = evm_new();
+        g_hash_table_insert(e->byst, st->m, x);
     }
-    g_hash_table_add(set, st);
+    evm_add(x, st);
     e->count++;
     e->reserved--;
     g_mutex_unlock(&e->mu);
@@ -170,18 +288,16 @@ static void st_done(void *cls) {
     events *e = st->e;
     g_mutex_lock(&e->mu);
     if (st->hs) {
-        GHashTable *set = g_hash_table_lookup(e->byst, st->m);
-        if (set && g_hash_table_remove(set, st)) e->count--;
-        if (set && g_hash_table_size(set) == 0) g_hash_table_remove(e->byst, st->m);
+        ev_mirror *x = g_hash_table_lookup(e->byst, st->m);
+        if (x && evm_remove(x, st)) e->count--;
+        if (x && g_hash_table_size(x->all) == 0) g_hash_table_remove(e->byst, st->m);
     } else {
         e->reserved--; /* never attached */
     }
     uncount(e, st);
     g_mutex_unlock(&e->mu);
     sbuf_free(&st->out);
-    free(st->sub);
-    free(st->addr);
-    free(st);
+    st_free(st);
 }
 
 /* Puts the next frame into st->out, if there is one. */
@@ -195,7 +311,16 @@ static void next_frame(ev_stream *st) {
     }
     sbuf body = SBUF_INIT;
     mirror_page pg;
-    mirror_changes(st->m, st->has_cur ? &st->cur : NULL, EVENTS_FRAME_CHANGES, EVENTS_FRAME_BYTES, &body, &pg);
+    const mirror_filter *f = st->filtered ? &st->f : NULL;
+    mirror_changes(st->m, st->has_cur ? &st->cur : NULL, f, EVENTS_FRAME_CHANGES, EVENTS_FRAME_BYTES, &body, &pg);
+    /* A broad filter's page may end, empty, past changes the stream does
+     * not see: go on from there (nothing is sent for them). */
+    while (pg.loaded && !pg.expired && pg.count == 0 && pg.more) {
+        st->has_cur = true;
+        st->cur = pg.next;
+        sbuf_reset(&body);
+        mirror_changes(st->m, &st->cur, f, EVENTS_FRAME_CHANGES, EVENTS_FRAME_BYTES, &body, &pg);
+    }
     if (pg.expired) { /* older than the horizon: the client must start over */
         sbuf_free(&body);
         sbuf_puts(&st->out, "event: resync\ndata: {\"error\":\"cursor_expired\"}\n\n");
@@ -210,7 +335,9 @@ static void next_frame(ev_stream *st) {
     }
     bool first = !st->has_cur;
     st->has_cur = true;
-    if (pg.count > 0 || first) st->cur = pg.next;
+    /* (a filtered stream also moves past the changes it does not see, so
+     * that it does not walk them again) */
+    if (pg.count > 0 || first || st->filtered) st->cur = pg.next;
     if (pg.count > 0) {
         char cur[CURSOR_LEN + 1];
         cursor_format(&pg.next, cur);
@@ -243,13 +370,13 @@ static long st_read(void *cls, char *buf, size_t max) {
 
 static const http_stream_ops stream_ops = {st_attach, st_read, st_done};
 
-void events_start(events *e, mirror *m, const cursor_pos *since, const char *sub, const char *addr, int64_t expires_ms,
-                  http_resp *resp) {
+void events_start(events *e, mirror *m, const cursor_pos *since, const mirror_filter *filter, const char *sub,
+                  const char *addr, int64_t expires_ms, http_resp *resp) {
     ev_stream *st = calloc(1, sizeof *st);
     if (st && sub && e->per_sub) st->sub = strdup(sub);
     if (st && addr && *addr && e->per_addr) st->addr = strdup(addr);
-    if (!st || (sub && e->per_sub && !st->sub) || (addr && *addr && e->per_addr && !st->addr)) {
-        if (st) { free(st->sub); free(st->addr); free(st); }
+    if (!st || (sub && e->per_sub && !st->sub) || (addr && *addr && e->per_addr && !st->addr) || st_set_filter(st, filter) < 0) {
+        if (st) st_free(st);
         http_resp_error(resp, 500, "internal", "out of memory");
         return;
     }
@@ -268,9 +395,7 @@ void events_start(events *e, mirror *m, const cursor_pos *since, const char *sub
     }
     g_mutex_unlock(&e->mu);
     if (why) {
-        free(st->sub);
-        free(st->addr);
-        free(st);
+        st_free(st);
         http_resp_error(resp, 429, "too_many_requests", why);
         http_resp_header(resp, "Retry-After", "5");
         return;

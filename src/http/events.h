@@ -38,14 +38,20 @@ void events_free(events *e);
  * address. Call before the first events_start. */
 void events_set_caps(events *e, size_t per_sub, size_t per_addr);
 /* Turns resp into a stream of m's changes after *since (NULL: first every
- * live record, then live changes), or into 429 too_many_requests (with
+ * live record, then live changes) of the keys in filter (NULL: all; copied),
+ * registered by the filter's prefixes so that only matching changes wake
+ * it, or into 429 too_many_requests (with
  * Retry-After) when max_streams are open, or sub (NULL: not counted) or
  * addr ("" or NULL: not counted) holds its cap. At expires_ms (monotonic,
  * zs_clock_ms; 0: never), the token's exp, the stream sends
  * "event: reauth" with {"error":"token_expired"} and ends (within the
  * ticker's step, at most a second). */
-void events_start(events *e, mirror *m, const cursor_pos *since, const char *sub, const char *addr, int64_t expires_ms,
-                  http_resp *resp);
+void events_start(events *e, mirror *m, const cursor_pos *since, const mirror_filter *filter, const char *sub,
+                  const char *addr, int64_t expires_ms, http_resp *resp);
 size_t events_count(events *e);
+/* Streams woken by watermark advances so far (a stream woken for two keys
+ * counts twice), for /metrics: shows that a change wakes only the streams
+ * whose prefix matches. */
+unsigned long long events_wakes(events *e);
 
 #endif

@@ -15,6 +15,7 @@
 
 #define MAX_ATTEMPTS 25
 #define PUSH_INVALID_CLIENT (-1000) /* client_read: the record does not parse */
+#define PUSH_FOREIGN_CLIENT (-1001) /* the client id is bound to another sub */
 #define READ_BUF (STORES_MAX_VALUE_CEILING + 65536)
 /* The most one remembered outcome takes in the client node: a 19-digit id
  * in "aborted" and [id,"quota_exceeded"], in "rejected". */
@@ -78,10 +79,12 @@ typedef struct client_rec {
     int32_t zver;
     json_int_t last;
     GArray *memo;    /* memo, ascending ids, at most PUSH_CONFLICT_MEMORY */
+    char *sub;       /* the sub the client id is bound to (owned); NULL: none yet */
 } client_rec;
 
 typedef struct push_req {
     const push_env *env;
+    const auth_principal *who; /* NULL: no scope checks (push_validate) */
     const store_cfg *cfg;
     char *client;    /* owned */
     sbuf body;       /* the request body, compact */
@@ -380,6 +383,7 @@ typedef struct cached_client {
     int32_t zver;
     json_int_t last;
     GArray *memo;
+    char *sub;
 } cached_client;
 
 #define PUSH_STRIPES 256
@@ -400,6 +404,7 @@ struct push_clients {
 static void cached_free(gpointer p) {
     cached_client *c = p;
     g_array_free(c->memo, TRUE);
+    g_free(c->sub);
     g_free(c);
 }
 
@@ -434,6 +439,8 @@ static bool cache_get(push_req *r) {
         r->cl.last = c->last;
         g_array_set_size(r->cl.memo, 0);
         g_array_append_vals(r->cl.memo, c->memo->data, c->memo->len);
+        free(r->cl.sub);
+        r->cl.sub = c->sub ? strdup(c->sub) : NULL;
     }
     g_mutex_unlock(&pc->mu);
     g_free(k);
@@ -448,6 +455,7 @@ static void cache_put(push_req *r) {
     c->zver = r->cl.zver;
     c->last = r->cl.last;
     c->memo = g_array_copy(r->cl.memo);
+    c->sub = g_strdup(r->cl.sub);
     char *k = cache_key(r);
     g_mutex_lock(&pc->mu);
     if (g_hash_table_size(pc->map) >= PUSH_CLIENTS_MAX && !g_hash_table_contains(pc->map, k))
@@ -477,6 +485,8 @@ static int client_read(push_req *r) {
         int64_t t0 = zs_now_us();
         int rc = zoo_get(zkc_zh(r->env->z), c->path, 0, r->buf, &len, &st);
         zs_metrics_zk(r->env->metrics, ZS_OP_READ, zs_now_us() - t0, rc == ZNONODE ? ZOK : rc);
+        free(c->sub);
+        c->sub = NULL;
         if (rc == ZNONODE && r->n == 0) {
             c->exists = false;
             c->last = 0;
@@ -496,9 +506,12 @@ static int client_read(push_req *r) {
          * "nothing applied yet" (that would apply mutations again). */
         json_t *j = json_loadb(r->buf, len > 0 ? (size_t)len : 0, JSON_REJECT_DUPLICATES, NULL);
         json_t *last = j ? json_object_get(j, "last") : NULL;
+        json_t *sub = j ? json_object_get(j, "sub") : NULL; /* absent: not bound yet (or written before v1.1) */
         bool ok = j && json_is_object(j) && json_is_integer(last) && json_integer_value(last) >= 0 &&
-                  memo_from_json(c->memo, j, json_integer_value(last));
+                  memo_from_json(c->memo, j, json_integer_value(last)) &&
+                  (!sub || (json_is_string(sub) && strlen(json_string_value(sub)) == json_string_length(sub)));
         if (ok) c->last = json_integer_value(last);
+        if (ok && sub && !(c->sub = strdup(json_string_value(sub)))) ok = false;
         json_decref(j);
         if (!ok) {
             if (r->env->metrics) atomic_fetch_add(&r->env->metrics->zk_invalid_client, 1);
@@ -531,11 +544,17 @@ static void memo_ids_json(sbuf *b, const GArray *a, memo_kind kind) {
  * "aborted" too, so that a gateway that predates rejections (a rolling
  * upgrade or a rollback) answers it "conflict", never "duplicate" (which a
  * client takes as applied), and keeps it when it rewrites the node. */
-static char *client_data(const client_rec *c, json_int_t last, const mut *ms, size_t from, size_t end) {
+static char *client_data(const client_rec *c, const char *sub, json_int_t last, const mut *ms, size_t from, size_t end) {
     GArray *all = g_array_copy(c->memo);
     memo_add(all, ms, from, end);
     sbuf b = SBUF_INIT;
-    sbuf_printf(&b, "{\"last\":%lld,\"conflicts\":", (long long)last);
+    sbuf_printf(&b, "{\"last\":%lld,", (long long)last);
+    if (sub) {
+        sbuf_puts(&b, "\"sub\":");
+        sbuf_json_str(&b, sub, strlen(sub));
+        sbuf_putc(&b, ',');
+    }
+    sbuf_puts(&b, "\"conflicts\":");
     memo_ids_json(&b, all, MEMO_CONFLICT);
     sbuf_puts(&b, ",\"aborted\":");
     memo_ids_json(&b, all, MEMO_ABORTED);
@@ -876,6 +895,22 @@ static void note_writes(push_req *r, size_t from, size_t end, const struct Stat 
     free(w);
 }
 
+/* PROTOCOL.md v1.1 "Client ids belong to a user": the sub a push records
+ * in the client node when it holds none yet: the token's, except for
+ * admin tokens and gateways without authentication (anonymous admin), which
+ * are exempt and bind nothing. */
+static const char *binding_sub(const push_req *r) {
+    if (r->cl.sub) return r->cl.sub; /* kept as is, whoever writes */
+    return r->who && !auth_is_admin(r->who) ? auth_principal_sub(r->who) : NULL;
+}
+
+/* Is the client id bound to another sub than the token's? */
+static bool client_foreign(const push_req *r) {
+    if (!r->who || auth_is_admin(r->who) || !r->cl.sub) return false;
+    const char *sub = auth_principal_sub(r->who);
+    return strcmp(r->cl.sub, sub ? sub : "") != 0;
+}
+
 static bool retryable(int rc) { return rc == ZBADVERSION || rc == ZNODEEXISTS || rc == ZNONODE; }
 
 /* Applies units[u0..u1) as one multi. Returns ZOK, or a ZooKeeper error
@@ -934,7 +969,7 @@ static int run_chunk(push_req *r, const unit *units, size_t u0, size_t u1) {
             }
         }
         if (rc == ZOK) {
-            cdata = client_data(&r->cl, r->muts[end - 1].id, r->muts, from, end);
+            cdata = client_data(&r->cl, binding_sub(r), r->muts[end - 1].id, r->muts, from, end);
             if (!cdata || op_push(&o, NULL) < 0) rc = ZSYSTEMERROR;
         }
         if (rc == ZOK) {
@@ -958,6 +993,7 @@ static int run_chunk(push_req *r, const unit *units, size_t u0, size_t u1) {
             r->cl.last = r->muts[end - 1].id;
             for (size_t i = from; i < end; i++) r->muts[i].zxid = (uint64_t)cstat.mzxid;
             memo_add(r->cl.memo, r->muts, from, end); /* as client_data wrote them */
+            if (!r->cl.sub && binding_sub(r)) r->cl.sub = strdup(binding_sub(r)); /* NULL on OOM: the cache just lacks it */
             return ZOK;
         }
         if (!retryable(rc)) return rc;
@@ -969,13 +1005,20 @@ static int run_chunk(push_req *r, const unit *units, size_t u0, size_t u1) {
             }
             int crc = client_read(r);
             if (crc != ZOK) return crc;
+            /* another user's first push may have bound the id meanwhile */
+            if (client_foreign(r)) return PUSH_FOREIGN_CLIENT;
         }
     }
     return rc;
 }
 
-static void write_current(sbuf *b, const mut *m) {
+static void write_current(const push_req *r, sbuf *b, const mut *m) {
     sbuf_puts(b, ",\"current\":");
+    if (r->who && !auth_key_readable(r->who, r->cfg->name, m->key, m->klen)) {
+        /* outside the read set: the version only (PROTOCOL.md v1.1, Push) */
+        sbuf_printf(b, "{\"version\":%ld}", (long)m->cur_version);
+        return;
+    }
     if (!m->cur_value) { sbuf_puts(b, "null"); return; }
     sbuf_puts(b, "{\"value\":");
     sbuf_puts(b, m->cur_value);
@@ -1020,7 +1063,7 @@ static void write_response(push_req *r, mirror *mr, sbuf *out) {
             }
         } else if (m->status == ST_CONFLICT) {
             if (m->aborted) sbuf_puts(out, ",\"reason\":\"tx_aborted\"");
-            write_current(out, m);
+            write_current(r, out, m);
         } else if (m->status == ST_REJECTED) {
             sbuf_printf(out, ",\"reason\":\"%s\"", REJ_NAMES[m->reason]);
             /* the errors of a first answer (a retry answers from the memo, without them) */
@@ -1067,6 +1110,7 @@ static void req_free(push_req *r) {
     sbuf_free(&r->body);
     free(r->cl.path);
     if (r->cl.memo) g_array_free(r->cl.memo, TRUE);
+    free(r->cl.sub);
     free(r->buf);
 }
 
@@ -1119,15 +1163,19 @@ static int check_schema(push_req *r, size_t from, zs_err *err) {
     return 0;
 }
 
-int push_run(const push_env *env, const char *subject, const store_cfg *cfg, const char *body, size_t len, sbuf *out,
-             zs_err *err) {
-    push_req r = {.env = env, .cfg = cfg};
+int push_run(const push_env *env, const auth_principal *who, const char *subject, const store_cfg *cfg, const char *body,
+             size_t len, sbuf *out, zs_err *err) {
+    push_req r = {.env = env, .who = who, .cfg = cfg};
     unit *units = NULL;
     size_t nunits = 0;
     int rc = -1;
     GMutex *stripe = NULL; /* held while this client's record is read and written */
     if (validate(&r, body, len, err) < 0) goto out;
     if (make_units(&r, 0, &units, &nunits, err) < 0) goto out; /* size checks before any write */
+    /* Prefix scopes: a key outside the write set is refused whatever its
+     * state (rejected, forbidden; its tx group with it). */
+    for (size_t i = 0; who && i < r.n; i++)
+        if (!auth_key_writable(who, cfg->name, r.muts[i].key, r.muts[i].klen)) r.muts[i].refused = REJ_FORBIDDEN;
     size_t wbytes = 0;
     for (size_t i = 0; i < r.n; i++) wbytes += r.muts[i].klen + r.muts[i].vlen;
     /* (a push without mutations writes nothing: it only asks lastMutationId) */
@@ -1165,6 +1213,11 @@ int push_run(const push_env *env, const char *subject, const store_cfg *cfg, con
         goto out;
     }
     if (zrc != ZOK) { zs_err_zk(err, zrc, "reading the client's state"); goto out; }
+    if (client_foreign(&r)) {
+        zs_err_set(err, 403, "forbidden", "client id '%s' belongs to another user (sub) in store '%s'; use an id of your own",
+                   r.client, cfg->name);
+        goto out;
+    }
 
     /* Mutations already recorded are answered; the rest is applied in
      * chunks of whole units, each chunk one multi. */
@@ -1178,7 +1231,9 @@ int push_run(const push_env *env, const char *subject, const store_cfg *cfg, con
      * alone may pass the budget by that much (each value was checked
      * against --max-tx-bytes; the node is at most ~40 KB): the multi stays
      * well below ZooKeeper's jute.maxbuffer. */
-    size_t client_bytes = PUSH_OP_OVERHEAD + strlen(r.cl.path) + 64 + MEMO_BYTES * (size_t)r.cl.memo->len;
+    const char *bsub = binding_sub(&r); /* written in the node too, JSON-escaped (at most 6 bytes a byte) */
+    size_t client_bytes = PUSH_OP_OVERHEAD + strlen(r.cl.path) + 64 + MEMO_BYTES * (size_t)r.cl.memo->len +
+                          (bsub ? 6 * strlen(bsub) + 8 : 0);
     size_t budget = env->max_tx_bytes > client_bytes ? env->max_tx_bytes - client_bytes : 0;
     size_t *ends = calloc(nunits + 1, sizeof *ends), nchunks = 0; /* the chunks: units [ends[i-1], ends[i]) */
     if (!ends) { zs_err_set(err, 500, "internal", "out of memory"); goto out; }
@@ -1198,6 +1253,13 @@ int push_run(const push_env *env, const char *subject, const store_cfg *cfg, con
     }
     for (size_t c = 0, u0 = 0; c < nchunks; u0 = ends[c++]) {
         zrc = run_chunk(&r, units, u0, ends[c]);
+        if (zrc == PUSH_FOREIGN_CLIENT) {
+            free(ends);
+            cache_drop(&r);
+            zs_err_set(err, 403, "forbidden", "client id '%s' belongs to another user (sub) in store '%s'; use an id of your own",
+                       r.client, cfg->name);
+            goto out;
+        }
         if (zrc != ZOK) {
             free(ends);
             cache_drop(&r);

@@ -11,7 +11,9 @@
  * retry of the same request at once cannot both apply it: one multi fails
  * on the client node's version and re-reads.
  *
- * The client node holds {"last":N,"conflicts":[ids],"aborted":[ids]} and,
+ * The client node holds {"last":N,"sub":"<sub>","conflicts":[ids],"aborted":[ids]}
+ * ("sub": the user the client id is bound to, PROTOCOL.md v1.1; absent for
+ * ids used only by admin tokens or without authentication) and,
  * once a mutation was rejected, "rejected":[[id,"reason"],...]: the most
  * recent PUSH_CONFLICT_MEMORY outcomes other than "applied" (of the three
  * lists together), so a retry answers "conflict" or "rejected" again rather
@@ -25,6 +27,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "auth/auth.h"
 #include "cache/mirror.h"
 #include "sync/commit.h"
 #include "sync/stores.h"
@@ -70,12 +73,14 @@ typedef struct push_env {
  * the request is validated) and records PUT and DELETE. */
 int push_budget(const push_env *env, const char *subject, size_t mutations, size_t bytes, zs_err *err);
 
-/* Runs one push request of subject (whose write budgets it spends): the
+/* Runs one push request of the token who (prefix scopes: a mutation
+ * outside its write set is rejected, forbidden) and subject (whose write
+ * budgets it spends): the
  * raw body is validated and compacted here (values kept exactly as
  * written), then applied. The store's mirror gives the response cursor
  * when the request changed nothing. Returns 0 and appends the response
  * JSON to out, or -1 and err. */
-int push_run(const push_env *env, const char *subject, const store_cfg *cfg, const char *body, size_t len, sbuf *out,
+int push_run(const push_env *env, const auth_principal *who, const char *subject, const store_cfg *cfg, const char *body, size_t len, sbuf *out,
              zs_err *err);
 
 #endif

@@ -117,8 +117,7 @@ it('partial replication: pulls, streams and the description ask with ?prefix=; o
   assert.equal(await serverRecord(s, 'users/bob/3'), null);
 });
 
-todoIt('partial replication: the gateway sends only the prefix\'s changes (?prefix= on /changes and /events)',
-  'gateway ?prefix= not yet on main: it ignores the parameter and sends every key', async () => {
+it('partial replication: the gateway sends only the prefix\'s changes (?prefix= on /changes and /events)', async () => {
   const s = await newStore();
   await api.putRecord(s, 'users/alice/1', 'a1');
   await api.putRecord(s, 'users/bob/1', 'b1');
@@ -132,7 +131,8 @@ todoIt('partial replication: the gateway sends only the prefix\'s changes (?pref
   };
   const a = await open({ name: dbName('pg'), url: G.url, stores: [{ name: s, prefix: 'users/alice/' }], fetch: f });
   await a.sync();
-  assert.deepEqual(seen, ['users/alice/1']);
+  // (the opening pull and sync() may both read from the beginning: a key may be seen twice)
+  assert.deepEqual([...new Set(seen)], ['users/alice/1']);
   const d = await api.req('GET', `/v1/stores/${s}?prefix=users%2Falice%2F`);
   assert.equal(d.json.records, 1, 'the description counts the prefix only');
 });

@@ -405,6 +405,12 @@ static void test_bad_claim_types(void **state) {
         expect_fail(f->hs, tok, cases[i].needle);
         free(tok);
     }
+    /* a sub holding U+0000 would act as the shorter sub ({sub} prefixes);
+     * (libjwt will not mint it: signed by hand) */
+    char *tok = forge_hs("{\"alg\":\"HS256\",\"typ\":\"JWT\"}",
+                         "{\"exp\":1800000000,\"sub\":\"alice\\u0000x\",\"scope\":\"s:write:{sub}/\"}");
+    expect_fail(f->hs, tok, "malformed"); /* jansson refuses U+0000 without JSON_ALLOW_NUL */
+    free(tok);
 }
 
 /* ---- algorithms ------------------------------------------------------- */
@@ -627,9 +633,10 @@ static void test_scope_empty_and_unknown(void **state) {
     (void)state;
     static const char *const scopes[] = {
         NULL,        "",          "   ",           "openid profile email", "Admin",       "ADMIN",
-        "admin:",    "a:delete",  "a:Read",        "a:read:x",             ":read",       "*:",
+        "admin:",    "a:delete",  "a:Read",        "a:read:",              ":read",       "*:",
         "*",         "**:read",   "a.b:read",      "a/b:write",            "a b:c",       "adminx",
-        "a:readx",   "a:writ",    "é:read",
+        "a:readx",   "a:writ",    "é:read",    "a:read:%zz",    "a:write:%",            "a:read:%e9/",
+        "a:read:%00", "a:read:%ff", "*:read:",   "a:delete:x",    "a::x",
     };
     for (size_t i = 0; i < sizeof scopes / sizeof scopes[0]; i++) {
         auth_principal *p = auth_principal_new("u", scopes[i]);
@@ -954,6 +961,141 @@ static void test_pubkey_errors(void **state) {
     assert_null(auth_verifier_pubkey(RSA_PUB, 40, NULL));
 }
 
+
+/* Prefix scopes: {sub}, percent-decoding, what grants nothing. */
+static void expect_prefix(const char *raw, const char *sub, const char *want, size_t wlen) {
+    size_t n = 0;
+    char *got = auth_scope_prefix(raw, strlen(raw), sub, &n);
+    if (!want) {
+        if (got) fail_msg("prefix '%s' (sub %s) should grant nothing, got '%s'", raw, sub ? sub : "(none)", got);
+        return;
+    }
+    if (!got) fail_msg("prefix '%s' (sub %s) should decode", raw, sub ? sub : "(none)");
+    assert_int_equal(n, wlen);
+    assert_memory_equal(got, want, wlen);
+    free(got);
+}
+
+static void test_scope_prefix_decoding(void **state) {
+    (void)state;
+    expect_prefix("users/{sub}/", "alice", "users/alice/", 12);
+    expect_prefix("{sub}", "bob", "bob", 3);
+    expect_prefix("{sub}/{sub}/", "bob", "bob/bob/", 8);             /* twice */
+    expect_prefix("{sub}{sub}", "x", "xx", 2);
+    expect_prefix("a%2Fb/", NULL, "a/b/", 4);                         /* %2F is a slash */
+    expect_prefix("a%2fb", NULL, "a/b", 3);                           /* either case */
+    expect_prefix("%20%25", NULL, " %", 2);                           /* space, percent */
+    expect_prefix("caf%C3%A9/", NULL, "caf\xc3\xa9/", 6);             /* UTF-8, encoded */
+    expect_prefix("日記/", NULL, "日記/", strlen("日記/"));            /* UTF-8, literal */
+    expect_prefix("u/{sub}/", "zoë", "u/zo\xc3\xab/", 7);             /* a UTF-8 sub */
+    expect_prefix("u/{sub}/", "a%41", "u/a%41/", 7);                  /* the sub is not decoded */
+    expect_prefix("%7Bsub%7D/", "alice", "{sub}/", 6);                /* an encoded {sub} is literal */
+    expect_prefix("{sub", "alice", "{sub", 4);
+    expect_prefix("{SUB}", "alice", "{SUB}", 5);
+    expect_prefix("a:b", NULL, "a:b", 3);                             /* colons are prefix bytes */
+    /* grant nothing */
+    expect_prefix("", "alice", NULL, 0);
+    expect_prefix("%zz", NULL, NULL, 0);
+    expect_prefix("%", NULL, NULL, 0);
+    expect_prefix("ab%4", NULL, NULL, 0);
+    expect_prefix("%00", NULL, NULL, 0);                              /* no key holds U+0000 */
+    expect_prefix("a%C3", NULL, NULL, 0);                             /* cut UTF-8 */
+    expect_prefix("%C0%AF", NULL, NULL, 0);                           /* overlong */
+    expect_prefix("%ED%A0%80", NULL, NULL, 0);                        /* a surrogate */
+    expect_prefix("users/{sub}/", NULL, NULL, 0);                     /* no sub */
+    expect_prefix("users/{sub}/", "", NULL, 0);                       /* an empty sub is no sub */
+    char big[1100];
+    memset(big, 'k', 1030);
+    big[1030] = 0;
+    expect_prefix(big, NULL, NULL, 0);                                /* longer than any key */
+}
+
+static void test_scope_prefix_sets(void **state) {
+    (void)state;
+    auth_principal *p = auth_principal_new("alice", "notes:write:users/{sub}/ notes:read:shared/ *:read:pub/");
+    assert_non_null(p);
+    /* the coarse checks: any grant of the level in the store */
+    assert_true(auth_can(p, "notes", AUTH_READ));
+    assert_true(auth_can(p, "notes", AUTH_WRITE));
+    assert_true(auth_can(p, "todos", AUTH_READ)); /* *:read:pub/ */
+    assert_false(auth_can(p, "todos", AUTH_WRITE));
+    assert_false(auth_can(p, NULL, AUTH_ADMIN));
+    assert_true(auth_can(p, NULL, AUTH_WRITE));
+#define K(s) s, strlen(s)
+    assert_true(auth_key_writable(p, "notes", K("users/alice/n1")));
+    assert_true(auth_key_writable(p, "notes", K("users/alice/")));   /* the prefix itself */
+    assert_false(auth_key_writable(p, "notes", K("users/alice")));   /* shorter */
+    assert_false(auth_key_writable(p, "notes", K("users/alice2/x"))); /* the trailing delimiter */
+    assert_false(auth_key_writable(p, "notes", K("users/bob/n1")));
+    assert_false(auth_key_writable(p, "notes", K("shared/x")));      /* read only */
+    assert_true(auth_key_readable(p, "notes", K("shared/x")));
+    assert_true(auth_key_readable(p, "notes", K("users/alice/n1"))); /* write implies read */
+    assert_false(auth_key_readable(p, "notes", K("users/bob/n1")));
+    assert_true(auth_key_readable(p, "notes", K("pub/1")));
+    assert_true(auth_key_readable(p, "other", K("pub/1")));
+    assert_false(auth_key_readable(p, "other", K("users/alice/n1")));
+    assert_false(auth_key_writable(p, "other", K("pub/1")));
+    auth_keyset ks;
+    assert_int_equal(auth_store_read_prefixes(p, "notes", &ks), 0);
+    assert_false(ks.all);
+    assert_int_equal(ks.n, 3);
+    assert_memory_equal(ks.v[0].p, "pub/", 4);
+    assert_memory_equal(ks.v[1].p, "shared/", 7);
+    assert_memory_equal(ks.v[2].p, "users/alice/", 12);
+    assert_true(auth_keyset_has(&ks, K("shared/1")));
+    assert_false(auth_keyset_has(&ks, K("users/bob/1")));
+    auth_keyset_free(&ks);
+    assert_int_equal(auth_store_read_prefixes(p, "nothing-here", &ks), 0);
+    assert_false(ks.all);
+    assert_int_equal(ks.n, 1); /* pub/ from * */
+    auth_keyset_free(&ks);
+    auth_principal_free(p);
+
+    /* covered prefixes are dropped; a whole-store grant makes the set all */
+    p = auth_principal_new("bob", "s:read:a/ s:write:a/b/ s:read:a/ s:read:b");
+    assert_int_equal(auth_store_read_prefixes(p, "s", &ks), 0);
+    assert_int_equal(ks.n, 2);
+    assert_memory_equal(ks.v[0].p, "a/", 2);
+    assert_memory_equal(ks.v[1].p, "b", 1);
+    auth_keyset_free(&ks);
+    assert_true(auth_key_writable(p, "s", K("a/b/c")));
+    assert_false(auth_key_writable(p, "s", K("a/c")));
+    auth_principal_free(p);
+    p = auth_principal_new("bob", "s:read:a/ s:read");
+    assert_int_equal(auth_store_read_prefixes(p, "s", &ks), 0);
+    assert_true(ks.all);
+    auth_keyset_free(&ks);
+    assert_true(auth_key_readable(p, "s", K("zzz")));
+    assert_false(auth_key_writable(p, "s", K("a/1")));
+    auth_principal_free(p);
+    p = auth_principal_new("bob", "s:write:a/ *:write");
+    assert_true(auth_key_writable(p, "s", K("zzz")));
+    auth_principal_free(p);
+    /* admin covers every key */
+    p = auth_principal_new("root", "admin s:read:a/");
+    assert_true(auth_key_writable(p, "s", K("zzz")));
+    assert_int_equal(auth_store_read_prefixes(p, "s", &ks), 0);
+    assert_true(ks.all);
+    auth_keyset_free(&ks);
+    assert_true(auth_is_admin(p));
+    auth_principal_free(p);
+    /* a {sub} scope on a token without sub grants nothing; the others stay */
+    p = auth_principal_new(NULL, "s:write:users/{sub}/ s:read:pub/");
+    assert_true(auth_can(p, "s", AUTH_READ));
+    assert_false(auth_can(p, "s", AUTH_WRITE));
+    assert_false(auth_key_readable(p, "s", K("users//x")));
+    assert_false(auth_is_admin(p));
+    auth_principal_free(p);
+    /* percent-decoded grants match the decoded key bytes */
+    p = auth_principal_new("u", "s:write:a%2Fb%20c/ s:write:caf%C3%A9/");
+    assert_true(auth_key_writable(p, "s", K("a/b c/1")));
+    assert_false(auth_key_writable(p, "s", K("a%2Fb%20c/1")));
+    assert_true(auth_key_writable(p, "s", K("caf\xc3\xa9/x")));
+    assert_false(auth_key_writable(p, "s", K("cafe/x")));
+    auth_principal_free(p);
+#undef K
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hs256_valid),
@@ -977,6 +1119,8 @@ int main(void) {
         cmocka_unit_test(test_scope_mixed),
         cmocka_unit_test(test_scope_empty_and_unknown),
         cmocka_unit_test(test_scope_from_token),
+        cmocka_unit_test(test_scope_prefix_decoding),
+        cmocka_unit_test(test_scope_prefix_sets),
         cmocka_unit_test(test_secret_file),
         cmocka_unit_test(test_secret_file_errors),
         cmocka_unit_test(test_short_secret),
