@@ -79,7 +79,7 @@ chaos: build-asan
 chaos-run:
 	LSAN_OPTIONS=suppressions=$(CURDIR)/test/lsan.supp ZOOSYNCD=$(CURDIR)/$(ASAN_BUILD)/zoosyncd node --test --test-concurrency=1 test/chaos/
 
-# Gateway soak (not part of `make test`): SOAK_MINUTES of mixed load on two
+# Gateway soak (the 10-minute one; `make test` runs soak-short): SOAK_MINUTES of mixed load on two
 # sanitized gateways, loopback only; resource growth and consistency checked.
 SOAK_MINUTES ?= 10
 soak: build-asan
