@@ -46,9 +46,9 @@ static double now_s(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void die(const char *fmt, const char *a, int rc) {
-    fprintf(stderr, "zkbench: ");
-    fprintf(stderr, fmt, a);
+/* Prints "zkbench: <what><a>" (and the ZooKeeper error rc, when not 0), exits 1. */
+static void die(const char *what, const char *a, int rc) {
+    fprintf(stderr, "zkbench: %s%s", what, a);
     if (rc) fprintf(stderr, ": %s (%d)", zerror(rc), rc);
     fputc('\n', stderr);
     exit(1);
@@ -69,7 +69,7 @@ static void parse(int argc, char **argv, opts *o) {
     for (int i = 2; i < argc; i++) {
         const char *f = argv[i];
         if (strcmp(f, "--watch") == 0) { o->watch = true; continue; }
-        if (i + 1 >= argc) die("%s needs a value", f, 0);
+        if (i + 1 >= argc) die("a value is needed after ", f, 0);
         const char *v = argv[++i];
         if (strcmp(f, "--zk") == 0) o->zk = v;
         else if (strcmp(f, "--path") == 0) o->path = v;
@@ -88,10 +88,10 @@ static void parse(int argc, char **argv, opts *o) {
         else if (strcmp(f, "--first") == 0) o->first = atol(v);
         else if (strcmp(f, "--seconds") == 0) o->seconds = atof(v);
         else if (strcmp(f, "--warmup") == 0) o->warmup = atof(v);
-        else die("unknown flag %s", f, 0);
+        else die("unknown flag ", f, 0);
     }
     if (o->threads < 1 || o->ops < 1 || o->bytes < 8 || o->inflight < 1 || o->keys < 1 || o->sessions < 1)
-        die("%s", "bad numbers", 0);
+        die("bad numbers", "", 0);
 }
 
 static pthread_mutex_t conn_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -119,15 +119,15 @@ static zk_ident ident;
 
 static zhandle_t *connect_zk(const char *hosts) {
     zhandle_t *zh = zookeeper_init(hosts, conn_watcher, 15000, NULL, NULL, 0);
-    if (!zh) die("cannot connect to %s", hosts, errno);
-    if (resolve_delay_ms && zoo_set_servers_resolution_delay(zh, resolve_delay_ms) != ZOK) die("%s", "resolution delay", 0);
-    if (ident.on && zoo_add_auth(zh, "digest", ident.cred, (int)strlen(ident.cred), NULL, NULL) != ZOK) die("%s", "add_auth", 0);
+    if (!zh) die("cannot connect to ", hosts, errno);
+    if (resolve_delay_ms && zoo_set_servers_resolution_delay(zh, resolve_delay_ms) != ZOK) die("resolution delay", "", 0);
+    if (ident.on && zoo_add_auth(zh, "digest", ident.cred, (int)strlen(ident.cred), NULL, NULL) != ZOK) die("add_auth", "", 0);
     struct timespec dl;
     clock_gettime(CLOCK_REALTIME, &dl);
     dl.tv_sec += 20;
     pthread_mutex_lock(&conn_mu);
     while (zoo_state(zh) != ZOO_CONNECTED_STATE)
-        if (pthread_cond_timedwait(&conn_cv, &conn_mu, &dl) == ETIMEDOUT) die("no session with %s in 20 s", hosts, 0);
+        if (pthread_cond_timedwait(&conn_cv, &conn_mu, &dl) == ETIMEDOUT) die("no session in 20 s with ", hosts, 0);
     pthread_mutex_unlock(&conn_mu);
     return zh;
 }
@@ -153,7 +153,7 @@ static void ensure_path(zhandle_t *zh, const char *path) {
             char c = *p;
             *p = 0;
             int rc = zoo_create(zh, buf, "", 0, zk_ident_acl(&ident), 0, NULL, 0);
-            if (rc != ZOK && rc != ZNODEEXISTS) die("create %s", buf, rc);
+            if (rc != ZOK && rc != ZNODEEXISTS) die("create ", buf, rc);
             *p = c;
             if (!c) break;
         }
@@ -175,10 +175,10 @@ static char **make_nodes(zhandle_t *zh, const char *path, const char *tag, int c
         if (rc == ZNODEEXISTS) {
             for (int j = 0; j < n; j++) {
                 rc = zoo_create(zh, paths[i + j], val, vlen, zk_ident_acl(&ident), 0, NULL, 0);
-                if (rc != ZOK && rc != ZNODEEXISTS) die("create %s", paths[i + j], rc);
+                if (rc != ZOK && rc != ZNODEEXISTS) die("create ", paths[i + j], rc);
             }
         } else if (rc != ZOK) {
-            die("multi create under %s", path, rc);
+            die("multi create under ", path, rc);
         }
     }
     free(ops);
@@ -307,7 +307,7 @@ static int cmd_aset(const opts *o) {
     atomic_store(&as.inflight, o->inflight);
     for (int i = 0; i < o->inflight; i++) aset_issue();
     while (atomic_load(&as.inflight) > 0) {
-        if (now_s() > as.t_end + 30) die("%s", "async requests still pending 30 s after the end", 0);
+        if (now_s() > as.t_end + 30) die("async requests still pending 30 s after the end", "", 0);
         usleep(10000);
     }
     long counted = atomic_load(&as.counted);
@@ -357,7 +357,7 @@ static int cmd_load(const opts *o) {
     char *spath = layout_store_path(o->root, o->store);
     struct Stat st;
     int rc = zoo_exists(zh, spath, 0, &st);
-    if (rc != ZOK) die("store znode %s", spath, rc);
+    if (rc != ZOK) die("store znode ", spath, rc);
     double t0 = now_s();
     long raw_bytes = 0;
     for (long i = 0; i < o->count && !ld_failed; i += LOAD_BATCH) {
@@ -377,7 +377,7 @@ static int cmd_load(const opts *o) {
         ld_inflight++;
         pthread_mutex_unlock(&ld_mu);
         rc = zoo_amulti(zh, b->n, b->ops, b->res, ld_done, b);
-        if (rc != ZOK) die("%s", "zoo_amulti", rc);
+        if (rc != ZOK) die("zoo_amulti", "", rc);
     }
     pthread_mutex_lock(&ld_mu);
     while (ld_inflight > 0) pthread_cond_wait(&ld_cv, &ld_mu);
@@ -425,13 +425,13 @@ static int cmd_read(const opts *o) {
     snprintf(rpath, sizeof rpath, "%s/r", spath);
     struct String_vector buckets = {0, NULL};
     int rc0 = zoo_get_children(zh, rpath, 0, &buckets);
-    if (rc0 != ZOK) die("list %s", rpath, rc0);
+    if (rc0 != ZOK) die("list ", rpath, rc0);
     for (int b = 0; b < buckets.count; b++) {
         char bpath[1200];
         snprintf(bpath, sizeof bpath, "%s/%s", rpath, buckets.data[b]);
         struct String_vector kids = {0, NULL};
         int rc = o->watch ? zoo_wget_children(zh, bpath, rd_watcher, NULL, &kids) : zoo_get_children(zh, bpath, 0, &kids);
-        if (rc != ZOK) die("list %s", bpath, rc);
+        if (rc != ZOK) die("list ", bpath, rc);
         for (int i = 0; i < kids.count; i++) {
             char *p = NULL;
             if (asprintf(&p, "%s/%s", bpath, kids.data[i]) < 0) exit(1);
@@ -440,7 +440,7 @@ static int cmd_read(const opts *o) {
             rd.inflight++;
             pthread_mutex_unlock(&rd.mu);
             rc = o->watch ? zoo_awget(zh, p, rd_watcher, NULL, rd_done, p) : zoo_aget(zh, p, 0, rd_done, p);
-            if (rc != ZOK) die("get %s", p, rc);
+            if (rc != ZOK) die("get ", p, rc);
             names++;
         }
         deallocate_String_vector(&kids);
@@ -469,7 +469,7 @@ int main(int argc, char **argv) {
     parse(argc, argv, &o);
     resolve_delay_ms = o.resolve_delay;
     const char *why = NULL;
-    if (o.digest_file && zk_ident_load(&ident, o.digest_file, true, &why) < 0) die("--digest-file: %s", why, 0);
+    if (o.digest_file && zk_ident_load(&ident, o.digest_file, true, &why) < 0) die("--digest-file: ", why, 0);
     if (strcmp(argv[1], "multi") == 0) return cmd_multi(&o);
     if (strcmp(argv[1], "aset") == 0) return cmd_aset(&o);
     if (strcmp(argv[1], "load") == 0) return cmd_load(&o);

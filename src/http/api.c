@@ -444,10 +444,10 @@ static void h_push(api *a, const http_req *req, const store_cfg *cfg, const auth
 }
 
 /* Query checks of /changes: 400 before the store lookup. */
-static int changes_query(const http_req *req, bool events, bool *has_since, cursor_pos *since, int *limit,
+static int changes_query(const http_req *req, bool is_events, bool *has_since, cursor_pos *since, int *limit,
                          http_resp *resp) {
     const char *s = http_req_query(req, "since");
-    const char *last = events ? http_req_header(req, "Last-Event-ID") : NULL;
+    const char *last = is_events ? http_req_header(req, "Last-Event-ID") : NULL;
     if (last && *last) s = last; /* a reconnecting EventSource: takes precedence */
     *has_since = s != NULL && *s;
     if (*has_since && cursor_parse(s, since) < 0) {
@@ -455,7 +455,7 @@ static int changes_query(const http_req *req, bool events, bool *has_since, curs
         return -1;
     }
     *limit = 1000;
-    const char *l = events ? NULL : http_req_query(req, "limit");
+    const char *l = is_events ? NULL : http_req_query(req, "limit");
     if (l && route_limit(l, limit) < 0) {
         failf(resp, 400, "bad_request", "limit: must be an integer from 1 to 10000");
         return -1;

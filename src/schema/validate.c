@@ -49,6 +49,7 @@ static void path_str(const vctx *c, sbuf *b) {
     }
 }
 
+static void record(vctx *c, const char *kw, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
 static void record(vctx *c, const char *kw, const char *fmt, va_list ap) {
     if (!c->out || c->out->count >= c->max) return;
     schema_error *e = &c->out->e[c->out->count];

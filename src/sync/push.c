@@ -2,6 +2,7 @@
 #include "schema/schema.h"
 
 #include <assert.h>
+#include <stdarg.h>
 #include <glib.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,15 +102,22 @@ typedef struct push_req {
 
 /* ---- validation ----------------------------------------------------------- */
 
-static int bad(zs_err *err, const char *fmt, size_t i, const char *what) {
-    zs_err_set(err, 400, "bad_request", fmt, i, what);
+/* 400 bad_request naming mutations[i] and what is wrong with it. */
+static int bad(zs_err *err, size_t i, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int bad(zs_err *err, size_t i, const char *fmt, ...) {
+    char what[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    zs_err_set(err, 400, "bad_request", "mutations[%zu]%s", i, what);
     return -1;
 }
 
 /* Checks one mutation object (compact JSON) into m. */
 static int validate_mut(push_req *r, size_t i, jraw_span mj, GHashTable *txs, zs_err *err) {
     mut *m = &r->muts[i];
-    if (mj.p[0] != '{') return bad(err, "mutations[%zu]: must be an object%s", i, "");
+    if (mj.p[0] != '{') return bad(err, i, ": must be an object");
     jraw_span k, v, id = {0}, key = {0}, op = {0}, val = {0}, base = {0}, tx = {0};
     const char *it = mj.p + 1;
     while (jraw_next_member(&it, &k, &v)) {
@@ -126,22 +134,22 @@ static int validate_mut(push_req *r, size_t i, jraw_span mj, GHashTable *txs, zs
         *slot = v;
     }
     long long x;
-    if (!id.p || !jraw_int(id, &x) || x < 1) return bad(err, "mutations[%zu].id: must be an integer >= 1%s", i, "");
+    if (!id.p || !jraw_int(id, &x) || x < 1) return bad(err, i, ".id: must be an integer >= 1");
     m->id = x;
-    if (i > 0 && m->id <= r->muts[i - 1].id) return bad(err, "mutations[%zu].id: ids must strictly increase within a request%s", i, "");
+    if (i > 0 && m->id <= r->muts[i - 1].id) return bad(err, i, ".id: ids must strictly increase within a request");
     sbuf kb = SBUF_INIT;
-    if (!key.p || !jraw_string(key, &kb)) { sbuf_free(&kb); return bad(err, "mutations[%zu].key: must be a string%s", i, ""); }
+    if (!key.p || !jraw_string(key, &kb)) { sbuf_free(&kb); return bad(err, i, ".key: must be a string"); }
     m->key = sbuf_steal(&kb, &m->klen);
     if (!m->key) { zs_err_set(err, 500, "internal", "out of memory"); return -1; }
     const char *why = layout_key_invalid(m->key, m->klen);
     if (why) { zs_err_set(err, 400, "invalid_key", "mutations[%zu].key: %s", i, why); return -1; }
     if (!op.p || (op.n != 5 && op.n != 8) || (memcmp(op.p, "\"put\"", 5) && memcmp(op.p, "\"delete\"", op.n)))
-        return bad(err, "mutations[%zu].op: must be \"put\" or \"delete\"%s", i, "");
+        return bad(err, i, ".op: must be \"put\" or \"delete\"");
     m->put = op.n == 5;
-    if (m->put && !val.p) return bad(err, "mutations[%zu].value: required with op put%s", i, "");
-    if (!m->put && val.p) return bad(err, "mutations[%zu].value: not allowed with op delete%s", i, "");
+    if (m->put && !val.p) return bad(err, i, ".value: required with op put");
+    if (!m->put && val.p) return bad(err, i, ".value: not allowed with op delete");
     if (base.p) {
-        if (!jraw_int(base, &x) || x < 0) return bad(err, "mutations[%zu].base: must be an integer >= 0%s", i, "");
+        if (!jraw_int(base, &x) || x < 0) return bad(err, i, ".base: must be an integer >= 0");
         m->has_base = true;
         m->base = x;
     }
@@ -149,14 +157,14 @@ static int validate_mut(push_req *r, size_t i, jraw_span mj, GHashTable *txs, zs
         sbuf tb = SBUF_INIT;
         if (!jraw_string(tx, &tb) || tb.len == 0 || tb.len > 256 || memchr(tb.buf, 0, tb.len)) {
             sbuf_free(&tb);
-            return bad(err, "mutations[%zu].tx: must be a non-empty string of at most 256 bytes%s", i, "");
+            return bad(err, i, ".tx: must be a non-empty string of at most 256 bytes");
         }
         m->tx = sbuf_steal(&tb, NULL);
         if (!m->tx) { zs_err_set(err, 500, "internal", "out of memory"); return -1; }
         bool continues = i > 0 && r->muts[i - 1].tx && strcmp(r->muts[i - 1].tx, m->tx) == 0;
         if (!continues) {
             if (g_hash_table_contains(txs, m->tx))
-                return bad(err, "mutations[%zu].tx: the mutations of group '%s' must be consecutive", i, m->tx);
+                return bad(err, i, ".tx: the mutations of group '%s' must be consecutive", m->tx);
             g_hash_table_add(txs, m->tx);
         }
     }
