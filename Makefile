@@ -14,14 +14,16 @@ PREFIX     ?= /usr/local
 
 all: build
 
+# The two commands a user runs (`make run`, `make test`) install what is
+# missing first; the builds alone never run apt-get or npm (`make deps` does).
 deps:
 	@scripts/install-deps.sh
 
-build: deps
+build:
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@MAKEFLAGS= cmake --build $(BUILD) -j $(JOBS) -- --no-print-directory
 
-build-asan: deps
+build-asan:
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DZOOSYNC_SANITIZE=ON >/dev/null
 	@MAKEFLAGS= cmake --build $(ASAN_BUILD) -j $(JOBS) -- --no-print-directory
 
@@ -34,7 +36,7 @@ install: build
 
 # libFuzzer targets (clang, ASan, UBSan): a CMake project of its own under
 # fuzz/, so the gcc builds above are untouched. See docs/FUZZING.md.
-build-fuzz: deps
+build-fuzz:
 	@cmake -S fuzz -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang >/dev/null
 	@MAKEFLAGS= cmake --build $(FUZZ_BUILD) -j $(JOBS) -- --no-print-directory
 
@@ -43,7 +45,8 @@ build-fuzz: deps
 # client's unit tests (Node, fake-indexeddb, a real gateway), the
 # real-browser tests (Chromium), the network partitions (about 2 minutes)
 # and a 2-minute soak.
-test: build build-asan build-fuzz
+test: deps
+	@$(MAKE) --no-print-directory build build-asan build-fuzz
 	@$(MAKE) --no-print-directory unit fuzz-smoke integration client browser chaos-run soak-short
 
 unit:
@@ -90,7 +93,8 @@ soak: build-asan
 soak-short:
 	SOAK_MINUTES=2 SOAK_SAMPLE_S=20 SOAK_ZK_RESTART_S=45 SOAK_GW_RESTART_S=65 LSAN_OPTIONS=suppressions=$(CURDIR)/test/lsan.supp ZOOSYNCD=$(CURDIR)/$(ASAN_BUILD)/zoosyncd node --test test/soak/gateway.soak.mjs
 
-run: build
+run: deps
+	@$(MAKE) --no-print-directory build
 	@scripts/run.sh $(BUILD)/zoosyncd
 
 # Benchmarks (not part of `make test`): JSON lines on stdout, each with its
