@@ -483,6 +483,7 @@ static GPtrArray *take_changed(mirror *m, uint64_t w) {
 /* Resolves the checkpoints whose reads are all answered. Caller holds mu. */
 static void resolve(mirror_set *s, notify_list *nl) {
     uint64_t w0 = s->wmark;
+    assert(s->done <= s->enq); /* an answered read was queued */
     while (s->cp_head < s->cps->len) {
         checkpoint *c = &g_array_index(s->cps, checkpoint, s->cp_head);
         if (c->need > s->done) break;
@@ -496,6 +497,7 @@ static void resolve(mirror_set *s, notify_list *nl) {
         g_array_remove_range(s->cps, 0, s->cp_head);
         s->cp_head = 0;
     }
+    assert(s->wmark >= w0); /* W never goes back */
     if (s->wmark == w0) return;
     pthread_cond_broadcast(&s->cond);
     GHashTableIter it;
@@ -527,6 +529,8 @@ static void checkpoint_at(mirror_set *s, uint64_t z, notify_list *nl) {
         if (b->zxid > c.zxid) c.zxid = b->zxid;
         g_array_set_size(s->cps, s->cps->len - 1);
     }
+    /* the queue of checkpoints: needs strictly increasing */
+    assert(s->cps->len == s->cp_head || g_array_index(s->cps, checkpoint, s->cps->len - 1).need < c.need);
     g_array_append_val(s->cps, c);
     resolve(s, nl);
 }
@@ -536,6 +540,7 @@ static void checkpoint_at(mirror_set *s, uint64_t z, notify_list *nl) {
  * to everything queued now. Needs grow along the queue, so they are its
  * tail; fold them into one. Caller holds mu. */
 static void raise_for(mirror_set *s, uint64_t seq) {
+    assert(seq <= s->enq);
     checkpoint c = {s->enq, 0};
     bool any = false;
     while (s->cps->len > s->cp_head) {

@@ -1,5 +1,6 @@
 #include "sync/commit.h"
 
+#include <assert.h>
 #include <glib.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -37,6 +38,7 @@ struct committer {
 
 static void finish(committer *c, job *j, int rc, int failed) {
     g_mutex_lock(&c->mu);
+    assert(!j->done); /* a job is answered once: its caller frees it at once */
     j->rc = rc;
     j->failed = failed;
     j->done = true;
