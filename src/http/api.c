@@ -439,6 +439,17 @@ static void h_push(api *a, const http_req *req, const store_cfg *cfg, const auth
     sbuf b = SBUF_INIT;
     zs_err e = {0};
     int rc = push_run(&a->push, who, subject, cfg, body, len, &b, &e);
+    /* The config changed under the push (its multis check the config's
+     * version): judge it again under the config ZooKeeper holds now. */
+    for (int again = 0; rc == PUSH_RUN_CONFIG_CHANGED && again < 3; again++) {
+        store_cfg fresh;
+        zs_err ge = {0};
+        if (stores_get(a->cfg.z, a->cfg.root, cfg->name, &fresh, &ge) < 0) { e = ge; break; }
+        sbuf_reset(&b);
+        e = (zs_err){0};
+        rc = push_run(&a->push, who, subject, &fresh, body, len, &b, &e);
+        store_cfg_release(&fresh);
+    }
     if (rc < 0) { sbuf_free(&b); fail(resp, &e); return; }
     ok_json(resp, 200, &b);
 }

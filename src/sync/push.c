@@ -17,6 +17,7 @@
 #define MAX_ATTEMPTS 25
 #define PUSH_INVALID_CLIENT (-1000) /* client_read: the record does not parse */
 #define PUSH_FOREIGN_CLIENT (-1001) /* the client id is bound to another sub */
+#define PUSH_CONFIG_CHANGED (-1002) /* the store's config is not the one judged against */
 #define READ_BUF (STORES_MAX_VALUE_CEILING + 65536)
 /* The most one remembered outcome takes in the client node: a 19-digit id
  * in "aborted" and [id,"quota_exceeded"], in "rejected". */
@@ -88,6 +89,7 @@ typedef struct push_req {
     const auth_principal *who; /* NULL: no scope checks (push_validate) */
     const store_cfg *cfg;
     char *client;    /* owned */
+    char *spath;     /* the store's config znode (owned): checked in every multi */
     sbuf body;       /* the request body, compact */
     mut *muts;
     size_t n;
@@ -976,19 +978,27 @@ static int run_chunk(push_req *r, const unit *units, size_t u0, size_t u1) {
                 rc = ZBADVERSION; /* others took the room meanwhile: judge again */
             }
         }
+        int cfg_op = -1;
         if (rc == ZOK) {
             cdata = client_data(&r->cl, binding_sub(r), r->muts[end - 1].id, r->muts, from, end);
-            if (!cdata || op_push(&o, NULL) < 0) rc = ZSYSTEMERROR;
+            if (!cdata || op_push(&o, NULL) < 0 || op_push(&o, NULL) < 0) rc = ZSYSTEMERROR;
         }
         if (rc == ZOK) {
             zoo_set_op_init(&o.ops[o.n++], r->cl.path, cdata, (int)strlen(cdata), r->cl.zver, &cstat);
+            /* The multi holds only under the store config it was judged
+             * against (schema, quotas, conflict mode, value size): a change
+             * made meanwhile, through any gateway, fails it, and the push is
+             * judged again under the new config (see api.c h_push). */
+            cfg_op = (int)o.n;
+            zoo_check_op_init(&o.ops[o.n++], r->spath, r->cfg->zversion);
             res = calloc(o.n, sizeof *res);
-            size_t bytes = PUSH_OP_OVERHEAD + strlen(r->cl.path) + strlen(cdata);
+            size_t bytes = 2 * PUSH_OP_OVERHEAD + strlen(r->cl.path) + strlen(cdata) + strlen(r->spath);
             for (size_t i = from; i < end; i++) bytes += mut_bytes(r, &r->muts[i]);
             rc = res ? committer_multi(r->env->commit, o.ops, res, (int)o.n, bytes, &failed) : ZSYSTEMERROR;
         }
         int bad_op = rc == ZOK ? -1 : failed;
-        bool client_raced = bad_op >= 0 && o.owner[bad_op] == NULL;
+        bool cfg_changed = bad_op >= 0 && bad_op == cfg_op;
+        bool client_raced = bad_op >= 0 && o.owner[bad_op] == NULL && !cfg_changed;
         free(res);
         free(o.ops);
         free(o.owner);
@@ -1004,6 +1014,7 @@ static int run_chunk(push_req *r, const unit *units, size_t u0, size_t u1) {
             if (!r->cl.sub && binding_sub(r)) r->cl.sub = strdup(binding_sub(r)); /* NULL on OOM: the cache just lacks it */
             return ZOK;
         }
+        if (cfg_changed) return PUSH_CONFIG_CHANGED;
         if (!retryable(rc)) return rc;
         if (client_raced || rc == ZNONODE) {
             if (!r->synced) { /* our server may lag behind: catch up before reading again */
@@ -1115,6 +1126,7 @@ static void req_free(push_req *r) {
     }
     free(r->muts);
     free(r->client);
+    free(r->spath);
     sbuf_free(&r->body);
     free(r->cl.path);
     if (r->cl.memo) g_array_free(r->cl.memo, TRUE);
@@ -1197,8 +1209,9 @@ int push_run(const push_env *env, const auth_principal *who, const char *subject
     units = NULL;
     r.buf = malloc(READ_BUF);
     r.cl.path = layout_client_path(env->root, cfg->name, r.client);
+    r.spath = layout_store_path(env->root, cfg->name);
     r.cl.memo = g_array_new(FALSE, FALSE, sizeof(memo));
-    if (!r.buf || !r.cl.path) { zs_err_set(err, 500, "internal", "out of memory"); goto out; }
+    if (!r.buf || !r.cl.path || !r.spath) { zs_err_set(err, 500, "internal", "out of memory"); goto out; }
     r.mirror = mr;
     r.quotas = cfg->max_records > 0 || cfg->max_bytes > 0;
     /* The cached client state is trusted only for a push that writes: its
@@ -1241,7 +1254,8 @@ int push_run(const push_env *env, const auth_principal *who, const char *subject
      * well below ZooKeeper's jute.maxbuffer. */
     const char *bsub = binding_sub(&r); /* written in the node too, JSON-escaped (at most 6 bytes a byte) */
     size_t client_bytes = PUSH_OP_OVERHEAD + strlen(r.cl.path) + 64 + MEMO_BYTES * (size_t)r.cl.memo->len +
-                          (bsub ? 6 * strlen(bsub) + 8 : 0);
+                          (bsub ? 6 * strlen(bsub) + 8 : 0) +
+                          PUSH_OP_OVERHEAD + strlen(r.spath); /* and the config's version check */
     size_t budget = env->max_tx_bytes > client_bytes ? env->max_tx_bytes - client_bytes : 0;
     size_t *ends = calloc(nunits + 1, sizeof *ends), nchunks = 0; /* the chunks: units [ends[i-1], ends[i]) */
     if (!ends) { zs_err_set(err, 500, "internal", "out of memory"); goto out; }
@@ -1261,6 +1275,14 @@ int push_run(const push_env *env, const auth_principal *who, const char *subject
     }
     for (size_t c = 0, u0 = 0; c < nchunks; u0 = ends[c++]) {
         zrc = run_chunk(&r, units, u0, ends[c]);
+        if (zrc == PUSH_CONFIG_CHANGED) {
+            free(ends);
+            zs_err_set(err, 503, "unavailable", "the configuration of store '%s' changed while this push was judged; retry",
+                       cfg->name);
+            err->retry_after = 1;
+            rc = PUSH_RUN_CONFIG_CHANGED;
+            goto out;
+        }
         if (zrc == PUSH_FOREIGN_CLIENT) {
             free(ends);
             cache_drop(&r);

@@ -73,6 +73,12 @@ typedef struct push_env {
  * the request is validated) and records PUT and DELETE. */
 int push_budget(const push_env *env, const char *subject, size_t mutations, size_t bytes, zs_err *err);
 
+/* push_run's answer when the store's config changed between judgement and
+ * commit (another gateway's PUT, a horizon moved): err says 503, and the
+ * caller may read the config again and run the request again (its applied
+ * chunks then answer "duplicate"). */
+#define PUSH_RUN_CONFIG_CHANGED (-2)
+
 /* Runs one push request of the token who (prefix scopes: a mutation
  * outside its write set is rejected, forbidden) and subject (whose write
  * budgets it spends): the

@@ -224,3 +224,31 @@ it('a mirror that lags: a push to a store with a quota first catches it up, so t
     proxy.close();
   }
 });
+
+it('a push judged under a config its gateway has not seen change yet is judged again under the new one (every multi checks the config version)', { timeout: 120000 }, async () => {
+  // B's mirror is held back while A gives the store a schema: B's push is judged first under
+  // the old config (no schema); its multi fails on the config's version, and B judges it again.
+  const proxy = await zkProxy(env.zk.connect);
+  const A2 = await startGateway({ zk: env.zk.connect, root: env.root, name: 'cfa' });
+  const B2 = await startGateway({ zk: proxy.connect, root: env.root, name: 'cfb' });
+  try {
+    const a2 = new Api(A2), b2 = new Api(B2);
+    const s = uniq('cfg');
+    await a2.createStore(s);
+    assert.equal((await b2.getStore(s)).status, 200);
+    await b2.pushOk(s, 'warm', []);
+    assert.ok(proxy.mirrors() >= 1, 'found the mirror connection');
+    proxy.hold();
+    const put2 = await a2.putStore(s, { schema: { type: 'object', required: ['title'] } });
+    assert.equal(put2.status, 200, put2.text);
+    const r = await b2.pushOk(s, 'cb', [put(1, 'bad', { nope: 1 }), put(2, 'good', { title: 'x' })]);
+    proxy.release();
+    assert.deepEqual(outcomes(r), ['rejected:invalid_value', 'applied'], JSON.stringify(r));
+    assert.equal((await a2.getRecord(s, 'bad')).status, 404, 'the invalid value was never written');
+  } finally {
+    proxy.release();
+    await B2.stop();
+    await A2.stop();
+    proxy.close();
+  }
+});
