@@ -156,3 +156,26 @@ it('the bytes budget pays for what ZooKeeper writes: the client node each push r
   assert.ok(st.includes(429), `four rewrites of a ~60 KB client node within an 80,000-byte burst: ${st}`);
   await G.stop();
 });
+
+it('budgets are per gateway, as documented: a subject held back by one gateway still writes through another, each within its own budget', async () => {
+  const signer = makeSigner('HS256', env.tmp);
+  const args = [...signer.args, '--write-mutations-per-sec', '2', '--write-bytes-per-sec', '100000'];
+  const GA = await startGateway({ zk: env.zk.connect, root: env.root, name: 'pga', args });
+  const GB = await startGateway({ zk: env.zk.connect, root: env.root, name: 'pgb', args });
+  try {
+    const s = uniq('pg');
+    await new Api(GA, signer.token('admin', { sub: 'ops' })).createStore(s);
+    const tok = signer.token(`${s}:write`, { sub: 'writer' });
+    const a = new Api(GA, tok), b = new Api(GB, tok);
+    await a.pushOk(s, 'c1', [put(1, 'a1', 1), put(2, 'a2', 2), put(3, 'a3', 3), put(4, 'a4', 4)]); // A's burst
+    expect429(await a.push(s, 'c1', [put(5, 'a5', 5)]), 'A holds the subject back');
+    const viaB = await b.pushOk(s, 'c1', [put(5, 'a5', 5), put(6, 'a6', 6), put(7, 'a7', 7), put(8, 'a8', 8)]);
+    assert.equal(viaB.lastMutationId, 8, 'B has its own budget for the subject');
+    expect429(await b.push(s, 'c1', [put(9, 'a9', 9)]), 'and holds it back in turn');
+    const feed = (await a.changesAll(s, {})).changes.map((c) => c.key).sort();
+    assert.deepEqual(feed, ['a1', 'a2', 'a3', 'a4', 'a5', 'a6', 'a7', 'a8'], 'nothing refused was written');
+  } finally {
+    await GB.stop();
+    await GA.stop();
+  }
+});
