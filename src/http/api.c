@@ -25,15 +25,19 @@
 #define LOAD_MS 5000
 #define CHANGES_PAGE_BYTES (8 * 1024 * 1024) /* a page stops early past this (more: true) */
 
+static const char *const route_names[] = {"other", "stores", "store", "record", "push", "changes", "events", "static"};
+#define ROUTES (sizeof route_names / sizeof route_names[0])
+static const char *const code_classes[] = {"2xx", "3xx", "4xx", "5xx"};
+
 struct api {
     api_config cfg;
     push_env push;
     zs_limit *rate;       /* --rate-limit (NULL: off) */
+    zs_hist http[ROUTES][4]; /* handler time by route and status class (atomics: no lock) */
     GMutex mu;            /* guards the counters below */
     GHashTable *requests; /* "route\tstatus" -> count */
 };
 
-static const char *const route_names[] = {"other", "stores", "store", "record", "push", "changes", "events", "static"};
 
 api *api_new(const api_config *cfg) {
     api *a = calloc(1, sizeof *a);
@@ -524,6 +528,18 @@ static void h_events(api *a, const http_req *req, const store_cfg *cfg, const re
 
 static void h_metrics(api *a, http_resp *resp) {
     sbuf b = SBUF_INIT;
+    sbuf_printf(&b, "# HELP zoosync_build_info The gateway's version.\n# TYPE zoosync_build_info gauge\n"
+                    "zoosync_build_info{version=\"%s\"} 1\n", a->cfg.version ? a->cfg.version : "unknown");
+    zs_metrics_render_process(&b);
+    sbuf_puts(&b, "# HELP zoosync_http_request_seconds Time in the request's handler (an event stream: until it starts), "
+                  "by route and status class.\n# TYPE zoosync_http_request_seconds histogram\n");
+    for (size_t r = 0; r < ROUTES; r++)
+        for (int c = 0; c < 4; c++) {
+            if (!atomic_load(&a->http[r][c].count)) continue;
+            char labels[64];
+            snprintf(labels, sizeof labels, "route=\"%s\",code=\"%s\"", route_names[r], code_classes[c]);
+            zs_hist_render(&a->http[r][c], "zoosync_http_request_seconds", labels, &b);
+        }
     sbuf_puts(&b, "# HELP zoosync_http_requests_total HTTP requests by route and status.\n"
                   "# TYPE zoosync_http_requests_total counter\n");
     g_mutex_lock(&a->mu);
@@ -793,6 +809,7 @@ bool api_handle_inline(void *app, const http_req *req, http_resp *resp) {
 
 void api_handle(void *app, const http_req *req, http_resp *resp) {
     api *a = app;
+    int64_t t0 = zs_now_us();
     const char *path = http_req_path(req);
     route rt;
     route_parse(path, &rt);
@@ -835,6 +852,8 @@ void api_handle(void *app, const http_req *req, http_resp *resp) {
         dispatch(a, req, &rt, resp);
     }
     count_request(a, rt.id, resp->status);
+    int cls = resp->status / 100 - 2;
+    if (!ops && cls >= 0 && cls < 4 && (size_t)rt.id < ROUTES) zs_hist_observe(&a->http[rt.id][cls], zs_now_us() - t0);
     /* The access log, at debug level (an error's body says why). */
     if (a->cfg.lg && a->cfg.lg->level >= ZS_LOG_DEBUG && !ops)
         LOG_DEBUG(a->cfg.lg, "http: %s %.300s from %s: %d%s%.*s", http_req_method(req), path, http_req_client_addr(req),

@@ -41,6 +41,7 @@ typedef struct api_config {
     double rate_limit;
     double write_bytes_per_sec;
     double write_mutations_per_sec;
+    const char *version;       /* for zoosync_build_info (NULL: "unknown") */
 } api_config;
 
 api *api_new(const api_config *cfg);

@@ -1,6 +1,10 @@
 #include "util/metrics.h"
 
+#include <dirent.h>
+#include <stdio.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static const double bounds_s[ZS_HIST_BUCKETS] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.02,
                                                  0.05,   0.1,   0.25,  0.5,   1.0,  5.0};
@@ -20,6 +24,60 @@ void zs_hist_observe(zs_hist *h, int64_t us) {
     }
     atomic_fetch_add(&h->count, 1);
     atomic_fetch_add(&h->sum_us, (uint64_t)us);
+}
+
+void zs_hist_render(const zs_hist *h, const char *name, const char *labels, sbuf *out) {
+    uint64_t cum = 0;
+    for (int i = 0; i < ZS_HIST_BUCKETS; i++) {
+        cum += atomic_load(&h->le[i]);
+        sbuf_printf(out, "%s_bucket{%s,le=\"%g\"} %llu\n", name, labels, bounds_s[i], (unsigned long long)cum);
+    }
+    sbuf_printf(out, "%s_bucket{%s,le=\"+Inf\"} %llu\n", name, labels, (unsigned long long)atomic_load(&h->count));
+    sbuf_printf(out, "%s_sum{%s} %.6f\n", name, labels, (double)atomic_load(&h->sum_us) / 1e6);
+    sbuf_printf(out, "%s_count{%s} %llu\n", name, labels, (unsigned long long)atomic_load(&h->count));
+}
+
+void zs_metrics_render_process(sbuf *out) {
+    long page = sysconf(_SC_PAGESIZE), ticks = sysconf(_SC_CLK_TCK);
+    unsigned long long rss_pages = 0, utime = 0, stime = 0, start = 0;
+    long threads = 0;
+    FILE *f = fopen("/proc/self/stat", "r");
+    if (f) {
+        char buf[1024];
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        buf[n] = 0;
+        fclose(f);
+        char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+        /* after ") ": state(3) ... utime(14) stime(15) ... num_threads(20) ... starttime(22) ... rss(24) */
+        if (p) sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %ld %*d %llu %*u %llu",
+                      &utime, &stime, &threads, &start, &rss_pages);
+    }
+    double boot = 0;
+    if ((f = fopen("/proc/stat", "r"))) {
+        char line[256];
+        while (fgets(line, sizeof line, f))
+            if (sscanf(line, "btime %lf", &boot) == 1) break;
+        fclose(f);
+    }
+    long fds = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (d) {
+        for (struct dirent *e; (e = readdir(d));)
+            if (e->d_name[0] != '.') fds++;
+        closedir(d);
+        fds--; /* the one opendir holds */
+    }
+    sbuf_printf(out,
+                "# HELP process_resident_memory_bytes Resident memory size in bytes.\n# TYPE process_resident_memory_bytes gauge\n"
+                "process_resident_memory_bytes %llu\n"
+                "# HELP process_open_fds Number of open file descriptors.\n# TYPE process_open_fds gauge\nprocess_open_fds %ld\n"
+                "# HELP process_threads Number of OS threads.\n# TYPE process_threads gauge\nprocess_threads %ld\n"
+                "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n"
+                "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %.2f\n"
+                "# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.\n"
+                "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %.2f\n",
+                rss_pages * (unsigned long long)page, fds, threads, ticks > 0 ? (double)(utime + stime) / (double)ticks : 0.0,
+                ticks > 0 ? boot + (double)start / (double)ticks : 0.0);
 }
 
 void zs_metrics_zk(zs_metrics *m, zs_op_kind kind, int64_t us, int rc) {

@@ -33,6 +33,13 @@ typedef struct zs_metrics {
 } zs_metrics;
 
 void zs_hist_observe(zs_hist *h, int64_t us);
+/* Appends one histogram series (buckets, sum, count) of name with the
+ * given label text (e.g. "route=\"push\",code=\"2xx\""). */
+void zs_hist_render(const zs_hist *h, const char *name, const char *labels, sbuf *out);
+/* Appends the process metrics (Prometheus conventions, from /proc/self):
+ * process_resident_memory_bytes, process_open_fds, process_threads,
+ * process_cpu_seconds_total, process_start_time_seconds. */
+void zs_metrics_render_process(sbuf *out);
 /* Notes one ZooKeeper call of kind that took us microseconds and returned rc
  * (a ZooKeeper error code). m may be NULL. */
 void zs_metrics_zk(zs_metrics *m, zs_op_kind kind, int64_t us, int rc);

@@ -41,6 +41,30 @@ it('metrics: Prometheus text without a token, counting requests', async () => {
     assert.match(l, /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\\n]|\\.)*",?)*\})? -?([0-9.eE+-]+|NaN|\+Inf|-Inf)( -?[0-9]+)?$/, `bad sample line: ${l}`);
   }
   assert.ok(samples.some((l) => /\s[1-9][0-9.eE+]*$/.test(l)), 'some counter is non-zero after requests');
+  // Every TYPE is declared once, before its samples.
+  const types = [...r.text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]);
+  assert.equal(new Set(types).size, types.length, `a metric TYPE declared twice: ${types.filter((t, i) => types.indexOf(t) !== i)}`);
+});
+
+it('metrics: build info, process metrics, and request-time histograms by route and status class', async () => {
+  const { getMetrics } = await import('../lib/http.mjs');
+  await admin.pushOk(S, 'cm2', [{ id: 1, key: 'k2', op: 'put', value: 1 }]);
+  expectError(await admin.getRecord(S, 'absent'), 404, 'not_found');
+  const m = await getMetrics(gw);
+  assert.equal(m.samples.filter((x) => x.name === 'zoosync_build_info').length, 1);
+  assert.match(m.samples.find((x) => x.name === 'zoosync_build_info').labels.version, /^\d+\.\d+\.\d+$/);
+  const rss = m.get('process_resident_memory_bytes');
+  assert.ok(rss > 1e6 && rss < 1e11, `RSS ${rss}`);
+  assert.ok(m.get('process_open_fds') >= 3, 'open fds');
+  assert.ok(m.get('process_threads') >= 4, 'threads');
+  assert.ok(m.get('process_cpu_seconds_total') > 0, 'CPU');
+  const start = m.get('process_start_time_seconds');
+  assert.ok(Math.abs(start - Date.now() / 1000) < 3600, `start time ${start}`);
+  const pushes = m.get('zoosync_http_request_seconds_count', { route: 'push', code: '2xx' });
+  assert.ok(pushes >= 1, `push 2xx observed: ${pushes}`);
+  assert.ok(m.get('zoosync_http_request_seconds_count', { route: 'record', code: '4xx' }) >= 1, 'record 4xx observed');
+  assert.equal(m.get('zoosync_http_request_seconds_bucket', { route: 'push', code: '2xx', le: '+Inf' }), pushes, '+Inf bucket = count');
+  assert.ok(m.get('zoosync_http_request_seconds_sum', { route: 'push', code: '2xx' }) > 0);
 });
 
 it('CORS: an allowed origin gets Access-Control-Allow-Origin, on success and on errors', async () => {
