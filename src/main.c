@@ -108,6 +108,7 @@ static void usage(FILE *f) {
     httpd_limits_usage(f);
     fprintf(f,
             "  --log-level LEVEL         error, warn, info (default) or debug\n"
+            "  --log-format text|json    one line per entry as text (default) or as a JSON object\n"
             "  --help                    this text\n"
             "Without --jwt-secret-file or --jwt-public-key, authentication is off and\n"
             "zoosyncd listens on loopback addresses only.\n");
@@ -151,7 +152,7 @@ static bool is_loopback(const char *host) {
 }
 
 static int parse_args(int argc, char **argv, options *o) {
-    enum { O_LISTEN = 1, O_ZK, O_ROOT, O_SECRET, O_PUBKEY, O_BODY, O_TX, O_CREATE, O_CORS, O_WORKERS, O_SESSION, O_LOG, O_HELP, O_WEB, O_CLIENT, O_KEEPALIVE, O_STREAMS, O_GC, O_AUD, O_ISS, O_LIFE, O_DIGEST, O_WORLD, O_APPLY, O_HEAP, O_EDGE, O_RATE, O_WBYTES, O_WMUTS, O_TLSCERT, O_TLSKEY, O_JWKS, O_VERSION };
+    enum { O_LISTEN = 1, O_ZK, O_ROOT, O_SECRET, O_PUBKEY, O_BODY, O_TX, O_CREATE, O_CORS, O_WORKERS, O_SESSION, O_LOG, O_HELP, O_WEB, O_CLIENT, O_KEEPALIVE, O_STREAMS, O_GC, O_AUD, O_ISS, O_LIFE, O_DIGEST, O_WORLD, O_APPLY, O_HEAP, O_EDGE, O_RATE, O_WBYTES, O_WMUTS, O_TLSCERT, O_TLSKEY, O_JWKS, O_VERSION, O_LOGFMT };
     static const struct option longs[] = {
         {"listen", required_argument, NULL, O_LISTEN},     {"zk", required_argument, NULL, O_ZK},
         {"root", required_argument, NULL, O_ROOT},         {"jwt-secret-file", required_argument, NULL, O_SECRET},
@@ -170,6 +171,7 @@ static int parse_args(int argc, char **argv, options *o) {
         {"write-mutations-per-sec", required_argument, NULL, O_WMUTS},
         {"jwt-jwks", required_argument, NULL, O_JWKS}, {"tls-cert", required_argument, NULL, O_TLSCERT}, {"tls-key", required_argument, NULL, O_TLSKEY},
         {"help", no_argument, NULL, O_HELP}, {"version", no_argument, NULL, O_VERSION},
+        {"log-format", required_argument, NULL, O_LOGFMT},
         /* the HTTP edge limits, parsed by httpd_limits_parse (src/http/server.c) */
         {"max-body-inflight", required_argument, NULL, O_EDGE}, {"header-timeout", required_argument, NULL, O_EDGE},
         {"body-timeout", required_argument, NULL, O_EDGE}, {"max-conns-per-ip", required_argument, NULL, O_EDGE},
@@ -242,6 +244,13 @@ static int parse_args(int argc, char **argv, options *o) {
             *(c == O_WBYTES ? &o->write_bytes_per_sec : &o->write_mutations_per_sec) = (long long)v;
             break;
         case O_JWKS: o->jwt_jwks = optarg; break;
+        case O_LOGFMT:
+            if (strcmp(optarg, "text") && strcmp(optarg, "json")) {
+                fprintf(stderr, "zoosyncd: --log-format: text or json\n");
+                return -1;
+            }
+            o->log.json = strcmp(optarg, "json") == 0;
+            break;
         case O_TLSCERT: o->tls_cert_file = optarg; break;
         case O_TLSKEY: o->tls_key_file = optarg; break;
         case O_WEB: o->web_dir = optarg; break;

@@ -703,11 +703,12 @@ static bool key_forbidden(const auth_principal *who, const route *rt, const char
     return true;
 }
 
-static void dispatch(api *a, const http_req *req, route *rt, http_resp *resp) {
+static void dispatch(api *a, const http_req *req, route *rt, http_resp *resp, char *sub_out, size_t sub_n) {
     const char *method = http_req_method(req);
     req_view view = {0};
     auth_principal *who = authenticate(a, req, rt->id, resp);
     if (!who) return;
+    if (a->cfg.auth && auth_principal_sub(who)) snprintf(sub_out, sub_n, "%s", auth_principal_sub(who));
     char subject[320];
     subject_of(a, who, req, subject, sizeof subject);
     int retry = 0;
@@ -807,9 +808,21 @@ bool api_handle_inline(void *app, const http_req *req, http_resp *resp) {
     return true;
 }
 
+/* The route as a template, for logs: never a key or a token. */
+static const char *route_template(route_id r) {
+    static const char *const t[] = {"other", "/v1/stores", "/v1/stores/{store}", "/v1/stores/{store}/records/{key}",
+                                    "/v1/stores/{store}/push", "/v1/stores/{store}/changes", "/v1/stores/{store}/events",
+                                    "static"};
+    return (size_t)r < sizeof t / sizeof t[0] ? t[r] : "other";
+}
+
 void api_handle(void *app, const http_req *req, http_resp *resp) {
     api *a = app;
     int64_t t0 = zs_now_us();
+    char sub[128] = "";
+    /* A request id, in the answer's X-Request-Id and the access log. */
+    char rid[17];
+    snprintf(rid, sizeof rid, "%08x%08x", (unsigned)g_random_int(), (unsigned)g_random_int());
     const char *path = http_req_path(req);
     route rt;
     route_parse(path, &rt);
@@ -849,16 +862,20 @@ void api_handle(void *app, const http_req *req, http_resp *resp) {
         http_resp_error(resp, 503, "unavailable", "the gateway is starting; retry shortly");
         http_resp_header(resp, "Retry-After", "1");
     } else {
-        dispatch(a, req, &rt, resp);
+        dispatch(a, req, &rt, resp, sub, sizeof sub);
     }
     count_request(a, rt.id, resp->status);
     int cls = resp->status / 100 - 2;
     if (!ops && cls >= 0 && cls < 4 && (size_t)rt.id < ROUTES) zs_hist_observe(&a->http[rt.id][cls], zs_now_us() - t0);
-    /* The access log, at debug level (an error's body says why). */
-    if (a->cfg.lg && a->cfg.lg->level >= ZS_LOG_DEBUG && !ops)
-        LOG_DEBUG(a->cfg.lg, "http: %s %.300s from %s: %d%s%.*s", http_req_method(req), path, http_req_client_addr(req),
-                  resp->status, resp->status >= 400 && resp->body ? " " : "",
-                  resp->status >= 400 && resp->body ? (int)(resp->len > 300 ? 300 : resp->len) : 0,
-                  resp->body ? resp->body : "");
+    http_resp_header(resp, "X-Request-Id", "%s", rid);
+    /* The access log: one line per request at info (the operational
+     * routes, which probes poll, at debug); the route as a template and
+     * the store, never a key, a query or a token. */
+    if (a->cfg.lg && a->cfg.lg->level >= (ops ? ZS_LOG_DEBUG : ZS_LOG_INFO))
+        zs_log_at(a->cfg.lg, ops ? ZS_LOG_DEBUG : ZS_LOG_INFO,
+                  "http %s %s store=%s status=%d ms=%.1f bytes=%zu sub=%s addr=%s rid=%s", http_req_method(req),
+                  ops ? path : route_template(rt.id), rt.store && !rt.store_broken ? rt.store : "-", resp->status,
+                  (double)(zs_now_us() - t0) / 1000.0, resp->stream_ops ? (size_t)0 : resp->len, *sub ? sub : "-",
+                  http_req_client_addr(req), rid);
     route_free(&rt);
 }

@@ -4,10 +4,13 @@
 #ifndef ZS_LOG_H
 #define ZS_LOG_H
 
+#include <stdbool.h>
+
 typedef enum { ZS_LOG_ERROR = 0, ZS_LOG_WARN, ZS_LOG_INFO, ZS_LOG_DEBUG } zs_log_level;
 
 typedef struct zs_log {
     zs_log_level level;
+    bool json; /* one JSON object per line: {"ts","level","msg"} (--log-format json) */
 } zs_log;
 
 /* Parses "error", "warn", "info" or "debug"; returns -1 for anything else. */

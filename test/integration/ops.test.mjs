@@ -110,3 +110,37 @@ it('CORS: other origins get no Access-Control-Allow-Origin', async () => {
   assert.equal(r.headers['access-control-allow-origin'], undefined, 'no Origin, no ACAO');
   assert.notEqual(r.headers['access-control-allow-origin'], '*');
 });
+
+it('access log: one line per request at info with the route template, never the key or the token; X-Request-Id ties the answer to it', async () => {
+  const { readFileSync } = await import('node:fs');
+  const secretKey = 'secret-key-9f3a';
+  const tok = signer.token('admin', { sub: 'logger' });
+  const r = await new Api(gw, tok).getRecord(S, secretKey);
+  assert.equal(r.status, 404);
+  const rid = r.headers['x-request-id'];
+  assert.match(rid || '', /^[0-9a-f]{16}$/, 'a request id');
+  const { eventually } = await import('../lib/http.mjs');
+  let line;
+  await eventually(async () => { line = readFileSync(gw.log, 'utf8').split('\n').find((l) => l.includes(`rid=${rid}`)); return !!line; }, { what: 'the access-log line' });
+  assert.match(line, / info  http GET \/v1\/stores\/\{store\}\/records\/\{key\} store=\S+ status=404 ms=[0-9.]+ bytes=\d+ sub=logger addr=127\.0\.0\.1 rid=/);
+  const log = readFileSync(gw.log, 'utf8');
+  assert.ok(!log.includes(secretKey), 'the key never reaches the log');
+  assert.ok(!log.includes(tok.split('.')[2]), 'nor the token');
+});
+
+it('--log-format json: every line of the gateway\'s own log is a JSON object with ts, level and msg', async () => {
+  const { readFileSync } = await import('node:fs');
+  const G = await startGateway({ zk: env.zk.connect, root: env.root, name: 'jsonlog', args: ['--log-format', 'json'] });
+  await new Api(G).getStore(S);
+  await G.stop();
+  const ours = readFileSync(G.log, 'utf8').split('\n').filter((l) => l.startsWith('{'));
+  assert.ok(ours.length >= 3, `JSON lines: ${ours.length}`);
+  for (const l of ours) {
+    const o = JSON.parse(l);
+    assert.match(o.ts, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    assert.ok(['error', 'warn', 'info', 'debug'].includes(o.level));
+    assert.equal(typeof o.msg, 'string');
+  }
+  assert.ok(ours.some((l) => JSON.parse(l).msg === 'ready'));
+  assert.ok(ours.some((l) => /^http GET \/v1\/stores\/\{store\} /.test(JSON.parse(l).msg)), 'the access log too');
+});
