@@ -62,6 +62,8 @@ typedef struct options {
     bool zk_apply_acl;
     httpd_limits limits; /* the HTTP edge flags, parsed by server.c */
     zs_log log;
+    char **cfg_argv;  /* the --config file's settings as flags (owned: optarg points into them) */
+    int cfg_argc;
 } options;
 
 static void usage(FILE *f) {
@@ -109,6 +111,8 @@ static void usage(FILE *f) {
     fprintf(f,
             "  --log-level LEVEL         error, warn, info (default) or debug\n"
             "  --log-format text|json    one line per entry as text (default) or as a JSON object\n"
+            "  --config FILE             settings, one \"name = value\" per line (these flags without their dashes);\n"
+            "                            flags given on the command line override them\n"
             "  --help                    this text\n"
             "Without --jwt-secret-file or --jwt-public-key, authentication is off and\n"
             "zoosyncd listens on loopback addresses only.\n");
@@ -151,8 +155,57 @@ static bool is_loopback(const char *host) {
     return false;
 }
 
+/* Reads a --config file: one setting per line, "name = value" (a long flag
+ * without its dashes; "name = true" for a flag without value), blank lines
+ * and lines starting with '#' ignored. Fills o->cfg_argv with "--name" and
+ * value strings. Unknown names, a missing value, or "config" itself are
+ * errors naming the line. */
+static int config_args(const char *path, const struct option *longs, options *o) {
+    FILE *f = fopen(path, "r");
+    if (!f) { fprintf(stderr, "zoosyncd: --config %s: %s\n", path, strerror(errno)); return -1; }
+    GPtrArray *out = g_ptr_array_new();
+    char line[4096];
+    int n = 0, rc = 0;
+    while (rc == 0 && fgets(line, sizeof line, f)) {
+        n++;
+        size_t len = strlen(line);
+        if (len == sizeof line - 1 && line[len - 1] != '\n') { fprintf(stderr, "zoosyncd: %s:%d: line too long\n", path, n); rc = -1; break; }
+        g_strstrip(line);
+        if (!line[0] || line[0] == '#') continue;
+        char *eq = strchr(line, '=');
+        char *name = line, *value = NULL;
+        if (eq) { *eq = 0; value = g_strstrip(eq + 1); }
+        g_strstrip(name);
+        const struct option *opt = NULL;
+        for (const struct option *l = longs; l->name; l++)
+            if (strcmp(l->name, name) == 0) opt = l;
+        if (!opt || strcmp(name, "config") == 0 || strcmp(name, "help") == 0 || strcmp(name, "version") == 0) {
+            fprintf(stderr, "zoosyncd: %s:%d: unknown setting '%s' (the long flags of --help, without their dashes)\n", path, n, name);
+            rc = -1;
+        } else if (opt->has_arg == required_argument && (!value || !*value)) {
+            fprintf(stderr, "zoosyncd: %s:%d: '%s' needs a value (%s = ...)\n", path, n, name, name);
+            rc = -1;
+        } else if (opt->has_arg == no_argument && value && strcmp(value, "true") != 0) {
+            fprintf(stderr, "zoosyncd: %s:%d: '%s' takes no value (write '%s' or '%s = true')\n", path, n, name, name, name);
+            rc = -1;
+        } else {
+            g_ptr_array_add(out, g_strdup_printf("--%s", name));
+            if (opt->has_arg == required_argument) g_ptr_array_add(out, g_strdup(value));
+        }
+    }
+    fclose(f);
+    if (rc < 0) {
+        g_ptr_array_set_free_func(out, g_free);
+        g_ptr_array_free(out, TRUE);
+        return -1;
+    }
+    o->cfg_argc = (int)out->len;
+    o->cfg_argv = (char **)g_ptr_array_free(out, FALSE);
+    return 0;
+}
+
 static int parse_args(int argc, char **argv, options *o) {
-    enum { O_LISTEN = 1, O_ZK, O_ROOT, O_SECRET, O_PUBKEY, O_BODY, O_TX, O_CREATE, O_CORS, O_WORKERS, O_SESSION, O_LOG, O_HELP, O_WEB, O_CLIENT, O_KEEPALIVE, O_STREAMS, O_GC, O_AUD, O_ISS, O_LIFE, O_DIGEST, O_WORLD, O_APPLY, O_HEAP, O_EDGE, O_RATE, O_WBYTES, O_WMUTS, O_TLSCERT, O_TLSKEY, O_JWKS, O_VERSION, O_LOGFMT };
+    enum { O_LISTEN = 1, O_ZK, O_ROOT, O_SECRET, O_PUBKEY, O_BODY, O_TX, O_CREATE, O_CORS, O_WORKERS, O_SESSION, O_LOG, O_HELP, O_WEB, O_CLIENT, O_KEEPALIVE, O_STREAMS, O_GC, O_AUD, O_ISS, O_LIFE, O_DIGEST, O_WORLD, O_APPLY, O_HEAP, O_EDGE, O_RATE, O_WBYTES, O_WMUTS, O_TLSCERT, O_TLSKEY, O_JWKS, O_VERSION, O_LOGFMT, O_CONFIG };
     static const struct option longs[] = {
         {"listen", required_argument, NULL, O_LISTEN},     {"zk", required_argument, NULL, O_ZK},
         {"root", required_argument, NULL, O_ROOT},         {"jwt-secret-file", required_argument, NULL, O_SECRET},
@@ -171,12 +224,31 @@ static int parse_args(int argc, char **argv, options *o) {
         {"write-mutations-per-sec", required_argument, NULL, O_WMUTS},
         {"jwt-jwks", required_argument, NULL, O_JWKS}, {"tls-cert", required_argument, NULL, O_TLSCERT}, {"tls-key", required_argument, NULL, O_TLSKEY},
         {"help", no_argument, NULL, O_HELP}, {"version", no_argument, NULL, O_VERSION},
-        {"log-format", required_argument, NULL, O_LOGFMT},
+        {"log-format", required_argument, NULL, O_LOGFMT}, {"config", required_argument, NULL, O_CONFIG},
         /* the HTTP edge limits, parsed by httpd_limits_parse (src/http/server.c) */
         {"max-body-inflight", required_argument, NULL, O_EDGE}, {"header-timeout", required_argument, NULL, O_EDGE},
         {"body-timeout", required_argument, NULL, O_EDGE}, {"max-conns-per-ip", required_argument, NULL, O_EDGE},
         {"fd-reserve", required_argument, NULL, O_EDGE}, {"max-streams-per-sub", required_argument, NULL, O_EDGE},
         {"max-streams-per-ip", required_argument, NULL, O_EDGE}, {NULL, 0, NULL, 0}};
+    /* --config FILE: its settings go first, so flags on the command line
+     * override them (repeatable ones add up). */
+    const char *cfg_file = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) cfg_file = argv[i + 1];
+        else if (strncmp(argv[i], "--config=", 9) == 0) cfg_file = argv[i] + 9;
+    }
+    if (cfg_file) {
+        if (config_args(cfg_file, longs, o) < 0) return -1;
+        char **all = calloc((size_t)(o->cfg_argc + argc + 1), sizeof *all);
+        if (!all) return -1;
+        all[0] = argv[0];
+        memcpy(all + 1, o->cfg_argv, (size_t)o->cfg_argc * sizeof *all);
+        memcpy(all + 1 + o->cfg_argc, argv + 1, (size_t)(argc - 1) * sizeof *all);
+        free(o->cfg_argv);
+        o->cfg_argv = all; /* owns the settings' strings from index 1 to cfg_argc */
+        argv = all;
+        argc += o->cfg_argc;
+    }
     int c, idx = 0;
     size_t v;
     while ((c = getopt_long(argc, argv, "", longs, &idx)) != -1) {
@@ -244,6 +316,7 @@ static int parse_args(int argc, char **argv, options *o) {
             *(c == O_WBYTES ? &o->write_bytes_per_sec : &o->write_mutations_per_sec) = (long long)v;
             break;
         case O_JWKS: o->jwt_jwks = optarg; break;
+        case O_CONFIG: break; /* read above */
         case O_LOGFMT:
             if (strcmp(optarg, "text") && strcmp(optarg, "json")) {
                 fprintf(stderr, "zoosyncd: --log-format: text or json\n");
@@ -377,6 +450,14 @@ static void preload(zkc *z, mirror_set *mirrors, const options *o) {
     stores_free_names(names, n);
 }
 
+/* Frees what parse_args allocated (the --config settings). */
+static void options_free(options *o) {
+    if (!o->cfg_argv) return;
+    for (int i = 1; i <= o->cfg_argc; i++) g_free(o->cfg_argv[i]);
+    free(o->cfg_argv);
+    o->cfg_argv = NULL;
+}
+
 /* SIGHUP: what can change without a restart, read again and logged. */
 static void reload(const options *o, auth_verifier *verifier) {
     LOG_INFO(&o->log, "SIGHUP: reloading");
@@ -400,7 +481,7 @@ int main(int argc, char **argv) {
     options o = {.zk_world_read = true, .listen_host = "127.0.0.1", .listen_port = 8080, .zk = "127.0.0.1:2181", .root = "/zoosync",
                  .max_body = 4194304, .max_tx_bytes = 0, .zk_heap_mb = 1024, .write_bytes_per_sec = -1, .write_mutations_per_sec = -1, .workers = 64, .session_timeout_ms = 10000, .keepalive_ms = 15000, .max_streams = 20000, .gc_interval_s = 60, .jwt_max_lifetime = 86400,
                  .limits = HTTPD_LIMITS_DEFAULT, .log = {ZS_LOG_INFO}};
-    if (parse_args(argc, argv, &o) < 0) return 2;
+    if (parse_args(argc, argv, &o) < 0) return options_free(&o), 2;
     /* ZooKeeper keeps its last 500 committed transactions in memory (for
      * followers catching up), several copies of each while in flight: a
      * writer of large multis could otherwise exhaust its heap (measured: a
@@ -426,7 +507,7 @@ int main(int argc, char **argv) {
     char *err = NULL;
     if (!!o.jwt_secret_file + !!o.jwt_public_key + !!o.jwt_jwks > 1) {
         fprintf(stderr, "zoosyncd: give one of --jwt-secret-file, --jwt-public-key and --jwt-jwks\n");
-        return 2;
+        return options_free(&o), 2;
     }
     if (o.jwt_secret_file) verifier = auth_verifier_from_secret_file(o.jwt_secret_file, &err);
     else if (o.jwt_public_key) verifier = auth_verifier_from_pubkey_file(o.jwt_public_key, &err);
@@ -438,12 +519,12 @@ int main(int argc, char **argv) {
     if ((o.jwt_secret_file || o.jwt_public_key || o.jwt_jwks) && !verifier) {
         fprintf(stderr, "zoosyncd: %s\n", err ? err : "cannot load the token key");
         free(err);
-        return 2;
+        return options_free(&o), 2;
     }
     if (!verifier && !is_loopback(o.listen_host)) {
         fprintf(stderr, "zoosyncd: refusing to listen on %s with authentication off: "
                         "give --jwt-secret-file or --jwt-public-key, or listen on 127.0.0.1\n", o.listen_host);
-        return 2;
+        return options_free(&o), 2;
     }
 
     /* Signals are taken synchronously by this thread; every other thread
@@ -463,12 +544,12 @@ int main(int argc, char **argv) {
         if (zk_ident_load(&ident, o.zk_digest_file, o.zk_world_read, &why) < 0) {
             fprintf(stderr, "zoosyncd: --zk-digest-file %s: %s\n", o.zk_digest_file, why);
             auth_verifier_free(verifier);
-            return 2;
+            return options_free(&o), 2;
         }
     } else if (o.zk_apply_acl || !o.zk_world_read) {
         fprintf(stderr, "zoosyncd: --zk-apply-acl and --zk-acl-world-read need --zk-digest-file\n");
         auth_verifier_free(verifier);
-        return 2;
+        return options_free(&o), 2;
     }
 
     char *tls_cert = NULL, *tls_key = NULL;
@@ -480,7 +561,7 @@ int main(int argc, char **argv) {
             fprintf(stderr, "zoosyncd: %s\n", why_tls);
             free(why_tls);
             auth_verifier_free(verifier);
-            return 2;
+            return options_free(&o), 2;
         }
     }
 
@@ -541,5 +622,6 @@ int main(int argc, char **argv) {
     auth_verifier_free(verifier);
     free(tls_cert);
     free(tls_key);
+    options_free(&o);
     return rc;
 }

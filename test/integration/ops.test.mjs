@@ -144,3 +144,32 @@ it('--log-format json: every line of the gateway\'s own log is a JSON object wit
   assert.ok(ours.some((l) => JSON.parse(l).msg === 'ready'));
   assert.ok(ours.some((l) => /^http GET \/v1\/stores\/\{store\} /.test(JSON.parse(l).msg)), 'the access log too');
 });
+
+it('--config FILE: settings as "name = value" lines, flags on the command line override them; a bad line is refused naming it', async () => {
+  const { writeFileSync, readFileSync } = await import('node:fs');
+  const path = (await import('node:path')).default;
+  const { tmpDir, runGatewayExpectExit } = await import('../lib/harness.mjs');
+  const dir = tmpDir();
+  const store = uniq('cfgfile');
+  const f = path.join(dir, 'zoosyncd.conf');
+  writeFileSync(f, `# zoosyncd settings\n\nlog-level = debug\ncreate-store = ${store}\n  keepalive-ms = 500  \n`);
+  // The harness passes --log-level info after --config: the command line wins.
+  const G = await startGateway({ zk: env.zk.connect, root: env.root, name: 'cfgfile', args: ['--config', f] });
+  try {
+    assert.equal((await new Api(G).getStore(store)).status, 200, 'create-store from the file');
+    assert.ok(!/ debug /.test(readFileSync(G.log, 'utf8')), 'log-level from the command line (info), not the file (debug)');
+  } finally {
+    await G.stop();
+  }
+  for (const [text, re] of [['zk = 127.0.0.1:1\nbogus = 1\n', /zoosyncd\.conf:2: unknown setting 'bogus'/],
+    ['listen =\n', /:1: 'listen' needs a value/], ['zk-apply-acl = yes\n', /:1: 'zk-apply-acl' takes no value/],
+    ['config = other\n', /:1: unknown setting 'config'/], ['max-body = lots\n', /--max-body: 'lots' is not a number/]]) {
+    writeFileSync(f, text);
+    const r = await runGatewayExpectExit(['--config', f]);
+    assert.equal(r.code, 2, `${JSON.stringify(text)}: exit ${r.code} ${r.stderr}`);
+    assert.match(r.stderr, re, r.stderr);
+  }
+  const missing = await runGatewayExpectExit(['--config', path.join(dir, 'nope.conf')]);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /--config .*nope\.conf: No such file/);
+});
