@@ -36,6 +36,16 @@ struct zkc {
 
 static void abs_deadline(struct timespec *ts, int timeout_ms) { *ts = zs_clock_deadline(timeout_ms); }
 
+/* A session state in words, for the log. */
+static const char *state_name(int state) {
+    if (state == ZOO_CONNECTING_STATE) return "connection lost; connecting";
+    if (state == ZOO_ASSOCIATING_STATE) return "associating";
+    if (state == ZOO_AUTH_FAILED_STATE) return "authentication failed (check --zk-digest-file)";
+    if (state == ZOO_READONLY_STATE) return "connected to a read-only server";
+    if (state == ZOO_NOTCONNECTED_STATE || state == 0) return "not connected";
+    return "unknown session state";
+}
+
 static void session_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx) {
     (void)path;
     zkc *z = ctx;
@@ -54,7 +64,7 @@ static void session_watcher(zhandle_t *zh, int type, int state, const char *path
         pthread_cond_broadcast(&z->cond);
         pthread_mutex_unlock(&z->mu);
     } else {
-        LOG_WARN(z->lg, "zookeeper: session state %d", state);
+        LOG_WARN(z->lg, "zookeeper: %s", state_name(state));
     }
 }
 
