@@ -1366,6 +1366,21 @@ void mirror_quota_release(mirror *m, int64_t records, int64_t bytes) {
     assert(m->res_records >= records && m->res_bytes >= bytes);
     m->res_records -= records;
     m->res_bytes -= bytes;
+    if (!m->res_records && !m->res_bytes) pthread_cond_broadcast(&m->set->cond); /* mirror_quota_drain */
+    pthread_mutex_unlock(&m->set->mu);
+}
+
+bool mirror_quota_busy(mirror *m) {
+    pthread_mutex_lock(&m->set->mu);
+    bool busy = m->res_records || m->res_bytes;
+    pthread_mutex_unlock(&m->set->mu);
+    return busy;
+}
+
+void mirror_quota_drain(mirror *m, int timeout_ms) {
+    struct timespec dl = zs_clock_deadline(timeout_ms);
+    pthread_mutex_lock(&m->set->mu);
+    while ((m->res_records || m->res_bytes) && pthread_cond_timedwait(&m->set->cond, &m->set->mu, &dl) != ETIMEDOUT) {}
     pthread_mutex_unlock(&m->set->mu);
 }
 

@@ -103,6 +103,13 @@ size_t mirror_live_count_filtered(mirror *m, const mirror_filter *f);
 void mirror_quota_totals(mirror *m, int64_t *records, int64_t *bytes);
 bool mirror_quota_reserve(mirror *m, int64_t records, int64_t bytes, int64_t max_records, int64_t max_bytes);
 void mirror_quota_release(mirror *m, int64_t records, int64_t bytes);
+/* Whether writers hold reservations now; waiting until none do (or
+ * timeout_ms): a quota rejection is final, so a writer makes it on the
+ * mirror's totals alone, not while others hold room they may not use (a
+ * multi that fails) or that the mirror already counts (their records read
+ * before their reservation is released). */
+bool mirror_quota_busy(mirror *m);
+void mirror_quota_drain(mirror *m, int timeout_ms);
 
 typedef struct mirror_page {
     size_t count;     /* changes written */

@@ -416,7 +416,7 @@ static void h_record(api *a, const http_req *req, const route *rt, const store_c
             return;
         }
         mirror *quota = NULL;
-        if ((cfg->max_records || cfg->max_bytes) && !(quota = current_mirror(a, cfg, false, resp))) {
+        if ((cfg->max_records || cfg->max_bytes) && !(quota = current_mirror(a, cfg, true, resp))) { /* caught up: every write so far counts */
             free(value);
             return;
         }

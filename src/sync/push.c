@@ -15,6 +15,7 @@
 #include "zk/layout.h"
 
 #define MAX_ATTEMPTS 25
+#define PUSH_QUOTA_WAITS 8 /* waits for others' reservations before a quota rejection stands */
 #define PUSH_INVALID_CLIENT (-1000) /* client_read: the record does not parse */
 #define PUSH_FOREIGN_CLIENT (-1001) /* the client id is bound to another sub */
 #define PUSH_CONFIG_CHANGED (-1002) /* the store's config is not the one judged against */
@@ -925,9 +926,16 @@ static bool retryable(int rc) { return rc == ZBADVERSION || rc == ZNODEEXISTS ||
 
 /* Applies units[u0..u1) as one multi. Returns ZOK, or a ZooKeeper error
  * that is not a lost race (races are retried here). */
+/* Did the evaluation of muts[from..end) reject one for a quota? */
+static bool quota_rejected(const push_req *r, size_t from, size_t end) {
+    for (size_t i = from; i < end; i++)
+        if (r->muts[i].status == ST_REJECTED && r->muts[i].reason == REJ_QUOTA) return true;
+    return false;
+}
+
 static int run_chunk(push_req *r, const unit *units, size_t u0, size_t u1) {
     size_t from = units[u0].first, end = units[u1 - 1].end;
-    int rc = ZOK;
+    int rc = ZOK, quota_waits = 0;
     for (int attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
         /* Someone (a retry through another gateway) may have applied part of
          * this meanwhile: answer those from the client record. */
@@ -968,6 +976,15 @@ static int run_chunk(push_req *r, const unit *units, size_t u0, size_t u1) {
             }
             rc = read_states(r, from, end, states);
             if (rc == ZOK && evaluate(r, units, u0, u1, states, &o) < 0) rc = ZSYSTEMERROR;
+        }
+        /* A quota rejection is for ever: not while other pushes hold room
+         * (see mirror_quota_drain); wait for them, then judge again. */
+        bool quota_wait = false;
+        if (rc == ZOK && r->quotas && quota_waits < PUSH_QUOTA_WAITS && quota_rejected(r, from, end) &&
+            mirror_quota_busy(r->mirror)) {
+            quota_wait = true;
+            quota_waits++;
+            rc = ZBADVERSION;
         }
         if (rc == ZOK && r->quotas) {
             /* Hold the room this chunk takes until the mirror holds it. */
@@ -1015,6 +1032,10 @@ static int run_chunk(push_req *r, const unit *units, size_t u0, size_t u1) {
             return ZOK;
         }
         if (cfg_changed) return PUSH_CONFIG_CHANGED;
+        if (quota_wait) {
+            mirror_quota_drain(r->mirror, 2000);
+            continue;
+        }
         if (!retryable(rc)) return rc;
         if (client_raced || rc == ZNONODE) {
             if (!r->synced) { /* our server may lag behind: catch up before reading again */
