@@ -21,7 +21,7 @@
 // stores; (b) runs first, on its own store, before the load. Authentication
 // is off: ?prefix= is the filter (a prefix-limited token's read set is the
 // same filter, plus a token check per request).
-// Usage: node bench/scopes.mjs --build DIR [--smoke] [--prefixes N] [--samples N] [--streams N] [--seconds S]
+// Usage: node bench/scopes.mjs --build DIR [--smoke] [--part a|b] [--prefixes N] [--samples N] [--streams N] [--seconds S] [--idle S]
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -41,10 +41,12 @@ const FEW = Math.min(100, STREAMS);
 const RATE = 200;
 const SECONDS = Number(o.seconds || (o.smoke ? 3 : 20));
 const WRITES = RATE * SECONDS;
+const IDLE = Number(o.idle || (o.smoke ? 1 : 15)); // seconds of the streams' CPU without writes (a keepalive interval)
 const WRITERS = 8; // client ids the writer rotates over (one push in flight each)
 const BYTES = 100;
 const now = () => Number(process.hrtime.bigint()) / 1e6; // CLOCK_MONOTONIC, as ssesub
 const name = 'scopes';
+const PART = o.part || 'ab';
 
 /** A small deterministic generator (the same prefixes in both phases of (b)). */
 function rng(seed) {
@@ -106,6 +108,10 @@ async function phase(gw, store, count, prefixes, base, label) {
   const subs = await subscribers(gw.url, store, count, label);
   log(`B9b ${label}: ${count} streams open; gateway RSS ${round(rss(gw.pid).rss / 2 ** 20, 1)} MiB`);
   await sleep(o.smoke ? 500 : 3000); // the opening burst settles
+  // The streams alone, no writes: what holding them costs (keepalives, the ticker, close detection).
+  const idle0 = cpuSeconds(gw.pid), i0 = now();
+  await sleep(IDLE * 1000);
+  const idleCpu = (cpuSeconds(gw.pid) - idle0) / ((now() - i0) / 1000);
   const ack = new Float64Array(WRITES).fill(NaN);
   const tag = Math.random().toString(36).slice(2, 8);
   const writers = Array.from({ length: WRITERS }, (_, i) => ({ id: `b9${label}${tag}${i}`, next: 1, busy: Promise.resolve() }));
@@ -168,16 +174,16 @@ async function phase(gw, store, count, prefixes, base, label) {
     expected_deliveries: expected, delivered: expected - missing, missing, wrong_deliveries: wrong, wrong_examples: wrongEx,
     repeated_sightings: dup, ended: stats.ended, failed: stats.failed,
     p50: percentile(lat, 50), p99: percentile(lat, 99), max: lat[lat.length - 1], samples: lat.length,
-    cpu, wakes, rss: mem,
+    cpu, idle_cpu: idleCpu, wakes, rss: mem,
   };
   log(`B9b ${label}: ${count} streams: ${expected - missing}/${expected} delivered, ${wrong} wrong; ack->delivery p50 ${round(out.p50, 2)} p99 ${round(out.p99, 2)} ms; ` +
-    `gateway CPU ${round(cpu, 3)} cores, ${wakes} wakes, ${round(out.writes_per_s, 1)} writes/s`);
+    `gateway CPU ${round(cpu, 3)} cores (${round(idleCpu, 3)} without writes), ${wakes} wakes, ${round(out.writes_per_s, 1)} writes/s`);
   return out;
 }
 
 const zk = startZk(name, { heap: o.smoke ? '1g' : '3g' });
 log(`B9: ZooKeeper at ${zk.connect}`);
-{
+if (PART.includes('b')) {
   const gw = await startGateway(o, name, zk, ['--create-store', 'live']);
   log(`B9b: gateway pid ${gw.pid}; ${STREAMS} and ${FEW} streams, ${WRITES} writes at ${RATE}/s to ${PREFIXES} prefixes`);
   const r = rng(9);
@@ -201,6 +207,11 @@ log(`B9: ZooKeeper at ${zk.connect}`);
     id: 'B9', figure: 'prefix_streams_gateway_cpu_cores', value: round(many.cpu, 3), ceiling: round(few.cpu, 3), ratio: round(cpuRatio, 2),
     target: `<= 2 x the same writes with ${FEW} streams`, pass: cpuRatio <= 2,
     streams: STREAMS, ceiling_streams: FEW, wakes: many.wakes, ceiling_wakes: few.wakes,
+    // The same cores split: holding the streams (measured without writes
+    // just before) and what the writes add on top.
+    idle_cores: round(many.idle_cpu, 3), ceiling_idle_cores: round(few.idle_cpu, 3),
+    writes_cores: round(many.cpu - many.idle_cpu, 3), ceiling_writes_cores: round(few.cpu - few.idle_cpu, 3),
+    writes_ratio: round((many.cpu - many.idle_cpu) / (few.cpu - few.idle_cpu), 2),
     gateway_rss_MiB: round(many.rss / 2 ** 20, 1), ceiling_gateway_rss_MiB: round(few.rss / 2 ** 20, 1),
     ceiling_is: `the same gateway, the same ${WRITES} writes (same prefixes, ${RATE}/s) with ${FEW} streams (u/0/ .. u/${FEW - 1}/)`,
     smoke: o.smoke, machine: machine(),
@@ -208,6 +219,7 @@ log(`B9: ZooKeeper at ${zk.connect}`);
 }
 
 // ---- (a) prefix pulls in a large store ---------------------------------------------------
+if (!PART.includes('a')) { zk.stop(); process.exit(0); }
 
 {
   const gw0 = await startGateway(o, name, zk, ['--create-store', 'big', '--create-store', 'small']);
