@@ -4,7 +4,7 @@
  * 2-core machine.
  *
  *   ssesub --port P [--host 127.0.0.1] [--path /v1/stores/bench/events]
- *          --conns N [--writes W] [--out FILE] [--connect-batch B]
+ *          --conns N [--writes W] [--out FILE] [--connect-batch B] [--sparse 1]
  *
  * Opens N streams (GET PATH, Accept: text/event-stream), prints
  * "ready <opened> <failed>" on stdout once every stream has sent its first
@@ -13,6 +13,13 @@
  * writes N*W doubles (native endian): for subscriber i and write s, the
  * CLOCK_MONOTONIC time in ms when `"key":"w<s>"` first appeared on stream i
  * (NaN if never), the same clock as Node's process.hrtime.bigint().
+ *
+ * A PATH holding %ld gets each stream's index there (stream i asks
+ * ?prefix=u/<i>/: B9). With --sparse 1 (B9) the streams are expected to
+ * see few of the writes: instead of the N*W table, --out gets one record of
+ * four doubles per sighting of `"key":"u/<p>/w<s>"`: stream, p, s, time
+ * (a sighting may repeat when a key lies in the tail kept between reads:
+ * the reader keeps the first).
  *
  * Statistics: for each stream the longest silence between two reads after
  * the first one (keepalives: B5), the number of streams that ended or
@@ -71,6 +78,47 @@ static unsigned long long bytes, reads;
 static char scanbuf[BUF + KEEP];
 static FILE **dumps; /* SSESUB_DUMP=PREFIX:K: the raw bytes of streams 0..K-1 go to PREFIX.<i> (debugging) */
 static long ndump;
+static bool sparse;
+static double *sp;          /* --sparse: stream, prefix, seq, time; 4 doubles a sighting */
+static size_t sp_n, sp_cap; /* sightings, capacity */
+
+static void sp_add(long ci, long pfx, long seq, double t) {
+    if (sp_n == sp_cap) {
+        size_t cap = sp_cap ? sp_cap * 2 : 4096;
+        double *q = realloc(sp, cap * 4 * sizeof *q);
+        if (!q) { fprintf(stderr, "ssesub: out of memory\n"); exit(1); }
+        sp = q;
+        sp_cap = cap;
+    }
+    double *r = sp + sp_n++ * 4;
+    r[0] = (double)ci; r[1] = (double)pfx; r[2] = (double)seq; r[3] = t;
+    events++;
+}
+
+/* --sparse: "key":"u/<p>/w<s>" in the decoded bytes (tail in front, as scan()). */
+static void scan_sparse(conn *c, long ci, const char *p, size_t n, double t) {
+    static const char pat[] = "\"key\":\"u/";
+    const size_t patlen = sizeof pat - 1;
+    if (!n) return;
+    memcpy(scanbuf, c->tailbuf, c->keep);
+    memcpy(scanbuf + c->keep, p, n);
+    size_t len = c->keep + n;
+    char *s = scanbuf, *end = scanbuf + len;
+    while ((s = memmem(s, (size_t)(end - s), pat, patlen)) != NULL) {
+        char *q = s + patlen;
+        long a = 0, b = 0;
+        int da = 0, db = 0;
+        while (q < end && *q >= '0' && *q <= '9') { a = a * 10 + (*q - '0'); q++; da++; }
+        if (da && q + 1 < end && q[0] == '/' && q[1] == 'w') {
+            q += 2;
+            while (q < end && *q >= '0' && *q <= '9') { b = b * 10 + (*q - '0'); q++; db++; }
+            if (db && q < end) sp_add(ci, a, b, t);
+        }
+        s++;
+    }
+    c->keep = len < KEEP ? len : KEEP;
+    memcpy(c->tailbuf, scanbuf + len - c->keep, c->keep);
+}
 
 /* Looks for "key":"w<seq>" in the decoded body bytes of stream ci (with
  * the tail of its previous bytes in front, so a pattern cut by a read or a
@@ -78,6 +126,7 @@ static long ndump;
 static void scan(conn *c, long ci, const char *p, size_t n, double t) {
     static const char pat[] = "\"key\":\"w";
     const size_t patlen = sizeof pat - 1;
+    if (sparse) { scan_sparse(c, ci, p, n, t); return; }
     if (!nwrites || !n) return;
     memcpy(scanbuf, c->tailbuf, c->keep);
     memcpy(scanbuf + c->keep, p, n);
@@ -193,6 +242,7 @@ static void handle(conn *cs, long ci) {
 static void on_term(int sig) { (void)sig; stop = 1; }
 
 static int open_conn(const struct sockaddr_in *sa, const char *req, size_t reqlen) {
+    if (!reqlen) return -1;
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0) return -1;
     if (connect(fd, (const struct sockaddr *)sa, sizeof *sa) < 0) { close(fd); return -1; }
@@ -215,6 +265,7 @@ int main(int argc, char **argv) {
         else if (strcmp(argv[i], "--writes") == 0) writes = atol(argv[i + 1]);
         else if (strcmp(argv[i], "--out") == 0) out = argv[i + 1];
         else if (strcmp(argv[i], "--connect-batch") == 0) batch = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--sparse") == 0) sparse = atoi(argv[i + 1]) != 0;
         else { fprintf(stderr, "ssesub: unknown flag %s\n", argv[i]); return 2; }
     }
     if (!port || n < 1 || batch < 1) { fprintf(stderr, "ssesub: --port and --conns are required\n"); return 2; }
@@ -224,11 +275,19 @@ int main(int argc, char **argv) {
 
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) { fprintf(stderr, "ssesub: bad host %s\n", host); return 2; }
-    char req[1024];
-    int reqlen = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: %s:%d\r\nAccept: text/event-stream\r\n\r\n", path, host, port);
+    char req[2048];
+    bool per_stream = strstr(path, "%ld") != NULL;
+    if (per_stream && (strchr(strstr(path, "%ld") + 1, '%') || strchr(path, '%') != strstr(path, "%ld"))) {
+        fprintf(stderr, "ssesub: --path may hold one %%ld and no other %%\n");
+        return 2;
+    }
+    char tmpl[1024];
+    snprintf(tmpl, sizeof tmpl, "GET %s HTTP/1.1\r\nHost: %s:%d\r\nAccept: text/event-stream\r\n\r\n", path, host, port);
+    int reqlen = per_stream ? 0 : snprintf(req, sizeof req, "%s", tmpl);
 
     conn *cs = calloc((size_t)n, sizeof *cs);
     nwrites = writes;
+    if (sparse) writes = nwrites = 0;
     rtimes = writes ? malloc(sizeof(double) * (size_t)n * (size_t)writes) : NULL;
     if (!cs || (writes && !rtimes)) { fprintf(stderr, "ssesub: out of memory\n"); return 1; }
     for (long i = 0; i < (long)n * writes; i++) rtimes[i] = NAN;
@@ -251,7 +310,11 @@ int main(int argc, char **argv) {
     for (long i = 0; i < n && !stop;) {
         long until = i + batch < n ? i + batch : n;
         for (; i < until; i++) {
-            int fd = open_conn(&sa, req, (size_t)reqlen);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+            if (per_stream) reqlen = snprintf(req, sizeof req, tmpl, i);
+#pragma GCC diagnostic pop
+            int fd = open_conn(&sa, req, reqlen > 0 && (size_t)reqlen < sizeof req ? (size_t)reqlen : 0);
             cs[i].fd = fd;
             if (fd < 0) { cs[i].dead = true; failed++; ended++; continue; }
             opened++;
@@ -291,7 +354,8 @@ int main(int argc, char **argv) {
     }
     if (out) {
         FILE *f = fopen(out, "wb");
-        if (!f || (writes && fwrite(rtimes, sizeof(double), (size_t)n * (size_t)writes, f) != (size_t)n * (size_t)writes)) {
+        if (!f || (writes && fwrite(rtimes, sizeof(double), (size_t)n * (size_t)writes, f) != (size_t)n * (size_t)writes) ||
+            (sparse && sp_n && fwrite(sp, 4 * sizeof(double), sp_n, f) != sp_n)) {
             fprintf(stderr, "ssesub: cannot write %s\n", out);
             return 1;
         }
@@ -320,6 +384,7 @@ int main(int argc, char **argv) {
     free(dumps);
     free(cs);
     free(rtimes);
+    free(sp);
     close(ep);
     return 0;
 }

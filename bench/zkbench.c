@@ -7,10 +7,12 @@
  *       (default 1, like the gateway).
  *   zkbench aset --zk C --path P --inflight F --keys K --bytes B --seconds S [--warmup W]
  *       zoo_aset on K znodes under P with F requests in flight. The B2 ceiling.
- *   zkbench load --zk C --root R --store S --count N --bytes B [--first I] [--prefix X]
+ *   zkbench load --zk C --root R --store S --count N --bytes B [--first I] [--prefix X] [--per-prefix P]
  *       creates N records (keys X%08d from I) straight in the store's znode
  *       layout (the store must exist), values of B bytes of compact JSON,
- *       with zoo_amulti batches of 500 creates, 16 in flight.
+ *       with zoo_amulti batches of 500 creates, 16 in flight. With
+ *       --per-prefix P the keys are X<i/P>/n<i%P> instead (u/7/n42): P
+ *       records under each of N/P prefixes, as many users in one store (B9).
  *   zkbench read --zk C --root R --store S [--watch]
  *       lists the store's record buckets and reads every record with async gets
  *       (data watches with --watch, as a gateway's mirror does). The ceiling
@@ -57,7 +59,7 @@ static void die(const char *what, const char *a, int rc) {
 typedef struct opts {
     const char *zk, *path, *root, *store, *prefix, *digest_file;
     int threads, ops, bytes, inflight, keys, sessions, resolve_delay;
-    long count, first;
+    long count, first, per_prefix;
     double seconds, warmup;
     bool watch;
 } opts;
@@ -86,6 +88,7 @@ static void parse(int argc, char **argv, opts *o) {
         else if (strcmp(f, "--digest-file") == 0) o->digest_file = v;
         else if (strcmp(f, "--count") == 0) o->count = atol(v);
         else if (strcmp(f, "--first") == 0) o->first = atol(v);
+        else if (strcmp(f, "--per-prefix") == 0) o->per_prefix = atol(v);
         else if (strcmp(f, "--seconds") == 0) o->seconds = atof(v);
         else if (strcmp(f, "--warmup") == 0) o->warmup = atof(v);
         else die("unknown flag ", f, 0);
@@ -366,7 +369,9 @@ static int cmd_load(const opts *o) {
         b->n = (int)(o->count - i < LOAD_BATCH ? o->count - i : LOAD_BATCH);
         for (int j = 0; j < b->n; j++) {
             char key[64];
-            int klen = snprintf(key, sizeof key, "%s%08ld", o->prefix, o->first + i + j);
+            long k = o->first + i + j;
+            int klen = o->per_prefix > 0 ? snprintf(key, sizeof key, "%s%ld/n%ld", o->prefix, k / o->per_prefix, k % o->per_prefix)
+                                         : snprintf(key, sizeof key, "%s%08ld", o->prefix, k);
             b->paths[j] = layout_record_path(o->root, o->store, key, (size_t)klen);
             b->vals[j] = json_value(o->first + i + j, o->bytes);
             raw_bytes += klen + o->bytes;

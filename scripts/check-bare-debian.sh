@@ -63,13 +63,18 @@ if [ "${1:-}" = "--inner" ]; then
     run_pid=$!
     ok=""
     for _ in $(seq 1 1200); do  # up to 20 minutes: the first run installs and builds
-      if curl -fsS "http://127.0.0.1:$PORT/" -o "$LOGS/page.html" 2>/dev/null && grep -qi '<html' "$LOGS/page.html" \
-         && curl -fsS "http://127.0.0.1:$PORT/v1/stores/todos" -o "$LOGS/store.json" 2>/dev/null; then ok=1; break; fi
+      # make run prints a link per demo user ("  alice    http://...#token=..."):
+      # that user's token reads the user's prefix of store todos.
+      link="$(grep -E '^  [A-Za-z0-9._-]+ +http://[^ ]+#token=' "$LOGS/make-run.log" 2>/dev/null | head -1)"
+      user="$(awk '{print $1}' <<<"$link")"; tok="${link##*#token=}"
+      if [ -n "$link" ] && curl -fsS "http://127.0.0.1:$PORT/" -o "$LOGS/page.html" 2>/dev/null && grep -qi '<html' "$LOGS/page.html" \
+         && curl -fsS -H "Authorization: Bearer $tok" "http://127.0.0.1:$PORT/v1/stores/todos/changes?prefix=users/$user/" -o "$LOGS/store.json" 2>/dev/null \
+         && [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/v1/stores/todos")" = 401 ]; then ok=1; break; fi
       kill -0 "$run_pid" 2>/dev/null || break
       sleep 1
     done
     if [ -n "$ok" ] && curl -fsS "http://127.0.0.1:$PORT/client/zoosync.js" -o /dev/null; then
-      say "make run: the demo page, the client and store todos answer ($(cat "$LOGS/store.json"))"
+      say "make run: the demo page, the client and $user's link answer (prefix users/$user/ of todos: $(cat "$LOGS/store.json")); without a token 401"
     else
       rc=1; say "make run: the demo did not answer; the end of its log:"; tail -30 "$LOGS/make-run.log" >&2
     fi

@@ -1,21 +1,30 @@
-// The demo served by zoosyncd at / (--web web): an offline-first todo list.
-// Drives it like a person would and takes a screenshot (ZOOSYNC_SCREENSHOT=path keeps it).
+// The demo served by zoosyncd at / (--web web): an offline-first todo list,
+// signed in as scripts/run.sh does it: authentication on, a token with the
+// prefix scope users/{sub}/ in the URL fragment. Drives it like a person
+// would and takes a screenshot (ZOOSYNC_SCREENSHOT=path keeps it).
 import assert from 'node:assert/strict';
 import { before } from 'node:test';
 import path from 'node:path';
-import { setupEnv, it, REPO, tmpDir } from '../lib/harness.mjs';
+import { setupEnv, it, REPO, tmpDir, uniq } from '../lib/harness.mjs';
+import { makeSigner, claims, now } from '../lib/jwt.mjs';
 import { statSync, readFileSync } from 'node:fs';
 import { Api } from '../lib/http.mjs';
 import { zkPath } from '../../client/zoosync.js';
 import { startGateways, launch, WEB_DIR } from './lib/browser.mjs';
 
 const env = setupEnv();
-let G, api, browser;
+let G, api, browser, signer;
+// The scope scripts/run.sh gives each demo user.
+const SCOPE = 'todos:read:users/{sub}/ todos:write:users/{sub}/';
+
+/** The demo's address for `sub`, signed in by a token in the fragment, as make run prints it. */
+const link = (sub, extra) => `${G.url}/?root=${encodeURIComponent(env.root)}#token=${signer.token(SCOPE, { sub, ...extra })}`;
 
 before(async () => {
   await env.ready();
-  [G] = await startGateways(env, 1, { web: WEB_DIR, args: ['--create-store', 'todos'] });
-  api = new Api(G);
+  signer = makeSigner('HS256', tmpDir());
+  [G] = await startGateways(env, 1, { web: WEB_DIR, args: ['--create-store', 'todos', ...signer.args] });
+  api = new Api(G, signer.token('admin'));
   // As scripts/run.sh does: the todos store gets the demo's schema.
   const schema = JSON.parse(readFileSync(path.join(WEB_DIR, 'todos.schema.json'), 'utf8'));
   const put = await api.putStore('todos', { schema });
@@ -23,14 +32,19 @@ before(async () => {
   browser = await launch();
 });
 
-it('the demo: add, complete, offline switch with pending writes, live remote changes, conflict notice, znode paths', async () => {
+it('the demo: signed in by the link\'s fragment; add, complete, offline switch with pending writes, live remote changes, conflict notice, znode paths', async () => {
   const ctx = await browser.newContext({ viewport: { width: 900, height: 760 }, deviceScaleFactor: 1 });
   try {
     const page = await ctx.newPage();
     const errors = [];
     page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(`${G.url}/?root=${encodeURIComponent(env.root)}`);
+    const v1 = [];
+    page.on('request', (r) => { if (r.url().includes('/v1/')) v1.push(r); });
+    await page.goto(link('alice'));
     await page.waitForSelector('body[data-ready="1"]');
+    assert.equal(new URL(page.url()).hash, '', 'the token is gone from the address bar');
+    assert.equal(await page.textContent('#user-name'), 'alice');
+    assert.ok(await page.isHidden('#signin'));
     await page.waitForSelector('#st-online.live', { timeout: 5000 });
     for (const t of ['Buy oat milk', 'Renew the TLS certificates', 'Call the plumber']) {
       await page.fill('#title', t);
@@ -40,6 +54,7 @@ it('the demo: add, complete, offline switch with pending writes, live remote cha
     await page.click('.item:nth-child(2) input[type=checkbox]');
     await page.waitForFunction(() => document.querySelectorAll('.badge.synced').length === 3, null, { timeout: 5000 });
     const keys = await page.$$eval('.item', (els) => els.map((e) => e.dataset.key));
+    for (const k of keys) assert.match(k, /^users\/alice\/[0-9a-z]+$/, 'keys under the user\'s prefix');
     const paths = await page.$$eval('.item .path', (els) => els.map((e) => e.textContent));
     assert.deepEqual(paths, keys.map((k) => zkPath(env.root, 'todos', k)), 'each record shows its ZooKeeper path');
     // The toggle is a second write: the badges may show "synced" for the
@@ -55,7 +70,7 @@ it('the demo: add, complete, offline switch with pending writes, live remote cha
     // A remote change shows up live.
     const feed = await api.changesOk('todos');
     assert.equal(feed.changes.length, 3);
-    await api.putRecord('todos', 'todo:zz-remote', { title: 'Water the plants (added elsewhere)', done: false, createdAt: Date.now() });
+    await api.putRecord('todos', 'users/alice/zz-remote', { title: 'Water the plants (added elsewhere)', done: false, createdAt: Date.now() });
     await page.waitForFunction(() => [...document.querySelectorAll('.item .title')].some((e) => e.textContent.includes('Water the plants')), null, { timeout: 2000 });
     // Offline switch: writes stay pending; a conflicting remote edit meanwhile.
     await page.click('.switch');
@@ -75,6 +90,12 @@ it('the demo: add, complete, offline switch with pending writes, live remote cha
     assert.equal(merged.title, 'Buy oat milk', 'and the local title (the demo\'s policy)');
     assert.match(await page.textContent('#st-cursor'), /^[0-9a-f]{40}$/);
     await page.waitForSelector('#st-online.live');
+    // Every API request carried the token in its Authorization header, none in its address.
+    assert.ok(v1.length > 0);
+    for (const r of v1) {
+      assert.ok(!r.url().includes('token'), r.url());
+      if (r.method() !== 'OPTIONS') assert.match((await r.allHeaders()).authorization || '', /^Bearer ey/, r.url());
+    }
     // ZOOSYNC_SCREENSHOT=docs/screenshot.png refreshes the README's picture; otherwise a temp file.
     const shot = process.env.ZOOSYNC_SCREENSHOT ? path.resolve(REPO, process.env.ZOOSYNC_SCREENSHOT) : path.join(tmpDir(), 'demo.png');
     await page.screenshot({ path: shot });
@@ -91,7 +112,7 @@ it('the demo: a write the schema refuses is rolled back in the page, with the se
     const page = await ctx.newPage();
     const errors = [];
     page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(`${G.url}/?root=${encodeURIComponent(env.root)}`);
+    await page.goto(link(uniq('carol')));
     await page.waitForSelector('body[data-ready="1"]');
     await page.waitForSelector('#st-online.live', { timeout: 5000 });
     const titles = () => page.$$eval('.item .title', (els) => els.map((e) => e.textContent));
@@ -144,3 +165,42 @@ it('the demo: a write the schema refuses is rolled back in the page, with the se
     await ctx.close();
   }
 });
+
+it('the demo without a token explains how to get a link; an expired or unreadable token says so', async () => {
+  const ctx = await browser.newContext();
+  try {
+    const page = await ctx.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    const v1 = [];
+    page.on('request', (r) => { if (r.url().includes('/v1/')) v1.push(r.url()); });
+    await page.goto(`${G.url}/?root=${encodeURIComponent(env.root)}`);
+    await page.waitForSelector('body[data-ready="1"]');
+    assert.ok(await page.isVisible('#signin'));
+    assert.ok(await page.isHidden('#app'));
+    assert.ok(await page.isHidden('#side'), 'no user, no log out');
+    const text = await page.textContent('#signin');
+    assert.match(text, /make run/);
+    assert.match(text, new RegExp(`${G.url.replace(/[.]/g, '\\.')}/#token=`), 'the link shape, with this page\'s origin');
+    assert.equal(await page.textContent('#signin-why'), '');
+
+    const expired = sign(signer, claims(SCOPE, { sub: 'dave', iat: now() - 7200, exp: now() - 3600 }));
+    // A link pasted into the open page: only the fragment changes, the page loads again to read it.
+    await page.goto(`${G.url}/?root=${encodeURIComponent(env.root)}#token=${expired}`);
+    await page.waitForFunction(() => /token for dave expired/.test(document.getElementById('signin-why').textContent), null, { timeout: 5000 });
+    assert.equal(new URL(page.url()).hash, '');
+    await page.goto('about:blank');
+    await page.goto(`${G.url}/?root=${encodeURIComponent(env.root)}#token=not-a-token`);
+    await page.waitForSelector('body[data-ready="1"]');
+    assert.match(await page.textContent('#signin-why'), /could not be read/);
+    await page.reload();
+    await page.waitForSelector('body[data-ready="1"]');
+    assert.equal(await page.textContent('#signin-why'), '', 'a refused token is not kept');
+    assert.deepEqual(v1, [], 'signed out, the page makes no API request');
+    assert.deepEqual(errors, []);
+  } finally {
+    await ctx.close();
+  }
+});
+
+const sign = (s, payload) => s.sign(payload);
