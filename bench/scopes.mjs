@@ -27,7 +27,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import {
   args, emit, log, round, startZk, startGateway, zkbench, agent, request, value, ensure, machine, sleep, percentile,
-  track, cpuSeconds, rss, tmp,
+  track, cpuSeconds, rss, tmp, cleanupTmpOnSuccess,
 } from './lib.mjs';
 
 const o = args();
@@ -219,7 +219,7 @@ if (PART.includes('b')) {
 }
 
 // ---- (a) prefix pulls in a large store ---------------------------------------------------
-if (!PART.includes('a')) { zk.stop(); process.exit(0); }
+if (!PART.includes('a')) { zk.stop(); cleanupTmpOnSuccess(); process.exit(0); }
 
 {
   const gw0 = await startGateway(o, name, zk, ['--create-store', 'big', '--create-store', 'small']);
@@ -291,3 +291,4 @@ emit({
 ag.destroy();
 await gw.stop();
 zk.stop();
+cleanupTmpOnSuccess(); // run alone (no bench/run.sh): its ZooKeeper data, 180 MB at full size

@@ -15,6 +15,8 @@ ttl="${DEMO_TOKEN_TTL:-86400}"   # the gateway's --jwt-max-lifetime default: a d
 state="$here/.run"
 mkdir -p "$state"
 [ -x "$cli" ] || { echo "run: $cli is missing: build first (make build)" >&2; exit 1; }
+[[ "$ttl" =~ ^[0-9]+$ ]] && [ "$ttl" -ge 60 ] && [ "$ttl" -le 86400 ] \
+  || { echo "run: DEMO_TOKEN_TTL: seconds from 60 to 86400 (the gateway refuses tokens living longer than a day)" >&2; exit 1; }
 for u in $users; do
   [[ "$u" =~ ^[A-Za-z0-9._-]{1,64}$ ]] || { echo "run: DEMO_USERS: '$u' is not a plain name (letters, digits, . _ -)" >&2; exit 1; }
 done
