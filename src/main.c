@@ -101,7 +101,7 @@ static void usage(FILE *f) {
             "  --gc-interval S           collect old tombstones at least every S seconds (default 60)\n"
             "  --session-timeout MS      ZooKeeper session timeout (default 10000)\n"
             "  --tls-cert F --tls-key F  serve HTTPS only (TLS 1.2 and 1.3) with the PEM certificate chain in F\n"
-            "                            and its private key (read at start; restart to change them)\n"
+            "                            and its private key (read again on SIGHUP; open connections keep theirs)\n"
             "  --zk-digest-file F        authenticate to ZooKeeper as user:password (one line in F); every znode\n"
             "                            created gets the ACL \"this identity: all; world: read\"\n"
             "  --zk-acl-world-read yes|no  with --zk-digest-file: whether anyone may read (default yes)\n"
@@ -459,8 +459,33 @@ static void options_free(options *o) {
 }
 
 /* SIGHUP: what can change without a restart, read again and logged. */
-static void reload(const options *o, auth_verifier *verifier) {
+/* The certificate, as at start: "subject, expires <date>". */
+static void log_tls(const options *o, const char *what, const tls_creds *c) {
+    char when[32] = "?";
+    time_t t = (time_t)tls_creds_not_after(c);
+    struct tm tm;
+    if (gmtime_r(&t, &tm)) strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    LOG_INFO(&o->log, "%s: %s, expires %s", what, tls_creds_subject(c), when);
+    if (t - time(NULL) < 14 * 86400)
+        LOG_WARN(&o->log, "the TLS certificate %s in less than 14 days (%s)", t < time(NULL) ? "has expired" : "expires", when);
+}
+
+/* SIGHUP: what can change without a restart, read again and logged. h: the
+ * HTTPS server whose certificate files are read again (NULL: plain HTTP). */
+static void reload(const options *o, auth_verifier *verifier, httpd *h) {
     LOG_INFO(&o->log, "SIGHUP: reloading");
+    if (h) {
+        char *why = NULL;
+        tls_creds *c = tls_creds_load(o->tls_cert_file, o->tls_key_file, &why);
+        if (c) {
+            httpd_set_tls(h, c);
+            log_tls(o, "TLS certificate reloaded (new connections)", c);
+            tls_creds_unref(c);
+        } else {
+            LOG_ERROR(&o->log, "TLS certificate NOT reloaded, the previous one stays: %s", why ? why : "failed");
+        }
+        free(why);
+    }
     if (verifier) {
         char *summary = NULL, *err = NULL;
         if (auth_verifier_reload(verifier, &summary, &err) == 0)
@@ -470,7 +495,7 @@ static void reload(const options *o, auth_verifier *verifier) {
         free(summary);
         free(err);
     }
-    LOG_INFO(&o->log, "SIGHUP: other settings (TLS certificates, limits, log level) need a restart");
+    LOG_INFO(&o->log, "SIGHUP: other settings (limits, log level) need a restart");
 }
 
 int main(int argc, char **argv) {
@@ -552,12 +577,12 @@ int main(int argc, char **argv) {
         return options_free(&o), 2;
     }
 
-    char *tls_cert = NULL, *tls_key = NULL;
+    tls_creds *tls = NULL;
     if (o.tls_cert_file || o.tls_key_file) {
         char *why_tls = NULL;
         if (!o.tls_cert_file || !o.tls_key_file) why_tls = strdup("--tls-cert and --tls-key go together");
-        else if (tls_load_pair(o.tls_cert_file, o.tls_key_file, &tls_cert, &tls_key, &why_tls) < 0) { /* why_tls set */ }
-        if (why_tls) {
+        else tls = tls_creds_load(o.tls_cert_file, o.tls_key_file, &why_tls);
+        if (!tls) {
             fprintf(stderr, "zoosyncd: %s\n", why_tls);
             free(why_tls);
             auth_verifier_free(verifier);
@@ -582,12 +607,13 @@ int main(int argc, char **argv) {
                        (double)o.write_mutations_per_sec, ZOOSYNC_VERSION};
     api *a = ev && commit ? api_new(&acfg) : NULL;
     httpd_config hcfg = {o.listen_host, o.listen_port, o.max_body, o.workers, o.ncors ? o.cors : NULL,
-                         api_handle_inline, verifier == NULL, api_check_early, o.limits, tls_cert, tls_key};
+                         api_handle_inline, verifier == NULL, api_check_early, o.limits, tls};
     httpd *h = a ? httpd_start(&hcfg, api_handle, a, &o.log) : NULL;
     if (h) {
-        printf("zoosyncd: listening on %s://%s%s%s:%u\n", tls_cert ? "https" : "http", strchr(o.listen_host, ':') ? "[" : "", o.listen_host,
+        printf("zoosyncd: listening on %s://%s%s%s:%u\n", tls ? "https" : "http", strchr(o.listen_host, ':') ? "[" : "", o.listen_host,
                strchr(o.listen_host, ':') ? "]" : "", (unsigned)httpd_port(h));
         fflush(stdout);
+        if (tls) log_tls(&o, "TLS certificate", tls);
         LOG_INFO(&o.log, "largest ZooKeeper transaction %zu bytes (--max-tx-bytes%s)", o.max_tx_bytes,
                  o.max_tx_bytes == (o.zk_heap_mb * 1048576 / 3600 > 1000000 ? 1000000 : o.zk_heap_mb * 1048576 / 3600)
                      ? ", from --zk-heap-mb" : "");
@@ -604,7 +630,7 @@ int main(int argc, char **argv) {
             atomic_store(&ready, true);
             LOG_INFO(&o.log, "ready");
             int sig;
-            while (sigwait(&waits, &sig) == 0 && sig == SIGHUP) reload(&o, verifier);
+            while (sigwait(&waits, &sig) == 0 && sig == SIGHUP) reload(&o, verifier, tls ? h : NULL);
             LOG_INFO(&o.log, "signal %d: stopping", sig);
         }
         rc = s == -2 ? 1 : 0; /* a signal during setup is a normal stop */
@@ -620,8 +646,7 @@ int main(int argc, char **argv) {
     mirror_set_free(mirrors); /* closes the mirror session; its hooks are done */
     store_schema_cache_shutdown();
     auth_verifier_free(verifier);
-    free(tls_cert);
-    free(tls_key);
+    tls_creds_unref(tls);
     options_free(&o);
     return rc;
 }

@@ -1,6 +1,7 @@
 #include "http/server.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <glib.h>
@@ -47,6 +48,8 @@ typedef struct conn_info {
     int64_t deadline_ms; /* 0: none */
     bool shut;           /* shut down by a deadline or to make room */
     bool linger;         /* answered before its body was read */
+    httpd *srv;
+    tls_creds *tls;      /* the pair its handshake was given (a reference); event-loop thread */
 } conn_info;
 
 typedef struct lingerer { int fd; int64_t until_ms; } lingerer;
@@ -78,6 +81,8 @@ struct httpd {
     GThread *guard;      /* deadlines, lingering closes, closed streams */
     int stream_ep;       /* epoll set of the streams' sockets (EPOLLRDHUP), under stop_mu */
     atomic_bool guard_stop;
+    GMutex tls_mu;       /* guards tls */
+    tls_creds *tls;      /* the pair new handshakes get (a reference); NULL: plain HTTP */
 };
 
 struct http_stream {
@@ -736,6 +741,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         if (!ci) return; /* untracked: no deadline, no linger */
         const union MHD_ConnectionInfo *i = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
         ci->fd = i ? i->connect_fd : -1;
+        ci->srv = s;
         ci->link.data = ci;
         ci->phase = CI_HEADERS;
         ci->deadline_ms = now_ms() + (int64_t)s->lim.header_timeout_s * 1000;
@@ -751,6 +757,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
     g_mutex_lock(&s->conn_mu);
     g_queue_unlink(&s->conns, &ci->link);
     g_mutex_unlock(&s->conn_mu);
+    tls_creds_unref(ci->tls);
     /* libmicrohttpd has sent the answer and shut the socket for writing; it
      * closes the descriptor after this. A duplicate keeps the socket open
      * while the guard drains what the client still sends. */
@@ -938,6 +945,36 @@ static httpd *start_failed(httpd *s) {
     return NULL;
 }
 
+/* GnuTLS asks for the server's certificate (libmicrohttpd sets the session's
+ * pointer to its connection): the pair current when the handshake began,
+ * held by the connection until it closes. Event-loop thread. */
+static int on_tls_cert(gnutls_session_t session, const gnutls_datum_t *req_ca_dn, int nreqs,
+                       const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length, gnutls_pcert_st **chain,
+                       unsigned int *n, gnutls_privkey_t *key) {
+    (void)req_ca_dn, (void)nreqs, (void)pk_algos, (void)pk_algos_length;
+    struct MHD_Connection *c = gnutls_session_get_ptr(session);
+    conn_info *ci = c ? conn_of(c) : NULL;
+    if (!ci) return -1; /* untracked (out of memory): no certificate, the handshake fails */
+    if (!ci->tls) {
+        g_mutex_lock(&ci->srv->tls_mu);
+        ci->tls = tls_creds_ref(ci->srv->tls);
+        g_mutex_unlock(&ci->srv->tls_mu);
+    }
+    if (!ci->tls) return -1;
+    tls_creds_select(ci->tls, chain, n, key);
+    return 0;
+}
+
+void httpd_set_tls(httpd *s, tls_creds *c) {
+    assert(c);
+    tls_creds_ref(c);
+    g_mutex_lock(&s->tls_mu);
+    tls_creds *old = s->tls;
+    s->tls = c;
+    g_mutex_unlock(&s->tls_mu);
+    tls_creds_unref(old);
+}
+
 httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs_log *lg) {
     httpd *s = calloc(1, sizeof *s);
     if (!s) return NULL;
@@ -962,6 +999,7 @@ httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs
     s->evict_at = s->conn_cap - OPS_RESERVE;
     g_mutex_init(&s->conn_mu);
     g_mutex_init(&s->linger_mu);
+    g_mutex_init(&s->tls_mu);
     g_queue_init(&s->conns);
     s->stream_ep = epoll_create1(EPOLL_CLOEXEC);
     s->linger_new = g_array_new(FALSE, FALSE, sizeof(lingerer));
@@ -992,19 +1030,21 @@ httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs
         LOG_ERROR(lg, "--listen: '%s' is not a numeric IP address", cfg->listen_host);
         return start_failed(s);
     }
-    /* TLS 1.2 and 1.3 only, GnuTLS's NORMAL suites otherwise. */
-    struct MHD_OptionItem tls_opts[4] = {{MHD_OPTION_END, 0, NULL}};
-    if (cfg->tls_cert_pem && cfg->tls_key_pem) {
-        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
-            LOG_ERROR(lg, "this libmicrohttpd was built without TLS");
+    /* TLS 1.2 and 1.3 only, GnuTLS's NORMAL suites otherwise. The pair is
+     * picked per handshake (on_tls_cert), so httpd_set_tls can replace it. */
+    struct MHD_OptionItem tls_opts[3] = {{MHD_OPTION_END, 0, NULL}};
+    if (cfg->tls) {
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES ||
+            MHD_is_feature_supported(MHD_FEATURE_HTTPS_CERT_CALLBACK) != MHD_YES) {
+            LOG_ERROR(lg, "this libmicrohttpd was built without TLS or its certificate callback");
             return start_failed(s);
         }
         flags |= MHD_USE_TLS;
-        tls_opts[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cfg->tls_cert_pem};
-        tls_opts[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)cfg->tls_key_pem};
-        tls_opts[2] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
+        s->tls = tls_creds_ref(cfg->tls);
+        tls_opts[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK, 0, (void *)on_tls_cert};
+        tls_opts[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
                                               (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"};
-        tls_opts[3] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+        tls_opts[2] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     }
     s->d = MHD_start_daemon(flags, cfg->listen_port, NULL, NULL, on_request, s,
                             MHD_OPTION_ARRAY, tls_opts,
@@ -1070,6 +1110,8 @@ void httpd_stop(httpd *s, int grace_ms) {
     g_mutex_clear(&s->stop_mu);
     g_mutex_clear(&s->conn_mu);
     g_mutex_clear(&s->linger_mu);
+    tls_creds_unref(s->tls);
+    g_mutex_clear(&s->tls_mu);
     if (s->stream_ep >= 0) close(s->stream_ep);
     free(s);
 }

@@ -44,6 +44,7 @@
 #include <stdio.h>
 
 #include "util/log.h"
+#include "http/tls.h"
 
 typedef struct httpd httpd;
 typedef struct http_req http_req;
@@ -117,15 +118,18 @@ typedef struct httpd_config {
                                         with a body, before a byte of it is read;
                                         true when it answered (401, 403) */
     httpd_limits limits;
-    /* HTTPS only (libmicrohttpd with GnuTLS, TLS 1.2 and 1.3) when both are
-     * set: PEM text of the certificate chain and of its private key (the
-     * caller keeps them alive until httpd_stop). NULL: plain HTTP. */
-    const char *tls_cert_pem;
-    const char *tls_key_pem;
+    /* HTTPS only (libmicrohttpd with GnuTLS, TLS 1.2 and 1.3) when set: the
+     * certificate chain and key (the server takes its own reference). NULL:
+     * plain HTTP. */
+    tls_creds *tls;
 } httpd_config;
 
 httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs_log *lg);
 uint16_t httpd_port(const httpd *s);
+/* HTTPS: the pair every later handshake gets (e.g. reloaded on SIGHUP); the
+ * connections already open keep theirs. The server takes its own reference.
+ * Any thread; only for a server started with cfg->tls. */
+void httpd_set_tls(httpd *s, tls_creds *c);
 /* Stops accepting, lets in-flight requests finish (up to grace_ms), stops. */
 void httpd_stop(httpd *s, int grace_ms);
 

@@ -1,10 +1,22 @@
 #include "http/tls.h"
 
+#include <assert.h>
 #include <glib.h>
 #include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+struct tls_creds {
+    _Atomic int refs;
+    unsigned n;                        /* certificates in chain, >= 1 */
+    gnutls_pcert_st chain[TLS_MAX_CHAIN];
+    gnutls_privkey_t key;
+    char *subject;
+    int64_t not_after;
+};
 
 /* Reads path whole (at most TLS_MAX_PEM bytes) into *out. */
 static int read_pem(const char *flag, const char *path, char **out, char **why) {
@@ -27,27 +39,102 @@ static int read_pem(const char *flag, const char *path, char **out, char **why) 
     return 0;
 }
 
-int tls_load_pair(const char *cert_file, const char *key_file, char **cert, char **key, char **why) {
-    *cert = *key = NULL;
-    *why = NULL;
-    if (read_pem("--tls-cert", cert_file, cert, why) < 0 || read_pem("--tls-key", key_file, key, why) < 0) goto fail;
+/* "--tls-cert C / --tls-key K: [what: ]<GnuTLS's reason>" */
+static char *pair_error(const char *cert_file, const char *key_file, const char *what, int rc) {
+    char msg[768];
+    snprintf(msg, sizeof msg, "--tls-cert %s / --tls-key %s: %s%s%s", cert_file, key_file, what, *what ? ": " : "",
+             gnutls_strerror(rc));
+    return strdup(msg);
+}
+
+/* Whether GnuTLS accepts the pair as a server's: parses both and checks the
+ * key belongs to the first certificate. */
+static int check_pair(const char *cert, const char *key) {
     gnutls_certificate_credentials_t cred;
-    if (gnutls_certificate_allocate_credentials(&cred) < 0) { *why = strdup("GnuTLS: cannot allocate credentials"); goto fail; }
-    gnutls_datum_t c = {(unsigned char *)*cert, (unsigned)strlen(*cert)}, k = {(unsigned char *)*key, (unsigned)strlen(*key)};
-    int rc = gnutls_certificate_set_x509_key_mem(cred, &c, &k, GNUTLS_X509_FMT_PEM);
+    int rc = gnutls_certificate_allocate_credentials(&cred);
+    if (rc < 0) return rc;
+    gnutls_datum_t c = {(unsigned char *)cert, (unsigned)strlen(cert)}, k = {(unsigned char *)key, (unsigned)strlen(key)};
+    rc = gnutls_certificate_set_x509_key_mem(cred, &c, &k, GNUTLS_X509_FMT_PEM);
     gnutls_certificate_free_credentials(cred);
-    if (rc < 0) {
-        /* e.g. "The given DSA key is incompatible..." or "Base64 decoding error" */
-        char msg[512];
-        snprintf(msg, sizeof msg, "--tls-cert %s / --tls-key %s: %s", cert_file, key_file, gnutls_strerror(rc));
-        *why = strdup(msg);
+    return rc;
+}
+
+static void creds_free(tls_creds *t) {
+    for (unsigned i = 0; i < t->n; i++) gnutls_pcert_deinit(&t->chain[i]);
+    if (t->key) gnutls_privkey_deinit(t->key);
+    free(t->subject);
+    free(t);
+}
+
+tls_creds *tls_creds_load(const char *cert_file, const char *key_file, char **why) {
+    *why = NULL;
+    char *cert = NULL, *key = NULL;
+    tls_creds *t = NULL;
+    if (read_pem("--tls-cert", cert_file, &cert, why) < 0 || read_pem("--tls-key", key_file, &key, why) < 0) goto out;
+    int rc = check_pair(cert, key);
+    if (rc < 0) { *why = pair_error(cert_file, key_file, "", rc); goto out; } /* e.g. "Base64 decoding error" */
+    t = calloc(1, sizeof *t);
+    if (!t) goto out;
+    atomic_init(&t->refs, 1);
+    gnutls_datum_t c = {(unsigned char *)cert, (unsigned)strlen(cert)}, k = {(unsigned char *)key, (unsigned)strlen(key)};
+    unsigned n = TLS_MAX_CHAIN;
+    rc = gnutls_pcert_list_import_x509_raw(t->chain, &n, &c, GNUTLS_X509_FMT_PEM, 0);
+    if (rc < 0 || n == 0) {
+        *why = pair_error(cert_file, key_file, rc == GNUTLS_E_SHORT_MEMORY_BUFFER ? "a chain of more than 16 certificates"
+                                                                                  : "the certificate chain", rc);
         goto fail;
     }
-    return 0;
+    t->n = n;
+    if ((rc = gnutls_privkey_init(&t->key)) < 0 ||
+        (rc = gnutls_privkey_import_x509_raw(t->key, &k, GNUTLS_X509_FMT_PEM, NULL, 0)) < 0) {
+        *why = pair_error(cert_file, key_file, "the private key", rc);
+        goto fail;
+    }
+    gnutls_x509_crt_t crt;
+    if (gnutls_pcert_export_x509(&t->chain[0], &crt) >= 0) {
+        gnutls_datum_t dn = {NULL, 0};
+        if (gnutls_x509_crt_get_dn3(crt, &dn, 0) >= 0) {
+            t->subject = strndup((const char *)dn.data, dn.size);
+            gnutls_free(dn.data);
+        }
+        t->not_after = (int64_t)gnutls_x509_crt_get_expiration_time(crt);
+        gnutls_x509_crt_deinit(crt);
+    }
+    if (!t->subject) t->subject = strdup("?");
+    if (!t->subject) goto fail;
+    goto out;
 fail:
-    free(*cert);
-    free(*key);
-    *cert = *key = NULL;
-    if (!*why) *why = strdup("out of memory");
-    return -1;
+    creds_free(t);
+    t = NULL;
+out:
+    free(cert);
+    free(key);
+    if (!t && !*why) *why = strdup("out of memory");
+    return t;
 }
+
+tls_creds *tls_creds_ref(tls_creds *c) {
+    if (c) {
+        int was = atomic_fetch_add(&c->refs, 1);
+        assert(was > 0);
+        (void)was;
+    }
+    return c;
+}
+
+void tls_creds_unref(tls_creds *c) {
+    if (!c) return;
+    int was = atomic_fetch_sub(&c->refs, 1);
+    assert(was > 0);
+    if (was == 1) creds_free(c);
+}
+
+void tls_creds_select(tls_creds *c, gnutls_pcert_st **chain, unsigned *n, gnutls_privkey_t *key) {
+    assert(c && c->n > 0);
+    *chain = c->chain;
+    *n = c->n;
+    *key = c->key;
+}
+
+const char *tls_creds_subject(const tls_creds *c) { return c->subject; }
+int64_t tls_creds_not_after(const tls_creds *c) { return c->not_after; }

@@ -6,10 +6,11 @@ import https from 'node:https';
 import http from 'node:http';
 import tls from 'node:tls';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { before } from 'node:test';
 import { setupEnv, it, startGateway, uniq, runGatewayExpectExit, tmpDir, sleep } from '../lib/harness.mjs';
+import { eventually } from '../lib/http.mjs';
 import { makeSigner } from '../lib/jwt.mjs';
 
 const env = setupEnv();
@@ -115,5 +116,58 @@ it('refused at start with a clear message: one of the two flags, an unreadable f
     const r = await runGatewayExpectExit(['--zk', env.zk.connect, ...signer.args, ...args]);
     assert.equal(r.code, 2, `${args.join(' ')}: exit ${r.code}`);
     assert.match(r.stderr, re, `${args.join(' ')}: ${r.stderr}`);
+  }
+});
+
+/** The PEM certificate a TLS handshake with G's port presents (null when refused). */
+function presented(port, trust) {
+  return new Promise((resolve) => {
+    const sock = tls.connect({ host: '127.0.0.1', port, ca: trust, servername: 'localhost' }, () => {
+      const c = sock.getPeerCertificate();
+      resolve(c && c.issuer ? c.issuer.CN : null);
+      sock.destroy();
+    });
+    sock.on('error', () => resolve(null));
+    sock.setTimeout(5000, () => { sock.destroy(); resolve(null); });
+  });
+}
+
+it('SIGHUP loads the certificate files again: new handshakes get the new one, open connections keep theirs, a bad pair keeps the old', async () => {
+  const a = makeCerts('ra'), b = makeCerts('rb');
+  const certFile = path.join(dir, 'live.pem'), keyFile = path.join(dir, 'live.key');
+  copyFileSync(a.cert, certFile);
+  copyFileSync(a.key, keyFile);
+  const g = await startGateway({ zk: env.zk.connect, root: env.root, name: 'tls-reload', waitReady: false,
+    args: [...signer.args, '--tls-cert', certFile, '--tls-key', keyFile] });
+  try {
+    const port = Number(new URL(g.url).port);
+    assert.equal(await presented(port, a.ca), 'zoosync test CA ra');
+    // A kept-alive connection opened before the reload.
+    const agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
+    const before1 = await req(`${g.url}/healthz`, { ca: a.ca, agent });
+    assert.equal(before1.status, 200);
+    copyFileSync(b.cert, certFile);
+    copyFileSync(b.key, keyFile);
+    process.kill(g.pid, 'SIGHUP');
+    await eventually(async () => /TLS certificate reloaded/.test(readFileSync(g.log, 'utf8')), { ms: 5000, what: 'the reload logged' });
+    assert.equal(await presented(port, b.ca), 'zoosync test CA rb', 'a new handshake gets the new certificate');
+    assert.equal(await presented(port, a.ca), null, 'the old CA no longer verifies the server');
+    const after1 = await req(`${g.url}/healthz`, { ca: a.ca, agent });
+    assert.equal(after1.status, 200, 'the connection opened before the reload keeps working');
+    agent.destroy();
+    // A key that is not the certificate's: refused, logged, the current pair stays.
+    copyFileSync(a.key, keyFile);
+    process.kill(g.pid, 'SIGHUP');
+    await eventually(async () => /TLS certificate NOT reloaded.*live\.key/.test(readFileSync(g.log, 'utf8')),
+      { ms: 5000, what: 'the refusal logged' });
+    assert.equal(await presented(port, b.ca), 'zoosync test CA rb', 'the previous pair still serves');
+    writeFileSync(certFile, 'not a certificate');
+    process.kill(g.pid, 'SIGHUP');
+    await eventually(async () => (readFileSync(g.log, 'utf8').match(/TLS certificate NOT reloaded/g) || []).length >= 2,
+      { ms: 5000, what: 'the second refusal logged' });
+    assert.equal(await presented(port, b.ca), 'zoosync test CA rb');
+    assert.ok(!g.exited, 'the gateway lives on');
+  } finally {
+    await g.stop();
   }
 });
