@@ -129,15 +129,16 @@ function getStatus(url, timeoutMs = 2000) {
   });
 }
 
-/** Starts zoosyncd; resolves once it listens and /readyz is 200. */
-export async function startGateway(o, name, zk, extra = [], { readyTimeoutMs = 30000 } = {}) {
+/** Starts zoosyncd; resolves once it listens and /readyz is 200. budgets: keep the
+ * write budgets at their defaults (every other benchmark turns them off). */
+export async function startGateway(o, name, zk, extra = [], { readyTimeoutMs = 30000, budgets = false } = {}) {
   const dir = tmp(name);
   const idx = live.gateways.size + 1;
   const logf = path.join(dir, `gateway${idx}.log`);
   const argv = ['--listen', '127.0.0.1:0', '--zk', zk.connect, '--root', '/zoosync', '--log-level', 'warn',
     // every load comes from 127.0.0.1: no per-address caps, no write budgets
     '--max-conns-per-ip', '0', '--max-streams-per-ip', '0', '--max-streams-per-sub', '0',
-    '--write-bytes-per-sec', '0', '--write-mutations-per-sec', '0', ...extra];
+    ...(budgets ? [] : ['--write-bytes-per-sec', '0', '--write-mutations-per-sec', '0']), ...extra];
   writeFileSync(logf, `# ${o.zoosyncd} ${argv.join(' ')}\n`);
   const fd = openSync(logf, 'a');
   const t0 = performance.now();

@@ -3,7 +3,7 @@
 #
 #   bench/run.sh BUILD [--smoke] [--only B1,B4,...]
 #
-# Runs B1..B10 (see docs/PERFORMANCE.md) one after the other. Each starts its
+# Runs B1..B11 (see docs/PERFORMANCE.md) one after the other. Each starts its
 # own standalone ZooKeeper (scripts/zk.sh, fsync on) and gateway(s) on
 # loopback, measures its figure and its ceiling in the same run, prints one
 # JSON line per figure on stdout, and stops every process it started by its
@@ -25,7 +25,7 @@ BUILD="${1:-}"
 shift
 BUILD="$(cd "$BUILD" 2>/dev/null && pwd)" || { echo "bench/run.sh: no build dir $1" >&2; exit 2; }
 SMOKE=""
-ONLY="B1,B2,B3,B4,B5,B6,B7,B8,B9,B10"
+ONLY="B1,B2,B3,B4,B5,B6,B7,B8,B9,B10,B11"
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) SMOKE="--smoke" ;;
@@ -107,6 +107,7 @@ elif selected B8; then run B8 browser.mjs --case B8
 fi
 selected B9 && run B9 scopes.mjs
 selected B10 && run B10 schema.mjs
+selected B11 && run B11 budget.mjs
 
 # Summary on stderr.
 node -e '
