@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct tls_creds {
     _Atomic int refs;
@@ -78,7 +79,9 @@ tls_creds *tls_creds_load(const char *cert_file, const char *key_file, char **wh
     atomic_init(&t->refs, 1);
     gnutls_datum_t c = {(unsigned char *)cert, (unsigned)strlen(cert)}, k = {(unsigned char *)key, (unsigned)strlen(key)};
     unsigned n = TLS_MAX_CHAIN;
-    rc = gnutls_pcert_list_import_x509_raw(t->chain, &n, &c, GNUTLS_X509_FMT_PEM, 0);
+    /* sorted leaf first, as GnuTLS's own credentials do (TLS 1.2 requires the order) */
+    rc = gnutls_pcert_list_import_x509_raw(t->chain, &n, &c, GNUTLS_X509_FMT_PEM,
+                                           GNUTLS_X509_CRT_LIST_SORT | GNUTLS_X509_CRT_LIST_IMPORT_FAIL_IF_EXCEED);
     if (rc < 0 || n == 0) {
         *why = pair_error(cert_file, key_file, rc == GNUTLS_E_SHORT_MEMORY_BUFFER ? "a chain of more than 16 certificates"
                                                                                   : "the certificate chain", rc);
@@ -90,15 +93,29 @@ tls_creds *tls_creds_load(const char *cert_file, const char *key_file, char **wh
         *why = pair_error(cert_file, key_file, "the private key", rc);
         goto fail;
     }
+    /* A pair no handshake could use is refused like a bad file: outside its
+     * validity period, or a key usage without digitalSignature (every suite
+     * of the priority string signs). */
     gnutls_x509_crt_t crt;
-    if (gnutls_pcert_export_x509(&t->chain[0], &crt) >= 0) {
-        gnutls_datum_t dn = {NULL, 0};
-        if (gnutls_x509_crt_get_dn3(crt, &dn, 0) >= 0) {
-            t->subject = strndup((const char *)dn.data, dn.size);
-            gnutls_free(dn.data);
-        }
-        t->not_after = (int64_t)gnutls_x509_crt_get_expiration_time(crt);
-        gnutls_x509_crt_deinit(crt);
+    if ((rc = gnutls_pcert_export_x509(&t->chain[0], &crt)) < 0) { *why = pair_error(cert_file, key_file, "the certificate", rc); goto fail; }
+    gnutls_datum_t dn = {NULL, 0};
+    if (gnutls_x509_crt_get_dn3(crt, &dn, 0) >= 0) {
+        t->subject = strndup((const char *)dn.data, dn.size);
+        gnutls_free(dn.data);
+    }
+    t->not_after = (int64_t)gnutls_x509_crt_get_expiration_time(crt);
+    int64_t not_before = (int64_t)gnutls_x509_crt_get_activation_time(crt), now = (int64_t)time(NULL);
+    unsigned usage = 0;
+    int has_usage = gnutls_x509_crt_get_key_usage(crt, &usage, NULL) >= 0;
+    gnutls_x509_crt_deinit(crt);
+    if (now > t->not_after || now < not_before) {
+        *why = pair_error(cert_file, key_file, now > t->not_after ? "the certificate has expired" : "the certificate is not valid yet",
+                          GNUTLS_E_EXPIRED);
+        goto fail;
+    }
+    if (has_usage && !(usage & GNUTLS_KEY_DIGITAL_SIGNATURE)) {
+        *why = pair_error(cert_file, key_file, "the certificate's key usage lacks digitalSignature", GNUTLS_E_KEY_USAGE_VIOLATION);
+        goto fail;
     }
     if (!t->subject) t->subject = strdup("?");
     if (!t->subject) goto fail;

@@ -27,7 +27,27 @@ function makeCerts(name) {
   writeFileSync(path.join(dir, `${name}.ext`), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
   openssl('x509', '-req', '-in', `${name}.csr`, '-CA', `${name}-ca.pem`, '-CAkey', `${name}-ca.key`, '-CAcreateserial',
     '-out', `${name}.pem`, '-days', '2', '-extfile', `${name}.ext`);
-  return { ca: readFileSync(path.join(dir, `${name}-ca.pem`)), cert: path.join(dir, `${name}.pem`), key: path.join(dir, `${name}.key`) };
+  return { ca: readFileSync(path.join(dir, `${name}-ca.pem`)), cert: path.join(dir, `${name}.pem`), key: path.join(dir, `${name}.key`),
+    caPem: path.join(dir, `${name}-ca.pem`), caKey: path.join(dir, `${name}-ca.key`) };
+}
+
+/**
+ * A certificate for 127.0.0.1 signed by ca (from makeCerts) with `openssl ca`,
+ * which can date it: opts.start/opts.end (YYYYMMDDHHMMSSZ), opts.ext (extension lines).
+ */
+function signWith(ca, name, { start, end, ext = '' } = {}) {
+  const d = path.join(dir, `ca-${name}`);
+  execFileSync('mkdir', ['-p', d]);
+  writeFileSync(path.join(d, 'index.txt'), '');
+  writeFileSync(path.join(d, 'serial'), '1000\n');
+  writeFileSync(path.join(d, 'ca.cnf'), `[ca]\ndefault_ca = d\n[d]\ndir = ${d}\ndatabase = ${d}/index.txt\n`
+    + `new_certs_dir = ${d}\nserial = ${d}/serial\npolicy = p\ndefault_md = sha256\nunique_subject = no\n`
+    + `x509_extensions = x\n[p]\ncommonName = supplied\n[x]\nsubjectAltName = IP:127.0.0.1,DNS:localhost\n${ext}`);
+  openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${d}/leaf.key`,
+    '-out', `${d}/leaf.csr`, '-subj', '/CN=localhost');
+  openssl('ca', '-batch', '-config', `${d}/ca.cnf`, '-cert', ca.caPem, '-keyfile', ca.caKey, '-in', `${d}/leaf.csr`,
+    '-out', `${d}/leaf.pem`, '-notext', ...(start ? ['-startdate', start] : []), ...(end ? ['-enddate', end] : ['-days', '2']));
+  return { cert: `${d}/leaf.pem`, key: `${d}/leaf.key` };
 }
 
 function req(url, { method = 'GET', token, body, ...opts } = {}) {
@@ -56,7 +76,7 @@ before(async () => {
   G = await startGateway({ zk: env.zk.connect, root: env.root, name: 'tls', waitReady: false,
     args: [...signer.args, '--tls-cert', c.cert, '--tls-key', c.key] });
   admin = signer.token('admin');
-  for (let i = 0; i < 100; i++) {
+  for (let i = 0; i < 600; i++) { // up to a minute on a loaded machine
     const r = await req(`${G.url}/readyz`).catch(() => null);
     if (r && r.status === 200) break;
     await sleep(100);
@@ -112,6 +132,13 @@ it('refused at start with a clear message: one of the two flags, an unreadable f
     [['--tls-cert', a.cert, '--tls-key', b.key], /--tls-cert .* \/ --tls-key .*:/],
     [['--tls-cert', a.key, '--tls-key', a.key], /--tls-cert .* \/ --tls-key .*:/],
   ];
+  // Pairs no handshake could use: expired, not valid yet, a key usage that cannot sign.
+  const expired = signWith(a, 'expired', { start: '20200101000000Z', end: '20200102000000Z' });
+  const future = signWith(a, 'future', { start: '20990101000000Z', end: '20990102000000Z' });
+  const noSign = signWith(a, 'nosign', { ext: 'keyUsage = critical, keyEncipherment\n' });
+  cases.push([['--tls-cert', expired.cert, '--tls-key', expired.key], /the certificate has expired/],
+    [['--tls-cert', future.cert, '--tls-key', future.key], /the certificate is not valid yet/],
+    [['--tls-cert', noSign.cert, '--tls-key', noSign.key], /key usage lacks digitalSignature/]);
   for (const [args, re] of cases) {
     const r = await runGatewayExpectExit(['--zk', env.zk.connect, ...signer.args, ...args]);
     assert.equal(r.code, 2, `${args.join(' ')}: exit ${r.code}`);
@@ -166,7 +193,43 @@ it('SIGHUP loads the certificate files again: new handshakes get the new one, op
     await eventually(async () => (readFileSync(g.log, 'utf8').match(/TLS certificate NOT reloaded/g) || []).length >= 2,
       { ms: 5000, what: 'the second refusal logged' });
     assert.equal(await presented(port, b.ca), 'zoosync test CA rb');
+    // An expired pair (it parses, and the key is the certificate's) is refused too.
+    const old = signWith(a, 'old', { start: '20200101000000Z', end: '20200102000000Z' });
+    copyFileSync(old.cert, certFile);
+    copyFileSync(old.key, keyFile);
+    process.kill(g.pid, 'SIGHUP');
+    await eventually(async () => /TLS certificate NOT reloaded.*has expired/.test(readFileSync(g.log, 'utf8')),
+      { ms: 5000, what: 'the expired pair refused' });
+    assert.equal(await presented(port, b.ca), 'zoosync test CA rb');
     assert.ok(!g.exited, 'the gateway lives on');
+  } finally {
+    await g.stop();
+  }
+});
+
+it('a certificate chain is served leaf first, each certificate followed by its issuer, whatever the file\'s order', async () => {
+  // root -> intermediate -> leaf; the file holds leaf, root, intermediate.
+  const root = makeCerts('chainroot');
+  const d = path.join(dir, 'chain');
+  execFileSync('mkdir', ['-p', d]);
+  openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${d}/int.key`, '-out', `${d}/int.csr`,
+    '-subj', '/CN=zoosync test intermediate');
+  writeFileSync(`${d}/int.ext`, 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n');
+  openssl('x509', '-req', '-in', `${d}/int.csr`, '-CA', root.caPem, '-CAkey', root.caKey, '-CAcreateserial', '-out', `${d}/int.pem`,
+    '-days', '2', '-extfile', `${d}/int.ext`);
+  const leaf = signWith({ caPem: `${d}/int.pem`, caKey: `${d}/int.key` }, 'chainleaf');
+  const chain = path.join(d, 'chain.pem');
+  writeFileSync(chain, [leaf.cert, root.caPem, `${d}/int.pem`].map((f) => readFileSync(f, 'utf8')).join(''));
+  const g = await startGateway({ zk: env.zk.connect, root: env.root, name: 'tls-chain', waitReady: false,
+    args: [...signer.args, '--tls-cert', chain, '--tls-key', leaf.key] });
+  try {
+    const port = new URL(g.url).port;
+    const out = execFileSync('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-showcerts', '-CAfile', root.caPem],
+      { input: '', stdio: ['pipe', 'pipe', 'pipe'], timeout: 10000 }).toString();
+    const subjects = [...out.matchAll(/^ *(\d+) s:(.*)$/gm)].map((m) => m[2].trim());
+    assert.deepEqual(subjects.map((x) => x.replace(/^.*CN ?= ?/, '')), ['localhost', 'zoosync test intermediate', 'zoosync test CA chainroot'],
+      out.slice(0, 2000));
+    assert.match(out, /Verify return code: 0 \(ok\)/);
   } finally {
     await g.stop();
   }
