@@ -63,6 +63,8 @@ typedef struct options {
     httpd_limits limits; /* the HTTP edge flags, parsed by server.c */
     zs_log log;
     char **cfg_argv;  /* the --config file's settings as flags (owned: optarg points into them) */
+    char *cors_owned[MAX_LIST]; /* copies of the CORS origins applied on SIGHUP (owned) */
+    int ncors_owned;
     int cfg_argc;
 } options;
 
@@ -112,7 +114,8 @@ static void usage(FILE *f) {
             "  --log-level LEVEL         error, warn, info (default) or debug\n"
             "  --log-format text|json    one line per entry as text (default) or as a JSON object\n"
             "  --config FILE             settings, one \"name = value\" per line (these flags without their dashes);\n"
-            "                            flags given on the command line override them\n"
+            "                            flags given on the command line override them; SIGHUP reads it again\n"
+            "                            (log-level, log-format, cors-origin, rate-limit change live)\n"
             "  --help                    this text\n"
             "Without --jwt-secret-file or --jwt-public-key, authentication is off and\n"
             "zoosyncd listens on loopback addresses only.\n");
@@ -373,6 +376,37 @@ static int parse_args(int argc, char **argv, options *o) {
     return 0;
 }
 
+/* The defaults, then the --config file and the flags, then what derives from
+ * them. 0, or -1 after printing why to stderr. */
+static int options_load(int argc, char **argv, options *o) {
+    *o = (options){.zk_world_read = true, .listen_host = "127.0.0.1", .listen_port = 8080, .zk = "127.0.0.1:2181", .root = "/zoosync",
+                   .max_body = 4194304, .max_tx_bytes = 0, .zk_heap_mb = 1024, .write_bytes_per_sec = -1, .write_mutations_per_sec = -1, .workers = 64, .session_timeout_ms = 10000, .keepalive_ms = 15000, .max_streams = 20000, .gc_interval_s = 60, .jwt_max_lifetime = 86400,
+                   .limits = HTTPD_LIMITS_DEFAULT, .log = {ZS_LOG_INFO}};
+    optind = 0; /* getopt_long starts afresh (SIGHUP parses a second time) */
+    if (parse_args(argc, argv, o) < 0) return -1;
+    /* ZooKeeper keeps its last 500 committed transactions in memory (for
+     * followers catching up), several copies of each while in flight: a
+     * writer of large multis could otherwise exhaust its heap (measured: a
+     * 256 MiB server died after 92 back-to-back 0.9 MB pushes, and lived
+     * through 400 at 70 kB per transaction). docs/PROTOCOL.md, "Limits". */
+    if (o->max_tx_bytes == 0) {
+        size_t derived = o->zk_heap_mb * 1048576 / 3600;
+        o->max_tx_bytes = derived > 1000000 ? 1000000 : derived;
+    }
+    /* Write budgets per subject: what one token may ask of the ensemble.
+     * At the defaults one subject needs over four minutes of non-stop
+     * writing to send a heap's worth of bytes (MB*1MiB/256 per second), and
+     * MB*4 mutations per second (4096 at 1 GiB) stays well below what one
+     * ZooKeeper ensemble commits (docs/PROTOCOL.md, "Rate limits and write
+     * budgets"). On by default with authentication only: without it every
+     * client behind the same proxy would share one subject (the address),
+     * and the gateway then serves loopback alone. */
+    bool auth_on = o->jwt_secret_file || o->jwt_public_key || o->jwt_jwks;
+    if (o->write_bytes_per_sec < 0) o->write_bytes_per_sec = auth_on ? (long long)(o->zk_heap_mb * 1048576 / 256) : 0;
+    if (o->write_mutations_per_sec < 0) o->write_mutations_per_sec = auth_on ? (long long)o->zk_heap_mb * 4 : 0;
+    return 0;
+}
+
 /* Each stream is a socket: lift the soft descriptor limit to the hard one. */
 static void raise_fd_limit(options *o) {
     struct rlimit rl;
@@ -452,6 +486,8 @@ static void preload(zkc *z, mirror_set *mirrors, const options *o) {
 
 /* Frees what parse_args allocated (the --config settings). */
 static void options_free(options *o) {
+    for (int i = 0; i < o->ncors_owned; i++) g_free(o->cors_owned[i]);
+    o->ncors_owned = 0;
     if (!o->cfg_argv) return;
     for (int i = 1; i <= o->cfg_argc; i++) g_free(o->cfg_argv[i]);
     free(o->cfg_argv);
@@ -470,11 +506,90 @@ static void log_tls(const options *o, const char *what, const tls_creds *c) {
         LOG_WARN(&o->log, "the TLS certificate %s in less than 14 days (%s)", t < time(NULL) ? "has expired" : "expires", when);
 }
 
+static bool same_str(const char *a, const char *b) { return a == b || (a && b && strcmp(a, b) == 0); }
+
+static bool same_list(const char *const *a, int na, const char *const *b, int nb) {
+    if (na != nb) return false;
+    for (int i = 0; i < na; i++)
+        if (!same_str(a[i], b[i])) return false;
+    return true;
+}
+
+/* SIGHUP, settings: the flags and the --config file read again. What can
+ * change live is applied to o and logged (log level and format, CORS
+ * origins, --rate-limit); any other setting that differs from given (as
+ * configured at start) is named as needing a restart. */
+static void reload_settings(int argc, char **argv, const options *given, options *o, api *a, httpd *h) {
+    options n;
+    if (options_load(argc, argv, &n) < 0) { /* why: on stderr, like at start */
+        LOG_ERROR(&o->log, "settings NOT reloaded: the flags or the --config file are invalid (see above); nothing changed");
+        options_free(&n);
+        return;
+    }
+    static const char *const level_names[] = {"error", "warn", "info", "debug"};
+    GString *live = g_string_new(NULL), *restart = g_string_new(NULL);
+    if (n.log.level != o->log.level) {
+        g_string_append_printf(live, " log-level %s -> %s;", level_names[o->log.level], level_names[n.log.level]);
+        atomic_store(&o->log.level, atomic_load(&n.log.level));
+    }
+    if (n.log.json != o->log.json) {
+        g_string_append_printf(live, " log-format %s;", n.log.json ? "json" : "text");
+        atomic_store(&o->log.json, atomic_load(&n.log.json));
+    }
+    if (n.rate_limit != o->rate_limit) {
+        g_string_append_printf(live, " rate-limit %zu -> %zu;", o->rate_limit, n.rate_limit);
+        api_set_rate_limit(a, (double)n.rate_limit);
+        o->rate_limit = n.rate_limit;
+    }
+    if (!same_list(n.cors, n.ncors, o->cors, o->ncors)) {
+        g_string_append_printf(live, " cors-origin now %d origin%s;", n.ncors, n.ncors == 1 ? "" : "s");
+        httpd_set_cors(h, n.ncors ? n.cors : NULL);
+        /* o keeps its own copies: n's strings go with n */
+        for (int i = 0; i < o->ncors_owned; i++) g_free(o->cors_owned[i]);
+        o->ncors_owned = o->ncors = n.ncors;
+        for (int i = 0; i < n.ncors; i++) o->cors[i] = o->cors_owned[i] = g_strdup(n.cors[i]);
+        o->cors[n.ncors] = NULL;
+    }
+#define RESTART_IF(cond, name) \
+    do { if (cond) g_string_append(restart, " " name); } while (0)
+    RESTART_IF(strcmp(n.listen_host, given->listen_host) || n.listen_port != given->listen_port, "listen");
+    RESTART_IF(!same_str(n.zk, given->zk), "zk");
+    RESTART_IF(!same_str(n.root, given->root), "root");
+    RESTART_IF(!same_str(n.jwt_secret_file, given->jwt_secret_file) || !same_str(n.jwt_public_key, given->jwt_public_key) ||
+                   !same_str(n.jwt_jwks, given->jwt_jwks), "jwt-secret-file/jwt-public-key/jwt-jwks (the path; the file itself is read again)");
+    RESTART_IF(!same_str(n.jwt_audience, given->jwt_audience) || !same_str(n.jwt_issuer, given->jwt_issuer) ||
+                   n.jwt_max_lifetime != given->jwt_max_lifetime, "jwt-audience/jwt-issuer/jwt-max-lifetime");
+    RESTART_IF(n.max_body != given->max_body, "max-body");
+    RESTART_IF(n.max_tx_bytes != given->max_tx_bytes || n.zk_heap_mb != given->zk_heap_mb, "max-tx-bytes/zk-heap-mb");
+    RESTART_IF(n.write_bytes_per_sec != given->write_bytes_per_sec || n.write_mutations_per_sec != given->write_mutations_per_sec,
+               "write-bytes-per-sec/write-mutations-per-sec");
+    RESTART_IF(!same_list(n.create_store, n.ncreate, given->create_store, given->ncreate), "create-store");
+    RESTART_IF(n.workers != given->workers, "workers");
+    RESTART_IF(n.session_timeout_ms != given->session_timeout_ms, "session-timeout");
+    RESTART_IF(n.keepalive_ms != given->keepalive_ms, "keepalive-ms");
+    RESTART_IF(n.max_streams != given->max_streams, "max-streams");
+    RESTART_IF(n.gc_interval_s != given->gc_interval_s, "gc-interval");
+    RESTART_IF(!same_str(n.web_dir, given->web_dir) || !same_str(n.client_dir, given->client_dir), "web/client-dir");
+    RESTART_IF(!same_str(n.zk_digest_file, given->zk_digest_file) || n.zk_world_read != given->zk_world_read ||
+                   n.zk_apply_acl != given->zk_apply_acl, "zk-digest-file/zk-acl-world-read/zk-apply-acl");
+    RESTART_IF(!same_str(n.tls_cert_file, given->tls_cert_file) || !same_str(n.tls_key_file, given->tls_key_file),
+               "tls-cert/tls-key (the paths; the files themselves are read again)");
+    RESTART_IF(memcmp(&n.limits, &given->limits, sizeof n.limits) != 0, "the HTTP edge limits (max-body-inflight, timeouts, per-address caps)");
+#undef RESTART_IF
+    if (live->len) LOG_INFO(&o->log, "settings changed live:%.*s", (int)live->len - 1, live->str);
+    else LOG_INFO(&o->log, "settings: nothing that can change live has changed");
+    if (restart->len) LOG_WARN(&o->log, "settings changed that need a restart to take effect:%s", restart->str);
+    g_string_free(live, TRUE);
+    g_string_free(restart, TRUE);
+    options_free(&n);
+}
+
 /* SIGHUP: what can change without a restart, read again and logged. h: the
  * HTTPS server whose certificate files are read again (NULL: plain HTTP). */
-static void reload(const options *o, auth_verifier *verifier, httpd *h) {
+static void reload(int argc, char **argv, const options *given, options *o, auth_verifier *verifier, api *a, httpd *h) {
     LOG_INFO(&o->log, "SIGHUP: reloading");
-    if (h) {
+    reload_settings(argc, argv, given, o, a, h);
+    if (o->tls_cert_file) {
         char *why = NULL;
         tls_creds *c = tls_creds_load(o->tls_cert_file, o->tls_key_file, &why);
         if (c) {
@@ -495,7 +610,6 @@ static void reload(const options *o, auth_verifier *verifier, httpd *h) {
         free(summary);
         free(err);
     }
-    LOG_INFO(&o->log, "SIGHUP: other settings (limits, log level) need a restart");
 }
 
 int main(int argc, char **argv) {
@@ -503,31 +617,9 @@ int main(int argc, char **argv) {
      * can crash after worker threads that used it are gone; everything it
      * holds goes with the process anyway. */
     OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
-    options o = {.zk_world_read = true, .listen_host = "127.0.0.1", .listen_port = 8080, .zk = "127.0.0.1:2181", .root = "/zoosync",
-                 .max_body = 4194304, .max_tx_bytes = 0, .zk_heap_mb = 1024, .write_bytes_per_sec = -1, .write_mutations_per_sec = -1, .workers = 64, .session_timeout_ms = 10000, .keepalive_ms = 15000, .max_streams = 20000, .gc_interval_s = 60, .jwt_max_lifetime = 86400,
-                 .limits = HTTPD_LIMITS_DEFAULT, .log = {ZS_LOG_INFO}};
-    if (parse_args(argc, argv, &o) < 0) return options_free(&o), 2;
-    /* ZooKeeper keeps its last 500 committed transactions in memory (for
-     * followers catching up), several copies of each while in flight: a
-     * writer of large multis could otherwise exhaust its heap (measured: a
-     * 256 MiB server died after 92 back-to-back 0.9 MB pushes, and lived
-     * through 400 at 70 kB per transaction). docs/PROTOCOL.md, "Limits". */
-    if (o.max_tx_bytes == 0) {
-        size_t derived = o.zk_heap_mb * 1048576 / 3600;
-        o.max_tx_bytes = derived > 1000000 ? 1000000 : derived;
-    }
-    /* Write budgets per subject: what one token may ask of the ensemble.
-     * At the defaults one subject needs over four minutes of non-stop
-     * writing to send a heap's worth of bytes (MB*1MiB/256 per second), and
-     * MB*4 mutations per second (4096 at 1 GiB) stays well below what one
-     * ZooKeeper ensemble commits (docs/PROTOCOL.md, "Rate limits and write
-     * budgets"). On by default with authentication only: without it every
-     * client behind the same proxy would share one subject (the address),
-     * and the gateway then serves loopback alone. */
-    bool auth_on = o.jwt_secret_file || o.jwt_public_key || o.jwt_jwks;
-    if (o.write_bytes_per_sec < 0) o.write_bytes_per_sec = auth_on ? (long long)(o.zk_heap_mb * 1048576 / 256) : 0;
-    if (o.write_mutations_per_sec < 0) o.write_mutations_per_sec = auth_on ? (long long)o.zk_heap_mb * 4 : 0;
-
+    options o;
+    if (options_load(argc, argv, &o) < 0) return options_free(&o), 2;
+    const options given = o; /* as configured, for SIGHUP to compare with (shares o's strings) */
     auth_verifier *verifier = NULL;
     char *err = NULL;
     if (!!o.jwt_secret_file + !!o.jwt_public_key + !!o.jwt_jwks > 1) {
@@ -630,7 +722,7 @@ int main(int argc, char **argv) {
             atomic_store(&ready, true);
             LOG_INFO(&o.log, "ready");
             int sig;
-            while (sigwait(&waits, &sig) == 0 && sig == SIGHUP) reload(&o, verifier, tls ? h : NULL);
+            while (sigwait(&waits, &sig) == 0 && sig == SIGHUP) reload(argc, argv, &given, &o, verifier, a, h);
             LOG_INFO(&o.log, "signal %d: stopping", sig);
         }
         rc = s == -2 ? 1 : 0; /* a signal during setup is a normal stop */

@@ -45,7 +45,7 @@ api *api_new(const api_config *cfg) {
     a->cfg = *cfg;
     a->push = (push_env){cfg->z, cfg->mirrors, cfg->root, cfg->max_tx_bytes, cfg->lg, cfg->metrics, cfg->commit,
                          push_clients_new(), NULL, NULL};
-    if (cfg->rate_limit > 0) a->rate = zs_limit_new(cfg->rate_limit, 2 * cfg->rate_limit);
+    a->rate = zs_limit_new(cfg->rate_limit > 0 ? cfg->rate_limit : 0, cfg->rate_limit > 0 ? 2 * cfg->rate_limit : 0); /* 0: off */
     if (cfg->write_bytes_per_sec > 0) a->push.budget_bytes = zs_limit_new(cfg->write_bytes_per_sec, 2 * cfg->write_bytes_per_sec);
     if (cfg->write_mutations_per_sec > 0)
         a->push.budget_mutations = zs_limit_new(cfg->write_mutations_per_sec, 2 * cfg->write_mutations_per_sec);
@@ -53,6 +53,8 @@ api *api_new(const api_config *cfg) {
     a->requests = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     return a;
 }
+
+void api_set_rate_limit(api *a, double per_s) { zs_limit_set(a->rate, per_s, 2 * per_s); }
 
 void api_set_gc(api *a, gc *g) {
     g_mutex_lock(&a->mu);
@@ -715,7 +717,7 @@ static void dispatch(api *a, const http_req *req, route *rt, http_resp *resp, ch
     if (a->rate && !zs_limit_take(a->rate, subject, 1, zs_clock_ms(), &retry)) {
         if (a->cfg.metrics) atomic_fetch_add(&a->cfg.metrics->limited[ZS_LIMIT_RATE], 1);
         failf(resp, 429, "too_many_requests", "over the rate limit of %g requests per second; retry in %d s",
-              a->cfg.rate_limit, retry);
+              zs_limit_rate(a->rate), retry);
         http_resp_header(resp, "Retry-After", "%d", retry);
         goto out;
     }

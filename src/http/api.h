@@ -48,6 +48,9 @@ api *api_new(const api_config *cfg);
 void api_free(api *a);
 /* The collector starts after setup; /metrics reports it from then on. */
 void api_set_gc(api *a, gc *g);
+/* --rate-limit changed live (SIGHUP): requests per second per subject, burst
+ * twice that; 0 turns it off. Any thread. */
+void api_set_rate_limit(api *a, double per_s);
 /* The httpd_handler: app is the api. */
 void api_handle(void *app, const http_req *req, http_resp *resp);
 /* The httpd_inline hook: answers /healthz, /readyz and /metrics on the

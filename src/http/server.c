@@ -61,7 +61,8 @@ struct httpd {
     void *app;
     const zs_log *lg;
     size_t max_body;
-    const char *const *cors;
+    GMutex cors_mu;      /* guards cors */
+    char **cors;         /* allowed origins (owned, NULL-terminated; NULL: none) */
     httpd_inline inline_handler;
     bool loopback_hosts_only;
     char listen_host[64];  /* the numeric listen address, for the Host check */
@@ -254,17 +255,21 @@ char *http_pct_decode(const char *s, size_t n, size_t *len) {
 
 /* ---- CORS ------------------------------------------------------------------ */
 
-static const char *cors_allowed(const httpd *s, const char *origin) {
-    if (!origin || !s->cors) return NULL;
-    for (const char *const *o = s->cors; *o; o++)
-        if (strcmp(*o, origin) == 0) return *o;
-    return NULL;
+/* Whether origin is one of the allowed origins (which httpd_set_cors may
+ * replace at any time, hence the lock). */
+static bool cors_allowed(httpd *s, const char *origin) {
+    if (!origin) return false;
+    bool ok = false;
+    g_mutex_lock(&s->cors_mu);
+    for (char **o = s->cors; o && *o && !ok; o++) ok = strcmp(*o, origin) == 0;
+    g_mutex_unlock(&s->cors_mu);
+    return ok;
 }
 
-static void add_cors(const httpd *s, const http_req *r, struct MHD_Response *mr) {
-    const char *o = cors_allowed(s, http_req_header(r, "Origin"));
-    if (!o) return;
-    MHD_add_response_header(mr, "Access-Control-Allow-Origin", o);
+static void add_cors(httpd *s, const http_req *r, struct MHD_Response *mr) {
+    const char *o = http_req_header(r, "Origin");
+    if (!cors_allowed(s, o)) return;
+    MHD_add_response_header(mr, "Access-Control-Allow-Origin", o); /* the same text as the allowed one */
     MHD_add_response_header(mr, "Vary", "Origin");
     MHD_add_response_header(mr, "Access-Control-Expose-Headers", "ETag, Retry-After, Allow");
 }
@@ -941,6 +946,8 @@ static httpd *start_failed(httpd *s) {
     g_mutex_clear(&s->linger_mu);
     tls_creds_unref(s->tls);
     g_mutex_clear(&s->tls_mu);
+    g_strfreev(s->cors);
+    g_mutex_clear(&s->cors_mu);
     g_array_free(s->linger_new, TRUE);
     if (s->stream_ep >= 0) close(s->stream_ep);
     free(s);
@@ -969,6 +976,15 @@ static int on_tls_cert(gnutls_session_t session, const gnutls_datum_t *req_ca_dn
     return 0;
 }
 
+void httpd_set_cors(httpd *s, const char *const *origins) {
+    char **fresh = g_strdupv((char **)origins);
+    g_mutex_lock(&s->cors_mu);
+    char **old = s->cors;
+    s->cors = fresh;
+    g_mutex_unlock(&s->cors_mu);
+    g_strfreev(old);
+}
+
 void httpd_set_tls(httpd *s, tls_creds *c) {
     assert(c);
     tls_creds_ref(c);
@@ -986,7 +1002,8 @@ httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs
     s->app = app;
     s->lg = lg;
     s->max_body = cfg->max_body;
-    s->cors = cfg->cors_origins;
+    g_mutex_init(&s->cors_mu);
+    s->cors = g_strdupv((char **)cfg->cors_origins);
     s->inline_handler = cfg->inline_handler;
     s->loopback_hosts_only = cfg->loopback_hosts_only;
     s->early = cfg->early_handler;
@@ -1116,6 +1133,8 @@ void httpd_stop(httpd *s, int grace_ms) {
     g_mutex_clear(&s->linger_mu);
     tls_creds_unref(s->tls);
     g_mutex_clear(&s->tls_mu);
+    g_strfreev(s->cors);
+    g_mutex_clear(&s->cors_mu);
     if (s->stream_ep >= 0) close(s->stream_ep);
     free(s);
 }

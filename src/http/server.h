@@ -126,6 +126,9 @@ typedef struct httpd_config {
 
 httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs_log *lg);
 uint16_t httpd_port(const httpd *s);
+/* The allowed CORS origins from now on (copied; NULL or empty: none), e.g.
+ * changed on SIGHUP. Any thread. */
+void httpd_set_cors(httpd *s, const char *const *origins);
 /* HTTPS: the pair every later handshake gets (e.g. reloaded on SIGHUP); the
  * connections already open keep theirs. The server takes its own reference.
  * Any thread; only for a server started with cfg->tls. */

@@ -18,7 +18,7 @@ struct zs_limit {
 };
 
 zs_limit *zs_limit_new(double rate, double burst) {
-    assert(rate > 0 && burst >= rate);
+    assert(rate >= 0 && burst >= rate);
     zs_limit *l = g_new0(zs_limit, 1);
     l->rate = rate;
     l->burst = burst;
@@ -53,9 +53,36 @@ static void sweep(zs_limit *l, int64_t now_ms) {
     }
 }
 
+void zs_limit_set(zs_limit *l, double rate, double burst) {
+    assert(rate >= 0 && burst >= rate);
+    g_mutex_lock(&l->mu);
+    l->rate = rate;
+    l->burst = burst;
+    if (rate == 0) {
+        g_hash_table_remove_all(l->subjects);
+    } else {
+        GHashTableIter it;
+        gpointer v;
+        g_hash_table_iter_init(&it, l->subjects);
+        while (g_hash_table_iter_next(&it, NULL, &v)) ((bucket *)v)->tokens = fmin(burst, ((bucket *)v)->tokens);
+    }
+    g_mutex_unlock(&l->mu);
+}
+
+double zs_limit_rate(zs_limit *l) {
+    g_mutex_lock(&l->mu);
+    double r = l->rate;
+    g_mutex_unlock(&l->mu);
+    return r;
+}
+
 bool zs_limit_take(zs_limit *l, const char *subject, double cost, int64_t now_ms, int *retry_s) {
     assert(cost >= 0);
     g_mutex_lock(&l->mu);
+    if (l->rate == 0) { /* off */
+        g_mutex_unlock(&l->mu);
+        return true;
+    }
     bucket *b = g_hash_table_lookup(l->subjects, subject);
     if (!b) {
         /* A full table is swept at most once a second: O(table) under the lock. */

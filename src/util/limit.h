@@ -25,8 +25,13 @@
 
 typedef struct zs_limit zs_limit;
 
-/* rate > 0 tokens per second, burst >= rate. */
+/* rate > 0 tokens per second, burst >= rate; or rate 0: off (every take
+ * passes) until zs_limit_set. */
 zs_limit *zs_limit_new(double rate, double burst);
+/* Changes the rate and burst (as above) for later takes; buckets keep their
+ * tokens, at most the new burst. 0: off, and the table is emptied. */
+void zs_limit_set(zs_limit *l, double rate, double burst);
+double zs_limit_rate(zs_limit *l);
 void zs_limit_free(zs_limit *l);
 
 /* Takes cost (>= 0) tokens from subject's bucket at now_ms (monotonic).

@@ -121,8 +121,9 @@ function tail(file, n = 30) {
 /**
  * Spawns zoosyncd, waits for its listening line and /readyz 200.
  * Returns { url, port, pid, proc, log, args, stop(), kill(sig), exited }.
+ * logLevel: false leaves --log-level out (e.g. for a --config file to set it).
  */
-export async function startGateway({ zk, root, args = [], listen = '127.0.0.1:0', env = {}, waitReady = true, name, digest = true, nofile, netns } = {}) {
+export async function startGateway({ zk, root, args = [], listen = '127.0.0.1:0', env = {}, waitReady = true, name, digest = true, nofile, netns, logLevel = true } = {}) {
   const idx = state.allGateways.length + 1;
   const log = path.join(tmpDir(), `gateway${idx}${name ? '-' + name : ''}.log`);
   const fullArgs = ['--listen', listen];
@@ -130,7 +131,7 @@ export async function startGateway({ zk, root, args = [], listen = '127.0.0.1:0'
   if (root) fullArgs.push('--root', root);
   if (digest && !args.includes('--zk-digest-file')) fullArgs.push('--zk-digest-file', zkIdentity().file);
   fullArgs.push(...args);
-  if (!args.includes('--log-level')) fullArgs.push('--log-level', process.env.ZOOSYNC_LOG_LEVEL || 'info');
+  if (logLevel && !args.includes('--log-level')) fullArgs.push('--log-level', process.env.ZOOSYNC_LOG_LEVEL || 'info');
   writeFileSync(log, `# ${ZOOSYNCD} ${fullArgs.join(' ')}\n`);
   const errFd = openSync(log, 'a');
   let proc;

@@ -1,6 +1,7 @@
 /* Unit tests for src/util/limit.c: burst, refill, Retry-After, a cost
  * larger than the burst (debt), refunds, subjects kept apart, and the
- * bounded table (idle subjects dropped; fail closed when none is idle). */
+ * bounded table (idle subjects dropped; fail closed when none is idle), and
+ * the rate turned off, on and changed live (SIGHUP). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -90,6 +91,28 @@ static void bounded_table(void **state) {
     zs_limit_free(l);
 }
 
+/* Rate 0 is off (every take passes, nothing tracked); zs_limit_set turns
+ * it on, lowers it (buckets cut to the new burst) and off again. */
+static void off_and_changed_live(void **state) {
+    (void)state;
+    zs_limit *l = zs_limit_new(0, 0);
+    int retry = 0;
+    for (int i = 0; i < 1000; i++) assert_true(zs_limit_take(l, "alice", 1, 1000, &retry));
+    assert_int_equal(zs_limit_subjects(l), 0);
+    zs_limit_set(l, 10, 20);
+    assert_true(zs_limit_rate(l) == 10);
+    for (int i = 0; i < 20; i++) assert_true(zs_limit_take(l, "alice", 1, 2000, &retry));
+    assert_false(zs_limit_take(l, "alice", 1, 2000, &retry));
+    zs_limit_set(l, 1, 2); /* a full bucket is cut to the new burst */
+    assert_true(zs_limit_take(l, "bob", 2, 2000, &retry));
+    assert_false(zs_limit_take(l, "bob", 1, 2000, &retry));
+    assert_int_equal(retry, 1);
+    zs_limit_set(l, 0, 0);
+    assert_int_equal(zs_limit_subjects(l), 0);
+    assert_true(zs_limit_take(l, "bob", 100, 2000, &retry));
+    zs_limit_free(l);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(burst_then_refill),
@@ -97,6 +120,7 @@ int main(void) {
         cmocka_unit_test(larger_than_burst_passes_full_bucket_and_leaves_debt),
         cmocka_unit_test(refund),
         cmocka_unit_test(bounded_table),
+        cmocka_unit_test(off_and_changed_live),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
