@@ -1,5 +1,6 @@
 // zoosync.js: offline-first sync between IndexedDB and Apache ZooKeeper
-// through the zoosyncd gateway (protocol v1). One ES module, no build step.
+// through the zoosyncd gateway (protocol v1). ES modules, no build step:
+// this entry and the modules it imports from lib/.
 //
 //   import { openSyncDB } from '/client/zoosync.js';
 //   const db = await openSyncDB({ name: 'todo-app', url: 'https://gw.example', stores: ['todos'] });
@@ -7,203 +8,24 @@
 // The contract is CLIENT.md; zoosync.d.ts has the types; README.md explains
 // the choices this implementation made where the contract leaves room.
 
+import { ZooSyncError, isTransient, errorInfo, errorFromInfo } from './lib/errors.js';
+import {
+  DEFAULT_MAX_VALUE_BYTES, MAX_MUTATIONS_PER_PUSH, PUSH_OP_OVERHEAD, STORE_RE, MAX_KEY_BYTES,
+  utf8Length, hasLoneSurrogate, checkKey, toJSONText, zkPath, orderKey, prefixEnd,
+} from './lib/protocol.js';
+import { RECORDS, MUTS, META, CONFLICTS, openIDB } from './lib/schema.js';
+import { sleep, randomId, clone, same, Emitter } from './lib/util.js';
+
+export { ZooSyncError } from './lib/errors.js';
+export { utf8Length, checkKey, toJSONText, fnv1a64, zkPath, orderKey, compareKeys } from './lib/protocol.js';
+
 /** @typedef {import('./zoosync.d.ts').SyncDBOptions} SyncDBOptions */
 /** @typedef {import('./zoosync.d.ts').Status} Status */
 /** @typedef {import('./zoosync.d.ts').Change} Change */
 /** @typedef {import('./zoosync.d.ts').ConflictInfo} ConflictInfo */
 /** @typedef {import('./zoosync.d.ts').ErrorInfo} ErrorInfo */
 
-const IDB_VERSION = 2;
-// records: {s, k, v, d, ver, c, e, o?, t?}: store, key, value, deleted, server version, cursor, resync epoch;
-// o (live records only) = orderKey(k), indexed by_order [s, o] for range reads in the server's key order;
-// t (tombstones only) = c, indexed by_tomb [s, t] so purgeable tombstones are found without a scan.
-const RECORDS = 'records';
-const MUTS = 'mutations';      // the change log: {id, s, k, op, v, tx, at}
-const META = 'meta';           // {k, v}: client id, next mutation id, cursors, store descriptions, progress
-const CONFLICTS = 'conflicts'; // unresolved conflicts: {s, k, local, localDeleted, remote, remoteDeleted, remoteVersion, at, error}
-const ALL = [RECORDS, MUTS, META, CONFLICTS];
-
-const DEFAULT_MAX_VALUE_BYTES = 65536;
-const MAX_KEY_BYTES = 1024;
-const MAX_MUTATIONS_PER_PUSH = 1000;
-const MAX_JSON_DEPTH = 2048;
-const PUSH_OP_OVERHEAD = 64;   // the gateway's per-operation overhead in a multi (docs/PROTOCOL.md)
-const STORE_RE = /^[A-Za-z0-9_-]{1,64}$/;
 const NON_RETRYABLE_KEEP = new Set([401, 403]);
-
-/**
- * An error with the protocol's error code (`invalid_key`, `value_too_large`,
- * `store_not_found`, `tx_too_large`, ...) or one of the client's own:
- * `network`, `timeout`, `closed`, `conflict_unresolved`.
- */
-export class ZooSyncError extends Error {
-  /**
-   * @param {string} code
-   * @param {string} message
-   * @param {{status?: number, store?: string, retryAfter?: number, details?: any, mutation?: any, errors?: any[], group?: any[]}} [extra]
-   */
-  constructor(code, message, extra = {}) {
-    super(message);
-    this.name = 'ZooSyncError';
-    /** @type {string} */ this.code = code;
-    /** @type {number|undefined} */ this.status = extra.status;
-    /** @type {string|undefined} */ this.store = extra.store;
-    /** @type {number|undefined} */ this.retryAfter = extra.retryAfter;
-    if (extra.details !== undefined) this.details = extra.details;
-    if (extra.mutation !== undefined) this.mutation = extra.mutation;
-    if (extra.errors !== undefined) this.errors = extra.errors;
-    if (extra.group !== undefined) this.group = extra.group;
-  }
-}
-
-// ---------------------------------------------------------------- helpers
-
-const enc = new TextEncoder();
-/** @param {string} s */
-export function utf8Length(s) {
-  let n = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x80) n += 1;
-    else if (c < 0x800) n += 2;
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) { n += 4; i++; }
-    else n += 3;
-  }
-  return n;
-}
-
-/** @param {string} s @returns {boolean} true when s has an unpaired surrogate */
-function hasLoneSurrogate(s) {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0xd800 && c <= 0xdbff) {
-      const d = i + 1 < s.length ? s.charCodeAt(i + 1) : 0;
-      if ((d & 0xfc00) !== 0xdc00) return true;
-      i++;
-    } else if (c >= 0xdc00 && c <= 0xdfff) return true;
-  }
-  return false;
-}
-
-/** Throws the protocol's error for a key that is not valid. @param {unknown} key */
-export function checkKey(key) {
-  if (typeof key !== 'string') throw new ZooSyncError('bad_request', `key: must be a string, got ${key === null ? 'null' : typeof key}`);
-  if (key.length === 0) throw new ZooSyncError('invalid_key', 'key: must not be empty');
-  if (key.includes('\u0000')) throw new ZooSyncError('invalid_key', 'key: must not contain U+0000');
-  if (hasLoneSurrogate(key)) throw new ZooSyncError('invalid_key', 'key: contains a lone surrogate (not valid UTF-8)');
-  if (utf8Length(key) > MAX_KEY_BYTES) throw new ZooSyncError('invalid_key', `key: over ${MAX_KEY_BYTES} UTF-8 bytes`);
-}
-
-/**
- * Checks that value is a JSON value and returns its compact serialization
- * (the gateway measures sizes on the same form). Throws `bad_request` for
- * anything JSON cannot carry unchanged.
- * @param {unknown} value
- * @returns {string}
- */
-export function toJSONText(value) {
-  const seen = new Set();
-  /** @param {any} v @param {string} at @param {number} depth */
-  const walk = (v, at, depth) => {
-    if (depth > MAX_JSON_DEPTH) throw new ZooSyncError('bad_request', `value: nested deeper than ${MAX_JSON_DEPTH} levels`);
-    if (v === null || typeof v === 'boolean') return;
-    if (typeof v === 'number') {
-      if (!Number.isFinite(v)) throw new ZooSyncError('bad_request', `value${at}: ${v} is not a JSON number`);
-      return;
-    }
-    if (typeof v === 'string') {
-      if (hasLoneSurrogate(v)) throw new ZooSyncError('bad_request', `value${at}: string with a lone surrogate is not valid UTF-8`);
-      return;
-    }
-    if (typeof v !== 'object') throw new ZooSyncError('bad_request', `value${at}: a ${typeof v} is not a JSON value`);
-    if (seen.has(v)) throw new ZooSyncError('bad_request', `value${at}: circular reference`);
-    seen.add(v);
-    if (Array.isArray(v)) {
-      for (let i = 0; i < v.length; i++) {
-        if (!(i in v) || v[i] === undefined) throw new ZooSyncError('bad_request', `value${at}[${i}]: undefined is not a JSON value`);
-        walk(v[i], `${at}[${i}]`, depth + 1);
-      }
-    } else {
-      const proto = Object.getPrototypeOf(v);
-      if (proto !== Object.prototype && proto !== null) {
-        throw new ZooSyncError('bad_request', `value${at}: a ${(v.constructor && v.constructor.name) || 'non-plain object'} is not a JSON value`);
-      }
-      for (const k of Object.keys(v)) {
-        if (k.includes('\u0000') || hasLoneSurrogate(k)) throw new ZooSyncError('bad_request', `value${at}: member name ${JSON.stringify(k)} is not allowed`);
-        if (v[k] === undefined) continue; // dropped, as JSON.stringify does
-        walk(v[k], `${at}.${k}`, depth + 1);
-      }
-    }
-    seen.delete(v);
-  };
-  if (value === undefined) throw new ZooSyncError('bad_request', 'value: undefined is not a JSON value (use delete)');
-  walk(value, '', 0);
-  return JSON.stringify(value);
-}
-
-/** 64-bit FNV-1a of the UTF-8 bytes of s, as a BigInt. @param {string} s */
-export function fnv1a64(s) {
-  let h = 0xcbf29ce484222325n;
-  for (const b of enc.encode(s)) { h ^= BigInt(b); h = (h * 0x100000001b3n) & 0xffffffffffffffffn; }
-  return h;
-}
-
-/** The low 32 bits of fnv1a64(s), without BigInt (a product's low bits depend only on its factors' low bits). @param {string} s */
-function fnv1a64Low32(s) {
-  let h = 0x84222325;
-  for (const b of enc.encode(s)) h = Math.imul(h ^ b, 0x1b3) >>> 0;
-  return h;
-}
-
-/**
- * The znode that holds a record (docs/PROTOCOL.md, "ZooKeeper layout").
- * @param {string} root e.g. '/zoosync' @param {string} store @param {string} key
- */
-export function zkPath(root, store, key) {
-  const bb = (fnv1a64Low32(key) & 0xfff).toString(16).padStart(3, '0');
-  const dots = key === '.' || key === '..';
-  let name = '';
-  for (const b of enc.encode(key)) {
-    if (dots || b < 0x21 || b > 0x7e || b === 0x2f || b === 0x25) name += '%' + b.toString(16).toUpperCase().padStart(2, '0');
-    else name += String.fromCharCode(b);
-  }
-  return `${root.replace(/\/+$/, '')}/stores/${store}/r/${bb}/${name}`;
-}
-
-/**
- * A string whose UTF-16 code-unit order (IndexedDB's) is the code-point order
- * of s, which is the UTF-8 byte order the server uses. The two orders differ
- * only where one string has a surrogate (a character above U+FFFF) and the
- * other a code unit in U+E000..U+FFFF at the first difference: code units
- * U+D800..U+DFFF move up by 0x2000 and U+E000..U+FFFF down by 0x800, so
- * surrogates sort last. A bijection, so it keeps prefixes: k starts with p
- * exactly when orderKey(k) starts with orderKey(p). Identity for keys with no
- * code unit at or above U+D800.
- * @param {string} s
- */
-export function orderKey(s) {
-  if (!/[\ud800-\uffff]/.test(s)) return s;
-  let out = '';
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    out += String.fromCharCode(c < 0xd800 ? c : c < 0xe000 ? c + 0x2000 : c - 0x800);
-  }
-  return out;
-}
-
-/** The least string greater (in code-unit order) than every string that starts with p; null when none. @param {string} p */
-function prefixEnd(p) {
-  let i = p.length;
-  while (i > 0 && p.charCodeAt(i - 1) === 0xffff) i--;
-  if (i === 0) return null;
-  return p.slice(0, i - 1) + String.fromCharCode(p.charCodeAt(i - 1) + 1);
-}
-
-/** Compares two keys as the server does (UTF-8 bytes, that is code points). @param {string} a @param {string} b */
-export function compareKeys(a, b) {
-  const x = orderKey(a), y = orderKey(b);
-  return x < y ? -1 : x > y ? 1 : 0;
-}
 
 /**
  * Puts a record, keeping its index fields right: `o` on live records (the
@@ -318,86 +140,8 @@ async function inTx(idb, names, mode, fn) {
   return result;
 }
 
-/**
- * Waits ms, or less when one of the signals aborts. Whichever comes first
- * removes the timer and every listener this call added, so a long-lived
- * signal (the sync's lifetime) gains nothing per sleep.
- * @param {number} ms @param {...(AbortSignal|undefined)} signals
- */
-const sleep = (ms, ...signals) => new Promise((resolve) => {
-  const sigs = signals.filter(Boolean);
-  if (sigs.some((s) => s.aborted)) return resolve(undefined);
-  const t = setTimeout(done, ms);
-  function done() {
-    clearTimeout(t);
-    for (const s of sigs) s.removeEventListener('abort', done);
-    resolve(undefined);
-  }
-  for (const s of sigs) s.addEventListener('abort', done, { once: true });
-});
-
-function randomId(bytes = 8) {
-  const a = new Uint8Array(bytes);
-  globalThis.crypto.getRandomValues(a);
-  return Array.from(a, (b) => b.toString(16).padStart(2, '0')).join('');
-}
-
-const clone = (v) => (v === undefined ? undefined : JSON.parse(JSON.stringify(v)));
-const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
 const storeRange = (s) => IDBKeyRange.bound([s, ''], [s, []]);
 const idRange = (s) => IDBKeyRange.bound([s, 0], [s, Infinity]);
-
-/** A tiny event emitter. */
-class Emitter {
-  constructor() { /** @type {Map<string, Set<Function>>} */ this._l = new Map(); }
-  on(type, fn) {
-    if (!this._l.has(type)) this._l.set(type, new Set());
-    this._l.get(type).add(fn);
-    return () => this.off(type, fn);
-  }
-  off(type, fn) { const s = this._l.get(type); if (s) s.delete(fn); }
-  emit(type, arg) {
-    const s = this._l.get(type);
-    if (!s) return;
-    for (const fn of [...s]) {
-      try { fn(arg); } catch (e) { setTimeout(() => { throw e; }); }
-    }
-  }
-}
-
-function openIDB(factory, name) {
-  return new Promise((resolve, reject) => {
-    const r = factory.open(name, IDB_VERSION);
-    r.onupgradeneeded = () => {
-      const db = r.result;
-      const recs = db.objectStoreNames.contains(RECORDS) ? r.transaction.objectStore(RECORDS) : db.createObjectStore(RECORDS, { keyPath: ['s', 'k'] });
-      if (!recs.indexNames.contains('by_order')) {
-        // Version 1 had neither index: fill in o / t on every record, once.
-        recs.createIndex('by_order', ['s', 'o']);
-        recs.createIndex('by_tomb', ['s', 't']);
-        const c = recs.openCursor();
-        c.onsuccess = () => {
-          const cur = c.result;
-          if (!cur) return;
-          const rec = cur.value;
-          if (rec.d) { delete rec.o; rec.t = rec.c || ''; } else { delete rec.t; rec.o = orderKey(rec.k); }
-          cur.update(rec);
-          cur.continue();
-        };
-      }
-      if (!db.objectStoreNames.contains(MUTS)) {
-        const m = db.createObjectStore(MUTS, { keyPath: 'id' });
-        m.createIndex('by_store', ['s', 'id']);
-        m.createIndex('by_key', ['s', 'k']);
-      }
-      if (!db.objectStoreNames.contains(META)) db.createObjectStore(META, { keyPath: 'k' });
-      if (!db.objectStoreNames.contains(CONFLICTS)) db.createObjectStore(CONFLICTS, { keyPath: ['s', 'k'] });
-    };
-    r.onsuccess = () => resolve(r.result);
-    r.onerror = () => reject(r.error);
-    r.onblocked = () => { /* another tab holds an older version open: wait */ };
-  });
-}
 
 const metaGet = async (tx, k) => { const r = await rq(tx.objectStore(META).get(k)); return r ? r.v : undefined; };
 const metaPut = (tx, k, v) => rq(tx.objectStore(META).put({ k, v }));
@@ -1063,22 +807,6 @@ export class SyncDB {
   }
 }
 
-function errorInfo(err) {
-  /** @type {ErrorInfo} */
-  const info = { code: err.code || 'error', message: err.message || String(err) };
-  if (err.store) info.store = err.store;
-  if (err.status) info.status = err.status;
-  if (err.mutation) info.mutation = err.mutation;
-  if (err.errors) info.errors = err.errors;
-  if (err.group) info.group = err.group;
-  return info;
-}
-
-function errorFromInfo(info) {
-  const e = new ZooSyncError(info.code, info.message, { store: info.store, status: info.status, mutation: info.mutation, errors: info.errors, group: info.group });
-  return e;
-}
-
 // ------------------------------------------------------------------ syncing
 
 /** The leader's network side: one push worker and one pull/stream worker per store. */
@@ -1223,8 +951,6 @@ class Syncer {
     }
   }
 }
-
-const isTransient = (e) => ['network', 'timeout', 'stream_dead'].includes(e.code) || e.status === 429 || (e.status >= 500);
 
 /** The sync state machine of one store. */
 class StoreSync {
