@@ -1,10 +1,11 @@
 // Packaging (issue 12): `make install` lays out the files under PREFIX and
 // DESTDIR, the systemd unit is hardened and passes `systemd-analyze verify`
 // (skipped, with the reason, where systemd-analyze is missing), and the
-// gateway survives the unit's ExecReload (SIGHUP).
+// gateway survives the unit's ExecReload (SIGHUP). The client is ES modules
+// (issue 14): every one is installed, and --client-dir serves them.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { before } from 'node:test';
 import { setupEnv, it, startGateway, REPO, sleep } from '../lib/harness.mjs';
@@ -40,6 +41,10 @@ it('make install DESTDIR=... PREFIX=/usr: binaries, client, demo, docs, unit and
     'usr/lib/systemd/system/zoosyncd.service', 'etc/zoosync/zoosyncd.env.sample',
   ];
   for (const f of want) assert.ok(existsSync(path.join(dest, f)), `${f} installed`);
+  // The client's modules (issue 14): every one of client/lib.
+  const lib = readdirSync(path.join(REPO, 'client/lib')).filter((f) => f.endsWith('.js'));
+  assert.ok(lib.length > 0);
+  for (const f of lib) assert.ok(existsSync(path.join(dest, 'usr/share/zoosync/client/lib', f)), `client/lib/${f} installed`);
   for (const b of ['zoosyncd', 'zoosync']) {
     assert.ok(statSync(path.join(dest, 'usr/bin', b)).mode & 0o111, `${b} executable`);
     const v = spawnSync(path.join(dest, 'usr/bin', b), ['--version'], { encoding: 'utf8' });
@@ -88,4 +93,31 @@ it('SIGHUP (the unit\'s ExecReload) is logged and the gateway keeps serving', as
   assert.equal(r.status, 200);
   assert.match(readFileSync(gw.log, 'utf8'), /SIGHUP: reloading/);
   await gw.stop();
+});
+
+it('--client-dir serves the installed client: zoosync.js and every module it imports, as JavaScript', async () => {
+  const dest = path.join(env.tmp, 'dest-client');
+  makeInstall({ DESTDIR: dest, PREFIX: '/usr' });
+  const dir = path.join(dest, 'usr/share/zoosync/client');
+  const gw = await startGateway({ zk: env.zk.connect, root: env.root, args: ['--client-dir', dir] });
+  try {
+    // Follow the relative imports from the entry, as a browser does.
+    const todo = ['zoosync.js'];
+    const seen = new Set();
+    while (todo.length) {
+      const f = todo.pop();
+      if (seen.has(f)) continue;
+      seen.add(f);
+      const r = await request(gw.url, 'GET', '/client/' + f);
+      assert.equal(r.status, 200, `GET /client/${f}`);
+      assert.match(r.headers['content-type'], /^text\/javascript/, `GET /client/${f}: a JavaScript MIME type (module scripts need one)`);
+      for (const m of r.text.matchAll(/^(?:import|export)\s[^;'"(]*?['"](\.{1,2}\/[^'"]+)['"]/gm)) {
+        todo.push(path.posix.normalize(path.posix.join(path.posix.dirname(f), m[1])));
+      }
+    }
+    assert.ok(seen.size > 1, 'the entry imports modules');
+    for (const f of readdirSync(path.join(REPO, 'client/lib')).filter((x) => x.endsWith('.js'))) assert.ok(seen.has('lib/' + f), `lib/${f} is reached from zoosync.js`);
+  } finally {
+    await gw.stop();
+  }
 });

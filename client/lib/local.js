@@ -1,0 +1,383 @@
+// local.js: the local store and the change log. LocalStore owns the
+// IndexedDB connection; the rest of the client reaches IndexedDB only
+// through it: its reads and writes, and run(), which runs a function in one
+// IndexedDB transaction (the push, pull and conflict code write records,
+// mutations and meta together that way). The helpers below work inside
+// such a transaction.
+
+import { ZooSyncError } from './errors.js';
+import { hasLoneSurrogate, orderKey, prefixEnd } from './protocol.js';
+import {
+  RECORDS, MUTS, META, CONFLICTS, META_KEYS, IDX, withIndexFields, newRecord, newClientId,
+  pendingMutation, unresolvedConflict,
+} from './schema.js';
+
+/** @typedef {import('./schema.js').StoredRecord} StoredRecord */
+/** @typedef {import('./schema.js').StoredMutation} StoredMutation */
+/** @typedef {import('../zoosync.d.ts').Change} Change */
+/** @typedef {import('../zoosync.d.ts').RangeQuery} RangeQuery */
+
+/**
+ * A local write, validated: `value` is the client's own copy, `text` its JSON.
+ * @typedef {{op: 'put'|'delete', store: string, key: string, value?: any, text?: string}} WriteOp
+ */
+
+// ---- inside one IndexedDB transaction
+
+/** @param {IDBRequest} r @returns {Promise<any>} */
+export function rq(r) {
+  return new Promise((resolve, reject) => { r.onsuccess = () => resolve(r.result); r.onerror = () => reject(r.error); });
+}
+
+/** @param {IDBTransaction} tx @param {string} k @returns {Promise<any>} */
+export const metaGet = async (tx, k) => { const r = await rq(tx.objectStore(META).get(k)); return r ? r.v : undefined; };
+/** @param {IDBTransaction} tx @param {string} k @param {any} v @returns {Promise<any>} */
+export const metaPut = (tx, k, v) => rq(tx.objectStore(META).put({ k, v }));
+/** @param {IDBTransaction} tx @param {string} k */
+export const metaDelete = (tx, k) => { tx.objectStore(META).delete(k); };
+
+/** Every record of a store. @param {string} s */
+export const storeRange = (s) => IDBKeyRange.bound([s, ''], [s, []]);
+/** Every mutation of a store (index by_store). @param {string} s */
+export const idRange = (s) => IDBKeyRange.bound([s, 0], [s, Infinity]);
+
+/**
+ * Puts a record, keeping its index fields right: `o` on live records (the
+ * by_order index, range reads), `t` on tombstones (by_tomb, purging).
+ * @param {IDBObjectStore} recs @param {StoredRecord} rec
+ */
+export function putRec(recs, rec) {
+  return recs.put(withIndexFields(rec));
+}
+
+/**
+ * Allocates the client id (once) and `n` consecutive mutation ids inside the
+ * caller's write transaction.
+ * @param {IDBTransaction} tx @param {number} n
+ * @returns {Promise<{client: string, first: number}>}
+ */
+export async function allocIds(tx, n) {
+  let [client, next] = await Promise.all([metaGet(tx, META_KEYS.client), metaGet(tx, META_KEYS.nextId)]);
+  if (!client) { client = newClientId(); tx.objectStore(META).put({ k: META_KEYS.client, v: client }); }
+  next = next || 1;
+  tx.objectStore(META).put({ k: META_KEYS.nextId, v: next + n });
+  return { client, first: next };
+}
+
+/**
+ * Deletes the tombstones of a store whose deletion the feed has passed
+ * (cursor at or below the store's cursor) and that no pending mutation needs.
+ * A change older than the store's cursor can no longer arrive (older pages are
+ * ignored, and a later page shows each key in its latest state), so nothing
+ * is lost; a later create is pushed with base 0, which matches a deleted key.
+ * @param {IDBTransaction} tx @param {string} store @param {string|undefined} cursor
+ * @returns {Promise<number>} how many rows left
+ */
+export async function sweepTombstones(tx, store, cursor) {
+  const recs = tx.objectStore(RECORDS);
+  const keys = await rq(recs.index(IDX.byTomb).getAllKeys(IDBKeyRange.bound([store, ''], [store, cursor || ''])));
+  if (!keys.length) return 0;
+  const byKey = tx.objectStore(MUTS).index(IDX.byKey);
+  const pend = await Promise.all(keys.map((/** @type {any} */ pk) => rq(byKey.count(pk))));
+  let n = 0;
+  keys.forEach((/** @type {any} */ pk, /** @type {number} */ i) => { if (!pend[i]) { recs.delete(pk); n++; } });
+  return n;
+}
+
+/**
+ * The records of `keys` (one store), aligned with keys (undefined when absent;
+ * a key given twice gets the same object). One getAll over the keys' range
+ * when that range holds few other records (one count says), else one get per
+ * key; all requests issued at once either way.
+ * @param {IDBObjectStore} recs @param {string} store @param {string[]} keys
+ * @returns {Promise<(StoredRecord|undefined)[]>}
+ */
+export async function getRecords(recs, store, keys) {
+  const each = () => Promise.all(keys.map((k) => rq(recs.get([store, k]))));
+  if (keys.length < 16) return each();
+  let lo = keys[0], hi = keys[0];
+  for (const k of keys) { if (k < lo) lo = k; if (k > hi) hi = k; } // code-unit order, as IndexedDB compares strings
+  const range = IDBKeyRange.bound([store, lo], [store, hi]);
+  const n = await rq(recs.count(range));
+  if (n > 2 * keys.length + 64) return each();
+  /** @type {StoredRecord[]} */
+  const rows = n ? await rq(recs.getAll(range)) : [];
+  const by = new Map(rows.map((r) => [r.k, r]));
+  return keys.map((k) => by.get(k));
+}
+
+/** The pending mutations of one key. @param {IDBTransaction} tx @param {string} store @param {string} key @returns {Promise<number>} */
+export const pendingCount = (tx, store, key) => rq(tx.objectStore(MUTS).index(IDX.byKey).count([store, key]));
+
+/**
+ * Deletes mutations by id, a run of consecutive ids as one range (ids are integers).
+ * @param {IDBObjectStore} st @param {number[]} ids
+ */
+export function deleteIds(st, ids) {
+  const a = [...new Set(ids)].sort((x, y) => x - y);
+  for (let i = 0; i < a.length;) {
+    let j = i;
+    while (j + 1 < a.length && a[j + 1] === a[j] + 1) j++;
+    st.delete(i === j ? a[i] : IDBKeyRange.bound(a[i], a[j]));
+    i = j + 1;
+  }
+}
+
+/**
+ * The by_order index range of a range query (null when empty).
+ * @param {string} store @param {any} q
+ * @returns {{range: IDBKeyRange|null, limit: number|undefined, reverse: boolean}}
+ */
+export function keyRange(store, q) {
+  if (q === null || typeof q !== 'object') throw new ZooSyncError('bad_request', 'range: must be an object');
+  for (const f of Object.keys(q)) {
+    if (!['prefix', 'start', 'end', 'limit', 'reverse'].includes(f)) throw new ZooSyncError('bad_request', `range: unknown field ${JSON.stringify(f)}`);
+  }
+  for (const f of ['prefix', 'start', 'end']) {
+    const v = q[f];
+    if (v === undefined) continue;
+    if (typeof v !== 'string') throw new ZooSyncError('bad_request', `range.${f}: must be a string`);
+    if (hasLoneSurrogate(v)) throw new ZooSyncError('bad_request', `range.${f}: contains a lone surrogate`);
+  }
+  const { limit } = q;
+  if (limit !== undefined && !(Number.isInteger(limit) && limit >= 0)) throw new ZooSyncError('bad_request', 'range.limit: must be an integer >= 0');
+  if (q.reverse !== undefined && typeof q.reverse !== 'boolean') throw new ZooSyncError('bad_request', 'range.reverse: must be a boolean');
+  let lo = '', hi = /** @type {string|null} */ (null);
+  if (q.prefix) { lo = orderKey(q.prefix); hi = prefixEnd(lo); }
+  if (q.start !== undefined) { const x = orderKey(q.start); if (x > lo) lo = x; }
+  if (q.end !== undefined) { const x = orderKey(q.end); if (hi === null || x < hi) hi = x; }
+  const range = hi !== null && hi <= lo ? null : IDBKeyRange.bound([store, lo], [store, hi === null ? [] : hi], false, true);
+  return { range, limit, reverse: !!q.reverse };
+}
+
+/**
+ * Runs fn(tx) in one IndexedDB transaction and resolves after it committed
+ * (readwrite ones with durability `strict`). When fn throws, the transaction
+ * is aborted and nothing of it is written.
+ * @template T
+ * @param {IDBDatabase} idb @param {string[]} names @param {IDBTransactionMode} mode
+ * @param {(tx: IDBTransaction) => Promise<T>|T} fn
+ * @returns {Promise<T>}
+ */
+export async function inTx(idb, names, mode, fn) {
+  const tx = mode === 'readwrite' ? idb.transaction(names, mode, { durability: 'strict' }) : idb.transaction(names, mode);
+  const done = new Promise((resolve, reject) => {
+    tx.oncomplete = () => resolve(undefined);
+    tx.onerror = () => reject(tx.error);
+    tx.onabort = () => reject(tx.error || new ZooSyncError('aborted', 'IndexedDB transaction aborted'));
+  });
+  let result;
+  try {
+    result = await fn(tx);
+  } catch (e) {
+    try { tx.abort(); } catch { /* already finished */ }
+    await done.catch(() => {});
+    throw e;
+  }
+  await done;
+  return result;
+}
+
+// ---- the local store
+
+/** The local side of one database: its IndexedDB connection, records, change log, meta and kept conflicts. */
+export class LocalStore {
+  /**
+   * @param {IDBDatabase} idb
+   * @param {(ev: IDBVersionChangeEvent) => void} onVersionChange another connection deletes or upgrades the database
+   */
+  constructor(idb, onVersionChange) {
+    /** @private */ this._idb = idb;
+    /** @private @type {Map<string, any>} the stores' descriptions, as last fetched */
+    this._desc = new Map();
+    idb.onversionchange = onVersionChange;
+  }
+
+  /**
+   * Runs fn in one IndexedDB transaction over `names`; resolves after it committed.
+   * @template T
+   * @param {string[]} names @param {IDBTransactionMode} mode @param {(tx: IDBTransaction) => Promise<T>|T} fn
+   * @returns {Promise<T>}
+   */
+  run(names, mode, fn) { return inTx(this._idb, names, mode, fn); }
+
+  /** Closes the connection (idempotent). */
+  close() { this._idb.close(); }
+
+  /**
+   * Loads the stores' descriptions and, for each store whose mirrored prefix
+   * changed since the last open, starts it over: its cursor, progress and
+   * description go and a resync begins (its end drops the records the new
+   * prefix does not bring, unless pending).
+   * @param {string[]} stores @param {Map<string, string>} prefixes
+   */
+  async init(stores, prefixes) {
+    await this.run([META], 'readwrite', async (tx) => {
+      for (const s of stores) {
+        const [d, scope] = await Promise.all([metaGet(tx, META_KEYS.desc(s)), metaGet(tx, META_KEYS.scope(s))]);
+        const want = prefixes.get(s) || '';
+        if (scope !== undefined ? scope !== want : want !== '' && (await metaGet(tx, META_KEYS.cursor(s))) !== undefined) {
+          const r = await metaGet(tx, META_KEYS.resync(s));
+          await metaPut(tx, META_KEYS.resync(s), { epoch: ((r && r.epoch) || 0) + 1, active: true });
+          metaDelete(tx, META_KEYS.cursor(s));
+          metaDelete(tx, META_KEYS.initial(s));
+          metaDelete(tx, META_KEYS.desc(s));
+        } else if (d) this._desc.set(s, d);
+        if (scope !== want) await metaPut(tx, META_KEYS.scope(s), want);
+      }
+    });
+  }
+
+  /** A store's description as last fetched (undefined before). @param {string} store @returns {any} */
+  description(store) { return this._desc.get(store); }
+
+  /** Keeps a store's fresh description (memory, then meta). @param {string} store @param {any} d */
+  async saveDescription(store, d) {
+    this._desc.set(store, d);
+    await this.run([META], 'readwrite', (tx) => metaPut(tx, META_KEYS.desc(store), d));
+  }
+
+  /** @param {string} store @param {string} key @returns {Promise<StoredRecord|undefined>} */
+  record(store, key) { return this.run([RECORDS], 'readonly', (tx) => rq(tx.objectStore(RECORDS).get([store, key]))); }
+
+  /**
+   * Live records of a key range, in the server's key order.
+   * @param {string} store @param {RangeQuery} q @returns {Promise<{key: string, value: any}[]>}
+   */
+  async getAll(store, q) {
+    const { range, limit, reverse } = keyRange(store, q);
+    if (!range || limit === 0) return [];
+    /** @type {StoredRecord[]} */
+    const rows = await this.run([RECORDS], 'readonly', async (tx) => {
+      const idx = tx.objectStore(RECORDS).index(IDX.byOrder);
+      if (!reverse) return rq(limit === undefined ? idx.getAll(range) : idx.getAll(range, limit));
+      return new Promise((resolve, reject) => {
+        /** @type {StoredRecord[]} */
+        const out = [];
+        const c = idx.openCursor(range, 'prev');
+        c.onsuccess = () => {
+          const cur = c.result;
+          if (!cur || (limit !== undefined && out.length >= limit)) { resolve(out); return; }
+          out.push(cur.value);
+          if (limit !== undefined && out.length >= limit) resolve(out); else cur.continue();
+        };
+        c.onerror = () => reject(c.error);
+      });
+    });
+    return rows.map((r) => ({ key: r.k, value: r.v }));
+  }
+
+  /** How many live records a key range holds. @param {string} store @param {RangeQuery} q @returns {Promise<number>} */
+  async count(store, q) {
+    const { range, limit } = keyRange(store, q);
+    if (!range) return 0;
+    const n = await this.run([RECORDS], 'readonly', (tx) => rq(tx.objectStore(RECORDS).index(IDX.byOrder).count(range)));
+    return limit === undefined ? n : Math.min(n, limit);
+  }
+
+  /** @param {string} store @param {string} key @returns {Promise<import('../zoosync.d.ts').RecordMeta|undefined>} */
+  getMeta(store, key) {
+    return this.run([RECORDS, MUTS], 'readonly', async (tx) => {
+      /** @type {StoredRecord|undefined} */
+      const r = await rq(tx.objectStore(RECORDS).get([store, key]));
+      const pending = await pendingCount(tx, store, key);
+      if (!r && !pending) return undefined;
+      return { key, version: r ? r.ver : 0, cursor: (r && r.c) || null, deleted: r ? !!r.d : true, pending };
+    });
+  }
+
+  /** The client id (undefined before the first write). @returns {Promise<string|undefined>} */
+  clientId() { return this.run([META], 'readonly', (tx) => metaGet(tx, META_KEYS.client)); }
+
+  /** A store's feed cursor (undefined before the first pull). @param {string} store @returns {Promise<string|undefined>} */
+  cursor(store) { return this.run([META], 'readonly', (tx) => metaGet(tx, META_KEYS.cursor(store))); }
+
+  /** @param {string} [store] @returns {Promise<import('../zoosync.d.ts').PendingMutation[]>} */
+  async pendingMutations(store) {
+    /** @type {StoredMutation[]} */
+    const rows = await this.run([MUTS], 'readonly', (tx) => rq(tx.objectStore(MUTS).getAll()));
+    return rows.filter((m) => !store || m.s === store).map(pendingMutation);
+  }
+
+  /** @param {string} [store] @returns {Promise<import('../zoosync.d.ts').UnresolvedConflict[]>} */
+  async conflicts(store) {
+    /** @type {import('./schema.js').StoredConflict[]} */
+    const rows = await this.run([CONFLICTS], 'readonly', (tx) => rq(tx.objectStore(CONFLICTS).getAll()));
+    return rows.filter((c) => !store || c.s === store).map(unresolvedConflict);
+  }
+
+  /** @param {string} store @param {string} key @returns {Promise<void>} */
+  async forgetConflict(store, key) {
+    await this.run([CONFLICTS], 'readwrite', (tx) => rq(tx.objectStore(CONFLICTS).delete([store, key])));
+  }
+
+  /** Pending mutations, of one store or all. @param {string} [store] @returns {Promise<number>} */
+  countPending(store) {
+    return this.run([MUTS], 'readonly', (tx) => rq(store === undefined
+      ? tx.objectStore(MUTS).count()
+      : tx.objectStore(MUTS).index(IDX.byStore).count(idRange(store))));
+  }
+
+  /** How many mutations are pending, and when the oldest was written. @returns {Promise<{n: number, oldest: number|null}>} */
+  pendingSummary() {
+    return this.run([MUTS], 'readonly', async (tx) => {
+      const st = tx.objectStore(MUTS);
+      /** @type {number} */
+      const n = await rq(st.count());
+      let oldest = null;
+      if (n) {
+        const c = await rq(st.openCursor());
+        if (c) oldest = c.value.at;
+      }
+      return { n, oldest };
+    });
+  }
+
+  /**
+   * Writes records and their mutations in one IndexedDB transaction: the
+   * client id (the first time) and the next mutation ids, the records, the
+   * change log. Resolves, after the commit, with the changes per store.
+   * @param {WriteOp[]} ops validated
+   * @param {string|undefined} txId the `tx` group id of a transaction()
+   * @returns {Promise<Map<string, Change[]>>}
+   */
+  async write(ops, txId) {
+    const now = Date.now();
+    /** @type {Map<string, Change[]>} */
+    const changes = new Map();
+    await this.run([RECORDS, MUTS, META], 'readwrite', async (tx) => {
+      // Every read is issued at once (the ids and the previous records); the
+      // writes are then issued together, without waiting on each request.
+      const recs = tx.objectStore(RECORDS);
+      const muts = tx.objectStore(MUTS);
+      const idsP = allocIds(tx, ops.length);
+      const prevsP = new Set(ops.map((o) => o.store)).size === 1
+        ? getRecords(recs, ops[0].store, ops.map((o) => o.key))
+        : Promise.all(ops.map((o) => rq(recs.get([o.store, o.key]))));
+      const [{ first }, prevs] = await Promise.all([idsP, prevsP]);
+      /** @type {Map<string, StoredRecord>} the record as this transaction left it (a key written twice) */
+      const latest = new Map();
+      for (let i = 0; i < ops.length; i++) {
+        const o = ops[i];
+        const id = JSON.stringify([o.store, o.key]);
+        const prev = latest.has(id) ? latest.get(id) : prevs[i];
+        /** @type {StoredRecord} */
+        const rec = prev ? { ...prev } : newRecord(o.store, o.key);
+        rec.d = o.op === 'delete';
+        rec.v = o.op === 'put' ? o.value : undefined;
+        latest.set(id, rec);
+        putRec(recs, rec);
+        /** @type {StoredMutation} */
+        const m = { id: first + i, s: o.store, k: o.key, op: o.op, at: now };
+        if (o.op === 'put') m.v = o.value;
+        if (txId) m.tx = txId;
+        muts.add(m);
+        let list = changes.get(o.store);
+        if (!list) { list = []; changes.set(o.store, list); }
+        // o.value is the client's own copy (parsed from its JSON text); delivery clones it per subscriber.
+        list.push({ key: o.key, value: rec.v, deleted: rec.d, origin: 'local' });
+      }
+    });
+    return changes;
+  }
+}

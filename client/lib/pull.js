@@ -1,0 +1,231 @@
+// pull.js: the pull side of one store: feed pages (GET /changes) until
+// `more` is false, then the live event stream (GET /events), or polling
+// where a gateway has none. Each page or event is applied in one IndexedDB
+// transaction together with the new cursor (and the initial-sync progress).
+
+import { ZooSyncError } from './errors.js';
+import { readSSE } from './http.js';
+import { RECORDS, MUTS, META, META_KEYS, IDX } from './schema.js';
+import { rq, metaGet, metaPut, metaDelete, getRecords, putRec, sweepTombstones, storeRange, idRange } from './local.js';
+
+/** @typedef {import('./schema.js').StoredRecord} StoredRecord */
+/** @typedef {import('./schema.js').StoredProgress} StoredProgress */
+/** @typedef {import('./sync.js').StoreSync} StoreSync */
+/** @typedef {import('../zoosync.d.ts').Change} Change */
+
+/**
+ * One change of the feed (docs/PROTOCOL.md, Pull).
+ * @typedef {{key: string, value?: any, version: number, cursor: string, deleted?: boolean}} FeedChange
+ */
+
+/** The pull side of one store. */
+export class StorePull {
+  /** @param {StoreSync} ss */
+  constructor(ss) {
+    this.ss = ss;
+    this.store = ss.store;
+    this.local = ss.local;
+    this.host = ss.host;
+    /** @type {AbortController|null} the open event stream */
+    this.streamCtl = null;
+    /** @type {Promise<void>} applyRemote runs one at a time */
+    this.applyLock = Promise.resolve();
+  }
+
+  /** Closes the event stream, if one is open. */
+  abortStream() { if (this.streamCtl) this.streamCtl.abort(); }
+
+  /** Starts the store over: a resync from the beginning of the feed. */
+  async startResync() {
+    await this.local.run([META], 'readwrite', async (tx) => {
+      const r = await metaGet(tx, META_KEYS.resync(this.store));
+      const epoch = ((r && r.epoch) || 0) + 1;
+      await metaPut(tx, META_KEYS.resync(this.store), { epoch, active: true });
+      metaDelete(tx, META_KEYS.cursor(this.store));
+      metaDelete(tx, META_KEYS.initial(this.store));
+    });
+  }
+
+  /**
+   * Pulls pages until `more` is false; each page in its own IndexedDB transaction.
+   * @param {boolean|'one'} once 'one': a single page
+   */
+  async pullAll(once) {
+    const store = this.store;
+    const limit = this.ss.opts.pageSize || 1000;
+    const st = await this.local.run([META], 'readonly', async (tx) => ({
+      cursor: await metaGet(tx, META_KEYS.cursor(store)),
+      /** @type {StoredProgress|undefined} */
+      initial: await metaGet(tx, META_KEYS.initial(store)),
+    }));
+    /** @type {StoredProgress|null} */
+    let initial = st.initial || null;
+    if (!st.cursor || (initial && !initial.done)) {
+      const d = this.local.description(store);
+      initial = { received: (initial && initial.received) || 0, total: d ? d.records : null, done: false };
+      this.setProgress(initial);
+    }
+    let cursor = st.cursor;
+    for (;;) {
+      const q = `limit=${limit}` + (this.ss.prefix ? '&' + this.ss.pq() : '') + (cursor ? `&since=${encodeURIComponent(cursor)}` : '');
+      const r = await this.ss.gw.request('GET', `/v1/stores/${store}/changes?${q}`);
+      const page = r.json;
+      const isLast = !page.more;
+      if (initial && !initial.done) {
+        initial = { ...initial, received: initial.received + page.changes.length, done: isLast };
+        if (initial.total !== null && initial.received > initial.total) initial.total = initial.received;
+      }
+      await this.applyRemote(page.changes, page.cursor, { initial, finishResync: isLast });
+      cursor = page.cursor;
+      if (initial) this.setProgress(initial);
+      this.host.setStatus({ lastSyncAt: Date.now() });
+      if (isLast) break;
+      if (once === 'one') break;
+    }
+    if (initial && initial.done) this.setProgress(null);
+  }
+
+  /** The store's entry in the status' progress (null: none). @param {StoredProgress|null} p */
+  setProgress(p) {
+    /** @type {Record<string, import('../zoosync.d.ts').Progress>} */
+    const prog = { ...(this.host.progress() || {}) };
+    if (p) prog[this.store] = { received: p.received, total: p.total, done: !!p.done };
+    else delete prog[this.store];
+    this.host.setStatus({ progress: Object.keys(prog).length ? prog : null }, true);
+  }
+
+  /**
+   * Applies changes from the feed in one transaction, with the new cursor.
+   * A change never rolls a record back (its cursor must be greater) and never
+   * overwrites a record with pending local mutations.
+   * @param {FeedChange[]} changes @param {string|undefined} cursor
+   * @param {{initial?: StoredProgress|null, finishResync?: boolean}} [o]
+   * @returns {Promise<void>}
+   */
+  async applyRemote(changes, cursor, { initial = null, finishResync = false } = {}) {
+    const store = this.store;
+    const prefix = this.ss.prefix;
+    // Partial replication: a gateway that ignored ?prefix= sends more; keep only the prefix.
+    if (prefix) changes = changes.filter((c) => typeof c.key === 'string' && c.key.startsWith(prefix));
+    const run = async () => {
+      /** @type {Change[]} */
+      const out = [];
+      await this.local.run([RECORDS, MUTS, META], 'readwrite', async (tx) => {
+        const recs = tx.objectStore(RECORDS);
+        const ms = tx.objectStore(MUTS);
+        const [old, rs] = await Promise.all([metaGet(tx, META_KEYS.cursor(store)), metaGet(tx, META_KEYS.resync(store))]);
+        /** @type {number|null} */
+        const epoch = rs && rs.active ? rs.epoch : null;
+        if (old && cursor && cursor < old && !epoch) return; // an older page than what we have: nothing new
+        const anyPending = (await rq(ms.index(IDX.byStore).count(idRange(store)))) > 0;
+        const prevs = await getRecords(recs, store, changes.map((c) => c.key));
+        const pends = anyPending ? await Promise.all(changes.map((c) => rq(ms.index(IDX.byKey).count([store, c.key])))) : null;
+        changes.forEach((c, i) => {
+          const prev = prevs[i];
+          if (prev && prev.c && c.cursor <= prev.c) { if (epoch !== null && prev.e !== epoch) { prev.e = epoch; putRec(recs, prev); } return; }
+          if (pends && pends[i]) { if (prev && epoch !== null) { prev.e = epoch; putRec(recs, prev); } return; }
+          if (c.deleted) {
+            // Nothing pending: the row goes (no tombstone; see sweepTombstones).
+            if (prev) recs.delete([store, c.key]);
+            if (prev && !prev.d) out.push({ key: c.key, value: undefined, deleted: true, origin: 'remote' });
+            return;
+          }
+          /** @type {StoredRecord} */
+          const rec = { s: store, k: c.key, d: false, v: c.value, ver: c.version, c: c.cursor, e: epoch !== null ? epoch : (prev ? prev.e : 0) };
+          putRec(recs, rec);
+          out.push({ key: c.key, value: rec.v, deleted: false, origin: 'remote' });
+        });
+        if (cursor && (!old || cursor > old || epoch !== null)) await metaPut(tx, META_KEYS.cursor(store), cursor);
+        const now = cursor && old && cursor < old && epoch === null ? old : (cursor || old);
+        if (now) await sweepTombstones(tx, store, now);
+        if (initial) await metaPut(tx, META_KEYS.initial(store), initial);
+        if (epoch !== null && finishResync) {
+          // Drop what the server no longer has (unless pending locally or newer than the snapshot).
+          /** @type {StoredRecord[]} */
+          const all = await rq(recs.getAll(storeRange(store)));
+          const stale = all.filter((r) => !(r.e === epoch || (r.c && cursor && r.c > cursor)));
+          const ps = await Promise.all(stale.map((r) => rq(ms.index(IDX.byKey).count([store, r.k]))));
+          stale.forEach((r, i) => {
+            if (ps[i]) return;
+            recs.delete([store, r.k]);
+            if (!r.d) out.push({ key: r.k, value: undefined, deleted: true, origin: 'remote' });
+          });
+          await metaPut(tx, META_KEYS.resync(store), { epoch, active: false });
+        }
+      });
+      if (out.length) this.host.deliver(store, out);
+    };
+    const p = this.applyLock.then(run);
+    this.applyLock = p.catch(() => {});
+    return p;
+  }
+
+  /** Holds the event stream until it ends; applies each event. */
+  async live() {
+    const store = this.store;
+    const gw = this.ss.gw;
+    const cursor = await this.local.cursor(store);
+    const ctl = new AbortController();
+    this.streamCtl = ctl;
+    const keepalive = this.ss.opts.keepaliveMs || 15000;
+    /** @type {import('./http.js').OpenStream} */
+    let res;
+    try {
+      const q = [this.ss.pq(), cursor ? `since=${encodeURIComponent(cursor)}` : ''].filter(Boolean).join('&');
+      res = await gw.stream(`/v1/stores/${store}/events` + (q ? '?' + q : ''), {
+        signal: ctl.signal, headers: { Accept: 'text/event-stream', ...(cursor ? { 'Last-Event-ID': cursor } : {}) },
+        timeoutMs: Math.max(2 * keepalive, 2000),
+      });
+    } catch (e) {
+      this.streamCtl = null;
+      const err = /** @type {ZooSyncError} */ (e);
+      if (err.status === 404 && err.code === 'not_found') return this.poll(); // a gateway without /events
+      throw err;
+    }
+    const base = res.base;
+    const tokenAtOpen = gw.token; // the token this stream was opened with
+    this.host.setStatus({ connected: true, lastSyncAt: Date.now() });
+    this.ss.streamOpened();
+    let dead = false;
+    /** @type {ReturnType<typeof setTimeout>|undefined} */
+    let timer;
+    const arm = () => { clearTimeout(timer); timer = setTimeout(() => { dead = true; ctl.abort(); }, 2 * keepalive); };
+    arm();
+    try {
+      await readSSE(res.body, arm, async (ev) => {
+        if (ev.event === 'resync') throw new ZooSyncError('cursor_expired', 'the event stream asks for a resync');
+        if (ev.event === 'reauth') throw new ZooSyncError('reauth', `the event stream asks for a fresh token: ${ev.data}`);
+        if (ev.event !== 'change' && ev.event !== 'message') return;
+        const data = JSON.parse(ev.data);
+        await this.applyRemote(data.changes || [], data.cursor || ev.id);
+        this.host.setStatus({ lastSyncAt: Date.now() });
+      });
+    } catch (e) {
+      if (e instanceof ZooSyncError && e.code === 'cursor_expired') throw e;
+      if (e instanceof ZooSyncError && e.code === 'reauth') {
+        // The token expired (or was revoked): ask token() again, then reopen from the cursor at once.
+        gw.refreshToken(tokenAtOpen);
+        return;
+      }
+      if (this.ss.stopped) throw new ZooSyncError('aborted', 'stopped');
+      if (dead) { gw.failover(base); throw new ZooSyncError('stream_dead', `event stream from ${base}: silent for ${2 * keepalive} ms`); }
+      if (!this.host.online()) throw new ZooSyncError('aborted', 'offline');
+      gw.failover(base);
+      throw new ZooSyncError('network', `event stream from ${base}: ${e && /** @type {any} */ (e).message}`);
+    } finally {
+      clearTimeout(timer);
+      res.close();
+      this.streamCtl = null;
+      this.host.setStatus({ connected: false });
+    }
+    // Closed by the server (shutting down): reconnect, preferably elsewhere.
+    gw.failover(base);
+  }
+
+  /** Without /events: pull now and then. */
+  async poll() {
+    this.host.setStatus({ connected: true });
+    await this.ss.sleepPull(this.ss.opts.pollMs || 2000);
+    this.host.setStatus({ connected: false });
+  }
+}

@@ -1,0 +1,310 @@
+// push.js: the push side of one store: the change log goes to the gateway
+// in batches, and each answer is applied in one IndexedDB transaction
+// (results, rejected mutations and keys to restore together), then the
+// restores and the conflicts (conflicts.js).
+
+import { ZooSyncError, isTransient } from './errors.js';
+import { MAX_MUTATIONS_PER_PUSH, utf8Length } from './protocol.js';
+import { RECORDS, MUTS, META, META_KEYS, IDX, mutationInfo } from './schema.js';
+import { rq, metaGet, metaPut, metaDelete, getRecords, deleteIds, putRec, sweepTombstones, pendingCount, idRange } from './local.js';
+import { resolveConflicts } from './conflicts.js';
+
+/** @typedef {import('./schema.js').StoredMutation} StoredMutation */
+/** @typedef {import('./schema.js').StoredRecord} StoredRecord */
+/** @typedef {import('./sync.js').StoreSync} StoreSync */
+/** @typedef {import('../zoosync.d.ts').Change} Change */
+
+/** Statuses that keep the queue (and report, and retry with backoff) rather than drop a mutation. */
+const NON_RETRYABLE_KEEP = new Set([401, 403]);
+
+/**
+ * One push result (docs/PROTOCOL.md, Push).
+ * @typedef {{id: number, status: 'applied'|'duplicate'|'conflict'|'rejected', version?: number, cursor?: string, current?: {value: any, version: number}|null, reason?: string, errors?: any[]}} PushResult
+ */
+
+/** The push side of one store. */
+export class StorePush {
+  /** @param {StoreSync} ss */
+  constructor(ss) {
+    this.ss = ss;
+    this.store = ss.store;
+    this.local = ss.local;
+    this.host = ss.host;
+  }
+
+  /** Pushes until this store has no pending mutation. */
+  async pushAll() {
+    await this.restoreKeys();
+    for (;;) {
+      if (this.ss.stopped) throw new ZooSyncError('aborted', 'stopped');
+      const batch = await this.readBatch();
+      if (!batch.units.length) return;
+      await this.sendUnits(batch.client, batch.units);
+      this.host.refreshPending();
+    }
+  }
+
+  /**
+   * Reads the longest prefix of the queue that can go in one request: at
+   * most 1000 mutations and maxPushBytes, cut before a key repeats, `tx`
+   * groups whole; each key's first mutation gets its `base`.
+   * @returns {Promise<{client: string, units: StoredMutation[][]}>}
+   */
+  async readBatch() {
+    return this.local.run([MUTS, RECORDS, META], 'readonly', async (tx) => {
+      /** @type {[string, StoredMutation[]]} */
+      const [client, rows] = await Promise.all([
+        metaGet(tx, META_KEYS.client),
+        rq(tx.objectStore(MUTS).index(IDX.byStore).getAll(idRange(this.store), MAX_MUTATIONS_PER_PUSH + 1)),
+      ]);
+      /** @type {StoredMutation[][]} */
+      const units = [];
+      const keys = new Set();
+      let count = 0, bytes = 0;
+      const maxBytes = this.ss.opts.maxPushBytes || 1 << 20;
+      let i = 0;
+      while (i < rows.length) {
+        let j = i + 1;
+        if (rows[i].tx) while (j < rows.length && rows[j].tx === rows[i].tx) j++;
+        const unit = rows.slice(i, j);
+        if (rows[i].tx && j === rows.length && rows.length > MAX_MUTATIONS_PER_PUSH && units.length) break; // group may go on
+        const ukeys = new Set(unit.map((m) => m.k));
+        if ([...ukeys].some((k) => keys.has(k))) break;
+        const ubytes = unit.reduce((a, m) => a + 100 + m.k.length * 3 + (m.op === 'put' ? utf8Length(JSON.stringify(m.v)) : 0), 0);
+        if (units.length && (count + unit.length > MAX_MUTATIONS_PER_PUSH || bytes + ubytes > maxBytes)) break;
+        for (const k of ukeys) keys.add(k);
+        count += unit.length; bytes += ubytes;
+        units.push(unit);
+        i = j;
+      }
+      // Bases: the server version each key's local state is based on.
+      const recs = tx.objectStore(RECORDS);
+      /** @type {StoredMutation[]} */
+      const firsts = [];
+      for (const unit of units) {
+        const seen = new Set();
+        for (const m of unit) {
+          if (!seen.has(m.k)) { firsts.push(m); seen.add(m.k); } else m.base = undefined; // later member of the same group on the same key
+        }
+      }
+      const rs = await getRecords(recs, this.store, firsts.map((m) => m.k));
+      firsts.forEach((m, i) => { const r = rs[i]; m.base = r ? r.ver || 0 : 0; });
+      return { client, units };
+    });
+  }
+
+  /**
+   * Sends units; a unit the server rejects for good is isolated by halving.
+   * @param {string} client @param {StoredMutation[][]} units
+   * @returns {Promise<void>}
+   */
+  async sendUnits(client, units) {
+    const muts = units.flat();
+    const body = {
+      client,
+      mutations: muts.map((m) => {
+        /** @type {any} */
+        const o = { id: m.id, key: m.k, op: m.op };
+        if (m.op === 'put') o.value = m.v;
+        if (m.base !== undefined) o.base = m.base;
+        if (m.tx) o.tx = m.tx;
+        return o;
+      }),
+    };
+    let res;
+    try {
+      res = await this.ss.gw.request('POST', `/v1/stores/${this.store}/push`, { body });
+    } catch (e) {
+      const err = /** @type {ZooSyncError} */ (e);
+      if (err.code === 'aborted' || isTransient(err)) throw err;
+      if ((err.status !== undefined && NON_RETRYABLE_KEEP.has(err.status)) || err.code === 'store_not_found') throw Object.assign(err, { store: this.store });
+      if (err.status !== undefined && err.status >= 400 && err.status < 500) {
+        if (units.length > 1) {
+          const mid = Math.ceil(units.length / 2);
+          await this.sendUnits(client, units.slice(0, mid));
+          await this.sendUnits(client, units.slice(mid));
+          return;
+        }
+        await this.rejectUnit(units[0], err);
+        return;
+      }
+      throw err;
+    }
+    await this.applyResults(muts, res.json);
+  }
+
+  /**
+   * A unit the server rejected for good: report it, drop it, restore the server's state.
+   * @param {StoredMutation[]} unit @param {ZooSyncError} e
+   */
+  async rejectUnit(unit, e) {
+    const changed = await this.local.run([MUTS], 'readwrite', async (tx) => {
+      const st = tx.objectStore(MUTS);
+      for (const m of unit) st.delete(m.id);
+      const lefts = await Promise.all(unit.map((m) => pendingCount(tx, this.store, m.k)));
+      return unit.filter((m, i) => !lefts[i]).map((m) => m.k);
+    });
+    const mutation = unit.length === 1 ? mutationInfo(unit[0], this.store) : unit.map((m) => mutationInfo(m, this.store));
+    const err = new ZooSyncError(e.code, `${this.store}: mutation ${unit.map((m) => m.id).join(',')} rejected by the server: ${e.message}`,
+      { status: e.status, store: this.store, mutation, details: e.details });
+    this.host.reportError(err);
+    this.host.refreshPending();
+    if (e.code === 'value_too_large') await this.ss.loadDesc().catch(() => {}); // the limit may have been lowered
+    await this.refetch([...new Set(changed)]).catch(() => {});
+  }
+
+  /**
+   * Adopts the server's present state of keys that have no pending mutation
+   * (a key with one only takes the server's version as its base).
+   * @param {string[]} keys
+   */
+  async refetch(keys) {
+    for (const k of keys) {
+      /** @type {{value?: any, version?: number, cursor?: string, deleted: boolean}} */
+      let state;
+      try {
+        const r = await this.ss.gw.request('GET', `/v1/stores/${this.store}/records/${encodeURIComponent(k)}`);
+        state = { value: r.json.value, version: r.json.version, cursor: r.json.cursor, deleted: false };
+      } catch (e) {
+        const err = /** @type {ZooSyncError} */ (e);
+        if (err.code !== 'not_found' && err.status !== 404 && err.status !== 403) throw err; // 403: the token may not read it
+        state = { deleted: true };
+      }
+      /** @type {Change|null} */
+      const out = await this.local.run([RECORDS, MUTS], 'readwrite', async (tx) => {
+        const pend = await pendingCount(tx, this.store, k);
+        const recs = tx.objectStore(RECORDS);
+        /** @type {StoredRecord|undefined} */
+        const had = await rq(recs.get([this.store, k]));
+        /** @type {StoredRecord} */
+        const rec = had || { s: this.store, k, ver: 0, c: '', e: 0, d: true };
+        if (pend) { if (state.version) { rec.ver = state.version; putRec(recs, rec); } return null; }
+        const before = JSON.stringify([!!rec.d, rec.d ? null : rec.v]);
+        if (state.deleted) { rec.d = true; rec.v = undefined; } else {
+          rec.d = false; rec.v = state.value; rec.ver = /** @type {number} */ (state.version);
+          if (state.cursor && state.cursor > (rec.c || '')) rec.c = state.cursor;
+        }
+        if (rec.d) recs.delete([this.store, k]); // nothing pending needs a tombstone
+        else putRec(recs, rec);
+        return before === JSON.stringify([!!rec.d, rec.d ? null : rec.v]) ? null : { key: k, value: rec.v, deleted: !!rec.d, origin: 'remote' };
+      });
+      if (out) this.host.deliver(this.store, [out]);
+    }
+  }
+
+  /**
+   * Applies a push response: one IndexedDB transaction, then restores and
+   * conflicts. A `rejected` mutation leaves the queue in that transaction, and
+   * its key is queued for a restore from the server (meta `restore:<store>`,
+   * so a crash or a failed GET does not lose it); a rejected `tx` group is
+   * undone whole, whatever its other members' results say.
+   * @param {StoredMutation[]} muts what was sent @param {{results?: PushResult[]}} body the answer
+   */
+  async applyResults(muts, body) {
+    const byId = new Map(muts.map((m) => [m.id, m]));
+    const results = (body.results || []).filter((r) => byId.has(r.id));
+    const mut = (/** @type {PushResult} */ r) => /** @type {StoredMutation} */ (byId.get(r.id));
+    const badTx = new Set(results.filter((r) => r.status === 'rejected' && mut(r).tx).map((r) => mut(r).tx));
+    /** @type {{m: StoredMutation, r: PushResult}[]} */
+    const conflicts = [];
+    /** @type {string[]} */
+    const dups = [];
+    /** @type {{m: StoredMutation, reason: string, errors?: any[]}[]} */
+    let rejected = [];
+    await this.local.run([MUTS, RECORDS, META], 'readwrite', async (tx) => {
+      const ms = tx.objectStore(MUTS);
+      const recs = tx.objectStore(RECORDS);
+      /** @type {{m: StoredMutation, r: PushResult}[]} */
+      const applied = [];
+      /** @type {number[]} */
+      const gone = [];
+      for (const r of results) {
+        const m = mut(r);
+        if (r.status === 'rejected' || (m.tx && badTx.has(m.tx))) {
+          rejected.push({ m, reason: r.status === 'rejected' ? String(r.reason || 'rejected') : 'tx_aborted', errors: r.errors });
+          continue;
+        }
+        if (r.status === 'conflict') { conflicts.push({ m, r }); continue; }
+        gone.push(m.id);
+        if (r.status === 'duplicate') { dups.push(m.k); continue; }
+        applied.push({ m, r });
+      }
+      if (rejected.length) {
+        // Only those still queued: a retried request's answer is handled once.
+        const still = await Promise.all(rejected.map((x) => rq(ms.getKey(x.m.id))));
+        rejected = rejected.filter((x, i) => still[i] !== undefined);
+        for (const x of rejected) gone.push(x.m.id);
+        if (rejected.length) {
+          const prev = (await metaGet(tx, META_KEYS.restore(this.store))) || [];
+          await metaPut(tx, META_KEYS.restore(this.store), [...new Set([...prev, ...rejected.map((x) => x.m.k)])]);
+        }
+      }
+      deleteIds(ms, gone);
+      if (applied.length) {
+        // One read per key, all issued at once; results apply in order on the in-memory record.
+        const keys = [...new Set(applied.map((a) => a.m.k))];
+        const got = await getRecords(recs, this.store, keys);
+        const byKey = new Map(keys.map((k, i) => [k, got[i]]));
+        const dirty = new Set();
+        for (const { m, r } of applied) {
+          const rec = byKey.get(m.k);
+          if (!rec) continue;
+          if (Number.isInteger(r.version)) rec.ver = /** @type {number} */ (r.version);
+          else if (m.op === 'delete') rec.ver = rec.ver || 0;
+          if (r.cursor && r.cursor > (rec.c || '')) rec.c = r.cursor;
+          dirty.add(m.k);
+        }
+        for (const k of dirty) putRec(recs, /** @type {StoredRecord} */ (byKey.get(k)));
+      }
+      if (gone.length) await sweepTombstones(tx, this.store, await metaGet(tx, META_KEYS.cursor(this.store)));
+    });
+    if (rejected.length) {
+      this.host.refreshPending();
+      await this.restoreKeys().catch((e) => { this.ss.requestPush(); if (e.code !== 'aborted') this.ss.reportError(e); });
+      this.reportRejected(rejected);
+    }
+    if (dups.length) await this.refetch([...new Set(dups)]).catch(() => {});
+    if (conflicts.length) await resolveConflicts(this.ss, conflicts);
+  }
+
+  /** Restores the keys of rejected mutations from the server (meta `restore:<store>`), then forgets them. */
+  async restoreKeys() {
+    const key = META_KEYS.restore(this.store);
+    /** @type {string[]|undefined} */
+    const keys = await this.local.run([META], 'readonly', (tx) => metaGet(tx, key));
+    if (!keys || !keys.length) return;
+    await this.refetch(keys);
+    await this.local.run([META], 'readwrite', async (tx) => {
+      /** @type {string[]} */
+      const now = (await metaGet(tx, key)) || [];
+      const left = now.filter((k) => !keys.includes(k));
+      if (left.length) await metaPut(tx, key, left); else metaDelete(tx, key);
+    });
+  }
+
+  /**
+   * One `error` event per rejected mutation with a reason of its own (a group's
+   * `tx_aborted` members ride along in `group`); code = the reason.
+   * @param {{m: StoredMutation, reason: string, errors?: any[]}[]} list
+   */
+  reportRejected(list) {
+    /** @type {Map<string, {m: StoredMutation, reason: string, errors?: any[]}[]>} */
+    const groups = new Map();
+    for (const x of list) {
+      if (!x.m.tx) continue;
+      let g = groups.get(x.m.tx);
+      if (!g) { g = []; groups.set(x.m.tx, g); }
+      g.push(x);
+    }
+    const own = list.filter((x) => x.reason !== 'tx_aborted');
+    for (const members of groups.values()) if (!members.some((x) => x.reason !== 'tx_aborted')) own.push(members[0]);
+    for (const x of own) {
+      const members = x.m.tx ? groups.get(x.m.tx) : undefined;
+      const group = members ? members.map((y) => mutationInfo(y.m, this.store)) : undefined;
+      const err = new ZooSyncError(x.reason, `${this.store}/${x.m.k}: mutation ${x.m.id} rejected by the server (${x.reason})` +
+        (group && group.length > 1 ? `; its tx group of ${group.length} is undone` : ''),
+      { store: this.store, mutation: mutationInfo(x.m, this.store), errors: Array.isArray(x.errors) ? x.errors : [], group });
+      this.host.reportError(err);
+    }
+  }
+}
