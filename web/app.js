@@ -258,7 +258,13 @@ async function renderStatus(s = db.status) {
   $('st-pending').className = 'v' + (s.pending ? ' warn' : '');
   $('st-last').textContent = fmtAgo(s.lastSyncAt);
   $('st-leader').textContent = s.leader ? 'syncing' : 'follower';
-  const cur = await db.cursor(STORE);
+  let cur;
+  try {
+    cur = await db.cursor(STORE);
+  } catch (e) {
+    if (closed || loggingOut || (e && e.code === 'closed')) return; // closing (log out): the 'close' handler says it
+    throw e;
+  }
   $('st-cursor').textContent = cur || '—';
   $('st-cursor').title = cur ? 'The position of this copy in the changes feed (ZooKeeper zxid, key digest, version)' : '';
   const p = s.progress && s.progress[STORE];
@@ -272,6 +278,7 @@ async function renderStatus(s = db.status) {
   markPending();
 }
 db.on('status', (s) => renderStatus(s));
+let loggingOut = false;
 const ticker = setInterval(() => renderStatus(), 1000);
 
 $('offline').addEventListener('change', (e) => {
@@ -306,7 +313,6 @@ $('clear').addEventListener('click', async () => {
 
 // Log out: every tab of this user stops syncing and this browser's copy is
 // deleted (destroy()). With writes not yet pushed it asks first.
-let loggingOut = false;
 $('logout').addEventListener('click', async () => {
   loggingOut = true;
   try {
