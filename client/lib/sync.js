@@ -111,6 +111,8 @@ export class StoreSync {
     this.pushWake = new AbortController();
     this.pullWake = new AbortController();
     this.pushWanted = true;
+    /** @type {Promise<void>|null} the latest push round, settled (never rejects) */
+    this.pushRound = null;
     this.fails = { push: 0, pull: 0 };
     this.notBefore = { push: 0, pull: 0 };
     /** @type {Promise<void>[]} */
@@ -231,8 +233,12 @@ export class StoreSync {
       if (this.stopped) break;
       if (!this.pushWanted) { await this.sleepPush(this.opts.checkIntervalMs || 2000); continue; }
       this.pushWanted = false;
+      const round = this.push.pushAll();
+      // what syncNow waits for: a round's last answer handled (a rejected
+      // mutation's key restored), not only the queue empty
+      this.pushRound = round.then(() => {}, () => {});
       try {
-        await this.push.pushAll();
+        await round;
         this.fails.push = 0;
         this.host.setStatus({ error: null, lastSyncAt: Date.now() });
       } catch (e) {
@@ -278,6 +284,7 @@ export class StoreSync {
       if (n === 0) break;
       await sleep(50, signal || undefined);
     }
+    if (this.pushRound) await this.pushRound; // the round that emptied the queue has finished with its answers
     if (signal && signal.aborted) return;
     await this.pull.pullAll(true).catch((e) => { if (e.code === 'cursor_expired' || e.code === 'invalid_cursor') this.pullWake.abort(); else throw e; });
   }
