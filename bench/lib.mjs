@@ -97,16 +97,25 @@ export function tmp(name) {
 }
 
 /** Starts a standalone ZooKeeper (fsync on) with the benchmark JVM settings. */
-export function startZk(name, { heap = '1g' } = {}) {
+export function startZk(name, { heap = '1g', nodes = 1 } = {}) {
   const dir = path.join(tmp(name), `zk${live.zks.size + 1}`);
   live.zks.add(dir);
   const env = { ...process.env, JAVA: path.join(BENCH, 'zk-java.sh'), BENCH_ZK_HEAP: heap };
-  execFileSync(ZK_SH, ['start', dir], { env, stdio: ['ignore', 'ignore', 'inherit'], timeout: 90000 });
+  execFileSync(ZK_SH, ['start', dir, String(nodes)], { env, stdio: ['ignore', 'ignore', 'inherit'], timeout: 180000 });
   const connect = readFileSync(path.join(dir, 'connect'), 'utf8').trim();
   const pid = Number(readFileSync(path.join(dir, 'node1', 'pid'), 'utf8'));
   return {
     dir, connect, pid,
     stop() { execFileSync(ZK_SH, ['stop', dir], { stdio: 'ignore', timeout: 30000 }); live.zks.delete(dir); },
+    /** [{ i, pid, port, mode }] of every node (mode: leader, follower, standalone, down). */
+    status() {
+      return execFileSync(ZK_SH, ['status', dir], { timeout: 30000 }).toString().trim().split('\n')
+        .map((l) => { const [i, pid, port, mode] = l.split(/\s+/); return { i: Number(i), pid: Number(pid), port: Number(port), mode }; });
+    },
+    stopNode(i) { execFileSync(ZK_SH, ['stop-node', dir, String(i)], { stdio: 'ignore', timeout: 60000 }); },
+    startNode(i) {
+      execFileSync(ZK_SH, ['start-node', dir, String(i)], { env: { ...env, ZK_START_TIMEOUT: '280' }, stdio: 'ignore', timeout: 300000 });
+    },
     /** Stops the (first) server and starts it again with the same heap; returns when it serves. */
     async restart(downMs = 1000) {
       execFileSync(ZK_SH, ['stop-node', dir, '1'], { stdio: 'ignore', timeout: 60000 });

@@ -25,7 +25,7 @@ BUILD="${1:-}"
 shift
 BUILD="$(cd "$BUILD" 2>/dev/null && pwd)" || { echo "bench/run.sh: no build dir $1" >&2; exit 2; }
 SMOKE=""
-ONLY="B1,B2,B3,B4,B5,B6,B7,B8,B9,B10,B11"
+ONLY="B1,B2,B3,B4,B5,B6,B6c,B7,B8,B9,B10,B11"
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) SMOKE="--smoke" ;;
@@ -100,6 +100,7 @@ selected B3 && run B3 store.mjs --case B3
 selected B4 && run B4 fanout.mjs
 selected B5 && run B5 idle.mjs
 selected B6 && run B6 store.mjs --case B6
+selected B6c && run B6c leader.mjs
 # B7 and B8 share one run (one gateway, two browser profiles).
 if selected B7 && selected B8; then run B7,B8 browser.mjs --case all
 elif selected B7; then run B7 browser.mjs --case B7
