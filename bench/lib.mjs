@@ -97,10 +97,10 @@ export function tmp(name) {
 }
 
 /** Starts a standalone ZooKeeper (fsync on) with the benchmark JVM settings. */
-export function startZk(name, { heap = '1g', nodes = 1 } = {}) {
+export function startZk(name, { heap = '1g', nodes = 1, tickMs } = {}) {
   const dir = path.join(tmp(name), `zk${live.zks.size + 1}`);
   live.zks.add(dir);
-  const env = { ...process.env, JAVA: path.join(BENCH, 'zk-java.sh'), BENCH_ZK_HEAP: heap };
+  const env = { ...process.env, JAVA: path.join(BENCH, 'zk-java.sh'), BENCH_ZK_HEAP: heap, ...(tickMs ? { ZK_TICK_MS: String(tickMs) } : {}) };
   execFileSync(ZK_SH, ['start', dir, String(nodes)], { env, stdio: ['ignore', 'ignore', 'inherit'], timeout: 180000 });
   const connect = readFileSync(path.join(dir, 'connect'), 'utf8').trim();
   const pid = Number(readFileSync(path.join(dir, 'node1', 'pid'), 'utf8'));
