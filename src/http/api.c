@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "http/metrics_page.h"
 #include "http/route.h"
 #include "http/static.h"
 #include "schema/schema.h"
@@ -25,17 +26,16 @@
 #define LOAD_MS 5000
 #define CHANGES_PAGE_BYTES (8 * 1024 * 1024) /* a page stops early past this (more: true) */
 
+/* The metrics' route labels, by route_id. */
 static const char *const route_names[] = {"other", "stores", "store", "record", "push", "changes", "events", "static"};
 #define ROUTES (sizeof route_names / sizeof route_names[0])
-static const char *const code_classes[] = {"2xx", "3xx", "4xx", "5xx"};
 
 struct api {
     api_config cfg;
     push_env push;
-    zs_limit *rate;       /* --rate-limit (NULL: off) */
-    zs_hist http[ROUTES][4]; /* handler time by route and status class (atomics: no lock) */
-    GMutex mu;            /* guards the counters below */
-    GHashTable *requests; /* "route\tstatus" -> count */
+    zs_limit *rate;                  /* --rate-limit (NULL: off) */
+    _Atomic(gc *) collector;         /* for /metrics; set once by api_set_gc */
+    metrics_page_counters *counters; /* requests by route and status */
 };
 
 
@@ -49,16 +49,13 @@ api *api_new(const api_config *cfg) {
     if (cfg->write_bytes_per_sec > 0) a->push.budget_bytes = zs_limit_new(cfg->write_bytes_per_sec, 2 * cfg->write_bytes_per_sec);
     if (cfg->write_mutations_per_sec > 0)
         a->push.budget_mutations = zs_limit_new(cfg->write_mutations_per_sec, 2 * cfg->write_mutations_per_sec);
-    g_mutex_init(&a->mu);
-    a->requests = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    atomic_store(&a->collector, cfg->gc);
+    a->counters = metrics_page_counters_new(route_names, ROUTES);
+    if (!a->counters) { api_free(a); return NULL; }
     return a;
 }
 
-void api_set_gc(api *a, gc *g) {
-    g_mutex_lock(&a->mu);
-    a->cfg.gc = g;
-    g_mutex_unlock(&a->mu);
-}
+void api_set_gc(api *a, gc *g) { atomic_store(&a->collector, g); }
 
 void api_free(api *a) {
     if (!a) return;
@@ -66,18 +63,8 @@ void api_free(api *a) {
     zs_limit_free(a->rate);
     zs_limit_free(a->push.budget_bytes);
     zs_limit_free(a->push.budget_mutations);
-    g_hash_table_destroy(a->requests);
-    g_mutex_clear(&a->mu);
+    metrics_page_counters_free(a->counters);
     free(a);
-}
-
-static void count_request(api *a, route_id r, int status) {
-    char *k = g_strdup_printf("%s\t%d", route_names[r], status);
-    g_mutex_lock(&a->mu);
-    uint64_t *n = g_hash_table_lookup(a->requests, k);
-    if (n) { (*n)++; g_free(k); }
-    else { n = g_new(uint64_t, 1); *n = 1; g_hash_table_insert(a->requests, k, n); }
-    g_mutex_unlock(&a->mu);
 }
 
 static void fail(http_resp *resp, const zs_err *e) {
@@ -527,116 +514,24 @@ static void h_events(api *a, const http_req *req, const store_cfg *cfg, const re
 /* ---- operations ------------------------------------------------------------------ */
 
 static void h_metrics(api *a, http_resp *resp) {
-    sbuf b = SBUF_INIT;
-    sbuf_printf(&b, "# HELP zoosync_build_info The gateway's version.\n# TYPE zoosync_build_info gauge\n"
-                    "zoosync_build_info{version=\"%s\"} 1\n", a->cfg.version ? a->cfg.version : "unknown");
-    zs_metrics_render_process(&b);
-    sbuf_puts(&b, "# HELP zoosync_http_request_seconds Time in the request's handler (an event stream: until it starts), "
-                  "by route and status class.\n# TYPE zoosync_http_request_seconds histogram\n");
-    for (size_t r = 0; r < ROUTES; r++)
-        for (int c = 0; c < 4; c++) {
-            if (!atomic_load(&a->http[r][c].count)) continue;
-            char labels[64];
-            snprintf(labels, sizeof labels, "route=\"%s\",code=\"%s\"", route_names[r], code_classes[c]);
-            zs_hist_render(&a->http[r][c], "zoosync_http_request_seconds", labels, &b);
-        }
-    sbuf_puts(&b, "# HELP zoosync_http_requests_total HTTP requests by route and status.\n"
-                  "# TYPE zoosync_http_requests_total counter\n");
-    g_mutex_lock(&a->mu);
-    GHashTableIter it;
-    gpointer k, v;
-    g_hash_table_iter_init(&it, a->requests);
-    while (g_hash_table_iter_next(&it, &k, &v)) {
-        const char *key = k;
-        const char *tab = strchr(key, '\t');
-        sbuf_printf(&b, "zoosync_http_requests_total{route=\"%.*s\",status=\"%s\"} %llu\n", (int)(tab - key), key,
-                    tab + 1, (unsigned long long)*(uint64_t *)v);
-    }
-    g_mutex_unlock(&a->mu);
     mirror_stats ms;
     mirror_set_stats(a->cfg.mirrors, &ms);
-    sbuf_printf(&b,
-                "# HELP zoosync_mirror_records Live records held in memory.\n# TYPE zoosync_mirror_records gauge\n"
-                "zoosync_mirror_records %zu\n"
-                "# HELP zoosync_mirror_bytes Key and value bytes held in memory.\n# TYPE zoosync_mirror_bytes gauge\n"
-                "zoosync_mirror_bytes %zu\n"
-                "# HELP zoosync_mirror_entries Keys known to the mirror: live, tombstones and deletions.\n"
-                "# TYPE zoosync_mirror_entries gauge\nzoosync_mirror_entries %zu\n"
-                "# HELP zoosync_mirror_bucket_tables Bucket tables allocated (buckets holding a key).\n"
-                "# TYPE zoosync_mirror_bucket_tables gauge\nzoosync_mirror_bucket_tables %zu\n"
-                "# HELP zoosync_watch_events_total ZooKeeper watch events received.\n# TYPE zoosync_watch_events_total counter\n"
-                "zoosync_watch_events_total %llu\n"
-                "# HELP zoosync_zk_reads_total Reads sent by the mirror.\n# TYPE zoosync_zk_reads_total counter\n"
-                "zoosync_zk_reads_total %llu\n"
-                "# HELP zoosync_foreign_values_rejected_total Znodes whose data is not a JSON value or whose name is not a key.\n"
-                "# TYPE zoosync_foreign_values_rejected_total counter\n"
-                "zoosync_foreign_values_rejected_total %llu\n"
-                "# HELP zoosync_zk_connected 1 while the ZooKeeper session is connected.\n# TYPE zoosync_zk_connected gauge\n"
-                "zoosync_zk_connected %d\n"
-                "# HELP zoosync_event_streams Open Server-Sent Events streams.\n# TYPE zoosync_event_streams gauge\n"
-                "zoosync_event_streams %zu\n"
-                "# HELP zoosync_event_stream_wakes_total Event streams woken because a change they may show arrived.\n"
-                "# TYPE zoosync_event_stream_wakes_total counter\nzoosync_event_stream_wakes_total %llu\n"
-                "# HELP zoosync_mirror_connected 1 while the mirror's own ZooKeeper session is connected.\n"
-                "# TYPE zoosync_mirror_connected gauge\nzoosync_mirror_connected %d\n"
-                "# HELP zoosync_mirror_recovering 1 while the mirror checks what changed during a disconnect.\n"
-                "# TYPE zoosync_mirror_recovering gauge\nzoosync_mirror_recovering %d\n"
-                "# HELP zoosync_mirror_watermark The zxid up to which every change is in the mirror.\n"
-                "# TYPE zoosync_mirror_watermark gauge\nzoosync_mirror_watermark %llu\n"
-                "# HELP zoosync_mirror_read_batches_total multiRead requests sent by the mirror.\n"
-                "# TYPE zoosync_mirror_read_batches_total counter\nzoosync_mirror_read_batches_total %llu\n"
-                "# HELP zoosync_mirror_reads_queued Reads waiting to be sent.\n"
-                "# TYPE zoosync_mirror_reads_queued gauge\nzoosync_mirror_reads_queued %zu\n"
-                "# HELP zoosync_mirror_recoveries_total Gap checks completed after a reconnect.\n"
-                "# TYPE zoosync_mirror_recoveries_total counter\nzoosync_mirror_recoveries_total %llu\n"
-                "# HELP zoosync_mirror_probe_sessions_total Short probe sessions opened by gap checks.\n"
-                "# TYPE zoosync_mirror_probe_sessions_total counter\nzoosync_mirror_probe_sessions_total %llu\n"
-                "# HELP zoosync_mirror_probe_events_total Changes found by gap checks.\n"
-                "# TYPE zoosync_mirror_probe_events_total counter\nzoosync_mirror_probe_events_total %llu\n"
-                "# HELP zoosync_mirror_last_recovery_seconds Duration of the last gap check.\n"
-                "# TYPE zoosync_mirror_last_recovery_seconds gauge\nzoosync_mirror_last_recovery_seconds %.3f\n",
-                ms.records, ms.bytes, ms.entries, ms.bucket_tables, (unsigned long long)ms.watch_events, (unsigned long long)ms.reads,
-                (unsigned long long)ms.foreign_rejected, zkc_connected(a->cfg.z) ? 1 : 0,
-                a->cfg.events ? events_count(a->cfg.events) : 0,
-                a->cfg.events ? events_wakes(a->cfg.events) : 0ULL, ms.connected ? 1 : 0, ms.recovering ? 1 : 0,
-                (unsigned long long)ms.watermark, (unsigned long long)ms.batches, ms.queued,
-                (unsigned long long)ms.recoveries, (unsigned long long)ms.probes, (unsigned long long)ms.probe_events,
-                (double)ms.last_recovery_ms / 1000.0);
-    if (a->cfg.metrics) zs_metrics_render(a->cfg.metrics, &b);
     gc_stats gs = {0};
-    g_mutex_lock(&a->mu);
-    gc *collector = a->cfg.gc;
-    g_mutex_unlock(&a->mu);
+    gc *collector = atomic_load(&a->collector);
     if (collector) gc_get_stats(collector, &gs);
-    sbuf_printf(&b,
-                "# HELP zoosync_zk_invalid_data_total Data read from ZooKeeper and refused (distrusted like a request), by kind.\n"
-                "# TYPE zoosync_zk_invalid_data_total counter\n"
-                "zoosync_zk_invalid_data_total{kind=\"config\"} %llu\n"
-                "zoosync_zk_invalid_data_total{kind=\"client\"} %llu\n"
-                "zoosync_zk_invalid_data_total{kind=\"election\"} %llu\n"
-                "# HELP zoosync_limited_total Requests refused with 429 by a per-subject limit.\n"
-                "# TYPE zoosync_limited_total counter\n"
-                "zoosync_limited_total{limit=\"rate\"} %llu\n"
-                "zoosync_limited_total{limit=\"write_bytes\"} %llu\n"
-                "zoosync_limited_total{limit=\"write_mutations\"} %llu\n",
-                (unsigned long long)ms.invalid_configs,
-                (unsigned long long)(a->cfg.metrics ? atomic_load(&a->cfg.metrics->zk_invalid_client) : 0),
-                (unsigned long long)gs.invalid_candidates,
-                (unsigned long long)(a->cfg.metrics ? atomic_load(&a->cfg.metrics->limited[ZS_LIMIT_RATE]) : 0),
-                (unsigned long long)(a->cfg.metrics ? atomic_load(&a->cfg.metrics->limited[ZS_LIMIT_WRITE_BYTES]) : 0),
-                (unsigned long long)(a->cfg.metrics ? atomic_load(&a->cfg.metrics->limited[ZS_LIMIT_WRITE_MUTATIONS]) : 0));
-    sbuf_printf(&b,
-                "# HELP zoosync_gc_leader 1 while this gateway is the tombstone collector.\n# TYPE zoosync_gc_leader gauge\n"
-                "zoosync_gc_leader %d\n"
-                "# HELP zoosync_gc_runs_total Collection rounds run as the collector.\n# TYPE zoosync_gc_runs_total counter\n"
-                "zoosync_gc_runs_total %llu\n"
-                "# HELP zoosync_gc_tombstones_collected_total Tombstone znodes deleted.\n"
-                "# TYPE zoosync_gc_tombstones_collected_total counter\n"
-                "zoosync_gc_tombstones_collected_total %llu\n",
-                gs.leader, (unsigned long long)gs.runs, (unsigned long long)gs.collected);
-    size_t len;
-    char *body = sbuf_steal(&b, &len);
-    http_resp_json(resp, 200, body, len);
+    metrics_page_in in = {
+        .version = a->cfg.version,
+        .http = a->counters,
+        .metrics = a->cfg.metrics,
+        .mirror = &ms,
+        .gc = &gs,
+        .zk_connected = zkc_connected(a->cfg.z),
+        .event_streams = a->cfg.events ? events_count(a->cfg.events) : 0,
+        .stream_wakes = a->cfg.events ? events_wakes(a->cfg.events) : 0ULL,
+    };
+    sbuf b = SBUF_INIT;
+    metrics_page_render(&in, &b);
+    ok_json(resp, 200, &b);
     resp->content_type = "text/plain; version=0.0.4";
 }
 
@@ -790,7 +685,7 @@ bool api_check_early(void *app, const http_req *req, http_resp *resp) {
                   !layout_key_invalid(rt.key, rt.klen);
     bool answered = !who || (known && forbidden(who, &rt, method, resp)) || (key_ok && key_forbidden(who, &rt, method, resp));
     auth_principal_free(who);
-    if (answered) count_request(a, rt.id, resp->status);
+    if (answered) metrics_page_count(a->counters, rt.id, resp->status, -1);
     route_free(&rt);
     return answered;
 }
@@ -864,9 +759,7 @@ void api_handle(void *app, const http_req *req, http_resp *resp) {
     } else {
         dispatch(a, req, &rt, resp, sub, sizeof sub);
     }
-    count_request(a, rt.id, resp->status);
-    int cls = resp->status / 100 - 2;
-    if (!ops && cls >= 0 && cls < 4 && (size_t)rt.id < ROUTES) zs_hist_observe(&a->http[rt.id][cls], zs_now_us() - t0);
+    metrics_page_count(a->counters, rt.id, resp->status, ops ? -1 : zs_now_us() - t0);
     http_resp_header(resp, "X-Request-Id", "%s", rid);
     /* The access log: one line per request at info (the operational
      * routes, which probes poll, at debug); the route as a template and

@@ -46,7 +46,8 @@ typedef struct api_config {
 
 api *api_new(const api_config *cfg);
 void api_free(api *a);
-/* The collector starts after setup; /metrics reports it from then on. */
+/* The collector starts after setup; /metrics reports it from then on. Any
+ * thread, once. */
 void api_set_gc(api *a, gc *g);
 /* The httpd_handler: app is the api. */
 void api_handle(void *app, const http_req *req, http_resp *resp);
