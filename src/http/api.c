@@ -112,8 +112,9 @@ static bool json_content_type(const http_req *req) {
     return n == 16 && strncasecmp(ct, "application/json", 16) == 0;
 }
 
-/* Loads the store's mirror and makes it current. */
-static mirror *current_mirror(api *a, const store_cfg *cfg, bool catch_up, http_resp *resp) {
+/* Loads the store's mirror and catches it up with ZooKeeper (every write
+ * acknowledged before the call is in it): the mirror, or NULL and 503. */
+static mirror *current_mirror(api *a, const store_cfg *cfg, http_resp *resp) {
     mirror *m = NULL;
     if (mirror_set_acquire(a->cfg.mirrors, cfg->name, cfg->czxid, LOAD_MS, &m) < 0) {
         failf(resp, 503, "unavailable", "store '%s' is still loading; retry shortly", cfg->name);
@@ -122,8 +123,8 @@ static mirror *current_mirror(api *a, const store_cfg *cfg, bool catch_up, http_
     }
     mirror_note_horizon(m, &cfg->horizon); /* at least what the config just read says */
     int64_t t0 = zs_now_us();
-    int crc = catch_up ? mirror_catch_up(m, CATCH_UP_MS) : 0;
-    if (catch_up) zs_metrics_zk(a->cfg.metrics, ZS_OP_SYNC, zs_now_us() - t0, crc < 0 ? ZOPERATIONTIMEOUT : ZOK);
+    int crc = mirror_catch_up(m, CATCH_UP_MS);
+    zs_metrics_zk(a->cfg.metrics, ZS_OP_SYNC, zs_now_us() - t0, crc < 0 ? ZOPERATIONTIMEOUT : ZOK);
     if (crc < 0) {
         failf(resp, 503, "unavailable", "could not catch up with ZooKeeper within %d ms; retry", CATCH_UP_MS);
         http_resp_header(resp, "Retry-After", "1");
@@ -155,17 +156,17 @@ static void view_free(req_view *v) {
 /* NULL: every key. */
 static const mirror_filter *view_filter(const req_view *v) { return v->all ? NULL : &v->f; }
 
-/* Builds the view of who on store, with ?prefix= when with_query. 0, or -1
+/* Builds the view of who on store, with ?prefix=. 0, or -1
  * and resp: 400 for an empty or broken prefix, 403 for one outside the read
  * set. */
-static int view_make(const auth_principal *who, const char *store, const http_req *req, bool with_query, req_view *v,
+static int view_make(const auth_principal *who, const char *store, const http_req *req, req_view *v,
                      http_resp *resp) {
     *v = (req_view){0};
     if (auth_store_read_prefixes(who, store, &v->ks) < 0) {
         failf(resp, 500, "internal", "out of memory");
         return -1;
     }
-    const char *q = with_query ? http_req_query(req, "prefix") : NULL;
+    const char *q = http_req_query(req, "prefix");
     if (q) {
         v->prefix = http_pct_decode(q, strlen(q), &v->plen);
         const char *why = !*q ? "must not be empty" : !v->prefix ? "its percent-encoding is broken"
@@ -198,17 +199,18 @@ static int view_make(const auth_principal *who, const char *store, const http_re
     return 0;
 }
 
-/* A description; records counts only what the view sees. */
-static void describe(api *a, const store_cfg *cfg, mirror *m, const req_view *view, sbuf *out) {
+/* A description; records counts only what the view sees (NULL: all). */
+static void describe(const store_cfg *cfg, mirror *m, const req_view *view, sbuf *out) {
     char cur[CURSOR_LEN + 1];
     cursor_pos p = cursor_after_zxid(mirror_watermark(m));
     cursor_format(&p, cur);
-    (void)a;
     stores_describe(cfg, view && !view->all ? mirror_live_count_filtered(m, &view->f) : mirror_live_count(m), cur, out);
 }
 
 /* ---- handlers ------------------------------------------------------------------- */
 
+/* Every store in which the token holds any grant, each as its configuration
+ * (stores_describe_config): read from ZooKeeper, loading no mirror. */
 static void h_list_stores(api *a, const auth_principal *who, http_resp *resp) {
     char **names;
     size_t n;
@@ -219,20 +221,11 @@ static void h_list_stores(api *a, const auth_principal *who, http_resp *resp) {
     bool first = true;
     for (size_t i = 0; i < n; i++) {
         if (!auth_can(who, names[i], AUTH_READ)) continue; /* any grant in it */
-        req_view view;
-        http_resp scratch0 = {0};
-        if (view_make(who, names[i], NULL, false, &view, &scratch0) < 0) { free(scratch0.body); continue; }
         store_cfg cfg;
-        if (stores_get(a->cfg.z, a->cfg.root, names[i], &cfg, &e) < 0) { view_free(&view); continue; } /* deleted meanwhile */
-        http_resp scratch = {0};
-        mirror *m = current_mirror(a, &cfg, false, &scratch);
-        free(scratch.body);
-        if (m) {
-            if (!first) sbuf_putc(&b, ',');
-            describe(a, &cfg, m, &view, &b);
-            first = false;
-        }
-        view_free(&view);
+        if (stores_get(a->cfg.z, a->cfg.root, names[i], &cfg, &e) < 0) continue; /* deleted meanwhile */
+        if (!first) sbuf_putc(&b, ',');
+        stores_describe_config(&cfg, &b);
+        first = false;
         store_cfg_release(&cfg);
     }
     sbuf_puts(&b, "]}");
@@ -246,10 +239,10 @@ static void h_store(api *a, const http_req *req, const route *rt, const req_view
     store_cfg cfg;
     if (strcmp(method, "GET") == 0) {
         if (stores_get(a->cfg.z, a->cfg.root, rt->store, &cfg, &e) < 0) { fail(resp, &e); return; }
-        mirror *m = current_mirror(a, &cfg, true, resp);
+        mirror *m = current_mirror(a, &cfg, resp);
         if (m) {
             sbuf b = SBUF_INIT;
-            describe(a, &cfg, m, view, &b);
+            describe(&cfg, m, view, &b);
             ok_json(resp, 200, &b);
         }
         store_cfg_release(&cfg);
@@ -287,10 +280,10 @@ static void h_store(api *a, const http_req *req, const route *rt, const req_view
         json_decref(body);
         sbuf_free(&schema);
         if (rc < 0) { fail(resp, &e); return; }
-        mirror *m = current_mirror(a, &cfg, true, resp);
+        mirror *m = current_mirror(a, &cfg, resp);
         if (m) {
             sbuf b = SBUF_INIT;
-            describe(a, &cfg, m, NULL, &b); /* (admin) */
+            describe(&cfg, m, NULL, &b); /* (admin) */
             ok_json(resp, created ? 201 : 200, &b);
         }
         store_cfg_release(&cfg);
@@ -403,7 +396,7 @@ static void h_record(api *a, const http_req *req, const route *rt, const store_c
             return;
         }
         mirror *quota = NULL;
-        if ((cfg->max_records || cfg->max_bytes) && !(quota = current_mirror(a, cfg, true, resp))) { /* caught up: every write so far counts */
+        if ((cfg->max_records || cfg->max_bytes) && !(quota = current_mirror(a, cfg, resp))) { /* caught up: every write so far counts */
             free(value);
             return;
         }
@@ -467,7 +460,7 @@ static int changes_query(const http_req *req, bool is_events, bool *has_since, c
 
 static void h_changes(api *a, const store_cfg *cfg, const req_view *view, bool has_since, const cursor_pos *since, int limit,
                       http_resp *resp) {
-    mirror *m = current_mirror(a, cfg, true, resp);
+    mirror *m = current_mirror(a, cfg, resp);
     if (!m) return;
     if (has_since && since->zxid > mirror_watermark(m)) {
         failf(resp, 400, "invalid_cursor", "since: a position beyond anything this store has issued");
@@ -501,7 +494,7 @@ static void h_events(api *a, const http_req *req, const store_cfg *cfg, const re
     /* The stream ends with the token: its exp, on the monotonic clock. */
     long long exp = a->cfg.auth ? auth_principal_exp(who) : 0;
     int64_t expires_ms = exp > 0 ? zs_clock_ms() + (exp * 1000 - (int64_t)g_get_real_time() / 1000) : 0;
-    mirror *m = current_mirror(a, cfg, true, resp);
+    mirror *m = current_mirror(a, cfg, resp);
     if (!m) return;
     if (has_since && since->zxid > mirror_watermark(m)) {
         failf(resp, 400, "invalid_cursor", "since: a position beyond anything this store has issued");
@@ -646,7 +639,7 @@ static void dispatch(api *a, const http_req *req, route *rt, http_resp *resp, ch
     /* What the token sees of the store: its read set, narrowed by ?prefix=
      * (400 empty, 403 wider than the read set), before the store lookup. */
     bool viewing = rt->id == R_CHANGES || rt->id == R_EVENTS || (rt->id == R_STORE && strcmp(method, "GET") == 0);
-    if (viewing && view_make(who, rt->store, req, true, &view, resp) < 0) goto out;
+    if (viewing && view_make(who, rt->store, req, &view, resp) < 0) goto out;
     if (zk_down(a, resp)) goto out;
     if (rt->id == R_STORE) { h_store(a, req, rt, &view, resp); goto out; }
     store_cfg cfg;

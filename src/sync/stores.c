@@ -528,12 +528,22 @@ void stores_free_names(char **names, size_t count) {
     free(names);
 }
 
-void stores_describe(const store_cfg *c, size_t records, const char *cursor, sbuf *out) {
+/* The configuration's members, after an opening brace. */
+static void config_members(const store_cfg *c, sbuf *out) {
     sbuf_puts(out, "{\"name\":");
     sbuf_json_str(out, c->name, strlen(c->name));
     sbuf_printf(out, ",\"conflict\":\"%s\",\"maxValueBytes\":%lld,\"tombstoneTtlSeconds\":%lld",
                 c->lww ? "lww" : "cas", (long long)c->max_value_bytes, (long long)c->tombstone_ttl);
     quotas_json(c, out);
     schema_json(c, out);
+}
+
+void stores_describe(const store_cfg *c, size_t records, const char *cursor, sbuf *out) {
+    config_members(c, out);
     sbuf_printf(out, ",\"records\":%zu,\"cursor\":\"%s\"}", records, cursor);
+}
+
+void stores_describe_config(const store_cfg *c, sbuf *out) {
+    config_members(c, out);
+    sbuf_putc(out, '}');
 }

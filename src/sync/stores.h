@@ -80,7 +80,11 @@ int stores_parse(store_cfg *c, const char *name, const char *data, int len, int6
 /* Names of every store, sorted; free with stores_free_names. */
 int stores_list(zkc *z, const char *root, char ***names, size_t *count, zs_err *err);
 void stores_free_names(char **names, size_t count);
-/* Appends the description object of PROTOCOL.md "Stores". */
+/* Appends the description object of PROTOCOL.md "Stores": the
+ * configuration, records and cursor. */
 void stores_describe(const store_cfg *c, size_t records, const char *cursor, sbuf *out);
+/* Appends the configuration alone (a listing's entry): the description
+ * without records and cursor, which need the store's mirror. */
+void stores_describe_config(const store_cfg *c, sbuf *out);
 
 #endif

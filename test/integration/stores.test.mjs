@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { before } from 'node:test';
 import { setupEnv, it, startGateway, uniq, rid } from '../lib/harness.mjs';
-import { Api, expectError, CURSOR_RE } from '../lib/http.mjs';
+import { Api, expectError, CURSOR_RE, getMetrics } from '../lib/http.mjs';
 import { makeSigner } from '../lib/jwt.mjs';
 
 const env = setupEnv();
@@ -180,7 +180,8 @@ it('GET /v1/stores lists only the stores the token may read', async () => {
     const r = await admin.withToken(signer.token(scope)).listStores();
     assert.equal(r.status, 200, `${scope}: ${r.text}`);
     assert.ok(Array.isArray(r.json.stores));
-    for (const d of r.json.stores) assert.ok(typeof d.name === 'string' && 'conflict' in d && 'records' in d && 'cursor' in d, `description ${JSON.stringify(d)}`);
+    // each store as its configuration: no records or cursor (they need the store in memory)
+    for (const d of r.json.stores) assert.ok(typeof d.name === 'string' && 'conflict' in d && !('records' in d) && !('cursor' in d), `listed ${JSON.stringify(d)}`);
     return r.json.stores.map((d) => d.name).sort();
   };
   const all = await names('admin');
@@ -191,6 +192,30 @@ it('GET /v1/stores lists only the stores the token may read', async () => {
   assert.deepEqual(await names('*:write'), all);
   assert.deepEqual(await names('nosuchstore:read'), []);
   expectError(await admin.withToken(undefined).listStores(), 401, 'unauthorized');
+});
+
+it('GET /v1/stores answers from the stores\' configurations, loading no store into the gateway\'s memory', async () => {
+  // A gateway loads, at its start, every store there is; one created later
+  // (here through another gateway) is loaded at its first use.
+  const fresh = await startGateway({ zk: env.zk.connect, root: env.root, name: 'lister', args: signer.args });
+  try {
+    const s = uniq('ls');
+    assert.equal((await admin.putStore(s, { conflict: 'lww', maxRecords: 10 })).status, 201);
+    assert.equal((await admin.putRecord(s, 'k', { v: 1 })).status, 201);
+    const reads = async () => (await getMetrics(fresh)).get('zoosync_zk_reads_total');
+    const before = await reads();
+    const r = await new Api(fresh, signer.token('admin')).listStores();
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json.stores.find((d) => d.name === s), { name: s, ...DEFAULTS, conflict: 'lww', maxRecords: 10 });
+    // loading the store would read its config, its 4096 bucket listings and its record
+    const after = await reads();
+    assert.ok(after - before < 100, `the listing made the mirror read ${after - before} znodes`);
+    // its description loads it
+    assert.equal((await new Api(fresh, signer.token('admin')).getStore(s)).json.records, 1);
+    assert.ok(await reads() - after > 4096, 'a description loads the store');
+  } finally {
+    await fresh.stop();
+  }
 });
 
 it('only admin may PUT or DELETE stores', async () => {
