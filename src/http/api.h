@@ -36,7 +36,6 @@ typedef struct api_config {
     const zs_log *lg;
     const atomic_bool *ready;  /* set by main once the root exists */
     events *events;            /* Server-Sent Events streams */
-    gc *gc;                    /* the tombstone collector (for /metrics) */
     const char *web_dir;       /* served at / (NULL: none) */
     const char *client_dir;    /* served at /client/ (NULL: none) */
     zs_metrics *metrics;
