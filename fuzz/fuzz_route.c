@@ -1,5 +1,5 @@
-/* The route and query parser: route_parse (the /v1 path split, with
- * http_pct_decode on the store and key segments), route_method_allowed,
+/* The route lookup and query parser: route_find on the gateway's route
+ * table (with http_pct_decode on the store and key parameters),
  * route_if_match, route_limit, and http_pct_decode itself (also used on
  * the access_token query value).
  *
@@ -9,15 +9,16 @@
  *
  * Properties: no crash, leak or undefined behaviour; http_pct_decode
  * refuses exactly the broken escapes and otherwise returns the bytes an
- * independent decoder gives; route_parse's store and key are the decoded
- * segments (a store with a NUL is broken); a method is allowed exactly
- * when it is one of the route's comma-separated list; If-Match is
+ * independent decoder gives; route_find's store and key are the decoded
+ * segments (a store with a NUL is broken); a method finds a route exactly
+ * when it is one of the path's Allow list; If-Match is
  * accepted exactly as "\"<version>\"" in canonical decimal; limit exactly
  * as 1..10000 in digits. */
 #include <stdbool.h>
 #include <stdio.h>
 
 #include "fuzz.h"
+#include "http/api.h"
 #include "http/route.h"
 #include "http/server.h"
 
@@ -67,35 +68,42 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     free(raw);
 
     char *s = fuzz_cstr(data, size);
-    /* the path */
-    route r;
-    route_parse(s, &r);
-    CHECK(r.id >= R_NONE && r.id <= R_EVENTS);
-    if (r.id != R_NONE) CHECK(strncmp(s, "/v1/stores", 10) == 0);
-    if (r.id != R_NONE && r.id != R_STORES) {
-        const char *seg = s + 11, *slash = strchr(seg, '/');
-        size_t sn = slash ? (size_t)(slash - seg) : strlen(seg);
-        char *want = malloc(sn + 1);
-        long w = ref_decode(seg, sn, want);
-        CHECK(r.store);
-        if (w < 0 || memchr(want, 0, (size_t)w)) CHECK(r.store_broken && r.store[0] == '\0');
-        else CHECK(!r.store_broken && strlen(r.store) == (size_t)w && memcmp(r.store, want, (size_t)w) == 0);
-        free(want);
-        if (r.id == R_RECORD) {
-            const char *k = strstr(slash, "/records/") + 9;
-            if (r.key_broken) CHECK(!r.key);
-            check_decode(k, strlen(k), r.key, r.klen);
+    size_t n;
+    const route_def *table = api_routes(&n);
+    /* the path, with each route's method and with the input as the method */
+    for (size_t i = 0; i <= n; i++) {
+        const char *method = i < n ? table[i].method : s;
+        route_match m;
+        route_find(table, n, method, s, &m);
+        if (m.def) CHECK(m.path == m.def && strcmp(m.def->method, method) == 0);
+        if (m.path) {
+            CHECK(in_list(m.allow, m.path->method));
+            CHECK(!!m.def == in_list(m.allow, method)); /* 405 exactly when the method is not listed */
         } else {
-            CHECK(!r.key && !r.key_broken);
+            CHECK(!m.def && !m.store && !m.key && !m.allow[0]);
         }
-    } else {
-        CHECK(!r.key && (r.id == R_NONE || !r.store)); /* R_NONE: "/v1/stores/s/other" keeps its store */
+        if (m.path && strstr(m.path->pattern, "{store}")) {
+            CHECK(strncmp(s, "/v1/stores/", 11) == 0);
+            const char *seg = s + 11, *slash = strchr(seg, '/');
+            size_t sn = slash ? (size_t)(slash - seg) : strlen(seg);
+            char *want = malloc(sn + 1);
+            long w = ref_decode(seg, sn, want);
+            CHECK(m.store);
+            if (w < 0 || memchr(want, 0, (size_t)w)) CHECK(m.store_broken && m.store[0] == '\0');
+            else CHECK(!m.store_broken && strlen(m.store) == (size_t)w && memcmp(m.store, want, (size_t)w) == 0);
+            free(want);
+            if (strstr(m.path->pattern, "{key}")) {
+                const char *k = strstr(slash, "/records/") + 9;
+                if (m.key_broken) CHECK(!m.key);
+                check_decode(k, strlen(k), m.key, m.klen);
+            } else {
+                CHECK(!m.key && !m.key_broken);
+            }
+        } else {
+            CHECK(!m.store && !m.key && !m.key_broken);
+        }
+        route_match_free(&m);
     }
-    route_free(&r);
-
-    /* the method */
-    for (route_id id = R_NONE; id <= R_STATIC; id++)
-        CHECK(route_method_allowed(id, s) == in_list(route_allowed_methods(id), s));
 
     /* If-Match */
     int64_t v = -7;

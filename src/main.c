@@ -694,7 +694,7 @@ int main(int argc, char **argv) {
     gc *collector = NULL;
     zs_metrics metrics = {0};
     committer *commit = z ? committer_start(z, o.max_tx_bytes, &metrics, &o.log) : NULL;
-    api_config acfg = {z, o.root, mirrors, verifier, o.max_tx_bytes, &o.log, &ready, ev, NULL, o.web_dir, o.client_dir,
+    api_config acfg = {z, o.root, mirrors, verifier, o.max_tx_bytes, &o.log, &ready, ev, o.web_dir, o.client_dir,
                        &metrics, commit, (double)o.rate_limit, (double)o.write_bytes_per_sec,
                        (double)o.write_mutations_per_sec, ZOOSYNC_VERSION};
     api *a = ev && commit ? api_new(&acfg) : NULL;

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "http/metrics_page.h"
 #include "http/route.h"
 #include "http/static.h"
 #include "schema/schema.h"
@@ -25,19 +26,96 @@
 #define LOAD_MS 5000
 #define CHANGES_PAGE_BYTES (8 * 1024 * 1024) /* a page stops early past this (more: true) */
 
-static const char *const route_names[] = {"other", "stores", "store", "record", "push", "changes", "events", "static"};
-#define ROUTES (sizeof route_names / sizeof route_names[0])
-static const char *const code_classes[] = {"2xx", "3xx", "4xx", "5xx"};
+/* ---- the route table ------------------------------------------------------------- */
+
+static void h_list_stores(route_ctx *c);
+static void h_store_get(route_ctx *c);
+static void h_store_put(route_ctx *c);
+static void h_store_delete(route_ctx *c);
+static void h_record_get(route_ctx *c);
+static void h_record_put(route_ctx *c);
+static void h_record_delete(route_ctx *c);
+static void h_push(route_ctx *c);
+static void h_changes(route_ctx *c);
+static void h_events(route_ctx *c);
+static void h_healthz(route_ctx *c);
+static void h_readyz(route_ctx *c);
+static void h_metrics(route_ctx *c);
+
+#define STORE "/v1/stores/{store}"
+#define RECORD STORE "/records/{key}"
+
+/* Every route: exactly the operations of docs/openapi.yaml (see route.h
+ * for what each column drives). The checks before a handler, in this
+ * order: readiness (503), the token (401), the rate limit (429), 404, 405,
+ * access (403), {store} (400), {key} (400, then 403 outside the key
+ * prefixes), ROUTE_FEED (400), ROUTE_VIEW (400, 403), ZooKeeper connected
+ * (503), ROUTE_CONFIG (404). A ROUTE_PUBLIC route skips the first three. */
+static const route_def routes[] = {
+    {"GET", "/v1/stores", "stores", ROUTE_TOKEN, 0, h_list_stores},
+    {"GET", STORE, "store", ROUTE_READ, ROUTE_VIEW, h_store_get},
+    {"PUT", STORE, "store", ROUTE_ADMIN, 0, h_store_put},
+    {"DELETE", STORE, "store", ROUTE_ADMIN, 0, h_store_delete},
+    {"GET", RECORD, "record", ROUTE_READ, ROUTE_CONFIG, h_record_get},
+    {"PUT", RECORD, "record", ROUTE_WRITE, ROUTE_CONFIG, h_record_put},
+    {"DELETE", RECORD, "record", ROUTE_WRITE, ROUTE_CONFIG, h_record_delete},
+    {"POST", STORE "/push", "push", ROUTE_WRITE, ROUTE_CONFIG, h_push},
+    {"GET", STORE "/changes", "changes", ROUTE_READ, ROUTE_FEED | ROUTE_VIEW | ROUTE_CONFIG, h_changes},
+    {"GET", STORE "/events", "events", ROUTE_READ, ROUTE_FEED | ROUTE_STREAM | ROUTE_VIEW | ROUTE_CONFIG, h_events},
+    /* operations: counted under "other", as unknown paths are */
+    {"GET", "/healthz", "other", ROUTE_PUBLIC, ROUTE_PROBE, h_healthz},
+    {"HEAD", "/healthz", "other", ROUTE_PUBLIC, ROUTE_PROBE, h_healthz},
+    {"GET", "/readyz", "other", ROUTE_PUBLIC, ROUTE_PROBE, h_readyz},
+    {"HEAD", "/readyz", "other", ROUTE_PUBLIC, ROUTE_PROBE, h_readyz},
+    {"GET", "/metrics", "other", ROUTE_PUBLIC, ROUTE_PROBE, h_metrics},
+    {"HEAD", "/metrics", "other", ROUTE_PUBLIC, ROUTE_PROBE, h_metrics},
+};
+#define NROUTES (sizeof routes / sizeof routes[0])
+
+const route_def *api_routes(size_t *n) {
+    *n = NROUTES;
+    return routes;
+}
+
+/* The metrics' route labels: "other" (no route: unknown paths), each label
+ * of the table once in table order, then "static" (the files). */
+#define LABEL_OTHER 0
+#define MAX_LABELS (NROUTES + 2)
 
 struct api {
     api_config cfg;
     push_env push;
-    zs_limit *rate;       /* --rate-limit (NULL: off) */
-    zs_hist http[ROUTES][4]; /* handler time by route and status class (atomics: no lock) */
-    GMutex mu;            /* guards the counters below */
-    GHashTable *requests; /* "route\tstatus" -> count */
+    zs_limit *rate;                  /* --rate-limit (NULL: off) */
+    _Atomic(gc *) collector;         /* for /metrics; set once by api_set_gc */
+    const char *labels[MAX_LABELS];
+    size_t nlabels, label_static;
+    size_t label_of[NROUTES];        /* each route's index in labels */
+    metrics_page_counters *counters; /* requests by label and status */
 };
 
+/* The handler's context: the request and what the checks before the
+ * handler established. Lives on the worker's (or the event loop's) stack
+ * for one request. */
+struct route_ctx {
+    api *a;
+    const http_req *req;
+    http_resp *resp;
+    const route_match *m;         /* m->def: this route; m->store, m->key: its parameters */
+    const auth_principal *who;
+    const char *subject;          /* who the per-subject limits count */
+    struct req_view *view;        /* ROUTE_VIEW */
+    store_cfg cfg;                /* ROUTE_CONFIG: the store's config (owned) */
+    bool has_since;               /* ROUTE_FEED */
+    cursor_pos since;
+    int limit;
+};
+
+static size_t label_index(api *a, const char *label) {
+    for (size_t i = 0; i < a->nlabels; i++)
+        if (strcmp(a->labels[i], label) == 0) return i;
+    a->labels[a->nlabels] = label;
+    return a->nlabels++;
+}
 
 api *api_new(const api_config *cfg) {
     api *a = calloc(1, sizeof *a);
@@ -49,18 +127,17 @@ api *api_new(const api_config *cfg) {
     if (cfg->write_bytes_per_sec > 0) a->push.budget_bytes = zs_limit_new(cfg->write_bytes_per_sec, 2 * cfg->write_bytes_per_sec);
     if (cfg->write_mutations_per_sec > 0)
         a->push.budget_mutations = zs_limit_new(cfg->write_mutations_per_sec, 2 * cfg->write_mutations_per_sec);
-    g_mutex_init(&a->mu);
-    a->requests = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    (void)label_index(a, "other");
+    for (size_t i = 0; i < NROUTES; i++) a->label_of[i] = label_index(a, routes[i].label);
+    a->label_static = label_index(a, "static");
+    a->counters = metrics_page_counters_new(a->labels, a->nlabels);
+    if (!a->counters) { api_free(a); return NULL; }
     return a;
 }
 
 void api_set_rate_limit(api *a, double per_s) { zs_limit_set(a->rate, per_s, 2 * per_s); }
 
-void api_set_gc(api *a, gc *g) {
-    g_mutex_lock(&a->mu);
-    a->cfg.gc = g;
-    g_mutex_unlock(&a->mu);
-}
+void api_set_gc(api *a, gc *g) { atomic_store(&a->collector, g); }
 
 void api_free(api *a) {
     if (!a) return;
@@ -68,18 +145,8 @@ void api_free(api *a) {
     zs_limit_free(a->rate);
     zs_limit_free(a->push.budget_bytes);
     zs_limit_free(a->push.budget_mutations);
-    g_hash_table_destroy(a->requests);
-    g_mutex_clear(&a->mu);
+    metrics_page_counters_free(a->counters);
     free(a);
-}
-
-static void count_request(api *a, route_id r, int status) {
-    char *k = g_strdup_printf("%s\t%d", route_names[r], status);
-    g_mutex_lock(&a->mu);
-    uint64_t *n = g_hash_table_lookup(a->requests, k);
-    if (n) { (*n)++; g_free(k); }
-    else { n = g_new(uint64_t, 1); *n = 1; g_hash_table_insert(a->requests, k, n); }
-    g_mutex_unlock(&a->mu);
 }
 
 static void fail(http_resp *resp, const zs_err *e) {
@@ -104,21 +171,6 @@ static void ok_json(http_resp *resp, int status, sbuf *b) {
     http_resp_json(resp, status, body, len);
 }
 
-/* ---- routing ---------------------------------------------------------------- */
-
-/* The right a route needs, and for which store (NULL: none in particular). */
-static auth_perm needed_perm(const route *r, const char *method) {
-    bool reading = strcmp(method, "GET") == 0;
-    switch (r->id) {
-    case R_STORE: return reading ? AUTH_READ : AUTH_ADMIN;
-    case R_RECORD: return reading ? AUTH_READ : AUTH_WRITE;
-    case R_PUSH: return AUTH_WRITE;
-    default: return AUTH_READ;
-    }
-}
-
-/* ---- helpers ------------------------------------------------------------------ */
-
 static bool json_content_type(const http_req *req) {
     const char *ct = http_req_header(req, "Content-Type");
     if (!ct) return false;
@@ -127,8 +179,9 @@ static bool json_content_type(const http_req *req) {
     return n == 16 && strncasecmp(ct, "application/json", 16) == 0;
 }
 
-/* Loads the store's mirror and makes it current. */
-static mirror *current_mirror(api *a, const store_cfg *cfg, bool catch_up, http_resp *resp) {
+/* Loads the store's mirror and catches it up with ZooKeeper (every write
+ * acknowledged before the call is in it): the mirror, or NULL and 503. */
+static mirror *current_mirror(api *a, const store_cfg *cfg, http_resp *resp) {
     mirror *m = NULL;
     if (mirror_set_acquire(a->cfg.mirrors, cfg->name, cfg->czxid, LOAD_MS, &m) < 0) {
         failf(resp, 503, "unavailable", "store '%s' is still loading; retry shortly", cfg->name);
@@ -137,8 +190,8 @@ static mirror *current_mirror(api *a, const store_cfg *cfg, bool catch_up, http_
     }
     mirror_note_horizon(m, &cfg->horizon); /* at least what the config just read says */
     int64_t t0 = zs_now_us();
-    int crc = catch_up ? mirror_catch_up(m, CATCH_UP_MS) : 0;
-    if (catch_up) zs_metrics_zk(a->cfg.metrics, ZS_OP_SYNC, zs_now_us() - t0, crc < 0 ? ZOPERATIONTIMEOUT : ZOK);
+    int crc = mirror_catch_up(m, CATCH_UP_MS);
+    zs_metrics_zk(a->cfg.metrics, ZS_OP_SYNC, zs_now_us() - t0, crc < 0 ? ZOPERATIONTIMEOUT : ZOK);
     if (crc < 0) {
         failf(resp, 503, "unavailable", "could not catch up with ZooKeeper within %d ms; retry", CATCH_UP_MS);
         http_resp_header(resp, "Retry-After", "1");
@@ -170,17 +223,17 @@ static void view_free(req_view *v) {
 /* NULL: every key. */
 static const mirror_filter *view_filter(const req_view *v) { return v->all ? NULL : &v->f; }
 
-/* Builds the view of who on store, with ?prefix= when with_query. 0, or -1
+/* Builds the view of who on store, with ?prefix=. 0, or -1
  * and resp: 400 for an empty or broken prefix, 403 for one outside the read
  * set. */
-static int view_make(const auth_principal *who, const char *store, const http_req *req, bool with_query, req_view *v,
+static int view_make(const auth_principal *who, const char *store, const http_req *req, req_view *v,
                      http_resp *resp) {
     *v = (req_view){0};
     if (auth_store_read_prefixes(who, store, &v->ks) < 0) {
         failf(resp, 500, "internal", "out of memory");
         return -1;
     }
-    const char *q = with_query ? http_req_query(req, "prefix") : NULL;
+    const char *q = http_req_query(req, "prefix");
     if (q) {
         v->prefix = http_pct_decode(q, strlen(q), &v->plen);
         const char *why = !*q ? "must not be empty" : !v->prefix ? "its percent-encoding is broken"
@@ -213,119 +266,130 @@ static int view_make(const auth_principal *who, const char *store, const http_re
     return 0;
 }
 
-/* A description; records counts only what the view sees. */
-static void describe(api *a, const store_cfg *cfg, mirror *m, const req_view *view, sbuf *out) {
+/* A description; records counts only what the view sees (NULL: all). */
+static void describe(const store_cfg *cfg, mirror *m, const req_view *view, sbuf *out) {
     char cur[CURSOR_LEN + 1];
     cursor_pos p = cursor_after_zxid(mirror_watermark(m));
     cursor_format(&p, cur);
-    (void)a;
     stores_describe(cfg, view && !view->all ? mirror_live_count_filtered(m, &view->f) : mirror_live_count(m), cur, out);
 }
 
-/* ---- handlers ------------------------------------------------------------------- */
+/* ---- stores ---------------------------------------------------------------------- */
 
-static void h_list_stores(api *a, const auth_principal *who, http_resp *resp) {
+/* The view of who's read set in store alone (no ?prefix=). 0, or -1 (out of
+ * memory). */
+static int view_of_read_set(const auth_principal *who, const char *store, req_view *v) {
+    *v = (req_view){0};
+    if (auth_store_read_prefixes(who, store, &v->ks) < 0) return -1;
+    if (v->ks.all) { v->all = true; return 0; }
+    if (!(v->v = malloc((v->ks.n ? v->ks.n : 1) * sizeof *v->v))) { view_free(v); return -1; }
+    for (size_t i = 0; i < v->ks.n; i++) v->v[i] = (mirror_key){v->ks.v[i].p, v->ks.v[i].len};
+    v->f = (mirror_filter){v->v, v->ks.n};
+    return 0;
+}
+
+/* Every store in which the token holds any grant, each as its description
+ * (records counted in the token's read set, as GET /v1/stores/{store}),
+ * from the mirrors every gateway loads at start and keeps: no catch-up with
+ * ZooKeeper per store. A store created since then through another gateway
+ * is loaded here (up to LOAD_MS; one still loading is left out). */
+static void h_list_stores(route_ctx *c) {
+    api *a = c->a;
     char **names;
     size_t n;
     zs_err e = {0};
-    if (stores_list(a->cfg.z, a->cfg.root, &names, &n, &e) < 0) { fail(resp, &e); return; }
+    if (stores_list(a->cfg.z, a->cfg.root, &names, &n, &e) < 0) { fail(c->resp, &e); return; }
     sbuf b = SBUF_INIT;
     sbuf_puts(&b, "{\"stores\":[");
     bool first = true;
     for (size_t i = 0; i < n; i++) {
-        if (!auth_can(who, names[i], AUTH_READ)) continue; /* any grant in it */
-        req_view view;
-        http_resp scratch0 = {0};
-        if (view_make(who, names[i], NULL, false, &view, &scratch0) < 0) { free(scratch0.body); continue; }
+        if (!auth_can(c->who, names[i], AUTH_READ)) continue; /* any grant in it */
         store_cfg cfg;
-        if (stores_get(a->cfg.z, a->cfg.root, names[i], &cfg, &e) < 0) { view_free(&view); continue; } /* deleted meanwhile */
-        http_resp scratch = {0};
-        mirror *m = current_mirror(a, &cfg, false, &scratch);
-        free(scratch.body);
-        if (m) {
-            if (!first) sbuf_putc(&b, ',');
-            describe(a, &cfg, m, &view, &b);
-            first = false;
+        if (stores_get(a->cfg.z, a->cfg.root, names[i], &cfg, &e) < 0) continue; /* deleted meanwhile */
+        req_view view;
+        mirror *m = NULL;
+        if (view_of_read_set(c->who, names[i], &view) == 0) {
+            if (mirror_set_acquire(a->cfg.mirrors, cfg.name, cfg.czxid, LOAD_MS, &m) == 0) {
+                mirror_note_horizon(m, &cfg.horizon);
+                if (!first) sbuf_putc(&b, ',');
+                describe(&cfg, m, &view, &b);
+                first = false;
+            }
+            view_free(&view);
         }
-        view_free(&view);
         store_cfg_release(&cfg);
     }
     sbuf_puts(&b, "]}");
     stores_free_names(names, n);
-    ok_json(resp, 200, &b);
+    ok_json(c->resp, 200, &b);
 }
 
-static void h_store(api *a, const http_req *req, const route *rt, const req_view *view, http_resp *resp) {
-    const char *method = http_req_method(req);
+static void h_store_get(route_ctx *c) {
+    api *a = c->a;
     zs_err e = {0};
     store_cfg cfg;
-    if (strcmp(method, "GET") == 0) {
-        if (stores_get(a->cfg.z, a->cfg.root, rt->store, &cfg, &e) < 0) { fail(resp, &e); return; }
-        mirror *m = current_mirror(a, &cfg, true, resp);
-        if (m) {
-            sbuf b = SBUF_INIT;
-            describe(a, &cfg, m, view, &b);
-            ok_json(resp, 200, &b);
-        }
-        store_cfg_release(&cfg);
-    } else if (strcmp(method, "DELETE") == 0) {
-        if (stores_delete(a->cfg.z, a->cfg.root, rt->store, &e) < 0) { fail(resp, &e); return; }
-        resp->status = 204;
-    } else { /* PUT */
-        size_t len;
-        const char *raw = http_req_body(req, &len);
-        json_t *body = NULL;
-        sbuf rest = SBUF_INIT, schema = SBUF_INIT;
-        if (len > 0) {
-            if (!json_content_type(req)) {
-                failf(resp, 415, "unsupported_media_type", "Content-Type must be application/json");
-                return;
-            }
-            /* The schema keeps its numbers as written (jansson would round
-             * them): its text is taken apart from the rest. */
-            jraw_err je;
-            json_error_t jje;
-            if (stores_split_schema(raw, len, &rest, &schema, &je) < 0) {
-                failf(resp, 400, "invalid_json", "the body is not valid JSON: %s (line %d, column %d)", je.text, je.line,
-                      je.column);
-            } else if (sbuf_failed(&rest) || sbuf_failed(&schema)) {
-                failf(resp, 500, "internal", "out of memory");
-            } else if (!(body = json_loadb(rest.buf, rest.len, JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &jje))) {
-                failf(resp, 400, "invalid_json", "the body is not valid JSON: %s", jje.text);
-            }
-            sbuf_free(&rest);
-            if (!body) { sbuf_free(&schema); return; }
-        }
-        bool created = false;
-        int rc = stores_put(a->cfg.z, a->cfg.root, rt->store, body, schema.len ? schema.buf : NULL, schema.len, &cfg,
-                            &created, &e);
-        json_decref(body);
-        sbuf_free(&schema);
-        if (rc < 0) { fail(resp, &e); return; }
-        mirror *m = current_mirror(a, &cfg, true, resp);
-        if (m) {
-            sbuf b = SBUF_INIT;
-            describe(a, &cfg, m, NULL, &b); /* (admin) */
-            ok_json(resp, created ? 201 : 200, &b);
-        }
-        store_cfg_release(&cfg);
+    if (stores_get(a->cfg.z, a->cfg.root, c->m->store, &cfg, &e) < 0) { fail(c->resp, &e); return; }
+    mirror *m = current_mirror(a, &cfg, c->resp);
+    if (m) {
+        sbuf b = SBUF_INIT;
+        describe(&cfg, m, c->view, &b);
+        ok_json(c->resp, 200, &b);
     }
+    store_cfg_release(&cfg);
 }
 
-/* Who a limit counts: the token's sub, else the client's address. A sub
- * too long for out is named by its SHA-256, so two never share a bucket. */
-static void subject_of(const api *a, const auth_principal *who, const http_req *req, char *out, size_t n) {
-    const char *sub = a->cfg.auth ? auth_principal_sub(who) : NULL;
-    if (sub && strlen(sub) + 5 > n) {
-        char *h = g_compute_checksum_for_string(G_CHECKSUM_SHA256, sub, -1);
-        snprintf(out, n, "sub#%s", h);
-        g_free(h);
-    } else if (sub) {
-        snprintf(out, n, "sub:%s", sub);
-    } else {
-        snprintf(out, n, "addr:%s", http_req_client_addr(req));
-    }
+static void h_store_delete(route_ctx *c) {
+    zs_err e = {0};
+    if (stores_delete(c->a->cfg.z, c->a->cfg.root, c->m->store, &e) < 0) { fail(c->resp, &e); return; }
+    c->resp->status = 204;
 }
+
+static void h_store_put(route_ctx *c) {
+    api *a = c->a;
+    const http_req *req = c->req;
+    http_resp *resp = c->resp;
+    zs_err e = {0};
+    store_cfg cfg;
+    size_t len;
+    const char *raw = http_req_body(req, &len);
+    json_t *body = NULL;
+    sbuf rest = SBUF_INIT, schema = SBUF_INIT;
+    if (len > 0) {
+        if (!json_content_type(req)) {
+            failf(resp, 415, "unsupported_media_type", "Content-Type must be application/json");
+            return;
+        }
+        /* The schema keeps its numbers as written (jansson would round
+         * them): its text is taken apart from the rest. */
+        jraw_err je;
+        json_error_t jje;
+        if (stores_split_schema(raw, len, &rest, &schema, &je) < 0) {
+            failf(resp, 400, "invalid_json", "the body is not valid JSON: %s (line %d, column %d)", je.text, je.line,
+                  je.column);
+        } else if (sbuf_failed(&rest) || sbuf_failed(&schema)) {
+            failf(resp, 500, "internal", "out of memory");
+        } else if (!(body = json_loadb(rest.buf, rest.len, JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &jje))) {
+            failf(resp, 400, "invalid_json", "the body is not valid JSON: %s", jje.text);
+        }
+        sbuf_free(&rest);
+        if (!body) { sbuf_free(&schema); return; }
+    }
+    bool created = false;
+    int rc = stores_put(a->cfg.z, a->cfg.root, c->m->store, body, schema.len ? schema.buf : NULL, schema.len, &cfg,
+                        &created, &e);
+    json_decref(body);
+    sbuf_free(&schema);
+    if (rc < 0) { fail(resp, &e); return; }
+    mirror *m = current_mirror(a, &cfg, resp);
+    if (m) {
+        sbuf b = SBUF_INIT;
+        describe(&cfg, m, NULL, &b); /* (admin) */
+        ok_json(resp, created ? 201 : 200, &b);
+    }
+    store_cfg_release(&cfg);
+}
+
+/* ---- records ------------------------------------------------------------------------ */
 
 /* The store's schema (PROTOCOL.md "Schemas"): false and 400 invalid_value
  * with the first errors, or 500 when the check itself failed. */
@@ -349,93 +413,121 @@ static bool schema_ok(const store_cfg *cfg, const char *value, size_t vlen, http
     return v == SCHEMA_VALID;
 }
 
-static void h_record(api *a, const http_req *req, const route *rt, const store_cfg *cfg, const char *subject,
-                     http_resp *resp) {
-    const char *method = http_req_method(req);
-    zs_err e = {0};
-    records_precond pre = {0};
-    const char *im = http_req_header(req, "If-Match");
-    const char *inm = http_req_header(req, "If-None-Match");
+/* If-Match and If-None-Match, for every method of a record: false and 400
+ * when If-None-Match is other than *. */
+static bool record_preconds(route_ctx *c, records_precond *pre) {
+    *pre = (records_precond){0};
+    const char *im = http_req_header(c->req, "If-Match");
+    const char *inm = http_req_header(c->req, "If-None-Match");
     if (im && strcmp(im, "*") != 0) {
-        pre.if_match = true;
-        if (route_if_match(im, &pre.match_version) < 0) pre.match_version = -1; /* matches nothing */
+        pre->if_match = true;
+        if (route_if_match(im, &pre->match_version) < 0) pre->match_version = -1; /* matches nothing */
     }
     if (inm) {
         if (strcmp(inm, "*") != 0) {
-            failf(resp, 400, "bad_request", "If-None-Match: only * is supported");
-            return;
+            failf(c->resp, 400, "bad_request", "If-None-Match: only * is supported");
+            return false;
         }
-        pre.if_none_match = true;
+        pre->if_none_match = true;
     }
-    if (strcmp(method, "GET") == 0) {
-        sbuf b = SBUF_INIT;
-        int32_t version;
-        if (records_get(a->cfg.z, a->cfg.root, cfg, rt->key, rt->klen, &b, &version, &e) < 0) {
-            sbuf_free(&b);
-            fail(resp, &e);
-            return;
-        }
-        ok_json(resp, 200, &b);
-        http_resp_header(resp, "ETag", "\"%ld\"", (long)version);
-    } else if (strcmp(method, "DELETE") == 0) {
-        if (push_budget(&a->push, subject, 1, rt->klen, &e) < 0) { fail(resp, &e); return; }
-        if (records_delete(a->cfg.z, a->cfg.root, cfg, rt->key, rt->klen, &pre, &e) < 0) { fail(resp, &e); return; }
-        resp->status = 204;
-    } else { /* PUT */
-        if (!json_content_type(req)) {
-            failf(resp, 415, "unsupported_media_type", "Content-Type must be application/json");
-            return;
-        }
-        size_t blen;
-        const char *body = http_req_body(req, &blen);
-        sbuf vb = SBUF_INIT;
-        jraw_err je;
-        if (jraw_compact(body, blen, &vb, &je) < 0) {
-            sbuf_free(&vb);
-            failf(resp, 400, "invalid_json", "the body is not valid JSON: %s (line %d, column %d)", je.text, je.line, je.column);
-            return;
-        }
-        size_t vlen;
-        char *value = sbuf_steal(&vb, &vlen);
-        if (!value) { failf(resp, 500, "internal", "out of memory"); return; }
-        if ((int64_t)vlen > cfg->max_value_bytes) {
-            failf(resp, 413, "value_too_large", "value: %zu bytes, over the store's maxValueBytes (%lld)", vlen,
-                  (long long)cfg->max_value_bytes);
-            free(value);
-            return;
-        }
-        if (vlen + PUSH_OP_OVERHEAD + 3 * LAYOUT_MAX_KEY_BYTES + zkc_acl_bytes(a->cfg.z) > a->cfg.max_tx_bytes) {
-            failf(resp, 413, "value_too_large",
-                  "value: %zu bytes, over what one ZooKeeper transaction of this gateway may carry (--max-tx-bytes %zu)", vlen,
-                  a->cfg.max_tx_bytes);
-            free(value);
-            return;
-        }
-        if (cfg->schema && !schema_ok(cfg, value, vlen, resp)) { free(value); return; }
-        if (push_budget(&a->push, subject, 1, rt->klen + vlen, &e) < 0) {
-            fail(resp, &e);
-            free(value);
-            return;
-        }
-        mirror *quota = NULL;
-        if ((cfg->max_records || cfg->max_bytes) && !(quota = current_mirror(a, cfg, true, resp))) { /* caught up: every write so far counts */
-            free(value);
-            return;
-        }
-        sbuf b = SBUF_INIT;
-        bool created = false;
-        int32_t version;
-        int rc = records_put(a->cfg.z, a->cfg.root, cfg, quota, rt->key, rt->klen, value, vlen, &pre, &b, &created,
-                             &version, &e);
-        free(value);
-        if (rc < 0) { sbuf_free(&b); fail(resp, &e); return; }
-        ok_json(resp, created ? 201 : 200, &b);
-        http_resp_header(resp, "ETag", "\"%ld\"", (long)version);
-    }
+    return true;
 }
 
-static void h_push(api *a, const http_req *req, const store_cfg *cfg, const auth_principal *who, const char *subject,
-                   http_resp *resp) {
+static void h_record_get(route_ctx *c) {
+    api *a = c->a;
+    zs_err e = {0};
+    records_precond pre;
+    if (!record_preconds(c, &pre)) return;
+    sbuf b = SBUF_INIT;
+    int32_t version;
+    if (records_get(a->cfg.z, a->cfg.root, &c->cfg, c->m->key, c->m->klen, &b, &version, &e) < 0) {
+        sbuf_free(&b);
+        fail(c->resp, &e);
+        return;
+    }
+    ok_json(c->resp, 200, &b);
+    http_resp_header(c->resp, "ETag", "\"%ld\"", (long)version);
+}
+
+static void h_record_delete(route_ctx *c) {
+    api *a = c->a;
+    zs_err e = {0};
+    records_precond pre;
+    if (!record_preconds(c, &pre)) return;
+    if (push_budget(&a->push, c->subject, 1, c->m->klen, &e) < 0) { fail(c->resp, &e); return; }
+    if (records_delete(a->cfg.z, a->cfg.root, &c->cfg, c->m->key, c->m->klen, &pre, &e) < 0) { fail(c->resp, &e); return; }
+    c->resp->status = 204;
+}
+
+static void h_record_put(route_ctx *c) {
+    api *a = c->a;
+    const http_req *req = c->req;
+    http_resp *resp = c->resp;
+    const store_cfg *cfg = &c->cfg;
+    const char *subject = c->subject;
+    zs_err e = {0};
+    records_precond pre;
+    if (!record_preconds(c, &pre)) return;
+    if (!json_content_type(req)) {
+        failf(resp, 415, "unsupported_media_type", "Content-Type must be application/json");
+        return;
+    }
+    size_t blen;
+    const char *body = http_req_body(req, &blen);
+    sbuf vb = SBUF_INIT;
+    jraw_err je;
+    if (jraw_compact(body, blen, &vb, &je) < 0) {
+        sbuf_free(&vb);
+        failf(resp, 400, "invalid_json", "the body is not valid JSON: %s (line %d, column %d)", je.text, je.line, je.column);
+        return;
+    }
+    size_t vlen;
+    char *value = sbuf_steal(&vb, &vlen);
+    if (!value) { failf(resp, 500, "internal", "out of memory"); return; }
+    if ((int64_t)vlen > cfg->max_value_bytes) {
+        failf(resp, 413, "value_too_large", "value: %zu bytes, over the store's maxValueBytes (%lld)", vlen,
+              (long long)cfg->max_value_bytes);
+        free(value);
+        return;
+    }
+    if (vlen + PUSH_OP_OVERHEAD + 3 * LAYOUT_MAX_KEY_BYTES + zkc_acl_bytes(a->cfg.z) > a->cfg.max_tx_bytes) {
+        failf(resp, 413, "value_too_large",
+              "value: %zu bytes, over what one ZooKeeper transaction of this gateway may carry (--max-tx-bytes %zu)", vlen,
+              a->cfg.max_tx_bytes);
+        free(value);
+        return;
+    }
+    if (cfg->schema && !schema_ok(cfg, value, vlen, resp)) { free(value); return; }
+    if (push_budget(&a->push, subject, 1, c->m->klen + vlen, &e) < 0) {
+        fail(resp, &e);
+        free(value);
+        return;
+    }
+    mirror *quota = NULL;
+    if ((cfg->max_records || cfg->max_bytes) && !(quota = current_mirror(a, cfg, resp))) { /* caught up: every write so far counts */
+        free(value);
+        return;
+    }
+    sbuf b = SBUF_INIT;
+    bool created = false;
+    int32_t version;
+    int rc = records_put(a->cfg.z, a->cfg.root, cfg, quota, c->m->key, c->m->klen, value, vlen, &pre, &b, &created,
+                         &version, &e);
+    free(value);
+    if (rc < 0) { sbuf_free(&b); fail(resp, &e); return; }
+    ok_json(resp, created ? 201 : 200, &b);
+    http_resp_header(resp, "ETag", "\"%ld\"", (long)version);
+}
+
+/* ---- sync ---------------------------------------------------------------------------- */
+
+static void h_push(route_ctx *c) {
+    api *a = c->a;
+    const http_req *req = c->req;
+    http_resp *resp = c->resp;
+    const store_cfg *cfg = &c->cfg;
+    const auth_principal *who = c->who;
+    const char *subject = c->subject;
     if (!json_content_type(req)) {
         failf(resp, 415, "unsupported_media_type", "Content-Type must be application/json");
         return;
@@ -480,9 +572,15 @@ static int changes_query(const http_req *req, bool is_events, bool *has_since, c
     return 0;
 }
 
-static void h_changes(api *a, const store_cfg *cfg, const req_view *view, bool has_since, const cursor_pos *since, int limit,
-                      http_resp *resp) {
-    mirror *m = current_mirror(a, cfg, true, resp);
+static void h_changes(route_ctx *c) {
+    api *a = c->a;
+    http_resp *resp = c->resp;
+    const store_cfg *cfg = &c->cfg;
+    const req_view *view = c->view;
+    bool has_since = c->has_since;
+    const cursor_pos *since = &c->since;
+    int limit = c->limit;
+    mirror *m = current_mirror(a, cfg, resp);
     if (!m) return;
     if (has_since && since->zxid > mirror_watermark(m)) {
         failf(resp, 400, "invalid_cursor", "since: a position beyond anything this store has issued");
@@ -510,13 +608,20 @@ static void h_changes(api *a, const store_cfg *cfg, const req_view *view, bool h
     ok_json(resp, 200, &b);
 }
 
-static void h_events(api *a, const http_req *req, const store_cfg *cfg, const req_view *view, bool has_since,
-                     const cursor_pos *since, const auth_principal *who, http_resp *resp) {
+static void h_events(route_ctx *c) {
+    api *a = c->a;
+    const http_req *req = c->req;
+    http_resp *resp = c->resp;
+    const store_cfg *cfg = &c->cfg;
+    const req_view *view = c->view;
+    bool has_since = c->has_since;
+    const cursor_pos *since = &c->since;
+    const auth_principal *who = c->who;
     const char *sub = a->cfg.auth ? auth_principal_sub(who) : NULL;
     /* The stream ends with the token: its exp, on the monotonic clock. */
     long long exp = a->cfg.auth ? auth_principal_exp(who) : 0;
     int64_t expires_ms = exp > 0 ? zs_clock_ms() + (exp * 1000 - (int64_t)g_get_real_time() / 1000) : 0;
-    mirror *m = current_mirror(a, cfg, true, resp);
+    mirror *m = current_mirror(a, cfg, resp);
     if (!m) return;
     if (has_since && since->zxid > mirror_watermark(m)) {
         failf(resp, 400, "invalid_cursor", "since: a position beyond anything this store has issued");
@@ -526,129 +631,57 @@ static void h_events(api *a, const http_req *req, const store_cfg *cfg, const re
                  resp);
 }
 
-/* ---- operations ------------------------------------------------------------------ */
+/* ---- operations: memory only (atomics and short locks), on the event loop ---------- */
 
-static void h_metrics(api *a, http_resp *resp) {
-    sbuf b = SBUF_INIT;
-    sbuf_printf(&b, "# HELP zoosync_build_info The gateway's version.\n# TYPE zoosync_build_info gauge\n"
-                    "zoosync_build_info{version=\"%s\"} 1\n", a->cfg.version ? a->cfg.version : "unknown");
-    zs_metrics_render_process(&b);
-    sbuf_puts(&b, "# HELP zoosync_http_request_seconds Time in the request's handler (an event stream: until it starts), "
-                  "by route and status class.\n# TYPE zoosync_http_request_seconds histogram\n");
-    for (size_t r = 0; r < ROUTES; r++)
-        for (int c = 0; c < 4; c++) {
-            if (!atomic_load(&a->http[r][c].count)) continue;
-            char labels[64];
-            snprintf(labels, sizeof labels, "route=\"%s\",code=\"%s\"", route_names[r], code_classes[c]);
-            zs_hist_render(&a->http[r][c], "zoosync_http_request_seconds", labels, &b);
-        }
-    sbuf_puts(&b, "# HELP zoosync_http_requests_total HTTP requests by route and status.\n"
-                  "# TYPE zoosync_http_requests_total counter\n");
-    g_mutex_lock(&a->mu);
-    GHashTableIter it;
-    gpointer k, v;
-    g_hash_table_iter_init(&it, a->requests);
-    while (g_hash_table_iter_next(&it, &k, &v)) {
-        const char *key = k;
-        const char *tab = strchr(key, '\t');
-        sbuf_printf(&b, "zoosync_http_requests_total{route=\"%.*s\",status=\"%s\"} %llu\n", (int)(tab - key), key,
-                    tab + 1, (unsigned long long)*(uint64_t *)v);
+static void h_healthz(route_ctx *c) { http_resp_json(c->resp, 200, strdup("{\"status\":\"ok\"}"), 15); }
+
+static void h_readyz(route_ctx *c) {
+    api *a = c->a;
+    sbuf why = SBUF_INIT;
+    if (!atomic_load(a->cfg.ready)) sbuf_puts(&why, "starting");
+    else if (!zkc_connected(a->cfg.z)) sbuf_puts(&why, "the ZooKeeper session for writes is not connected");
+    else (void)mirror_set_ready(a->cfg.mirrors, &why);
+    if (why.len == 0 && !sbuf_failed(&why)) http_resp_json(c->resp, 200, strdup("{\"status\":\"ready\"}"), 18);
+    else {
+        http_resp_error(c->resp, 503, "unavailable", why.len ? why.buf : "not ready");
+        http_resp_header(c->resp, "Retry-After", "1");
     }
-    g_mutex_unlock(&a->mu);
-    mirror_stats ms;
-    mirror_set_stats(a->cfg.mirrors, &ms);
-    sbuf_printf(&b,
-                "# HELP zoosync_mirror_records Live records held in memory.\n# TYPE zoosync_mirror_records gauge\n"
-                "zoosync_mirror_records %zu\n"
-                "# HELP zoosync_mirror_bytes Key and value bytes held in memory.\n# TYPE zoosync_mirror_bytes gauge\n"
-                "zoosync_mirror_bytes %zu\n"
-                "# HELP zoosync_mirror_entries Keys known to the mirror: live, tombstones and deletions.\n"
-                "# TYPE zoosync_mirror_entries gauge\nzoosync_mirror_entries %zu\n"
-                "# HELP zoosync_mirror_bucket_tables Bucket tables allocated (buckets holding a key).\n"
-                "# TYPE zoosync_mirror_bucket_tables gauge\nzoosync_mirror_bucket_tables %zu\n"
-                "# HELP zoosync_watch_events_total ZooKeeper watch events received.\n# TYPE zoosync_watch_events_total counter\n"
-                "zoosync_watch_events_total %llu\n"
-                "# HELP zoosync_zk_reads_total Reads sent by the mirror.\n# TYPE zoosync_zk_reads_total counter\n"
-                "zoosync_zk_reads_total %llu\n"
-                "# HELP zoosync_foreign_values_rejected_total Znodes whose data is not a JSON value or whose name is not a key.\n"
-                "# TYPE zoosync_foreign_values_rejected_total counter\n"
-                "zoosync_foreign_values_rejected_total %llu\n"
-                "# HELP zoosync_zk_connected 1 while the ZooKeeper session is connected.\n# TYPE zoosync_zk_connected gauge\n"
-                "zoosync_zk_connected %d\n"
-                "# HELP zoosync_event_streams Open Server-Sent Events streams.\n# TYPE zoosync_event_streams gauge\n"
-                "zoosync_event_streams %zu\n"
-                "# HELP zoosync_event_stream_wakes_total Event streams woken because a change they may show arrived.\n"
-                "# TYPE zoosync_event_stream_wakes_total counter\nzoosync_event_stream_wakes_total %llu\n"
-                "# HELP zoosync_mirror_connected 1 while the mirror's own ZooKeeper session is connected.\n"
-                "# TYPE zoosync_mirror_connected gauge\nzoosync_mirror_connected %d\n"
-                "# HELP zoosync_mirror_recovering 1 while the mirror checks what changed during a disconnect.\n"
-                "# TYPE zoosync_mirror_recovering gauge\nzoosync_mirror_recovering %d\n"
-                "# HELP zoosync_mirror_watermark The zxid up to which every change is in the mirror.\n"
-                "# TYPE zoosync_mirror_watermark gauge\nzoosync_mirror_watermark %llu\n"
-                "# HELP zoosync_mirror_read_batches_total multiRead requests sent by the mirror.\n"
-                "# TYPE zoosync_mirror_read_batches_total counter\nzoosync_mirror_read_batches_total %llu\n"
-                "# HELP zoosync_mirror_reads_queued Reads waiting to be sent.\n"
-                "# TYPE zoosync_mirror_reads_queued gauge\nzoosync_mirror_reads_queued %zu\n"
-                "# HELP zoosync_mirror_recoveries_total Gap checks completed after a reconnect.\n"
-                "# TYPE zoosync_mirror_recoveries_total counter\nzoosync_mirror_recoveries_total %llu\n"
-                "# HELP zoosync_mirror_probe_sessions_total Short probe sessions opened by gap checks.\n"
-                "# TYPE zoosync_mirror_probe_sessions_total counter\nzoosync_mirror_probe_sessions_total %llu\n"
-                "# HELP zoosync_mirror_probe_events_total Changes found by gap checks.\n"
-                "# TYPE zoosync_mirror_probe_events_total counter\nzoosync_mirror_probe_events_total %llu\n"
-                "# HELP zoosync_mirror_last_recovery_seconds Duration of the last gap check.\n"
-                "# TYPE zoosync_mirror_last_recovery_seconds gauge\nzoosync_mirror_last_recovery_seconds %.3f\n",
-                ms.records, ms.bytes, ms.entries, ms.bucket_tables, (unsigned long long)ms.watch_events, (unsigned long long)ms.reads,
-                (unsigned long long)ms.foreign_rejected, zkc_connected(a->cfg.z) ? 1 : 0,
-                a->cfg.events ? events_count(a->cfg.events) : 0,
-                a->cfg.events ? events_wakes(a->cfg.events) : 0ULL, ms.connected ? 1 : 0, ms.recovering ? 1 : 0,
-                (unsigned long long)ms.watermark, (unsigned long long)ms.batches, ms.queued,
-                (unsigned long long)ms.recoveries, (unsigned long long)ms.probes, (unsigned long long)ms.probe_events,
-                (double)ms.last_recovery_ms / 1000.0);
-    if (a->cfg.metrics) zs_metrics_render(a->cfg.metrics, &b);
-    gc_stats gs = {0};
-    g_mutex_lock(&a->mu);
-    gc *collector = a->cfg.gc;
-    g_mutex_unlock(&a->mu);
-    if (collector) gc_get_stats(collector, &gs);
-    sbuf_printf(&b,
-                "# HELP zoosync_zk_invalid_data_total Data read from ZooKeeper and refused (distrusted like a request), by kind.\n"
-                "# TYPE zoosync_zk_invalid_data_total counter\n"
-                "zoosync_zk_invalid_data_total{kind=\"config\"} %llu\n"
-                "zoosync_zk_invalid_data_total{kind=\"client\"} %llu\n"
-                "zoosync_zk_invalid_data_total{kind=\"election\"} %llu\n"
-                "# HELP zoosync_limited_total Requests refused with 429 by a per-subject limit.\n"
-                "# TYPE zoosync_limited_total counter\n"
-                "zoosync_limited_total{limit=\"rate\"} %llu\n"
-                "zoosync_limited_total{limit=\"write_bytes\"} %llu\n"
-                "zoosync_limited_total{limit=\"write_mutations\"} %llu\n",
-                (unsigned long long)ms.invalid_configs,
-                (unsigned long long)(a->cfg.metrics ? atomic_load(&a->cfg.metrics->zk_invalid_client) : 0),
-                (unsigned long long)gs.invalid_candidates,
-                (unsigned long long)(a->cfg.metrics ? atomic_load(&a->cfg.metrics->limited[ZS_LIMIT_RATE]) : 0),
-                (unsigned long long)(a->cfg.metrics ? atomic_load(&a->cfg.metrics->limited[ZS_LIMIT_WRITE_BYTES]) : 0),
-                (unsigned long long)(a->cfg.metrics ? atomic_load(&a->cfg.metrics->limited[ZS_LIMIT_WRITE_MUTATIONS]) : 0));
-    sbuf_printf(&b,
-                "# HELP zoosync_gc_leader 1 while this gateway is the tombstone collector.\n# TYPE zoosync_gc_leader gauge\n"
-                "zoosync_gc_leader %d\n"
-                "# HELP zoosync_gc_runs_total Collection rounds run as the collector.\n# TYPE zoosync_gc_runs_total counter\n"
-                "zoosync_gc_runs_total %llu\n"
-                "# HELP zoosync_gc_tombstones_collected_total Tombstone znodes deleted.\n"
-                "# TYPE zoosync_gc_tombstones_collected_total counter\n"
-                "zoosync_gc_tombstones_collected_total %llu\n",
-                gs.leader, (unsigned long long)gs.runs, (unsigned long long)gs.collected);
-    size_t len;
-    char *body = sbuf_steal(&b, &len);
-    http_resp_json(resp, 200, body, len);
-    resp->content_type = "text/plain; version=0.0.4";
+    sbuf_free(&why);
 }
 
-/* ---- the handler ------------------------------------------------------------------- */
+static void h_metrics(route_ctx *c) {
+    api *a = c->a;
+    mirror_stats ms;
+    mirror_set_stats(a->cfg.mirrors, &ms);
+    gc_stats gs = {0};
+    gc *collector = atomic_load(&a->collector);
+    if (collector) gc_get_stats(collector, &gs);
+    metrics_page_in in = {
+        .version = a->cfg.version,
+        .http = a->counters,
+        .metrics = a->cfg.metrics,
+        .mirror = &ms,
+        .gc = &gs,
+        .zk_connected = zkc_connected(a->cfg.z),
+        .event_streams = a->cfg.events ? events_count(a->cfg.events) : 0,
+        .stream_wakes = a->cfg.events ? events_wakes(a->cfg.events) : 0ULL,
+    };
+    sbuf b = SBUF_INIT;
+    metrics_page_render(&in, &b);
+    ok_json(c->resp, 200, &b);
+    c->resp->content_type = "text/plain; version=0.0.4";
+}
 
-static auth_principal *authenticate(api *a, const http_req *req, route_id rid, http_resp *resp) {
+/* ---- the checks before a handler ------------------------------------------------------ */
+
+/* 401, or the token's principal (anonymous when authentication is off).
+ * route: the path's route (NULL: none); an event stream's token may come
+ * as ?access_token=, EventSource sending no header. */
+static auth_principal *authenticate(api *a, const http_req *req, const route_def *route, http_resp *resp) {
     if (!a->cfg.auth) return auth_principal_anonymous();
     const char *h = http_req_header(req, "Authorization");
     char *qtoken = NULL;
-    const char *q = rid == R_EVENTS && !h ? http_req_query(req, "access_token") : NULL;
+    const char *q = route && (route->flags & ROUTE_STREAM) && !h ? http_req_query(req, "access_token") : NULL;
     if (q) { /* EventSource cannot send headers */
         size_t n;
         char *dec = http_pct_decode(q, strlen(q), &n);
@@ -684,31 +717,115 @@ static bool zk_down(api *a, http_resp *resp) {
     return true;
 }
 
-/* The scope check: fills resp with 403 and returns true when who lacks it. */
-static bool forbidden(const auth_principal *who, const route *rt, const char *method, http_resp *resp) {
-    auth_perm need = needed_perm(rt, method);
-    if (auth_can(who, rt->store, need)) return false;
-    failf(resp, 403, "forbidden", "the token lacks the scope %s%s%s", need == AUTH_ADMIN ? "admin" : rt->store,
+/* Who a limit counts: the token's sub, else the client's address. A sub
+ * too long for out is named by its SHA-256, so two never share a bucket. */
+static void subject_of(const api *a, const auth_principal *who, const http_req *req, char *out, size_t n) {
+    const char *sub = a->cfg.auth ? auth_principal_sub(who) : NULL;
+    if (sub && strlen(sub) + 5 > n) {
+        char *h = g_compute_checksum_for_string(G_CHECKSUM_SHA256, sub, -1);
+        snprintf(out, n, "sub#%s", h);
+        g_free(h);
+    } else if (sub) {
+        snprintf(out, n, "sub:%s", sub);
+    } else {
+        snprintf(out, n, "addr:%s", http_req_client_addr(req));
+    }
+}
+
+static auth_perm perm_of(route_access acc) {
+    return acc == ROUTE_ADMIN ? AUTH_ADMIN : acc == ROUTE_WRITE ? AUTH_WRITE : AUTH_READ;
+}
+
+static const char *store_of(const route_match *m) { return m->store ? m->store : ""; }
+
+/* The route's access: fills resp with 403 and returns true when who lacks
+ * it. ROUTE_TOKEN and ROUTE_PUBLIC need no scope. */
+static bool forbidden(const auth_principal *who, const route_match *m, http_resp *resp) {
+    route_access acc = m->def->access;
+    if (acc == ROUTE_PUBLIC || acc == ROUTE_TOKEN) return false;
+    auth_perm need = perm_of(acc);
+    const char *store = store_of(m);
+    if (auth_can(who, store, need)) return false;
+    failf(resp, 403, "forbidden", "the token lacks the scope %s%s%s", need == AUTH_ADMIN ? "admin" : store,
           need == AUTH_ADMIN ? "" : ":", need == AUTH_ADMIN ? "" : need == AUTH_WRITE ? "write" : "read");
     return true;
 }
 
-/* Prefix scopes: a record's key (valid) against the read set (GET) or the
- * write set (PUT, DELETE): 403 after invalid_key and before any 404.
- * Fills resp and returns true when outside. */
-static bool key_forbidden(const auth_principal *who, const route *rt, const char *method, http_resp *resp) {
-    bool reading = strcmp(method, "GET") == 0;
-    if (reading ? auth_key_readable(who, rt->store, rt->key, rt->klen) : auth_key_writable(who, rt->store, rt->key, rt->klen))
-        return false;
-    failf(resp, 403, "forbidden", "the token may not %s this key: it is outside its %s prefixes in store '%s'",
-          reading ? "read" : "write", reading ? "read" : "write", rt->store);
+static bool has_param(const route_def *d, const char *param) { return strstr(d->pattern, param) != NULL; }
+
+/* The path's {store}: 400 when it is not a store name. */
+static bool bad_store(const route_match *m, http_resp *resp) {
+    if (!m->store_broken && m->store && layout_name_valid(m->store)) return false;
+    failf(resp, 400, "invalid_store", "store name must match ^[A-Za-z0-9_-]{1,64}$");
     return true;
 }
 
-static void dispatch(api *a, const http_req *req, route *rt, http_resp *resp, char *sub_out, size_t sub_n) {
-    const char *method = http_req_method(req);
+/* The path's {key}: 400 when it is not a key. */
+static bool bad_key(const route_match *m, http_resp *resp) {
+    const char *why = m->key_broken ? "the key's percent-encoding is broken" : layout_key_invalid(m->key, m->klen);
+    if (!why) return false;
+    failf(resp, 400, "invalid_key", "%s", why);
+    return true;
+}
+
+/* Prefix scopes: a record's key (valid) against the read set (a route
+ * needing ROUTE_READ) or the write set (the others): 403 after invalid_key
+ * and before any 404. Fills resp and returns true when outside. */
+static bool key_forbidden(const auth_principal *who, const route_match *m, http_resp *resp) {
+    bool reading = m->def->access == ROUTE_READ;
+    const char *store = store_of(m);
+    if (reading ? auth_key_readable(who, store, m->key, m->klen) : auth_key_writable(who, store, m->key, m->klen))
+        return false;
+    failf(resp, 403, "forbidden", "the token may not %s this key: it is outside its %s prefixes in store '%s'",
+          reading ? "read" : "write", reading ? "read" : "write", store);
+    return true;
+}
+
+static void not_allowed(const route_match *m, const char *method, http_resp *resp) {
+    failf(resp, 405, "method_not_allowed", "%s is not allowed here (allowed: %s)", method, m->allow);
+    http_resp_header(resp, "Allow", "%s", m->allow);
+}
+
+/* Runs the checks of the route's columns after access (see the table),
+ * then its handler. */
+static void run_route(route_ctx *c) {
+    const route_def *d = c->m->def;
+    http_resp *resp = c->resp;
+    bool store = has_param(d, "{store}"), key = has_param(d, "{key}");
+    if (store && bad_store(c->m, resp)) return;
+    if (key && (bad_key(c->m, resp) || key_forbidden(c->who, c->m, resp))) return;
+    if ((d->flags & ROUTE_FEED) &&
+        changes_query(c->req, d->flags & ROUTE_STREAM, &c->has_since, &c->since, &c->limit, resp) < 0)
+        return;
+    /* What the token sees of the store: its read set, narrowed by ?prefix=
+     * (400 empty, 403 wider than the read set), before the store lookup. */
     req_view view = {0};
-    auth_principal *who = authenticate(a, req, rt->id, resp);
+    if (d->flags & ROUTE_VIEW) {
+        if (view_make(c->who, c->m->store, c->req, &view, resp) < 0) return;
+        c->view = &view;
+    }
+    if (d->access != ROUTE_PUBLIC && zk_down(c->a, resp)) goto out;
+    if (d->flags & ROUTE_CONFIG) {
+        zs_err e = {0};
+        api *a = c->a;
+        if (!mirror_set_config(a->cfg.mirrors, c->m->store, &c->cfg) &&
+            stores_get(a->cfg.z, a->cfg.root, c->m->store, &c->cfg, &e) < 0) {
+            fail(resp, &e);
+            goto out;
+        }
+    }
+    d->handler(c);
+    if (d->flags & ROUTE_CONFIG) store_cfg_release(&c->cfg);
+out:
+    view_free(&view);
+}
+
+/* An API request (a route that is not ROUTE_PUBLIC, or a path under
+ * ROUTE_API_PREFIX that no route has): the token, the rate limit, 404,
+ * 405, access, then run_route. */
+static void dispatch(api *a, const http_req *req, const route_match *m, http_resp *resp, char *sub_out, size_t sub_n) {
+    const char *method = http_req_method(req);
+    auth_principal *who = authenticate(a, req, m->path, resp);
     if (!who) return;
     if (a->cfg.auth && auth_principal_sub(who)) snprintf(sub_out, sub_n, "%s", auth_principal_sub(who));
     char subject[320];
@@ -719,165 +836,120 @@ static void dispatch(api *a, const http_req *req, route *rt, http_resp *resp, ch
         failf(resp, 429, "too_many_requests", "over the rate limit of %g requests per second; retry in %d s",
               zs_limit_rate(a->rate), retry);
         http_resp_header(resp, "Retry-After", "%d", retry);
-        goto out;
-    }
-    if (rt->id == R_NONE) {
+    } else if (!m->path) {
         failf(resp, 404, "not_found", "no such route: %s %.200s", method, http_req_path(req));
-        goto out;
+    } else if (!m->def) {
+        not_allowed(m, method, resp);
+    } else if (!forbidden(who, m, resp)) {
+        route_ctx c = {.a = a, .req = req, .resp = resp, .m = m, .who = who, .subject = subject};
+        run_route(&c);
     }
-    if (!route_method_allowed(rt->id, method)) {
-        failf(resp, 405, "method_not_allowed", "%s is not allowed here (allowed: %s)", method, route_allowed_methods(rt->id));
-        http_resp_header(resp, "Allow", "%s", route_allowed_methods(rt->id));
-        goto out;
-    }
-    if (rt->id == R_STORES) { /* lists only what the token may read: maybe nothing */
-        if (!zk_down(a, resp)) h_list_stores(a, who, resp);
-        goto out;
-    }
-    if (forbidden(who, rt, method, resp)) goto out;
-    if (rt->store_broken || !layout_name_valid(rt->store)) {
-        failf(resp, 400, "invalid_store", "store name must match ^[A-Za-z0-9_-]{1,64}$");
-        goto out;
-    }
-    if (rt->id == R_RECORD) {
-        const char *why = rt->key_broken ? "the key's percent-encoding is broken" : layout_key_invalid(rt->key, rt->klen);
-        if (why) { failf(resp, 400, "invalid_key", "%s", why); goto out; }
-        if (key_forbidden(who, rt, method, resp)) goto out;
-    }
-    bool has_since = false;
-    cursor_pos since;
-    int limit = 0;
-    if ((rt->id == R_CHANGES || rt->id == R_EVENTS) &&
-        changes_query(req, rt->id == R_EVENTS, &has_since, &since, &limit, resp) < 0)
-        goto out;
-    /* What the token sees of the store: its read set, narrowed by ?prefix=
-     * (400 empty, 403 wider than the read set), before the store lookup. */
-    bool viewing = rt->id == R_CHANGES || rt->id == R_EVENTS || (rt->id == R_STORE && strcmp(method, "GET") == 0);
-    if (viewing && view_make(who, rt->store, req, true, &view, resp) < 0) goto out;
-    if (zk_down(a, resp)) goto out;
-    if (rt->id == R_STORE) { h_store(a, req, rt, &view, resp); goto out; }
-    store_cfg cfg;
-    zs_err e = {0};
-    if (!mirror_set_config(a->cfg.mirrors, rt->store, &cfg) && stores_get(a->cfg.z, a->cfg.root, rt->store, &cfg, &e) < 0) {
-        fail(resp, &e);
-        goto out;
-    }
-    switch (rt->id) {
-    case R_RECORD: h_record(a, req, rt, &cfg, subject, resp); break;
-    case R_PUSH: h_push(a, req, &cfg, who, subject, resp); break;
-    case R_CHANGES: h_changes(a, &cfg, &view, has_since, &since, limit, resp); break;
-    case R_EVENTS: h_events(a, req, &cfg, &view, has_since, &since, who, resp); break;
-    default: break;
-    }
-    store_cfg_release(&cfg);
-out:
-    view_free(&view);
     auth_principal_free(who);
 }
 
-/* Runs before the body is read (see api.h): 401, then 403 for a known route
- * and method. Everything else waits for dispatch, which checks again. */
+/* The route's metrics label (an index in a->labels). */
+static size_t label_of(const api *a, const route_match *m) {
+    return m->path ? a->label_of[m->path - routes] : LABEL_OTHER;
+}
+
+/* Whether the path is the API's: the token is checked before anything
+ * else (but readiness) there. */
+static bool api_request(const route_match *m, const char *path) {
+    return m->path ? m->path->access != ROUTE_PUBLIC : route_in_api(path);
+}
+
+/* Runs before the body is read (see api.h): 401, then 403 for a route of
+ * this method (its access, then a record key's prefixes once the store
+ * and key are known valid: invalid_key comes first). Everything else waits
+ * for dispatch, which checks again. */
 bool api_check_early(void *app, const http_req *req, http_resp *resp) {
     api *a = app;
-    const char *path = http_req_path(req);
-    if (!a->cfg.auth || (strncmp(path, "/v1/", 4) != 0 && strcmp(path, "/v1") != 0)) return false;
-    route rt;
-    route_parse(path, &rt);
-    const char *method = http_req_method(req);
-    auth_principal *who = authenticate(a, req, rt.id, resp);
-    bool known = rt.id != R_NONE && rt.id != R_STORES && route_method_allowed(rt.id, method);
-    /* a record PUT outside the write set is refused before its body too,
-     * once the store and key are known valid (invalid_key comes first) */
-    bool key_ok = known && rt.id == R_RECORD && !rt.store_broken && layout_name_valid(rt.store) && !rt.key_broken &&
-                  !layout_key_invalid(rt.key, rt.klen);
-    bool answered = !who || (known && forbidden(who, &rt, method, resp)) || (key_ok && key_forbidden(who, &rt, method, resp));
-    auth_principal_free(who);
-    if (answered) count_request(a, rt.id, resp->status);
-    route_free(&rt);
+    if (!a->cfg.auth) return false;
+    route_match m;
+    route_find(routes, NROUTES, http_req_method(req), http_req_path(req), &m);
+    bool answered = false;
+    if (api_request(&m, http_req_path(req))) {
+        auth_principal *who = authenticate(a, req, m.path, resp);
+        bool key_ok = m.def && has_param(m.def, "{key}") && !m.store_broken && m.store && layout_name_valid(m.store) &&
+                      !m.key_broken && !layout_key_invalid(m.key, m.klen);
+        answered = !who || (m.def && forbidden(who, &m, resp)) || (key_ok && key_forbidden(who, &m, resp));
+        auth_principal_free(who);
+    }
+    if (answered) metrics_page_count(a->counters, label_of(a, &m), resp->status, -1);
+    route_match_free(&m);
     return answered;
 }
 
-static bool ops_path(const char *path) {
-    return strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0 || strcmp(path, "/metrics") == 0;
+/* The fallback for paths outside the API that no route has: the files of
+ * --client-dir (under /client/) and --web, GET and HEAD. */
+static bool serve_file(api *a, const http_req *req, http_resp *resp) {
+    const char *path = http_req_path(req), *method = http_req_method(req);
+    bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    if (a->cfg.client_dir && get && strncmp(path, "/client/", 8) == 0) {
+        static_serve(a->cfg.client_dir, path + 8, resp);
+        return true;
+    }
+    if (a->cfg.web_dir && get) {
+        static_serve(a->cfg.web_dir, path, resp);
+        return true;
+    }
+    failf(resp, 404, "not_found", "no such route: %.200s", path);
+    return false;
 }
 
-/* /healthz, /readyz and /metrics read only memory (atomics and short
- * locks, never a ZooKeeper call), so api_handle may run them on the
- * event-loop thread. */
-bool api_handle_inline(void *app, const http_req *req, http_resp *resp) {
-    if (!ops_path(http_req_path(req))) return false;
-    api_handle(app, req, resp);
-    return true;
-}
-
-/* The route as a template, for logs: never a key or a token. */
-static const char *route_template(route_id r) {
-    static const char *const t[] = {"other", "/v1/stores", "/v1/stores/{store}", "/v1/stores/{store}/records/{key}",
-                                    "/v1/stores/{store}/push", "/v1/stores/{store}/changes", "/v1/stores/{store}/events",
-                                    "static"};
-    return (size_t)r < sizeof t / sizeof t[0] ? t[r] : "other";
-}
-
-void api_handle(void *app, const http_req *req, http_resp *resp) {
-    api *a = app;
+static void handle(api *a, const http_req *req, const route_match *m, http_resp *resp) {
     int64_t t0 = zs_now_us();
     char sub[128] = "";
     /* A request id, in the answer's X-Request-Id and the access log. */
     char rid[17];
     snprintf(rid, sizeof rid, "%08x%08x", (unsigned)g_random_int(), (unsigned)g_random_int());
-    const char *path = http_req_path(req);
-    route rt;
-    route_parse(path, &rt);
-    bool ops = strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0 || strcmp(path, "/metrics") == 0;
-    const char *m = http_req_method(req);
-    if (ops && strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0) {
-        failf(resp, 405, "method_not_allowed", "%s is not allowed here (allowed: GET)", m);
-        http_resp_header(resp, "Allow", "GET, HEAD");
-    } else if (strcmp(path, "/healthz") == 0) {
-        http_resp_json(resp, 200, strdup("{\"status\":\"ok\"}"), 15);
-    } else if (strcmp(path, "/readyz") == 0) {
-        sbuf why = SBUF_INIT;
-        if (!atomic_load(a->cfg.ready)) sbuf_puts(&why, "starting");
-        else if (!zkc_connected(a->cfg.z)) sbuf_puts(&why, "the ZooKeeper session for writes is not connected");
-        else (void)mirror_set_ready(a->cfg.mirrors, &why);
-        if (why.len == 0 && !sbuf_failed(&why)) http_resp_json(resp, 200, strdup("{\"status\":\"ready\"}"), 18);
+    const char *path = http_req_path(req), *method = http_req_method(req);
+    size_t label = label_of(a, m);
+    const char *tmpl = m->path ? m->path->pattern : "other";
+    if (m->path && !api_request(m, path)) { /* public: no readiness, no token */
+        if (!m->def) not_allowed(m, method, resp);
         else {
-            http_resp_error(resp, 503, "unavailable", why.len ? why.buf : "not ready");
+            route_ctx c = {.a = a, .req = req, .resp = resp, .m = m};
+            run_route(&c);
+        }
+    } else if (api_request(m, path)) {
+        if (!atomic_load(a->cfg.ready)) {
+            http_resp_error(resp, 503, "unavailable", "the gateway is starting; retry shortly");
             http_resp_header(resp, "Retry-After", "1");
-        }
-        sbuf_free(&why);
-    } else if (strcmp(path, "/metrics") == 0) {
-        h_metrics(a, resp);
-    } else if (strncmp(path, "/v1/", 4) != 0 && strcmp(path, "/v1") != 0) {
-        const char *method = http_req_method(req);
-        bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
-        if (a->cfg.client_dir && get && strncmp(path, "/client/", 8) == 0) {
-            rt.id = R_STATIC;
-            static_serve(a->cfg.client_dir, path + 8, resp);
-        } else if (a->cfg.web_dir && get) {
-            rt.id = R_STATIC;
-            static_serve(a->cfg.web_dir, path, resp);
         } else {
-            failf(resp, 404, "not_found", "no such route: %.200s", path);
+            dispatch(a, req, m, resp, sub, sizeof sub);
         }
-    } else if (!atomic_load(a->cfg.ready)) {
-        http_resp_error(resp, 503, "unavailable", "the gateway is starting; retry shortly");
-        http_resp_header(resp, "Retry-After", "1");
-    } else {
-        dispatch(a, req, &rt, resp, sub, sizeof sub);
+    } else if (serve_file(a, req, resp)) {
+        label = a->label_static;
+        tmpl = "static";
     }
-    count_request(a, rt.id, resp->status);
-    int cls = resp->status / 100 - 2;
-    if (!ops && cls >= 0 && cls < 4 && (size_t)rt.id < ROUTES) zs_hist_observe(&a->http[rt.id][cls], zs_now_us() - t0);
+    bool probe = m->path && (m->path->flags & ROUTE_PROBE);
+    metrics_page_count(a->counters, label, resp->status, probe ? -1 : zs_now_us() - t0);
     http_resp_header(resp, "X-Request-Id", "%s", rid);
-    /* The access log: one line per request at info (the operational
-     * routes, which probes poll, at debug); the route as a template and
-     * the store, never a key, a query or a token. */
-    if (a->cfg.lg && a->cfg.lg->level >= (ops ? ZS_LOG_DEBUG : ZS_LOG_INFO))
-        zs_log_at(a->cfg.lg, ops ? ZS_LOG_DEBUG : ZS_LOG_INFO,
-                  "http %s %s store=%s status=%d ms=%.1f bytes=%zu sub=%s addr=%s rid=%s", http_req_method(req),
-                  ops ? path : route_template(rt.id), rt.store && !rt.store_broken ? rt.store : "-", resp->status,
-                  (double)(zs_now_us() - t0) / 1000.0, resp->stream_ops ? (size_t)0 : resp->len, *sub ? sub : "-",
-                  http_req_client_addr(req), rid);
-    route_free(&rt);
+    /* The access log: one line per request at info (the probes' routes at
+     * debug); the route as a template and the store, never a key, a query
+     * or a token. */
+    zs_log_level lvl = probe ? ZS_LOG_DEBUG : ZS_LOG_INFO;
+    if (a->cfg.lg && a->cfg.lg->level >= lvl)
+        zs_log_at(a->cfg.lg, lvl, "http %s %s store=%s status=%d ms=%.1f bytes=%zu sub=%s addr=%s rid=%s", method, tmpl,
+                  m->store && !m->store_broken ? m->store : "-", resp->status, (double)(zs_now_us() - t0) / 1000.0,
+                  resp->stream_ops ? (size_t)0 : resp->len, *sub ? sub : "-", http_req_client_addr(req), rid);
+}
+
+void api_handle(void *app, const http_req *req, http_resp *resp) {
+    route_match m;
+    route_find(routes, NROUTES, http_req_method(req), http_req_path(req), &m);
+    handle(app, req, &m, resp);
+    route_match_free(&m);
+}
+
+/* The probes' routes read only memory (atomics and short locks, never a
+ * ZooKeeper call), so they run on the event-loop thread. */
+bool api_handle_inline(void *app, const http_req *req, http_resp *resp) {
+    route_match m;
+    route_find(routes, NROUTES, http_req_method(req), http_req_path(req), &m);
+    bool probe = m.path && (m.path->flags & ROUTE_PROBE);
+    if (probe) handle(app, req, &m, resp);
+    route_match_free(&m);
+    return probe;
 }

@@ -1,8 +1,13 @@
 /* api: the /v1 routes, /healthz, /readyz and /metrics on top of the sync
- * modules. One handler, run on worker threads (the operational routes also
- * on the event-loop thread, see api_handle_inline); it applies PROTOCOL.md's
+ * modules, as one route table (api_routes; the types are http/route's):
+ * method, path, the access it needs, the checks before its handler, the
+ * handler. One entry point, run on worker threads (the probes' routes on
+ * the event-loop thread, see api_handle_inline); it applies PROTOCOL.md's
  * order of checks: 401 authentication, 405 method, 403 scope, 400 path and
- * query, 404 store or record, 415 media type, then the body. */
+ * query, 404 store or record, 415 media type, then the body.
+ *
+ * The api owns its per-subject limiters and the HTTP request counters
+ * (http/metrics_page); it holds no lock of its own. */
 #ifndef ZS_HTTP_API_H
 #define ZS_HTTP_API_H
 
@@ -12,6 +17,7 @@
 #include "auth/auth.h"
 #include "cache/mirror.h"
 #include "http/events.h"
+#include "http/route.h"
 #include "http/server.h"
 #include "sync/commit.h"
 #include "sync/gc.h"
@@ -30,7 +36,6 @@ typedef struct api_config {
     const zs_log *lg;
     const atomic_bool *ready;  /* set by main once the root exists */
     events *events;            /* Server-Sent Events streams */
-    gc *gc;                    /* the tombstone collector (for /metrics) */
     const char *web_dir;       /* served at / (NULL: none) */
     const char *client_dir;    /* served at /client/ (NULL: none) */
     zs_metrics *metrics;
@@ -46,21 +51,27 @@ typedef struct api_config {
 
 api *api_new(const api_config *cfg);
 void api_free(api *a);
-/* The collector starts after setup; /metrics reports it from then on. */
+/* The collector starts after setup; /metrics reports it from then on. Any
+ * thread, once. */
 void api_set_gc(api *a, gc *g);
 /* --rate-limit changed live (SIGHUP): requests per second per subject, burst
  * twice that; 0 turns it off. Any thread. */
 void api_set_rate_limit(api *a, double per_s);
+/* The route table, *n entries: exactly the operations of docs/openapi.yaml.
+ * Static; for tests. */
+const route_def *api_routes(size_t *n);
 /* The httpd_handler: app is the api. */
 void api_handle(void *app, const http_req *req, http_resp *resp);
-/* The httpd_inline hook: answers /healthz, /readyz and /metrics on the
- * event-loop thread (they read only memory: atomics and short locks), so
- * they never queue behind ZooKeeper-bound requests. False for other paths. */
+/* The httpd_inline hook: answers the ROUTE_PROBE routes (/healthz, /readyz,
+ * /metrics) on the event-loop thread (they read only memory: atomics and
+ * short locks), so they never queue behind ZooKeeper-bound requests. False
+ * for other paths. */
 bool api_handle_inline(void *app, const http_req *req, http_resp *resp);
 /* The httpd early hook: "may this method on this path be asked with these
  * headers?", run once the headers are complete, before the body is read.
- * Answers 401 (no or bad token) or 403 (the scope of a known route and
- * method is missing) and returns true; false lets the request go on. */
+ * Answers 401 (no or bad token) or 403 (the access the table gives the
+ * route of this method and path is missing, or a record key outside the
+ * token's prefixes) and returns true; false lets the request go on. */
 bool api_check_early(void *app, const http_req *req, http_resp *resp);
 
 #endif

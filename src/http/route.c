@@ -1,70 +1,83 @@
 #include "http/route.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "http/server.h"
 
-void route_free(route *r) {
-    free(r->store);
-    free(r->key);
+void route_match_free(route_match *m) {
+    free(m->store);
+    free(m->key);
+    m->store = m->key = NULL;
 }
 
-/* Splits /v1/stores/{s}[/records/{key...}|/push|/changes]. */
-void route_parse(const char *path, route *r) {
-    memset(r, 0, sizeof *r);
-    const char *p = path;
-    if (strncmp(p, "/v1/stores", 10) != 0) return;
-    p += 10;
-    if (*p == '\0') { r->id = R_STORES; return; }
-    if (*p != '/') return;
-    p++;
-    const char *slash = strchr(p, '/');
-    size_t slen = slash ? (size_t)(slash - p) : strlen(p);
-    size_t dlen;
-    r->store = http_pct_decode(p, slen, &dlen);
-    if (!r->store || strlen(r->store) != dlen) { /* "todos%00other" is not "todos" */
-        free(r->store);
-        r->store = strdup("");
-        r->store_broken = true;
-    }
-    if (!slash) { r->id = R_STORE; return; }
-    const char *rest = slash + 1;
-    if (strcmp(rest, "push") == 0) r->id = R_PUSH;
-    else if (strcmp(rest, "changes") == 0) r->id = R_CHANGES;
-    else if (strcmp(rest, "events") == 0) r->id = R_EVENTS;
-    else if (strncmp(rest, "records/", 8) == 0) {
-        r->id = R_RECORD;
-        const char *k = rest + 8;
-        r->key = http_pct_decode(k, strlen(k), &r->klen);
-        if (!r->key) r->key_broken = true;
-    }
+bool route_in_api(const char *path) {
+    size_t n = strlen(ROUTE_API_PREFIX);
+    return strncmp(path, ROUTE_API_PREFIX, n) == 0 && (path[n] == '\0' || path[n] == '/');
 }
 
-const char *route_allowed_methods(route_id id) {
-    switch (id) {
-    case R_STORES: return "GET";
-    case R_STORE: return "GET, PUT, DELETE";
-    case R_RECORD: return "GET, PUT, DELETE";
-    case R_PUSH: return "POST";
-    case R_CHANGES: return "GET";
-    case R_EVENTS: return "GET";
-    default: return "";
+/* A parameter's place in the path: where it starts and how long it is. */
+typedef struct span { const char *p; size_t n; bool set; } span;
+
+/* Whether path matches pattern: literal text byte for byte, {key} the
+ * rest of the path, any other {name} one segment (up to the next '/',
+ * maybe empty). Fills *store and *key when the pattern has them. */
+static bool match(const char *pat, const char *path, span *store, span *key) {
+    const char *p = pat, *s = path;
+    *store = *key = (span){0};
+    while (*p) {
+        if (*p != '{') {
+            if (*p != *s) return false;
+            p++, s++;
+            continue;
+        }
+        const char *close = strchr(p, '}');
+        if (!close) return false; /* a broken pattern matches nothing */
+        size_t nlen = (size_t)(close - p - 1);
+        bool is_key = nlen == 3 && memcmp(p + 1, "key", 3) == 0;
+        size_t len = is_key ? strlen(s) : strcspn(s, "/");
+        if (is_key) *key = (span){s, len, true};
+        else if (nlen == 5 && memcmp(p + 1, "store", 5) == 0) *store = (span){s, len, true};
+        s += len;
+        p = close + 1;
     }
+    return *s == '\0';
 }
 
-/* m must be one whole entry of the ", "-separated list. (A substring
- * search let "GET, PUT" pass, and an empty method read past the list.) */
-bool route_method_allowed(route_id id, const char *m) {
-    size_t n = strlen(m);
-    if (n == 0) return false;
-    for (const char *p = route_allowed_methods(id); *p;) {
-        size_t t = strcspn(p, ",");
-        if (t == n && memcmp(p, m, n) == 0) return true;
-        p += t;
-        while (*p == ',' || *p == ' ') p++;
+/* Appends method to the ", "-separated list in buf (size n), unless it
+ * would not fit whole. */
+static void allow_add(char *buf, size_t n, const char *method) {
+    size_t used = strlen(buf), add = strlen(method) + (used ? 2 : 0);
+    if (used + add >= n) return;
+    snprintf(buf + used, n - used, "%s%s", used ? ", " : "", method);
+}
+
+void route_find(const route_def *table, size_t n, const char *method, const char *path, route_match *m) {
+    memset(m, 0, sizeof *m);
+    for (size_t i = 0; i < n; i++) {
+        span st, k;
+        if (!match(table[i].pattern, path, &st, &k)) continue;
+        if (!m->path) {
+            m->path = &table[i];
+            if (st.set) {
+                size_t dlen;
+                m->store = http_pct_decode(st.p, st.n, &dlen);
+                if (!m->store || strlen(m->store) != dlen) { /* "todos%00other" is not "todos" */
+                    free(m->store);
+                    m->store = strdup("");
+                    m->store_broken = true;
+                }
+            }
+            if (k.set) {
+                m->key = http_pct_decode(k.p, k.n, &m->klen);
+                if (!m->key) m->key_broken = true;
+            }
+        }
+        allow_add(m->allow, sizeof m->allow, table[i].method);
+        if (!m->def && *method && strcmp(table[i].method, method) == 0) m->def = &table[i];
     }
-    return false;
+    if (m->def) m->path = m->def;
 }
 
 /* s[0..n) as a decimal number of digits only (strtoll would also take
