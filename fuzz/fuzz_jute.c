@@ -23,6 +23,7 @@
 #include "sync/stores.h"
 #include "util/jraw.h"
 #include "zk/jute.h"
+#include "util/names.h"
 #include "zk/layout.h"
 
 static const char *frame;
@@ -48,7 +49,7 @@ static void check_bytes(const jute_in *in, jute_bytes b) {
 }
 
 static void record_name(const char *p, size_t n) {
-    char name[3 * LAYOUT_MAX_KEY_BYTES + 1];
+    char name[LAYOUT_MAX_NAME_BYTES + 1];
     if (n == 0 || n >= sizeof name) return;
     memcpy(name, p, n);
     name[n] = '\0';
@@ -56,7 +57,7 @@ static void record_name(const char *p, size_t n) {
     char *key = layout_key_decode(name, &klen);
     if (!key) return;
     (void)layout_bucket(layout_key_hash(key, klen));
-    (void)layout_key_invalid(key, klen);
+    (void)names_key_invalid(key, klen);
     char *again = layout_key_encode(key, klen);
     CHECK(again && strcmp(again, name) == 0);
     free(again);

@@ -15,6 +15,9 @@
 #include "util/jraw.h"
 #include "zk/jute.h"
 #include "zk/layout.h"
+
+_Static_assert(sizeof ((mirror_collectable *)0)->name == LAYOUT_MAX_NAME_BYTES + 1,
+               "mirror.h's name holds any key's znode name");
 #include "zk/zkw.h"
 
 enum {
@@ -294,7 +297,7 @@ static rec *rec_new(const char *name, unsigned bucket) {
     char *key = layout_key_decode(name, &klen);
     if (!key) return NULL;
     uint64_t h = layout_key_hash(key, klen);
-    if (layout_bucket(h) != bucket || layout_key_invalid(key, klen)) { free(key); return NULL; }
+    if (layout_bucket(h) != bucket || names_key_invalid(key, klen)) { free(key); return NULL; }
     rec *r = calloc(1, sizeof *r);
     if (!r || !(r->name = strdup(name))) { free(r); free(key); return NULL; }
     r->key = key;
@@ -407,7 +410,7 @@ static void unload(mirror *m);
  * batch's reply stays near BATCH_REPLY_BYTES, for ZooKeeper's memory and
  * ours. */
 static size_t expected_reply(const op *o) {
-    if (o->kind == OP_LIST) return (size_t)LAYOUT_MAX_KEY_BYTES * 8;
+    if (o->kind == OP_LIST) return (size_t)NAMES_KEY_MAX_BYTES * 8;
     if (o->kind != OP_DATA) return 1024;
     const rec *r = bucket_lookup(o->m, o->bucket, o->name);
     return r && r->zver >= 0 ? 128 + r->vlen + strlen(o->name) : UNKNOWN_VALUE_BYTES;
@@ -669,7 +672,7 @@ static void apply_list(mirror *m, const op *o, int err, jute_in *in) {
     int32_t n = jute_get_int(in);
     if (in->bad || n < 0) return;
     GHashTable *seen = o->load ? NULL : g_hash_table_new(g_str_hash, g_str_equal);
-    char name[3 * LAYOUT_MAX_KEY_BYTES + 1];
+    char name[LAYOUT_MAX_NAME_BYTES + 1];
     for (int32_t i = 0; i < n && !in->bad; i++) {
         jute_bytes b = jute_get_buffer(in);
         if (in->bad || b.len <= 0 || (size_t)b.len >= sizeof name) continue;
@@ -845,7 +848,7 @@ static int classify(const mirror_set *s, const char *path, size_t len, char stor
 
 /* "Look again" at path. Caller holds mu. */
 static void look_again(mirror_set *s, int type, const char *path, size_t len) {
-    char store[65], name[3 * LAYOUT_MAX_KEY_BYTES + 1];
+    char store[65], name[LAYOUT_MAX_NAME_BYTES + 1];
     unsigned bucket = 0;
     const char *nm = NULL;
     size_t nlen = 0;

@@ -17,6 +17,7 @@
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/limit.h"
+#include "util/names.h"
 #include "util/jraw.h"
 #include "util/sbuf.h"
 #include "zk/layout.h"
@@ -182,7 +183,7 @@ static int view_make(const auth_principal *who, const char *store, const http_re
     if (q) {
         v->prefix = http_pct_decode(q, strlen(q), &v->plen);
         const char *why = !*q ? "must not be empty" : !v->prefix ? "its percent-encoding is broken"
-                          : layout_key_invalid(v->prefix, v->plen) ? "not a possible key prefix (UTF-8, no U+0000, at most 1024 bytes)"
+                          : names_key_invalid(v->prefix, v->plen) ? "not a possible key prefix (UTF-8, no U+0000, at most 1024 bytes)"
                                                                    : NULL;
         if (why) {
             failf(resp, 400, "bad_request", "prefix: %s", why);
@@ -402,7 +403,7 @@ static void h_record(api *a, const http_req *req, const route *rt, const store_c
             free(value);
             return;
         }
-        if (vlen + PUSH_OP_OVERHEAD + 3 * LAYOUT_MAX_KEY_BYTES + zkc_acl_bytes(a->cfg.z) > a->cfg.max_tx_bytes) {
+        if (vlen + PUSH_OP_OVERHEAD + LAYOUT_MAX_NAME_BYTES + zkc_acl_bytes(a->cfg.z) > a->cfg.max_tx_bytes) {
             failf(resp, 413, "value_too_large",
                   "value: %zu bytes, over what one ZooKeeper transaction of this gateway may carry (--max-tx-bytes %zu)", vlen,
                   a->cfg.max_tx_bytes);
@@ -733,12 +734,12 @@ static void dispatch(api *a, const http_req *req, route *rt, http_resp *resp, ch
         goto out;
     }
     if (forbidden(who, rt, method, resp)) goto out;
-    if (rt->store_broken || !layout_name_valid(rt->store)) {
+    if (rt->store_broken || !names_valid(rt->store)) {
         failf(resp, 400, "invalid_store", "store name must match ^[A-Za-z0-9_-]{1,64}$");
         goto out;
     }
     if (rt->id == R_RECORD) {
-        const char *why = rt->key_broken ? "the key's percent-encoding is broken" : layout_key_invalid(rt->key, rt->klen);
+        const char *why = rt->key_broken ? "the key's percent-encoding is broken" : names_key_invalid(rt->key, rt->klen);
         if (why) { failf(resp, 400, "invalid_key", "%s", why); goto out; }
         if (key_forbidden(who, rt, method, resp)) goto out;
     }
@@ -786,8 +787,8 @@ bool api_check_early(void *app, const http_req *req, http_resp *resp) {
     bool known = rt.id != R_NONE && rt.id != R_STORES && route_method_allowed(rt.id, method);
     /* a record PUT outside the write set is refused before its body too,
      * once the store and key are known valid (invalid_key comes first) */
-    bool key_ok = known && rt.id == R_RECORD && !rt.store_broken && layout_name_valid(rt.store) && !rt.key_broken &&
-                  !layout_key_invalid(rt.key, rt.klen);
+    bool key_ok = known && rt.id == R_RECORD && !rt.store_broken && names_valid(rt.store) && !rt.key_broken &&
+                  !names_key_invalid(rt.key, rt.klen);
     bool answered = !who || (known && forbidden(who, &rt, method, resp)) || (key_ok && key_forbidden(who, &rt, method, resp));
     auth_principal_free(who);
     if (answered) count_request(a, rt.id, resp->status);

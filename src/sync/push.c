@@ -12,6 +12,7 @@
 #include "sync/push_validate.h"
 #include "util/clock.h"
 #include "util/jraw.h"
+#include "util/names.h"
 #include "zk/layout.h"
 
 #define MAX_ATTEMPTS 25
@@ -144,7 +145,7 @@ static int validate_mut(push_req *r, size_t i, jraw_span mj, GHashTable *txs, zs
     if (!key.p || !jraw_string(key, &kb)) { sbuf_free(&kb); return bad(err, i, ".key: must be a string"); }
     m->key = sbuf_steal(&kb, &m->klen);
     if (!m->key) { zs_err_set(err, 500, "internal", "out of memory"); return -1; }
-    const char *why = layout_key_invalid(m->key, m->klen);
+    const char *why = names_key_invalid(m->key, m->klen);
     if (why) { zs_err_set(err, 400, "invalid_key", "mutations[%zu].key: %s", i, why); return -1; }
     if (!op.p || (op.n != 5 && op.n != 8) || (memcmp(op.p, "\"put\"", 5) && memcmp(op.p, "\"delete\"", op.n)))
         return bad(err, i, ".op: must be \"put\" or \"delete\"");
@@ -180,7 +181,7 @@ static int validate_mut(push_req *r, size_t i, jraw_span mj, GHashTable *txs, zs
         }
         /* Every write is one ZooKeeper proposal of at most --max-tx-bytes:
          * what bounds the memory ZooKeeper holds for recent proposals. */
-        if (m->vlen + PUSH_OP_OVERHEAD + 3 * LAYOUT_MAX_KEY_BYTES + zkc_acl_bytes(r->env->z) > r->env->max_tx_bytes) {
+        if (m->vlen + PUSH_OP_OVERHEAD + LAYOUT_MAX_NAME_BYTES + zkc_acl_bytes(r->env->z) > r->env->max_tx_bytes) {
             zs_err_set(err, 413, "value_too_large",
                        "mutations[%zu].value: %zu bytes, over what one ZooKeeper transaction of this gateway may carry "
                        "(--max-tx-bytes %zu)", i, m->vlen, r->env->max_tx_bytes);
@@ -214,7 +215,7 @@ static int validate(push_req *r, const char *raw, size_t rawlen, zs_err *err) {
         }
     }
     sbuf cb = SBUF_INIT;
-    if (!client.p || !jraw_string(client, &cb) || !cb.buf || strlen(cb.buf) != cb.len || !layout_name_valid(cb.buf)) {
+    if (!client.p || !jraw_string(client, &cb) || !cb.buf || strlen(cb.buf) != cb.len || !names_valid(cb.buf)) {
         sbuf_free(&cb);
         zs_err_set(err, 400, "bad_request", "client: must be a string matching ^[A-Za-z0-9_-]{1,64}$");
         return -1;

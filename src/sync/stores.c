@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/names.h"
 #include "zk/layout.h"
 
 /* A config znode: a few fields and a schema (SCHEMA_MAX_TEXT, compact). */
@@ -515,7 +516,7 @@ int stores_list(zkc *z, const char *root, char ***names, size_t *count, zs_err *
     if (!out) { deallocate_String_vector(&kids); zs_err_set(err, 500, "internal", "out of memory"); return -1; }
     size_t n = 0;
     for (int i = 0; i < kids.count; i++)
-        if (layout_name_valid(kids.data[i]) && (out[n] = strdup(kids.data[i]))) n++;
+        if (names_valid(kids.data[i]) && (out[n] = strdup(kids.data[i]))) n++;
     deallocate_String_vector(&kids);
     qsort(out, n, sizeof *out, cmp_str);
     *names = out;

@@ -14,16 +14,20 @@
  * (0x21..0x7e), and '/' and '%', written as %XX (uppercase hex); the keys
  * "." and ".." are written "%2E" and "%2E%2E". The encoding is canonical:
  * layout_key_decode() refuses any name that layout_key_encode() would not
- * have produced, so one key has exactly one znode. */
+ * have produced, so one key has exactly one znode. Which keys and names
+ * are valid is util/names' rule. Pure functions; any thread. */
 #ifndef ZS_LAYOUT_H
 #define ZS_LAYOUT_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/names.h" /* keys and names: what is valid */
+
 #define LAYOUT_BUCKETS 4096       /* record buckets: r/000 .. r/fff */
 #define LAYOUT_CLIENT_BUCKETS 256 /* client buckets: c/00 .. c/ff */
-#define LAYOUT_MAX_KEY_BYTES 1024
+/* The longest znode name of a key: every byte written %XX. */
+#define LAYOUT_MAX_NAME_BYTES (3 * NAMES_KEY_MAX_BYTES)
 
 /* 64-bit FNV-1a of the key's bytes: the bucket and the cursor's digest. */
 uint64_t layout_key_hash(const char *key, size_t len);
@@ -35,13 +39,6 @@ char *layout_key_encode(const char *key, size_t len);
 /* Returns the malloc'd key (NUL-terminated; *len excludes the NUL), or NULL
  * when name is not a canonical encoding. */
 char *layout_key_decode(const char *name, size_t *len);
-
-/* Validates a key per PROTOCOL.md: 1..1024 bytes of valid UTF-8 (no lone
- * surrogates, no overlongs), no U+0000. Returns NULL when valid, else a
- * static sentence saying why. */
-const char *layout_key_invalid(const char *key, size_t len);
-/* ^[A-Za-z0-9_-]{1,64}$ : store names and client ids. */
-int layout_name_valid(const char *s);
 
 /* Paths; each returns a malloc'd string (NULL on allocation failure). */
 char *layout_store_path(const char *root, const char *store);
