@@ -10,7 +10,7 @@
 #include <string.h>
 #include <zookeeper/zookeeper.h> /* error codes */
 
-#include "sync/stores.h"
+#include "cache/store_cfg.h"
 #include "util/clock.h"
 #include "util/jraw.h"
 #include "zk/jute.h"
@@ -709,7 +709,7 @@ static void apply_config(mirror *m, int err, jute_bytes data, const jute_stat *s
     if (err != ZOK) return;
     store_cfg cfg;
     const char *why = "not a JSON object";
-    int p = stores_parse(&cfg, m->store, data.p, data.len, st->mzxid, &why);
+    int p = store_cfg_parse(&cfg, m->store, data.p, data.len, st->mzxid, &why);
     if (p < 0) {
         /* Distrusted: the store is served as unavailable (requests fall
          * back to ZooKeeper, which answers 503) and the horizon stays. */

@@ -28,8 +28,8 @@
 
 #include <glib.h>
 
-#include "sync/cursor.h"
-#include "sync/stores.h"
+#include "cache/cursor.h"
+#include "cache/store_cfg.h"
 #include "util/log.h"
 #include "util/names.h"
 #include "util/sbuf.h"

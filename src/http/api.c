@@ -10,7 +10,7 @@
 #include "http/route.h"
 #include "http/static.h"
 #include "schema/schema.h"
-#include "sync/cursor.h"
+#include "cache/cursor.h"
 #include "sync/push.h"
 #include "sync/records.h"
 #include "sync/stores.h"
@@ -284,7 +284,7 @@ static void h_store(api *a, const http_req *req, const route *rt, const req_view
              * them): its text is taken apart from the rest. */
             jraw_err je;
             json_error_t jje;
-            if (stores_split_schema(raw, len, &rest, &schema, &je) < 0) {
+            if (store_cfg_split_schema(raw, len, &rest, &schema, &je) < 0) {
                 failf(resp, 400, "invalid_json", "the body is not valid JSON: %s (line %d, column %d)", je.text, je.line,
                       je.column);
             } else if (sbuf_failed(&rest) || sbuf_failed(&schema)) {

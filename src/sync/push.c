@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sync/cursor.h"
+#include "cache/cursor.h"
 #include "sync/push_validate.h"
 #include "util/clock.h"
 #include "util/jraw.h"
@@ -20,7 +20,7 @@
 #define PUSH_INVALID_CLIENT (-1000) /* client_read: the record does not parse */
 #define PUSH_FOREIGN_CLIENT (-1001) /* the client id is bound to another sub */
 #define PUSH_CONFIG_CHANGED (-1002) /* the store's config is not the one judged against */
-#define READ_BUF (STORES_MAX_VALUE_CEILING + 65536)
+#define READ_BUF (STORE_CFG_MAX_VALUE_CEILING + 65536)
 /* The most one remembered outcome takes in the client node: a 19-digit id
  * in "aborted" and [id,"quota_exceeded"], in "rejected". */
 #define MEMO_BYTES 64

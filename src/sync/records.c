@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sync/cursor.h"
+#include "cache/cursor.h"
 #include "util/jraw.h"
 #include "zk/layout.h"
 
@@ -34,7 +34,7 @@ static int precondition(zs_err *err, const char *what) {
 int records_get(zkc *z, const char *root, const store_cfg *cfg, const char *key, size_t klen, sbuf *out,
                 int32_t *version, zs_err *err) {
     char *path = layout_record_path(root, cfg->name, key, klen);
-    int cap = STORES_MAX_VALUE_CEILING + 65536;
+    int cap = STORE_CFG_MAX_VALUE_CEILING + 65536;
     char *buf = malloc((size_t)cap);
     if (!path || !buf) { free(path); free(buf); zs_err_set(err, 500, "internal", "out of memory"); return -1; }
     int len = cap;

@@ -1,4 +1,4 @@
-#include "sync/cursor.h"
+#include "cache/cursor.h"
 
 #include <stdio.h>
 #include <string.h>
