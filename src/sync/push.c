@@ -14,6 +14,7 @@
 #include "util/jraw.h"
 #include "util/names.h"
 #include "zk/layout.h"
+#include "zk/zkerr.h"
 
 #define MAX_ATTEMPTS 25
 #define PUSH_QUOTA_WAITS 8 /* waits for others' reservations before a quota rejection stands */
@@ -1255,7 +1256,7 @@ int push_run(const push_env *env, const auth_principal *who, const char *subject
         err->retry_after = 5;
         goto out;
     }
-    if (zrc != ZOK) { zs_err_zk(err, zrc, "reading the client's state"); goto out; }
+    if (zrc != ZOK) { zkerr_unavailable(err, zrc, "reading the client's state"); goto out; }
     if (client_foreign(&r)) {
         zs_err_set(err, 403, "forbidden", "client id '%s' belongs to another user (sub) in store '%s'; use an id of your own",
                    r.client, cfg->name);
@@ -1315,7 +1316,7 @@ int push_run(const push_env *env, const auth_principal *who, const char *subject
         if (zrc != ZOK) {
             free(ends);
             cache_drop(&r);
-            zs_err_zk(err, zrc, "applying mutations");
+            zkerr_unavailable(err, zrc, "applying mutations");
             goto out;
         }
     }
@@ -1325,7 +1326,7 @@ int push_run(const push_env *env, const auth_principal *who, const char *subject
     for (size_t i = 0; i < r.n; i++) {
         if (r.muts[i].status != ST_PENDING) continue;
         zrc = answer_old(&r, &r.muts[i]);
-        if (zrc != ZOK) { zs_err_zk(err, zrc, "reading a record"); goto out; }
+        if (zrc != ZOK) { zkerr_unavailable(err, zrc, "reading a record"); goto out; }
     }
     if (r.cl.exists) cache_put(&r);
     write_response(&r, mr, out);

@@ -6,6 +6,7 @@
 #include "cache/cursor.h"
 #include "util/jraw.h"
 #include "zk/layout.h"
+#include "zk/zkerr.h"
 
 #define MAX_ATTEMPTS 25
 
@@ -47,7 +48,7 @@ int records_get(zkc *z, const char *root, const store_cfg *cfg, const char *key,
     if (rc == ZNONODE || (rc == ZOK && (len <= 0 || jraw_compact(buf, (size_t)len, &v, &je) < 0))) {
         not_found(err, key); /* absent, a tombstone, or (a foreign write) not JSON: served as deleted */
     } else if (rc != ZOK) {
-        zs_err_zk(err, rc, "reading the record");
+        zkerr_unavailable(err, rc, "reading the record");
     } else {
         write_head(out, key, klen);
         sbuf_puts(out, ",\"value\":");
@@ -136,7 +137,7 @@ int records_put(zkc *z, const char *root, const store_cfg *cfg, mirror *quota, c
         return 0;
     }
     free(path);
-    zs_err_zk(err, rc, "writing the record");
+    zkerr_unavailable(err, rc, "writing the record");
     return -1;
 }
 
@@ -162,6 +163,6 @@ int records_delete(zkc *z, const char *root, const store_cfg *cfg, const char *k
         return 0;
     }
     free(path);
-    zs_err_zk(err, rc, "deleting the record");
+    zkerr_unavailable(err, rc, "deleting the record");
     return -1;
 }

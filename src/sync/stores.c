@@ -6,6 +6,7 @@
 
 #include "util/names.h"
 #include "zk/layout.h"
+#include "zk/zkerr.h"
 
 /* A config znode: a few fields and a schema (SCHEMA_MAX_TEXT, compact). */
 #define CFG_BUF ((int)(SCHEMA_MAX_TEXT + 64 * 1024))
@@ -105,7 +106,7 @@ int stores_get(zkc *z, const char *root, const char *name, store_cfg *out, zs_er
         zs_err_set(err, 404, "store_not_found", "store '%s' does not exist", name);
         return -1;
     }
-    zs_err_zk(err, rc, "reading the store");
+    zkerr_unavailable(err, rc, "reading the store");
     return -1;
 }
 
@@ -322,7 +323,7 @@ int stores_put(zkc *z, const char *root, const char *name, const json_t *body, c
     store_cfg_release(&probe);
     store_cfg_release(out);
     if (rc == STORES_PATCH_FAILED) return -1; /* err set by apply_patch (a schema that no longer compiles: memory) */
-    zs_err_zk(err, rc, "writing the store");
+    zkerr_unavailable(err, rc, "writing the store");
     return -1;
 }
 
@@ -348,7 +349,7 @@ int stores_delete(zkc *z, const char *root, const char *name, zs_err *err) {
     if (rc == ZOK) rc = delete_tree(z, path);
     free(path);
     if (rc == ZOK) return 0;
-    zs_err_zk(err, rc, "deleting the store");
+    zkerr_unavailable(err, rc, "deleting the store");
     return -1;
 }
 
@@ -375,7 +376,7 @@ int stores_advance_horizon(zkc *z, const char *root, const char *name, const cur
     }
     free(path);
     if (rc == ZOK || rc == ZNONODE) zs_err_set(err, 404, "store_not_found", "store '%s' does not exist", name);
-    else zs_err_zk(err, rc, "moving the horizon");
+    else zkerr_unavailable(err, rc, "moving the horizon");
     return -1;
 }
 
@@ -390,7 +391,7 @@ int stores_list(zkc *z, const char *root, char ***names, size_t *count, zs_err *
     *names = NULL;
     *count = 0;
     if (rc == ZNONODE) return 0;
-    if (rc != ZOK) { zs_err_zk(err, rc, "listing stores"); return -1; }
+    if (rc != ZOK) { zkerr_unavailable(err, rc, "listing stores"); return -1; }
     char **out = calloc(kids.count ? (size_t)kids.count : 1, sizeof *out);
     if (!out) { deallocate_String_vector(&kids); zs_err_set(err, 500, "internal", "out of memory"); return -1; }
     size_t n = 0;
