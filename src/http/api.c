@@ -20,7 +20,6 @@
 #include "util/names.h"
 #include "util/jraw.h"
 #include "util/sbuf.h"
-#include "zk/layout.h"
 
 #define CATCH_UP_MS 5000
 #define LOAD_MS 5000
@@ -403,7 +402,7 @@ static void h_record(api *a, const http_req *req, const route *rt, const store_c
             free(value);
             return;
         }
-        if (vlen + PUSH_OP_OVERHEAD + LAYOUT_MAX_NAME_BYTES + zkc_acl_bytes(a->cfg.z) > a->cfg.max_tx_bytes) {
+        if (!push_value_fits(&a->push, vlen)) {
             failf(resp, 413, "value_too_large",
                   "value: %zu bytes, over what one ZooKeeper transaction of this gateway may carry (--max-tx-bytes %zu)", vlen,
                   a->cfg.max_tx_bytes);
@@ -597,7 +596,7 @@ static void h_metrics(api *a, http_resp *resp) {
                 "# HELP zoosync_mirror_last_recovery_seconds Duration of the last gap check.\n"
                 "# TYPE zoosync_mirror_last_recovery_seconds gauge\nzoosync_mirror_last_recovery_seconds %.3f\n",
                 ms.records, ms.bytes, ms.entries, ms.bucket_tables, (unsigned long long)ms.watch_events, (unsigned long long)ms.reads,
-                (unsigned long long)ms.foreign_rejected, zkc_connected(a->cfg.z) ? 1 : 0,
+                (unsigned long long)ms.foreign_rejected, session_connected(a->cfg.z) ? 1 : 0,
                 a->cfg.events ? events_count(a->cfg.events) : 0,
                 a->cfg.events ? events_wakes(a->cfg.events) : 0ULL, ms.connected ? 1 : 0, ms.recovering ? 1 : 0,
                 (unsigned long long)ms.watermark, (unsigned long long)ms.batches, ms.queued,
@@ -677,7 +676,7 @@ static auth_principal *authenticate(api *a, const http_req *req, route_id rid, h
 /* ZooKeeper unreachable: answer 503 now rather than wait for a reconnection
  * (every later call would block until then). */
 static bool zk_down(api *a, http_resp *resp) {
-    if (zkc_connected(a->cfg.z)) return false;
+    if (session_connected(a->cfg.z)) return false;
     failf(resp, 503, "unavailable", "ZooKeeper is unreachable; retry shortly");
     http_resp_header(resp, "Retry-After", "1");
     return true;
@@ -837,7 +836,7 @@ void api_handle(void *app, const http_req *req, http_resp *resp) {
     } else if (strcmp(path, "/readyz") == 0) {
         sbuf why = SBUF_INIT;
         if (!atomic_load(a->cfg.ready)) sbuf_puts(&why, "starting");
-        else if (!zkc_connected(a->cfg.z)) sbuf_puts(&why, "the ZooKeeper session for writes is not connected");
+        else if (!session_connected(a->cfg.z)) sbuf_puts(&why, "the ZooKeeper session for writes is not connected");
         else (void)mirror_set_ready(a->cfg.mirrors, &why);
         if (why.len == 0 && !sbuf_failed(&why)) http_resp_json(resp, 200, strdup("{\"status\":\"ready\"}"), 18);
         else {

@@ -15,9 +15,9 @@
 #include "http/server.h"
 #include "sync/commit.h"
 #include "sync/gc.h"
+#include "sync/session.h"
 #include "util/log.h"
 #include "util/metrics.h"
-#include "zk/zkc.h"
 
 typedef struct api api;
 

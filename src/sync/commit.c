@@ -1,5 +1,7 @@
 #include "sync/commit.h"
 
+#include "zk/zkc.h"
+
 #include <assert.h>
 #include <glib.h>
 #include <stdbool.h>

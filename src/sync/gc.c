@@ -1,5 +1,7 @@
 #include "sync/gc.h"
 
+#include "zk/zkc.h"
+
 #include <glib.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -14,6 +14,7 @@
 #include "util/jraw.h"
 #include "util/names.h"
 #include "zk/layout.h"
+#include "zk/zkc.h"
 #include "zk/zkerr.h"
 
 #define MAX_ATTEMPTS 25
@@ -182,7 +183,7 @@ static int validate_mut(push_req *r, size_t i, jraw_span mj, GHashTable *txs, zs
         }
         /* Every write is one ZooKeeper proposal of at most --max-tx-bytes:
          * what bounds the memory ZooKeeper holds for recent proposals. */
-        if (m->vlen + PUSH_OP_OVERHEAD + LAYOUT_MAX_NAME_BYTES + zkc_acl_bytes(r->env->z) > r->env->max_tx_bytes) {
+        if (!push_value_fits(r->env, m->vlen)) {
             zs_err_set(err, 413, "value_too_large",
                        "mutations[%zu].value: %zu bytes, over what one ZooKeeper transaction of this gateway may carry "
                        "(--max-tx-bytes %zu)", i, m->vlen, r->env->max_tx_bytes);
@@ -1348,4 +1349,8 @@ int push_validate(const store_cfg *cfg, const char *root, size_t max_tx_bytes, c
     free(units);
     req_free(&r);
     return rc;
+}
+
+bool push_value_fits(const push_env *env, size_t vlen) {
+    return vlen + PUSH_OP_OVERHEAD + LAYOUT_MAX_NAME_BYTES + zkc_acl_bytes(env->z) <= env->max_tx_bytes;
 }

@@ -1,5 +1,7 @@
 #include "sync/records.h"
 
+#include "zk/zkc.h"
+
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,5 +1,7 @@
 #include "sync/stores.h"
 
+#include "zk/zkc.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -20,7 +20,10 @@
 #include "util/err.h"
 #include "util/jraw.h"
 #include "util/sbuf.h"
-#include "zk/zkc.h"
+
+/* The write session (zk/zkc.h): an opaque handle here, so that the layers
+ * above sync need not see ZooKeeper. */
+typedef struct zkc zkc;
 
 /* 0 and *out, or -1 and err (404 store_not_found, 503). */
 int stores_get(zkc *z, const char *root, const char *name, store_cfg *out, zs_err *err);
