@@ -136,7 +136,7 @@ static mirror *current_mirror(api *a, const store_cfg *cfg, bool catch_up, http_
     mirror_note_horizon(m, &cfg->horizon); /* at least what the config just read says */
     int64_t t0 = zs_now_us();
     int crc = catch_up ? mirror_catch_up(m, CATCH_UP_MS) : 0;
-    if (catch_up) zs_metrics_zk(a->cfg.metrics, ZS_OP_SYNC, zs_now_us() - t0, crc < 0 ? ZOPERATIONTIMEOUT : ZOK);
+    if (catch_up) zs_metrics_zk(a->cfg.metrics, ZS_OP_SYNC, zs_now_us() - t0, crc); /* -1: an error */
     if (crc < 0) {
         failf(resp, 503, "unavailable", "could not catch up with ZooKeeper within %d ms; retry", CATCH_UP_MS);
         http_resp_header(resp, "Retry-After", "1");

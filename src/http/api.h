@@ -13,8 +13,8 @@
 #include "cache/mirror.h"
 #include "http/events.h"
 #include "http/server.h"
-#include "sync/commit.h"
 #include "sync/gc.h"
+#include "sync/push.h" /* committer, zkc: opaque handles */
 #include "sync/session.h"
 #include "util/log.h"
 #include "util/metrics.h"

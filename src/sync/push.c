@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cache/cursor.h"
+#include "sync/commit.h"
 #include "sync/push_validate.h"
 #include "util/clock.h"
 #include "util/jraw.h"

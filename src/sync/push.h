@@ -30,7 +30,6 @@
 
 #include "auth/auth.h"
 #include "cache/mirror.h"
-#include "sync/commit.h"
 #include "sync/stores.h"
 #include "util/err.h"
 #include "util/limit.h"
@@ -41,6 +40,9 @@
 /* The write session (zk/zkc.h): an opaque handle here, so that the layers
  * above sync need not see ZooKeeper. */
 typedef struct zkc zkc;
+/* The group committer (sync/commit.h), opaque here: its header speaks
+ * ZooKeeper's operations. */
+typedef struct committer committer;
 
 #define PUSH_MAX_MUTATIONS 1000
 #define PUSH_CONFLICT_MEMORY 1000
