@@ -128,7 +128,7 @@ static int delete_batch(gc *g, const char *store, const mirror_collectable *c, s
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         if (c[i].gone) continue;
-        if (asprintf(&paths[k], "%s/stores/%s/r/%03x/%s", g->root, store, c[i].bucket, c[i].name) < 0) break;
+        if (!(paths[k] = layout_named_record_path(g->root, store, c[i].bucket, c[i].name))) break;
         zoo_delete_op_init(&ops[k], paths[k], c[i].zver);
         k++;
     }
@@ -215,7 +215,7 @@ gc *gc_start(zkc *z, mirror_set *mirrors, const char *root, int interval_s, cons
     g->mirrors = mirrors;
     g->interval_s = interval_s;
     g->lg = lg;
-    if (!(g->root = strdup(root)) || asprintf(&g->dir, "%s/gc", root) < 0) {
+    if (!(g->root = strdup(root)) || !(g->dir = layout_gc_path(root))) {
         free(g->root);
         free(g);
         return NULL;

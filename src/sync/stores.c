@@ -228,7 +228,7 @@ static int delete_tree(zkc *z, const char *path) {
 
 /* ---- create / update ---------------------------------------------------- */
 
-static int create_store(zkc *z, const char *path, const store_cfg *c) {
+static int create_store(zkc *z, const char *root, const store_cfg *c) {
     enum { NOPS = 3 + LAYOUT_BUCKETS + LAYOUT_CLIENT_BUCKETS };
     char *data = cfg_json(c, false);
     char **paths = calloc(NOPS, sizeof *paths);
@@ -236,13 +236,13 @@ static int create_store(zkc *z, const char *path, const store_cfg *c) {
     zoo_op_result_t *res = calloc(NOPS, sizeof *res);
     int rc = ZSYSTEMERROR, n = 0;
     if (!data || !paths || !ops || !res) goto out;
-    if (asprintf(&paths[n++], "%s", path) < 0 || asprintf(&paths[n++], "%s/r", path) < 0 ||
-        asprintf(&paths[n++], "%s/c", path) < 0)
+    if (!(paths[n++] = layout_store_path(root, c->name)) || !(paths[n++] = layout_records_path(root, c->name)) ||
+        !(paths[n++] = layout_clients_path(root, c->name)))
         goto out;
     for (unsigned b = 0; b < LAYOUT_BUCKETS; b++)
-        if (asprintf(&paths[n++], "%s/r/%03x", path, b) < 0) goto out;
+        if (!(paths[n++] = layout_bucket_path(root, c->name, b))) goto out;
     for (unsigned b = 0; b < LAYOUT_CLIENT_BUCKETS; b++)
-        if (asprintf(&paths[n++], "%s/c/%02x", path, b) < 0) goto out;
+        if (!(paths[n++] = layout_client_bucket_path(root, c->name, b))) goto out;
     size_t bytes = 0;
     for (int i = 0; i < n; i++) {
         zoo_create_op_init(&ops[i], paths[i], i == 0 ? data : "", i == 0 ? (int)strlen(data) : 0,
@@ -287,7 +287,7 @@ int stores_put(zkc *z, const char *root, const char *name, const json_t *body, c
             store_cfg_release(out);
             store_cfg_defaults(out, name);
             if (apply_patch(out, body, schema_text, schema_len, err) < 0) { rc = STORES_PATCH_FAILED; break; }
-            rc = create_store(z, path, out);
+            rc = create_store(z, root, out);
             if (rc == STORES_TOO_LARGE) {
                 free(path);
                 zs_err_set(err, 500, "internal",
@@ -385,8 +385,8 @@ int stores_advance_horizon(zkc *z, const char *root, const char *name, const cur
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 int stores_list(zkc *z, const char *root, char ***names, size_t *count, zs_err *err) {
-    char *path = NULL;
-    if (asprintf(&path, "%s/stores", root) < 0) { zs_err_set(err, 500, "internal", "out of memory"); return -1; }
+    char *path = layout_stores_path(root);
+    if (!path) { zs_err_set(err, 500, "internal", "out of memory"); return -1; }
     struct String_vector kids = {0, NULL};
     int rc = zoo_get_children(zkc_zh(z), path, 0, &kids);
     free(path);

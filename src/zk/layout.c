@@ -118,29 +118,101 @@ static char *concat(const char *const *parts, size_t n) {
     return out;
 }
 
+char *layout_stores_path(const char *root) {
+    const char *parts[] = {root, "/stores"};
+    return concat(parts, 2);
+}
+
 char *layout_store_path(const char *root, const char *store) {
     const char *parts[] = {root, "/stores/", store};
     return concat(parts, 3);
 }
 
-/* Writes the bucket of hash as two lowercase hex digits. */
-static void bucket_hex(uint64_t hash, char out[4]) { snprintf(out, 4, "%03x", layout_bucket(hash)); }
-static void client_bucket_hex(uint64_t hash, char out[3]) { snprintf(out, 3, "%02x", layout_client_bucket(hash)); }
+char *layout_records_path(const char *root, const char *store) {
+    const char *parts[] = {root, "/stores/", store, "/r"};
+    return concat(parts, 4);
+}
+
+char *layout_clients_path(const char *root, const char *store) {
+    const char *parts[] = {root, "/stores/", store, "/c"};
+    return concat(parts, 4);
+}
+
+/* A record bucket's name: three lowercase hex digits; a client bucket's: two. */
+static void bucket_name(unsigned bucket, char out[4]) { snprintf(out, 4, "%03x", bucket % LAYOUT_BUCKETS); }
+static void client_bucket_name(unsigned bucket, char out[3]) { snprintf(out, 3, "%02x", bucket % LAYOUT_CLIENT_BUCKETS); }
+
+char *layout_bucket_path(const char *root, const char *store, unsigned bucket) {
+    char bb[4];
+    bucket_name(bucket, bb);
+    const char *parts[] = {root, "/stores/", store, "/r/", bb};
+    return concat(parts, 5);
+}
+
+char *layout_client_bucket_path(const char *root, const char *store, unsigned bucket) {
+    char bb[3];
+    client_bucket_name(bucket, bb);
+    const char *parts[] = {root, "/stores/", store, "/c/", bb};
+    return concat(parts, 5);
+}
+
+char *layout_named_record_path(const char *root, const char *store, unsigned bucket, const char *name) {
+    char bb[4];
+    bucket_name(bucket, bb);
+    const char *parts[] = {root, "/stores/", store, "/r/", bb, "/", name};
+    return concat(parts, 7);
+}
 
 char *layout_record_path(const char *root, const char *store, const char *key, size_t len) {
-    char bb[4];
-    bucket_hex(layout_key_hash(key, len), bb);
     char *name = layout_key_encode(key, len);
     if (!name) return NULL;
-    const char *parts[] = {root, "/stores/", store, "/r/", bb, "/", name};
-    char *path = concat(parts, 7);
+    char *path = layout_named_record_path(root, store, layout_bucket(layout_key_hash(key, len)), name);
     free(name);
     return path;
 }
 
 char *layout_client_path(const char *root, const char *store, const char *client) {
     char bb[3];
-    client_bucket_hex(layout_key_hash(client, strlen(client)), bb);
+    client_bucket_name(layout_client_bucket(layout_key_hash(client, strlen(client))), bb);
     const char *parts[] = {root, "/stores/", store, "/c/", bb, "/", client};
     return concat(parts, 7);
+}
+
+char *layout_gc_path(const char *root) {
+    const char *parts[] = {root, "/gc"};
+    return concat(parts, 2);
+}
+
+/* Value of a lowercase hex digit, -1 for anything else. */
+static int hex_lower_val(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+}
+
+layout_what layout_classify(const char *rel, size_t len, char store[NAMES_MAX_BYTES + 1], unsigned *bucket,
+                            const char **name, size_t *nlen) {
+    const char *p = rel, *end = rel + len;
+    const char *slash = memchr(p, '/', len);
+    size_t sl = (size_t)((slash ? slash : end) - p);
+    if (sl == 0 || sl > NAMES_MAX_BYTES) return LAYOUT_NONE;
+    memcpy(store, p, sl);
+    store[sl] = 0;
+    if (!slash) return LAYOUT_CONFIG;
+    p = slash + 1;
+    if (end - p < 5 || p[0] != 'r' || p[1] != '/') return LAYOUT_NONE;
+    p += 2;
+    unsigned b = 0;
+    for (int i = 0; i < 3; i++) {
+        int d = hex_lower_val(p[i]);
+        if (d < 0) return LAYOUT_NONE;
+        b = b * 16 + (unsigned)d;
+    }
+    *bucket = b;
+    p += 3;
+    if (p == end) return LAYOUT_BUCKET;
+    if (*p != '/' || p + 1 == end || memchr(p + 1, '/', (size_t)(end - p - 1))) return LAYOUT_NONE;
+    *name = p + 1;
+    *nlen = (size_t)(end - p - 1);
+    return LAYOUT_RECORD;
 }

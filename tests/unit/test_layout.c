@@ -474,6 +474,61 @@ static void test_client_path(void **state) {
     free(p);
 }
 
+/* Every path the gateway writes or reads is made here, and the mirror's
+ * reading of event paths is their inverse. */
+static void expect_path(char *p, const char *want) {
+    assert_non_null(p);
+    assert_string_equal(p, want);
+    free(p);
+}
+
+static void test_tree_paths(void **state) {
+    (void)state;
+    expect_path(layout_stores_path("/zs"), "/zs/stores");
+    expect_path(layout_records_path("/zs", "s"), "/zs/stores/s/r");
+    expect_path(layout_clients_path("/zs", "s"), "/zs/stores/s/c");
+    expect_path(layout_bucket_path("/zs", "s", 0), "/zs/stores/s/r/000");
+    expect_path(layout_bucket_path("/zs", "s", 0xfff), "/zs/stores/s/r/fff");
+    expect_path(layout_client_bucket_path("/zs", "s", 0), "/zs/stores/s/c/00");
+    expect_path(layout_client_bucket_path("/zs", "s", 0xab), "/zs/stores/s/c/ab");
+    expect_path(layout_named_record_path("/zs", "s", 0xc8c, "a%2Fb"), "/zs/stores/s/r/c8c/a%2Fb");
+    expect_path(layout_gc_path("/zs"), "/zs/gc");
+    /* a record's path is its named path under its bucket */
+    char *name = layout_key_encode("a/b", 3);
+    char *p = layout_named_record_path("/zs", "s", layout_bucket(layout_key_hash("a/b", 3)), name);
+    expect_path(layout_record_path("/zs", "s", "a/b", 3), p);
+    free(p);
+    free(name);
+}
+
+static void test_classify(void **state) {
+    (void)state;
+    char store[NAMES_MAX_BYTES + 1];
+    unsigned b = 0;
+    const char *name = NULL;
+    size_t nlen = 0;
+#define CLASSIFY(s) layout_classify((s), strlen(s), store, &b, &name, &nlen)
+    assert_int_equal(CLASSIFY("todo"), LAYOUT_CONFIG);
+    assert_string_equal(store, "todo");
+    assert_int_equal(CLASSIFY("todo/r/0a1"), LAYOUT_BUCKET);
+    assert_int_equal(b, 0x0a1);
+    assert_int_equal(CLASSIFY("todo/r/fff/a%2Fb"), LAYOUT_RECORD);
+    assert_int_equal(b, 0xfff);
+    assert_int_equal(nlen, 5);
+    assert_memory_equal(name, "a%2Fb", 5);
+    assert_int_equal(CLASSIFY(""), LAYOUT_NONE);
+    assert_int_equal(CLASSIFY("todo/r"), LAYOUT_NONE);
+    assert_int_equal(CLASSIFY("todo/c/00/x"), LAYOUT_NONE);
+    assert_int_equal(CLASSIFY("todo/r/0A1"), LAYOUT_NONE); /* lowercase only */
+    assert_int_equal(CLASSIFY("todo/r/0a1/"), LAYOUT_NONE);
+    assert_int_equal(CLASSIFY("todo/r/0a1/x/y"), LAYOUT_NONE);
+    char longname[NAMES_MAX_BYTES + 2];
+    memset(longname, 'a', sizeof longname - 1);
+    longname[sizeof longname - 1] = 0;
+    assert_int_equal(CLASSIFY(longname), LAYOUT_NONE);
+#undef CLASSIFY
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fnv1a_vectors),
@@ -490,6 +545,8 @@ int main(void) {
         cmocka_unit_test(test_store_path),
         cmocka_unit_test(test_record_path),
         cmocka_unit_test(test_client_path),
+        cmocka_unit_test(test_tree_paths),
+        cmocka_unit_test(test_classify),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
