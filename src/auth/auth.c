@@ -29,6 +29,7 @@
 
 #include "auth/jwks.h"
 #include "util/b64url.h"
+#include "util/hex.h"
 #include "util/names.h"
 
 #include <errno.h>
@@ -647,13 +648,6 @@ static int auth_grant_add(auth_principal *p, const char *s, size_t slen, auth_pe
     return 0;
 }
 
-static int auth_hex(unsigned char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 /* The key prefix of a scope entry (PROTOCOL.md v1.1 "Prefix scopes"): each
  * literal "{sub}" in raw[0..len) replaced by sub (as is, not decoded), the
  * rest percent-decoded. NULL (the entry grants nothing) when the result is
@@ -676,7 +670,7 @@ char *auth_scope_prefix(const char *raw, size_t len, const char *sub, size_t *ou
             i += 5;
         } else if (raw[i] == '%') {
             if (i + 3 > len) goto bad;
-            int h = auth_hex((unsigned char)raw[i + 1]), l = auth_hex((unsigned char)raw[i + 2]);
+            int h = hex_value(raw[i + 1]), l = hex_value(raw[i + 2]);
             if (h < 0 || l < 0) goto bad;
             out[o++] = (char)(h << 4 | l);
             i += 3;

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/hex.h"
+
 #define FNV64_OFFSET 14695981039346656037ULL
 #define FNV64_PRIME 1099511628211ULL
 
@@ -58,13 +60,6 @@ char *layout_key_encode(const char *key, size_t len) {
     return out;
 }
 
-/* Value of an uppercase hex digit, -1 for anything else (lowercase too). */
-static int hex_upper_val(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 /* True when name is the encoding of "." or "..", the only names in which an
  * escaped '.' is canonical. */
 static bool is_dot_name(const char *name) { return strcmp(name, "%2E") == 0 || strcmp(name, "%2E%2E") == 0; }
@@ -85,7 +80,7 @@ char *layout_key_decode(const char *name, size_t *len) {
             continue;
         }
         if (i + 2 >= n) goto refuse; /* truncated: "%" or "%X" at the end */
-        int hi = hex_upper_val(name[i + 1]), lo = hex_upper_val(name[i + 2]);
+        int hi = hex_value_upper(name[i + 1]), lo = hex_value_upper(name[i + 2]);
         if (hi < 0 || lo < 0) goto refuse; /* lowercase or non-hex */
         unsigned char b = (unsigned char)(hi << 4 | lo);
         if (!must_escape(b) && !dots) goto refuse; /* needless escape */
@@ -183,13 +178,6 @@ char *layout_gc_path(const char *root) {
     return concat(parts, 2);
 }
 
-/* Value of a lowercase hex digit, -1 for anything else. */
-static int hex_lower_val(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-}
-
 layout_what layout_classify(const char *rel, size_t len, char store[NAMES_MAX_BYTES + 1], unsigned *bucket,
                             const char **name, size_t *nlen) {
     const char *p = rel, *end = rel + len;
@@ -204,7 +192,7 @@ layout_what layout_classify(const char *rel, size_t len, char store[NAMES_MAX_BY
     p += 2;
     unsigned b = 0;
     for (int i = 0; i < 3; i++) {
-        int d = hex_lower_val(p[i]);
+        int d = hex_value_lower(p[i]);
         if (d < 0) return LAYOUT_NONE;
         b = b * 16 + (unsigned)d;
     }
