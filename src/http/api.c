@@ -134,9 +134,9 @@ static mirror *current_mirror(api *a, const store_cfg *cfg, bool catch_up, http_
         return NULL;
     }
     mirror_note_horizon(m, &cfg->horizon); /* at least what the config just read says */
-    int64_t t0 = zs_now_us();
+    int64_t t0 = zs_clock_us();
     int crc = catch_up ? mirror_catch_up(m, CATCH_UP_MS) : 0;
-    if (catch_up) zs_metrics_zk(a->cfg.metrics, ZS_OP_SYNC, zs_now_us() - t0, crc); /* -1: an error */
+    if (catch_up) zs_metrics_zk(a->cfg.metrics, ZS_OP_SYNC, zs_clock_us() - t0, crc); /* -1: an error */
     if (crc < 0) {
         failf(resp, 503, "unavailable", "could not catch up with ZooKeeper within %d ms; retry", CATCH_UP_MS);
         http_resp_header(resp, "Retry-After", "1");
@@ -818,7 +818,7 @@ static const char *route_template(route_id r) {
 
 void api_handle(void *app, const http_req *req, http_resp *resp) {
     api *a = app;
-    int64_t t0 = zs_now_us();
+    int64_t t0 = zs_clock_us();
     char sub[128] = "";
     /* A request id, in the answer's X-Request-Id and the access log. */
     char rid[17];
@@ -866,7 +866,7 @@ void api_handle(void *app, const http_req *req, http_resp *resp) {
     }
     count_request(a, rt.id, resp->status);
     int cls = resp->status / 100 - 2;
-    if (!ops && cls >= 0 && cls < 4 && (size_t)rt.id < ROUTES) zs_hist_observe(&a->http[rt.id][cls], zs_now_us() - t0);
+    if (!ops && cls >= 0 && cls < 4 && (size_t)rt.id < ROUTES) zs_hist_observe(&a->http[rt.id][cls], zs_clock_us() - t0);
     http_resp_header(resp, "X-Request-Id", "%s", rid);
     /* The access log: one line per request at info (the operational
      * routes, which probes poll, at debug); the route as a template and
@@ -875,7 +875,7 @@ void api_handle(void *app, const http_req *req, http_resp *resp) {
         zs_log_at(a->cfg.lg, ops ? ZS_LOG_DEBUG : ZS_LOG_INFO,
                   "http %s %s store=%s status=%d ms=%.1f bytes=%zu sub=%s addr=%s rid=%s", http_req_method(req),
                   ops ? path : route_template(rt.id), rt.store && !rt.store_broken ? rt.store : "-", resp->status,
-                  (double)(zs_now_us() - t0) / 1000.0, resp->stream_ops ? (size_t)0 : resp->len, *sub ? sub : "-",
+                  (double)(zs_clock_us() - t0) / 1000.0, resp->stream_ops ? (size_t)0 : resp->len, *sub ? sub : "-",
                   http_req_client_addr(req), rid);
     route_free(&rt);
 }

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/clock.h"
 #include "util/hex.h"
 #include "util/sbuf.h"
 #include "util/utf8.h"
@@ -495,7 +496,6 @@ static bool refuse_early(httpd *s, http_req *r, const char *version) {
     return true;
 }
 
-static int64_t now_ms(void) { return g_get_monotonic_time() / 1000; }
 
 /* Reserves n bytes of the global body budget; false when they do not fit. */
 static bool budget_take(httpd *s, size_t n) {
@@ -559,7 +559,7 @@ static void conn_phase(httpd *s, struct MHD_Connection *c, int phase, unsigned s
     if (!ci) return;
     g_mutex_lock(&s->conn_mu);
     ci->phase = phase;
-    ci->deadline_ms = secs ? now_ms() + (int64_t)secs * 1000 : 0;
+    ci->deadline_ms = secs ? zs_clock_ms() + (int64_t)secs * 1000 : 0;
     ci->linger = ci->linger || linger;
     g_mutex_unlock(&s->conn_mu);
 }
@@ -719,7 +719,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         ci->fd = i ? i->connect_fd : -1;
         ci->link.data = ci;
         ci->phase = CI_HEADERS;
-        ci->deadline_ms = now_ms() + (int64_t)s->lim.header_timeout_s * 1000;
+        ci->deadline_ms = zs_clock_ms() + (int64_t)s->lim.header_timeout_s * 1000;
         g_mutex_lock(&s->conn_mu);
         if (s->conns.length >= s->evict_at) evict_one(s);
         g_queue_push_tail_link(&s->conns, &ci->link);
@@ -740,7 +740,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
             int d = fcntl(ci->fd, F_DUPFD_CLOEXEC, 0);
             if (d >= 0) {
                 shutdown(d, SHUT_WR); /* in case libmicrohttpd did not */
-                lingerer l = {d, now_ms() + LINGER_MS};
+                lingerer l = {d, zs_clock_ms() + LINGER_MS};
                 g_mutex_lock(&s->linger_mu);
                 g_array_append_val(s->linger_new, l);
                 g_mutex_unlock(&s->linger_mu);
@@ -808,7 +808,7 @@ static gpointer guard_main(gpointer data) {
             struct timespec t = {0, GUARD_TICK_MS * 1000000L};
             nanosleep(&t, NULL);
         }
-        int64_t now = now_ms();
+        int64_t now = zs_clock_ms();
         for (size_t i = n; i-- > 0;) {
             lingerer *l = &g_array_index(lg, lingerer, i);
             bool done = now >= l->until_ms;

@@ -497,9 +497,9 @@ static int client_read(push_req *r) {
     for (int attempt = 0; attempt < 3; attempt++) {
         int len = READ_BUF;
         struct Stat st;
-        int64_t t0 = zs_now_us();
+        int64_t t0 = zs_clock_us();
         int rc = zoo_get(zkc_zh(r->env->z), c->path, 0, r->buf, &len, &st);
-        zs_metrics_zk(r->env->metrics, ZS_OP_READ, zs_now_us() - t0, rc == ZNONODE ? ZOK : rc);
+        zs_metrics_zk(r->env->metrics, ZS_OP_READ, zs_clock_us() - t0, rc == ZNONODE ? ZOK : rc);
         free(c->sub);
         c->sub = NULL;
         if (rc == ZNONODE && r->n == 0) {
@@ -642,9 +642,9 @@ static bool unchecked_verdict(const push_req *r, size_t from, size_t end) {
  * conflicts are judged on these states). Returns ZOK or an error. */
 static int read_states(push_req *r, size_t from, size_t end, GHashTable *states) {
     if (!r->synced) {
-        int64_t t0 = zs_now_us();
+        int64_t t0 = zs_clock_us();
         int src = zkc_sync(r->env->z, 5000);
-        zs_metrics_zk(r->env->metrics, ZS_OP_SYNC, zs_now_us() - t0, src);
+        zs_metrics_zk(r->env->metrics, ZS_OP_SYNC, zs_clock_us() - t0, src);
         if (src != ZOK) return src;
         r->synced = true;
     }
@@ -660,9 +660,9 @@ static int read_states(push_req *r, size_t from, size_t end, GHashTable *states)
     }
     g_hash_table_destroy(asked);
     zkc_got *got = calloc((size_t)n + 1, sizeof *got);
-    int64_t t0 = zs_now_us();
+    int64_t t0 = zs_clock_us();
     int rc = got ? zkc_get_many(r->env->z, paths, n, got, 10000) : ZSYSTEMERROR;
-    zs_metrics_zk(r->env->metrics, ZS_OP_READ, zs_now_us() - t0, rc);
+    zs_metrics_zk(r->env->metrics, ZS_OP_READ, zs_clock_us() - t0, rc);
     for (int i = 0; rc == ZOK && i < n; i++) {
         if (got[i].rc != ZOK && got[i].rc != ZNONODE) { rc = got[i].rc; break; }
         kstate *k = calloc(1, sizeof *k);

@@ -46,7 +46,5 @@ void zs_metrics_render_process(sbuf *out);
 void zs_metrics_zk(zs_metrics *m, zs_op_kind kind, int64_t us, int rc);
 /* Appends the metrics in Prometheus text format. */
 void zs_metrics_render(const zs_metrics *m, sbuf *out);
-/* Monotonic microseconds. */
-int64_t zs_now_us(void);
 
 #endif
