@@ -14,6 +14,7 @@
 #include "sync/push.h"
 #include "sync/records.h"
 #include "sync/stores.h"
+#include "util/bounds.h"
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/limit.h"
@@ -21,8 +22,6 @@
 #include "util/jraw.h"
 #include "util/sbuf.h"
 
-#define CATCH_UP_MS 5000
-#define LOAD_MS 5000
 #define CHANGES_PAGE_BYTES (8 * 1024 * 1024) /* a page stops early past this (more: true) */
 
 static const char *const route_names[] = {"other", "stores", "store", "record", "push", "changes", "events", "static"};
@@ -128,17 +127,17 @@ static bool json_content_type(const http_req *req) {
 /* Loads the store's mirror and makes it current. */
 static mirror *current_mirror(api *a, const store_cfg *cfg, bool catch_up, http_resp *resp) {
     mirror *m = NULL;
-    if (mirror_set_acquire(a->cfg.mirrors, cfg->name, cfg->czxid, LOAD_MS, &m) < 0) {
+    if (mirror_set_acquire(a->cfg.mirrors, cfg->name, cfg->czxid, BOUND_LOAD_MS, &m) < 0) {
         failf(resp, 503, "unavailable", "store '%s' is still loading; retry shortly", cfg->name);
         http_resp_header(resp, "Retry-After", "1");
         return NULL;
     }
     mirror_note_horizon(m, &cfg->horizon); /* at least what the config just read says */
     int64_t t0 = zs_clock_us();
-    int crc = catch_up ? mirror_catch_up(m, CATCH_UP_MS) : 0;
+    int crc = catch_up ? mirror_catch_up(m, BOUND_CATCH_UP_MS) : 0;
     if (catch_up) zs_metrics_zk(a->cfg.metrics, ZS_OP_SYNC, zs_clock_us() - t0, crc); /* -1: an error */
     if (crc < 0) {
-        failf(resp, 503, "unavailable", "could not catch up with ZooKeeper within %d ms; retry", CATCH_UP_MS);
+        failf(resp, 503, "unavailable", "could not catch up with ZooKeeper within %d ms; retry", BOUND_CATCH_UP_MS);
         http_resp_header(resp, "Retry-After", "1");
         return NULL;
     }

@@ -11,6 +11,7 @@
 #include "cache/cursor.h"
 #include "sync/commit.h"
 #include "sync/push_validate.h"
+#include "util/bounds.h"
 #include "util/clock.h"
 #include "util/jraw.h"
 #include "util/names.h"
@@ -18,8 +19,6 @@
 #include "zk/zkc.h"
 #include "zk/zkerr.h"
 
-#define MAX_ATTEMPTS 25
-#define PUSH_QUOTA_WAITS 8 /* waits for others' reservations before a quota rejection stands */
 #define PUSH_INVALID_CLIENT (-1000) /* client_read: the record does not parse */
 #define PUSH_FOREIGN_CLIENT (-1001) /* the client id is bound to another sub */
 #define PUSH_CONFIG_CHANGED (-1002) /* the store's config is not the one judged against */
@@ -494,7 +493,7 @@ static void cache_drop(push_req *r) {
  * as last 0, and nothing is written). Returns ZOK or an error. */
 static int client_read(push_req *r) {
     client_rec *c = &r->cl;
-    for (int attempt = 0; attempt < 3; attempt++) {
+    for (int attempt = 0; attempt < BOUND_CLIENT_READS; attempt++) {
         int len = READ_BUF;
         struct Stat st;
         int64_t t0 = zs_clock_us();
@@ -643,7 +642,7 @@ static bool unchecked_verdict(const push_req *r, size_t from, size_t end) {
 static int read_states(push_req *r, size_t from, size_t end, GHashTable *states) {
     if (!r->synced) {
         int64_t t0 = zs_clock_us();
-        int src = zkc_sync(r->env->z, 5000);
+        int src = zkc_sync(r->env->z, BOUND_SYNC_MS);
         zs_metrics_zk(r->env->metrics, ZS_OP_SYNC, zs_clock_us() - t0, src);
         if (src != ZOK) return src;
         r->synced = true;
@@ -661,7 +660,7 @@ static int read_states(push_req *r, size_t from, size_t end, GHashTable *states)
     g_hash_table_destroy(asked);
     zkc_got *got = calloc((size_t)n + 1, sizeof *got);
     int64_t t0 = zs_clock_us();
-    int rc = got ? zkc_get_many(r->env->z, paths, n, got, 10000) : ZSYSTEMERROR;
+    int rc = got ? zkc_get_many(r->env->z, paths, n, got, BOUND_READ_MS) : ZSYSTEMERROR;
     zs_metrics_zk(r->env->metrics, ZS_OP_READ, zs_clock_us() - t0, rc);
     for (int i = 0; rc == ZOK && i < n; i++) {
         if (got[i].rc != ZOK && got[i].rc != ZNONODE) { rc = got[i].rc; break; }
@@ -940,7 +939,7 @@ static bool quota_rejected(const push_req *r, size_t from, size_t end) {
 static int run_chunk(push_req *r, const unit *units, size_t u0, size_t u1) {
     size_t from = units[u0].first, end = units[u1 - 1].end;
     int rc = ZOK, quota_waits = 0;
-    for (int attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    for (int attempt = 0; attempt < BOUND_WRITE_ATTEMPTS; attempt++) {
         /* Someone (a retry through another gateway) may have applied part of
          * this meanwhile: answer those from the client record. */
         if (r->muts[end - 1].id <= r->cl.last) {
@@ -951,7 +950,7 @@ static int run_chunk(push_req *r, const unit *units, size_t u0, size_t u1) {
          * reflect everything committed before this request (another
          * gateway's writes included), once per request. */
         if (r->quotas && !r->caught_up) {
-            if (mirror_catch_up(r->mirror, 5000) < 0) return ZOPERATIONTIMEOUT;
+            if (mirror_catch_up(r->mirror, BOUND_CATCH_UP_MS) < 0) return ZOPERATIONTIMEOUT;
             r->caught_up = true;
         }
         GHashTable *states = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, kstate_free);
@@ -984,7 +983,7 @@ static int run_chunk(push_req *r, const unit *units, size_t u0, size_t u1) {
         /* A quota rejection is for ever: not while other pushes hold room
          * (see mirror_quota_drain); wait for them, then judge again. */
         bool quota_wait = false;
-        if (rc == ZOK && r->quotas && quota_waits < PUSH_QUOTA_WAITS && quota_rejected(r, from, end) &&
+        if (rc == ZOK && r->quotas && quota_waits < BOUND_QUOTA_WAITS && quota_rejected(r, from, end) &&
             mirror_quota_busy(r->mirror)) {
             quota_wait = true;
             quota_waits++;
@@ -1037,13 +1036,13 @@ static int run_chunk(push_req *r, const unit *units, size_t u0, size_t u1) {
         }
         if (cfg_changed) return PUSH_CONFIG_CHANGED;
         if (quota_wait) {
-            mirror_quota_drain(r->mirror, 2000);
+            mirror_quota_drain(r->mirror, BOUND_QUOTA_DRAIN_MS);
             continue;
         }
         if (!retryable(rc)) return rc;
         if (client_raced || rc == ZNONODE) {
             if (!r->synced) { /* our server may lag behind: catch up before reading again */
-                int src = zkc_sync(r->env->z, 5000);
+                int src = zkc_sync(r->env->z, BOUND_SYNC_MS);
                 if (src != ZOK) return src;
                 r->synced = true;
             }
@@ -1132,7 +1131,7 @@ static void write_response(push_req *r, mirror *mr, sbuf *out) {
     /* Read-your-writes: from this cursor on, the feed reflects every applied
      * mutation. Duplicates were applied earlier at unknown positions: the
      * mirror's watermark after a sync covers them. */
-    if (dup) mirror_catch_up(mr, 5000);
+    if (dup) mirror_catch_up(mr, BOUND_CATCH_UP_MS);
     cursor_pos w = cursor_after_zxid(mirror_watermark(mr));
     if (!any || (dup && cursor_cmp(&w, &best) > 0)) best = w;
     char cur[CURSOR_LEN + 1];
@@ -1226,7 +1225,7 @@ int push_run(const push_env *env, const auth_principal *who, const char *subject
     /* (a push without mutations writes nothing: it only asks lastMutationId) */
     if (r.n && push_budget(env, subject, r.n, wbytes, err) < 0) goto out;
     mirror *mr = NULL;
-    if (mirror_set_acquire(env->mirrors, cfg->name, cfg->czxid, 5000, &mr) < 0) {
+    if (mirror_set_acquire(env->mirrors, cfg->name, cfg->czxid, BOUND_LOAD_MS, &mr) < 0) {
         zs_err_set(err, 503, "unavailable", "store '%s' is still loading; retry shortly", cfg->name);
         goto out;
     }

@@ -6,11 +6,10 @@
 #include <string.h>
 
 #include "cache/cursor.h"
+#include "util/bounds.h"
 #include "util/jraw.h"
 #include "zk/layout.h"
 #include "zk/zkerr.h"
-
-#define MAX_ATTEMPTS 25
 
 static void write_head(sbuf *out, const char *key, size_t klen) {
     sbuf_puts(out, "{\"key\":");
@@ -102,7 +101,7 @@ int records_put(zkc *z, const char *root, const store_cfg *cfg, mirror *quota, c
     char *path = layout_record_path(root, cfg->name, key, klen);
     if (!path) { zs_err_set(err, 500, "internal", "out of memory"); return -1; }
     int rc = ZOK;
-    for (int attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    for (int attempt = 0; attempt < BOUND_WRITE_ATTEMPTS; attempt++) {
         struct Stat st;
         rc = zoo_exists(zkc_zh(z), path, 0, &st);
         if (rc != ZOK && rc != ZNONODE) break;
@@ -148,7 +147,7 @@ int records_delete(zkc *z, const char *root, const store_cfg *cfg, const char *k
     char *path = layout_record_path(root, cfg->name, key, klen);
     if (!path) { zs_err_set(err, 500, "internal", "out of memory"); return -1; }
     int rc = ZOK;
-    for (int attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    for (int attempt = 0; attempt < BOUND_WRITE_ATTEMPTS; attempt++) {
         struct Stat st;
         rc = zoo_exists(zkc_zh(z), path, 0, &st);
         if (rc != ZOK && rc != ZNONODE) break;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/bounds.h"
 #include "util/names.h"
 #include "zk/layout.h"
 #include "zk/zkerr.h"
@@ -275,7 +276,7 @@ int stores_put(zkc *z, const char *root, const char *name, const json_t *body, c
     char *path = layout_store_path(root, name);
     if (!path) { store_cfg_release(&probe); zs_err_set(err, 500, "internal", "out of memory"); return -1; }
     int rc = ZOK;
-    for (int attempt = 0; attempt < 20; attempt++) {
+    for (int attempt = 0; attempt < BOUND_CONFIG_ATTEMPTS; attempt++) {
         bool deleting = false;
         store_cfg_release(out);
         rc = cfg_read(z, path, name, out, &deleting);
@@ -359,7 +360,7 @@ int stores_advance_horizon(zkc *z, const char *root, const char *name, const cur
     char *path = layout_store_path(root, name);
     if (!path) { zs_err_set(err, 500, "internal", "out of memory"); return -1; }
     int rc = ZOK;
-    for (int attempt = 0; attempt < 20; attempt++) {
+    for (int attempt = 0; attempt < BOUND_CONFIG_ATTEMPTS; attempt++) {
         store_cfg c;
         bool deleting = false;
         rc = cfg_read(z, path, name, &c, &deleting);
