@@ -37,7 +37,7 @@ static inline char *fuzz_dup(const uint8_t *data, size_t size) {
 }
 
 /* The oracle of ^[A-Za-z0-9_-]{1,64}$ (store names, client ids), written
- * apart from src/ so that the targets check layout_name_valid and the
+ * apart from src/ so that the targets check names_valid and the
  * token scopes against it. */
 static inline int fuzz_name_rule(const char *s, size_t n) {
     if (n < 1 || n > 64) return 0;

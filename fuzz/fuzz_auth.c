@@ -26,7 +26,7 @@
 #include "auth/auth.h"
 #include "fuzz.h"
 #include "util/sbuf.h"
-#include "zk/layout.h"
+#include "util/names.h"
 
 #define NOW ((time_t)1700000000)
 static const unsigned char SECRET[] = "zoosync-fuzz-secret-0123456789abcdef";
@@ -97,7 +97,7 @@ static void check_prefixes(const auth_principal *p) {
         CHECK(auth_store_read_prefixes(p, stores[k], &ks) == 0);
         for (size_t i = 0; i < ks.n; i++) {
             const auth_prefix *x = &ks.v[i];
-            CHECK(x->len > 0 && !layout_key_invalid(x->p, x->len));
+            CHECK(x->len > 0 && !names_key_invalid(x->p, x->len));
             CHECK(auth_key_readable(p, stores[k], x->p, x->len));
             if (i) {
                 const auth_prefix *w = &ks.v[i - 1];

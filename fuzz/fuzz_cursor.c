@@ -7,7 +7,7 @@
 #include <stdbool.h>
 
 #include "fuzz.h"
-#include "sync/cursor.h"
+#include "cache/cursor.h"
 
 static cursor_pos pos_from(const uint8_t *b) {
     cursor_pos p;

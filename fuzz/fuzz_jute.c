@@ -8,7 +8,7 @@
  *    jute_parse_event, the record name decoded as mirror.c would) or a
  *    multiRead reply walked as mirror.c walks it: a MultiHeader per
  *    result, then an error code, a getData result (data + Stat; the data
- *    compacted with jraw as a record value and parsed with stores_parse
+ *    compacted with jraw as a record value and parsed with store_cfg_parse
  *    as a store config) or a getChildren result (a count, then names, each
  *    decoded with layout_key_decode and validated as mirror.c's rec_new
  *    does), until the closing header or a bad read.
@@ -20,9 +20,10 @@
 #include <stdbool.h>
 
 #include "fuzz.h"
-#include "sync/stores.h"
+#include "cache/store_cfg.h"
 #include "util/jraw.h"
 #include "zk/jute.h"
+#include "util/names.h"
 #include "zk/layout.h"
 
 static const char *frame;
@@ -48,7 +49,7 @@ static void check_bytes(const jute_in *in, jute_bytes b) {
 }
 
 static void record_name(const char *p, size_t n) {
-    char name[3 * LAYOUT_MAX_KEY_BYTES + 1];
+    char name[LAYOUT_MAX_NAME_BYTES + 1];
     if (n == 0 || n >= sizeof name) return;
     memcpy(name, p, n);
     name[n] = '\0';
@@ -56,7 +57,7 @@ static void record_name(const char *p, size_t n) {
     char *key = layout_key_decode(name, &klen);
     if (!key) return;
     (void)layout_bucket(layout_key_hash(key, klen));
-    (void)layout_key_invalid(key, klen);
+    (void)names_key_invalid(key, klen);
     char *again = layout_key_encode(key, klen);
     CHECK(again && strcmp(again, name) == 0);
     free(again);
@@ -71,7 +72,7 @@ static void value(jute_bytes d, int64_t mzxid) {
     sbuf_free(&b);
     store_cfg cfg;
     const char *why = NULL;
-    int p = stores_parse(&cfg, "fuzz", d.p, d.len, mzxid, &why);
+    int p = store_cfg_parse(&cfg, "fuzz", d.p, d.len, mzxid, &why);
     CHECK(p != -2 || why != NULL);                              /* a refusal says why */
     CHECK(p < 0 || (cfg.max_value_bytes >= 1 && cfg.tombstone_ttl >= 1)); /* accepted: in range */
     store_cfg_release(&cfg);                                    /* a schema reference, when it held one */

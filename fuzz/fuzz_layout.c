@@ -7,15 +7,16 @@
  *    key, valid or not);
  *  - as a znode name (up to the first NUL): when decode accepts it,
  *    encode(decode(n)) == n (the encoding is canonical);
- *  - layout_key_invalid agrees with GLib's UTF-8 validator (1..1024
+ *  - names_key_invalid agrees with GLib's UTF-8 validator (1..1024
  *    bytes, well-formed UTF-8, no U+0000), and a valid key written as a
  *    JSON string (sbuf_json_str) reads back (jraw) as the same bytes;
- *    layout_name_valid agrees with ^[A-Za-z0-9_-]{1,64}$. */
+ *    names_valid agrees with ^[A-Za-z0-9_-]{1,64}$. */
 #include <glib.h>
 #include <stdbool.h>
 
 #include "fuzz.h"
 #include "util/jraw.h"
+#include "util/names.h"
 #include "zk/layout.h"
 
 static void legal_name(const char *n) {
@@ -56,10 +57,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
 
     /* validation */
-    const char *why = layout_key_invalid(key, size);
-    bool valid = size >= 1 && size <= LAYOUT_MAX_KEY_BYTES && g_utf8_validate_len(key, size, NULL);
+    const char *why = names_key_invalid(key, size);
+    bool valid = size >= 1 && size <= NAMES_KEY_MAX_BYTES && g_utf8_validate_len(key, size, NULL);
     if ((why == NULL) != valid) {
-        fprintf(stderr, "layout_key_invalid: %s, GLib: %s\n", why ? why : "valid", valid ? "valid" : "invalid");
+        fprintf(stderr, "names_key_invalid: %s, GLib: %s\n", why ? why : "valid", valid ? "valid" : "invalid");
         CHECK(0);
     }
     if (!why) {
@@ -77,7 +78,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         CHECK(path && strncmp(path, "/zoosync/stores/todos/r/", 24) == 0);
         free(path);
     }
-    CHECK((layout_name_valid(s) != 0) == (fuzz_name_rule(s, strlen(s)) != 0));
+    CHECK((names_valid(s) != 0) == (fuzz_name_rule(s, strlen(s)) != 0));
     free(s);
     free(key);
     return 0;

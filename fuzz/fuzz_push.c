@@ -14,7 +14,7 @@
 
 #include "fuzz.h"
 #include "sync/push_validate.h"
-#include "zk/layout.h"
+#include "util/names.h"
 
 #define MAX_VALUE 512
 #define MAX_TX 2048
@@ -30,7 +30,7 @@ static int rules(const json_t *body) {
     }
     json_t *client = json_object_get(body, "client"), *muts = json_object_get(body, "mutations");
     if (!json_is_string(client) || strlen(json_string_value(client)) != json_string_length(client) ||
-        !layout_name_valid(json_string_value(client)))
+        !names_valid(json_string_value(client)))
         return 0;
     if (!json_is_array(muts) || json_array_size(muts) > 1000) return 0;
     size_t i;
@@ -50,7 +50,7 @@ static int rules(const json_t *body) {
                *val = json_object_get(m, "value"), *base = json_object_get(m, "base"), *tx = json_object_get(m, "tx");
         if (!json_is_integer(id) || json_integer_value(id) < 1 || json_integer_value(id) <= prev) { ok = 0; break; }
         prev = json_integer_value(id);
-        if (!json_is_string(key) || layout_key_invalid(json_string_value(key), json_string_length(key))) { ok = 0; break; }
+        if (!json_is_string(key) || names_key_invalid(json_string_value(key), json_string_length(key))) { ok = 0; break; }
         const char *o = json_string_value(op);
         if (!o || json_string_length(op) != strlen(o) || (strcmp(o, "put") && strcmp(o, "delete"))) { ok = 0; break; }
         if ((strcmp(o, "put") == 0) != (val != NULL)) { ok = 0; break; }

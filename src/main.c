@@ -23,6 +23,7 @@
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/metrics.h"
+#include "zk/layout.h"
 #include "zk/zkc.h"
 
 #define MAX_LIST 64
@@ -426,7 +427,7 @@ static void raise_fd_limit(options *o) {
  * Returns 0 once done, -1 when a signal arrived first, -2 on failure. */
 static int setup(zkc *z, const options *o, sigset_t *sigs) {
     char *stores = NULL;
-    if (asprintf(&stores, "%s/stores", o->root) < 0) return -1;
+    if (!(stores = layout_stores_path(o->root))) return -1;
     for (;;) {
         if (zkc_wait_connected(z, 1000) == 0 && zkc_ensure_path(z, stores) == ZOK) break;
         LOG_WARN(&o->log, "waiting for ZooKeeper at %s", o->zk);

@@ -29,7 +29,8 @@
 
 #include "auth/jwks.h"
 #include "util/b64url.h"
-#include "zk/layout.h"
+#include "util/hex.h"
+#include "util/names.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -52,8 +53,6 @@
 #define AUTH_MAX_TOKEN 65536
 /* Largest key or secret file read. */
 #define AUTH_MAX_KEY_FILE (1024 * 1024)
-/* Longest store name (PROTOCOL.md: ^[A-Za-z0-9_-]{1,64}$). */
-#define AUTH_MAX_STORE 64
 #define AUTH_MIN_RSA_BITS 2048
 /* Shortest HS256 secret: the hash's output size (RFC 7518 3.2). */
 #define AUTH_MIN_HS256_SECRET 32
@@ -635,17 +634,6 @@ int auth_verify(const auth_verifier *v, const char *token, time_t now, auth_prin
 
 /* ---- principals and scopes -------------------------------------------- */
 
-/* Is s[0..len) a valid store name (^[A-Za-z0-9_-]{1,64}$)? */
-static bool auth_store_name_ok(const char *s, size_t len) {
-    if (len == 0 || len > AUTH_MAX_STORE) return false;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
-            return false;
-    }
-    return true;
-}
-
 /* Adds a grant (store s[0..slen) or every store when s is NULL; prefix
  * pre[0..plen), taken over, or NULL for the whole store). Returns -1 on OOM
  * (pre is then freed). */
@@ -658,13 +646,6 @@ static int auth_grant_add(auth_principal *p, const char *s, size_t slen, auth_pe
     g[p->ngrants] = (auth_grant){name, level, pre, plen};
     p->ngrants++;
     return 0;
-}
-
-static int auth_hex(unsigned char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
 }
 
 /* The key prefix of a scope entry (PROTOCOL.md v1.1 "Prefix scopes"): each
@@ -689,7 +670,7 @@ char *auth_scope_prefix(const char *raw, size_t len, const char *sub, size_t *ou
             i += 5;
         } else if (raw[i] == '%') {
             if (i + 3 > len) goto bad;
-            int h = auth_hex((unsigned char)raw[i + 1]), l = auth_hex((unsigned char)raw[i + 2]);
+            int h = hex_value(raw[i + 1]), l = hex_value(raw[i + 2]);
             if (h < 0 || l < 0) goto bad;
             out[o++] = (char)(h << 4 | l);
             i += 3;
@@ -698,7 +679,7 @@ char *auth_scope_prefix(const char *raw, size_t len, const char *sub, size_t *ou
         }
     }
     out[o] = '\0';
-    if (layout_key_invalid(out, o)) goto bad; /* empty, too long, not UTF-8, or U+0000 */
+    if (names_key_invalid(out, o)) goto bad; /* empty, too long, not UTF-8, or U+0000 */
     *outlen = o;
     return out;
 bad:
@@ -732,7 +713,7 @@ static int auth_scope_entry(auth_principal *p, const char *e, size_t len) {
     else
         return 0;
     bool any = slen == 1 && e[0] == '*';
-    if (!any && !auth_store_name_ok(e, slen)) return 0;
+    if (!any && !names_valid_n(e, slen)) return 0;
     char *prefix = NULL;
     size_t plen = 0;
     if (colon2) {

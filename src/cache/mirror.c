@@ -10,11 +10,14 @@
 #include <string.h>
 #include <zookeeper/zookeeper.h> /* error codes */
 
-#include "sync/stores.h"
+#include "cache/store_cfg.h"
 #include "util/clock.h"
 #include "util/jraw.h"
 #include "zk/jute.h"
 #include "zk/layout.h"
+
+_Static_assert(sizeof ((mirror_collectable *)0)->name == LAYOUT_MAX_NAME_BYTES + 1,
+               "mirror.h's name holds any key's znode name");
 #include "zk/zkw.h"
 
 enum {
@@ -90,7 +93,6 @@ struct mirror {
     mirror_set *set;
     char *store;
     char *spath;             /* <root>/stores/<store> (the config) */
-    char *rpath;             /* <root>/stores/<store>/r */
     /* everything below: guarded by set->mu */
     cursor_pos horizon;      /* from the config: older cursors are expired */
     int64_t czxid;           /* identity of the store znode loaded */
@@ -294,7 +296,7 @@ static rec *rec_new(const char *name, unsigned bucket) {
     char *key = layout_key_decode(name, &klen);
     if (!key) return NULL;
     uint64_t h = layout_key_hash(key, klen);
-    if (layout_bucket(h) != bucket || layout_key_invalid(key, klen)) { free(key); return NULL; }
+    if (layout_bucket(h) != bucket || names_key_invalid(key, klen)) { free(key); return NULL; }
     rec *r = calloc(1, sizeof *r);
     if (!r || !(r->name = strdup(name))) { free(r); free(key); return NULL; }
     r->key = key;
@@ -354,11 +356,10 @@ static void op_free(op *o) {
 
 static char *op_path(const op *o) {
     const mirror *m = o->m;
-    char *p = NULL;
-    int r = o->kind == OP_CONFIG ? asprintf(&p, "%s", m->spath)
-            : o->kind == OP_DATA ? asprintf(&p, "%s/%03x/%s", m->rpath, o->bucket, o->name)
-                                 : asprintf(&p, "%s/%03x", m->rpath, o->bucket);
-    return r < 0 ? NULL : p;
+    const char *root = m->set->root;
+    return o->kind == OP_CONFIG ? strdup(m->spath)
+           : o->kind == OP_DATA ? layout_named_record_path(root, m->store, o->bucket, o->name)
+                                : layout_bucket_path(root, m->store, o->bucket);
 }
 
 /* Queues a read. A load read is always queued (and counted in the load); any
@@ -407,7 +408,7 @@ static void unload(mirror *m);
  * batch's reply stays near BATCH_REPLY_BYTES, for ZooKeeper's memory and
  * ours. */
 static size_t expected_reply(const op *o) {
-    if (o->kind == OP_LIST) return (size_t)LAYOUT_MAX_KEY_BYTES * 8;
+    if (o->kind == OP_LIST) return (size_t)NAMES_KEY_MAX_BYTES * 8;
     if (o->kind != OP_DATA) return 1024;
     const rec *r = bucket_lookup(o->m, o->bucket, o->name);
     return r && r->zver >= 0 ? 128 + r->vlen + strlen(o->name) : UNKNOWN_VALUE_BYTES;
@@ -669,7 +670,7 @@ static void apply_list(mirror *m, const op *o, int err, jute_in *in) {
     int32_t n = jute_get_int(in);
     if (in->bad || n < 0) return;
     GHashTable *seen = o->load ? NULL : g_hash_table_new(g_str_hash, g_str_equal);
-    char name[3 * LAYOUT_MAX_KEY_BYTES + 1];
+    char name[LAYOUT_MAX_NAME_BYTES + 1];
     for (int32_t i = 0; i < n && !in->bad; i++) {
         jute_bytes b = jute_get_buffer(in);
         if (in->bad || b.len <= 0 || (size_t)b.len >= sizeof name) continue;
@@ -706,7 +707,7 @@ static void apply_config(mirror *m, int err, jute_bytes data, const jute_stat *s
     if (err != ZOK) return;
     store_cfg cfg;
     const char *why = "not a JSON object";
-    int p = stores_parse(&cfg, m->store, data.p, data.len, st->mzxid, &why);
+    int p = store_cfg_parse(&cfg, m->store, data.p, data.len, st->mzxid, &why);
     if (p < 0) {
         /* Distrusted: the store is served as unavailable (requests fall
          * back to ZooKeeper, which answers 503) and the horizon stays. */
@@ -810,52 +811,27 @@ static void batch_done(void *ctx, int rc, int64_t zxid, jute_in *body) {
 
 /* ---- events ------------------------------------------------------------------------ */
 
-/* What a path below <root>/stores names: the store (copied into store[]),
- * and the config, a bucket or a record. */
-enum { P_NONE, P_CONFIG, P_BUCKET, P_RECORD };
-static int classify(const mirror_set *s, const char *path, size_t len, char store[65], unsigned *bucket,
-                    const char **name, size_t *nlen) {
+/* What a path below <root>/stores names (zk/layout: layout_classify). */
+static layout_what classify(const mirror_set *s, const char *path, size_t len, char store[NAMES_MAX_BYTES + 1],
+                            unsigned *bucket, const char **name, size_t *nlen) {
     size_t n = s->stores_path_len;
-    if (len <= n + 1 || memcmp(path, s->stores_path, n) != 0 || path[n] != '/') return P_NONE;
-    const char *p = path + n + 1, *end = path + len;
-    const char *slash = memchr(p, '/', (size_t)(end - p));
-    size_t sl = (size_t)((slash ? slash : end) - p);
-    if (sl == 0 || sl > 64) return P_NONE;
-    memcpy(store, p, sl);
-    store[sl] = 0;
-    if (!slash) return P_CONFIG;
-    p = slash + 1;
-    if (end - p < 5 || p[0] != 'r' || p[1] != '/') return P_NONE;
-    p += 2;
-    unsigned b = 0;
-    for (int i = 0; i < 3; i++) {
-        char c = p[i];
-        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-        if (d < 0) return P_NONE;
-        b = b * 16 + (unsigned)d;
-    }
-    *bucket = b;
-    p += 3;
-    if (p == end) return P_BUCKET;
-    if (*p != '/' || p + 1 == end || memchr(p + 1, '/', (size_t)(end - p - 1))) return P_NONE;
-    *name = p + 1;
-    *nlen = (size_t)(end - p - 1);
-    return P_RECORD;
+    if (len <= n + 1 || memcmp(path, s->stores_path, n) != 0 || path[n] != '/') return LAYOUT_NONE;
+    return layout_classify(path + n + 1, len - n - 1, store, bucket, name, nlen);
 }
 
 /* "Look again" at path. Caller holds mu. */
 static void look_again(mirror_set *s, int type, const char *path, size_t len) {
-    char store[65], name[3 * LAYOUT_MAX_KEY_BYTES + 1];
+    char store[NAMES_MAX_BYTES + 1], name[LAYOUT_MAX_NAME_BYTES + 1];
     unsigned bucket = 0;
     const char *nm = NULL;
     size_t nlen = 0;
-    int what = classify(s, path, len, store, &bucket, &nm, &nlen);
-    if (what == P_NONE) return;
+    layout_what what = classify(s, path, len, store, &bucket, &nm, &nlen);
+    if (what == LAYOUT_NONE) return;
     mirror *m = g_hash_table_lookup(s->stores, store);
     if (!m || m->czxid < 0) return; /* not mirrored: its load will read it */
-    if (what == P_CONFIG) enqueue(m, OP_CONFIG, 0, NULL, false);
-    else if (what == P_BUCKET && (type == JUTE_EV_CHILD || type == JUTE_EV_DELETED)) enqueue(m, OP_LIST, bucket, NULL, false);
-    else if (what == P_RECORD && nlen < sizeof name) {
+    if (what == LAYOUT_CONFIG) enqueue(m, OP_CONFIG, 0, NULL, false);
+    else if (what == LAYOUT_BUCKET && (type == JUTE_EV_CHILD || type == JUTE_EV_DELETED)) enqueue(m, OP_LIST, bucket, NULL, false);
+    else if (what == LAYOUT_RECORD && nlen < sizeof name) {
         memcpy(name, nm, nlen);
         name[nlen] = 0;
         enqueue(m, OP_DATA, bucket, name, false);
@@ -948,6 +924,12 @@ typedef struct gap_cursor {
     unsigned bucket;
 } gap_cursor;
 
+/* Adds path to out; out of memory aborts, as GLib's allocations do. */
+static void add_path(GPtrArray *out, char *path) {
+    if (!path) g_error("mirror: out of memory");
+    g_ptr_array_add(out, path);
+}
+
 /* Appends the paths of the next buckets (every known record and, with a
  * mirror's first bucket, its config; or the bucket paths themselves when
  * buckets is true) until about `want` paths. Caller holds mu. Returns false
@@ -957,7 +939,7 @@ static bool gap_next(gap_cursor *gc, bool buckets, GPtrArray *out, guint want) {
         mirror *m = g_ptr_array_index(gc->mirrors, gc->mi);
         if (m->czxid < 0 || gc->bucket >= LAYOUT_BUCKETS) { gc->mi++; gc->bucket = 0; continue; }
         unsigned b = gc->bucket++;
-        if (buckets) { g_ptr_array_add(out, g_strdup_printf("%s/%03x", m->rpath, b)); continue; }
+        if (buckets) { add_path(out, layout_bucket_path(m->set->root, m->store, b)); continue; }
         if (b == 0) g_ptr_array_add(out, g_strdup(m->spath));
         if (!m->buckets[b]) continue;
         GHashTableIter ri;
@@ -965,7 +947,7 @@ static bool gap_next(gap_cursor *gc, bool buckets, GPtrArray *out, guint want) {
         g_hash_table_iter_init(&ri, m->buckets[b]);
         while (g_hash_table_iter_next(&ri, &rk, &rv)) {
             rec *r = rv;
-            if (r->zver >= 0 && !r->gone) g_ptr_array_add(out, g_strdup_printf("%s/%03x/%s", m->rpath, b, r->name));
+            if (r->zver >= 0 && !r->gone) add_path(out, layout_named_record_path(m->set->root, m->store, b, r->name));
         }
     }
     return out->len > 0;
@@ -1136,13 +1118,7 @@ static mirror *mirror_new(mirror_set *s, const char *store) {
     mirror *m = calloc(1, sizeof *m);
     if (!m) return NULL;
     m->set = s;
-    if (!(m->store = strdup(store)) || asprintf(&m->spath, "%s/%s", s->stores_path, store) < 0) {
-        free(m->store);
-        free(m);
-        return NULL;
-    }
-    if (asprintf(&m->rpath, "%s/r", m->spath) < 0) {
-        free(m->spath);
+    if (!(m->store = strdup(store)) || !(m->spath = layout_store_path(s->root, store))) {
         free(m->store);
         free(m);
         return NULL;
@@ -1163,7 +1139,6 @@ static void mirror_free(gpointer p) {
     g_tree_destroy(m->bykey);
     g_ptr_array_free(m->changed, TRUE);
     g_hash_table_destroy(m->queued);
-    free(m->rpath);
     free(m->spath);
     free(m->store);
     free(m);
@@ -1184,7 +1159,7 @@ mirror_set *mirror_set_new(const char *hosts, int session_timeout_ms, const char
     if (!s) return NULL;
     s->lg = lg;
     if (cred && !(s->cred = strdup(cred))) { free(s); return NULL; }
-    if (!(s->root = strdup(root)) || !(s->hosts = strdup(hosts)) || asprintf(&s->stores_path, "%s/stores", root) < 0) {
+    if (!(s->root = strdup(root)) || !(s->hosts = strdup(hosts)) || !(s->stores_path = layout_stores_path(root))) {
         free(s->root);
         free(s->hosts);
         free(s->cred);

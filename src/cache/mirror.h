@@ -28,10 +28,10 @@
 
 #include <glib.h>
 
-#include "sync/cursor.h"
-#include "sync/stores.h"
-#include "zk/layout.h"
+#include "cache/cursor.h"
+#include "cache/store_cfg.h"
 #include "util/log.h"
+#include "util/names.h"
 #include "util/sbuf.h"
 
 typedef struct mirror_set mirror_set;
@@ -166,7 +166,7 @@ typedef struct mirror_collectable {
     unsigned bucket;
     int32_t zver;     /* the tombstone znode's version (for a checked delete) */
     bool gone;        /* no znode left (a foreign hard delete) */
-    char name[3 * LAYOUT_MAX_KEY_BYTES + 1];
+    char name[3 * NAMES_KEY_MAX_BYTES + 1]; /* the key's znode name (LAYOUT_MAX_NAME_BYTES) */
 } mirror_collectable;
 GArray *mirror_list_collectable(mirror *m, int64_t older_than_ms);
 

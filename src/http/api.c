@@ -11,7 +11,7 @@
 #include "http/route.h"
 #include "http/static.h"
 #include "schema/schema.h"
-#include "sync/cursor.h"
+#include "cache/cursor.h"
 #include "sync/push.h"
 #include "sync/records.h"
 #include "sync/stores.h"
@@ -20,10 +20,9 @@
 #include "util/limit.h"
 #include "util/jraw.h"
 #include "util/sbuf.h"
-#include "zk/layout.h"
+#include "util/bounds.h"
+#include "util/names.h"
 
-#define CATCH_UP_MS 5000
-#define LOAD_MS 5000
 #define CHANGES_PAGE_BYTES (8 * 1024 * 1024) /* a page stops early past this (more: true) */
 
 /* ---- the route table ------------------------------------------------------------- */
@@ -183,17 +182,17 @@ static bool json_content_type(const http_req *req) {
  * acknowledged before the call is in it): the mirror, or NULL and 503. */
 static mirror *current_mirror(api *a, const store_cfg *cfg, http_resp *resp) {
     mirror *m = NULL;
-    if (mirror_set_acquire(a->cfg.mirrors, cfg->name, cfg->czxid, LOAD_MS, &m) < 0) {
+    if (mirror_set_acquire(a->cfg.mirrors, cfg->name, cfg->czxid, BOUND_LOAD_MS, &m) < 0) {
         failf(resp, 503, "unavailable", "store '%s' is still loading; retry shortly", cfg->name);
         http_resp_header(resp, "Retry-After", "1");
         return NULL;
     }
     mirror_note_horizon(m, &cfg->horizon); /* at least what the config just read says */
-    int64_t t0 = zs_now_us();
-    int crc = mirror_catch_up(m, CATCH_UP_MS);
-    zs_metrics_zk(a->cfg.metrics, ZS_OP_SYNC, zs_now_us() - t0, crc < 0 ? ZOPERATIONTIMEOUT : ZOK);
+    int64_t t0 = zs_clock_us();
+    int crc = mirror_catch_up(m, BOUND_CATCH_UP_MS);
+    zs_metrics_zk(a->cfg.metrics, ZS_OP_SYNC, zs_clock_us() - t0, crc); /* -1: an error */
     if (crc < 0) {
-        failf(resp, 503, "unavailable", "could not catch up with ZooKeeper within %d ms; retry", CATCH_UP_MS);
+        failf(resp, 503, "unavailable", "could not catch up with ZooKeeper within %d ms; retry", BOUND_CATCH_UP_MS);
         http_resp_header(resp, "Retry-After", "1");
         return NULL;
     }
@@ -237,7 +236,7 @@ static int view_make(const auth_principal *who, const char *store, const http_re
     if (q) {
         v->prefix = http_pct_decode(q, strlen(q), &v->plen);
         const char *why = !*q ? "must not be empty" : !v->prefix ? "its percent-encoding is broken"
-                          : layout_key_invalid(v->prefix, v->plen) ? "not a possible key prefix (UTF-8, no U+0000, at most 1024 bytes)"
+                          : names_key_invalid(v->prefix, v->plen) ? "not a possible key prefix (UTF-8, no U+0000, at most 1024 bytes)"
                                                                    : NULL;
         if (why) {
             failf(resp, 400, "bad_request", "prefix: %s", why);
@@ -292,7 +291,7 @@ static int view_of_read_set(const auth_principal *who, const char *store, req_vi
  * (records counted in the token's read set, as GET /v1/stores/{store}),
  * from the mirrors every gateway loads at start and keeps: no catch-up with
  * ZooKeeper per store. A store created since then through another gateway
- * is loaded here (up to LOAD_MS; one still loading is left out). */
+ * is loaded here (up to BOUND_LOAD_MS; one still loading is left out). */
 static void h_list_stores(route_ctx *c) {
     api *a = c->a;
     char **names;
@@ -309,7 +308,7 @@ static void h_list_stores(route_ctx *c) {
         req_view view;
         mirror *m = NULL;
         if (view_of_read_set(c->who, names[i], &view) == 0) {
-            if (mirror_set_acquire(a->cfg.mirrors, cfg.name, cfg.czxid, LOAD_MS, &m) == 0) {
+            if (mirror_set_acquire(a->cfg.mirrors, cfg.name, cfg.czxid, BOUND_LOAD_MS, &m) == 0) {
                 mirror_note_horizon(m, &cfg.horizon);
                 if (!first) sbuf_putc(&b, ',');
                 describe(&cfg, m, &view, &b);
@@ -363,7 +362,7 @@ static void h_store_put(route_ctx *c) {
          * them): its text is taken apart from the rest. */
         jraw_err je;
         json_error_t jje;
-        if (stores_split_schema(raw, len, &rest, &schema, &je) < 0) {
+        if (store_cfg_split_schema(raw, len, &rest, &schema, &je) < 0) {
             failf(resp, 400, "invalid_json", "the body is not valid JSON: %s (line %d, column %d)", je.text, je.line,
                   je.column);
         } else if (sbuf_failed(&rest) || sbuf_failed(&schema)) {
@@ -490,7 +489,7 @@ static void h_record_put(route_ctx *c) {
         free(value);
         return;
     }
-    if (vlen + PUSH_OP_OVERHEAD + 3 * LAYOUT_MAX_KEY_BYTES + zkc_acl_bytes(a->cfg.z) > a->cfg.max_tx_bytes) {
+    if (!push_value_fits(&a->push, vlen)) {
         failf(resp, 413, "value_too_large",
               "value: %zu bytes, over what one ZooKeeper transaction of this gateway may carry (--max-tx-bytes %zu)", vlen,
               a->cfg.max_tx_bytes);
@@ -639,7 +638,7 @@ static void h_readyz(route_ctx *c) {
     api *a = c->a;
     sbuf why = SBUF_INIT;
     if (!atomic_load(a->cfg.ready)) sbuf_puts(&why, "starting");
-    else if (!zkc_connected(a->cfg.z)) sbuf_puts(&why, "the ZooKeeper session for writes is not connected");
+    else if (!session_connected(a->cfg.z)) sbuf_puts(&why, "the ZooKeeper session for writes is not connected");
     else (void)mirror_set_ready(a->cfg.mirrors, &why);
     if (why.len == 0 && !sbuf_failed(&why)) http_resp_json(c->resp, 200, strdup("{\"status\":\"ready\"}"), 18);
     else {
@@ -662,7 +661,7 @@ static void h_metrics(route_ctx *c) {
         .metrics = a->cfg.metrics,
         .mirror = &ms,
         .gc = &gs,
-        .zk_connected = zkc_connected(a->cfg.z),
+        .zk_connected = session_connected(a->cfg.z),
         .event_streams = a->cfg.events ? events_count(a->cfg.events) : 0,
         .stream_wakes = a->cfg.events ? events_wakes(a->cfg.events) : 0ULL,
     };
@@ -711,7 +710,7 @@ static auth_principal *authenticate(api *a, const http_req *req, const route_def
 /* ZooKeeper unreachable: answer 503 now rather than wait for a reconnection
  * (every later call would block until then). */
 static bool zk_down(api *a, http_resp *resp) {
-    if (zkc_connected(a->cfg.z)) return false;
+    if (session_connected(a->cfg.z)) return false;
     failf(resp, 503, "unavailable", "ZooKeeper is unreachable; retry shortly");
     http_resp_header(resp, "Retry-After", "1");
     return true;
@@ -755,14 +754,14 @@ static bool has_param(const route_def *d, const char *param) { return strstr(d->
 
 /* The path's {store}: 400 when it is not a store name. */
 static bool bad_store(const route_match *m, http_resp *resp) {
-    if (!m->store_broken && m->store && layout_name_valid(m->store)) return false;
+    if (!m->store_broken && m->store && names_valid(m->store)) return false;
     failf(resp, 400, "invalid_store", "store name must match ^[A-Za-z0-9_-]{1,64}$");
     return true;
 }
 
 /* The path's {key}: 400 when it is not a key. */
 static bool bad_key(const route_match *m, http_resp *resp) {
-    const char *why = m->key_broken ? "the key's percent-encoding is broken" : layout_key_invalid(m->key, m->klen);
+    const char *why = m->key_broken ? "the key's percent-encoding is broken" : names_key_invalid(m->key, m->klen);
     if (!why) return false;
     failf(resp, 400, "invalid_key", "%s", why);
     return true;
@@ -870,8 +869,8 @@ bool api_check_early(void *app, const http_req *req, http_resp *resp) {
     bool answered = false;
     if (api_request(&m, http_req_path(req))) {
         auth_principal *who = authenticate(a, req, m.path, resp);
-        bool key_ok = m.def && has_param(m.def, "{key}") && !m.store_broken && m.store && layout_name_valid(m.store) &&
-                      !m.key_broken && !layout_key_invalid(m.key, m.klen);
+        bool key_ok = m.def && has_param(m.def, "{key}") && !m.store_broken && m.store && names_valid(m.store) &&
+                      !m.key_broken && !names_key_invalid(m.key, m.klen);
         answered = !who || (m.def && forbidden(who, &m, resp)) || (key_ok && key_forbidden(who, &m, resp));
         auth_principal_free(who);
     }
@@ -898,7 +897,7 @@ static bool serve_file(api *a, const http_req *req, http_resp *resp) {
 }
 
 static void handle(api *a, const http_req *req, const route_match *m, http_resp *resp) {
-    int64_t t0 = zs_now_us();
+    int64_t t0 = zs_clock_us();
     char sub[128] = "";
     /* A request id, in the answer's X-Request-Id and the access log. */
     char rid[17];
@@ -924,7 +923,7 @@ static void handle(api *a, const http_req *req, const route_match *m, http_resp 
         tmpl = "static";
     }
     bool probe = m->path && (m->path->flags & ROUTE_PROBE);
-    metrics_page_count(a->counters, label, resp->status, probe ? -1 : zs_now_us() - t0);
+    metrics_page_count(a->counters, label, resp->status, probe ? -1 : zs_clock_us() - t0);
     http_resp_header(resp, "X-Request-Id", "%s", rid);
     /* The access log: one line per request at info (the probes' routes at
      * debug); the route as a template and the store, never a key, a query
@@ -932,7 +931,7 @@ static void handle(api *a, const http_req *req, const route_match *m, http_resp 
     zs_log_level lvl = probe ? ZS_LOG_DEBUG : ZS_LOG_INFO;
     if (a->cfg.lg && a->cfg.lg->level >= lvl)
         zs_log_at(a->cfg.lg, lvl, "http %s %s store=%s status=%d ms=%.1f bytes=%zu sub=%s addr=%s rid=%s", method, tmpl,
-                  m->store && !m->store_broken ? m->store : "-", resp->status, (double)(zs_now_us() - t0) / 1000.0,
+                  m->store && !m->store_broken ? m->store : "-", resp->status, (double)(zs_clock_us() - t0) / 1000.0,
                   resp->stream_ops ? (size_t)0 : resp->len, *sub ? sub : "-", http_req_client_addr(req), rid);
 }
 

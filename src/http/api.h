@@ -19,11 +19,11 @@
 #include "http/events.h"
 #include "http/route.h"
 #include "http/server.h"
-#include "sync/commit.h"
 #include "sync/gc.h"
+#include "sync/push.h" /* committer, zkc: opaque handles */
+#include "sync/session.h"
 #include "util/log.h"
 #include "util/metrics.h"
-#include "zk/zkc.h"
 
 typedef struct api api;
 

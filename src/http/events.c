@@ -8,8 +8,7 @@
 #include <string.h>
 
 #include "util/sbuf.h"
-#include "zk/layout.h"
-#include "zk/zkc.h"
+#include "util/names.h"
 
 /* The streams of one mirror: all of them (for the ticker), the unfiltered
  * ones, and the filtered ones by prefix (docs/ARCHITECTURE.md, "Prefix
@@ -118,13 +117,13 @@ static void wake_set(events *e, GHashTable *set) {
  * once.) */
 static void wake_key(events *e, ev_mirror *x, const mirror_key *key) {
     if (g_hash_table_size(x->byprefix) == 0) return;
-    char buf[LAYOUT_MAX_KEY_BYTES + 1];
+    char buf[NAMES_KEY_MAX_BYTES + 1];
     GHashTableIter it;
     gpointer k;
     g_hash_table_iter_init(&it, x->lengths);
     while (g_hash_table_iter_next(&it, &k, NULL)) {
         size_t len = GPOINTER_TO_SIZE(k);
-        if (len > key->len || len > LAYOUT_MAX_KEY_BYTES) continue;
+        if (len > key->len || len > NAMES_KEY_MAX_BYTES) continue;
         memcpy(buf, key->p, len);
         buf[len] = 0;
         GHashTable *set = g_hash_table_lookup(x->byprefix, buf);

@@ -20,7 +20,7 @@
 
 #include "cache/mirror.h"
 #include "http/server.h"
-#include "sync/cursor.h"
+#include "cache/cursor.h"
 #include "util/log.h"
 
 #define EVENTS_FRAME_CHANGES 200

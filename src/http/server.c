@@ -20,7 +20,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/clock.h"
+#include "util/hex.h"
 #include "util/sbuf.h"
+#include "util/utf8.h"
 
 /* Past these, a request is refused (431 / 414), never cut short: a dropped
  * If-Match would turn a compare-and-set into a blind write. */
@@ -172,20 +175,6 @@ void http_resp_stream(http_resp *resp, const http_stream_ops *ops, void *cls) {
     resp->stream_cls = cls;
 }
 
-/* Length of the well-formed UTF-8 sequence at s[0..n) (RFC 3629: no
- * overlong forms, no surrogates, at most U+10FFFF); 0 when there is none. */
-static size_t utf8_seq(const unsigned char *s, size_t n) {
-    unsigned char c = s[0];
-    size_t len = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
-    if (len == 0 || len > n) return 0;
-    for (size_t i = 1; i < len; i++)
-        if ((s[i] & 0xc0) != 0x80) return 0;
-    if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f) || (c == 0xf0 && s[1] < 0x90) ||
-        (c == 0xf4 && s[1] > 0x8f))
-        return 0;
-    return len;
-}
-
 /* Appends m as a JSON string that is valid UTF-8 whatever m holds: a
  * sequence cut short at the end (a message truncated by bytes) is dropped,
  * any other ill-formed byte becomes U+FFFD. */
@@ -195,7 +184,7 @@ static void put_utf8_json(sbuf *b, const char *m) {
     if (!clean) { sbuf_json_str(b, "", 0); return; }
     const unsigned char *u = (const unsigned char *)m;
     for (size_t i = 0; i < n;) {
-        size_t k = utf8_seq(u + i, n - i);
+        size_t k = utf8_decode(u + i, n - i, NULL);
         if (k) { memcpy(clean + o, m + i, k); o += k; i += k; continue; }
         bool cut = true; /* only continuation bytes up to the end: a cut character */
         for (size_t j = i + 1; j < n; j++) cut = cut && (u[j] & 0xc0) == 0x80;
@@ -229,13 +218,6 @@ void http_resp_error_extra(http_resp *resp, int status, const char *code, const 
     http_resp_json(resp, status, body, body ? len : 0);
 }
 
-static int hexv(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 char *http_pct_decode(const char *s, size_t n, size_t *len) {
     char *out = malloc(n + 1);
     if (!out) return NULL;
@@ -243,7 +225,7 @@ char *http_pct_decode(const char *s, size_t n, size_t *len) {
     for (size_t i = 0; i < n; i++) {
         if (s[i] != '%') { out[o++] = s[i]; continue; }
         if (i + 2 >= n) { free(out); return NULL; }
-        int h = hexv(s[i + 1]), l = hexv(s[i + 2]);
+        int h = hex_value(s[i + 1]), l = hex_value(s[i + 2]);
         if (h < 0 || l < 0) { free(out); return NULL; }
         out[o++] = (char)(h * 16 + l);
         i += 2;
@@ -524,7 +506,6 @@ static bool refuse_early(httpd *s, http_req *r, const char *version) {
     return true;
 }
 
-static int64_t now_ms(void) { return g_get_monotonic_time() / 1000; }
 
 /* Reserves n bytes of the global body budget; false when they do not fit. */
 static bool budget_take(httpd *s, size_t n) {
@@ -588,7 +569,7 @@ static void conn_phase(httpd *s, struct MHD_Connection *c, int phase, unsigned s
     if (!ci) return;
     g_mutex_lock(&s->conn_mu);
     ci->phase = phase;
-    ci->deadline_ms = secs ? now_ms() + (int64_t)secs * 1000 : 0;
+    ci->deadline_ms = secs ? zs_clock_ms() + (int64_t)secs * 1000 : 0;
     ci->linger = ci->linger || linger;
     g_mutex_unlock(&s->conn_mu);
 }
@@ -749,7 +730,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         ci->srv = s;
         ci->link.data = ci;
         ci->phase = CI_HEADERS;
-        ci->deadline_ms = now_ms() + (int64_t)s->lim.header_timeout_s * 1000;
+        ci->deadline_ms = zs_clock_ms() + (int64_t)s->lim.header_timeout_s * 1000;
         g_mutex_lock(&s->conn_mu);
         if (s->conns.length >= s->evict_at) evict_one(s);
         g_queue_push_tail_link(&s->conns, &ci->link);
@@ -771,7 +752,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
             int d = fcntl(ci->fd, F_DUPFD_CLOEXEC, 0);
             if (d >= 0) {
                 shutdown(d, SHUT_WR); /* in case libmicrohttpd did not */
-                lingerer l = {d, now_ms() + LINGER_MS};
+                lingerer l = {d, zs_clock_ms() + LINGER_MS};
                 g_mutex_lock(&s->linger_mu);
                 g_array_append_val(s->linger_new, l);
                 g_mutex_unlock(&s->linger_mu);
@@ -839,7 +820,7 @@ static gpointer guard_main(gpointer data) {
             struct timespec t = {0, GUARD_TICK_MS * 1000000L};
             nanosleep(&t, NULL);
         }
-        int64_t now = now_ms();
+        int64_t now = zs_clock_ms();
         for (size_t i = n; i-- > 0;) {
             lingerer *l = &g_array_index(lg, lingerer, i);
             bool done = now >= l->until_ms;

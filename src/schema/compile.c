@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "schema/schema_int.h"
+#include "util/hex.h"
 
 /* Keywords of 2019-09 and 2020-12 that draft-07 does not have: a schema
  * using one was written for another draft and is refused. */
@@ -668,13 +669,6 @@ static uint32_t compile_obj(comp *c, schema_jv *v, const char *base, const char 
 
 /* ---- $ref resolution ---- */
 
-static int hexv(char ch) {
-    if (ch >= '0' && ch <= '9') return ch - '0';
-    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
-    return -1;
-}
-
 /* A JSON pointer (percent-encoded, as in a URI fragment) from v. */
 static schema_jv *follow(schema_jv *v, const char *frag, bool *ok) {
     *ok = true;
@@ -684,8 +678,8 @@ static schema_jv *follow(schema_jv *v, const char *frag, bool *ok) {
     if (!d) return *ok = false, NULL;
     size_t dn = 0;
     for (size_t i = 0; i < n; i++) {
-        if (frag[i] == '%' && i + 2 < n + 1 && hexv(frag[i + 1]) >= 0 && hexv(frag[i + 2]) >= 0) {
-            d[dn++] = (char)(hexv(frag[i + 1]) * 16 + hexv(frag[i + 2]));
+        if (frag[i] == '%' && i + 2 < n + 1 && hex_value(frag[i + 1]) >= 0 && hex_value(frag[i + 2]) >= 0) {
+            d[dn++] = (char)(hex_value(frag[i + 1]) * 16 + hex_value(frag[i + 2]));
             i += 2;
         } else {
             d[dn++] = frag[i];

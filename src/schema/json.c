@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "schema/schema_int.h"
+#include "util/hex.h"
+#include "util/utf8.h"
 
 /* ---- arena ---- */
 
@@ -84,65 +86,9 @@ static schema_jv *newv(parser *ps, uint8_t t) {
     return v;
 }
 
-static int hexval(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 static bool hex4(parser *ps, const char *q, unsigned *out) {
     if (ps->end - q < 4) return false;
-    unsigned v = 0;
-    for (int i = 0; i < 4; i++) {
-        int h = hexval(q[i]);
-        if (h < 0) return false;
-        v = v * 16 + (unsigned)h;
-    }
-    *out = v;
-    return true;
-}
-
-/* Length of a valid UTF-8 sequence at q (1..4), or 0. */
-static int utf8_seq(const unsigned char *q, const unsigned char *end) {
-    unsigned c = q[0];
-    if (c < 0x80) return 1;
-    int n;
-    unsigned min;
-    if ((c & 0xe0) == 0xc0) n = 2, min = 0x80, c &= 0x1f;
-    else if ((c & 0xf0) == 0xe0) n = 3, min = 0x800, c &= 0x0f;
-    else if ((c & 0xf8) == 0xf0) n = 4, min = 0x10000, c &= 0x07;
-    else return 0;
-    if (end - q < n) return 0;
-    for (int i = 1; i < n; i++) {
-        if ((q[i] & 0xc0) != 0x80) return 0;
-        c = (c << 6) | (q[i] & 0x3f);
-    }
-    if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) return 0;
-    return n;
-}
-
-static size_t put_utf8(char *o, unsigned cp) {
-    if (cp < 0x80) {
-        o[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (char)(0xc0 | (cp >> 6));
-        o[1] = (char)(0x80 | (cp & 0x3f));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xe0 | (cp >> 12));
-        o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        o[2] = (char)(0x80 | (cp & 0x3f));
-        return 3;
-    }
-    o[0] = (char)(0xf0 | (cp >> 18));
-    o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-    o[3] = (char)(0x80 | (cp & 0x3f));
-    return 4;
+    return hex_quad(q, out);
 }
 
 /* ps->p at the opening quote. Decoded string into the arena. */
@@ -160,7 +106,7 @@ static bool pstring(parser *ps, const char **out, uint32_t *outn) {
             s += 2;
             continue;
         }
-        int n = utf8_seq((const unsigned char *)s, (const unsigned char *)ps->end);
+        int n = (int)utf8_decode((const unsigned char *)s, (size_t)(ps->end - s), NULL);
         if (!n) return perr(ps, "invalid UTF-8", s), false;
         s += n;
     }
@@ -205,7 +151,7 @@ static bool pstring(parser *ps, const char **out, uint32_t *outn) {
                     r += 6;
                     cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
                 }
-                on += put_utf8(o + on, cp); /* never longer than the escape */
+                on += utf8_encode(cp, o + on); /* never longer than the escape */
                 break;
             }
             default: return perr(ps, "bad escape", at), false;
@@ -516,7 +462,7 @@ void schema_utf8_clean(char *s) {
     const unsigned char *r = (const unsigned char *)s, *end = r + strlen(s);
     char *w = s;
     while (r < end) {
-        int n = utf8_seq(r, end);
+        int n = (int)utf8_decode(r, (size_t)(end - r), NULL);
         if (!n) {
             r++;
             continue;

@@ -1,5 +1,8 @@
 #include "sync/commit.h"
 
+#include "util/clock.h"
+#include "zk/zkc.h"
+
 #include <assert.h>
 #include <glib.h>
 #include <stdbool.h>
@@ -64,9 +67,9 @@ static void run_batch(committer *c, job **jobs, int n) {
             memcpy(ops + off, jobs[i]->ops, (size_t)jobs[i]->n * sizeof *ops);
             off += jobs[i]->n;
         }
-        int64_t t0 = zs_now_us();
+        int64_t t0 = zs_clock_us();
         int rc = zoo_multi(zkc_zh(c->z), total, ops, res);
-        zs_metrics_zk(c->metrics, ZS_OP_MULTI, zs_now_us() - t0, rc);
+        zs_metrics_zk(c->metrics, ZS_OP_MULTI, zs_clock_us() - t0, rc);
         int bad = -1;
         if (rc != ZOK)
             for (int i = 0; i < total; i++)

@@ -16,7 +16,10 @@
 
 #include "util/log.h"
 #include "util/metrics.h"
-#include "zk/zkc.h"
+
+/* The write session (zk/zkc.h): an opaque handle here, so that the layers
+ * above sync need not see ZooKeeper. */
+typedef struct zkc zkc;
 
 typedef struct committer committer;
 

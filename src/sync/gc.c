@@ -1,11 +1,14 @@
 #include "sync/gc.h"
 
+#include "zk/zkc.h"
+
 #include <glib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "sync/stores.h"
+#include "util/bounds.h"
 #include "zk/layout.h"
 
 #define DELETE_BATCH 200
@@ -126,7 +129,7 @@ static int delete_batch(gc *g, const char *store, const mirror_collectable *c, s
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         if (c[i].gone) continue;
-        if (asprintf(&paths[k], "%s/stores/%s/r/%03x/%s", g->root, store, c[i].bucket, c[i].name) < 0) break;
+        if (!(paths[k] = layout_named_record_path(g->root, store, c[i].bucket, c[i].name))) break;
         zoo_delete_op_init(&ops[k], paths[k], c[i].zver);
         k++;
     }
@@ -147,8 +150,8 @@ static void collect_store(gc *g, const char *name) {
     if (stores_get(g->z, g->root, name, &cfg, &e) < 0) return;
     store_cfg_release(&cfg); /* only czxid and the ttl are used */
     mirror *m = NULL;
-    if (mirror_set_acquire(g->mirrors, name, cfg.czxid, 5000, &m) < 0) return;
-    if (mirror_catch_up(m, 5000) < 0) return;
+    if (mirror_set_acquire(g->mirrors, name, cfg.czxid, BOUND_LOAD_MS, &m) < 0) return;
+    if (mirror_catch_up(m, BOUND_CATCH_UP_MS) < 0) return;
     int64_t cutoff = g_get_real_time() / 1000 - cfg.tombstone_ttl * 1000;
     GArray *cands = mirror_list_collectable(m, cutoff);
     if (cands->len == 0) { g_array_free(cands, TRUE); return; }
@@ -213,7 +216,7 @@ gc *gc_start(zkc *z, mirror_set *mirrors, const char *root, int interval_s, cons
     g->mirrors = mirrors;
     g->interval_s = interval_s;
     g->lg = lg;
-    if (!(g->root = strdup(root)) || asprintf(&g->dir, "%s/gc", root) < 0) {
+    if (!(g->root = strdup(root)) || !(g->dir = layout_gc_path(root))) {
         free(g->root);
         free(g);
         return NULL;

@@ -17,7 +17,10 @@
 
 #include "cache/mirror.h"
 #include "util/log.h"
-#include "zk/zkc.h"
+
+/* The write session (zk/zkc.h): an opaque handle here, so that the layers
+ * above sync need not see ZooKeeper. */
+typedef struct zkc zkc;
 
 typedef struct gc gc;
 

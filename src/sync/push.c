@@ -8,18 +8,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sync/cursor.h"
+#include "cache/cursor.h"
+#include "sync/commit.h"
 #include "sync/push_validate.h"
+#include "util/bounds.h"
 #include "util/clock.h"
 #include "util/jraw.h"
+#include "util/names.h"
 #include "zk/layout.h"
+#include "zk/zkc.h"
+#include "zk/zkerr.h"
 
-#define MAX_ATTEMPTS 25
-#define PUSH_QUOTA_WAITS 8 /* waits for others' reservations before a quota rejection stands */
 #define PUSH_INVALID_CLIENT (-1000) /* client_read: the record does not parse */
 #define PUSH_FOREIGN_CLIENT (-1001) /* the client id is bound to another sub */
 #define PUSH_CONFIG_CHANGED (-1002) /* the store's config is not the one judged against */
-#define READ_BUF (STORES_MAX_VALUE_CEILING + 65536)
+#define READ_BUF (STORE_CFG_MAX_VALUE_CEILING + 65536)
 /* The most one remembered outcome takes in the client node: a 19-digit id
  * in "aborted" and [id,"quota_exceeded"], in "rejected". */
 #define MEMO_BYTES 64
@@ -144,7 +147,7 @@ static int validate_mut(push_req *r, size_t i, jraw_span mj, GHashTable *txs, zs
     if (!key.p || !jraw_string(key, &kb)) { sbuf_free(&kb); return bad(err, i, ".key: must be a string"); }
     m->key = sbuf_steal(&kb, &m->klen);
     if (!m->key) { zs_err_set(err, 500, "internal", "out of memory"); return -1; }
-    const char *why = layout_key_invalid(m->key, m->klen);
+    const char *why = names_key_invalid(m->key, m->klen);
     if (why) { zs_err_set(err, 400, "invalid_key", "mutations[%zu].key: %s", i, why); return -1; }
     if (!op.p || (op.n != 5 && op.n != 8) || (memcmp(op.p, "\"put\"", 5) && memcmp(op.p, "\"delete\"", op.n)))
         return bad(err, i, ".op: must be \"put\" or \"delete\"");
@@ -180,7 +183,7 @@ static int validate_mut(push_req *r, size_t i, jraw_span mj, GHashTable *txs, zs
         }
         /* Every write is one ZooKeeper proposal of at most --max-tx-bytes:
          * what bounds the memory ZooKeeper holds for recent proposals. */
-        if (m->vlen + PUSH_OP_OVERHEAD + 3 * LAYOUT_MAX_KEY_BYTES + zkc_acl_bytes(r->env->z) > r->env->max_tx_bytes) {
+        if (!push_value_fits(r->env, m->vlen)) {
             zs_err_set(err, 413, "value_too_large",
                        "mutations[%zu].value: %zu bytes, over what one ZooKeeper transaction of this gateway may carry "
                        "(--max-tx-bytes %zu)", i, m->vlen, r->env->max_tx_bytes);
@@ -214,7 +217,7 @@ static int validate(push_req *r, const char *raw, size_t rawlen, zs_err *err) {
         }
     }
     sbuf cb = SBUF_INIT;
-    if (!client.p || !jraw_string(client, &cb) || !cb.buf || strlen(cb.buf) != cb.len || !layout_name_valid(cb.buf)) {
+    if (!client.p || !jraw_string(client, &cb) || !cb.buf || strlen(cb.buf) != cb.len || !names_valid(cb.buf)) {
         sbuf_free(&cb);
         zs_err_set(err, 400, "bad_request", "client: must be a string matching ^[A-Za-z0-9_-]{1,64}$");
         return -1;
@@ -490,12 +493,12 @@ static void cache_drop(push_req *r) {
  * as last 0, and nothing is written). Returns ZOK or an error. */
 static int client_read(push_req *r) {
     client_rec *c = &r->cl;
-    for (int attempt = 0; attempt < 3; attempt++) {
+    for (int attempt = 0; attempt < BOUND_CLIENT_READS; attempt++) {
         int len = READ_BUF;
         struct Stat st;
-        int64_t t0 = zs_now_us();
+        int64_t t0 = zs_clock_us();
         int rc = zoo_get(zkc_zh(r->env->z), c->path, 0, r->buf, &len, &st);
-        zs_metrics_zk(r->env->metrics, ZS_OP_READ, zs_now_us() - t0, rc == ZNONODE ? ZOK : rc);
+        zs_metrics_zk(r->env->metrics, ZS_OP_READ, zs_clock_us() - t0, rc == ZNONODE ? ZOK : rc);
         free(c->sub);
         c->sub = NULL;
         if (rc == ZNONODE && r->n == 0) {
@@ -638,9 +641,9 @@ static bool unchecked_verdict(const push_req *r, size_t from, size_t end) {
  * conflicts are judged on these states). Returns ZOK or an error. */
 static int read_states(push_req *r, size_t from, size_t end, GHashTable *states) {
     if (!r->synced) {
-        int64_t t0 = zs_now_us();
-        int src = zkc_sync(r->env->z, 5000);
-        zs_metrics_zk(r->env->metrics, ZS_OP_SYNC, zs_now_us() - t0, src);
+        int64_t t0 = zs_clock_us();
+        int src = zkc_sync(r->env->z, BOUND_SYNC_MS);
+        zs_metrics_zk(r->env->metrics, ZS_OP_SYNC, zs_clock_us() - t0, src);
         if (src != ZOK) return src;
         r->synced = true;
     }
@@ -656,9 +659,9 @@ static int read_states(push_req *r, size_t from, size_t end, GHashTable *states)
     }
     g_hash_table_destroy(asked);
     zkc_got *got = calloc((size_t)n + 1, sizeof *got);
-    int64_t t0 = zs_now_us();
-    int rc = got ? zkc_get_many(r->env->z, paths, n, got, 10000) : ZSYSTEMERROR;
-    zs_metrics_zk(r->env->metrics, ZS_OP_READ, zs_now_us() - t0, rc);
+    int64_t t0 = zs_clock_us();
+    int rc = got ? zkc_get_many(r->env->z, paths, n, got, BOUND_READ_MS) : ZSYSTEMERROR;
+    zs_metrics_zk(r->env->metrics, ZS_OP_READ, zs_clock_us() - t0, rc);
     for (int i = 0; rc == ZOK && i < n; i++) {
         if (got[i].rc != ZOK && got[i].rc != ZNONODE) { rc = got[i].rc; break; }
         kstate *k = calloc(1, sizeof *k);
@@ -936,7 +939,7 @@ static bool quota_rejected(const push_req *r, size_t from, size_t end) {
 static int run_chunk(push_req *r, const unit *units, size_t u0, size_t u1) {
     size_t from = units[u0].first, end = units[u1 - 1].end;
     int rc = ZOK, quota_waits = 0;
-    for (int attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    for (int attempt = 0; attempt < BOUND_WRITE_ATTEMPTS; attempt++) {
         /* Someone (a retry through another gateway) may have applied part of
          * this meanwhile: answer those from the client record. */
         if (r->muts[end - 1].id <= r->cl.last) {
@@ -947,7 +950,7 @@ static int run_chunk(push_req *r, const unit *units, size_t u0, size_t u1) {
          * reflect everything committed before this request (another
          * gateway's writes included), once per request. */
         if (r->quotas && !r->caught_up) {
-            if (mirror_catch_up(r->mirror, 5000) < 0) return ZOPERATIONTIMEOUT;
+            if (mirror_catch_up(r->mirror, BOUND_CATCH_UP_MS) < 0) return ZOPERATIONTIMEOUT;
             r->caught_up = true;
         }
         GHashTable *states = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, kstate_free);
@@ -980,7 +983,7 @@ static int run_chunk(push_req *r, const unit *units, size_t u0, size_t u1) {
         /* A quota rejection is for ever: not while other pushes hold room
          * (see mirror_quota_drain); wait for them, then judge again. */
         bool quota_wait = false;
-        if (rc == ZOK && r->quotas && quota_waits < PUSH_QUOTA_WAITS && quota_rejected(r, from, end) &&
+        if (rc == ZOK && r->quotas && quota_waits < BOUND_QUOTA_WAITS && quota_rejected(r, from, end) &&
             mirror_quota_busy(r->mirror)) {
             quota_wait = true;
             quota_waits++;
@@ -1033,13 +1036,13 @@ static int run_chunk(push_req *r, const unit *units, size_t u0, size_t u1) {
         }
         if (cfg_changed) return PUSH_CONFIG_CHANGED;
         if (quota_wait) {
-            mirror_quota_drain(r->mirror, 2000);
+            mirror_quota_drain(r->mirror, BOUND_QUOTA_DRAIN_MS);
             continue;
         }
         if (!retryable(rc)) return rc;
         if (client_raced || rc == ZNONODE) {
             if (!r->synced) { /* our server may lag behind: catch up before reading again */
-                int src = zkc_sync(r->env->z, 5000);
+                int src = zkc_sync(r->env->z, BOUND_SYNC_MS);
                 if (src != ZOK) return src;
                 r->synced = true;
             }
@@ -1128,7 +1131,7 @@ static void write_response(push_req *r, mirror *mr, sbuf *out) {
     /* Read-your-writes: from this cursor on, the feed reflects every applied
      * mutation. Duplicates were applied earlier at unknown positions: the
      * mirror's watermark after a sync covers them. */
-    if (dup) mirror_catch_up(mr, 5000);
+    if (dup) mirror_catch_up(mr, BOUND_CATCH_UP_MS);
     cursor_pos w = cursor_after_zxid(mirror_watermark(mr));
     if (!any || (dup && cursor_cmp(&w, &best) > 0)) best = w;
     char cur[CURSOR_LEN + 1];
@@ -1222,7 +1225,7 @@ int push_run(const push_env *env, const auth_principal *who, const char *subject
     /* (a push without mutations writes nothing: it only asks lastMutationId) */
     if (r.n && push_budget(env, subject, r.n, wbytes, err) < 0) goto out;
     mirror *mr = NULL;
-    if (mirror_set_acquire(env->mirrors, cfg->name, cfg->czxid, 5000, &mr) < 0) {
+    if (mirror_set_acquire(env->mirrors, cfg->name, cfg->czxid, BOUND_LOAD_MS, &mr) < 0) {
         zs_err_set(err, 503, "unavailable", "store '%s' is still loading; retry shortly", cfg->name);
         goto out;
     }
@@ -1254,7 +1257,7 @@ int push_run(const push_env *env, const auth_principal *who, const char *subject
         err->retry_after = 5;
         goto out;
     }
-    if (zrc != ZOK) { zs_err_zk(err, zrc, "reading the client's state"); goto out; }
+    if (zrc != ZOK) { zkerr_unavailable(err, zrc, "reading the client's state"); goto out; }
     if (client_foreign(&r)) {
         zs_err_set(err, 403, "forbidden", "client id '%s' belongs to another user (sub) in store '%s'; use an id of your own",
                    r.client, cfg->name);
@@ -1314,7 +1317,7 @@ int push_run(const push_env *env, const auth_principal *who, const char *subject
         if (zrc != ZOK) {
             free(ends);
             cache_drop(&r);
-            zs_err_zk(err, zrc, "applying mutations");
+            zkerr_unavailable(err, zrc, "applying mutations");
             goto out;
         }
     }
@@ -1324,7 +1327,7 @@ int push_run(const push_env *env, const auth_principal *who, const char *subject
     for (size_t i = 0; i < r.n; i++) {
         if (r.muts[i].status != ST_PENDING) continue;
         zrc = answer_old(&r, &r.muts[i]);
-        if (zrc != ZOK) { zs_err_zk(err, zrc, "reading a record"); goto out; }
+        if (zrc != ZOK) { zkerr_unavailable(err, zrc, "reading a record"); goto out; }
     }
     if (r.cl.exists) cache_put(&r);
     write_response(&r, mr, out);
@@ -1346,4 +1349,8 @@ int push_validate(const store_cfg *cfg, const char *root, size_t max_tx_bytes, c
     free(units);
     req_free(&r);
     return rc;
+}
+
+bool push_value_fits(const push_env *env, size_t vlen) {
+    return vlen + PUSH_OP_OVERHEAD + LAYOUT_MAX_NAME_BYTES + zkc_acl_bytes(env->z) <= env->max_tx_bytes;
 }

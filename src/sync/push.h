@@ -25,18 +25,24 @@
 #define ZS_PUSH_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "auth/auth.h"
 #include "cache/mirror.h"
-#include "sync/commit.h"
 #include "sync/stores.h"
 #include "util/err.h"
 #include "util/limit.h"
 #include "util/log.h"
 #include "util/metrics.h"
 #include "util/sbuf.h"
-#include "zk/zkc.h"
+
+/* The write session (zk/zkc.h): an opaque handle here, so that the layers
+ * above sync need not see ZooKeeper. */
+typedef struct zkc zkc;
+/* The group committer (sync/commit.h), opaque here: its header speaks
+ * ZooKeeper's operations. */
+typedef struct committer committer;
 
 #define PUSH_MAX_MUTATIONS 1000
 #define PUSH_CONFLICT_MEMORY 1000
@@ -72,6 +78,12 @@ typedef struct push_env {
  * too_many_requests with retry_after). For pushes (push_run calls it once
  * the request is validated) and records PUT and DELETE. */
 int push_budget(const push_env *env, const char *subject, size_t mutations, size_t bytes, zs_err *err);
+
+/* Whether one record write with a value of vlen bytes (and the longest
+ * key) fits in one ZooKeeper transaction of this gateway (--max-tx-bytes):
+ * every write is one proposal, which bounds the memory ZooKeeper holds for
+ * recent ones. For pushes and records PUT alike. */
+bool push_value_fits(const push_env *env, size_t vlen);
 
 /* push_run's answer when the store's config changed between judgement and
  * commit (another gateway's PUT, a horizon moved): err says 503, and the

@@ -1,13 +1,15 @@
 #include "sync/records.h"
 
+#include "zk/zkc.h"
+
 #include <stdlib.h>
 #include <string.h>
 
-#include "sync/cursor.h"
+#include "cache/cursor.h"
+#include "util/bounds.h"
 #include "util/jraw.h"
 #include "zk/layout.h"
-
-#define MAX_ATTEMPTS 25
+#include "zk/zkerr.h"
 
 static void write_head(sbuf *out, const char *key, size_t klen) {
     sbuf_puts(out, "{\"key\":");
@@ -34,7 +36,7 @@ static int precondition(zs_err *err, const char *what) {
 int records_get(zkc *z, const char *root, const store_cfg *cfg, const char *key, size_t klen, sbuf *out,
                 int32_t *version, zs_err *err) {
     char *path = layout_record_path(root, cfg->name, key, klen);
-    int cap = STORES_MAX_VALUE_CEILING + 65536;
+    int cap = STORE_CFG_MAX_VALUE_CEILING + 65536;
     char *buf = malloc((size_t)cap);
     if (!path || !buf) { free(path); free(buf); zs_err_set(err, 500, "internal", "out of memory"); return -1; }
     int len = cap;
@@ -47,7 +49,7 @@ int records_get(zkc *z, const char *root, const store_cfg *cfg, const char *key,
     if (rc == ZNONODE || (rc == ZOK && (len <= 0 || jraw_compact(buf, (size_t)len, &v, &je) < 0))) {
         not_found(err, key); /* absent, a tombstone, or (a foreign write) not JSON: served as deleted */
     } else if (rc != ZOK) {
-        zs_err_zk(err, rc, "reading the record");
+        zkerr_unavailable(err, rc, "reading the record");
     } else {
         write_head(out, key, klen);
         sbuf_puts(out, ",\"value\":");
@@ -99,7 +101,7 @@ int records_put(zkc *z, const char *root, const store_cfg *cfg, mirror *quota, c
     char *path = layout_record_path(root, cfg->name, key, klen);
     if (!path) { zs_err_set(err, 500, "internal", "out of memory"); return -1; }
     int rc = ZOK;
-    for (int attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    for (int attempt = 0; attempt < BOUND_WRITE_ATTEMPTS; attempt++) {
         struct Stat st;
         rc = zoo_exists(zkc_zh(z), path, 0, &st);
         if (rc != ZOK && rc != ZNONODE) break;
@@ -136,7 +138,7 @@ int records_put(zkc *z, const char *root, const store_cfg *cfg, mirror *quota, c
         return 0;
     }
     free(path);
-    zs_err_zk(err, rc, "writing the record");
+    zkerr_unavailable(err, rc, "writing the record");
     return -1;
 }
 
@@ -145,7 +147,7 @@ int records_delete(zkc *z, const char *root, const store_cfg *cfg, const char *k
     char *path = layout_record_path(root, cfg->name, key, klen);
     if (!path) { zs_err_set(err, 500, "internal", "out of memory"); return -1; }
     int rc = ZOK;
-    for (int attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    for (int attempt = 0; attempt < BOUND_WRITE_ATTEMPTS; attempt++) {
         struct Stat st;
         rc = zoo_exists(zkc_zh(z), path, 0, &st);
         if (rc != ZOK && rc != ZNONODE) break;
@@ -162,6 +164,6 @@ int records_delete(zkc *z, const char *root, const store_cfg *cfg, const char *k
         return 0;
     }
     free(path);
-    zs_err_zk(err, rc, "deleting the record");
+    zkerr_unavailable(err, rc, "deleting the record");
     return -1;
 }

@@ -13,7 +13,10 @@
 #include "sync/stores.h"
 #include "util/err.h"
 #include "util/sbuf.h"
-#include "zk/zkc.h"
+
+/* The write session (zk/zkc.h): an opaque handle here, so that the layers
+ * above sync need not see ZooKeeper. */
+typedef struct zkc zkc;
 
 typedef struct records_precond {
     bool if_match;          /* If-Match: "<version>" */

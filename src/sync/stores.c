@@ -1,10 +1,15 @@
 #include "sync/stores.h"
 
+#include "zk/zkc.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/bounds.h"
+#include "util/names.h"
 #include "zk/layout.h"
+#include "zk/zkerr.h"
 
 /* A config znode: a few fields and a schema (SCHEMA_MAX_TEXT, compact). */
 #define CFG_BUF ((int)(SCHEMA_MAX_TEXT + 64 * 1024))
@@ -12,127 +17,6 @@
 #define STORES_TOO_LARGE (-1001)
 #define STORES_PATCH_FAILED (-1003)
 #define DELETE_BATCH 500
-
-static void cfg_defaults(store_cfg *c, const char *name) {
-    memset(c, 0, sizeof *c);
-    snprintf(c->name, sizeof c->name, "%s", name);
-    c->lww = false;
-    c->max_value_bytes = 65536;
-    c->tombstone_ttl = 604800;
-}
-
-void store_cfg_copy(store_cfg *dst, const store_cfg *src) {
-    *dst = *src;
-    store_schema_ref(dst->schema);
-}
-
-void store_cfg_release(store_cfg *c) {
-    store_schema_unref(c->schema);
-    c->schema = NULL;
-}
-
-int stores_split_schema(const char *in, size_t n, sbuf *rest, sbuf *schema, jraw_err *err) {
-    sbuf c = SBUF_INIT;
-    if (jraw_compact(in, n, &c, err) < 0) { sbuf_free(&c); return -1; }
-    if (sbuf_failed(&c)) { sbuf_free(&c); err->text = "out of memory"; err->offset = 0; err->line = err->column = 0; return -1; }
-    const char *it = c.buf + 1, *from = c.buf;
-    jraw_span k, v;
-    if (c.len && c.buf[0] == '{') {
-        while (jraw_next_member(&it, &k, &v)) {
-            if (!jraw_key_is(k, "schema")) continue;
-            if (v.n == 4 && memcmp(v.p, "null", 4) == 0) break;
-            sbuf_append(schema, v.p, v.n);
-            sbuf_append(rest, from, (size_t)(v.p - from));
-            sbuf_puts(rest, "true");
-            from = v.p + v.n;
-            break;
-        }
-    }
-    sbuf_append(rest, from, (size_t)(c.buf + c.len - from));
-    sbuf_free(&c);
-    return 0;
-}
-
-/* A quota: an integer from 1 to STORES_MAX_QUOTA into *out, or null for
- * none (0). -1 otherwise. */
-static int quota_parse(const json_t *v, int64_t *out) {
-    if (json_is_null(v)) { *out = 0; return 0; }
-    if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > STORES_MAX_QUOTA) return -1;
-    *out = json_integer_value(v);
-    return 0;
-}
-
-/* Parses the stored config, distrusting it like a request: anyone with
- * write access to ZooKeeper could have written it. Returns 1 when the store
- * is being deleted, 0 when fine, -1 when the data is not a config object,
- * -2 when it is one with an invalid field (*why says which). mzxid: the
- * config znode's, which no horizon can pass (the collector writes the
- * horizon after the deletion it covers); -1 when unknown. */
-static int cfg_parse_checked(store_cfg *c, const char *data, int len, int64_t mzxid, const char **why) {
-    json_error_t je;
-    sbuf rest = SBUF_INIT, st = SBUF_INIT;
-    jraw_err jre;
-    json_t *j = NULL;
-    if (stores_split_schema(data, len > 0 ? (size_t)len : 0, &rest, &st, &jre) == 0 && !sbuf_failed(&rest) &&
-        !sbuf_failed(&st))
-        j = json_loadb(rest.buf, rest.len, JSON_REJECT_DUPLICATES, &je);
-    sbuf_free(&rest);
-    if (!j || !json_is_object(j)) { json_decref(j); sbuf_free(&st); *why = "not a JSON object"; return -1; }
-    int rc = 0;
-    json_t *v;
-    if ((v = json_object_get(j, "deleting")) && !json_is_boolean(v)) { *why = "deleting: not a boolean"; rc = -2; }
-    else if (json_is_true(v)) rc = 1;
-    if (rc >= 0 && (v = json_object_get(j, "conflict"))) {
-        const char *s = json_string_value(v);
-        if (!s || (strcmp(s, "cas") != 0 && strcmp(s, "lww") != 0)) { *why = "conflict: not \"cas\" or \"lww\""; rc = -2; }
-        else c->lww = strcmp(s, "lww") == 0;
-    }
-    if (rc >= 0 && (v = json_object_get(j, "maxValueBytes"))) {
-        if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > STORES_MAX_VALUE_CEILING) {
-            *why = "maxValueBytes: not an integer from 1 to 1000000";
-            rc = -2;
-        } else {
-            c->max_value_bytes = json_integer_value(v);
-        }
-    }
-    if (rc >= 0 && (v = json_object_get(j, "tombstoneTtlSeconds"))) {
-        if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 3153600000LL) {
-            *why = "tombstoneTtlSeconds: not an integer from 1 to 3153600000";
-            rc = -2;
-        } else {
-            c->tombstone_ttl = json_integer_value(v);
-        }
-    }
-    if (rc >= 0 && (v = json_object_get(j, "maxRecords")) && quota_parse(v, &c->max_records) < 0) {
-        *why = "maxRecords: not an integer from 1 to 10^15";
-        rc = -2;
-    }
-    if (rc >= 0 && (v = json_object_get(j, "maxBytes")) && quota_parse(v, &c->max_bytes) < 0) {
-        *why = "maxBytes: not an integer from 1 to 10^15";
-        rc = -2;
-    }
-    if (rc >= 0 && (v = json_object_get(j, "horizon"))) {
-        const char *h = json_string_value(v);
-        if (!h || cursor_parse(h, &c->horizon) < 0) { *why = "horizon: not a cursor"; rc = -2; }
-        else if (mzxid >= 0 && c->horizon.zxid > (uint64_t)mzxid) { *why = "horizon: beyond the config's own write"; rc = -2; }
-    }
-    if (rc >= 0 && st.len) { /* last: nothing to release on the paths above */
-        char msg[256];
-        if (store_schema_get(st.buf, st.len, &c->schema, msg, sizeof msg) < 0) {
-            *why = "schema: not a schema this gateway compiles";
-            rc = -2;
-        }
-    }
-    sbuf_free(&st);
-    json_decref(j);
-    return rc;
-}
-
-
-int stores_parse(store_cfg *c, const char *name, const char *data, int len, int64_t mzxid, const char **why) {
-    cfg_defaults(c, name);
-    return cfg_parse_checked(c, data, len, mzxid, why);
-}
 
 /* The quotas that are set, as ,"maxRecords":N,"maxBytes":N. */
 static void quotas_json(const store_cfg *c, sbuf *b) {
@@ -170,12 +54,12 @@ static char *cfg_json(const store_cfg *c, bool deleting) {
 static int cfg_read_checked(zkc *z, const char *path, const char *name, store_cfg *out, bool *deleting, const char **why) {
     int len = CFG_BUF;
     struct Stat st;
-    cfg_defaults(out, name);
+    store_cfg_defaults(out, name);
     char *buf = malloc(CFG_BUF);
     if (!buf) return ZSYSTEMERROR;
     int rc = zoo_get(zkc_zh(z), path, 0, buf, &len, &st);
     if (rc != ZOK) { free(buf); return rc; }
-    int p = len < 0 || len >= CFG_BUF ? -2 : cfg_parse_checked(out, buf, len, st.mzxid, why);
+    int p = len < 0 || len >= CFG_BUF ? -2 : store_cfg_parse(out, name, buf, len, st.mzxid, why);
     if (len < 0 || len >= CFG_BUF) *why = "too large";
     free(buf);
     out->czxid = st.czxid;
@@ -186,7 +70,7 @@ static int cfg_read_checked(zkc *z, const char *path, const char *name, store_cf
          * defaults, but a horizon at the config's last write: whatever the
          * old horizon was, no cursor from before it is trusted (a reader
          * resyncs rather than miss a collected deletion). */
-        cfg_defaults(out, name);
+        store_cfg_defaults(out, name);
         out->czxid = st.czxid;
         out->zversion = st.version;
         out->horizon = cursor_after_zxid((uint64_t)st.mzxid);
@@ -225,7 +109,7 @@ int stores_get(zkc *z, const char *root, const char *name, store_cfg *out, zs_er
         zs_err_set(err, 404, "store_not_found", "store '%s' does not exist", name);
         return -1;
     }
-    zs_err_zk(err, rc, "reading the store");
+    zkerr_unavailable(err, rc, "reading the store");
     return -1;
 }
 
@@ -249,21 +133,21 @@ static int apply_patch(store_cfg *c, const json_t *body, const char *schema_text
             c->lww = strcmp(s, "lww") == 0;
         } else if (strcmp(k, "maxValueBytes") == 0) {
             if (!json_is_integer(v) || json_integer_value(v) < 1 ||
-                json_integer_value(v) > STORES_MAX_VALUE_CEILING) {
+                json_integer_value(v) > STORE_CFG_MAX_VALUE_CEILING) {
                 zs_err_set(err, 400, "bad_request",
                            "maxValueBytes: must be an integer from 1 to %d (what one ZooKeeper znode holds)",
-                           STORES_MAX_VALUE_CEILING);
+                           STORE_CFG_MAX_VALUE_CEILING);
                 return -1;
             }
             c->max_value_bytes = json_integer_value(v);
         } else if (strcmp(k, "tombstoneTtlSeconds") == 0) {
-            if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 3153600000LL) {
+            if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > STORE_CFG_MAX_TTL) {
                 zs_err_set(err, 400, "bad_request", "tombstoneTtlSeconds: must be an integer from 1 to 3153600000");
                 return -1;
             }
             c->tombstone_ttl = json_integer_value(v);
         } else if (strcmp(k, "maxRecords") == 0 || strcmp(k, "maxBytes") == 0) {
-            if (quota_parse(v, k[3] == 'R' ? &c->max_records : &c->max_bytes) < 0) {
+            if (store_cfg_quota_parse(v, k[3] == 'R' ? &c->max_records : &c->max_bytes) < 0) {
                 zs_err_set(err, 400, "bad_request", "%s: must be an integer from 1 to 10^15, or null for no quota", k);
                 return -1;
             }
@@ -345,7 +229,7 @@ static int delete_tree(zkc *z, const char *path) {
 
 /* ---- create / update ---------------------------------------------------- */
 
-static int create_store(zkc *z, const char *path, const store_cfg *c) {
+static int create_store(zkc *z, const char *root, const store_cfg *c) {
     enum { NOPS = 3 + LAYOUT_BUCKETS + LAYOUT_CLIENT_BUCKETS };
     char *data = cfg_json(c, false);
     char **paths = calloc(NOPS, sizeof *paths);
@@ -353,13 +237,13 @@ static int create_store(zkc *z, const char *path, const store_cfg *c) {
     zoo_op_result_t *res = calloc(NOPS, sizeof *res);
     int rc = ZSYSTEMERROR, n = 0;
     if (!data || !paths || !ops || !res) goto out;
-    if (asprintf(&paths[n++], "%s", path) < 0 || asprintf(&paths[n++], "%s/r", path) < 0 ||
-        asprintf(&paths[n++], "%s/c", path) < 0)
+    if (!(paths[n++] = layout_store_path(root, c->name)) || !(paths[n++] = layout_records_path(root, c->name)) ||
+        !(paths[n++] = layout_clients_path(root, c->name)))
         goto out;
     for (unsigned b = 0; b < LAYOUT_BUCKETS; b++)
-        if (asprintf(&paths[n++], "%s/r/%03x", path, b) < 0) goto out;
+        if (!(paths[n++] = layout_bucket_path(root, c->name, b))) goto out;
     for (unsigned b = 0; b < LAYOUT_CLIENT_BUCKETS; b++)
-        if (asprintf(&paths[n++], "%s/c/%02x", path, b) < 0) goto out;
+        if (!(paths[n++] = layout_client_bucket_path(root, c->name, b))) goto out;
     size_t bytes = 0;
     for (int i = 0; i < n; i++) {
         zoo_create_op_init(&ops[i], paths[i], i == 0 ? data : "", i == 0 ? (int)strlen(data) : 0,
@@ -383,8 +267,8 @@ out:
 int stores_put(zkc *z, const char *root, const char *name, const json_t *body, const char *schema_text,
                size_t schema_len, store_cfg *out, bool *created, zs_err *err) {
     store_cfg probe;
-    cfg_defaults(&probe, name);
-    cfg_defaults(out, name);
+    store_cfg_defaults(&probe, name);
+    store_cfg_defaults(out, name);
     /* Validate before touching anything (the schema compiled once: the
      * patches below find it in the cache, held by probe meanwhile). */
     int prc = apply_patch(&probe, body, schema_text, schema_len, err);
@@ -392,7 +276,7 @@ int stores_put(zkc *z, const char *root, const char *name, const json_t *body, c
     char *path = layout_store_path(root, name);
     if (!path) { store_cfg_release(&probe); zs_err_set(err, 500, "internal", "out of memory"); return -1; }
     int rc = ZOK;
-    for (int attempt = 0; attempt < 20; attempt++) {
+    for (int attempt = 0; attempt < BOUND_CONFIG_ATTEMPTS; attempt++) {
         bool deleting = false;
         store_cfg_release(out);
         rc = cfg_read(z, path, name, out, &deleting);
@@ -402,9 +286,9 @@ int stores_put(zkc *z, const char *root, const char *name, const json_t *body, c
         }
         if (rc == ZNONODE) {
             store_cfg_release(out);
-            cfg_defaults(out, name);
+            store_cfg_defaults(out, name);
             if (apply_patch(out, body, schema_text, schema_len, err) < 0) { rc = STORES_PATCH_FAILED; break; }
-            rc = create_store(z, path, out);
+            rc = create_store(z, root, out);
             if (rc == STORES_TOO_LARGE) {
                 free(path);
                 zs_err_set(err, 500, "internal",
@@ -442,7 +326,7 @@ int stores_put(zkc *z, const char *root, const char *name, const json_t *body, c
     store_cfg_release(&probe);
     store_cfg_release(out);
     if (rc == STORES_PATCH_FAILED) return -1; /* err set by apply_patch (a schema that no longer compiles: memory) */
-    zs_err_zk(err, rc, "writing the store");
+    zkerr_unavailable(err, rc, "writing the store");
     return -1;
 }
 
@@ -468,7 +352,7 @@ int stores_delete(zkc *z, const char *root, const char *name, zs_err *err) {
     if (rc == ZOK) rc = delete_tree(z, path);
     free(path);
     if (rc == ZOK) return 0;
-    zs_err_zk(err, rc, "deleting the store");
+    zkerr_unavailable(err, rc, "deleting the store");
     return -1;
 }
 
@@ -476,7 +360,7 @@ int stores_advance_horizon(zkc *z, const char *root, const char *name, const cur
     char *path = layout_store_path(root, name);
     if (!path) { zs_err_set(err, 500, "internal", "out of memory"); return -1; }
     int rc = ZOK;
-    for (int attempt = 0; attempt < 20; attempt++) {
+    for (int attempt = 0; attempt < BOUND_CONFIG_ATTEMPTS; attempt++) {
         store_cfg c;
         bool deleting = false;
         rc = cfg_read(z, path, name, &c, &deleting);
@@ -495,27 +379,27 @@ int stores_advance_horizon(zkc *z, const char *root, const char *name, const cur
     }
     free(path);
     if (rc == ZOK || rc == ZNONODE) zs_err_set(err, 404, "store_not_found", "store '%s' does not exist", name);
-    else zs_err_zk(err, rc, "moving the horizon");
+    else zkerr_unavailable(err, rc, "moving the horizon");
     return -1;
 }
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 int stores_list(zkc *z, const char *root, char ***names, size_t *count, zs_err *err) {
-    char *path = NULL;
-    if (asprintf(&path, "%s/stores", root) < 0) { zs_err_set(err, 500, "internal", "out of memory"); return -1; }
+    char *path = layout_stores_path(root);
+    if (!path) { zs_err_set(err, 500, "internal", "out of memory"); return -1; }
     struct String_vector kids = {0, NULL};
     int rc = zoo_get_children(zkc_zh(z), path, 0, &kids);
     free(path);
     *names = NULL;
     *count = 0;
     if (rc == ZNONODE) return 0;
-    if (rc != ZOK) { zs_err_zk(err, rc, "listing stores"); return -1; }
+    if (rc != ZOK) { zkerr_unavailable(err, rc, "listing stores"); return -1; }
     char **out = calloc(kids.count ? (size_t)kids.count : 1, sizeof *out);
     if (!out) { deallocate_String_vector(&kids); zs_err_set(err, 500, "internal", "out of memory"); return -1; }
     size_t n = 0;
     for (int i = 0; i < kids.count; i++)
-        if (layout_name_valid(kids.data[i]) && (out[n] = strdup(kids.data[i]))) n++;
+        if (names_valid(kids.data[i]) && (out[n] = strdup(kids.data[i]))) n++;
     deallocate_String_vector(&kids);
     qsort(out, n, sizeof *out, cmp_str);
     *names = out;

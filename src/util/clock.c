@@ -6,6 +6,12 @@ int64_t zs_clock_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t zs_clock_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 struct timespec zs_clock_deadline(int timeout_ms) {
     if (timeout_ms < 0) timeout_ms = 0;
     struct timespec ts;

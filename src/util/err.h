@@ -1,6 +1,7 @@
 /* err: a protocol error on its way to the client: HTTP status, the
  * protocol's error code and a sentence naming the field. A zs_err is a
- * small value the caller owns; functions that can fail fill it in. */
+ * small value the caller owns; functions that can fail fill it in. Pure
+ * functions; any thread. */
 #ifndef ZS_ERR_H
 #define ZS_ERR_H
 
@@ -13,7 +14,6 @@ typedef struct zs_err {
 
 void zs_err_set(zs_err *e, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-/* 503 unavailable with Retry-After, from a ZooKeeper error code. */
-void zs_err_zk(zs_err *e, int zrc, const char *what);
+/* (A ZooKeeper error code becomes one in zk/zkerr.h.) */
 
 #endif

@@ -5,6 +5,9 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "util/hex.h"
+#include "util/utf8.h"
+
 typedef struct scan {
     const char *s, *end, *p;
     sbuf *out;
@@ -28,25 +31,9 @@ static void skip_ws(scan *sc) {
     while (sc->p < sc->end && (*sc->p == ' ' || *sc->p == '\t' || *sc->p == '\n' || *sc->p == '\r')) sc->p++;
 }
 
-static int hex4(const char *p, unsigned *v) {
-    *v = 0;
-    for (int i = 0; i < 4; i++) {
-        char c = p[i];
-        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-        if (d < 0) return -1;
-        *v = *v << 4 | (unsigned)d;
-    }
-    return 0;
-}
-
 static void put_utf8(sbuf *o, unsigned cp) {
     char b[4];
-    size_t n;
-    if (cp < 0x80) { b[0] = (char)cp; n = 1; }
-    else if (cp < 0x800) { b[0] = (char)(0xc0 | cp >> 6); b[1] = (char)(0x80 | (cp & 0x3f)); n = 2; }
-    else if (cp < 0x10000) { b[0] = (char)(0xe0 | cp >> 12); b[1] = (char)(0x80 | (cp >> 6 & 0x3f)); b[2] = (char)(0x80 | (cp & 0x3f)); n = 3; }
-    else { b[0] = (char)(0xf0 | cp >> 18); b[1] = (char)(0x80 | (cp >> 12 & 0x3f)); b[2] = (char)(0x80 | (cp >> 6 & 0x3f)); b[3] = (char)(0x80 | (cp & 0x3f)); n = 4; }
-    sbuf_append(o, b, n);
+    sbuf_append(o, b, utf8_encode(cp, b));
 }
 
 /* Writes code point cp into a JSON string, escaping only what must be. */
@@ -63,26 +50,6 @@ static void put_char(sbuf *o, unsigned cp) {
         char e[6] = {'\\', 'u', '0', '0', hex[cp >> 4], hex[cp & 15]};
         sbuf_append(o, e, 6);
     } else put_utf8(o, cp);
-}
-
-/* Decodes one UTF-8 sequence at p (strict: no overlongs, surrogates or
- * code points past U+10FFFF). Returns its length, 0 if invalid. */
-static size_t utf8_dec(const unsigned char *p, const unsigned char *end, unsigned *cp) {
-    unsigned c = p[0];
-    size_t n;
-    unsigned min;
-    if (c < 0x80) { *cp = c; return 1; }
-    if (c >= 0xc2 && c <= 0xdf) { n = 2; *cp = c & 0x1f; min = 0x80; }
-    else if (c >= 0xe0 && c <= 0xef) { n = 3; *cp = c & 0x0f; min = 0x800; }
-    else if (c >= 0xf0 && c <= 0xf4) { n = 4; *cp = c & 0x07; min = 0x10000; }
-    else return 0;
-    if ((size_t)(end - p) < n) return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((p[i] & 0xc0) != 0x80) return 0;
-        *cp = *cp << 6 | (p[i] & 0x3f);
-    }
-    if (*cp < min || *cp > 0x10ffff || (*cp >= 0xd800 && *cp <= 0xdfff)) return 0;
-    return n;
 }
 
 static int scan_string(scan *sc) {
@@ -106,11 +73,11 @@ static int scan_string(scan *sc) {
             case 'r': cp = '\r'; break;
             case 't': cp = '\t'; break;
             case 'u':
-                if (sc->end - sc->p < 6 || hex4(sc->p + 2, &cp) < 0) return fail(sc, "bad \\u escape");
+                if (sc->end - sc->p < 6 || !hex_quad(sc->p + 2, &cp)) return fail(sc, "bad \\u escape");
                 if (cp >= 0xdc00 && cp <= 0xdfff) return fail(sc, "lone low surrogate escape");
                 if (cp >= 0xd800 && cp <= 0xdbff) {
                     unsigned lo;
-                    if (sc->end - sc->p < 12 || sc->p[6] != '\\' || sc->p[7] != 'u' || hex4(sc->p + 8, &lo) < 0 ||
+                    if (sc->end - sc->p < 12 || sc->p[6] != '\\' || sc->p[7] != 'u' || !hex_quad(sc->p + 8, &lo) ||
                         lo < 0xdc00 || lo > 0xdfff)
                         return fail(sc, "lone high surrogate escape");
                     cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
@@ -125,7 +92,7 @@ static int scan_string(scan *sc) {
             continue;
         }
         unsigned cp;
-        size_t n = utf8_dec((const unsigned char *)sc->p, (const unsigned char *)sc->end, &cp);
+        size_t n = utf8_decode((const unsigned char *)sc->p, (size_t)(sc->end - sc->p), &cp);
         if (!n) return fail(sc, "invalid UTF-8");
         if (cp == 0x7f || cp < 0x80) sbuf_putc(sc->out, (char)c);
         else sbuf_append(sc->out, sc->p, n);
@@ -341,7 +308,7 @@ bool jraw_string(jraw_span v, sbuf *out) {
         case 'b': sbuf_putc(out, '\b'); p += 2; break;
         case 'f': sbuf_putc(out, '\f'); p += 2; break;
         case 'u': /* only \u00XX control characters remain after compaction */
-            if (hex4(p + 2, &cp) < 0) return false;
+            if (!hex_quad(p + 2, &cp)) return false;
             put_utf8(out, cp);
             p += 6;
             break;

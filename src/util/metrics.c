@@ -11,12 +11,6 @@ static const double bounds_s[ZS_HIST_BUCKETS] = {0.0005, 0.001, 0.002, 0.005, 0.
 static const char *const op_names[ZS_OP_KINDS] = {"sync", "multi", "read", "write"};
 static const char *const outcome_names[ZS_PUSH_OUTCOMES] = {"applied", "conflict", "duplicate", "rejected"};
 
-int64_t zs_now_us(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 void zs_hist_observe(zs_hist *h, int64_t us) {
     if (us < 0) us = 0;
     for (int i = 0; i < ZS_HIST_BUCKETS; i++) {

@@ -41,11 +41,10 @@ void zs_hist_render(const zs_hist *h, const char *name, const char *labels, sbuf
  * process_cpu_seconds_total, process_start_time_seconds. */
 void zs_metrics_render_process(sbuf *out);
 /* Notes one ZooKeeper call of kind that took us microseconds and returned rc
- * (a ZooKeeper error code). m may be NULL. */
+ * (0 for success, anything else an error: a ZooKeeper error code, or -1).
+ * m may be NULL. */
 void zs_metrics_zk(zs_metrics *m, zs_op_kind kind, int64_t us, int rc);
 /* Appends the metrics in Prometheus text format. */
 void zs_metrics_render(const zs_metrics *m, sbuf *out);
-/* Monotonic microseconds. */
-int64_t zs_now_us(void);
 
 #endif

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/hex.h"
+
 #define FNV64_OFFSET 14695981039346656037ULL
 #define FNV64_PRIME 1099511628211ULL
 
@@ -58,13 +60,6 @@ char *layout_key_encode(const char *key, size_t len) {
     return out;
 }
 
-/* Value of an uppercase hex digit, -1 for anything else (lowercase too). */
-static int hex_upper_val(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 /* True when name is the encoding of "." or "..", the only names in which an
  * escaped '.' is canonical. */
 static bool is_dot_name(const char *name) { return strcmp(name, "%2E") == 0 || strcmp(name, "%2E%2E") == 0; }
@@ -85,7 +80,7 @@ char *layout_key_decode(const char *name, size_t *len) {
             continue;
         }
         if (i + 2 >= n) goto refuse; /* truncated: "%" or "%X" at the end */
-        int hi = hex_upper_val(name[i + 1]), lo = hex_upper_val(name[i + 2]);
+        int hi = hex_value_upper(name[i + 1]), lo = hex_value_upper(name[i + 2]);
         if (hi < 0 || lo < 0) goto refuse; /* lowercase or non-hex */
         unsigned char b = (unsigned char)(hi << 4 | lo);
         if (!must_escape(b) && !dots) goto refuse; /* needless escape */
@@ -98,63 +93,6 @@ char *layout_key_decode(const char *name, size_t *len) {
 refuse:
     free(out);
     return NULL;
-}
-
-/* ---- key validation ---------------------------------------------------- */
-
-/* Length of the well-formed UTF-8 sequence at p (1..4), or 0 when the bytes
- * at p (n of them available) are not one: bad lead byte, bad or missing
- * continuation, overlong form, surrogate, or a code point above U+10FFFF.
- * Follows the table of well-formed sequences in Unicode 15, section 3.9. */
-static size_t utf8_seq_len(const unsigned char *p, size_t n) {
-    unsigned char b = p[0];
-    if (b < 0x80) return 1;
-    size_t need;
-    unsigned char lo = 0x80, hi = 0xbf; /* bounds of the second byte */
-    if (b >= 0xc2 && b <= 0xdf) {
-        need = 2;
-    } else if (b >= 0xe0 && b <= 0xef) {
-        need = 3;
-        if (b == 0xe0) lo = 0xa0;      /* overlong */
-        else if (b == 0xed) hi = 0x9f; /* surrogates */
-    } else if (b >= 0xf0 && b <= 0xf4) {
-        need = 4;
-        if (b == 0xf0) lo = 0x90;      /* overlong */
-        else if (b == 0xf4) hi = 0x8f; /* above U+10FFFF */
-    } else {
-        return 0; /* continuation byte, 0xc0/0xc1 overlong, or 0xf5.. */
-    }
-    if (n < need) return 0;
-    if (p[1] < lo || p[1] > hi) return 0;
-    for (size_t i = 2; i < need; i++)
-        if (p[i] < 0x80 || p[i] > 0xbf) return 0;
-    return need;
-}
-
-const char *layout_key_invalid(const char *key, size_t len) {
-    if (len == 0) return "key is empty";
-    if (len > LAYOUT_MAX_KEY_BYTES) return "key is longer than 1024 bytes";
-    const unsigned char *p = (const unsigned char *)key;
-    bool has_nul = false;
-    for (size_t i = 0; i < len;) {
-        size_t s = utf8_seq_len(p + i, len - i);
-        if (s == 0) return "key is not valid UTF-8";
-        if (p[i] == 0) has_nul = true;
-        i += s;
-    }
-    return has_nul ? "key contains U+0000" : NULL;
-}
-
-int layout_name_valid(const char *s) {
-    if (!s) return 0;
-    size_t i = 0;
-    for (; s[i]; i++) {
-        char c = s[i];
-        bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
-                  c == '-';
-        if (!ok || i >= 64) return 0;
-    }
-    return i >= 1;
 }
 
 /* ---- paths ------------------------------------------------------------- */
@@ -175,29 +113,94 @@ static char *concat(const char *const *parts, size_t n) {
     return out;
 }
 
+char *layout_stores_path(const char *root) {
+    const char *parts[] = {root, "/stores"};
+    return concat(parts, 2);
+}
+
 char *layout_store_path(const char *root, const char *store) {
     const char *parts[] = {root, "/stores/", store};
     return concat(parts, 3);
 }
 
-/* Writes the bucket of hash as two lowercase hex digits. */
-static void bucket_hex(uint64_t hash, char out[4]) { snprintf(out, 4, "%03x", layout_bucket(hash)); }
-static void client_bucket_hex(uint64_t hash, char out[3]) { snprintf(out, 3, "%02x", layout_client_bucket(hash)); }
+char *layout_records_path(const char *root, const char *store) {
+    const char *parts[] = {root, "/stores/", store, "/r"};
+    return concat(parts, 4);
+}
+
+char *layout_clients_path(const char *root, const char *store) {
+    const char *parts[] = {root, "/stores/", store, "/c"};
+    return concat(parts, 4);
+}
+
+/* A record bucket's name: three lowercase hex digits; a client bucket's: two. */
+static void bucket_name(unsigned bucket, char out[4]) { snprintf(out, 4, "%03x", bucket % LAYOUT_BUCKETS); }
+static void client_bucket_name(unsigned bucket, char out[3]) { snprintf(out, 3, "%02x", bucket % LAYOUT_CLIENT_BUCKETS); }
+
+char *layout_bucket_path(const char *root, const char *store, unsigned bucket) {
+    char bb[4];
+    bucket_name(bucket, bb);
+    const char *parts[] = {root, "/stores/", store, "/r/", bb};
+    return concat(parts, 5);
+}
+
+char *layout_client_bucket_path(const char *root, const char *store, unsigned bucket) {
+    char bb[3];
+    client_bucket_name(bucket, bb);
+    const char *parts[] = {root, "/stores/", store, "/c/", bb};
+    return concat(parts, 5);
+}
+
+char *layout_named_record_path(const char *root, const char *store, unsigned bucket, const char *name) {
+    char bb[4];
+    bucket_name(bucket, bb);
+    const char *parts[] = {root, "/stores/", store, "/r/", bb, "/", name};
+    return concat(parts, 7);
+}
 
 char *layout_record_path(const char *root, const char *store, const char *key, size_t len) {
-    char bb[4];
-    bucket_hex(layout_key_hash(key, len), bb);
     char *name = layout_key_encode(key, len);
     if (!name) return NULL;
-    const char *parts[] = {root, "/stores/", store, "/r/", bb, "/", name};
-    char *path = concat(parts, 7);
+    char *path = layout_named_record_path(root, store, layout_bucket(layout_key_hash(key, len)), name);
     free(name);
     return path;
 }
 
 char *layout_client_path(const char *root, const char *store, const char *client) {
     char bb[3];
-    client_bucket_hex(layout_key_hash(client, strlen(client)), bb);
+    client_bucket_name(layout_client_bucket(layout_key_hash(client, strlen(client))), bb);
     const char *parts[] = {root, "/stores/", store, "/c/", bb, "/", client};
     return concat(parts, 7);
+}
+
+char *layout_gc_path(const char *root) {
+    const char *parts[] = {root, "/gc"};
+    return concat(parts, 2);
+}
+
+layout_what layout_classify(const char *rel, size_t len, char store[NAMES_MAX_BYTES + 1], unsigned *bucket,
+                            const char **name, size_t *nlen) {
+    const char *p = rel, *end = rel + len;
+    const char *slash = memchr(p, '/', len);
+    size_t sl = (size_t)((slash ? slash : end) - p);
+    if (sl == 0 || sl > NAMES_MAX_BYTES) return LAYOUT_NONE;
+    memcpy(store, p, sl);
+    store[sl] = 0;
+    if (!slash) return LAYOUT_CONFIG;
+    p = slash + 1;
+    if (end - p < 5 || p[0] != 'r' || p[1] != '/') return LAYOUT_NONE;
+    p += 2;
+    unsigned b = 0;
+    for (int i = 0; i < 3; i++) {
+        int d = hex_value_lower(p[i]);
+        if (d < 0) return LAYOUT_NONE;
+        b = b * 16 + (unsigned)d;
+    }
+    *bucket = b;
+    p += 3;
+    if (p == end) return LAYOUT_BUCKET;
+    if (*p != '/' || p + 1 == end || memchr(p + 1, '/', (size_t)(end - p - 1))) return LAYOUT_NONE;
+    *name = p + 1;
+    *nlen = (size_t)(end - p - 1);
+    return LAYOUT_RECORD;
 }

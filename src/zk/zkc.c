@@ -34,7 +34,6 @@ struct zkc {
     uint64_t sync_last_ok;    /* the last round that succeeded */
 };
 
-static void abs_deadline(struct timespec *ts, int timeout_ms) { *ts = zs_clock_deadline(timeout_ms); }
 
 /* A session state in words, for the log. */
 static const char *state_name(int state) {
@@ -88,7 +87,7 @@ static void *manager_main(void *arg) {
     pthread_mutex_lock(&z->mu);
     while (!z->stopping) {
         struct timespec dl;
-        abs_deadline(&dl, 1000);
+        dl = zs_clock_deadline(1000);
         pthread_cond_timedwait(&z->cond, &z->mu, &dl);
         int64_t now = zs_clock_ms();
         for (int i = 0; i < z->ngraves;) {
@@ -265,7 +264,7 @@ bool zkc_connected(zkc *z) { return zoo_state(zkc_zh(z)) == ZOO_CONNECTED_STATE;
 
 int zkc_wait_connected(zkc *z, int timeout_ms) {
     struct timespec dl;
-    abs_deadline(&dl, timeout_ms);
+    dl = zs_clock_deadline(timeout_ms);
     pthread_mutex_lock(&z->mu);
     int rc = 0;
     while (zoo_state(zkc_zh(z)) != ZOO_CONNECTED_STATE) {
@@ -307,7 +306,7 @@ static void issue_sync_locked(zkc *z) {
 
 int zkc_sync(zkc *z, int timeout_ms) {
     struct timespec dl;
-    abs_deadline(&dl, timeout_ms);
+    dl = zs_clock_deadline(timeout_ms);
     pthread_mutex_lock(&z->mu);
     /* The round we need is one issued after now: the next one if a round is
      * in flight (it may have been sent before we arrived). */
@@ -423,7 +422,7 @@ int zkc_get_many(zkc *z, const char *const *paths, int n, zkc_got *out, int time
         if (sent != ZOK) { b->refs--; b->pending--; free(slot); rc = sent; break; }
     }
     struct timespec dl;
-    abs_deadline(&dl, timeout_ms);
+    dl = zs_clock_deadline(timeout_ms);
     while (b->pending > 0)
         if (pthread_cond_timedwait(&b->cv, &b->mu, &dl) == ETIMEDOUT) { if (rc == ZOK) rc = ZOPERATIONTIMEOUT; break; }
     if (rc == ZOK) {

@@ -1,4 +1,4 @@
-/* Unit tests for src/sync/cursor.c: the 40-hex-digit wire form, its parse
+/* Unit tests for src/cache/cursor.c: the 40-hex-digit wire form, its parse
  * errors, the agreement of byte-wise order with cursor_cmp, and where
  * cursor_after_zxid() falls. */
 #include <setjmp.h>
@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "sync/cursor.h"
+#include "cache/cursor.h"
 
 #define ITERATIONS 10000
 

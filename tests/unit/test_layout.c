@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "util/names.h"
 #include "zk/layout.h"
 
 #define ROUND_TRIPS 10000
@@ -198,7 +199,7 @@ static void test_round_trip_random_bytes(void **state) {
     (void)state;
     static const char special[] = {'/', '%', '.', ' ', 0x7f, 0x00, 0x01, '\n', (char)0x80, (char)0xff};
     uint64_t rng = 10000;
-    char key[LAYOUT_MAX_KEY_BYTES + 8];
+    char key[NAMES_KEY_MAX_BYTES + 8];
     for (int it = 0; it < ROUND_TRIPS; it++) {
         size_t len = 1 + rng_below(&rng, it % 100 == 0 ? sizeof key : 40);
         for (size_t i = 0; i < len; i++)
@@ -211,12 +212,12 @@ static void test_round_trip_random_bytes(void **state) {
 static void test_round_trip_random_utf8(void **state) {
     (void)state;
     uint64_t rng = 20000;
-    unsigned char key[LAYOUT_MAX_KEY_BYTES];
+    unsigned char key[NAMES_KEY_MAX_BYTES];
     for (int it = 0; it < ROUND_TRIPS; it++) {
         size_t want = 1 + rng_below(&rng, 60), len = 0;
         while (len < want && len + 4 <= sizeof key) len += put_utf8(random_scalar(&rng), key + len);
         /* every generated key is valid, and round-trips */
-        const char *why = layout_key_invalid((const char *)key, len);
+        const char *why = names_key_invalid((const char *)key, len);
         if (why) fail_msg("valid UTF-8 key of %zu bytes refused: %s", len, why);
         assert_round_trip((const char *)key, len);
     }
@@ -314,21 +315,21 @@ static void test_decode_accepts_canonical(void **state) {
 
 static void test_key_invalid(void **state) {
     (void)state;
-    char big[LAYOUT_MAX_KEY_BYTES + 1];
+    char big[NAMES_KEY_MAX_BYTES + 1];
     memset(big, 'k', sizeof big);
 
-    assert_null(layout_key_invalid("a", 1));
-    assert_null(layout_key_invalid("caf\xc3\xa9", 5));
-    assert_null(layout_key_invalid("\xe2\x82\xac", 3));         /* U+20AC */
-    assert_null(layout_key_invalid("\xf0\x9f\x98\x80", 4));     /* U+1F600 */
-    assert_null(layout_key_invalid("\xf4\x8f\xbf\xbf", 4));     /* U+10FFFF */
-    assert_null(layout_key_invalid("\xed\x9f\xbf", 3));         /* U+D7FF */
-    assert_null(layout_key_invalid("\xee\x80\x80", 3));         /* U+E000 */
-    assert_null(layout_key_invalid("/%. \x7f\x01", 6));
-    assert_null(layout_key_invalid(big, LAYOUT_MAX_KEY_BYTES)); /* 1024 ok */
+    assert_null(names_key_invalid("a", 1));
+    assert_null(names_key_invalid("caf\xc3\xa9", 5));
+    assert_null(names_key_invalid("\xe2\x82\xac", 3));         /* U+20AC */
+    assert_null(names_key_invalid("\xf0\x9f\x98\x80", 4));     /* U+1F600 */
+    assert_null(names_key_invalid("\xf4\x8f\xbf\xbf", 4));     /* U+10FFFF */
+    assert_null(names_key_invalid("\xed\x9f\xbf", 3));         /* U+D7FF */
+    assert_null(names_key_invalid("\xee\x80\x80", 3));         /* U+E000 */
+    assert_null(names_key_invalid("/%. \x7f\x01", 6));
+    assert_null(names_key_invalid(big, NAMES_KEY_MAX_BYTES)); /* 1024 ok */
 
-    assert_string_equal(layout_key_invalid("", 0), "key is empty");
-    assert_string_equal(layout_key_invalid(big, LAYOUT_MAX_KEY_BYTES + 1), "key is longer than 1024 bytes");
+    assert_string_equal(names_key_invalid("", 0), "key is empty");
+    assert_string_equal(names_key_invalid(big, NAMES_KEY_MAX_BYTES + 1), "key is longer than 1024 bytes");
 
     static const struct {
         const char *s;
@@ -355,19 +356,19 @@ static void test_key_invalid(void **state) {
         {"\xf0\x9f\x98\x28", 4},
     };
     for (size_t i = 0; i < sizeof bad_utf8 / sizeof bad_utf8[0]; i++) {
-        const char *why = layout_key_invalid(bad_utf8[i].s, bad_utf8[i].len);
+        const char *why = names_key_invalid(bad_utf8[i].s, bad_utf8[i].len);
         if (!why) fail_msg("invalid UTF-8 case %zu accepted", i);
         assert_string_equal(why, "key is not valid UTF-8");
     }
 
     /* truncation is by len, not by the bytes that happen to follow */
-    assert_string_equal(layout_key_invalid("\xc3\xa9", 1), "key is not valid UTF-8");
-    assert_string_equal(layout_key_invalid("a\xe2\x82\xac", 3), "key is not valid UTF-8");
-    assert_string_equal(layout_key_invalid("\xf0\x9f\x98\x80", 3), "key is not valid UTF-8");
+    assert_string_equal(names_key_invalid("\xc3\xa9", 1), "key is not valid UTF-8");
+    assert_string_equal(names_key_invalid("a\xe2\x82\xac", 3), "key is not valid UTF-8");
+    assert_string_equal(names_key_invalid("\xf0\x9f\x98\x80", 3), "key is not valid UTF-8");
 
-    assert_string_equal(layout_key_invalid("\0", 1), "key contains U+0000");
-    assert_string_equal(layout_key_invalid("a\0b", 3), "key contains U+0000");
-    assert_string_equal(layout_key_invalid("ab\0", 3), "key contains U+0000");
+    assert_string_equal(names_key_invalid("\0", 1), "key contains U+0000");
+    assert_string_equal(names_key_invalid("a\0b", 3), "key contains U+0000");
+    assert_string_equal(names_key_invalid("ab\0", 3), "key contains U+0000");
 }
 
 static void test_name_valid(void **state) {
@@ -375,22 +376,22 @@ static void test_name_valid(void **state) {
     char s[80];
     memset(s, 'a', sizeof s);
     s[64] = '\0';
-    assert_int_equal(layout_name_valid(s), 1); /* 64 ok */
+    assert_int_equal(names_valid(s), 1); /* 64 ok */
     s[64] = 'a';
     s[65] = '\0';
-    assert_int_equal(layout_name_valid(s), 0); /* 65 bad */
+    assert_int_equal(names_valid(s), 0); /* 65 bad */
 
-    assert_int_equal(layout_name_valid("a"), 1);
-    assert_int_equal(layout_name_valid("AZaz09_-"), 1);
-    assert_int_equal(layout_name_valid("-"), 1);
-    assert_int_equal(layout_name_valid(""), 0);
-    assert_int_equal(layout_name_valid(NULL), 0);
-    assert_int_equal(layout_name_valid("a.b"), 0);
-    assert_int_equal(layout_name_valid("."), 0);
-    assert_int_equal(layout_name_valid("a b"), 0);
-    assert_int_equal(layout_name_valid("a/b"), 0);
-    assert_int_equal(layout_name_valid("a\n"), 0);
-    assert_int_equal(layout_name_valid("caf\xc3\xa9"), 0);
+    assert_int_equal(names_valid("a"), 1);
+    assert_int_equal(names_valid("AZaz09_-"), 1);
+    assert_int_equal(names_valid("-"), 1);
+    assert_int_equal(names_valid(""), 0);
+    assert_int_equal(names_valid(NULL), 0);
+    assert_int_equal(names_valid("a.b"), 0);
+    assert_int_equal(names_valid("."), 0);
+    assert_int_equal(names_valid("a b"), 0);
+    assert_int_equal(names_valid("a/b"), 0);
+    assert_int_equal(names_valid("a\n"), 0);
+    assert_int_equal(names_valid("caf\xc3\xa9"), 0);
 }
 
 /* ---- paths -------------------------------------------------------------- */
@@ -473,6 +474,61 @@ static void test_client_path(void **state) {
     free(p);
 }
 
+/* Every path the gateway writes or reads is made here, and the mirror's
+ * reading of event paths is their inverse. */
+static void expect_path(char *p, const char *want) {
+    assert_non_null(p);
+    assert_string_equal(p, want);
+    free(p);
+}
+
+static void test_tree_paths(void **state) {
+    (void)state;
+    expect_path(layout_stores_path("/zs"), "/zs/stores");
+    expect_path(layout_records_path("/zs", "s"), "/zs/stores/s/r");
+    expect_path(layout_clients_path("/zs", "s"), "/zs/stores/s/c");
+    expect_path(layout_bucket_path("/zs", "s", 0), "/zs/stores/s/r/000");
+    expect_path(layout_bucket_path("/zs", "s", 0xfff), "/zs/stores/s/r/fff");
+    expect_path(layout_client_bucket_path("/zs", "s", 0), "/zs/stores/s/c/00");
+    expect_path(layout_client_bucket_path("/zs", "s", 0xab), "/zs/stores/s/c/ab");
+    expect_path(layout_named_record_path("/zs", "s", 0xc8c, "a%2Fb"), "/zs/stores/s/r/c8c/a%2Fb");
+    expect_path(layout_gc_path("/zs"), "/zs/gc");
+    /* a record's path is its named path under its bucket */
+    char *name = layout_key_encode("a/b", 3);
+    char *p = layout_named_record_path("/zs", "s", layout_bucket(layout_key_hash("a/b", 3)), name);
+    expect_path(layout_record_path("/zs", "s", "a/b", 3), p);
+    free(p);
+    free(name);
+}
+
+static void test_classify(void **state) {
+    (void)state;
+    char store[NAMES_MAX_BYTES + 1];
+    unsigned b = 0;
+    const char *name = NULL;
+    size_t nlen = 0;
+#define CLASSIFY(s) layout_classify((s), strlen(s), store, &b, &name, &nlen)
+    assert_int_equal(CLASSIFY("todo"), LAYOUT_CONFIG);
+    assert_string_equal(store, "todo");
+    assert_int_equal(CLASSIFY("todo/r/0a1"), LAYOUT_BUCKET);
+    assert_int_equal(b, 0x0a1);
+    assert_int_equal(CLASSIFY("todo/r/fff/a%2Fb"), LAYOUT_RECORD);
+    assert_int_equal(b, 0xfff);
+    assert_int_equal(nlen, 5);
+    assert_memory_equal(name, "a%2Fb", 5);
+    assert_int_equal(CLASSIFY(""), LAYOUT_NONE);
+    assert_int_equal(CLASSIFY("todo/r"), LAYOUT_NONE);
+    assert_int_equal(CLASSIFY("todo/c/00/x"), LAYOUT_NONE);
+    assert_int_equal(CLASSIFY("todo/r/0A1"), LAYOUT_NONE); /* lowercase only */
+    assert_int_equal(CLASSIFY("todo/r/0a1/"), LAYOUT_NONE);
+    assert_int_equal(CLASSIFY("todo/r/0a1/x/y"), LAYOUT_NONE);
+    char longname[NAMES_MAX_BYTES + 2];
+    memset(longname, 'a', sizeof longname - 1);
+    longname[sizeof longname - 1] = 0;
+    assert_int_equal(CLASSIFY(longname), LAYOUT_NONE);
+#undef CLASSIFY
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fnv1a_vectors),
@@ -489,6 +545,8 @@ int main(void) {
         cmocka_unit_test(test_store_path),
         cmocka_unit_test(test_record_path),
         cmocka_unit_test(test_client_path),
+        cmocka_unit_test(test_tree_paths),
+        cmocka_unit_test(test_classify),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,9 @@
-#include "sync/cursor.h"
+#include "cache/cursor.h"
 
 #include <stdio.h>
 #include <string.h>
+
+#include "util/hex.h"
 
 cursor_pos cursor_after_zxid(uint64_t zxid) {
     cursor_pos p = {zxid, UINT64_MAX, UINT32_MAX};
@@ -13,22 +15,16 @@ void cursor_format(const cursor_pos *p, char out[CURSOR_LEN + 1]) {
              (unsigned long long)p->khash, (unsigned)p->version);
 }
 
-static int hexval(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-}
-
 static uint64_t hexfield(const char *s, int n) {
     uint64_t v = 0;
-    for (int i = 0; i < n; i++) v = (v << 4) | (uint64_t)hexval(s[i]);
+    for (int i = 0; i < n; i++) v = (v << 4) | (uint64_t)hex_value_lower(s[i]);
     return v;
 }
 
 int cursor_parse(const char *s, cursor_pos *out) {
     if (!s || strlen(s) != CURSOR_LEN) return -1;
     for (int i = 0; i < CURSOR_LEN; i++)
-        if (hexval(s[i]) < 0) return -1;
+        if (hex_value_lower(s[i]) < 0) return -1;
     out->zxid = hexfield(s, 16);
     out->khash = hexfield(s + 16, 16);
     out->version = (uint32_t)hexfield(s + 32, 8);

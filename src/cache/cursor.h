@@ -5,7 +5,8 @@
  * record's protocol version, which orders two changes of one key inside one
  * transaction. Every gateway computes the same position for the same change
  * from what it reads, and it never changes. On the wire a cursor is 40
- * lowercase hex digits (16 + 16 + 8), so byte-wise order is feed order. */
+ * lowercase hex digits (16 + 16 + 8), so byte-wise order is feed order.
+ * Values only: pure functions; any thread. */
 #ifndef ZS_CURSOR_H
 #define ZS_CURSOR_H
 

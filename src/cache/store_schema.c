@@ -1,4 +1,4 @@
-#include "sync/store_schema.h"
+#include "cache/store_schema.h"
 
 #include <glib.h>
 #include <pthread.h>

@@ -1,0 +1,5 @@
+#include "sync/session.h"
+
+#include "zk/zkc.h"
+
+bool session_connected(zkc *z) { return zkc_connected(z); }
