@@ -1,4 +1,5 @@
 #include "http/api.h"
+#include "http/openapi_doc.h"
 
 #include <glib.h>
 #include <jansson.h>
@@ -24,6 +25,7 @@
 #define CATCH_UP_MS 5000
 #define LOAD_MS 5000
 #define CHANGES_PAGE_BYTES (8 * 1024 * 1024) /* a page stops early past this (more: true) */
+#define OPENAPI_PATH "/v1/openapi.json" /* served from http/openapi_doc.h, no token needed */
 
 static const char *const route_names[] = {"other", "stores", "store", "record", "push", "changes", "events", "static"};
 #define ROUTES (sizeof route_names / sizeof route_names[0])
@@ -779,6 +781,7 @@ bool api_check_early(void *app, const http_req *req, http_resp *resp) {
     api *a = app;
     const char *path = http_req_path(req);
     if (!a->cfg.auth || (strncmp(path, "/v1/", 4) != 0 && strcmp(path, "/v1") != 0)) return false;
+    if (strcmp(path, OPENAPI_PATH) == 0) return false; /* public, like /metrics */
     route rt;
     route_parse(path, &rt);
     const char *method = http_req_method(req);
@@ -846,6 +849,16 @@ void api_handle(void *app, const http_req *req, http_resp *resp) {
         sbuf_free(&why);
     } else if (strcmp(path, "/metrics") == 0) {
         h_metrics(a, resp);
+    } else if (strcmp(path, OPENAPI_PATH) == 0) { /* the OpenAPI description, no token needed */
+        if (strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0) {
+            failf(resp, 405, "method_not_allowed", "%s is not allowed here (allowed: GET)", m);
+            http_resp_header(resp, "Allow", "GET, HEAD");
+        } else {
+            char *doc = malloc(zs_openapi_json_len + 1);
+            if (doc) memcpy(doc, zs_openapi_json, zs_openapi_json_len + 1);
+            if (doc) http_resp_json(resp, 200, doc, zs_openapi_json_len);
+            else failf(resp, 500, "internal", "out of memory");
+        }
     } else if (strncmp(path, "/v1/", 4) != 0 && strcmp(path, "/v1") != 0) {
         const char *method = http_req_method(req);
         bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
