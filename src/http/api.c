@@ -260,7 +260,19 @@ static void h_store(api *a, const http_req *req, const route *rt, const req_view
     zs_err e = {0};
     store_cfg cfg;
     if (strcmp(method, "GET") == 0) {
-        if (stores_get(a->cfg.z, a->cfg.root, rt->store, &cfg, &e) < 0) { fail(resp, &e); return; }
+        if (stores_get(a->cfg.z, a->cfg.root, rt->store, &cfg, &e) < 0) {
+            int left, total;
+            if (e.status == 404 && stores_deletion_progress(a->cfg.z, a->cfg.root, rt->store, &left, &total) == 1) {
+                /* a deletion under way: how far it got (the CLI's progress) */
+                sbuf b = SBUF_INIT;
+                sbuf_printf(&b, "{\"error\":\"store_not_found\",\"message\":\"store '%s' is being deleted\","
+                                "\"deleting\":{\"bucketsLeft\":%d,\"buckets\":%d}}", rt->store, left, total);
+                ok_json(resp, 404, &b);
+                return;
+            }
+            fail(resp, &e);
+            return;
+        }
         mirror *m = current_mirror(a, &cfg, true, resp);
         if (m) {
             sbuf b = SBUF_INIT;
