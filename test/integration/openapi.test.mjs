@@ -387,3 +387,21 @@ it('coverage: every operation was checked on a 2xx and an error', () => {
   const lines = oa.operations().map((op) => `${op}: ${[...(oa.seen.get(op) || [])].sort().join(' ')}`);
   console.log(`# statuses checked against docs/openapi.yaml:\n# ${lines.join('\n# ')}`);
 });
+
+it('404 with "deleting" while a store is being deleted (an interrupted deletion: the mark left in ZooKeeper)', { timeout: 90000 }, async () => {
+  const s = uniq('halfgone');
+  await call('PUT', `/v1/stores/${s}`, { expect: 201 });
+  await call('PUT', `/v1/stores/${s}/records/a`, { json: 1, expect: 201 });
+  // What a gateway that died mid-DELETE leaves: the config marked, a bucket gone.
+  let r = await zkCli(env.zk.connect, 'set', `${env.root}/stores/${s}`, '{"conflict":"cas","maxValueBytes":65536,"tombstoneTtlSeconds":604800,"deleting":true}');
+  assert.ok(r.ok, `zkCli set: ${r.stderr}`);
+  r = await zkCli(env.zk.connect, 'delete', `${env.root}/stores/${s}/r/000`);
+  assert.ok(r.ok, `zkCli delete: ${r.stderr}`);
+  const g = await err('GET', `/v1/stores/${s}`, 404, 'store_not_found');
+  assert.deepEqual(g.json.deleting, { bucketsLeft: 4095, buckets: 4096 });
+  await call('DELETE', `/v1/stores/${s}`, { expect: 404 });   // finishes the removal
+  const gone = await err('GET', `/v1/stores/${s}`, 404, 'store_not_found');
+  assert.equal(gone.json.deleting, undefined, 'no "deleting" once it is gone');
+  const never = await err('GET', `/v1/stores/${NOSUCH}`, 404, 'store_not_found');
+  assert.equal(never.json.deleting, undefined);
+});
