@@ -62,8 +62,10 @@ fuzz: build-fuzz
 fuzz-smoke: build-fuzz
 	@fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SMOKE_SECONDS)
 
+# ZOOSYNC_OPENAPI_CHECK=1: every response the tests receive through
+# test/lib/http.mjs is checked against docs/openapi.yaml.
 integration:
-	LSAN_OPTIONS=suppressions=$(CURDIR)/test/lsan.supp ZOOSYNCD=$(CURDIR)/$(ASAN_BUILD)/zoosyncd node --test --test-concurrency=1 test/integration/
+	ZOOSYNC_OPENAPI_CHECK=1 LSAN_OPTIONS=suppressions=$(CURDIR)/test/lsan.supp ZOOSYNCD=$(CURDIR)/$(ASAN_BUILD)/zoosyncd node --test --test-concurrency=1 test/integration/
 
 client:
 	ZOOSYNCD=$(CURDIR)/$(BUILD)/zoosyncd node --test --test-concurrency=1 test/client/
