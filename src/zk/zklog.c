@@ -115,7 +115,9 @@ void zklog_install(zklog *k) {
         if (!k->stream) return; /* the library keeps writing to stderr */
         setvbuf(k->stream, NULL, _IOLBF, 4096);
     }
-    zoo_set_debug_level(k->lg && k->lg->level >= ZS_LOG_DEBUG ? ZOO_LOG_LEVEL_INFO : ZOO_LOG_LEVEL_ERROR);
+    /* The library's info lines too (a few per connection): they are ours
+     * at debug, filtered here, so a log level changed live applies. */
+    zoo_set_debug_level(ZOO_LOG_LEVEL_INFO);
     zoo_set_log_stream(k->stream);
 }
 

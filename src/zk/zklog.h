@@ -11,7 +11,9 @@
  *
  * Levels: ZOO_ERROR -> error, ZOO_WARN -> warn, ZOO_INFO and ZOO_DEBUG ->
  * debug (the library's info lines are its connection chatter). The library
- * is asked for info lines only when the gateway logs at debug.
+ * is asked for its info lines always and they are filtered here, against
+ * the level in force (which may change while running); lines below it are
+ * not counted by the rate limit.
  *
  * Rate limit: at most ZKLOG_BURST lines per ZKLOG_WINDOW_S seconds; past
  * that, lines are counted and dropped, and the first line let through after
@@ -37,8 +39,8 @@ typedef struct zklog zklog;
 /* A sink writing to lg (owned by the caller, outliving the zklog). NULL on
  * failure (out of memory). */
 zklog *zklog_new(const zs_log *lg);
-/* Makes the sink the ZooKeeper client's log stream and sets the library's
- * level from lg's. */
+/* Makes the sink the ZooKeeper client's log stream, the library at its
+ * info level. */
 void zklog_install(zklog *k);
 /* Gives the library back its default stream (stderr), reports what the
  * rate limit dropped, and frees k. Call after every zookeeper_close. */
