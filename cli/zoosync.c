@@ -13,6 +13,8 @@
 #include <glib.h>
 #include <jansson.h>
 #include <jwt.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +24,10 @@
 
 #include "util/jraw.h"
 #include "util/sbuf.h"
+
+/* A store's record buckets (PROTOCOL.md, "ZooKeeper layout"): before a
+ * deletion is marked, all of them are left. */
+#define LAYOUT_BUCKETS_CLI 4096
 
 #ifndef ZOOSYNC_VERSION
 #define ZOOSYNC_VERSION "unknown"
@@ -43,7 +49,7 @@ static void usage(FILE *f) {
             "  stores                                   list the stores\n"
             "  store NAME [--conflict cas|lww] [--max-value-bytes N] [--ttl SECONDS]\n"
             "                                           create a store, or change the fields given\n"
-            "  drop NAME                                delete a store and all its records\n"
+            "  drop NAME                                delete a store and all its records (with progress)\n"
             "  get STORE KEY                            read one record\n"
             "  put STORE KEY JSON [--if-match V|--create]  write one record\n"
             "  del STORE KEY [--if-match V]             delete one record\n"
@@ -57,6 +63,10 @@ static void usage(FILE *f) {
             "                                           or a JSON array (FILE - reads stdin), resumable\n"
             "  export STORE                             the store's config and records, JSON lines\n"
             "  restore STORE FILE [--state F]           an export into an empty or absent store\n"
+            "  backup FILE                              every store (config and records) into FILE (- stdout)\n"
+            "  restore --all FILE                       every store of a backup, idempotent: creates missing\n"
+            "                                           stores, sets configs, writes missing records (never\n"
+            "                                           overwrites one) and says what it did\n"
             "  stats STORE                              records, bytes, value sizes, config\n"
             "  keys STORE [--prefix P]                  the live keys, one a line\n"
             "  token --scope SC [--sub S] [--ttl SEC] --secret-file F\n"
@@ -442,16 +452,34 @@ static void store_config(const char *desc, sbuf *cfg) {
 
 /* ---- export, stats, keys ------------------------------------------------------------ */
 
-typedef struct export_ctx { progress pg; } export_ctx;
+typedef struct export_ctx { progress pg; FILE *out; } export_ctx;
 
 static int export_one(void *ud, jraw_span key, jraw_span value, long long version, bool deleted) {
     export_ctx *x = ud;
     if (deleted) return 0;
-    printf("{\"key\":%.*s,\"value\":%.*s,\"version\":%lld}\n", (int)key.n, key.p, (int)value.n, value.p, version);
+    fprintf(x->out, "{\"key\":%.*s,\"value\":%.*s,\"version\":%lld}\n", (int)key.n, key.p, (int)value.n, value.p, version);
     x->pg.done++;
     x->pg.bytes += (long long)(key.n + value.n);
     progress_show(&x->pg, false);
-    return ferror(stdout) ? -1 : 0;
+    return ferror(x->out) ? -1 : 0;
+}
+
+/* One store's export section on out (header line, then its records),
+ * counted in pg. 0; 1 after printing an error; 2 when the store is gone. */
+static int export_store(cli *c, const char *store, FILE *out, progress *pg) {
+    sbuf desc = SBUF_INIT, cfg = SBUF_INIT;
+    bool missing = false;
+    if (get_store(c, store, &desc, &missing)) { sbuf_free(&desc); return missing ? 2 : 1; }
+    store_config(desc.buf, &cfg);
+    jraw_span n = member(desc.buf, "name"), r = member(desc.buf, "records"), cu = member(desc.buf, "cursor");
+    fprintf(out, "{\"zoosync\":\"export\",\"format\":1,\"store\":%.*s,\"config\":%s,\"records\":%.*s,\"cursor\":%.*s}\n",
+            (int)n.n, n.p, cfg.buf, (int)r.n, r.p, (int)cu.n, cu.p);
+    export_ctx x = {.pg = *pg, .out = out};
+    int rc = scan(c, store, export_one, &x);
+    *pg = x.pg;
+    sbuf_free(&desc);
+    sbuf_free(&cfg);
+    return rc;
 }
 
 /* export: a header line {"zoosync":"export","format":1,"store","config",...}
@@ -465,7 +493,7 @@ static int cmd_export(cli *c, const char *store) {
            (int)n.n, n.p, cfg.buf, (int)r.n, r.p, (int)cu.n, cu.p);
     long long total = 0;
     jraw_int(r, &total);
-    export_ctx x = {0};
+    export_ctx x = {.out = stdout};
     progress_start(&x.pg, c, "exported", total);
     int rc = scan(c, store, export_one, &x);
     if (fflush(stdout) != 0 || ferror(stdout)) { perror("zoosync: stdout"); rc = 1; }
@@ -622,10 +650,19 @@ static int input_elem(input *in, size_t o, size_t n, long src) {
 
 /* Reads FILE (- for stdin): a JSON array of records, or JSON lines, an
  * export's header line allowed first. Values are kept as written. */
+static int input_parse(const char *file, char *all, input *in);
+
 static int input_read(const char *file, input *in) {
     *in = (input){.text = SBUF_INIT};
     char *all = read_all(file);
     if (!all) return -1;
+    return input_parse(file, all, in);
+}
+
+/* input_read of text already read (all: malloc'd, freed here; file names
+ * it in errors). */
+static int input_parse(const char *file, char *all, input *in) {
+    *in = (input){.text = SBUF_INIT};
     size_t len = strlen(all);
     in->bytes = len;
     const char *s = all;
@@ -786,6 +823,11 @@ typedef struct import_job {
     const char *state_path;
     GPtrArray *conflict_keys, *reasons; /* the first few conflicting keys; rejection reasons */
     progress pg;
+    const char *what;   /* progress label: "imported" unless set */
+    bool quiet;         /* restore --all: no summary (the caller prints its own) */
+    bool same_ok;       /* restore --all: an existing key holding the same value is "already there" */
+    long long same;     /* such keys */
+    long long matched;  /* input keys found in have */
 } import_job;
 
 static void note(GPtrArray *a, jraw_span s) {
@@ -810,6 +852,12 @@ static int import_chunk(import_job *j, size_t from, size_t to, bool *too_big) {
             char *k = g_strndup(key, r->kn);
             ex = g_hash_table_lookup(j->have, k);
             g_free(k);
+        }
+        if (ex && !r->del) j->matched++;
+        if (j->same_ok && ex && !r->del && strlen(ex->value) == r->vn && memcmp(ex->value, val, r->vn) == 0) {
+            j->same++; /* restored before: nothing to write */
+            skipped++;
+            continue;
         }
         if (j->mode == MODE_CREATE && ex && j->lww && !r->del) { /* the gateway cannot tell: judged here */
             j->st.conflicts++;
@@ -909,7 +957,7 @@ static void print_list_json(GPtrArray *a, bool raw_json) {
 
 static int import_run(import_job *j, bool resumed) {
     input *in = j->in;
-    progress_start(&j->pg, j->c, "imported", (long long)in->n);
+    progress_start(&j->pg, j->c, j->what ? j->what : "imported", (long long)in->n);
     j->pg.done = j->st.done;
     j->conflict_keys = g_ptr_array_new_with_free_func(g_free);
     j->reasons = g_ptr_array_new_with_free_func(g_free);
@@ -934,7 +982,8 @@ static int import_run(import_job *j, bool resumed) {
     progress_show(&j->pg, true);
     import_state *s = &j->st;
     if (rc == 0 && j->state_path) unlink(j->state_path);
-    if (j->c->machine) {
+    if (j->quiet) {
+    } else if (j->c->machine) {
         printf("{\"store\":");
         sbuf sn = SBUF_INIT;
         sbuf_json_str(&sn, j->store, strlen(j->store));
@@ -962,8 +1011,11 @@ static int import_run(import_job *j, bool resumed) {
         for (guint k = 0; k < j->reasons->len; k++) printf("rejected %s\n", (char *)j->reasons->pdata[k]);
         if (rc && j->state_path) printf("interrupted: run the same command again to resume (state in %s)\n", j->state_path);
     }
-    g_ptr_array_free(j->conflict_keys, TRUE);
-    g_ptr_array_free(j->reasons, TRUE);
+    if (!j->quiet) {
+        g_ptr_array_free(j->conflict_keys, TRUE);
+        g_ptr_array_free(j->reasons, TRUE);
+        j->conflict_keys = j->reasons = NULL;
+    }
     if (rc) return 1;
     return s->conflicts || s->rejected ? 3 : 0;
 }
@@ -1060,6 +1112,349 @@ out:
     return rc;
 }
 
+/* ---- backup and restore --all ------------------------------------------------------------ */
+
+/* backup FILE (- for stdout): a header line {"zoosync":"backup","format":1,
+ * "stores":N,"created"}, then each store's export (its header line with the
+ * config, then its records), the stores in name order. Each store is read
+ * as its own snapshot (not one instant across stores). A file is written
+ * as FILE.tmp and renamed once complete. */
+static int cmd_backup(cli *c, const char *file) {
+    sbuf out = SBUF_INIT, cb = SBUF_INIT;
+    long status = request_retry(c, "GET", "/v1/stores", NULL, &out);
+    if (status != 200 || !compact_body(&out, &cb)) {
+        report_error(status == 200 ? 500 : status, &out);
+        sbuf_free(&out);
+        return 1;
+    }
+    sbuf_free(&out);
+    GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
+    long long total = 0;
+    jraw_span st = member(cb.buf, "stores");
+    const char *it = st.p && st.p[0] == '[' ? st.p + 1 : "]";
+    jraw_span el;
+    while (jraw_next_elem(&it, &el)) {
+        sbuf one = SBUF_INIT, name = SBUF_INIT;
+        sbuf_append(&one, el.p, el.n);
+        long long recs = 0;
+        if (jraw_string(member(one.buf, "name"), &name) && name.buf) g_ptr_array_add(names, sbuf_steal(&name, NULL));
+        if (jraw_int(member(one.buf, "records"), &recs)) total += recs;
+        sbuf_free(&one);
+        sbuf_free(&name);
+    }
+    sbuf_free(&cb);
+    bool to_stdout = strcmp(file, "-") == 0;
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", file);
+    FILE *f = to_stdout ? stdout : fopen(tmp, "wb");
+    if (!f) {
+        fprintf(stderr, "zoosync: %s: %s\n", tmp, strerror(errno));
+        g_ptr_array_free(names, TRUE);
+        return 1;
+    }
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char when[32];
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    fprintf(f, "{\"zoosync\":\"backup\",\"format\":1,\"stores\":%u,\"created\":\"%s\"}\n", names->len, when);
+    progress pg;
+    progress_start(&pg, c, "backed up", total);
+    int rc = 0;
+    unsigned stores = 0;
+    for (guint i = 0; i < names->len && rc == 0; i++) {
+        int r = export_store(c, names->pdata[i], f, &pg);
+        if (r == 2) { /* deleted since the listing */
+            if (c->tty) fprintf(stderr, "\r\033[Kstore %s: deleted meanwhile, skipped\n", (char *)names->pdata[i]);
+            continue;
+        }
+        if (r) rc = 1;
+        else stores++;
+    }
+    if (fflush(f) != 0 || ferror(f)) { fprintf(stderr, "zoosync: %s: %s\n", to_stdout ? "stdout" : tmp, strerror(errno)); rc = 1; }
+    if (!to_stdout) {
+        if (fsync(fileno(f)) != 0 && rc == 0) { fprintf(stderr, "zoosync: %s: %s\n", tmp, strerror(errno)); rc = 1; }
+        if (fclose(f) != 0) rc = 1;
+        if (rc == 0 && rename(tmp, file) < 0) { fprintf(stderr, "zoosync: %s: %s\n", file, strerror(errno)); rc = 1; }
+        if (rc) unlink(tmp);
+    }
+    progress_show(&pg, true);
+    if (rc == 0) {
+        FILE *s = to_stdout ? stderr : stdout; /* the summary never mixes with the backup */
+        char bb[32];
+        human_bytes(bb, sizeof bb, (double)pg.bytes);
+        sbuf fj = SBUF_INIT;
+        sbuf_json_str(&fj, file, strlen(file));
+        if (c->machine || to_stdout)
+            fprintf(s, "{\"backup\":%s,\"stores\":%u,\"records\":%lld,\"bytes\":%lld,\"seconds\":%.3f}\n", fj.buf,
+                    stores, pg.done, pg.bytes, now_s() - pg.t0);
+        else
+            fprintf(s, "backed up %u stores, %lld records (%s) to %s in %.1f s\n", stores, pg.done, bb, file,
+                    now_s() - pg.t0);
+        sbuf_free(&fj);
+    }
+    g_ptr_array_free(names, TRUE);
+    return rc;
+}
+
+/* restore --all of one section (an export: header line first). Prints a
+ * line saying what it did. 0, 1 (error) or 3 (conflicts or rejections). */
+static int restore_section(cli *c, const char *file, char *text, long first_line) {
+    input in;
+    int rc = 0;
+    char where[4200];
+    snprintf(where, sizeof where, "%s (from line %ld)", file, first_line);
+    if (input_parse(where, text, &in) < 0 || !in.hn) { input_free(&in); return 1; }
+    const char *hdr = in.text.buf + in.ho;
+    sbuf name = SBUF_INIT, desc = SBUF_INIT, cfg_now = SBUF_INIT, sn = SBUF_INIT;
+    jraw_span cfg = member(hdr, "config");
+    if (!jraw_string(member(hdr, "store"), &name) || !name.buf) {
+        fprintf(stderr, "zoosync: %s: the export header names no store\n", where);
+        input_free(&in);
+        sbuf_free(&name);
+        return 1;
+    }
+    const char *store = name.buf;
+    sbuf_json_str(&sn, store, name.len);
+    bool missing = false;
+    const char *created = "existed", *config = "unchanged";
+    if (get_store(c, store, &desc, &missing) && !missing) rc = 1;
+    if (!rc && !missing) {
+        store_config(desc.buf, &cfg_now);
+        if (!cfg.p || (cfg.n == cfg_now.len && memcmp(cfg.p, cfg_now.buf, cfg.n) == 0)) cfg.p = NULL; /* nothing to set */
+        else config = "updated";
+    } else if (!rc) {
+        created = "created", config = "set";
+    }
+    if (!rc && (missing || cfg.p)) { /* the backup's config */
+        sbuf p = SBUF_INIT, out = SBUF_INIT, body = SBUF_INIT;
+        sbuf_append(&body, cfg.p ? cfg.p : "{}", cfg.p ? cfg.n : 2);
+        store_path(&p, store, NULL);
+        long status = request_retry(c, "PUT", p.buf, body.buf, &out);
+        if (status != 200 && status != 201) { report_error(status, &out); rc = 1; }
+        sbuf_free(&p);
+        sbuf_free(&out);
+        sbuf_free(&body);
+    }
+    sbuf_reset(&desc);
+    char what[128];
+    snprintf(what, sizeof what, "restored %.64s", store);
+    import_job j = {.c = c, .store = store, .in = &in, .mode = MODE_CREATE, .what = what, .quiet = true, .same_ok = true};
+    random_client(j.st.client, sizeof j.st.client);
+    snprintf(j.st.store, sizeof j.st.store, "%s", store);
+    j.st.records = in.n, j.st.bytes = in.bytes;
+    if (!rc && get_store(c, store, &desc, NULL)) rc = 1;
+    if (!rc) {
+        jraw_span cf = member(desc.buf, "conflict");
+        j.lww = cf.p && cf.n == 5 && memcmp(cf.p, "\"lww\"", 5) == 0;
+        long long recs = 0;
+        jraw_int(member(desc.buf, "records"), &recs);
+        if (recs > 0) {
+            j.have = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, existing_free);
+            if (scan(c, store, existing_one, j.have)) rc = 1;
+        }
+    }
+    if (!rc) rc = import_run(&j, false);
+    long long kept = j.have ? (long long)g_hash_table_size(j.have) - j.matched : 0;
+    if (kept < 0) kept = 0;
+    import_state *s = &j.st;
+    if (rc != 1) {
+        if (c->machine) {
+            printf("{\"store\":%s,\"store_action\":\"%s\",\"config\":\"%s\",\"records\":%zu,\"written\":%lld,"
+                   "\"alreadyThere\":%lld,\"conflicts\":%lld,\"rejected\":%lld,\"otherRecordsKept\":%lld,\"conflictKeys\":",
+                   sn.buf, created, config, in.n, s->applied, j.same, s->conflicts, s->rejected, kept);
+            print_list_json(j.conflict_keys, true);
+            printf(",\"rejections\":");
+            print_list_json(j.reasons, false);
+            printf("}\n");
+        } else {
+            printf("%s: %s, config %s; %zu records: %lld written, %lld already there, %lld conflicts, %lld rejected",
+                   store, created, config, in.n, s->applied, j.same, s->conflicts, s->rejected);
+            if (kept) printf("; %lld records not in the backup kept", kept);
+            putchar('\n');
+            for (guint k = 0; k < j.conflict_keys->len; k++)
+                printf("  conflict (a different value is there, left as is): %s\n", (char *)j.conflict_keys->pdata[k]);
+            for (guint k = 0; k < j.reasons->len; k++) printf("  rejected %s\n", (char *)j.reasons->pdata[k]);
+        }
+        fflush(stdout);
+    } else {
+        fprintf(stderr, "zoosync: store %s: not restored (see above); run the same command again to go on\n", store);
+    }
+    if (j.conflict_keys) g_ptr_array_free(j.conflict_keys, TRUE);
+    if (j.reasons) g_ptr_array_free(j.reasons, TRUE);
+    if (j.have) g_hash_table_destroy(j.have);
+    sbuf_free(&name);
+    sbuf_free(&desc);
+    sbuf_free(&cfg_now);
+    sbuf_free(&sn);
+    input_free(&in);
+    return rc;
+}
+
+/* restore --all FILE: every store of a backup (or of exports put one after
+ * another). Idempotent: a store is created with the backup's config, or,
+ * when it exists, given the backup's config where it differs; each record
+ * is written where its key is absent, counted as already there where the
+ * store holds the same value, and left (a conflict, exit 3) where it holds
+ * another. Records the backup does not have are kept. */
+static int cmd_restore_all(cli *c, const char *file) {
+    char *all = read_all(file);
+    if (!all) return 1;
+    GArray *starts = g_array_new(FALSE, FALSE, sizeof(size_t)), *lines = g_array_new(FALSE, FALSE, sizeof(long));
+    long line = 0;
+    int rc = 0;
+    for (char *p = all; *p && rc == 0;) {
+        char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) : strlen(p);
+        line++;
+        const char *q = p;
+        while (q < p + n && (*q == ' ' || *q == '\t' || *q == '\r')) q++;
+        bool blank = q == p + n, export_hdr = false, backup_hdr = false;
+        if (!blank && *q == '{' && memmem(q, n - (size_t)(q - p), "\"zoosync\"", 9)) {
+            sbuf cl = SBUF_INIT;
+            jraw_err e;
+            if (jraw_compact(q, n - (size_t)(q - p), &cl, &e) == 0) {
+                jraw_span z = member(cl.buf, "zoosync");
+                export_hdr = jraw_key_is(z, "export");
+                backup_hdr = jraw_key_is(z, "backup");
+            }
+            sbuf_free(&cl);
+        }
+        if (backup_hdr && line != 1) {
+            fprintf(stderr, "zoosync: %s: line %ld: a backup header can only come first\n", file, line);
+            rc = 1;
+        } else if (export_hdr) {
+            size_t o = (size_t)(p - all);
+            g_array_append_val(starts, o);
+            g_array_append_val(lines, line);
+        } else if (!blank && !backup_hdr && starts->len == 0) {
+            fprintf(stderr, "zoosync: %s: line %ld: a record before any export header line (not a backup?)\n", file, line);
+            rc = 1;
+        }
+        p = nl ? nl + 1 : p + n;
+    }
+    if (rc == 0 && starts->len == 0) {
+        fprintf(stderr, "zoosync: %s: no store in it (not a backup or an export)\n", file);
+        rc = 1;
+    }
+    size_t len = strlen(all);
+    bool parsed = rc == 0;
+    for (guint i = 0; parsed && i < starts->len; i++) {
+        size_t from = g_array_index(starts, size_t, i), to = i + 1 < starts->len ? g_array_index(starts, size_t, i + 1) : len;
+        char *text = strndup(all + from, to - from);
+        int r = text ? restore_section(c, file, text, g_array_index(lines, long, i)) : 1;
+        if (r == 1) rc = 1; /* the others are still restored: each says what it did */
+        else if (r == 3 && rc == 0) rc = 3;
+    }
+    g_array_free(starts, TRUE);
+    g_array_free(lines, TRUE);
+    free(all);
+    return rc;
+}
+
+/* ---- drop, with progress ------------------------------------------------------------- */
+
+typedef struct drop_call {
+    cli c;                 /* a copy with a curl handle of its own */
+    const char *path;
+    long status;
+    sbuf out;
+    atomic_bool done;
+} drop_call;
+
+static void *drop_main(void *arg) {
+    drop_call *d = arg;
+    d->status = request(&d->c, "DELETE", d->path, NULL, NULL, &d->out);
+    atomic_store(&d->done, true);
+    return NULL;
+}
+
+/* drop STORE: the DELETE runs on a thread of its own; meanwhile the store
+ * is polled (GET /v1/stores/{s} answers 404 with "deleting" while its
+ * record buckets are being removed: PROTOCOL.md, "Stores"), and the
+ * progress shown: a line redrawn on a terminal, otherwise a line on stderr
+ * every ZOOSYNC_PROGRESS_MS (default 2000) ms (JSON with --json or when
+ * stdout is not a terminal). The summary goes to stdout. */
+static int cmd_drop(cli *c, const char *store) {
+    sbuf desc = SBUF_INIT, path = SBUF_INIT;
+    bool missing = false;
+    long long records = -1;
+    if (get_store(c, store, &desc, &missing) == 0) jraw_int(member(desc.buf, "records"), &records);
+    else if (!missing) { sbuf_free(&desc); return 1; }
+    sbuf_free(&desc);
+    store_path(&path, store, NULL);
+    drop_call d = {.c = *c, .path = path.buf, .status = -1, .out = SBUF_INIT};
+    atomic_init(&d.done, false);
+    d.c.curl = curl_easy_init();
+    pthread_t th;
+    if (!d.c.curl || pthread_create(&th, NULL, drop_main, &d) != 0) {
+        fprintf(stderr, "zoosync: cannot start the request\n");
+        if (d.c.curl) curl_easy_cleanup(d.c.curl);
+        sbuf_free(&path);
+        return 1;
+    }
+    const char *env_ms = getenv("ZOOSYNC_PROGRESS_MS");
+    long every_ms = env_ms && atol(env_ms) > 0 ? atol(env_ms) : 2000;
+    double t0 = now_s(), last_line = t0;
+    long long left = -1, total = 0;
+    while (!atomic_load(&d.done)) {
+        for (int i = 0; i < (c->tty ? 2 : 10) && !atomic_load(&d.done); i++) sleep_ms(c->tty ? 100 : every_ms / 10 > 0 ? every_ms / 10 : 1);
+        if (atomic_load(&d.done)) break;
+        sbuf out = SBUF_INIT, cb = SBUF_INIT;
+        long st = request(c, "GET", path.buf, NULL, NULL, &out);
+        if (st == 200) left = LAYOUT_BUCKETS_CLI, total = LAYOUT_BUCKETS_CLI; /* not marked yet */
+        else if (st == 404 && compact_body(&out, &cb)) {
+            jraw_span dl = member(cb.buf, "deleting");
+            sbuf dd = SBUF_INIT;
+            if (dl.p) {
+                sbuf_append(&dd, dl.p, dl.n);
+                jraw_int(member(dd.buf, "bucketsLeft"), &left);
+                jraw_int(member(dd.buf, "buckets"), &total);
+            } else if (left >= 0) {
+                left = 0; /* gone */
+            }
+            sbuf_free(&dd);
+        }
+        sbuf_free(&out);
+        sbuf_free(&cb);
+        double t = now_s(), frac = total > 0 && left >= 0 ? 1.0 - (double)left / (double)total : 0;
+        if (c->tty) {
+            fprintf(stderr, "\r\033[Kdeleting %s: %3.0f%%", store, 100 * frac);
+            if (records >= 0) fprintf(stderr, "  ~%lld of %lld records", (long long)(frac * (double)records), records);
+            fprintf(stderr, "  %.0fs", t - t0);
+            if (frac > 0.02 && frac < 1) fprintf(stderr, "  ETA %.0fs", (t - t0) * (1 - frac) / frac);
+            fflush(stderr);
+        } else if ((t - last_line) * 1000 >= (double)every_ms - 1) {
+            last_line = t;
+            if (c->machine)
+                fprintf(stderr, "{\"store\":\"%s\",\"deleting\":true,\"bucketsLeft\":%lld,\"buckets\":%lld,\"done\":%.3f,\"seconds\":%.1f}\n",
+                        store, left, total, frac, t - t0);
+            else
+                fprintf(stderr, "deleting %s: %.0f%% (%lld of %lld record buckets left), %.0f s\n", store, 100 * frac, left,
+                        total, t - t0);
+        }
+    }
+    pthread_join(th, NULL);
+    curl_easy_cleanup(d.c.curl);
+    if (c->tty) fprintf(stderr, "\r\033[K");
+    int rc = 0;
+    double secs = now_s() - t0;
+    if (d.status == 204) {
+        if (c->machine)
+            printf("{\"store\":\"%s\",\"dropped\":true,\"records\":%lld,\"seconds\":%.3f}\n", store, records < 0 ? 0 : records, secs);
+        else if (records >= 0)
+            printf("dropped store %s (%lld records) in %.1f s\n", store, records, secs);
+        else
+            printf("dropped store %s (an earlier deletion finished) in %.1f s\n", store, secs);
+    } else {
+        rc = report(d.status, &d.out);
+        if (!rc) rc = 1;
+    }
+    sbuf_free(&d.out);
+    sbuf_free(&path);
+    return rc;
+}
+
 /* ---- token ------------------------------------------------------------------------------ */
 
 /* token: an HS256 token for development, signed with the gateway's secret
@@ -1151,7 +1546,7 @@ int main(int argc, char **argv) {
     static const struct { const char *name; int words; } cmds[] = {
         {"stores", 1}, {"store", 2}, {"drop", 2}, {"get", 3}, {"del", 3}, {"put", 4},
         {"changes", 2}, {"watch", 2}, {"push", 3}, {"import", 3}, {"export", 2}, {"restore", 3},
-        {"stats", 2}, {"keys", 2}, {"token", 1},
+        {"stats", 2}, {"keys", 2}, {"token", 1}, {"backup", 2},
     };
     int want = -1;
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
@@ -1161,6 +1556,7 @@ int main(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
+    if (all && strcmp(cmd, "restore") == 0) want = 2; /* restore --all FILE */
     if (nargs != want) {
         fprintf(stderr, "zoosync: %s takes %d argument%s\n", cmd, want - 1, want == 2 ? "" : "s");
         usage(stderr);
@@ -1190,8 +1586,7 @@ int main(int argc, char **argv) {
         rc = simple(&c, "PUT", &p, b, NULL);
         free(b);
     } else if (strcmp(cmd, "drop") == 0) {
-        store_path(&p, a[1], NULL);
-        rc = simple(&c, "DELETE", &p, NULL, NULL);
+        rc = cmd_drop(&c, a[1]);
     } else if (strcmp(cmd, "get") == 0 || strcmp(cmd, "del") == 0) {
         store_path(&p, a[1], "/records/");
         pct(&p, a[2]);
@@ -1207,6 +1602,10 @@ int main(int argc, char **argv) {
         rc = cmd_changes(&c, a[1], since, limit, all);
     } else if (strcmp(cmd, "watch") == 0) {
         rc = cmd_watch(&c, a[1], since);
+    } else if (strcmp(cmd, "restore") == 0 && all) {
+        rc = cmd_restore_all(&c, a[1]);
+    } else if (strcmp(cmd, "backup") == 0) {
+        rc = cmd_backup(&c, a[1]);
     } else if (strcmp(cmd, "import") == 0 || strcmp(cmd, "restore") == 0) {
         rc = cmd_import(&c, a[1], a[2], mode, state, cmd[0] == 'r');
     } else if (strcmp(cmd, "export") == 0) {

@@ -64,6 +64,15 @@ function(zoosync_layers src)
   target_link_libraries(zs_cache PUBLIC zs_util zs_schema PkgConfig::JANSSON PRIVATE zs_zk)
   target_link_libraries(zs_sync PUBLIC zs_cache zs_auth PRIVATE zs_zk)
   target_link_libraries(zs_http PUBLIC zs_sync zs_auth PkgConfig::MHD PRIVATE PkgConfig::GNUTLS)
+  # docs/openapi.json, served at GET /v1/openapi.json, as a C array of the
+  # http layer (cmake/embed.cmake; the build needs no YAML parser).
+  get_filename_component(top ${src} DIRECTORY)
+  add_custom_command(OUTPUT ${CMAKE_BINARY_DIR}/openapi_doc.c
+    COMMAND ${CMAKE_COMMAND} -DIN=${top}/docs/openapi.json -DOUT=${CMAKE_BINARY_DIR}/openapi_doc.c
+            -DNAME=zs_openapi_json -P ${top}/cmake/embed.cmake
+    DEPENDS ${top}/docs/openapi.json ${top}/cmake/embed.cmake
+    COMMENT "Embedding docs/openapi.json")
+  target_sources(zs_http PRIVATE ${CMAKE_BINARY_DIR}/openapi_doc.c)
   # Every layer at once, for the programs above them all (tests, fuzz
   # targets, benchmarks): not a layer, and linked by no library.
   add_library(zoosync INTERFACE)

@@ -1,4 +1,5 @@
 #include "http/api.h"
+#include "http/openapi_doc.h"
 
 #include <glib.h>
 #include <jansson.h>
@@ -40,6 +41,7 @@ static void h_events(route_ctx *c);
 static void h_healthz(route_ctx *c);
 static void h_readyz(route_ctx *c);
 static void h_metrics(route_ctx *c);
+static void h_openapi(route_ctx *c);
 
 #define STORE "/v1/stores/{store}"
 #define RECORD STORE "/records/{key}"
@@ -68,6 +70,9 @@ static const route_def routes[] = {
     {"HEAD", "/readyz", "other", ROUTE_PUBLIC, ROUTE_PROBE, h_readyz},
     {"GET", "/metrics", "other", ROUTE_PUBLIC, ROUTE_PROBE, h_metrics},
     {"HEAD", "/metrics", "other", ROUTE_PUBLIC, ROUTE_PROBE, h_metrics},
+    /* the OpenAPI description (http/openapi_doc.h), no token needed */
+    {"GET", "/v1/openapi.json", "other", ROUTE_PUBLIC, 0, h_openapi},
+    {"HEAD", "/v1/openapi.json", "other", ROUTE_PUBLIC, 0, h_openapi},
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 
@@ -327,7 +332,19 @@ static void h_store_get(route_ctx *c) {
     api *a = c->a;
     zs_err e = {0};
     store_cfg cfg;
-    if (stores_get(a->cfg.z, a->cfg.root, c->m->store, &cfg, &e) < 0) { fail(c->resp, &e); return; }
+    if (stores_get(a->cfg.z, a->cfg.root, c->m->store, &cfg, &e) < 0) {
+        int left, total;
+        if (e.status == 404 && stores_deletion_progress(a->cfg.z, a->cfg.root, c->m->store, &left, &total) == 1) {
+            /* a deletion under way: how far it got (the CLI's progress) */
+            sbuf b = SBUF_INIT;
+            sbuf_printf(&b, "{\"error\":\"store_not_found\",\"message\":\"store '%s' is being deleted\","
+                            "\"deleting\":{\"bucketsLeft\":%d,\"buckets\":%d}}", c->m->store, left, total);
+            ok_json(c->resp, 404, &b);
+            return;
+        }
+        fail(c->resp, &e);
+        return;
+    }
     mirror *m = current_mirror(a, &cfg, c->resp);
     if (m) {
         sbuf b = SBUF_INIT;
@@ -646,6 +663,13 @@ static void h_readyz(route_ctx *c) {
         http_resp_header(c->resp, "Retry-After", "1");
     }
     sbuf_free(&why);
+}
+
+static void h_openapi(route_ctx *c) {
+    char *doc = malloc(zs_openapi_json_len + 1);
+    if (!doc) { failf(c->resp, 500, "internal", "out of memory"); return; }
+    memcpy(doc, zs_openapi_json, zs_openapi_json_len + 1);
+    http_resp_json(c->resp, 200, doc, zs_openapi_json_len);
 }
 
 static void h_metrics(route_ctx *c) {

@@ -356,6 +356,30 @@ int stores_delete(zkc *z, const char *root, const char *name, zs_err *err) {
     return -1;
 }
 
+int stores_deletion_progress(zkc *z, const char *root, const char *name, int *left, int *total) {
+    char *path = layout_store_path(root, name);
+    if (!path) return -1;
+    store_cfg c;
+    bool deleting = false;
+    int rc = cfg_read(z, path, name, &c, &deleting);
+    store_cfg_release(&c);
+    int out = 0;
+    if (rc == ZOK && deleting) {
+        char *r = NULL;
+        struct Stat st;
+        if (asprintf(&r, "%s/r", path) < 0) { free(path); return -1; }
+        rc = zoo_exists(zkc_zh(z), r, 0, &st);
+        free(r);
+        *total = LAYOUT_BUCKETS;
+        *left = rc == ZOK ? (st.numChildren < LAYOUT_BUCKETS ? st.numChildren : LAYOUT_BUCKETS) : 0;
+        out = rc == ZOK || rc == ZNONODE ? 1 : -1;
+    } else if (rc != ZOK && rc != ZNONODE) {
+        out = -1;
+    }
+    free(path);
+    return out;
+}
+
 int stores_advance_horizon(zkc *z, const char *root, const char *name, const cursor_pos *h, zs_err *err) {
     char *path = layout_store_path(root, name);
     if (!path) { zs_err_set(err, 500, "internal", "out of memory"); return -1; }

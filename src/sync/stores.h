@@ -36,6 +36,12 @@ int stores_put(zkc *z, const char *root, const char *name, const json_t *body, c
                size_t schema_len, store_cfg *out, bool *created, zs_err *err);
 /* 0, or -1 and err (404, 503). */
 int stores_delete(zkc *z, const char *root, const char *name, zs_err *err);
+/* Whether store `name` is being deleted (its config marked, a DELETE under
+ * way on some gateway, or interrupted): 1 and how many of its *total
+ * record buckets are left (deletion removes them one after another, each
+ * with its records), 0 when it is not (absent, or a live store), -1 on a
+ * ZooKeeper error. Two reads. */
+int stores_deletion_progress(zkc *z, const char *root, const char *name, int *left, int *total);
 /* Moves the store's horizon forward to h (never back). 0, or -1 and err. */
 int stores_advance_horizon(zkc *z, const char *root, const char *name, const cursor_pos *h, zs_err *err);
 /* Names of every store, sorted; free with stores_free_names. */

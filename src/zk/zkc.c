@@ -1,6 +1,7 @@
 #include "zk/zkc.h"
 
 #include "util/clock.h"
+#include "zk/zklog.h"
 
 #include <errno.h>
 #include <glib.h>
@@ -19,6 +20,7 @@ struct zkc {
     char *hosts;
     int session_timeout_ms;
     const zs_log *lg;
+    zklog *zlog;              /* the library's own log lines, into lg */
     const zk_ident *ident;    /* owned by main; NULL or off: no authentication */
     pthread_t manager;        /* replaces expired sessions */
     bool expired, stopping;   /* guarded by mu */
@@ -124,7 +126,8 @@ zkc *zkc_open(const char *hosts, int session_timeout_ms, const zk_ident *ident, 
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&z->cond, &ca);
     pthread_condattr_destroy(&ca);
-    zoo_set_debug_level(lg && lg->level >= ZS_LOG_DEBUG ? ZOO_LOG_LEVEL_INFO : ZOO_LOG_LEVEL_ERROR);
+    if ((z->zlog = zklog_new(lg))) zklog_install(z->zlog);
+    else zoo_set_debug_level(ZOO_LOG_LEVEL_ERROR);
     zhandle_t *zh = zookeeper_init(hosts, session_watcher, session_timeout_ms, NULL, z, 0);
     if (zh) { tune(zh); authenticate(z, zh); }
     if (!zh || pthread_create(&z->manager, NULL, manager_main, z) != 0) {
@@ -132,6 +135,7 @@ zkc *zkc_open(const char *hosts, int session_timeout_ms, const zk_ident *ident, 
         if (zh) zookeeper_close(zh);
         pthread_cond_destroy(&z->cond);
         pthread_mutex_destroy(&z->mu);
+        zklog_free(z->zlog);
         free(z->hosts);
         free(z);
         return NULL;
@@ -149,6 +153,7 @@ void zkc_close(zkc *z) {
     pthread_join(z->manager, NULL);
     zookeeper_close(atomic_load(&z->zh));
     for (int i = 0; i < z->ngraves; i++) zookeeper_close(z->graves[i].zh);
+    zklog_free(z->zlog);
     pthread_cond_destroy(&z->cond);
     pthread_mutex_destroy(&z->mu);
     free(z->hosts);

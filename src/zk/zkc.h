@@ -6,6 +6,8 @@
  * live handle: fetch it for each call, never keep it), and closes the old
  * handle 30 s later.
  *
+ * The library's own log lines go into the gateway's logger (zk/zklog.h).
+ *
  * Threads: the ZooKeeper client runs its own I/O and completion threads.
  * Synchronous calls (zoo_get, zoo_multi, ...) on zkc_zh() are safe from any
  * worker thread; watch callbacks and async completions run on the single

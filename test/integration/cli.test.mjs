@@ -5,17 +5,17 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { before } from 'node:test';
-import { setupEnv, it, startGateway, uniq, REPO, sleep, ZOOSYNCD } from '../lib/harness.mjs';
+import { setupEnv, it, startGateway, uniq, REPO, sleep, ZOOSYNCD, newRoot } from '../lib/harness.mjs';
 import { makeSigner } from '../lib/jwt.mjs';
 
 const CLI = process.env.ZOOSYNC_CLI || path.join(path.dirname(process.env.ZOOSYNCD || path.join(REPO, 'build', 'zoosyncd')), 'zoosync');
 const env = setupEnv();
 let gw, signer, token;
 
-function cli(args, { input, tok = token, timeout = 10000 } = {}) {
+function cli(args, { input, tok = token, timeout = 10000, url, env: extra = {} } = {}) {
   const r = spawnSync(CLI, args, {
     input, encoding: 'utf8', timeout, maxBuffer: 64 << 20,
-    env: { ...process.env, ZOOSYNC_URL: gw.url, ZOOSYNC_TOKEN: tok ?? '' },
+    env: { ...process.env, ZOOSYNC_URL: url ?? gw.url, ZOOSYNC_TOKEN: tok ?? '', ...extra },
   });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
@@ -122,8 +122,8 @@ it('watch prints live changes as they happen', async () => {
 const file = (name, text) => { const f = path.join(env.tmp, name); writeFileSync(f, text); return f; };
 const jsonl = (recs) => recs.map((r) => JSON.stringify(r)).join('\n') + '\n';
 // every live record of a store, key -> {value text, version}, read with the raw feed
-function snapshot(S) {
-  const r = cli(['changes', S, '--all', '--limit', '500']);
+function snapshot(S, url) {
+  const r = cli(['changes', S, '--all', '--limit', '500'], { url });
   assert.equal(r.code, 0, r.err);
   const m = new Map();
   for (const l of r.out.split('\n').filter(Boolean)) {
@@ -397,4 +397,99 @@ it('progress on a terminal: records and rate on stderr, a human summary', (t) =>
   assert.equal(r.status, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /imported 2500\/2500 records .* records\/s/);
   assert.match(r.stdout, /2500 of 2500 records: 2500 written/);
+});
+
+it('backup FILE -> every store dropped -> restore --all: the same stores, configs and values; again: nothing written', { timeout: 180000 }, async () => {
+  // A gateway on a root of its own: the backup holds exactly these stores.
+  const G = await startGateway({ zk: env.zk.connect, root: newRoot(), name: 'backup', args: signer.args });
+  const url = G.url;
+  try {
+    const A = uniq('bka'), B = uniq('bkb'), E = uniq('bke');
+    assert.equal(cli(['store', A, '--conflict', 'lww', '--ttl', '120'], { url }).code, 0);
+    assert.equal(cli(['store', B, '--max-value-bytes', '2048'], { url }).code, 0);
+    assert.equal(cli(['store', E], { url }).code, 0);   // an empty store comes back too
+    const recs = Array.from({ length: 1500 }, (_, i) => ({ key: `k/${i}`, value: { n: i, f: 1.50 } }));
+    assert.equal(cli(['import', A, file('bka.jsonl', jsonl(recs))], { url, timeout: 60000 }).code, 0);
+    assert.equal(cli(['import', B, file('bkb.jsonl', jsonl(recs.slice(0, 10)))], { url }).code, 0);
+    const before = { [A]: snapshot(A, url), [B]: snapshot(B, url) };
+    const f = path.join(env.tmp, 'all.backup');
+    let r = cli(['backup', f], { url, timeout: 60000 });
+    assert.equal(r.code, 0, r.err);
+    const sum = JSON.parse(r.out);
+    assert.deepEqual({ ...sum, seconds: 0, bytes: 0 }, { backup: f, stores: 3, records: 1510, seconds: 0, bytes: 0 });
+    const text = readFileSync(f, 'utf8').split('\n').filter(Boolean);
+    assert.equal(JSON.parse(text[0]).zoosync, 'backup');
+    const headers = text.map((l) => JSON.parse(l)).filter((o) => o.zoosync === 'export');
+    assert.deepEqual(headers.map((h) => h.store), [A, B, E].sort(), 'one section per store, in name order');
+    assert.deepEqual(headers.find((h) => h.store === A).config, { conflict: 'lww', maxValueBytes: 65536, tombstoneTtlSeconds: 120 });
+    assert.ok(!existsSync(`${f}.tmp`));
+    for (const S of [A, B, E]) assert.equal(cli(['drop', S], { url, timeout: 60000 }).code, 0);
+    r = cli(['restore', '--all', f], { url, timeout: 60000 });
+    assert.equal(r.code, 0, r.err);
+    const got = Object.fromEntries(lines(r.out).map((o) => [o.store, o]));
+    assert.deepEqual(Object.keys(got).sort(), [A, B, E].sort());
+    assert.equal(got[A].store_action, 'created');
+    assert.equal(got[A].config, 'set');
+    assert.equal(got[A].written, 1500);
+    assert.equal(got[B].written, 10);
+    assert.equal(got[E].written, 0);
+    for (const S of [A, B]) {
+      const now = snapshot(S, url);
+      assert.equal(now.size, before[S].size);
+      for (const [k, v] of before[S]) assert.equal(now.get(k)?.raw, v.raw, `${S} ${k}: the value as written`);
+    }
+    const dA = JSON.parse(cli(['store', A], { url }).out);
+    assert.deepEqual([dA.conflict, dA.tombstoneTtlSeconds], ['lww', 120]);
+    assert.equal(JSON.parse(cli(['store', B], { url }).out).maxValueBytes, 2048);
+    // Again: idempotent, nothing written, every record already there.
+    r = cli(['restore', '--all', f], { url, timeout: 60000 });
+    assert.equal(r.code, 0, r.err);
+    const again = Object.fromEntries(lines(r.out).map((o) => [o.store, o]));
+    assert.deepEqual([again[A].store_action, again[A].config, again[A].written, again[A].alreadyThere], ['existed', 'unchanged', 0, 1500]);
+    assert.equal(snapshot(A, url).get('k/1').version, before[A].get('k/1').version, 'no record written again');
+    // A changed value and config, an extra record: the value is a conflict
+    // (left as is, exit 3), the config is set back, the extra record kept.
+    assert.equal(cli(['put', B, 'k/3', '"changed"'], { url }).code, 0);
+    assert.equal(cli(['put', B, 'extra', '1'], { url }).code, 0);
+    assert.equal(cli(['store', B, '--max-value-bytes', '999'], { url }).code, 0);
+    assert.equal(cli(['del', A, 'k/7'], { url }).code, 0);
+    r = cli(['restore', '--all', f], { url, timeout: 60000 });
+    assert.equal(r.code, 3, r.err);
+    const third = Object.fromEntries(lines(r.out).map((o) => [o.store, o]));
+    assert.deepEqual([third[B].config, third[B].written, third[B].alreadyThere, third[B].conflicts, third[B].otherRecordsKept],
+      ['updated', 0, 9, 1, 1]);
+    assert.deepEqual(third[B].conflictKeys, ['k/3']);
+    assert.deepEqual([third[A].written, third[A].alreadyThere], [1, 1499], 'the deleted record written again');
+    assert.equal(snapshot(B, url).get('k/3').value, 'changed', 'never overwritten');
+    assert.equal(JSON.parse(cli(['store', B], { url }).out).maxValueBytes, 2048);
+    // Human output on a non-JSON run says it in words; a backup on stdout.
+    const out = cli(['backup', '-'], { url, timeout: 60000 });
+    assert.equal(out.code, 0, out.err);
+    assert.equal(JSON.parse(out.out.split('\n')[0]).stores, 3);
+    assert.match(out.err, /^\{"backup":"-","stores":3,/, 'the summary on stderr when the backup is on stdout');
+    // Not a backup.
+    r = cli(['restore', '--all', file('nb.jsonl', '{"key":"a","value":1}\n')], { url });
+    assert.equal(r.code, 1);
+    assert.match(r.err, /before any export header/);
+  } finally {
+    await G.stop();
+  }
+});
+
+it('drop: progress while the gateway deletes a store (20,000 records), then a summary', { timeout: 180000 }, () => {
+  const S = uniq('drop');
+  assert.equal(cli(['store', S]).code, 0);
+  const recs = Array.from({ length: 20000 }, (_, i) => ({ key: `d${i}`, value: i }));
+  assert.equal(cli(['import', S, file('drop.jsonl', jsonl(recs))], { timeout: 120000 }).code, 0);
+  const r = cli(['drop', S, '--json'], { timeout: 120000, env: { ZOOSYNC_PROGRESS_MS: '200' } });
+  assert.equal(r.code, 0, r.err);
+  const sum = JSON.parse(r.out);
+  assert.deepEqual([sum.store, sum.dropped, sum.records], [S, true, 20000]);
+  const prog = lines(r.err);
+  assert.ok(prog.length >= 2, `progress lines: ${r.err}`);
+  for (const p of prog) assert.deepEqual([p.store, p.deleting, p.buckets], [S, true, 4096], JSON.stringify(p));
+  assert.ok(prog.some((p) => p.bucketsLeft > 0 && p.bucketsLeft < 4096), `a line in the middle of the deletion: ${r.err}`);
+  for (let i = 1; i < prog.length; i++) assert.ok(prog[i].bucketsLeft <= prog[i - 1].bucketsLeft, `progress went back: ${r.err}`);
+  for (let i = 1; i < prog.length; i++) assert.ok(prog[i].done >= prog[i - 1].done);
+  assert.equal(cli(['get', S, 'd1']).code, 1);
 });

@@ -80,7 +80,7 @@ it('the description lists every route the gateway serves', () => {
     'GET /v1/stores', 'GET /v1/stores/{store}', 'PUT /v1/stores/{store}', 'DELETE /v1/stores/{store}',
     'GET /v1/stores/{store}/records/{key}', 'PUT /v1/stores/{store}/records/{key}', 'DELETE /v1/stores/{store}/records/{key}',
     'POST /v1/stores/{store}/push', 'GET /v1/stores/{store}/changes', 'GET /v1/stores/{store}/events',
-    'GET /healthz', 'GET /readyz', 'GET /metrics',
+    'GET /healthz', 'GET /readyz', 'GET /metrics', 'GET /v1/openapi.json',
   ]) assert.ok(ops.includes(want), `docs/openapi.yaml does not describe ${want}`);
 });
 
@@ -90,6 +90,19 @@ it('operations: /healthz, /readyz, /metrics (GET and HEAD), 405 with Allow', asy
     await call('HEAD', p, { token: null, expect: 200 });
     await call('POST', p, { token: null, expect: 405 });
   }
+});
+
+it('GET /v1/openapi.json: this description as JSON, without a token; docs/openapi.json is docs/openapi.yaml', async () => {
+  const r = await call('GET', '/v1/openapi.json', { token: null, expect: 200 });
+  assert.deepEqual(r.json, oa.doc, 'the served description is docs/openapi.yaml');
+  await call('HEAD', '/v1/openapi.json', { token: null, expect: 200 });
+  await call('POST', '/v1/openapi.json', { token: null, expect: 405 });
+  await call('GET', '/v1/openapi.json', { token: 'not.a.token', expect: 200 });   // a bad token does not matter here
+  const check = await new Promise((resolve) => {
+    execFile(process.execPath, [path.join(REPO, 'scripts', 'openapi-json.mjs'), '--check'], { cwd: REPO },
+      (e, stdout, stderr) => resolve({ code: e ? (e.code ?? 1) : 0, out: stdout + stderr }));
+  });
+  assert.equal(check.code, 0, `docs/openapi.json is stale: ${check.out}`);
 });
 
 it('stores: create, update, describe, list, delete and their errors', async () => {
@@ -368,9 +381,27 @@ it('coverage: every operation was checked on a 2xx and an error', () => {
     const s = [...(oa.seen.get(op) || [])];
     if (op.startsWith('HEAD ')) { if (!s.length) missing.push(`${op}: never`); continue; }
     if (!s.some((x) => x < 300)) missing.push(`${op}: no 2xx`);
-    if (!op.includes('/healthz') && !op.includes('/metrics') && !op.includes('/readyz') && !s.some((x) => x >= 400)) missing.push(`${op}: no error`);
+    if (!op.includes('/healthz') && !op.includes('/metrics') && !op.includes('/readyz') && !op.includes('/openapi.json') && !s.some((x) => x >= 400)) missing.push(`${op}: no error`);
   }
   assert.deepEqual(missing, [], `operations not exercised against docs/openapi.yaml:\n${missing.join('\n')}`);
   const lines = oa.operations().map((op) => `${op}: ${[...(oa.seen.get(op) || [])].sort().join(' ')}`);
   console.log(`# statuses checked against docs/openapi.yaml:\n# ${lines.join('\n# ')}`);
+});
+
+it('404 with "deleting" while a store is being deleted (an interrupted deletion: the mark left in ZooKeeper)', { timeout: 90000 }, async () => {
+  const s = uniq('halfgone');
+  await call('PUT', `/v1/stores/${s}`, { expect: 201 });
+  await call('PUT', `/v1/stores/${s}/records/a`, { json: 1, expect: 201 });
+  // What a gateway that died mid-DELETE leaves: the config marked, a bucket gone.
+  let r = await zkCli(env.zk.connect, 'set', `${env.root}/stores/${s}`, '{"conflict":"cas","maxValueBytes":65536,"tombstoneTtlSeconds":604800,"deleting":true}');
+  assert.ok(r.ok, `zkCli set: ${r.stderr}`);
+  r = await zkCli(env.zk.connect, 'delete', `${env.root}/stores/${s}/r/000`);
+  assert.ok(r.ok, `zkCli delete: ${r.stderr}`);
+  const g = await err('GET', `/v1/stores/${s}`, 404, 'store_not_found');
+  assert.deepEqual(g.json.deleting, { bucketsLeft: 4095, buckets: 4096 });
+  await call('DELETE', `/v1/stores/${s}`, { expect: 404 });   // finishes the removal
+  const gone = await err('GET', `/v1/stores/${s}`, 404, 'store_not_found');
+  assert.equal(gone.json.deleting, undefined, 'no "deleting" once it is gone');
+  const never = await err('GET', `/v1/stores/${NOSUCH}`, 404, 'store_not_found');
+  assert.equal(never.json.deleting, undefined);
 });

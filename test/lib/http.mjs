@@ -4,6 +4,25 @@
 import http from 'node:http';
 import assert from 'node:assert/strict';
 
+// ZOOSYNC_OPENAPI_CHECK=1 (`make integration` sets it): every response a
+// gateway gives to request() is checked against docs/openapi.yaml (status
+// listed for the route and method, required headers, Content-Type, body
+// schema: test/lib/openapi.mjs); a mismatch rejects the request's promise
+// with an AssertionError naming the route and the problems. Checked: the
+// answers of a zoosyncd (they carry X-Request-Id) to paths under /v1 and
+// the operational routes; static files are not part of the API.
+const OPENAPI_CHECK = process.env.ZOOSYNC_OPENAPI_CHECK === '1';
+let openapiP = null;
+const openapi = () => (openapiP ??= import('./openapi.mjs').then((m) => m.loadOpenApi()));
+const OPS_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+
+/** Whether request() checks this answer against docs/openapi.yaml. */
+function describedAnswer(path, res) {
+  if (!res.headers['x-request-id']) return false;   // not a gateway (a proxy's, a test server's)
+  const p = String(path).split('?')[0];
+  return p === '/v1' || p.startsWith('/v1/') || OPS_PATHS.has(p);
+}
+
 /**
  * request(base, method, path, { json, body, headers, token, timeout })
  *   json: a value to send as application/json (serialized with JSON.stringify)
@@ -36,7 +55,9 @@ export function request(base, method, path, { json, body, headers = {}, token, t
         const text = Buffer.concat(chunks).toString('utf8');
         let parsed = null;
         if (text.length) { try { parsed = JSON.parse(text); } catch { parsed = null; } }
-        resolve({ status: res.statusCode, headers: res.headers, text, json: parsed });
+        const out = { status: res.statusCode, headers: res.headers, text, json: parsed };
+        if (!OPENAPI_CHECK || !describedAnswer(path, out)) { resolve(out); return; }
+        openapi().then((oa) => { oa.assertResponse(method, path, out); resolve(out); }, reject).catch(reject);
       });
     });
     req.setTimeout(timeout, () => req.destroy(Object.assign(new Error(`timeout after ${timeout} ms: ${method} ${path}`), { code: 'ETIMEDOUT' })));

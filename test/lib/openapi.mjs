@@ -128,15 +128,20 @@ export function loadOpenApi(file = OPENAPI_FILE) {
     let response;
     let where = `${method} ${route.template}`;
     if (!op) {
-      // A method the path does not list: 405 with Allow naming those it lists.
-      response = deref(doc, doc.components.responses.MethodNotAllowed);
-      const listed = METHODS.filter((x) => route.item[x]).map((x) => x.toUpperCase());
-      if (res.status !== 405) problems.push(`${method} is not described for ${route.template}: status ${res.status}, not 405`);
-      const allow = String(res.headers.allow || '').split(',').map((s) => s.trim()).filter(Boolean);
-      if ([...allow].sort().join(',') !== [...listed].sort().join(','))
-        problems.push(`Allow ${JSON.stringify(res.headers.allow)} differs from the described methods ${listed.join(', ')}`);
-      where += ' (not described: 405)';
-      op = { responses: { 405: response } };
+      // A method the path does not list: 405 with Allow naming those it
+      // lists, unless a check that comes before 405 in the documented
+      // order of checks (info: framing, 401, 429) answered first.
+      const before405 = { 400: 'BadRequestFraming', 401: 'Unauthorized', 414: 'UriTooLong', 421: 'MisdirectedRequest', 429: 'TooManyRequests', 431: 'HeadersTooLarge', 501: 'NotImplemented' };
+      const name = res.status === 405 ? 'MethodNotAllowed' : before405[res.status];
+      if (!name) problems.push(`${method} is not described for ${route.template}: status ${res.status}, not 405 (nor a check made before it)`);
+      if (res.status === 405) {
+        const listed = METHODS.filter((x) => route.item[x]).map((x) => x.toUpperCase());
+        const allow = String(res.headers.allow || '').split(',').map((s) => s.trim()).filter(Boolean);
+        if ([...allow].sort().join(',') !== [...listed].sort().join(','))
+          problems.push(`Allow ${JSON.stringify(res.headers.allow)} differs from the described methods ${listed.join(', ')}`);
+      }
+      where += ` (not described: ${res.status === 405 ? '405' : `${res.status}, before 405`})`;
+      op = { responses: { [res.status]: doc.components.responses[name || 'MethodNotAllowed'] } };
     }
     const st = String(res.status);
     response = op.responses[st] ?? op.responses[`${st[0]}XX`] ?? op.responses.default;
