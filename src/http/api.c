@@ -773,8 +773,9 @@ out:
     auth_principal_free(who);
 }
 
-/* Runs before the body is read (see api.h): 401, then 403 for a known route
- * and method. Everything else waits for dispatch, which checks again. */
+/* Runs before the body is read (see api.h), on an HTTP thread, several at
+ * once: 401, then 403 for a known route and method. Everything else waits
+ * for dispatch, which checks again. */
 bool api_check_early(void *app, const http_req *req, http_resp *resp) {
     api *a = app;
     const char *path = http_req_path(req);
@@ -800,8 +801,9 @@ static bool ops_path(const char *path) {
 }
 
 /* /healthz, /readyz and /metrics read only memory (atomics and short
- * locks, never a ZooKeeper call), so api_handle may run them on the
- * event-loop thread. */
+ * locks, never a ZooKeeper call), so api_handle may run them on an HTTP
+ * thread (libmicrohttpd's; several at once, beside the workers: api_handle
+ * keeps nothing per thread). */
 bool api_handle_inline(void *app, const http_req *req, http_resp *resp) {
     if (!ops_path(http_req_path(req))) return false;
     api_handle(app, req, resp);

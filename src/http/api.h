@@ -1,6 +1,6 @@
 /* api: the /v1 routes, /healthz, /readyz and /metrics on top of the sync
- * modules. One handler, run on worker threads (the operational routes also
- * on the event-loop thread, see api_handle_inline); it applies PROTOCOL.md's
+ * modules. One handler, run on worker threads (the operational routes on
+ * libmicrohttpd's HTTP threads, see api_handle_inline); it applies PROTOCOL.md's
  * order of checks: 401 authentication, 405 method, 403 scope, 400 path and
  * query, 404 store or record, 415 media type, then the body. */
 #ifndef ZS_HTTP_API_H
@@ -51,11 +51,14 @@ void api_set_gc(api *a, gc *g);
 /* The httpd_handler: app is the api. */
 void api_handle(void *app, const http_req *req, http_resp *resp);
 /* The httpd_inline hook: answers /healthz, /readyz and /metrics on the
- * event-loop thread (they read only memory: atomics and short locks), so
- * they never queue behind ZooKeeper-bound requests. False for other paths. */
+ * connection's HTTP thread (they read only memory: atomics and short
+ * locks), so they never queue behind ZooKeeper-bound requests. Thread-safe:
+ * several HTTP threads and the workers run it at once. False for other
+ * paths. */
 bool api_handle_inline(void *app, const http_req *req, http_resp *resp);
 /* The httpd early hook: "may this method on this path be asked with these
- * headers?", run once the headers are complete, before the body is read.
+ * headers?", run once the headers are complete, before the body is read, on
+ * the connection's HTTP thread (several at once; thread-safe).
  * Answers 401 (no or bad token) or 403 (the scope of a known route and
  * method is missing) and returns true; false lets the request go on. */
 bool api_check_early(void *app, const http_req *req, http_resp *resp);
