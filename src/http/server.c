@@ -1103,7 +1103,9 @@ void httpd_stop(httpd *s, int grace_ms) {
     /* Finish the requests already handed to workers; their responses are
      * sent by the HTTP threads, which keep running meanwhile. (With a pool,
      * MHD_quiesce_daemon takes the listening socket out of every HTTP
-     * thread's epoll set.) */
+     * thread's epoll set. In 0.9.75 it aborts if a thread takes it out at
+     * the same instant because it reached its share of the connection cap:
+     * a race of two epoll_ctl calls, at shutdown, at the cap only.) */
     g_mutex_lock(&s->stop_mu);
     s->stopping = true;
     GList *open = g_hash_table_get_keys(s->streams);
