@@ -233,7 +233,8 @@ static int parse_args(int argc, char **argv, options *o) {
         {"max-body-inflight", required_argument, NULL, O_EDGE}, {"header-timeout", required_argument, NULL, O_EDGE},
         {"body-timeout", required_argument, NULL, O_EDGE}, {"max-conns-per-ip", required_argument, NULL, O_EDGE},
         {"fd-reserve", required_argument, NULL, O_EDGE}, {"max-streams-per-sub", required_argument, NULL, O_EDGE},
-        {"max-streams-per-ip", required_argument, NULL, O_EDGE}, {NULL, 0, NULL, 0}};
+        {"max-streams-per-ip", required_argument, NULL, O_EDGE}, {"http-threads", required_argument, NULL, O_EDGE},
+        {NULL, 0, NULL, 0}};
     /* --config FILE: its settings go first, so flags on the command line
      * override them (repeatable ones add up). */
     const char *cfg_file = NULL;

@@ -98,7 +98,7 @@ struct api {
 };
 
 /* The handler's context: the request and what the checks before the
- * handler established. Lives on the worker's (or the event loop's) stack
+ * handler established. Lives on the worker's (or the HTTP thread's) stack
  * for one request. */
 struct route_ctx {
     api *a;
@@ -647,7 +647,7 @@ static void h_events(route_ctx *c) {
                  resp);
 }
 
-/* ---- operations: memory only (atomics and short locks), on the event loop ---------- */
+/* ---- operations: memory only (atomics and short locks), on the HTTP threads -------- */
 
 static void h_healthz(route_ctx *c) { http_resp_json(c->resp, 200, strdup("{\"status\":\"ok\"}"), 15); }
 
@@ -967,7 +967,8 @@ void api_handle(void *app, const http_req *req, http_resp *resp) {
 }
 
 /* The probes' routes read only memory (atomics and short locks, never a
- * ZooKeeper call), so they run on the event-loop thread. */
+ * ZooKeeper call), so they run on the connection's HTTP thread (several at
+ * once, beside the workers: nothing here is kept per thread). */
 bool api_handle_inline(void *app, const http_req *req, http_resp *resp) {
     route_match m;
     route_find(routes, NROUTES, http_req_method(req), http_req_path(req), &m);

@@ -2,7 +2,7 @@
  * modules, as one route table (api_routes; the types are http/route's):
  * method, path, the access it needs, the checks before its handler, the
  * handler. One entry point, run on worker threads (the probes' routes on
- * the event-loop thread, see api_handle_inline); it applies PROTOCOL.md's
+ * libmicrohttpd's HTTP threads, see api_handle_inline); it applies PROTOCOL.md's
  * order of checks: 401 authentication, 405 method, 403 scope, 400 path and
  * query, 404 store or record, 415 media type, then the body.
  *
@@ -63,12 +63,14 @@ const route_def *api_routes(size_t *n);
 /* The httpd_handler: app is the api. */
 void api_handle(void *app, const http_req *req, http_resp *resp);
 /* The httpd_inline hook: answers the ROUTE_PROBE routes (/healthz, /readyz,
- * /metrics) on the event-loop thread (they read only memory: atomics and
- * short locks), so they never queue behind ZooKeeper-bound requests. False
+ * /metrics) on the connection's HTTP thread (they read only memory: atomics
+ * and short locks), so they never queue behind ZooKeeper-bound requests.
+ * Thread-safe: several HTTP threads and the workers run it at once. False
  * for other paths. */
 bool api_handle_inline(void *app, const http_req *req, http_resp *resp);
 /* The httpd early hook: "may this method on this path be asked with these
- * headers?", run once the headers are complete, before the body is read.
+ * headers?", run once the headers are complete, before the body is read, on
+ * the connection's HTTP thread (several at once; thread-safe).
  * Answers 401 (no or bad token) or 403 (the access the table gives the
  * route of this method and path is missing, or a record key outside the
  * token's prefixes) and returns true; false lets the request go on. */

@@ -8,7 +8,10 @@
  * mirror's watermark advances, the streams of that store are woken; when
  * nothing is sent for keepalive_ms, a ": keepalive" comment is. An idle
  * stream is a suspended libmicrohttpd connection: no thread, no timer of its
- * own (one ticker thread serves all streams).
+ * own (one ticker thread serves all streams). A stream's own state (cursor,
+ * frame) is touched only by its connection's HTTP thread (attach, read and
+ * done all run there); streams on different HTTP threads read at once, and
+ * what they share (the registry, the caps) is under events.mu.
  *
  * Locks: events.mu (the registry) is taken before a stream's wake lock, never
  * after; a stream's read takes only the mirror's lock. */

@@ -41,9 +41,10 @@
 enum { CI_HEADERS, CI_BODY, CI_BUSY };
 
 /* One TCP connection (libmicrohttpd's socket context). Created and
- * destroyed on the event-loop thread; its phase and deadline change there,
- * under httpd.conn_mu, which the guard thread holds while it shuts a socket
- * down: the descriptor is closed only after the connection left the list. */
+ * destroyed on the connection's HTTP thread; its phase and deadline change
+ * there, under httpd.conn_mu, which the guard thread (and another HTTP
+ * thread making room, evict_one) holds while it shuts a socket down: the
+ * descriptor is closed only after the connection left the list. */
 typedef struct conn_info {
     GList link;          /* in httpd.conns; data = this */
     int fd;
@@ -52,7 +53,7 @@ typedef struct conn_info {
     bool shut;           /* shut down by a deadline or to make room */
     bool linger;         /* answered before its body was read */
     httpd *srv;
-    tls_creds *tls;      /* the pair its handshake was given (a reference); event-loop thread */
+    tls_creds *tls;      /* the pair its handshake was given (a reference); its HTTP thread only */
 } conn_info;
 
 typedef struct lingerer { int fd; int64_t until_ms; } lingerer;
@@ -704,8 +705,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 
 /* ---- connections: deadlines, room, lingering close ------------------------------ */
 
-/* Called with conn_mu held, on the event-loop thread: closes the oldest
- * connection still waiting for its headers. */
+/* Called with conn_mu held, on the new connection's HTTP thread: closes the
+ * oldest connection still waiting for its headers, whichever HTTP thread
+ * serves it (its thread sees the socket fail, and takes conn_mu before the
+ * descriptor is closed). */
 static void evict_one(httpd *s) {
     for (GList *l = s->conns.head; l; l = l->next) {
         conn_info *ci = l->data;
@@ -885,6 +888,9 @@ int httpd_limits_parse(httpd_limits *l, const char *flag, const char *value) {
     } else if (strcmp(flag, "max-streams-per-ip") == 0) {
         if (parse_num(flag, value, 0, 10000000, &x) < 0) return -1;
         l->streams_per_ip = (size_t)x;
+    } else if (strcmp(flag, "http-threads") == 0) {
+        if (parse_num(flag, value, 1, 64, &x) < 0) return -1;
+        l->http_threads = (unsigned)x;
     } else {
         fprintf(stderr, "zoosyncd: --%s: not an HTTP limit\n", flag);
         return -1;
@@ -899,7 +905,9 @@ void httpd_limits_usage(FILE *f) {
                "  --max-conns-per-ip N      connections per client address (default 1024; 0 = no limit)\n"
                "  --fd-reserve N            descriptors kept from HTTP connections for ZooKeeper (default 64)\n"
                "  --max-streams-per-sub N   event streams per token subject (default 256; 0 = no limit)\n"
-               "  --max-streams-per-ip N    event streams per client address (default 512; 0 = no limit)\n");
+               "  --max-streams-per-ip N    event streams per client address (default 512; 0 = no limit)\n"
+               "  --http-threads N          libmicrohttpd threads accepting and serving connections (default 4, 1 to 64);\n"
+               "                            each keeps its own share of the connections and idle event streams\n");
 }
 
 /* Keep the URL and query values percent-encoded: the handler decodes. */
@@ -939,7 +947,8 @@ static httpd *start_failed(httpd *s) {
  * session's pointer to its connection when it creates the session, before
  * notifying MHD_CONNECTION_NOTIFY_STARTED; not documented, but kept in later
  * versions, and tls.test.mjs fails if it changes): the pair current when the handshake began,
- * held by the connection until it closes. Event-loop thread. */
+ * held by the connection until it closes. On the connection's HTTP thread,
+ * the only one that touches ci->tls; s->tls is shared (tls_mu). */
 static int on_tls_cert(gnutls_session_t session, const gnutls_datum_t *req_ca_dn, int nreqs,
                        const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length, gnutls_pcert_st **chain,
                        unsigned int *n, gnutls_privkey_t *key) {
@@ -999,6 +1008,11 @@ httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs
     s->conn_cap = nofile > used + 2 * OPS_RESERVE ? nofile - used : 2 * OPS_RESERVE;
     if (s->conn_cap > 65000) s->conn_cap = 65000;
     s->evict_at = s->conn_cap - OPS_RESERVE;
+    /* libmicrohttpd splits the connection cap evenly between its threads:
+     * keep at least 16 for each. */
+    unsigned threads = s->lim.http_threads ? s->lim.http_threads : 1;
+    if (threads > s->conn_cap / 16) threads = s->conn_cap / 16 ? (unsigned)(s->conn_cap / 16) : 1;
+    s->lim.http_threads = threads;
     g_mutex_init(&s->conn_mu);
     g_mutex_init(&s->linger_mu);
     g_mutex_init(&s->tls_mu);
@@ -1006,6 +1020,7 @@ httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs
     s->stream_ep = epoll_create1(EPOLL_CLOEXEC);
     s->linger_new = g_array_new(FALSE, FALSE, sizeof(lingerer));
     snprintf(s->listen_host, sizeof s->listen_host, "%s", cfg->listen_host);
+    s->port = cfg->listen_port; /* before the HTTP threads start (the Host check reads it); 0: set below */
     g_mutex_init(&s->stop_mu);
     s->streams = g_hash_table_new(g_direct_hash, g_direct_equal);
     GError *gerr = NULL;
@@ -1048,8 +1063,14 @@ httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs
                                               (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"};
         tls_opts[2] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     }
+    /* Several HTTP threads (worker daemons, each with its own epoll set and
+     * its own list of suspended connections); 1 is libmicrohttpd's single
+     * internal thread. */
+    struct MHD_OptionItem pool_opts[2] = {{MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL}};
+    if (threads > 1) pool_opts[0] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)threads, NULL};
     s->d = MHD_start_daemon(flags, cfg->listen_port, NULL, NULL, on_request, s,
                             MHD_OPTION_ARRAY, tls_opts,
+                            MHD_OPTION_ARRAY, pool_opts,
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                             MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
@@ -1071,7 +1092,7 @@ httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : cfg->listen_port;
     s->guard = g_thread_new("zs-http-guard", guard_main, s);
-    LOG_DEBUG(lg, "http: at most %zu connections (%u per address), %zu lingering", s->conn_cap,
+    LOG_DEBUG(lg, "http: %u threads, at most %zu connections (%u per address), %zu lingering", threads, s->conn_cap,
               s->lim.conns_per_ip, s->linger_max);
     return s;
 }
@@ -1082,7 +1103,11 @@ void httpd_stop(httpd *s, int grace_ms) {
     if (!s) return;
     MHD_socket lsock = MHD_quiesce_daemon(s->d);
     /* Finish the requests already handed to workers; their responses are
-     * sent by the event loop, which keeps running meanwhile. */
+     * sent by the HTTP threads, which keep running meanwhile. (With a pool,
+     * MHD_quiesce_daemon takes the listening socket out of every HTTP
+     * thread's epoll set. In 0.9.75 it aborts if a thread takes it out at
+     * the same instant because it reached its share of the connection cap:
+     * a race of two epoll_ctl calls, at shutdown, at the cap only.) */
     g_mutex_lock(&s->stop_mu);
     s->stopping = true;
     GList *open = g_hash_table_get_keys(s->streams);

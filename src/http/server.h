@@ -1,12 +1,21 @@
 /* server: the HTTP front (libmicrohttpd) and the worker pool.
  *
- * libmicrohttpd runs one internal thread on epoll. It reads a request (the
- * body up to max_body bytes; a larger declared or received body is answered
- * 413 body_too_large at once), then suspends the connection and hands the
- * request to a worker thread, which runs the handler with blocking
- * ZooKeeper calls and resumes the connection with the response. So no
- * request ever blocks the event loop, and an idle connection costs no
- * thread. CORS (allowed origins, preflight) is handled here.
+ * libmicrohttpd runs limits.http_threads threads (a thread pool, each
+ * thread a worker daemon with its own epoll set; one thread when 1). A
+ * connection stays on the thread that accepted it, so every callback for one
+ * connection (request, completion, stream, TLS certificate) runs on that
+ * connection's thread, while callbacks for different connections run on
+ * several threads at once: everything they share is behind a lock or atomic.
+ * Each thread keeps its own list of suspended connections, which
+ * libmicrohttpd 0.9.75 walks whole on every resume: with N threads a resume
+ * walks about 1/N of the idle event streams (docs/PERFORMANCE.md, B9).
+ * An HTTP thread reads a request (the body up to max_body bytes; a larger
+ * declared or received body is answered 413 body_too_large at once), then
+ * suspends the connection and hands the request to a worker thread, which
+ * runs the handler with blocking ZooKeeper calls and resumes the connection
+ * with the response. So no request ever blocks an HTTP thread, and an idle
+ * connection costs no thread. CORS (allowed origins, preflight) is handled
+ * here.
  *
  * Before a body byte is read, each request is checked, and refused with the
  * connection closed: more than 100 headers (431) or query parameters (414),
@@ -28,10 +37,13 @@
  * of the accept (or of the end of the previous response on a kept-alive
  * connection), the body within limits.body_timeout_s of the headers; past a
  * deadline the connection is closed. At most limits.conns_per_ip
- * connections per client address; at most the open-file limit minus
- * limits.fd_reserve connections in all, and when a new connection comes
+ * connections per client address (counted across the HTTP threads); at most
+ * the open-file limit minus limits.fd_reserve connections in all (split
+ * evenly between the HTTP threads: a thread at its share stops accepting and
+ * the others take the new connections), and when a new connection comes
  * within 16 of that cap, the oldest connection still waiting for its
- * headers is closed to make room (so probes of /healthz get in).
+ * headers, on any thread, is closed to make room (so probes of /healthz get
+ * in).
  *
  * The URL is kept percent-encoded (the handler decodes path segments and
  * query values itself), so an encoded '/' in a record key stays a key byte. */
@@ -53,8 +65,10 @@ typedef struct http_req http_req;
 
 typedef struct http_stream http_stream;
 
-/* A streamed response body (Server-Sent Events). Every callback runs on the
- * event-loop thread. */
+/* A streamed response body (Server-Sent Events). Every callback of one
+ * stream runs on its connection's HTTP thread (one thread for the whole life
+ * of the stream); different streams' callbacks run on several HTTP threads
+ * at once. */
 typedef struct http_stream_ops {
     /* The stream exists; keep s to wake it. Called once, before any read. */
     void (*attach)(void *cls, http_stream *s);
@@ -80,13 +94,15 @@ typedef struct http_resp {
 
 /* Runs on a worker thread; fills resp. */
 typedef void (*httpd_handler)(void *app, const http_req *req, http_resp *resp);
-/* Runs on the event-loop thread once the request is complete, before it is
- * handed to a worker: returns true when it answered (filled resp). It must
- * never block (no ZooKeeper call, only short locks). */
+/* Runs on the connection's HTTP thread once the request is complete, before
+ * it is handed to a worker: returns true when it answered (filled resp). It
+ * must never block (no ZooKeeper call, only short locks), and it runs on
+ * several HTTP threads (and beside the workers) at once. */
 typedef bool (*httpd_inline)(void *app, const http_req *req, http_resp *resp);
 
-/* The edge limits (issue 16); flags of zoosyncd, parsed here so that
- * main.c only forwards them. 0 means "no limit" where it says so. */
+/* The edge limits (issue 16) and the number of HTTP threads; flags of
+ * zoosyncd, parsed here so that main.c only forwards them. 0 means "no
+ * limit" where it says so. */
 typedef struct httpd_limits {
     size_t body_inflight;        /* --max-body-inflight: body bytes held at once, all requests */
     unsigned header_timeout_s;   /* --header-timeout */
@@ -95,9 +111,10 @@ typedef struct httpd_limits {
     unsigned fd_reserve;         /* --fd-reserve: descriptors kept from HTTP connections */
     size_t streams_per_sub;      /* --max-streams-per-sub (0: none); for events.c */
     size_t streams_per_ip;       /* --max-streams-per-ip (0: none); for events.c */
+    unsigned http_threads;       /* --http-threads: libmicrohttpd's threads (1: no pool) */
 } httpd_limits;
 
-#define HTTPD_LIMITS_DEFAULT {128u * 1024 * 1024, 10, 60, 1024, 64, 256, 512}
+#define HTTPD_LIMITS_DEFAULT {128u * 1024 * 1024, 10, 60, 1024, 64, 256, 512, 4}
 
 /* Parses one of the flags above (name without "--"): returns 0, or -1
  * after printing why to stderr. */
@@ -113,7 +130,8 @@ typedef struct httpd_config {
     httpd_inline inline_handler;     /* may be NULL: everything goes to workers */
     bool loopback_hosts_only;        /* authentication off: serve only a loopback
                                         Host with the listening port (else 421) */
-    httpd_inline early_handler;      /* may be NULL: runs on the event-loop thread
+    httpd_inline early_handler;      /* may be NULL: runs on the connection's HTTP
+                                        thread (several at once, see httpd_inline)
                                         once the headers are complete, for a request
                                         with a body, before a byte of it is read;
                                         true when it answered (401, 403) */
