@@ -1,4 +1,5 @@
 #include "cache/mirror.h"
+#include "cache/watermark.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -59,11 +60,6 @@ typedef struct rec {
     bool rejected;   /* data is not valid JSON */
 } rec;
 
-typedef struct checkpoint {
-    uint64_t need; /* operations queued when the reply was handled */
-    uint64_t zxid; /* the reply header's zxid */
-} checkpoint;
-
 /* One read, queued then sent in a multiRead. */
 enum { OP_DATA, OP_LIST, OP_BSTAT, OP_CONFIG };
 typedef struct op {
@@ -72,7 +68,7 @@ typedef struct op {
     uint64_t gen;
     uint8_t kind;
     bool load;       /* part of m's load: counted in m->load_pending */
-    uint64_t seq;    /* its number in queue order (see checkpoints) */
+    uint64_t seq;    /* its number in queue order (see cache/watermark.h) */
     uint16_t bucket;
     char *qkey;      /* key in m->queued while unsent (NULL for load ops) */
     char name[];     /* record name, OP_DATA */
@@ -134,10 +130,7 @@ struct mirror_set {
     opq q;                   /* queued, not sent */
     opq lost;                /* sent on a connection that went: re-queued at the disconnect */
     unsigned inflight;
-    uint64_t enq, done;      /* operations queued / answered (FIFO) */
-    GArray *cps;             /* checkpoints, resolved from cp_head on */
-    guint cp_head;
-    uint64_t wmark;          /* the watermark W */
+    wm wm;                   /* reads queued / answered, the checkpoints, the watermark W */
     bool connected, watch_added, recovering, ever_connected;
     uint64_t rgen;           /* bumped at every disconnect */
     /* coalesced sync */
@@ -396,7 +389,7 @@ static void enqueue(mirror *m, int kind, unsigned bucket, const char *name, bool
     if (qkey) g_hash_table_insert(m->queued, qkey, o);
     if (load) m->load_pending++;
     opq_push(&s->q, o);
-    o->seq = ++s->enq;
+    o->seq = wm_enqueue(&s->wm);
 }
 
 static void batch_done(void *ctx, int rc, int64_t zxid, jute_in *body);
@@ -481,25 +474,10 @@ static GPtrArray *take_changed(mirror *m, uint64_t w) {
     return out;
 }
 
-/* Resolves the checkpoints whose reads are all answered. Caller holds mu. */
-static void resolve(mirror_set *s, notify_list *nl) {
-    uint64_t w0 = s->wmark;
-    assert(s->done <= s->enq); /* an answered read was queued */
-    while (s->cp_head < s->cps->len) {
-        checkpoint *c = &g_array_index(s->cps, checkpoint, s->cp_head);
-        if (c->need > s->done) break;
-        if (c->zxid > s->wmark) s->wmark = c->zxid;
-        s->cp_head++;
-    }
-    if (s->cp_head == s->cps->len) {
-        g_array_set_size(s->cps, 0);
-        s->cp_head = 0;
-    } else if (s->cp_head > 1024 && s->cp_head * 2 > s->cps->len) {
-        g_array_remove_range(s->cps, 0, s->cp_head);
-        s->cp_head = 0;
-    }
-    assert(s->wmark >= w0); /* W never goes back */
-    if (s->wmark == w0) return;
+/* W moved: wakes the waiters and lists the mirrors whose streams are to be
+ * told. Caller holds mu. */
+static void advanced(mirror_set *s, notify_list *nl) {
+    uint64_t w = wm_value(&s->wm);
     pthread_cond_broadcast(&s->cond);
     GHashTableIter it;
     gpointer k, v;
@@ -507,13 +485,13 @@ static void resolve(mirror_set *s, notify_list *nl) {
     while (g_hash_table_iter_next(&it, &k, &v)) {
         mirror *m = v;
         if (!m->loaded || m->newest <= m->notified) continue;
-        m->notified = s->wmark;
+        m->notified = w;
         if (!nl->v) {
             nl->v = g_ptr_array_new();
             nl->keys = g_ptr_array_new();
         }
         g_ptr_array_add(nl->v, m);
-        g_ptr_array_add(nl->keys, take_changed(m, s->wmark));
+        g_ptr_array_add(nl->keys, take_changed(m, w));
     }
 }
 
@@ -521,37 +499,7 @@ static void resolve(mirror_set *s, notify_list *nl) {
  * results applied, their reads queued). Caller holds mu. */
 static void checkpoint_at(mirror_set *s, uint64_t z, notify_list *nl) {
     if (s->recovering) return; /* the gap is not read yet: W stays */
-    checkpoint c = {s->enq, z};
-    /* Needs grow along the queue: a checkpoint whose need is not above an
-     * older one's only moves W further; fold the tail (keeps it short). */
-    while (s->cps->len > s->cp_head) {
-        checkpoint *b = &g_array_index(s->cps, checkpoint, s->cps->len - 1);
-        if (b->need < c.need) break;
-        if (b->zxid > c.zxid) c.zxid = b->zxid;
-        g_array_set_size(s->cps, s->cps->len - 1);
-    }
-    /* the queue of checkpoints: needs strictly increasing */
-    assert(s->cps->len == s->cp_head || g_array_index(s->cps, checkpoint, s->cps->len - 1).need < c.need);
-    g_array_append_val(s->cps, c);
-    resolve(s, nl);
-}
-
-/* Applying operation seq queued more reads. Every checkpoint that waits for
- * seq (need >= seq) waits for what it caused too, transitively: raise them
- * to everything queued now. Needs grow along the queue, so they are its
- * tail; fold them into one. Caller holds mu. */
-static void raise_for(mirror_set *s, uint64_t seq) {
-    assert(seq <= s->enq);
-    checkpoint c = {s->enq, 0};
-    bool any = false;
-    while (s->cps->len > s->cp_head) {
-        checkpoint *b = &g_array_index(s->cps, checkpoint, s->cps->len - 1);
-        if (b->need < seq) break;
-        if (b->zxid > c.zxid) c.zxid = b->zxid;
-        g_array_set_size(s->cps, s->cps->len - 1);
-        any = true;
-    }
-    if (any) g_array_append_val(s->cps, c);
+    if (wm_checkpoint(&s->wm, z)) advanced(s, nl);
 }
 
 static void unlock_and_notify(mirror_set *s, notify_list *nl) {
@@ -754,7 +702,7 @@ static int apply_result(mirror_set *s, op *o, jute_in *in, int64_t zxid) {
     if (in->bad) return -1;
     mirror *m = o->m;
     bool current = o->gen == m->gen;
-    uint64_t queued_before = s->enq;
+    uint64_t queued_before = wm_queued(&s->wm);
     if (current) {
         switch (o->kind) {
         case OP_DATA: apply_data(m, o, err, data, &st); break;
@@ -766,7 +714,7 @@ static int apply_result(mirror_set *s, op *o, jute_in *in, int64_t zxid) {
         int32_t n = jute_get_int(in);
         for (int32_t i = 0; i < n && !in->bad; i++) (void)jute_get_buffer(in);
     }
-    if (s->enq > queued_before) raise_for(s, o->seq);
+    if (wm_queued(&s->wm) > queued_before) wm_caused(&s->wm, o->seq);
     current = o->gen == m->gen; /* applying it may have started a reload */
     if (current && o->load && --m->load_pending == 0 && !m->loaded) {
         m->loaded = true;
@@ -801,7 +749,7 @@ static void batch_done(void *ctx, int rc, int64_t zxid, jute_in *body) {
         opq_append(&s->lost, &again); /* batches fail in order; re-queued at the disconnect */
         s->recovering = true; /* no checkpoint until the gap check */
     }
-    s->done += b->n;
+    wm_answered(&s->wm, b->n);
     for (size_t j = 0; j < b->n; j++) op_free(b->ops[j]);
     free(b);
     flush(s);
@@ -873,13 +821,10 @@ static void on_state(void *ctx, int state, bool fresh) {
         s->connected = false;
         s->recovering = true;
         s->rgen++;
-        g_array_set_size(s->cps, 0);
-        s->cp_head = 0;
         opq_prepend(&s->q, &s->lost);
         assert(s->inflight == 0);
-        s->done = 0;
-        s->enq = 0;
-        for (op *o = s->q.head; o; o = o->next) o->seq = ++s->enq; /* queue order again */
+        wm_reset(&s->wm);
+        for (op *o = s->q.head; o; o = o->next) o->seq = wm_enqueue(&s->wm); /* queue order again */
         pthread_cond_broadcast(&s->cond);
         pthread_mutex_unlock(&s->mu);
         return;
@@ -1019,7 +964,7 @@ static int recover_once(mirror_set *s, uint64_t rgen) {
     sbuf body = SBUF_INIT;
     sync_path_body(&body);
     pthread_mutex_lock(&s->mu);
-    uint64_t rel = s->wmark;
+    uint64_t rel = wm_value(&s->wm);
     /* A sync on the main session first: its reply comes after SetWatches2's,
      * so the persistent watch is registered when it arrives, and its zxid
      * says whether anything at all was written since W. */
@@ -1174,7 +1119,7 @@ mirror_set *mirror_set_new(const char *hosts, int session_timeout_ms, const char
     pthread_cond_init(&s->cond, &ca);
     pthread_condattr_destroy(&ca);
     s->stores = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, mirror_free);
-    s->cps = g_array_new(FALSE, FALSE, sizeof(checkpoint));
+    wm_init(&s->wm);
     s->recovering = true; /* until the first connection */
     if (pthread_create(&s->rthr, NULL, recovery_main, s) == 0) s->rthr_started = true;
     zkw_callbacks cb = {on_state, on_event, s};
@@ -1216,7 +1161,7 @@ void mirror_set_free(mirror_set *s) {
     while ((o = opq_pop(&s->q))) op_free(o);
     while ((o = opq_pop(&s->lost))) op_free(o);
     g_hash_table_destroy(s->stores);
-    g_array_free(s->cps, TRUE);
+    wm_destroy(&s->wm);
     pthread_cond_destroy(&s->cond);
     pthread_mutex_destroy(&s->mu);
     free(s->stores_path);
@@ -1296,7 +1241,7 @@ int mirror_catch_up(mirror *m, int timeout_ms) {
         if (pthread_cond_timedwait(&s->cond, &s->mu, &dl) == ETIMEDOUT) rc = -1;
     if (rc == 0 && s->sync_failed_seq >= target) rc = -1;
     uint64_t need = s->sync_z;
-    while (rc == 0 && (s->wmark < need || s->recovering || !m->loaded))
+    while (rc == 0 && (wm_value(&s->wm) < need || s->recovering || !m->loaded))
         if (pthread_cond_timedwait(&s->cond, &s->mu, &dl) == ETIMEDOUT) rc = -1;
     pthread_mutex_unlock(&s->mu);
     return rc;
@@ -1304,7 +1249,7 @@ int mirror_catch_up(mirror *m, int timeout_ms) {
 
 uint64_t mirror_watermark(mirror *m) {
     pthread_mutex_lock(&m->set->mu);
-    uint64_t w = m->set->wmark;
+    uint64_t w = wm_value(&m->set->wm);
     pthread_mutex_unlock(&m->set->mu);
     return w;
 }
@@ -1377,7 +1322,7 @@ bool mirror_set_ready(mirror_set *s, sbuf *why) {
     } else if (s->recovering) {
         ok = false;
         sbuf_printf(why, "checking what changed in ZooKeeper since zxid 0x%llx (after a reconnect)",
-                    (unsigned long long)s->wmark);
+                    (unsigned long long)wm_value(&s->wm));
     } else {
         GHashTableIter it;
         gpointer k, v;
@@ -1468,7 +1413,7 @@ static bool walk_emit(page_walk *pw, const rec *r) {
 void mirror_changes(mirror *m, const cursor_pos *since, const mirror_filter *filter, int limit, size_t max_bytes, sbuf *out,
                     mirror_page *page) {
     pthread_mutex_lock(&m->set->mu);
-    uint64_t w = m->set->wmark;
+    uint64_t w = wm_value(&m->set->wm);
     page->count = 0;
     page->more = false;
     page->loaded = m->loaded;
@@ -1641,7 +1586,7 @@ GArray *mirror_list_collectable(mirror *m, int64_t older_than_ms) {
             while (g_hash_table_iter_next(&it, &k, &v)) {
                 rec *r = v;
                 if (r->value || r->rejected || !r->in_tree || r->mtime >= older_than_ms) continue;
-                if (r->zxid > m->set->wmark) continue; /* not vouched for yet */
+                if (r->zxid > wm_value(&m->set->wm)) continue; /* not vouched for yet */
                 mirror_collectable c = {r->pos, b, r->zver, r->gone, {0}};
                 snprintf(c.name, sizeof c.name, "%s", r->name);
                 g_array_append_val(out, c);
@@ -1681,6 +1626,6 @@ void mirror_set_stats(mirror_set *s, mirror_stats *out) {
     out->last_recovery_ms = s->last_recovery_ms;
     out->connected = s->connected;
     out->recovering = s->recovering;
-    out->watermark = s->wmark;
+    out->watermark = wm_value(&s->wm);
     pthread_mutex_unlock(&s->mu);
 }

@@ -1,4 +1,5 @@
 #include "sync/push.h"
+#include "sync/push_eval.h"
 #include "schema/schema.h"
 
 #include <assert.h>
@@ -27,10 +28,6 @@
  * in "aborted" and [id,"quota_exceeded"], in "rejected". */
 #define MEMO_BYTES 64
 
-enum { ST_PENDING, ST_APPLIED, ST_CONFLICT, ST_DUPLICATE, ST_REJECTED };
-
-/* Why a mutation was rejected (PROTOCOL.md "rejected"): it never applies. */
-typedef enum { REJ_NONE, REJ_FORBIDDEN, REJ_INVALID_VALUE, REJ_QUOTA, REJ_TX_ABORTED, REJ_KINDS } rej_reason;
 static const char *const REJ_NAMES[REJ_KINDS] = {"", "forbidden", "invalid_value", "quota_exceeded", "tx_aborted"};
 
 /* What the client node remembers of an id at or below its last, so a
@@ -42,69 +39,6 @@ typedef struct memo {
     uint8_t kind;   /* memo_kind */
     uint8_t reason; /* rej_reason, MEMO_REJECTED only */
 } memo;
-
-typedef struct mut {
-    json_int_t id;
-    char *key;       /* decoded (owned); may hold any byte but NUL (validated) */
-    size_t klen;
-    bool put;
-    char *value;     /* compact JSON (owned), puts only */
-    size_t vlen;
-    bool has_base;
-    json_int_t base;
-    char *tx;        /* owned; NULL outside groups */
-    char *path;      /* record znode (owned) */
-    uint64_t khash;
-    rej_reason refused; /* the store's rules refuse it whatever the state (scopes, schema) */
-    char *refused_errors; /* with REJ_INVALID_VALUE: the "errors" JSON array (owned) */
-    /* outcome */
-    int status;
-    rej_reason reason; /* ST_REJECTED */
-    bool aborted;    /* conflict because its group aborted */
-    bool changed;    /* applied and wrote the key */
-    bool has_version;
-    int32_t version; /* protocol version after it (or present one) */
-    char *cur_value; /* conflict: the value at that point (owned), NULL = none */
-    int32_t cur_version;
-    uint64_t zxid;   /* of the multi that applied it */
-} mut;
-
-typedef struct unit { size_t first, end; bool group; size_t bytes; } unit;
-
-/* The state of one key while a chunk is evaluated. */
-typedef struct kstate {
-    bool node;       /* the znode exists */
-    int32_t zver;
-    char *value;     /* owned; NULL = tombstone (or no node) */
-    size_t vlen;
-} kstate;
-
-typedef struct client_rec {
-    char *path;
-    bool exists;
-    int32_t zver;
-    json_int_t last;
-    GArray *memo;    /* memo, ascending ids, at most PUSH_CONFLICT_MEMORY */
-    char *sub;       /* the sub the client id is bound to (owned); NULL: none yet */
-} client_rec;
-
-typedef struct push_req {
-    const push_env *env;
-    const auth_principal *who; /* NULL: no scope checks (push_validate) */
-    const store_cfg *cfg;
-    char *client;    /* owned */
-    char *spath;     /* the store's config znode (owned): checked in every multi */
-    sbuf body;       /* the request body, compact */
-    mut *muts;
-    size_t n;
-    client_rec cl;
-    char *buf;       /* READ_BUF bytes for zoo_get */
-    mirror *mirror;  /* the store's mirror: first guess of the keys' states */
-    bool synced;     /* a ZooKeeper sync was made for this request */
-    bool quotas;     /* the store has a quota: evaluation counts */
-    bool caught_up;  /* the mirror was caught up with ZooKeeper for this request (quotas) */
-    int64_t q_records, q_bytes; /* the store's totals as the evaluation goes */
-} push_req;
 
 /* ---- validation ----------------------------------------------------------- */
 
@@ -700,13 +634,6 @@ static void set_current(mut *m, const kstate *k) {
 
 /* ---- evaluation of one chunk ---------------------------------------------- */
 
-typedef struct opbuf {
-    zoo_op_t *ops;
-    mut **owner;   /* the mutation each op belongs to (NULL: client node) */
-    size_t n, cap;
-    const struct ACL_vector *acl; /* of the znodes it creates */
-} opbuf;
-
 static int op_push(opbuf *o, mut *owner) {
     if (o->n == o->cap) {
         size_t cap = o->cap ? o->cap * 2 : 64;
@@ -815,7 +742,7 @@ static bool refuse_unit(push_req *r, const unit *un) {
  * also conflict), then each member's base and quota in turn. In a group, a
  * quota rejection rejects the group (the rest tx_aborted); else a conflict
  * aborts it (the rest conflict with reason tx_aborted). */
-static int evaluate(push_req *r, const unit *units, size_t u0, size_t u1, GHashTable *states, opbuf *o) {
+int push_evaluate(push_req *r, const unit *units, size_t u0, size_t u1, GHashTable *states, opbuf *o) {
     for (size_t u = u0; u < u1; u++) {
         const unit *un = &units[u];
         if (r->muts[un->first].id <= r->cl.last) { /* applied meanwhile by a retry elsewhere */
@@ -968,7 +895,7 @@ static int run_chunk(push_req *r, const unit *units, size_t u0, size_t u1) {
         /* First try: the mirror's states, unless a verdict would rest on
          * them alone; then (and after any lost race) ZooKeeper's. */
         bool fast = attempt == 0 && r->mirror && mirror_states(r, from, end, states);
-        if (fast && evaluate(r, units, u0, u1, states, &o) == 0 && !unchecked_verdict(r, from, end)) {
+        if (fast && push_evaluate(r, units, u0, u1, states, &o) == 0 && !unchecked_verdict(r, from, end)) {
             rc = ZOK;
         } else {
             if (fast) {
@@ -978,7 +905,7 @@ static int run_chunk(push_req *r, const unit *units, size_t u0, size_t u1) {
                 r->q_bytes = q_bytes0;
             }
             rc = read_states(r, from, end, states);
-            if (rc == ZOK && evaluate(r, units, u0, u1, states, &o) < 0) rc = ZSYSTEMERROR;
+            if (rc == ZOK && push_evaluate(r, units, u0, u1, states, &o) < 0) rc = ZSYSTEMERROR;
         }
         /* A quota rejection is for ever: not while other pushes hold room
          * (see mirror_quota_drain); wait for them, then judge again. */
