@@ -63,17 +63,17 @@ fuzz-smoke: build-fuzz
 	@fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SMOKE_SECONDS)
 
 # ZOOSYNC_OPENAPI_CHECK=1: every response the tests receive through
-# test/lib/http.mjs is checked against docs/openapi.yaml.
+# tests/lib/http.mjs is checked against docs/openapi.yaml.
 integration:
-	ZOOSYNC_OPENAPI_CHECK=1 LSAN_OPTIONS=suppressions=$(CURDIR)/test/lsan.supp ZOOSYNCD=$(CURDIR)/$(ASAN_BUILD)/zoosyncd node --test --test-concurrency=1 test/integration/
+	ZOOSYNC_OPENAPI_CHECK=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp ZOOSYNCD=$(CURDIR)/$(ASAN_BUILD)/zoosyncd node --test --test-concurrency=1 tests/integration/
 
 client:
-	ZOOSYNCD=$(CURDIR)/$(BUILD)/zoosyncd node --test --test-concurrency=1 test/client/
+	ZOOSYNCD=$(CURDIR)/$(BUILD)/zoosyncd node --test --test-concurrency=1 tests/client/
 
 browser:
-	ZOOSYNCD=$(CURDIR)/$(BUILD)/zoosyncd node --test --test-concurrency=1 test/browser/
+	ZOOSYNCD=$(CURDIR)/$(BUILD)/zoosyncd node --test --test-concurrency=1 tests/browser/
 
-# Network partitions (test/chaos/): a 3-node ZooKeeper ensemble and two
+# Network partitions (tests/chaos/): a 3-node ZooKeeper ensemble and two
 # sanitized gateways, each in a network namespace the tests create and
 # delete; links cut, packets dropped, latency added. Needs root (skipped, with
 # the reason, without network namespaces). About 2 minutes. See README,
@@ -82,18 +82,18 @@ chaos: build-asan
 	@$(MAKE) --no-print-directory chaos-run
 
 chaos-run:
-	LSAN_OPTIONS=suppressions=$(CURDIR)/test/lsan.supp ZOOSYNCD=$(CURDIR)/$(ASAN_BUILD)/zoosyncd node --test --test-concurrency=1 test/chaos/
+	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp ZOOSYNCD=$(CURDIR)/$(ASAN_BUILD)/zoosyncd node --test --test-concurrency=1 tests/chaos/
 
 # Gateway soak (the 10-minute one; `make test` runs soak-short): SOAK_MINUTES of mixed load on two
 # sanitized gateways, loopback only; resource growth and consistency checked.
 SOAK_MINUTES ?= 10
 soak: build-asan
-	SOAK_MINUTES=$(SOAK_MINUTES) LSAN_OPTIONS=suppressions=$(CURDIR)/test/lsan.supp ZOOSYNCD=$(CURDIR)/$(ASAN_BUILD)/zoosyncd node --test test/soak/gateway.soak.mjs
+	SOAK_MINUTES=$(SOAK_MINUTES) LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp ZOOSYNCD=$(CURDIR)/$(ASAN_BUILD)/zoosyncd node --test tests/soak/gateway.soak.mjs
 
 # The short soak of `make test`: 2 minutes, sampled every 20 s, with a
 # ZooKeeper restart and a gateway restart inside it.
 soak-short:
-	SOAK_MINUTES=2 SOAK_SAMPLE_S=20 SOAK_ZK_RESTART_S=45 SOAK_GW_RESTART_S=65 LSAN_OPTIONS=suppressions=$(CURDIR)/test/lsan.supp ZOOSYNCD=$(CURDIR)/$(ASAN_BUILD)/zoosyncd node --test test/soak/gateway.soak.mjs
+	SOAK_MINUTES=2 SOAK_SAMPLE_S=20 SOAK_ZK_RESTART_S=45 SOAK_GW_RESTART_S=65 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp ZOOSYNCD=$(CURDIR)/$(ASAN_BUILD)/zoosyncd node --test tests/soak/gateway.soak.mjs
 
 run: deps
 	@$(MAKE) --no-print-directory build

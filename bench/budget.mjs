@@ -24,7 +24,7 @@ import crypto from 'node:crypto';
 import {
   args, emit, log, round, startZk, startGateway, agent, request, ensure, machine, tmp, sleep,
 } from './lib.mjs';
-import { sign, claims } from '../test/lib/jwt.mjs';
+import { sign, claims } from '../tests/lib/jwt.mjs';
 
 const o = args();
 const seconds = Number(o.seconds || (o.smoke ? 3 : 20));

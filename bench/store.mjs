@@ -18,7 +18,7 @@
 import {
   args, emit, log, round, startZk, startGateway, zkbench, agent, request, ensure, machine, rss, sleep, median,
 } from './lib.mjs';
-import { startProxy } from '../test/lib/proxy.mjs';
+import { startProxy } from '../tests/lib/proxy.mjs';
 
 const o = args();
 const which = o.case || 'B3';

@@ -2,7 +2,7 @@
 // Writes docs/openapi.json from docs/openapi.yaml (the description is
 // edited as YAML; the gateway embeds the JSON at build time and serves it
 // at GET /v1/openapi.json). `make openapi` runs it; the integration test
-// test/integration/openapi.test.mjs fails when the two differ.
+// tests/integration/openapi.test.mjs fails when the two differ.
 //   node scripts/openapi-json.mjs          write docs/openapi.json
 //   node scripts/openapi-json.mjs --check  exit 1 when it is not up to date
 import { readFileSync, writeFileSync } from 'node:fs';

@@ -10,7 +10,7 @@
 #   zk.sh start-node DIR I    start node I again with its old config and data.
 #   zk.sh status DIR          one line per node: I PID PORT MODE
 #
-# Network namespaces (the partition tests, test/lib/netns.mjs): with
+# Network namespaces (the partition tests, tests/lib/netns.mjs): with
 # ZK_NETNS="ns1 ns2 ns3" and ZK_ADDRS="10.x.y.11 10.x.y.12 10.x.y.13" (one
 # per node, created by the caller), `start` runs node I in namespace I
 # (`ip netns exec`, which execs: the pid is Java's) on port 2181 of address

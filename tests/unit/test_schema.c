@@ -1,4 +1,4 @@
-/* schema: what the official suite (tests/schema_suite.c) does not cover:
+/* schema: what the official suite (tests/unit/schema_suite.c) does not cover:
  * exact numbers, error paths, limits, refusals, $id references, threads. */
 #include <pthread.h>
 #include <setjmp.h>

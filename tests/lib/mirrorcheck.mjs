@@ -1,5 +1,5 @@
 // Mirror self-check: what a gateway's feed says about a store against a full
-// read of that store's znodes in ZooKeeper (test/lib/zkraw.mjs, after a
+// read of that store's znodes in ZooKeeper (tests/lib/zkraw.mjs, after a
 // `sync`). Meant for a quiet store (no writer running): the feed is
 // linearizable, so any difference then is a gateway bug, not a race.
 //

@@ -1,4 +1,4 @@
-// Network namespaces for the partition tests (test/chaos/): every host of a
+// Network namespaces for the partition tests (tests/chaos/): every host of a
 // test (ZooKeeper servers, gateways) in a namespace of its own, created by
 // the test and deleted by it, even when it fails or is interrupted.
 //
@@ -25,7 +25,7 @@
 // `tc netem` is not used: this machine's kernel has no sch_netem (probed by
 // support()). Loss is an nftables rule (`numgen random mod 100 < N drop`) in
 // the host's own namespace; delay, stalls and resets come from the
-// test-owned TCP proxy (test/lib/proxy.mjs).
+// test-owned TCP proxy (tests/lib/proxy.mjs).
 import { execFile, execFileSync } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 

@@ -27,8 +27,8 @@
 //   watch count by at most 4, mirror records by at most 1,000 (the churn
 //   store's last incarnation; the main store does not grow).
 // At the end, on a quiet store: every acknowledged push applied exactly
-// once and nothing lost (test/lib/checker.mjs against a full ZooKeeper read),
-// both gateways' mirrors equal to ZooKeeper (test/lib/mirrorcheck.mjs),
+// once and nothing lost (tests/lib/checker.mjs against a full ZooKeeper read),
+// both gateways' mirrors equal to ZooKeeper (tests/lib/mirrorcheck.mjs),
 // readers and streams equal to the feed; the harness then fails the run on
 // any sanitizer report in a gateway log. One `soak:` JSON line per sample
 // and one summary line at the end.

@@ -4,7 +4,7 @@
 // response must have a status the operation describes, the required
 // headers (ETag, Retry-After, WWW-Authenticate, Allow, Cache-Control) and
 // a body valid against the described schema; a mismatch fails with the
-// path and the problem (test/lib/openapi.mjs).
+// path and the problem (tests/lib/openapi.mjs).
 import assert from 'node:assert/strict';
 import { before, after } from 'node:test';
 import { execFile } from 'node:child_process';

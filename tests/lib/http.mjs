@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 // ZOOSYNC_OPENAPI_CHECK=1 (`make integration` sets it): every response a
 // gateway gives to request() is checked against docs/openapi.yaml (status
 // listed for the route and method, required headers, Content-Type, body
-// schema: test/lib/openapi.mjs); a mismatch rejects the request's promise
+// schema: tests/lib/openapi.mjs); a mismatch rejects the request's promise
 // with an AssertionError naming the route and the problems. Checked: the
 // answers of a zoosyncd (they carry X-Request-Id) to paths under /v1 and
 // the operational routes; static files are not part of the API.

@@ -1,5 +1,5 @@
 // Browser-test helpers: Debian's chromium driven by playwright-core, a real
-// ZooKeeper and real zoosyncd gateways (test/lib/harness.mjs). Every browser
+// ZooKeeper and real zoosyncd gateways (tests/lib/harness.mjs). Every browser
 // process is stopped by its pid, profiles are temp dirs removed afterwards.
 import { after } from 'node:test';
 import { spawn } from 'node:child_process';

@@ -4,7 +4,7 @@
 // and the gauge goes back down when they close. Also: --max-streams.
 //
 // Open files: the streams are held by forked child processes
-// (test/lib/sse-holder.mjs), 500 each, so the test works whatever this
+// (tests/lib/sse-holder.mjs), 500 each, so the test works whatever this
 // process's descriptor limit is (Node raises its soft limit to the hard one
 // at start, children inherit it; 500 sockets fit under even a 1024 limit).
 // The gateway raises its own soft limit to the hard one; when that is below
@@ -19,7 +19,7 @@ import { Api, expectError, eventually, getMetrics, request } from '../lib/http.m
 import { openEvents, closeAllEvents } from '../lib/sse.mjs';
 
 const env = setupEnv();
-const HOLDER = path.join(REPO, 'test', 'lib', 'sse-holder.mjs');
+const HOLDER = path.join(REPO, 'tests', 'lib', 'sse-holder.mjs');
 const children = new Set();
 after(() => {
   closeAllEvents();

@@ -1,4 +1,4 @@
-// A consistency checker for fault tests (test/chaos/, the soak): writers
+// A consistency checker for fault tests (tests/chaos/, the soak): writers
 // that push and retry like a real client, feed readers and event-stream
 // followers that watch what the gateways say, and a final check against a
 // full read of ZooKeeper.

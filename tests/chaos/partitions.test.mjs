@@ -1,10 +1,10 @@
 // Network partitions with real network faults: a 3-node ZooKeeper ensemble
 // and two gateways (the ASan build), each in a network namespace of its own
-// on a private bridge (test/lib/netns.mjs), links cut with `ip link set
+// on a private bridge (tests/lib/netns.mjs), links cut with `ip link set
 // down`, packet loss by nftables inside a namespace, latency through the
 // test's TCP proxy. Writers push through both gateways and retry like real
 // clients; feed readers and event-stream followers watch; at the end of
-// each scenario test/lib/checker.mjs compares everything with a full read of
+// each scenario tests/lib/checker.mjs compares everything with a full read of
 // ZooKeeper (exactly once, in order, nothing lost, each gateway's mirror
 // equal to ZooKeeper, readers and streams equal to the feed).
 //
