@@ -329,30 +329,70 @@ static int cmd_aset(const opts *o) {
 #define LOAD_BATCH 500
 #define LOAD_INFLIGHT 16
 
-static pthread_mutex_t ld_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t ld_cv = PTHREAD_COND_INITIALIZER;
-static int ld_inflight, ld_failed;
+#define LOAD_ATTEMPTS 50
 
 typedef struct ld_batch {
     int n;
+    int attempts; /* submissions so far */
+    struct ld_batch *next; /* in ld_retry */
     zoo_op_t ops[LOAD_BATCH];
     zoo_op_result_t res[LOAD_BATCH];
     char *paths[LOAD_BATCH];
     char *vals[LOAD_BATCH];
 } ld_batch;
 
+static pthread_mutex_t ld_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t ld_cv = PTHREAD_COND_INITIALIZER;
+static int ld_inflight, ld_failed, ld_retried;
+static ld_batch *ld_retry; /* batches to send again (under ld_mu) */
+
+static void ld_free(ld_batch *b) {
+    for (int i = 0; i < b->n; i++) { free(b->paths[i]); free(b->vals[i]); }
+    free(b);
+}
+
+/* A batch whose answer was lost (the connection, a slow ensemble) is sent
+ * again; a multi is all or nothing, so "node exists" on a later attempt
+ * means an earlier one was applied. */
 static void ld_done(int rc, const void *data) {
     ld_batch *b = (ld_batch *)data;
-    if (rc != ZOK) {
+    bool again = (rc == ZCONNECTIONLOSS || rc == ZOPERATIONTIMEOUT) && b->attempts < LOAD_ATTEMPTS;
+    if (rc == ZNODEEXISTS && b->attempts > 1) rc = ZOK;
+    if (rc != ZOK && !again) {
         fprintf(stderr, "zkbench: load multi failed: %s\n", zerror(rc));
         ld_failed = 1;
     }
-    for (int i = 0; i < b->n; i++) { free(b->paths[i]); free(b->vals[i]); }
-    free(b);
+    if (!again) ld_free(b);
     pthread_mutex_lock(&ld_mu);
     ld_inflight--;
+    if (again) { b->next = ld_retry; ld_retry = b; ld_retried++; }
     pthread_cond_signal(&ld_cv);
     pthread_mutex_unlock(&ld_mu);
+}
+
+static void ld_submit(zhandle_t *zh, ld_batch *b) {
+    pthread_mutex_lock(&ld_mu);
+    while (ld_inflight >= LOAD_INFLIGHT) pthread_cond_wait(&ld_cv, &ld_mu);
+    ld_inflight++;
+    pthread_mutex_unlock(&ld_mu);
+    b->attempts++;
+    int rc = zoo_amulti(zh, b->n, b->ops, b->res, ld_done, b);
+    if (rc != ZOK) die("zoo_amulti", "", rc);
+}
+
+/* Sends the batches waiting to be sent again (after a pause: the ensemble
+ * is reconnecting). */
+static void ld_resend(zhandle_t *zh) {
+    pthread_mutex_lock(&ld_mu);
+    ld_batch *list = ld_retry;
+    ld_retry = NULL;
+    pthread_mutex_unlock(&ld_mu);
+    if (list) usleep(200000);
+    while (list) {
+        ld_batch *b = list;
+        list = b->next;
+        ld_submit(zh, b);
+    }
 }
 
 static int cmd_load(const opts *o) {
@@ -377,16 +417,21 @@ static int cmd_load(const opts *o) {
             raw_bytes += klen + o->bytes;
             zoo_create_op_init(&b->ops[j], b->paths[j], b->vals[j], o->bytes, zk_ident_acl(&ident), 0, NULL, 0);
         }
+        ld_submit(zh, b);
+        ld_resend(zh);
+    }
+    for (;;) { /* the last answers, and what must be sent again */
         pthread_mutex_lock(&ld_mu);
-        while (ld_inflight >= LOAD_INFLIGHT) pthread_cond_wait(&ld_cv, &ld_mu);
-        ld_inflight++;
+        while (ld_inflight > 0 && !ld_retry) pthread_cond_wait(&ld_cv, &ld_mu);
+        bool done = ld_inflight == 0 && !ld_retry;
         pthread_mutex_unlock(&ld_mu);
-        rc = zoo_amulti(zh, b->n, b->ops, b->res, ld_done, b);
-        if (rc != ZOK) die("zoo_amulti", "", rc);
+        if (done || ld_failed) break;
+        ld_resend(zh);
     }
     pthread_mutex_lock(&ld_mu);
     while (ld_inflight > 0) pthread_cond_wait(&ld_cv, &ld_mu);
     pthread_mutex_unlock(&ld_mu);
+    if (ld_retried) fprintf(stderr, "zkbench: load: %d batches sent again after a lost answer\n", ld_retried);
     double t = now_s() - t0;
     printf("{\"mode\":\"load\",\"records\":%ld,\"raw_bytes\":%ld,\"seconds\":%.3f,\"per_s\":%.1f}\n", o->count, raw_bytes, t,
            (double)o->count / t);
