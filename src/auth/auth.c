@@ -604,6 +604,45 @@ static int auth_claims_principal(const auth_verifier *v, json_t *claims, time_t 
 
 long long auth_principal_exp(const auth_principal *p) { return p ? p->exp : 0; }
 
+/* Keep in step with the sentences of auth_split, auth_check_header,
+ * auth_select_key, auth_check_signature, auth_claim_time, auth_check_times,
+ * auth_check_lifetime, auth_check_audience, auth_check_issuer and
+ * auth_claim_str (tests/unit/test_auth.c checks each). */
+auth_failure auth_failure_of(const char *why) {
+    static const struct {
+        const char *prefix;
+        auth_failure r;
+    } map[] = {
+        {"token expired", AUTH_FAIL_EXPIRED},
+        {"token is not valid yet", AUTH_FAIL_NOT_YET_VALID},
+        {"token lifetime", AUTH_FAIL_LIFETIME},
+        {"token \"aud\"", AUTH_FAIL_AUDIENCE},
+        {"token \"iss\"", AUTH_FAIL_ISSUER},
+        {"token signature", AUTH_FAIL_SIGNATURE},
+        {"token algorithm", AUTH_FAIL_SIGNATURE},
+        {"token \"kid\"", AUTH_FAIL_SIGNATURE},
+        {"malformed token", AUTH_FAIL_MALFORMED},
+        {"token is empty", AUTH_FAIL_MALFORMED},
+        {"token is longer", AUTH_FAIL_MALFORMED},
+        {"token header", AUTH_FAIL_MALFORMED},
+        {"token claim", AUTH_FAIL_MALFORMED},
+        {"token has no", AUTH_FAIL_MALFORMED},
+        {"no token verifier", AUTH_FAIL_OTHER},
+        {"no token", AUTH_FAIL_MISSING},
+    };
+    if (!why) return AUTH_FAIL_OTHER;
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (strncmp(why, map[i].prefix, strlen(map[i].prefix)) == 0) return map[i].r;
+    return AUTH_FAIL_OTHER;
+}
+
+const char *auth_failure_name(auth_failure r) {
+    static const char *const names[AUTH_FAIL_COUNT] = {"missing",       "malformed", "signature", "expired",
+                                                       "not_yet_valid", "lifetime",  "audience",  "issuer",
+                                                       "other"};
+    return (unsigned)r < AUTH_FAIL_COUNT ? names[r] : "other";
+}
+
 int auth_verify(const auth_verifier *v, const char *token, time_t now, auth_principal **out, char **why) {
     auth_parts parts;
     if (why) *why = NULL;

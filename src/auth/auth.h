@@ -63,6 +63,28 @@ void auth_verifier_free(auth_verifier *v);
  * malloc'd reason in *why (e.g. "token expired") on any failure. */
 int auth_verify(const auth_verifier *v, const char *token, time_t now, auth_principal **out, char **why);
 
+/* Why a token was refused, as a short fixed word (for logs and metrics).
+ * AUTH_FAIL_MISSING is the caller's (no token at all); the others classify
+ * the sentence auth_verify gave in *why. */
+typedef enum {
+    AUTH_FAIL_MISSING = 0,    /* no bearer token */
+    AUTH_FAIL_MALFORMED,      /* not a well-formed JWT, bad header or claim types */
+    AUTH_FAIL_SIGNATURE,      /* signature, algorithm or key ("kid") refused */
+    AUTH_FAIL_EXPIRED,        /* exp passed */
+    AUTH_FAIL_NOT_YET_VALID,  /* nbf in the future */
+    AUTH_FAIL_LIFETIME,       /* over the policy's max lifetime */
+    AUTH_FAIL_AUDIENCE,       /* aud lacks the policy's audience */
+    AUTH_FAIL_ISSUER,         /* iss is not the policy's issuer */
+    AUTH_FAIL_OTHER,          /* anything else (out of memory, no verifier) */
+    AUTH_FAIL_COUNT
+} auth_failure;
+/* The reason of a refusal from auth_verify's *why (NULL: AUTH_FAIL_OTHER).
+ * Pure; any thread. */
+auth_failure auth_failure_of(const char *why);
+/* The fixed word of r ("missing", "malformed", "signature", "expired",
+ * "not_yet_valid", "lifetime", "audience", "issuer", "other"); static. */
+const char *auth_failure_name(auth_failure r);
+
 /* The principal used when authentication is off: sub "anonymous", admin. */
 auth_principal *auth_principal_anonymous(void);
 

@@ -186,6 +186,9 @@ static void expect_fail(const auth_verifier *v, const char *tok, const char *nee
     assert_null(p);
     assert_non_null(why);
     if (!strstr(why, needle)) fail_msg("reason \"%s\" does not mention \"%s\"", why, needle);
+    /* every refusal of a token has a reason word other than "other" */
+    auth_failure r = auth_failure_of(why);
+    if (r == AUTH_FAIL_OTHER) fail_msg("reason \"%s\" classified as other", why);
     free(why);
 }
 
@@ -295,6 +298,40 @@ static void test_optional_claims(void **state) {
     assert_string_equal(auth_principal_sub(p), "dan");
     auth_principal_free(p);
     free(tok);
+}
+
+/* ---- failure reasons -------------------------------------------------- */
+
+static void test_failure_reasons(void **state) {
+    (void)state;
+    static const struct {
+        const char *why;
+        auth_failure r;
+        const char *name;
+    } cases[] = {
+        {"no token", AUTH_FAIL_MISSING, "missing"},
+        {"token is empty", AUTH_FAIL_MALFORMED, "malformed"},
+        {"malformed token: empty segment (unsigned tokens are not accepted)", AUTH_FAIL_MALFORMED, "malformed"},
+        {"token claim \"sub\" is not a string", AUTH_FAIL_MALFORMED, "malformed"},
+        {"token has no \"exp\" claim", AUTH_FAIL_MALFORMED, "malformed"},
+        {"token header has no \"alg\"", AUTH_FAIL_MALFORMED, "malformed"},
+        {"token signature is invalid", AUTH_FAIL_SIGNATURE, "signature"},
+        {"token algorithm \"none\" is not accepted (expected HS256)", AUTH_FAIL_SIGNATURE, "signature"},
+        {"token \"kid\" \"x\" is not one of this gateway's keys", AUTH_FAIL_SIGNATURE, "signature"},
+        {"token expired", AUTH_FAIL_EXPIRED, "expired"},
+        {"token is not valid yet (nbf is in the future)", AUTH_FAIL_NOT_YET_VALID, "not_yet_valid"},
+        {"token lifetime (exp - iat) of 99 s is over the limit of 10 s", AUTH_FAIL_LIFETIME, "lifetime"},
+        {"token \"aud\" does not include this service's audience", AUTH_FAIL_AUDIENCE, "audience"},
+        {"token \"iss\" is not the accepted issuer", AUTH_FAIL_ISSUER, "issuer"},
+        {"out of memory", AUTH_FAIL_OTHER, "other"},
+        {"no token verifier", AUTH_FAIL_OTHER, "other"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        if (auth_failure_of(cases[i].why) != cases[i].r) fail_msg("\"%s\": wrong reason", cases[i].why);
+        assert_string_equal(auth_failure_name(auth_failure_of(cases[i].why)), cases[i].name);
+    }
+    assert_int_equal(auth_failure_of(NULL), AUTH_FAIL_OTHER);
+    assert_string_equal(auth_failure_name(AUTH_FAIL_COUNT), "other");
 }
 
 /* ---- signatures ------------------------------------------------------- */
@@ -1131,6 +1168,7 @@ int main(void) {
         cmocka_unit_test(test_policy_errors),
         cmocka_unit_test(test_pubkey_file),
         cmocka_unit_test(test_pubkey_errors),
+        cmocka_unit_test(test_failure_reasons),
     };
     return cmocka_run_group_tests_name("auth", tests, setup, teardown);
 }
