@@ -1629,3 +1629,29 @@ void mirror_set_stats(mirror_set *s, mirror_stats *out) {
     out->watermark = wm_value(&s->wm);
     pthread_mutex_unlock(&s->mu);
 }
+
+size_t mirror_set_store_stats(mirror_set *s, mirror_store_stat **out) {
+    *out = NULL;
+    pthread_mutex_lock(&s->mu);
+    size_t cap = g_hash_table_size(s->stores), n = 0;
+    mirror_store_stat *v = cap ? calloc(cap, sizeof *v) : NULL;
+    GHashTableIter it;
+    gpointer k, val;
+    g_hash_table_iter_init(&it, s->stores);
+    while (v && g_hash_table_iter_next(&it, &k, &val)) {
+        mirror *m = val;
+        if (!m->loaded || m->gone) continue;
+        char *name = strdup(m->store);
+        if (!name) break;
+        v[n++] = (mirror_store_stat){name, m->live, m->bytes};
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (!n) { free(v); return 0; }
+    *out = v;
+    return n;
+}
+
+void mirror_store_stats_free(mirror_store_stat *v, size_t n) {
+    for (size_t i = 0; i < n; i++) free(v[i].store);
+    free(v);
+}

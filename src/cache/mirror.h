@@ -188,5 +188,16 @@ typedef struct mirror_stats {
     uint64_t watermark;
 } mirror_stats;
 void mirror_set_stats(mirror_set *s, mirror_stats *out);
+/* One loaded store's mirror, for the per-store gauges of /metrics. */
+typedef struct mirror_store_stat {
+    char *store;   /* malloc'd */
+    size_t records; /* live records */
+    size_t bytes;   /* their key and value bytes */
+} mirror_store_stat;
+/* A snapshot of every loaded store (not being deleted), taken under
+ * mirror_set.mu briefly. Returns the count and *out (malloc'd, NULL when
+ * none or out of memory; free with mirror_store_stats_free). Any thread. */
+size_t mirror_set_store_stats(mirror_set *s, mirror_store_stat **out);
+void mirror_store_stats_free(mirror_store_stat *v, size_t n);
 
 #endif

@@ -238,6 +238,24 @@ size_t events_count(events *e) {
     return n;
 }
 
+size_t events_store_counts(events *e, events_store_count **out) {
+    *out = NULL;
+    g_mutex_lock(&e->mu);
+    size_t cap = g_hash_table_size(e->byst), n = 0;
+    events_store_count *v = cap ? calloc(cap, sizeof *v) : NULL;
+    GHashTableIter it;
+    gpointer k, val;
+    g_hash_table_iter_init(&it, e->byst);
+    while (v && g_hash_table_iter_next(&it, &k, &val)) {
+        size_t c = g_hash_table_size(((ev_mirror *)val)->all);
+        if (c) v[n++] = (events_store_count){mirror_store(k), c};
+    }
+    g_mutex_unlock(&e->mu);
+    if (!n) { free(v); return 0; }
+    *out = v;
+    return n;
+}
+
 /* ---- one stream --------------------------------------------------------------- */
 
 static void st_free(ev_stream *st) {

@@ -52,6 +52,15 @@ void events_set_caps(events *e, size_t per_sub, size_t per_addr);
 void events_start(events *e, mirror *m, const cursor_pos *since, const mirror_filter *filter, const char *sub,
                   const char *addr, int64_t expires_ms, http_resp *resp);
 size_t events_count(events *e);
+/* Open (attached) streams of one store, for /metrics. */
+typedef struct events_store_count {
+    const char *store; /* mirror_store(): the mirror's, valid while the mirror set lives */
+    size_t streams;
+} events_store_count;
+/* A snapshot of the stores with open streams, taken under events.mu. Returns
+ * the count and *out (malloc'd, caller frees; NULL when none or out of
+ * memory). Any thread. */
+size_t events_store_counts(events *e, events_store_count **out);
 /* Streams woken by watermark advances so far (a stream woken for two keys
  * counts twice), for /metrics: shows that a change wakes only the streams
  * whose prefix matches. */
