@@ -95,7 +95,18 @@ struct api {
     size_t nlabels, label_static;
     size_t label_of[NROUTES];        /* each route's index in labels */
     metrics_page_counters *counters; /* requests by label and status */
+    atomic_ullong auth_failures[AUTH_FAIL_COUNT]; /* 401s by reason (zoosync_auth_failures_total) */
+    struct {                 /* the auth-failure log's rate limit: AUTH_LOG_MAX lines per AUTH_LOG_WINDOW_MS */
+        GMutex mu;           /* guards the rest; a leaf: only our logger's write is made under it */
+        int64_t start_ms;    /* the window's start (zs_clock_ms) */
+        unsigned logged;     /* lines written in this window */
+        unsigned long long dropped; /* failures not logged in this window */
+    } auth_log;
 };
+
+#define AUTH_LOG_MAX 10
+#define AUTH_LOG_WINDOW_MS 10000
+static void auth_log_roll(api *a, int64_t now);
 
 /* The handler's context: the request and what the checks before the
  * handler established. Lives on the worker's (or the HTTP thread's) stack
@@ -125,6 +136,8 @@ api *api_new(const api_config *cfg) {
     api *a = calloc(1, sizeof *a);
     if (!a) return NULL;
     a->cfg = *cfg;
+    g_mutex_init(&a->auth_log.mu);
+    a->auth_log.start_ms = zs_clock_ms();
     a->push = (push_env){cfg->z, cfg->mirrors, cfg->root, cfg->max_tx_bytes, cfg->lg, cfg->metrics, cfg->commit,
                          push_clients_new(), NULL, NULL};
     a->rate = zs_limit_new(cfg->rate_limit > 0 ? cfg->rate_limit : 0, cfg->rate_limit > 0 ? 2 * cfg->rate_limit : 0); /* 0: off */
@@ -150,6 +163,9 @@ void api_free(api *a) {
     zs_limit_free(a->push.budget_bytes);
     zs_limit_free(a->push.budget_mutations);
     metrics_page_counters_free(a->counters);
+    if (a->auth_log.dropped && a->cfg.lg)
+        LOG_WARN(a->cfg.lg, "auth failure: %llu more auth failures not logged", a->auth_log.dropped);
+    g_mutex_clear(&a->auth_log.mu);
     free(a);
 }
 
@@ -679,6 +695,15 @@ static void h_metrics(route_ctx *c) {
     gc_stats gs = {0};
     gc *collector = atomic_load(&a->collector);
     if (collector) gc_get_stats(collector, &gs);
+    g_mutex_lock(&a->auth_log.mu); /* a window that ended has its summary logged now */
+    auth_log_roll(a, zs_clock_ms());
+    g_mutex_unlock(&a->auth_log.mu);
+    unsigned long long af[AUTH_FAIL_COUNT];
+    for (int r = 0; r < AUTH_FAIL_COUNT; r++) af[r] = atomic_load(&a->auth_failures[r]);
+    mirror_store_stat *st = NULL;
+    size_t nst = mirror_set_store_stats(a->cfg.mirrors, &st);
+    events_store_count *ev = NULL;
+    size_t nev = a->cfg.events ? events_store_counts(a->cfg.events, &ev) : 0;
     metrics_page_in in = {
         .version = a->cfg.version,
         .http = a->counters,
@@ -688,14 +713,51 @@ static void h_metrics(route_ctx *c) {
         .zk_connected = session_connected(a->cfg.z),
         .event_streams = a->cfg.events ? events_count(a->cfg.events) : 0,
         .stream_wakes = a->cfg.events ? events_wakes(a->cfg.events) : 0ULL,
+        .stores = st,
+        .nstores = nst,
+        .streams = ev,
+        .nstreams = nev,
+        .auth_failures = af,
     };
     sbuf b = SBUF_INIT;
     metrics_page_render(&in, &b);
+    mirror_store_stats_free(st, nst);
+    free(ev);
     ok_json(c->resp, 200, &b);
     c->resp->content_type = "text/plain; version=0.0.4";
 }
 
 /* ---- the checks before a handler ------------------------------------------------------ */
+
+/* The summary of a window that ended with failures not logged; under
+ * auth_log.mu. */
+static void auth_log_roll(api *a, int64_t now) {
+    if (now - a->auth_log.start_ms < AUTH_LOG_WINDOW_MS) return;
+    if (a->auth_log.dropped && a->cfg.lg)
+        LOG_WARN(a->cfg.lg, "auth failure: %llu more auth failures not logged", a->auth_log.dropped);
+    a->auth_log.start_ms = now;
+    a->auth_log.logged = 0;
+    a->auth_log.dropped = 0;
+}
+
+/* Counts a 401 by reason and logs it, at most AUTH_LOG_MAX lines per
+ * window (then one summary line with the count at the next failure or
+ * scrape after the window). Never the token. Any thread. */
+static void auth_failed(api *a, const http_req *req, const route_def *route, auth_failure r) {
+    atomic_fetch_add(&a->auth_failures[r < AUTH_FAIL_COUNT ? r : AUTH_FAIL_OTHER], 1);
+    const char *addr = http_req_client_addr(req);
+    g_mutex_lock(&a->auth_log.mu);
+    auth_log_roll(a, zs_clock_ms());
+    if (a->auth_log.logged < AUTH_LOG_MAX) {
+        a->auth_log.logged++;
+        if (a->cfg.lg)
+            LOG_WARN(a->cfg.lg, "auth failure: %s addr=%s route=%s", auth_failure_name(r), addr && *addr ? addr : "-",
+                     route ? route->pattern : "-");
+    } else {
+        a->auth_log.dropped++;
+    }
+    g_mutex_unlock(&a->auth_log.mu);
+}
 
 /* 401, or the token's principal (anonymous when authentication is off).
  * route: the path's route (NULL: none); an event stream's token may come
@@ -714,6 +776,7 @@ static auth_principal *authenticate(api *a, const http_req *req, const route_def
     }
     if (!h || strncasecmp(h, "Bearer ", 7) != 0 || !h[7]) {
         free(qtoken);
+        auth_failed(a, req, route, AUTH_FAIL_MISSING);
         failf(resp, 401, "unauthorized", "an Authorization: Bearer <token> header is required");
         http_resp_header(resp, "WWW-Authenticate", "Bearer");
         return NULL;
@@ -723,6 +786,7 @@ static auth_principal *authenticate(api *a, const http_req *req, const route_def
     int vrc = auth_verify(a->cfg.auth, h + 7, time(NULL), &p, &why);
     free(qtoken);
     if (vrc < 0) {
+        auth_failed(a, req, route, auth_failure_of(why));
         failf(resp, 401, "unauthorized", "invalid token: %s", why ? why : "verification failed");
         http_resp_header(resp, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
         free(why);

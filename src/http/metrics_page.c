@@ -72,6 +72,60 @@ static void render_http(metrics_page_counters *c, sbuf *out) {
     g_mutex_unlock(&c->mu);
 }
 
+void metrics_page_label_value(sbuf *out, const char *s) {
+    for (; *s; s++) {
+        if (*s == '\\') sbuf_puts(out, "\\\\");
+        else if (*s == '"') sbuf_puts(out, "\\\"");
+        else if (*s == '\n') sbuf_puts(out, "\\n");
+        else sbuf_append(out, s, 1);
+    }
+}
+
+/* name{store="..."} value */
+static void store_sample(sbuf *out, const char *name, const char *store, size_t value) {
+    sbuf_printf(out, "%s{store=\"", name);
+    metrics_page_label_value(out, store);
+    sbuf_printf(out, "\"} %zu\n", value);
+}
+
+static void render_stores(const metrics_page_in *in, sbuf *out) {
+    sbuf_puts(out, "# HELP zoosync_store_records Live records in a loaded store's mirror.\n"
+                   "# TYPE zoosync_store_records gauge\n");
+    for (size_t i = 0; i < in->nstores; i++) store_sample(out, "zoosync_store_records", in->stores[i].store, in->stores[i].records);
+    sbuf_puts(out, "# HELP zoosync_store_bytes Key and value bytes of a loaded store's live records.\n"
+                   "# TYPE zoosync_store_bytes gauge\n");
+    for (size_t i = 0; i < in->nstores; i++) store_sample(out, "zoosync_store_bytes", in->stores[i].store, in->stores[i].bytes);
+    /* every loaded store (0 when none is open), and any other store with streams */
+    sbuf_puts(out, "# HELP zoosync_store_event_streams Open Server-Sent Events streams by store.\n"
+                   "# TYPE zoosync_store_event_streams gauge\n");
+    for (size_t i = 0; i < in->nstores; i++) {
+        size_t n = 0;
+        for (size_t j = 0; j < in->nstreams; j++)
+            if (strcmp(in->streams[j].store, in->stores[i].store) == 0) n += in->streams[j].streams;
+        store_sample(out, "zoosync_store_event_streams", in->stores[i].store, n);
+    }
+    for (size_t j = 0; j < in->nstreams; j++) {
+        bool listed = false;
+        for (size_t i = 0; i < in->nstores && !listed; i++) listed = strcmp(in->streams[j].store, in->stores[i].store) == 0;
+        for (size_t k = 0; k < j && !listed; k++) listed = strcmp(in->streams[j].store, in->streams[k].store) == 0;
+        if (listed) continue;
+        size_t n = 0;
+        for (size_t k = j; k < in->nstreams; k++)
+            if (strcmp(in->streams[j].store, in->streams[k].store) == 0) n += in->streams[k].streams;
+        store_sample(out, "zoosync_store_event_streams", in->streams[j].store, n);
+    }
+}
+
+static void render_auth(const metrics_page_in *in, sbuf *out) {
+    sbuf_puts(out, "# HELP zoosync_auth_failures_total Requests refused with 401, by reason.\n"
+                   "# TYPE zoosync_auth_failures_total counter\n");
+    for (int r = 0; r < AUTH_FAIL_COUNT; r++) {
+        sbuf_puts(out, "zoosync_auth_failures_total{reason=\"");
+        metrics_page_label_value(out, auth_failure_name((auth_failure)r));
+        sbuf_printf(out, "\"} %llu\n", in->auth_failures ? in->auth_failures[r] : 0ULL);
+    }
+}
+
 void metrics_page_render(const metrics_page_in *in, sbuf *out) {
     const mirror_stats *ms = in->mirror;
     const gc_stats *gs = in->gc;
@@ -127,6 +181,8 @@ void metrics_page_render(const metrics_page_in *in, sbuf *out) {
                 (unsigned long long)ms->watermark, (unsigned long long)ms->batches, ms->queued,
                 (unsigned long long)ms->recoveries, (unsigned long long)ms->probes, (unsigned long long)ms->probe_events,
                 (double)ms->last_recovery_ms / 1000.0);
+    render_stores(in, out);
+    render_auth(in, out);
     if (m) zs_metrics_render(m, out);
     sbuf_printf(out,
                 "# HELP zoosync_zk_invalid_data_total Data read from ZooKeeper and refused (distrusted like a request), by kind.\n"

@@ -19,7 +19,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "auth/auth.h"
 #include "cache/mirror.h"
+#include "http/events.h"
 #include "sync/gc.h"
 #include "util/metrics.h"
 #include "util/sbuf.h"
@@ -44,7 +46,16 @@ typedef struct metrics_page_in {
     bool zk_connected;                    /* the session for writes */
     size_t event_streams;
     unsigned long long stream_wakes;
+    const mirror_store_stat *stores;      /* the loaded stores (zoosync_store_records, _bytes) */
+    size_t nstores;
+    const events_store_count *streams;    /* open streams by store (zoosync_store_event_streams) */
+    size_t nstreams;
+    const unsigned long long *auth_failures; /* [AUTH_FAIL_COUNT] by reason; NULL: zeros */
 } metrics_page_in;
+
+/* Appends s as a label value of the text format: backslash, double quote
+ * and line feed escaped (\\, \", \n); every label value goes through it. */
+void metrics_page_label_value(sbuf *out, const char *s);
 
 /* Appends the whole page to out. */
 void metrics_page_render(const metrics_page_in *in, sbuf *out);
