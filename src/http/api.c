@@ -137,7 +137,7 @@ api *api_new(const api_config *cfg) {
     if (!a) return NULL;
     a->cfg = *cfg;
     g_mutex_init(&a->auth_log.mu);
-    a->auth_log.start_ms = zs_clock_ms();
+    a->auth_log.start_ms = INT64_MIN / 2; /* no window open */
     a->push = (push_env){cfg->z, cfg->mirrors, cfg->root, cfg->max_tx_bytes, cfg->lg, cfg->metrics, cfg->commit,
                          push_clients_new(), NULL, NULL};
     a->rate = zs_limit_new(cfg->rate_limit > 0 ? cfg->rate_limit : 0, cfg->rate_limit > 0 ? 2 * cfg->rate_limit : 0); /* 0: off */
@@ -729,10 +729,15 @@ static void h_metrics(route_ctx *c) {
 
 /* ---- the checks before a handler ------------------------------------------------------ */
 
-/* The summary of a window that ended with failures not logged; under
- * auth_log.mu. */
+/* Closes the window when it ended: logs the summary of the failures it did
+ * not log. A window opens at the first failure after the last one closed.
+ * Under auth_log.mu. */
 static void auth_log_roll(api *a, int64_t now) {
     if (now - a->auth_log.start_ms < AUTH_LOG_WINDOW_MS) return;
+    if (!a->auth_log.logged && !a->auth_log.dropped) { /* no window open: the next failure opens one */
+        a->auth_log.start_ms = INT64_MIN / 2;
+        return;
+    }
     if (a->auth_log.dropped && a->cfg.lg)
         LOG_WARN(a->cfg.lg, "auth failure: %llu more auth failures not logged", a->auth_log.dropped);
     a->auth_log.start_ms = now;
@@ -747,7 +752,9 @@ static void auth_failed(api *a, const http_req *req, const route_def *route, aut
     atomic_fetch_add(&a->auth_failures[r < AUTH_FAIL_COUNT ? r : AUTH_FAIL_OTHER], 1);
     const char *addr = http_req_client_addr(req);
     g_mutex_lock(&a->auth_log.mu);
-    auth_log_roll(a, zs_clock_ms());
+    int64_t now = zs_clock_ms();
+    auth_log_roll(a, now);
+    if (!a->auth_log.logged && !a->auth_log.dropped) a->auth_log.start_ms = now; /* a window opens at its first failure */
     if (a->auth_log.logged < AUTH_LOG_MAX) {
         a->auth_log.logged++;
         if (a->cfg.lg)
