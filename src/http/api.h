@@ -6,8 +6,11 @@
  * order of checks: 401 authentication, 405 method, 403 scope, 400 path and
  * query, 404 store or record, 415 media type, then the body.
  *
- * The api owns its per-subject limiters and the HTTP request counters
- * (http/metrics_page); it holds no lock of its own. */
+ * The api owns its per-subject limiters, the HTTP request counters
+ * (http/metrics_page) and the auth failures: counted by reason (atomics)
+ * and logged at most 10 lines per 10 s (PROTOCOL.md "Operations"). Its one
+ * lock, api.auth_log.mu, guards that log's window and is a leaf (only the
+ * logger's write is made under it); any HTTP or worker thread takes it. */
 #ifndef ZS_HTTP_API_H
 #define ZS_HTTP_API_H
 
