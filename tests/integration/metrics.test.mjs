@@ -102,6 +102,7 @@ it('auth failures: counted by reason, logged at most 10 lines then one summary, 
     ['not_yet_valid', () => signer.token('admin', { ...std, nbf: now() + 3600 })],
     ['audience', () => signer.token('admin', { ...std, aud: 'someone-else' })],
     ['issuer', () => signer.token('admin', { ...std, iss: 'https://evil.example' })],
+    ['lifetime', () => signer.token('admin', { ...std, exp: now() + 2 * 86400 })], // over --jwt-max-lifetime's default, a day
   ];
   const want = {}, tokens = [];
   const t0 = Date.now();
