@@ -1033,6 +1033,21 @@ static void random_client(char *out, size_t n) {
 
 /* import and restore. restore: an export (header required) into an absent
  * or empty store, its config first, records in create mode. */
+/* PUT /v1/stores/STORE with the configuration cfg (an export's or a
+ * backup's; none: {}). 0, or 1 after reporting the error. */
+static int put_store_config(cli *c, const char *store, jraw_span cfg) {
+    sbuf p = SBUF_INIT, out = SBUF_INIT, body = SBUF_INIT;
+    sbuf_append(&body, cfg.p ? cfg.p : "{}", cfg.p ? cfg.n : 2);
+    store_path(&p, store, NULL);
+    long status = request_retry(c, "PUT", p.buf, body.buf, &out);
+    int rc = 0;
+    if (status != 200 && status != 201) { report_error(status, &out); rc = 1; }
+    sbuf_free(&p);
+    sbuf_free(&out);
+    sbuf_free(&body);
+    return rc;
+}
+
 static int cmd_import(cli *c, const char *store, const char *file, const char *mode_s, const char *state_opt, bool restore) {
     int mode = restore ? MODE_CREATE : MODE_OVERWRITE;
     if (mode_s) {
@@ -1078,18 +1093,7 @@ static int cmd_import(cli *c, const char *store, const char *file, const char *m
             fprintf(stderr, "zoosync: store %s holds %lld records: restore writes into an empty or absent store\n", store, recs);
             rc = 1;
         }
-        if (!rc) { /* the export's config */
-            sbuf p = SBUF_INIT, out = SBUF_INIT;
-            jraw_span cfg = member(in.text.buf + in.ho, "config");
-            sbuf body = SBUF_INIT;
-            sbuf_append(&body, cfg.p ? cfg.p : "{}", cfg.p ? cfg.n : 2);
-            store_path(&p, store, NULL);
-            long status = request_retry(c, "PUT", p.buf, body.buf, &out);
-            if (status != 200 && status != 201) { report_error(status, &out); rc = 1; }
-            sbuf_free(&p);
-            sbuf_free(&out);
-            sbuf_free(&body);
-        }
+        if (!rc) rc = put_store_config(c, store, member(in.text.buf + in.ho, "config")); /* the export's config */
         sbuf_reset(&desc);
     }
     if (!rc && get_store(c, store, &desc, NULL)) rc = 1;
@@ -1226,16 +1230,7 @@ static int restore_section(cli *c, const char *file, char *text, long first_line
     } else if (!rc) {
         created = "created", config = "set";
     }
-    if (!rc && (missing || cfg.p)) { /* the backup's config */
-        sbuf p = SBUF_INIT, out = SBUF_INIT, body = SBUF_INIT;
-        sbuf_append(&body, cfg.p ? cfg.p : "{}", cfg.p ? cfg.n : 2);
-        store_path(&p, store, NULL);
-        long status = request_retry(c, "PUT", p.buf, body.buf, &out);
-        if (status != 200 && status != 201) { report_error(status, &out); rc = 1; }
-        sbuf_free(&p);
-        sbuf_free(&out);
-        sbuf_free(&body);
-    }
+    if (!rc && (missing || cfg.p)) rc = put_store_config(c, store, cfg); /* the backup's config */
     sbuf_reset(&desc);
     char what[128];
     snprintf(what, sizeof what, "restored %.64s", store);
