@@ -80,10 +80,17 @@ zk.startNode(leader.i);
 log(`B6c: node ${leader.i} back (${zk.status().map((n) => `${n.i}:${n.mode}`).join(' ')})`);
 
 // No change missed: the feed from the beginning holds exactly the created keys.
+// (A fresh agent: startNode blocked this process for seconds, so the kept-alive
+// sockets' closes by the gateway's idle deadline are not seen yet.)
+ag.destroy();
+const feedAg = agent(2);
 let cursor = '', seen = 0, pages = 0;
 const keys = new Set();
 for (;;) {
-  const r = await request(ag, 'GET', `${gw.url}/v1/stores/bench/changes?limit=10000${cursor ? `&since=${encodeURIComponent(cursor)}` : ''}`);
+  const url = `${gw.url}/v1/stores/bench/changes?limit=10000${cursor ? `&since=${encodeURIComponent(cursor)}` : ''}`;
+  const r = await request(feedAg, 'GET', url).catch((e) => {
+    throw new Error(`changes after ${keys.size} records: ${e.message}; gateway ${gw.exited ? `exited ${JSON.stringify(gw.exited)}` : 'alive'}`);
+  });
   ensure(r.status === 200, `changes: ${r.status} ${r.body.slice(0, 200)}`);
   const page = r.json();
   for (const c of page.changes) { if (!c.deleted) keys.add(c.key); seen++; }
@@ -103,6 +110,6 @@ emit({
   zookeeper_records: ceiling.records, smoke: o.smoke, machine: machine(),
 });
 
-ag.destroy();
+feedAg.destroy();
 await gw.stop();
 zk.stop();
