@@ -28,6 +28,10 @@
 
 static const char *frame;
 static size_t frame_len;
+/* A schema cache of its own for each input (as the gateway has one per
+ * process): freed at the end of the input, which leaves nothing behind
+ * when every config released its schema. */
+static store_schema_cache *schemas;
 
 static void check_in(const jute_in *in) {
     CHECK(in->off <= in->len);
@@ -72,7 +76,7 @@ static void value(jute_bytes d, int64_t mzxid) {
     sbuf_free(&b);
     store_cfg cfg;
     const char *why = NULL;
-    int p = store_cfg_parse(&cfg, "fuzz", d.p, d.len, mzxid, &why);
+    int p = store_cfg_parse(&cfg, schemas, "fuzz", d.p, d.len, mzxid, &why);
     CHECK(p != -2 || why != NULL);                              /* a refusal says why */
     CHECK(p < 0 || (cfg.max_value_bytes >= 1 && cfg.tombstone_ttl >= 1)); /* accepted: in range */
     store_cfg_release(&cfg);                                    /* a schema reference, when it held one */
@@ -113,6 +117,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char *p = fuzz_dup(data, size);
     frame = p;
     frame_len = size;
+    schemas = store_schema_cache_new();
+    CHECK(schemas);
 
     jute_connect_response cr;
     if (jute_parse_connect_response(p, size, &cr) == 0) CHECK(size >= 20);
@@ -142,6 +148,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         jute_bytes b = jute_get_buffer(&in);
         CHECK(!b.p && b.len == -1 && jute_left(&in) == 0);
     }
+    store_schema_cache_free(schemas);
+    schemas = NULL;
     free(p);
     return 0;
 }

@@ -426,7 +426,7 @@ static void raise_fd_limit(options *o) {
 
 /* Waits for ZooKeeper, creates the root and the --create-store stores.
  * Returns 0 once done, -1 when a signal arrived first, -2 on failure. */
-static int setup(zkc *z, const options *o, sigset_t *sigs) {
+static int setup(zkc *z, store_schema_cache *schemas, const options *o, sigset_t *sigs) {
     char *stores = NULL;
     if (!(stores = layout_stores_path(o->root))) return -1;
     for (;;) {
@@ -449,9 +449,9 @@ static int setup(zkc *z, const options *o, sigset_t *sigs) {
     for (int i = 0; i < o->ncreate; i++) {
         store_cfg cfg;
         zs_err e = {0};
-        if (stores_get(z, o->root, o->create_store[i], &cfg, &e) == 0) { store_cfg_release(&cfg); continue; }
+        if (stores_get(z, o->root, schemas, o->create_store[i], &cfg, &e) == 0) { store_cfg_release(&cfg); continue; }
         bool created = false;
-        if (stores_put(z, o->root, o->create_store[i], NULL, NULL, 0, &cfg, &created, &e) < 0) {
+        if (stores_put(z, o->root, schemas, o->create_store[i], NULL, NULL, 0, &cfg, &created, &e) < 0) {
             LOG_ERROR(&o->log, "--create-store %s: %s", o->create_store[i], e.message);
             return -2;
         }
@@ -465,7 +465,7 @@ static int setup(zkc *z, const options *o, sigset_t *sigs) {
  * /readyz says "loading" until they are loaded, so a gateway is not ready
  * while a store's first pull would fail. (A store created later is loaded
  * at its first request: it starts empty.) */
-static void preload(zkc *z, mirror_set *mirrors, const options *o) {
+static void preload(zkc *z, store_schema_cache *schemas, mirror_set *mirrors, const options *o) {
     char **names = NULL;
     size_t n = 0;
     zs_err e = {0};
@@ -477,7 +477,7 @@ static void preload(zkc *z, mirror_set *mirrors, const options *o) {
         store_cfg cfg;
         zs_err ge = {0};
         mirror *m;
-        if (stores_get(z, o->root, names[i], &cfg, &ge) == 0) {
+        if (stores_get(z, o->root, schemas, names[i], &cfg, &ge) == 0) {
             (void)mirror_set_acquire(mirrors, names[i], cfg.czxid, 0, &m);
             store_cfg_release(&cfg);
         }
@@ -687,8 +687,13 @@ int main(int argc, char **argv) {
     int rc = 1;
     atomic_bool ready = false;
     zkc *z = zkc_open(o.zk, o.session_timeout_ms, &ident, &o.log);
+    /* The compiled store schemas, shared by every config read (mirrors,
+     * api, collector, setup); freed last. */
+    store_schema_cache *schemas = z ? store_schema_cache_new() : NULL;
     const char *why = NULL;
-    mirror_set *mirrors = z ? mirror_set_new(o.zk, o.session_timeout_ms, ident.on ? ident.cred : NULL, o.root, &o.log, &why) : NULL;
+    mirror_set *mirrors = schemas ? mirror_set_new(o.zk, o.session_timeout_ms, ident.on ? ident.cred : NULL, o.root,
+                                                   schemas, &o.log, &why)
+                                  : NULL;
     if (z && !mirrors) fprintf(stderr, "zoosyncd: %s\n", why ? why : "cannot start the mirror");
     raise_fd_limit(&o);
     events *ev = mirrors ? events_new(mirrors, o.keepalive_ms, o.max_streams, &o.log) : NULL;
@@ -696,7 +701,7 @@ int main(int argc, char **argv) {
     gc *collector = NULL;
     zs_metrics metrics = {0};
     committer *commit = z ? committer_start(z, o.max_tx_bytes, &metrics, &o.log) : NULL;
-    api_config acfg = {z, o.root, mirrors, verifier, o.max_tx_bytes, &o.log, &ready, ev, o.web_dir, o.client_dir,
+    api_config acfg = {z, o.root, mirrors, schemas, verifier, o.max_tx_bytes, &o.log, &ready, ev, o.web_dir, o.client_dir,
                        &metrics, commit, (double)o.rate_limit, (double)o.write_bytes_per_sec,
                        (double)o.write_mutations_per_sec, ZOOSYNC_VERSION};
     api *a = ev && commit ? api_new(&acfg) : NULL;
@@ -716,10 +721,10 @@ int main(int argc, char **argv) {
         LOG_INFO(&o.log, "zookeeper %s, root %s, auth %s, znodes %s", o.zk, o.root,
                  verifier ? (o.jwt_secret_file ? "HS256" : o.jwt_jwks ? "key set" : "public key") : "off",
                  !ident.on ? "open (no --zk-digest-file)" : o.zk_world_read ? "digest identity: all, world: read" : "digest identity only");
-        int s = setup(z, &o, &sigs);
+        int s = setup(z, schemas, &o, &sigs);
         if (s == 0) {
-            preload(z, mirrors, &o);
-            collector = gc_start(z, mirrors, o.root, o.gc_interval_s, &o.log);
+            preload(z, schemas, mirrors, &o);
+            collector = gc_start(z, mirrors, o.root, schemas, o.gc_interval_s, &o.log);
             api_set_gc(a, collector);
             atomic_store(&ready, true);
             LOG_INFO(&o.log, "ready");
@@ -738,7 +743,7 @@ int main(int argc, char **argv) {
     events_free(ev);          /* no stream is left, no hook can run */
     api_free(a);
     mirror_set_free(mirrors); /* closes the mirror session; its hooks are done */
-    store_schema_cache_shutdown();
+    store_schema_cache_free(schemas); /* every config holder is gone (mirrors, api, collector, committer) */
     auth_verifier_free(verifier);
     tls_creds_unref(tls);
     options_free(&o);

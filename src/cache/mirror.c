@@ -119,6 +119,7 @@ struct mirror_set {
     size_t stores_path_len;
     char *hosts;
     char *cred;              /* digest credentials for the probes, or NULL */
+    store_schema_cache *schemas; /* the configs' schemas (not owned; outlives the set) */
     const zs_log *lg;
     zkw *w;
     void (*on_advance)(void *ctx, mirror *m, const GPtrArray *keys); /* immutable once mirrors exist */
@@ -655,7 +656,7 @@ static void apply_config(mirror *m, int err, jute_bytes data, const jute_stat *s
     if (err != ZOK) return;
     store_cfg cfg;
     const char *why = "not a JSON object";
-    int p = store_cfg_parse(&cfg, m->store, data.p, data.len, st->mzxid, &why);
+    int p = store_cfg_parse(&cfg, m->set->schemas, m->store, data.p, data.len, st->mzxid, &why);
     if (p < 0) {
         /* Distrusted: the store is served as unavailable (requests fall
          * back to ZooKeeper, which answers 503) and the horizon stays. */
@@ -1099,9 +1100,10 @@ void mirror_set_on_advance(mirror_set *s, void (*fn)(void *ctx, mirror *m, const
 const char *mirror_store(const mirror *m) { return m->store; }
 
 mirror_set *mirror_set_new(const char *hosts, int session_timeout_ms, const char *cred, const char *root,
-                           const zs_log *lg, const char **why) {
+                           store_schema_cache *schemas, const zs_log *lg, const char **why) {
     mirror_set *s = calloc(1, sizeof *s);
     if (!s) return NULL;
+    s->schemas = schemas;
     s->lg = lg;
     if (cred && !(s->cred = strdup(cred))) { free(s); return NULL; }
     if (!(s->root = strdup(root)) || !(s->hosts = strdup(hosts)) || !(s->stores_path = layout_stores_path(root))) {

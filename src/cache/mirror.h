@@ -38,10 +38,11 @@ typedef struct mirror_set mirror_set;
 typedef struct mirror mirror;
 
 /* Opens the mirrors' own session to hosts ("host:port,..."), authenticated
- * with the digest credentials cred ("user:password", or NULL). NULL on bad
- * arguments (*why says which). */
+ * with the digest credentials cred ("user:password", or NULL). The configs
+ * the mirrors read take their schemas from schemas (owned by the caller;
+ * it outlives the set). NULL on bad arguments (*why says which). */
 mirror_set *mirror_set_new(const char *hosts, int session_timeout_ms, const char *cred, const char *root,
-                           const zs_log *lg, const char **why);
+                           store_schema_cache *schemas, const zs_log *lg, const char **why);
 /* Closes the session and stops the gap-check thread: no hook runs after it.
  * Requests must be over. */
 void mirror_set_stop(mirror_set *s);

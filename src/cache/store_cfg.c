@@ -56,7 +56,8 @@ int store_cfg_quota_parse(const json_t *v, int64_t *out) {
  * -2 when it is one with an invalid field (*why says which). mzxid: the
  * config znode's, which no horizon can pass (the collector writes the
  * horizon after the deletion it covers); -1 when unknown. */
-static int parse_checked(store_cfg *c, const char *data, int len, int64_t mzxid, const char **why) {
+static int parse_checked(store_cfg *c, store_schema_cache *schemas, const char *data, int len, int64_t mzxid,
+                         const char **why) {
     json_error_t je;
     sbuf rest = SBUF_INIT, st = SBUF_INIT;
     jraw_err jre;
@@ -106,7 +107,7 @@ static int parse_checked(store_cfg *c, const char *data, int len, int64_t mzxid,
     }
     if (rc >= 0 && st.len) { /* last: nothing to release on the paths above */
         char msg[256];
-        if (store_schema_get(st.buf, st.len, &c->schema, msg, sizeof msg) < 0) {
+        if (store_schema_get(schemas, st.buf, st.len, &c->schema, msg, sizeof msg) < 0) {
             *why = "schema: not a schema this gateway compiles";
             rc = -2;
         }
@@ -117,7 +118,8 @@ static int parse_checked(store_cfg *c, const char *data, int len, int64_t mzxid,
 }
 
 
-int store_cfg_parse(store_cfg *c, const char *name, const char *data, int len, int64_t mzxid, const char **why) {
+int store_cfg_parse(store_cfg *c, store_schema_cache *schemas, const char *name, const char *data, int len,
+                    int64_t mzxid, const char **why) {
     store_cfg_defaults(c, name);
-    return parse_checked(c, data, len, mzxid, why);
+    return parse_checked(c, schemas, data, len, mzxid, why);
 }

@@ -11,8 +11,9 @@
  * and, while a deletion is under way, "deleting":true.
  *
  * Ownership: a store_cfg owns one counted reference to its schema (see
- * the struct). Threads: pure functions on the caller's struct; any thread
- * (the schema cache they reach is thread-safe, cache/store_schema.h). */
+ * the struct); store_cfg_parse takes it from the caller's schema cache
+ * (which is not kept). Threads: pure functions on the caller's struct; any
+ * thread (the schema cache is thread-safe, cache/store_schema.h). */
 #ifndef ZS_STORE_CFG_H
 #define ZS_STORE_CFG_H
 
@@ -72,9 +73,11 @@ int store_cfg_quota_parse(const json_t *v, int64_t *out);
  * distrusting it (anyone with write access to ZooKeeper could have written
  * it: every field checked as a PUT body is; a horizon beyond mzxid, the
  * config znode's own, refused; mzxid -1: unknown); czxid and zversion are
- * left 0 (they come from the znode's stat). Returns 1 when the store is
- * being deleted, 0 when fine, -1 when not a config object, -2 when invalid
- * (*why says what). */
-int store_cfg_parse(store_cfg *c, const char *name, const char *data, int len, int64_t mzxid, const char **why);
+ * left 0 (they come from the znode's stat). The schema, when there is one,
+ * comes from (or is compiled into) cache schemas. Returns 1 when the store
+ * is being deleted, 0 when fine, -1 when not a config object, -2 when
+ * invalid (*why says what). */
+int store_cfg_parse(store_cfg *c, store_schema_cache *schemas, const char *name, const char *data, int len,
+                    int64_t mzxid, const char **why);
 
 #endif

@@ -325,7 +325,7 @@ static void h_list_stores(route_ctx *c) {
     for (size_t i = 0; i < n; i++) {
         if (!auth_can(c->who, names[i], AUTH_READ)) continue; /* any grant in it */
         store_cfg cfg;
-        if (stores_get(a->cfg.z, a->cfg.root, names[i], &cfg, &e) < 0) continue; /* deleted meanwhile */
+        if (stores_get(a->cfg.z, a->cfg.root, a->cfg.schemas, names[i], &cfg, &e) < 0) continue; /* deleted meanwhile */
         req_view view;
         mirror *m = NULL;
         if (view_of_read_set(c->who, names[i], &view) == 0) {
@@ -348,9 +348,10 @@ static void h_store_get(route_ctx *c) {
     api *a = c->a;
     zs_err e = {0};
     store_cfg cfg;
-    if (stores_get(a->cfg.z, a->cfg.root, c->m->store, &cfg, &e) < 0) {
+    if (stores_get(a->cfg.z, a->cfg.root, a->cfg.schemas, c->m->store, &cfg, &e) < 0) {
         int left, total;
-        if (e.status == 404 && stores_deletion_progress(a->cfg.z, a->cfg.root, c->m->store, &left, &total) == 1) {
+        if (e.status == 404 &&
+            stores_deletion_progress(a->cfg.z, a->cfg.root, a->cfg.schemas, c->m->store, &left, &total) == 1) {
             /* a deletion under way: how far it got (the CLI's progress) */
             sbuf b = SBUF_INIT;
             sbuf_printf(&b, "{\"error\":\"store_not_found\",\"message\":\"store '%s' is being deleted\","
@@ -372,7 +373,7 @@ static void h_store_get(route_ctx *c) {
 
 static void h_store_delete(route_ctx *c) {
     zs_err e = {0};
-    if (stores_delete(c->a->cfg.z, c->a->cfg.root, c->m->store, &e) < 0) { fail(c->resp, &e); return; }
+    if (stores_delete(c->a->cfg.z, c->a->cfg.root, c->a->cfg.schemas, c->m->store, &e) < 0) { fail(c->resp, &e); return; }
     c->resp->status = 204;
 }
 
@@ -407,8 +408,8 @@ static void h_store_put(route_ctx *c) {
         if (!body) { sbuf_free(&schema); return; }
     }
     bool created = false;
-    int rc = stores_put(a->cfg.z, a->cfg.root, c->m->store, body, schema.len ? schema.buf : NULL, schema.len, &cfg,
-                        &created, &e);
+    int rc = stores_put(a->cfg.z, a->cfg.root, a->cfg.schemas, c->m->store, body, schema.len ? schema.buf : NULL,
+                        schema.len, &cfg, &created, &e);
     json_decref(body);
     sbuf_free(&schema);
     if (rc < 0) { fail(resp, &e); return; }
@@ -574,7 +575,7 @@ static void h_push(route_ctx *c) {
     for (int again = 0; rc == PUSH_RUN_CONFIG_CHANGED && again < 3; again++) {
         store_cfg fresh;
         zs_err ge = {0};
-        if (stores_get(a->cfg.z, a->cfg.root, cfg->name, &fresh, &ge) < 0) { e = ge; break; }
+        if (stores_get(a->cfg.z, a->cfg.root, a->cfg.schemas, cfg->name, &fresh, &ge) < 0) { e = ge; break; }
         sbuf_reset(&b);
         e = (zs_err){0};
         rc = push_run(&a->push, who, subject, &fresh, body, len, &b, &e);
@@ -903,7 +904,7 @@ static void run_route(route_ctx *c) {
         zs_err e = {0};
         api *a = c->a;
         if (!mirror_set_config(a->cfg.mirrors, c->m->store, &c->cfg) &&
-            stores_get(a->cfg.z, a->cfg.root, c->m->store, &c->cfg, &e) < 0) {
+            stores_get(a->cfg.z, a->cfg.root, a->cfg.schemas, c->m->store, &c->cfg, &e) < 0) {
             fail(resp, &e);
             goto out;
         }

@@ -34,6 +34,7 @@ typedef struct api_config {
     zkc *z;
     const char *root;
     mirror_set *mirrors;
+    store_schema_cache *schemas; /* the configs' schemas (sync/stores.h); outlives the api */
     const auth_verifier *auth; /* NULL: authentication off */
     size_t max_tx_bytes;
     const zs_log *lg;

@@ -16,6 +16,7 @@
 struct gc {
     zkc *z;
     mirror_set *mirrors;
+    store_schema_cache *schemas; /* not owned */
     char *root;
     char *dir;            /* <root>/gc */
     int interval_s;
@@ -147,7 +148,7 @@ static int delete_batch(gc *g, const char *store, const mirror_collectable *c, s
 static void collect_store(gc *g, const char *name) {
     store_cfg cfg;
     zs_err e = {0};
-    if (stores_get(g->z, g->root, name, &cfg, &e) < 0) return;
+    if (stores_get(g->z, g->root, g->schemas, name, &cfg, &e) < 0) return;
     store_cfg_release(&cfg); /* only czxid and the ttl are used */
     mirror *m = NULL;
     if (mirror_set_acquire(g->mirrors, name, cfg.czxid, BOUND_LOAD_MS, &m) < 0) return;
@@ -159,7 +160,7 @@ static void collect_store(gc *g, const char *name) {
     cursor_pos h = c[cands->len - 1].pos;
     /* The horizon first: from now on a cursor that could need these
      * deletions is expired, on every gateway (their mirrors watch the config). */
-    if (stores_advance_horizon(g->z, g->root, name, &h, &e) < 0) {
+    if (stores_advance_horizon(g->z, g->root, g->schemas, name, &h, &e) < 0) {
         LOG_WARN(g->lg, "gc %s: cannot move the horizon: %s", name, e.message);
         g_array_free(cands, TRUE);
         return;
@@ -209,11 +210,13 @@ static gpointer gc_main(gpointer data) {
     return NULL;
 }
 
-gc *gc_start(zkc *z, mirror_set *mirrors, const char *root, int interval_s, const zs_log *lg) {
+gc *gc_start(zkc *z, mirror_set *mirrors, const char *root, store_schema_cache *schemas, int interval_s,
+             const zs_log *lg) {
     gc *g = calloc(1, sizeof *g);
     if (!g) return NULL;
     g->z = z;
     g->mirrors = mirrors;
+    g->schemas = schemas;
     g->interval_s = interval_s;
     g->lg = lg;
     if (!(g->root = strdup(root)) || !(g->dir = layout_gc_path(root))) {

@@ -24,7 +24,10 @@ typedef struct zkc zkc;
 
 typedef struct gc gc;
 
-gc *gc_start(zkc *z, mirror_set *mirrors, const char *root, int interval_s, const zs_log *lg);
+/* schemas: the gateway's schema cache, for the configs the collector reads
+ * (owned by the caller; it outlives the collector, like z and mirrors). */
+gc *gc_start(zkc *z, mirror_set *mirrors, const char *root, store_schema_cache *schemas, int interval_s,
+             const zs_log *lg);
 void gc_stop(gc *g);
 
 typedef struct gc_stats {

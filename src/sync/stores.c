@@ -51,7 +51,8 @@ static char *cfg_json(const store_cfg *c, bool deleting) {
  * error; CFG_INVALID (with *why) for a config with an invalid field (then
  * *out has the defaults, its czxid and zversion). */
 #define CFG_INVALID (-1000)
-static int cfg_read_checked(zkc *z, const char *path, const char *name, store_cfg *out, bool *deleting, const char **why) {
+static int cfg_read_checked(zkc *z, store_schema_cache *schemas, const char *path, const char *name, store_cfg *out,
+                            bool *deleting, const char **why) {
     int len = CFG_BUF;
     struct Stat st;
     store_cfg_defaults(out, name);
@@ -59,7 +60,7 @@ static int cfg_read_checked(zkc *z, const char *path, const char *name, store_cf
     if (!buf) return ZSYSTEMERROR;
     int rc = zoo_get(zkc_zh(z), path, 0, buf, &len, &st);
     if (rc != ZOK) { free(buf); return rc; }
-    int p = len < 0 || len >= CFG_BUF ? -2 : store_cfg_parse(out, name, buf, len, st.mzxid, why);
+    int p = len < 0 || len >= CFG_BUF ? -2 : store_cfg_parse(out, schemas, name, buf, len, st.mzxid, why);
     if (len < 0 || len >= CFG_BUF) *why = "too large";
     free(buf);
     out->czxid = st.czxid;
@@ -84,18 +85,19 @@ static int cfg_read_checked(zkc *z, const char *path, const char *name, store_cf
 
 /* As cfg_read_checked, an invalid config taken as the defaults: for the
  * writers that replace it (PUT, DELETE) or leave it (the horizon). */
-static int cfg_read(zkc *z, const char *path, const char *name, store_cfg *out, bool *deleting) {
+static int cfg_read(zkc *z, store_schema_cache *schemas, const char *path, const char *name, store_cfg *out,
+                    bool *deleting) {
     const char *why = NULL;
-    int rc = cfg_read_checked(z, path, name, out, deleting, &why);
+    int rc = cfg_read_checked(z, schemas, path, name, out, deleting, &why);
     return rc == CFG_INVALID ? ZOK : rc;
 }
 
-int stores_get(zkc *z, const char *root, const char *name, store_cfg *out, zs_err *err) {
+int stores_get(zkc *z, const char *root, store_schema_cache *schemas, const char *name, store_cfg *out, zs_err *err) {
     char *path = layout_store_path(root, name);
     if (!path) { zs_err_set(err, 500, "internal", "out of memory"); return -1; }
     bool deleting = false;
     const char *why = NULL;
-    int rc = cfg_read_checked(z, path, name, out, &deleting, &why);
+    int rc = cfg_read_checked(z, schemas, path, name, out, &deleting, &why);
     free(path);
     if (rc == CFG_INVALID) {
         zs_err_set(err, 503, "unavailable",
@@ -115,7 +117,8 @@ int stores_get(zkc *z, const char *root, const char *name, store_cfg *out, zs_er
 
 /* ---- validation of a PUT body ------------------------------------------ */
 
-static int apply_patch(store_cfg *c, const json_t *body, const char *schema_text, size_t schema_len, zs_err *err) {
+static int apply_patch(store_cfg *c, store_schema_cache *schemas, const json_t *body, const char *schema_text,
+                       size_t schema_len, zs_err *err) {
     if (!body) return 0;
     if (!json_is_object(body)) {
         zs_err_set(err, 400, "bad_request", "the body must be a JSON object");
@@ -156,7 +159,7 @@ static int apply_patch(store_cfg *c, const json_t *body, const char *schema_text
             if (!json_is_null(v)) {
                 if (!schema_text) { zs_err_set(err, 400, "bad_request", "schema: not given as text"); return -1; }
                 char msg[sizeof err->message];
-                if (store_schema_get(schema_text, schema_len, &sc, msg, sizeof msg) < 0) {
+                if (store_schema_get(schemas, schema_text, schema_len, &sc, msg, sizeof msg) < 0) {
                     zs_err_set(err, 400, "bad_request", "%s", msg);
                     return -1;
                 }
@@ -264,14 +267,14 @@ out:
     return rc;
 }
 
-int stores_put(zkc *z, const char *root, const char *name, const json_t *body, const char *schema_text,
-               size_t schema_len, store_cfg *out, bool *created, zs_err *err) {
+int stores_put(zkc *z, const char *root, store_schema_cache *schemas, const char *name, const json_t *body,
+               const char *schema_text, size_t schema_len, store_cfg *out, bool *created, zs_err *err) {
     store_cfg probe;
     store_cfg_defaults(&probe, name);
     store_cfg_defaults(out, name);
     /* Validate before touching anything (the schema compiled once: the
      * patches below find it in the cache, held by probe meanwhile). */
-    int prc = apply_patch(&probe, body, schema_text, schema_len, err);
+    int prc = apply_patch(&probe, schemas, body, schema_text, schema_len, err);
     if (prc < 0) { store_cfg_release(&probe); return -1; }
     char *path = layout_store_path(root, name);
     if (!path) { store_cfg_release(&probe); zs_err_set(err, 500, "internal", "out of memory"); return -1; }
@@ -279,7 +282,7 @@ int stores_put(zkc *z, const char *root, const char *name, const json_t *body, c
     for (int attempt = 0; attempt < BOUND_CONFIG_ATTEMPTS; attempt++) {
         bool deleting = false;
         store_cfg_release(out);
-        rc = cfg_read(z, path, name, out, &deleting);
+        rc = cfg_read(z, schemas, path, name, out, &deleting);
         if (rc == ZOK && deleting) {
             if ((rc = delete_tree(z, path)) != ZOK) break;
             rc = ZNONODE;
@@ -287,7 +290,7 @@ int stores_put(zkc *z, const char *root, const char *name, const json_t *body, c
         if (rc == ZNONODE) {
             store_cfg_release(out);
             store_cfg_defaults(out, name);
-            if (apply_patch(out, body, schema_text, schema_len, err) < 0) { rc = STORES_PATCH_FAILED; break; }
+            if (apply_patch(out, schemas, body, schema_text, schema_len, err) < 0) { rc = STORES_PATCH_FAILED; break; }
             rc = create_store(z, root, out);
             if (rc == STORES_TOO_LARGE) {
                 free(path);
@@ -308,7 +311,7 @@ int stores_put(zkc *z, const char *root, const char *name, const json_t *body, c
             return 0;
         }
         if (rc != ZOK) break;
-        if (apply_patch(out, body, schema_text, schema_len, err) < 0) { rc = STORES_PATCH_FAILED; break; }
+        if (apply_patch(out, schemas, body, schema_text, schema_len, err) < 0) { rc = STORES_PATCH_FAILED; break; }
         char *data = cfg_json(out, false);
         if (!data) { rc = ZSYSTEMERROR; break; }
         struct Stat st;
@@ -330,12 +333,12 @@ int stores_put(zkc *z, const char *root, const char *name, const json_t *body, c
     return -1;
 }
 
-int stores_delete(zkc *z, const char *root, const char *name, zs_err *err) {
+int stores_delete(zkc *z, const char *root, store_schema_cache *schemas, const char *name, zs_err *err) {
     char *path = layout_store_path(root, name);
     if (!path) { zs_err_set(err, 500, "internal", "out of memory"); return -1; }
     store_cfg c;
     bool deleting = false;
-    int rc = cfg_read(z, path, name, &c, &deleting);
+    int rc = cfg_read(z, schemas, path, name, &c, &deleting);
     if (rc == ZNONODE || (rc == ZOK && deleting)) {
         store_cfg_release(&c);
         if (rc == ZOK) delete_tree(z, path); /* finish an earlier, interrupted deletion */
@@ -356,12 +359,13 @@ int stores_delete(zkc *z, const char *root, const char *name, zs_err *err) {
     return -1;
 }
 
-int stores_deletion_progress(zkc *z, const char *root, const char *name, int *left, int *total) {
+int stores_deletion_progress(zkc *z, const char *root, store_schema_cache *schemas, const char *name, int *left,
+                             int *total) {
     char *path = layout_store_path(root, name);
     if (!path) return -1;
     store_cfg c;
     bool deleting = false;
-    int rc = cfg_read(z, path, name, &c, &deleting);
+    int rc = cfg_read(z, schemas, path, name, &c, &deleting);
     store_cfg_release(&c);
     int out = 0;
     if (rc == ZOK && deleting) {
@@ -380,14 +384,15 @@ int stores_deletion_progress(zkc *z, const char *root, const char *name, int *le
     return out;
 }
 
-int stores_advance_horizon(zkc *z, const char *root, const char *name, const cursor_pos *h, zs_err *err) {
+int stores_advance_horizon(zkc *z, const char *root, store_schema_cache *schemas, const char *name, const cursor_pos *h,
+                           zs_err *err) {
     char *path = layout_store_path(root, name);
     if (!path) { zs_err_set(err, 500, "internal", "out of memory"); return -1; }
     int rc = ZOK;
     for (int attempt = 0; attempt < BOUND_CONFIG_ATTEMPTS; attempt++) {
         store_cfg c;
         bool deleting = false;
-        rc = cfg_read(z, path, name, &c, &deleting);
+        rc = cfg_read(z, schemas, path, name, &c, &deleting);
         if (rc != ZOK || deleting) { store_cfg_release(&c); break; }
         if (cursor_cmp(&c.horizon, h) >= 0) { store_cfg_release(&c); free(path); return 0; }
         c.horizon = *h;

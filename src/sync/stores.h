@@ -6,7 +6,10 @@
  * finishes the job). stores_get answers 503 for an invalid config (the
  * store is unavailable until an admin PUT rewrites it).
  * Creating a store creates, in one multi, its node, r/ and c/ and their 256
- * bucket children. All calls are synchronous and safe from any thread. */
+ * bucket children. All calls are synchronous and safe from any thread.
+ * The calls that read a config take the gateway's schema cache (schemas,
+ * cache/store_schema.h; owned by main): its schema is found there, or
+ * compiled into it. */
 #ifndef ZS_STORES_H
 #define ZS_STORES_H
 
@@ -26,24 +29,26 @@
 typedef struct zkc zkc;
 
 /* 0 and *out, or -1 and err (404 store_not_found, 503). */
-int stores_get(zkc *z, const char *root, const char *name, store_cfg *out, zs_err *err);
+int stores_get(zkc *z, const char *root, store_schema_cache *schemas, const char *name, store_cfg *out, zs_err *err);
 /* Creates or updates from body (NULL or an object: only the fields given
  * change). body as store_cfg_split_schema leaves it: a non-null "schema" member
  * stands for schema_text[0..schema_len) (compiled here: 400 naming the
  * keyword when it does not compile). 0 and *out and *created, or -1 and err
  * (400 bad_request, 503). */
-int stores_put(zkc *z, const char *root, const char *name, const json_t *body, const char *schema_text,
-               size_t schema_len, store_cfg *out, bool *created, zs_err *err);
+int stores_put(zkc *z, const char *root, store_schema_cache *schemas, const char *name, const json_t *body,
+               const char *schema_text, size_t schema_len, store_cfg *out, bool *created, zs_err *err);
 /* 0, or -1 and err (404, 503). */
-int stores_delete(zkc *z, const char *root, const char *name, zs_err *err);
+int stores_delete(zkc *z, const char *root, store_schema_cache *schemas, const char *name, zs_err *err);
 /* Whether store `name` is being deleted (its config marked, a DELETE under
  * way on some gateway, or interrupted): 1 and how many of its *total
  * record buckets are left (deletion removes them one after another, each
  * with its records), 0 when it is not (absent, or a live store), -1 on a
  * ZooKeeper error. Two reads. */
-int stores_deletion_progress(zkc *z, const char *root, const char *name, int *left, int *total);
+int stores_deletion_progress(zkc *z, const char *root, store_schema_cache *schemas, const char *name, int *left,
+                             int *total);
 /* Moves the store's horizon forward to h (never back). 0, or -1 and err. */
-int stores_advance_horizon(zkc *z, const char *root, const char *name, const cursor_pos *h, zs_err *err);
+int stores_advance_horizon(zkc *z, const char *root, store_schema_cache *schemas, const char *name, const cursor_pos *h,
+                           zs_err *err);
 /* Names of every store, sorted; free with stores_free_names. */
 int stores_list(zkc *z, const char *root, char ***names, size_t *count, zs_err *err);
 void stores_free_names(char **names, size_t count);
