@@ -1,5 +1,6 @@
 #include "cache/store_schema.h"
 
+#include <assert.h>
 #include <glib.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -52,6 +53,7 @@ static void evict_idle(store_schema_cache *c) {
         entry_free(s);
         idle--;
     }
+    assert(idle == STORE_SCHEMA_IDLE_MAX);
 }
 
 int store_schema_get(store_schema_cache *c, const char *text, size_t len, store_schema **out, char *err,
@@ -94,13 +96,22 @@ int store_schema_get(store_schema_cache *c, const char *text, size_t len, store_
 }
 
 store_schema *store_schema_ref(store_schema *s) {
-    if (s) atomic_fetch_add(&s->refs, 1);
+    if (s) {
+        /* The caller holds a reference, so refs > 0 here: it rises from 0
+         * only in a lookup, under the cache's mutex (see evict_idle). */
+        unsigned was = atomic_fetch_add(&s->refs, 1);
+        assert(was > 0);
+        (void)was;
+    }
     return s;
 }
 
 void store_schema_unref(store_schema *s) {
     /* The entry stays in the cache at 0 (idle); evict_idle frees it. */
-    if (s) atomic_fetch_sub(&s->refs, 1);
+    if (!s) return;
+    unsigned was = atomic_fetch_sub(&s->refs, 1);
+    assert(was > 0); /* never below 0: each unref drops a reference a get or ref gave */
+    (void)was;
 }
 
 const char *store_schema_text(const store_schema *s, size_t *len) {
