@@ -3,6 +3,7 @@
 
 #include <glib.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,7 +98,7 @@ struct api {
     metrics_page_counters *counters; /* requests by label and status */
     atomic_ullong auth_failures[AUTH_FAIL_COUNT]; /* 401s by reason (zoosync_auth_failures_total) */
     struct {                 /* the auth-failure log's rate limit: AUTH_LOG_MAX lines per AUTH_LOG_WINDOW_MS */
-        GMutex mu;           /* guards the rest; a leaf: only our logger's write is made under it */
+        pthread_mutex_t mu;  /* guards the rest; a leaf: only our logger's write is made under it */
         int64_t start_ms;    /* the window's start (zs_clock_ms) */
         unsigned logged;     /* lines written in this window */
         unsigned long long dropped; /* failures not logged in this window */
@@ -136,7 +137,7 @@ api *api_new(const api_config *cfg) {
     api *a = calloc(1, sizeof *a);
     if (!a) return NULL;
     a->cfg = *cfg;
-    g_mutex_init(&a->auth_log.mu);
+    pthread_mutex_init(&a->auth_log.mu, NULL);
     a->auth_log.start_ms = INT64_MIN / 2; /* no window open */
     a->push = (push_env){cfg->z, cfg->mirrors, cfg->root, cfg->max_tx_bytes, cfg->lg, cfg->metrics, cfg->commit,
                          push_clients_new(), NULL, NULL};
@@ -165,7 +166,7 @@ void api_free(api *a) {
     metrics_page_counters_free(a->counters);
     if (a->auth_log.dropped && a->cfg.lg)
         LOG_WARN(a->cfg.lg, "auth failure: %llu more auth failures not logged", a->auth_log.dropped);
-    g_mutex_clear(&a->auth_log.mu);
+    pthread_mutex_destroy(&a->auth_log.mu);
     free(a);
 }
 
@@ -696,9 +697,9 @@ static void h_metrics(route_ctx *c) {
     gc_stats gs = {0};
     gc *collector = atomic_load(&a->collector);
     if (collector) gc_get_stats(collector, &gs);
-    g_mutex_lock(&a->auth_log.mu); /* a window that ended has its summary logged now */
+    pthread_mutex_lock(&a->auth_log.mu); /* a window that ended has its summary logged now */
     auth_log_roll(a, zs_clock_ms());
-    g_mutex_unlock(&a->auth_log.mu);
+    pthread_mutex_unlock(&a->auth_log.mu);
     unsigned long long af[AUTH_FAIL_COUNT];
     for (int r = 0; r < AUTH_FAIL_COUNT; r++) af[r] = atomic_load(&a->auth_failures[r]);
     mirror_store_stat *st = NULL;
@@ -752,7 +753,7 @@ static void auth_log_roll(api *a, int64_t now) {
 static void auth_failed(api *a, const http_req *req, const route_def *route, auth_failure r) {
     atomic_fetch_add(&a->auth_failures[r < AUTH_FAIL_COUNT ? r : AUTH_FAIL_OTHER], 1);
     const char *addr = http_req_client_addr(req);
-    g_mutex_lock(&a->auth_log.mu);
+    pthread_mutex_lock(&a->auth_log.mu);
     int64_t now = zs_clock_ms();
     auth_log_roll(a, now);
     if (!a->auth_log.logged && !a->auth_log.dropped) a->auth_log.start_ms = now; /* a window opens at its first failure */
@@ -764,7 +765,7 @@ static void auth_failed(api *a, const http_req *req, const route_def *route, aut
     } else {
         a->auth_log.dropped++;
     }
-    g_mutex_unlock(&a->auth_log.mu);
+    pthread_mutex_unlock(&a->auth_log.mu);
 }
 
 /* 401, or the token's principal (anonymous when authentication is off).

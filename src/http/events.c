@@ -3,6 +3,7 @@
 #include "util/clock.h"
 
 #include <glib.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,8 +23,8 @@ typedef struct ev_mirror {
 } ev_mirror;
 
 struct events {
-    GMutex mu;             /* guards byst and stop */
-    GCond cond;
+    pthread_mutex_t mu;    /* guards byst and stop */
+    pthread_cond_t cond;   /* stop was set (zs_cond_init: monotonic) */
     GHashTable *byst;      /* mirror* -> ev_mirror* */
     size_t count;          /* attached streams */
     size_t reserved;       /* started, not yet attached or done */
@@ -34,7 +35,7 @@ struct events {
     int keepalive_ms;
     atomic_ullong wakes;   /* streams woken because the watermark advanced */
     bool stop;
-    GThread *ticker;
+    pthread_t ticker;
     const zs_log *lg;
 };
 
@@ -147,7 +148,7 @@ static void uncount(events *e, ev_stream *st) {
 
 static void on_advance(void *ctx, mirror *m, const GPtrArray *keys) {
     events *e = ctx;
-    g_mutex_lock(&e->mu);
+    pthread_mutex_lock(&e->mu);
     ev_mirror *x = g_hash_table_lookup(e->byst, m);
     if (x && !keys) {
         wake_set(e, x->all);
@@ -155,17 +156,16 @@ static void on_advance(void *ctx, mirror *m, const GPtrArray *keys) {
         wake_set(e, x->plain);
         for (guint i = 0; i < keys->len; i++) wake_key(e, x, g_ptr_array_index(keys, i));
     }
-    g_mutex_unlock(&e->mu);
+    pthread_mutex_unlock(&e->mu);
 }
 
-static gpointer ticker(gpointer data) {
+static void *ticker(void *data) {
     events *e = data;
     int step = e->keepalive_ms / 4 > 0 ? e->keepalive_ms / 4 : 1;
     if (step > 1000) step = 1000;
-    g_mutex_lock(&e->mu);
+    pthread_mutex_lock(&e->mu);
     while (!e->stop) {
-        gint64 until = g_get_monotonic_time() + (gint64)step * 1000;
-        g_cond_wait_until(&e->cond, &e->mu, until);
+        zs_cond_wait_until(&e->cond, &e->mu, zs_clock_ms() + step);
         if (e->stop) break;
         int64_t now = zs_clock_ms();
         GHashTableIter it;
@@ -187,60 +187,71 @@ static gpointer ticker(gpointer data) {
             }
         }
     }
-    g_mutex_unlock(&e->mu);
+    pthread_mutex_unlock(&e->mu);
     return NULL;
 }
 
 events *events_new(mirror_set *ms, int keepalive_ms, size_t max_streams, const zs_log *lg) {
     events *e = calloc(1, sizeof *e);
     if (!e) return NULL;
-    g_mutex_init(&e->mu);
-    g_cond_init(&e->cond);
+    pthread_mutex_init(&e->mu, NULL);
+    zs_cond_init(&e->cond);
     e->byst = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, evm_free);
     e->keepalive_ms = keepalive_ms;
     e->max_streams = max_streams;
     e->by_sub = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     e->by_addr = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     e->lg = lg;
-    e->ticker = g_thread_new("zs-keepalive", ticker, e);
+    int rc = pthread_create(&e->ticker, NULL, ticker, e);
+    if (rc != 0) {
+        LOG_ERROR(lg, "events: cannot start the keepalive thread: %s", strerror(rc));
+        g_hash_table_destroy(e->byst);
+        g_hash_table_destroy(e->by_sub);
+        g_hash_table_destroy(e->by_addr);
+        pthread_cond_destroy(&e->cond);
+        pthread_mutex_destroy(&e->mu);
+        free(e);
+        return NULL;
+    }
+    (void)pthread_setname_np(e->ticker, "zs-keepalive");
     mirror_set_on_advance(ms, on_advance, e);
     return e;
 }
 
 void events_free(events *e) {
     if (!e) return;
-    g_mutex_lock(&e->mu);
+    pthread_mutex_lock(&e->mu);
     e->stop = true;
-    g_cond_signal(&e->cond);
-    g_mutex_unlock(&e->mu);
-    g_thread_join(e->ticker);
+    pthread_cond_signal(&e->cond);
+    pthread_mutex_unlock(&e->mu);
+    pthread_join(e->ticker, NULL);
     g_hash_table_destroy(e->byst);
     g_hash_table_destroy(e->by_sub);
     g_hash_table_destroy(e->by_addr);
-    g_cond_clear(&e->cond);
-    g_mutex_clear(&e->mu);
+    pthread_cond_destroy(&e->cond);
+    pthread_mutex_destroy(&e->mu);
     free(e);
 }
 
 void events_set_caps(events *e, size_t per_sub, size_t per_addr) {
-    g_mutex_lock(&e->mu);
+    pthread_mutex_lock(&e->mu);
     e->per_sub = per_sub;
     e->per_addr = per_addr;
-    g_mutex_unlock(&e->mu);
+    pthread_mutex_unlock(&e->mu);
 }
 
 unsigned long long events_wakes(events *e) { return atomic_load(&e->wakes); }
 
 size_t events_count(events *e) {
-    g_mutex_lock(&e->mu);
+    pthread_mutex_lock(&e->mu);
     size_t n = e->count;
-    g_mutex_unlock(&e->mu);
+    pthread_mutex_unlock(&e->mu);
     return n;
 }
 
 size_t events_store_counts(events *e, events_store_count **out) {
     *out = NULL;
-    g_mutex_lock(&e->mu);
+    pthread_mutex_lock(&e->mu);
     size_t cap = g_hash_table_size(e->byst), n = 0;
     events_store_count *v = cap ? calloc(cap, sizeof *v) : NULL;
     GHashTableIter it;
@@ -250,7 +261,7 @@ size_t events_store_counts(events *e, events_store_count **out) {
         size_t c = g_hash_table_size(((ev_mirror *)val)->all);
         if (c) v[n++] = (events_store_count){mirror_store(k), c};
     }
-    g_mutex_unlock(&e->mu);
+    pthread_mutex_unlock(&e->mu);
     if (!n) { free(v); return 0; }
     *out = v;
     return n;
@@ -288,7 +299,7 @@ static void st_attach(void *cls, http_stream *hs) {
     ev_stream *st = cls;
     events *e = st->e;
     st->hs = hs;
-    g_mutex_lock(&e->mu);
+    pthread_mutex_lock(&e->mu);
     ev_mirror *x = g_hash_table_lookup(e->byst, st->m);
     if (!x) {
         x = evm_new();
@@ -297,13 +308,13 @@ static void st_attach(void *cls, http_stream *hs) {
     evm_add(x, st);
     e->count++;
     e->reserved--;
-    g_mutex_unlock(&e->mu);
+    pthread_mutex_unlock(&e->mu);
 }
 
 static void st_done(void *cls) {
     ev_stream *st = cls;
     events *e = st->e;
-    g_mutex_lock(&e->mu);
+    pthread_mutex_lock(&e->mu);
     if (st->hs) {
         ev_mirror *x = g_hash_table_lookup(e->byst, st->m);
         if (x && evm_remove(x, st)) e->count--;
@@ -312,7 +323,7 @@ static void st_done(void *cls) {
         e->reserved--; /* never attached */
     }
     uncount(e, st);
-    g_mutex_unlock(&e->mu);
+    pthread_mutex_unlock(&e->mu);
     sbuf_free(&st->out);
     st_free(st);
 }
@@ -398,7 +409,7 @@ void events_start(events *e, mirror *m, const cursor_pos *since, const mirror_fi
         return;
     }
     const char *why = NULL;
-    g_mutex_lock(&e->mu);
+    pthread_mutex_lock(&e->mu);
     if (e->count + e->reserved >= e->max_streams)
         why = "this gateway has as many event streams open as it serves; retry later or elsewhere";
     else if (st->sub && cnt_get(e->by_sub, st->sub) >= e->per_sub)
@@ -410,7 +421,7 @@ void events_start(events *e, mirror *m, const cursor_pos *since, const mirror_fi
         if (st->sub) cnt_add(e->by_sub, st->sub, 1);
         if (st->addr) cnt_add(e->by_addr, st->addr, 1);
     }
-    g_mutex_unlock(&e->mu);
+    pthread_mutex_unlock(&e->mu);
     if (why) {
         st_free(st);
         http_resp_error(resp, 429, "too_many_requests", why);

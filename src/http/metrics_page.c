@@ -1,6 +1,7 @@
 #include "http/metrics_page.h"
 
 #include <glib.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +13,7 @@ struct metrics_page_counters {
     const char *const *labels;
     size_t n;
     zs_hist (*hist)[CLASSES]; /* [n][CLASSES], atomics: no lock */
-    GMutex mu;                /* guards requests */
+    pthread_mutex_t mu;       /* guards requests */
     GHashTable *requests;     /* route * 1000 + status -> uint64_t count */
 };
 
@@ -23,7 +24,7 @@ metrics_page_counters *metrics_page_counters_new(const char *const *labels, size
     c->n = n;
     c->hist = calloc(n ? n : 1, sizeof *c->hist);
     if (!c->hist) { free(c); return NULL; }
-    g_mutex_init(&c->mu);
+    pthread_mutex_init(&c->mu, NULL);
     c->requests = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
     return c;
 }
@@ -31,7 +32,7 @@ metrics_page_counters *metrics_page_counters_new(const char *const *labels, size
 void metrics_page_counters_free(metrics_page_counters *c) {
     if (!c) return;
     g_hash_table_destroy(c->requests);
-    g_mutex_clear(&c->mu);
+    pthread_mutex_destroy(&c->mu);
     free(c->hist);
     free(c);
 }
@@ -41,11 +42,11 @@ void metrics_page_count(metrics_page_counters *c, size_t route, int status, int6
     int cls = status / 100 - 2;
     if (us >= 0 && cls >= 0 && cls < CLASSES) zs_hist_observe(&c->hist[route][cls], us);
     gpointer k = GSIZE_TO_POINTER(route * 1000 + (size_t)status);
-    g_mutex_lock(&c->mu);
+    pthread_mutex_lock(&c->mu);
     uint64_t *n = g_hash_table_lookup(c->requests, k);
     if (n) (*n)++;
     else { n = g_new(uint64_t, 1); *n = 1; g_hash_table_insert(c->requests, k, n); }
-    g_mutex_unlock(&c->mu);
+    pthread_mutex_unlock(&c->mu);
 }
 
 static void render_http(metrics_page_counters *c, sbuf *out) {
@@ -60,7 +61,7 @@ static void render_http(metrics_page_counters *c, sbuf *out) {
         }
     sbuf_puts(out, "# HELP zoosync_http_requests_total HTTP requests by route and status.\n"
                    "# TYPE zoosync_http_requests_total counter\n");
-    g_mutex_lock(&c->mu);
+    pthread_mutex_lock(&c->mu);
     GHashTableIter it;
     gpointer k, v;
     g_hash_table_iter_init(&it, c->requests);
@@ -69,7 +70,7 @@ static void render_http(metrics_page_counters *c, sbuf *out) {
         sbuf_printf(out, "zoosync_http_requests_total{route=\"%s\",status=\"%zu\"} %llu\n", c->labels[key / 1000],
                     key % 1000, (unsigned long long)*(uint64_t *)v);
     }
-    g_mutex_unlock(&c->mu);
+    pthread_mutex_unlock(&c->mu);
 }
 
 void metrics_page_label_value(sbuf *out, const char *s) {

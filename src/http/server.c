@@ -6,10 +6,12 @@
 #include <fcntl.h>
 #include <glib.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -24,6 +26,7 @@
 #include "util/hex.h"
 #include "util/sbuf.h"
 #include "util/utf8.h"
+#include "util/workq.h"
 
 /* Past these, a request is refused (431 / 414), never cut short: a dropped
  * If-Match would turn a compare-and-set into a blind write. */
@@ -60,40 +63,41 @@ typedef struct lingerer { int fd; int64_t until_ms; } lingerer;
 
 struct httpd {
     struct MHD_Daemon *d;
-    GThreadPool *pool;
+    workq *pool;         /* the request workers (--workers) */
     httpd_handler handler;
     void *app;
     const zs_log *lg;
     size_t max_body;
-    GMutex cors_mu;      /* guards cors */
+    pthread_mutex_t cors_mu; /* guards cors */
     char **cors;         /* allowed origins (owned, NULL-terminated; NULL: none) */
     httpd_inline inline_handler;
     bool loopback_hosts_only;
     char listen_host[64];  /* the numeric listen address, for the Host check */
     uint16_t port;
-    GMutex stop_mu;   /* orders "stopping" against pushes to the pool; guards streams */
+    pthread_mutex_t stop_mu; /* orders "stopping" against pushes to the pool; guards streams */
     bool stopping;
     GHashTable *streams; /* open http_streams (set) */
     httpd_inline early;
     httpd_limits lim;
     size_t conn_cap, evict_at, linger_max;
     atomic_size_t body_inflight; /* bytes reserved by bodies being read or held */
-    GMutex conn_mu;      /* guards conns and every conn_info's phase, deadline, shut */
+    pthread_mutex_t conn_mu; /* guards conns and every conn_info's phase, deadline, shut */
     GQueue conns;        /* conn_info, oldest first */
-    GMutex linger_mu;    /* guards linger_new */
+    pthread_mutex_t linger_mu; /* guards linger_new */
     GArray *linger_new;  /* lingerers handed to the guard thread */
     atomic_size_t lingering;
-    GThread *guard;      /* deadlines, lingering closes, closed streams */
+    pthread_t guard;     /* deadlines, lingering closes, closed streams */
+    bool guard_started;
     int stream_ep;       /* epoll set of the streams' sockets (EPOLLRDHUP), under stop_mu */
     atomic_bool guard_stop;
-    GMutex tls_mu;       /* guards tls */
+    pthread_mutex_t tls_mu; /* guards tls */
     tls_creds *tls;      /* the pair new handshakes get (a reference); NULL: plain HTTP */
 };
 
 struct http_stream {
     httpd *srv;
     struct MHD_Connection *conn;
-    GMutex mu;        /* guards suspended; never held across ops->read */
+    pthread_mutex_t mu; /* guards suspended; never held across ops->read */
     bool suspended;
     atomic_bool wake_pending;
     atomic_bool closing; /* the server is stopping, or the client left: end the stream */
@@ -107,6 +111,7 @@ typedef struct kv { char *k, *v; } kv;
 enum { PH_RECEIVING, PH_DISPATCHED, PH_DONE };
 
 struct http_req {
+    workq_item job;   /* its place in the pool's queue */
     httpd *srv;
     struct MHD_Connection *conn;
     int phase;
@@ -243,9 +248,9 @@ char *http_pct_decode(const char *s, size_t n, size_t *len) {
 static bool cors_allowed(httpd *s, const char *origin) {
     if (!origin) return false;
     bool ok = false;
-    g_mutex_lock(&s->cors_mu);
+    pthread_mutex_lock(&s->cors_mu);
     for (char **o = s->cors; o && *o && !ok; o++) ok = strcmp(*o, origin) == 0;
-    g_mutex_unlock(&s->cors_mu);
+    pthread_mutex_unlock(&s->cors_mu);
     return ok;
 }
 
@@ -271,44 +276,44 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
         /* Nothing now: sleep until http_stream_wake. A wake that came
          * during the read is seen here, under mu, and the read runs again;
          * a later one finds the stream suspended and resumes it. */
-        g_mutex_lock(&st->mu);
+        pthread_mutex_lock(&st->mu);
         if (atomic_load(&st->wake_pending) || atomic_load(&st->closing)) {
-            g_mutex_unlock(&st->mu);
+            pthread_mutex_unlock(&st->mu);
             continue;
         }
         st->suspended = true;
         MHD_suspend_connection(st->conn);
-        g_mutex_unlock(&st->mu);
+        pthread_mutex_unlock(&st->mu);
         return 0;
     }
 }
 
 static void stream_free(void *cls) {
     http_stream *st = cls;
-    g_mutex_lock(&st->srv->stop_mu);
+    pthread_mutex_lock(&st->srv->stop_mu);
     g_hash_table_remove(st->srv->streams, st);
     /* the descriptor is still open: libmicrohttpd closes it after this */
     if (st->fd >= 0 && st->srv->stream_ep >= 0) epoll_ctl(st->srv->stream_ep, EPOLL_CTL_DEL, st->fd, NULL);
-    g_mutex_unlock(&st->srv->stop_mu);
+    pthread_mutex_unlock(&st->srv->stop_mu);
     st->ops->done(st->cls);
-    g_mutex_clear(&st->mu);
+    pthread_mutex_destroy(&st->mu);
     free(st);
 }
 
 void http_stream_wake(http_stream *st) {
     atomic_store(&st->wake_pending, true);
-    g_mutex_lock(&st->mu);
+    pthread_mutex_lock(&st->mu);
     if (st->suspended) {
         st->suspended = false;
         MHD_resume_connection(st->conn);
     }
-    g_mutex_unlock(&st->mu);
+    pthread_mutex_unlock(&st->mu);
 }
 
 size_t httpd_stream_count(httpd *s) {
-    g_mutex_lock(&s->stop_mu);
+    pthread_mutex_lock(&s->stop_mu);
     size_t n = g_hash_table_size(s->streams);
-    g_mutex_unlock(&s->stop_mu);
+    pthread_mutex_unlock(&s->stop_mu);
     return n;
 }
 
@@ -321,18 +326,18 @@ static struct MHD_Response *stream_response(httpd *s, http_req *r) {
     st->fd = ci ? ci->connect_fd : -1;
     st->ops = r->resp.stream_ops;
     st->cls = r->resp.stream_cls;
-    g_mutex_init(&st->mu);
+    pthread_mutex_init(&st->mu, NULL);
     struct MHD_Response *mr = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4 * 1024, stream_read, st, stream_free);
-    if (!mr) { g_mutex_clear(&st->mu); free(st); return NULL; }
+    if (!mr) { pthread_mutex_destroy(&st->mu); free(st); return NULL; }
     r->resp.stream_ops = NULL; /* stream_free owns cls from here on */
-    g_mutex_lock(&s->stop_mu);
+    pthread_mutex_lock(&s->stop_mu);
     g_hash_table_add(s->streams, st);
     if (st->fd >= 0 && s->stream_ep >= 0) {
         struct epoll_event ev = {.events = EPOLLRDHUP | EPOLLONESHOT, .data.ptr = st};
         epoll_ctl(s->stream_ep, EPOLL_CTL_ADD, st->fd, &ev);
     }
     atomic_store(&st->closing, s->stopping);
-    g_mutex_unlock(&s->stop_mu);
+    pthread_mutex_unlock(&s->stop_mu);
     st->ops->attach(st->cls, st);
     MHD_add_response_header(mr, "X-Accel-Buffering", "no");
     return mr;
@@ -568,11 +573,11 @@ static conn_info *conn_of(struct MHD_Connection *c) {
 static void conn_phase(httpd *s, struct MHD_Connection *c, int phase, unsigned secs, bool linger) {
     conn_info *ci = conn_of(c);
     if (!ci) return;
-    g_mutex_lock(&s->conn_mu);
+    pthread_mutex_lock(&s->conn_mu);
     ci->phase = phase;
     ci->deadline_ms = secs ? zs_clock_ms() + (int64_t)secs * 1000 : 0;
     ci->linger = ci->linger || linger;
-    g_mutex_unlock(&s->conn_mu);
+    pthread_mutex_unlock(&s->conn_mu);
 }
 
 static void addr_string(const struct sockaddr *sa, char *out, size_t n) {
@@ -596,8 +601,8 @@ static void req_free(http_req *r) {
     free(r);
 }
 
-static void run_job(gpointer data, gpointer user) {
-    http_req *r = data;
+static void run_job(workq_item *job, void *user) {
+    http_req *r = (http_req *)((char *)job - offsetof(http_req, job));
     httpd *s = user;
     s->handler(s->app, r, &r->resp);
     r->phase = PH_DONE;
@@ -678,9 +683,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r->phase = PH_DONE; /* answered on this thread: it never blocks */
         return queue(s, r);
     }
-    g_mutex_lock(&s->stop_mu);
+    pthread_mutex_lock(&s->stop_mu);
     if (s->stopping) {
-        g_mutex_unlock(&s->stop_mu);
+        pthread_mutex_unlock(&s->stop_mu);
         http_resp_error(&r->resp, 503, "unavailable", "the gateway is shutting down; retry on another");
         http_resp_header(&r->resp, "Retry-After", "1");
         http_resp_header(&r->resp, "Connection", "close");
@@ -688,8 +693,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     r->phase = PH_DISPATCHED;
     MHD_suspend_connection(c);
-    g_thread_pool_push(s->pool, r, NULL);
-    g_mutex_unlock(&s->stop_mu);
+    int queued = workq_push(s->pool, &r->job); /* refused only once httpd_stop set stopping, under stop_mu */
+    assert(queued == 0);
+    (void)queued;
+    pthread_mutex_unlock(&s->stop_mu);
     return MHD_YES;
 }
 
@@ -734,18 +741,18 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         ci->link.data = ci;
         ci->phase = CI_HEADERS;
         ci->deadline_ms = zs_clock_ms() + (int64_t)s->lim.header_timeout_s * 1000;
-        g_mutex_lock(&s->conn_mu);
+        pthread_mutex_lock(&s->conn_mu);
         if (s->conns.length >= s->evict_at) evict_one(s);
         g_queue_push_tail_link(&s->conns, &ci->link);
-        g_mutex_unlock(&s->conn_mu);
+        pthread_mutex_unlock(&s->conn_mu);
         return;
     }
     conn_info *ci = *socket_context;
     *socket_context = NULL;
     if (!ci) return;
-    g_mutex_lock(&s->conn_mu);
+    pthread_mutex_lock(&s->conn_mu);
     g_queue_unlink(&s->conns, &ci->link);
-    g_mutex_unlock(&s->conn_mu);
+    pthread_mutex_unlock(&s->conn_mu);
     tls_creds_unref(ci->tls);
     /* libmicrohttpd has sent the answer and shut the socket for writing; it
      * closes the descriptor after this. A duplicate keeps the socket open
@@ -756,9 +763,9 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
             if (d >= 0) {
                 shutdown(d, SHUT_WR); /* in case libmicrohttpd did not */
                 lingerer l = {d, zs_clock_ms() + LINGER_MS};
-                g_mutex_lock(&s->linger_mu);
+                pthread_mutex_lock(&s->linger_mu);
                 g_array_append_val(s->linger_new, l);
-                g_mutex_unlock(&s->linger_mu);
+                pthread_mutex_unlock(&s->linger_mu);
             } else {
                 atomic_fetch_sub(&s->lingering, 1);
             }
@@ -771,7 +778,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 
 /* Closes every connection past its deadline (headers or body). */
 static void reap(httpd *s, int64_t now) {
-    g_mutex_lock(&s->conn_mu);
+    pthread_mutex_lock(&s->conn_mu);
     for (GList *l = s->conns.head; l; l = l->next) {
         conn_info *ci = l->data;
         if (ci->shut || !ci->deadline_ms || now < ci->deadline_ms || ci->fd < 0) continue;
@@ -779,7 +786,7 @@ static void reap(httpd *s, int64_t now) {
         ci->shut = true;
         LOG_DEBUG(s->lg, "http: closed a connection past its %s deadline", ci->phase == CI_BODY ? "body" : "header");
     }
-    g_mutex_unlock(&s->conn_mu);
+    pthread_mutex_unlock(&s->conn_mu);
 }
 
 /* Ends the streams whose client has gone: a suspended connection is not
@@ -788,29 +795,29 @@ static void reap(httpd *s, int64_t now) {
  * set reports is still registered (stream_free removes it under stop_mu). */
 static void watch_streams(httpd *s) {
     struct epoll_event evs[256];
-    g_mutex_lock(&s->stop_mu);
+    pthread_mutex_lock(&s->stop_mu);
     int n = s->stream_ep >= 0 ? epoll_wait(s->stream_ep, evs, 256, 0) : 0;
     for (int i = 0; i < n; i++) {
         http_stream *st = evs[i].data.ptr;
         atomic_store(&st->closing, true);
-        g_mutex_lock(&st->mu);
+        pthread_mutex_lock(&st->mu);
         if (st->suspended) { st->suspended = false; MHD_resume_connection(st->conn); }
-        g_mutex_unlock(&st->mu);
+        pthread_mutex_unlock(&st->mu);
     }
-    g_mutex_unlock(&s->stop_mu);
+    pthread_mutex_unlock(&s->stop_mu);
 }
 
-static gpointer guard_main(gpointer data) {
+static void *guard_main(void *data) {
     httpd *s = data;
     GArray *lg = g_array_new(FALSE, FALSE, sizeof(lingerer));
     struct pollfd *pf = NULL;
     size_t pcap = 0;
     char sink[16384];
     while (!atomic_load(&s->guard_stop)) {
-        g_mutex_lock(&s->linger_mu);
+        pthread_mutex_lock(&s->linger_mu);
         g_array_append_vals(lg, s->linger_new->data, s->linger_new->len);
         g_array_set_size(s->linger_new, 0);
-        g_mutex_unlock(&s->linger_mu);
+        pthread_mutex_unlock(&s->linger_mu);
         if (lg->len > pcap) {
             struct pollfd *p2 = realloc(pf, lg->len * sizeof *pf);
             if (p2) { pf = p2; pcap = lg->len; }
@@ -926,17 +933,22 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
     LOG_DEBUG(s->lg, "http: %s", msg);
 }
 
-/* Undoes httpd_start's setup once the worker pool exists. Returns NULL. */
+/* Undoes httpd_start's setup: before the daemon runs, or when it did not
+ * start (nothing was handed to the pool). Returns NULL. */
 static httpd *start_failed(httpd *s) {
-    g_thread_pool_free(s->pool, TRUE, TRUE);
+    if (s->guard_started) {
+        atomic_store(&s->guard_stop, true);
+        pthread_join(s->guard, NULL);
+    }
+    workq_free(s->pool, false); /* no drain: nothing was queued */
     g_hash_table_destroy(s->streams);
-    g_mutex_clear(&s->stop_mu);
-    g_mutex_clear(&s->conn_mu);
-    g_mutex_clear(&s->linger_mu);
+    pthread_mutex_destroy(&s->stop_mu);
+    pthread_mutex_destroy(&s->conn_mu);
+    pthread_mutex_destroy(&s->linger_mu);
     tls_creds_unref(s->tls);
-    g_mutex_clear(&s->tls_mu);
+    pthread_mutex_destroy(&s->tls_mu);
     g_strfreev(s->cors);
-    g_mutex_clear(&s->cors_mu);
+    pthread_mutex_destroy(&s->cors_mu);
     g_array_free(s->linger_new, TRUE);
     if (s->stream_ep >= 0) close(s->stream_ep);
     free(s);
@@ -957,9 +969,9 @@ static int on_tls_cert(gnutls_session_t session, const gnutls_datum_t *req_ca_dn
     conn_info *ci = c ? conn_of(c) : NULL;
     if (!ci) return -1; /* untracked (out of memory): no certificate, the handshake fails */
     if (!ci->tls) {
-        g_mutex_lock(&ci->srv->tls_mu);
+        pthread_mutex_lock(&ci->srv->tls_mu);
         ci->tls = tls_creds_ref(ci->srv->tls);
-        g_mutex_unlock(&ci->srv->tls_mu);
+        pthread_mutex_unlock(&ci->srv->tls_mu);
     }
     if (!ci->tls) return -1;
     tls_creds_select(ci->tls, chain, n, key);
@@ -968,20 +980,20 @@ static int on_tls_cert(gnutls_session_t session, const gnutls_datum_t *req_ca_dn
 
 void httpd_set_cors(httpd *s, const char *const *origins) {
     char **fresh = g_strdupv((char **)origins);
-    g_mutex_lock(&s->cors_mu);
+    pthread_mutex_lock(&s->cors_mu);
     char **old = s->cors;
     s->cors = fresh;
-    g_mutex_unlock(&s->cors_mu);
+    pthread_mutex_unlock(&s->cors_mu);
     g_strfreev(old);
 }
 
 void httpd_set_tls(httpd *s, tls_creds *c) {
     assert(c);
     tls_creds_ref(c);
-    g_mutex_lock(&s->tls_mu);
+    pthread_mutex_lock(&s->tls_mu);
     tls_creds *old = s->tls;
     s->tls = c;
-    g_mutex_unlock(&s->tls_mu);
+    pthread_mutex_unlock(&s->tls_mu);
     tls_creds_unref(old);
 }
 
@@ -992,7 +1004,7 @@ httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs
     s->app = app;
     s->lg = lg;
     s->max_body = cfg->max_body;
-    g_mutex_init(&s->cors_mu);
+    pthread_mutex_init(&s->cors_mu, NULL);
     s->cors = g_strdupv((char **)cfg->cors_origins);
     s->inline_handler = cfg->inline_handler;
     s->loopback_hosts_only = cfg->loopback_hosts_only;
@@ -1013,24 +1025,31 @@ httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs
     unsigned threads = s->lim.http_threads ? s->lim.http_threads : 1;
     if (threads > s->conn_cap / 16) threads = s->conn_cap / 16 ? (unsigned)(s->conn_cap / 16) : 1;
     s->lim.http_threads = threads;
-    g_mutex_init(&s->conn_mu);
-    g_mutex_init(&s->linger_mu);
-    g_mutex_init(&s->tls_mu);
+    pthread_mutex_init(&s->conn_mu, NULL);
+    pthread_mutex_init(&s->linger_mu, NULL);
+    pthread_mutex_init(&s->tls_mu, NULL);
     g_queue_init(&s->conns);
     s->stream_ep = epoll_create1(EPOLL_CLOEXEC);
     s->linger_new = g_array_new(FALSE, FALSE, sizeof(lingerer));
     snprintf(s->listen_host, sizeof s->listen_host, "%s", cfg->listen_host);
     s->port = cfg->listen_port; /* before the HTTP threads start (the Host check reads it); 0: set below */
-    g_mutex_init(&s->stop_mu);
+    pthread_mutex_init(&s->stop_mu, NULL);
     s->streams = g_hash_table_new(g_direct_hash, g_direct_equal);
-    GError *gerr = NULL;
-    s->pool = g_thread_pool_new(run_job, s, cfg->workers, TRUE, &gerr);
+    int err = 0;
+    s->pool = workq_new(cfg->workers > 0 ? (unsigned)cfg->workers : 1, "zs-worker", run_job, s, &err);
     if (!s->pool) {
-        LOG_ERROR(lg, "worker pool: %s", gerr ? gerr->message : "failed");
-        g_clear_error(&gerr);
-        free(s);
-        return NULL;
+        LOG_ERROR(lg, "cannot start the %d request workers: %s", cfg->workers, strerror(err));
+        return start_failed(s);
     }
+    /* The guard before the daemon: it has nothing to watch until then, and
+     * a failure here has no connection to undo. */
+    err = pthread_create(&s->guard, NULL, guard_main, s);
+    if (err != 0) {
+        LOG_ERROR(lg, "cannot start the HTTP guard thread: %s", strerror(err));
+        return start_failed(s);
+    }
+    s->guard_started = true;
+    (void)pthread_setname_np(s->guard, "zs-http-guard");
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_ERROR_LOG;
@@ -1091,7 +1110,6 @@ httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : cfg->listen_port;
-    s->guard = g_thread_new("zs-http-guard", guard_main, s);
     LOG_DEBUG(lg, "http: %u threads, at most %zu connections (%u per address), %zu lingering", threads, s->conn_cap,
               s->lim.conns_per_ip, s->linger_max);
     return s;
@@ -1108,19 +1126,19 @@ void httpd_stop(httpd *s, int grace_ms) {
      * thread's epoll set. In 0.9.75 it aborts if a thread takes it out at
      * the same instant because it reached its share of the connection cap:
      * a race of two epoll_ctl calls, at shutdown, at the cap only.) */
-    g_mutex_lock(&s->stop_mu);
+    pthread_mutex_lock(&s->stop_mu);
     s->stopping = true;
     GList *open = g_hash_table_get_keys(s->streams);
     for (GList *l = open; l; l = l->next) { /* end every stream: clients reconnect elsewhere */
         http_stream *st = l->data;
         atomic_store(&st->closing, true);
-        g_mutex_lock(&st->mu);
+        pthread_mutex_lock(&st->mu);
         if (st->suspended) { st->suspended = false; MHD_resume_connection(st->conn); }
-        g_mutex_unlock(&st->mu);
+        pthread_mutex_unlock(&st->mu);
     }
     g_list_free(open);
-    g_mutex_unlock(&s->stop_mu);
-    g_thread_pool_free(s->pool, FALSE, TRUE);
+    pthread_mutex_unlock(&s->stop_mu);
+    workq_free(s->pool, true); /* drain: every request handed over runs, and resumes its connection */
     struct timespec step = {0, 20 * 1000000L};
     for (int waited = 0; waited < grace_ms; waited += 20) {
         const union MHD_DaemonInfo *i = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
@@ -1128,19 +1146,19 @@ void httpd_stop(httpd *s, int grace_ms) {
         nanosleep(&step, NULL);
     }
     atomic_store(&s->guard_stop, true);
-    g_thread_join(s->guard);
+    pthread_join(s->guard, NULL);
     MHD_stop_daemon(s->d);
     if (lsock != MHD_INVALID_SOCKET) close(lsock);
     for (guint i = 0; i < s->linger_new->len; i++) close(g_array_index(s->linger_new, lingerer, i).fd);
     g_array_free(s->linger_new, TRUE);
     g_hash_table_destroy(s->streams);
-    g_mutex_clear(&s->stop_mu);
-    g_mutex_clear(&s->conn_mu);
-    g_mutex_clear(&s->linger_mu);
+    pthread_mutex_destroy(&s->stop_mu);
+    pthread_mutex_destroy(&s->conn_mu);
+    pthread_mutex_destroy(&s->linger_mu);
     tls_creds_unref(s->tls);
-    g_mutex_clear(&s->tls_mu);
+    pthread_mutex_destroy(&s->tls_mu);
     g_strfreev(s->cors);
-    g_mutex_clear(&s->cors_mu);
+    pthread_mutex_destroy(&s->cors_mu);
     if (s->stream_ep >= 0) close(s->stream_ep);
     free(s);
 }

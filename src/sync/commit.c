@@ -5,6 +5,7 @@
 
 #include <assert.h>
 #include <glib.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,22 +32,23 @@ struct committer {
     size_t max_bytes;
     zs_metrics *metrics;
     const zs_log *lg;
-    GThread *threads[COMMIT_THREADS];
-    GMutex mu;        /* guards the queue, done flags and stop */
-    GCond queued;     /* the committer waits for work */
-    GCond finished;   /* callers wait for their job */
+    pthread_t threads[COMMIT_THREADS];
+    int nthreads;             /* started */
+    pthread_mutex_t mu;       /* guards the queue, done flags and stop */
+    pthread_cond_t queued;    /* the committer waits for work */
+    pthread_cond_t finished;  /* callers wait for their job */
     job *head, *tail;
     bool stop;
 };
 
 static void finish(committer *c, job *j, int rc, int failed) {
-    g_mutex_lock(&c->mu);
+    pthread_mutex_lock(&c->mu);
     assert(!j->done); /* a job is answered once: its caller frees it at once */
     j->rc = rc;
     j->failed = failed;
     j->done = true;
-    g_cond_broadcast(&c->finished);
-    g_mutex_unlock(&c->mu);
+    pthread_cond_broadcast(&c->finished);
+    pthread_mutex_unlock(&c->mu);
 }
 
 /* Sends jobs[0..n) as one multi, again without any job whose op failed. */
@@ -98,12 +100,12 @@ static void run_batch(committer *c, job **jobs, int n) {
     }
 }
 
-static gpointer committer_main(gpointer data) {
+static void *committer_main(void *data) {
     committer *c = data;
     GPtrArray *batch = g_ptr_array_new();
-    g_mutex_lock(&c->mu);
+    pthread_mutex_lock(&c->mu);
     for (;;) {
-        while (!c->head && !c->stop) g_cond_wait(&c->queued, &c->mu);
+        while (!c->head && !c->stop) pthread_cond_wait(&c->queued, &c->mu);
         if (!c->head && c->stop) break;
         size_t bytes = 0;
         g_ptr_array_set_size(batch, 0);
@@ -114,11 +116,11 @@ static gpointer committer_main(gpointer data) {
             bytes += j->bytes;
             g_ptr_array_add(batch, j);
         }
-        g_mutex_unlock(&c->mu);
+        pthread_mutex_unlock(&c->mu);
         run_batch(c, (job **)batch->pdata, (int)batch->len);
-        g_mutex_lock(&c->mu);
+        pthread_mutex_lock(&c->mu);
     }
-    g_mutex_unlock(&c->mu);
+    pthread_mutex_unlock(&c->mu);
     g_ptr_array_free(batch, TRUE);
     return NULL;
 }
@@ -130,35 +132,43 @@ committer *committer_start(zkc *z, size_t max_bytes, zs_metrics *m, const zs_log
     c->max_bytes = max_bytes;
     c->metrics = m;
     c->lg = lg;
-    g_mutex_init(&c->mu);
-    g_cond_init(&c->queued);
-    g_cond_init(&c->finished);
-    for (int i = 0; i < COMMIT_THREADS; i++) c->threads[i] = g_thread_new("zs-commit", committer_main, c);
+    pthread_mutex_init(&c->mu, NULL);
+    zs_cond_init(&c->queued);   /* (untimed waits: the clock only keeps every condition alike) */
+    zs_cond_init(&c->finished);
+    for (; c->nthreads < COMMIT_THREADS; c->nthreads++) {
+        int rc = pthread_create(&c->threads[c->nthreads], NULL, committer_main, c);
+        if (rc != 0) {
+            LOG_ERROR(lg, "committer: cannot start a thread: %s", strerror(rc));
+            committer_stop(c); /* the ones started: nothing is queued, they exit at once */
+            return NULL;
+        }
+        (void)pthread_setname_np(c->threads[c->nthreads], "zs-commit");
+    }
     return c;
 }
 
 void committer_stop(committer *c) {
     if (!c) return;
-    g_mutex_lock(&c->mu);
+    pthread_mutex_lock(&c->mu);
     c->stop = true;
-    g_cond_broadcast(&c->queued);
-    g_mutex_unlock(&c->mu);
-    for (int i = 0; i < COMMIT_THREADS; i++) g_thread_join(c->threads[i]);
-    g_cond_clear(&c->queued);
-    g_cond_clear(&c->finished);
-    g_mutex_clear(&c->mu);
+    pthread_cond_broadcast(&c->queued);
+    pthread_mutex_unlock(&c->mu);
+    for (int i = 0; i < c->nthreads; i++) pthread_join(c->threads[i], NULL);
+    pthread_cond_destroy(&c->queued);
+    pthread_cond_destroy(&c->finished);
+    pthread_mutex_destroy(&c->mu);
     free(c);
 }
 
 int committer_multi(committer *c, const zoo_op_t *ops, zoo_op_result_t *res, int n, size_t bytes, int *failed) {
     job j = {ops, res, n, bytes, ZOK, -1, false, NULL};
-    g_mutex_lock(&c->mu);
+    pthread_mutex_lock(&c->mu);
     if (c->tail) c->tail->next = &j;
     else c->head = &j;
     c->tail = &j;
-    g_cond_signal(&c->queued);
-    while (!j.done) g_cond_wait(&c->finished, &c->mu);
-    g_mutex_unlock(&c->mu);
+    pthread_cond_signal(&c->queued);
+    while (!j.done) pthread_cond_wait(&c->finished, &c->mu);
+    pthread_mutex_unlock(&c->mu);
     *failed = j.failed;
     return j.rc;
 }

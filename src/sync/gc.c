@@ -3,12 +3,14 @@
 #include "zk/zkc.h"
 
 #include <glib.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "sync/stores.h"
 #include "util/bounds.h"
+#include "util/clock.h"
 #include "zk/layout.h"
 
 #define DELETE_BATCH 200
@@ -21,9 +23,9 @@ struct gc {
     char *dir;            /* <root>/gc */
     int interval_s;
     const zs_log *lg;
-    GThread *thread;
-    GMutex mu;            /* guards everything below */
-    GCond cond;
+    pthread_t thread;
+    pthread_mutex_t mu;   /* guards everything below */
+    pthread_cond_t cond;  /* stop was set (zs_cond_init: monotonic) */
     bool stop;
     char *mine;           /* our election znode's name, NULL when we have none */
     int64_t mine_session; /* the session that created it */
@@ -83,9 +85,9 @@ static bool live_candidate(gc *g, const char *name) {
     bool named = strlen(name) == 2 + 16 + 1 + 10 && sscanf(name, "g-%16llx-%*10[0-9]%n", &owner, &used) == 1 &&
                  used == (int)strlen(name);
     if (st.ephemeralOwner != 0 && named && (int64_t)owner == st.ephemeralOwner) return true;
-    g_mutex_lock(&g->mu);
+    pthread_mutex_lock(&g->mu);
     g->stats.invalid_candidates++;
-    g_mutex_unlock(&g->mu);
+    pthread_mutex_unlock(&g->mu);
     LOG_WARN(g->lg, "gc: ignoring election node %s: not held by the live session its name gives", path);
     return false;
 }
@@ -171,9 +173,9 @@ static void collect_store(gc *g, const char *name) {
         size_t n = cands->len - i < DELETE_BATCH ? cands->len - i : DELETE_BATCH;
         deleted += delete_batch(g, name, c + i, n);
     }
-    g_mutex_lock(&g->mu);
+    pthread_mutex_lock(&g->mu);
     g->stats.collected += (uint64_t)deleted;
-    g_mutex_unlock(&g->mu);
+    pthread_mutex_unlock(&g->mu);
     LOG_INFO(g->lg, "gc %s: collected %d tombstones; horizon now %016llx", name, deleted, (unsigned long long)h.zxid);
     g_array_free(cands, TRUE);
 }
@@ -182,10 +184,10 @@ static void round_once(gc *g) {
     if (!zkc_connected(g->z)) return;
     ensure_candidate(g);
     bool leader = is_leader(g);
-    g_mutex_lock(&g->mu);
+    pthread_mutex_lock(&g->mu);
     g->stats.leader = leader;
     if (leader) g->stats.runs++;
-    g_mutex_unlock(&g->mu);
+    pthread_mutex_unlock(&g->mu);
     if (!leader) return;
     char **names;
     size_t n;
@@ -195,18 +197,18 @@ static void round_once(gc *g) {
     stores_free_names(names, n);
 }
 
-static gpointer gc_main(gpointer data) {
+static void *gc_main(void *data) {
     gc *g = data;
-    g_mutex_lock(&g->mu);
+    pthread_mutex_lock(&g->mu);
     while (!g->stop) {
-        gint64 until = g_get_monotonic_time() + (gint64)g->interval_s * G_TIME_SPAN_SECOND;
-        while (!g->stop && g_cond_wait_until(&g->cond, &g->mu, until)) {}
+        int64_t until = zs_clock_ms() + (int64_t)g->interval_s * 1000;
+        while (!g->stop && zs_cond_wait_until(&g->cond, &g->mu, until) == 0) {}
         if (g->stop) break;
-        g_mutex_unlock(&g->mu);
+        pthread_mutex_unlock(&g->mu);
         round_once(g);
-        g_mutex_lock(&g->mu);
+        pthread_mutex_lock(&g->mu);
     }
-    g_mutex_unlock(&g->mu);
+    pthread_mutex_unlock(&g->mu);
     return NULL;
 }
 
@@ -224,21 +226,31 @@ gc *gc_start(zkc *z, mirror_set *mirrors, const char *root, store_schema_cache *
         free(g);
         return NULL;
     }
-    g_mutex_init(&g->mu);
-    g_cond_init(&g->cond);
-    g->thread = g_thread_new("zs-gc", gc_main, g);
+    pthread_mutex_init(&g->mu, NULL);
+    zs_cond_init(&g->cond);
+    int rc = pthread_create(&g->thread, NULL, gc_main, g);
+    if (rc != 0) {
+        LOG_ERROR(lg, "gc: cannot start its thread: %s", strerror(rc));
+        pthread_cond_destroy(&g->cond);
+        pthread_mutex_destroy(&g->mu);
+        free(g->dir);
+        free(g->root);
+        free(g);
+        return NULL;
+    }
+    (void)pthread_setname_np(g->thread, "zs-gc");
     return g;
 }
 
 void gc_stop(gc *g) {
     if (!g) return;
-    g_mutex_lock(&g->mu);
+    pthread_mutex_lock(&g->mu);
     g->stop = true;
-    g_cond_signal(&g->cond);
-    g_mutex_unlock(&g->mu);
-    g_thread_join(g->thread);
-    g_cond_clear(&g->cond);
-    g_mutex_clear(&g->mu);
+    pthread_cond_signal(&g->cond);
+    pthread_mutex_unlock(&g->mu);
+    pthread_join(g->thread, NULL);
+    pthread_cond_destroy(&g->cond);
+    pthread_mutex_destroy(&g->mu);
     free(g->mine);
     free(g->dir);
     free(g->root);
@@ -246,7 +258,7 @@ void gc_stop(gc *g) {
 }
 
 void gc_get_stats(gc *g, gc_stats *out) {
-    g_mutex_lock(&g->mu);
+    pthread_mutex_lock(&g->mu);
     *out = g->stats;
-    g_mutex_unlock(&g->mu);
+    pthread_mutex_unlock(&g->mu);
 }

@@ -5,6 +5,7 @@
 #include <assert.h>
 #include <stdarg.h>
 #include <glib.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -337,7 +338,7 @@ typedef struct cached_client {
 #define PUSH_STRIPES 256
 
 struct push_clients {
-    GMutex mu;
+    pthread_mutex_t mu;
     GHashTable *map; /* "<czxid>:<path>" -> cached_client */
     /* One push per (store, client) at a time on this gateway: two at once
      * are a client's retry racing its original, and the retry must not be
@@ -346,7 +347,7 @@ struct push_clients {
      * stripes[hash(store, client) % PUSH_STRIPES] from reading the client's
      * record to its answer, and no other lock of this module meanwhile but
      * mu (briefly). */
-    GMutex stripes[PUSH_STRIPES];
+    pthread_mutex_t stripes[PUSH_STRIPES];
 };
 
 static void cached_free(gpointer p) {
@@ -358,8 +359,8 @@ static void cached_free(gpointer p) {
 
 push_clients *push_clients_new(void) {
     push_clients *c = g_new0(push_clients, 1);
-    g_mutex_init(&c->mu);
-    for (int i = 0; i < PUSH_STRIPES; i++) g_mutex_init(&c->stripes[i]);
+    pthread_mutex_init(&c->mu, NULL);
+    for (int i = 0; i < PUSH_STRIPES; i++) pthread_mutex_init(&c->stripes[i], NULL);
     c->map = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, cached_free);
     return c;
 }
@@ -367,8 +368,8 @@ push_clients *push_clients_new(void) {
 void push_clients_free(push_clients *c) {
     if (!c) return;
     g_hash_table_destroy(c->map);
-    g_mutex_clear(&c->mu);
-    for (int i = 0; i < PUSH_STRIPES; i++) g_mutex_clear(&c->stripes[i]);
+    pthread_mutex_destroy(&c->mu);
+    for (int i = 0; i < PUSH_STRIPES; i++) pthread_mutex_destroy(&c->stripes[i]);
     g_free(c);
 }
 
@@ -379,7 +380,7 @@ static bool cache_get(push_req *r) {
     push_clients *pc = r->env->clients;
     if (!pc) return false;
     char *k = cache_key(r);
-    g_mutex_lock(&pc->mu);
+    pthread_mutex_lock(&pc->mu);
     cached_client *c = g_hash_table_lookup(pc->map, k);
     if (c) {
         r->cl.exists = true;
@@ -390,7 +391,7 @@ static bool cache_get(push_req *r) {
         free(r->cl.sub);
         r->cl.sub = c->sub ? strdup(c->sub) : NULL;
     }
-    g_mutex_unlock(&pc->mu);
+    pthread_mutex_unlock(&pc->mu);
     g_free(k);
     return c != NULL;
 }
@@ -405,20 +406,20 @@ static void cache_put(push_req *r) {
     c->memo = g_array_copy(r->cl.memo);
     c->sub = g_strdup(r->cl.sub);
     char *k = cache_key(r);
-    g_mutex_lock(&pc->mu);
+    pthread_mutex_lock(&pc->mu);
     if (g_hash_table_size(pc->map) >= PUSH_CLIENTS_MAX && !g_hash_table_contains(pc->map, k))
         g_hash_table_remove_all(pc->map); /* bounded: start over */
     g_hash_table_replace(pc->map, k, c);
-    g_mutex_unlock(&pc->mu);
+    pthread_mutex_unlock(&pc->mu);
 }
 
 static void cache_drop(push_req *r) {
     push_clients *pc = r->env->clients;
     if (!pc) return;
     char *k = cache_key(r);
-    g_mutex_lock(&pc->mu);
+    pthread_mutex_lock(&pc->mu);
     g_hash_table_remove(pc->map, k);
-    g_mutex_unlock(&pc->mu);
+    pthread_mutex_unlock(&pc->mu);
     g_free(k);
 }
 
@@ -1140,7 +1141,7 @@ int push_run(const push_env *env, const auth_principal *who, const char *subject
     unit *units = NULL;
     size_t nunits = 0;
     int rc = -1;
-    GMutex *stripe = NULL; /* held while this client's record is read and written */
+    pthread_mutex_t *stripe = NULL; /* held while this client's record is read and written */
     if (validate(&r, body, len, err) < 0) goto out;
     if (make_units(&r, 0, &units, &nunits, err) < 0) goto out; /* size checks before any write */
     /* Prefix scopes: a key outside the write set is refused whatever its
@@ -1173,7 +1174,7 @@ int push_run(const push_env *env, const auth_principal *who, const char *subject
     if (env->clients) {
         uint64_t h = layout_key_hash(cfg->name, strlen(cfg->name)) ^ layout_key_hash(r.client, strlen(r.client));
         stripe = &env->clients->stripes[h % PUSH_STRIPES];
-        g_mutex_lock(stripe);
+        pthread_mutex_lock(stripe);
     }
     /* (only when every id is new to the cache: a stale entry can then cost
      * a retry, never a wrong "duplicate") */
@@ -1260,7 +1261,7 @@ int push_run(const push_env *env, const auth_principal *who, const char *subject
     write_response(&r, mr, out);
     rc = 0;
 out:
-    if (stripe) g_mutex_unlock(stripe);
+    if (stripe) pthread_mutex_unlock(stripe);
     free(units);
     req_free(&r);
     return rc;

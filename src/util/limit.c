@@ -3,6 +3,7 @@
 #include <assert.h>
 #include <glib.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 
 typedef struct bucket {
@@ -12,7 +13,7 @@ typedef struct bucket {
 
 struct zs_limit {
     double rate, burst;
-    GMutex mu;
+    pthread_mutex_t mu;   /* guards rate, burst and everything below; a leaf */
     GHashTable *subjects; /* char* -> bucket* */
     int64_t swept_ms;     /* last sweep of a full table */
 };
@@ -22,7 +23,7 @@ zs_limit *zs_limit_new(double rate, double burst) {
     zs_limit *l = g_new0(zs_limit, 1);
     l->rate = rate;
     l->burst = burst;
-    g_mutex_init(&l->mu);
+    pthread_mutex_init(&l->mu, NULL);
     l->subjects = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     return l;
 }
@@ -30,7 +31,7 @@ zs_limit *zs_limit_new(double rate, double burst) {
 void zs_limit_free(zs_limit *l) {
     if (!l) return;
     g_hash_table_destroy(l->subjects);
-    g_mutex_clear(&l->mu);
+    pthread_mutex_destroy(&l->mu);
     g_free(l);
 }
 
@@ -55,7 +56,7 @@ static void sweep(zs_limit *l, int64_t now_ms) {
 
 void zs_limit_set(zs_limit *l, double rate, double burst) {
     assert(rate >= 0 && burst >= rate);
-    g_mutex_lock(&l->mu);
+    pthread_mutex_lock(&l->mu);
     l->rate = rate;
     l->burst = burst;
     if (rate == 0) {
@@ -66,21 +67,21 @@ void zs_limit_set(zs_limit *l, double rate, double burst) {
         g_hash_table_iter_init(&it, l->subjects);
         while (g_hash_table_iter_next(&it, NULL, &v)) ((bucket *)v)->tokens = fmin(burst, ((bucket *)v)->tokens);
     }
-    g_mutex_unlock(&l->mu);
+    pthread_mutex_unlock(&l->mu);
 }
 
 double zs_limit_rate(zs_limit *l) {
-    g_mutex_lock(&l->mu);
+    pthread_mutex_lock(&l->mu);
     double r = l->rate;
-    g_mutex_unlock(&l->mu);
+    pthread_mutex_unlock(&l->mu);
     return r;
 }
 
 bool zs_limit_take(zs_limit *l, const char *subject, double cost, int64_t now_ms, int *retry_s) {
     assert(cost >= 0);
-    g_mutex_lock(&l->mu);
+    pthread_mutex_lock(&l->mu);
     if (l->rate == 0) { /* off */
-        g_mutex_unlock(&l->mu);
+        pthread_mutex_unlock(&l->mu);
         return true;
     }
     bucket *b = g_hash_table_lookup(l->subjects, subject);
@@ -91,7 +92,7 @@ bool zs_limit_take(zs_limit *l, const char *subject, double cost, int64_t now_ms
             l->swept_ms = now_ms;
         }
         if (g_hash_table_size(l->subjects) >= ZS_LIMIT_SUBJECTS) {
-            g_mutex_unlock(&l->mu);
+            pthread_mutex_unlock(&l->mu);
             *retry_s = 1;
             return false;
         }
@@ -105,20 +106,20 @@ bool zs_limit_take(zs_limit *l, const char *subject, double cost, int64_t now_ms
     bool ok = b->tokens >= need;
     if (ok) b->tokens -= cost;
     else *retry_s = (int)fmin(86400.0, fmax(1.0, ceil((need - b->tokens) / l->rate)));
-    g_mutex_unlock(&l->mu);
+    pthread_mutex_unlock(&l->mu);
     return ok;
 }
 
 void zs_limit_refund(zs_limit *l, const char *subject, double cost) {
-    g_mutex_lock(&l->mu);
+    pthread_mutex_lock(&l->mu);
     bucket *b = g_hash_table_lookup(l->subjects, subject);
     if (b) b->tokens = fmin(l->burst, b->tokens + cost);
-    g_mutex_unlock(&l->mu);
+    pthread_mutex_unlock(&l->mu);
 }
 
 unsigned zs_limit_subjects(zs_limit *l) {
-    g_mutex_lock(&l->mu);
+    pthread_mutex_lock(&l->mu);
     unsigned n = g_hash_table_size(l->subjects);
-    g_mutex_unlock(&l->mu);
+    pthread_mutex_unlock(&l->mu);
     return n;
 }
