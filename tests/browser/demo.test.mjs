@@ -6,29 +6,20 @@ import assert from 'node:assert/strict';
 import { before } from 'node:test';
 import path from 'node:path';
 import { setupEnv, it, REPO, tmpDir, uniq } from '../lib/harness.mjs';
-import { makeSigner, claims, now } from '../lib/jwt.mjs';
-import { statSync, readFileSync } from 'node:fs';
-import { Api } from '../lib/http.mjs';
+import { claims, now } from '../lib/jwt.mjs';
+import { statSync } from 'node:fs';
 import { zkPath } from '../../client/zoosync.js';
-import { startGateways, launch, WEB_DIR } from './lib/browser.mjs';
+import { launch, startDemo, DEMO_SCOPE as SCOPE } from './lib/browser.mjs';
 
 const env = setupEnv();
 let G, api, browser, signer;
-// The scope scripts/run.sh gives each demo user.
-const SCOPE = 'todos:read:users/{sub}/ todos:write:users/{sub}/';
-
 /** The demo's address for `sub`, signed in by a token in the fragment, as make run prints it. */
-const link = (sub, extra) => `${G.url}/?root=${encodeURIComponent(env.root)}#token=${signer.token(SCOPE, { sub, ...extra })}`;
+let link;
 
 before(async () => {
   await env.ready();
-  signer = makeSigner('HS256', tmpDir());
-  [G] = await startGateways(env, 1, { web: WEB_DIR, args: ['--create-store', 'todos', ...signer.args] });
-  api = new Api(G, signer.token('admin'));
   // As scripts/run.sh does: the todos store gets the demo's schema.
-  const schema = JSON.parse(readFileSync(path.join(WEB_DIR, 'todos.schema.json'), 'utf8'));
-  const put = await api.putStore('todos', { schema });
-  assert.equal(put.status, 200, put.text);
+  ({ G, api, signer, link } = await startDemo(env));
   browser = await launch();
 });
 

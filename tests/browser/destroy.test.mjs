@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict';
 import { before } from 'node:test';
 import { setupEnv, it, uniq } from '../lib/harness.mjs';
-import { Api } from '../lib/http.mjs';
-import { startGateways, launch, openPage, waitIn } from './lib/browser.mjs';
+import { openPage, waitIn, dbOptions, dbNames, gatewaysWithBrowser } from './lib/browser.mjs';
+import { serverRecord as serverRecordOf } from '../lib/fixtures.mjs';
 
 /** Polls an async condition (page functions that return promises cannot go through waitForFunction). */
 async function until(fn, { ms = 8000, what = 'condition' } = {}) {
@@ -22,15 +22,11 @@ const env = setupEnv();
 let G, api, browser;
 
 before(async () => {
-  await env.ready();
-  [G] = await startGateways(env, 1, { args: ['--keepalive-ms', '500'] });
-  api = new Api(G);
-  browser = await launch();
+  ({ gws: [G], apis: [api], browser } = await gatewaysWithBrowser(env, 1, { args: ['--keepalive-ms', '500'] }));
 });
 
-const dbOpts = (s, extra = {}) => ({ name: uniq('db'), url: [G.url], stores: [s], keepaliveMs: 1500, backoff: { baseMs: 100, maxMs: 1000 }, ...extra });
-const serverRecord = async (s, k) => { const r = await api.getRecord(s, k); return r.status === 200 ? r.json : null; };
-const dbNames = (page) => page.evaluate(async () => (await indexedDB.databases()).map((d) => d.name));
+const dbOpts = (s, extra) => dbOptions(G.url, s, 1500, extra);
+const serverRecord = (s, k) => serverRecordOf(api, s, k);
 
 it('destroy() in one tab while a second tab is open: both stop syncing, the database is deleted, nothing blocks', async () => {
   const s = uniq('bd');

@@ -3,27 +3,20 @@
 // gateway (SIGSTOP) detected and left for the next URL.
 import assert from 'node:assert/strict';
 import { before } from 'node:test';
-import { setupEnv, it, uniq, sleep } from '../lib/harness.mjs';
-import { Api, request, eventually } from '../lib/http.mjs';
-import { startGateways, launch, launchProfile, tempProfile, openPage, waitIn } from './lib/browser.mjs';
+import { setupEnv, it, sleep } from '../lib/harness.mjs';
+import { request, eventually } from '../lib/http.mjs';
+import { launchProfile, tempProfile, openPage, waitIn, dbOptions, gatewaysWithBrowser } from './lib/browser.mjs';
+import { freshStore } from '../lib/fixtures.mjs';
 
 const env = setupEnv();
 let A, B, apiA, apiB, browser;
 
 before(async () => {
-  await env.ready();
-  [A, B] = await startGateways(env, 2, { args: ['--keepalive-ms', '300'], names: ['A', 'B'] });
-  apiA = new Api(A);
-  apiB = new Api(B);
-  browser = await launch();
+  ({ gws: [A, B], apis: [apiA, apiB], browser } = await gatewaysWithBrowser(env, 2, { args: ['--keepalive-ms', '300'], names: ['A', 'B'] }));
 });
 
-async function newStore(body) {
-  const s = uniq('r');
-  await apiA.createStore(s, body);
-  return s;
-}
-const dbOpts = (s, extra = {}) => ({ name: uniq('db'), url: [A.url], stores: [s], keepaliveMs: 600, backoff: { baseMs: 100, maxMs: 1000 }, ...extra });
+const newStore = (body) => freshStore(apiA, { prefix: 'r', body });
+const dbOpts = (s, extra) => dbOptions(A.url, s, 600, extra);
 const streams = async (gw) => Number(((await request(gw.url, 'GET', '/metrics')).text.match(/^zoosync_event_streams (\d+)/m) || [])[1]);
 
 it('two tabs of one profile: one leader, one event stream; close the leader and the other takes over within a second', async () => {

@@ -5,26 +5,19 @@
 import assert from 'node:assert/strict';
 import { before } from 'node:test';
 import { setupEnv, it, uniq, zkCli, recordZnode } from '../lib/harness.mjs';
-import { Api } from '../lib/http.mjs';
-import { startGateways, launch, openPage, waitIn } from './lib/browser.mjs';
+import { openPage, waitIn, dbOptions, gatewaysWithBrowser } from './lib/browser.mjs';
+import { freshStore, serverRecord as serverRecordOf } from '../lib/fixtures.mjs';
 
 const env = setupEnv();
 let G, api, browser;
 
 before(async () => {
-  await env.ready();
-  [G] = await startGateways(env, 1, { args: ['--keepalive-ms', '500'] });
-  api = new Api(G);
-  browser = await launch();
+  ({ gws: [G], apis: [api], browser } = await gatewaysWithBrowser(env, 1, { args: ['--keepalive-ms', '500'] }));
 });
 
-async function newStore(body) {
-  const s = uniq('b');
-  await api.createStore(s, body);
-  return s;
-}
-const dbOpts = (s, extra = {}) => ({ name: uniq('db'), url: [G.url], stores: [s], keepaliveMs: 1500, backoff: { baseMs: 100, maxMs: 1000 }, ...extra });
-const serverRecord = async (s, k) => { const r = await api.getRecord(s, k); return r.status === 200 ? r.json : null; };
+const newStore = (body) => freshStore(api, { prefix: 'b', body });
+const dbOpts = (s, extra) => dbOptions(G.url, s, 1500, extra);
+const serverRecord = (s, k) => serverRecordOf(api, s, k);
 
 it('two browser contexts (separate IndexedDB) sync both ways, live, within a second', async () => {
   const s = await newStore();

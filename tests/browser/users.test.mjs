@@ -8,26 +8,16 @@
 // deleted, bob carries on.
 import assert from 'node:assert/strict';
 import { before } from 'node:test';
-import path from 'node:path';
-import { readFileSync } from 'node:fs';
-import { setupEnv, it, tmpDir } from '../lib/harness.mjs';
-import { makeSigner } from '../lib/jwt.mjs';
-import { Api } from '../lib/http.mjs';
-import { startGateways, launch, WEB_DIR } from './lib/browser.mjs';
+import { setupEnv, it } from '../lib/harness.mjs';
+import { launch, startDemo, dbNames } from './lib/browser.mjs';
 
 const env = setupEnv();
 let G, api, browser, signer;
-const SCOPE = 'todos:read:users/{sub}/ todos:write:users/{sub}/'; // as scripts/run.sh
-const link = (sub) => `${G.url}/?root=${encodeURIComponent(env.root)}#token=${signer.token(SCOPE, { sub })}`;
-const plain = () => `${G.url}/?root=${encodeURIComponent(env.root)}`;
+let link, plain; // the demo's address signed in as a user (scope as scripts/run.sh), and without a token
 
 before(async () => {
   await env.ready();
-  signer = makeSigner('HS256', tmpDir());
-  [G] = await startGateways(env, 1, { web: WEB_DIR, args: ['--create-store', 'todos', '--keepalive-ms', '1000', ...signer.args] });
-  api = new Api(G, signer.token('admin'));
-  const schema = JSON.parse(readFileSync(path.join(WEB_DIR, 'todos.schema.json'), 'utf8'));
-  assert.equal((await api.putStore('todos', { schema })).status, 200);
+  ({ G, api, signer, link, plain } = await startDemo(env, { args: ['--keepalive-ms', '1000'] }));
   browser = await launch();
 });
 
@@ -44,7 +34,6 @@ const add = async (page, title) => { await page.fill('#title', title); await pag
 const waitTitles = (page, want, what) => page.waitForFunction((w) => JSON.stringify([...document.querySelectorAll('.item .title')].map((e) => e.textContent).sort()) === JSON.stringify(w),
   [...want].sort(), { timeout: 8000 }).catch((e) => { throw new Error(`${what}: ${e.message.split('\n')[0]}`); });
 const localKeys = (page) => page.evaluate(async () => (await window.zoosyncDemo.getAll('todos')).map((r) => r.key).sort());
-const dbNames = (page) => page.evaluate(async () => (await indexedDB.databases()).map((d) => d.name));
 
 it('two users in one store, two contexts and a second tab: each sees only their own todos, live; logout in one tab closes the other', async () => {
   const ctxA = await browser.newContext(), ctxB = await browser.newContext();

@@ -2,19 +2,13 @@
 // No network: these databases have no gateway URL.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { open, closeAll, dbName, openSyncDB } from './helpers.mjs';
+import { open, closeAll, dbName, openSyncDB, rawRows } from './helpers.mjs';
 import { ZooSyncError, zkPath, toJSONText, utf8Length } from '../../client/zoosync.js';
 
 after(closeAll);
 
 /** Reads the raw IndexedDB stores of a database. */
-async function raw(name) {
-  const idb = await new Promise((res, rej) => { const r = indexedDB.open(name); r.onsuccess = () => res(r.result); r.onerror = () => rej(r.error); });
-  const all = (s) => new Promise((res, rej) => { const r = idb.transaction(s).objectStore(s).getAll(); r.onsuccess = () => res(r.result); r.onerror = () => rej(r.error); });
-  const out = { records: await all('records'), mutations: await all('mutations'), meta: await all('meta') };
-  idb.close();
-  return out;
-}
+const raw = (name) => rawRows(name, ['records', 'mutations', 'meta']);
 
 test('a write puts the record and its mutation in the change log together', async () => {
   const name = dbName();

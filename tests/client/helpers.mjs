@@ -30,6 +30,22 @@ export async function until(fn, { ms = 5000, every = 30, what = 'condition' } = 
   }
 }
 
+/**
+ * Every row of some object stores of the IndexedDB database `name`, read
+ * as they are (no client in between), one store after another.
+ * @param {string} name database name
+ * @param {string[]} objectStores e.g. ['records', 'mutations', 'meta']
+ * @returns {Promise<Object<string, object[]>>} object store name -> rows
+ */
+export async function rawRows(name, objectStores) {
+  const idb = await new Promise((res, rej) => { const r = indexedDB.open(name); r.onsuccess = () => res(r.result); r.onerror = () => rej(r.error); });
+  const all = (s) => new Promise((res, rej) => { const r = idb.transaction(s).objectStore(s).getAll(); r.onsuccess = () => res(r.result); r.onerror = () => rej(r.error); });
+  const out = {};
+  for (const s of objectStores) out[s] = await all(s);
+  idb.close();
+  return out;
+}
+
 /** Collects the events of one kind. */
 export function collect(db, type) {
   const list = [];
@@ -54,6 +70,22 @@ export function spyFetch() {
   f.calls = [];
   f.intercept = null;
   return f;
+}
+
+/** A 200 text/event-stream Response whose body is `text` (the stream ends after it). */
+export const sseResponse = (text) => new Response(text, { status: 200, headers: { 'Content-Type': 'text/event-stream' } });
+
+/**
+ * Makes spyFetch() `f` answer its first /events request with the event
+ * stream `text` (sseResponse()), and pass every other request on.
+ * @param {Function} f a spyFetch()
+ * @param {string} text e.g. 'event: resync\ndata: {"error":"cursor_expired"}\n\n'
+ * @returns {{ count: number }} live: how many /events requests f has seen
+ */
+export function answerFirstEvents(f, text) {
+  const events = { count: 0 };
+  f.intercept = async (url) => (url.includes('/events') && !events.count++ ? sseResponse(text) : undefined);
+  return events;
 }
 
 export const jsonResponse = (status, body, headers = {}) =>

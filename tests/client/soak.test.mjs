@@ -26,9 +26,9 @@ import { before, after } from 'node:test';
 import { getEventListeners } from 'node:events';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { setupEnv, it, startGateway, uniq } from '../lib/harness.mjs';
-import { Api } from '../lib/http.mjs';
+import { setupEnv, it, uniq } from '../lib/harness.mjs';
 import { open, closeAll, dbName } from './helpers.mjs';
+import { gatewayWithApi } from '../lib/fixtures.mjs';
 
 const CYCLES = Number(process.env.SOAK_CYCLES || 10000);
 const WARMUP = Math.min(2000, Math.floor(CYCLES / 5));
@@ -51,9 +51,7 @@ const env = setupEnv();
 let G, api;
 
 before(async () => {
-  await env.ready();
-  G = await startGateway({ zk: env.zk.connect, root: env.root, name: 'soak' });
-  api = new Api(G);
+  ({ gw: G, api } = await gatewayWithApi(env, { name: 'soak' }));
 });
 after(closeAll);
 

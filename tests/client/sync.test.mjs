@@ -6,24 +6,19 @@ import { before, after } from 'node:test';
 import { setupEnv, it, startGateway, uniq, tmpDir } from '../lib/harness.mjs';
 import { Api } from '../lib/http.mjs';
 import { makeSigner } from '../lib/jwt.mjs';
-import { open, closeAll, dbName, until, collect, spyFetch, jsonResponse, sleep } from './helpers.mjs';
+import { open, closeAll, dbName, until, collect, spyFetch, jsonResponse, sleep, answerFirstEvents } from './helpers.mjs';
+import { gatewayWithApi, freshStore, serverRecord as serverRecordOf } from '../lib/fixtures.mjs';
 
 const env = setupEnv();
 let G, api;
 
 before(async () => {
-  await env.ready();
-  G = await startGateway({ zk: env.zk.connect, root: env.root, name: 'client' });
-  api = new Api(G);
+  ({ gw: G, api } = await gatewayWithApi(env, { name: 'client' }));
 });
 after(closeAll);
 
-async function newStore(body) {
-  const s = uniq('c');
-  await api.createStore(s, body);
-  return s;
-}
-const serverRecord = async (s, k) => { const r = await api.getRecord(s, k); return r.status === 200 ? r.json : null; };
+const newStore = (body) => freshStore(api, { prefix: 'c', body });
+const serverRecord = (s, k) => serverRecordOf(api, s, k);
 
 it('two databases sync both ways; each write reaches the server once', async () => {
   const s = await newStore();
@@ -389,17 +384,11 @@ it('live: a resync event restarts from the beginning and keeps pending mutations
   const s = await newStore();
   await api.putRecord(s, 'a', 1);
   const f = spyFetch();
-  let sent = 0;
-  f.intercept = async (url) => {
-    if (url.includes('/events') && !sent++) {
-      return new Response('event: resync\ndata: {"error":"cursor_expired"}\n\n', { status: 200, headers: { 'Content-Type': 'text/event-stream' } });
-    }
-    return undefined;
-  };
+  const events = answerFirstEvents(f, 'event: resync\ndata: {"error":"cursor_expired"}\n\n');
   const a = await open({ name: dbName('rse'), url: G.url, stores: [s], fetch: f, offline: true });
   await a.put(s, 'mine', 2);
   a.setOffline(false);
-  await until(() => a.status.connected && sent >= 2, { what: 'stream reopened after the resync' });
+  await until(() => a.status.connected && events.count >= 2, { what: 'stream reopened after the resync' });
   const pulls = f.calls.filter((c) => c.url.includes('/changes'));
   assert.ok(pulls.filter((c) => !c.url.includes('since=')).length >= 2, 'pulled from the beginning twice (first sync, resync)');
   await a.sync();

@@ -3,35 +3,26 @@
 // `reauth` on event streams, destroy() of a syncing database.
 import assert from 'node:assert/strict';
 import { before, after, test } from 'node:test';
-import { setupEnv, it, startGateway, uniq } from '../lib/harness.mjs';
-import { Api } from '../lib/http.mjs';
-import { open, closeAll, dbName, until, collect, spyFetch } from './helpers.mjs';
+import { setupEnv, it } from '../lib/harness.mjs';
+import { open, closeAll, dbName, until, collect, spyFetch, rawRows, answerFirstEvents, sseResponse } from './helpers.mjs';
+import { gatewayWithApi, freshStore, serverRecord as serverRecordOf } from '../lib/fixtures.mjs';
 
 const env = setupEnv();
 let G, api;
 
 before(async () => {
-  await env.ready();
-  G = await startGateway({ zk: env.zk.connect, root: env.root, name: 'v11' });
-  api = new Api(G);
+  ({ gw: G, api } = await gatewayWithApi(env, { name: 'v11' }));
 });
 after(closeAll);
 
-async function newStore(body) {
-  const s = uniq('v');
-  await api.createStore(s, body);
-  return s;
-}
+const newStore = (body) => freshStore(api, { prefix: 'v', body });
 /** A test of a gateway feature not built yet: marked todo, and its failure keeps no logs (harness `it` would). */
 const todoIt = (name, todo, fn) => test(name, { todo, timeout: 60000 }, fn);
-const serverRecord = async (s, k) => { const r = await api.getRecord(s, k); return r.status === 200 ? r.json : null; };
+const serverRecord = (s, k) => serverRecordOf(api, s, k);
 
 /** The raw rows of the records object store of one IndexedDB store. */
 async function rawRecords(name, store) {
-  const idb = await new Promise((res, rej) => { const r = indexedDB.open(name); r.onsuccess = () => res(r.result); r.onerror = () => rej(r.error); });
-  const rows = await new Promise((res, rej) => { const r = idb.transaction('records').objectStore('records').getAll(); r.onsuccess = () => res(r.result); r.onerror = () => rej(r.error); });
-  idb.close();
-  return rows.filter((r) => r.s === store);
+  return (await rawRows(name, ['records'])).records.filter((r) => r.s === store);
 }
 
 // ------------------------------------------------------------ tombstones
@@ -296,18 +287,12 @@ it('reauth on the event stream: token() is asked again and the stream reopens fr
   const s = await newStore();
   await api.putRecord(s, 'a', 1);
   const f = spyFetch();
-  let sent = 0;
-  f.intercept = async (url) => {
-    if (url.includes('/events') && !sent++) {
-      // What a gateway sends at the token's exp (Protocol v1.1, "Token lifetime on streams").
-      return new Response('event: reauth\ndata: {"error":"token_expired"}\n\n', { status: 200, headers: { 'Content-Type': 'text/event-stream' } });
-    }
-    return undefined;
-  };
+  // What a gateway sends at the token's exp (Protocol v1.1, "Token lifetime on streams").
+  const events = answerFirstEvents(f, 'event: reauth\ndata: {"error":"token_expired"}\n\n');
   const asked = [];
   const a = await open({ name: dbName('ra'), url: G.url, stores: [s], fetch: f, token: async (o) => { asked.push(o); return `tok-${asked.length}`; } });
   const errs = collect(a, 'error');
-  await until(() => a.status.connected && sent >= 2, { what: 'stream reopened' });
+  await until(() => a.status.connected && events.count >= 2, { what: 'stream reopened' });
   assert.ok(asked.some((o) => o.refresh === true), `token() asked again: ${JSON.stringify(asked)}`);
   const streams = f.calls.filter((c) => c.url.includes('/events'));
   const cursor = await a.cursor(s);
@@ -326,7 +311,7 @@ it('reauth: the reopened stream carries the fresh token (Authorization)', async 
   f.intercept = async (url, init) => {
     if (url.includes('/events')) {
       auths.push(init.headers.Authorization);
-      if (!sent++) return new Response('event: reauth\ndata: {"error":"token_expired"}\n\n', { status: 200, headers: { 'Content-Type': 'text/event-stream' } });
+      if (!sent++) return sseResponse('event: reauth\ndata: {"error":"token_expired"}\n\n');
     }
     return undefined;
   };

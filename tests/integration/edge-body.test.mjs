@@ -11,10 +11,10 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { readFileSync } from 'node:fs';
 import { before } from 'node:test';
-import { setupEnv, it, startGateway, uniq, sleep } from '../lib/harness.mjs';
-import { Api } from '../lib/http.mjs';
+import { setupEnv, it, startGateway, sleep } from '../lib/harness.mjs';
 import { makeSigner } from '../lib/jwt.mjs';
 import { holdSocket } from '../lib/raw.mjs';
+import { gatewayWithStore } from '../lib/fixtures.mjs';
 
 const env = setupEnv();
 let gw, api, signer, S;
@@ -23,10 +23,7 @@ const BODY = 4 * 1024 * 1024 - 1;
 before(async () => {
   await env.ready();
   signer = makeSigner('HS256', env.tmp);
-  gw = await startGateway({ zk: env.zk.connect, root: env.root, args: [...signer.args], name: 'body' });
-  api = new Api(gw, signer.token('admin'));
-  S = uniq('body');
-  await api.createStore(S);
+  ({ gw, api, store: S } = await gatewayWithStore(env, { signer, name: 'body', prefix: 'body' }));
 });
 
 function rssMb(pid) {

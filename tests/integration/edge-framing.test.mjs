@@ -4,10 +4,10 @@
 // connection can be read as another request.
 import assert from 'node:assert/strict';
 import { before } from 'node:test';
-import { setupEnv, it, startGateway, uniq } from '../lib/harness.mjs';
-import { Api } from '../lib/http.mjs';
+import { setupEnv, it } from '../lib/harness.mjs';
 import { makeSigner } from '../lib/jwt.mjs';
 import { rawExchange } from '../lib/raw.mjs';
+import { gatewayWithStore } from '../lib/fixtures.mjs';
 
 const env = setupEnv();
 let gw, api, S, token;
@@ -15,11 +15,7 @@ let gw, api, S, token;
 before(async () => {
   await env.ready();
   const signer = makeSigner('HS256', env.tmp);
-  gw = await startGateway({ zk: env.zk.connect, root: env.root, args: [...signer.args] });
-  token = signer.token('admin');
-  api = new Api(gw, token);
-  S = uniq('frm');
-  await api.createStore(S);
+  ({ gw, api, token, store: S } = await gatewayWithStore(env, { signer, prefix: 'frm' }));
 });
 
 const host = () => `Host: 127.0.0.1:${gw.port}\r\n`;

@@ -4,9 +4,10 @@
 // overwrite, and `since=garbage` after 70 parameters was ignored.
 import assert from 'node:assert/strict';
 import { before } from 'node:test';
-import { setupEnv, it, startGateway, uniq } from '../lib/harness.mjs';
-import { Api, request, expectError } from '../lib/http.mjs';
+import { setupEnv, it } from '../lib/harness.mjs';
+import { request, expectError } from '../lib/http.mjs';
 import { makeSigner } from '../lib/jwt.mjs';
+import { gatewayWithStore } from '../lib/fixtures.mjs';
 
 const env = setupEnv();
 let gw, api, S;
@@ -14,10 +15,7 @@ let gw, api, S;
 before(async () => {
   await env.ready();
   const signer = makeSigner('HS256', env.tmp);
-  gw = await startGateway({ zk: env.zk.connect, root: env.root, args: [...signer.args] });
-  api = new Api(gw, signer.token('admin'));
-  S = uniq('lim');
-  await api.createStore(S);
+  ({ gw, api, store: S } = await gatewayWithStore(env, { signer, prefix: 'lim' }));
 });
 
 const pads = (n) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`X-Pad-${i}`, 'p']));

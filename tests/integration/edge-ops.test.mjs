@@ -6,18 +6,15 @@ import assert from 'node:assert/strict';
 import { before } from 'node:test';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { setupEnv, it, startGateway, uniq, sleep } from '../lib/harness.mjs';
-import { Api, request } from '../lib/http.mjs';
+import { setupEnv, it, sleep } from '../lib/harness.mjs';
+import { request } from '../lib/http.mjs';
+import { gatewayWithStore } from '../lib/fixtures.mjs';
 
 const env = setupEnv();
 let gw, api, S;
 
 before(async () => {
-  await env.ready();
-  gw = await startGateway({ zk: env.zk.connect, root: env.root, args: ['--workers', '2'] });
-  api = new Api(gw);
-  S = uniq('ops');
-  await api.createStore(S);
+  ({ gw, api, store: S } = await gatewayWithStore(env, { args: ['--workers', '2'], prefix: 'ops' }));
 });
 
 async function timed(p) {

@@ -4,10 +4,11 @@ import assert from 'node:assert/strict';
 import { before } from 'node:test';
 import { mkdirSync, writeFileSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
-import { setupEnv, it, startGateway, uniq } from '../lib/harness.mjs';
-import { Api, request, expectError } from '../lib/http.mjs';
+import { setupEnv, it } from '../lib/harness.mjs';
+import { request, expectError } from '../lib/http.mjs';
 import { makeSigner } from '../lib/jwt.mjs';
 import { rawExchange, isUtf8 } from '../lib/raw.mjs';
+import { gatewayWithStore } from '../lib/fixtures.mjs';
 
 const env = setupEnv();
 let gw, web, api, token, S;
@@ -27,10 +28,7 @@ before(async () => {
   symlinkSync(path.join(env.tmp, 'outside.txt'), path.join(dir, 'out.txt'));
   symlinkSync(env.tmp, path.join(dir, 'updir'));
   symlinkSync(path.join(dir, 'sub', 'a.txt'), path.join(dir, 'in.txt'));
-  gw = await startGateway({ zk: env.zk.connect, root: env.root, args: [...signer.args, '--web', dir] });
-  api = new Api(gw, token);
-  S = uniq('todos');
-  await api.createStore(S);
+  ({ gw, api, store: S } = await gatewayWithStore(env, { signer, token, args: ['--web', dir], prefix: 'todos' }));
 });
 
 it('PUT /v1/stores/<s>%00other/records/x is 400 invalid_store, nothing written', async () => {

@@ -13,18 +13,15 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { before } from 'node:test';
-import { setupEnv, it, startGateway, uniq, sleep } from '../lib/harness.mjs';
-import { Api } from '../lib/http.mjs';
+import { setupEnv, it, startGateway, sleep } from '../lib/harness.mjs';
 import { holdSocket } from '../lib/raw.mjs';
+import { gatewayWithStore } from '../lib/fixtures.mjs';
 
 const env = setupEnv();
 let gw, S;
 
 before(async () => {
-  await env.ready();
-  gw = await startGateway({ zk: env.zk.connect, root: env.root, name: 'slow' });
-  S = uniq('slow');
-  await new Api(gw).createStore(S);
+  ({ gw, store: S } = await gatewayWithStore(env, { name: 'slow', prefix: 'slow' }));
 });
 
 /** GET path with a deadline; resolves { status, ms } (status 0: no answer). */

@@ -7,16 +7,14 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { after } from 'node:test';
 import { setupEnv, it, startGateway, startZk, uniq, sleep, zkCli, recordZnode, newRoot, ZK_SH } from '../lib/harness.mjs';
-import { Api, request, byKey, eventually, getMetrics, plainChange, assertSameChanges } from '../lib/http.mjs';
+import { Api, request, byKey, eventually, getMetrics, plainChange, assertSameChanges, statusOf as status } from '../lib/http.mjs';
 import { followEvents, closeAllEvents } from '../lib/sse.mjs';
+import { ownZkGatewayWithStore } from '../lib/fixtures.mjs';
 
 const env = setupEnv();
 after(() => closeAllEvents());
 
 
-function status(url, path, timeout = 2000) {
-  return request(url, 'GET', path, { timeout }).then((r) => r.status, () => 0);
-}
 
 function zkStatus(dir) {
   return new Promise((resolve, reject) => {
@@ -103,12 +101,7 @@ async function checkLoops(api, store, loops, others = []) {
 }
 
 it('standalone ZooKeeper stopped and started under write load: 503 + Retry-After meanwhile, every acknowledged write exactly once, the stream resumes', { timeout: 90000 }, async () => {
-  await env.ready();
-  const zk = await startZk();
-  const G = await startGateway({ zk: zk.connect, root: newRoot(), name: 'zkrestart', args: ['--session-timeout', '8000'] });
-  const api = new Api(G);
-  const s = uniq('zr');
-  await api.createStore(s);
+  const { zk, gw: G, api, store: s } = await ownZkGatewayWithStore(env, { name: 'zkrestart', args: ['--session-timeout', '8000'], prefix: 'zr' });
   await api.pushOk(s, 'pre', [{ id: 1, key: 'pre', op: 'put', value: 0 }]);
   const c0 = await api.getCursor(s);
   const follower = followEvents(G.url, s, { since: c0 });

@@ -2,29 +2,19 @@
 // (records and changes), cursors are portable, CAS holds across gateways.
 import assert from 'node:assert/strict';
 import { before } from 'node:test';
-import { setupEnv, it, startGateway, uniq } from '../lib/harness.mjs';
+import { setupEnv, it, startGateway } from '../lib/harness.mjs';
 import { Api, expectError, byKey, eventually } from '../lib/http.mjs';
+import { gatewayPair, sharedStore as sharedStoreOn } from '../lib/fixtures.mjs';
 
 const env = setupEnv();
 let A, B, a, b;
 
 before(async () => {
-  await env.ready();
-  [A, B] = await Promise.all([
-    startGateway({ zk: env.zk.connect, root: env.root, name: 'A' }),
-    startGateway({ zk: env.zk.connect, root: env.root, name: 'B' }),
-  ]);
-  a = new Api(A);
-  b = new Api(B);
+  ({ A, B, a, b } = await gatewayPair(env, { parallel: true }));
 });
 
 /** Creates a store on A and waits until B knows it (503 while loading is allowed, briefly). */
-async function sharedStore(body) {
-  const s = uniq('gw');
-  await a.createStore(s, body);
-  await eventually(async () => (await b.getStore(s)).status === 200, { ms: 5000, what: `store ${s} visible on B` });
-  return s;
-}
+const sharedStore = (body) => sharedStoreOn(a, b, { prefix: 'gw', body, otherName: 'B' });
 
 it('a store created on one gateway is described the same by the other', async () => {
   const s = await sharedStore({ conflict: 'lww', maxValueBytes: 1234, tombstoneTtlSeconds: 99 });

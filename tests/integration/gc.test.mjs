@@ -8,6 +8,8 @@ import { before, after } from 'node:test';
 import { setupEnv, it, startGateway, uniq, sleep, zkCli, recordZnode } from '../lib/harness.mjs';
 import { Api, expectError, byKey, eventually, getMetrics } from '../lib/http.mjs';
 import { openEvents, closeAllEvents } from '../lib/sse.mjs';
+import { put, del } from '../lib/records.mjs';
+import { gatewayPair, sharedStore as sharedStoreOn } from '../lib/fixtures.mjs';
 
 const env = setupEnv();
 // Short session timeout so that a killed collector's election znode goes quickly.
@@ -15,25 +17,11 @@ const GW_ARGS = ['--gc-interval', '1', '--session-timeout', '2000'];
 let A, B, a, b;
 
 before(async () => {
-  await env.ready();
-  [A, B] = await Promise.all([
-    startGateway({ zk: env.zk.connect, root: env.root, name: 'A', args: GW_ARGS }),
-    startGateway({ zk: env.zk.connect, root: env.root, name: 'B', args: GW_ARGS }),
-  ]);
-  a = new Api(A);
-  b = new Api(B);
+  ({ A, B, a, b } = await gatewayPair(env, { args: GW_ARGS, parallel: true }));
 });
 after(() => closeAllEvents());
 
-const put = (id, key, value, extra = {}) => ({ id, key, op: 'put', value, ...extra });
-const del = (id, key, extra = {}) => ({ id, key, op: 'delete', ...extra });
-
-async function sharedStore(api, other, body) {
-  const s = uniq('gc');
-  await api.createStore(s, body);
-  await eventually(async () => (await other.getStore(s)).status === 200, { ms: 5000, what: `store ${s} visible on the other gateway` });
-  return s;
-}
+const sharedStore = (api, other, body) => sharedStoreOn(api, other, { prefix: 'gc', body });
 
 async function gcState(gw) {
   const m = await getMetrics(gw);

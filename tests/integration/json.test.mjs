@@ -4,18 +4,15 @@
 // the compact serialization.
 import assert from 'node:assert/strict';
 import { before } from 'node:test';
-import { setupEnv, it, startGateway, uniq } from '../lib/harness.mjs';
-import { Api, request, expectError, byKey } from '../lib/http.mjs';
+import { setupEnv, it, uniq } from '../lib/harness.mjs';
+import { request, expectError, byKey } from '../lib/http.mjs';
+import { gatewayWithStore } from '../lib/fixtures.mjs';
 
 const env = setupEnv();
 let gw, a, S;
 
 before(async () => {
-  await env.ready();
-  gw = await startGateway({ zk: env.zk.connect, root: env.root });
-  a = new Api(gw);
-  S = uniq('json');
-  await a.createStore(S);
+  ({ gw, api: a, store: S } = await gatewayWithStore(env, { prefix: 'json' }));
 });
 
 const putRaw = (store, key, body) => request(a.url, 'PUT', `/v1/stores/${store}/records/${encodeURIComponent(key)}`, { body, headers: { 'Content-Type': 'application/json' } });

@@ -9,11 +9,11 @@ import { setupEnv, it, startGateway, uniq, sleep, zkIdentity } from '../lib/harn
 import { zkConnect } from '../lib/zkraw.mjs';
 import { Api, expectError, getMetrics, request } from '../lib/http.mjs';
 import { makeSigner } from '../lib/jwt.mjs';
+import { put } from '../lib/records.mjs';
 
 const env = setupEnv();
 before(async () => { await env.ready(); });
 
-const put = (id, key, value) => ({ id, key, op: 'put', value });
 function expect429(r, what) {
   expectError(r, 429, 'too_many_requests');
   const ra = Number(r.headers['retry-after']);

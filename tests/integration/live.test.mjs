@@ -6,33 +6,21 @@
 // (pull pages, pull followers and SSE sequences).
 import assert from 'node:assert/strict';
 import { before, after } from 'node:test';
-import { setupEnv, it, startGateway, uniq, sleep, zkCli, recordZnode } from '../lib/harness.mjs';
-import { Api, byKey, eventually, assertCursorOrder, getMetrics, CURSOR_RE, plainChange, assertSameChanges } from '../lib/http.mjs';
+import { setupEnv, it, startGateway, sleep, zkCli, recordZnode } from '../lib/harness.mjs';
+import { Api, byKey, assertCursorOrder, getMetrics, CURSOR_RE, plainChange, assertSameChanges } from '../lib/http.mjs';
 import { openEvents, closeAllEvents } from '../lib/sse.mjs';
+import { put, del } from '../lib/records.mjs';
+import { gatewayPair, sharedStore as sharedStoreOn } from '../lib/fixtures.mjs';
 
 const env = setupEnv();
 let A, B, a, b;
 
 before(async () => {
-  await env.ready();
-  [A, B] = await Promise.all([
-    startGateway({ zk: env.zk.connect, root: env.root, name: 'A' }),
-    startGateway({ zk: env.zk.connect, root: env.root, name: 'B' }),
-  ]);
-  a = new Api(A);
-  b = new Api(B);
+  ({ A, B, a, b } = await gatewayPair(env, { parallel: true }));
 });
 after(() => closeAllEvents());
 
-const put = (id, key, value, extra = {}) => ({ id, key, op: 'put', value, ...extra });
-const del = (id, key, extra = {}) => ({ id, key, op: 'delete', ...extra });
-
-async function sharedStore(body) {
-  const s = uniq('lv');
-  await a.createStore(s, body);
-  await eventually(async () => (await b.getStore(s)).status === 200, { ms: 5000, what: `store ${s} visible on B` });
-  return s;
-}
+const sharedStore = (body) => sharedStoreOn(a, b, { prefix: 'lv', body, otherName: 'B' });
 
 /** Every change cursor of a stream strictly increases, and so do the event ids. */
 function assertStreamOrder(es, what) {

@@ -4,6 +4,7 @@ import { before } from 'node:test';
 import { setupEnv, it, startGateway, uniq } from '../lib/harness.mjs';
 import { Api, request, expectError } from '../lib/http.mjs';
 import { makeSigner } from '../lib/jwt.mjs';
+import { gatewayWithStore } from '../lib/fixtures.mjs';
 
 const env = setupEnv();
 let signer, gw, admin, S;
@@ -13,10 +14,7 @@ const ORIGIN_B = 'https://b.example:8443';
 before(async () => {
   await env.ready();
   signer = makeSigner('HS256', env.tmp);
-  gw = await startGateway({ zk: env.zk.connect, root: env.root, args: [...signer.args, '--cors-origin', ORIGIN_A, '--cors-origin', ORIGIN_B] });
-  admin = new Api(gw, signer.token('admin'));
-  S = uniq('ops');
-  await admin.createStore(S);
+  ({ gw, api: admin, store: S } = await gatewayWithStore(env, { signer, args: ['--cors-origin', ORIGIN_A, '--cors-origin', ORIGIN_B], prefix: 'ops' }));
 });
 
 const list = (h) => (h || '').split(',').map((x) => x.trim().toLowerCase()).filter(Boolean);

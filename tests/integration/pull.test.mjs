@@ -2,27 +2,19 @@
 // ordering, cursors inside one transaction, read-your-writes across gateways.
 import assert from 'node:assert/strict';
 import { before } from 'node:test';
-import { setupEnv, it, startGateway, uniq, sleep, zkCli, recordZnode } from '../lib/harness.mjs';
-import { Api, expectError, byKey, assertCursorOrder } from '../lib/http.mjs';
+import { setupEnv, it, sleep, zkCli, recordZnode } from '../lib/harness.mjs';
+import { expectError, byKey, assertCursorOrder } from '../lib/http.mjs';
+import { put, del } from '../lib/records.mjs';
+import { gatewayPair, freshStore } from '../lib/fixtures.mjs';
 
 const env = setupEnv();
 let A, B, a, b;
 
 before(async () => {
-  await env.ready();
-  A = await startGateway({ zk: env.zk.connect, root: env.root, name: 'A' });
-  B = await startGateway({ zk: env.zk.connect, root: env.root, name: 'B' });
-  a = new Api(A);
-  b = new Api(B);
+  ({ A, B, a, b } = await gatewayPair(env));
 });
 
-async function newStore(body) {
-  const s = uniq('pl');
-  await a.createStore(s, body);
-  return s;
-}
-const put = (id, key, value, extra = {}) => ({ id, key, op: 'put', value, ...extra });
-const del = (id, key, extra = {}) => ({ id, key, op: 'delete', ...extra });
+const newStore = (body) => freshStore(a, { prefix: 'pl', body });
 
 /** Applies a feed to a map key -> {value, version}. */
 function apply(map, changes) {

@@ -2,27 +2,19 @@
 // exactly-once (also across gateways), rejected requests.
 import assert from 'node:assert/strict';
 import { before } from 'node:test';
-import { setupEnv, it, startGateway, uniq } from '../lib/harness.mjs';
-import { Api, expectError, CURSOR_RE, byKey } from '../lib/http.mjs';
+import { setupEnv, it } from '../lib/harness.mjs';
+import { expectError, CURSOR_RE, byKey } from '../lib/http.mjs';
+import { put, del } from '../lib/records.mjs';
+import { gatewayPair, freshStore } from '../lib/fixtures.mjs';
 
 const env = setupEnv();
 let A, B, a, b;
 
 before(async () => {
-  await env.ready();
-  A = await startGateway({ zk: env.zk.connect, root: env.root, name: 'A' });
-  B = await startGateway({ zk: env.zk.connect, root: env.root, name: 'B' });
-  a = new Api(A);
-  b = new Api(B);
+  ({ A, B, a, b } = await gatewayPair(env));
 });
 
-async function newStore(body) {
-  const name = uniq('p');
-  await a.createStore(name, body);
-  return name;
-}
-const put = (id, key, value, extra = {}) => ({ id, key, op: 'put', value, ...extra });
-const del = (id, key, extra = {}) => ({ id, key, op: 'delete', ...extra });
+const newStore = (body) => freshStore(a, { prefix: 'p', body });
 const statuses = (r) => r.results.map((x) => x.status);
 
 async function record(store, key) {

@@ -7,30 +7,17 @@ import net from 'node:net';
 import { before } from 'node:test';
 import { setupEnv, it, startGateway, uniq, zkCli, clientZnode, sleep } from '../lib/harness.mjs';
 import { Api, expectError, getMetrics } from '../lib/http.mjs';
+import { put, del, outcomes, liveValues as live } from '../lib/records.mjs';
+import { gatewayPair, freshStore } from '../lib/fixtures.mjs';
 
 const env = setupEnv();
 let A, B, a, b;
 
 before(async () => {
-  await env.ready();
-  A = await startGateway({ zk: env.zk.connect, root: env.root, name: 'A' });
-  B = await startGateway({ zk: env.zk.connect, root: env.root, name: 'B' });
-  a = new Api(A);
-  b = new Api(B);
+  ({ A, B, a, b } = await gatewayPair(env));
 });
 
-async function newStore(body) {
-  const name = uniq('q');
-  await a.createStore(name, body);
-  return name;
-}
-const put = (id, key, value, extra = {}) => ({ id, key, op: 'put', value, ...extra });
-const del = (id, key, extra = {}) => ({ id, key, op: 'delete', ...extra });
-const outcomes = (r) => r.results.map((x) => (x.status === 'rejected' ? `rejected:${x.reason}` : x.status));
-async function live(api, s) {
-  const all = await api.changesAll(s, {});
-  return new Map(all.changes.filter((c) => !c.deleted).map((c) => [c.key, c.value]));
-}
+const newStore = (body) => freshStore(a, { prefix: 'q', body });
 
 it('quotas in the store config: set, shown, removed with null; bad values are 400 and change nothing', async () => {
   const s = await newStore({ maxRecords: 3, maxBytes: 1000 });

@@ -2,18 +2,15 @@
 // percent-encoded keys, version continuation after delete.
 import assert from 'node:assert/strict';
 import { before } from 'node:test';
-import { setupEnv, it, startGateway, uniq } from '../lib/harness.mjs';
-import { Api, request, expectError, CURSOR_RE, byKey } from '../lib/http.mjs';
+import { setupEnv, it, uniq } from '../lib/harness.mjs';
+import { request, expectError, CURSOR_RE, byKey } from '../lib/http.mjs';
+import { gatewayWithStore } from '../lib/fixtures.mjs';
 
 const env = setupEnv();
 let gw, a, S;
 
 before(async () => {
-  await env.ready();
-  gw = await startGateway({ zk: env.zk.connect, root: env.root });
-  a = new Api(gw);
-  S = uniq('rec');
-  await a.createStore(S);
+  ({ gw, api: a, store: S } = await gatewayWithStore(env, { prefix: 'rec' }));
 });
 
 async function get(key, store = S) {

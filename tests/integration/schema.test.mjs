@@ -6,18 +6,16 @@
 // gateway, values written by other ZooKeeper clients bypassing the schema.
 import assert from 'node:assert/strict';
 import { before } from 'node:test';
-import { setupEnv, it, startGateway, uniq, zkCli } from '../lib/harness.mjs';
-import { Api, expectError } from '../lib/http.mjs';
+import { setupEnv, it, uniq, zkCli } from '../lib/harness.mjs';
+import { expectError } from '../lib/http.mjs';
+import { put, del, outcomes, liveValues as live } from '../lib/records.mjs';
+import { gatewayPair, freshStore } from '../lib/fixtures.mjs';
 
 const env = setupEnv();
 let A, B, a, b;
 
 before(async () => {
-  await env.ready();
-  A = await startGateway({ zk: env.zk.connect, root: env.root, name: 'A' });
-  B = await startGateway({ zk: env.zk.connect, root: env.root, name: 'B' });
-  a = new Api(A);
-  b = new Api(B);
+  ({ A, B, a, b } = await gatewayPair(env));
 });
 
 const TODO = {
@@ -31,11 +29,7 @@ const TODO = {
   additionalProperties: false,
 };
 
-async function newStore(body) {
-  const name = uniq('sc');
-  await a.createStore(name, body);
-  return name;
-}
+const newStore = (body) => freshStore(a, { prefix: 'sc', body });
 
 it('schema in the store config: set at PUT, shown (numbers as written) by every gateway and in listings, removed with null', async () => {
   const s = await newStore({ schema: TODO });
@@ -123,13 +117,6 @@ it('a stored schema that does not compile (written by another ZooKeeper client) 
   assert.deepEqual((await b.getStore(s)).json.schema, TODO);
 });
 
-const put = (id, key, value, extra = {}) => ({ id, key, op: 'put', value, ...extra });
-const del = (id, key, extra = {}) => ({ id, key, op: 'delete', ...extra });
-const outcomes = (r) => r.results.map((x) => (x.status === 'rejected' ? `rejected:${x.reason}` : x.status));
-async function live(api, s) {
-  const all = await api.changesAll(s, {});
-  return new Map(all.changes.filter((c) => !c.deleted).map((c) => [c.key, c.value]));
-}
 function checkErrors(errors, max = 10) {
   assert.ok(Array.isArray(errors) && errors.length >= 1 && errors.length <= max, JSON.stringify(errors));
   for (const e of errors) {

@@ -7,10 +7,12 @@
 import assert from 'node:assert/strict';
 import { after, before } from 'node:test';
 import { setupEnv, it, startGateway, uniq, zkCli, recordZnode, clientZnode, sleep } from '../lib/harness.mjs';
-import { Api, expectError, request, eventually, getMetrics } from '../lib/http.mjs';
+import { Api, expectError, request, getMetrics } from '../lib/http.mjs';
 import { makeSigner } from '../lib/jwt.mjs';
 import { openEvents, closeAllEvents } from '../lib/sse.mjs';
 import { holdSocket } from '../lib/raw.mjs';
+import { put, del, outcomes } from '../lib/records.mjs';
+import { gatewayPair, freshStore } from '../lib/fixtures.mjs';
 
 const env = setupEnv();
 let A, B, signer, adminA, adminB;
@@ -18,28 +20,15 @@ let A, B, signer, adminA, adminB;
 before(async () => {
   await env.ready();
   signer = makeSigner('HS256', env.tmp);
-  A = await startGateway({ zk: env.zk.connect, root: env.root, args: signer.args, name: 'A' });
-  B = await startGateway({ zk: env.zk.connect, root: env.root, args: signer.args, name: 'B' });
-  adminA = new Api(A, signer.token('admin'));
-  adminB = new Api(B, signer.token('admin'));
+  ({ A, B, a: adminA, b: adminB } = await gatewayPair(env, { signer }));
 });
 after(() => closeAllEvents());
 
 /** An Api on gateway gw for a token of `sub` (undefined: no sub claim) with `scope`. */
 const as = (gw, sub, scope) => new Api(gw, signer.token(scope, { sub }));
-const put = (id, key, value, extra = {}) => ({ id, key, op: 'put', value, ...extra });
-const del = (id, key, extra = {}) => ({ id, key, op: 'delete', ...extra });
-const outcomes = (r) => r.results.map((x) => (x.status === 'rejected' ? `rejected:${x.reason}` : x.status));
 const USER = (s) => `${s}:write:users/{sub}/`;
 
-async function newStore(records = {}) {
-  const s = uniq('sc');
-  await adminA.createStore(s);
-  let id = 0;
-  const muts = Object.entries(records).map(([k, v]) => put(++id, k, v));
-  if (muts.length) await adminA.pushOk(s, 'seed', muts);
-  return s;
-}
+const newStore = (records = {}) => freshStore(adminA, { prefix: 'sc', seed: records });
 
 /** Every change of a filtered pull, page by page (cursors only grow). */
 async function pullAll(api, s, { since, prefix, limit } = {}) {

@@ -14,10 +14,11 @@ import net from 'node:net';
 import { readFileSync } from 'node:fs';
 import { after } from 'node:test';
 import { setupEnv, it, startGateway, startZk, uniq, sleep, zkCli, recordZnode, newRoot, ZOOSYNCD, zkIdentity } from '../lib/harness.mjs';
-import { Api, request, eventually, getMetrics, plainChange, assertSameChanges, byKey } from '../lib/http.mjs';
+import { Api, request, eventually, getMetrics, plainChange, assertSameChanges, byKey, statusOf as status } from '../lib/http.mjs';
 import { followEvents, closeAllEvents } from '../lib/sse.mjs';
 import { startProxy } from '../lib/proxy.mjs';
 import { zkConnect } from '../lib/zkraw.mjs';
+import { ownZkGatewayWithStore } from '../lib/fixtures.mjs';
 
 const env = setupEnv();
 after(() => closeAllEvents());
@@ -50,7 +51,6 @@ function fourLetter(hostPort, word = 'mntr') {
   });
 }
 
-const status = (url, p, timeout = 2000) => request(url, 'GET', p, { timeout }).then((r) => r.status, () => 0);
 
 async function readyWithin(G, ms, what) {
   const t0 = Date.now();
@@ -59,13 +59,7 @@ async function readyWithin(G, ms, what) {
 }
 
 it('30,000 records: one watch on the server, and ready again within 10 s of a ZooKeeper restart', { timeout: 240000 }, async () => {
-  await env.ready();
-  const zk = await startZk();
-  const root = newRoot();
-  const G = await startGateway({ zk: zk.connect, root, name: 'w30k', args: ['--session-timeout', '8000'] });
-  const api = new Api(G);
-  const s = uniq('w');
-  await api.createStore(s);
+  const { zk, root, gw: G, api, store: s } = await ownZkGatewayWithStore(env, { name: 'w30k', args: ['--session-timeout', '8000'], prefix: 'w' });
   await run(ZKBENCH, ['load', '--zk', zk.connect, '--root', root, '--store', s, '--count', '30000', '--bytes', '60', '--digest-file', zkIdentity().file]);
   await eventually(async () => (await api.getStore(s)).json.records === 30000, { ms: 60000, every: 500, what: 'the mirror holds 30,000 records' });
   const watches = Number((await fourLetter(zk.connect)).zk_watch_count);
@@ -100,12 +94,7 @@ it('30,000 records: one watch on the server, and ready again within 10 s of a Zo
 });
 
 it('1,000 records with 1 KB keys written in one push survive a ZooKeeper restart', { timeout: 180000 }, async () => {
-  await env.ready();
-  const zk = await startZk();
-  const G = await startGateway({ zk: zk.connect, root: newRoot(), name: 'w1kb', args: ['--session-timeout', '8000'] });
-  const api = new Api(G);
-  const s = uniq('k');
-  await api.createStore(s);
+  const { zk, gw: G, api, store: s } = await ownZkGatewayWithStore(env, { name: 'w1kb', args: ['--session-timeout', '8000'], prefix: 'k' });
   const pad = 'k'.repeat(1000);
   const muts = Array.from({ length: 1000 }, (_, i) => ({ id: i + 1, key: `${pad}${String(i).padStart(5, '0')}`, op: 'put', value: i }));
   await api.pushOk(s, 'big', muts);

@@ -10,9 +10,10 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { setupEnv, it, startGateway, startZk, uniq, newRoot } from '../lib/harness.mjs';
-import { Api, byKey } from '../lib/http.mjs';
+import { setupEnv, it } from '../lib/harness.mjs';
+import { byKey } from '../lib/http.mjs';
 import { makeSigner } from '../lib/jwt.mjs';
+import { ownZkGatewayWithStore } from '../lib/fixtures.mjs';
 
 const env = setupEnv();
 
@@ -30,13 +31,9 @@ function ruok(hostPort) {
 
 it('150 back-to-back pushes of 15 x 60 KB against a 256 MiB ZooKeeper, write budgets off: ZooKeeper stays alive, every acknowledged write is there', { timeout: 240000 }, async () => {
   // The transaction bound alone (--max-tx-bytes from --zk-heap-mb) is what keeps ZooKeeper alive here.
-  await env.ready();
-  const zk = await startZk(); // scripts/zk.sh: -Xmx256m
-  const G = await startGateway({ zk: zk.connect, root: newRoot(), name: 'oom',
+  // scripts/zk.sh: -Xmx256m
+  const { zk, gw: G, api, store: s } = await ownZkGatewayWithStore(env, { name: 'oom', prefix: 'oom',
     args: ['--zk-heap-mb', '256', '--write-bytes-per-sec', '0', '--write-mutations-per-sec', '0'] });
-  const api = new Api(G);
-  const s = uniq('oom');
-  await api.createStore(s);
   const v = 'x'.repeat(60000);
   const N = 150, K = 15;
   let acked = 0;
@@ -64,12 +61,9 @@ it('150 back-to-back pushes of 15 x 60 KB against a 256 MiB ZooKeeper, write bud
 
 it('the same attack by a token, with the default write budgets, ends in 429s: ZooKeeper alive, every acknowledged write there, and the writer held to its budget', { timeout: 240000 }, async () => {
   await env.ready();
-  const zk = await startZk();
   const signer = makeSigner('HS256', env.tmp); // budgets are on by default with authentication
-  const G = await startGateway({ zk: zk.connect, root: newRoot(), name: 'oom429', args: ['--zk-heap-mb', '256', ...signer.args] });
-  const api = new Api(G, signer.token('admin', { sub: 'attacker' }));
-  const s = uniq('oom');
-  await api.createStore(s);
+  const { zk, gw: G, api, store: s } = await ownZkGatewayWithStore(env, { name: 'oom429', prefix: 'oom',
+    args: ['--zk-heap-mb', '256', ...signer.args], token: signer.token('admin', { sub: 'attacker' }) });
   const v = 'x'.repeat(60000);
   const N = 150, K = 15;
   let acked = 0, lastAcked = -1;
@@ -105,12 +99,7 @@ it('a push cannot pass ZooKeeper\'s jute.maxbuffer: the client node and the ACLs
   // client node ~20 KB, and each create carries its ACL; a push of 1,000
   // puts counted at exactly 1,000,000 bytes was 1,058,120 on the wire, and
   // ZooKeeper dropped the gateway's write connection.
-  await env.ready();
-  const zk = await startZk();
-  const G = await startGateway({ zk: zk.connect, root: newRoot(), name: 'maxbuf', args: ['--zk-heap-mb', '3600'] });
-  const api = new Api(G);
-  const s = uniq('mb');
-  await api.createStore(s);
+  const { zk, gw: G, api, store: s } = await ownZkGatewayWithStore(env, { name: 'maxbuf', args: ['--zk-heap-mb', '3600'], prefix: 'mb' });
   const base = 9100000000000000000n;
   const conflicts = Array.from({ length: 1000 }, (_, i) => `{"id":${base + BigInt(i)},"key":"nokey${i}","op":"put","value":1,"base":999}`);
   const r1 = await api.req('POST', `/v1/stores/${s}/push`, { body: `{"client":"big","mutations":[${conflicts.join(',')}]}`, headers: { 'content-type': 'application/json' }, timeout: 60000 });

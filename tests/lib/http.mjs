@@ -75,6 +75,18 @@ export function request(base, method, path, { json, body, headers = {}, token, t
 
 export const enc = (key) => encodeURIComponent(key);
 
+/**
+ * The HTTP status of GET `path` on `url`, or 0 when no answer comes within
+ * `timeout` ms (refused, reset, timed out): for polling /readyz and /healthz.
+ * @param {string} url
+ * @param {string} path
+ * @param {number} [timeout]
+ * @returns {Promise<number>}
+ */
+export function statusOf(url, path, timeout = 2000) {
+  return request(url, 'GET', path, { timeout }).then((r) => r.status, () => 0);
+}
+
 export const CURSOR_RE = /^[0-9a-f]{40}$/;
 
 /** A small client for one gateway (gw: anything with .url, or a URL string). */

@@ -3,13 +3,16 @@
 // process is stopped by its pid, profiles are temp dirs removed afterwards.
 import { after } from 'node:test';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
+import assert from 'node:assert/strict';
 import { tmpdir } from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { startGateway, REPO } from '../../lib/harness.mjs';
+import { startGateway, REPO, tmpDir, uniq } from '../../lib/harness.mjs';
+import { Api } from '../../lib/http.mjs';
+import { makeSigner } from '../../lib/jwt.mjs';
 
 export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 export const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
@@ -134,3 +137,58 @@ export async function waitIn(page, fn, arg, { ms = 5000, what = 'condition' } = 
     throw new Error(`${what}: not reached in ${ms} ms (${e.message.split('\n')[0]})`);
   }
 }
+
+/**
+ * startGateways() on a setupEnv() env (its ready() awaited first), an Api
+ * without a token on each gateway, then a headless chromium (launch()).
+ * @param {object} env
+ * @param {number} n how many gateways
+ * @param {object} [opts] startGateways()'s options
+ * @returns {Promise<{ gws: object[], apis: Api[], browser: object }>}
+ */
+export async function gatewaysWithBrowser(env, n, opts) {
+  await env.ready();
+  const gws = await startGateways(env, n, opts);
+  const apis = gws.map((g) => new Api(g));
+  return { gws, apis, browser: await launch() };
+}
+
+/** The scope scripts/run.sh gives each demo user. */
+export const DEMO_SCOPE = 'todos:read:users/{sub}/ todos:write:users/{sub}/';
+
+/**
+ * The demo as scripts/run.sh serves it: one gateway with authentication on
+ * (a new HS256 signer), serving web/ (WEB_DIR), the store `todos` created
+ * at start and given the demo's schema (asserted 200).
+ * @param {object} env a setupEnv() env, ready
+ * @param {object} [opts]
+ * @param {string[]} [opts.args] more gateway flags (before the signer's)
+ * @returns {Promise<{ G: object, api: Api, signer: object, link: (sub: string, extra?: object) => string, plain: () => string }>}
+ *   api: an admin Api on G; link(sub, extra): the demo's address signed in
+ *   as `sub` by a token (claims `extra` added) in the fragment, as make run
+ *   prints it; plain(): the address without a token.
+ */
+export async function startDemo(env, { args = [] } = {}) {
+  const signer = makeSigner('HS256', tmpDir());
+  const [G] = await startGateways(env, 1, { web: WEB_DIR, args: ['--create-store', 'todos', ...args, ...signer.args] });
+  const api = new Api(G, signer.token('admin'));
+  const schema = JSON.parse(readFileSync(path.join(WEB_DIR, 'todos.schema.json'), 'utf8'));
+  const put = await api.putStore('todos', { schema });
+  assert.equal(put.status, 200, put.text);
+  const plain = () => `${G.url}/?root=${encodeURIComponent(env.root)}`;
+  const link = (sub, extra) => `${plain()}#token=${signer.token(DEMO_SCOPE, { sub, ...extra })}`;
+  return { G, api, signer, link, plain };
+}
+
+/**
+ * Options for T.open() on the test page: a fresh database name, gateway
+ * `url`, one store, the given keepalive and a short backoff.
+ * @param {string} url gateway URL
+ * @param {string} s store
+ * @param {number} keepaliveMs
+ * @param {object} [extra] more options (override the above)
+ */
+export const dbOptions = (url, s, keepaliveMs, extra = {}) => ({ name: uniq('db'), url: [url], stores: [s], keepaliveMs, backoff: { baseMs: 100, maxMs: 1000 }, ...extra });
+
+/** The names of the IndexedDB databases of a page's origin. */
+export const dbNames = (page) => page.evaluate(async () => (await indexedDB.databases()).map((d) => d.name));
