@@ -428,6 +428,10 @@ static void cache_drop(push_req *r) {
  * as last 0, and nothing is written). Returns ZOK or an error. */
 static int client_read(push_req *r) {
     client_rec *c = &r->cl;
+    /* Taken here, not per push: most pushes never read the node (the
+     * mirror has it), and a block this size is an mmap and a munmap per
+     * push, whose TLB shootdowns every worker thread pays for. */
+    if (!r->buf && !(r->buf = malloc(READ_BUF))) return ZSYSTEMERROR;
     for (int attempt = 0; attempt < BOUND_CLIENT_READS; attempt++) {
         int len = READ_BUF;
         struct Stat st;
@@ -1159,11 +1163,10 @@ int push_run(const push_env *env, const auth_principal *who, const char *subject
     }
     free(units);
     units = NULL;
-    r.buf = malloc(READ_BUF);
     r.cl.path = layout_client_path(env->root, cfg->name, r.client);
     r.spath = layout_store_path(env->root, cfg->name);
     r.cl.memo = g_array_new(FALSE, FALSE, sizeof(memo));
-    if (!r.buf || !r.cl.path || !r.spath) { zs_err_set(err, 500, "internal", "out of memory"); goto out; }
+    if (!r.cl.path || !r.spath) { zs_err_set(err, 500, "internal", "out of memory"); goto out; }
     r.mirror = mr;
     r.quotas = cfg->max_records > 0 || cfg->max_bytes > 0;
     /* The cached client state is trusted only for a push that writes: its

@@ -106,7 +106,7 @@ typedef struct push_req {
     mut *muts;
     size_t n;
     client_rec cl;
-    char *buf;       /* READ_BUF bytes for zoo_get */
+    char *buf;       /* READ_BUF bytes for zoo_get, taken at the first client-node read (else NULL) */
     mirror *mirror;  /* the store's mirror: first guess of the keys' states */
     bool synced;     /* a ZooKeeper sync was made for this request */
     bool quotas;     /* the store has a quota: evaluation counts */
