@@ -12,7 +12,8 @@
 // the means. Usage: node bench/push.mjs --build DIR --case B1|B2 [--smoke]
 //   [--seconds S] [--rounds R] [--workers N (gateway flag)]
 //   [--perf S: `perf record -g` the gateway for S seconds of the last gateway
-//    phase and print the top of `perf report` on stderr]
+//    phase and print the top of `perf report` on stderr; --perf-cg dwarf for
+//    call graphs through code built without frame pointers]
 import { spawn, execFileSync } from 'node:child_process';
 import path from 'node:path';
 import {
@@ -119,7 +120,7 @@ async function ceilingPhase(r) {
 async function perfGateway() {
   await sleep(warmup * 1000);
   const out = path.join(tmp(`push-${which}`), 'perf.data');
-  const p = spawn('perf', ['record', '-g', '-o', out, '-p', String(gw.pid), '--', 'sleep', String(o.perf)], { stdio: 'ignore' });
+  const p = spawn('perf', ['record', ...(o['perf-cg'] ? ['--call-graph', o['perf-cg']] : ['-g']), '-o', out, '-p', String(gw.pid), '--', 'sleep', String(o.perf)], { stdio: 'ignore' });
   await new Promise((r) => p.on('exit', r));
   try {
     const rep = execFileSync('perf', ['report', '-i', out, '--children', '--sort', 'sym', '--stdio', '-g', 'none', '--percent-limit', '2'],
