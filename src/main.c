@@ -657,8 +657,8 @@ int main(int argc, char **argv) {
 
     zk_ident ident = {0};
     if (o.zk_digest_file) {
-        const char *why = NULL;
-        if (zk_ident_load(&ident, o.zk_digest_file, o.zk_world_read, &why) < 0) {
+        char why[ZS_ERRLEN] = "";
+        if (zk_ident_load(&ident, o.zk_digest_file, o.zk_world_read, why, sizeof why) < 0) {
             fprintf(stderr, "zoosyncd: --zk-digest-file %s: %s\n", o.zk_digest_file, why);
             auth_verifier_free(verifier);
             return options_free(&o), 2;
@@ -687,11 +687,11 @@ int main(int argc, char **argv) {
     /* The compiled store schemas, shared by every config read (mirrors,
      * api, collector, setup); freed last. */
     store_schema_cache *schemas = z ? store_schema_cache_new() : NULL;
-    const char *why = NULL;
+    char why[ZS_ERRLEN] = "";
     mirror_set *mirrors = schemas ? mirror_set_new(o.zk, o.session_timeout_ms, ident.on ? ident.cred : NULL, o.root,
-                                                   schemas, &o.log, &why)
+                                                   schemas, &o.log, why, sizeof why)
                                   : NULL;
-    if (z && !mirrors) fprintf(stderr, "zoosyncd: %s\n", why ? why : "cannot start the mirror");
+    if (z && !mirrors) fprintf(stderr, "zoosyncd: %s\n", why[0] ? why : "cannot start the mirror");
     raise_fd_limit(&o);
     events *ev = mirrors ? events_new(mirrors, o.keepalive_ms, o.max_streams, &o.log) : NULL;
     if (ev) events_set_caps(ev, o.limits.streams_per_sub, o.limits.streams_per_ip);
