@@ -39,6 +39,7 @@
 
 #include "zk/acl.h"
 #include "zk/layout.h"
+#include "util/err.h"
 
 /* ---- common ------------------------------------------------------------- */
 
@@ -518,8 +519,8 @@ int main(int argc, char **argv) {
     opts o;
     parse(argc, argv, &o);
     resolve_delay_ms = o.resolve_delay;
-    const char *why = NULL;
-    if (o.digest_file && zk_ident_load(&ident, o.digest_file, true, &why) < 0) die("--digest-file: ", why, 0);
+    char why[ZS_ERRLEN] = "";
+    if (o.digest_file && zk_ident_load(&ident, o.digest_file, true, why, sizeof why) < 0) die("--digest-file: ", why, 0);
     if (strcmp(argv[1], "multi") == 0) return cmd_multi(&o);
     if (strcmp(argv[1], "aset") == 0) return cmd_aset(&o);
     if (strcmp(argv[1], "load") == 0) return cmd_load(&o);

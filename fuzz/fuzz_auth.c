@@ -12,7 +12,8 @@
  * a 1-hour maximum lifetime.
  *
  * Properties: no crash, leak or undefined behaviour; a failure has a
- * reason; an accepted token has alg HS256, an integer exp after now, no
+ * reason and a class (never "missing"; "other" only out of memory), a
+ * success leaves both untouched; an accepted token has alg HS256, an integer exp after now, no
  * nbf after now, its sub, and under the policy its iss, aud and lifetime;
  * the same token with one signature character changed is refused; the
  * principal's rights are those its scope string names. */
@@ -25,6 +26,7 @@
 
 #include "auth/auth.h"
 #include "fuzz.h"
+#include "util/err.h"
 #include "util/sbuf.h"
 #include "util/names.h"
 
@@ -34,10 +36,10 @@ static auth_verifier *plain, *policy;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc; (void)argv;
-    char *err = NULL;
-    plain = auth_verifier_hs256(SECRET, sizeof SECRET - 1, &err);
-    policy = auth_verifier_hs256(SECRET, sizeof SECRET - 1, &err);
-    if (!plain || !policy || auth_verifier_set_policy(policy, "zoosync", "https://idp.example", 3600, &err) < 0) abort();
+    char err[ZS_ERRLEN];
+    plain = auth_verifier_hs256(SECRET, sizeof SECRET - 1, err, sizeof err);
+    policy = auth_verifier_hs256(SECRET, sizeof SECRET - 1, err, sizeof err);
+    if (!plain || !policy || auth_verifier_set_policy(policy, "zoosync", "https://idp.example", 3600, err, sizeof err) < 0) abort();
     return 0;
 }
 
@@ -148,25 +150,29 @@ static void check_accepted(const char *token, const auth_principal *p, bool with
     char *sig = strrchr(t, '.') + 1;
     sig[0] = sig[0] == 'A' ? 'B' : 'A';
     auth_principal *q = NULL;
-    char *why = NULL;
-    CHECK(auth_verify(with_policy ? policy : plain, t, NOW, &q, &why) < 0 && !q && why);
-    free(why);
+    auth_failure fail = AUTH_FAIL_COUNT;
+    char why[ZS_ERRLEN] = "";
+    CHECK(auth_verify(with_policy ? policy : plain, t, NOW, &q, &fail, why, sizeof why) < 0 && !q && *why);
+    CHECK(fail == AUTH_FAIL_SIGNATURE || fail == AUTH_FAIL_MALFORMED);
     g_free(t);
 }
 
 static void verify(const char *token) {
     for (int k = 0; k < 2; k++) {
         auth_principal *p = NULL;
-        char *why = NULL;
-        int rc = auth_verify(k ? policy : plain, token, NOW, &p, &why);
+        auth_failure fail = AUTH_FAIL_COUNT;
+        char why[ZS_ERRLEN] = "";
+        int rc = auth_verify(k ? policy : plain, token, NOW, &p, &fail, why, sizeof why);
         if (rc == 0) {
-            CHECK(p && !why);
+            CHECK(p && !*why && fail == AUTH_FAIL_COUNT); /* both untouched */
             check_accepted(token, p, k == 1);
         } else {
-            CHECK(!p && why && *why);
+            /* a refusal has a sentence and a class: never "missing" (there
+             * is a token) and "other" only when memory ran out */
+            CHECK(!p && *why && fail > AUTH_FAIL_MISSING && fail < AUTH_FAIL_COUNT);
+            CHECK(fail != AUTH_FAIL_OTHER || strstr(why, "out of memory"));
         }
         auth_principal_free(p);
-        free(why);
     }
 }
 

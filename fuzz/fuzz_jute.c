@@ -21,6 +21,7 @@
 
 #include "fuzz.h"
 #include "cache/store_cfg.h"
+#include "util/err.h"
 #include "util/jraw.h"
 #include "zk/jute.h"
 #include "util/names.h"
@@ -75,9 +76,9 @@ static void value(jute_bytes d, int64_t mzxid) {
     (void)jraw_compact(d.p, (size_t)d.len, &b, &e);
     sbuf_free(&b);
     store_cfg cfg;
-    const char *why = NULL;
-    int p = store_cfg_parse(&cfg, schemas, "fuzz", d.p, d.len, mzxid, &why);
-    CHECK(p != -2 || why != NULL);                              /* a refusal says why */
+    char why[ZS_ERRLEN] = "";
+    int p = store_cfg_parse(&cfg, schemas, "fuzz", d.p, d.len, mzxid, why, sizeof why);
+    CHECK(p >= 0 ? why[0] == 0 : why[0] != 0);                  /* a refusal says why; success leaves it */
     CHECK(p < 0 || (cfg.max_value_bytes >= 1 && cfg.tombstone_ttl >= 1)); /* accepted: in range */
     store_cfg_release(&cfg);                                    /* a schema reference, when it held one */
 }

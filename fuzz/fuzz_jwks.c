@@ -13,16 +13,17 @@
 
 #include "auth/jwks.h"
 #include "fuzz.h"
+#include "util/err.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     jwks_key *keys = NULL;
     size_t n = 0;
-    char *err = NULL;
-    if (jwks_parse((const char *)data, size, &keys, &n, &err) < 0) {
-        CHECK(err && *err);
-        free(err);
+    char err[ZS_ERRLEN] = "";
+    if (jwks_parse((const char *)data, size, &keys, &n, err, sizeof err) < 0) {
+        CHECK(*err);
         return 0;
     }
+    CHECK(!*err); /* untouched on success */
     CHECK(n >= 1 && n <= JWKS_MAX_KEYS);
     for (size_t i = 0; i < n; i++) {
         CHECK(keys[i].key && keys[i].len > 0);

@@ -21,6 +21,7 @@
 #include "http/tls.h"
 #include "sync/stores.h"
 #include "util/clock.h"
+#include "util/err.h"
 #include "util/log.h"
 #include "util/metrics.h"
 #include "zk/layout.h"
@@ -592,25 +593,22 @@ static void reload(int argc, char **argv, const options *given, options *o, auth
     LOG_INFO(&o->log, "SIGHUP: reloading");
     reload_settings(argc, argv, given, o, a, h);
     if (o->tls_cert_file) {
-        char *why = NULL;
-        tls_creds *c = tls_creds_load(o->tls_cert_file, o->tls_key_file, &why);
+        char why[ZS_ERRLEN] = "";
+        tls_creds *c = tls_creds_load(o->tls_cert_file, o->tls_key_file, why, sizeof why);
         if (c) {
             httpd_set_tls(h, c);
             log_tls(o, "TLS certificate reloaded (new connections)", c);
             tls_creds_unref(c);
         } else {
-            LOG_ERROR(&o->log, "TLS certificate NOT reloaded, the previous one stays: %s", why ? why : "failed");
+            LOG_ERROR(&o->log, "TLS certificate NOT reloaded, the previous one stays: %s", why[0] ? why : "failed");
         }
-        free(why);
     }
     if (verifier) {
-        char *summary = NULL, *err = NULL;
-        if (auth_verifier_reload(verifier, &summary, &err) == 0)
-            LOG_INFO(&o->log, "token keys reloaded: %s", summary ? summary : "");
+        char summary[1024] = "", err[ZS_ERRLEN] = "";
+        if (auth_verifier_reload(verifier, summary, sizeof summary, err, sizeof err) == 0)
+            LOG_INFO(&o->log, "token keys reloaded: %s", summary);
         else
-            LOG_ERROR(&o->log, "token keys NOT reloaded, the previous ones stay: %s", err ? err : "failed");
-        free(summary);
-        free(err);
+            LOG_ERROR(&o->log, "token keys NOT reloaded, the previous ones stay: %s", err[0] ? err : "failed");
     }
 }
 
@@ -623,21 +621,21 @@ int main(int argc, char **argv) {
     if (options_load(argc, argv, &o) < 0) return options_free(&o), 2;
     const options given = o; /* as configured, for SIGHUP to compare with (shares o's strings) */
     auth_verifier *verifier = NULL;
-    char *err = NULL;
+    char err[ZS_ERRLEN] = "";
     if (!!o.jwt_secret_file + !!o.jwt_public_key + !!o.jwt_jwks > 1) {
         fprintf(stderr, "zoosyncd: give one of --jwt-secret-file, --jwt-public-key and --jwt-jwks\n");
         return options_free(&o), 2;
     }
-    if (o.jwt_secret_file) verifier = auth_verifier_from_secret_file(o.jwt_secret_file, &err);
-    else if (o.jwt_public_key) verifier = auth_verifier_from_pubkey_file(o.jwt_public_key, &err);
-    else if (o.jwt_jwks) verifier = auth_verifier_from_jwks_file(o.jwt_jwks, &err);
-    if (verifier && auth_verifier_set_policy(verifier, o.jwt_audience, o.jwt_issuer, (long long)o.jwt_max_lifetime, &err) < 0) {
+    if (o.jwt_secret_file) verifier = auth_verifier_from_secret_file(o.jwt_secret_file, err, sizeof err);
+    else if (o.jwt_public_key) verifier = auth_verifier_from_pubkey_file(o.jwt_public_key, err, sizeof err);
+    else if (o.jwt_jwks) verifier = auth_verifier_from_jwks_file(o.jwt_jwks, err, sizeof err);
+    if (verifier && auth_verifier_set_policy(verifier, o.jwt_audience, o.jwt_issuer, (long long)o.jwt_max_lifetime, err,
+                                             sizeof err) < 0) {
         auth_verifier_free(verifier);
         verifier = NULL;
     }
     if ((o.jwt_secret_file || o.jwt_public_key || o.jwt_jwks) && !verifier) {
-        fprintf(stderr, "zoosyncd: %s\n", err ? err : "cannot load the token key");
-        free(err);
+        fprintf(stderr, "zoosyncd: %s\n", err[0] ? err : "cannot load the token key");
         return options_free(&o), 2;
     }
     if (!verifier && !is_loopback(o.listen_host)) {
@@ -659,8 +657,8 @@ int main(int argc, char **argv) {
 
     zk_ident ident = {0};
     if (o.zk_digest_file) {
-        const char *why = NULL;
-        if (zk_ident_load(&ident, o.zk_digest_file, o.zk_world_read, &why) < 0) {
+        char why[ZS_ERRLEN] = "";
+        if (zk_ident_load(&ident, o.zk_digest_file, o.zk_world_read, why, sizeof why) < 0) {
             fprintf(stderr, "zoosyncd: --zk-digest-file %s: %s\n", o.zk_digest_file, why);
             auth_verifier_free(verifier);
             return options_free(&o), 2;
@@ -673,12 +671,11 @@ int main(int argc, char **argv) {
 
     tls_creds *tls = NULL;
     if (o.tls_cert_file || o.tls_key_file) {
-        char *why_tls = NULL;
-        if (!o.tls_cert_file || !o.tls_key_file) why_tls = strdup("--tls-cert and --tls-key go together");
-        else tls = tls_creds_load(o.tls_cert_file, o.tls_key_file, &why_tls);
+        char why_tls[ZS_ERRLEN] = "";
+        if (!o.tls_cert_file || !o.tls_key_file) zs_errf(why_tls, sizeof why_tls, "--tls-cert and --tls-key go together");
+        else tls = tls_creds_load(o.tls_cert_file, o.tls_key_file, why_tls, sizeof why_tls);
         if (!tls) {
             fprintf(stderr, "zoosyncd: %s\n", why_tls);
-            free(why_tls);
             auth_verifier_free(verifier);
             return options_free(&o), 2;
         }
@@ -690,11 +687,11 @@ int main(int argc, char **argv) {
     /* The compiled store schemas, shared by every config read (mirrors,
      * api, collector, setup); freed last. */
     store_schema_cache *schemas = z ? store_schema_cache_new() : NULL;
-    const char *why = NULL;
+    char why[ZS_ERRLEN] = "";
     mirror_set *mirrors = schemas ? mirror_set_new(o.zk, o.session_timeout_ms, ident.on ? ident.cred : NULL, o.root,
-                                                   schemas, &o.log, &why)
+                                                   schemas, &o.log, why, sizeof why)
                                   : NULL;
-    if (z && !mirrors) fprintf(stderr, "zoosyncd: %s\n", why ? why : "cannot start the mirror");
+    if (z && !mirrors) fprintf(stderr, "zoosyncd: %s\n", why[0] ? why : "cannot start the mirror");
     raise_fd_limit(&o);
     events *ev = mirrors ? events_new(mirrors, o.keepalive_ms, o.max_streams, &o.log) : NULL;
     if (ev) events_set_caps(ev, o.limits.streams_per_sub, o.limits.streams_per_ip);

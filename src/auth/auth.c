@@ -29,6 +29,7 @@
 
 #include "auth/jwks.h"
 #include "util/b64url.h"
+#include "util/err.h"
 #include "util/hex.h"
 #include "util/names.h"
 
@@ -98,14 +99,24 @@ struct auth_principal {
 
 /* ---- small helpers ---------------------------------------------------- */
 
-/* Sets *err (when err is not NULL) to a malloc'd formatted sentence. On
- * allocation failure *err becomes NULL. */
-__attribute__((format(printf, 2, 3))) static void auth_errf(char **err, const char *fmt, ...) {
-    if (!err) return;
-    va_list ap;
-    va_start(ap, fmt);
-    if (vasprintf(err, fmt, ap) < 0) *err = NULL;
-    va_end(ap);
+/* Why auth_verify refuses a token: the class (for logs and metrics) and
+ * the sentence (for the client), in the caller's buffer. */
+typedef struct auth_why {
+    auth_failure r;
+    char *buf;
+    size_t len;
+} auth_why;
+
+/* Sets w's class to r and its sentence. Returns -1. */
+__attribute__((format(printf, 3, 4))) static int auth_refuse(auth_why *w, auth_failure r, const char *fmt, ...) {
+    w->r = r;
+    if (w->buf && w->len) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(w->buf, w->len, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
 }
 
 /* Copies len bytes into a new NUL-terminated block; NULL on OOM. */
@@ -134,13 +145,13 @@ static void auth_keyring_unref(auth_keyring *ks) {
 }
 
 /* A verifier owning keys (taken, also on failure). */
-static auth_verifier *auth_verifier_of(jwks_key *keys, size_t n, char **err) {
+static auth_verifier *auth_verifier_of(jwks_key *keys, size_t n, char *err, size_t errlen) {
     auth_verifier *v = calloc(1, sizeof *v);
     auth_keyring *ks = v ? auth_keyring_new(keys, n) : NULL;
     if (!ks) {
         free(v);
         jwks_free(keys, n);
-        auth_errf(err, "out of memory creating the token verifier");
+        zs_errf(err, errlen, "out of memory creating the token verifier");
         return NULL;
     }
     pthread_mutex_init(&v->mu, NULL);
@@ -149,33 +160,34 @@ static auth_verifier *auth_verifier_of(jwks_key *keys, size_t n, char **err) {
 }
 
 /* Allocates a verifier owning a copy of one key (no kid). */
-static auth_verifier *auth_verifier_make(jwt_alg_t alg, const void *key, size_t len, char **err) {
+static auth_verifier *auth_verifier_make(jwt_alg_t alg, const void *key, size_t len, char *err, size_t errlen) {
     jwks_key *k = calloc(1, sizeof *k);
     if (k && !(k->key = auth_memdup0(key, len))) {
         free(k);
         k = NULL;
     }
     if (!k) {
-        auth_errf(err, "out of memory creating the token verifier");
+        zs_errf(err, errlen, "out of memory creating the token verifier");
         return NULL;
     }
     k->alg = alg;
     k->len = len;
-    return auth_verifier_of(k, 1, err);
+    return auth_verifier_of(k, 1, err, errlen);
 }
 
 /* Reads a whole regular file (at most AUTH_MAX_KEY_FILE bytes) into a
- * malloc'd NUL-terminated block. Returns NULL and sets *err on failure. */
-static char *auth_read_file(const char *path, size_t *len, char **err) {
+ * malloc'd NUL-terminated block. Returns NULL and a sentence in err on
+ * failure. */
+static char *auth_read_file(const char *path, size_t *len, char *err, size_t errlen) {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        auth_errf(err, "cannot open %s: %s", path, strerror(errno));
+        zs_errf(err, errlen, "cannot open %s: %s", path, strerror(errno));
         return NULL;
     }
     char *buf = malloc(AUTH_MAX_KEY_FILE + 1);
     if (!buf) {
         fclose(f);
-        auth_errf(err, "out of memory reading %s", path);
+        zs_errf(err, errlen, "out of memory reading %s", path);
         return NULL;
     }
     size_t n = fread(buf, 1, AUTH_MAX_KEY_FILE + 1, f);
@@ -184,9 +196,9 @@ static char *auth_read_file(const char *path, size_t *len, char **err) {
     if (failed || n > AUTH_MAX_KEY_FILE) {
         free(buf);
         if (failed)
-            auth_errf(err, "cannot read %s", path);
+            zs_errf(err, errlen, "cannot read %s", path);
         else
-            auth_errf(err, "%s is larger than %d bytes", path, AUTH_MAX_KEY_FILE);
+            zs_errf(err, errlen, "%s is larger than %d bytes", path, AUTH_MAX_KEY_FILE);
         return NULL;
     }
     buf[n] = '\0';
@@ -196,31 +208,31 @@ static char *auth_read_file(const char *path, size_t *len, char **err) {
 
 /* ---- verifiers -------------------------------------------------------- */
 
-auth_verifier *auth_verifier_hs256(const unsigned char *secret, size_t len, char **err) {
+auth_verifier *auth_verifier_hs256(const unsigned char *secret, size_t len, char *err, size_t errlen) {
     if (!secret || len == 0) {
-        auth_errf(err, "the HS256 secret is empty");
+        zs_errf(err, errlen, "the HS256 secret is empty");
         return NULL;
     }
     if (len > INT_MAX) {
-        auth_errf(err, "the HS256 secret is too long");
+        zs_errf(err, errlen, "the HS256 secret is too long");
         return NULL;
     }
     if (len < AUTH_MIN_HS256_SECRET) {
-        auth_errf(err, "the HS256 secret is %zu bytes; it must be at least %d bytes "
+        zs_errf(err, errlen, "the HS256 secret is %zu bytes; it must be at least %d bytes "
                        "(make one with: openssl rand -hex 32)", len, AUTH_MIN_HS256_SECRET);
         return NULL;
     }
-    return auth_verifier_make(JWT_ALG_HS256, secret, len, err);
+    return auth_verifier_make(JWT_ALG_HS256, secret, len, err, errlen);
 }
 
 /* Maps a parsed public key to its JWT algorithm: RSA (>= 2048 bits) is
- * RS256, EC on P-256 is ES256. Returns JWT_ALG_INVAL and sets *err for any
+ * RS256, EC on P-256 is ES256. Returns JWT_ALG_INVAL and a sentence in err for any
  * other key. */
-static jwt_alg_t auth_pkey_alg(EVP_PKEY *pkey, char **err) {
+static jwt_alg_t auth_pkey_alg(EVP_PKEY *pkey, char *err, size_t errlen) {
     int type = EVP_PKEY_base_id(pkey);
     if (type == EVP_PKEY_RSA) {
         if (EVP_PKEY_get_bits(pkey) < AUTH_MIN_RSA_BITS) {
-            auth_errf(err, "the RSA public key has %d bits; at least %d are required",
+            zs_errf(err, errlen, "the RSA public key has %d bits; at least %d are required",
                       EVP_PKEY_get_bits(pkey), AUTH_MIN_RSA_BITS);
             return JWT_ALG_INVAL;
         }
@@ -231,41 +243,41 @@ static jwt_alg_t auth_pkey_alg(EVP_PKEY *pkey, char **err) {
         size_t glen = 0;
         if (EVP_PKEY_get_group_name(pkey, group, sizeof group, &glen) != 1 ||
             (strcmp(group, "prime256v1") != 0 && strcmp(group, "P-256") != 0)) {
-            auth_errf(err, "the EC public key is on curve \"%s\"; ES256 needs P-256 (prime256v1)", group);
+            zs_errf(err, errlen, "the EC public key is on curve \"%s\"; ES256 needs P-256 (prime256v1)", group);
             return JWT_ALG_INVAL;
         }
         return JWT_ALG_ES256;
     }
-    auth_errf(err, "unsupported public key type (%s); use an RSA or EC P-256 key",
+    zs_errf(err, errlen, "unsupported public key type (%s); use an RSA or EC P-256 key",
               OBJ_nid2sn(type) ? OBJ_nid2sn(type) : "unknown");
     return JWT_ALG_INVAL;
 }
 
-auth_verifier *auth_verifier_pubkey(const char *pem, size_t len, char **err) {
+auth_verifier *auth_verifier_pubkey(const char *pem, size_t len, char *err, size_t errlen) {
     if (!pem || len == 0) {
-        auth_errf(err, "the public key is empty");
+        zs_errf(err, errlen, "the public key is empty");
         return NULL;
     }
     if (len > INT_MAX) {
-        auth_errf(err, "the public key is too long");
+        zs_errf(err, errlen, "the public key is too long");
         return NULL;
     }
     BIO *bio = BIO_new_mem_buf(pem, (int)len);
     if (!bio) {
-        auth_errf(err, "out of memory reading the public key");
+        zs_errf(err, errlen, "out of memory reading the public key");
         return NULL;
     }
     EVP_PKEY *pkey = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
     BIO_free(bio);
     if (!pkey) {
         ERR_clear_error();
-        auth_errf(err, "not a PEM public key (expected \"-----BEGIN PUBLIC KEY-----\")");
+        zs_errf(err, errlen, "not a PEM public key (expected \"-----BEGIN PUBLIC KEY-----\")");
         return NULL;
     }
-    jwt_alg_t alg = auth_pkey_alg(pkey, err);
+    jwt_alg_t alg = auth_pkey_alg(pkey, err, errlen);
     EVP_PKEY_free(pkey);
     if (alg == JWT_ALG_INVAL) return NULL;
-    return auth_verifier_make(alg, pem, len, err);
+    return auth_verifier_make(alg, pem, len, err, errlen);
 }
 
 /* Length of buf once ONE trailing "\n" or "\r\n" is removed. */
@@ -277,112 +289,110 @@ static size_t auth_strip_newline(const char *buf, size_t len) {
     return len;
 }
 
-static auth_verifier *auth_verifier_from(auth_verifier *v, auth_source src, const char *path, char **err) {
+static auth_verifier *auth_verifier_from(auth_verifier *v, auth_source src, const char *path, char *err, size_t errlen) {
     if (v && !(v->path = strdup(path))) {
         auth_verifier_free(v);
-        auth_errf(err, "out of memory");
+        zs_errf(err, errlen, "out of memory");
         return NULL;
     }
     if (v) v->source = src;
     return v;
 }
 
-static auth_verifier *auth_secret_file(const char *path, char **err) {
+static auth_verifier *auth_secret_file(const char *path, char *err, size_t errlen) {
     size_t size = 0;
-    char *buf = auth_read_file(path, &size, err);
+    char *buf = auth_read_file(path, &size, err, errlen);
     if (!buf) return NULL;
     size_t len = auth_strip_newline(buf, size);
     auth_verifier *v = NULL;
     if (len == 0)
-        auth_errf(err, "the secret file %s is empty", path);
+        zs_errf(err, errlen, "the secret file %s is empty", path);
     else
-        v = auth_verifier_hs256((const unsigned char *)buf, len, err);
+        v = auth_verifier_hs256((const unsigned char *)buf, len, err, errlen);
     memset(buf, 0, size); /* do not leave the secret in freed memory */
     free(buf);
     return v;
 }
 
-auth_verifier *auth_verifier_from_secret_file(const char *path, char **err) {
-    return auth_verifier_from(auth_secret_file(path, err), AUTH_SRC_SECRET, path, err);
+auth_verifier *auth_verifier_from_secret_file(const char *path, char *err, size_t errlen) {
+    return auth_verifier_from(auth_secret_file(path, err, errlen), AUTH_SRC_SECRET, path, err, errlen);
 }
 
-static auth_verifier *auth_pubkey_file(const char *path, char **err) {
+static auth_verifier *auth_pubkey_file(const char *path, char *err, size_t errlen) {
     size_t len = 0;
-    char *buf = auth_read_file(path, &len, err);
+    char *buf = auth_read_file(path, &len, err, errlen);
     if (!buf) return NULL;
-    char *why = NULL;
-    auth_verifier *v = auth_verifier_pubkey(buf, len, &why);
+    char why[ZS_ERRLEN] = "";
+    auth_verifier *v = auth_verifier_pubkey(buf, len, why, sizeof why);
     free(buf);
-    if (!v && err) auth_errf(err, "%s: %s", path, why ? why : "invalid public key");
-    free(why);
+    if (!v) zs_errf(err, errlen, "%s: %s", path, why[0] ? why : "invalid public key");
     return v;
 }
 
-auth_verifier *auth_verifier_from_pubkey_file(const char *path, char **err) {
-    return auth_verifier_from(auth_pubkey_file(path, err), AUTH_SRC_PUBKEY, path, err);
+auth_verifier *auth_verifier_from_pubkey_file(const char *path, char *err, size_t errlen) {
+    return auth_verifier_from(auth_pubkey_file(path, err, errlen), AUTH_SRC_PUBKEY, path, err, errlen);
 }
 
-static auth_verifier *auth_jwks_file(const char *path, char **err) {
+static auth_verifier *auth_jwks_file(const char *path, char *err, size_t errlen) {
     size_t len = 0;
-    char *buf = auth_read_file(path, &len, err);
+    char *buf = auth_read_file(path, &len, err, errlen);
     if (!buf) return NULL;
     jwks_key *keys;
     size_t n;
-    char *why = NULL;
-    int rc = jwks_parse(buf, len, &keys, &n, &why);
+    char why[ZS_ERRLEN] = "";
+    int rc = jwks_parse(buf, len, &keys, &n, why, sizeof why);
     memset(buf, 0, len); /* it may hold secrets */
     free(buf);
     if (rc < 0) {
-        auth_errf(err, "%s: %s", path, why ? why : "invalid key set");
-        free(why);
+        zs_errf(err, errlen, "%s: %s", path, why[0] ? why : "invalid key set");
         return NULL;
     }
-    return auth_verifier_of(keys, n, err);
+    return auth_verifier_of(keys, n, err, errlen);
 }
 
-auth_verifier *auth_verifier_from_jwks_file(const char *path, char **err) {
-    return auth_verifier_from(auth_jwks_file(path, err), AUTH_SRC_JWKS, path, err);
+auth_verifier *auth_verifier_from_jwks_file(const char *path, char *err, size_t errlen) {
+    return auth_verifier_from(auth_jwks_file(path, err, errlen), AUTH_SRC_JWKS, path, err, errlen);
 }
 
-int auth_verifier_reload(auth_verifier *v, char **summary, char **err) {
-    if (!v->path) return auth_errf(err, "the token keys were not read from a file"), -1;
-    auth_verifier *fresh = v->source == AUTH_SRC_SECRET   ? auth_secret_file(v->path, err)
-                         : v->source == AUTH_SRC_PUBKEY ? auth_pubkey_file(v->path, err)
-                                                        : auth_jwks_file(v->path, err);
+int auth_verifier_reload(auth_verifier *v, char *summary, size_t summarylen, char *err, size_t errlen) {
+    if (!v->path) return zs_errf(err, errlen, "the token keys were not read from a file");
+    auth_verifier *fresh = v->source == AUTH_SRC_SECRET   ? auth_secret_file(v->path, err, errlen)
+                         : v->source == AUTH_SRC_PUBKEY ? auth_pubkey_file(v->path, err, errlen)
+                                                        : auth_jwks_file(v->path, err, errlen);
     if (!fresh) return -1; /* the keys in use stay */
     pthread_mutex_lock(&v->mu);
     auth_keyring *old = v->ks;
     v->ks = fresh->ks;
     pthread_mutex_unlock(&v->mu);
     fresh->ks = old; /* freed with fresh, once no verification holds it */
-    if (summary) {
+    if (summary && summarylen) {
         char buf[1024];
         int off = snprintf(buf, sizeof buf, "%zu key%s", v->ks->n, v->ks->n == 1 ? "" : "s");
         for (size_t i = 0; i < v->ks->n && off < (int)sizeof buf - 80; i++)
             off += snprintf(buf + off, sizeof buf - (size_t)off, "%s%s %s", i ? ", " : " (", jwt_alg_str(v->ks->keys[i].alg),
                             v->ks->keys[i].kid ? v->ks->keys[i].kid : "(no kid)");
         if (v->ks->n && off < (int)sizeof buf - 2) snprintf(buf + off, sizeof buf - (size_t)off, ")");
-        *summary = strdup(buf);
+        snprintf(summary, summarylen, "%s", buf);
     }
     auth_verifier_free(fresh);
     return 0;
 }
 
 int auth_verifier_set_policy(auth_verifier *v, const char *audience, const char *issuer, long long max_lifetime,
-                             char **err) {
+                             char *err, size_t errlen) {
     if ((audience && !*audience) || (issuer && !*issuer)) {
-        auth_errf(err, "the token audience and issuer must not be empty");
+        zs_errf(err, errlen, "the token audience and issuer must not be empty");
         return -1;
     }
     if (max_lifetime < 0 || max_lifetime > AUTH_MAX_TIME) {
-        auth_errf(err, "the maximum token lifetime is out of range");
+        zs_errf(err, errlen, "the maximum token lifetime is out of range");
         return -1;
     }
     char *a = audience ? strdup(audience) : NULL, *i = issuer ? strdup(issuer) : NULL;
     if ((audience && !a) || (issuer && !i)) {
         free(a);
         free(i);
-        auth_errf(err, "out of memory");
+        zs_errf(err, errlen, "out of memory");
         return -1;
     }
     free(v->audience);
@@ -412,26 +422,26 @@ typedef struct auth_parts {
 } auth_parts;
 
 /* Splits token into header.payload.signature; each must be non-empty
- * base64url. Returns 0, or -1 with a reason in *why. */
-static int auth_split(const char *token, auth_parts *p, char **why) {
+ * base64url. Returns 0, or -1 with the reason in w. */
+static int auth_split(const char *token, auth_parts *p, auth_why *w) {
     size_t n = strnlen(token, AUTH_MAX_TOKEN + 1);
-    if (n == 0) return auth_errf(why, "token is empty"), -1;
-    if (n > AUTH_MAX_TOKEN) return auth_errf(why, "token is longer than %d bytes", AUTH_MAX_TOKEN), -1;
+    if (n == 0) return auth_refuse(w, AUTH_FAIL_MALFORMED, "token is empty");
+    if (n > AUTH_MAX_TOKEN) return auth_refuse(w, AUTH_FAIL_MALFORMED, "token is longer than %d bytes", AUTH_MAX_TOKEN);
     int k = 0;
     p->seg[0] = token;
     for (size_t i = 0; i < n; i++) {
         if (token[i] == '.') {
-            if (k == 2) return auth_errf(why, "malformed token: more than three segments"), -1;
+            if (k == 2) return auth_refuse(w, AUTH_FAIL_MALFORMED, "malformed token: more than three segments");
             p->len[k] = (size_t)(token + i - p->seg[k]);
             p->seg[++k] = token + i + 1;
         } else if (!zs_b64url_char((unsigned char)token[i])) {
-            return auth_errf(why, "malformed token: character at offset %zu is not base64url", i), -1;
+            return auth_refuse(w, AUTH_FAIL_MALFORMED, "malformed token: character at offset %zu is not base64url", i);
         }
     }
-    if (k != 2) return auth_errf(why, "malformed token: expected three dot-separated segments"), -1;
+    if (k != 2) return auth_refuse(w, AUTH_FAIL_MALFORMED, "malformed token: expected three dot-separated segments");
     p->len[2] = (size_t)(token + n - p->seg[2]);
     if (!p->len[0] || !p->len[1] || !p->len[2])
-        return auth_errf(why, "malformed token: empty segment (unsigned tokens are not accepted)"), -1;
+        return auth_refuse(w, AUTH_FAIL_MALFORMED, "malformed token: empty segment (unsigned tokens are not accepted)");
     return 0;
 }
 
@@ -451,37 +461,37 @@ static json_t *auth_segment_json(const char *seg, size_t len) {
 }
 
 /* Checks the JOSE header: alg must equal the verifier's, no "crit".
- * Returns 0, or -1 with *why. */
+ * Returns 0, or -1 with the reason in w. */
 /* The key a token names: its "kid" in the set, or the set's only key (a
  * single key without a kid takes any token, as a lone PEM or secret
- * does). NULL with *why when there is none. */
-static const jwks_key *auth_select_key(const auth_keyring *ks, json_t *h, char **why) {
+ * does). NULL with the reason in w when there is none. */
+static const jwks_key *auth_select_key(const auth_keyring *ks, json_t *h, auth_why *w) {
     json_t *kidj = json_object_get(h, "kid");
     const char *kid = json_string_value(kidj);
-    if (kidj && !kid) return auth_errf(why, "token header \"kid\" is not a string"), NULL;
+    if (kidj && !kid) return auth_refuse(w, AUTH_FAIL_MALFORMED, "token header \"kid\" is not a string"), NULL;
     if (ks->n == 1 && (!ks->keys[0].kid || (kid && strcmp(kid, ks->keys[0].kid) == 0) || !kid)) return &ks->keys[0];
-    if (!kid) return auth_errf(why, "token header has no \"kid\" and this gateway holds several keys"), NULL;
+    if (!kid) return auth_refuse(w, AUTH_FAIL_MALFORMED, "token header has no \"kid\" and this gateway holds several keys"), NULL;
     for (size_t i = 0; i < ks->n; i++)
         if (ks->keys[i].kid && strcmp(ks->keys[i].kid, kid) == 0) return &ks->keys[i];
-    return auth_errf(why, "token \"kid\" \"%.64s\" is not one of this gateway's keys", kid), NULL;
+    return auth_refuse(w, AUTH_FAIL_SIGNATURE, "token \"kid\" \"%.64s\" is not one of this gateway's keys", kid), NULL;
 }
 
-static int auth_check_header(const auth_keyring *ks, const auth_parts *p, const jwks_key **key, char **why) {
+static int auth_check_header(const auth_keyring *ks, const auth_parts *p, const jwks_key **key, auth_why *w) {
     json_t *h = auth_segment_json(p->seg[0], p->len[0]);
-    if (!h) return auth_errf(why, "malformed token: header is not a base64url JSON object"), -1;
+    if (!h) return auth_refuse(w, AUTH_FAIL_MALFORMED, "malformed token: header is not a base64url JSON object");
     const char *alg = json_string_value(json_object_get(h, "alg"));
     int rc = -1;
-    const jwks_key *k = alg ? auth_select_key(ks, h, why) : NULL;
+    const jwks_key *k = alg ? auth_select_key(ks, h, w) : NULL;
     const char *want = k ? jwt_alg_str(k->alg) : "";
     *key = k;
     if (!alg)
-        auth_errf(why, "token header has no \"alg\"");
+        auth_refuse(w, AUTH_FAIL_MALFORMED, "token header has no \"alg\"");
     else if (!k)
-        ; /* *why says which key was missing */
+        ; /* w says which key was missing */
     else if (strcmp(alg, want) != 0)
-        auth_errf(why, "token algorithm \"%.32s\" is not accepted (expected %s)", alg, want);
+        auth_refuse(w, AUTH_FAIL_SIGNATURE, "token algorithm \"%.32s\" is not accepted (expected %s)", alg, want);
     else if (json_object_get(h, "crit"))
-        auth_errf(why, "token header has unsupported critical extensions (\"crit\")");
+        auth_refuse(w, AUTH_FAIL_MALFORMED, "token header has unsupported critical extensions (\"crit\")");
     else
         rc = 0;
     json_decref(h);
@@ -489,67 +499,67 @@ static int auth_check_header(const auth_keyring *ks, const auth_parts *p, const 
 }
 
 /* Verifies the signature with libjwt and re-checks the algorithm it saw.
- * Returns 0, or -1 with *why. */
-static int auth_check_signature(const jwks_key *v, const char *token, char **why) {
+ * Returns 0, or -1 with the reason in w. */
+static int auth_check_signature(const jwks_key *v, const char *token, auth_why *w) {
     jwt_t *jwt = NULL;
     int rc = jwt_decode(&jwt, token, v->key, (int)v->len);
     if (rc != 0 || !jwt) {
         if (jwt) jwt_free(jwt);
         ERR_clear_error(); /* libjwt leaves OpenSSL's reasons on this thread */
-        auth_errf(why, rc == ENOMEM ? "out of memory verifying the token" : "token signature is invalid");
-        return -1;
+        if (rc == ENOMEM) return auth_refuse(w, AUTH_FAIL_OTHER, "out of memory verifying the token");
+        return auth_refuse(w, AUTH_FAIL_SIGNATURE, "token signature is invalid");
     }
     jwt_alg_t seen = jwt_get_alg(jwt);
     jwt_free(jwt);
     if (seen != v->alg) {
-        auth_errf(why, "token algorithm is not accepted (expected %s)", jwt_alg_str(v->alg));
+        auth_refuse(w, AUTH_FAIL_SIGNATURE, "token algorithm is not accepted (expected %s)", jwt_alg_str(v->alg));
         return -1;
     }
     return 0;
 }
 
 /* Reads the NumericDate claim name: 1 and *out when present, 0 when
- * absent, -1 (with *why) when it is not an integer from 0 to year 9999
+ * absent, -1 (the reason in w) when it is not an integer from 0 to year 9999
  * (so 1e300, 1.5 and "123" are refused, and exp - iat cannot overflow). */
-static int auth_claim_time(json_t *claims, const char *name, long long *out, char **why) {
+static int auth_claim_time(json_t *claims, const char *name, long long *out, auth_why *w) {
     json_t *j = json_object_get(claims, name);
     if (!j) return 0;
-    if (!json_is_integer(j)) return auth_errf(why, "token claim \"%s\" is not an integer NumericDate", name), -1;
+    if (!json_is_integer(j)) return auth_refuse(w, AUTH_FAIL_MALFORMED, "token claim \"%s\" is not an integer NumericDate", name);
     json_int_t t = json_integer_value(j);
-    if (t < 0 || t > AUTH_MAX_TIME) return auth_errf(why, "token claim \"%s\" is out of range", name), -1;
+    if (t < 0 || t > AUTH_MAX_TIME) return auth_refuse(w, AUTH_FAIL_MALFORMED, "token claim \"%s\" is out of range", name);
     *out = (long long)t;
     return 1;
 }
 
 /* The lifetime limit: exp - iat, or exp - now without iat. */
 static int auth_check_lifetime(const auth_verifier *v, long long exp, int has_iat, long long iat, time_t now,
-                               char **why) {
+                               auth_why *w) {
     if (v->max_lifetime <= 0) return 0;
     long long life = exp - (has_iat ? iat : (long long)now);
     if (life > v->max_lifetime)
-        return auth_errf(why, "token lifetime (%s) of %lld s is over the limit of %lld s",
+        return auth_refuse(w, AUTH_FAIL_LIFETIME, "token lifetime (%s) of %lld s is over the limit of %lld s",
                          has_iat ? "exp - iat" : "exp - now", life, v->max_lifetime), -1;
     return 0;
 }
 
 /* exp required and in the future; nbf, if any, not in the future; iat, if
  * any, an integer; the lifetime within the verifier's limit. */
-static int auth_check_times(const auth_verifier *v, json_t *claims, time_t now, char **why) {
+static int auth_check_times(const auth_verifier *v, json_t *claims, time_t now, auth_why *w) {
     long long exp = 0, nbf = 0, iat = 0;
-    int has = auth_claim_time(claims, "exp", &exp, why);
+    int has = auth_claim_time(claims, "exp", &exp, w);
     if (has < 0) return -1;
-    if (has == 0) return auth_errf(why, "token has no \"exp\" claim"), -1;
-    if ((long long)now >= exp) return auth_errf(why, "token expired"), -1;
-    has = auth_claim_time(claims, "nbf", &nbf, why);
+    if (has == 0) return auth_refuse(w, AUTH_FAIL_MALFORMED, "token has no \"exp\" claim");
+    if ((long long)now >= exp) return auth_refuse(w, AUTH_FAIL_EXPIRED, "token expired");
+    has = auth_claim_time(claims, "nbf", &nbf, w);
     if (has < 0) return -1;
-    if (has && (long long)now < nbf) return auth_errf(why, "token is not valid yet (nbf is in the future)"), -1;
-    has = auth_claim_time(claims, "iat", &iat, why);
+    if (has && (long long)now < nbf) return auth_refuse(w, AUTH_FAIL_NOT_YET_VALID, "token is not valid yet (nbf is in the future)");
+    has = auth_claim_time(claims, "iat", &iat, w);
     if (has < 0) return -1;
-    return auth_check_lifetime(v, exp, has, iat, now, why);
+    return auth_check_lifetime(v, exp, has, iat, now, w);
 }
 
 /* "aud" must be the verifier's audience, or an array containing it. */
-static int auth_check_audience(const auth_verifier *v, json_t *claims, char **why) {
+static int auth_check_audience(const auth_verifier *v, json_t *claims, auth_why *w) {
     if (!v->audience) return 0;
     json_t *aud = json_object_get(claims, "aud");
     if (json_is_string(aud) && strcmp(json_string_value(aud), v->audience) == 0) return 0;
@@ -559,82 +569,51 @@ static int auth_check_audience(const auth_verifier *v, json_t *claims, char **wh
         json_array_foreach(aud, i, e)
             if (json_is_string(e) && strcmp(json_string_value(e), v->audience) == 0) return 0;
     }
-    return auth_errf(why, "token \"aud\" does not include this service's audience"), -1;
+    return auth_refuse(w, AUTH_FAIL_AUDIENCE, "token \"aud\" does not include this service's audience");
 }
 
 /* "iss" must equal the verifier's issuer exactly. */
-static int auth_check_issuer(const auth_verifier *v, json_t *claims, char **why) {
+static int auth_check_issuer(const auth_verifier *v, json_t *claims, auth_why *w) {
     if (!v->issuer) return 0;
     const char *iss = json_string_value(json_object_get(claims, "iss"));
     if (iss && strcmp(iss, v->issuer) == 0) return 0;
-    return auth_errf(why, "token \"iss\" is not the accepted issuer"), -1;
+    return auth_refuse(w, AUTH_FAIL_ISSUER, "token \"iss\" is not the accepted issuer");
 }
 
 /* Reads the optional string claim name into *out (NULL when absent).
- * Returns -1 with *why when present but not a string. */
-static int auth_claim_str(json_t *claims, const char *name, const char **out, char **why) {
+ * Returns -1 with the reason in w when present but not a string. */
+static int auth_claim_str(json_t *claims, const char *name, const char **out, auth_why *w) {
     json_t *j = json_object_get(claims, name);
     *out = NULL;
     if (!j) return 0;
-    if (!json_is_string(j)) return auth_errf(why, "token claim \"%s\" is not a string", name), -1;
+    if (!json_is_string(j)) return auth_refuse(w, AUTH_FAIL_MALFORMED, "token claim \"%s\" is not a string", name);
     /* A U+0000 would cut the C string short: "alice\u0000x" must not act
      * as "alice" (a {sub} prefix is built from it). */
     if (strlen(json_string_value(j)) != json_string_length(j))
-        return auth_errf(why, "token claim \"%s\" holds U+0000", name), -1;
+        return auth_refuse(w, AUTH_FAIL_MALFORMED, "token claim \"%s\" holds U+0000", name);
     *out = json_string_value(j);
     return 0;
 }
 
-/* Turns the verified claims into a principal. Returns 0, or -1 with *why. */
+/* Turns the verified claims into a principal. Returns 0, or -1 with the
+ * reason in w. */
 static int auth_claims_principal(const auth_verifier *v, json_t *claims, time_t now, auth_principal **out,
-                                 char **why) {
+                                 auth_why *w) {
     const char *sub = NULL, *scope = NULL;
-    if (auth_check_times(v, claims, now, why) < 0) return -1;
-    if (auth_check_issuer(v, claims, why) < 0) return -1;
-    if (auth_check_audience(v, claims, why) < 0) return -1;
-    if (auth_claim_str(claims, "sub", &sub, why) < 0) return -1;
-    if (auth_claim_str(claims, "scope", &scope, why) < 0) return -1;
+    if (auth_check_times(v, claims, now, w) < 0) return -1;
+    if (auth_check_issuer(v, claims, w) < 0) return -1;
+    if (auth_check_audience(v, claims, w) < 0) return -1;
+    if (auth_claim_str(claims, "sub", &sub, w) < 0) return -1;
+    if (auth_claim_str(claims, "scope", &scope, w) < 0) return -1;
     *out = auth_principal_new(sub, scope);
-    if (!*out) return auth_errf(why, "out of memory"), -1;
+    if (!*out) return auth_refuse(w, AUTH_FAIL_OTHER, "out of memory");
     long long exp = 0;
-    (void)auth_claim_time(claims, "exp", &exp, why); /* checked above */
+    (void)auth_claim_time(claims, "exp", &exp, w); /* checked above */
     (*out)->exp = exp;
     return 0;
 }
 
 long long auth_principal_exp(const auth_principal *p) { return p ? p->exp : 0; }
-
-/* Keep in step with the sentences of auth_split, auth_check_header,
- * auth_select_key, auth_check_signature, auth_claim_time, auth_check_times,
- * auth_check_lifetime, auth_check_audience, auth_check_issuer and
- * auth_claim_str (tests/unit/test_auth.c checks each). */
-auth_failure auth_failure_of(const char *why) {
-    static const struct {
-        const char *prefix;
-        auth_failure r;
-    } map[] = {
-        {"token expired", AUTH_FAIL_EXPIRED},
-        {"token is not valid yet", AUTH_FAIL_NOT_YET_VALID},
-        {"token lifetime", AUTH_FAIL_LIFETIME},
-        {"token \"aud\"", AUTH_FAIL_AUDIENCE},
-        {"token \"iss\"", AUTH_FAIL_ISSUER},
-        {"token signature", AUTH_FAIL_SIGNATURE},
-        {"token algorithm", AUTH_FAIL_SIGNATURE},
-        {"token \"kid\"", AUTH_FAIL_SIGNATURE},
-        {"malformed token", AUTH_FAIL_MALFORMED},
-        {"token is empty", AUTH_FAIL_MALFORMED},
-        {"token is longer", AUTH_FAIL_MALFORMED},
-        {"token header", AUTH_FAIL_MALFORMED},
-        {"token claim", AUTH_FAIL_MALFORMED},
-        {"token has no", AUTH_FAIL_MALFORMED},
-        {"no token verifier", AUTH_FAIL_OTHER},
-        {"no token", AUTH_FAIL_MISSING},
-    };
-    if (!why) return AUTH_FAIL_OTHER;
-    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
-        if (strncmp(why, map[i].prefix, strlen(map[i].prefix)) == 0) return map[i].r;
-    return AUTH_FAIL_OTHER;
-}
 
 const char *auth_failure_name(auth_failure r) {
     static const char *const names[AUTH_FAIL_COUNT] = {"missing",       "malformed", "signature", "expired",
@@ -643,31 +622,38 @@ const char *auth_failure_name(auth_failure r) {
     return (unsigned)r < AUTH_FAIL_COUNT ? names[r] : "other";
 }
 
-int auth_verify(const auth_verifier *v, const char *token, time_t now, auth_principal **out, char **why) {
+/* auth_verify, the reason in w. */
+static int auth_verify_why(const auth_verifier *v, const char *token, time_t now, auth_principal **out, auth_why *w) {
     auth_parts parts;
-    if (why) *why = NULL;
-    if (out) *out = NULL;
-    if (!v || !out) return auth_errf(why, "no token verifier"), -1;
-    if (!token) return auth_errf(why, "no token"), -1;
-    if (auth_split(token, &parts, why) < 0) return -1;
+    if (!v || !out) return auth_refuse(w, AUTH_FAIL_OTHER, "no token verifier");
+    if (!token) return auth_refuse(w, AUTH_FAIL_MISSING, "no token");
+    if (auth_split(token, &parts, w) < 0) return -1;
     auth_verifier *mv = (auth_verifier *)v; /* the lock is not part of its value */
     pthread_mutex_lock(&mv->mu);
     auth_keyring *ks = v->ks;
     atomic_fetch_add(&ks->refs, 1);
     pthread_mutex_unlock(&mv->mu);
     const jwks_key *key = NULL;
-    int rc = auth_check_header(ks, &parts, &key, why);
+    int rc = auth_check_header(ks, &parts, &key, w);
     /* Parsed before the signature check only to name the failure well; its
      * claims are used only once the signature holds. */
     json_t *claims = rc == 0 ? auth_segment_json(parts.seg[1], parts.len[1]) : NULL;
     if (rc == 0 && !claims) {
-        auth_errf(why, "malformed token: payload is not a base64url JSON object");
-        rc = -1;
+        rc = auth_refuse(w, AUTH_FAIL_MALFORMED, "malformed token: payload is not a base64url JSON object");
     }
-    if (rc == 0) rc = auth_check_signature(key, token, why);
-    if (rc == 0) rc = auth_claims_principal(v, claims, now, out, why);
+    if (rc == 0) rc = auth_check_signature(key, token, w);
+    if (rc == 0) rc = auth_claims_principal(v, claims, now, out, w);
     json_decref(claims);
     auth_keyring_unref(ks);
+    return rc;
+}
+
+int auth_verify(const auth_verifier *v, const char *token, time_t now, auth_principal **out, auth_failure *fail,
+                char *why, size_t whylen) {
+    auth_why w = {AUTH_FAIL_OTHER, why, whylen};
+    if (out) *out = NULL;
+    int rc = auth_verify_why(v, token, now, out, &w);
+    if (rc < 0 && fail) *fail = w.r;
     return rc;
 }
 

@@ -35,37 +35,35 @@ typedef struct auth_principal auth_principal;
 
 typedef enum { AUTH_READ = 1, AUTH_WRITE = 2, AUTH_ADMIN = 3 } auth_perm;
 
-/* Creates a verifier. On failure returns NULL and sets *err to a malloc'd
- * sentence (caller frees). */
-auth_verifier *auth_verifier_hs256(const unsigned char *secret, size_t len, char **err);
+/* Errors: err[0..errlen) receives a sentence on failure (util/err.h,
+ * docs/ARCHITECTURE.md "Errors"); err may be NULL. */
+
+/* Creates a verifier. On failure returns NULL and the reason in err. */
+auth_verifier *auth_verifier_hs256(const unsigned char *secret, size_t len, char *err, size_t errlen);
 /* PEM public key; the algorithm (RS256 or ES256) follows from the key type. */
-auth_verifier *auth_verifier_pubkey(const char *pem, size_t len, char **err);
+auth_verifier *auth_verifier_pubkey(const char *pem, size_t len, char *err, size_t errlen);
 /* Sets the claim policy; call once, before the verifier is shared.
  * audience: required in "aud" (a string, or an array holding it); issuer:
  * required as "iss"; either NULL to skip. max_lifetime (seconds, 0: none):
  * exp - iat (exp - now when there is no iat) above it is refused. Returns
- * 0, or -1 with *err (malloc'd) for an empty name or a negative limit. */
+ * 0, or -1 and err for an empty name or a negative limit. */
 int auth_verifier_set_policy(auth_verifier *v, const char *audience, const char *issuer, long long max_lifetime,
-                             char **err);
+                             char *err, size_t errlen);
 /* Reads a file and calls one of the above. */
-auth_verifier *auth_verifier_from_secret_file(const char *path, char **err);
-auth_verifier *auth_verifier_from_pubkey_file(const char *path, char **err);
+auth_verifier *auth_verifier_from_secret_file(const char *path, char *err, size_t errlen);
+auth_verifier *auth_verifier_from_pubkey_file(const char *path, char *err, size_t errlen);
 /* A JSON Web Key Set file (RSA, EC P-256 and oct keys, by "kid"). */
-auth_verifier *auth_verifier_from_jwks_file(const char *path, char **err);
+auth_verifier *auth_verifier_from_jwks_file(const char *path, char *err, size_t errlen);
 /* Reads the verifier's file again (secret, PEM or key set, as created) and
  * swaps in its keys; a verification under way finishes with the old ones.
- * 0 and a malloc'd *summary ("2 keys (RS256 a, ES256 b)"); -1 and *err,
- * the keys in use kept. For SIGHUP. */
-int auth_verifier_reload(auth_verifier *v, char **summary, char **err);
+ * 0 and summary[0..summarylen) ("2 keys (RS256 a, ES256 b)"; summary may
+ * be NULL); -1 and err, the keys in use kept. For SIGHUP. */
+int auth_verifier_reload(auth_verifier *v, char *summary, size_t summarylen, char *err, size_t errlen);
 void auth_verifier_free(auth_verifier *v);
 
-/* Verifies token at time now. Returns 0 and *out on success; -1 and a
- * malloc'd reason in *why (e.g. "token expired") on any failure. */
-int auth_verify(const auth_verifier *v, const char *token, time_t now, auth_principal **out, char **why);
-
-/* Why a token was refused, as a short fixed word (for logs and metrics).
- * AUTH_FAIL_MISSING is the caller's (no token at all); the others classify
- * the sentence auth_verify gave in *why. */
+/* Why a token was refused, as a short fixed word (for logs and metrics):
+ * what auth_verify gives in *fail beside its sentence (AUTH_FAIL_MISSING
+ * also when the caller found no token at all). */
 typedef enum {
     AUTH_FAIL_MISSING = 0,    /* no bearer token */
     AUTH_FAIL_MALFORMED,      /* not a well-formed JWT, bad header or claim types */
@@ -78,12 +76,15 @@ typedef enum {
     AUTH_FAIL_OTHER,          /* anything else (out of memory, no verifier) */
     AUTH_FAIL_COUNT
 } auth_failure;
-/* The reason of a refusal from auth_verify's *why (NULL: AUTH_FAIL_OTHER).
- * Pure; any thread. */
-auth_failure auth_failure_of(const char *why);
 /* The fixed word of r ("missing", "malformed", "signature", "expired",
  * "not_yet_valid", "lifetime", "audience", "issuer", "other"); static. */
 const char *auth_failure_name(auth_failure r);
+
+/* Verifies token at time now. Returns 0 and *out on success; -1 on any
+ * failure, with its class in *fail (fail may be NULL) and its sentence in
+ * why[0..whylen) (e.g. "token expired"; why may be NULL). */
+int auth_verify(const auth_verifier *v, const char *token, time_t now, auth_principal **out, auth_failure *fail,
+                char *why, size_t whylen);
 
 /* The principal used when authentication is off: sub "anonymous", admin. */
 auth_principal *auth_principal_anonymous(void);

@@ -24,9 +24,9 @@ typedef struct jwks_key {
     size_t len;         /* without the terminator */
 } jwks_key;
 
-/* 0 and *keys (n of them); -1 and a malloc'd sentence in *err naming the
- * key (by index and kid) and the rule it breaks. */
-int jwks_parse(const char *json, size_t len, jwks_key **keys, size_t *n, char **err);
+/* 0 and *keys (n of them); -1 and a sentence in err[0..errlen) naming the
+ * key (by index and kid) and the rule it breaks (util/err.h). */
+int jwks_parse(const char *json, size_t len, jwks_key **keys, size_t *n, char *err, size_t errlen);
 void jwks_free(jwks_key *keys, size_t n);
 
 #endif

@@ -13,6 +13,7 @@
 
 #include "cache/store_cfg.h"
 #include "util/clock.h"
+#include "util/err.h"
 #include "util/jraw.h"
 #include "zk/jute.h"
 #include "zk/layout.h"
@@ -655,8 +656,8 @@ static void apply_config(mirror *m, int err, jute_bytes data, const jute_stat *s
     }
     if (err != ZOK) return;
     store_cfg cfg;
-    const char *why = "not a JSON object";
-    int p = store_cfg_parse(&cfg, m->set->schemas, m->store, data.p, data.len, st->mzxid, &why);
+    char why[ZS_ERRLEN] = "";
+    int p = store_cfg_parse(&cfg, m->set->schemas, m->store, data.p, data.len, st->mzxid, why, sizeof why);
     if (p < 0) {
         /* Distrusted: the store is served as unavailable (requests fall
          * back to ZooKeeper, which answers 503) and the horizon stays. */
@@ -1100,17 +1101,18 @@ void mirror_set_on_advance(mirror_set *s, void (*fn)(void *ctx, mirror *m, const
 const char *mirror_store(const mirror *m) { return m->store; }
 
 mirror_set *mirror_set_new(const char *hosts, int session_timeout_ms, const char *cred, const char *root,
-                           store_schema_cache *schemas, const zs_log *lg, const char **why) {
+                           store_schema_cache *schemas, const zs_log *lg, char *why, size_t whylen) {
     mirror_set *s = calloc(1, sizeof *s);
-    if (!s) return NULL;
+    if (!s) { zs_errf(why, whylen, "cannot start the mirror"); return NULL; }
     s->schemas = schemas;
     s->lg = lg;
-    if (cred && !(s->cred = strdup(cred))) { free(s); return NULL; }
+    if (cred && !(s->cred = strdup(cred))) { free(s); zs_errf(why, whylen, "cannot start the mirror"); return NULL; }
     if (!(s->root = strdup(root)) || !(s->hosts = strdup(hosts)) || !(s->stores_path = layout_stores_path(root))) {
         free(s->root);
         free(s->hosts);
         free(s->cred);
         free(s);
+        zs_errf(why, whylen, "cannot start the mirror");
         return NULL;
     }
     s->stores_path_len = strlen(s->stores_path);
@@ -1128,7 +1130,8 @@ mirror_set *mirror_set_new(const char *hosts, int session_timeout_ms, const char
     /* Under the lock: the session's thread may connect and call on_state
      * (which uses s->w) before zkw_open returns; it waits for the lock. */
     pthread_mutex_lock(&s->mu);
-    s->w = s->rthr_started ? zkw_open(hosts, session_timeout_ms, cred, &cb, lg, why) : NULL;
+    if (!s->rthr_started) zs_errf(why, whylen, "cannot start the mirror");
+    s->w = s->rthr_started ? zkw_open(hosts, session_timeout_ms, cred, &cb, lg, why, whylen) : NULL;
     pthread_mutex_unlock(&s->mu);
     if (!s->w) {
         mirror_set_free(s);

@@ -40,9 +40,10 @@ typedef struct mirror mirror;
 /* Opens the mirrors' own session to hosts ("host:port,..."), authenticated
  * with the digest credentials cred ("user:password", or NULL). The configs
  * the mirrors read take their schemas from schemas (owned by the caller;
- * it outlives the set). NULL on bad arguments (*why says which). */
+ * it outlives the set). NULL on bad arguments or out of memory
+ * (why[0..whylen) says which, util/err.h). */
 mirror_set *mirror_set_new(const char *hosts, int session_timeout_ms, const char *cred, const char *root,
-                           store_schema_cache *schemas, const zs_log *lg, const char **why);
+                           store_schema_cache *schemas, const zs_log *lg, char *why, size_t whylen);
 /* Closes the session and stops the gap-check thread: no hook runs after it.
  * Requests must be over. */
 void mirror_set_stop(mirror_set *s);
@@ -80,7 +81,9 @@ int mirror_set_acquire(mirror_set *s, const char *store, int64_t store_czxid, in
  * *out owns a reference to the config's schema: store_cfg_release it. */
 bool mirror_set_config(mirror_set *s, const char *store, store_cfg *out);
 
-/* Whether every mirror can answer now; when not, appends why to *why. */
+/* Whether every mirror can answer now; when not, appends why to *why: a
+ * description of readiness for /readyz, not a failure report, hence an
+ * sbuf rather than an error buffer (docs/ARCHITECTURE.md "Errors"). */
 bool mirror_set_ready(mirror_set *s, sbuf *why);
 
 /* ZooKeeper sync, then drain: afterwards the mirror reflects every write

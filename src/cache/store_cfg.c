@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "util/err.h"
+
 void store_cfg_defaults(store_cfg *c, const char *name) {
     memset(c, 0, sizeof *c);
     snprintf(c->name, sizeof c->name, "%s", name);
@@ -53,11 +55,11 @@ int store_cfg_quota_parse(const json_t *v, int64_t *out) {
 /* Parses the stored config, distrusting it like a request: anyone with
  * write access to ZooKeeper could have written it. Returns 1 when the store
  * is being deleted, 0 when fine, -1 when the data is not a config object,
- * -2 when it is one with an invalid field (*why says which). mzxid: the
+ * -2 when it is one with an invalid field (why says which). mzxid: the
  * config znode's, which no horizon can pass (the collector writes the
  * horizon after the deletion it covers); -1 when unknown. */
 static int parse_checked(store_cfg *c, store_schema_cache *schemas, const char *data, int len, int64_t mzxid,
-                         const char **why) {
+                         char *why, size_t whylen) {
     json_error_t je;
     sbuf rest = SBUF_INIT, st = SBUF_INIT;
     jraw_err jre;
@@ -66,19 +68,19 @@ static int parse_checked(store_cfg *c, store_schema_cache *schemas, const char *
         !sbuf_failed(&st))
         j = json_loadb(rest.buf, rest.len, JSON_REJECT_DUPLICATES, &je);
     sbuf_free(&rest);
-    if (!j || !json_is_object(j)) { json_decref(j); sbuf_free(&st); *why = "not a JSON object"; return -1; }
+    if (!j || !json_is_object(j)) { json_decref(j); sbuf_free(&st); zs_errf(why, whylen, "not a JSON object"); return -1; }
     int rc = 0;
     json_t *v;
-    if ((v = json_object_get(j, "deleting")) && !json_is_boolean(v)) { *why = "deleting: not a boolean"; rc = -2; }
+    if ((v = json_object_get(j, "deleting")) && !json_is_boolean(v)) { zs_errf(why, whylen, "deleting: not a boolean"); rc = -2; }
     else if (json_is_true(v)) rc = 1;
     if (rc >= 0 && (v = json_object_get(j, "conflict"))) {
         const char *s = json_string_value(v);
-        if (!s || (strcmp(s, "cas") != 0 && strcmp(s, "lww") != 0)) { *why = "conflict: not \"cas\" or \"lww\""; rc = -2; }
+        if (!s || (strcmp(s, "cas") != 0 && strcmp(s, "lww") != 0)) { zs_errf(why, whylen, "conflict: not \"cas\" or \"lww\""); rc = -2; }
         else c->lww = strcmp(s, "lww") == 0;
     }
     if (rc >= 0 && (v = json_object_get(j, "maxValueBytes"))) {
         if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > STORE_CFG_MAX_VALUE_CEILING) {
-            *why = "maxValueBytes: not an integer from 1 to 1000000";
+            zs_errf(why, whylen, "maxValueBytes: not an integer from 1 to 1000000");
             rc = -2;
         } else {
             c->max_value_bytes = json_integer_value(v);
@@ -86,29 +88,29 @@ static int parse_checked(store_cfg *c, store_schema_cache *schemas, const char *
     }
     if (rc >= 0 && (v = json_object_get(j, "tombstoneTtlSeconds"))) {
         if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > STORE_CFG_MAX_TTL) {
-            *why = "tombstoneTtlSeconds: not an integer from 1 to 3153600000";
+            zs_errf(why, whylen, "tombstoneTtlSeconds: not an integer from 1 to 3153600000");
             rc = -2;
         } else {
             c->tombstone_ttl = json_integer_value(v);
         }
     }
     if (rc >= 0 && (v = json_object_get(j, "maxRecords")) && store_cfg_quota_parse(v, &c->max_records) < 0) {
-        *why = "maxRecords: not an integer from 1 to 10^15";
+        zs_errf(why, whylen, "maxRecords: not an integer from 1 to 10^15");
         rc = -2;
     }
     if (rc >= 0 && (v = json_object_get(j, "maxBytes")) && store_cfg_quota_parse(v, &c->max_bytes) < 0) {
-        *why = "maxBytes: not an integer from 1 to 10^15";
+        zs_errf(why, whylen, "maxBytes: not an integer from 1 to 10^15");
         rc = -2;
     }
     if (rc >= 0 && (v = json_object_get(j, "horizon"))) {
         const char *h = json_string_value(v);
-        if (!h || cursor_parse(h, &c->horizon) < 0) { *why = "horizon: not a cursor"; rc = -2; }
-        else if (mzxid >= 0 && c->horizon.zxid > (uint64_t)mzxid) { *why = "horizon: beyond the config's own write"; rc = -2; }
+        if (!h || cursor_parse(h, &c->horizon) < 0) { zs_errf(why, whylen, "horizon: not a cursor"); rc = -2; }
+        else if (mzxid >= 0 && c->horizon.zxid > (uint64_t)mzxid) { zs_errf(why, whylen, "horizon: beyond the config's own write"); rc = -2; }
     }
     if (rc >= 0 && st.len) { /* last: nothing to release on the paths above */
         char msg[256];
         if (store_schema_get(schemas, st.buf, st.len, &c->schema, msg, sizeof msg) < 0) {
-            *why = "schema: not a schema this gateway compiles";
+            zs_errf(why, whylen, "schema: not a schema this gateway compiles");
             rc = -2;
         }
     }
@@ -119,7 +121,7 @@ static int parse_checked(store_cfg *c, store_schema_cache *schemas, const char *
 
 
 int store_cfg_parse(store_cfg *c, store_schema_cache *schemas, const char *name, const char *data, int len,
-                    int64_t mzxid, const char **why) {
+                    int64_t mzxid, char *why, size_t whylen) {
     store_cfg_defaults(c, name);
-    return parse_checked(c, schemas, data, len, mzxid, why);
+    return parse_checked(c, schemas, data, len, mzxid, why, whylen);
 }

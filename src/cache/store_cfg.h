@@ -76,8 +76,8 @@ int store_cfg_quota_parse(const json_t *v, int64_t *out);
  * left 0 (they come from the znode's stat). The schema, when there is one,
  * comes from (or is compiled into) cache schemas. Returns 1 when the store
  * is being deleted, 0 when fine, -1 when not a config object, -2 when
- * invalid (*why says what). */
+ * invalid (why[0..whylen) says what, util/err.h). */
 int store_cfg_parse(store_cfg *c, store_schema_cache *schemas, const char *name, const char *data, int len,
-                    int64_t mzxid, const char **why);
+                    int64_t mzxid, char *why, size_t whylen);
 
 #endif

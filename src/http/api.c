@@ -791,14 +791,14 @@ static auth_principal *authenticate(api *a, const http_req *req, const route_def
         return NULL;
     }
     auth_principal *p = NULL;
-    char *why = NULL;
-    int vrc = auth_verify(a->cfg.auth, h + 7, time(NULL), &p, &why);
+    auth_failure fail = AUTH_FAIL_OTHER;
+    char why[ZS_ERRLEN] = "";
+    int vrc = auth_verify(a->cfg.auth, h + 7, time(NULL), &p, &fail, why, sizeof why);
     free(qtoken);
     if (vrc < 0) {
-        auth_failed(a, req, route, auth_failure_of(why));
-        failf(resp, 401, "unauthorized", "invalid token: %s", why ? why : "verification failed");
+        auth_failed(a, req, route, fail);
+        failf(resp, 401, "unauthorized", "invalid token: %s", why[0] ? why : "verification failed");
         http_resp_header(resp, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
-        free(why);
         return NULL;
     }
     return p;

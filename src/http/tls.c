@@ -1,5 +1,7 @@
 #include "http/tls.h"
 
+#include "util/err.h"
+
 #include <assert.h>
 #include <glib.h>
 #include <gnutls/gnutls.h>
@@ -20,32 +22,29 @@ struct tls_creds {
 };
 
 /* Reads path whole (at most TLS_MAX_PEM bytes) into *out. */
-static int read_pem(const char *flag, const char *path, char **out, char **why) {
+static int read_pem(const char *flag, const char *path, char **out, char *why, size_t whylen) {
     gchar *text = NULL;
     gsize len = 0;
     GError *e = NULL;
     if (!g_file_get_contents(path, &text, &len, &e)) {
-        *why = g_strdup_printf("%s %s: %s", flag, path, e ? e->message : "cannot read");
+        zs_errf(why, whylen, "%s %s: %s", flag, path, e ? e->message : "cannot read");
         g_clear_error(&e);
         return -1;
     }
     if (len == 0 || len > TLS_MAX_PEM || memchr(text, 0, len)) {
-        *why = g_strdup_printf("%s %s: not a PEM file of at most %d bytes", flag, path, TLS_MAX_PEM);
         g_free(text);
-        return -1;
+        return zs_errf(why, whylen, "%s %s: not a PEM file of at most %d bytes", flag, path, TLS_MAX_PEM);
     }
     *out = strdup(text);
     g_free(text);
-    if (!*out) { *why = strdup("out of memory"); return -1; }
+    if (!*out) return zs_errf(why, whylen, "out of memory");
     return 0;
 }
 
 /* "--tls-cert C / --tls-key K: [what: ]<GnuTLS's reason>" */
-static char *pair_error(const char *cert_file, const char *key_file, const char *what, int rc) {
-    char msg[768];
-    snprintf(msg, sizeof msg, "--tls-cert %s / --tls-key %s: %s%s%s", cert_file, key_file, what, *what ? ": " : "",
-             gnutls_strerror(rc));
-    return strdup(msg);
+static void pair_error(char *why, size_t whylen, const char *cert_file, const char *key_file, const char *what, int rc) {
+    zs_errf(why, whylen, "--tls-cert %s / --tls-key %s: %s%s%s", cert_file, key_file, what, *what ? ": " : "",
+            gnutls_strerror(rc));
 }
 
 /* Whether GnuTLS accepts the pair as a server's: parses both and checks the
@@ -67,15 +66,15 @@ static void creds_free(tls_creds *t) {
     free(t);
 }
 
-tls_creds *tls_creds_load(const char *cert_file, const char *key_file, char **why) {
-    *why = NULL;
+tls_creds *tls_creds_load(const char *cert_file, const char *key_file, char *why, size_t whylen) {
     char *cert = NULL, *key = NULL;
     tls_creds *t = NULL;
-    if (read_pem("--tls-cert", cert_file, &cert, why) < 0 || read_pem("--tls-key", key_file, &key, why) < 0) goto out;
+    if (read_pem("--tls-cert", cert_file, &cert, why, whylen) < 0 || read_pem("--tls-key", key_file, &key, why, whylen) < 0)
+        goto out;
     int rc = check_pair(cert, key);
-    if (rc < 0) { *why = pair_error(cert_file, key_file, "", rc); goto out; } /* e.g. "Base64 decoding error" */
+    if (rc < 0) { pair_error(why, whylen, cert_file, key_file, "", rc); goto out; } /* e.g. "Base64 decoding error" */
     t = calloc(1, sizeof *t);
-    if (!t) goto out;
+    if (!t) { zs_errf(why, whylen, "out of memory"); goto out; }
     atomic_init(&t->refs, 1);
     gnutls_datum_t c = {(unsigned char *)cert, (unsigned)strlen(cert)}, k = {(unsigned char *)key, (unsigned)strlen(key)};
     unsigned n = TLS_MAX_CHAIN;
@@ -83,21 +82,21 @@ tls_creds *tls_creds_load(const char *cert_file, const char *key_file, char **wh
     rc = gnutls_pcert_list_import_x509_raw(t->chain, &n, &c, GNUTLS_X509_FMT_PEM,
                                            GNUTLS_X509_CRT_LIST_SORT | GNUTLS_X509_CRT_LIST_IMPORT_FAIL_IF_EXCEED);
     if (rc < 0 || n == 0) {
-        *why = pair_error(cert_file, key_file, rc == GNUTLS_E_SHORT_MEMORY_BUFFER ? "a chain of more than 16 certificates"
+        pair_error(why, whylen, cert_file, key_file, rc == GNUTLS_E_SHORT_MEMORY_BUFFER ? "a chain of more than 16 certificates"
                                                                                   : "the certificate chain", rc);
         goto fail;
     }
     t->n = n;
     if ((rc = gnutls_privkey_init(&t->key)) < 0 ||
         (rc = gnutls_privkey_import_x509_raw(t->key, &k, GNUTLS_X509_FMT_PEM, NULL, 0)) < 0) {
-        *why = pair_error(cert_file, key_file, "the private key", rc);
+        pair_error(why, whylen, cert_file, key_file, "the private key", rc);
         goto fail;
     }
     /* A pair no handshake could use is refused like a bad file: outside its
      * validity period, or a key usage without digitalSignature (every suite
      * of the priority string signs). */
     gnutls_x509_crt_t crt;
-    if ((rc = gnutls_pcert_export_x509(&t->chain[0], &crt)) < 0) { *why = pair_error(cert_file, key_file, "the certificate", rc); goto fail; }
+    if ((rc = gnutls_pcert_export_x509(&t->chain[0], &crt)) < 0) { pair_error(why, whylen, cert_file, key_file, "the certificate", rc); goto fail; }
     gnutls_datum_t dn = {NULL, 0};
     if (gnutls_x509_crt_get_dn3(crt, &dn, 0) >= 0) {
         t->subject = strndup((const char *)dn.data, dn.size);
@@ -109,16 +108,16 @@ tls_creds *tls_creds_load(const char *cert_file, const char *key_file, char **wh
     int has_usage = gnutls_x509_crt_get_key_usage(crt, &usage, NULL) >= 0;
     gnutls_x509_crt_deinit(crt);
     if (now > t->not_after || now < not_before) {
-        *why = pair_error(cert_file, key_file, now > t->not_after ? "the certificate has expired" : "the certificate is not valid yet",
+        pair_error(why, whylen, cert_file, key_file, now > t->not_after ? "the certificate has expired" : "the certificate is not valid yet",
                           GNUTLS_E_EXPIRED);
         goto fail;
     }
     if (has_usage && !(usage & GNUTLS_KEY_DIGITAL_SIGNATURE)) {
-        *why = pair_error(cert_file, key_file, "the certificate's key usage lacks digitalSignature", GNUTLS_E_KEY_USAGE_VIOLATION);
+        pair_error(why, whylen, cert_file, key_file, "the certificate's key usage lacks digitalSignature", GNUTLS_E_KEY_USAGE_VIOLATION);
         goto fail;
     }
     if (!t->subject) t->subject = strdup("?");
-    if (!t->subject) goto fail;
+    if (!t->subject) { zs_errf(why, whylen, "out of memory"); goto fail; }
     goto out;
 fail:
     creds_free(t);
@@ -126,7 +125,6 @@ fail:
 out:
     free(cert);
     free(key);
-    if (!t && !*why) *why = strdup("out of memory");
     return t;
 }
 

@@ -15,6 +15,7 @@
 #define ZS_HTTP_TLS_H
 
 #include <gnutls/abstract.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define TLS_MAX_PEM (1024 * 1024)
@@ -22,8 +23,9 @@
 
 typedef struct tls_creds tls_creds;
 
-/* One reference, or NULL and a malloc'd sentence in *why naming the files. */
-tls_creds *tls_creds_load(const char *cert_file, const char *key_file, char **why);
+/* One reference, or NULL and a sentence naming the files in why[0..whylen)
+ * (util/err.h). */
+tls_creds *tls_creds_load(const char *cert_file, const char *key_file, char *why, size_t whylen);
 tls_creds *tls_creds_ref(tls_creds *c);
 void tls_creds_unref(tls_creds *c); /* NULL: nothing */
 

@@ -48,11 +48,11 @@ static char *cfg_json(const store_cfg *c, bool deleting) {
 }
 
 /* Reads the config znode. Returns ZOK (with *deleting), ZNONODE, or an
- * error; CFG_INVALID (with *why) for a config with an invalid field (then
+ * error; CFG_INVALID (with why) for a config with an invalid field (then
  * *out has the defaults, its czxid and zversion). */
 #define CFG_INVALID (-1000)
 static int cfg_read_checked(zkc *z, store_schema_cache *schemas, const char *path, const char *name, store_cfg *out,
-                            bool *deleting, const char **why) {
+                            bool *deleting, char *why, size_t whylen) {
     int len = CFG_BUF;
     struct Stat st;
     store_cfg_defaults(out, name);
@@ -60,8 +60,8 @@ static int cfg_read_checked(zkc *z, store_schema_cache *schemas, const char *pat
     if (!buf) return ZSYSTEMERROR;
     int rc = zoo_get(zkc_zh(z), path, 0, buf, &len, &st);
     if (rc != ZOK) { free(buf); return rc; }
-    int p = len < 0 || len >= CFG_BUF ? -2 : store_cfg_parse(out, schemas, name, buf, len, st.mzxid, why);
-    if (len < 0 || len >= CFG_BUF) *why = "too large";
+    int p = len < 0 || len >= CFG_BUF ? -2 : store_cfg_parse(out, schemas, name, buf, len, st.mzxid, why, whylen);
+    if (len < 0 || len >= CFG_BUF) zs_errf(why, whylen, "too large");
     free(buf);
     out->czxid = st.czxid;
     out->zversion = st.version;
@@ -87,8 +87,7 @@ static int cfg_read_checked(zkc *z, store_schema_cache *schemas, const char *pat
  * writers that replace it (PUT, DELETE) or leave it (the horizon). */
 static int cfg_read(zkc *z, store_schema_cache *schemas, const char *path, const char *name, store_cfg *out,
                     bool *deleting) {
-    const char *why = NULL;
-    int rc = cfg_read_checked(z, schemas, path, name, out, deleting, &why);
+    int rc = cfg_read_checked(z, schemas, path, name, out, deleting, NULL, 0);
     return rc == CFG_INVALID ? ZOK : rc;
 }
 
@@ -96,8 +95,8 @@ int stores_get(zkc *z, const char *root, store_schema_cache *schemas, const char
     char *path = layout_store_path(root, name);
     if (!path) { zs_err_set(err, 500, "internal", "out of memory"); return -1; }
     bool deleting = false;
-    const char *why = NULL;
-    int rc = cfg_read_checked(z, schemas, path, name, out, &deleting, &why);
+    char why[ZS_ERRLEN] = "";
+    int rc = cfg_read_checked(z, schemas, path, name, out, &deleting, why, sizeof why);
     free(path);
     if (rc == CFG_INVALID) {
         zs_err_set(err, 503, "unavailable",

@@ -12,3 +12,13 @@ void zs_err_set(zs_err *e, int status, const char *code, const char *fmt, ...) {
     vsnprintf(e->message, sizeof e->message, fmt, ap);
     va_end(ap);
 }
+
+int zs_errf(char *err, size_t errlen, const char *fmt, ...) {
+    if (!err || errlen == 0) return -1;
+    err[0] = '\0'; /* terminated even if the formatting fails */
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}

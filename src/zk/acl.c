@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "util/err.h"
+
 int zk_ident_digest(const char *cred, char *out, size_t n) {
     const char *colon = strchr(cred, ':');
     if (!colon) return -1;
@@ -16,10 +18,10 @@ int zk_ident_digest(const char *cred, char *out, size_t n) {
     return k < 0 || (size_t)k >= n ? -1 : 0;
 }
 
-int zk_ident_load(zk_ident *out, const char *file, bool world_read, const char **why) {
+int zk_ident_load(zk_ident *out, const char *file, bool world_read, char *why, size_t whylen) {
     memset(out, 0, sizeof *out);
     FILE *f = fopen(file, "r");
-    if (!f) { *why = "cannot open the ZooKeeper digest file"; return -1; }
+    if (!f) return zs_errf(why, whylen, "cannot open the ZooKeeper digest file");
     char *line = NULL;
     size_t cap = 0;
     ssize_t got = getline(&line, &cap, f);
@@ -27,19 +29,19 @@ int zk_ident_load(zk_ident *out, const char *file, bool world_read, const char *
     fclose(f);
     int rc = -1;
     size_t n = got > 0 ? (size_t)got : 0;
-    if (got <= 0) { *why = "the ZooKeeper digest file is empty"; goto out; }
-    if (strlen(line) != n) { *why = "the ZooKeeper digest file holds a NUL byte"; goto out; }
+    if (got <= 0) { zs_errf(why, whylen, "the ZooKeeper digest file is empty"); goto out; }
+    if (strlen(line) != n) { zs_errf(why, whylen, "the ZooKeeper digest file holds a NUL byte"); goto out; }
     if (n && line[n - 1] == '\n') line[--n] = 0;
     if (n && line[n - 1] == '\r') line[--n] = 0;
-    if (extra != EOF) { *why = "the ZooKeeper digest file must hold one line, user:password"; goto out; }
+    if (extra != EOF) { zs_errf(why, whylen, "the ZooKeeper digest file must hold one line, user:password"); goto out; }
     const char *colon = strchr(line, ':');
-    if (n >= sizeof out->cred) { *why = "the ZooKeeper digest credentials are too long"; goto out; }
-    if (colon && colon - line > 64) { *why = "the ZooKeeper digest user name is longer than 64 bytes"; goto out; }
-    if (!colon || colon == line || !colon[1]) { *why = "the ZooKeeper digest file must hold user:password"; goto out; }
+    if (n >= sizeof out->cred) { zs_errf(why, whylen, "the ZooKeeper digest credentials are too long"); goto out; }
+    if (colon && colon - line > 64) { zs_errf(why, whylen, "the ZooKeeper digest user name is longer than 64 bytes"); goto out; }
+    if (!colon || colon == line || !colon[1]) { zs_errf(why, whylen, "the ZooKeeper digest file must hold user:password"); goto out; }
     for (const char *p = line; *p; p++)
-        if ((unsigned char)*p < 0x20) { *why = "the ZooKeeper digest credentials hold a control character"; goto out; }
+        if ((unsigned char)*p < 0x20) { zs_errf(why, whylen, "the ZooKeeper digest credentials hold a control character"); goto out; }
     memcpy(out->cred, line, n + 1);
-    if (zk_ident_digest(out->cred, out->id, sizeof out->id) < 0) { *why = "cannot compute the digest id"; goto out; }
+    if (zk_ident_digest(out->cred, out->id, sizeof out->id) < 0) { zs_errf(why, whylen, "cannot compute the digest id"); goto out; }
     rc = 0;
 out:
     if (line) explicit_bzero(line, cap); /* the password */

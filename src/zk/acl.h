@@ -12,6 +12,7 @@
 #define ZS_ACL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <zookeeper/zookeeper.h>
 
 typedef struct zk_ident {
@@ -23,8 +24,8 @@ typedef struct zk_ident {
 } zk_ident;
 
 /* Reads file (one line "user:password"; a trailing newline ignored).
- * Returns 0, or -1 with a static sentence in *why. */
-int zk_ident_load(zk_ident *out, const char *file, bool world_read, const char **why);
+ * Returns 0, or -1 with a sentence in why[0..whylen) (util/err.h). */
+int zk_ident_load(zk_ident *out, const char *file, bool world_read, char *why, size_t whylen);
 /* The digest id of cred ("user:password"), as ZooKeeper computes it, into
  * out (size n). Returns 0 or -1. */
 int zk_ident_digest(const char *cred, char *out, size_t n);

@@ -19,6 +19,7 @@
 #include <zookeeper/zookeeper.h> /* error codes only */
 
 #include "util/clock.h"
+#include "util/err.h"
 
 enum {
     CONNECT_STEP_MS = 3000,  /* one host's TCP connect + handshake */
@@ -80,17 +81,17 @@ struct zkw {
 
 /* ---- sockets ------------------------------------------------------------ */
 
-static int parse_hosts(const char *spec, host **out, size_t *n, const char **why) {
+static int parse_hosts(const char *spec, host **out, size_t *n, char *why, size_t whylen) {
     *out = NULL;
     *n = 0;
-    if (!spec || !*spec) { *why = "no ZooKeeper hosts"; return -1; }
-    if (strchr(spec, '/')) { *why = "a chroot in the ZooKeeper connect string is not supported (use --root)"; return -1; }
+    if (!spec || !*spec) { zs_errf(why, whylen, "no ZooKeeper hosts"); return -1; }
+    if (strchr(spec, '/')) { zs_errf(why, whylen, "a chroot in the ZooKeeper connect string is not supported (use --root)"); return -1; }
     char *copy = strdup(spec);
-    if (!copy) { *why = "out of memory"; return -1; }
+    if (!copy) { zs_errf(why, whylen, "out of memory"); return -1; }
     size_t cap = 1;
     for (const char *c = spec; *c; c++) cap += *c == ',';
     host *h = calloc(cap, sizeof *h);
-    if (!h) { free(copy); *why = "out of memory"; return -1; }
+    if (!h) { free(copy); zs_errf(why, whylen, "out of memory"); return -1; }
     char *save = NULL;
     for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         char *name = tok, *port = NULL;
@@ -111,7 +112,7 @@ static int parse_hosts(const char *spec, host **out, size_t *n, const char **why
         (*n)++;
     }
     free(copy);
-    if (*n == 0) { free(h); *why = "no usable ZooKeeper host"; return -1; }
+    if (*n == 0) { free(h); zs_errf(why, whylen, "no usable ZooKeeper host"); return -1; }
     *out = h;
     return 0;
 }
@@ -545,16 +546,14 @@ static void zkw_free_parts(zkw *w) {
 }
 
 zkw *zkw_open(const char *hosts, int session_timeout_ms, const char *cred, const zkw_callbacks *cb, const zs_log *lg,
-              const char **why) {
-    const char *dummy;
-    if (!why) why = &dummy;
+              char *why, size_t whylen) {
     zkw *w = calloc(1, sizeof *w);
-    if (!w) { *why = "out of memory"; return NULL; }
-    if (parse_hosts(hosts, &w->hosts, &w->nhosts, why) < 0) { free(w); return NULL; }
+    if (!w) { zs_errf(why, whylen, "out of memory"); return NULL; }
+    if (parse_hosts(hosts, &w->hosts, &w->nhosts, why, whylen) < 0) { free(w); return NULL; }
     if (cred && !(w->cred = strdup(cred))) {
         hosts_free(w->hosts, w->nhosts);
         free(w);
-        *why = "out of memory";
+        zs_errf(why, whylen, "out of memory");
         return NULL;
     }
     w->timeout_req = session_timeout_ms;
@@ -568,7 +567,7 @@ zkw *zkw_open(const char *hosts, int session_timeout_ms, const char *cred, const
     pthread_mutex_init(&w->mu, NULL);
     w->wake[0] = w->wake[1] = -1;
     if (pipe2(w->wake, O_NONBLOCK | O_CLOEXEC) < 0 || pthread_create(&w->thr, NULL, io_main, w) != 0) {
-        *why = "cannot start the mirror session's thread";
+        zs_errf(why, whylen, "cannot start the mirror session's thread");
         if (w->wake[0] >= 0) { close(w->wake[0]); close(w->wake[1]); }
         zkw_free_parts(w);
         return NULL;
@@ -702,8 +701,7 @@ int zkw_probe(const char *hosts, const char *cred, int timeout_ms, int64_t relat
               const atomic_bool *cancel, const zs_log *lg) {
     host *hs;
     size_t nh;
-    const char *why;
-    if (parse_hosts(hosts, &hs, &nh, &why) < 0) return -1;
+    if (parse_hosts(hosts, &hs, &nh, NULL, 0) < 0) return -1;
     dl dd = {zs_clock_ms() + timeout_ms, cancel}, *deadline = &dd;
     int fd = -1;
     jute_connect_response r;

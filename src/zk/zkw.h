@@ -49,11 +49,12 @@ typedef struct zkw_callbacks {
 typedef void (*zkw_reply_fn)(void *ctx, int rc, int64_t zxid, jute_in *body);
 
 /* hosts: "host:port,host:port" (no chroot: zoosync has --root). Starts
- * connecting; does not wait. NULL on bad arguments (*why says which). */
+ * connecting; does not wait. NULL on bad arguments (why[0..whylen) says
+ * which, util/err.h). */
 /* cred: digest credentials "user:password" sent after every connect (NULL:
  * none). */
 zkw *zkw_open(const char *hosts, int session_timeout_ms, const char *cred, const zkw_callbacks *cb, const zs_log *lg,
-              const char **why);
+              char *why, size_t whylen);
 void zkw_close(zkw *w);
 
 /* Sends a request whose body (the request record, without header) is in

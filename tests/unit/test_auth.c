@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "auth/auth.h"
+#include "util/err.h"
 
 #define NOW ((time_t)1700000000)
 #define HOUR 3600L
@@ -169,27 +170,29 @@ static char *forge_hs(const char *header, const char *payload) {
 /* Verifies tok and expects success; returns the principal. */
 static auth_principal *expect_ok(const auth_verifier *v, const char *tok) {
     auth_principal *p = NULL;
-    char *why = NULL;
-    int rc = auth_verify(v, tok, NOW, &p, &why);
-    if (rc != 0) fail_msg("expected success for %s, got: %s", tok ? tok : "(null)", why ? why : "(null)");
-    assert_null(why);
+    auth_failure r = AUTH_FAIL_COUNT;
+    char why[ZS_ERRLEN] = "";
+    int rc = auth_verify(v, tok, NOW, &p, &r, why, sizeof why);
+    if (rc != 0) fail_msg("expected success for %s, got: %s", tok ? tok : "(null)", why);
+    assert_string_equal(why, ""); /* untouched on success */
+    assert_int_equal(r, AUTH_FAIL_COUNT);
     assert_non_null(p);
     return p;
 }
 
-/* Verifies tok and expects failure with a reason containing needle. */
-static void expect_fail(const auth_verifier *v, const char *tok, const char *needle) {
+/* Verifies tok and expects failure with a reason containing needle;
+ * returns the class auth_verify gave. */
+static auth_failure expect_fail(const auth_verifier *v, const char *tok, const char *needle) {
     auth_principal *p = (auth_principal *)&p; /* must be reset to NULL */
-    char *why = NULL;
-    int rc = auth_verify(v, tok, NOW, &p, &why);
+    auth_failure r = AUTH_FAIL_COUNT;
+    char why[ZS_ERRLEN] = "";
+    int rc = auth_verify(v, tok, NOW, &p, &r, why, sizeof why);
     if (rc != -1) fail_msg("expected failure (%s) for %s", needle, tok ? tok : "(null)");
     assert_null(p);
-    assert_non_null(why);
     if (!strstr(why, needle)) fail_msg("reason \"%s\" does not mention \"%s\"", why, needle);
     /* every refusal of a token has a reason word other than "other" */
-    auth_failure r = auth_failure_of(why);
-    if (r == AUTH_FAIL_OTHER) fail_msg("reason \"%s\" classified as other", why);
-    free(why);
+    if (r >= AUTH_FAIL_OTHER) fail_msg("reason \"%s\" classified as %s", why, auth_failure_name(r));
+    return r;
 }
 
 /* Returns a copy of a with its payload segment replaced by b's. */
@@ -222,15 +225,14 @@ static void drop_file(char *path) {
 
 static int setup(void **state) {
     fixture *f = calloc(1, sizeof *f);
-    char *err = NULL;
+    char err[ZS_ERRLEN] = "";
     if (!f) return -1;
-    f->hs = auth_verifier_hs256((const unsigned char *)SECRET, strlen(SECRET), &err);
-    f->rs = auth_verifier_pubkey(RSA_PUB, strlen(RSA_PUB), &err);
-    f->es = auth_verifier_pubkey(EC_PUB, strlen(EC_PUB), &err);
+    f->hs = auth_verifier_hs256((const unsigned char *)SECRET, strlen(SECRET), err, sizeof err);
+    f->rs = auth_verifier_pubkey(RSA_PUB, strlen(RSA_PUB), err, sizeof err);
+    f->es = auth_verifier_pubkey(EC_PUB, strlen(EC_PUB), err, sizeof err);
     *state = f;
     if (!f->hs || !f->rs || !f->es) {
-        fprintf(stderr, "setup: %s\n", err ? err : "?");
-        free(err);
+        fprintf(stderr, "setup: %s\n", err);
         return -1;
     }
     return 0;
@@ -302,36 +304,92 @@ static void test_optional_claims(void **state) {
 
 /* ---- failure reasons -------------------------------------------------- */
 
+/* auth_verify classifies each refusal itself (no sentence is parsed): each
+ * class from a token that provokes it, with its sentence and its word. */
 static void test_failure_reasons(void **state) {
     (void)state;
-    static const struct {
+    char err[ZS_ERRLEN] = "";
+    auth_verifier *hs = auth_verifier_hs256((const unsigned char *)SECRET, strlen(SECRET), err, sizeof err);
+    auth_verifier *pol = auth_verifier_hs256((const unsigned char *)SECRET, strlen(SECRET), err, sizeof err);
+    assert_non_null(hs);
+    assert_non_null(pol);
+    assert_int_equal(auth_verifier_set_policy(pol, "a", "i", 10, err, sizeof err), 0);
+    /* two keys by kid: a token naming another kid names no key */
+    char jwks[512] = "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"k1\",\"k\":\"";
+    b64url(jwks, SECRET, strlen(SECRET));
+    strcat(jwks, "\"},{\"kty\":\"oct\",\"kid\":\"k2\",\"k\":\"");
+    b64url(jwks, SECRET, strlen(SECRET));
+    strcat(jwks, "\"}]}");
+    char *path = temp_file(jwks, strlen(jwks));
+    auth_verifier *set = auth_verifier_from_jwks_file(path, err, sizeof err);
+    if (!set) fail_msg("key set: %s", err);
+    drop_file(path);
+
+    const char *hdr = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+    char *expired = mint_hs("", NOW, 0), *early = mint_hs("", NOW + HOUR, NOW + 60);
+    const char osecret[] = "another-secret-of-at-least-32-bytes!";
+    char *other = mint(JWT_ALG_HS256, osecret, strlen(osecret), "eve", "", NOW + HOUR, 0);
+    char *sub7 = forge_hs(hdr, "{\"exp\":1700003600,\"sub\":7}"), *noexp = forge_hs(hdr, "{}");
+    char *noalg = forge_hs("{\"typ\":\"JWT\"}", "{\"exp\":1700003600}");
+    char *none = forge_hs("{\"alg\":\"none\"}", "{\"exp\":1700003600}");
+    char *kid = forge_hs("{\"alg\":\"HS256\",\"kid\":\"x\"}", "{\"exp\":1700003600}");
+    char *life = forge_hs(hdr, "{\"exp\":1700000099,\"iat\":1700000000,\"iss\":\"i\",\"aud\":\"a\"}");
+    char *aud = forge_hs(hdr, "{\"exp\":1700000005,\"iss\":\"i\"}"), *iss = forge_hs(hdr, "{\"exp\":1700000005,\"aud\":\"a\"}");
+    const struct {
+        const auth_verifier *v;
+        const char *token;
         const char *why;
         auth_failure r;
         const char *name;
     } cases[] = {
-        {"no token", AUTH_FAIL_MISSING, "missing"},
-        {"token is empty", AUTH_FAIL_MALFORMED, "malformed"},
-        {"malformed token: empty segment (unsigned tokens are not accepted)", AUTH_FAIL_MALFORMED, "malformed"},
-        {"token claim \"sub\" is not a string", AUTH_FAIL_MALFORMED, "malformed"},
-        {"token has no \"exp\" claim", AUTH_FAIL_MALFORMED, "malformed"},
-        {"token header has no \"alg\"", AUTH_FAIL_MALFORMED, "malformed"},
-        {"token signature is invalid", AUTH_FAIL_SIGNATURE, "signature"},
-        {"token algorithm \"none\" is not accepted (expected HS256)", AUTH_FAIL_SIGNATURE, "signature"},
-        {"token \"kid\" \"x\" is not one of this gateway's keys", AUTH_FAIL_SIGNATURE, "signature"},
-        {"token expired", AUTH_FAIL_EXPIRED, "expired"},
-        {"token is not valid yet (nbf is in the future)", AUTH_FAIL_NOT_YET_VALID, "not_yet_valid"},
-        {"token lifetime (exp - iat) of 99 s is over the limit of 10 s", AUTH_FAIL_LIFETIME, "lifetime"},
-        {"token \"aud\" does not include this service's audience", AUTH_FAIL_AUDIENCE, "audience"},
-        {"token \"iss\" is not the accepted issuer", AUTH_FAIL_ISSUER, "issuer"},
-        {"out of memory", AUTH_FAIL_OTHER, "other"},
-        {"no token verifier", AUTH_FAIL_OTHER, "other"},
+        {hs, NULL, "no token", AUTH_FAIL_MISSING, "missing"},
+        {hs, "", "token is empty", AUTH_FAIL_MALFORMED, "malformed"},
+        {hs, "a.b.", "malformed token: empty segment (unsigned tokens are not accepted)", AUTH_FAIL_MALFORMED, "malformed"},
+        {hs, sub7, "token claim \"sub\" is not a string", AUTH_FAIL_MALFORMED, "malformed"},
+        {hs, noexp, "token has no \"exp\" claim", AUTH_FAIL_MALFORMED, "malformed"},
+        {hs, noalg, "token header has no \"alg\"", AUTH_FAIL_MALFORMED, "malformed"},
+        {hs, other, "token signature is invalid", AUTH_FAIL_SIGNATURE, "signature"},
+        {hs, none, "token algorithm \"none\" is not accepted (expected HS256)", AUTH_FAIL_SIGNATURE, "signature"},
+        {set, kid, "token \"kid\" \"x\" is not one of this gateway's keys", AUTH_FAIL_SIGNATURE, "signature"},
+        {hs, expired, "token expired", AUTH_FAIL_EXPIRED, "expired"},
+        {hs, early, "token is not valid yet (nbf is in the future)", AUTH_FAIL_NOT_YET_VALID, "not_yet_valid"},
+        {pol, life, "token lifetime (exp - iat) of 99 s is over the limit of 10 s", AUTH_FAIL_LIFETIME, "lifetime"},
+        {pol, aud, "token \"aud\" does not include this service's audience", AUTH_FAIL_AUDIENCE, "audience"},
+        {pol, iss, "token \"iss\" is not the accepted issuer", AUTH_FAIL_ISSUER, "issuer"},
+        {NULL, expired, "no token verifier", AUTH_FAIL_OTHER, "other"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        if (auth_failure_of(cases[i].why) != cases[i].r) fail_msg("\"%s\": wrong reason", cases[i].why);
-        assert_string_equal(auth_failure_name(auth_failure_of(cases[i].why)), cases[i].name);
+        auth_principal *p = NULL;
+        auth_failure r = AUTH_FAIL_COUNT;
+        char why[ZS_ERRLEN] = "";
+        assert_int_equal(auth_verify(cases[i].v, cases[i].token, NOW, &p, &r, why, sizeof why), -1);
+        assert_null(p);
+        assert_string_equal(why, cases[i].why);
+        if (r != cases[i].r) fail_msg("\"%s\": classified as %s", why, auth_failure_name(r));
+        assert_string_equal(auth_failure_name(r), cases[i].name);
     }
-    assert_int_equal(auth_failure_of(NULL), AUTH_FAIL_OTHER);
     assert_string_equal(auth_failure_name(AUTH_FAIL_COUNT), "other");
+    /* A sentence cut short by a small buffer keeps its class. */
+    auth_failure r = AUTH_FAIL_COUNT;
+    char small[6] = "";
+    auth_principal *p = NULL;
+    assert_int_equal(auth_verify(hs, expired, NOW, &p, &r, small, sizeof small), -1);
+    assert_string_equal(small, "token");
+    assert_int_equal(r, AUTH_FAIL_EXPIRED);
+    free(expired);
+    free(early);
+    free(other);
+    free(sub7);
+    free(noexp);
+    free(noalg);
+    free(none);
+    free(kid);
+    free(life);
+    free(aud);
+    free(iss);
+    auth_verifier_free(hs);
+    auth_verifier_free(pol);
+    auth_verifier_free(set);
 }
 
 /* ---- signatures ------------------------------------------------------- */
@@ -542,12 +600,13 @@ static void test_garbage(void **state) {
         for (int k = 0; k < 3; k++) {
             const auth_verifier *v = k == 0 ? f->hs : k == 1 ? f->rs : f->es;
             auth_principal *p = NULL;
-            char *why = NULL;
-            assert_int_equal(auth_verify(v, junk[i], NOW, &p, &why), -1);
+            auth_failure r = AUTH_FAIL_COUNT;
+            char why[ZS_ERRLEN] = "";
+            assert_int_equal(auth_verify(v, junk[i], NOW, &p, &r, why, sizeof why), -1);
             assert_null(p);
-            assert_non_null(why);
             assert_true(strlen(why) > 0);
-            free(why);
+            /* not even a token: malformed, or a header naming no key of ours */
+            if (r != AUTH_FAIL_MALFORMED && r != AUTH_FAIL_SIGNATURE) fail_msg("\"%s\": %s", why, auth_failure_name(r));
         }
     }
     expect_fail(f->hs, NULL, "no token");
@@ -563,9 +622,9 @@ static void test_garbage(void **state) {
     expect_fail(f->hs, huge, "longer");
     free(huge);
 
-    /* A NULL why is allowed. */
+    /* A NULL why (and a NULL class) is allowed. */
     auth_principal *p = NULL;
-    assert_int_equal(auth_verify(f->hs, "nope", NOW, &p, NULL), -1);
+    assert_int_equal(auth_verify(f->hs, "nope", NOW, &p, NULL, NULL, 0), -1);
     assert_null(p);
 }
 
@@ -740,10 +799,10 @@ static void test_scope_from_token(void **state) {
 /* Writes content to a secret file and checks which secret it yields. */
 static void check_secret_file(const char *content, const char *expect_secret) {
     char *path = temp_file(content, strlen(content));
-    char *err = NULL;
-    auth_verifier *v = auth_verifier_from_secret_file(path, &err);
-    if (!v) fail_msg("secret file %s: %s", path, err ? err : "?");
-    assert_null(err);
+    char err[ZS_ERRLEN] = "";
+    auth_verifier *v = auth_verifier_from_secret_file(path, err, sizeof err);
+    if (!v) fail_msg("secret file %s: %s", path, err);
+    assert_string_equal(err, ""); /* untouched on success */
     char *tok = mint(JWT_ALG_HS256, expect_secret, strlen(expect_secret), "u", "a:read", NOW + HOUR, 0);
     auth_principal_free(expect_ok(v, tok));
     free(tok);
@@ -775,8 +834,8 @@ static void test_secret_file(void **state) {
     bin[1] = 0;
     bin[40] = '\n';
     char *path = temp_file(bin, sizeof bin);
-    char *err = NULL;
-    auth_verifier *v = auth_verifier_from_secret_file(path, &err);
+    char err[ZS_ERRLEN] = "";
+    auth_verifier *v = auth_verifier_from_secret_file(path, err, sizeof err);
     assert_non_null(v);
     char *tok = mint(JWT_ALG_HS256, (const char *)bin, 40, "u", "a:read", NOW + HOUR, 0);
     auth_principal_free(expect_ok(v, tok));
@@ -793,23 +852,20 @@ static void test_secret_file_errors(void **state) {
     static const char *const empties[] = {"", "\n", "\r\n"};
     for (size_t i = 0; i < sizeof empties / sizeof empties[0]; i++) {
         char *path = temp_file(empties[i], strlen(empties[i]));
-        char *err = NULL;
-        assert_null(auth_verifier_from_secret_file(path, &err));
-        assert_non_null(err);
+        char err[ZS_ERRLEN] = "";
+        assert_null(auth_verifier_from_secret_file(path, err, sizeof err));
+        assert_true(err[0]);
         assert_non_null(strstr(err, "empty"));
-        free(err);
         drop_file(path);
     }
-    char *err = NULL;
-    assert_null(auth_verifier_from_secret_file("/nonexistent/zoosync-secret", &err));
-    assert_non_null(err);
+    char err[ZS_ERRLEN] = "";
+    assert_null(auth_verifier_from_secret_file("/nonexistent/zoosync-secret", err, sizeof err));
+    assert_true(err[0]);
     assert_non_null(strstr(err, "/nonexistent/zoosync-secret"));
-    free(err);
-    err = NULL;
-    assert_null(auth_verifier_hs256((const unsigned char *)"", 0, &err));
-    assert_non_null(err);
-    free(err);
-    assert_null(auth_verifier_hs256(NULL, 5, NULL)); /* err may be NULL */
+    err[0] = '\0';
+    assert_null(auth_verifier_hs256((const unsigned char *)"", 0, err, sizeof err));
+    assert_true(err[0]);
+    assert_null(auth_verifier_hs256(NULL, 5, NULL, 0)); /* err may be NULL */
     auth_verifier_free(NULL);
 }
 
@@ -817,23 +873,20 @@ static void test_secret_file_errors(void **state) {
 
 static void test_short_secret(void **state) {
     (void)state;
-    char *err = NULL;
+    char err[ZS_ERRLEN] = "";
     const char s31[] = "0123456789abcdef0123456789abcde"; /* 31 bytes */
-    assert_null(auth_verifier_hs256((const unsigned char *)s31, 31, &err));
-    assert_non_null(err);
+    assert_null(auth_verifier_hs256((const unsigned char *)s31, 31, err, sizeof err));
+    assert_true(err[0]);
     assert_non_null(strstr(err, "at least 32 bytes"));
-    free(err);
-    err = NULL;
-    assert_null(auth_verifier_hs256((const unsigned char *)"k", 1, &err));
-    free(err);
+    err[0] = '\0';
+    assert_null(auth_verifier_hs256((const unsigned char *)"k", 1, err, sizeof err));
     char *path = temp_file("short-secret\n", 13);
-    err = NULL;
-    assert_null(auth_verifier_from_secret_file(path, &err));
-    assert_non_null(err);
+    err[0] = '\0';
+    assert_null(auth_verifier_from_secret_file(path, err, sizeof err));
+    assert_true(err[0]);
     assert_non_null(strstr(err, "12 bytes"));
-    free(err);
     drop_file(path);
-    auth_verifier *v = auth_verifier_hs256((const unsigned char *)"0123456789abcdef0123456789abcdef", 32, &err);
+    auth_verifier *v = auth_verifier_hs256((const unsigned char *)"0123456789abcdef0123456789abcdef", 32, err, sizeof err);
     assert_non_null(v);
     auth_verifier_free(v);
 }
@@ -866,11 +919,11 @@ static void test_numeric_dates(void **state) {
 
 /* A verifier over SECRET with the given policy. */
 static auth_verifier *policy_verifier(const char *aud, const char *iss, long long life) {
-    char *err = NULL;
-    auth_verifier *v = auth_verifier_hs256((const unsigned char *)SECRET, strlen(SECRET), &err);
+    char err[ZS_ERRLEN] = "";
+    auth_verifier *v = auth_verifier_hs256((const unsigned char *)SECRET, strlen(SECRET), err, sizeof err);
     assert_non_null(v);
-    assert_int_equal(auth_verifier_set_policy(v, aud, iss, life, &err), 0);
-    assert_null(err);
+    assert_int_equal(auth_verifier_set_policy(v, aud, iss, life, err, sizeof err), 0);
+    assert_string_equal(err, ""); /* untouched on success */
     return v;
 }
 
@@ -919,21 +972,18 @@ static void test_max_lifetime(void **state) {
 
 static void test_policy_errors(void **state) {
     (void)state;
-    char *err = NULL;
-    auth_verifier *v = auth_verifier_hs256((const unsigned char *)SECRET, strlen(SECRET), &err);
+    char err[ZS_ERRLEN] = "";
+    auth_verifier *v = auth_verifier_hs256((const unsigned char *)SECRET, strlen(SECRET), err, sizeof err);
     assert_non_null(v);
-    assert_int_equal(auth_verifier_set_policy(v, "", NULL, 0, &err), -1);
-    assert_non_null(err);
-    free(err);
-    err = NULL;
-    assert_int_equal(auth_verifier_set_policy(v, NULL, "", 0, &err), -1);
-    free(err);
-    err = NULL;
-    assert_int_equal(auth_verifier_set_policy(v, NULL, NULL, -1, &err), -1);
-    free(err);
+    assert_int_equal(auth_verifier_set_policy(v, "", NULL, 0, err, sizeof err), -1);
+    assert_true(err[0]);
+    err[0] = '\0';
+    assert_int_equal(auth_verifier_set_policy(v, NULL, "", 0, err, sizeof err), -1);
+    err[0] = '\0';
+    assert_int_equal(auth_verifier_set_policy(v, NULL, NULL, -1, err, sizeof err), -1);
     /* Setting twice replaces (no leak under ASan). */
-    assert_int_equal(auth_verifier_set_policy(v, "a", "b", 10, NULL), 0);
-    assert_int_equal(auth_verifier_set_policy(v, "c", NULL, 0, NULL), 0);
+    assert_int_equal(auth_verifier_set_policy(v, "a", "b", 10, NULL, 0), 0);
+    assert_int_equal(auth_verifier_set_policy(v, "c", NULL, 0, NULL, 0), 0);
     auth_verifier_free(v);
 }
 
@@ -944,9 +994,9 @@ static void test_pubkey_file(void **state) {
     const char *privs[] = {RSA_PRIV, EC_PRIV};
     for (int i = 0; i < 2; i++) {
         char *path = temp_file(pems[i], strlen(pems[i]));
-        char *err = NULL;
-        auth_verifier *v = auth_verifier_from_pubkey_file(path, &err);
-        if (!v) fail_msg("pubkey file: %s", err ? err : "?");
+        char err[ZS_ERRLEN] = "";
+        auth_verifier *v = auth_verifier_from_pubkey_file(path, err, sizeof err);
+        if (!v) fail_msg("pubkey file: %s", err);
         char *tok = mint(algs[i], privs[i], strlen(privs[i]), "u", "a:write", NOW + HOUR, 0);
         auth_principal *p = expect_ok(v, tok);
         assert_true(auth_can(p, "a", AUTH_WRITE));
@@ -955,18 +1005,16 @@ static void test_pubkey_file(void **state) {
         auth_verifier_free(v);
         drop_file(path);
     }
-    char *err = NULL;
-    assert_null(auth_verifier_from_pubkey_file("/nonexistent/zoosync.pem", &err));
-    assert_non_null(err);
+    char err[ZS_ERRLEN] = "";
+    assert_null(auth_verifier_from_pubkey_file("/nonexistent/zoosync.pem", err, sizeof err));
+    assert_true(err[0]);
     assert_non_null(strstr(err, "/nonexistent/zoosync.pem"));
-    free(err);
 
     char *path = temp_file("hello\n", 6);
-    err = NULL;
-    assert_null(auth_verifier_from_pubkey_file(path, &err));
-    assert_non_null(err);
+    err[0] = '\0';
+    assert_null(auth_verifier_from_pubkey_file(path, err, sizeof err));
+    assert_true(err[0]);
     assert_non_null(strstr(err, path));
-    free(err);
     drop_file(path);
 }
 
@@ -984,18 +1032,16 @@ static void test_pubkey_errors(void **state) {
         {SECRET, "public key"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char *err = NULL;
-        assert_null(auth_verifier_pubkey(cases[i].pem, strlen(cases[i].pem), &err));
-        assert_non_null(err);
+        char err[ZS_ERRLEN] = "";
+        assert_null(auth_verifier_pubkey(cases[i].pem, strlen(cases[i].pem), err, sizeof err));
+        assert_true(err[0]);
         if (!strstr(err, cases[i].needle)) fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err, cases[i].needle);
-        free(err);
     }
-    char *err = NULL;
-    assert_null(auth_verifier_pubkey("", 0, &err));
-    assert_non_null(err);
-    free(err);
+    char err[ZS_ERRLEN] = "";
+    assert_null(auth_verifier_pubkey("", 0, err, sizeof err));
+    assert_true(err[0]);
     /* A key embedded in a larger buffer: only len bytes count. */
-    assert_null(auth_verifier_pubkey(RSA_PUB, 40, NULL));
+    assert_null(auth_verifier_pubkey(RSA_PUB, 40, NULL, 0));
 }
 
 

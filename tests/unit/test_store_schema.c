@@ -16,6 +16,7 @@
 
 #include "cache/store_cfg.h"
 #include "cache/store_schema.h"
+#include "util/err.h"
 
 static const char S1[] = "{\"type\":\"object\"}";
 static const char S2[] = "{\"type\":\"string\"}";
@@ -154,9 +155,10 @@ static void test_store_cfg_parse_uses_the_cache(void **state) {
     store_schema_cache *c = store_schema_cache_new();
     const char data[] = "{\"conflict\":\"lww\",\"schema\":{\"type\": \"object\"}}";
     store_cfg a, b;
-    const char *why = NULL;
-    assert_int_equal(store_cfg_parse(&a, c, "s", data, (int)strlen(data), -1, &why), 0);
-    assert_int_equal(store_cfg_parse(&b, c, "s", data, (int)strlen(data), -1, &why), 0);
+    char why[ZS_ERRLEN] = "";
+    assert_int_equal(store_cfg_parse(&a, c, "s", data, (int)strlen(data), -1, why, sizeof why), 0);
+    assert_int_equal(store_cfg_parse(&b, c, "s", data, (int)strlen(data), -1, why, sizeof why), 0);
+    assert_string_equal(why, ""); /* untouched on success */
     assert_true(a.lww);
     assert_non_null(a.schema);
     assert_ptr_equal(a.schema, b.schema); /* one compilation, keyed by the compact text */
@@ -171,7 +173,8 @@ static void test_store_cfg_parse_uses_the_cache(void **state) {
     assert_non_null(store_schema_program(copy.schema));
     store_cfg_release(&copy);
     const char bad[] = "{\"schema\":{\"type\":12}}";
-    assert_int_equal(store_cfg_parse(&a, c, "s", bad, (int)strlen(bad), -1, &why), -2);
+    assert_int_equal(store_cfg_parse(&a, c, "s", bad, (int)strlen(bad), -1, why, sizeof why), -2);
+    assert_string_equal(why, "schema: not a schema this gateway compiles");
     assert_null(a.schema);
     store_schema_cache_free(c);
 }

@@ -23,6 +23,7 @@
 #include <zookeeper/zookeeper.h>
 
 #include "util/clock.h"
+#include "util/err.h"
 #include "zk/jute.h"
 #include "zk/zkw.h"
 
@@ -363,8 +364,8 @@ static zkw *open_client(fake *f, seen *s) {
     zs_log lg = {ZS_LOG_ERROR};
     static zs_log quiet;
     quiet = lg;
-    const char *why;
-    zkw *w = zkw_open(hosts, 6000, NULL, &cb, &quiet, &why);
+    char why[ZS_ERRLEN] = "";
+    zkw *w = zkw_open(hosts, 6000, NULL, &cb, &quiet, why, sizeof why);
     assert_non_null(w);
     return w;
 }
