@@ -112,7 +112,9 @@ export class SyncDB {
     });
     this._post({ t: 'hello' });
     this._leadership.campaign();
-    this._refreshPending();
+    // Awaited: openSyncDB resolves with status.pending counted from the
+    // change log, never a 0 that only means "not read yet".
+    await this._refreshPending();
   }
 
   // ---- public API ----

@@ -186,6 +186,20 @@ test('status counts pending mutations and their age', async () => {
   assert.ok(statuses.length >= 1);
 });
 
+test('a reopened database reports its pending mutations as soon as openSyncDB resolves', async () => {
+  // A browser test once waited for `status.pending === 0` right after a
+  // reopen and went on before anything was pushed: the count was read from
+  // IndexedDB after openSyncDB had resolved, and until then it said 0.
+  const name = dbName();
+  const a = await open({ name, stores: ['s'], offline: true });
+  await a.put('s', 'a', 1);
+  await a.transaction((t) => { t.put('s', 'b', 2); t.put('s', 'c', 3); });
+  await a.close();
+  const b = await open({ name, stores: ['s'], offline: true });
+  assert.equal(b.status.pending, 3, 'pending right after the open');
+  assert.ok(b.status.oldestPendingMs !== null);
+});
+
 test('zkPath follows the gateway layout; sizes follow compact JSON', () => {
   // FNV-1a-64 of "todo:1" ends in 0x2dc (see the README tour's cursor ...b60c68723b7972dc...): bucket 2dc of 4096.
   assert.equal(zkPath('/zoosync', 'todos', 'todo:1'), '/zoosync/stores/todos/r/2dc/todo:1');
