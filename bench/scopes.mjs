@@ -184,7 +184,8 @@ async function phase(gw, store, count, prefixes, base, label) {
 const zk = startZk(name, { heap: o.smoke ? '1g' : '3g' });
 log(`B9: ZooKeeper at ${zk.connect}`);
 if (PART.includes('b')) {
-  const gw = await startGateway(o, name, zk, ['--create-store', 'live']);
+  // --http-threads N: the gateway's flag, to compare thread counts (the walk of suspended connections, below).
+  const gw = await startGateway(o, name, zk, ['--create-store', 'live', ...(o['http-threads'] ? ['--http-threads', o['http-threads']] : [])]);
   log(`B9b: gateway pid ${gw.pid}; ${STREAMS} and ${FEW} streams, ${WRITES} writes at ${RATE}/s to ${PREFIXES} prefixes`);
   const r = rng(9);
   const prefixes = Int32Array.from({ length: WRITES }, () => Math.floor(r() * PREFIXES));
