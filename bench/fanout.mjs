@@ -160,7 +160,7 @@ floor.kill('SIGTERM');
 untrack();
 
 const zk = startZk('fanout');
-const gw = await startGateway(o, 'fanout', zk, ['--create-store', 'bench']);
+const gw = await startGateway(o, 'fanout', zk, ['--create-store', 'bench', ...(o['http-threads'] ? ['--http-threads', o['http-threads']] : [])]);
 log(`B4: gateway pid ${gw.pid}`);
 const g = await phase('gateway', gw.url, gw.pid);
 

@@ -923,7 +923,7 @@ void httpd_limits_usage(FILE *f) {
                "  --fd-reserve N            descriptors kept from HTTP connections for ZooKeeper (default 64)\n"
                "  --max-streams-per-sub N   event streams per token subject (default 256; 0 = no limit)\n"
                "  --max-streams-per-ip N    event streams per client address (default 512; 0 = no limit)\n"
-               "  --http-threads N          libmicrohttpd threads accepting and serving connections (default 16, 1 to 64);\n"
+               "  --http-threads N          libmicrohttpd threads accepting and serving connections (default 4, 1 to 64);\n"
                "                            each keeps its own share of the connections and idle event streams\n");
 }
 

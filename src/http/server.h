@@ -114,7 +114,7 @@ typedef struct httpd_limits {
     unsigned http_threads;       /* --http-threads: libmicrohttpd's threads (1: no pool) */
 } httpd_limits;
 
-#define HTTPD_LIMITS_DEFAULT {128u * 1024 * 1024, 10, 60, 1024, 64, 256, 512, 16}
+#define HTTPD_LIMITS_DEFAULT {128u * 1024 * 1024, 10, 60, 1024, 64, 256, 512, 4}
 
 /* Parses one of the flags above (name without "--"): returns 0, or -1
  * after printing why to stderr. */
