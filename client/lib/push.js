@@ -5,8 +5,8 @@
 
 import { ZooSyncError, isTransient } from './errors.js';
 import { MAX_MUTATIONS_PER_PUSH, utf8Length } from './protocol.js';
-import { RECORDS, MUTS, META, META_KEYS, IDX, mutationInfo } from './schema.js';
-import { rq, metaGet, metaPut, metaDelete, getRecords, deleteIds, putRec, sweepTombstones, pendingCount, idRange } from './local.js';
+import { RECORDS, META, META_KEYS, mutationInfo, pendingOf } from './schema.js';
+import { rq, metaGet, metaPut, metaDelete, getRecords, putRec, sweepTombstones, readLog, dropPending } from './local.js';
 import { resolveConflicts } from './conflicts.js';
 
 /** @typedef {import('./schema.js').StoredMutation} StoredMutation */
@@ -51,11 +51,11 @@ export class StorePush {
    * @returns {Promise<{client: string, units: StoredMutation[][]}>}
    */
   async readBatch() {
-    return this.local.run([MUTS, RECORDS, META], 'readonly', async (tx) => {
+    return this.local.run([RECORDS, META], 'readonly', async (tx) => {
       /** @type {[string, StoredMutation[]]} */
       const [client, rows] = await Promise.all([
         metaGet(tx, META_KEYS.client),
-        rq(tx.objectStore(MUTS).index(IDX.byStore).getAll(idRange(this.store), MAX_MUTATIONS_PER_PUSH + 1)),
+        readLog(tx, this.store, MAX_MUTATIONS_PER_PUSH + 1),
       ]);
       /** @type {StoredMutation[][]} */
       const units = [];
@@ -77,18 +77,14 @@ export class StorePush {
         units.push(unit);
         i = j;
       }
-      // Bases: the server version each key's local state is based on.
-      const recs = tx.objectStore(RECORDS);
-      /** @type {StoredMutation[]} */
-      const firsts = [];
+      // Bases: the server version each key's local state is based on (the
+      // record row the log was read from carries it: readLog sets m.base).
       for (const unit of units) {
         const seen = new Set();
         for (const m of unit) {
-          if (!seen.has(m.k)) { firsts.push(m); seen.add(m.k); } else m.base = undefined; // later member of the same group on the same key
+          if (!seen.has(m.k)) seen.add(m.k); else m.base = undefined; // later member of the same group on the same key
         }
       }
-      const rs = await getRecords(recs, this.store, firsts.map((m) => m.k));
-      firsts.forEach((m, i) => { const r = rs[i]; m.base = r ? r.ver || 0 : 0; });
       return { client, units };
     });
   }
@@ -138,11 +134,19 @@ export class StorePush {
    * @param {StoredMutation[]} unit @param {ZooSyncError} e
    */
   async rejectUnit(unit, e) {
-    const changed = await this.local.run([MUTS], 'readwrite', async (tx) => {
-      const st = tx.objectStore(MUTS);
-      for (const m of unit) st.delete(m.id);
-      const lefts = await Promise.all(unit.map((m) => pendingCount(tx, this.store, m.k)));
-      return unit.filter((m, i) => !lefts[i]).map((m) => m.k);
+    const changed = await this.local.run([RECORDS], 'readwrite', async (tx) => {
+      const recs = tx.objectStore(RECORDS);
+      const keys = [...new Set(unit.map((m) => m.k))];
+      const ids = new Set(unit.map((m) => m.id));
+      const rows = await getRecords(recs, this.store, keys);
+      /** @type {string[]} */
+      const left = [];
+      rows.forEach((rec, i) => {
+        if (!rec) { left.push(keys[i]); return; }
+        if (dropPending(rec, ids)) putRec(recs, rec);
+        if (!pendingOf(rec)) left.push(keys[i]);
+      });
+      return left;
     });
     const mutation = unit.length === 1 ? mutationInfo(unit[0], this.store) : unit.map((m) => mutationInfo(m, this.store));
     const err = new ZooSyncError(e.code, `${this.store}: mutation ${unit.map((m) => m.id).join(',')} rejected by the server: ${e.message}`,
@@ -171,11 +175,11 @@ export class StorePush {
         state = { deleted: true };
       }
       /** @type {Change|null} */
-      const out = await this.local.run([RECORDS, MUTS], 'readwrite', async (tx) => {
-        const pend = await pendingCount(tx, this.store, k);
+      const out = await this.local.run([RECORDS], 'readwrite', async (tx) => {
         const recs = tx.objectStore(RECORDS);
         /** @type {StoredRecord|undefined} */
         const had = await rq(recs.get([this.store, k]));
+        const pend = pendingOf(had);
         /** @type {StoredRecord} */
         const rec = had || { s: this.store, k, ver: 0, c: '', e: 0, d: true };
         if (pend) { if (state.version) { rec.ver = state.version; putRec(recs, rec); } return null; }
@@ -211,52 +215,48 @@ export class StorePush {
     const dups = [];
     /** @type {{m: StoredMutation, reason: string, errors?: any[]}[]} */
     let rejected = [];
-    await this.local.run([MUTS, RECORDS, META], 'readwrite', async (tx) => {
-      const ms = tx.objectStore(MUTS);
+    await this.local.run([RECORDS, META], 'readwrite', async (tx) => {
       const recs = tx.objectStore(RECORDS);
-      /** @type {{m: StoredMutation, r: PushResult}[]} */
-      const applied = [];
-      /** @type {number[]} */
-      const gone = [];
+      // The rows of every key of the request, read in one go (they hold the
+      // log entries the results remove), with the restore list and cursor.
+      const keys = [...new Set(results.map((r) => mut(r).k))];
+      const [got, prevRestore, cursor] = await Promise.all([
+        getRecords(recs, this.store, keys),
+        metaGet(tx, META_KEYS.restore(this.store)),
+        metaGet(tx, META_KEYS.cursor(this.store)),
+      ]);
+      const byKey = new Map(keys.map((k, i) => [k, got[i]]));
+      const queued = (/** @type {StoredMutation} */ m) => { const rec = byKey.get(m.k); return !!(rec && rec.p && rec.p.some((e) => e.id === m.id)); };
+      /** @type {Set<number>} */
+      const gone = new Set();
+      /** @type {Set<string>} */
+      const dirty = new Set();
       for (const r of results) {
         const m = mut(r);
         if (r.status === 'rejected' || (m.tx && badTx.has(m.tx))) {
-          rejected.push({ m, reason: r.status === 'rejected' ? String(r.reason || 'rejected') : 'tx_aborted', errors: r.errors });
+          // Only those still queued: a retried request's answer is handled once.
+          if (queued(m)) { rejected.push({ m, reason: r.status === 'rejected' ? String(r.reason || 'rejected') : 'tx_aborted', errors: r.errors }); gone.add(m.id); dirty.add(m.k); }
           continue;
         }
         if (r.status === 'conflict') { conflicts.push({ m, r }); continue; }
-        gone.push(m.id);
+        gone.add(m.id);
+        dirty.add(m.k);
         if (r.status === 'duplicate') { dups.push(m.k); continue; }
-        applied.push({ m, r });
+        // applied: results apply in order on the in-memory record.
+        const rec = byKey.get(m.k);
+        if (!rec) continue;
+        if (Number.isInteger(r.version)) rec.ver = /** @type {number} */ (r.version);
+        else if (m.op === 'delete') rec.ver = rec.ver || 0;
+        if (r.cursor && r.cursor > (rec.c || '')) rec.c = r.cursor;
       }
-      if (rejected.length) {
-        // Only those still queued: a retried request's answer is handled once.
-        const still = await Promise.all(rejected.map((x) => rq(ms.getKey(x.m.id))));
-        rejected = rejected.filter((x, i) => still[i] !== undefined);
-        for (const x of rejected) gone.push(x.m.id);
-        if (rejected.length) {
-          const prev = (await metaGet(tx, META_KEYS.restore(this.store))) || [];
-          await metaPut(tx, META_KEYS.restore(this.store), [...new Set([...prev, ...rejected.map((x) => x.m.k)])]);
-        }
+      if (rejected.length) await metaPut(tx, META_KEYS.restore(this.store), [...new Set([...(prevRestore || []), ...rejected.map((x) => x.m.k)])]);
+      for (const k of dirty) {
+        const rec = byKey.get(k);
+        if (!rec) continue;
+        dropPending(rec, gone);
+        putRec(recs, rec);
       }
-      deleteIds(ms, gone);
-      if (applied.length) {
-        // One read per key, all issued at once; results apply in order on the in-memory record.
-        const keys = [...new Set(applied.map((a) => a.m.k))];
-        const got = await getRecords(recs, this.store, keys);
-        const byKey = new Map(keys.map((k, i) => [k, got[i]]));
-        const dirty = new Set();
-        for (const { m, r } of applied) {
-          const rec = byKey.get(m.k);
-          if (!rec) continue;
-          if (Number.isInteger(r.version)) rec.ver = /** @type {number} */ (r.version);
-          else if (m.op === 'delete') rec.ver = rec.ver || 0;
-          if (r.cursor && r.cursor > (rec.c || '')) rec.c = r.cursor;
-          dirty.add(m.k);
-        }
-        for (const k of dirty) putRec(recs, /** @type {StoredRecord} */ (byKey.get(k)));
-      }
-      if (gone.length) await sweepTombstones(tx, this.store, await metaGet(tx, META_KEYS.cursor(this.store)));
+      if (gone.size) await sweepTombstones(tx, this.store, cursor);
     });
     if (rejected.length) {
       this.host.refreshPending();

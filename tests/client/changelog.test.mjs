@@ -7,12 +7,14 @@ import { ZooSyncError, zkPath, toJSONText, utf8Length } from '../../client/zoosy
 
 after(closeAll);
 
-/** Reads the raw IndexedDB stores of a database. */
+/** Reads the raw IndexedDB stores of a database, and the change log its records hold. */
 async function raw(name) {
   const idb = await new Promise((res, rej) => { const r = indexedDB.open(name); r.onsuccess = () => res(r.result); r.onerror = () => rej(r.error); });
   const all = (s) => new Promise((res, rej) => { const r = idb.transaction(s).objectStore(s).getAll(); r.onsuccess = () => res(r.result); r.onerror = () => rej(r.error); });
-  const out = { records: await all('records'), mutations: await all('mutations'), meta: await all('meta') };
+  const out = { records: await all('records'), meta: await all('meta') };
   idb.close();
+  // The change log lives in the records (StoredRecord.p): as mutation rows, in id order.
+  out.mutations = out.records.flatMap((r) => (r.p || []).map((e) => ({ ...e, s: r.s, k: r.k }))).sort((a, b) => a.id - b.id);
   return out;
 }
 
