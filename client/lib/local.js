@@ -90,10 +90,9 @@ export async function sweepTombstones(tx, store, cursor) {
 
 /**
  * The records of `keys` (one store), aligned with keys (undefined when absent;
- * a key given twice gets the same object). One getAll over the keys' range,
- * capped a little above the number of keys; when the range holds more
- * records than that (other keys between them), one get per key, all issued
- * at once.
+ * a key given twice gets the same object). One getAll over the keys' range
+ * when that range holds few other records (one count says; counts are
+ * cheap), else one get per key; all requests issued at once either way.
  * @param {IDBObjectStore} recs @param {string} store @param {string[]} keys
  * @returns {Promise<(StoredRecord|undefined)[]>}
  */
@@ -102,10 +101,11 @@ export async function getRecords(recs, store, keys) {
   if (keys.length < 16) return each();
   let lo = keys[0], hi = keys[0];
   for (const k of keys) { if (k < lo) lo = k; if (k > hi) hi = k; } // code-unit order, as IndexedDB compares strings
-  const cap = 2 * keys.length + 64;
+  const range = IDBKeyRange.bound([store, lo], [store, hi]);
+  const n = await rq(recs.count(range));
+  if (n > 2 * keys.length + 64) return each();
   /** @type {StoredRecord[]} */
-  const rows = await rq(recs.getAll(IDBKeyRange.bound([store, lo], [store, hi]), cap));
-  if (rows.length >= cap) return each();
+  const rows = n ? await rq(recs.getAll(range)) : [];
   const by = new Map(rows.map((r) => [r.k, r]));
   return keys.map((k) => by.get(k));
 }
@@ -113,14 +113,15 @@ export async function getRecords(recs, store, keys) {
 /**
  * The first `n` mutations of a store's change log (all without n), oldest
  * first, each with its record's server version as `base`: one getAll on
- * by_pending.
- * @param {IDBTransaction} tx @param {string} store @param {number} [n]
+ * by_pending, from id `from` on (the caller knows none is lower).
+ * @param {IDBTransaction} tx @param {string} store @param {number} [n] @param {number} [from]
  * @returns {Promise<StoredMutation[]>}
  */
-export async function readLog(tx, store, n) {
+export async function readLog(tx, store, n, from = 0) {
   const idx = tx.objectStore(RECORDS).index(IDX.byPending);
+  const range = IDBKeyRange.bound([store, from], [store, Infinity]);
   /** @type {StoredRecord[]} */
-  const rows = await rq(n === undefined ? idx.getAll(pendingRange(store)) : idx.getAll(pendingRange(store), n));
+  const rows = await rq(n === undefined ? idx.getAll(range) : idx.getAll(range, n));
   return logOf(rows, rows.length, true);
 }
 

@@ -20,6 +20,8 @@ import { rq, metaGet, metaPut, metaSet, metaDelete, getRecords, putRec, sweepTom
 
 /** Changes the event stream may have queued before it waits for IndexedDB. */
 const MAX_QUEUED_CHANGES = 5000;
+/** How long the cursor of skipped own changes may wait for a write of its own. */
+const LAZY_CURSOR_MS = 500;
 
 /** The pull side of one store. */
 export class StorePull {
@@ -217,14 +219,46 @@ export class StorePull {
     let draining = Promise.resolve();
     /** @type {any} */
     let failed = null;
+    // This tab's own pushed writes come back on the stream. A change whose
+    // key is in the push in flight waits for its answer; then a change that
+    // is exactly an acknowledged write of this tab (same key and cursor;
+    // its record's cursor is already at least that, so applyRemote would
+    // skip it) is dropped here. When nothing is left, no transaction runs:
+    // only the cursor is owed, written with the next change or after
+    // LAZY_CURSOR_MS (a crash before that replays skipped changes only).
+    const push = this.ss.push;
+    /** @type {string|null} */
+    let lazyCursor = null;
+    /** @type {ReturnType<typeof setTimeout>|undefined} */
+    let lazyTimer;
     const drain = async () => {
       applying = true;
       try {
         while (queue.length) {
           const batch = queue;
           queue = []; queued = 0;
-          const changes = batch.length === 1 ? batch[0].changes : batch.flatMap((b) => b.changes);
-          await this.applyRemote(changes, batch[batch.length - 1].cursor);
+          let changes = batch.length === 1 ? batch[0].changes : batch.flatMap((b) => b.changes);
+          const cursor = batch[batch.length - 1].cursor;
+          if (push.inflight && changes.some((c) => push.inflightKeys.has(c.key))) await push.inflight;
+          if (changes.length && push.acked.size) {
+            changes = changes.filter((c) => {
+              if (push.acked.get(c.key) !== c.cursor) return true;
+              push.acked.delete(c.key);
+              return false;
+            });
+            if (!changes.length) {
+              lazyCursor = cursor;
+              clearTimeout(lazyTimer);
+              lazyTimer = setTimeout(() => {
+                if (lazyCursor === null || failed) return;
+                queue.push({ changes: [], cursor: lazyCursor });
+                if (!applying) draining = drain().catch((e) => { failed = e; });
+              }, LAZY_CURSOR_MS);
+              continue;
+            }
+          }
+          await this.applyRemote(changes, cursor);
+          lazyCursor = null;
           this.host.setStatus({ lastSyncAt: Date.now() });
         }
       } finally { applying = false; }
@@ -262,7 +296,9 @@ export class StorePull {
       throw new ZooSyncError('network', `event stream from ${base}: ${e && /** @type {any} */ (e).message}`);
     } finally {
       clearTimeout(timer);
+      clearTimeout(lazyTimer);
       await draining; // what was received is applied (never rejects)
+      if (lazyCursor !== null && !failed) await this.applyRemote([], lazyCursor).catch(() => {});
       res.close();
       this.streamCtl = null;
       this.host.setStatus({ connected: false });

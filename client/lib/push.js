@@ -30,32 +30,88 @@ export class StorePush {
     this.store = ss.store;
     this.local = ss.local;
     this.host = ss.host;
+    /**
+     * No pending mutation of this store has an id below this one (0: not
+     * known). Ids only grow (new mutations take the next id), so once a
+     * batch's answer is applied, the next batch is read from the lowest id
+     * the answer left queued, or from the one after the batch: the log is
+     * not scanned again from its start over what was just deleted.
+     */
+    this.floor = 0;
+    /** lowest id of the batch in flight that its answers left queued */
+    this.minLeft = Infinity;
+    /** every answer to the batch in flight said `applied` */
+    this.allApplied = true;
+    /** @type {Promise<void>|null} settles when the batch in flight and its answer are done */
+    this.inflight = null;
+    /** @type {Set<string>} the keys of the batch in flight (pending in IndexedDB until its answer is applied) */
+    this.inflightKeys = new Set();
+    /**
+     * @type {Map<string, string>} key -> cursor of this tab's own writes whose
+     * `applied` answer is committed (the record's cursor is at least that):
+     * the event stream skips these changes without a transaction (pull.js)
+     */
+    this.acked = new Map();
   }
 
-  /** Pushes until this store has no pending mutation. */
+  /**
+   * Pushes until this store has no pending mutation. While a batch is on
+   * the wire the next one is read (a readonly transaction); it is used when
+   * the answer left nothing queued and settled every mutation as `applied`
+   * (so no conflict, restore or rejection changed a record or the log) and
+   * it shares no key with the batch sent (so its bases are still right).
+   * Otherwise it is read again. New mutations only ever come after it.
+   */
   async pushAll() {
     await this.restoreKeys();
+    /** @type {Awaited<ReturnType<StorePush['readBatch']>>|null} */
+    let ahead = null;
     for (;;) {
       if (this.ss.stopped) throw new ZooSyncError('aborted', 'stopped');
-      const batch = await this.readBatch();
+      const batch = ahead || await this.readBatch(this.floor);
+      ahead = null;
       if (!batch.units.length) return;
-      await this.sendUnits(batch.client, batch.units);
+      const last = batch.units[batch.units.length - 1];
+      const lastId = last[last.length - 1].id;
+      const next = this.readBatch(lastId + 1);
+      next.catch(() => {});
+      this.minLeft = Infinity;
+      this.allApplied = true;
+      /** @type {() => void} */
+      let settle = () => {};
+      this.inflight = new Promise((r) => { settle = r; });
+      this.inflightKeys = new Set(batch.units.flat().map((m) => m.k));
+      try {
+        await this.sendUnits(batch.client, batch.units);
+      } finally {
+        this.inflight = null;
+        this.inflightKeys = new Set();
+        settle();
+      }
+      this.floor = Math.min(this.minLeft, lastId + 1);
       this.host.refreshPending();
+      if (this.allApplied && this.minLeft === Infinity) {
+        const b = await next.catch(() => null);
+        const sent = new Set(batch.units.flat().map((m) => m.k));
+        if (b && !b.units.some((u) => u.some((m) => sent.has(m.k)))) ahead = b;
+      }
     }
   }
 
   /**
    * Reads the longest prefix of the queue that can go in one request: at
    * most 1000 mutations and maxPushBytes, cut before a key repeats, `tx`
-   * groups whole; each key's first mutation gets its `base`.
+   * groups whole; each key's first mutation gets its `base`. `from`: the
+   * lowest id that may still be queued.
+   * @param {number} [from]
    * @returns {Promise<{client: string, units: StoredMutation[][]}>}
    */
-  async readBatch() {
+  async readBatch(from = 0) {
     return this.local.run([RECORDS, META], 'readonly', async (tx) => {
       /** @type {[string, StoredMutation[]]} */
       const [client, rows] = await Promise.all([
         metaGet(tx, META_KEYS.client),
-        readLog(tx, this.store, MAX_MUTATIONS_PER_PUSH + 1),
+        readLog(tx, this.store, MAX_MUTATIONS_PER_PUSH + 1, from),
       ]);
       /** @type {StoredMutation[][]} */
       const units = [];
@@ -134,6 +190,7 @@ export class StorePush {
    * @param {StoredMutation[]} unit @param {ZooSyncError} e
    */
   async rejectUnit(unit, e) {
+    this.allApplied = false;
     const changed = await this.local.run([RECORDS], 'readwrite', async (tx) => {
       const recs = tx.objectStore(RECORDS);
       const keys = [...new Set(unit.map((m) => m.k))];
@@ -215,6 +272,8 @@ export class StorePush {
     const dups = [];
     /** @type {{m: StoredMutation, reason: string, errors?: any[]}[]} */
     let rejected = [];
+    /** @type {Set<number>} */
+    const gone = new Set();
     await this.local.run([RECORDS, META], 'readwrite', async (tx) => {
       const recs = tx.objectStore(RECORDS);
       // The rows of every key of the request, read in one go (they hold the
@@ -227,17 +286,18 @@ export class StorePush {
       ]);
       const byKey = new Map(keys.map((k, i) => [k, got[i]]));
       const queued = (/** @type {StoredMutation} */ m) => { const rec = byKey.get(m.k); return !!(rec && rec.p && rec.p.some((e) => e.id === m.id)); };
-      /** @type {Set<number>} */
-      const gone = new Set();
+      gone.clear(); // (a retried transaction starts over)
       /** @type {Set<string>} */
       const dirty = new Set();
       for (const r of results) {
         const m = mut(r);
         if (r.status === 'rejected' || (m.tx && badTx.has(m.tx))) {
           // Only those still queued: a retried request's answer is handled once.
+          this.allApplied = false;
           if (queued(m)) { rejected.push({ m, reason: r.status === 'rejected' ? String(r.reason || 'rejected') : 'tx_aborted', errors: r.errors }); gone.add(m.id); dirty.add(m.k); }
           continue;
         }
+        if (r.status !== 'applied') this.allApplied = false;
         if (r.status === 'conflict') { conflicts.push({ m, r }); continue; }
         gone.add(m.id);
         dirty.add(m.k);
@@ -258,6 +318,9 @@ export class StorePush {
       }
       if (gone.size) await sweepTombstones(tx, this.store, cursor);
     });
+    for (const m of muts) if (!gone.has(m.id) && m.id < this.minLeft) this.minLeft = m.id; // still queued: the next batch starts there
+    if (this.acked.size > 100000) this.acked.clear(); // a hint only: a change not found here goes through IndexedDB
+    for (const r of results) if (r.status === 'applied' && r.cursor && gone.has(r.id)) this.acked.set(mut(r).k, r.cursor);
     if (rejected.length) {
       this.host.refreshPending();
       await this.restoreKeys().catch((e) => { this.ss.requestPush(); if (e.code !== 'aborted') this.ss.reportError(e); });
