@@ -4,7 +4,9 @@
 //
 //   B7: page A writes 10,000 records of ~100 bytes offline, in 20
 //       transaction() calls of 500, then goes online; page B is live.
-//       Figures: A's local write time against raw IndexedDB shaped like
+//       Figures: A's local write time (the median of that write and three
+//       more, each in a local-only database of its own, run between the
+//       raw runs) against raw IndexedDB shaped like
 //       the workload (the same 10,000 records in 20 readwrite transactions
 //       of 500 puts, one per transaction() call, same durability as the
 //       client: strict) in the same browser; the sync time from A going
@@ -138,16 +140,20 @@ async function openBoth(store, name) {
 if (which === 'all' || which === 'B7') {
   // Raw IndexedDB in the same browser, several times (the median). The
   // ceiling: one raw transaction per transaction() call (N7 / PER7 of PER7
-  // puts); the others are shown for reference.
-  const raws = [], one = [], relaxed = [], shaped = [];
+  // puts); the others are shown for reference. Between the raw runs, the
+  // client writes the same records in a local-only database of its own
+  // (samples of the local write besides the one before the sync below).
+  const raws = [], one = [], relaxed = [], shaped = [], sides = [];
   for (let i = 0; i < 3; i++) {
     raws.push(await pa.evaluate(([n, per, b]) => B.rawIDBTx(n, per, b, 'strict'), [N7, PER7, BYTES]));
+    sides.push(await pa.evaluate(([n, per, b]) => B.sideWriteMany(n, per, b), [N7, PER7, BYTES]));
     one.push(await pa.evaluate(([n, b]) => B.rawIDB(n, b, 'strict'), [N7, BYTES]));
     relaxed.push(await pa.evaluate(([n, b]) => B.rawIDB(n, b, 'relaxed'), [N7, BYTES]));
     shaped.push(await pa.evaluate(([n, per, b]) => B.rawIDBShaped(n, per, b, 'strict'), [N7, PER7, BYTES]));
   }
   const raw = median(raws);
   log(`B7: raw IndexedDB, ${N7} puts in ${N7 / PER7} transactions of ${PER7} (the ceiling): ${round(raw, 1)} ms (${raws.map((x) => round(x, 0)).join(' ')})`);
+  log(`B7: client local write between them (a database of its own): ${sides.map((x) => round(x, 0)).join(' ')} ms`);
   log(`B7: raw IndexedDB, 2 puts per record (record + log entry) in ${N7 / PER7} transactions: ${round(median(shaped), 1)} ms`);
   log(`B7: raw IndexedDB, ${N7} puts in one transaction: ${round(median(one), 1)} ms (strict), ${round(median(relaxed), 1)} ms (relaxed)`);
 
@@ -162,10 +168,12 @@ if (which === 'all' || which === 'B7') {
   await A.context.setOffline(true);
   await waitFor(pa, () => B.status().online === false, null, 10000, 'A offline');
   const profA = o.profile ? await startProfile(pa) : null;
-  const local = await pa.evaluate(([n, per, b]) => B.writeMany('b7', n, per, b, 'k'), [N7, PER7, BYTES]);
+  const main = await pa.evaluate(([n, per, b]) => B.writeMany('b7', n, per, b, 'k'), [N7, PER7, BYTES]);
   if (profA) await stopProfile(profA, 'B7 local write, page A');
   await waitFor(pa, (n) => B.status().pending === n, N7, 10000, `A has ${N7} pending mutations`);
-  log(`B7: local write of ${N7} records in ${N7 / PER7} transactions: ${round(local, 0)} ms`);
+  const locals = [...sides, main];
+  const local = median(locals);
+  log(`B7: local write of ${N7} records in ${N7 / PER7} transactions: ${round(main, 0)} ms (before the sync); median of ${locals.length}: ${round(local, 0)} ms`);
   await sleep(500);
   ensure((await pb.evaluate(() => B.count)) === 0, 'B saw records before A went online');
   const done = pb.evaluate((n) => B.waitCount(n), N7);
@@ -190,7 +198,7 @@ if (which === 'all' || which === 'B7') {
   emit({
     id: 'B7', figure: 'local_write_ms', value: round(local, 0), ceiling: round(raw, 0), ratio: round(local / raw, 2),
     target: '<= 1.5x raw IndexedDB', pass: local <= 1.5 * raw, records: N7, per_transaction: PER7, value_bytes: BYTES,
-    raw_runs_ms: raws.map((x) => round(x, 0)), raw_one_tx_ms: round(median(one), 0), raw_one_tx_relaxed_ms: round(median(relaxed), 0),
+    runs_ms: locals.map((x) => round(x, 0)), raw_runs_ms: raws.map((x) => round(x, 0)), raw_one_tx_ms: round(median(one), 0), raw_one_tx_relaxed_ms: round(median(relaxed), 0),
     raw_two_puts_per_record_ms: round(median(shaped), 0),
     ceiling_is: `raw IndexedDB: ${N7} puts in ${N7 / PER7} readwrite transactions of ${PER7} (one per transaction() call), durability strict (as the client), same browser`,
     smoke: o.smoke, machine: machine(),

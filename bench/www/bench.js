@@ -61,6 +61,19 @@ const B = {
     }
     return now() - t0;
   },
+  /** B7: the same local write in a database of its own (local-only, then
+   *  deleted), to take more samples of the client between raw ones. */
+  async sideWriteMany(n, per, bytes) {
+    const name = `side-${Math.random().toString(36).slice(2)}`;
+    const db = await openSyncDB({ name, stores: ['w'] });
+    db.subscribe('w', () => {}); // as page A's main database: one subscriber
+    const main = B.db;
+    B.db = db;
+    try { return await B.writeMany('w', n, per, bytes, 'k'); } finally {
+      B.db = main;
+      await db.destroy({ force: true });
+    }
+  },
   /** B8: one put; returns the time just before it. */
   async putOne(store, key, i, bytes) {
     const t = now();

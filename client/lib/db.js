@@ -426,7 +426,7 @@ export class SyncDB {
       if (stores.size > 1) throw new ZooSyncError('bad_request', `transaction: spans several stores (${[...stores].join(', ')}); a server-side tx group lives in one store`);
       if (ops.length > MAX_MUTATIONS_PER_PUSH) throw new ZooSyncError('tx_too_large', `transaction: ${ops.length} writes, at most ${MAX_MUTATIONS_PER_PUSH} in one group`, { store: ops[0].store });
       const maxTx = this._opts.maxTxBytes || DEFAULT_MAX_TX_BYTES;
-      const bytes = txBytes(this._opts.root || DEFAULT_ROOT, ops);
+      const bytes = txBytes(this._opts.root || DEFAULT_ROOT, ops, maxTx);
       if (bytes > maxTx) throw new ZooSyncError('tx_too_large', `transaction: takes about ${bytes} bytes in one ZooKeeper multi, over ${maxTx}`, { store: ops[0].store });
       txId = newGroupId();
     }

@@ -91,8 +91,8 @@ export async function sweepTombstones(tx, store, cursor) {
 /**
  * The records of `keys` (one store), aligned with keys (undefined when absent;
  * a key given twice gets the same object). One getAll over the keys' range
- * when that range holds few other records (one count says; counts are
- * cheap), else one get per key; all requests issued at once either way.
+ * when that range holds few other records (a count says; counts are cheap),
+ * else one get per key.
  * @param {IDBObjectStore} recs @param {string} store @param {string[]} keys
  * @returns {Promise<(StoredRecord|undefined)[]>}
  */
@@ -102,10 +102,13 @@ export async function getRecords(recs, store, keys) {
   let lo = keys[0], hi = keys[0];
   for (const k of keys) { if (k < lo) lo = k; if (k > hi) hi = k; } // code-unit order, as IndexedDB compares strings
   const range = IDBKeyRange.bound([store, lo], [store, hi]);
-  const n = await rq(recs.count(range));
-  if (n > 2 * keys.length + 64) return each();
-  /** @type {StoredRecord[]} */
-  const rows = n ? await rq(recs.getAll(range)) : [];
+  // The count and a getAll capped just above the number of keys go out
+  // together: one round trip when the range holds little else (the usual
+  // case); otherwise the getAll read at most cap rows for nothing.
+  const cap = keys.length + 64;
+  /** @type {[number, StoredRecord[]]} */
+  const [n, rows] = await Promise.all([rq(recs.count(range)), rq(recs.getAll(range, cap))]);
+  if (n > cap) return each();
   const by = new Map(rows.map((r) => [r.k, r]));
   return keys.map((k) => by.get(k));
 }

@@ -239,7 +239,11 @@ export class StorePull {
           queue = []; queued = 0;
           let changes = batch.length === 1 ? batch[0].changes : batch.flatMap((b) => b.changes);
           const cursor = batch[batch.length - 1].cursor;
-          if (push.inflight && changes.some((c) => push.inflightKeys.has(c.key))) await push.inflight;
+          if (push.keyWait.size) {
+            const waits = new Set();
+            for (const c of changes) { const w = push.keyWait.get(c.key); if (w) waits.add(w); }
+            if (waits.size) await Promise.all(waits);
+          }
           if (changes.length && push.acked.size) {
             changes = changes.filter((c) => {
               if (push.acked.get(c.key) !== c.cursor) return true;
