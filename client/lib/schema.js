@@ -2,7 +2,8 @@
 // stored field and meta key the client persists is named and explained
 // here; the other modules use these names.
 //
-// The stored fields keep their short names (s, k, v, d, ver, c, e, o, t):
+// The stored fields keep their short names (s, k, v, d, ver, c, e, o, t,
+// p, q; a pending entry's id, op, v, tx, at):
 // they are the on-disk format of every database this client has created.
 // The object stores' key paths and indexes name them (records [s, k],
 // by_order [s, o], ...), and IndexedDB cannot rename a key path in place,
