@@ -44,8 +44,7 @@ export class StorePush {
     this.allApplied = true;
     /** @type {Map<string, Promise<void>>} key -> settles when the batch in flight that holds it has its answer written (pending in IndexedDB until then) */
     this.keyWait = new Map();
-    /** @type {Promise<void>} the answers being written (in order), see pushAll */
-    this.writing = Promise.resolve();
+
     /**
      * @type {Map<string, string>} key -> cursor of this tab's own writes whose
      * `applied` answer is committed (the record's cursor is at least that):
@@ -55,76 +54,50 @@ export class StorePush {
   }
 
   /**
-   * Pushes until this store has no pending mutation.
-   *
-   * While a batch is on the wire the next one is read (a readonly
-   * transaction). When the answer says `applied` for every mutation sent
-   * (nothing left queued, no conflict, restore or rejection to change a
-   * record or the log) and the batch read ahead shares no key with it (its
-   * bases are still right), that batch is sent at once, while the answer is
-   * written to IndexedDB: IndexedDB runs transactions in the order they were
-   * made, so the batch after it is read after the answer is written. Any
-   * other answer is applied first, and the next batch read again. A crash
-   * before an answer is written leaves its mutations queued: sent again,
-   * the server answers `duplicate` (exactly once). New mutations only ever
-   * come after a batch read ahead (ids grow).
+   * Pushes until this store has no pending mutation. While a batch is on
+   * the wire the next one is read (a readonly transaction); it is used when
+   * the answer left nothing queued and settled every mutation as `applied`
+   * (so no conflict, restore or rejection changed a record or the log) and
+   * it shares no key with the batch sent (so its bases are still right).
+   * Otherwise it is read again. New mutations only ever come after it (ids
+   * grow). (Sending it while the answer is still being written was tried:
+   * on the 2-core machine of docs/PERFORMANCE.md it was no faster, the
+   * pages and the gateway being CPU-bound, and it widened the window in
+   * which a crash makes the server answer `duplicate`.)
    */
   async pushAll() {
     await this.restoreKeys();
     /** @type {Awaited<ReturnType<StorePush['readBatch']>>|null} */
     let ahead = null;
-    try {
-      for (;;) {
-        if (this.ss.stopped) throw new ZooSyncError('aborted', 'stopped');
-        if (!ahead) await this.settle();
-        const batch = ahead || await this.readBatch(this.floor);
-        ahead = null;
-        if (!batch.units.length) { await this.settle(); return; }
-        const muts = batch.units.flat();
-        const lastId = muts[muts.length - 1].id;
-        const next = this.readBatch(lastId + 1);
-        next.catch(() => {});
-        this.minLeft = Infinity;
-        this.allApplied = true;
-        /** @type {() => void} */
-        let done = () => {};
-        const settled = new Promise((r) => { done = r; });
-        const keys = new Set(muts.map((m) => m.k));
-        for (const k of keys) this.keyWait.set(k, settled);
-        const release = () => {
-          for (const k of keys) if (this.keyWait.get(k) === settled) this.keyWait.delete(k);
-          done();
-        };
-        /** @type {Promise<void>|null} */
-        let writing = null;
-        try {
-          writing = await this.sendUnits(batch.client, batch.units, true);
-        } finally {
-          if (!writing) release();
-        }
-        if (writing) {
-          // Every mutation applied: its answer is being written; go on.
-          const w = writing.finally(() => { release(); this.host.refreshPending(); });
-          this.writing = this.writing.then(() => w);
-          this.floor = lastId + 1;
-        } else {
-          this.floor = Math.min(this.minLeft, lastId + 1);
-          this.host.refreshPending();
-          if (!(this.allApplied && this.minLeft === Infinity)) continue;
-        }
+    for (;;) {
+      if (this.ss.stopped) throw new ZooSyncError('aborted', 'stopped');
+      const batch = ahead || await this.readBatch(this.floor);
+      ahead = null;
+      if (!batch.units.length) return;
+      const muts = batch.units.flat();
+      const lastId = muts[muts.length - 1].id;
+      const next = this.readBatch(lastId + 1);
+      next.catch(() => {});
+      this.minLeft = Infinity;
+      this.allApplied = true;
+      /** @type {() => void} */
+      let done = () => {};
+      const settled = new Promise((r) => { done = r; });
+      const keys = new Set(muts.map((m) => m.k));
+      for (const k of keys) this.keyWait.set(k, settled);
+      try {
+        await this.sendUnits(batch.client, batch.units);
+      } finally {
+        for (const k of keys) if (this.keyWait.get(k) === settled) this.keyWait.delete(k);
+        done();
+      }
+      this.floor = Math.min(this.minLeft, lastId + 1);
+      this.host.refreshPending();
+      if (this.allApplied && this.minLeft === Infinity) {
         const b = await next.catch(() => null);
         if (b && b.units.length && !b.units.some((u) => u.some((m) => keys.has(m.k)))) ahead = b;
       }
-    } finally {
-      await this.settle().catch(() => {});
     }
-  }
-
-  /** Waits until every answer being written is written; rejects when one failed. */
-  async settle() {
-    const w = this.writing;
-    this.writing = Promise.resolve();
-    await w;
   }
 
   /**
@@ -176,13 +149,10 @@ export class StorePush {
 
   /**
    * Sends units; a unit the server rejects for good is isolated by halving.
-   * With `overlap`, when the answer says `applied` for every mutation, it
-   * resolves as soon as the answer's transaction is made, with the promise of
-   * its commit (pushAll); otherwise after the answer is applied, with null.
-   * @param {string} client @param {StoredMutation[][]} units @param {boolean} [overlap]
-   * @returns {Promise<Promise<void>|null>}
+   * @param {string} client @param {StoredMutation[][]} units
+   * @returns {Promise<void>}
    */
-  async sendUnits(client, units, overlap = false) {
+  async sendUnits(client, units) {
     const muts = units.flat();
     const body = {
       client,
@@ -207,23 +177,14 @@ export class StorePush {
           const mid = Math.ceil(units.length / 2);
           await this.sendUnits(client, units.slice(0, mid));
           await this.sendUnits(client, units.slice(mid));
-          return null;
+          return;
         }
         await this.rejectUnit(units[0], err);
-        return null;
+        return;
       }
       throw err;
     }
-    if (overlap) {
-      const rs = new Map(((res.json && res.json.results) || []).map((/** @type {PushResult} */ r) => [r.id, r]));
-      if (muts.every((m) => { const r = rs.get(m.id); return r && r.status === 'applied'; })) {
-        const p = this.applyResults(muts, res.json); // its transaction is made now, synchronously
-        p.catch(() => {});
-        return p;
-      }
-    }
     await this.applyResults(muts, res.json);
-    return null;
   }
 
   /**
