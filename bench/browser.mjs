@@ -4,13 +4,19 @@
 //
 //   B7: page A writes 10,000 records of ~100 bytes offline, in 20
 //       transaction() calls of 500, then goes online; page B is live.
-//       Figures: A's local write time against raw IndexedDB (10,000 puts in
-//       one readwrite transaction, same durability as the client: strict)
-//       in the same browser; the sync time from A going online until B's
-//       subscriber has all 10,000. Ceiling of the sync: the same records
-//       pushed by page A with fetch (1000 per request, the same tx groups)
-//       and counted by page B on a raw event stream: the gateway path
-//       without the client library.
+//       Figures: A's local write time (the median of that write and three
+//       more, each in a local-only database of its own, run between the
+//       raw runs) against raw IndexedDB shaped like
+//       the workload (the same 10,000 records in 20 readwrite transactions
+//       of 500 puts, one per transaction() call, same durability as the
+//       client: strict) in the same browser; the sync time from A going
+//       online until B's subscriber has all 10,000. Ceiling of the sync:
+//       the same records pushed by page A with fetch (1000 per request, the
+//       same tx groups, each answer's records put in IndexedDB in one
+//       transaction before the next request) and read by page B on a raw
+//       event stream, each event's records put in IndexedDB in one
+//       transaction and counted once it committed: the gateway and
+//       IndexedDB path without the client library.
 //   B8: A and B live on one store; A updates one record 200 times, each time
 //       waiting until B's subscriber sees it; latency p50/p99. Ceiling: the
 //       same with fetch + a raw event stream, no client library.
@@ -132,33 +138,42 @@ async function openBoth(store, name) {
 }
 
 if (which === 'all' || which === 'B7') {
-  // Raw IndexedDB in the same browser, several times (the median).
-  const raws = [], relaxed = [];
+  // Raw IndexedDB in the same browser, several times (the median). The
+  // ceiling: one raw transaction per transaction() call (N7 / PER7 of PER7
+  // puts); the others are shown for reference. Between the raw runs, the
+  // client writes the same records in a local-only database of its own
+  // (samples of the local write besides the one before the sync below).
+  const raws = [], one = [], relaxed = [], shaped = [], sides = [];
   for (let i = 0; i < 3; i++) {
-    raws.push(await pa.evaluate(([n, b]) => B.rawIDB(n, b, 'strict'), [N7, BYTES]));
+    raws.push(await pa.evaluate(([n, per, b]) => B.rawIDBTx(n, per, b, 'strict'), [N7, PER7, BYTES]));
+    sides.push(await pa.evaluate(([n, per, b]) => B.sideWriteMany(n, per, b), [N7, PER7, BYTES]));
+    one.push(await pa.evaluate(([n, b]) => B.rawIDB(n, b, 'strict'), [N7, BYTES]));
     relaxed.push(await pa.evaluate(([n, b]) => B.rawIDB(n, b, 'relaxed'), [N7, BYTES]));
+    shaped.push(await pa.evaluate(([n, per, b]) => B.rawIDBShaped(n, per, b, 'strict'), [N7, PER7, BYTES]));
   }
   const raw = median(raws);
-  const shaped = [];
-  for (let i = 0; i < 3; i++) shaped.push(await pa.evaluate(([n, per, b]) => B.rawIDBShaped(n, per, b, 'strict'), [N7, PER7, BYTES]));
-  log(`B7: raw IndexedDB shaped like the client (${N7 / PER7} transactions, 2 puts per record): ${round(median(shaped), 1)} ms`);
-  log(`B7: raw IndexedDB, ${N7} puts in one transaction: ${round(raw, 1)} ms (strict), ${round(median(relaxed), 1)} ms (relaxed)`);
+  log(`B7: raw IndexedDB, ${N7} puts in ${N7 / PER7} transactions of ${PER7} (the ceiling): ${round(raw, 1)} ms (${raws.map((x) => round(x, 0)).join(' ')})`);
+  log(`B7: client local write between them (a database of its own): ${sides.map((x) => round(x, 0)).join(' ')} ms`);
+  log(`B7: raw IndexedDB, 2 puts per record (record + log entry) in ${N7 / PER7} transactions: ${round(median(shaped), 1)} ms`);
+  log(`B7: raw IndexedDB, ${N7} puts in one transaction: ${round(median(one), 1)} ms (strict), ${round(median(relaxed), 1)} ms (relaxed)`);
 
-  // Ceiling of the sync: the gateway path without the client.
-  await pb.evaluate(() => B.rawListen('raw7'));
-  const rt0 = await pa.evaluate(([n, per, b]) => B.rawPushMany('raw7', n, per, b, 'k'), [N7, PER7, BYTES]);
+  // Ceiling of the sync: the gateway and IndexedDB path without the client.
+  await pb.evaluate(() => B.rawListen('raw7', true));
+  const rt0 = await pa.evaluate(([n, per, b]) => B.rawPushMany('raw7', n, per, b, 'k', true), [N7, PER7, BYTES]);
   const rt1 = await pb.evaluate((n) => B.rawWaitCount(n), N7);
   const rawSync = rt1 - rt0;
-  log(`B7: raw push + raw event stream of ${N7} records: ${round(rawSync, 0)} ms`);
+  log(`B7: raw push + raw event stream of ${N7} records, both sides writing IndexedDB: ${round(rawSync, 0)} ms`);
 
   await openBoth('b7', 'bench7');
   await A.context.setOffline(true);
   await waitFor(pa, () => B.status().online === false, null, 10000, 'A offline');
   const profA = o.profile ? await startProfile(pa) : null;
-  const local = await pa.evaluate(([n, per, b]) => B.writeMany('b7', n, per, b, 'k'), [N7, PER7, BYTES]);
+  const main = await pa.evaluate(([n, per, b]) => B.writeMany('b7', n, per, b, 'k'), [N7, PER7, BYTES]);
   if (profA) await stopProfile(profA, 'B7 local write, page A');
   await waitFor(pa, (n) => B.status().pending === n, N7, 10000, `A has ${N7} pending mutations`);
-  log(`B7: local write of ${N7} records in ${N7 / PER7} transactions: ${round(local, 0)} ms`);
+  const locals = [...sides, main];
+  const local = median(locals);
+  log(`B7: local write of ${N7} records in ${N7 / PER7} transactions: ${round(main, 0)} ms (before the sync); median of ${locals.length}: ${round(local, 0)} ms`);
   await sleep(500);
   ensure((await pb.evaluate(() => B.count)) === 0, 'B saw records before A went online');
   const done = pb.evaluate((n) => B.waitCount(n), N7);
@@ -182,17 +197,17 @@ if (which === 'all' || which === 'B7') {
   log(`B7: sync of ${N7} records A -> B: ${round(sync, 0)} ms`);
   emit({
     id: 'B7', figure: 'local_write_ms', value: round(local, 0), ceiling: round(raw, 0), ratio: round(local / raw, 2),
-    target: '<= 2x raw IndexedDB', pass: local <= 2 * raw, records: N7, per_transaction: PER7, value_bytes: BYTES,
-    raw_runs_ms: raws.map((x) => round(x, 0)), raw_relaxed_ms: round(median(relaxed), 0),
-    raw_shaped_like_client_ms: round(median(shaped), 0),
-    ceiling_is: `raw IndexedDB: ${N7} puts in one readwrite transaction, durability strict (as the client), same browser`,
+    target: '<= 1.5x raw IndexedDB', pass: local <= 1.5 * raw, records: N7, per_transaction: PER7, value_bytes: BYTES,
+    runs_ms: locals.map((x) => round(x, 0)), raw_runs_ms: raws.map((x) => round(x, 0)), raw_one_tx_ms: round(median(one), 0), raw_one_tx_relaxed_ms: round(median(relaxed), 0),
+    raw_two_puts_per_record_ms: round(median(shaped), 0),
+    ceiling_is: `raw IndexedDB: ${N7} puts in ${N7 / PER7} readwrite transactions of ${PER7} (one per transaction() call), durability strict (as the client), same browser`,
     smoke: o.smoke, machine: machine(),
   });
   emit({
     id: 'B7', figure: 'sync_ms', value: round(sync, 0), ceiling: round(rawSync, 0), ratio: round(sync / rawSync, 2),
-    target: '<= 4000', pass: sync <= 4000, records: N7, a_pushed_all_ms: round(pushed, 0),
+    target: '<= 1.3x the raw sync path', pass: sync <= 1.3 * rawSync, records: N7, a_pushed_all_ms: round(pushed, 0),
     a_pushes: pushes.length, a_ms_in_push_requests: round(inHttp, 0),
-    ceiling_is: 'page A pushes the same records with fetch (1000 per request, same tx groups), page B counts them on a raw event stream',
+    ceiling_is: 'page A pushes the same records with fetch (1000 per request, same tx groups) and puts each answer\'s records in IndexedDB (one strict transaction, before the next request); page B reads them on a raw event stream and puts each event\'s records in IndexedDB (one strict transaction), counted once committed',
     smoke: o.smoke, machine: machine(),
   });
 }

@@ -61,6 +61,19 @@ const B = {
     }
     return now() - t0;
   },
+  /** B7: the same local write in a database of its own (local-only, then
+   *  deleted), to take more samples of the client between raw ones. */
+  async sideWriteMany(n, per, bytes) {
+    const name = `side-${Math.random().toString(36).slice(2)}`;
+    const db = await openSyncDB({ name, stores: ['w'] });
+    db.subscribe('w', () => {}); // as page A's main database: one subscriber
+    const main = B.db;
+    B.db = db;
+    try { return await B.writeMany('w', n, per, bytes, 'k'); } finally {
+      B.db = main;
+      await db.destroy({ force: true });
+    }
+  },
   /** B8: one put; returns the time just before it. */
   async putOne(store, key, i, bytes) {
     const t = now();
@@ -97,6 +110,46 @@ const B = {
     indexedDB.deleteDatabase(name);
     return ms;
   },
+  /** Raw IndexedDB shaped like the workload (the B7 local-write ceiling): n puts
+   *  in transactions of `per` (one IndexedDB transaction per transaction() call
+   *  of the client), one object store, one put per record. */
+  async rawIDBTx(n, per, bytes, durability) {
+    const name = `rawt-${Math.random().toString(36).slice(2)}`;
+    const idb = await B.rawOpen(name);
+    const t0 = now();
+    for (let i = 0; i < n; i += per) {
+      await new Promise((resolve, reject) => {
+        const tx = idb.transaction('records', 'readwrite', { durability });
+        const os = tx.objectStore('records');
+        for (let j = i; j < Math.min(n, i + per); j++) os.put({ key: `r${j}`, value: value(j, bytes) }, `r${j}`);
+        tx.oncomplete = resolve;
+        tx.onerror = () => reject(tx.error);
+      });
+    }
+    const ms = now() - t0;
+    idb.close();
+    indexedDB.deleteDatabase(name);
+    return ms;
+  },
+  /** A fresh raw database with one object store `records` (out-of-line keys). */
+  rawOpen(name) {
+    return new Promise((resolve, reject) => {
+      const r = indexedDB.open(name, 1);
+      r.onupgradeneeded = () => r.result.createObjectStore('records');
+      r.onsuccess = () => resolve(r.result);
+      r.onerror = () => reject(r.error);
+    });
+  },
+  /** Raw: puts rows ({key, ...}) in one readwrite transaction (strict); resolves on commit. */
+  rawWrite(idb, rows) {
+    return new Promise((resolve, reject) => {
+      const tx = idb.transaction('records', 'readwrite', { durability: 'strict' });
+      const os = tx.objectStore('records');
+      for (const r of rows) os.put(r, r.key);
+      tx.oncomplete = resolve;
+      tx.onerror = () => reject(tx.error);
+    });
+  },
   /** Raw IndexedDB: n puts in one readwrite transaction (same durability as the client). */
   async rawIDB(n, bytes, durability) {
     const name = `raw-${Math.random().toString(36).slice(2)}`;
@@ -121,11 +174,15 @@ const B = {
   },
 
   // ---- raw gateway path, no client library (the B7/B8 ceilings) ----------
-  raw: { seen: new Map(), count: 0, countWaiters: [], keyWaiters: [], abort: null },
-  /** Opens a fetch-read event stream on store and parses its change events. */
-  async rawListen(store) {
+  raw: { seen: new Map(), count: 0, countWaiters: [], keyWaiters: [], abort: null, idb: null, wake: (t) => B.rawWake(t) },
+  /** Opens a fetch-read event stream on store and parses its change events.
+   *  With `write`, each event's records are put in a raw IndexedDB database
+   *  in one transaction (strict) and counted once it committed (the B7
+   *  ceiling: the records end up in IndexedDB, as the client's do). */
+  async rawListen(store, write = false) {
     const R = B.raw;
     R.abort = new AbortController();
+    R.idb = write ? await B.rawOpen(`rawl-${Math.random().toString(36).slice(2)}`) : null;
     const res = await fetch(`/v1/stores/${store}/events`, { headers: { accept: 'text/event-stream' }, signal: R.abort.signal });
     const reader = res.body.getReader();
     const dec = new TextDecoder();
@@ -145,43 +202,61 @@ const B = {
           buf = buf.slice(k + 2);
           const data = frame.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
           if (!data) continue;
-          const t = now();
-          for (const c of JSON.parse(data).changes || []) {
-            if (!R.seen.has(c.key)) R.count++;
-            R.seen.set(c.key, { value: c.value, t });
-          }
-          R.countWaiters = R.countWaiters.filter(([n, resolve]) => (R.count >= n ? (resolve(t), false) : true));
-          R.keyWaiters = R.keyWaiters.filter(([key, i, resolve]) => {
-            const s = R.seen.get(key);
-            if (s && s.value && s.value.i === i) { resolve(s.t); return false; }
-            return true;
-          });
+          const changes = JSON.parse(data).changes || [];
+          const seen = () => {
+            const t = now();
+            for (const c of changes) {
+              if (!R.seen.has(c.key)) R.count++;
+              R.seen.set(c.key, { value: c.value, t });
+            }
+            R.wake(t);
+          };
+          if (R.idb) B.rawWrite(R.idb, changes).then(seen); else seen();
         }
       }
     })();
     await ready;
     return true;
   },
+  rawWake(t) {
+    const R = B.raw;
+    R.countWaiters = R.countWaiters.filter(([n, resolve]) => (R.count >= n ? (resolve(t), false) : true));
+    R.keyWaiters = R.keyWaiters.filter(([key, i, resolve]) => {
+      const s = R.seen.get(key);
+      if (s && s.value && s.value.i === i) { resolve(s.t); return false; }
+      return true;
+    });
+  },
   rawWaitCount(n) { const R = B.raw; return new Promise((resolve) => { if (R.count >= n) resolve(now()); else R.countWaiters.push([n, resolve]); }); },
   rawWaitValue(key, i) { const R = B.raw; return new Promise((resolve) => { const s = R.seen.get(key); if (s && s.value && s.value.i === i) resolve(s.t); else R.keyWaiters.push([key, i, resolve]); }); },
   rawClient: `raw${Math.random().toString(36).slice(2, 8)}`,
   rawNext: 1,
-  /** Pushes mutations as the client would, without it; returns the time before the first request. */
-  async rawPush(store, muts) {
+  /** Pushes mutations as the client would, without it; returns the time before the first request.
+   *  With `idb`, each answer's records (with their new versions) are put in
+   *  that raw database in one transaction (strict), committed before the next
+   *  request, as a sync loop that records what the server acknowledged does. */
+  async rawPush(store, muts, idb = null) {
     const t = now();
     for (let i = 0; i < muts.length; i += 1000) {
-      const body = { client: B.rawClient, mutations: muts.slice(i, i + 1000).map((m) => ({ id: B.rawNext++, ...m })) };
+      const batch = muts.slice(i, i + 1000).map((m) => ({ id: B.rawNext++, ...m }));
+      const body = { client: B.rawClient, mutations: batch };
       const r = await fetch(`/v1/stores/${store}/push`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
       if (r.status !== 200) throw new Error(`push: ${r.status} ${await r.text()}`);
-      await r.json();
+      const res = await r.json();
+      if (idb) {
+        const ver = new Map((res.results || []).map((x) => [x.id, x]));
+        await B.rawWrite(idb, batch.map((m) => ({ key: m.key, value: m.value, version: (ver.get(m.id) || {}).version, cursor: (ver.get(m.id) || {}).cursor })));
+      }
     }
     return t;
   },
-  /** B7 ceiling: n records as tx groups of `per`, pushed 1000 per request. */
-  rawPushMany(store, n, per, bytes, prefix) {
+  /** B7 ceiling: n records as tx groups of `per`, pushed 1000 per request;
+   *  with `write`, each answer recorded in a raw IndexedDB database. */
+  async rawPushMany(store, n, per, bytes, prefix, write = false) {
     const muts = [];
     for (let j = 0; j < n; j++) muts.push({ key: `${prefix}${j}`, op: 'put', value: value(j, bytes), base: 0, tx: `t${Math.floor(j / per)}` });
-    return B.rawPush(store, muts);
+    const idb = write ? await B.rawOpen(`rawp-${Math.random().toString(36).slice(2)}`) : null;
+    return B.rawPush(store, muts, idb);
   },
   rawVersion: 0,
   async rawPutOne(store, key, i, bytes) {

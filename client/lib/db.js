@@ -88,6 +88,10 @@ export class SyncDB {
     };
     /** @private @type {ReturnType<typeof setTimeout>|null} */
     this._statusTimer = null;
+    /** @private a pending count runs (_refreshPending) */
+    this._counting = false;
+    /** @private another count was asked for while it ran */
+    this._countAgain = false;
     /** @private @type {string|undefined} */
     this._lastStatusText = undefined;
     /** @private */ this._onConflict = opts.onConflict || ((/** @type {any} */ c) => c.remote);
@@ -424,7 +428,7 @@ export class SyncDB {
       if (stores.size > 1) throw new ZooSyncError('bad_request', `transaction: spans several stores (${[...stores].join(', ')}); a server-side tx group lives in one store`);
       if (ops.length > MAX_MUTATIONS_PER_PUSH) throw new ZooSyncError('tx_too_large', `transaction: ${ops.length} writes, at most ${MAX_MUTATIONS_PER_PUSH} in one group`, { store: ops[0].store });
       const maxTx = this._opts.maxTxBytes || DEFAULT_MAX_TX_BYTES;
-      const bytes = txBytes(this._opts.root || DEFAULT_ROOT, ops);
+      const bytes = txBytes(this._opts.root || DEFAULT_ROOT, ops, maxTx);
       if (bytes > maxTx) throw new ZooSyncError('tx_too_large', `transaction: takes about ${bytes} bytes in one ZooKeeper multi, over ${maxTx}`, { store: ops[0].store });
       txId = newGroupId();
     }
@@ -518,13 +522,24 @@ export class SyncDB {
     this._statusTimer = setTimeout(emit, 0);
   }
 
-  /** @private */
+  /**
+   * Recounts the status' pending figures. One count at a time: calls made
+   * while one runs ask for one more after it (a burst of writes or pushes
+   * costs two counts, not one readonly transaction between each pair of
+   * writes).
+   * @private
+   */
   async _refreshPending() {
     if (this._closed) return;
+    if (this._counting) { this._countAgain = true; return; }
+    this._counting = true;
     try {
-      const { n, oldest } = await this._local.pendingSummary();
-      this._setStatus({ pending: n, oldestPendingMs: oldest === null ? null : Math.max(0, Date.now() - oldest) });
-    } catch { /* closing */ }
+      do {
+        this._countAgain = false;
+        const { n, oldest } = await this._local.pendingSummary();
+        this._setStatus({ pending: n, oldestPendingMs: oldest === null ? null : Math.max(0, Date.now() - oldest) });
+      } while (this._countAgain && !this._closed);
+    } catch { /* closing */ } finally { this._counting = false; }
   }
 
   /** @private @param {ConflictEvent} c */

@@ -173,6 +173,7 @@ export class Gateway {
  * @param {ReadableStream<Uint8Array>} body @param {() => void} onBytes
  * @param {(ev: SSEvent) => Promise<void>} onEvent
  */
+const NL = /\r\n|\r|\n/g;
 export async function readSSE(body, onBytes, onEvent) {
   const reader = body.getReader();
   const dec = new TextDecoder();
@@ -185,10 +186,15 @@ export async function readSSE(body, onBytes, onEvent) {
       if (done) break;
       onBytes();
       buf += dec.decode(value, { stream: true });
-      let nl;
-      while ((nl = buf.search(/\r\n|\r|\n/)) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + (buf[nl] === '\r' && buf[nl + 1] === '\n' ? 2 : 1));
+      // Lines are cut from buf by position; what is left is kept once per
+      // chunk (not copied again after every line of a large event).
+      let pos = 0;
+      for (;;) {
+        NL.lastIndex = pos;
+        const m = NL.exec(buf);
+        if (!m) break;
+        const line = buf.slice(pos, m.index);
+        pos = m.index + m[0].length;
         if (line === '') {
           if (ev.data.length) await onEvent({ event: ev.event || 'message', data: ev.data.join('\n'), id: ev.id });
           ev = { event: '', data: [], id: ev.id };
@@ -203,6 +209,7 @@ export async function readSSE(body, onBytes, onEvent) {
         else if (field === 'data') ev.data.push(v);
         else if (field === 'id') ev.id = v;
       }
+      buf = pos ? buf.slice(pos) : buf;
     }
   } finally {
     try { reader.cancel().catch(() => {}); } catch { /* released */ }

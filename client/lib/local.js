@@ -2,14 +2,20 @@
 // IndexedDB connection; the rest of the client reaches IndexedDB only
 // through it: its reads and writes, and run(), which runs a function in one
 // IndexedDB transaction (the push, pull and conflict code write records,
-// mutations and meta together that way). The helpers below work inside
-// such a transaction.
+// their pending mutations and meta together that way). The helpers below
+// work inside such a transaction.
+//
+// The change log lives in the records (schema.js, StoredRecord.p): a write
+// is one put of the record with its pending mutations, and the log in id
+// order is the index by_pending. Requests of one transaction are issued
+// without awaiting each one (IndexedDB runs them in order); only reads
+// whose results decide the writes are awaited.
 
 import { ZooSyncError } from './errors.js';
 import { hasLoneSurrogate, orderKey, prefixEnd } from './protocol.js';
 import {
-  RECORDS, MUTS, META, CONFLICTS, META_KEYS, IDX, withIndexFields, newRecord, newClientId,
-  pendingMutation, unresolvedConflict,
+  RECORDS, META, CONFLICTS, META_KEYS, IDX, withIndexFields, newRecord, newClientId,
+  pendingMutation, unresolvedConflict, pendingRange, pendingOf, logOf,
 } from './schema.js';
 
 /** @typedef {import('./schema.js').StoredRecord} StoredRecord */
@@ -33,13 +39,13 @@ export function rq(r) {
 export const metaGet = async (tx, k) => { const r = await rq(tx.objectStore(META).get(k)); return r ? r.v : undefined; };
 /** @param {IDBTransaction} tx @param {string} k @param {any} v @returns {Promise<any>} */
 export const metaPut = (tx, k, v) => rq(tx.objectStore(META).put({ k, v }));
+/** A meta put whose result nobody waits for (a failure aborts the transaction). @param {IDBTransaction} tx @param {string} k @param {any} v */
+export const metaSet = (tx, k, v) => { tx.objectStore(META).put({ k, v }); };
 /** @param {IDBTransaction} tx @param {string} k */
 export const metaDelete = (tx, k) => { tx.objectStore(META).delete(k); };
 
 /** Every record of a store. @param {string} s */
 export const storeRange = (s) => IDBKeyRange.bound([s, ''], [s, []]);
-/** Every mutation of a store (index by_store). @param {string} s */
-export const idRange = (s) => IDBKeyRange.bound([s, 0], [s, Infinity]);
 
 /**
  * Puts a record, keeping its index fields right: `o` on live records (the
@@ -75,20 +81,18 @@ export async function allocIds(tx, n) {
  */
 export async function sweepTombstones(tx, store, cursor) {
   const recs = tx.objectStore(RECORDS);
-  const keys = await rq(recs.index(IDX.byTomb).getAllKeys(IDBKeyRange.bound([store, ''], [store, cursor || ''])));
-  if (!keys.length) return 0;
-  const byKey = tx.objectStore(MUTS).index(IDX.byKey);
-  const pend = await Promise.all(keys.map((/** @type {any} */ pk) => rq(byKey.count(pk))));
+  /** @type {StoredRecord[]} */
+  const rows = await rq(recs.index(IDX.byTomb).getAll(IDBKeyRange.bound([store, ''], [store, cursor || ''])));
   let n = 0;
-  keys.forEach((/** @type {any} */ pk, /** @type {number} */ i) => { if (!pend[i]) { recs.delete(pk); n++; } });
+  for (const r of rows) if (!pendingOf(r)) { recs.delete([store, r.k]); n++; }
   return n;
 }
 
 /**
  * The records of `keys` (one store), aligned with keys (undefined when absent;
  * a key given twice gets the same object). One getAll over the keys' range
- * when that range holds few other records (one count says), else one get per
- * key; all requests issued at once either way.
+ * when that range holds few other records (a count says; counts are cheap),
+ * else one get per key.
  * @param {IDBObjectStore} recs @param {string} store @param {string[]} keys
  * @returns {Promise<(StoredRecord|undefined)[]>}
  */
@@ -98,29 +102,41 @@ export async function getRecords(recs, store, keys) {
   let lo = keys[0], hi = keys[0];
   for (const k of keys) { if (k < lo) lo = k; if (k > hi) hi = k; } // code-unit order, as IndexedDB compares strings
   const range = IDBKeyRange.bound([store, lo], [store, hi]);
-  const n = await rq(recs.count(range));
-  if (n > 2 * keys.length + 64) return each();
-  /** @type {StoredRecord[]} */
-  const rows = n ? await rq(recs.getAll(range)) : [];
+  // The count and a getAll capped just above the number of keys go out
+  // together: one round trip when the range holds little else (the usual
+  // case); otherwise the getAll read at most cap rows for nothing.
+  const cap = keys.length + 64;
+  /** @type {[number, StoredRecord[]]} */
+  const [n, rows] = await Promise.all([rq(recs.count(range)), rq(recs.getAll(range, cap))]);
+  if (n > cap) return each();
   const by = new Map(rows.map((r) => [r.k, r]));
   return keys.map((k) => by.get(k));
 }
 
-/** The pending mutations of one key. @param {IDBTransaction} tx @param {string} store @param {string} key @returns {Promise<number>} */
-export const pendingCount = (tx, store, key) => rq(tx.objectStore(MUTS).index(IDX.byKey).count([store, key]));
+/**
+ * The first `n` mutations of a store's change log (all without n), oldest
+ * first, each with its record's server version as `base`: one getAll on
+ * by_pending, from id `from` on (the caller knows none is lower).
+ * @param {IDBTransaction} tx @param {string} store @param {number} [n] @param {number} [from]
+ * @returns {Promise<StoredMutation[]>}
+ */
+export async function readLog(tx, store, n, from = 0) {
+  const idx = tx.objectStore(RECORDS).index(IDX.byPending);
+  const range = IDBKeyRange.bound([store, from], [store, Infinity]);
+  /** @type {StoredRecord[]} */
+  const rows = await rq(n === undefined ? idx.getAll(range) : idx.getAll(range, n));
+  return logOf(rows, rows.length, true);
+}
 
 /**
- * Deletes mutations by id, a run of consecutive ids as one range (ids are integers).
- * @param {IDBObjectStore} st @param {number[]} ids
+ * Drops mutations from a record row's pending list (the caller puts the row).
+ * @param {StoredRecord} rec @param {Set<number>} ids @returns {number} how many it dropped
  */
-export function deleteIds(st, ids) {
-  const a = [...new Set(ids)].sort((x, y) => x - y);
-  for (let i = 0; i < a.length;) {
-    let j = i;
-    while (j + 1 < a.length && a[j + 1] === a[j] + 1) j++;
-    st.delete(i === j ? a[i] : IDBKeyRange.bound(a[i], a[j]));
-    i = j + 1;
-  }
+export function dropPending(rec, ids) {
+  if (!rec.p) return 0;
+  const n = rec.p.length;
+  rec.p = rec.p.filter((e) => !ids.has(e.id));
+  return n - rec.p.length;
 }
 
 /**
@@ -190,6 +206,8 @@ export class LocalStore {
     /** @private */ this._idb = idb;
     /** @private @type {Map<string, any>} the stores' descriptions, as last fetched */
     this._desc = new Map();
+    /** @private @type {string[]} the database's stores (init) */
+    this._stores = [];
     idb.onversionchange = onVersionChange;
   }
 
@@ -212,6 +230,7 @@ export class LocalStore {
    * @param {string[]} stores @param {Map<string, string>} prefixes
    */
   async init(stores, prefixes) {
+    /** @private */ this._stores = stores;
     await this.run([META], 'readwrite', async (tx) => {
       for (const s of stores) {
         const [d, scope] = await Promise.all([metaGet(tx, META_KEYS.desc(s)), metaGet(tx, META_KEYS.scope(s))]);
@@ -277,10 +296,10 @@ export class LocalStore {
 
   /** @param {string} store @param {string} key @returns {Promise<import('../zoosync.d.ts').RecordMeta|undefined>} */
   getMeta(store, key) {
-    return this.run([RECORDS, MUTS], 'readonly', async (tx) => {
+    return this.run([RECORDS], 'readonly', async (tx) => {
       /** @type {StoredRecord|undefined} */
       const r = await rq(tx.objectStore(RECORDS).get([store, key]));
-      const pending = await pendingCount(tx, store, key);
+      const pending = pendingOf(r);
       if (!r && !pending) return undefined;
       return { key, version: r ? r.ver : 0, cursor: (r && r.c) || null, deleted: r ? !!r.d : true, pending };
     });
@@ -294,9 +313,11 @@ export class LocalStore {
 
   /** @param {string} [store] @returns {Promise<import('../zoosync.d.ts').PendingMutation[]>} */
   async pendingMutations(store) {
-    /** @type {StoredMutation[]} */
-    const rows = await this.run([MUTS], 'readonly', (tx) => rq(tx.objectStore(MUTS).getAll()));
-    return rows.filter((m) => !store || m.s === store).map(pendingMutation);
+    /** @type {StoredRecord[]} */
+    const rows = await this.run([RECORDS], 'readonly', (tx) => rq(store === undefined
+      ? tx.objectStore(RECORDS).index(IDX.byPending).getAll()
+      : tx.objectStore(RECORDS).index(IDX.byPending).getAll(pendingRange(store))));
+    return logOf(rows).map(pendingMutation);
   }
 
   /** @param {string} [store] @returns {Promise<import('../zoosync.d.ts').UnresolvedConflict[]>} */
@@ -313,23 +334,24 @@ export class LocalStore {
 
   /** Pending mutations, of one store or all. @param {string} [store] @returns {Promise<number>} */
   countPending(store) {
-    return this.run([MUTS], 'readonly', (tx) => rq(store === undefined
-      ? tx.objectStore(MUTS).count()
-      : tx.objectStore(MUTS).index(IDX.byStore).count(idRange(store))));
+    return this.run([RECORDS], 'readonly', (tx) => rq(store === undefined
+      ? tx.objectStore(RECORDS).index(IDX.byPending).count()
+      : tx.objectStore(RECORDS).index(IDX.byPending).count(pendingRange(store))));
   }
 
   /** How many mutations are pending, and when the oldest was written. @returns {Promise<{n: number, oldest: number|null}>} */
   pendingSummary() {
-    return this.run([MUTS], 'readonly', async (tx) => {
-      const st = tx.objectStore(MUTS);
-      /** @type {number} */
-      const n = await rq(st.count());
+    return this.run([RECORDS], 'readonly', async (tx) => {
+      const idx = tx.objectStore(RECORDS).index(IDX.byPending);
+      // The count, and each store's first row in the log, all at once.
+      const [n, ...firsts] = await Promise.all([rq(idx.count()), ...this._stores.map((s) => rq(idx.get(pendingRange(s))))]);
       let oldest = null;
-      if (n) {
-        const c = await rq(st.openCursor());
-        if (c) oldest = c.value.at;
+      for (const /** @type {StoredRecord|undefined} */ r of firsts) {
+        if (!r || !r.p) continue;
+        const e = r.p.reduce((a, b) => (b.id < a.id ? b : a));
+        if (oldest === null || e.at < oldest) oldest = e.at;
       }
-      return { n, oldest };
+      return { n: /** @type {number} */ (n), oldest };
     });
   }
 
@@ -345,11 +367,11 @@ export class LocalStore {
     const now = Date.now();
     /** @type {Map<string, Change[]>} */
     const changes = new Map();
-    await this.run([RECORDS, MUTS, META], 'readwrite', async (tx) => {
+    await this.run([RECORDS, META], 'readwrite', async (tx) => {
       // Every read is issued at once (the ids and the previous records); the
-      // writes are then issued together, without waiting on each request.
+      // writes are then issued together, without waiting on each request:
+      // one put per record, which carries its pending mutations (the log).
       const recs = tx.objectStore(RECORDS);
-      const muts = tx.objectStore(MUTS);
       const idsP = allocIds(tx, ops.length);
       const prevsP = new Set(ops.map((o) => o.store)).size === 1
         ? getRecords(recs, ops[0].store, ops.map((o) => o.key))
@@ -365,18 +387,18 @@ export class LocalStore {
         const rec = prev ? { ...prev } : newRecord(o.store, o.key);
         rec.d = o.op === 'delete';
         rec.v = o.op === 'put' ? o.value : undefined;
+        /** @type {import('./schema.js').PendingEntry} */
+        const e = { id: first + i, op: o.op, at: now };
+        if (o.op === 'put') e.v = o.value; // the same object as rec.v: stored once
+        if (txId) e.tx = txId;
+        rec.p = rec.p ? [...rec.p, e] : [e];
         latest.set(id, rec);
-        putRec(recs, rec);
-        /** @type {StoredMutation} */
-        const m = { id: first + i, s: o.store, k: o.key, op: o.op, at: now };
-        if (o.op === 'put') m.v = o.value;
-        if (txId) m.tx = txId;
-        muts.add(m);
         let list = changes.get(o.store);
         if (!list) { list = []; changes.set(o.store, list); }
         // o.value is the client's own copy (parsed from its JSON text); delivery clones it per subscriber.
         list.push({ key: o.key, value: rec.v, deleted: rec.d, origin: 'local' });
       }
+      for (const rec of latest.values()) putRec(recs, rec);
     });
     return changes;
   }

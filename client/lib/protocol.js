@@ -179,11 +179,22 @@ export function checkPrefix(store, p) {
 
 /**
  * The gateway's estimate of a `tx` group's size in one ZooKeeper multi:
- * `64 + znode path + value` per write.
- * @param {string} root @param {{store: string, key: string, text?: string}[]} ops
+ * `64 + znode path + value` per write. With `limit`, a figure over the exact
+ * one may be returned as long as it is within limit (only the comparison matters then).
+ * @param {string} root @param {{store: string, key: string, text?: string}[]} ops @param {number} [limit]
  * @returns {number}
  */
-export function txBytes(root, ops) {
+export function txBytes(root, ops, limit = Infinity) {
+  // An upper bound first, from lengths alone: a UTF-16 unit is at most 3
+  // UTF-8 bytes, and the znode name escapes a byte as at most 3 (%XX). When
+  // even that fits, the exact figure (a hash and an encoding per key) is
+  // not needed.
+  if (limit !== Infinity) {
+    const dir = root.length + 16; // '/stores/' + '/r/' + 3 hex digits + '/'
+    let hi = 0;
+    for (const o of ops) hi += PUSH_OP_OVERHEAD + dir + 3 * o.store.length + 9 * o.key.length + (o.text ? 3 * o.text.length : 0);
+    if (hi <= limit) return hi;
+  }
   let bytes = 0;
   for (const o of ops) bytes += PUSH_OP_OVERHEAD + utf8Length(zkPath(root, o.store, o.key)) + (o.text ? utf8Length(o.text) : 0);
   return bytes;

@@ -5,8 +5,8 @@
 
 import { ZooSyncError } from './errors.js';
 import { readSSE } from './http.js';
-import { RECORDS, MUTS, META, META_KEYS, IDX } from './schema.js';
-import { rq, metaGet, metaPut, metaDelete, getRecords, putRec, sweepTombstones, storeRange, idRange } from './local.js';
+import { RECORDS, META, META_KEYS, pendingOf } from './schema.js';
+import { rq, metaGet, metaPut, metaSet, metaDelete, getRecords, putRec, sweepTombstones, storeRange } from './local.js';
 
 /** @typedef {import('./schema.js').StoredRecord} StoredRecord */
 /** @typedef {import('./schema.js').StoredProgress} StoredProgress */
@@ -17,6 +17,11 @@ import { rq, metaGet, metaPut, metaDelete, getRecords, putRec, sweepTombstones, 
  * One change of the feed (docs/PROTOCOL.md, Pull).
  * @typedef {{key: string, value?: any, version: number, cursor: string, deleted?: boolean}} FeedChange
  */
+
+/** Changes the event stream may have queued before it waits for IndexedDB. */
+const MAX_QUEUED_CHANGES = 5000;
+/** How long the cursor of skipped own changes may wait for a write of its own. */
+const LAZY_CURSOR_MS = 500;
 
 /** The pull side of one store. */
 export class StorePull {
@@ -66,11 +71,19 @@ export class StorePull {
       this.setProgress(initial);
     }
     let cursor = st.cursor;
+    const fetchPage = (/** @type {string|undefined} */ since) => {
+      const q = `limit=${limit}` + (this.ss.prefix ? '&' + this.ss.pq() : '') + (since ? `&since=${encodeURIComponent(since)}` : '');
+      const p = this.ss.gw.request('GET', `/v1/stores/${store}/changes?${q}`);
+      p.catch(() => {}); // awaited below, unless an earlier page failed to apply
+      return p;
+    };
+    // The next page is fetched while this one is written to IndexedDB.
+    let next = fetchPage(cursor);
     for (;;) {
-      const q = `limit=${limit}` + (this.ss.prefix ? '&' + this.ss.pq() : '') + (cursor ? `&since=${encodeURIComponent(cursor)}` : '');
-      const r = await this.ss.gw.request('GET', `/v1/stores/${store}/changes?${q}`);
+      const r = await next;
       const page = r.json;
       const isLast = !page.more;
+      if (!isLast && once !== 'one') next = fetchPage(page.cursor);
       if (initial && !initial.done) {
         initial = { ...initial, received: initial.received + page.changes.length, done: isLast };
         if (initial.total !== null && initial.received > initial.total) initial.total = initial.received;
@@ -110,47 +123,55 @@ export class StorePull {
     const run = async () => {
       /** @type {Change[]} */
       const out = [];
-      await this.local.run([RECORDS, MUTS, META], 'readwrite', async (tx) => {
+      await this.local.run([RECORDS, META], 'readwrite', async (tx) => {
         const recs = tx.objectStore(RECORDS);
-        const ms = tx.objectStore(MUTS);
-        const [old, rs] = await Promise.all([metaGet(tx, META_KEYS.cursor(store)), metaGet(tx, META_KEYS.resync(store))]);
+        // Every read at once: the cursor, the resync state and the rows of
+        // the changes' keys (a row carries its pending mutations).
+        const [old, rs, prevs] = await Promise.all([
+          metaGet(tx, META_KEYS.cursor(store)), metaGet(tx, META_KEYS.resync(store)),
+          getRecords(recs, store, changes.map((c) => c.key)),
+        ]);
         /** @type {number|null} */
         const epoch = rs && rs.active ? rs.epoch : null;
         if (old && cursor && cursor < old && !epoch) return; // an older page than what we have: nothing new
-        const anyPending = (await rq(ms.index(IDX.byStore).count(idRange(store)))) > 0;
-        const prevs = await getRecords(recs, store, changes.map((c) => c.key));
-        const pends = anyPending ? await Promise.all(changes.map((c) => rq(ms.index(IDX.byKey).count([store, c.key])))) : null;
+        /** @type {Map<string, StoredRecord|null>} each key's row as this transaction leaves it (null: deleted) */
+        const cur = new Map();
+        /** @type {Set<string>} keys to put at the end */
+        const dirty = new Set();
         changes.forEach((c, i) => {
-          const prev = prevs[i];
-          if (prev && prev.c && c.cursor <= prev.c) { if (epoch !== null && prev.e !== epoch) { prev.e = epoch; putRec(recs, prev); } return; }
-          if (pends && pends[i]) { if (prev && epoch !== null) { prev.e = epoch; putRec(recs, prev); } return; }
+          const prev = cur.has(c.key) ? cur.get(c.key) : prevs[i];
+          if (prev && prev.c && c.cursor <= prev.c) { if (epoch !== null && prev.e !== epoch) { prev.e = epoch; cur.set(c.key, prev); dirty.add(c.key); } return; }
+          if (pendingOf(prev)) { if (prev && epoch !== null) { prev.e = epoch; cur.set(c.key, prev); dirty.add(c.key); } return; }
           if (c.deleted) {
             // Nothing pending: the row goes (no tombstone; see sweepTombstones).
-            if (prev) recs.delete([store, c.key]);
+            if (prev) { cur.set(c.key, null); dirty.add(c.key); }
             if (prev && !prev.d) out.push({ key: c.key, value: undefined, deleted: true, origin: 'remote' });
             return;
           }
           /** @type {StoredRecord} */
           const rec = { s: store, k: c.key, d: false, v: c.value, ver: c.version, c: c.cursor, e: epoch !== null ? epoch : (prev ? prev.e : 0) };
-          putRec(recs, rec);
+          cur.set(c.key, rec);
+          dirty.add(c.key);
           out.push({ key: c.key, value: rec.v, deleted: false, origin: 'remote' });
         });
-        if (cursor && (!old || cursor > old || epoch !== null)) await metaPut(tx, META_KEYS.cursor(store), cursor);
+        for (const k of dirty) {
+          const r = cur.get(k);
+          if (r) putRec(recs, r); else recs.delete([store, k]);
+        }
+        if (cursor && (!old || cursor > old || epoch !== null)) metaSet(tx, META_KEYS.cursor(store), cursor);
+        if (initial) metaSet(tx, META_KEYS.initial(store), initial);
         const now = cursor && old && cursor < old && epoch === null ? old : (cursor || old);
         if (now) await sweepTombstones(tx, store, now);
-        if (initial) await metaPut(tx, META_KEYS.initial(store), initial);
         if (epoch !== null && finishResync) {
           // Drop what the server no longer has (unless pending locally or newer than the snapshot).
           /** @type {StoredRecord[]} */
           const all = await rq(recs.getAll(storeRange(store)));
-          const stale = all.filter((r) => !(r.e === epoch || (r.c && cursor && r.c > cursor)));
-          const ps = await Promise.all(stale.map((r) => rq(ms.index(IDX.byKey).count([store, r.k]))));
-          stale.forEach((r, i) => {
-            if (ps[i]) return;
+          for (const r of all) {
+            if (r.e === epoch || (r.c && cursor && r.c > cursor) || pendingOf(r)) continue;
             recs.delete([store, r.k]);
             if (!r.d) out.push({ key: r.k, value: undefined, deleted: true, origin: 'remote' });
-          });
-          await metaPut(tx, META_KEYS.resync(store), { epoch, active: false });
+          }
+          metaSet(tx, META_KEYS.resync(store), { epoch, active: false });
         }
       });
       if (out.length) this.host.deliver(store, out);
@@ -187,6 +208,65 @@ export class StorePull {
     this.host.setStatus({ connected: true, lastSyncAt: Date.now() });
     this.ss.streamOpened();
     let dead = false;
+    // Events wait in a queue while IndexedDB writes the previous ones; each
+    // turn applies everything queued in one transaction (in order, with the
+    // last event's cursor), so a burst costs a few transactions, not one each.
+    /** @type {{changes: FeedChange[], cursor: string}[]} */
+    let queue = [];
+    let queued = 0;
+    let applying = false;
+    /** @type {Promise<void>} */
+    let draining = Promise.resolve();
+    /** @type {any} */
+    let failed = null;
+    // This tab's own pushed writes come back on the stream. A change whose
+    // key is in the push in flight waits for its answer; then a change that
+    // is exactly an acknowledged write of this tab (same key and cursor;
+    // its record's cursor is already at least that, so applyRemote would
+    // skip it) is dropped here. When nothing is left, no transaction runs:
+    // only the cursor is owed, written with the next change or after
+    // LAZY_CURSOR_MS (a crash before that replays skipped changes only).
+    const push = this.ss.push;
+    /** @type {string|null} */
+    let lazyCursor = null;
+    /** @type {ReturnType<typeof setTimeout>|undefined} */
+    let lazyTimer;
+    const drain = async () => {
+      applying = true;
+      try {
+        while (queue.length) {
+          const batch = queue;
+          queue = []; queued = 0;
+          let changes = batch.length === 1 ? batch[0].changes : batch.flatMap((b) => b.changes);
+          const cursor = batch[batch.length - 1].cursor;
+          if (push.keyWait.size) {
+            const waits = new Set();
+            for (const c of changes) { const w = push.keyWait.get(c.key); if (w) waits.add(w); }
+            if (waits.size) await Promise.all(waits);
+          }
+          if (changes.length && push.acked.size) {
+            changes = changes.filter((c) => {
+              if (push.acked.get(c.key) !== c.cursor) return true;
+              push.acked.delete(c.key);
+              return false;
+            });
+            if (!changes.length) {
+              lazyCursor = cursor;
+              clearTimeout(lazyTimer);
+              lazyTimer = setTimeout(() => {
+                if (lazyCursor === null || failed) return;
+                queue.push({ changes: [], cursor: lazyCursor });
+                if (!applying) draining = drain().catch((e) => { failed = e; });
+              }, LAZY_CURSOR_MS);
+              continue;
+            }
+          }
+          await this.applyRemote(changes, cursor);
+          lazyCursor = null;
+          this.host.setStatus({ lastSyncAt: Date.now() });
+        }
+      } finally { applying = false; }
+    };
     /** @type {ReturnType<typeof setTimeout>|undefined} */
     let timer;
     const arm = () => { clearTimeout(timer); timer = setTimeout(() => { dead = true; ctl.abort(); }, 2 * keepalive); };
@@ -196,10 +276,16 @@ export class StorePull {
         if (ev.event === 'resync') throw new ZooSyncError('cursor_expired', 'the event stream asks for a resync');
         if (ev.event === 'reauth') throw new ZooSyncError('reauth', `the event stream asks for a fresh token: ${ev.data}`);
         if (ev.event !== 'change' && ev.event !== 'message') return;
+        if (failed) throw failed;
         const data = JSON.parse(ev.data);
-        await this.applyRemote(data.changes || [], data.cursor || ev.id);
-        this.host.setStatus({ lastSyncAt: Date.now() });
+        const changes = data.changes || [];
+        queue.push({ changes, cursor: data.cursor || ev.id });
+        queued += changes.length;
+        if (!applying) draining = drain().catch((e) => { failed = e; });
+        if (queued >= MAX_QUEUED_CHANGES) await draining; // the stream waits for IndexedDB
       });
+      await draining;
+      if (failed) throw failed;
     } catch (e) {
       if (e instanceof ZooSyncError && e.code === 'cursor_expired') throw e;
       if (e instanceof ZooSyncError && e.code === 'reauth') {
@@ -214,6 +300,9 @@ export class StorePull {
       throw new ZooSyncError('network', `event stream from ${base}: ${e && /** @type {any} */ (e).message}`);
     } finally {
       clearTimeout(timer);
+      clearTimeout(lazyTimer);
+      await draining; // what was received is applied (never rejects)
+      if (lazyCursor !== null && !failed) await this.applyRemote([], lazyCursor).catch(() => {});
       res.close();
       this.streamCtl = null;
       this.host.setStatus({ connected: false });

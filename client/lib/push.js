@@ -5,8 +5,8 @@
 
 import { ZooSyncError, isTransient } from './errors.js';
 import { MAX_MUTATIONS_PER_PUSH, utf8Length } from './protocol.js';
-import { RECORDS, MUTS, META, META_KEYS, IDX, mutationInfo } from './schema.js';
-import { rq, metaGet, metaPut, metaDelete, getRecords, deleteIds, putRec, sweepTombstones, pendingCount, idRange } from './local.js';
+import { RECORDS, META, META_KEYS, mutationInfo, pendingOf } from './schema.js';
+import { rq, metaGet, metaPut, metaDelete, getRecords, putRec, sweepTombstones, readLog, dropPending } from './local.js';
 import { resolveConflicts } from './conflicts.js';
 
 /** @typedef {import('./schema.js').StoredMutation} StoredMutation */
@@ -30,32 +30,90 @@ export class StorePush {
     this.store = ss.store;
     this.local = ss.local;
     this.host = ss.host;
+    /**
+     * No pending mutation of this store has an id below this one (0: not
+     * known). Ids only grow (new mutations take the next id), so once a
+     * batch's answer is applied, the next batch is read from the lowest id
+     * the answer left queued, or from the one after the batch: the log is
+     * not scanned again from its start over what was just deleted.
+     */
+    this.floor = 0;
+    /** lowest id of the batch in flight that its answers left queued */
+    this.minLeft = Infinity;
+    /** every answer to the batch in flight said `applied` */
+    this.allApplied = true;
+    /** @type {Map<string, Promise<void>>} key -> settles when the batch in flight that holds it has its answer written (pending in IndexedDB until then) */
+    this.keyWait = new Map();
+
+    /**
+     * @type {Map<string, string>} key -> cursor of this tab's own writes whose
+     * `applied` answer is committed (the record's cursor is at least that):
+     * the event stream skips these changes without a transaction (pull.js)
+     */
+    this.acked = new Map();
   }
 
-  /** Pushes until this store has no pending mutation. */
+  /**
+   * Pushes until this store has no pending mutation. While a batch is on
+   * the wire the next one is read (a readonly transaction); it is used when
+   * the answer left nothing queued and settled every mutation as `applied`
+   * (so no conflict, restore or rejection changed a record or the log) and
+   * it shares no key with the batch sent (so its bases are still right).
+   * Otherwise it is read again. New mutations only ever come after it (ids
+   * grow). (Sending it while the answer is still being written was tried:
+   * on the 2-core machine of docs/PERFORMANCE.md it was no faster, the
+   * pages and the gateway being CPU-bound, and it widened the window in
+   * which a crash makes the server answer `duplicate`.)
+   */
   async pushAll() {
     await this.restoreKeys();
+    /** @type {Awaited<ReturnType<StorePush['readBatch']>>|null} */
+    let ahead = null;
     for (;;) {
       if (this.ss.stopped) throw new ZooSyncError('aborted', 'stopped');
-      const batch = await this.readBatch();
+      const batch = ahead || await this.readBatch(this.floor);
+      ahead = null;
       if (!batch.units.length) return;
-      await this.sendUnits(batch.client, batch.units);
+      const muts = batch.units.flat();
+      const lastId = muts[muts.length - 1].id;
+      const next = this.readBatch(lastId + 1);
+      next.catch(() => {});
+      this.minLeft = Infinity;
+      this.allApplied = true;
+      /** @type {() => void} */
+      let done = () => {};
+      const settled = new Promise((r) => { done = r; });
+      const keys = new Set(muts.map((m) => m.k));
+      for (const k of keys) this.keyWait.set(k, settled);
+      try {
+        await this.sendUnits(batch.client, batch.units);
+      } finally {
+        for (const k of keys) if (this.keyWait.get(k) === settled) this.keyWait.delete(k);
+        done();
+      }
+      this.floor = Math.min(this.minLeft, lastId + 1);
       this.host.refreshPending();
+      if (this.allApplied && this.minLeft === Infinity) {
+        const b = await next.catch(() => null);
+        if (b && b.units.length && !b.units.some((u) => u.some((m) => keys.has(m.k)))) ahead = b;
+      }
     }
   }
 
   /**
    * Reads the longest prefix of the queue that can go in one request: at
    * most 1000 mutations and maxPushBytes, cut before a key repeats, `tx`
-   * groups whole; each key's first mutation gets its `base`.
+   * groups whole; each key's first mutation gets its `base`. `from`: the
+   * lowest id that may still be queued.
+   * @param {number} [from]
    * @returns {Promise<{client: string, units: StoredMutation[][]}>}
    */
-  async readBatch() {
-    return this.local.run([MUTS, RECORDS, META], 'readonly', async (tx) => {
+  async readBatch(from = 0) {
+    return this.local.run([RECORDS, META], 'readonly', async (tx) => {
       /** @type {[string, StoredMutation[]]} */
       const [client, rows] = await Promise.all([
         metaGet(tx, META_KEYS.client),
-        rq(tx.objectStore(MUTS).index(IDX.byStore).getAll(idRange(this.store), MAX_MUTATIONS_PER_PUSH + 1)),
+        readLog(tx, this.store, MAX_MUTATIONS_PER_PUSH + 1, from),
       ]);
       /** @type {StoredMutation[][]} */
       const units = [];
@@ -77,18 +135,14 @@ export class StorePush {
         units.push(unit);
         i = j;
       }
-      // Bases: the server version each key's local state is based on.
-      const recs = tx.objectStore(RECORDS);
-      /** @type {StoredMutation[]} */
-      const firsts = [];
+      // Bases: the server version each key's local state is based on (the
+      // record row the log was read from carries it: readLog sets m.base).
       for (const unit of units) {
         const seen = new Set();
         for (const m of unit) {
-          if (!seen.has(m.k)) { firsts.push(m); seen.add(m.k); } else m.base = undefined; // later member of the same group on the same key
+          if (!seen.has(m.k)) seen.add(m.k); else m.base = undefined; // later member of the same group on the same key
         }
       }
-      const rs = await getRecords(recs, this.store, firsts.map((m) => m.k));
-      firsts.forEach((m, i) => { const r = rs[i]; m.base = r ? r.ver || 0 : 0; });
       return { client, units };
     });
   }
@@ -138,11 +192,20 @@ export class StorePush {
    * @param {StoredMutation[]} unit @param {ZooSyncError} e
    */
   async rejectUnit(unit, e) {
-    const changed = await this.local.run([MUTS], 'readwrite', async (tx) => {
-      const st = tx.objectStore(MUTS);
-      for (const m of unit) st.delete(m.id);
-      const lefts = await Promise.all(unit.map((m) => pendingCount(tx, this.store, m.k)));
-      return unit.filter((m, i) => !lefts[i]).map((m) => m.k);
+    this.allApplied = false;
+    const changed = await this.local.run([RECORDS], 'readwrite', async (tx) => {
+      const recs = tx.objectStore(RECORDS);
+      const keys = [...new Set(unit.map((m) => m.k))];
+      const ids = new Set(unit.map((m) => m.id));
+      const rows = await getRecords(recs, this.store, keys);
+      /** @type {string[]} */
+      const left = [];
+      rows.forEach((rec, i) => {
+        if (!rec) { left.push(keys[i]); return; }
+        if (dropPending(rec, ids)) putRec(recs, rec);
+        if (!pendingOf(rec)) left.push(keys[i]);
+      });
+      return left;
     });
     const mutation = unit.length === 1 ? mutationInfo(unit[0], this.store) : unit.map((m) => mutationInfo(m, this.store));
     const err = new ZooSyncError(e.code, `${this.store}: mutation ${unit.map((m) => m.id).join(',')} rejected by the server: ${e.message}`,
@@ -171,11 +234,11 @@ export class StorePush {
         state = { deleted: true };
       }
       /** @type {Change|null} */
-      const out = await this.local.run([RECORDS, MUTS], 'readwrite', async (tx) => {
-        const pend = await pendingCount(tx, this.store, k);
+      const out = await this.local.run([RECORDS], 'readwrite', async (tx) => {
         const recs = tx.objectStore(RECORDS);
         /** @type {StoredRecord|undefined} */
         const had = await rq(recs.get([this.store, k]));
+        const pend = pendingOf(had);
         /** @type {StoredRecord} */
         const rec = had || { s: this.store, k, ver: 0, c: '', e: 0, d: true };
         if (pend) { if (state.version) { rec.ver = state.version; putRec(recs, rec); } return null; }
@@ -211,53 +274,55 @@ export class StorePush {
     const dups = [];
     /** @type {{m: StoredMutation, reason: string, errors?: any[]}[]} */
     let rejected = [];
-    await this.local.run([MUTS, RECORDS, META], 'readwrite', async (tx) => {
-      const ms = tx.objectStore(MUTS);
+    /** @type {Set<number>} */
+    const gone = new Set();
+    await this.local.run([RECORDS, META], 'readwrite', async (tx) => {
       const recs = tx.objectStore(RECORDS);
-      /** @type {{m: StoredMutation, r: PushResult}[]} */
-      const applied = [];
-      /** @type {number[]} */
-      const gone = [];
+      // The rows of every key of the request, read in one go (they hold the
+      // log entries the results remove), with the restore list and cursor.
+      const keys = [...new Set(results.map((r) => mut(r).k))];
+      const [got, prevRestore, cursor] = await Promise.all([
+        getRecords(recs, this.store, keys),
+        metaGet(tx, META_KEYS.restore(this.store)),
+        metaGet(tx, META_KEYS.cursor(this.store)),
+      ]);
+      const byKey = new Map(keys.map((k, i) => [k, got[i]]));
+      const queued = (/** @type {StoredMutation} */ m) => { const rec = byKey.get(m.k); return !!(rec && rec.p && rec.p.some((e) => e.id === m.id)); };
+      gone.clear(); // (a retried transaction starts over)
+      /** @type {Set<string>} */
+      const dirty = new Set();
       for (const r of results) {
         const m = mut(r);
         if (r.status === 'rejected' || (m.tx && badTx.has(m.tx))) {
-          rejected.push({ m, reason: r.status === 'rejected' ? String(r.reason || 'rejected') : 'tx_aborted', errors: r.errors });
+          // Only those still queued: a retried request's answer is handled once.
+          this.allApplied = false;
+          if (queued(m)) { rejected.push({ m, reason: r.status === 'rejected' ? String(r.reason || 'rejected') : 'tx_aborted', errors: r.errors }); gone.add(m.id); dirty.add(m.k); }
           continue;
         }
+        if (r.status !== 'applied') this.allApplied = false;
         if (r.status === 'conflict') { conflicts.push({ m, r }); continue; }
-        gone.push(m.id);
+        gone.add(m.id);
+        dirty.add(m.k);
         if (r.status === 'duplicate') { dups.push(m.k); continue; }
-        applied.push({ m, r });
+        // applied: results apply in order on the in-memory record.
+        const rec = byKey.get(m.k);
+        if (!rec) continue;
+        if (Number.isInteger(r.version)) rec.ver = /** @type {number} */ (r.version);
+        else if (m.op === 'delete') rec.ver = rec.ver || 0;
+        if (r.cursor && r.cursor > (rec.c || '')) rec.c = r.cursor;
       }
-      if (rejected.length) {
-        // Only those still queued: a retried request's answer is handled once.
-        const still = await Promise.all(rejected.map((x) => rq(ms.getKey(x.m.id))));
-        rejected = rejected.filter((x, i) => still[i] !== undefined);
-        for (const x of rejected) gone.push(x.m.id);
-        if (rejected.length) {
-          const prev = (await metaGet(tx, META_KEYS.restore(this.store))) || [];
-          await metaPut(tx, META_KEYS.restore(this.store), [...new Set([...prev, ...rejected.map((x) => x.m.k)])]);
-        }
+      if (rejected.length) await metaPut(tx, META_KEYS.restore(this.store), [...new Set([...(prevRestore || []), ...rejected.map((x) => x.m.k)])]);
+      for (const k of dirty) {
+        const rec = byKey.get(k);
+        if (!rec) continue;
+        dropPending(rec, gone);
+        putRec(recs, rec);
       }
-      deleteIds(ms, gone);
-      if (applied.length) {
-        // One read per key, all issued at once; results apply in order on the in-memory record.
-        const keys = [...new Set(applied.map((a) => a.m.k))];
-        const got = await getRecords(recs, this.store, keys);
-        const byKey = new Map(keys.map((k, i) => [k, got[i]]));
-        const dirty = new Set();
-        for (const { m, r } of applied) {
-          const rec = byKey.get(m.k);
-          if (!rec) continue;
-          if (Number.isInteger(r.version)) rec.ver = /** @type {number} */ (r.version);
-          else if (m.op === 'delete') rec.ver = rec.ver || 0;
-          if (r.cursor && r.cursor > (rec.c || '')) rec.c = r.cursor;
-          dirty.add(m.k);
-        }
-        for (const k of dirty) putRec(recs, /** @type {StoredRecord} */ (byKey.get(k)));
-      }
-      if (gone.length) await sweepTombstones(tx, this.store, await metaGet(tx, META_KEYS.cursor(this.store)));
+      if (gone.size) await sweepTombstones(tx, this.store, cursor);
     });
+    for (const m of muts) if (!gone.has(m.id) && m.id < this.minLeft) this.minLeft = m.id; // still queued: the next batch starts there
+    if (this.acked.size > 100000) this.acked.clear(); // a hint only: a change not found here goes through IndexedDB
+    for (const r of results) if (r.status === 'applied' && r.cursor && gone.has(r.id)) this.acked.set(mut(r).k, r.cursor);
     if (rejected.length) {
       this.host.refreshPending();
       await this.restoreKeys().catch((e) => { this.ss.requestPush(); if (e.code !== 'aborted') this.ss.reportError(e); });

@@ -7,8 +7,13 @@ import { ZooSyncError, zkPath, toJSONText, utf8Length } from '../../client/zoosy
 
 after(closeAll);
 
-/** Reads the raw IndexedDB stores of a database. */
-const raw = (name) => rawRows(name, ['records', 'mutations', 'meta']);
+/** Reads the raw IndexedDB stores of a database, and the change log its records hold. */
+async function raw(name) {
+  const out = await rawRows(name, ['records', 'meta']);
+  // The change log lives in the records (StoredRecord.p): as mutation rows, in id order.
+  out.mutations = out.records.flatMap((r) => (r.p || []).map((e) => ({ ...e, s: r.s, k: r.k }))).sort((a, b) => a.id - b.id);
+  return out;
+}
 
 test('a write puts the record and its mutation in the change log together', async () => {
   const name = dbName();
@@ -155,6 +160,36 @@ test('two instances of one database (two tabs) allocate distinct, increasing ids
   assert.equal(g[1].id, g[0].id + 1, 'a group has consecutive ids');
   assert.equal(await a.clientId(), await b.clientId(), 'one client id per database');
   // The other instance learns the local writes through BroadcastChannel.
+});
+
+test('writes whose guesses go wrong (two tabs, the same keys again) keep every record and its log entries', async () => {
+  // A write guesses the next id and that its keys are new (local.js, write);
+  // here the guesses fail: two instances alternate, on keys that exist.
+  const name = dbName();
+  const a = await open({ name, stores: ['s'] });
+  const b = await open({ name, stores: ['s'] });
+  const keys = Array.from({ length: 40 }, (_, i) => `k${i}`);
+  const writes = [];
+  for (let r = 0; r < 6; r++) {
+    const db = r % 2 ? b : a;
+    writes.push(db.transaction(async (tx) => { for (const k of keys) await tx.put('s', k, { r, k }); }));
+    writes.push(db.put('s', `single${r % 3}`, r));
+  }
+  await Promise.all(writes);
+  const log = await a.pendingMutations();
+  assert.equal(log.length, 6 * 41);
+  assert.deepEqual(log.map((m) => m.id), Array.from({ length: 6 * 41 }, (_, i) => i + 1), 'ids 1..246, no gap, no repeat');
+  const r = await raw(name);
+  for (const k of keys) {
+    const rec = r.records.find((x) => x.k === k);
+    assert.equal(rec.p.length, 6, `${k}: six pending mutations in its row`);
+    assert.deepEqual(rec.v, rec.p[5].v, `${k}: the value is its last mutation's`);
+    assert.deepEqual(rec.q, rec.p.map((e) => ['s', e.id]), `${k}: indexed by every pending id`);
+  }
+  assert.deepEqual((await a.getMeta('s', 'single0')).pending, 2);
+  await a.put('s', 'k0', 'again'); // a guess that holds again: ids go on
+  assert.equal((await a.pendingMutations()).at(-1).id, 6 * 41 + 1);
+  assert.equal(await b.get('s', 'k0'), 'again');
 });
 
 test('subscribers of other instances learn local writes (BroadcastChannel)', async () => {

@@ -34,7 +34,7 @@ export async function until(fn, { ms = 5000, every = 30, what = 'condition' } = 
  * Every row of some object stores of the IndexedDB database `name`, read
  * as they are (no client in between), one store after another.
  * @param {string} name database name
- * @param {string[]} objectStores e.g. ['records', 'mutations', 'meta']
+ * @param {string[]} objectStores e.g. ['records', 'meta']
  * @returns {Promise<Object<string, object[]>>} object store name -> rows
  */
 export async function rawRows(name, objectStores) {

@@ -141,12 +141,14 @@ test('a version-1 database is upgraded in place: range reads see its records, to
       const recs = d.createObjectStore('records', { keyPath: ['s', 'k'] });
       const m = d.createObjectStore('mutations', { keyPath: 'id' });
       m.createIndex('by_store', ['s', 'id']); m.createIndex('by_key', ['s', 'k']);
-      d.createObjectStore('meta', { keyPath: 'k' });
+      const meta = d.createObjectStore('meta', { keyPath: 'k' });
       d.createObjectStore('conflicts', { keyPath: ['s', 'k'] });
       recs.put({ s: 's', k: 'b', v: 2, ver: 1, c: '', e: 0 });
       recs.put({ s: 's', k: 'a\u{10000}', v: 3, ver: 1, c: '', e: 0 });
       recs.put({ s: 's', k: 'a\uffff', v: 4, ver: 1, c: '', e: 0 });
       recs.put({ s: 's', k: 'dead', d: true, ver: 2, c: '', e: 0 });
+      m.put({ id: 1, s: 's', k: 'b', op: 'put', v: 2, at: 1000 });
+      meta.put({ k: 'nextId', v: 2 });
     };
     r.onsuccess = () => { r.result.close(); resolve(); };
     r.onerror = () => reject(r.error);
@@ -154,8 +156,62 @@ test('a version-1 database is upgraded in place: range reads see its records, to
   const db = await open({ name, stores: ['s'] });
   assert.deepEqual(keysOf(await db.getAll('s')), ['a\uffff', 'a\u{10000}', 'b']);
   assert.equal(await db.count('s'), 3);
+  assert.deepEqual((await db.pendingMutations()).map((x) => [x.id, x.key, x.op, x.value]), [[1, 'b', 'put', 2]], 'the change log moved into the records');
   await db.put('s', 'c', 5);
   assert.deepEqual(keysOf(await db.getAll('s', { start: 'b' })), ['b', 'c']);
+  assert.deepEqual((await db.pendingMutations()).map((x) => x.id), [1, 2]);
+});
+
+test('a version-2 database is upgraded in place: its change log moves into the records, nothing pending is lost', async () => {
+  const name = dbName('up2');
+  // A database as the version-2 client left it: records with o / t, the log in `mutations`.
+  await new Promise((resolve, reject) => {
+    const r = indexedDB.open(name, 2);
+    r.onupgradeneeded = () => {
+      const d = r.result;
+      const recs = d.createObjectStore('records', { keyPath: ['s', 'k'] });
+      recs.createIndex('by_order', ['s', 'o']);
+      recs.createIndex('by_tomb', ['s', 't']);
+      const m = d.createObjectStore('mutations', { keyPath: 'id' });
+      m.createIndex('by_store', ['s', 'id']); m.createIndex('by_key', ['s', 'k']);
+      const meta = d.createObjectStore('meta', { keyPath: 'k' });
+      d.createObjectStore('conflicts', { keyPath: ['s', 'k'] });
+      recs.put({ s: 's', k: 'a', v: 'a2', ver: 3, c: 'c1', e: 0, o: 'a' });
+      recs.put({ s: 's', k: 'b', d: true, ver: 5, c: 'c2', e: 0, t: 'c2' });
+      recs.put({ s: 's', k: 'c', v: 'synced', ver: 1, c: 'c3', e: 0, o: 'c' });
+      recs.put({ s: 't', k: 'x', v: 1, ver: 0, c: '', e: 0, o: 'x' });
+      m.put({ id: 1, s: 's', k: 'a', op: 'put', v: 'a1', at: 1000 });
+      m.put({ id: 2, s: 's', k: 'b', op: 'delete', tx: 't-g', at: 1001 });
+      m.put({ id: 3, s: 't', k: 'x', op: 'put', v: 1, tx: 't-g2', at: 1002 });
+      m.put({ id: 4, s: 's', k: 'a', op: 'put', v: 'a2', at: 1003 });
+      meta.put({ k: 'client', v: 'c-upgraded' });
+      meta.put({ k: 'nextId', v: 5 });
+    };
+    r.onsuccess = () => { r.result.close(); resolve(); };
+    r.onerror = () => reject(r.error);
+  });
+  const db = await open({ name, stores: ['s', 't'] });
+  assert.deepEqual((await db.pendingMutations()).map((x) => [x.id, x.store, x.key, x.op, x.value, x.tx, x.at]), [
+    [1, 's', 'a', 'put', 'a1', undefined, 1000],
+    [2, 's', 'b', 'delete', undefined, 't-g', 1001],
+    [3, 't', 'x', 'put', 1, 't-g2', 1002],
+    [4, 's', 'a', 'put', 'a2', undefined, 1003],
+  ]);
+  assert.deepEqual((await db.pendingMutations('t')).map((x) => x.id), [3]);
+  assert.equal(await db.get('s', 'a'), 'a2');
+  assert.equal(await db.get('s', 'b'), undefined);
+  assert.deepEqual(keysOf(await db.getAll('s')), ['a', 'c']);
+  assert.deepEqual(await db.getMeta('s', 'a'), { key: 'a', version: 3, cursor: 'c1', deleted: false, pending: 2 });
+  assert.deepEqual(await db.getMeta('s', 'b'), { key: 'b', version: 5, cursor: 'c2', deleted: true, pending: 1 });
+  assert.equal((await db.getMeta('s', 'c')).pending, 0);
+  assert.equal(await db.clientId(), 'c-upgraded');
+  await db.put('s', 'c', 'new');
+  assert.deepEqual((await db.pendingMutations()).map((x) => x.id), [1, 2, 3, 4, 5], 'ids go on');
+  await db.close();
+  const idb = await new Promise((res, rej) => { const r = indexedDB.open(name); r.onsuccess = () => res(r.result); r.onerror = () => rej(r.error); });
+  assert.equal(idb.version, 3);
+  assert.ok(!idb.objectStoreNames.contains('mutations'), 'the old log store is gone');
+  idb.close();
 });
 
 test('sync({timeoutMs}) rejects with timeout while mutations stay pending; without pending it resolves', async () => {

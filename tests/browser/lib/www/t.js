@@ -22,20 +22,25 @@ const T = {
     for (const s of db.stores) db.subscribe(s, (ch) => { for (const c of ch) T.events.changes.push({ store: s, ...c, t: Date.now() }); });
     return true;
   },
-  /** The raw IndexedDB content: records and the change log. */
+  /** The raw IndexedDB content: records, meta and the change log (from the records). */
   raw(name) {
     return new Promise((resolve, reject) => {
       const r = indexedDB.open(name);
       r.onerror = () => reject(r.error);
       r.onsuccess = () => {
         const idb = r.result;
-        const tx = idb.transaction(['records', 'mutations', 'meta'], 'readonly');
+        const tx = idb.transaction(['records', 'meta'], 'readonly');
         const out = {};
-        for (const s of ['records', 'mutations', 'meta']) {
+        for (const s of ['records', 'meta']) {
           const q = tx.objectStore(s).getAll();
           q.onsuccess = () => { out[s] = q.result; };
         }
-        tx.oncomplete = () => { idb.close(); resolve(out); };
+        // The change log lives in the records (StoredRecord.p): as mutation rows, in id order.
+        tx.oncomplete = () => {
+          idb.close();
+          out.mutations = out.records.flatMap((r) => (r.p || []).map((e) => ({ ...e, s: r.s, k: r.k }))).sort((a, b) => a.id - b.id);
+          resolve(out);
+        };
         tx.onerror = () => reject(tx.error);
       };
     });
