@@ -88,8 +88,8 @@ export class SyncDB {
     };
     /** @private @type {ReturnType<typeof setTimeout>|null} */
     this._statusTimer = null;
-    /** @private a pending count runs (_refreshPending) */
-    this._counting = false;
+    /** @private @type {Promise<void>|null} the pending count running (_refreshPending), which also serves calls made meanwhile */
+    this._counting = null;
     /** @private another count was asked for while it ran */
     this._countAgain = false;
     /** @private @type {string|undefined} */
@@ -531,15 +531,20 @@ export class SyncDB {
    */
   async _refreshPending() {
     if (this._closed) return;
-    if (this._counting) { this._countAgain = true; return; }
-    this._counting = true;
-    try {
-      do {
-        this._countAgain = false;
-        const { n, oldest } = await this._local.pendingSummary();
-        this._setStatus({ pending: n, oldestPendingMs: oldest === null ? null : Math.max(0, Date.now() - oldest) });
-      } while (this._countAgain && !this._closed);
-    } catch { /* closing */ } finally { this._counting = false; }
+    // A caller's promise settles after a count that began after its call:
+    // the running one for a call made before it started, else the next.
+    if (this._counting) { this._countAgain = true; return this._counting; }
+    const run = async () => {
+      try {
+        do {
+          this._countAgain = false;
+          const { n, oldest } = await this._local.pendingSummary();
+          this._setStatus({ pending: n, oldestPendingMs: oldest === null ? null : Math.max(0, Date.now() - oldest) });
+        } while (this._countAgain && !this._closed);
+      } catch { /* closing */ } finally { this._counting = null; }
+    };
+    this._counting = run();
+    return this._counting;
   }
 
   /** @private @param {ConflictEvent} c */
