@@ -15,6 +15,7 @@
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/jraw.h"
+#include "util/mutex.h"
 #include "zk/jute.h"
 #include "zk/layout.h"
 
@@ -126,7 +127,7 @@ struct mirror_set {
     void (*on_advance)(void *ctx, mirror *m, const GPtrArray *keys); /* immutable once mirrors exist */
     void *on_advance_ctx;
 
-    pthread_mutex_t mu;      /* guards everything below and every mirror's fields */
+    zs_mutex mu;             /* guards everything below and every mirror's fields */
     pthread_cond_t cond;     /* W moved, a load ended, a sync ended, recovery ended */
     GHashTable *stores;      /* name -> mirror */
     opq q;                   /* queued, not sent */
@@ -193,6 +194,7 @@ static void rec_free(gpointer p) {
 }
 
 static void tree_remove(mirror *m, rec *r) {
+    ZS_MUTEX_ASSERT_HELD(&m->set->mu);
     if (!r->in_tree) return;
     g_tree_remove(m->tree, r);
     r->in_tree = false;
@@ -216,6 +218,7 @@ static void to_all(mirror *m) {
 }
 
 static void note_changed(mirror *m, const rec *r) {
+    ZS_MUTEX_ASSERT_HELD(&m->set->mu);
     if (!m->loaded || m->changed->len >= CHANGED_MAX) to_all(m);
     if (m->changed_all) {
         if (r->zxid > m->all_until) m->all_until = r->zxid;
@@ -237,6 +240,7 @@ static void note_changed(mirror *m, const rec *r) {
 }
 
 static void tree_insert(mirror *m, rec *r) {
+    ZS_MUTEX_ASSERT_HELD(&m->set->mu);
     rec_set_pos(r);
     g_tree_insert(m->tree, r, r);
     r->in_tree = true;
@@ -247,6 +251,7 @@ static void tree_insert(mirror *m, rec *r) {
 
 /* A record the mirror knows from now on (its bucket's table owns it). */
 static void rec_add(mirror *m, GHashTable *bucket, rec *r) {
+    ZS_MUTEX_ASSERT_HELD(&m->set->mu);
     g_hash_table_insert(bucket, r->name, r);
     g_tree_insert(m->bykey, r, r);
 }
@@ -362,6 +367,7 @@ static char *op_path(const op *o) {
  * one goes out after the event that asked for this one, so it shows at
  * least as much. */
 static void enqueue(mirror *m, int kind, unsigned bucket, const char *name, bool load) {
+    ZS_MUTEX_ASSERT_HELD(&m->set->mu);
     mirror_set *s = m->set;
     size_t nlen = name ? strlen(name) : 0;
     char *qkey = NULL;
@@ -411,6 +417,7 @@ static size_t expected_reply(const op *o) {
 
 /* Sends queued reads as multiReads while fewer than MAX_INFLIGHT are out. */
 static void flush(mirror_set *s) {
+    ZS_MUTEX_ASSERT_HELD(&s->mu);
     while (!s->stopping && s->connected && s->watch_added && s->q.head && s->inflight < MAX_INFLIGHT) {
         batch *b = malloc(sizeof *b + BATCH_OPS * sizeof(op *));
         if (!b) return;
@@ -479,6 +486,7 @@ static GPtrArray *take_changed(mirror *m, uint64_t w) {
 /* W moved: wakes the waiters and lists the mirrors whose streams are to be
  * told. Caller holds mu. */
 static void advanced(mirror_set *s, notify_list *nl) {
+    ZS_MUTEX_ASSERT_HELD(&s->mu);
     uint64_t w = wm_value(&s->wm);
     pthread_cond_broadcast(&s->cond);
     GHashTableIter it;
@@ -500,12 +508,14 @@ static void advanced(mirror_set *s, notify_list *nl) {
 /* Records the checkpoint of a reply showing zxid z, handled just now (its
  * results applied, their reads queued). Caller holds mu. */
 static void checkpoint_at(mirror_set *s, uint64_t z, notify_list *nl) {
+    ZS_MUTEX_ASSERT_HELD(&s->mu);
     if (s->recovering) return; /* the gap is not read yet: W stays */
     if (wm_checkpoint(&s->wm, z)) advanced(s, nl);
 }
 
 static void unlock_and_notify(mirror_set *s, notify_list *nl) {
-    pthread_mutex_unlock(&s->mu);
+    ZS_MUTEX_ASSERT_HELD(&s->mu);
+    zs_mutex_unlock(&s->mu);
     if (!nl->v) return;
     for (guint i = 0; i < nl->v->len; i++) {
         GPtrArray *keys = g_ptr_array_index(nl->keys, i);
@@ -521,6 +531,7 @@ static void unlock_and_notify(mirror_set *s, notify_list *nl) {
 
 /* Drops hard-deleted records at or before the horizon. */
 static void prune_gone(mirror *m) {
+    ZS_MUTEX_ASSERT_HELD(&m->set->mu);
     for (unsigned b = 0; b < LAYOUT_BUCKETS; b++) {
         if (!m->buckets[b]) continue;
         GHashTableIter it;
@@ -537,6 +548,7 @@ static void prune_gone(mirror *m) {
 }
 
 static void apply_data(mirror *m, const op *o, int err, jute_bytes data, const jute_stat *st) {
+    ZS_MUTEX_ASSERT_HELD(&m->set->mu);
     rec *r = bucket_lookup(m, o->bucket, o->name);
     if (err == ZOK) {
         if (!r && (r = rec_new(o->name, o->bucket))) rec_add(m, bucket_make(m, o->bucket), r);
@@ -585,6 +597,7 @@ static void apply_data(mirror *m, const op *o, int err, jute_bytes data, const j
 }
 
 static void mark_gone(mirror *m, unsigned bucket, uint64_t zxid) {
+    ZS_MUTEX_ASSERT_HELD(&m->set->mu);
     if (!m->buckets[bucket]) return;
     GHashTableIter it;
     gpointer k, v;
@@ -605,6 +618,7 @@ static void mark_gone(mirror *m, unsigned bucket, uint64_t zxid) {
 }
 
 static void apply_list(mirror *m, const op *o, int err, jute_in *in) {
+    ZS_MUTEX_ASSERT_HELD(&m->set->mu);
     GHashTable *bk = m->buckets[o->bucket]; /* NULL: no record known in it */
     if (err != ZOK) {
         if (err != ZNONODE) LOG_WARN(m->set->lg, "mirror %s: listing bucket %03x: %s", m->store, o->bucket, zerror(err));
@@ -649,6 +663,7 @@ static void apply_list(mirror *m, const op *o, int err, jute_in *in) {
 /* The store's config, as read. A config of another incarnation (the store
  * was deleted and created again) reloads the mirror. */
 static void apply_config(mirror *m, int err, jute_bytes data, const jute_stat *st) {
+    ZS_MUTEX_ASSERT_HELD(&m->set->mu);
     m->cfg_valid = false;
     if (err == ZNONODE && m->czxid >= 0 && (m->loaded || g_tree_nnodes(m->tree) > 0)) {
         unload(m); /* the store was deleted: give its memory back */
@@ -685,6 +700,7 @@ static void apply_config(mirror *m, int err, jute_bytes data, const jute_stat *s
 
 /* One operation's result from a multiRead. Returns -1 on a malformed body. */
 static int apply_result(mirror_set *s, op *o, jute_in *in, int64_t zxid) {
+    ZS_MUTEX_ASSERT_HELD(&s->mu);
     jute_multi_header h;
     jute_get_multi_header(in, &h);
     if (in->bad || h.done) return -1;
@@ -731,7 +747,7 @@ static void batch_done(void *ctx, int rc, int64_t zxid, jute_in *body) {
     batch *b = ctx;
     mirror_set *s = b->s;
     notify_list nl = {NULL, NULL};
-    pthread_mutex_lock(&s->mu);
+    zs_mutex_lock(&s->mu);
     s->inflight--;
     size_t i = 0;
     if (rc == ZOK) {
@@ -790,11 +806,11 @@ static void look_again(mirror_set *s, int type, const char *path, size_t len) {
 
 /* An event of the persistent watch (probe false) or of a gap probe. */
 static void event_seen(mirror_set *s, bool probe, int type, const char *path, size_t len) {
-    pthread_mutex_lock(&s->mu);
+    zs_mutex_lock(&s->mu);
     (*(probe ? &s->probe_events : &s->watch_events))++;
     look_again(s, type, path, len);
     flush(s);
-    pthread_mutex_unlock(&s->mu);
+    zs_mutex_unlock(&s->mu);
 }
 
 static void on_event(void *ctx, int type, const char *path, size_t len) { event_seen(ctx, false, type, path, len); }
@@ -808,15 +824,15 @@ static void watch_added(void *ctx, int rc, int64_t zxid, jute_in *body) {
      * the connection; the next one registers the watch again, and the gap
      * check covers the time in between. */
     LOG_ERROR(s->lg, "mirror: addWatch %s: %s; reconnecting", s->stores_path, zerror(rc));
-    pthread_mutex_lock(&s->mu);
+    zs_mutex_lock(&s->mu);
     s->recovering = true;
     if (s->w && !s->stopping) zkw_reconnect(s->w);
-    pthread_mutex_unlock(&s->mu);
+    zs_mutex_unlock(&s->mu);
 }
 
 static void on_state(void *ctx, int state, bool fresh) {
     mirror_set *s = ctx;
-    pthread_mutex_lock(&s->mu);
+    zs_mutex_lock(&s->mu);
     if (state == ZKW_DISCONNECTED) {
         /* W freezes until the gap is read. What was in flight is read again,
          * first; the accounting restarts from the queue. */
@@ -828,7 +844,7 @@ static void on_state(void *ctx, int state, bool fresh) {
         wm_reset(&s->wm);
         for (op *o = s->q.head; o; o = o->next) o->seq = wm_enqueue(&s->wm); /* queue order again */
         pthread_cond_broadcast(&s->cond);
-        pthread_mutex_unlock(&s->mu);
+        zs_mutex_unlock(&s->mu);
         return;
     }
     s->connected = true;
@@ -845,7 +861,7 @@ static void on_state(void *ctx, int state, bool fresh) {
     s->ever_connected = true;
     flush(s);
     pthread_cond_broadcast(&s->cond);
-    pthread_mutex_unlock(&s->mu);
+    zs_mutex_unlock(&s->mu);
 }
 
 /* ---- the gap check (recovery thread) ----------------------------------------------------- */
@@ -855,12 +871,12 @@ static void sync_path_body(sbuf *b) { jute_put_string(b, "/"); }
 static void recovery_sync_done(void *ctx, int rc, int64_t zxid, jute_in *body) {
     (void)body;
     mirror_set *s = ctx;
-    pthread_mutex_lock(&s->mu);
+    zs_mutex_lock(&s->mu);
     s->rsync_done++;
     s->rsync_rc = rc;
     s->rsync_zxid = zxid;
     pthread_cond_broadcast(&s->cond);
-    pthread_mutex_unlock(&s->mu);
+    zs_mutex_unlock(&s->mu);
 }
 
 /* Where the gap check's path collection is: a mirror (by index in a list of
@@ -920,9 +936,9 @@ static void *gap_worker(void *arg) {
     mirror_set *s = g->s;
     while (atomic_load(&g->rc) == 0) {
         GPtrArray *chunk = g_ptr_array_new_with_free_func(g_free);
-        pthread_mutex_lock(&s->mu);
+        zs_mutex_lock(&s->mu);
         bool more = !s->stopping && gap_next(&g->gc, g->buckets, chunk, PROBE_WATCHES);
-        pthread_mutex_unlock(&s->mu);
+        zs_mutex_unlock(&s->mu);
         if (!more) { g_ptr_array_free(chunk, TRUE); break; }
         atomic_fetch_add(&g->paths, chunk->len);
         const char *const *pv = (const char *const *)chunk->pdata;
@@ -942,12 +958,12 @@ static void *gap_worker(void *arg) {
 
 static int gap_pass(mirror_set *s, uint64_t rel, bool buckets, unsigned *probes, size_t *paths) {
     gap_pass_st g = {.s = s, .rel = rel, .buckets = buckets, .gc = {g_ptr_array_new(), 0, 0}};
-    pthread_mutex_lock(&s->mu);
+    zs_mutex_lock(&s->mu);
     GHashTableIter it;
     gpointer k, v;
     g_hash_table_iter_init(&it, s->stores);
     while (g_hash_table_iter_next(&it, &k, &v)) g_ptr_array_add(g.gc.mirrors, v);
-    pthread_mutex_unlock(&s->mu);
+    zs_mutex_unlock(&s->mu);
     pthread_t t[PROBE_PARALLEL];
     int started = 0;
     for (int i = 0; i < PROBE_PARALLEL; i++)
@@ -965,50 +981,50 @@ static int recover_once(mirror_set *s, uint64_t rgen) {
     int64_t t0 = zs_clock_ms();
     sbuf body = SBUF_INIT;
     sync_path_body(&body);
-    pthread_mutex_lock(&s->mu);
+    zs_mutex_lock(&s->mu);
     uint64_t rel = wm_value(&s->wm);
     /* A sync on the main session first: its reply comes after SetWatches2's,
      * so the persistent watch is registered when it arrives, and its zxid
      * says whether anything at all was written since W. */
     int rc = s->stopping || sbuf_failed(&body) ? -1 : zkw_submit(s->w, JUTE_OP_SYNC, body.buf, body.len, recovery_sync_done, s);
     sbuf_free(&body);
-    if (rc < 0) { pthread_mutex_unlock(&s->mu); return -1; }
+    if (rc < 0) { zs_mutex_unlock(&s->mu); return -1; }
     uint64_t mine = ++s->rsync_sent;
     /* zkw calls back exactly once (a lost connection or a close fails it);
      * at shutdown the session closes after this thread ends: stop waiting
      * (the callback's context is the set, which outlives it). */
-    while (s->rsync_done < mine && !s->stopping) pthread_cond_wait(&s->cond, &s->mu);
-    if (s->rsync_rc != ZOK || s->rgen != rgen || s->stopping) { pthread_mutex_unlock(&s->mu); return -1; }
+    while (s->rsync_done < mine && !s->stopping) zs_mutex_wait(&s->cond, &s->mu);
+    if (s->rsync_rc != ZOK || s->rgen != rgen || s->stopping) { zs_mutex_unlock(&s->mu); return -1; }
     if ((uint64_t)s->rsync_zxid <= rel) { /* nothing was written anywhere since W */
-        pthread_mutex_unlock(&s->mu);
+        zs_mutex_unlock(&s->mu);
         LOG_INFO(s->lg, "mirror: reconnected; nothing changed since zxid 0x%llx", (unsigned long long)rel);
         return 0;
     }
-    pthread_mutex_unlock(&s->mu);
+    zs_mutex_unlock(&s->mu);
     unsigned probes = 0;
     size_t records = 0, buckets = 0;
     int out = gap_pass(s, rel, false, &probes, &records);
     if (out == 0) out = gap_pass(s, rel, true, &probes, &buckets);
     LOG_INFO(s->lg, "mirror: gap check of %zu records and %zu buckets since zxid 0x%llx: %s in %lld ms (%u probe sessions)",
              records, buckets, (unsigned long long)rel, out == 0 ? "done" : "failed", (long long)(zs_clock_ms() - t0), probes);
-    pthread_mutex_lock(&s->mu);
+    zs_mutex_lock(&s->mu);
     s->probes += probes;
-    pthread_mutex_unlock(&s->mu);
+    zs_mutex_unlock(&s->mu);
     return out;
 }
 
 static void *recovery_main(void *arg) {
     mirror_set *s = arg;
-    pthread_mutex_lock(&s->mu);
+    zs_mutex_lock(&s->mu);
     for (;;) {
-        while (!s->stopping && !(s->recover_wanted && s->connected)) pthread_cond_wait(&s->cond, &s->mu);
+        while (!s->stopping && !(s->recover_wanted && s->connected)) zs_mutex_wait(&s->cond, &s->mu);
         if (s->stopping) break;
         s->recover_wanted = false;
         uint64_t rgen = s->rgen;
         int64_t t0 = zs_clock_ms();
-        pthread_mutex_unlock(&s->mu);
+        zs_mutex_unlock(&s->mu);
         int rc = recover_once(s, rgen);
-        pthread_mutex_lock(&s->mu);
+        zs_mutex_lock(&s->mu);
         if (rc == 0 && s->rgen == rgen && s->connected && !s->recover_wanted && !s->stopping) {
             /* The gap is queued: from now on checkpoints need its reads. */
             s->recovering = false;
@@ -1019,10 +1035,10 @@ static void *recovery_main(void *arg) {
         } else if (rc < 0 && !s->stopping) {
             s->recover_wanted = true;
             struct timespec dl = zs_clock_deadline(RECOVERY_RETRY_MS);
-            pthread_cond_timedwait(&s->cond, &s->mu, &dl); /* wakes early when stopping */
+            zs_mutex_timedwait(&s->cond, &s->mu, &dl); /* wakes early when stopping */
         }
     }
-    pthread_mutex_unlock(&s->mu);
+    zs_mutex_unlock(&s->mu);
     return NULL;
 }
 
@@ -1092,10 +1108,10 @@ static void mirror_free(gpointer p) {
 }
 
 void mirror_set_on_advance(mirror_set *s, void (*fn)(void *ctx, mirror *m, const GPtrArray *keys), void *ctx) {
-    pthread_mutex_lock(&s->mu);
+    zs_mutex_lock(&s->mu);
     s->on_advance = fn;
     s->on_advance_ctx = ctx;
-    pthread_mutex_unlock(&s->mu);
+    zs_mutex_unlock(&s->mu);
 }
 
 const char *mirror_store(const mirror *m) { return m->store; }
@@ -1116,7 +1132,7 @@ mirror_set *mirror_set_new(const char *hosts, int session_timeout_ms, const char
         return NULL;
     }
     s->stores_path_len = strlen(s->stores_path);
-    pthread_mutex_init(&s->mu, NULL);
+    zs_mutex_init(&s->mu);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -1129,10 +1145,10 @@ mirror_set *mirror_set_new(const char *hosts, int session_timeout_ms, const char
     zkw_callbacks cb = {on_state, on_event, s};
     /* Under the lock: the session's thread may connect and call on_state
      * (which uses s->w) before zkw_open returns; it waits for the lock. */
-    pthread_mutex_lock(&s->mu);
+    zs_mutex_lock(&s->mu);
     if (!s->rthr_started) zs_errf(why, whylen, "cannot start the mirror");
     s->w = s->rthr_started ? zkw_open(hosts, session_timeout_ms, cred, &cb, lg, why, whylen) : NULL;
-    pthread_mutex_unlock(&s->mu);
+    zs_mutex_unlock(&s->mu);
     if (!s->w) {
         mirror_set_free(s);
         return NULL;
@@ -1145,18 +1161,18 @@ void mirror_set_stop(mirror_set *s) {
     /* First nothing new: no batch, no sync, no probe; then the gap check's
      * thread ends (a probe is cut short); then the session (which fails
      * what is in flight, into s->lost, and joins its thread). */
-    pthread_mutex_lock(&s->mu);
+    zs_mutex_lock(&s->mu);
     s->stopping = true;
     s->connected = false;
     atomic_store(&s->cancel, true);
     pthread_cond_broadcast(&s->cond);
-    pthread_mutex_unlock(&s->mu);
+    zs_mutex_unlock(&s->mu);
     if (s->rthr_started) pthread_join(s->rthr, NULL);
     s->rthr_started = false;
     zkw_close(s->w);
-    pthread_mutex_lock(&s->mu);
+    zs_mutex_lock(&s->mu);
     s->w = NULL;
-    pthread_mutex_unlock(&s->mu);
+    zs_mutex_unlock(&s->mu);
 }
 
 void mirror_set_free(mirror_set *s) {
@@ -1168,7 +1184,7 @@ void mirror_set_free(mirror_set *s) {
     g_hash_table_destroy(s->stores);
     wm_destroy(&s->wm);
     pthread_cond_destroy(&s->cond);
-    pthread_mutex_destroy(&s->mu);
+    zs_mutex_destroy(&s->mu);
     free(s->stores_path);
     free(s->hosts);
     free(s->cred);
@@ -1178,16 +1194,16 @@ void mirror_set_free(mirror_set *s) {
 
 int mirror_set_acquire(mirror_set *s, const char *store, int64_t czxid, int timeout_ms, mirror **out) {
     struct timespec dl = zs_clock_deadline(timeout_ms);
-    pthread_mutex_lock(&s->mu);
+    zs_mutex_lock(&s->mu);
     mirror *m = g_hash_table_lookup(s->stores, store);
     if (!m && (m = mirror_new(s, store))) g_hash_table_insert(s->stores, m->store, m);
-    if (!m) { pthread_mutex_unlock(&s->mu); return -1; }
+    if (!m) { zs_mutex_unlock(&s->mu); return -1; }
     if (czxid > m->czxid) start_load(m, czxid); /* new, or deleted and created again */
     int rc = 0;
     while (!m->loaded) {
-        if (pthread_cond_timedwait(&s->cond, &s->mu, &dl) == ETIMEDOUT) { rc = m->loaded ? 0 : -1; break; }
+        if (zs_mutex_timedwait(&s->cond, &s->mu, &dl) == ETIMEDOUT) { rc = m->loaded ? 0 : -1; break; }
     }
-    pthread_mutex_unlock(&s->mu);
+    zs_mutex_unlock(&s->mu);
     *out = m;
     return rc;
 }
@@ -1211,7 +1227,7 @@ static void catch_up_sync_done(void *ctx, int rc, int64_t zxid, jute_in *body) {
     (void)body;
     mirror_set *s = ctx;
     notify_list nl = {NULL, NULL};
-    pthread_mutex_lock(&s->mu);
+    zs_mutex_lock(&s->mu);
     s->sync_inflight = false;
     s->sync_done++;
     if (rc == ZOK) {
@@ -1231,11 +1247,11 @@ static void catch_up_sync_done(void *ctx, int rc, int64_t zxid, jute_in *body) {
 int mirror_catch_up(mirror *m, int timeout_ms) {
     mirror_set *s = m->set;
     struct timespec dl = zs_clock_deadline(timeout_ms);
-    pthread_mutex_lock(&s->mu);
+    zs_mutex_lock(&s->mu);
     uint64_t target;
     if (!s->sync_inflight) {
         send_sync(s);
-        if (!s->sync_inflight) { pthread_mutex_unlock(&s->mu); return -1; } /* not connected */
+        if (!s->sync_inflight) { zs_mutex_unlock(&s->mu); return -1; } /* not connected */
         target = s->sync_sent;
     } else {
         s->sync_again = true; /* one sent after this caller arrived */
@@ -1243,83 +1259,83 @@ int mirror_catch_up(mirror *m, int timeout_ms) {
     }
     int rc = 0;
     while (rc == 0 && s->sync_done < target)
-        if (pthread_cond_timedwait(&s->cond, &s->mu, &dl) == ETIMEDOUT) rc = -1;
+        if (zs_mutex_timedwait(&s->cond, &s->mu, &dl) == ETIMEDOUT) rc = -1;
     if (rc == 0 && s->sync_failed_seq >= target) rc = -1;
     uint64_t need = s->sync_z;
     while (rc == 0 && (wm_value(&s->wm) < need || s->recovering || !m->loaded))
-        if (pthread_cond_timedwait(&s->cond, &s->mu, &dl) == ETIMEDOUT) rc = -1;
-    pthread_mutex_unlock(&s->mu);
+        if (zs_mutex_timedwait(&s->cond, &s->mu, &dl) == ETIMEDOUT) rc = -1;
+    zs_mutex_unlock(&s->mu);
     return rc;
 }
 
 uint64_t mirror_watermark(mirror *m) {
-    pthread_mutex_lock(&m->set->mu);
+    zs_mutex_lock(&m->set->mu);
     uint64_t w = wm_value(&m->set->wm);
-    pthread_mutex_unlock(&m->set->mu);
+    zs_mutex_unlock(&m->set->mu);
     return w;
 }
 
 size_t mirror_live_count(mirror *m) {
-    pthread_mutex_lock(&m->set->mu);
+    zs_mutex_lock(&m->set->mu);
     size_t n = m->live;
-    pthread_mutex_unlock(&m->set->mu);
+    zs_mutex_unlock(&m->set->mu);
     return n;
 }
 
 void mirror_quota_totals(mirror *m, int64_t *records, int64_t *bytes) {
-    pthread_mutex_lock(&m->set->mu);
+    zs_mutex_lock(&m->set->mu);
     *records = (int64_t)m->live + m->res_records;
     *bytes = (int64_t)m->bytes + m->res_bytes;
-    pthread_mutex_unlock(&m->set->mu);
+    zs_mutex_unlock(&m->set->mu);
 }
 
 bool mirror_quota_reserve(mirror *m, int64_t records, int64_t bytes, int64_t max_records, int64_t max_bytes) {
     assert(records >= 0 && bytes >= 0);
-    pthread_mutex_lock(&m->set->mu);
+    zs_mutex_lock(&m->set->mu);
     bool ok = (!max_records || !records || (int64_t)m->live + m->res_records + records <= max_records) &&
               (!max_bytes || !bytes || (int64_t)m->bytes + m->res_bytes + bytes <= max_bytes);
     if (ok) {
         m->res_records += records;
         m->res_bytes += bytes;
     }
-    pthread_mutex_unlock(&m->set->mu);
+    zs_mutex_unlock(&m->set->mu);
     return ok;
 }
 
 void mirror_quota_release(mirror *m, int64_t records, int64_t bytes) {
-    pthread_mutex_lock(&m->set->mu);
+    zs_mutex_lock(&m->set->mu);
     assert(m->res_records >= records && m->res_bytes >= bytes);
     m->res_records -= records;
     m->res_bytes -= bytes;
     if (!m->res_records && !m->res_bytes) pthread_cond_broadcast(&m->set->cond); /* mirror_quota_drain */
-    pthread_mutex_unlock(&m->set->mu);
+    zs_mutex_unlock(&m->set->mu);
 }
 
 bool mirror_quota_busy(mirror *m) {
-    pthread_mutex_lock(&m->set->mu);
+    zs_mutex_lock(&m->set->mu);
     bool busy = m->res_records || m->res_bytes;
-    pthread_mutex_unlock(&m->set->mu);
+    zs_mutex_unlock(&m->set->mu);
     return busy;
 }
 
 void mirror_quota_drain(mirror *m, int timeout_ms) {
     struct timespec dl = zs_clock_deadline(timeout_ms);
-    pthread_mutex_lock(&m->set->mu);
-    while ((m->res_records || m->res_bytes) && pthread_cond_timedwait(&m->set->cond, &m->set->mu, &dl) != ETIMEDOUT) {}
-    pthread_mutex_unlock(&m->set->mu);
+    zs_mutex_lock(&m->set->mu);
+    while ((m->res_records || m->res_bytes) && zs_mutex_timedwait(&m->set->cond, &m->set->mu, &dl) != ETIMEDOUT) {}
+    zs_mutex_unlock(&m->set->mu);
 }
 
 bool mirror_set_config(mirror_set *s, const char *store, store_cfg *out) {
-    pthread_mutex_lock(&s->mu);
+    zs_mutex_lock(&s->mu);
     mirror *m = g_hash_table_lookup(s->stores, store);
     bool ok = m && m->loaded && m->cfg_valid && !s->recovering && s->connected;
     if (ok) store_cfg_copy(out, &m->cfg); /* its own schema reference: m->cfg may change meanwhile */
-    pthread_mutex_unlock(&s->mu);
+    zs_mutex_unlock(&s->mu);
     return ok;
 }
 
 bool mirror_set_ready(mirror_set *s, sbuf *why) {
-    pthread_mutex_lock(&s->mu);
+    zs_mutex_lock(&s->mu);
     bool ok = true;
     if (!s->connected) {
         ok = false;
@@ -1340,7 +1356,7 @@ bool mirror_set_ready(mirror_set *s, sbuf *why) {
             }
         }
     }
-    pthread_mutex_unlock(&s->mu);
+    zs_mutex_unlock(&s->mu);
     return ok;
 }
 
@@ -1417,7 +1433,7 @@ static bool walk_emit(page_walk *pw, const rec *r) {
 
 void mirror_changes(mirror *m, const cursor_pos *since, const mirror_filter *filter, int limit, size_t max_bytes, sbuf *out,
                     mirror_page *page) {
-    pthread_mutex_lock(&m->set->mu);
+    zs_mutex_lock(&m->set->mu);
     uint64_t w = wm_value(&m->set->wm);
     page->count = 0;
     page->more = false;
@@ -1435,7 +1451,7 @@ void mirror_changes(mirror *m, const cursor_pos *since, const mirror_filter *fil
                               (m->czxid > 0 && since->zxid < (uint64_t)m->czxid)); /* or an older incarnation */
     if (!m->loaded || page->expired) { /* (re)loading: vouch for nothing; or too old */
         page->next = since ? *since : (cursor_pos){0, 0, 0};
-        pthread_mutex_unlock(&m->set->mu);
+        zs_mutex_unlock(&m->set->mu);
         return;
     }
     page_walk pw = {out, out->len, limit, max_bytes, page, NULL};
@@ -1481,19 +1497,19 @@ void mirror_changes(mirror *m, const cursor_pos *since, const mirror_filter *fil
     page->next = page->more && last ? last->pos : cursor_after_zxid(w);
     if (page->more && last && (!since || cont)) page->next.version = UINT32_MAX; /* a snapshot goes on */
     if (since && cursor_cmp(&page->next, since) < 0) page->next = *since;
-    pthread_mutex_unlock(&m->set->mu);
+    zs_mutex_unlock(&m->set->mu);
 }
 
 size_t mirror_live_count_filtered(mirror *m, const mirror_filter *f) {
     if (!f) return mirror_live_count(m);
     size_t k = 0;
-    pthread_mutex_lock(&m->set->mu);
+    zs_mutex_lock(&m->set->mu);
     for (size_t i = 0; i < f->n; i++)
         for (GTreeNode *n = run_first(m, &f->v[i]); n && run_has(g_tree_node_key(n), &f->v[i]); n = g_tree_node_next(n)) {
             const rec *r = g_tree_node_key(n);
             if (r->in_tree && r->value) k++;
         }
-    pthread_mutex_unlock(&m->set->mu);
+    zs_mutex_unlock(&m->set->mu);
     return k;
 }
 
@@ -1502,7 +1518,7 @@ int mirror_peek(mirror *m, const char *key, size_t klen, bool *node, int32_t *zv
     if (!name) return -1;
     unsigned b = layout_bucket(layout_key_hash(key, klen));
     int rc;
-    pthread_mutex_lock(&m->set->mu);
+    zs_mutex_lock(&m->set->mu);
     rec *r = m->loaded ? bucket_lookup(m, b, name) : NULL;
     if (!m->loaded || (r && r->zver < 0)) {
         rc = -1;
@@ -1521,13 +1537,13 @@ int mirror_peek(mirror *m, const char *key, size_t klen, bool *node, int32_t *zv
             *vlen = r->vlen;
         }
     }
-    pthread_mutex_unlock(&m->set->mu);
+    zs_mutex_unlock(&m->set->mu);
     free(name);
     return rc;
 }
 
 void mirror_note_writes(mirror *m, int64_t czxid, const mirror_write *w, size_t n, uint64_t zxid, int64_t mtime_ms) {
-    pthread_mutex_lock(&m->set->mu);
+    zs_mutex_lock(&m->set->mu);
     for (size_t i = 0; m->loaded && m->czxid == czxid && i < n; i++) {
         char *name = layout_key_encode(w[i].key, w[i].klen);
         if (!name) break;
@@ -1556,23 +1572,23 @@ void mirror_note_writes(mirror *m, int64_t czxid, const mirror_write *w, size_t 
         r->mtime = mtime_ms;
         tree_insert(m, r);
     }
-    pthread_mutex_unlock(&m->set->mu);
+    zs_mutex_unlock(&m->set->mu);
 }
 
 cursor_pos mirror_horizon(mirror *m) {
-    pthread_mutex_lock(&m->set->mu);
+    zs_mutex_lock(&m->set->mu);
     cursor_pos h = m->horizon;
-    pthread_mutex_unlock(&m->set->mu);
+    zs_mutex_unlock(&m->set->mu);
     return h;
 }
 
 void mirror_note_horizon(mirror *m, const cursor_pos *h) {
-    pthread_mutex_lock(&m->set->mu);
+    zs_mutex_lock(&m->set->mu);
     if (cursor_cmp(h, &m->horizon) > 0) {
         m->horizon = *h;
         prune_gone(m);
     }
-    pthread_mutex_unlock(&m->set->mu);
+    zs_mutex_unlock(&m->set->mu);
 }
 
 static gint collectable_cmp(gconstpointer a, gconstpointer b) {
@@ -1581,7 +1597,7 @@ static gint collectable_cmp(gconstpointer a, gconstpointer b) {
 
 GArray *mirror_list_collectable(mirror *m, int64_t older_than_ms) {
     GArray *out = g_array_new(FALSE, FALSE, sizeof(mirror_collectable));
-    pthread_mutex_lock(&m->set->mu);
+    zs_mutex_lock(&m->set->mu);
     if (m->loaded) {
         for (unsigned b = 0; b < LAYOUT_BUCKETS; b++) {
             if (!m->buckets[b]) continue;
@@ -1598,14 +1614,14 @@ GArray *mirror_list_collectable(mirror *m, int64_t older_than_ms) {
             }
         }
     }
-    pthread_mutex_unlock(&m->set->mu);
+    zs_mutex_unlock(&m->set->mu);
     g_array_sort(out, collectable_cmp);
     return out;
 }
 
 void mirror_set_stats(mirror_set *s, mirror_stats *out) {
     memset(out, 0, sizeof *out);
-    pthread_mutex_lock(&s->mu);
+    zs_mutex_lock(&s->mu);
     GHashTableIter it;
     gpointer k, v;
     g_hash_table_iter_init(&it, s->stores);
@@ -1632,12 +1648,12 @@ void mirror_set_stats(mirror_set *s, mirror_stats *out) {
     out->connected = s->connected;
     out->recovering = s->recovering;
     out->watermark = wm_value(&s->wm);
-    pthread_mutex_unlock(&s->mu);
+    zs_mutex_unlock(&s->mu);
 }
 
 size_t mirror_set_store_stats(mirror_set *s, mirror_store_stat **out) {
     *out = NULL;
-    pthread_mutex_lock(&s->mu);
+    zs_mutex_lock(&s->mu);
     size_t cap = g_hash_table_size(s->stores), n = 0;
     mirror_store_stat *v = cap ? calloc(cap, sizeof *v) : NULL;
     GHashTableIter it;
@@ -1650,7 +1666,7 @@ size_t mirror_set_store_stats(mirror_set *s, mirror_store_stat **out) {
         if (!name) break;
         v[n++] = (mirror_store_stat){name, m->live, m->bytes};
     }
-    pthread_mutex_unlock(&s->mu);
+    zs_mutex_unlock(&s->mu);
     if (!n) { free(v); return 0; }
     *out = v;
     return n;
