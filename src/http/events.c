@@ -191,6 +191,16 @@ static void *ticker(void *data) {
     return NULL;
 }
 
+/* Frees e's tables, lock and condition, and e (no thread is left). */
+static void release(events *e) {
+    g_hash_table_destroy(e->byst);
+    g_hash_table_destroy(e->by_sub);
+    g_hash_table_destroy(e->by_addr);
+    pthread_cond_destroy(&e->cond);
+    pthread_mutex_destroy(&e->mu);
+    free(e);
+}
+
 events *events_new(mirror_set *ms, int keepalive_ms, size_t max_streams, const zs_log *lg) {
     events *e = calloc(1, sizeof *e);
     if (!e) return NULL;
@@ -205,12 +215,7 @@ events *events_new(mirror_set *ms, int keepalive_ms, size_t max_streams, const z
     int rc = pthread_create(&e->ticker, NULL, ticker, e);
     if (rc != 0) {
         LOG_ERROR(lg, "events: cannot start the keepalive thread: %s", strerror(rc));
-        g_hash_table_destroy(e->byst);
-        g_hash_table_destroy(e->by_sub);
-        g_hash_table_destroy(e->by_addr);
-        pthread_cond_destroy(&e->cond);
-        pthread_mutex_destroy(&e->mu);
-        free(e);
+        release(e);
         return NULL;
     }
     (void)pthread_setname_np(e->ticker, "zs-keepalive");
@@ -225,12 +230,7 @@ void events_free(events *e) {
     pthread_cond_signal(&e->cond);
     pthread_mutex_unlock(&e->mu);
     pthread_join(e->ticker, NULL);
-    g_hash_table_destroy(e->byst);
-    g_hash_table_destroy(e->by_sub);
-    g_hash_table_destroy(e->by_addr);
-    pthread_cond_destroy(&e->cond);
-    pthread_mutex_destroy(&e->mu);
-    free(e);
+    release(e);
 }
 
 void events_set_caps(events *e, size_t per_sub, size_t per_addr) {
