@@ -1,6 +1,7 @@
 /* zoosyncd: the zoosync gateway. Parses flags, wires the modules together,
  * and waits for SIGTERM/SIGINT. All process-wide state lives here. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <getopt.h>
 #include <openssl/crypto.h>
 #include <signal.h>
@@ -235,6 +236,7 @@ static int parse_args(int argc, char **argv, options *o) {
         {"body-timeout", required_argument, NULL, O_EDGE}, {"max-conns-per-ip", required_argument, NULL, O_EDGE},
         {"fd-reserve", required_argument, NULL, O_EDGE}, {"max-streams-per-sub", required_argument, NULL, O_EDGE},
         {"max-streams-per-ip", required_argument, NULL, O_EDGE}, {"http-threads", required_argument, NULL, O_EDGE},
+        {"max-header-bytes", required_argument, NULL, O_EDGE},
         {NULL, 0, NULL, 0}};
     /* --config FILE: its settings go first, so flags on the command line
      * override them (repeatable ones add up). */
@@ -414,8 +416,13 @@ static int options_load(int argc, char **argv, options *o) {
 static void raise_fd_limit(options *o) {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        unsigned long long was = (unsigned long long)rl.rlim_cur;
         rl.rlim_cur = rl.rlim_max;
-        if (setrlimit(RLIMIT_NOFILE, &rl) < 0) LOG_WARN(&o->log, "cannot raise the open-file limit");
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+            LOG_WARN(&o->log, "cannot raise the open-file limit from %llu to its hard limit: %s", was, strerror(errno));
+        else
+            LOG_INFO(&o->log, "open-file limit raised from %llu to its hard limit %llu", was,
+                     (unsigned long long)rl.rlim_max);
     }
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < o->max_streams + 256) {
         size_t fit = rl.rlim_cur > 512 ? (size_t)rl.rlim_cur - 256 : 256;

@@ -385,6 +385,8 @@ static long st_read(void *cls, char *buf, size_t max) {
         if (st->ending) return -1;
         if (st->out.cap > 4096) sbuf_free(&st->out); /* an idle stream keeps no big frame buffer */
         next_frame(st);
+        if (sbuf_failed(&st->out)) return -1;
+        if (st->out.len == 0) sbuf_free(&st->out); /* nor any: most streams are idle */
     }
     if (sbuf_failed(&st->out)) return -1;
     size_t left = st->out.len - st->off;

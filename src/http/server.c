@@ -39,6 +39,15 @@
 /* Connections kept for probes: past cap - OPS_RESERVE, a new connection
  * closes the oldest one still waiting for its headers. */
 #define OPS_RESERVE 16
+
+/* An event stream's response block. Over HTTP/1.1 (chunked) libmicrohttpd
+ * has stream_read write into the connection's own send buffer and never
+ * touches the block; only an HTTP/1.0 stream (e.g. behind a proxy speaking
+ * HTTP/1.0 upstream) is sent through it, a block at a time. Each stream
+ * holds its block for its whole life: at 4 KiB for every stream it was a
+ * fifth of an idle stream's memory. */
+#define STREAM_BLOCK_HTTP11 16
+#define STREAM_BLOCK_HTTP10 4096
 #define GUARD_TICK_MS 100
 
 enum { CI_HEADERS, CI_BODY, CI_BUSY };
@@ -129,6 +138,7 @@ struct http_req {
     bool too_large;
     bool over_budget;   /* the body would pass limits.body_inflight */
     size_t reserved;    /* bytes of body_inflight held by this request */
+    bool http10;        /* an HTTP/1.0 request */
     char addr[INET6_ADDRSTRLEN];
     http_resp resp;
 };
@@ -160,12 +170,23 @@ const char *http_req_body(const http_req *r, size_t *len) {
 /* ---- responses -------------------------------------------------------------- */
 
 void http_resp_header(http_resp *resp, const char *name, const char *fmt, ...) {
+    assert(resp->nheaders < HTTP_MAX_HEADERS_OUT);
     if (resp->nheaders == HTTP_MAX_HEADERS_OUT) return;
+    char v[128];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(resp->hvalue[resp->nheaders], sizeof resp->hvalue[0], fmt, ap);
+    vsnprintf(v, sizeof v, fmt, ap);
     va_end(ap);
+    char *copy = strdup(v);
+    if (!copy) return; /* out of memory: the header is left out, as MHD_add_response_header would */
+    resp->hvalue[resp->nheaders] = copy;
     resp->hname[resp->nheaders++] = name;
+}
+
+/* The header values, once libmicrohttpd has its own copies. */
+static void resp_headers_free(http_resp *resp) {
+    for (int i = 0; i < resp->nheaders; i++) free(resp->hvalue[i]);
+    resp->nheaders = 0;
 }
 
 void http_resp_json(http_resp *resp, int status, char *body, size_t len) {
@@ -332,7 +353,7 @@ static struct MHD_Response *stream_response(httpd *s, http_req *r) {
     st->ops = r->resp.stream_ops;
     st->cls = r->resp.stream_cls;
     pthread_mutex_init(&st->mu, NULL);
-    struct MHD_Response *mr = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4 * 1024, stream_read, st, stream_free);
+    struct MHD_Response *mr = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, r->http10 ? STREAM_BLOCK_HTTP10 : STREAM_BLOCK_HTTP11, stream_read, st, stream_free);
     if (!mr) { pthread_mutex_destroy(&st->mu); free(st); return NULL; }
     r->resp.stream_ops = NULL; /* stream_free owns cls from here on */
     pthread_mutex_lock(&s->stop_mu);
@@ -348,11 +369,14 @@ static struct MHD_Response *stream_response(httpd *s, http_req *r) {
     return mr;
 }
 
+static void req_shed(http_req *r);
+
 static enum MHD_Result queue(httpd *s, http_req *r) {
     http_resp *resp = &r->resp;
     if (resp->status == 0) http_resp_error(resp, 500, "internal", "no response");
     struct MHD_Response *mr;
-    if (resp->stream_ops) {
+    bool stream = resp->stream_ops != NULL;
+    if (stream) {
         mr = stream_response(s, r);
     } else {
         mr = MHD_create_response_from_buffer(resp->len, resp->body ? resp->body : (void *)"",
@@ -369,8 +393,11 @@ static enum MHD_Result queue(httpd *s, http_req *r) {
     }
     if (!cache_set) MHD_add_response_header(mr, "Cache-Control", "no-store");
     add_cors(s, r, mr);
+    resp_headers_free(resp);
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)resp->status, mr);
     MHD_destroy_response(mr);
+    /* A stream lives for hours on this request: keep none of its copies. */
+    if (stream && ret == MHD_YES) req_shed(r);
     return ret;
 }
 
@@ -596,15 +623,24 @@ static void addr_string(const struct sockaddr *sa, char *out, size_t n) {
     else if (sa->sa_family == AF_INET6) inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)n);
 }
 
-static void req_free(http_req *r) {
+/* Drops the request's copies (headers, query, body): for an event stream,
+ * whose request object lives as long as the connection, once answered. */
+static void req_shed(http_req *r) {
     for (int i = 0; i < r->nheaders; i++) { free(r->headers[i].k); free(r->headers[i].v); }
     for (int i = 0; i < r->nquery; i++) { free(r->query[i].k); free(r->query[i].v); }
     free(r->headers);
     free(r->query);
-    free(r->method);
-    free(r->path);
+    r->headers = r->query = NULL;
+    r->nheaders = r->nquery = 0;
     sbuf_free(&r->body);
     budget_give(r->srv, r);
+}
+
+static void req_free(http_req *r) {
+    req_shed(r);
+    free(r->method);
+    free(r->path);
+    resp_headers_free(&r->resp);
     free(r->resp.body);
     if (r->resp.stream_ops) r->resp.stream_ops->done(r->resp.stream_cls); /* never started */
     free(r);
@@ -630,6 +666,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r->conn = c;
         r->method = strdup(method);
         r->path = strdup(url);
+        r->http10 = strcmp(version, MHD_HTTP_VERSION_1_0) == 0;
         if (!r->method || !r->path) return MHD_NO;
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
         addr_string(ci ? ci->client_addr : NULL, r->addr, sizeof r->addr);
@@ -896,6 +933,9 @@ int httpd_limits_parse(httpd_limits *l, const char *flag, const char *value) {
     } else if (strcmp(flag, "max-conns-per-ip") == 0) {
         if (parse_num(flag, value, 0, 1000000, &x) < 0) return -1;
         l->conns_per_ip = (unsigned)x;
+    } else if (strcmp(flag, "max-header-bytes") == 0) {
+        if (parse_num(flag, value, 4096, 1048576, &x) < 0) return -1;
+        l->header_bytes = (size_t)x;
     } else if (strcmp(flag, "fd-reserve") == 0) {
         if (parse_num(flag, value, 16, 100000, &x) < 0) return -1;
         l->fd_reserve = (unsigned)x;
@@ -919,6 +959,9 @@ void httpd_limits_usage(FILE *f) {
     fprintf(f, "  --max-body-inflight BYTES request body bytes held at once, all requests (default 134217728; past it 503)\n"
                "  --header-timeout S        a request's headers must arrive within S seconds (default 10)\n"
                "  --body-timeout S          its body within S seconds of the headers (default 60)\n"
+               "  --max-header-bytes N      buffer of each connection, for a request's line and headers (past it 431)\n"
+               "                            and the bytes being sent (default 11264, 4096 to 1048576); each event\n"
+               "                            stream holds one, most of its memory\n"
                "  --max-conns-per-ip N      connections per client address (default 1024; 0 = no limit)\n"
                "  --fd-reserve N            descriptors kept from HTTP connections for ZooKeeper (default 64)\n"
                "  --max-streams-per-sub N   event streams per token subject (default 256; 0 = no limit)\n"
@@ -1110,10 +1153,11 @@ httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->conn_cap,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
                             MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
-                            /* per-connection pool: headers and the send
-                             * buffer; 32 KiB by default, which 10,000 idle
-                             * event streams would hold for nothing */
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024),
+                            /* per-connection pool: the request head and the
+                             * send buffer (--max-header-bytes). Every idle
+                             * event stream holds all of it: it is most of a
+                             * stream's memory (docs/PERFORMANCE.md, B5) */
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, s->lim.header_bytes,
                             MHD_OPTION_END);
     if (!s->d) {
         LOG_ERROR(lg, "cannot listen on %s:%u", cfg->listen_host, (unsigned)cfg->listen_port);

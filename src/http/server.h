@@ -86,7 +86,7 @@ typedef struct http_resp {
     size_t len;
     const char *content_type; /* static; default application/json */
     const char *hname[HTTP_MAX_HEADERS_OUT];
-    char hvalue[HTTP_MAX_HEADERS_OUT][128];
+    char *hvalue[HTTP_MAX_HEADERS_OUT]; /* owned; at most 127 bytes each */
     int nheaders;
     const http_stream_ops *stream_ops; /* set: the body is a stream */
     void *stream_cls;
@@ -112,9 +112,10 @@ typedef struct httpd_limits {
     size_t streams_per_sub;      /* --max-streams-per-sub (0: none); for events.c */
     size_t streams_per_ip;       /* --max-streams-per-ip (0: none); for events.c */
     unsigned http_threads;       /* --http-threads: libmicrohttpd's threads (1: no pool) */
+    size_t header_bytes;         /* --max-header-bytes: each connection's buffer (request head, send buffer) */
 } httpd_limits;
 
-#define HTTPD_LIMITS_DEFAULT {128u * 1024 * 1024, 10, 60, 1024, 64, 256, 512, 4}
+#define HTTPD_LIMITS_DEFAULT {128u * 1024 * 1024, 10, 60, 1024, 64, 256, 512, 4, 11264}
 
 /* Parses one of the flags above (name without "--"): returns 0, or -1
  * after printing why to stderr. */

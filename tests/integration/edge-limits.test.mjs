@@ -3,18 +3,21 @@
 // sent as the 71st header turned a compare-and-set PUT into a blind
 // overwrite, and `since=garbage` after 70 parameters was ignored.
 import assert from 'node:assert/strict';
-import { before } from 'node:test';
+import { after, before } from 'node:test';
 import { setupEnv, it } from '../lib/harness.mjs';
-import { request, expectError } from '../lib/http.mjs';
+import { request, expectError, eventually } from '../lib/http.mjs';
 import { makeSigner } from '../lib/jwt.mjs';
-import { gatewayWithStore } from '../lib/fixtures.mjs';
+import { gatewayWithApi, gatewayWithStore } from '../lib/fixtures.mjs';
+import { openEvents, closeAllEvents } from '../lib/sse.mjs';
+import { holdSocket } from '../lib/raw.mjs';
 
 const env = setupEnv();
-let gw, api, S;
+let gw, api, S, signer;
+after(() => closeAllEvents());
 
 before(async () => {
   await env.ready();
-  const signer = makeSigner('HS256', env.tmp);
+  signer = makeSigner('HS256', env.tmp);
   ({ gw, api, store: S } = await gatewayWithStore(env, { signer, prefix: 'lim' }));
 });
 
@@ -51,4 +54,51 @@ it('past the query-parameter limit: 414, and a repeated since is 400', async () 
   expectError(r, 414, 'uri_too_long');
   const d = await api.req('GET', `/v1/stores/${S}/changes?since=${'0'.repeat(40)}&since=garbage`);
   expectError(d, 400, 'bad_request');
+});
+
+// --max-header-bytes (default 8192) is each connection's buffer: the request
+// line and headers must fit, and every event stream holds one (B5).
+const withPad = (n) => ({ Authorization: `Bearer ${api.token}`, 'Content-Type': 'application/json', 'X-Pad': 'p'.repeat(n) });
+
+it('a request head within --max-header-bytes is served; past it 431 and nothing changed; a gateway with more serves it', async () => {
+  const small = await request(gw.url, 'PUT', `/v1/stores/${S}/records/hb-small`, { json: { v: 1 }, headers: withPad(6 * 1024) });
+  assert.equal(small.status, 201, small.text);
+  const big = await request(gw.url, 'PUT', `/v1/stores/${S}/records/hb-big`, { json: { v: 1 }, headers: withPad(12 * 1024) });
+  assert.equal(big.status, 431, big.text);
+  expectError(await api.getRecord(S, 'hb-big'), 404, 'not_found');
+  const { gw: roomy } = await gatewayWithApi(env, { signer, args: ['--max-header-bytes', '32768'] });
+  try {
+    const ok = await request(roomy.url, 'PUT', `/v1/stores/${S}/records/hb-big`, { json: { v: 2 }, headers: withPad(12 * 1024) });
+    assert.equal(ok.status, 201, ok.text);
+  } finally {
+    await roomy.stop();
+  }
+});
+
+it('a change far larger than the connection buffer reaches an HTTP/1.1 and an HTTP/1.0 event stream whole', async () => {
+  const value = { big: 'v'.repeat(60000), tail: 'end' };
+  const es = openEvents(gw.url, S, { token: api.token, since: await api.getCursor(S) });
+  await es.opened();
+  const port = new URL(gw.url).port;
+  const old = holdSocket(port, `GET /v1/stores/${S}/events HTTP/1.0\r\nHost: 127.0.0.1:${port}\r\n` +
+    `Authorization: Bearer ${api.token}\r\nAccept: text/event-stream\r\n\r\n`);
+  try {
+    assert.ok(await old.connected);
+    await eventually(() => old.data.includes(': zoosync events'), { what: 'the HTTP/1.0 stream opened' });
+    await api.pushOk(S, 'big1', [{ id: 1, key: 'hb-huge', op: 'put', value }]);
+    await es.waitFor(() => es.changes.some((c) => c.key === 'hb-huge'), { what: 'the large change on HTTP/1.1' });
+    const c = es.changes.find((x) => x.key === 'hb-huge');
+    assert.deepEqual(c.value, value);
+    await eventually(() => old.data.includes('"tail":"end"'), { what: 'the large change on HTTP/1.0' });
+    const r = old.response();
+    assert.equal(r.status, 200);
+    assert.equal(r.headers['transfer-encoding'], undefined, 'HTTP/1.0: not chunked');
+    const line = r.body.toString('utf8').split('\n').find((l) => l.startsWith('data:') && l.includes('hb-huge'));
+    assert.ok(line, 'one data line holds the change');
+    const got = JSON.parse(line.slice(5));
+    assert.deepEqual(got.changes.find((x) => x.key === 'hb-huge').value, value);
+  } finally {
+    es.close();
+    old.destroy();
+  }
 });
