@@ -140,7 +140,7 @@ function getStatus(url, timeoutMs = 2000) {
 
 /** Starts zoosyncd; resolves once it listens and /readyz is 200. budgets: keep the
  * write budgets at their defaults (every other benchmark turns them off). */
-export async function startGateway(o, name, zk, extra = [], { readyTimeoutMs = 30000, budgets = false } = {}) {
+export async function startGateway(o, name, zk, extra = [], { readyTimeoutMs = 30000, budgets = false, nofile = 0 } = {}) {
   const dir = tmp(name);
   const idx = live.gateways.size + 1;
   const logf = path.join(dir, `gateway${idx}.log`);
@@ -151,7 +151,11 @@ export async function startGateway(o, name, zk, extra = [], { readyTimeoutMs = 3
   writeFileSync(logf, `# ${o.zoosyncd} ${argv.join(' ')}\n`);
   const fd = openSync(logf, 'a');
   const t0 = performance.now();
-  const proc = spawn(o.zoosyncd, argv, { stdio: ['ignore', 'pipe', fd] });
+  // nofile: the hard open-file limit to give the gateway (it lifts its soft
+  // limit to the hard one itself); prlimit sets it and execs, same pid.
+  const proc = nofile
+    ? spawn('prlimit', [`--nofile=${nofile}:${nofile}`, '--', o.zoosyncd, ...argv], { stdio: ['ignore', 'pipe', fd] })
+    : spawn(o.zoosyncd, argv, { stdio: ['ignore', 'pipe', fd] });
   closeSync(fd);
   const gw = { proc, pid: proc.pid, log: logf, url: null, t0, exited: null };
   live.gateways.add(gw);

@@ -5,6 +5,7 @@
  *
  *   ssesub --port P [--host 127.0.0.1] [--path /v1/stores/bench/events]
  *          --conns N [--writes W] [--out FILE] [--connect-batch B] [--sparse 1]
+ *          [--sources K]
  *
  * Opens N streams (GET PATH, Accept: text/event-stream), prints
  * "ready <opened> <failed>" on stdout once every stream has sent its first
@@ -20,6 +21,12 @@
  * four doubles per sighting of `"key":"u/<p>/w<s>"`: stream, p, s, time
  * (a sighting may repeat when a key lies in the tail kept between reads:
  * the reader keeps the first).
+ *
+ * With --sources K (B4, B5 at tens of thousands of streams) stream i
+ * connects from 127.0.0.<2 + i % K>: one source address has only the
+ * ephemeral port range (about 28,000 ports) towards one server port. The
+ * program lifts its own open-file limit to the hard limit (the parent
+ * raises the hard one, e.g. with prlimit).
  *
  * Statistics: for each stream the longest silence between two reads after
  * the first one (keepalives: B5), the number of streams that ended or
@@ -38,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -241,10 +249,11 @@ static void handle(conn *cs, long ci) {
 
 static void on_term(int sig) { (void)sig; stop = 1; }
 
-static int open_conn(const struct sockaddr_in *sa, const char *req, size_t reqlen) {
+static int open_conn(const struct sockaddr_in *sa, const struct sockaddr_in *src, const char *req, size_t reqlen) {
     if (!reqlen) return -1;
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0) return -1;
+    if (src && bind(fd, (const struct sockaddr *)src, sizeof *src) < 0) { close(fd); return -1; }
     if (connect(fd, (const struct sockaddr *)sa, sizeof *sa) < 0) { close(fd); return -1; }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -255,7 +264,7 @@ static int open_conn(const struct sockaddr_in *sa, const char *req, size_t reqle
 
 int main(int argc, char **argv) {
     const char *host = "127.0.0.1", *path = "/v1/stores/bench/events", *out = NULL;
-    int port = 0, batch = 200;
+    int port = 0, batch = 200, sources = 0;
     long n = 0, writes = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--host") == 0) host = argv[i + 1];
@@ -266,9 +275,18 @@ int main(int argc, char **argv) {
         else if (strcmp(argv[i], "--out") == 0) out = argv[i + 1];
         else if (strcmp(argv[i], "--connect-batch") == 0) batch = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--sparse") == 0) sparse = atoi(argv[i + 1]) != 0;
+        else if (strcmp(argv[i], "--sources") == 0) sources = atoi(argv[i + 1]);
         else { fprintf(stderr, "ssesub: unknown flag %s\n", argv[i]); return 2; }
     }
     if (!port || n < 1 || batch < 1) { fprintf(stderr, "ssesub: --port and --conns are required\n"); return 2; }
+    if (sources < 0 || sources > 250) { fprintf(stderr, "ssesub: --sources is 0..250\n"); return 2; }
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && (rlim_t)n + 64 > rl.rlim_cur)
+        fprintf(stderr, "ssesub: open-file limit %llu is too low for %ld streams\n", (unsigned long long)rl.rlim_cur, n);
     signal(SIGPIPE, SIG_IGN);
     signal(SIGTERM, on_term);
     signal(SIGINT, on_term);
@@ -314,7 +332,8 @@ int main(int argc, char **argv) {
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
             if (per_stream) reqlen = snprintf(req, sizeof req, tmpl, i);
 #pragma GCC diagnostic pop
-            int fd = open_conn(&sa, req, reqlen > 0 && (size_t)reqlen < sizeof req ? (size_t)reqlen : 0);
+            struct sockaddr_in src = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000002u + (uint32_t)(i % (sources ? sources : 1)))};
+            int fd = open_conn(&sa, sources ? &src : NULL, req, reqlen > 0 && (size_t)reqlen < sizeof req ? (size_t)reqlen : 0);
             cs[i].fd = fd;
             if (fd < 0) { cs[i].dead = true; failed++; ended++; continue; }
             opened++;
