@@ -584,7 +584,7 @@ static void reload_settings(int argc, char **argv, const options *given, options
                    n.zk_apply_acl != given->zk_apply_acl, "zk-digest-file/zk-acl-world-read/zk-apply-acl");
     RESTART_IF(!same_str(n.tls_cert_file, given->tls_cert_file) || !same_str(n.tls_key_file, given->tls_key_file),
                "tls-cert/tls-key (the paths; the files themselves are read again)");
-    RESTART_IF(memcmp(&n.limits, &given->limits, sizeof n.limits) != 0, "the HTTP edge limits (max-body-inflight, timeouts, per-address caps)");
+    RESTART_IF(memcmp(&n.limits, &given->limits, sizeof n.limits) != 0, "the HTTP edge limits (max-body-inflight, max-header-bytes, timeouts, per-address caps)");
 #undef RESTART_IF
     if (live->len) LOG_INFO(&o->log, "settings changed live:%.*s", (int)live->len - 1, live->str);
     else LOG_INFO(&o->log, "settings: nothing that can change live has changed");

@@ -32,6 +32,12 @@
  * If-Match would turn a compare-and-set into a blind write. */
 #define MAX_HEADERS_IN 100
 #define MAX_QUERY_IN 100
+/* Bytes of the connection buffer (--max-header-bytes) a request's head
+ * leaves free for the answer's status line and headers: a head that takes
+ * more is refused (431) before anything runs. Without it, a head just short
+ * of the buffer's end was served (a write applied) and then the answer did
+ * not fit and the connection was closed with nothing sent. */
+#define HEAD_ANSWER_ROOM 2048
 
 /* A connection answered before its body was read is drained for at most
  * this long after the answer (lingering close). */
@@ -522,6 +528,23 @@ static bool loopback_host(const httpd *s, const char *host) {
 /* Copies the headers and query, then applies every check that needs only
  * them. Fills resp and returns true when the request is answered now
  * (before any body byte is read; the connection is then closed). */
+/* What the request's head takes of libmicrohttpd's connection buffer
+ * (--max-header-bytes), as an upper bound: its text, and for every header,
+ * query parameter and cookie the library's bookkeeping (a 48-byte record,
+ * aligned); the Cookie header is copied once more to be split. */
+enum { HEAD_ITEM_BYTES = 64 };
+static size_t head_bytes(const http_req *r) {
+    size_t n = strlen(r->method) + strlen(r->path) + 32; /* version, separators, line ends */
+    for (int i = 0; i < r->nheaders; i++) n += strlen(r->headers[i].k) + strlen(r->headers[i].v) + 4 + HEAD_ITEM_BYTES;
+    for (int i = 0; i < r->nquery; i++) n += strlen(r->query[i].k) + strlen(r->query[i].v) + 2 + HEAD_ITEM_BYTES;
+    const char *cookie = http_req_header(r, "Cookie");
+    if (cookie) {
+        int cookies = MHD_get_connection_values(r->conn, MHD_COOKIE_KIND, NULL, NULL);
+        n += strlen(cookie) + 1 + (size_t)(cookies > 0 ? cookies : 0) * HEAD_ITEM_BYTES;
+    }
+    return n;
+}
+
 static bool refuse_early(httpd *s, http_req *r, const char *version) {
     http_resp *resp = &r->resp;
     int nh = collect_all(r->conn, MHD_HEADER_KIND, MAX_HEADERS_IN, &r->headers, &r->nheaders);
@@ -532,6 +555,12 @@ static bool refuse_early(httpd *s, http_req *r, const char *version) {
         http_resp_error(resp, 431, "headers_too_large", "more than 100 request headers");
     } else if (nq == -1) {
         http_resp_error(resp, 414, "uri_too_long", "more than 100 query parameters");
+    } else if (head_bytes(r) > s->lim.header_bytes - HEAD_ANSWER_ROOM) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "the request line and headers take %zu bytes of the connection's buffer; at most %zu "
+                 "(--max-header-bytes minus %d kept for the answer)", head_bytes(r),
+                 s->lim.header_bytes - HEAD_ANSWER_ROOM, HEAD_ANSWER_ROOM);
+        http_resp_error(resp, 431, "headers_too_large", msg);
     } else if (bad_framing(r, version, resp) || bad_query(r, resp)) {
         /* filled */
     } else if (s->loopback_hosts_only && !loopback_host(s, http_req_header(r, "Host"))) {
