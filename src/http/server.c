@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -529,24 +530,52 @@ static bool loopback_host(const httpd *s, const char *host) {
  * them. Fills resp and returns true when the request is answered now
  * (before any body byte is read; the connection is then closed). */
 /* What the request's head takes of libmicrohttpd's connection buffer
- * (--max-header-bytes), as an upper bound: its text, and for every header,
- * query parameter and cookie the library's bookkeeping (a 48-byte record,
- * aligned); the Cookie header is copied once more to be split. */
+ * (--max-header-bytes), measured rather than rebuilt: libmicrohttpd 0.9.75
+ * parses the request line and headers in place, so they span one stretch
+ * of the buffer from the method on (spaces, line ends and all); what lies
+ * outside that stretch (the Cookie header's copy that is split into
+ * cookies, a folded header's joined copy) takes room of its own; and every
+ * header, query parameter and cookie has a 64-byte record (52 bytes,
+ * aligned). The addresses are compared as integers: they may lie in
+ * different allocations. */
 enum { HEAD_ITEM_BYTES = 64 };
-static size_t head_bytes(const http_req *r) {
-    size_t n = strlen(r->method) + strlen(r->path) + 32; /* version, separators, line ends */
-    for (int i = 0; i < r->nheaders; i++) n += strlen(r->headers[i].k) + strlen(r->headers[i].v) + 4 + HEAD_ITEM_BYTES;
-    for (int i = 0; i < r->nquery; i++) n += strlen(r->query[i].k) + strlen(r->query[i].v) + 2 + HEAD_ITEM_BYTES;
-    const char *cookie = http_req_header(r, "Cookie");
-    if (cookie) {
-        int cookies = MHD_get_connection_values(r->conn, MHD_COOKIE_KIND, NULL, NULL);
-        n += strlen(cookie) + 1 + (size_t)(cookies > 0 ? cookies : 0) * HEAD_ITEM_BYTES;
+typedef struct head_span {
+    uintptr_t lo, hi, cap; /* the stretch: [lo, hi), at most cap bytes from lo */
+    size_t outside;        /* bytes of copies outside it */
+    size_t items;
+} head_span;
+
+static void span_add(head_span *h, const char *p) {
+    if (!p) return;
+    size_t len = strlen(p);
+    uintptr_t a = (uintptr_t)p;
+    if (a >= h->lo && a - h->lo < h->cap) {
+        if (a + len + 1 > h->hi) h->hi = a + len + 1;
+    } else {
+        h->outside += len + 1;
     }
-    return n;
 }
 
-static bool refuse_early(httpd *s, http_req *r, const char *version) {
+static enum MHD_Result span_item(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+    (void)kind;
+    head_span *h = cls;
+    h->items++;
+    span_add(h, key);
+    span_add(h, value);
+    return MHD_YES;
+}
+
+static size_t head_bytes(httpd *s, struct MHD_Connection *c, const char *method, const char *url) {
+    head_span h = {.lo = (uintptr_t)method, .hi = (uintptr_t)method, .cap = s->lim.header_bytes};
+    span_add(&h, method);
+    span_add(&h, url);
+    MHD_get_connection_values(c, MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND | MHD_COOKIE_KIND, span_item, &h);
+    return (size_t)(h.hi - h.lo) + 4 /* the blank line */ + h.outside + h.items * HEAD_ITEM_BYTES;
+}
+
+static bool refuse_early(httpd *s, http_req *r, const char *method, const char *url, const char *version) {
     http_resp *resp = &r->resp;
+    size_t head = head_bytes(s, r->conn, method, url);
     int nh = collect_all(r->conn, MHD_HEADER_KIND, MAX_HEADERS_IN, &r->headers, &r->nheaders);
     int nq = nh < 0 ? 0 : collect_all(r->conn, MHD_GET_ARGUMENT_KIND, MAX_QUERY_IN, &r->query, &r->nquery);
     if (nh == -2 || nq == -2) {
@@ -555,10 +584,10 @@ static bool refuse_early(httpd *s, http_req *r, const char *version) {
         http_resp_error(resp, 431, "headers_too_large", "more than 100 request headers");
     } else if (nq == -1) {
         http_resp_error(resp, 414, "uri_too_long", "more than 100 query parameters");
-    } else if (head_bytes(r) > s->lim.header_bytes - HEAD_ANSWER_ROOM) {
+    } else if (head > s->lim.header_bytes - HEAD_ANSWER_ROOM) {
         char msg[200];
         snprintf(msg, sizeof msg, "the request line and headers take %zu bytes of the connection's buffer; at most %zu "
-                 "(--max-header-bytes minus %d kept for the answer)", head_bytes(r),
+                 "(--max-header-bytes minus %d kept for the answer)", head,
                  s->lim.header_bytes - HEAD_ANSWER_ROOM, HEAD_ANSWER_ROOM);
         http_resp_error(resp, 431, "headers_too_large", msg);
     } else if (bad_framing(r, version, resp) || bad_query(r, resp)) {
@@ -699,7 +728,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (!r->method || !r->path) return MHD_NO;
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
         addr_string(ci ? ci->client_addr : NULL, r->addr, sizeof r->addr);
-        if (refuse_early(s, r, version) || refuse_body(s, r)) {
+        if (refuse_early(s, r, method, url, version) || refuse_body(s, r)) {
             /* answered before a byte of body: linger on close so that the
              * client reads the answer, not a reset */
             bool declared = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length") ||
@@ -746,6 +775,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return queue(s, r);
     }
     if (sbuf_failed(&r->body)) return MHD_NO;
+    if (MHD_get_connection_values(c, MHD_FOOTER_KIND, NULL, NULL) > 0) {
+        /* Trailer fields would take the connection buffer's room for the
+         * answer after the head was measured; no route needs them. */
+        http_resp_error(&r->resp, 400, "bad_request", "trailer fields after a chunked body are not accepted");
+        http_resp_header(&r->resp, "Connection", "close");
+        return queue(s, r);
+    }
     if (strcmp(method, "OPTIONS") == 0 && cors_allowed(s, http_req_header(r, "Origin"))) {
         r->resp.status = 204;
         http_resp_header(&r->resp, "Access-Control-Allow-Methods", "GET, PUT, POST, DELETE, OPTIONS");
