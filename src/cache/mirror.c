@@ -367,8 +367,12 @@ static void rec_forget_at(mirror *m, rbucket *bk, rec **link) {
 
 static void rec_forget(mirror *m, unsigned b, rec *r) {
     rbucket *bk = m->buckets[b];
+    assert(bk);
     rec **link = &bk->slot[name_slot(bk, r->name)];
-    while (*link != r) link = &(*link)->hnext;
+    while (*link != r) {
+        assert(*link && "mirror: a record not in its bucket's chain");
+        link = &(*link)->hnext;
+    }
     rec_forget_at(m, bk, link);
 }
 
