@@ -16,6 +16,7 @@
 #include "util/err.h"
 #include "util/jraw.h"
 #include "util/mutex.h"
+#include "util/treap.h"
 #include "zk/jute.h"
 #include "zk/layout.h"
 
@@ -45,22 +46,39 @@ typedef struct mkey {
     uint64_t zxid;
 } mkey;
 
+/* One key the mirror knows (docs/ARCHITECTURE.md, "The record"): one
+ * allocation holding the fields, the links of the three structures it is
+ * in, and its name (then its key, when the two differ); the value is a
+ * second, exact-size allocation. Owned by its bucket's table; guarded by
+ * mirror_set.mu. Its feed position (zxid, key digest, zver + 1) is derived,
+ * not stored. */
 typedef struct rec {
-    char *name;      /* znode name (canonical encoding of key); owned */
-    char *key;       /* decoded key; owned */
-    uint32_t klen;
-    uint64_t khash;
-    char *value;     /* compact JSON; NULL for a tombstone, a gone or rejected value */
-    uint32_t vlen;
-    int32_t zver;    /* znode version; protocol version = zver + 1; -1 = not read yet */
+    struct rec *hnext; /* the next record of its bucket's chain */
+    treap_node feed;   /* in m->tree, by feed position, while in_tree */
+    treap_node bykey;  /* in m->bykey, by key bytes, while in its bucket */
+    char *value;     /* compact JSON, NUL-terminated; NULL for a tombstone, a gone or rejected value */
     uint64_t zxid;   /* zxid of the change this state comes from */
-    cursor_pos pos;  /* feed position, the tree's order (then key bytes) */
     int64_t mtime;   /* ms since the epoch: the znode's mtime, or when it was seen gone */
-    bool in_tree;
-    bool gone;       /* znode hard-deleted by someone */
-    bool gone_pending; /* read found no znode; waiting for the bucket's pzxid */
-    bool rejected;   /* data is not valid JSON */
+    int32_t zver;    /* znode version; protocol version = zver + 1; -1 = not read yet */
+    uint32_t vlen;
+    uint16_t klen;   /* key bytes (NAMES_KEY_MAX_BYTES fits) */
+    uint16_t nlen;   /* name bytes (LAYOUT_MAX_NAME_BYTES fits) */
+    bool in_tree : 1;
+    bool gone : 1;         /* znode hard-deleted by someone */
+    bool gone_pending : 1; /* read found no znode; waiting for the bucket's pzxid */
+    bool rejected : 1;     /* data is not valid JSON */
+    bool key_apart : 1;    /* the key differs from the name: it follows the name's NUL */
+    char name[];     /* znode name (canonical encoding of the key), NUL-terminated */
 } rec;
+_Static_assert(NAMES_KEY_MAX_BYTES <= UINT16_MAX && LAYOUT_MAX_NAME_BYTES <= UINT16_MAX, "rec's lengths are 16 bits");
+
+/* A bucket's records: a chained hash table by name, intrusive (rec.hnext).
+ * Made at the bucket's first record, dropped with the records. */
+typedef struct rbucket {
+    rec **slot;      /* size heads of chains */
+    uint32_t size;   /* a power of two */
+    uint32_t n;      /* records */
+} rbucket;
 
 /* One read, queued then sent in a multiRead. */
 enum { OP_DATA, OP_LIST, OP_BSTAT, OP_CONFIG };
@@ -98,9 +116,9 @@ struct mirror {
     bool loaded;
     bool gone;               /* the store was deleted and its records dropped (unload) */
     uint64_t load_pending;   /* load operations not answered yet */
-    GHashTable *buckets[LAYOUT_BUCKETS]; /* name -> rec (owns rec); NULL until the bucket has a record */
-    GTree *tree;                         /* rec -> rec, by feed position */
-    GTree *bykey;                        /* rec -> rec, by key bytes: every rec of the buckets */
+    rbucket *buckets[LAYOUT_BUCKETS]; /* name -> rec (owns rec); NULL until the bucket has a record */
+    treap tree;                      /* rec.feed: by feed position, the records in_tree */
+    treap bykey;                     /* rec.bykey: by key bytes, every rec of the buckets */
     GPtrArray *changed;      /* mkey*: changed since the streams were last told (owned) */
     bool changed_all;        /* too many, or a load: tell every stream until W reaches all_until */
     uint64_t all_until;      /* the highest zxid changed while changed_all */
@@ -152,24 +170,15 @@ struct mirror_set {
     int64_t last_recovery_ms;
 };
 
-static void rec_set_pos(rec *r) {
-    r->pos.zxid = r->zxid;
-    r->pos.khash = r->khash;
-    r->pos.version = (uint32_t)r->zver + 1u;
-}
+#define REC_OF_FEED(n) TREAP_ENTRY(n, rec, feed)
+#define REC_OF_KEY(n) TREAP_ENTRY(n, rec, bykey)
 
-/* Feed order; ties (a digest collision inside one transaction) by key bytes.
- * A probe (key NULL) sorts after every record at its position. */
-static gint rec_cmp(gconstpointer a, gconstpointer b, gpointer unused) {
-    (void)unused;
-    const rec *ra = a, *rb = b;
-    int c = cursor_cmp(&ra->pos, &rb->pos);
-    if (c || ra == rb) return c;
-    if (!ra->key) return 1;
-    if (!rb->key) return -1;
-    size_t n = ra->klen < rb->klen ? ra->klen : rb->klen;
-    c = memcmp(ra->key, rb->key, n);
-    return c ? c : (ra->klen < rb->klen ? -1 : ra->klen > rb->klen);
+/* The decoded key: the name itself, or what follows its NUL. */
+static const char *rec_key(const rec *r) { return r->key_apart ? r->name + r->nlen + 1 : r->name; }
+
+/* The feed position of r's state (meaningful once read: zver >= 0). */
+static cursor_pos rec_pos(const rec *r) {
+    return (cursor_pos){r->zxid, layout_key_hash(rec_key(r), r->klen), (uint32_t)r->zver + 1u};
 }
 
 /* Key order: bytes, then length (a prefix sorts first). */
@@ -178,17 +187,46 @@ static int key_cmp(const char *a, size_t al, const char *b, size_t bl) {
     return c ? c : (al > bl) - (al < bl);
 }
 
-static gint rec_key_cmp(gconstpointer a, gconstpointer b, gpointer unused) {
-    (void)unused;
-    const rec *ra = a, *rb = b;
-    return key_cmp(ra->key, ra->klen, rb->key, rb->klen);
+/* Feed order; ties (a digest collision inside one transaction) by key
+ * bytes. The digest is computed only when the zxids tie. */
+static int rec_cmp(const rec *ra, const rec *rb) {
+    if (ra->zxid != rb->zxid) return ra->zxid < rb->zxid ? -1 : 1;
+    if (ra == rb) return 0;
+    cursor_pos pa = rec_pos(ra), pb = rec_pos(rb);
+    int c = cursor_cmp(&pa, &pb);
+    return c ? c : key_cmp(rec_key(ra), ra->klen, rec_key(rb), rb->klen);
 }
 
-static void rec_free(gpointer p) {
-    rec *r = p;
+static int feed_cmp(const treap_node *a, const treap_node *b, void *unused) {
+    (void)unused;
+    return rec_cmp(REC_OF_FEED(a), REC_OF_FEED(b));
+}
+
+/* A record against a position probe: at the probe's position it sorts
+ * first (so the upper bound is the first record after the position). */
+static int feed_vs_pos(const treap_node *n, const void *probe) {
+    const rec *r = REC_OF_FEED(n);
+    const cursor_pos *p = probe;
+    if (r->zxid != p->zxid) return r->zxid < p->zxid ? -1 : 1;
+    cursor_pos rp = rec_pos(r);
+    int c = cursor_cmp(&rp, p);
+    return c ? c : -1;
+}
+
+static int bykey_cmp(const treap_node *a, const treap_node *b, void *unused) {
+    (void)unused;
+    const rec *ra = REC_OF_KEY(a), *rb = REC_OF_KEY(b);
+    return key_cmp(rec_key(ra), ra->klen, rec_key(rb), rb->klen);
+}
+
+static int bykey_vs_key(const treap_node *n, const void *probe) {
+    const rec *r = REC_OF_KEY(n);
+    const mirror_key *k = probe;
+    return key_cmp(rec_key(r), r->klen, k->p, k->len);
+}
+
+static void rec_free(rec *r) {
     if (!r) return;
-    free(r->name);
-    free(r->key);
     free(r->value);
     free(r);
 }
@@ -196,7 +234,7 @@ static void rec_free(gpointer p) {
 static void tree_remove(mirror *m, rec *r) {
     ZS_MUTEX_ASSERT_HELD(&m->set->mu);
     if (!r->in_tree) return;
-    g_tree_remove(m->tree, r);
+    treap_remove(&m->tree, &r->feed);
     r->in_tree = false;
     if (r->value) { m->live--; m->bytes -= r->vlen + r->klen; }
 }
@@ -232,7 +270,7 @@ static void note_changed(mirror *m, const rec *r) {
         if (r->zxid > m->all_until) m->all_until = r->zxid;
         return;
     }
-    memcpy(k, r->key, r->klen);
+    memcpy(k, rec_key(r), r->klen);
     k[r->klen] = 0;
     c->zxid = r->zxid;
     c->k = (mirror_key){k, r->klen};
@@ -241,67 +279,167 @@ static void note_changed(mirror *m, const rec *r) {
 
 static void tree_insert(mirror *m, rec *r) {
     ZS_MUTEX_ASSERT_HELD(&m->set->mu);
-    rec_set_pos(r);
-    g_tree_insert(m->tree, r, r);
+    assert(!r->in_tree && r->zver >= 0);
+    treap_insert(&m->tree, &r->feed);
     r->in_tree = true;
     if (r->value) { m->live++; m->bytes += r->vlen + r->klen; }
     if (r->zxid > m->newest) m->newest = r->zxid;
     note_changed(m, r);
 }
 
-/* A record the mirror knows from now on (its bucket's table owns it). */
-static void rec_add(mirror *m, GHashTable *bucket, rec *r) {
-    ZS_MUTEX_ASSERT_HELD(&m->set->mu);
-    g_hash_table_insert(bucket, r->name, r);
-    g_tree_insert(m->bykey, r, r);
+/* ---- the buckets' tables (caller holds mu) ------------------------------
+ *
+ * A bucket's table is made at its first record (a small store fills few of
+ * its 4,096 buckets) and dropped with the records. Chains are searched by
+ * name; the slot is a mix of the name's FNV-1a digest (whose low 12 bits,
+ * for a name equal to its key, are the bucket itself: hence the mix). */
+
+enum { BUCKET_MIN_SLOTS = 8 };
+
+static uint32_t name_slot(const rbucket *bk, const char *name) {
+    uint64_t x = layout_key_hash(name, strlen(name));
+    x ^= x >> 33;
+    x *= UINT64_C(0xff51afd7ed558ccd);
+    x ^= x >> 33;
+    return (uint32_t)x & (bk->size - 1);
 }
 
-/* The bucket tables are made on the first record (a small store fills few
- * of its 4,096 buckets: an empty table costs ~200 bytes) and dropped with
- * the records. */
 static rec *bucket_lookup(const mirror *m, unsigned b, const char *name) {
-    return m->buckets[b] ? g_hash_table_lookup(m->buckets[b], name) : NULL;
+    const rbucket *bk = m->buckets[b];
+    if (!bk) return NULL;
+    for (rec *r = bk->slot[name_slot(bk, name)]; r; r = r->hnext)
+        if (strcmp(r->name, name) == 0) return r;
+    return NULL;
 }
 
-static GHashTable *bucket_make(mirror *m, unsigned b) {
-    if (!m->buckets[b]) m->buckets[b] = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, rec_free);
-    return m->buckets[b];
+/* Rehashes bk into size slots (a power of two). false: out of memory (bk
+ * unchanged, still correct, only slower). */
+static bool bucket_resize(rbucket *bk, uint32_t size) {
+    rec **slot = calloc(size, sizeof *slot);
+    if (!slot) return false;
+    rbucket old = *bk;
+    bk->slot = slot;
+    bk->size = size;
+    for (uint32_t i = 0; i < old.size; i++)
+        for (rec *r = old.slot[i], *next; r; r = next) {
+            next = r->hnext;
+            uint32_t j = name_slot(bk, r->name);
+            r->hnext = slot[j];
+            slot[j] = r;
+        }
+    free(old.slot);
+    return true;
 }
 
+/* The table of bucket b, made if needed; NULL when out of memory. */
+static rbucket *bucket_make(mirror *m, unsigned b) {
+    if (m->buckets[b]) return m->buckets[b];
+    rbucket *bk = calloc(1, sizeof *bk);
+    if (!bk || !(bk->slot = calloc(BUCKET_MIN_SLOTS, sizeof *bk->slot))) { free(bk); return NULL; }
+    bk->size = BUCKET_MIN_SLOTS;
+    m->buckets[b] = bk;
+    return bk;
+}
+
+/* A record the mirror knows from now on (its bucket's table owns it). */
+static void rec_add(mirror *m, rbucket *bk, rec *r) {
+    ZS_MUTEX_ASSERT_HELD(&m->set->mu);
+    assert(!r->in_tree);
+    if (bk->n >= bk->size) bucket_resize(bk, bk->size * 2); /* (failing: longer chains) */
+    uint32_t i = name_slot(bk, r->name);
+    r->hnext = bk->slot[i];
+    bk->slot[i] = r;
+    bk->n++;
+    treap_insert(&m->bykey, &r->bykey);
+}
+
+/* Takes r (pointed to by *link, in its chain) out of every structure and
+ * frees it. */
+static void rec_forget_at(mirror *m, rbucket *bk, rec **link) {
+    ZS_MUTEX_ASSERT_HELD(&m->set->mu);
+    rec *r = *link;
+    tree_remove(m, r);
+    treap_remove(&m->bykey, &r->bykey);
+    *link = r->hnext;
+    bk->n--;
+    rec_free(r);
+}
+
+static void rec_forget(mirror *m, unsigned b, rec *r) {
+    rbucket *bk = m->buckets[b];
+    assert(bk);
+    rec **link = &bk->slot[name_slot(bk, r->name)];
+    while (*link != r) {
+        assert(*link && "mirror: a record not in its bucket's chain");
+        link = &(*link)->hnext;
+    }
+    rec_forget_at(m, bk, link);
+}
+
+static void bucket_free(rbucket *bk) {
+    if (!bk) return;
+    for (uint32_t i = 0; i < bk->size; i++)
+        for (rec *r = bk->slot[i], *next; r; r = next) {
+            next = r->hnext;
+            rec_free(r);
+        }
+    free(bk->slot);
+    free(bk);
+}
+
+/* Drops every record (the feed tree must be emptied by the caller first,
+ * or with it). */
 static void buckets_drop(mirror *m) {
-    g_tree_destroy(m->bykey); /* before the recs it points to */
-    m->bykey = g_tree_new_full(rec_key_cmp, NULL, NULL, NULL);
+    treap_init(&m->tree, feed_cmp, NULL);
+    treap_init(&m->bykey, bykey_cmp, NULL); /* before the recs it points to */
     to_all(m); /* every stream looks again */
     for (unsigned b = 0; b < LAYOUT_BUCKETS; b++) {
-        if (m->buckets[b]) g_hash_table_destroy(m->buckets[b]);
+        bucket_free(m->buckets[b]);
         m->buckets[b] = NULL;
     }
 }
 
 /* Returns the value to keep, in compact form (a foreign writer's pretty
- * print becomes one line, as the feed and the event stream need), or NULL
- * when v is not JSON (or on allocation failure). */
+ * print becomes one line, as the feed and the event stream need), in an
+ * allocation of its exact size (the compacting buffer grows by doubling),
+ * or NULL when v is not JSON (or on allocation failure). */
 static char *json_value_copy(const char *v, int len, uint32_t *out_len) {
     sbuf b = SBUF_INIT;
     jraw_err e;
-    if (jraw_compact(v, (size_t)len, &b, &e) < 0) { sbuf_free(&b); return NULL; }
-    size_t n;
-    char *out = sbuf_steal(&b, &n);
-    if (out) *out_len = (uint32_t)n;
+    if (jraw_compact(v, (size_t)len, &b, &e) < 0 || sbuf_failed(&b)) { sbuf_free(&b); return NULL; }
+    char *out = malloc(b.len + 1);
+    if (out) {
+        memcpy(out, b.buf, b.len);
+        out[b.len] = 0;
+        *out_len = (uint32_t)b.len;
+    }
+    sbuf_free(&b);
     return out;
 }
 
-static rec *rec_new(const char *name, unsigned bucket) {
+/* A record for the znode name of bucket, not read yet (zver -1), in one
+ * allocation: the fields, the name and (only when it differs) the key.
+ * NULL when name is not a zoosync key's, or out of memory. */
+static rec *rec_new(const char *name, unsigned bucket_no) {
     size_t klen;
     char *key = layout_key_decode(name, &klen);
     if (!key) return NULL;
-    uint64_t h = layout_key_hash(key, klen);
-    if (layout_bucket(h) != bucket || names_key_invalid(key, klen)) { free(key); return NULL; }
-    rec *r = calloc(1, sizeof *r);
-    if (!r || !(r->name = strdup(name))) { free(r); free(key); return NULL; }
-    r->key = key;
-    r->klen = (uint32_t)klen;
-    r->khash = h;
+    size_t nlen = strlen(name);
+    bool apart = klen != nlen || memcmp(key, name, nlen) != 0;
+    if (layout_bucket(layout_key_hash(key, klen)) != bucket_no || names_key_invalid(key, klen) ||
+        nlen > LAYOUT_MAX_NAME_BYTES) {
+        free(key);
+        return NULL;
+    }
+    rec *r = malloc(offsetof(rec, name) + nlen + 1 + (apart ? klen + 1 : 0));
+    if (!r) { free(key); return NULL; }
+    memset(r, 0, offsetof(rec, name));
+    memcpy(r->name, name, nlen + 1);
+    if (apart) memcpy(r->name + nlen + 1, key, klen + 1);
+    free(key);
+    r->klen = (uint16_t)klen;
+    r->nlen = (uint16_t)nlen;
+    r->key_apart = apart;
     r->zver = -1;
     return r;
 }
@@ -533,17 +671,13 @@ static void unlock_and_notify(mirror_set *s, notify_list *nl) {
 static void prune_gone(mirror *m) {
     ZS_MUTEX_ASSERT_HELD(&m->set->mu);
     for (unsigned b = 0; b < LAYOUT_BUCKETS; b++) {
-        if (!m->buckets[b]) continue;
-        GHashTableIter it;
-        gpointer k, v;
-        g_hash_table_iter_init(&it, m->buckets[b]);
-        while (g_hash_table_iter_next(&it, &k, &v)) {
-            rec *r = v;
-            if (!r->gone || cursor_cmp(&r->pos, &m->horizon) > 0) continue;
-            tree_remove(m, r);
-            g_tree_remove(m->bykey, r);
-            g_hash_table_iter_remove(&it);
-        }
+        rbucket *bk = m->buckets[b];
+        for (uint32_t i = 0; bk && i < bk->size; i++)
+            for (rec **link = &bk->slot[i]; *link;) {
+                cursor_pos p = (*link)->gone ? rec_pos(*link) : m->horizon;
+                if ((*link)->gone && cursor_cmp(&p, &m->horizon) <= 0) rec_forget_at(m, bk, link);
+                else link = &(*link)->hnext;
+            }
     }
 }
 
@@ -551,7 +685,11 @@ static void apply_data(mirror *m, const op *o, int err, jute_bytes data, const j
     ZS_MUTEX_ASSERT_HELD(&m->set->mu);
     rec *r = bucket_lookup(m, o->bucket, o->name);
     if (err == ZOK) {
-        if (!r && (r = rec_new(o->name, o->bucket))) rec_add(m, bucket_make(m, o->bucket), r);
+        if (!r && (r = rec_new(o->name, o->bucket))) {
+            rbucket *bk = bucket_make(m, o->bucket);
+            if (bk) rec_add(m, bk, r);
+            else { rec_free(r); r = NULL; } /* (out of memory: counted as refused) */
+        }
         if (!r) {
             m->rejected++;
             LOG_WARN(m->set->lg, "mirror %s: ignoring znode %03x/%s: not a zoosync key name", m->store, o->bucket, o->name);
@@ -581,12 +719,11 @@ static void apply_data(mirror *m, const op *o, int err, jute_bytes data, const j
         return;
     }
     if (!r || r->gone) return;
-    if (r->zver < 0 || (!r->value && !r->rejected && cursor_cmp(&r->pos, &m->horizon) <= 0)) {
+    cursor_pos rp = rec_pos(r);
+    if (r->zver < 0 || (!r->value && !r->rejected && cursor_cmp(&rp, &m->horizon) <= 0)) {
         /* Never read, or a tombstone the collector removed (it moved the
          * horizon past it first): no news. */
-        tree_remove(m, r);
-        g_tree_remove(m->bykey, r);
-        g_hash_table_remove(m->buckets[o->bucket], o->name); /* r is in it */
+        rec_forget(m, o->bucket, r);
         return;
     }
     /* Hard-deleted by someone: the deletion takes the bucket's pzxid. */
@@ -596,39 +733,33 @@ static void apply_data(mirror *m, const op *o, int err, jute_bytes data, const j
     }
 }
 
-static void mark_gone(mirror *m, unsigned bucket, uint64_t zxid) {
+static void mark_gone(mirror *m, unsigned b, uint64_t zxid) {
     ZS_MUTEX_ASSERT_HELD(&m->set->mu);
-    if (!m->buckets[bucket]) return;
-    GHashTableIter it;
-    gpointer k, v;
-    g_hash_table_iter_init(&it, m->buckets[bucket]);
-    while (g_hash_table_iter_next(&it, &k, &v)) {
-        rec *r = v;
-        if (!r->gone_pending) continue;
-        r->gone_pending = false;
-        tree_remove(m, r);
-        free(r->value);
-        r->value = NULL;
-        r->vlen = 0;
-        r->gone = true;
-        r->zxid = zxid > r->zxid ? zxid : r->zxid + 1;
-        r->mtime = g_get_real_time() / 1000;
-        tree_insert(m, r);
-    }
+    rbucket *bk = m->buckets[b];
+    for (uint32_t i = 0; bk && i < bk->size; i++)
+        for (rec *r = bk->slot[i]; r; r = r->hnext) {
+            if (!r->gone_pending) continue;
+            r->gone_pending = false;
+            tree_remove(m, r);
+            free(r->value);
+            r->value = NULL;
+            r->vlen = 0;
+            r->gone = true;
+            r->zxid = zxid > r->zxid ? zxid : r->zxid + 1;
+            r->mtime = g_get_real_time() / 1000;
+            tree_insert(m, r);
+        }
 }
 
 static void apply_list(mirror *m, const op *o, int err, jute_in *in) {
     ZS_MUTEX_ASSERT_HELD(&m->set->mu);
-    GHashTable *bk = m->buckets[o->bucket]; /* NULL: no record known in it */
+    const rbucket *bk = m->buckets[o->bucket]; /* NULL: no record known in it */
     if (err != ZOK) {
         if (err != ZNONODE) LOG_WARN(m->set->lg, "mirror %s: listing bucket %03x: %s", m->store, o->bucket, zerror(err));
-        if (!bk) return;
         /* No bucket: every record it had is to be read again (and found gone). */
-        GHashTableIter it;
-        gpointer k, v;
-        g_hash_table_iter_init(&it, bk);
-        while (g_hash_table_iter_next(&it, &k, &v))
-            if (!((rec *)v)->gone) enqueue(m, OP_DATA, o->bucket, ((rec *)v)->name, o->load);
+        for (uint32_t i = 0; bk && i < bk->size; i++)
+            for (const rec *r = bk->slot[i]; r; r = r->hnext)
+                if (!r->gone) enqueue(m, OP_DATA, o->bucket, r->name, o->load);
         return;
     }
     int32_t n = jute_get_int(in);
@@ -640,7 +771,7 @@ static void apply_list(mirror *m, const op *o, int err, jute_in *in) {
         if (in->bad || b.len <= 0 || (size_t)b.len >= sizeof name) continue;
         memcpy(name, b.p, (size_t)b.len);
         name[b.len] = 0;
-        rec *r = bk ? g_hash_table_lookup(bk, name) : NULL;
+        rec *r = bk ? bucket_lookup(m, o->bucket, name) : NULL;
         if (seen && r) g_hash_table_add(seen, r->name);
         if (!r || r->gone || r->zver < 0 || o->load) enqueue(m, OP_DATA, o->bucket, name, o->load);
     }
@@ -650,13 +781,9 @@ static void apply_list(mirror *m, const op *o, int err, jute_in *in) {
     }
     /* Names the mirror has that the listing lacks: read them (gone, or a
      * tombstone collected). */
-    GHashTableIter it;
-    gpointer k, v;
-    g_hash_table_iter_init(&it, bk);
-    while (g_hash_table_iter_next(&it, &k, &v)) {
-        rec *r = v;
-        if (!r->gone && !g_hash_table_contains(seen, r->name)) enqueue(m, OP_DATA, o->bucket, r->name, false);
-    }
+    for (uint32_t i = 0; i < bk->size; i++)
+        for (const rec *r = bk->slot[i]; r; r = r->hnext)
+            if (!r->gone && !g_hash_table_contains(seen, r->name)) enqueue(m, OP_DATA, o->bucket, r->name, false);
     g_hash_table_destroy(seen);
 }
 
@@ -665,7 +792,7 @@ static void apply_list(mirror *m, const op *o, int err, jute_in *in) {
 static void apply_config(mirror *m, int err, jute_bytes data, const jute_stat *st) {
     ZS_MUTEX_ASSERT_HELD(&m->set->mu);
     m->cfg_valid = false;
-    if (err == ZNONODE && m->czxid >= 0 && (m->loaded || g_tree_nnodes(m->tree) > 0)) {
+    if (err == ZNONODE && m->czxid >= 0 && (m->loaded || m->tree.count > 0)) {
         unload(m); /* the store was deleted: give its memory back */
         return;
     }
@@ -904,14 +1031,10 @@ static bool gap_next(gap_cursor *gc, bool buckets, GPtrArray *out, guint want) {
         unsigned b = gc->bucket++;
         if (buckets) { add_path(out, layout_bucket_path(m->set->root, m->store, b)); continue; }
         if (b == 0) g_ptr_array_add(out, g_strdup(m->spath));
-        if (!m->buckets[b]) continue;
-        GHashTableIter ri;
-        gpointer rk, rv;
-        g_hash_table_iter_init(&ri, m->buckets[b]);
-        while (g_hash_table_iter_next(&ri, &rk, &rv)) {
-            rec *r = rv;
-            if (r->zver >= 0 && !r->gone) add_path(out, layout_named_record_path(m->set->root, m->store, b, r->name));
-        }
+        const rbucket *bk = m->buckets[b];
+        for (uint32_t i = 0; bk && i < bk->size; i++)
+            for (const rec *r = bk->slot[i]; r; r = r->hnext)
+                if (r->zver >= 0 && !r->gone) add_path(out, layout_named_record_path(m->set->root, m->store, b, r->name));
     }
     return out->len > 0;
 }
@@ -1049,8 +1172,6 @@ static void *recovery_main(void *arg) {
  * holds mu. */
 static void unload(mirror *m) {
     m->gen++;
-    g_tree_destroy(m->tree);
-    m->tree = g_tree_new_full(rec_cmp, NULL, NULL, NULL);
     buckets_drop(m);
     m->live = m->bytes = 0;
     m->loaded = false;
@@ -1064,8 +1185,6 @@ static void unload(mirror *m) {
 static void start_load(mirror *m, int64_t czxid) {
     m->gen++;
     m->czxid = czxid;
-    g_tree_destroy(m->tree);
-    m->tree = g_tree_new_full(rec_cmp, NULL, NULL, NULL);
     buckets_drop(m);
     m->live = m->bytes = 0;
     m->loaded = false;
@@ -1086,8 +1205,8 @@ static mirror *mirror_new(mirror_set *s, const char *store) {
         free(m);
         return NULL;
     }
-    m->tree = g_tree_new_full(rec_cmp, NULL, NULL, NULL);
-    m->bykey = g_tree_new_full(rec_key_cmp, NULL, NULL, NULL);
+    treap_init(&m->tree, feed_cmp, NULL);
+    treap_init(&m->bykey, bykey_cmp, NULL);
     m->changed = g_ptr_array_new_with_free_func(changed_free);
     m->queued = g_hash_table_new(g_str_hash, g_str_equal); /* keys owned by their op */
     m->czxid = -1;
@@ -1097,9 +1216,7 @@ static mirror *mirror_new(mirror_set *s, const char *store) {
 static void mirror_free(gpointer p) {
     mirror *m = p;
     store_cfg_release(&m->cfg);
-    g_tree_destroy(m->tree);
     buckets_drop(m);
-    g_tree_destroy(m->bykey);
     g_ptr_array_free(m->changed, TRUE);
     g_hash_table_destroy(m->queued);
     free(m->spath);
@@ -1364,17 +1481,18 @@ bool mirror_set_ready(mirror_set *s, sbuf *why) {
 
 static void write_change(sbuf *out, const rec *r, bool first) {
     char cur[CURSOR_LEN + 1];
-    cursor_format(&r->pos, cur);
+    cursor_pos pos = rec_pos(r);
+    cursor_format(&pos, cur);
     if (!first) sbuf_putc(out, ',');
     sbuf_puts(out, "{\"key\":");
-    sbuf_json_str(out, r->key, r->klen);
+    sbuf_json_str(out, rec_key(r), r->klen);
     if (r->value) {
         sbuf_puts(out, ",\"value\":");
         sbuf_append(out, r->value, r->vlen);
     } else {
         sbuf_puts(out, ",\"deleted\":true");
     }
-    sbuf_printf(out, ",\"version\":%lu,\"cursor\":\"%s\"}", (unsigned long)r->pos.version, cur);
+    sbuf_printf(out, ",\"version\":%lu,\"cursor\":\"%s\"}", (unsigned long)pos.version, cur);
 }
 
 /* Does key start with one of f's prefixes? (f NULL: everything) */
@@ -1386,26 +1504,28 @@ static bool filter_has(const mirror_filter *f, const char *key, size_t klen) {
 }
 
 /* The first record of the key run of prefix p (NULL: none). */
-static GTreeNode *run_first(mirror *m, const mirror_key *p) {
-    rec probe = {.key = (char *)p->p, .klen = (uint32_t)p->len};
-    return g_tree_lower_bound(m->bykey, &probe);
+static treap_node *run_first(mirror *m, const mirror_key *p) {
+    return treap_lower_bound(&m->bykey, bykey_vs_key, p);
 }
 
-static bool run_has(const rec *r, const mirror_key *p) {
-    return r->klen >= p->len && memcmp(r->key, p->p, p->len) == 0;
+/* Is n (a node of the key index, or NULL) in the run of prefix p? */
+static bool run_has(const treap_node *n, const mirror_key *p) {
+    if (!n) return false;
+    const rec *r = REC_OF_KEY(n);
+    return r->klen >= p->len && memcmp(rec_key(r), p->p, p->len) == 0;
 }
 
 /* Records under f's prefixes, counted up to max (returns max + 1 past it). */
 static size_t filter_count(mirror *m, const mirror_filter *f, size_t max) {
     size_t k = 0;
     for (size_t i = 0; i < f->n && k <= max; i++)
-        for (GTreeNode *n = run_first(m, &f->v[i]); n && k <= max && run_has(g_tree_node_key(n), &f->v[i]); n = g_tree_node_next(n))
+        for (treap_node *n = run_first(m, &f->v[i]); k <= max && run_has(n, &f->v[i]); n = treap_next(n))
             k++;
     return k;
 }
 
 static gint rec_ptr_cmp(gconstpointer a, gconstpointer b) {
-    return rec_cmp(*(rec *const *)a, *(rec *const *)b, NULL);
+    return rec_cmp(*(rec *const *)a, *(rec *const *)b);
 }
 
 /* One page's walk: writes changes while limit and max_bytes allow.
@@ -1461,40 +1581,35 @@ void mirror_changes(mirror *m, const cursor_pos *since, const mirror_filter *fil
          * records after the cursor, sorted by position. */
         GPtrArray *v = g_ptr_array_new();
         for (size_t i = 0; i < filter->n; i++)
-            for (GTreeNode *n = run_first(m, &filter->v[i]); n && run_has(g_tree_node_key(n), &filter->v[i]);
-                 n = g_tree_node_next(n)) {
-                const rec *r = g_tree_node_key(n);
+            for (treap_node *n = run_first(m, &filter->v[i]); run_has(n, &filter->v[i]); n = treap_next(n)) {
+                const rec *r = REC_OF_KEY(n);
                 if (!r->in_tree || r->zxid > w || (!since && !r->value)) continue;
-                if (since && cursor_cmp(&r->pos, since) <= 0) continue;
+                cursor_pos rp = rec_pos(r);
+                if (since && cursor_cmp(&rp, since) <= 0) continue;
                 g_ptr_array_add(v, (gpointer)r);
             }
         g_ptr_array_sort(v, rec_ptr_cmp);
         for (guint i = 0; i < v->len && walk_emit(&pw, g_ptr_array_index(v, i)); i++) {}
         g_ptr_array_free(v, TRUE);
     } else {
-        GTreeNode *n;
-        if (since) {
-            rec probe = {.pos = *since}; /* key NULL: after every record at since */
-            n = g_tree_upper_bound(m->tree, &probe);
-        } else {
-            n = g_tree_node_first(m->tree);
-        }
+        /* After every record at since (a digest collision's ties included). */
+        treap_node *n = since ? treap_upper_bound(&m->tree, feed_vs_pos, since) : treap_first(&m->tree);
         size_t visited = 0;
-        for (; n; n = g_tree_node_next(n)) {
-            const rec *r = g_tree_node_key(n);
+        for (; n; n = treap_next(n)) {
+            const rec *r = REC_OF_FEED(n);
             if (r->zxid > w) break;               /* not vouched for yet */
             if (filter && ++visited > FEED_SCAN_MAX) { /* bounded: go on from here next time */
                 page->more = true;
                 break;
             }
-            if ((since || r->value) && filter_has(filter, r->key, r->klen) && !walk_emit(&pw, r)) break;
+            if ((since || r->value) && filter_has(filter, rec_key(r), r->klen) && !walk_emit(&pw, r)) break;
             passed = r; /* (a snapshot lists live records only; a filter skips the others) */
         }
     }
     /* A feed walk that stopped at its cap goes on after what it passed,
      * past changes the token cannot see (PROTOCOL.md v1.1 allows it). */
     const rec *last = passed ? passed : pw.last;
-    page->next = page->more && last ? last->pos : cursor_after_zxid(w);
+    page->next = page->more && last ? rec_pos(last) : cursor_after_zxid(w);
     if (page->more && last && (!since || cont)) page->next.version = UINT32_MAX; /* a snapshot goes on */
     if (since && cursor_cmp(&page->next, since) < 0) page->next = *since;
     zs_mutex_unlock(&m->set->mu);
@@ -1505,8 +1620,8 @@ size_t mirror_live_count_filtered(mirror *m, const mirror_filter *f) {
     size_t k = 0;
     zs_mutex_lock(&m->set->mu);
     for (size_t i = 0; i < f->n; i++)
-        for (GTreeNode *n = run_first(m, &f->v[i]); n && run_has(g_tree_node_key(n), &f->v[i]); n = g_tree_node_next(n)) {
-            const rec *r = g_tree_node_key(n);
+        for (treap_node *n = run_first(m, &f->v[i]); run_has(n, &f->v[i]); n = treap_next(n)) {
+            const rec *r = REC_OF_KEY(n);
             if (r->in_tree && r->value) k++;
         }
     zs_mutex_unlock(&m->set->mu);
@@ -1549,7 +1664,11 @@ void mirror_note_writes(mirror *m, int64_t czxid, const mirror_write *w, size_t 
         if (!name) break;
         unsigned b = layout_bucket(layout_key_hash(w[i].key, w[i].klen));
         rec *r = bucket_lookup(m, b, name);
-        if (!r && (r = rec_new(name, b))) rec_add(m, bucket_make(m, b), r);
+        if (!r && (r = rec_new(name, b))) {
+            rbucket *bk = bucket_make(m, b);
+            if (bk) rec_add(m, bk, r);
+            else { rec_free(r); r = NULL; }
+        }
         free(name);
         /* It may already show this write, or a later one (a key written
          * twice in one multi: the later write has the higher version). */
@@ -1600,18 +1719,15 @@ GArray *mirror_list_collectable(mirror *m, int64_t older_than_ms) {
     zs_mutex_lock(&m->set->mu);
     if (m->loaded) {
         for (unsigned b = 0; b < LAYOUT_BUCKETS; b++) {
-            if (!m->buckets[b]) continue;
-            GHashTableIter it;
-            gpointer k, v;
-            g_hash_table_iter_init(&it, m->buckets[b]);
-            while (g_hash_table_iter_next(&it, &k, &v)) {
-                rec *r = v;
-                if (r->value || r->rejected || !r->in_tree || r->mtime >= older_than_ms) continue;
-                if (r->zxid > wm_value(&m->set->wm)) continue; /* not vouched for yet */
-                mirror_collectable c = {r->pos, b, r->zver, r->gone, {0}};
-                snprintf(c.name, sizeof c.name, "%s", r->name);
-                g_array_append_val(out, c);
-            }
+            const rbucket *bk = m->buckets[b];
+            for (uint32_t i = 0; bk && i < bk->size; i++)
+                for (const rec *r = bk->slot[i]; r; r = r->hnext) {
+                    if (r->value || r->rejected || !r->in_tree || r->mtime >= older_than_ms) continue;
+                    if (r->zxid > wm_value(&m->set->wm)) continue; /* not vouched for yet */
+                    mirror_collectable c = {rec_pos(r), b, r->zver, r->gone, {0}};
+                    snprintf(c.name, sizeof c.name, "%s", r->name);
+                    g_array_append_val(out, c);
+                }
         }
     }
     zs_mutex_unlock(&m->set->mu);
@@ -1634,7 +1750,7 @@ void mirror_set_stats(mirror_set *s, mirror_stats *out) {
         for (unsigned b = 0; b < LAYOUT_BUCKETS; b++) {
             if (!m->buckets[b]) continue;
             out->bucket_tables++;
-            out->entries += g_hash_table_size(m->buckets[b]);
+            out->entries += m->buckets[b]->n;
         }
     }
     out->watch_events = s->watch_events;
