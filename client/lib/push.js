@@ -5,8 +5,8 @@
 
 import { ZooSyncError, isTransient } from './errors.js';
 import { MAX_MUTATIONS_PER_PUSH, utf8Length } from './protocol.js';
-import { RECORDS, META, META_KEYS, mutationInfo, pendingOf } from './schema.js';
-import { rq, metaGet, metaPut, metaDelete, getRecords, putRec, sweepTombstones, readLog, dropPending } from './local.js';
+import { RECORDS, LOG, META, META_KEYS, mutationInfo, pendingOf } from './schema.js';
+import { rq, metaGet, metaPut, metaDelete, getRecords, putRec, sweepTombstones, readLog, dropPending, dropFromLog } from './local.js';
 import { resolveConflicts } from './conflicts.js';
 
 /** @typedef {import('./schema.js').StoredMutation} StoredMutation */
@@ -21,6 +21,24 @@ const NON_RETRYABLE_KEEP = new Set([401, 403]);
  * One push result (docs/PROTOCOL.md, Push).
  * @typedef {{id: number, status: 'applied'|'duplicate'|'conflict'|'rejected', version?: number, cursor?: string, current?: {value: any, version: number}|null, reason?: string, errors?: any[]}} PushResult
  */
+
+/**
+ * The log segments a batch was read from (StoredMutation.seg: a segment
+ * keeps the id it was written with), in one getAll over their range; a
+ * segment already gone (a retried answer) is simply not there.
+ * @param {IDBTransaction} tx @param {string} store @param {StoredMutation[]} muts
+ * @returns {Promise<import('./schema.js').StoredSegment[]>}
+ */
+function readBatchSegments(tx, store, muts) {
+  let lo = Infinity, hi = -Infinity;
+  for (const m of muts) {
+    const g = m.seg === undefined ? m.id : m.seg;
+    if (g < lo) lo = g;
+    if (g > hi) hi = g;
+  }
+  if (lo === Infinity) return Promise.resolve([]);
+  return rq(tx.objectStore(LOG).getAll(IDBKeyRange.bound([store, lo], [store, hi, []])));
+}
 
 /** The push side of one store. */
 export class StorePush {
@@ -109,7 +127,7 @@ export class StorePush {
    * @returns {Promise<{client: string, units: StoredMutation[][]}>}
    */
   async readBatch(from = 0) {
-    return this.local.run([RECORDS, META], 'readonly', async (tx) => {
+    return this.local.run([RECORDS, LOG, META], 'readonly', async (tx) => {
       /** @type {[string, StoredMutation[]]} */
       const [client, rows] = await Promise.all([
         metaGet(tx, META_KEYS.client),
@@ -135,8 +153,8 @@ export class StorePush {
         units.push(unit);
         i = j;
       }
-      // Bases: the server version each key's local state is based on (the
-      // record row the log was read from carries it: readLog sets m.base).
+      // Bases: the server version each key's local state is based on (its
+      // record row's: readLog sets m.base).
       for (const unit of units) {
         const seen = new Set();
         for (const m of unit) {
@@ -193,11 +211,12 @@ export class StorePush {
    */
   async rejectUnit(unit, e) {
     this.allApplied = false;
-    const changed = await this.local.run([RECORDS], 'readwrite', async (tx) => {
+    const changed = await this.local.run([RECORDS, LOG], 'readwrite', async (tx) => {
       const recs = tx.objectStore(RECORDS);
       const keys = [...new Set(unit.map((m) => m.k))];
       const ids = new Set(unit.map((m) => m.id));
-      const rows = await getRecords(recs, this.store, keys);
+      const [rows, segs] = await Promise.all([getRecords(recs, this.store, keys), readBatchSegments(tx, this.store, unit)]);
+      dropFromLog(tx, segs, ids);
       /** @type {string[]} */
       const left = [];
       rows.forEach((rec, i) => {
@@ -276,18 +295,20 @@ export class StorePush {
     let rejected = [];
     /** @type {Set<number>} */
     const gone = new Set();
-    await this.local.run([RECORDS, META], 'readwrite', async (tx) => {
+    await this.local.run([RECORDS, LOG, META], 'readwrite', async (tx) => {
       const recs = tx.objectStore(RECORDS);
-      // The rows of every key of the request, read in one go (they hold the
-      // log entries the results remove), with the restore list and cursor.
+      // The rows of every key of the request (they list the ids still
+      // pending), the log segments the batch was read from, the restore list
+      // and the cursor, read in one go.
       const keys = [...new Set(results.map((r) => mut(r).k))];
-      const [got, prevRestore, cursor] = await Promise.all([
+      const [got, segs, prevRestore, cursor] = await Promise.all([
         getRecords(recs, this.store, keys),
+        readBatchSegments(tx, this.store, muts),
         metaGet(tx, META_KEYS.restore(this.store)),
         metaGet(tx, META_KEYS.cursor(this.store)),
       ]);
       const byKey = new Map(keys.map((k, i) => [k, got[i]]));
-      const queued = (/** @type {StoredMutation} */ m) => { const rec = byKey.get(m.k); return !!(rec && rec.p && rec.p.some((e) => e.id === m.id)); };
+      const queued = (/** @type {StoredMutation} */ m) => { const rec = byKey.get(m.k); return !!(rec && rec.p && rec.p.includes(m.id)); };
       gone.clear(); // (a retried transaction starts over)
       /** @type {Set<string>} */
       const dirty = new Set();
@@ -318,6 +339,7 @@ export class StorePush {
         dropPending(rec, gone);
         putRec(recs, rec);
       }
+      dropFromLog(tx, segs, gone);
       if (gone.size) await sweepTombstones(tx, this.store, cursor);
     });
     for (const m of muts) if (!gone.has(m.id) && m.id < this.minLeft) this.minLeft = m.id; // still queued: the next batch starts there
