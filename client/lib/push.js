@@ -5,7 +5,7 @@
 
 import { ZooSyncError, isTransient } from './errors.js';
 import { MAX_MUTATIONS_PER_PUSH, utf8Length } from './protocol.js';
-import { RECORDS, LOG, META, META_KEYS, mutationInfo, pendingOf } from './schema.js';
+import { RECORDS, LOG, META, META_KEYS, mutationInfo, pendingOf, segmentRange } from './schema.js';
 import { rq, metaGet, metaPut, metaDelete, getRecords, putRec, sweepTombstones, readLog, dropPending, dropFromLog } from './local.js';
 import { resolveConflicts } from './conflicts.js';
 
@@ -23,21 +23,34 @@ const NON_RETRYABLE_KEEP = new Set([401, 403]);
  */
 
 /**
- * The log segments a batch was read from (StoredMutation.seg: a segment
- * keeps the id it was written with), in one getAll over their range; a
- * segment already gone (a retried answer) is simply not there.
- * @param {IDBTransaction} tx @param {string} store @param {StoredMutation[]} muts
- * @returns {Promise<import('./schema.js').StoredSegment[]>}
+ * Takes the mutations in `gone` out of the log segments a batch was read
+ * from (StoredMutation.seg: a segment keeps the id it was written with). A
+ * segment whose every mutation, as read, is gone is deleted by its id's key
+ * range, without reading it: segments never gain mutations, so it is empty
+ * now (or already deleted, for a retried answer). The others are read in
+ * one getAll each and rewritten. Returns when the reads are done; the
+ * writes are issued without waiting.
+ * @param {IDBTransaction} tx @param {string} store @param {StoredMutation[]} muts @param {Set<number>} gone
+ * @returns {Promise<void>}
  */
-function readBatchSegments(tx, store, muts) {
-  let lo = Infinity, hi = -Infinity;
+async function settleSegments(tx, store, muts, gone) {
+  /** @type {Map<number, {n: number, out: number}>} segment id -> its size as read, and how many of it are gone */
+  const by = new Map();
   for (const m of muts) {
-    const g = m.seg === undefined ? m.id : m.seg;
-    if (g < lo) lo = g;
-    if (g > hi) hi = g;
+    if (m.seg === undefined) continue;
+    let x = by.get(m.seg);
+    if (!x) { x = { n: m.segN || 0, out: 0 }; by.set(m.seg, x); }
+    if (gone.has(m.id)) x.out++;
   }
-  if (lo === Infinity) return Promise.resolve([]);
-  return rq(tx.objectStore(LOG).getAll(IDBKeyRange.bound([store, lo], [store, hi, []])));
+  const log = tx.objectStore(LOG);
+  /** @type {Promise<import('./schema.js').StoredSegment[]>[]} */
+  const reads = [];
+  for (const [id, x] of by) {
+    if (!x.out) continue;
+    if (x.out === x.n) log.delete(segmentRange(store, id));
+    else reads.push(rq(log.getAll(segmentRange(store, id)))); // some of it stays
+  }
+  if (reads.length) dropFromLog(tx, (await Promise.all(reads)).flat(), gone);
 }
 
 /** The push side of one store. */
@@ -215,8 +228,7 @@ export class StorePush {
       const recs = tx.objectStore(RECORDS);
       const keys = [...new Set(unit.map((m) => m.k))];
       const ids = new Set(unit.map((m) => m.id));
-      const [rows, segs] = await Promise.all([getRecords(recs, this.store, keys), readBatchSegments(tx, this.store, unit)]);
-      dropFromLog(tx, segs, ids);
+      const [rows] = await Promise.all([getRecords(recs, this.store, keys), settleSegments(tx, this.store, unit, ids)]);
       /** @type {string[]} */
       const left = [];
       rows.forEach((rec, i) => {
@@ -298,12 +310,12 @@ export class StorePush {
     await this.local.run([RECORDS, LOG, META], 'readwrite', async (tx) => {
       const recs = tx.objectStore(RECORDS);
       // The rows of every key of the request (they list the ids still
-      // pending), the log segments the batch was read from, the restore list
-      // and the cursor, read in one go.
+      // pending), the restore list and the cursor, read in one go; the log
+      // segments the batch was read from are settled once the results are
+      // known (most are deleted without a read).
       const keys = [...new Set(results.map((r) => mut(r).k))];
-      const [got, segs, prevRestore, cursor] = await Promise.all([
+      const [got, prevRestore, cursor] = await Promise.all([
         getRecords(recs, this.store, keys),
-        readBatchSegments(tx, this.store, muts),
         metaGet(tx, META_KEYS.restore(this.store)),
         metaGet(tx, META_KEYS.cursor(this.store)),
       ]);
@@ -339,7 +351,7 @@ export class StorePush {
         dropPending(rec, gone);
         putRec(recs, rec);
       }
-      dropFromLog(tx, segs, gone);
+      await settleSegments(tx, this.store, muts, gone);
       if (gone.size) await sweepTombstones(tx, this.store, cursor);
     });
     for (const m of muts) if (!gone.has(m.id) && m.id < this.minLeft) this.minLeft = m.id; // still queued: the next batch starts there

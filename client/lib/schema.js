@@ -103,6 +103,7 @@ export const ALL = [RECORDS, LOG, META, CONFLICTS];
  * @property {number} at when it was written (ms since the epoch)
  * @property {number} [base] not stored: set on a batch read for a push
  * @property {number} [seg] not stored: the id of the segment it was read from
+ * @property {number} [segN] not stored: how many mutations that segment held when read
  */
 
 /**
@@ -185,7 +186,7 @@ export function logOf(segs) {
   for (const g of segs) {
     for (const e of g.m) {
       /** @type {StoredMutation} */
-      const m = { id: e.id, s: g.s, k: e.k, op: e.op, at: g.at, seg: g.id };
+      const m = { id: e.id, s: g.s, k: e.k, op: e.op, at: g.at, seg: g.id, segN: g.n };
       if (e.op === 'put') m.v = e.v;
       if (g.tx) m.tx = g.tx;
       if (out.length && out[out.length - 1].id > m.id) sorted = false;
