@@ -126,6 +126,13 @@ export async function resolveConflicts(ss, list) {
       const differs = deleted ? !info.remoteDeleted : (info.remoteDeleted || !same(x.value, info.remote));
       if (differs && !rewritten) adds.push({ m, deleted, value: x.value });
     }
+    // The records' versions moved: their pending mutations' kept bases go (the push reads the rows).
+    for (const k of dirty) {
+      for (const id of /** @type {StoredRecord} */ (byKey.get(k)).p || []) {
+        const at = entries.get(id);
+        if (at && at.e.b !== undefined) { delete at.e.b; edited.add(at.g); }
+      }
+    }
     dropFromLog(tx, segs, gone, edited);
     if (adds.length) {
       // A group's resolutions take consecutive ids (one segment each; segments never interleave).

@@ -144,10 +144,23 @@ export async function readLog(tx, store, n, from = 0) {
   let muts = logOf(segs);
   if (from > 0) muts = muts.filter((m) => m.id >= from);
   if (n !== undefined && muts.length > n) muts = muts.slice(0, n);
-  const ks = [...new Set(muts.map((m) => m.k))];
-  const rows = await getRecords(tx.objectStore(RECORDS), store, ks);
-  const ver = new Map(ks.map((k, i) => [k, (rows[i] && rows[i].ver) || 0]));
-  for (const m of muts) m.base = ver.get(m.k) || 0;
+  // A key's oldest pending mutation usually carries its base (SegmentEntry.b);
+  // the rows are read only for the keys whose oldest one does not.
+  /** @type {Set<string>} */
+  const seen = new Set();
+  /** @type {Set<string>} */
+  const need = new Set();
+  for (const m of muts) {
+    if (seen.has(m.k)) continue;
+    seen.add(m.k);
+    if (m.base === undefined) need.add(m.k);
+  }
+  if (need.size) {
+    const ks = [...need];
+    const rows = await getRecords(tx.objectStore(RECORDS), store, ks);
+    const ver = new Map(ks.map((k, i) => [k, (rows[i] && rows[i].ver) || 0]));
+    for (const m of muts) if (need.has(m.k)) m.base = ver.get(m.k) || 0;
+  }
   return muts;
 }
 
@@ -449,6 +462,7 @@ export class LocalStore {
         /** @type {StoredMutation} */
         const m = { id: first + i, s: o.store, k: o.key, op: o.op, at: now };
         if (o.op === 'put') m.v = o.value;
+        if (!rec.p || !rec.p.length) m.base = rec.ver || 0; // the key's only pending mutation: its base is known
         let ms = byStore.get(o.store);
         if (!ms) { ms = []; byStore.set(o.store, ms); }
         ms.push(m);

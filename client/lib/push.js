@@ -6,7 +6,7 @@
 import { ZooSyncError, isTransient } from './errors.js';
 import { MAX_MUTATIONS_PER_PUSH, utf8Length } from './protocol.js';
 import { RECORDS, LOG, META, META_KEYS, mutationInfo, pendingOf, segmentRange } from './schema.js';
-import { rq, metaGet, metaPut, metaDelete, getRecords, putRec, sweepTombstones, readLog, dropPending, dropFromLog } from './local.js';
+import { rq, metaGet, metaPut, metaDelete, getRecords, putRec, sweepTombstones, readLog, dropPending, dropFromLog, readSegments } from './local.js';
 import { resolveConflicts } from './conflicts.js';
 
 /** @typedef {import('./schema.js').StoredMutation} StoredMutation */
@@ -265,14 +265,27 @@ export class StorePush {
         state = { deleted: true };
       }
       /** @type {Change|null} */
-      const out = await this.local.run([RECORDS], 'readwrite', async (tx) => {
+      const out = await this.local.run([RECORDS, LOG], 'readwrite', async (tx) => {
         const recs = tx.objectStore(RECORDS);
         /** @type {StoredRecord|undefined} */
         const had = await rq(recs.get([this.store, k]));
         const pend = pendingOf(had);
         /** @type {StoredRecord} */
         const rec = had || { s: this.store, k, ver: 0, c: '', e: 0, d: true };
-        if (pend) { if (state.version) { rec.ver = state.version; putRec(recs, rec); } return null; }
+        if (pend) {
+          if (state.version) {
+            rec.ver = state.version;
+            putRec(recs, rec);
+            // The version moved: the pending mutations' kept bases go (the push reads the row).
+            const ids = /** @type {number[]} */ (rec.p);
+            const segs = await readSegments(tx, this.store, Math.min(...ids), Math.max(...ids));
+            /** @type {Set<import('./schema.js').StoredSegment>} */
+            const edited = new Set();
+            for (const g of segs) for (const e of g.m) if (e.k === k && e.b !== undefined) { delete e.b; edited.add(g); }
+            dropFromLog(tx, segs, new Set(), edited);
+          }
+          return null;
+        }
         const before = JSON.stringify([!!rec.d, rec.d ? null : rec.v]);
         if (state.deleted) { rec.d = true; rec.v = undefined; } else {
           rec.d = false; rec.v = state.value; rec.ver = /** @type {number} */ (state.version);

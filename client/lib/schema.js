@@ -76,6 +76,9 @@ export const ALL = [RECORDS, LOG, META, CONFLICTS];
  * @property {string} k key
  * @property {'put'|'delete'} op
  * @property {any} [v] the value of a put
+ * @property {number} [b] its base: the server version of its key's record, set when it was written as the
+ *   key's only pending mutation, and kept equal to the record's `ver` (a conflict or a restore that moves
+ *   `ver` while it is pending drops it); absent: the push reads the record row for the base
  */
 
 /**
@@ -188,6 +191,7 @@ export function logOf(segs) {
       /** @type {StoredMutation} */
       const m = { id: e.id, s: g.s, k: e.k, op: e.op, at: g.at, seg: g.id, segN: g.n };
       if (e.op === 'put') m.v = e.v;
+      if (e.b !== undefined) m.base = e.b;
       if (g.tx) m.tx = g.tx;
       if (out.length && out[out.length - 1].id > m.id) sorted = false;
       out.push(m);
@@ -199,7 +203,8 @@ export function logOf(segs) {
 
 /**
  * A new segment of mutations written together (one store, one group and
- * time each): its entries drop the store, group and time.
+ * time each): its entries drop the store, group and time (a mutation's
+ * `base`, when given, is kept as `b`).
  * @param {string} s @param {StoredMutation[]} muts in id order, non-empty
  * @param {string|undefined} tx @param {number} at @returns {StoredSegment}
  */
@@ -209,6 +214,7 @@ export function newSegment(s, muts, tx, at) {
     /** @type {SegmentEntry} */
     const e = { id: x.id, k: x.k, op: x.op };
     if (x.op === 'put') e.v = x.v;
+    if (x.base !== undefined) e.b = x.base;
     return e;
   }) };
   if (tx) g.tx = tx;
