@@ -189,6 +189,11 @@ test('writes whose guesses go wrong (two tabs, the same keys again) keep every r
     assert.equal(rec.q, undefined, `${k}: no index entries of version 3`);
   }
   assert.deepEqual((await a.getMeta('s', 'single0')).pending, 2);
+  // A key's first pending mutation keeps its base (the record's version, 0 here); the later ones do not.
+  for (const k of [...keys, 'single0']) {
+    const mine = r.mutations.filter((m) => m.k === k);
+    assert.deepEqual(mine.map((m) => m.b), [0, ...mine.slice(1).map(() => undefined)], `${k}: the base is kept on its first mutation only`);
+  }
   await a.put('s', 'k0', 'again'); // a guess that holds again: ids go on
   assert.equal((await a.pendingMutations()).at(-1).id, 6 * 41 + 1);
   assert.equal(await b.get('s', 'k0'), 'again');
