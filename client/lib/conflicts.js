@@ -6,8 +6,8 @@
 
 import { ZooSyncError } from './errors.js';
 import { toJSONText } from './protocol.js';
-import { RECORDS, META, CONFLICTS, mutationInfo, newRecord, newGroupId } from './schema.js';
-import { rq, putRec, allocIds } from './local.js';
+import { RECORDS, LOG, META, CONFLICTS, mutationInfo, newGroupId, newSegment } from './schema.js';
+import { rq, putRec, allocIds, readSegments, dropFromLog } from './local.js';
 import { clone, same } from './util.js';
 
 /** @typedef {import('./schema.js').StoredMutation} StoredMutation */
@@ -29,7 +29,7 @@ export async function resolveConflicts(ss, list) {
     return Promise.all(list.map(async ({ m }) => {
       /** @type {StoredRecord|undefined} */
       const rec = await rq(tx.objectStore(RECORDS).get([store, m.k]));
-      return { rec, seenMax: ((rec && rec.p) || []).reduce((a, p) => Math.max(a, p.id), 0) };
+      return { rec, seenMax: ((rec && rec.p) || []).reduce((a, id) => Math.max(a, id), 0) };
     }));
   });
   /** @type {{m: StoredMutation, info: ConflictInfo, value: any, error: any, seenMax: number}[]} */
@@ -59,34 +59,47 @@ export async function resolveConflicts(ss, list) {
   const changes = [];
   /** @type {Map<string, string>} an aborted group's id -> its resolutions' new group id */
   const newGroups = new Map();
-  await local.run([RECORDS, META, CONFLICTS], 'readwrite', async (tx) => {
+  await local.run([RECORDS, LOG, META, CONFLICTS], 'readwrite', async (tx) => {
     const recs = tx.objectStore(RECORDS);
     const cs = tx.objectStore(CONFLICTS);
     /** @type {{m: StoredMutation, deleted: boolean, value: any}[]} */
     const adds = [];
-    // Each key's row (it holds the key's pending mutations), read once, put at the end.
+    // Each key's row (it lists the key's pending ids), read once, put at
+    // the end; then the log segments that hold those mutations.
     const keys = [...new Set(resolved.map((x) => x.m.k))];
     /** @type {(StoredRecord|undefined)[]} */
     const rows = await Promise.all(keys.map((k) => rq(recs.get([store, k]))));
     const byKey = new Map(keys.map((k, i) => [k, rows[i]]));
+    const ids = rows.flatMap((r) => (r && r.p) || []);
+    /** @type {import('./schema.js').StoredSegment[]} */
+    const segs = ids.length ? await readSegments(tx, store, Math.min(...ids), Math.max(...ids)) : [];
+    /** @type {Map<number, {e: import('./schema.js').SegmentEntry, g: import('./schema.js').StoredSegment}>} */
+    const entries = new Map();
+    for (const g of segs) for (const e of g.m) entries.set(e.id, { e, g });
+    /** @type {Set<number>} mutations that leave the log */
+    const gone = new Set();
+    /** @type {Set<import('./schema.js').StoredSegment>} segments whose entries were rewritten */
+    const edited = new Set();
     /** @type {Set<string>} */
     const dirty = new Set();
     for (const x of resolved) {
       const { m, info } = x;
       const had = byKey.get(m.k);
-      if (!had || !had.p || !had.p.some((e) => e.id === m.id)) continue; // handled already (a retried response)
+      if (!had || !had.p || !had.p.includes(m.id)) continue; // handled already (a retried response)
       /** @type {StoredRecord} */
       const rec = had;
       dirty.add(m.k);
-      rec.p = /** @type {import('./schema.js').PendingEntry[]} */ (rec.p).filter((e) => e.id !== m.id);
-      const rest = rec.p;
-      const newer = rest.filter((p) => p.id > x.seenMax);
+      gone.add(m.id);
+      const rest = /** @type {number[]} */ (rec.p).filter((id) => id !== m.id);
+      rec.p = rest;
+      const newer = rest.filter((id) => id > x.seenMax);
       rec.ver = info.remoteVersion;
       if (x.error) {
         // Unresolved: keep it readable, show the remote state, push nothing.
         cs.put({ s: store, k: m.k, local: info.local, localDeleted: info.localDeleted, remote: info.remote,
           remoteDeleted: info.remoteDeleted, remoteVersion: info.remoteVersion, at: Date.now(), error: String(x.error && x.error.message || x.error) });
-        rec.p = rest.filter((p) => p.id > x.seenMax);
+        for (const id of rest) if (id <= x.seenMax) gone.add(id);
+        rec.p = newer;
         if (!newer.length) {
           rec.d = info.remoteDeleted; rec.v = info.remote;
           changes.push({ key: m.k, value: rec.v, deleted: rec.d, origin: 'remote' });
@@ -99,29 +112,59 @@ export async function resolveConflicts(ss, list) {
       rec.d = deleted; rec.v = deleted ? undefined : x.value;
       changes.push({ key: m.k, value: clone(rec.v), deleted, origin: 'remote' });
       let rewritten = false;
-      /** @type {import('./schema.js').PendingEntry[]} */
+      /** @type {number[]} */
       const kept = [];
-      for (const p of rest) {
-        if (p.tx) { p.op = deleted ? 'delete' : 'put'; if (deleted) delete p.v; else p.v = x.value; kept.push(p); rewritten = true; }
+      for (const id of rest) {
+        const at = entries.get(id);
+        if (at && at.g.tx) {
+          const p = at.e;
+          p.op = deleted ? 'delete' : 'put'; if (deleted) delete p.v; else p.v = x.value;
+          edited.add(at.g); kept.push(id); rewritten = true;
+        } else gone.add(id);
       }
       rec.p = kept;
       const differs = deleted ? !info.remoteDeleted : (info.remoteDeleted || !same(x.value, info.remote));
       if (differs && !rewritten) adds.push({ m, deleted, value: x.value });
     }
+    // The records' versions moved: their pending mutations' kept bases go (the push reads the rows).
+    for (const k of dirty) {
+      for (const id of /** @type {StoredRecord} */ (byKey.get(k)).p || []) {
+        const at = entries.get(id);
+        if (at && at.e.b !== undefined) { delete at.e.b; edited.add(at.g); }
+      }
+    }
+    dropFromLog(tx, segs, gone, edited);
     if (adds.length) {
+      // A group's resolutions take consecutive ids (one segment each; segments never interleave).
+      /** @type {Map<any, typeof adds>} */
+      const buckets = new Map();
+      for (const a of adds) {
+        const b = a.m.tx || a;
+        let l = buckets.get(b);
+        if (!l) { l = []; buckets.set(b, l); }
+        l.push(a);
+      }
+      adds.splice(0, adds.length, ...[...buckets.values()].flat());
       const { first } = await allocIds(tx, adds.length);
+      const at = Date.now();
+      /** @type {Map<string, StoredMutation[]>} a new group's id ('' for none) -> its mutations */
+      const out = new Map();
+      const log = tx.objectStore(LOG);
       adds.forEach((a, i) => {
-        /** @type {import('./schema.js').PendingEntry} */
-        const nm = { id: first + i, op: a.deleted ? 'delete' : 'put', at: Date.now() };
+        /** @type {StoredMutation} */
+        const nm = { id: first + i, s: store, k: a.m.k, op: a.deleted ? 'delete' : 'put', at };
         if (!a.deleted) nm.v = a.value;
-        if (a.m.tx) { // resolutions of one aborted group stay one group
+        const rec = /** @type {StoredRecord} */ (byKey.get(a.m.k));
+        rec.p = [...(rec.p || []), nm.id];
+        if (a.m.tx) { // resolutions of one aborted group stay one group (one segment)
           let g = newGroups.get(a.m.tx);
           if (!g) { g = newGroupId(); newGroups.set(a.m.tx, g); }
-          nm.tx = g;
-        }
-        const rec = /** @type {StoredRecord} */ (byKey.get(a.m.k));
-        rec.p = [...(rec.p || []), nm];
+          let l = out.get(g);
+          if (!l) { l = []; out.set(g, l); }
+          l.push(nm);
+        } else log.put(newSegment(store, [nm], undefined, at));
       });
+      for (const [g, l] of out) log.put(newSegment(store, l, g, at));
     }
     for (const k of dirty) putRec(recs, /** @type {StoredRecord} */ (byKey.get(k)));
   });

@@ -5,21 +5,23 @@
 // their pending mutations and meta together that way). The helpers below
 // work inside such a transaction.
 //
-// The change log lives in the records (schema.js, StoredRecord.p): a write
-// is one put of the record with its pending mutations, and the log in id
-// order is the index by_pending. Requests of one transaction are issued
+// The change log is the object store `log` (schema.js, StoredSegment): a
+// write puts one segment holding its mutations and one row per key, which
+// lists the ids of the key's pending mutations (StoredRecord.p). Requests
+// of one transaction are issued
 // without awaiting each one (IndexedDB runs them in order); only reads
 // whose results decide the writes are awaited.
 
 import { ZooSyncError } from './errors.js';
 import { hasLoneSurrogate, orderKey, prefixEnd } from './protocol.js';
 import {
-  RECORDS, META, CONFLICTS, META_KEYS, IDX, withIndexFields, newRecord, newClientId,
-  pendingMutation, unresolvedConflict, pendingRange, pendingOf, logOf,
+  RECORDS, LOG, META, CONFLICTS, META_KEYS, IDX, withIndexFields, newRecord, newClientId,
+  pendingMutation, unresolvedConflict, pendingOf, logOf, logRange, segmentKey, newSegment,
 } from './schema.js';
 
 /** @typedef {import('./schema.js').StoredRecord} StoredRecord */
 /** @typedef {import('./schema.js').StoredMutation} StoredMutation */
+/** @typedef {import('./schema.js').StoredSegment} StoredSegment */
 /** @typedef {import('../zoosync.d.ts').Change} Change */
 /** @typedef {import('../zoosync.d.ts').RangeQuery} RangeQuery */
 
@@ -114,28 +116,97 @@ export async function getRecords(recs, store, keys) {
 }
 
 /**
- * The first `n` mutations of a store's change log (all without n), oldest
- * first, each with its record's server version as `base`: one getAll on
- * by_pending, from id `from` on (the caller knows none is lower).
+ * The first `n` mutations of a store's change log (all without n) from id
+ * `from` on, oldest first, each with its record's server version as
+ * `base`: the segments' keys first (they carry the sizes), then just the
+ * segments that hold those mutations, then the rows of their keys.
+ * Segments partition the ids in order (each holds ids allocated together),
+ * so a segment whose successor starts at or below `from` is skipped.
  * @param {IDBTransaction} tx @param {string} store @param {number} [n] @param {number} [from]
  * @returns {Promise<StoredMutation[]>}
  */
 export async function readLog(tx, store, n, from = 0) {
-  const idx = tx.objectStore(RECORDS).index(IDX.byPending);
-  const range = IDBKeyRange.bound([store, from], [store, Infinity]);
-  /** @type {StoredRecord[]} */
-  const rows = await rq(n === undefined ? idx.getAll(range) : idx.getAll(range, n));
-  return logOf(rows, rows.length, true);
+  const log = tx.objectStore(LOG);
+  /** @type {[string, number, number, number][]} */
+  const keys = await rq(log.getAllKeys(logRange(store)));
+  let a = 0;
+  while (a + 1 < keys.length && keys[a + 1][1] <= from) a++;
+  if (!keys.length) return [];
+  let b = keys.length;
+  if (n !== undefined) {
+    // Enough segments for n mutations at or above `from` (the first may hold lower ones).
+    let sum = 0;
+    for (let i = a + 1; i < keys.length; i++) { sum += keys[i][2]; if (sum >= n) { b = i + 1; break; } }
+  }
+  if (a >= b) return [];
+  /** @type {StoredSegment[]} */
+  const segs = await rq(log.getAll(IDBKeyRange.bound([store, keys[a][1]], [store, keys[b - 1][1], []])));
+  let muts = logOf(segs);
+  if (from > 0) muts = muts.filter((m) => m.id >= from);
+  if (n !== undefined && muts.length > n) muts = muts.slice(0, n);
+  // A key's oldest pending mutation usually carries its base (SegmentEntry.b);
+  // the rows are read only for the keys whose oldest one does not.
+  /** @type {Set<string>} */
+  const seen = new Set();
+  /** @type {Set<string>} */
+  const need = new Set();
+  for (const m of muts) {
+    if (seen.has(m.k)) continue;
+    seen.add(m.k);
+    if (m.base === undefined) need.add(m.k);
+  }
+  if (need.size) {
+    const ks = [...need];
+    const rows = await getRecords(tx.objectStore(RECORDS), store, ks);
+    const ver = new Map(ks.map((k, i) => [k, (rows[i] && rows[i].ver) || 0]));
+    for (const m of muts) if (need.has(m.k)) m.base = ver.get(m.k) || 0;
+  }
+  return muts;
 }
 
 /**
- * Drops mutations from a record row's pending list (the caller puts the row).
+ * The log segments of a store that hold mutations with ids in [lo, hi] (and
+ * any segment between them): the one holding lo starts at or before it.
+ * @param {IDBTransaction} tx @param {string} store @param {number} lo @param {number} hi
+ * @returns {Promise<StoredSegment[]>}
+ */
+export async function readSegments(tx, store, lo, hi) {
+  const log = tx.objectStore(LOG);
+  /** @type {[string, number, number, number]|undefined} */
+  const first = await new Promise((resolve, reject) => {
+    const c = log.openKeyCursor(IDBKeyRange.bound([store], [store, lo, []]), 'prev');
+    c.onsuccess = () => resolve(c.result ? /** @type {any} */ (c.result.key) : undefined);
+    c.onerror = () => reject(c.error);
+  });
+  return rq(log.getAll(IDBKeyRange.bound([store, first ? first[1] : lo], [store, hi, []])));
+}
+
+/**
+ * Rewrites log segments without the mutations in `gone` (a segment left
+ * empty is deleted); `edited`: segments changed in place, rewritten too.
+ * @param {IDBTransaction} tx @param {StoredSegment[]} segs @param {Set<number>} gone @param {Set<StoredSegment>} [edited]
+ */
+export function dropFromLog(tx, segs, gone, edited) {
+  const log = tx.objectStore(LOG);
+  for (const g of segs) {
+    const m = g.m.filter((e) => !gone.has(e.id));
+    if (m.length === g.m.length && !(edited && edited.has(g))) continue;
+    log.delete(segmentKey(g));
+    if (!m.length) continue;
+    g.m = m;
+    g.n = m.length;
+    log.put(g);
+  }
+}
+
+/**
+ * Drops mutation ids from a record row's pending list (the caller puts the row).
  * @param {StoredRecord} rec @param {Set<number>} ids @returns {number} how many it dropped
  */
 export function dropPending(rec, ids) {
   if (!rec.p) return 0;
   const n = rec.p.length;
-  rec.p = rec.p.filter((e) => !ids.has(e.id));
+  rec.p = rec.p.filter((id) => !ids.has(id));
   return n - rec.p.length;
 }
 
@@ -313,11 +384,11 @@ export class LocalStore {
 
   /** @param {string} [store] @returns {Promise<import('../zoosync.d.ts').PendingMutation[]>} */
   async pendingMutations(store) {
-    /** @type {StoredRecord[]} */
-    const rows = await this.run([RECORDS], 'readonly', (tx) => rq(store === undefined
-      ? tx.objectStore(RECORDS).index(IDX.byPending).getAll()
-      : tx.objectStore(RECORDS).index(IDX.byPending).getAll(pendingRange(store))));
-    return logOf(rows).map(pendingMutation);
+    /** @type {StoredSegment[]} */
+    const segs = await this.run([LOG], 'readonly', (tx) => rq(store === undefined
+      ? tx.objectStore(LOG).getAll()
+      : tx.objectStore(LOG).getAll(logRange(store))));
+    return logOf(segs).map(pendingMutation);
   }
 
   /** @param {string} [store] @returns {Promise<import('../zoosync.d.ts').UnresolvedConflict[]>} */
@@ -332,26 +403,24 @@ export class LocalStore {
     await this.run([CONFLICTS], 'readwrite', (tx) => rq(tx.objectStore(CONFLICTS).delete([store, key])));
   }
 
-  /** Pending mutations, of one store or all. @param {string} [store] @returns {Promise<number>} */
-  countPending(store) {
-    return this.run([RECORDS], 'readonly', (tx) => rq(store === undefined
-      ? tx.objectStore(RECORDS).index(IDX.byPending).count()
-      : tx.objectStore(RECORDS).index(IDX.byPending).count(pendingRange(store))));
+  /** Pending mutations, of one store or all (the segments' keys carry their sizes). @param {string} [store] @returns {Promise<number>} */
+  async countPending(store) {
+    return (await this.pendingSummary(store)).n;
   }
 
-  /** How many mutations are pending, and when the oldest was written. @returns {Promise<{n: number, oldest: number|null}>} */
-  pendingSummary() {
-    return this.run([RECORDS], 'readonly', async (tx) => {
-      const idx = tx.objectStore(RECORDS).index(IDX.byPending);
-      // The count, and each store's first row in the log, all at once.
-      const [n, ...firsts] = await Promise.all([rq(idx.count()), ...this._stores.map((s) => rq(idx.get(pendingRange(s))))]);
-      let oldest = null;
-      for (const /** @type {StoredRecord|undefined} */ r of firsts) {
-        if (!r || !r.p) continue;
-        const e = r.p.reduce((a, b) => (b.id < a.id ? b : a));
-        if (oldest === null || e.at < oldest) oldest = e.at;
-      }
-      return { n: /** @type {number} */ (n), oldest };
+  /**
+   * How many mutations are pending, and when the oldest was written: the
+   * log's keys only ([s, id, n, at]), never its values.
+   * @param {string} [store] @returns {Promise<{n: number, oldest: number|null}>}
+   */
+  pendingSummary(store) {
+    return this.run([LOG], 'readonly', async (tx) => {
+      const log = tx.objectStore(LOG);
+      /** @type {[string, number, number, number][]} */
+      const keys = await rq(store === undefined ? log.getAllKeys() : log.getAllKeys(logRange(store)));
+      let n = 0, oldest = null;
+      for (const k of keys) { n += k[2]; if (oldest === null || k[3] < oldest) oldest = k[3]; }
+      return { n, oldest };
     });
   }
 
@@ -367,10 +436,11 @@ export class LocalStore {
     const now = Date.now();
     /** @type {Map<string, Change[]>} */
     const changes = new Map();
-    await this.run([RECORDS, META], 'readwrite', async (tx) => {
+    await this.run([RECORDS, LOG, META], 'readwrite', async (tx) => {
       // Every read is issued at once (the ids and the previous records); the
       // writes are then issued together, without waiting on each request:
-      // one put per record, which carries its pending mutations (the log).
+      // one put per record (which lists its pending ids) and one log
+      // segment per store with the mutations.
       const recs = tx.objectStore(RECORDS);
       const idsP = allocIds(tx, ops.length);
       const prevsP = new Set(ops.map((o) => o.store)).size === 1
@@ -379,6 +449,8 @@ export class LocalStore {
       const [{ first }, prevs] = await Promise.all([idsP, prevsP]);
       /** @type {Map<string, StoredRecord>} the record as this transaction left it (a key written twice) */
       const latest = new Map();
+      /** @type {Map<string, StoredMutation[]>} each store's new mutations */
+      const byStore = new Map();
       for (let i = 0; i < ops.length; i++) {
         const o = ops[i];
         const id = JSON.stringify([o.store, o.key]);
@@ -387,11 +459,14 @@ export class LocalStore {
         const rec = prev ? { ...prev } : newRecord(o.store, o.key);
         rec.d = o.op === 'delete';
         rec.v = o.op === 'put' ? o.value : undefined;
-        /** @type {import('./schema.js').PendingEntry} */
-        const e = { id: first + i, op: o.op, at: now };
-        if (o.op === 'put') e.v = o.value; // the same object as rec.v: stored once
-        if (txId) e.tx = txId;
-        rec.p = rec.p ? [...rec.p, e] : [e];
+        /** @type {StoredMutation} */
+        const m = { id: first + i, s: o.store, k: o.key, op: o.op, at: now };
+        if (o.op === 'put') m.v = o.value;
+        if (!rec.p || !rec.p.length) m.base = rec.ver || 0; // the key's only pending mutation: its base is known
+        let ms = byStore.get(o.store);
+        if (!ms) { ms = []; byStore.set(o.store, ms); }
+        ms.push(m);
+        rec.p = rec.p ? [...rec.p, m.id] : [m.id];
         latest.set(id, rec);
         let list = changes.get(o.store);
         if (!list) { list = []; changes.set(o.store, list); }
@@ -399,6 +474,8 @@ export class LocalStore {
         list.push({ key: o.key, value: rec.v, deleted: rec.d, origin: 'local' });
       }
       for (const rec of latest.values()) putRec(recs, rec);
+      const log = tx.objectStore(LOG);
+      for (const [s, ms] of byStore) log.put(newSegment(s, ms, txId, now));
     });
     return changes;
   }

@@ -5,8 +5,8 @@
 
 import { ZooSyncError, isTransient } from './errors.js';
 import { MAX_MUTATIONS_PER_PUSH, utf8Length } from './protocol.js';
-import { RECORDS, META, META_KEYS, mutationInfo, pendingOf } from './schema.js';
-import { rq, metaGet, metaPut, metaDelete, getRecords, putRec, sweepTombstones, readLog, dropPending } from './local.js';
+import { RECORDS, LOG, META, META_KEYS, mutationInfo, pendingOf, segmentRange } from './schema.js';
+import { rq, metaGet, metaPut, metaDelete, getRecords, putRec, sweepTombstones, readLog, dropPending, dropFromLog, readSegments } from './local.js';
 import { resolveConflicts } from './conflicts.js';
 
 /** @typedef {import('./schema.js').StoredMutation} StoredMutation */
@@ -21,6 +21,37 @@ const NON_RETRYABLE_KEEP = new Set([401, 403]);
  * One push result (docs/PROTOCOL.md, Push).
  * @typedef {{id: number, status: 'applied'|'duplicate'|'conflict'|'rejected', version?: number, cursor?: string, current?: {value: any, version: number}|null, reason?: string, errors?: any[]}} PushResult
  */
+
+/**
+ * Takes the mutations in `gone` out of the log segments a batch was read
+ * from (StoredMutation.seg: a segment keeps the id it was written with). A
+ * segment whose every mutation, as read, is gone is deleted by its id's key
+ * range, without reading it: segments never gain mutations, so it is empty
+ * now (or already deleted, for a retried answer). The others are read in
+ * one getAll each and rewritten. Returns when the reads are done; the
+ * writes are issued without waiting.
+ * @param {IDBTransaction} tx @param {string} store @param {StoredMutation[]} muts @param {Set<number>} gone
+ * @returns {Promise<void>}
+ */
+async function settleSegments(tx, store, muts, gone) {
+  /** @type {Map<number, {n: number, out: number}>} segment id -> its size as read, and how many of it are gone */
+  const by = new Map();
+  for (const m of muts) {
+    if (m.seg === undefined) continue;
+    let x = by.get(m.seg);
+    if (!x) { x = { n: m.segN || 0, out: 0 }; by.set(m.seg, x); }
+    if (gone.has(m.id)) x.out++;
+  }
+  const log = tx.objectStore(LOG);
+  /** @type {Promise<import('./schema.js').StoredSegment[]>[]} */
+  const reads = [];
+  for (const [id, x] of by) {
+    if (!x.out) continue;
+    if (x.out === x.n) log.delete(segmentRange(store, id));
+    else reads.push(rq(log.getAll(segmentRange(store, id)))); // some of it stays
+  }
+  if (reads.length) dropFromLog(tx, (await Promise.all(reads)).flat(), gone);
+}
 
 /** The push side of one store. */
 export class StorePush {
@@ -109,7 +140,7 @@ export class StorePush {
    * @returns {Promise<{client: string, units: StoredMutation[][]}>}
    */
   async readBatch(from = 0) {
-    return this.local.run([RECORDS, META], 'readonly', async (tx) => {
+    return this.local.run([RECORDS, LOG, META], 'readonly', async (tx) => {
       /** @type {[string, StoredMutation[]]} */
       const [client, rows] = await Promise.all([
         metaGet(tx, META_KEYS.client),
@@ -135,8 +166,8 @@ export class StorePush {
         units.push(unit);
         i = j;
       }
-      // Bases: the server version each key's local state is based on (the
-      // record row the log was read from carries it: readLog sets m.base).
+      // Bases: the server version each key's local state is based on (its
+      // record row's: readLog sets m.base).
       for (const unit of units) {
         const seen = new Set();
         for (const m of unit) {
@@ -193,11 +224,11 @@ export class StorePush {
    */
   async rejectUnit(unit, e) {
     this.allApplied = false;
-    const changed = await this.local.run([RECORDS], 'readwrite', async (tx) => {
+    const changed = await this.local.run([RECORDS, LOG], 'readwrite', async (tx) => {
       const recs = tx.objectStore(RECORDS);
       const keys = [...new Set(unit.map((m) => m.k))];
       const ids = new Set(unit.map((m) => m.id));
-      const rows = await getRecords(recs, this.store, keys);
+      const [rows] = await Promise.all([getRecords(recs, this.store, keys), settleSegments(tx, this.store, unit, ids)]);
       /** @type {string[]} */
       const left = [];
       rows.forEach((rec, i) => {
@@ -234,14 +265,27 @@ export class StorePush {
         state = { deleted: true };
       }
       /** @type {Change|null} */
-      const out = await this.local.run([RECORDS], 'readwrite', async (tx) => {
+      const out = await this.local.run([RECORDS, LOG], 'readwrite', async (tx) => {
         const recs = tx.objectStore(RECORDS);
         /** @type {StoredRecord|undefined} */
         const had = await rq(recs.get([this.store, k]));
         const pend = pendingOf(had);
         /** @type {StoredRecord} */
         const rec = had || { s: this.store, k, ver: 0, c: '', e: 0, d: true };
-        if (pend) { if (state.version) { rec.ver = state.version; putRec(recs, rec); } return null; }
+        if (pend) {
+          if (state.version) {
+            rec.ver = state.version;
+            putRec(recs, rec);
+            // The version moved: the pending mutations' kept bases go (the push reads the row).
+            const ids = /** @type {number[]} */ (rec.p);
+            const segs = await readSegments(tx, this.store, Math.min(...ids), Math.max(...ids));
+            /** @type {Set<import('./schema.js').StoredSegment>} */
+            const edited = new Set();
+            for (const g of segs) for (const e of g.m) if (e.k === k && e.b !== undefined) { delete e.b; edited.add(g); }
+            dropFromLog(tx, segs, new Set(), edited);
+          }
+          return null;
+        }
         const before = JSON.stringify([!!rec.d, rec.d ? null : rec.v]);
         if (state.deleted) { rec.d = true; rec.v = undefined; } else {
           rec.d = false; rec.v = state.value; rec.ver = /** @type {number} */ (state.version);
@@ -276,10 +320,12 @@ export class StorePush {
     let rejected = [];
     /** @type {Set<number>} */
     const gone = new Set();
-    await this.local.run([RECORDS, META], 'readwrite', async (tx) => {
+    await this.local.run([RECORDS, LOG, META], 'readwrite', async (tx) => {
       const recs = tx.objectStore(RECORDS);
-      // The rows of every key of the request, read in one go (they hold the
-      // log entries the results remove), with the restore list and cursor.
+      // The rows of every key of the request (they list the ids still
+      // pending), the restore list and the cursor, read in one go; the log
+      // segments the batch was read from are settled once the results are
+      // known (most are deleted without a read).
       const keys = [...new Set(results.map((r) => mut(r).k))];
       const [got, prevRestore, cursor] = await Promise.all([
         getRecords(recs, this.store, keys),
@@ -287,7 +333,7 @@ export class StorePush {
         metaGet(tx, META_KEYS.cursor(this.store)),
       ]);
       const byKey = new Map(keys.map((k, i) => [k, got[i]]));
-      const queued = (/** @type {StoredMutation} */ m) => { const rec = byKey.get(m.k); return !!(rec && rec.p && rec.p.some((e) => e.id === m.id)); };
+      const queued = (/** @type {StoredMutation} */ m) => { const rec = byKey.get(m.k); return !!(rec && rec.p && rec.p.includes(m.id)); };
       gone.clear(); // (a retried transaction starts over)
       /** @type {Set<string>} */
       const dirty = new Set();
@@ -318,6 +364,7 @@ export class StorePush {
         dropPending(rec, gone);
         putRec(recs, rec);
       }
+      await settleSegments(tx, this.store, muts, gone);
       if (gone.size) await sweepTombstones(tx, this.store, cursor);
     });
     for (const m of muts) if (!gone.has(m.id) && m.id < this.minLeft) this.minLeft = m.id; // still queued: the next batch starts there

@@ -103,3 +103,49 @@ it('range reads in Chromium\'s IndexedDB follow the server\'s byte order (charac
     await ctx.close();
   }
 });
+
+it('a version-3 database is upgraded in Chromium: its pending mutations become log segments and are pushed once', async () => {
+  const s = uniq('bu');
+  await api.createStore(s);
+  const ctx = await browser.newContext();
+  try {
+    const p = await openPage(ctx, G);
+    const o = dbOpts(s);
+    // The database as the version-3 client left it: the log in the records (p entries, q for by_pending).
+    await p.evaluate(({ name, s }) => new Promise((resolve, reject) => {
+      const r = indexedDB.open(name, 3);
+      r.onupgradeneeded = () => {
+        const d = r.result;
+        const recs = d.createObjectStore('records', { keyPath: ['s', 'k'] });
+        recs.createIndex('by_pending', 'q', { multiEntry: true });
+        recs.createIndex('by_order', ['s', 'o']);
+        recs.createIndex('by_tomb', ['s', 't']);
+        const meta = d.createObjectStore('meta', { keyPath: 'k' });
+        d.createObjectStore('conflicts', { keyPath: ['s', 'k'] });
+        recs.put({ s, k: 'a', v: 'a2', ver: 0, c: '', e: 0, o: 'a',
+          p: [{ id: 1, op: 'put', v: 'a1', at: 1000 }, { id: 4, op: 'put', v: 'a2', at: 1003 }], q: [[s, 1], [s, 4]] });
+        recs.put({ s, k: 'g1', v: 1, ver: 0, c: '', e: 0, o: 'g1', p: [{ id: 2, op: 'put', v: 1, tx: 't-up', at: 1001 }], q: [[s, 2]] });
+        recs.put({ s, k: 'g2', v: 2, ver: 0, c: '', e: 0, o: 'g2', p: [{ id: 3, op: 'put', v: 2, tx: 't-up', at: 1001 }], q: [[s, 3]] });
+        meta.put({ k: 'client', v: 'c-upgraded3' });
+        meta.put({ k: 'nextId', v: 5 });
+      };
+      r.onsuccess = () => { r.result.close(); resolve(); };
+      r.onerror = () => reject(r.error);
+    }), { name: o.name, s });
+    await p.evaluate((o) => T.open({ ...o, offline: true }), o);
+    assert.deepEqual(await p.evaluate(() => T.db.pendingMutations().then((l) => l.map((m) => [m.id, m.key, m.value, m.tx || null]))),
+      [[1, 'a', 'a1', null], [2, 'g1', 1, 't-up'], [3, 'g2', 2, 't-up'], [4, 'a', 'a2', null]]);
+    const raw = await p.evaluate((name) => T.raw(name), o.name);
+    assert.deepEqual(raw.log.map((g) => g.m.map((e) => e.id)), [[1], [2, 3], [4]], 'one segment per group, one per other mutation');
+    assert.deepEqual(raw.records.find((r) => r.k === 'a').p, [1, 4]);
+    await p.evaluate(() => T.db.setOffline(false));
+    await p.evaluate(() => T.db.sync({ timeoutMs: 10000 }));
+    assert.equal((await serverRecord(s, 'a')).value, 'a2');
+    assert.equal((await serverRecord(s, 'a')).version, 2, 'each of a\'s two mutations applied once');
+    assert.equal((await serverRecord(s, 'g2')).value, 2);
+    assert.equal(await p.evaluate(() => T.db.pendingMutations().then((l) => l.length)), 0);
+    assert.deepEqual((await p.evaluate((name) => T.raw(name), o.name)).log, [], 'the log is empty');
+  } finally {
+    await ctx.close();
+  }
+});

@@ -104,6 +104,10 @@ it('the browser killed during a burst of writes: after reopening, data and chang
       assert.ok(recs.has(k), `mutation ${m.id} for ${k} without its record`);
       assert.deepEqual(recs.get(k).v, m.v, `record ${k} disagrees with its mutation`);
     }
+    // Each row lists exactly its key's mutations in the log (StoredRecord.p), in id order.
+    for (const [k, r] of recs) {
+      assert.deepEqual(r.p || [], muts.filter((m) => m.k === k).map((m) => m.id), `row ${k} and the log disagree`);
+    }
     // Ids strictly increase; groups are whole.
     for (let i = 1; i < muts.length; i++) assert.ok(muts[i].id > muts[i - 1].id);
     const groups = new Map();

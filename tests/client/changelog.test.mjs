@@ -9,9 +9,9 @@ after(closeAll);
 
 /** Reads the raw IndexedDB stores of a database, and the change log its records hold. */
 async function raw(name) {
-  const out = await rawRows(name, ['records', 'meta']);
-  // The change log lives in the records (StoredRecord.p): as mutation rows, in id order.
-  out.mutations = out.records.flatMap((r) => (r.p || []).map((e) => ({ ...e, s: r.s, k: r.k }))).sort((a, b) => a.id - b.id);
+  const out = await rawRows(name, ['records', 'log', 'meta']);
+  // The change log is the object store `log` (StoredSegment): as mutation rows, in id order.
+  out.mutations = out.log.flatMap((g) => g.m.map((e) => ({ ...e, s: g.s, at: g.at, ...(g.tx ? { tx: g.tx } : {}) }))).sort((a, b) => a.id - b.id);
   return out;
 }
 
@@ -182,11 +182,18 @@ test('writes whose guesses go wrong (two tabs, the same keys again) keep every r
   const r = await raw(name);
   for (const k of keys) {
     const rec = r.records.find((x) => x.k === k);
-    assert.equal(rec.p.length, 6, `${k}: six pending mutations in its row`);
-    assert.deepEqual(rec.v, rec.p[5].v, `${k}: the value is its last mutation's`);
-    assert.deepEqual(rec.q, rec.p.map((e) => ['s', e.id]), `${k}: indexed by every pending id`);
+    assert.equal(rec.p.length, 6, `${k}: six pending mutation ids in its row`);
+    const mine = r.mutations.filter((m) => m.k === k);
+    assert.deepEqual(rec.p, mine.map((m) => m.id), `${k}: the row lists its key's mutations in the log`);
+    assert.deepEqual(rec.v, mine[5].v, `${k}: the value is its last mutation's`);
+    assert.equal(rec.q, undefined, `${k}: no index entries of version 3`);
   }
   assert.deepEqual((await a.getMeta('s', 'single0')).pending, 2);
+  // A key's first pending mutation keeps its base (the record's version, 0 here); the later ones do not.
+  for (const k of [...keys, 'single0']) {
+    const mine = r.mutations.filter((m) => m.k === k);
+    assert.deepEqual(mine.map((m) => m.b), [0, ...mine.slice(1).map(() => undefined)], `${k}: the base is kept on its first mutation only`);
+  }
   await a.put('s', 'k0', 'again'); // a guess that holds again: ids go on
   assert.equal((await a.pendingMutations()).at(-1).id, 6 * 41 + 1);
   assert.equal(await b.get('s', 'k0'), 'again');

@@ -4,7 +4,7 @@
 // upgrade, sync({timeoutMs}) and destroy() between two instances.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { open, closeAll, dbName, openSyncDB, collect, until } from './helpers.mjs';
+import { open, closeAll, dbName, openSyncDB, collect, until, rawRows } from './helpers.mjs';
 import { compareKeys, orderKey } from '../../client/zoosync.js';
 
 after(closeAll);
@@ -209,8 +209,63 @@ test('a version-2 database is upgraded in place: its change log moves into the r
   assert.deepEqual((await db.pendingMutations()).map((x) => x.id), [1, 2, 3, 4, 5], 'ids go on');
   await db.close();
   const idb = await new Promise((res, rej) => { const r = indexedDB.open(name); r.onsuccess = () => res(r.result); r.onerror = () => rej(r.error); });
-  assert.equal(idb.version, 3);
+  assert.equal(idb.version, 4);
   assert.ok(!idb.objectStoreNames.contains('mutations'), 'the old log store is gone');
+  idb.close();
+});
+
+test('a version-3 database is upgraded in place: the pending entries of its records become log segments, nothing pending is lost', async () => {
+  const name = dbName('up3');
+  // A database as the version-3 client left it: the log in the records (p entries, q for by_pending).
+  await new Promise((resolve, reject) => {
+    const r = indexedDB.open(name, 3);
+    r.onupgradeneeded = () => {
+      const d = r.result;
+      const recs = d.createObjectStore('records', { keyPath: ['s', 'k'] });
+      recs.createIndex('by_pending', 'q', { multiEntry: true });
+      recs.createIndex('by_order', ['s', 'o']);
+      recs.createIndex('by_tomb', ['s', 't']);
+      const meta = d.createObjectStore('meta', { keyPath: 'k' });
+      d.createObjectStore('conflicts', { keyPath: ['s', 'k'] });
+      recs.put({ s: 's', k: 'a', v: 'a2', ver: 3, c: 'c1', e: 0, o: 'a',
+        p: [{ id: 1, op: 'put', v: 'a1', at: 1000 }, { id: 4, op: 'put', v: 'a2', at: 1003 }], q: [['s', 1], ['s', 4]] });
+      recs.put({ s: 's', k: 'b', d: true, ver: 5, c: 'c2', e: 0, t: 'c2', p: [{ id: 2, op: 'delete', tx: 't-g', at: 1001 }], q: [['s', 2]] });
+      recs.put({ s: 's', k: 'b2', v: 7, ver: 0, c: '', e: 0, o: 'b2', p: [{ id: 3, op: 'put', v: 7, tx: 't-g', at: 1001 }], q: [['s', 3]] });
+      recs.put({ s: 's', k: 'c', v: 'synced', ver: 1, c: 'c3', e: 0, o: 'c' });
+      recs.put({ s: 't', k: 'x', v: 1, ver: 0, c: '', e: 0, o: 'x', p: [{ id: 5, op: 'put', v: 1, tx: 't-g2', at: 1004 }], q: [['t', 5]] });
+      meta.put({ k: 'client', v: 'c-upgraded' });
+      meta.put({ k: 'nextId', v: 6 });
+    };
+    r.onsuccess = () => { r.result.close(); resolve(); };
+    r.onerror = () => reject(r.error);
+  });
+  const db = await open({ name, stores: ['s', 't'] });
+  assert.deepEqual((await db.pendingMutations()).map((x) => [x.id, x.store, x.key, x.op, x.value, x.tx, x.at]), [
+    [1, 's', 'a', 'put', 'a1', undefined, 1000],
+    [2, 's', 'b', 'delete', undefined, 't-g', 1001],
+    [3, 's', 'b2', 'put', 7, 't-g', 1001],
+    [4, 's', 'a', 'put', 'a2', undefined, 1003],
+    [5, 't', 'x', 'put', 1, 't-g2', 1004],
+  ]);
+  assert.deepEqual((await db.pendingMutations('t')).map((x) => x.id), [5]);
+  assert.equal(db.status.pending, 5);
+  assert.deepEqual(await db.getMeta('s', 'a'), { key: 'a', version: 3, cursor: 'c1', deleted: false, pending: 2 });
+  assert.deepEqual(await db.getMeta('s', 'b'), { key: 'b', version: 5, cursor: 'c2', deleted: true, pending: 1 });
+  assert.equal((await db.getMeta('s', 'c')).pending, 0);
+  assert.deepEqual(keysOf(await db.getAll('s')), ['a', 'b2', 'c']);
+  assert.equal(await db.clientId(), 'c-upgraded');
+  await db.put('s', 'c', 'new');
+  assert.deepEqual((await db.pendingMutations()).map((x) => x.id), [1, 2, 3, 4, 5, 6], 'ids go on');
+  await db.close();
+  const { records, log } = await rawRows(name, ['records', 'log']);
+  assert.deepEqual(log.map((g) => [g.s, g.m.map((e) => e.id), g.tx]), [
+    ['s', [1], undefined], ['s', [2, 3], 't-g'], ['s', [4], undefined], ['s', [6], undefined], ['t', [5], 't-g2'],
+  ], 'one segment per group, one per other mutation');
+  assert.deepEqual(records.find((x) => x.k === 'a').p, [1, 4]);
+  assert.ok(records.every((x) => x.q === undefined), 'no by_pending fields left');
+  const idb = await new Promise((res, rej) => { const r = indexedDB.open(name); r.onsuccess = () => res(r.result); r.onerror = () => rej(r.error); });
+  assert.equal(idb.version, 4);
+  assert.ok(!idb.transaction('records').objectStore('records').indexNames.contains('by_pending'), 'by_pending is gone');
   idb.close();
 });
 

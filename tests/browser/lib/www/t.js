@@ -22,23 +22,23 @@ const T = {
     for (const s of db.stores) db.subscribe(s, (ch) => { for (const c of ch) T.events.changes.push({ store: s, ...c, t: Date.now() }); });
     return true;
   },
-  /** The raw IndexedDB content: records, meta and the change log (from the records). */
+  /** The raw IndexedDB content: records, meta, the log segments and the change log (from the segments). */
   raw(name) {
     return new Promise((resolve, reject) => {
       const r = indexedDB.open(name);
       r.onerror = () => reject(r.error);
       r.onsuccess = () => {
         const idb = r.result;
-        const tx = idb.transaction(['records', 'meta'], 'readonly');
+        const tx = idb.transaction(['records', 'log', 'meta'], 'readonly');
         const out = {};
-        for (const s of ['records', 'meta']) {
+        for (const s of ['records', 'log', 'meta']) {
           const q = tx.objectStore(s).getAll();
           q.onsuccess = () => { out[s] = q.result; };
         }
-        // The change log lives in the records (StoredRecord.p): as mutation rows, in id order.
+        // The change log is the object store `log` (StoredSegment): as mutation rows, in id order.
         tx.oncomplete = () => {
           idb.close();
-          out.mutations = out.records.flatMap((r) => (r.p || []).map((e) => ({ ...e, s: r.s, k: r.k }))).sort((a, b) => a.id - b.id);
+          out.mutations = out.log.flatMap((g) => g.m.map((e) => ({ ...e, s: g.s, at: g.at, ...(g.tx ? { tx: g.tx } : {}) }))).sort((a, b) => a.id - b.id);
           resolve(out);
         };
         tx.onerror = () => reject(tx.error);
