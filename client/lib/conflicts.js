@@ -7,7 +7,7 @@
 import { ZooSyncError } from './errors.js';
 import { toJSONText } from './protocol.js';
 import { RECORDS, LOG, META, CONFLICTS, mutationInfo, newGroupId, newSegment } from './schema.js';
-import { rq, putRec, allocIds, readSegments, dropFromLog } from './local.js';
+import { rq, putRec, allocIds, readSegments, dropFromLog, idRange } from './local.js';
 import { clone, same } from './util.js';
 
 /** @typedef {import('./schema.js').StoredMutation} StoredMutation */
@@ -72,7 +72,7 @@ export async function resolveConflicts(ss, list) {
     const byKey = new Map(keys.map((k, i) => [k, rows[i]]));
     const ids = rows.flatMap((r) => (r && r.p) || []);
     /** @type {import('./schema.js').StoredSegment[]} */
-    const segs = ids.length ? await readSegments(tx, store, Math.min(...ids), Math.max(...ids)) : [];
+    const segs = ids.length ? await readSegments(tx, store, ...idRange(ids)) : [];
     /** @type {Map<number, {e: import('./schema.js').SegmentEntry, g: import('./schema.js').StoredSegment}>} */
     const entries = new Map();
     for (const g of segs) for (const e of g.m) entries.set(e.id, { e, g });

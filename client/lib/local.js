@@ -165,6 +165,18 @@ export async function readLog(tx, store, n, from = 0) {
 }
 
 /**
+ * The lowest and highest of ids (not empty), by a loop: a spread into
+ * Math.min throws RangeError past ~100,000 arguments, and a key written that
+ * often offline would stall its store's log for good.
+ * @param {number[]} ids @returns {[number, number]}
+ */
+export function idRange(ids) {
+  let lo = ids[0], hi = ids[0];
+  for (const id of ids) { if (id < lo) lo = id; if (id > hi) hi = id; }
+  return [lo, hi];
+}
+
+/**
  * The log segments of a store that hold mutations with ids in [lo, hi] (and
  * any segment between them): the one holding lo starts at or before it.
  * @param {IDBTransaction} tx @param {string} store @param {number} lo @param {number} hi

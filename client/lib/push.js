@@ -6,7 +6,7 @@
 import { ZooSyncError, isTransient } from './errors.js';
 import { MAX_MUTATIONS_PER_PUSH, utf8Length } from './protocol.js';
 import { RECORDS, LOG, META, META_KEYS, mutationInfo, pendingOf, segmentRange } from './schema.js';
-import { rq, metaGet, metaPut, metaDelete, getRecords, putRec, sweepTombstones, readLog, dropPending, dropFromLog, readSegments } from './local.js';
+import { rq, metaGet, metaPut, metaDelete, getRecords, putRec, sweepTombstones, readLog, dropPending, dropFromLog, readSegments, idRange } from './local.js';
 import { resolveConflicts } from './conflicts.js';
 
 /** @typedef {import('./schema.js').StoredMutation} StoredMutation */
@@ -278,7 +278,7 @@ export class StorePush {
             putRec(recs, rec);
             // The version moved: the pending mutations' kept bases go (the push reads the row).
             const ids = /** @type {number[]} */ (rec.p);
-            const segs = await readSegments(tx, this.store, Math.min(...ids), Math.max(...ids));
+            const segs = await readSegments(tx, this.store, ...idRange(ids));
             /** @type {Set<import('./schema.js').StoredSegment>} */
             const edited = new Set();
             for (const g of segs) for (const e of g.m) if (e.k === k && e.b !== undefined) { delete e.b; edited.add(g); }
