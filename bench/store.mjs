@@ -121,11 +121,15 @@ if (which === 'B6') {
   const proxy = await startProxy(zk.connect);
   const ag2 = agent(2);
   const gw2 = await startGateway(o, name, { connect: proxy.addr }, ['--create-store', 'bench', '--session-timeout', '15000'], { readyTimeoutMs: 300000 });
+  // A request may meet a kept-alive connection the gateway closed while this
+  // process was blocked in zk.restart (execFileSync; idle connections are
+  // closed after --header-timeout, 10 s): that is "not yet", asked again.
+  const get = (url) => request(ag2, 'GET', url).catch((e) => ({ status: 0, error: e.code || e.message }));
   const readyAfter = async (t, want) => {
     for (;;) {
-      const r = await request(ag2, 'GET', `${gw2.url}/readyz`);
+      const r = await get(`${gw2.url}/readyz`);
       if (r.status === 200) {
-        const d = await request(ag2, 'GET', `${gw2.url}/v1/stores/bench`);
+        const d = await get(`${gw2.url}/v1/stores/bench`);
         if (d.status === 200 && d.json().records === want) return (performance.now() - t) / 1000;
       }
       ensure(performance.now() - t < 120000, 'not ready in 2 minutes');
