@@ -55,49 +55,6 @@ static void finish(committer *c, job *j, int rc, int failed) {
     pthread_mutex_unlock(&c->mu);
 }
 
-static const char *op_path(const zoo_op_t *op) {
-    switch (op->type) {
-    case ZOO_CREATE_OP: return op->create_op.path;
-    case ZOO_DELETE_OP: return op->delete_op.path;
-    case ZOO_SETDATA_OP: return op->set_op.path;
-    default: return op->check_op.path;
-    }
-}
-
-/* A path a batch checks: the first check's place and version, and whether
- * an op placed since writes the path. */
-typedef struct checked {
-    int at;
-    int version;
-    bool written;
-} checked;
-
-int commit_lay_out(const commit_part *parts, int n, zoo_op_t *ops, int *where) {
-    GHashTable *seen = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, free);
-    int placed = 0, k = 0;
-    for (int i = 0; i < n; i++) {
-        for (int o = 0; o < parts[i].n; o++, k++) {
-            const zoo_op_t *op = &parts[i].ops[o];
-            checked *ck = g_hash_table_lookup(seen, op_path(op));
-            if (op->type != ZOO_CHECK_OP) {
-                if (ck) ck->written = true;
-            } else if (ck && !ck->written && ck->version == op->check_op.version) {
-                where[k] = ck->at;
-                continue;
-            } else {
-                checked *fresh = malloc(sizeof *fresh);
-                if (!fresh) { g_hash_table_destroy(seen); return -1; }
-                *fresh = (checked){.at = placed, .version = op->check_op.version, .written = false};
-                g_hash_table_replace(seen, (gpointer)op->check_op.path, fresh);
-            }
-            where[k] = placed;
-            ops[placed++] = *op;
-        }
-    }
-    g_hash_table_destroy(seen);
-    return placed;
-}
-
 /* Sends jobs[0..n) as one multi, again without any job whose op failed. */
 static void run_batch(committer *c, job **jobs, int n) {
     while (n > 0) {
@@ -105,46 +62,44 @@ static void run_batch(committer *c, job **jobs, int n) {
         for (int i = 0; i < n; i++) total += jobs[i]->n;
         zoo_op_t *ops = malloc((size_t)total * sizeof *ops);
         zoo_op_result_t *res = calloc((size_t)total, sizeof *res);
-        int *where = malloc((size_t)total * sizeof *where);
-        commit_part *parts = malloc((size_t)n * sizeof *parts);
-        int sent = -1;
-        if (ops && res && where && parts) {
-            for (int i = 0; i < n; i++) parts[i] = (commit_part){jobs[i]->ops, jobs[i]->n};
-            sent = commit_lay_out(parts, n, ops, where);
-        }
-        free(parts);
-        if (sent < 0) {
+        if (!ops || !res) {
             free(ops);
             free(res);
-            free(where);
             for (int i = 0; i < n; i++) finish(c, jobs[i], ZSYSTEMERROR, -1);
             return;
         }
+        int off = 0;
+        for (int i = 0; i < n; i++) {
+            memcpy(ops + off, jobs[i]->ops, (size_t)jobs[i]->n * sizeof *ops);
+            off += jobs[i]->n;
+        }
         int64_t t0 = zs_clock_us();
-        int rc = zoo_multi(zkc_zh(c->z), sent, ops, res);
+        int rc = zoo_multi(zkc_zh(c->z), total, ops, res);
         zs_metrics_zk(c->metrics, ZS_OP_MULTI, zs_clock_us() - t0, rc);
         int bad = -1;
         if (rc != ZOK)
-            for (int i = 0; i < sent; i++)
+            for (int i = 0; i < total; i++)
                 if (res[i].err != ZOK && res[i].err != ZRUNTIMEINCONSISTENCY) { bad = i; break; }
-        int off = 0, keep = 0;
+        off = 0;
+        int keep = 0;
         for (int i = 0; i < n; i++) {
             job *j = jobs[i];
             int jn = j->n; /* j lives on its caller's stack: gone once finished */
-            int mine = -1; /* j's op that failed the multi (a shared check fails every job making it) */
-            for (int o = 0; o < jn && bad >= 0 && mine < 0; o++)
-                if (where[off + o] == bad) mine = o;
-            if (rc == ZOK || mine >= 0)
-                for (int o = 0; o < jn; o++) j->res[o] = res[where[off + o]];
-            if (rc == ZOK) finish(c, j, ZOK, -1);
-            else if (bad < 0) finish(c, j, rc, -1); /* the session's fault: everyone's */
-            else if (mine >= 0) finish(c, j, res[bad].err, mine);
-            else jobs[keep++] = j; /* innocent: send again */
+            if (rc == ZOK) {
+                memcpy(j->res, res + off, (size_t)j->n * sizeof *res);
+                finish(c, j, ZOK, -1);
+            } else if (bad < 0) {
+                finish(c, j, rc, -1); /* the session's fault: everyone's */
+            } else if (bad >= off && bad < off + jn) {
+                memcpy(j->res, res + off, (size_t)j->n * sizeof *res);
+                finish(c, j, res[bad].err, bad - off);
+            } else {
+                jobs[keep++] = j; /* innocent: send again */
+            }
             off += jn;
         }
         free(ops);
         free(res);
-        free(where);
         n = rc == ZOK || bad < 0 ? 0 : keep;
     }
 }

@@ -33,21 +33,4 @@ void committer_stop(committer *c);
  * a session-level error (connection loss...) with *failed = -1. */
 int committer_multi(committer *c, const zoo_op_t *ops, zoo_op_result_t *res, int n, size_t bytes, int *failed);
 
-/* How a batch becomes one multi (used by the committer; public for its
- * unit test). The callers' ops parts[0..n) are laid out in order in ops,
- * and where[k] is the index in ops of the k-th op of all the parts. A
- * version check that an earlier op of the batch already makes (same path,
- * same version) is sent once: every push checks its store's config, and a
- * check changes nothing, so within one atomic multi the copies can only
- * agree; when that check fails, it fails every caller that made it. Not
- * when an op placed since the first copy writes the path (the check would
- * then see another version than the first copy did). ops and where hold
- * the parts' total; the paths are borrowed. Returns the ops placed, or -1
- * when out of memory. */
-typedef struct commit_part {
-    const zoo_op_t *ops;
-    int n;
-} commit_part;
-int commit_lay_out(const commit_part *parts, int n, zoo_op_t *ops, int *where);
-
 #endif
