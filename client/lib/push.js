@@ -219,16 +219,22 @@ export class StorePush {
   }
 
   /**
-   * A unit the server rejected for good: report it, drop it, restore the server's state.
+   * A unit the server rejected for good: report it, drop it, restore the
+   * server's state. The keys to restore are queued (meta `restore:<store>`)
+   * in the transaction that drops the mutations, as for a `rejected` result,
+   * so a crash or a failed GET before the restore does not leave the
+   * rejected value in place.
    * @param {StoredMutation[]} unit @param {ZooSyncError} e
    */
   async rejectUnit(unit, e) {
     this.allApplied = false;
-    const changed = await this.local.run([RECORDS, LOG], 'readwrite', async (tx) => {
+    await this.local.run([RECORDS, LOG, META], 'readwrite', async (tx) => {
       const recs = tx.objectStore(RECORDS);
       const keys = [...new Set(unit.map((m) => m.k))];
       const ids = new Set(unit.map((m) => m.id));
-      const [rows] = await Promise.all([getRecords(recs, this.store, keys), settleSegments(tx, this.store, unit, ids)]);
+      const restoreKey = META_KEYS.restore(this.store);
+      const [rows, prevRestore] = await Promise.all([getRecords(recs, this.store, keys), metaGet(tx, restoreKey),
+        settleSegments(tx, this.store, unit, ids)]);
       /** @type {string[]} */
       const left = [];
       rows.forEach((rec, i) => {
@@ -236,7 +242,7 @@ export class StorePush {
         if (dropPending(rec, ids)) putRec(recs, rec);
         if (!pendingOf(rec)) left.push(keys[i]);
       });
-      return left;
+      if (left.length) await metaPut(tx, restoreKey, [...new Set([...(prevRestore || []), ...left])]);
     });
     const mutation = unit.length === 1 ? mutationInfo(unit[0], this.store) : unit.map((m) => mutationInfo(m, this.store));
     const err = new ZooSyncError(e.code, `${this.store}: mutation ${unit.map((m) => m.id).join(',')} rejected by the server: ${e.message}`,
@@ -244,7 +250,7 @@ export class StorePush {
     this.host.reportError(err);
     this.host.refreshPending();
     if (e.code === 'value_too_large') await this.ss.loadDesc().catch(() => {}); // the limit may have been lowered
-    await this.refetch([...new Set(changed)]).catch(() => {});
+    await this.restoreKeys().catch(() => {}); // what fails here is tried again at the next push round
   }
 
   /**

@@ -202,6 +202,35 @@ it('a group whose members conflict is re-pushed as one group when onConflict kee
   assert.equal((await serverRecord(s, 'q')).value, 'mine');
 });
 
+// A whole request refused for good (4xx) drops its mutations and restores
+// their keys from the server. Before the fix the keys to restore were kept
+// only in memory: a failed GET (or a crash) right after the drop left the
+// rejected value in the local copy for good.
+it('a request rejected for good: its keys are restored from the server even when the first restore fails', async () => {
+  const s = await newStore();
+  const f = spyFetch();
+  const a = await open({ name: dbName('rj2'), url: G.url, stores: [s], fetch: f });
+  await a.sync(); // learns maxValueBytes 65536
+  a.setOffline(true);
+  await a.put(s, 'big', 'x'.repeat(200));
+  assert.equal((await api.putStore(s, { maxValueBytes: 100 })).status, 200);
+  let failed = 0;
+  f.intercept = async (url, init) => {
+    if ((init.method || 'GET') === 'GET' && url.includes('/records/big')) { failed++; throw new TypeError('fetch failed (test)'); }
+    return undefined;
+  };
+  const errs = collect(a, 'error');
+  a.setOffline(false);
+  await a.sync();
+  assert.ok(errs.some((x) => x.code === 'value_too_large'), JSON.stringify(errs.map((x) => x.code)));
+  assert.ok(failed > 0, 'the restore GET was tried and failed');
+  assert.deepEqual(await a.pendingMutations(), []);
+  f.intercept = null;
+  await a.sync(); // the next round restores what the failed GET could not
+  await until(async () => (await a.get(s, 'big')) === undefined, { what: 'the rejected value replaced by the server state (none)' });
+  assert.equal(await serverRecord(s, 'big'), null);
+});
+
 it('a mutation rejected for good is reported, leaves the queue, and does not block the ones behind it', async () => {
   const s = await newStore();
   const a = await open({ name: dbName('rj'), url: G.url, stores: [s] });
