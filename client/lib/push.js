@@ -310,7 +310,9 @@ export class StorePush {
    * conflicts. A `rejected` mutation leaves the queue in that transaction, and
    * its key is queued for a restore from the server (meta `restore:<store>`,
    * so a crash or a failed GET does not lose it); a rejected `tx` group is
-   * undone whole, whatever its other members' results say.
+   * undone whole, whatever its other members' results say. A result for a
+   * mutation no longer queued (settled meanwhile by another tab, or a retried
+   * answer) changes nothing.
    * @param {StoredMutation[]} muts what was sent @param {{results?: PushResult[]}} body the answer
    */
   async applyResults(muts, body) {
@@ -353,6 +355,10 @@ export class StorePush {
         }
         if (r.status !== 'applied') this.allApplied = false;
         if (r.status === 'conflict') { conflicts.push({ m, r }); continue; }
+        // Only those still queued: another tab (this one's successor while
+        // it was frozen) may have settled them and moved the record since;
+        // a late answer must not set its version back.
+        if (!queued(m)) continue;
         gone.add(m.id);
         dirty.add(m.k);
         if (r.status === 'duplicate') { dups.push(m.k); continue; }

@@ -286,6 +286,43 @@ it('a lost push response is retried with the same ids: applied once (duplicate)'
   assert.deepEqual([(await serverRecord(s, 'k')).value, (await serverRecord(s, 'k')).version], ['v2', 2], 'the next write is based on version 1');
 });
 
+// A syncing tab that stops (frozen, suspended) with a push on the wire may
+// get its answer long after another tab took over, pushed the same ids
+// (`duplicate`) and pulled newer changes. Before the fix that late `applied`
+// answer set the record's version back (the value stayed the newer one), so
+// the next write went out on a stale base.
+it('a late applied answer in a former syncing tab does not roll back what the new one applied since', async () => {
+  const s = await newStore();
+  const name = dbName('late');
+  /** @type {() => void} */
+  let release = () => {};
+  const gate = new Promise((r) => { release = r; });
+  let held = 0;
+  const fa = spyFetch();
+  fa.intercept = async (url, init, real) => {
+    if (!url.includes('/push') || held++) return undefined;
+    const r = await real();
+    const text = await r.text(); // the server applied it ...
+    await gate; // ... and the answer arrives late
+    return new Response(text, { status: r.status, headers: { 'Content-Type': 'application/json' } });
+  };
+  const a = await open({ name, url: G.url, stores: [s], fetch: fa });
+  await a.put(s, 'k', 'v1');
+  await until(async () => (await serverRecord(s, 'k'))?.version === 1, { what: "a's push applied on the server" });
+  const b = await open({ name, url: G.url, stores: [s] }); // the tab that takes over: same database
+  await b.sync(); // pushes id 1 again: duplicate
+  await api.pushOk(s, 'other', [{ id: 1, key: 'k', op: 'put', value: 'v2', base: 1 }]);
+  await b.sync();
+  assert.deepEqual([await b.get(s, 'k'), (await b.getMeta(s, 'k')).version], ['v2', 2]);
+  release();
+  await a.sync();
+  const meta = await a.getMeta(s, 'k');
+  assert.deepEqual([await a.get(s, 'k'), meta.version, meta.pending], ['v2', 2, 0], 'the late answer changed nothing');
+  await a.put(s, 'k', 'v3');
+  await a.sync();
+  assert.deepEqual([(await serverRecord(s, 'k')).value, (await serverRecord(s, 'k')).version], ['v3', 3], 'the next write goes out on version 2');
+});
+
 it('503 with Retry-After is honoured; a dead URL fails over to the next', async () => {
   const s = await newStore();
   const f = spyFetch();
