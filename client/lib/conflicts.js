@@ -2,7 +2,8 @@
 // keep; it is written with the remote version as its base, in one IndexedDB
 // transaction with the change log (pushed again when it differs from the
 // remote value). When onConflict throws, the remote state is shown and the
-// conflict is kept in the `conflicts` object store.
+// conflict is kept in the `conflicts` object store (unless a later write of
+// the key, or a member of another `tx` group, is still to go out).
 
 import { ZooSyncError } from './errors.js';
 import { toJSONText } from './protocol.js';
@@ -98,9 +99,16 @@ export async function resolveConflicts(ss, list) {
         // Unresolved: keep it readable, show the remote state, push nothing.
         cs.put({ s: store, k: m.k, local: info.local, localDeleted: info.localDeleted, remote: info.remote,
           remoteDeleted: info.remoteDeleted, remoteVersion: info.remoteVersion, at: Date.now(), error: String(x.error && x.error.message || x.error) });
-        for (const id of rest) if (id <= x.seenMax) gone.add(id);
-        rec.p = newer;
-        if (!newer.length) {
+        // The key's writes queued before the conflict was known go with it,
+        // up to the first that is a member of another `tx` group: a group is
+        // never split, so that write and every later one stay, rebased on
+        // the remote version (the key keeps showing the newest of them).
+        const firstGroup = rest.filter((id) => id <= x.seenMax).sort((p, q) => p - q)
+          .find((id) => { const at = entries.get(id); return !!(at && at.g.tx && at.g.tx !== m.tx); });
+        const keep = firstGroup === undefined ? newer : rest.filter((id) => id >= firstGroup);
+        for (const id of rest) if (!keep.includes(id)) gone.add(id);
+        rec.p = keep;
+        if (!keep.length) {
           rec.d = info.remoteDeleted; rec.v = info.remote;
           changes.push({ key: m.k, value: rec.v, deleted: rec.d, origin: 'remote' });
         }

@@ -182,6 +182,26 @@ it('a conflict whose onConflict throws stays readable and is reported; a tx grou
   assert.equal((await serverRecord(s, 'x')).value, 'chosen');
 });
 
+// When onConflict throws, the key's writes queued before the conflict was
+// known are dropped with it. Before the fix that included a member of a
+// later `tx` group on the same key: the rest of the group went out alone.
+it('a throwing onConflict never splits a later tx group that wrote the same key', async () => {
+  const s = await newStore();
+  const a = await open({ name: dbName('sa'), url: G.url, stores: [s] });
+  await a.put(s, 'k', 'server'); await a.sync();
+  const b = await open({ name: dbName('sb'), url: G.url, stores: [s], onConflict: () => { throw new Error('cannot decide'); }, offline: true });
+  const errs = collect(b, 'error');
+  await b.put(s, 'k', 'b1'); // base 0: conflicts, k exists
+  await b.transaction(async (tx) => { await tx.put(s, 'k', 'b2'); await tx.put(s, 'j', 'c'); });
+  b.setOffline(false);
+  await b.sync();
+  assert.ok(errs.some((e) => e.code === 'conflict_unresolved'));
+  assert.deepEqual((await b.conflicts(s)).map((c) => c.key), ['k']);
+  const k = await serverRecord(s, 'k'), j = await serverRecord(s, 'j');
+  assert.deepEqual([k.value, j && j.value], ['b2', 'c'], 'the group went out whole, on the remote version');
+  assert.deepEqual([await b.get(s, 'k'), await b.get(s, 'j'), b.status.pending], ['b2', 'c', 0]);
+});
+
 it('a group whose members conflict is re-pushed as one group when onConflict keeps the local values', async () => {
   const s = await newStore();
   const a = await open({ name: dbName('ga'), url: G.url, stores: [s] });
