@@ -2,8 +2,11 @@
 // keep; it is written with the remote version as its base, in one IndexedDB
 // transaction with the change log (pushed again when it differs from the
 // remote value). When onConflict throws, the remote state is shown and the
-// conflict is kept in the `conflicts` object store (unless a later write of
-// the key, or a member of another `tx` group, is still to go out).
+// conflict is kept in the `conflicts` object store; so is every other
+// member of its `tx` group, whatever onConflict said of it (a group is
+// resolved whole or not at all). A queued write of the key that belongs to
+// another `tx` group stays (a group is never split) and goes out on the base
+// the conflicted mutation had, so that the server judges it again.
 
 import { ZooSyncError } from './errors.js';
 import { toJSONText } from './protocol.js';
@@ -33,11 +36,13 @@ export async function resolveConflicts(ss, list) {
       return { rec, seenMax: ((rec && rec.p) || []).reduce((a, id) => Math.max(a, id), 0) };
     }));
   });
-  /** @type {{m: StoredMutation, info: ConflictInfo, value: any, error: any, seenMax: number}[]} */
+  /** @type {{m: StoredMutation, info: ConflictInfo, value: any, error: any, seenMax: number, base: number}[]} */
   const resolved = [];
   for (let i = 0; i < list.length; i++) {
     const { m, r } = list[i];
     const rec = locals[i].rec;
+    // Settled meanwhile (another tab took over and resolved it): not asked again.
+    if (!rec || !rec.p || !rec.p.includes(m.id)) continue;
     const cur = r.current;
     /** @type {ConflictInfo} */
     const info = {
@@ -54,8 +59,17 @@ export async function resolveConflicts(ss, list) {
       value = await host.onConflict({ ...info, local: clone(info.local), remote: clone(info.remote) });
       if (value !== undefined) value = JSON.parse(toJSONText(value));
     } catch (e) { error = e; }
-    resolved.push({ m, info, value, error, seenMax: locals[i].seenMax });
+    resolved.push({ m, info, value, error, seenMax: locals[i].seenMax, base: m.base !== undefined ? m.base : rec.ver || 0 });
   }
+  // A group is resolved whole or not at all: one unresolved member leaves
+  // every member of its group unresolved (and nothing of it is pushed).
+  const failedGroups = new Set(resolved.filter((x) => x.error && x.m.tx).map((x) => x.m.tx));
+  for (const x of resolved) {
+    if (!x.error && x.m.tx && failedGroups.has(x.m.tx)) x.error = new Error('another member of its tx group was not resolved');
+  }
+  if (!resolved.length) return;
+  /** @type {Set<typeof resolved[number]>} those the write transaction handled (the others were settled meanwhile) */
+  const handled = new Set();
   /** @type {Change[]} */
   const changes = [];
   /** @type {Map<string, string>} an aborted group's id -> its resolutions' new group id */
@@ -83,10 +97,13 @@ export async function resolveConflicts(ss, list) {
     const edited = new Set();
     /** @type {Set<string>} */
     const dirty = new Set();
+    /** @type {Map<string, number>} key -> the base its oldest kept write goes out on (not the remote version) */
+    const pinned = new Map();
     for (const x of resolved) {
       const { m, info } = x;
       const had = byKey.get(m.k);
       if (!had || !had.p || !had.p.includes(m.id)) continue; // handled already (a retried response)
+      handled.add(x);
       /** @type {StoredRecord} */
       const rec = had;
       dirty.add(m.k);
@@ -108,6 +125,7 @@ export async function resolveConflicts(ss, list) {
         const keep = firstGroup === undefined ? newer : rest.filter((id) => id >= firstGroup);
         for (const id of rest) if (!keep.includes(id)) gone.add(id);
         rec.p = keep;
+        if (firstGroup !== undefined && !newer.length) pinned.set(m.k, x.base); // nothing decided: judged again
         if (!keep.length) {
           rec.d = info.remoteDeleted; rec.v = info.remote;
           changes.push({ key: m.k, value: rec.v, deleted: rec.d, origin: 'remote' });
@@ -136,10 +154,13 @@ export async function resolveConflicts(ss, list) {
     }
     // The records' versions moved: their pending mutations' kept bases go (the push reads the rows).
     for (const k of dirty) {
-      for (const id of /** @type {StoredRecord} */ (byKey.get(k)).p || []) {
+      const p = /** @type {StoredRecord} */ (byKey.get(k)).p || [];
+      for (const id of p) {
         const at = entries.get(id);
         if (at && at.e.b !== undefined) { delete at.e.b; edited.add(at.g); }
       }
+      const pin = pinned.get(k), at = pin !== undefined && p.length ? entries.get(idRange(p)[0]) : undefined;
+      if (at) { at.e.b = pin; edited.add(at.g); }
     }
     dropFromLog(tx, segs, gone, edited);
     if (adds.length) {
@@ -177,6 +198,7 @@ export async function resolveConflicts(ss, list) {
     for (const k of dirty) putRec(recs, /** @type {StoredRecord} */ (byKey.get(k)));
   });
   for (const x of resolved) {
+    if (!handled.has(x)) continue;
     const c = { ...x.info, resolved: x.error ? undefined : clone(x.value), ...(x.error ? { unresolved: true, error: String(x.error && x.error.message || x.error) } : {}) };
     host.reportConflict(c);
     if (x.error) host.reportError(new ZooSyncError('conflict_unresolved', `${store}/${x.m.k}: onConflict threw: ${x.error && x.error.message || x.error}`, { store, mutation: x.info.mutation }));
