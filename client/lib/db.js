@@ -74,6 +74,8 @@ export class SyncDB {
     /** @private @type {Map<string, Set<(changes: Change[]) => void>>} */
     this._subs = new Map();
     /** @private */ this._closed = false;
+    /** @private the page is hidden or frozen (pagehide, freeze) and not shown again since */
+    this._hidden = false;
     /** @private @type {Promise<void>|null} */
     this._closing = null;
     /** @private */ this._paused = !!opts.offline;
@@ -101,7 +103,7 @@ export class SyncDB {
     this._tabs = null;
     const locks = opts.locks !== undefined ? opts.locks : (globalThis.navigator && globalThis.navigator.locks);
     /** @private */
-    this._leadership = new Leadership({ name: this.name, locks, closed: () => this._closed, onLead: () => this._lead() });
+    this._leadership = new Leadership({ name: this.name, locks, closed: () => this._closed || this._hidden, onLead: () => this._lead() });
   }
 
   /** @private */
@@ -111,8 +113,12 @@ export class SyncDB {
     this._tabs = new TabChannel(BC, this.name, (msg) => this._onMessage(msg));
     this._unlistenPage = listenPage({
       online: () => this._onlineChanged(),
-      hide: () => { this._stepDown(true); },
-      show: () => this._leadership.campaign(),
+      // A hidden or frozen page gives leadership up, and withdraws a queued
+      // request for it (a frozen tab granted the lock could not sync).
+      hide: () => { this._hidden = true; this._leadership.withdraw(); this._stepDown(true); },
+      // Shown again: campaign; a step-down still running (its IndexedDB
+      // work waited for the page to run again) campaigns when it ends.
+      show: () => { this._hidden = false; this._leadership.campaign(); },
     });
     this._post({ t: 'hello' });
     this._leadership.campaign();
@@ -605,6 +611,6 @@ export class SyncDB {
     if (s) await s.stop();
     const wasLeader = this._leadership.resign();
     if (wasLeader) { this._setStatus({ connected: false }); }
-    if (!sleeping && !this._closed && wasLeader) this._leadership.campaign();
+    if (!this._closed && wasLeader && !(sleeping && this._hidden)) this._leadership.campaign();
   }
 }

@@ -62,7 +62,13 @@ export class StorePull {
       cursor: await metaGet(tx, META_KEYS.cursor(store)),
       /** @type {StoredProgress|undefined} */
       initial: await metaGet(tx, META_KEYS.initial(store)),
+      /** @type {{epoch: number, active: boolean}|undefined} */
+      resync: await metaGet(tx, META_KEYS.resync(store)),
     }));
+    // The resync this pull runs in (null: none). A resync that starts
+    // while this pull's pages are on the wire makes them pages of another
+    // era: they are dropped and this pull ends (the resync pulls anew).
+    const era = st.resync && st.resync.active ? st.resync.epoch : null;
     /** @type {StoredProgress|null} */
     let initial = st.initial || null;
     if (!st.cursor || (initial && !initial.done)) {
@@ -88,7 +94,7 @@ export class StorePull {
         initial = { ...initial, received: initial.received + page.changes.length, done: isLast };
         if (initial.total !== null && initial.received > initial.total) initial.total = initial.received;
       }
-      await this.applyRemote(page.changes, page.cursor, { initial, finishResync: isLast });
+      if (!(await this.applyRemote(page.changes, page.cursor, { initial, finishResync: isLast, era }))) break;
       cursor = page.cursor;
       if (initial) this.setProgress(initial);
       this.host.setStatus({ lastSyncAt: Date.now() });
@@ -108,18 +114,36 @@ export class StorePull {
   }
 
   /**
+   * Waits until no push in flight holds a key of changes (its answer is
+   * written). A change of such a key that is newer than the push would
+   * otherwise be skipped as pending, and the answer would then leave the
+   * record at the push's older state while the cursor is past the change.
+   * @param {FeedChange[]} changes
+   */
+  async waitForPushes(changes) {
+    const kw = this.ss.push.keyWait;
+    if (!kw.size) return;
+    const waits = new Set();
+    for (const c of changes) { const w = kw.get(c.key); if (w) waits.add(w); }
+    if (waits.size) await Promise.all(waits);
+  }
+
+  /**
    * Applies changes from the feed in one transaction, with the new cursor.
    * A change never rolls a record back (its cursor must be greater) and never
    * overwrites a record with pending local mutations.
    * @param {FeedChange[]} changes @param {string|undefined} cursor
-   * @param {{initial?: StoredProgress|null, finishResync?: boolean}} [o]
-   * @returns {Promise<void>}
+   * @param {{initial?: StoredProgress|null, finishResync?: boolean, era?: number|null}} [o] era: the
+   *   resync a page was pulled in (pullAll); a page of another era is dropped
+   * @returns {Promise<boolean>} false when the page was dropped for its era
    */
-  async applyRemote(changes, cursor, { initial = null, finishResync = false } = {}) {
+  async applyRemote(changes, cursor, { initial = null, finishResync = false, era } = {}) {
     const store = this.store;
     const prefix = this.ss.prefix;
     // Partial replication: a gateway that ignored ?prefix= sends more; keep only the prefix.
     if (prefix) changes = changes.filter((c) => typeof c.key === 'string' && c.key.startsWith(prefix));
+    await this.waitForPushes(changes);
+    let applied = true;
     const run = async () => {
       /** @type {Change[]} */
       const out = [];
@@ -133,6 +157,7 @@ export class StorePull {
         ]);
         /** @type {number|null} */
         const epoch = rs && rs.active ? rs.epoch : null;
+        if (era !== undefined && era !== epoch) { applied = false; return; } // pulled before a resync began (or ended)
         if (old && cursor && cursor < old && !epoch) return; // an older page than what we have: nothing new
         /** @type {Map<string, StoredRecord|null>} each key's row as this transaction leaves it (null: deleted) */
         const cur = new Map();
@@ -178,7 +203,8 @@ export class StorePull {
     };
     const p = this.applyLock.then(run);
     this.applyLock = p.catch(() => {});
-    return p;
+    await p;
+    return applied;
   }
 
   /** Holds the event stream until it ends; applies each event. */
@@ -238,12 +264,8 @@ export class StorePull {
           const batch = queue;
           queue = []; queued = 0;
           let changes = batch.length === 1 ? batch[0].changes : batch.flatMap((b) => b.changes);
-          const cursor = batch[batch.length - 1].cursor;
-          if (push.keyWait.size) {
-            const waits = new Set();
-            for (const c of changes) { const w = push.keyWait.get(c.key); if (w) waits.add(w); }
-            if (waits.size) await Promise.all(waits);
-          }
+          const cursor = batch.reduce((a, b) => (b.cursor > a ? b.cursor : a), batch[0].cursor); // the highest
+          await this.waitForPushes(changes);
           if (changes.length && push.acked.size) {
             changes = changes.filter((c) => {
               if (push.acked.get(c.key) !== c.cursor) return true;
@@ -254,7 +276,10 @@ export class StorePull {
               lazyCursor = cursor;
               clearTimeout(lazyTimer);
               lazyTimer = setTimeout(() => {
-                if (lazyCursor === null || failed) return;
+                // Owed only while nothing newer is queued or being applied:
+                // that writes a later cursor (and behind it, this one would
+                // be an older page, dropping what came with it).
+                if (lazyCursor === null || failed || applying || queue.length) return;
                 queue.push({ changes: [], cursor: lazyCursor });
                 if (!applying) draining = drain().catch((e) => { failed = e; });
               }, LAZY_CURSOR_MS);

@@ -262,6 +262,10 @@ export class StorePush {
     for (const k of keys) {
       /** @type {{value?: any, version?: number, cursor?: string, deleted: boolean}} */
       let state;
+      // The store's cursor as the GET leaves: a row whose cursor passed it
+      // took a change (the stream, a page) while the GET was on the wire,
+      // which may be newer than what the GET read.
+      const sent = await this.local.cursor(this.store);
       try {
         const r = await this.ss.gw.request('GET', `/v1/stores/${this.store}/records/${encodeURIComponent(k)}`);
         state = { value: r.json.value, version: r.json.version, cursor: r.json.cursor, deleted: false };
@@ -278,6 +282,9 @@ export class StorePush {
         const pend = pendingOf(had);
         /** @type {StoredRecord} */
         const rec = had || { s: this.store, k, ver: 0, c: '', e: 0, d: true };
+        // Never back: an answer older than the row's state (its cursor is
+        // lower), or a 404 for a row that took a change after the GET left.
+        if (had && had.c && (state.deleted ? !!sent && had.c > sent : !!state.cursor && state.cursor < had.c)) return null;
         if (pend) {
           if (state.version) {
             rec.ver = state.version;

@@ -64,7 +64,7 @@ export class Leadership {
    * @param {object} o
    * @param {string} o.name the database name
    * @param {LockManager|null|undefined} o.locks
-   * @param {() => boolean} o.closed the database is closed: do not lead
+   * @param {() => boolean} o.closed the database is closed (or the page hidden): do not lead
    * @param {() => void} o.onLead called when this tab becomes the leader
    */
   constructor({ name, locks, closed, onLead }) {
@@ -87,15 +87,16 @@ export class Leadership {
     const locks = this.locks;
     this._campaigning = true;
     if (!locks) { this._campaigning = false; this._lead(); return; }
-    this._lockAbort = new AbortController();
-    locks.request('zoosync-leader:' + this.name, { signal: this._lockAbort.signal }, () => {
+    const ctl = new AbortController();
+    this._lockAbort = ctl;
+    locks.request('zoosync-leader:' + this.name, { signal: ctl.signal }, () => {
       this._campaigning = false;
       if (this.closed()) return undefined;
       return new Promise((release) => {
         this._resign = release;
         this._lead();
       });
-    }).catch(() => { this._campaigning = false; });
+    }).catch(() => { if (this._lockAbort === ctl) this._campaigning = false; });
   }
 
   /** @private */
@@ -117,6 +118,14 @@ export class Leadership {
 
   /** Withdraws a queued request for the lock (closing). */
   close() { if (this._lockAbort) this._lockAbort.abort(); }
+
+  /** Withdraws a queued request for the lock, unless leading (a hidden page: campaign() again when shown). */
+  withdraw() {
+    if (this.leader || !this._campaigning || !this._lockAbort) return;
+    this._lockAbort.abort();
+    this._lockAbort = null;
+    this._campaigning = false;
+  }
 }
 
 /**
