@@ -325,6 +325,29 @@ export class LocalStore {
   }
 
   /**
+   * Forgets the noted segments that are not among `keys` (every segment
+   * of the log, as one transaction read them): they are gone for good. So
+   * what a tab notes stays within the size of the log, in a tab that does
+   * not push too (the status' recount after each write calls this).
+   * @param {[string, number, number, number][]} keys
+   */
+  forgetSegmentsBut(keys) {
+    if (!this._segs.size) return;
+    /** @type {Map<string, Set<number>>} */
+    const have = new Map();
+    for (const k of keys) {
+      let ids = have.get(k[0]);
+      if (!ids) { ids = new Set(); have.set(k[0], ids); }
+      ids.add(k[1]);
+    }
+    for (const [s, m] of this._segs) {
+      const ids = have.get(s);
+      if (!ids) { this._segs.delete(s); continue; }
+      for (const id of m.keys()) if (!ids.has(id)) m.delete(id);
+    }
+  }
+
+  /**
    * The noted segments of a store (noteSegments), by id; the caller may
    * delete the entries of segments that no longer exist.
    * @param {string} store @returns {Map<number, SegmentIndex>}
@@ -471,6 +494,7 @@ export class LocalStore {
       const log = tx.objectStore(LOG);
       /** @type {[string, number, number, number][]} */
       const keys = await rq(store === undefined ? log.getAllKeys() : log.getAllKeys(logRange(store)));
+      if (store === undefined) this.forgetSegmentsBut(keys);
       let n = 0, oldest = null;
       for (const k of keys) { n += k[2]; if (oldest === null || k[3] < oldest) oldest = k[3]; }
       return { n, oldest };
