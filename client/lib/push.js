@@ -483,7 +483,7 @@ export class StorePush {
   async blindKeys(tx, logKeys, muts, cand) {
     /** @type {Map<number, [string, number, number, number]>} */
     const present = new Map(logKeys.map((k) => [k[1], k]));
-    const idx = this.local.segmentIndex(this.store);
+    let idx = this.local.segmentIndex(this.store);
     for (const id of idx.keys()) if (!present.has(id)) idx.delete(id); // gone for good
     /** @type {number[]} */
     const unknown = [];
@@ -494,6 +494,7 @@ export class StorePush {
     if (unknown.length) {
       const log = tx.objectStore(LOG);
       this.local.noteSegments((await Promise.all(unknown.map((id) => rq(log.getAll(segmentRange(this.store, id)))))).flat());
+      idx = this.local.segmentIndex(this.store); // (a recount meanwhile may have dropped the store's map)
     }
     const ids = new Set(muts.map((m) => m.id));
     /** @type {Set<string>} */
