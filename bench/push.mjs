@@ -69,7 +69,17 @@ async function push(cl, seq) {
 // Create every key once (not measured).
 await Promise.all(clients.map((cl) => push(cl, 0)));
 
+/** The gateway's ZooKeeper call counts by operation, from /metrics. */
+async function zkOps() {
+  const r = await request(ag, 'GET', `${gw.url}/metrics`);
+  const out = {};
+  for (const m of r.body.matchAll(/^zoosync_zk_op_seconds_count\{op="([^"]+)"\} (\d+)$/gm)) out[m[1]] = Number(m[2]);
+  for (const m of r.body.matchAll(/^zoosync_(watch_events|zk_reads|mirror_read_batches)_total (\d+)$/gm)) out[`mirror_${m[1]}`] = Number(m[2]);
+  return out;
+}
+
 async function gatewayPhase() {
+  const ops0 = await zkOps();
   const t0 = performance.now();
   const tStart = t0 + warmup * 1000, tEnd = tStart + seconds * 1000;
   let counted = 0, pushes = 0, errors = 0;
@@ -97,9 +107,13 @@ async function gatewayPhase() {
   clearTimeout(timer);
   const cpuEnd = { gw: cpuSeconds(gw.pid), zk: cpuSeconds(zk.pid), me: process.cpuUsage(cpuAtStart?.me || cpu0.me) };
   const base = cpuAtStart || cpu0;
+  const ops1 = await zkOps();
+  const zkCalls = Object.fromEntries(Object.keys(ops1).map((k) => [k, ops1[k] - (ops0[k] || 0)]).filter(([, v]) => v > 0));
   const span = cpuAtStart ? seconds : (performance.now() - t0) / 1000;
   return {
     mutations: counted, per_s: counted / seconds, pushes, errors,
+    // ZooKeeper calls of the whole phase (warm-up included) and pushes per multi: the group commit's batch.
+    zk_calls: zkCalls, pushes_per_multi: zkCalls.multi ? round(pushes / zkCalls.multi, 1) : null,
     cpu: { gateway: round((cpuEnd.gw - base.gw) / span, 2), zookeeper: round((cpuEnd.zk - base.zk) / span, 2),
       loadgen: round((cpuEnd.me.user + cpuEnd.me.system) / 1e6 / span, 2) },
   };
@@ -138,7 +152,7 @@ for (let r = 0; r < rounds; r++) {
   const perfP = o.perf && r === rounds - 1 ? perfGateway() : null;
   const g = await gatewayPhase();
   if (perfP) await perfP;
-  log(`${which} round ${r}: zoosyncd ${round(g.per_s, 0)} mutations/s (${g.pushes} pushes) cpu ${JSON.stringify(g.cpu)}`);
+  log(`${which} round ${r}: zoosyncd ${round(g.per_s, 0)} mutations/s (${g.pushes} pushes) cpu ${JSON.stringify(g.cpu)} pushes/multi ${g.pushes_per_multi} zk calls ${JSON.stringify(g.zk_calls)}`);
   rows.push({ ceiling: ceil, gateway: g });
 }
 
@@ -151,7 +165,7 @@ emit({
   clients: c.clients, mutations_per_push: c.perPush, value_bytes: BYTES, seconds, rounds,
   ceiling_is: which === 'B1' ? `raw C client, ${c.clients} threads of synchronous zoo_multi of ${c.perPush} setData`
     : `raw C client, zoo_aset with ${c.clients} in flight`,
-  per_round: rows.map((x) => ({ gateway: round(x.gateway.per_s, 0), ceiling: round(x.ceiling.per_s, 0), cpu: x.gateway.cpu, zk_cpu_ceiling: x.ceiling.cpu.zookeeper })),
+  per_round: rows.map((x) => ({ gateway: round(x.gateway.per_s, 0), ceiling: round(x.ceiling.per_s, 0), cpu: x.gateway.cpu, pushes_per_multi: x.gateway.pushes_per_multi, zk_cpu_ceiling: x.ceiling.cpu.zookeeper })),
   gateway_flags: workers.join(' ') || 'defaults', smoke: o.smoke, machine: machine(),
 });
 

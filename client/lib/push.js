@@ -341,7 +341,8 @@ export class StorePush {
    * Applies a push response: one IndexedDB transaction, then restores and
    * conflicts. A `rejected` mutation leaves the queue in that transaction, and
    * its key is queued for a restore from the server (meta `restore:<store>`,
-   * so a crash or a failed GET does not lose it); a rejected `tx` group is
+   * so a crash or a failed GET does not lose it; a `duplicate`'s key too, for
+   * its version); a rejected `tx` group is
    * undone whole, whatever its other members' results say. A result for a
    * mutation no longer queued (settled meanwhile by another tab, or a retried
    * answer) changes nothing.
@@ -410,11 +411,12 @@ export class StorePush {
           continue;
         }
         if (r.status !== 'applied') this.allApplied = false;
-        if (r.status === 'conflict') { conflicts.push({ m, r }); continue; }
         // Only those still queued: another tab (this one's successor while
         // it was frozen) may have settled them and moved the record since;
-        // a late answer must not set its version back.
+        // a late answer must not set its version back, nor ask onConflict
+        // about a conflict that tab resolved.
         if (!queued(m)) continue;
+        if (r.status === 'conflict') { conflicts.push({ m, r }); continue; }
         gone.add(m.id);
         dirty.add(m.k);
         if (r.status === 'duplicate') { dups.push(m.k); continue; }
@@ -425,7 +427,12 @@ export class StorePush {
         else if (m.op === 'delete') rec.ver = rec.ver || 0;
         if (r.cursor && r.cursor > (rec.c || '')) rec.c = r.cursor;
       }
-      if (rejected.length) await metaPut(tx, META_KEYS.restore(this.store), [...new Set([...(prevRestore || []), ...rejected.map((x) => x.m.k)])]);
+      // Keys to read back from the server, queued durably (a failed GET or a
+      // crash leaves them queued): a rejected mutation's, and a duplicate's
+      // (its version is learnt from the server).
+      if (rejected.length || dups.length) {
+        await metaPut(tx, META_KEYS.restore(this.store), [...new Set([...(prevRestore || []), ...rejected.map((x) => x.m.k), ...dups])]);
+      }
       for (const k of dirty) {
         const rec = byKey.get(k);
         if (!rec) continue;
@@ -442,8 +449,7 @@ export class StorePush {
       this.host.refreshPending();
       await this.restoreKeys().catch((e) => { this.ss.requestPush(); if (e.code !== 'aborted') this.ss.reportError(e); });
       this.reportRejected(rejected);
-    }
-    if (dups.length) await this.refetch([...new Set(dups)]).catch(() => {});
+    } else if (dups.length) await this.restoreKeys().catch(() => this.ss.requestPush()); // tried again before the next push
     if (conflicts.length) await resolveConflicts(this.ss, conflicts);
   }
 

@@ -27,7 +27,8 @@ _Static_assert(sizeof ((mirror_collectable *)0)->name == LAYOUT_MAX_NAME_BYTES +
 enum {
     BATCH_OPS = 128,             /* operations in one multiRead */
     BATCH_BYTES = 512 * 1024,    /* request bytes of one multiRead (jute.maxbuffer is 1 MiB) */
-    MAX_INFLIGHT = 16,           /* multiReads in flight */
+    MAX_INFLIGHT = 16,           /* multiReads in flight, when full batches wait (a load, a burst) */
+    EVENT_INFLIGHT = 2,          /* multiReads in flight for a partial batch (see flush) */
     PROBE_WATCHES = 50000,       /* watches one gap probe session holds at most */
     PROBE_TIMEOUT_MS = 30000,
     PROBE_ATTEMPTS = 3,          /* tries of one probe chunk before the check starts over */
@@ -553,10 +554,18 @@ static size_t expected_reply(const op *o) {
     return r && r->zver >= 0 ? 128 + r->vlen + strlen(o->name) : UNKNOWN_VALUE_BYTES;
 }
 
-/* Sends queued reads as multiReads while fewer than MAX_INFLIGHT are out. */
+/* Sends queued reads as multiReads: full batches while fewer than
+ * MAX_INFLIGHT are out, a partial one only while fewer than EVENT_INFLIGHT
+ * are. Under a steady stream of events (the gateway's own writes come back
+ * as events too) the reads that arrive while two batches are on the wire
+ * wait for one of them and go out together: one multiRead for many, where
+ * sending each at once made about one request per write (B2's ZooKeeper
+ * CPU). A read waits at most two round trips; the order of batches, which
+ * the watermark relies on, is the queue's as before. */
 static void flush(mirror_set *s) {
     ZS_MUTEX_ASSERT_HELD(&s->mu);
-    while (!s->stopping && s->connected && s->watch_added && s->q.head && s->inflight < MAX_INFLIGHT) {
+    while (!s->stopping && s->connected && s->watch_added && s->q.head &&
+           (s->inflight < EVENT_INFLIGHT || (s->inflight < MAX_INFLIGHT && s->q.len >= BATCH_OPS))) {
         batch *b = malloc(sizeof *b + BATCH_OPS * sizeof(op *));
         if (!b) return;
         b->s = s;

@@ -182,6 +182,52 @@ it('a conflict whose onConflict throws stays readable and is reported; a tx grou
   assert.equal((await serverRecord(s, 'x')).value, 'chosen');
 });
 
+// When onConflict throws, the key's writes queued before the conflict was
+// known are dropped with it. Before the fix that included a member of a
+// later `tx` group on the same key: the rest of the group went out alone.
+// The group now stays whole, on the base the conflicted mutation had: the
+// server judges it again (here it conflicts too) and nothing overwrites
+// the other writer's value without a decision.
+it('a throwing onConflict never splits a later tx group that wrote the same key, nor pushes it over the remote value', async () => {
+  const s = await newStore();
+  const a = await open({ name: dbName('sa'), url: G.url, stores: [s] });
+  await a.put(s, 'k', 'server'); await a.sync();
+  const f = spyFetch();
+  const b = await open({ name: dbName('sb'), url: G.url, stores: [s], fetch: f, onConflict: () => { throw new Error('cannot decide'); }, offline: true });
+  const errs = collect(b, 'error');
+  await b.put(s, 'k', 'b1'); // base 0: conflicts, k exists
+  await b.transaction(async (tx) => { await tx.put(s, 'k', 'b2'); await tx.put(s, 'j', 'c'); });
+  b.setOffline(false);
+  await b.sync();
+  const pushes = f.calls.filter((c) => c.url.includes('/push')).map((c) => JSON.parse(c.body).mutations);
+  const group = pushes.find((ms) => ms.some((m) => m.key === 'j'));
+  assert.ok(group && group.length === 2 && group[0].tx && group[0].tx === group[1].tx, `the group went out whole: ${JSON.stringify(pushes)}`);
+  assert.equal(group.find((m) => m.key === 'k').base, 0, 'on the conflicted mutation\'s base, not the remote version');
+  assert.deepEqual([(await serverRecord(s, 'k')).value, await serverRecord(s, 'j')], ['server', null], 'nothing of the group applied');
+  assert.ok(errs.some((e) => e.code === 'conflict_unresolved'));
+  assert.deepEqual((await b.conflicts(s)).map((c) => c.key).sort(), ['j', 'k']);
+  assert.deepEqual([await b.get(s, 'k'), await b.get(s, 'j'), b.status.pending], ['server', undefined, 0]);
+});
+
+// A group is resolved whole or not at all. Before the fix, onConflict
+// throwing for one member and resolving another pushed the resolved one
+// alone (found by review).
+it('onConflict throwing for one member of a tx group leaves the whole group unresolved', async () => {
+  const s = await newStore();
+  const a = await open({ name: dbName('ua'), url: G.url, stores: [s] });
+  await a.put(s, 'k', 'server'); await a.sync();
+  const b = await open({ name: dbName('ub'), url: G.url, stores: [s], offline: true,
+    onConflict: (c) => { if (c.key === 'k') throw new Error('cannot decide'); return c.local; } });
+  const confs = collect(b, 'conflict');
+  await b.transaction(async (tx) => { await tx.put(s, 'k', 'b1'); await tx.put(s, 'y', 'b2'); });
+  b.setOffline(false);
+  await b.sync();
+  assert.deepEqual([(await serverRecord(s, 'k')).value, await serverRecord(s, 'y')], ['server', null], 'no member of the group applied');
+  assert.deepEqual((await b.conflicts(s)).map((c) => c.key).sort(), ['k', 'y']);
+  assert.ok(confs.length === 2 && confs.every((c) => c.unresolved), JSON.stringify(confs));
+  assert.deepEqual([await b.get(s, 'k'), await b.get(s, 'y'), b.status.pending], ['server', undefined, 0]);
+});
+
 it('a group whose members conflict is re-pushed as one group when onConflict keeps the local values', async () => {
   const s = await newStore();
   const a = await open({ name: dbName('ga'), url: G.url, stores: [s] });
@@ -327,6 +373,41 @@ it('a late applied answer in a former syncing tab does not roll back what the ne
   await a.put(s, 'k', 'v3');
   await a.sync();
   assert.deepEqual([(await serverRecord(s, 'k')).value, (await serverRecord(s, 'k')).version], ['v3', 3], 'the next write goes out on version 2');
+});
+
+// The same late answer, a conflict this time: the tab that took over
+// resolved it. Before the fix the former syncing tab still asked onConflict
+// and emitted conflict and conflict_unresolved events (found by review).
+it('a late conflict answer in a former syncing tab does not ask onConflict again', async () => {
+  const s = await newStore();
+  await api.pushOk(s, 'other', [{ id: 1, key: 'k', op: 'put', value: 'server' }]);
+  const name = dbName('latec');
+  /** @type {() => void} */
+  let release = () => {};
+  const gate = new Promise((r) => { release = r; });
+  let held = 0;
+  const fa = spyFetch();
+  fa.intercept = async (url, init, real) => {
+    if (!url.includes('/push') || held++) return undefined;
+    const r = await real();
+    const text = await r.text();
+    await gate;
+    return new Response(text, { status: r.status, headers: { 'Content-Type': 'application/json' } });
+  };
+  let asked = 0;
+  const a = await open({ name, url: G.url, stores: [s], fetch: fa, onConflict: () => { asked++; throw new Error('a cannot decide'); } });
+  const aConf = collect(a, 'conflict'), aErr = collect(a, 'error');
+  await a.put(s, 'k', 'mine'); // base 0: conflicts
+  await until(async () => held > 0, { what: "a's push sent" });
+  const b = await open({ name, url: G.url, stores: [s] }); // remote wins
+  const bConf = collect(b, 'conflict');
+  await b.sync();
+  assert.equal(bConf.length, 1);
+  release();
+  await a.sync();
+  // (b's own conflict event reaches a's listeners too, over BroadcastChannel: at most that one)
+  assert.deepEqual([asked, aConf.filter((c) => c.unresolved).length, aConf.length <= 1, aErr.map((e) => e.code)], [0, 0, true, []]);
+  assert.deepEqual([await a.get(s, 'k'), (await a.conflicts(s)).length, a.status.pending], ['server', 0, 0]);
 });
 
 // A push answer rebuilds the rows of its `applied` keys without reading
