@@ -24,6 +24,11 @@ import {
 /** @typedef {import('./schema.js').StoredSegment} StoredSegment */
 /** @typedef {import('../zoosync.d.ts').Change} Change */
 /** @typedef {import('../zoosync.d.ts').RangeQuery} RangeQuery */
+/**
+ * What a log segment held when this tab last wrote or read it whole: its time
+ * and size then, and its entries' ids and keys (aligned).
+ * @typedef {{at: number, n: number, ids: number[], keys: string[]}} SegmentIndex
+ */
 
 /**
  * A local write, validated: `value` is the client's own copy, `text` its JSON.
@@ -122,10 +127,12 @@ export async function getRecords(recs, store, keys) {
  * segments that hold those mutations, then the rows of their keys.
  * Segments partition the ids in order (each holds ids allocated together),
  * so a segment whose successor starts at or below `from` is skipped.
+ * `note` is given the segments read (whole).
  * @param {IDBTransaction} tx @param {string} store @param {number} [n] @param {number} [from]
+ * @param {(segs: StoredSegment[]) => void} [note]
  * @returns {Promise<StoredMutation[]>}
  */
-export async function readLog(tx, store, n, from = 0) {
+export async function readLog(tx, store, n, from = 0, note) {
   const log = tx.objectStore(LOG);
   /** @type {[string, number, number, number][]} */
   const keys = await rq(log.getAllKeys(logRange(store)));
@@ -141,6 +148,7 @@ export async function readLog(tx, store, n, from = 0) {
   if (a >= b) return [];
   /** @type {StoredSegment[]} */
   const segs = await rq(log.getAll(IDBKeyRange.bound([store, keys[a][1]], [store, keys[b - 1][1], []])));
+  if (note) note(segs);
   let muts = logOf(segs);
   if (from > 0) muts = muts.filter((m) => m.id >= from);
   if (n !== undefined && muts.length > n) muts = muts.slice(0, n);
@@ -291,7 +299,63 @@ export class LocalStore {
     this._desc = new Map();
     /** @private @type {string[]} the database's stores (init) */
     this._stores = [];
+    /**
+     * @private @type {Map<string, Map<number, SegmentIndex>>} per store: the
+     * log segments this tab wrote or read whole, by id: which mutation ids
+     * and keys each held then (see segmentIndex)
+     */
+    this._segs = new Map();
     idb.onversionchange = onVersionChange;
+  }
+
+  /**
+   * Notes which mutation ids and keys log segments hold, as read (committed)
+   * or as written (after the commit). A segment never gains mutations and
+   * never changes an entry's id or key (it only loses entries: its key's n
+   * drops), and ids are never reused, so for as long as a segment with the
+   * same id and time exists, it holds a subset of what is noted here.
+   * @param {StoredSegment[]} segs
+   */
+  noteSegments(segs) {
+    for (const g of segs) {
+      let m = this._segs.get(g.s);
+      if (!m) { m = new Map(); this._segs.set(g.s, m); }
+      m.set(g.id, { at: g.at, n: g.n, ids: g.m.map((e) => e.id), keys: g.m.map((e) => e.k) });
+    }
+  }
+
+  /**
+   * Forgets the noted segments that are not among `keys` (every segment
+   * of the log, as one transaction read them): they are gone for good. So
+   * what a tab notes stays within the size of the log, in a tab that does
+   * not push too (the status' recount after each write calls this).
+   * @param {[string, number, number, number][]} keys
+   */
+  forgetSegmentsBut(keys) {
+    if (!this._segs.size) return;
+    /** @type {Map<string, Set<number>>} */
+    const have = new Map();
+    for (const k of keys) {
+      let ids = have.get(k[0]);
+      if (!ids) { ids = new Set(); have.set(k[0], ids); }
+      ids.add(k[1]);
+    }
+    for (const [s, m] of this._segs) {
+      const ids = have.get(s);
+      if (!ids) { this._segs.delete(s); continue; }
+      for (const id of m.keys()) if (!ids.has(id)) m.delete(id);
+    }
+  }
+
+  /**
+   * The noted segments of a store (noteSegments), by id; the caller may
+   * delete the entries of segments that no longer exist.
+   * @param {string} store @returns {Map<number, SegmentIndex>}
+   */
+  segmentIndex(store) {
+    let m = this._segs.get(store);
+    if (!m) { m = new Map(); this._segs.set(store, m); }
+    return m;
   }
 
   /**
@@ -430,6 +494,7 @@ export class LocalStore {
       const log = tx.objectStore(LOG);
       /** @type {[string, number, number, number][]} */
       const keys = await rq(store === undefined ? log.getAllKeys() : log.getAllKeys(logRange(store)));
+      if (store === undefined) this.forgetSegmentsBut(keys);
       let n = 0, oldest = null;
       for (const k of keys) { n += k[2]; if (oldest === null || k[3] < oldest) oldest = k[3]; }
       return { n, oldest };
@@ -448,6 +513,8 @@ export class LocalStore {
     const now = Date.now();
     /** @type {Map<string, Change[]>} */
     const changes = new Map();
+    /** @type {StoredSegment[]} the segments written */
+    const written = [];
     await this.run([RECORDS, LOG, META], 'readwrite', async (tx) => {
       // Every read is issued at once (the ids and the previous records); the
       // writes are then issued together, without waiting on each request:
@@ -487,8 +554,9 @@ export class LocalStore {
       }
       for (const rec of latest.values()) putRec(recs, rec);
       const log = tx.objectStore(LOG);
-      for (const [s, ms] of byStore) log.put(newSegment(s, ms, txId, now));
+      for (const [s, ms] of byStore) { const g = newSegment(s, ms, txId, now); written.push(g); log.put(g); }
     });
+    this.noteSegments(written); // committed (an aborted write's ids are allocated again)
     return changes;
   }
 }

@@ -5,7 +5,7 @@
 
 import { ZooSyncError, isTransient } from './errors.js';
 import { MAX_MUTATIONS_PER_PUSH, utf8Length } from './protocol.js';
-import { RECORDS, LOG, META, META_KEYS, mutationInfo, pendingOf, segmentRange } from './schema.js';
+import { RECORDS, LOG, META, META_KEYS, mutationInfo, pendingOf, segmentRange, logRange } from './schema.js';
 import { rq, metaGet, metaPut, metaDelete, getRecords, putRec, sweepTombstones, readLog, dropPending, dropFromLog, readSegments, idRange } from './local.js';
 import { resolveConflicts } from './conflicts.js';
 
@@ -51,6 +51,38 @@ async function settleSegments(tx, store, muts, gone) {
     else reads.push(rq(log.getAll(segmentRange(store, id)))); // some of it stays
   }
   if (reads.length) dropFromLog(tx, (await Promise.all(reads)).flat(), gone);
+}
+
+/**
+ * The keys of a batch whose every mutation has an `applied` result with a
+ * version and a cursor (outside rejected groups), each with its mutations
+ * in the batch, in id order: the rows StorePush.blindKeys may rebuild.
+ * @param {StoredMutation[]} muts @param {PushResult[]} results (each for one of muts) @param {Set<string>} badTx
+ * @returns {Map<string, StoredMutation[]>}
+ */
+function blindCandidates(muts, results, badTx) {
+  /** @type {Map<number, PushResult>} */
+  const res = new Map();
+  /** @type {Set<number>} ids answered twice (their rows are read) */
+  const twice = new Set();
+  for (const r of results) {
+    if (res.has(r.id)) twice.add(r.id);
+    res.set(r.id, r);
+  }
+  /** @type {Set<string>} */
+  const no = new Set();
+  /** @type {Map<string, StoredMutation[]>} */
+  const out = new Map();
+  for (const m of muts) {
+    const r = res.get(m.id);
+    if (!r || r.status !== 'applied' || !Number.isInteger(r.version) || typeof r.cursor !== 'string' || !r.cursor ||
+      (m.tx && badTx.has(m.tx)) || twice.has(m.id) || m.seg === undefined) { no.add(m.k); continue; }
+    let l = out.get(m.k);
+    if (!l) { l = []; out.set(m.k, l); }
+    l.push(m);
+  }
+  for (const k of no) out.delete(k);
+  return out;
 }
 
 /** The push side of one store. */
@@ -144,7 +176,7 @@ export class StorePush {
       /** @type {[string, StoredMutation[]]} */
       const [client, rows] = await Promise.all([
         metaGet(tx, META_KEYS.client),
-        readLog(tx, this.store, MAX_MUTATIONS_PER_PUSH + 1, from),
+        readLog(tx, this.store, MAX_MUTATIONS_PER_PUSH + 1, from, (segs) => this.local.noteSegments(segs)),
       ]);
       /** @type {StoredMutation[][]} */
       const units = [];
@@ -328,6 +360,7 @@ export class StorePush {
     const results = (body.results || []).filter((r) => byId.has(r.id));
     const mut = (/** @type {PushResult} */ r) => /** @type {StoredMutation} */ (byId.get(r.id));
     const badTx = new Set(results.filter((r) => r.status === 'rejected' && mut(r).tx).map((r) => mut(r).tx));
+    const cand = blindCandidates(muts, results, badTx);
     /** @type {{m: StoredMutation, r: PushResult}[]} */
     const conflicts = [];
     /** @type {string[]} */
@@ -338,17 +371,40 @@ export class StorePush {
     const gone = new Set();
     await this.local.run([RECORDS, LOG, META], 'readwrite', async (tx) => {
       const recs = tx.objectStore(RECORDS);
-      // The rows of every key of the request (they list the ids still
-      // pending), the restore list and the cursor, read in one go; the log
-      // segments the batch was read from are settled once the results are
-      // known (most are deleted without a read).
+      // The rows of the request's keys (they list the ids still pending),
+      // the restore list and the cursor, read in one go; the log segments
+      // the batch was read from are settled once the results are known
+      // (most are deleted without a read). The row of a key whose results
+      // are all `applied` is not read when the log's keys show that nothing
+      // but the batch wrote it since (blindKeys): it is rebuilt from the
+      // batch, and the resync state and the log's keys are read instead.
       const keys = [...new Set(results.map((r) => mut(r).k))];
-      const [got, prevRestore, cursor] = await Promise.all([
-        getRecords(recs, this.store, keys),
+      const sure = cand.size ? keys.filter((k) => !cand.has(k)) : keys;
+      const [got, prevRestore, cursor, resync, logKeys] = await Promise.all([
+        getRecords(recs, this.store, sure),
         metaGet(tx, META_KEYS.restore(this.store)),
         metaGet(tx, META_KEYS.cursor(this.store)),
+        cand.size ? metaGet(tx, META_KEYS.resync(this.store)) : undefined,
+        cand.size ? rq(tx.objectStore(LOG).getAllKeys(logRange(this.store))) : [],
       ]);
-      const byKey = new Map(keys.map((k, i) => [k, got[i]]));
+      /** @type {Map<string, StoredRecord|undefined>} */
+      const byKey = new Map(sure.map((k, i) => [k, got[i]]));
+      if (cand.size) {
+        const blind = resync && resync.active ? new Set() : await this.blindKeys(tx, logKeys, muts, cand);
+        const rest = [...cand.keys()].filter((k) => !blind.has(k));
+        const more = await getRecords(recs, this.store, rest);
+        rest.forEach((k, i) => byKey.set(k, more[i]));
+        for (const k of blind) {
+          // The row as it is (blindKeys): the state of the key's last
+          // mutation, pending the batch's ids; version and cursor are set
+          // from the results below, as for a row read.
+          const ms = /** @type {StoredMutation[]} */ (cand.get(k));
+          const last = ms[ms.length - 1];
+          /** @type {StoredRecord} */
+          const rec = { s: this.store, k, d: last.op === 'delete', v: last.op === 'put' ? last.v : undefined, ver: 0, c: '', e: 0, p: ms.map((m) => m.id) };
+          byKey.set(k, rec);
+        }
+      }
       const queued = (/** @type {StoredMutation} */ m) => { const rec = byKey.get(m.k); return !!(rec && rec.p && rec.p.includes(m.id)); };
       gone.clear(); // (a retried transaction starts over)
       /** @type {Set<string>} */
@@ -402,6 +458,72 @@ export class StorePush {
       this.reportRejected(rejected);
     } else if (dups.length) await this.restoreKeys().catch(() => this.ss.requestPush()); // tried again before the next push
     if (conflicts.length) await resolveConflicts(this.ss, conflicts);
+  }
+
+  /**
+   * The keys among `cand` (whose results are all `applied`, blindCandidates)
+   * whose record rows the answer's transaction may write without reading
+   * them: the row is then known to be the state of the key's last mutation
+   * in the batch, with the batch's ids of that key pending, and the answer
+   * sets version, cursor and `p` as it would on the row read. A key
+   * qualifies when, in this transaction:
+   * - each of its mutations in the batch is still queued: the segment it
+   *   was read from is there with the same id, time and size (a segment
+   *   only ever loses entries, and ids are never reused); and
+   * - the log holds no other mutation of the key: every segment of the store
+   *   is known (noted by this tab when written or read whole, or read now),
+   *   and none holds an entry of the key outside the batch.
+   * Why that is the row: a row lists exactly the ids of its key's mutations
+   * in the log (every writer changes both in one transaction), so its `p`
+   * is the batch's ids of the key. While a row has pending mutations, no
+   * writer without a log segment of its own changes its value: the pull
+   * skips it (it may set `e`, only during a resync: the caller reads every
+   * row then), a refetch moves its version only (set here anyway), a
+   * conflict resolution changes the value only with an earlier mutation of
+   * the key leaving the log, and a batch is a prefix of the queue cut
+   * before a key repeats, so that mutation would be in this batch (no
+   * longer queued: the key does not qualify). The value is therefore its
+   * last mutation's, as read for the batch. Its cursor is older than the
+   * answer's (a pull or an answer set it to a state the server committed
+   * before this mutation was sent; cursors grow in commit order), so the
+   * answer's cursor is the row's; `e` only counts during a resync, when
+   * the rows are read. The record's `o`/`t` follow from key, deletion and
+   * cursor.
+   * @param {IDBTransaction} tx @param {[string, number, number, number][]} logKeys the store's segments' keys
+   * @param {StoredMutation[]} muts the batch @param {Map<string, StoredMutation[]>} cand
+   * @returns {Promise<Set<string>>}
+   */
+  async blindKeys(tx, logKeys, muts, cand) {
+    /** @type {Map<number, [string, number, number, number]>} */
+    const present = new Map(logKeys.map((k) => [k[1], k]));
+    let idx = this.local.segmentIndex(this.store);
+    for (const id of idx.keys()) if (!present.has(id)) idx.delete(id); // gone for good
+    /** @type {number[]} */
+    const unknown = [];
+    for (const [id, key] of present) {
+      const x = idx.get(id);
+      if (!x || x.at !== key[3] || x.n < key[2]) unknown.push(id);
+    }
+    if (unknown.length) {
+      const log = tx.objectStore(LOG);
+      this.local.noteSegments((await Promise.all(unknown.map((id) => rq(log.getAll(segmentRange(this.store, id)))))).flat());
+      idx = this.local.segmentIndex(this.store); // (a recount meanwhile may have dropped the store's map)
+    }
+    const ids = new Set(muts.map((m) => m.id));
+    /** @type {Set<string>} */
+    const others = new Set();
+    for (const id of present.keys()) {
+      const x = idx.get(id);
+      if (!x) return new Set(); // (not noted: cannot happen; read every row)
+      for (let i = 0; i < x.ids.length; i++) if (!ids.has(x.ids[i]) && cand.has(x.keys[i])) others.add(x.keys[i]);
+    }
+    /** @type {Set<string>} */
+    const out = new Set();
+    for (const [k, ms] of cand) {
+      if (others.has(k)) continue;
+      if (ms.every((m) => { const key = m.seg === undefined ? undefined : present.get(m.seg); return !!key && key[2] === m.segN && key[3] === m.at; })) out.add(k);
+    }
+    return out;
   }
 
   /** Restores the keys of rejected mutations from the server (meta `restore:<store>`), then forgets them. */

@@ -344,8 +344,13 @@ it('a late applied answer in a former syncing tab does not roll back what the ne
   let release = () => {};
   const gate = new Promise((r) => { release = r; });
   let held = 0;
+  // Tab a pulls nothing until the late answer is checked (the pull would
+  // bring v2 again and hide a rollback by the answer).
+  let pullsOff = true;
   const fa = spyFetch();
   fa.intercept = async (url, init, real) => {
+    if (pullsOff && url.includes('/events')) return jsonResponse(404, { error: 'not_found', message: 'test: no stream' });
+    if (pullsOff && url.includes('/changes?')) return jsonResponse(200, { changes: [], more: false });
     if (!url.includes('/push') || held++) return undefined;
     const r = await real();
     const text = await r.text(); // the server applied it ...
@@ -364,6 +369,7 @@ it('a late applied answer in a former syncing tab does not roll back what the ne
   await a.sync();
   const meta = await a.getMeta(s, 'k');
   assert.deepEqual([await a.get(s, 'k'), meta.version, meta.pending], ['v2', 2, 0], 'the late answer changed nothing');
+  pullsOff = false;
   await a.put(s, 'k', 'v3');
   await a.sync();
   assert.deepEqual([(await serverRecord(s, 'k')).value, (await serverRecord(s, 'k')).version], ['v3', 3], 'the next write goes out on version 2');
@@ -402,6 +408,101 @@ it('a late conflict answer in a former syncing tab does not ask onConflict again
   // (b's own conflict event reaches a's listeners too, over BroadcastChannel: at most that one)
   assert.deepEqual([asked, aConf.filter((c) => c.unresolved).length, aConf.length <= 1, aErr.map((e) => e.code)], [0, 0, true, []]);
   assert.deepEqual([await a.get(s, 'k'), (await a.conflicts(s)).length, a.status.pending], ['server', 0, 0]);
+});
+
+// A push answer rebuilds the rows of its `applied` keys without reading
+// them when the log shows that nothing else wrote them since the batch was
+// read (push.js, blindKeys). Writes of the batch's keys made while it is on
+// the wire, in this tab and in another, must survive the answer.
+it('writes of a key made while its push is on the wire, in this tab and in another, stay pending with their values', async () => {
+  const s = await newStore();
+  const name = dbName('fly');
+  /** @type {() => void} */
+  let release = () => {};
+  const gate = new Promise((r) => { release = r; });
+  /** @type {() => void} */
+  let release2 = () => {};
+  const gate2 = new Promise((r) => { release2 = r; });
+  let held = 0;
+  const fa = spyFetch();
+  fa.intercept = async (url, init, real) => {
+    if (!url.includes('/push')) return undefined;
+    if (held++) { await gate2; return undefined; } // the next push waits until the rows are checked
+    const r = await real();
+    const text = await r.text();
+    await gate; // the answer arrives after the writes below
+    return new Response(text, { status: r.status, headers: { 'Content-Type': 'application/json' } });
+  };
+  const a = await open({ name, url: G.url, stores: [s], fetch: fa });
+  await a.transaction(async (t) => { await t.put(s, 'k1', 'v1'); await t.put(s, 'k2', 'w1'); await t.put(s, 'k3', 'x1'); });
+  await until(async () => (await serverRecord(s, 'k2'))?.version === 1, { what: "a's push applied on the server" });
+  // Another tab of the database that cannot reach the gateway (it only writes).
+  const b = await open({ name, url: G.url, stores: [s], fetch: async () => { throw new TypeError('offline (test)'); } });
+  await b.put(s, 'k2', 'w2');
+  await a.put(s, 'k1', 'v2');
+  release();
+  await until(() => held >= 2, { what: 'the answer written, the next push sent' });
+  const m = await Promise.all(['k1', 'k2', 'k3'].map((k) => a.getMeta(s, k)));
+  assert.deepEqual([await a.get(s, 'k1'), await a.get(s, 'k2'), await a.get(s, 'k3')], ['v2', 'w2', 'x1'], 'after the answer');
+  assert.deepEqual(m.map((x) => [x.version, x.pending]), [[1, 1], [1, 1], [1, 0]], 'after the answer');
+  release2();
+  await a.sync({ timeoutMs: 15000 });
+  assert.deepEqual([await a.get(s, 'k1'), await a.get(s, 'k2'), await a.get(s, 'k3')], ['v2', 'w2', 'x1']);
+  assert.deepEqual([(await serverRecord(s, 'k1')).value, (await serverRecord(s, 'k2')).value, (await serverRecord(s, 'k3')).value], ['v2', 'w2', 'x1']);
+  assert.deepEqual([(await a.getMeta(s, 'k1')).version, (await a.getMeta(s, 'k2')).version, (await a.getMeta(s, 'k3')).version], [2, 2, 1]);
+  assert.equal(a.status.pending, 0);
+});
+
+// The same, during a resync: a pending record seen by the resync must not
+// be dropped at its end because its push answer came in between.
+it('a push answer during a resync keeps the record the resync already saw', async () => {
+  const s = await newStore();
+  const name = dbName('rsa');
+  const a0 = await open({ name, url: G.url, stores: [s] });
+  await a0.put(s, 'x', 1);
+  await a0.sync();
+  await a0.close();
+  /** @type {() => void} */
+  let releasePush = () => {};
+  const pushGate = new Promise((r) => { releasePush = r; });
+  /** @type {() => void} */
+  let releasePage = () => {};
+  const pageGate = new Promise((r) => { releasePage = r; });
+  /** @type {() => void} */
+  let pagesMay = () => {};
+  const pagesGate = new Promise((r) => { pagesMay = r; });
+  let pushes = 0, expired = 0, sawK = false, heldPage = false;
+  const f = spyFetch();
+  f.intercept = async (url, init, real) => {
+    if (url.includes('/push') && !pushes++) {
+      const r = await real();
+      const text = await r.text();
+      await pushGate;
+      return new Response(text, { status: r.status, headers: { 'Content-Type': 'application/json' } });
+    }
+    if (!url.includes('/changes?')) return undefined;
+    if (url.includes('since=') && !expired) { expired++; return jsonResponse(410, { error: 'cursor_expired', message: 'test' }); }
+    await pagesGate; // the resync reads the feed once k is on the server
+    const r = await real();
+    const text = await r.text();
+    const keys = (JSON.parse(text).changes || []).map((c) => c.key);
+    if (keys.includes('k')) sawK = true;
+    else if (sawK && !heldPage) { heldPage = true; await pageGate; } // the page after k's waits for the push answer
+    return new Response(text, { status: r.status, headers: { 'Content-Type': 'application/json' } });
+  };
+  const a = await open({ name, url: G.url, stores: [s], fetch: f, pageSize: 1, checkIntervalMs: 60000 });
+  await a.put(s, 'k', 'v1');
+  await until(async () => (await serverRecord(s, 'k'))?.version === 1, { what: 'k applied on the server' });
+  await api.putRecord(s, 'z', 'later'); // the resync ends past k's cursor
+  pagesMay();
+  await until(() => heldPage && a.status.progress && a.status.progress[s] && a.status.progress[s].received >= 2, { what: "the resync applied k's page" });
+  releasePush();
+  await until(() => a.status.pending === 0, { what: 'the push answer written' });
+  await sleep(100);
+  releasePage();
+  await until(async () => (await a.get(s, 'z')) === 'later' && !(a.status.progress && a.status.progress[s]), { what: 'resync done' });
+  assert.equal(expired, 1);
+  assert.deepEqual([await a.get(s, 'k'), (await a.getMeta(s, 'k')).version], ['v1', 1], 'k is kept');
 });
 
 it('503 with Retry-After is honoured; a dead URL fails over to the next', async () => {
