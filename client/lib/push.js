@@ -478,11 +478,18 @@ export class StorePush {
    * is the batch's ids of the key. While a row has pending mutations, no
    * writer without a log segment of its own changes its value: the pull
    * skips it (it may set `e`, only during a resync: the caller reads every
-   * row then), a refetch moves its version only (set here anyway), a
-   * conflict resolution changes the value only with an earlier mutation of
-   * the key leaving the log, and a batch is a prefix of the queue cut
-   * before a key repeats, so that mutation would be in this batch (no
-   * longer queued: the key does not qualify). The value is therefore its
+   * row then), a refetch moves its version only (set here anyway), and a
+   * conflict resolution changes the value only while an earlier mutation
+   * of the key is queued: it removes that one, and it may rewrite later
+   * members of `tx` groups on the key in place (conflicts.js,
+   * applyDecision: same segment id, time and size, which this check cannot
+   * see). Neither can concern a key of this batch: a later mutation of a
+   * key is sent only once every earlier one has left the log (a batch is a
+   * prefix of the queue cut before a key repeats, the floor never passes a
+   * queued id, and a read-ahead batch is used only when it shares no key
+   * with the batch sent), so the earlier mutation would be in this batch,
+   * no longer queued (the key does not qualify). A change to those rules of
+   * pushAll must revisit this argument. The value is therefore its
    * last mutation's, as read for the batch. Its cursor is older than the
    * answer's (a pull or an answer set it to a state the server committed
    * before this mutation was sent; cursors grow in commit order), so the
@@ -504,6 +511,10 @@ export class StorePush {
       const x = idx.get(id);
       if (!x || x.at !== key[3] || x.n < key[2]) unknown.push(id);
     }
+    // A tab that has not seen most of the log (a fresh tab with a large
+    // offline backlog) would read it all here, one getAll per segment, in
+    // the answer's transaction: reading the batch's rows costs less then.
+    if (unknown.length > MAX_MUTATIONS_PER_PUSH) return new Set();
     if (unknown.length) {
       const log = tx.objectStore(LOG);
       this.local.noteSegments((await Promise.all(unknown.map((id) => rq(log.getAll(segmentRange(this.store, id)))))).flat());
