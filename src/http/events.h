@@ -7,11 +7,11 @@
  * the reader's speed; a slow reader simply lags and catches up. When the
  * mirror's watermark advances, the streams of that store are woken; when
  * nothing is sent for keepalive_ms, a ": keepalive" comment is. An idle
- * stream is a suspended libmicrohttpd connection: no thread, no timer of its
- * own (one ticker thread serves all streams). A stream's own state (cursor,
- * frame) is touched only by its connection's HTTP thread (attach, read and
- * done all run there); streams on different HTTP threads read at once, and
- * what they share (the registry, the caps) is under events.mu.
+ * stream costs no thread and no timer of its own (one ticker thread serves
+ * all streams). A stream's own state (cursor, frame) is touched by one
+ * thread at a time (http_stream_ops: attach, then read and done on the
+ * thread writing the stream); streams on different threads read at once,
+ * and what they share (the registry, the caps) is under events.mu.
  *
  * Locks: events.mu (the registry) is taken before a stream's wake lock, never
  * after; a stream's read takes only the mirror's lock. */

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,7 @@
 #include "util/sbuf.h"
 #include "util/utf8.h"
 #include "util/workq.h"
+#include "http/sloop.h"
 
 /* Past these, a request is refused (431 / 414), never cut short: a dropped
  * If-Match would turn a compare-and-set into a blind write. */
@@ -113,11 +115,14 @@ struct httpd {
     atomic_bool guard_stop;
     pthread_mutex_t tls_mu; /* guards tls */
     tls_creds *tls;      /* the pair new handshakes get (a reference); NULL: plain HTTP */
+    sloop *loop;         /* plain HTTP: the event streams taken out of libmicrohttpd; NULL over TLS */
+    atomic_size_t detached; /* streams on loop: connections libmicrohttpd no longer counts */
 };
 
 struct http_stream {
     httpd *srv;
-    struct MHD_Connection *conn;
+    struct MHD_Connection *conn; /* libmicrohttpd's stream (TLS); NULL when on srv->loop */
+    sloop_stream *ls;    /* on srv->loop (plain HTTP); NULL: libmicrohttpd's */
     pthread_mutex_t mu; /* guards suspended; never held across ops->read */
     bool suspended;
     atomic_bool wake_pending;
@@ -287,12 +292,20 @@ static bool cors_allowed(httpd *s, const char *origin) {
     return ok;
 }
 
-static void add_cors(httpd *s, const http_req *r, struct MHD_Response *mr) {
+#define CORS_EXPOSE "ETag, Retry-After, Allow"
+
+/* The request's Origin when it is allowed (echoed as it came), else NULL. */
+static const char *cors_origin(httpd *s, const http_req *r) {
     const char *o = http_req_header(r, "Origin");
-    if (!cors_allowed(s, o)) return;
+    return cors_allowed(s, o) ? o : NULL;
+}
+
+static void add_cors(httpd *s, const http_req *r, struct MHD_Response *mr) {
+    const char *o = cors_origin(s, r);
+    if (!o) return;
     MHD_add_response_header(mr, "Access-Control-Allow-Origin", o); /* the same text as the allowed one */
     MHD_add_response_header(mr, "Vary", "Origin");
-    MHD_add_response_header(mr, "Access-Control-Expose-Headers", "ETag, Retry-After, Allow");
+    MHD_add_response_header(mr, "Access-Control-Expose-Headers", CORS_EXPOSE);
 }
 
 /* ---- libmicrohttpd glue ------------------------------------------------------- */
@@ -334,6 +347,7 @@ static void stream_free(void *cls) {
 }
 
 void http_stream_wake(http_stream *st) {
+    if (st->ls) { sloop_wake(st->ls); return; }
     atomic_store(&st->wake_pending, true);
     pthread_mutex_lock(&st->mu);
     if (st->suspended) {
@@ -376,6 +390,114 @@ static struct MHD_Response *stream_response(httpd *s, http_req *r) {
     return mr;
 }
 
+/* ---- streams on the gateway's own loop (plain HTTP) ---------------------------- */
+
+static conn_info *conn_of(struct MHD_Connection *c);
+
+static long lstream_read(void *cls, char *buf, size_t max) {
+    http_stream *st = cls;
+    return atomic_load(&st->closing) ? -1 : st->ops->read(st->cls, buf, max);
+}
+
+static void lstream_end(void *cls) {
+    http_stream *st = cls;
+    httpd *s = st->srv;
+    pthread_mutex_lock(&s->stop_mu);
+    g_hash_table_remove(s->streams, st);
+    pthread_mutex_unlock(&s->stop_mu);
+    st->ops->done(st->cls); /* drops it from the waker's registry: no wake after this */
+    atomic_fetch_sub(&s->detached, 1);
+    pthread_mutex_destroy(&st->mu);
+    free(st);
+}
+
+static const sloop_ops lstream_ops = {lstream_read, lstream_end};
+
+/* Whether a header line may carry this text (no CR, LF or NUL). */
+static bool head_safe(const char *t) { return t && !strpbrk(t, "\r\n"); }
+
+/* The response head of a stream sent by the loop: a 200 whose body runs to
+ * the close (no chunking: the loop writes frames as they are). False when a
+ * header would break the head (never from the gateway's own values). */
+static bool stream_head(httpd *s, const http_req *r, sbuf *h) {
+    const http_resp *resp = &r->resp;
+    assert(resp->status == 200);
+    char date[64];
+    time_t now = time(NULL);
+    struct tm tm;
+    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&now, &tm));
+    sbuf_printf(h, "HTTP/1.1 200 OK\r\nDate: %s\r\nContent-Type: %s\r\n", date,
+                resp->content_type ? resp->content_type : "text/event-stream");
+    bool cache_set = false;
+    for (int i = 0; i < resp->nheaders; i++) {
+        if (!head_safe(resp->hname[i]) || !head_safe(resp->hvalue[i])) return false;
+        sbuf_printf(h, "%s: %s\r\n", resp->hname[i], resp->hvalue[i]);
+        if (strcasecmp(resp->hname[i], "Cache-Control") == 0) cache_set = true;
+    }
+    if (!cache_set) sbuf_puts(h, "Cache-Control: no-store\r\n");
+    const char *o = cors_origin(s, r);
+    if (o && !head_safe(o)) return false;
+    if (o) sbuf_printf(h, "Access-Control-Allow-Origin: %s\r\nVary: Origin\r\nAccess-Control-Expose-Headers: %s\r\n", o, CORS_EXPOSE);
+    sbuf_puts(h, "X-Accel-Buffering: no\r\nConnection: close\r\n\r\n");
+    return !sbuf_failed(h);
+}
+
+/* The connection's descriptor is no longer libmicrohttpd's to shut: neither
+ * a deadline nor an eviction may touch it between now and its close. */
+static void conn_forget_fd(httpd *s, struct MHD_Connection *c) {
+    conn_info *ci = conn_of(c);
+    if (!ci) return;
+    pthread_mutex_lock(&s->conn_mu);
+    ci->fd = -1;
+    pthread_mutex_unlock(&s->conn_mu);
+}
+
+/* Takes the stream's socket out of libmicrohttpd onto s->loop
+ * (docs/ARCHITECTURE.md, "Event streams outside libmicrohttpd"): a
+ * duplicate of the descriptor goes to the loop with the head to send, and
+ * the caller returns MHD_NO, so libmicrohttpd closes its own descriptor
+ * without a byte sent or a shutdown (MHD_USE_TURBO) while the socket lives
+ * on in the duplicate. Returns false, with nothing changed, when the socket
+ * cannot be duplicated or the head built: the stream then stays
+ * libmicrohttpd's. */
+static bool stream_detach(httpd *s, http_req *r) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci) return false;
+    sbuf head = SBUF_INIT;
+    http_stream *st = calloc(1, sizeof *st);
+    int fd = -1;
+    if (!st || !stream_head(s, r, &head) || (fd = fcntl(ci->connect_fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+        free(st);
+        sbuf_free(&head);
+        return false;
+    }
+    int one = 1, zero = 0;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_CORK, &zero, sizeof zero); /* frames go out as they are written */
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    st->ls = sloop_prepare(s->loop, fd, head.buf, head.len, &lstream_ops, st); /* owns fd */
+    sbuf_free(&head);
+    if (!st->ls) { free(st); return false; }
+    st->srv = s;
+    st->fd = -1;
+    st->ops = r->resp.stream_ops;
+    st->cls = r->resp.stream_cls;
+    pthread_mutex_init(&st->mu, NULL);
+    r->resp.stream_ops = NULL; /* the stream owns cls from here on */
+    conn_forget_fd(s, r->conn);
+    atomic_fetch_add(&s->detached, 1);
+    pthread_mutex_lock(&s->stop_mu);
+    g_hash_table_add(s->streams, st);
+    atomic_store(&st->closing, s->stopping);
+    pthread_mutex_unlock(&s->stop_mu);
+    st->ops->attach(st->cls, st); /* wakes from here on are marked, and served from the start */
+    if (!sloop_start(st->ls)) { /* the loop is stopping */
+        sloop_discard(st->ls);
+        st->ls = NULL;
+        lstream_end(st);
+    }
+    return true;
+}
+
 static void req_shed(http_req *r);
 
 static enum MHD_Result queue(httpd *s, http_req *r) {
@@ -383,6 +505,11 @@ static enum MHD_Result queue(httpd *s, http_req *r) {
     if (resp->status == 0) http_resp_error(resp, 500, "internal", "no response");
     struct MHD_Response *mr;
     bool stream = resp->stream_ops != NULL;
+    if (stream && s->loop && strcmp(r->method, "GET") == 0 && stream_detach(s, r)) {
+        resp_headers_free(resp);
+        req_shed(r);
+        return MHD_NO; /* libmicrohttpd closes its descriptor; the loop's keeps the socket */
+    }
     if (stream) {
         mr = stream_response(s, r);
     } else {
@@ -853,8 +980,17 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         ci->link.data = ci;
         ci->phase = CI_HEADERS;
         ci->deadline_ms = zs_clock_ms() + (int64_t)s->lim.header_timeout_s * 1000;
+        /* the loop's streams hold descriptors libmicrohttpd no longer counts */
+        size_t held = atomic_load(&s->detached);
         pthread_mutex_lock(&s->conn_mu);
-        if (s->waiting.length + s->busy.length >= s->evict_at) evict_one(s);
+        held += s->waiting.length + s->busy.length;
+        if (held >= s->conn_cap && ci->fd >= 0) {
+            shutdown(ci->fd, SHUT_RDWR); /* no descriptor left for it: refused */
+            ci->shut = true;
+            LOG_DEBUG(s->lg, "http: %zu connections and event streams open: refused a new connection", held);
+        } else if (held >= s->evict_at) {
+            evict_one(s);
+        }
         g_queue_push_tail_link(&s->waiting, &ci->link);
         pthread_mutex_unlock(&s->conn_mu);
         return;
@@ -1032,7 +1168,7 @@ void httpd_limits_usage(FILE *f) {
                "  --max-streams-per-sub N   event streams per token subject (default 256; 0 = no limit)\n"
                "  --max-streams-per-ip N    event streams per client address (default 512; 0 = no limit)\n"
                "  --http-threads N          libmicrohttpd threads accepting and serving connections (default 4, 1 to 64);\n"
-               "                            each keeps its own share of the connections and idle event streams\n");
+               "                            each keeps its own share of the connections (and over HTTPS of the event streams)\n");
 }
 
 /* Keep the URL and query values percent-encoded: the handler decodes. */
@@ -1059,6 +1195,7 @@ static httpd *start_failed(httpd *s) {
         pthread_join(s->guard, NULL);
     }
     workq_free(s->pool, false); /* no drain: nothing was queued */
+    sloop_free(s->loop);
     g_hash_table_destroy(s->streams);
     pthread_mutex_destroy(&s->stop_mu);
     pthread_mutex_destroy(&s->conn_mu);
@@ -1172,6 +1309,16 @@ httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    /* Plain HTTP: event streams leave libmicrohttpd for the gateway's own
+     * loop (stream_detach). MHD_USE_TURBO is what lets the socket survive
+     * libmicrohttpd's close: without it the library shuts it for writing
+     * first. (Its other effect, trying a read or write before epoll says
+     * ready, is harmless; a lingering close shuts the socket itself.) */
+    if (!cfg->tls) {
+        s->loop = sloop_new(120 * 1000, lg);
+        if (!s->loop) return start_failed(s);
+        flags |= MHD_USE_TURBO;
+    }
     struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
     struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
     if (inet_pton(AF_INET, cfg->listen_host, &a4->sin_addr) == 1) {
@@ -1252,6 +1399,7 @@ void httpd_stop(httpd *s, int grace_ms) {
     for (GList *l = open; l; l = l->next) { /* end every stream: clients reconnect elsewhere */
         http_stream *st = l->data;
         atomic_store(&st->closing, true);
+        if (st->ls) { sloop_wake(st->ls); continue; }
         pthread_mutex_lock(&st->mu);
         if (st->suspended) { st->suspended = false; MHD_resume_connection(st->conn); }
         pthread_mutex_unlock(&st->mu);
@@ -1268,6 +1416,7 @@ void httpd_stop(httpd *s, int grace_ms) {
     atomic_store(&s->guard_stop, true);
     pthread_join(s->guard, NULL);
     MHD_stop_daemon(s->d);
+    sloop_free(s->loop); /* ends the loop's streams that are left (each was told to close above) */
     if (lsock != MHD_INVALID_SOCKET) close(lsock);
     for (guint i = 0; i < s->linger_new->len; i++) close(g_array_index(s->linger_new, lingerer, i).fd);
     g_array_free(s->linger_new, TRUE);

@@ -8,7 +8,11 @@
  * several threads at once: everything they share is behind a lock or atomic.
  * Each thread keeps its own list of suspended connections, which
  * libmicrohttpd 0.9.75 walks whole on every resume: with N threads a resume
- * walks about 1/N of the idle event streams (docs/PERFORMANCE.md, B9).
+ * walks about 1/N of them (docs/PERFORMANCE.md, B9). Over plain HTTP an
+ * event stream leaves libmicrohttpd once its head is decided: its socket
+ * goes to the gateway's own loop (http/sloop.h; docs/ARCHITECTURE.md,
+ * "Event streams outside libmicrohttpd"), so idle streams are on no such
+ * list; over HTTPS they stay suspended connections.
  * An HTTP thread reads a request (the body up to max_body bytes; a larger
  * declared or received body is answered 413 body_too_large at once), then
  * suspends the connection and hands the request to a worker thread, which
@@ -65,10 +69,11 @@ typedef struct http_req http_req;
 
 typedef struct http_stream http_stream;
 
-/* A streamed response body (Server-Sent Events). Every callback of one
- * stream runs on its connection's HTTP thread (one thread for the whole life
- * of the stream); different streams' callbacks run on several HTTP threads
- * at once. */
+/* A streamed response body (Server-Sent Events). The callbacks of one
+ * stream never run at once: attach on its connection's HTTP thread, then
+ * read and done on the thread that writes the stream, the same HTTP thread
+ * (HTTPS) or the streams' loop (plain HTTP). Different streams' callbacks
+ * run on several threads at once. */
 typedef struct http_stream_ops {
     /* The stream exists; keep s to wake it. Called once, before any read. */
     void (*attach)(void *cls, http_stream *s);
