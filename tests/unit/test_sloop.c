@@ -148,7 +148,7 @@ static void head_then_body_and_end(void **state) {
     sloop_wake(st);
     assert_int_equal(read_upto(sv[1], buf, 700, 2000), 700);
     for (size_t i = 0; i < 700; i++) assert_int_equal((unsigned char)buf[i], byte_at(300 + i));
-    sloop_wake(st); /* everything given: read says -1 */
+    /* everything given: the next read (the same turn, no wake) says -1 */
     assert_true(wait_ends(&s, 1, 2000));
     assert_true(sees_eof(sv[1], 2000));
     assert_int_equal(sloop_count(l), 0);
