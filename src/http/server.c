@@ -48,6 +48,10 @@
 /* Connections kept for probes: past cap - OPS_RESERVE, a new connection
  * closes the oldest one still waiting for its headers. */
 #define OPS_RESERVE 16
+/* Connections one HTTP thread accepts per pass of its loop (libmicrohttpd
+ * 0.9.75): past the cap, at most this many refused sockets per thread are
+ * open at once. */
+#define REFUSED_PER_PASS 10
 
 /* An event stream's response block. Over HTTP/1.1 (chunked) libmicrohttpd
  * has stream_read write into the connection's own send buffer and never
@@ -458,7 +462,7 @@ static void conn_forget_fd(httpd *s, struct MHD_Connection *c) {
  * the caller returns MHD_NO, so libmicrohttpd closes its own descriptor
  * without a byte sent or a shutdown (MHD_USE_TURBO) while the socket lives
  * on in the duplicate. Returns false, with nothing changed, when the socket
- * cannot be duplicated or the head built: the stream then stays
+ * cannot be duplicated or watched or the head built: the stream then stays
  * libmicrohttpd's. */
 static bool stream_detach(httpd *s, http_req *r) {
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
@@ -490,10 +494,10 @@ static bool stream_detach(httpd *s, http_req *r) {
     atomic_store(&st->closing, s->stopping);
     pthread_mutex_unlock(&s->stop_mu);
     st->ops->attach(st->cls, st); /* wakes from here on are marked, and served from the start */
-    if (!sloop_start(st->ls)) { /* the loop is stopping */
-        sloop_discard(st->ls);
-        st->ls = NULL;
-        lstream_end(st);
+    if (!sloop_start(st->ls)) { /* the loop is stopping (cannot happen: it stops after the HTTP threads) */
+        sloop_stream *ls = st->ls;
+        lstream_end(st);  /* out of the wake registry first: no wake can touch ls after this */
+        sloop_discard(ls);
     }
     return true;
 }
@@ -517,7 +521,10 @@ static enum MHD_Result queue(httpd *s, http_req *r) {
                                              resp->body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
         if (mr) resp->body = NULL; /* libmicrohttpd owns it now */
     }
-    if (!mr) return MHD_NO;
+    if (!mr) {
+        LOG_ERROR(s->lg, "http: out of memory for a response; closing the connection");
+        return MHD_NO;
+    }
     if (resp->len || resp->status >= 400 || resp->content_type)
         MHD_add_response_header(mr, "Content-Type", resp->content_type ? resp->content_type : "application/json");
     bool cache_set = false;
@@ -1184,6 +1191,9 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
     vsnprintf(msg, sizeof msg, fmt, ap);
     size_t n = strlen(msg);
     while (n && msg[n - 1] == '\n') msg[--n] = '\0';
+    /* what libmicrohttpd says of every MHD_NO: for an event stream handed to
+     * the loop it is no error (queue() logs a real failure itself) */
+    if (strncmp(msg, "Application reported internal error", 35) == 0) return;
     LOG_DEBUG(s->lg, "http: %s", msg);
 }
 
@@ -1280,6 +1290,17 @@ httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs
     unsigned threads = s->lim.http_threads ? s->lim.http_threads : 1;
     if (threads > s->conn_cap / 16) threads = s->conn_cap / 16 ? (unsigned)(s->conn_cap / 16) : 1;
     s->lim.http_threads = threads;
+    /* Plain HTTP: event streams leave libmicrohttpd's count, so past the cap
+     * libmicrohttpd still accepts, and on_connection shuts each new
+     * connection at once. Each HTTP thread accepts at most 10 connections
+     * per pass (libmicrohttpd 0.9.75, MHD_epoll): keep room for them, so
+     * that connections, streams and refused sockets never take the
+     * descriptors kept for ZooKeeper. */
+    if (!cfg->tls) {
+        size_t room = (size_t)threads * REFUSED_PER_PASS;
+        s->conn_cap = s->conn_cap > 2 * room + 2 * OPS_RESERVE ? s->conn_cap - room : s->conn_cap / 2 + 1;
+        s->evict_at = s->conn_cap > OPS_RESERVE ? s->conn_cap - OPS_RESERVE : 1;
+    }
     pthread_mutex_init(&s->conn_mu, NULL);
     pthread_mutex_init(&s->linger_mu, NULL);
     pthread_mutex_init(&s->tls_mu, NULL);

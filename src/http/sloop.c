@@ -300,7 +300,12 @@ void sloop_free(sloop *l) {
 sloop_stream *sloop_prepare(sloop *l, int fd, const char *head, size_t head_len, const sloop_ops *ops, void *cls) {
     sloop_stream *s = calloc(1, sizeof *s);
     char *h = head_len ? malloc(head_len) : NULL;
-    if (!s || (head_len && !h)) {
+    /* Registered now, parked: no event asked (EPOLLHUP and EPOLLERR come
+     * anyway, once: EPOLLONESHOT) and the eventfd's NULL as its data, so
+     * until sloop_start it only wakes the loop. What can fail fails here,
+     * before the caller has made the stream known anywhere. */
+    struct epoll_event ev = {.events = EPOLLONESHOT, .data.ptr = NULL};
+    if (!s || (head_len && !h) || epoll_ctl(l->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
         free(s);
         free(h);
         close(fd);
@@ -323,7 +328,7 @@ bool sloop_start(sloop_stream *s) {
     sloop *l = s->l;
     struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = s};
     pthread_mutex_lock(&l->mu);
-    if (l->stop || epoll_ctl(l->ep, EPOLL_CTL_ADD, s->fd, &ev) != 0) {
+    if (l->stop || epoll_ctl(l->ep, EPOLL_CTL_MOD, s->fd, &ev) != 0) {
         pthread_mutex_unlock(&l->mu);
         return false;
     }
@@ -341,6 +346,7 @@ bool sloop_start(sloop_stream *s) {
 void sloop_discard(sloop_stream *s) {
     if (!s) return;
     assert(!s->live);
+    (void)epoll_ctl(s->l->ep, EPOLL_CTL_DEL, s->fd, NULL);
     close(s->fd);
     free(s->pend);
     free(s);

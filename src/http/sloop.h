@@ -59,11 +59,12 @@ void sloop_free(sloop *l);
 
 /* A stream of fd (a connected stream socket, owned from here on), that will
  * send head (copied) first. Not yet served: sloop_wake only marks it until
- * sloop_start. NULL when out of memory (fd is closed). */
+ * sloop_start. NULL when out of memory or when the loop cannot watch fd
+ * (fd is closed). */
 sloop_stream *sloop_prepare(sloop *l, int fd, const char *head, size_t head_len, const sloop_ops *ops, void *cls);
 /* Hands s to the loop, which serves it at once. Returns false (nothing
- * called, s untouched) when the loop is stopping or the socket cannot be
- * watched: then sloop_discard it. */
+ * called, s untouched) when the loop is stopping (sloop_free has begun):
+ * then sloop_discard it. */
 bool sloop_start(sloop_stream *s);
 /* Frees a stream that was prepared and never started (closes its socket;
  * end is not called). */

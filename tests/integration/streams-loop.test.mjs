@@ -8,7 +8,7 @@
 // stops ends every stream cleanly.
 import assert from 'node:assert/strict';
 import { after, before } from 'node:test';
-import { setupEnv, it, startGateway, uniq, sleep } from '../lib/harness.mjs';
+import { setupEnv, it, startGateway, uniq, sleep, execFileSync } from '../lib/harness.mjs';
 import { Api, eventually, getMetrics } from '../lib/http.mjs';
 import { makeSigner } from '../lib/jwt.mjs';
 import { openEvents, closeAllEvents } from '../lib/sse.mjs';
@@ -64,6 +64,7 @@ it('the head: 200 text/event-stream, no-cache, CORS for an allowed origin, the b
     assert.equal(r.headers['transfer-encoding'], undefined, 'frames are written as they are: no chunking');
     assert.equal(r.headers['content-length'], undefined);
     assert.match(r.headers.date, /GMT$/);
+    assert.equal(r.body.subarray(0, 18).toString(), ': zoosync events\n\n', 'the body starts with the opening comment, nothing before it');
     await api.pushOk(S, uniq('c'), [{ id: 1, key: 'head-1', op: 'put', value: { n: 1 } }]);
     await eventually(() => changeEvents(head(h.data).body).some((e) => e.changes.some((c) => c.key === 'head-1')), { what: 'the change on the raw stream' });
     await eventually(() => /^: keepalive$/m.test(head(h.data).body.toString()), { ms: 3000, what: 'a keepalive (every 400 ms)' });
@@ -122,6 +123,55 @@ it('a client that talks on its stream: a few bytes are ignored, past 64 KiB the 
     for (let i = 0; i < 20 && !h.closed; i++) { await h.write('z'.repeat(8192)); await sleep(20); }
     await eventually(() => h.closed, { what: 'the stream ended after 160 KiB from the client' });
   } finally { h.destroy(); }
+});
+
+it('an HTTP/1.0 client and one sending Expect: 100-continue get the same stream', async () => {
+  const old = holdSocket(port(), `GET /v1/stores/${S}/events HTTP/1.0\r\nHost: 127.0.0.1:${port()}\r\n` +
+    `Authorization: Bearer ${api.token}\r\n\r\n`);
+  const cont = rawStream('Expect: 100-continue\r\n');
+  // libmicrohttpd answers the Expect with a whole interim 100 before the handler runs; the stream's head follows it
+  const CONT = 'HTTP/1.1 100 Continue\r\n\r\n';
+  const after100 = (buf) => (buf.subarray(0, CONT.length).toString('latin1') === CONT ? buf.subarray(CONT.length) : buf);
+  const streamOf = (h) => head(after100(h.data));
+  try {
+    for (const h of [old, cont]) await eventually(() => streamOf(h)?.body.includes(': zoosync events'), { what: 'the stream opened' });
+    await api.pushOk(S, uniq('v'), [{ id: 1, key: 'v10-1', op: 'put', value: 1 }]);
+    for (const h of [old, cont]) {
+      await eventually(() => changeEvents(streamOf(h).body).some((e) => e.changes.some((c) => c.key === 'v10-1')), { what: 'the change' });
+      assert.equal(streamOf(h).status, 200);
+      assert.equal(streamOf(h).headers['transfer-encoding'], undefined);
+      assert.equal(streamOf(h).body.subarray(0, 18).toString(), ': zoosync events\n\n');
+    }
+  } finally { old.destroy(); cont.destroy(); }
+});
+
+it('streams count against the connection cap: at 256 descriptors the gateway refuses what does not fit, never runs out, and serves again once they close', { timeout: 60000 }, async () => {
+  const G3 = await startGateway({ zk: env.zk.connect, root: env.root, name: 'sloop-cap', nofile: 256 });
+  const S3 = uniq('cap');
+  const admin = new Api(G3);
+  await admin.createStore(S3);
+  const p = new URL(G3.url).port;
+  const hs = [];
+  try {
+    for (let i = 0; i < 200; i++) {
+      hs.push(holdSocket(p, `GET /v1/stores/${S3}/events HTTP/1.1\r\nHost: 127.0.0.1:${p}\r\n\r\n`, { localAddress: `127.0.0.${2 + (i % 8)}` }));
+      if (i % 20 === 19) await sleep(100);
+    }
+    await eventually(() => hs.every((h) => h.closed || head(h.data) !== null), { ms: 15000, what: 'every stream answered or refused' });
+    const open = hs.filter((h) => !h.closed && head(h.data)?.status === 200).length;
+    const refused = hs.filter((h) => h.closed && head(h.data) === null).length;
+    // 256 - 64 reserved - 32 lingering = 160, less 10 per HTTP thread (4) = 120
+    assert.ok(open >= 100 && open <= 120, `${open} streams open at a cap of 120 connections`);
+    assert.equal(open + refused, 200, `${open} open, ${refused} refused, ${200 - open - refused} neither`);
+    const fds = execFileSync('ls', [`/proc/${G3.pid}/fd`]).toString().trim().split('\n').length;
+    assert.ok(fds <= 256 - 32, `${fds} descriptors in use: the reserve for ZooKeeper is taken`);
+    assert.ok(!G3.exited, 'the gateway is still running');
+    for (const h of hs) h.destroy();
+    await eventually(async () => (await getMetrics(G3)).get('zoosync_event_streams') === 0, { ms: 5000, what: 'every stream dropped' });
+    const again = holdSocket(p, `GET /v1/stores/${S3}/events HTTP/1.1\r\nHost: 127.0.0.1:${p}\r\n\r\n`);
+    await eventually(() => head(again.data)?.status === 200, { what: 'a new stream once the others closed' });
+    again.destroy();
+  } finally { for (const h of hs) h.destroy(); await G3.stop(); }
 });
 
 it('a gateway that stops ends its streams (each client sees the close) and exits cleanly', async () => {

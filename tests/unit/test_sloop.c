@@ -1,10 +1,11 @@
 /* Unit tests for src/http/sloop.c, on socket pairs: the head goes out
- * before the body; a wake before start is kept; every byte arrives in order
+ * before the body; a wake before start is harmless; every byte arrives in order
  * through a socket that takes little at a time; a read's -1, the peer's
  * close, a peer that talks past SLOOP_MAX_INPUT and a send stalled past
  * stall_ms each end the stream, calling end exactly once and closing the
- * socket; sloop_free ends the streams left; a socket the loop cannot
- * watch is refused at start with nothing called. */
+ * socket; sloop_free ends the streams left; a descriptor the loop cannot
+ * watch is refused by prepare, and a stream prepared and discarded is
+ * closed, with nothing called in either case. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -135,7 +136,7 @@ static void head_then_body_and_end(void **state) {
     sloop_stream *st = sloop_prepare(l, sv[0], "HEAD\r\n\r\n", 8, &ops, &s);
     assert_non_null(st);
     src_add(&s, 300);
-    sloop_wake(st); /* before start: kept */
+    sloop_wake(st); /* before start: only marked (start serves it anyway) */
     assert_true(sloop_start(st));
     assert_int_equal(sloop_count(l), 1);
     char buf[2048];
@@ -237,7 +238,7 @@ static void stalled_send_ends(void **state) {
     close(sv[1]);
 }
 
-static void free_ends_the_rest_and_start_after_stop_is_refused(void **state) {
+static void free_ends_the_rest_unwatchable_and_discarded_call_nothing(void **state) {
     (void)state;
     sloop *l = sloop_new(5000, &lg);
     enum { N = 50 };
@@ -259,18 +260,25 @@ static void free_ends_the_rest_and_start_after_stop_is_refused(void **state) {
         assert_true(sees_eof(peers[i], 1000));
         close(peers[i]);
     }
-    /* a socket the loop cannot watch (here /dev/null): start refuses it,
-     * calls nothing, and discard closes it */
+    /* a descriptor the loop cannot watch (here /dev/null): prepare refuses
+     * it (the caller can still serve the stream another way), calls
+     * nothing, and closes it */
     sloop *l2 = sloop_new(5000, &lg);
     src x;
     src_init(&x, 10, 0, false);
     int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
     assert_true(fd >= 0);
-    sloop_stream *st = sloop_prepare(l2, fd, "H", 1, &ops, &x);
-    assert_non_null(st);
-    assert_false(sloop_start(st));
-    sloop_discard(st);
+    assert_null(sloop_prepare(l2, fd, "H", 1, &ops, &x));
     assert_int_equal(fcntl(fd, F_GETFD), -1); /* closed */
+    /* a prepared stream never started: discard closes it, calls nothing */
+    int sv[2];
+    pair(sv, 0);
+    sloop_stream *st = sloop_prepare(l2, sv[0], "H", 1, &ops, &x);
+    assert_non_null(st);
+    sloop_wake(st); /* only marked */
+    sloop_discard(st);
+    assert_true(sees_eof(sv[1], 1000));
+    close(sv[1]);
     assert_int_equal(sloop_count(l2), 0);
     sloop_free(l2);
     assert_int_equal(atomic_load(&x.ends), 0);
@@ -284,7 +292,7 @@ int main(void) {
         cmocka_unit_test(peer_close_ends),
         cmocka_unit_test(talking_peer_ends),
         cmocka_unit_test(stalled_send_ends),
-        cmocka_unit_test(free_ends_the_rest_and_start_after_stop_is_refused),
+        cmocka_unit_test(free_ends_the_rest_unwatchable_and_discarded_call_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
