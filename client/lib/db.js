@@ -9,7 +9,7 @@ import {
   checkKey, checkPrefix, toJSONText, utf8Length, txBytes,
 } from './protocol.js';
 import { openIDB, deleteIDB, newGroupId } from './schema.js';
-import { LocalStore } from './local.js';
+import { LocalStore, destroyBegun } from './local.js';
 import { Syncer } from './sync.js';
 import { TabChannel, Leadership, listenPage } from './tabs.js';
 import { Emitter, clone, sleep } from './util.js';
@@ -50,7 +50,12 @@ export async function openSyncDB(opts) {
     // Browsers and Node 19+ have it; on Node 18: globalThis.crypto = (await import('node:crypto')).webcrypto
     throw new ZooSyncError('unsupported', 'Web Crypto (globalThis.crypto.getRandomValues) is not available');
   }
-  const idb = await openIDB(factory, opts.name);
+  let idb = await openIDB(factory, opts.name);
+  if (await destroyBegun(idb)) { // a destroy() that did not finish (the page closed): finish it
+    idb.close();
+    await deleteIDB(factory, opts.name);
+    idb = await openIDB(factory, opts.name);
+  }
   const db = new SyncDB(idb, opts);
   await db._init();
   return db;
@@ -83,6 +88,10 @@ export class SyncDB {
     this._syncer = null;
     /** @private @type {Status|null} the leader's status, as another tab told it */
     this._leaderStatus = null;
+    /** @private @type {string|null} the id of the tab whose 'leader' came last (null: none, or an older client's) */
+    this._leaderFrom = null;
+    /** @private this tab's id in its 'leader' and 'status' messages */
+    this._tabId = newGroupId();
     /** @private @type {Status} */
     this._status = {
       online: this._pageOnline(), connected: false, pending: 0, oldestPendingMs: null,
@@ -317,10 +326,10 @@ export class SyncDB {
    */
   async destroy(opts = {}) {
     this._assertOpen();
-    if (!(opts && opts.force)) {
-      const n = await this._local.countPending();
-      if (n > 0) throw new ZooSyncError('pending', `destroy: ${n} mutation(s) not pushed yet; sync() first, or destroy({force: true}) to drop them`, { details: { pending: n } });
-    }
+    // One transaction against every write (LocalStore.beginDestroy): a write
+    // of any tab lands before it and is counted, or is refused after it.
+    const n = await this._local.beginDestroy(!!(opts && opts.force));
+    if (n > 0) throw new ZooSyncError('pending', `destroy: ${n} mutation(s) not pushed yet; sync() first, or destroy({force: true}) to drop them`, { details: { pending: n } });
     this._post({ t: 'destroy' });     // other tabs stop at once (versionchange would tell them too)
     await this._shutdown('destroyed', false);
     // A connection that ignores versionchange (another program, an older
@@ -473,13 +482,23 @@ export class SyncDB {
       case 'kick': if (this._syncer) this._syncer.kick(); this._refreshPending(); break;
       case 'sync': if (this._syncer) this._syncer.syncNow(null).catch(() => {}); break;
       case 'destroy': this._shutdown('destroyed').catch(() => {}); break;
-      case 'hello': if (leader) this._post({ t: 'status', status: this._status }); break;
+      case 'hello': if (leader) this._post({ t: 'status', status: this._status, from: this._tabId }); break;
       case 'status':
-        if (!leader) { this._leaderStatus = msg.status; this._setStatus({}); }
+        // only the current leader's (a former leader's may come late); a tab
+        // that has not heard a 'leader' yet takes the first it hears
+        if (leader || (msg.from !== undefined && this._leaderFrom !== null && msg.from !== this._leaderFrom)) break;
+        if (msg.from !== undefined) this._leaderFrom = msg.from;
+        this._leaderStatus = msg.status;
+        this._setStatus({});
         break;
       case 'conflict': this._em.emit('conflict', msg.c); break;
       case 'error': this._em.emit('error', errorFromInfo(msg.e)); break;
-      case 'leader': if (!leader) { this._leaderStatus = msg.status || null; this._setStatus({}); } break;
+      case 'leader':
+        if (leader) break;
+        this._leaderFrom = msg.from !== undefined ? msg.from : null;
+        this._leaderStatus = msg.status || null;
+        this._setStatus({});
+        break;
       default: break;
     }
   }
@@ -520,7 +539,7 @@ export class SyncDB {
       const text = JSON.stringify(s);
       if (text === this._lastStatusText) return;
       this._lastStatusText = text;
-      if (this._leadership.leader) this._post({ t: 'status', status: s });
+      if (this._leadership.leader) this._post({ t: 'status', status: s, from: this._tabId });
       this._em.emit('status', s);
     };
     if (flush) { if (this._statusTimer) clearTimeout(this._statusTimer); emit(); return; }
@@ -596,7 +615,7 @@ export class SyncDB {
     this._leaderStatus = null;
     this._syncer = new Syncer(this._host());
     this._setStatus({ connected: false, progress: null });
-    this._post({ t: 'leader', status: this.status });
+    this._post({ t: 'leader', status: this.status, from: this._tabId });
     this._syncer.start();
   }
 

@@ -70,11 +70,23 @@ export function putRec(recs, rec) {
  * @returns {Promise<{client: string, first: number}>}
  */
 export async function allocIds(tx, n) {
-  let [client, next] = await Promise.all([metaGet(tx, META_KEYS.client), metaGet(tx, META_KEYS.nextId)]);
+  let [client, next, destroying] = await Promise.all([metaGet(tx, META_KEYS.client), metaGet(tx, META_KEYS.nextId), metaGet(tx, META_KEYS.destroying)]);
+  // After destroy() began (its own transaction, serialized with this one),
+  // a write would be deleted with the database: refuse it, aborting tx.
+  if (destroying) throw new ZooSyncError('closed', 'the database is being destroyed (destroy() in this or another tab)');
   if (!client) { client = newClientId(); tx.objectStore(META).put({ k: META_KEYS.client, v: client }); }
   next = next || 1;
   tx.objectStore(META).put({ k: META_KEYS.nextId, v: next + n });
   return { client, first: next };
+}
+
+/**
+ * Whether a destroy() began on this database (LocalStore.beginDestroy) and
+ * did not finish: the next open deletes it first.
+ * @param {IDBDatabase} idb @returns {Promise<boolean>}
+ */
+export async function destroyBegun(idb) {
+  return !!(await inTx(idb, [META], 'readonly', (tx) => metaGet(tx, META_KEYS.destroying)));
 }
 
 /**
@@ -482,6 +494,28 @@ export class LocalStore {
   /** Pending mutations, of one store or all (the segments' keys carry their sizes). @param {string} [store] @returns {Promise<number>} */
   async countPending(store) {
     return (await this.pendingSummary(store)).n;
+  }
+
+  /**
+   * The start of destroy(), in one transaction with the log: unless force,
+   * counts the pending mutations and, when there are some, changes nothing
+   * and returns their count; otherwise marks the database as being
+   * destroyed (every write after this one is refused: allocIds) and
+   * returns 0. So a write either lands before (and is counted) or is
+   * refused; none is acknowledged and then deleted.
+   * @param {boolean} force @returns {Promise<number>}
+   */
+  beginDestroy(force) {
+    return this.run([LOG, META], 'readwrite', async (tx) => {
+      if (!force) {
+        /** @type {[string, number, number, number][]} */
+        const keys = await rq(tx.objectStore(LOG).getAllKeys());
+        const n = keys.reduce((sum, k) => sum + k[2], 0);
+        if (n > 0) return n;
+      }
+      await metaPut(tx, META_KEYS.destroying, true);
+      return 0;
+    });
   }
 
   /**

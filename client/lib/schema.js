@@ -154,6 +154,8 @@ export const META_KEYS = Object.freeze({
   scope: (s) => 'scope:' + s,
   /** @param {string} s @returns {string} string[]: keys of rejected mutations waiting to be restored from the server */
   restore: (s) => 'restore:' + s,
+  /** true: destroy() has begun (every later write is refused; the next open finishes the deletion) */
+  destroying: 'destroying',
 });
 
 /** Index names. */

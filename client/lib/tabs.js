@@ -17,15 +17,42 @@
  *   | {t: 'sync'}
  *   | {t: 'destroy'}
  *   | {t: 'changes', store: string, changes: Change[]}
- *   | {t: 'status', status: Status}
- *   | {t: 'leader', status: Status}
+ *   | {t: 'status', status: Status, from?: string}
+ *   | {t: 'leader', status: Status, from?: string}
  *   | {t: 'conflict', c: ConflictEvent}
  *   | {t: 'error', e: ErrorInfo}} TabMessage
  * hello: a tab opened (the leader answers with its status); kick: new local
  * writes; sync: sync() was called; destroy: the database is being deleted;
  * changes: what a tab wrote or received; status, leader: the leader's
- * status, and a new leader's; conflict, error: the leader's events.
+ * status, and a new leader's (from: the sending tab's id, so that a late
+ * status of a former leader is not taken for the new one's; older clients
+ * send none); conflict, error: the leader's events. A message of any other
+ * shape (another version, a script of the same origin) is dropped
+ * (validMessage).
  */
+
+/** @param {unknown} x @returns {x is Record<string, any>} */
+const isObj = (x) => x !== null && typeof x === 'object' && !Array.isArray(x);
+
+/**
+ * Whether msg has a TabMessage's shape: whatever else comes over the channel
+ * is dropped before it reaches the database.
+ * @param {unknown} msg @returns {msg is TabMessage}
+ */
+export function validMessage(msg) {
+  if (!isObj(msg) || typeof msg.t !== 'string') return false;
+  const from = msg.from === undefined || typeof msg.from === 'string';
+  switch (msg.t) {
+    case 'hello': case 'kick': case 'sync': case 'destroy': return true;
+    case 'changes': return typeof msg.store === 'string' && Array.isArray(msg.changes) &&
+      msg.changes.every((c) => isObj(c) && typeof c.key === 'string');
+    case 'status': return isObj(msg.status) && from;
+    case 'leader': return (msg.status === undefined || msg.status === null || isObj(msg.status)) && from;
+    case 'conflict': return isObj(msg.c);
+    case 'error': return isObj(msg.e) && typeof msg.e.code === 'string';
+    default: return false;
+  }
+}
 
 /** The BroadcastChannel of one database (none without BroadcastChannel). */
 export class TabChannel {
@@ -39,7 +66,7 @@ export class TabChannel {
     this._bc = null;
     if (BC) {
       this._bc = new BC('zoosync:' + name);
-      this._bc.onmessage = (ev) => onMessage(ev.data);
+      this._bc.onmessage = (ev) => { if (validMessage(ev.data)) onMessage(ev.data); };
     }
   }
 

@@ -280,3 +280,48 @@ test('a follower frozen while queued for the lock withdraws its request', async 
   } finally { page.restore(); }
 });
 
+
+// Found in review: a message of another shape on the database's channel (a
+// different client version, any script of the origin) threw in the
+// handler, and a late 'status' of a former leader overwrote the followers'
+// view of the current one.
+test('the tabs channel: messages of another shape are dropped; a status from a tab that is not the leader is ignored', async () => {
+  const s = 'st';
+  const locks = new FakeLocks();
+  const gw = () => fakeGateway(s, {
+    pages: () => jsonResponse(200, { changes: [], cursor: C(0), more: false }),
+    onStream: (st) => st.send(': zoosync events\n\n'),
+    onPush: async (body) => jsonResponse(200, { results: body.mutations.map((m) => ({ id: m.id, status: 'applied', version: 1, cursor: C(100) })) }),
+  });
+  const name = dbName('chan');
+  const thrown = [];
+  const onErr = (e) => thrown.push(e);
+  process.on('uncaughtException', onErr);
+  const bc = new BroadcastChannel('zoosync:' + name);
+  try {
+    const a = await open({ name, url: 'http://127.0.0.1:9', stores: [s], fetch: gw(), locks });
+    await until(() => a.status.leader && a.status.connected, { what: 'a leads' });
+    const b = await open({ name, url: 'http://127.0.0.1:9', stores: [s], fetch: gw(), locks });
+    await until(() => !b.status.leader && b.status.connected, { what: 'b follows, with the leader\'s status' });
+    const seen = [];
+    const errors = collect(b, 'error');
+    const conflicts = collect(b, 'conflict');
+    b.subscribe(s, (cs) => seen.push(...cs));
+    for (const junk of [null, 'x', 7, [], { t: 'changes', store: s, changes: 5 }, { t: 'changes', store: s, changes: [null] },
+      { t: 'changes', store: s }, { t: 'error', e: null }, { t: 'error' }, { t: 'conflict' }, { t: 'status', status: 3 },
+      { t: 'leader', status: 'x' }, { t: 'status', status: {}, from: 5 }, { t: 'nope' }]) bc.postMessage(junk);
+    // a status from a tab that is not the leader (a former leader's, late)
+    bc.postMessage({ t: 'status', from: 't-former', status: { connected: false, pending: 99, lastSyncAt: 1, progress: null, error: null, oldestPendingMs: null } });
+    await sleep(200);
+    assert.deepEqual(thrown, [], 'nothing thrown');
+    assert.deepEqual(seen, [], 'no change delivered');
+    assert.deepEqual(errors, []);
+    assert.deepEqual(conflicts, []);
+    assert.equal(b.status.pending, 0, 'the former leader\'s status is not taken');
+    assert.equal(b.status.connected, true);
+    // the channel still works: a's write reaches b
+    await a.put(s, 'k', 1);
+    await until(() => seen.some((c) => c.key === 'k'), { what: 'a real change after the junk' });
+    await Promise.race([Promise.all([a.close(), b.close()]), sleep(5000).then(() => { throw new Error('close() hangs'); })]);
+  } finally { bc.close(); process.off('uncaughtException', onErr); }
+});

@@ -321,6 +321,54 @@ test('destroy(): refuses with pending unless forced; stops every instance of the
   assert.equal(await c.clientId(), undefined);
 });
 
+// Found in review: destroy() counted the pending mutations, then deleted the
+// database; a write another instance made in between was acknowledged and
+// then deleted with it. The count and the deletion's start are now one
+// IndexedDB transaction against every write: a write either lands before
+// (destroy refuses with 'pending') or is refused ('closed'). Never both ok.
+test('destroy() racing a write of another instance: the write is refused, or destroy is; an acknowledged write is never deleted', async () => {
+  let refusedWrites = 0, refusedDestroys = 0;
+  for (let delay = 0; delay < 12; delay++) {
+    const name = dbName('dr');
+    const a = await open({ name, stores: ['s'] });
+    const b = await open({ name, stores: ['s'] });
+    const d = a.destroy().then(() => 'ok', (e) => e.code);
+    for (let i = 0; i < delay; i++) await Promise.resolve();
+    const w = b.put('s', `k${delay}`, delay).then(() => 'ok', (e) => e.code);
+    const [dr, wr] = await Promise.all([d, w]);
+    assert.ok(!(dr === 'ok' && wr === 'ok'), `delay ${delay}: the write was acknowledged and the database destroyed under it`);
+    assert.ok(['ok', 'pending'].includes(dr), `delay ${delay}: destroy ${dr}`);
+    assert.ok(['ok', 'closed'].includes(wr), `delay ${delay}: write ${wr}`);
+    if (dr === 'pending') {
+      refusedDestroys++;
+      assert.equal(await a.get('s', `k${delay}`), delay, 'a refused destroy keeps the write');
+      await a.destroy({ force: true });
+    } else {
+      refusedWrites++;
+      assert.ok(!(await indexedDB.databases()).some((x) => x.name === name), 'destroyed');
+    }
+    await b.close().catch(() => {});
+  }
+  assert.ok(refusedWrites > 0, 'some writes came after destroy began');
+});
+
+test('destroy() interrupted after it began (the page closed): writes are refused meanwhile, and the next open finishes the deletion', async () => {
+  const name = dbName('di');
+  const a = await open({ name, stores: ['s'], BroadcastChannel: null });
+  await a.put('s', 'old', 1);
+  assert.equal(await a._local.beginDestroy(false), 1, 'not forced, with a pending write: refused, nothing marked');
+  await a.put('s', 'old2', 1);
+  assert.equal(await a._local.beginDestroy(true), 0); // what destroy({force}) does first; the page "closes" before the deletion
+  await assert.rejects(a.put('s', 'late', 2), (e) => e.code === 'closed', 'a write after destroy began is refused');
+  assert.equal((await a.pendingMutations()).length, 2, 'and leaves nothing');
+  await a.close();
+  const b = await open({ name, stores: ['s'], BroadcastChannel: null });
+  assert.equal(await b.get('s', 'old'), undefined, 'the data of the interrupted destroy is gone');
+  assert.equal(await b.clientId(), undefined, 'a new database: no client id yet');
+  await b.put('s', 'new', 3); // and it is writable again
+  assert.equal(await b.get('s', 'new'), 3);
+});
+
 test('destroy(): versionchange alone (no BroadcastChannel) closes the other instance so the deletion is not blocked', async () => {
   const name = dbName('dv');
   const a = await open({ name, stores: ['s'], BroadcastChannel: null });
