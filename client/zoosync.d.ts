@@ -99,8 +99,8 @@ export interface RangeQuery {
 }
 
 export interface CloseEvent {
-  /** 'destroyed': destroy() here or in another tab (or the database was deleted); 'versionchange': another connection upgrades it. */
-  reason: 'destroyed' | 'versionchange';
+  /** 'destroyed': destroy() here or in another tab (or the database was deleted); 'versionchange': another connection upgrades it; 'reconfigured': another tab opened it with another prefix for one of this instance's stores (partial replication), and this instance's stores no longer match the database. */
+  reason: 'destroyed' | 'versionchange' | 'reconfigured';
 }
 
 export interface Status {

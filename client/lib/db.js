@@ -117,7 +117,7 @@ export class SyncDB {
 
   /** @private */
   async _init() {
-    await this._local.init(this.stores, this._prefix);
+    const reconfigured = await this._local.init(this.stores, this._prefix);
     const BC = this._opts.BroadcastChannel !== undefined ? this._opts.BroadcastChannel : globalThis.BroadcastChannel;
     this._tabs = new TabChannel(BC, this.name, (msg) => this._onMessage(msg));
     this._unlistenPage = listenPage({
@@ -130,6 +130,10 @@ export class SyncDB {
       show: () => { this._hidden = false; this._leadership.campaign(); },
     });
     this._post({ t: 'hello' });
+    // A store's prefix changed (this instance's stores differ from the last
+    // opener's): an instance still open with the old ones must not sync
+    // into the database this one has started over.
+    if (reconfigured) this._post({ t: 'reconfigured' });
     this._leadership.campaign();
     // Awaited: openSyncDB resolves with status.pending counted from the
     // change log, never a 0 that only means "not read yet".
@@ -370,7 +374,7 @@ export class SyncDB {
    * Closes this instance. With a reason (the database is deleted or upgraded
    * elsewhere), the IndexedDB connection is closed first, before the sync
    * workers finish, and `close` is emitted with {reason}.
-   * @private @param {'destroyed'|'versionchange'|null} reason @param {boolean} [emit]
+   * @private @param {'destroyed'|'versionchange'|'reconfigured'|null} reason @param {boolean} [emit]
    * @returns {Promise<void>}
    */
   _shutdown(reason, emit = true) {
@@ -482,6 +486,11 @@ export class SyncDB {
       case 'kick': if (this._syncer) this._syncer.kick(); this._refreshPending(); break;
       case 'sync': if (this._syncer) this._syncer.syncNow(null).catch(() => {}); break;
       case 'destroy': this._shutdown('destroyed').catch(() => {}); break;
+      case 'reconfigured':
+        this._local.scopesMatch(this.stores, this._prefix).then((same) => {
+          if (!same) this._shutdown('reconfigured').catch(() => {});
+        }, () => {});
+        break;
       case 'hello': if (leader) this._post({ t: 'status', status: this._status, from: this._tabId }); break;
       case 'status':
         // only the current leader's (a former leader's may come late); a tab

@@ -387,9 +387,11 @@ export class LocalStore {
    * description go and a resync begins (its end drops the records the new
    * prefix does not bring, unless pending).
    * @param {string[]} stores @param {Map<string, string>} prefixes
+   * @returns {Promise<boolean>} whether a store's prefix changed from one an earlier open set
    */
   async init(stores, prefixes) {
     /** @private */ this._stores = stores;
+    let changed = false;
     await this.run([META], 'readwrite', async (tx) => {
       for (const s of stores) {
         const [d, scope] = await Promise.all([metaGet(tx, META_KEYS.desc(s)), metaGet(tx, META_KEYS.scope(s))]);
@@ -402,7 +404,21 @@ export class LocalStore {
           metaDelete(tx, META_KEYS.desc(s));
         } else if (d) this._desc.set(s, d);
         if (scope !== want) await metaPut(tx, META_KEYS.scope(s), want);
+        if (scope !== undefined && scope !== want) changed = true;
       }
+    });
+    return changed;
+  }
+
+  /**
+   * Whether the database still mirrors these stores' prefixes (another
+   * instance may have opened it with others since).
+   * @param {string[]} stores @param {Map<string, string>} prefixes @returns {Promise<boolean>}
+   */
+  scopesMatch(stores, prefixes) {
+    return this.run([META], 'readonly', async (tx) => {
+      const got = await Promise.all(stores.map((s) => metaGet(tx, META_KEYS.scope(s))));
+      return stores.every((s, i) => got[i] === undefined || got[i] === (prefixes.get(s) || ''));
     });
   }
 

@@ -16,6 +16,7 @@
  *   | {t: 'kick'}
  *   | {t: 'sync'}
  *   | {t: 'destroy'}
+ *   | {t: 'reconfigured'}
  *   | {t: 'changes', store: string, changes: Change[]}
  *   | {t: 'status', status: Status, from?: string}
  *   | {t: 'leader', status: Status, from?: string}
@@ -23,6 +24,8 @@
  *   | {t: 'error', e: ErrorInfo}} TabMessage
  * hello: a tab opened (the leader answers with its status); kick: new local
  * writes; sync: sync() was called; destroy: the database is being deleted;
+ * reconfigured: a tab opened it with another prefix for a store (a tab
+ * whose stores no longer match closes);
  * changes: what a tab wrote or received; status, leader: the leader's
  * status, and a new leader's (from: the sending tab's id, so that a late
  * status of a former leader is not taken for the new one's; older clients
@@ -43,7 +46,7 @@ export function validMessage(msg) {
   if (!isObj(msg) || typeof msg.t !== 'string') return false;
   const from = msg.from === undefined || typeof msg.from === 'string';
   switch (msg.t) {
-    case 'hello': case 'kick': case 'sync': case 'destroy': return true;
+    case 'hello': case 'kick': case 'sync': case 'destroy': case 'reconfigured': return true;
     case 'changes': return typeof msg.store === 'string' && Array.isArray(msg.changes) &&
       msg.changes.every((c) => isObj(c) && typeof c.key === 'string');
     case 'status': return isObj(msg.status) && from;

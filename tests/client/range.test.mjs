@@ -4,7 +4,7 @@
 // upgrade, sync({timeoutMs}) and destroy() between two instances.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { open, closeAll, dbName, openSyncDB, collect, until, rawRows } from './helpers.mjs';
+import { open, closeAll, dbName, openSyncDB, collect, until, rawRows, sleep } from './helpers.mjs';
 import { compareKeys, orderKey } from '../../client/zoosync.js';
 
 after(closeAll);
@@ -381,4 +381,26 @@ test('destroy(): versionchange alone (no BroadcastChannel) closes the other inst
   // And without pending mutations no force is needed.
   const c = await open({ name: dbName('dn'), stores: ['s'] });
   await c.destroy();
+});
+
+// Found in review: an instance opened with another prefix for a store (a
+// new version of the app, say) started the database over for its prefix,
+// while an instance still open with the old prefix went on syncing into it.
+test('a second instance opened with another prefix for a store: the first one closes (reconfigured); the same stores close nothing', async () => {
+  const name = dbName('rc');
+  const a = await open({ name, stores: [{ name: 's', prefix: 'u/a/' }, 't'] });
+  const closedA = collect(a, 'close');
+  const same = await open({ name, stores: [{ name: 's', prefix: 'u/a/' }, 't'] });
+  const closedSame = collect(same, 'close');
+  const other = await open({ name, stores: ['t'] }); // does not mirror s: changes nothing of s
+  await sleep(100);
+  assert.deepEqual(closedA, [], 'same stores, or a subset: nothing closes');
+  await a.put('s', 'u/a/1', 1);
+  const b = await open({ name, stores: ['s'] }); // the whole of s now
+  await until(() => closedA.length === 1 && closedSame.length === 1, { what: 'the instances with the old prefix closed' });
+  assert.deepEqual(closedA, [{ reason: 'reconfigured' }]);
+  await assert.rejects(a.put('s', 'u/a/2', 2), (e) => e.code === 'closed');
+  assert.equal(await b.get('s', 'u/a/1'), 1, 'the pending write is kept');
+  await b.put('s', 'elsewhere', 3); // b mirrors the whole store
+  assert.equal(await other.get('t', 'x'), undefined, 'the instance of the other store stays open');
 });
