@@ -710,7 +710,7 @@ int main(int argc, char **argv) {
                        (double)o.write_mutations_per_sec, ZOOSYNC_VERSION};
     api *a = ev && commit ? api_new(&acfg) : NULL;
     httpd_config hcfg = {o.listen_host, o.listen_port, o.max_body, o.workers, o.ncors ? o.cors : NULL,
-                         api_handle_inline, verifier == NULL, api_check_early, o.limits, tls};
+                         api_handle_inline, verifier == NULL, api_check_early, o.limits, tls, &metrics};
     httpd *h = a ? httpd_start(&hcfg, api_handle, a, &o.log) : NULL;
     if (h) {
         printf("zoosyncd: listening on %s://%s%s%s:%u\n", tls ? "https" : "http", strchr(o.listen_host, ':') ? "[" : "", o.listen_host,

@@ -62,6 +62,9 @@
 #define STREAM_BLOCK_HTTP11 16
 #define STREAM_BLOCK_HTTP10 4096
 #define GUARD_TICK_MS 100
+/* A loop stream whose waiting send makes no progress this long is ended
+ * (as libmicrohttpd's connection timeout, 120 s, ended its streams). */
+#define STREAM_STALL_MS (120 * 1000)
 
 enum { CI_HEADERS, CI_BODY, CI_BUSY };
 
@@ -1336,7 +1339,7 @@ httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs
      * first. (Its other effect, trying a read or write before epoll says
      * ready, is harmless; a lingering close shuts the socket itself.) */
     if (!cfg->tls) {
-        s->loop = sloop_new(120 * 1000, lg);
+        s->loop = sloop_new(STREAM_STALL_MS, cfg->metrics, lg);
         if (!s->loop) return start_failed(s);
         flags |= MHD_USE_TURBO;
     }

@@ -60,6 +60,7 @@
 #include <stdio.h>
 
 #include "util/log.h"
+#include "util/metrics.h"
 #include "http/tls.h"
 
 typedef struct httpd httpd;
@@ -146,6 +147,8 @@ typedef struct httpd_config {
      * certificate chain and key (the server takes its own reference). NULL:
      * plain HTTP. */
     tls_creds *tls;
+    /* Counters the server adds to (the streams loop's ends); may be NULL. */
+    zs_metrics *metrics;
 } httpd_config;
 
 httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs_log *lg);

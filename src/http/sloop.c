@@ -63,6 +63,7 @@ struct sloop {
     pthread_t thread;
     atomic_size_t count; /* started, not ended */
     int stall_ms;
+    zs_metrics *metrics; /* may be NULL */
     const zs_log *lg;
     /* the loop thread only */
     sl_link all;         /* every stream it serves */
@@ -75,8 +76,10 @@ static void watch(sloop *l, sloop_stream *s, bool out) {
     (void)epoll_ctl(l->ep, EPOLL_CTL_MOD, s->fd, &ev);
 }
 
-/* Ends s: closes its socket, lets its owner release it, frees it. */
-static void finish(sloop *l, sloop_stream *s) {
+/* Ends s (why: a zs_stream_end): closes its socket, lets its owner release
+ * it, frees it. */
+static void finish(sloop *l, sloop_stream *s, zs_stream_end why) {
+    if (l->metrics) atomic_fetch_add(&l->metrics->stream_ends[why], 1);
     (void)epoll_ctl(l->ep, EPOLL_CTL_DEL, s->fd, NULL);
     close(s->fd);
     sl_unlink(&s->all);
@@ -131,7 +134,7 @@ static void service(sloop *l, sloop_stream *s) {
     for (;;) {
         if (s->pend_off < s->pend_len) {
             ssize_t w = send(s->fd, s->pend + s->pend_off, s->pend_len - s->pend_off, MSG_NOSIGNAL | MSG_DONTWAIT);
-            if (w < 0 && !would_block()) { finish(l, s); return; }
+            if (w < 0 && !would_block()) { finish(l, s, ZS_STREAM_END_SEND_FAILED); return; }
             if (w > 0) { s->pend_off += (size_t)w; sent += (size_t)w; s->progress_ms = zs_clock_ms(); }
             if (s->pend_off < s->pend_len) { wait_room(l, s); return; }
             free(s->pend); /* an idle stream keeps no buffer */
@@ -144,17 +147,17 @@ static void service(sloop *l, sloop_stream *s) {
         }
         if (sent >= SLOOP_TURN_BYTES) { requeue(l, s); return; }
         long n = s->ops->read(s->cls, l->buf, sizeof l->buf);
-        if (n < 0) { finish(l, s); return; }
+        if (n < 0) { finish(l, s, ZS_STREAM_END_SERVER); return; }
         if (n == 0) return;
         assert((size_t)n <= sizeof l->buf);
         ssize_t w = send(s->fd, l->buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (w < 0 && !would_block()) { finish(l, s); return; }
+        if (w < 0 && !would_block()) { finish(l, s, ZS_STREAM_END_SEND_FAILED); return; }
         if (w < 0) w = 0;
         sent += (size_t)w;
         if (w < n) {
             if (!stash(s, l->buf + w, (size_t)(n - w))) {
                 LOG_WARN(l->lg, "event stream: out of memory for a frame the client has not taken; ending the stream");
-                finish(l, s);
+                finish(l, s, ZS_STREAM_END_SEND_FAILED);
                 return;
             }
             wait_room(l, s);
@@ -165,7 +168,7 @@ static void service(sloop *l, sloop_stream *s) {
 
 /* The socket of s is readable, closed or failed. */
 static void on_io(sloop *l, sloop_stream *s, uint32_t ev) {
-    if (ev & (EPOLLERR | EPOLLHUP | EPOLLRDHUP)) { finish(l, s); return; }
+    if (ev & (EPOLLERR | EPOLLHUP | EPOLLRDHUP)) { finish(l, s, ZS_STREAM_END_CLIENT); return; }
     if (ev & EPOLLIN) {
         char sink[4096];
         for (;;) {
@@ -174,9 +177,11 @@ static void on_io(sloop *l, sloop_stream *s, uint32_t ev) {
                 s->input += (size_t)got;
                 if (s->input <= SLOOP_MAX_INPUT) continue;
                 LOG_DEBUG(l->lg, "event stream: the client sent more than %d bytes; ending the stream", SLOOP_MAX_INPUT);
+                finish(l, s, ZS_STREAM_END_CLIENT_SENT);
+                return;
             }
             if (got < 0 && would_block()) break;
-            finish(l, s); /* closed, failed, or talking */
+            finish(l, s, ZS_STREAM_END_CLIENT); /* closed or failed */
             return;
         }
     }
@@ -212,8 +217,8 @@ static void reap_stalled(sloop *l, int64_t now) {
         sloop_stream *s = SL_OF(p, waiting);
         p = p->next;
         if (now - s->progress_ms < l->stall_ms) continue;
-        LOG_DEBUG(l->lg, "event stream: the client took nothing for %d ms; ending the stream", l->stall_ms);
-        finish(l, s);
+        LOG_INFO(l->lg, "event stream: the client took nothing for %d ms; ending the stream", l->stall_ms);
+        finish(l, s, ZS_STREAM_END_STALLED);
     }
 }
 
@@ -224,7 +229,7 @@ static void stop_all(sloop *l) {
         if (s->fresh) { s->fresh = false; sl_push(&l->all, &s->all); }
     }
     pthread_mutex_unlock(&l->mu);
-    while (sl_linked(&l->all)) finish(l, SL_OF(l->all.next, all));
+    while (sl_linked(&l->all)) finish(l, SL_OF(l->all.next, all), ZS_STREAM_END_SERVER);
 }
 
 static void *loop_main(void *arg) {
@@ -256,10 +261,11 @@ static void *loop_main(void *arg) {
     return NULL;
 }
 
-sloop *sloop_new(int stall_ms, const zs_log *lg) {
+sloop *sloop_new(int stall_ms, zs_metrics *m, const zs_log *lg) {
     sloop *l = calloc(1, sizeof *l);
     if (!l) return NULL;
     l->stall_ms = stall_ms;
+    l->metrics = m;
     l->lg = lg;
     sl_init(&l->ready);
     sl_init(&l->all);

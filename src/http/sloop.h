@@ -30,6 +30,7 @@
 #include <stddef.h>
 
 #include "util/log.h"
+#include "util/metrics.h"
 
 #define SLOOP_CHUNK 16384
 #define SLOOP_TURN_BYTES (256 * 1024)
@@ -51,8 +52,9 @@ typedef struct sloop_ops {
 } sloop_ops;
 
 /* Starts the loop thread. stall_ms: how long a waiting send may make no
- * progress before the stream is ended. NULL on failure (logged). */
-sloop *sloop_new(int stall_ms, const zs_log *lg);
+ * progress before the stream is ended. Each end is counted in
+ * m->stream_ends by reason (m may be NULL). NULL on failure (logged). */
+sloop *sloop_new(int stall_ms, zs_metrics *m, const zs_log *lg);
 /* Ends every stream still open (end is called for each), stops the thread
  * and frees l. No sloop_prepare or sloop_start may run at the same time. */
 void sloop_free(sloop *l);

@@ -10,6 +10,7 @@ static const double bounds_s[ZS_HIST_BUCKETS] = {0.0005, 0.001, 0.002, 0.005, 0.
                                                  0.05,   0.1,   0.25,  0.5,   1.0,  5.0};
 static const char *const op_names[ZS_OP_KINDS] = {"sync", "multi", "read", "write"};
 static const char *const outcome_names[ZS_PUSH_OUTCOMES] = {"applied", "conflict", "duplicate", "rejected"};
+static const char *const stream_end_names[ZS_STREAM_ENDS] = {"server", "client_closed", "send_failed", "stalled", "client_sent"};
 
 void zs_hist_observe(zs_hist *h, int64_t us) {
     if (us < 0) us = 0;
@@ -107,4 +108,9 @@ void zs_metrics_render(const zs_metrics *m, sbuf *out) {
     for (int i = 0; i < ZS_PUSH_OUTCOMES; i++)
         sbuf_printf(out, "zoosync_push_mutations_total{outcome=\"%s\"} %llu\n", outcome_names[i],
                     (unsigned long long)atomic_load(&m->push_outcome[i]));
+    sbuf_puts(out, "# HELP zoosync_event_stream_ends_total Event streams ended by the gateway's streams loop (plain HTTP), by reason.\n"
+                   "# TYPE zoosync_event_stream_ends_total counter\n");
+    for (int i = 0; i < ZS_STREAM_ENDS; i++)
+        sbuf_printf(out, "zoosync_event_stream_ends_total{reason=\"%s\"} %llu\n", stream_end_names[i],
+                    (unsigned long long)atomic_load(&m->stream_ends[i]));
 }

@@ -23,6 +23,12 @@ typedef enum { ZS_OP_SYNC, ZS_OP_MULTI, ZS_OP_READ, ZS_OP_WRITE, ZS_OP_KINDS } z
 typedef enum { ZS_LIMIT_RATE, ZS_LIMIT_WRITE_BYTES, ZS_LIMIT_WRITE_MUTATIONS, ZS_LIMITS } zs_limit_kind;
 /* Push outcomes, in the order of zoosync_push_mutations_total's labels. */
 enum { ZS_PUSH_APPLIED, ZS_PUSH_CONFLICT, ZS_PUSH_DUPLICATE, ZS_PUSH_REJECTED, ZS_PUSH_OUTCOMES };
+/* Why the streams loop (http/sloop) ended an event stream, in the order of
+ * zoosync_event_stream_ends_total's labels: the stream's own end (resync,
+ * reauth, the gateway stopping), the client's close, a failed send, a send
+ * stalled past its limit, a client that sent data on its stream. */
+typedef enum { ZS_STREAM_END_SERVER, ZS_STREAM_END_CLIENT, ZS_STREAM_END_SEND_FAILED, ZS_STREAM_END_STALLED,
+               ZS_STREAM_END_CLIENT_SENT, ZS_STREAM_ENDS } zs_stream_end;
 
 typedef struct zs_metrics {
     zs_hist zk_latency[ZS_OP_KINDS];        /* worker-side ZooKeeper calls */
@@ -30,6 +36,7 @@ typedef struct zs_metrics {
     _Atomic uint64_t push_outcome[ZS_PUSH_OUTCOMES]; /* applied, conflict, duplicate, rejected */
     _Atomic uint64_t zk_invalid_client;     /* exactly-once records read from ZooKeeper and refused */
     _Atomic uint64_t limited[ZS_LIMITS];    /* 429s by limit (zs_limit_kind) */
+    _Atomic uint64_t stream_ends[ZS_STREAM_ENDS]; /* event streams ended by the streams loop, by zs_stream_end */
 } zs_metrics;
 
 void zs_hist_observe(zs_hist *h, int64_t us);

@@ -84,6 +84,8 @@ it('a client that closes its stream is forgotten within a second', async () => {
   const t0 = Date.now();
   await eventually(async () => (await streams()) === 0, { ms: 3000, every: 50, what: 'every closed stream dropped' });
   assert.ok(Date.now() - t0 < 1500, `dropped after ${Date.now() - t0} ms`);
+  const m = await getMetrics(G);
+  assert.ok(m.get('zoosync_event_stream_ends_total', { reason: 'client_closed' }) >= 20, 'counted as closed by the client');
 });
 
 it('a client that takes nothing holds back no other stream, and gets every change in order once it reads', { timeout: 60000 }, async () => {
@@ -122,6 +124,7 @@ it('a client that talks on its stream: a few bytes are ignored, past 64 KiB the 
     assert.ok(!h.closed);
     for (let i = 0; i < 20 && !h.closed; i++) { await h.write('z'.repeat(8192)); await sleep(20); }
     await eventually(() => h.closed, { what: 'the stream ended after 160 KiB from the client' });
+    assert.equal((await getMetrics(G)).get('zoosync_event_stream_ends_total', { reason: 'client_sent' }), 1, 'counted by its reason');
   } finally { h.destroy(); }
 });
 
