@@ -120,6 +120,12 @@ export class SyncDB {
     const reconfigured = await this._local.init(this.stores, this._prefix);
     const BC = this._opts.BroadcastChannel !== undefined ? this._opts.BroadcastChannel : globalThis.BroadcastChannel;
     this._tabs = new TabChannel(BC, this.name, (msg) => this._onMessage(msg));
+    // An instance that opened with other prefixes between our init and our
+    // channel's creation posted 'reconfigured' before we could hear it.
+    if (!(await this._local.scopesMatch(this.stores, this._prefix))) {
+      await this._shutdown('reconfigured', false);
+      throw new ZooSyncError('closed', 'another tab opened this database with another prefix for one of its stores meanwhile');
+    }
     this._unlistenPage = listenPage({
       online: () => this._onlineChanged(),
       // A hidden or frozen page gives leadership up, and withdraws a queued
@@ -127,7 +133,13 @@ export class SyncDB {
       hide: () => { this._hidden = true; this._leadership.withdraw(); this._stepDown(true); },
       // Shown again: campaign; a step-down still running (its IndexedDB
       // work waited for the page to run again) campaigns when it ends.
-      show: () => { this._hidden = false; this._leadership.campaign(); },
+      show: () => {
+        this._hidden = false;
+        // messages may have been missed while hidden (a new leader's among them): ask again
+        this._leaderFrom = null;
+        this._post({ t: 'hello' });
+        this._leadership.campaign();
+      },
     });
     this._post({ t: 'hello' });
     // A store's prefix changed (this instance's stores differ from the last
@@ -255,16 +267,16 @@ export class SyncDB {
   get status() { return { ...this._status, progress: this._status.progress && clone(this._status.progress) }; }
 
   /** The client id, allocated by the first write (undefined before). @returns {Promise<string|undefined>} */
-  async clientId() { return this._local.clientId(); }
+  async clientId() { this._assertOpen(); return this._local.clientId(); }
 
   /** The stored cursor of a store (undefined before the first pull). @param {string} store @returns {Promise<string|undefined>} */
   async cursor(store) { this._check(store); return this._local.cursor(store); }
 
   /** The pending mutations (the change log), oldest first. @param {string} [store] */
-  async pendingMutations(store) { return this._local.pendingMutations(store); }
+  async pendingMutations(store) { this._assertOpen(); return this._local.pendingMutations(store); }
 
   /** Unresolved conflicts (onConflict threw), kept until resolveConflict. @param {string} [store] */
-  async conflicts(store) { return this._local.conflicts(store); }
+  async conflicts(store) { this._assertOpen(); return this._local.conflicts(store); }
 
   /**
    * Forgets an unresolved conflict; with a value, also writes it (as a normal put,
@@ -335,10 +347,15 @@ export class SyncDB {
     const n = await this._local.beginDestroy(!!(opts && opts.force));
     if (n > 0) throw new ZooSyncError('pending', `destroy: ${n} mutation(s) not pushed yet; sync() first, or destroy({force: true}) to drop them`, { details: { pending: n } });
     this._post({ t: 'destroy' });     // other tabs stop at once (versionchange would tell them too)
-    await this._shutdown('destroyed', false);
-    // A connection that ignores versionchange (another program, an older
-    // client) blocks the deletion until it closes.
-    await deleteIDB(this._opts.indexedDB || globalThis.indexedDB, this.name);
+    const closing = this._shutdown('destroyed', false); // closes the connection at once
+    // Asked for now, not after the sync has wound down: an open of the
+    // database from now on waits behind the deletion, rather than finishing
+    // it itself and then losing its writes to this one. A connection that
+    // ignores versionchange (another program, an older client) blocks the
+    // deletion until it closes.
+    const deleting = deleteIDB(this._opts.indexedDB || globalThis.indexedDB, this.name);
+    await closing;
+    await deleting;
     this._em.emit('close', { reason: 'destroyed' });
   }
 
@@ -451,7 +468,15 @@ export class SyncDB {
       if (bytes > maxTx) throw new ZooSyncError('tx_too_large', `transaction: takes about ${bytes} bytes in one ZooKeeper multi, over ${maxTx}`, { store: ops[0].store });
       txId = newGroupId();
     }
-    const changes = await this._local.write(ops, txId);
+    let changes;
+    try {
+      changes = await this._local.write(ops, txId);
+    } catch (e) {
+      // destroy() began in a tab that did not get to tell this one (its page
+      // closed): this instance is done; the next open finishes the deletion
+      if (e instanceof ZooSyncError && e.code === 'closed' && e.details && e.details.destroying) this._shutdown('destroyed').catch(() => {});
+      throw e;
+    }
     for (const [store, list] of changes) this._deliver(store, list, true);
     this._post({ t: 'kick' });
     if (this._syncer) this._syncer.kick();
@@ -616,6 +641,7 @@ export class SyncDB {
       reportConflict: (c) => this._emitConflict(c),
       refreshPending: () => { this._refreshPending(); },
       onConflict: (c) => this._onConflict(c),
+      reconfigured: () => { this._shutdown('reconfigured').catch(() => {}); },
     };
   }
 

@@ -42,7 +42,9 @@ export const isTransient = (e) => ['network', 'timeout', 'stream_dead'].includes
  */
 export function errorInfo(err) {
   /** @type {ErrorInfo} */
-  const info = { code: err.code || 'error', message: err.message || String(err) };
+  // (an IndexedDB DOMException has a numeric legacy code: its name says more)
+  const code = typeof err.code === 'string' && err.code ? err.code : (err && typeof err.name === 'string' && err.name) || 'error';
+  const info = { code, message: err.message || String(err) };
   if (err.store) info.store = err.store;
   if (err.status) info.status = err.status;
   if (err.mutation) info.mutation = err.mutation;

@@ -73,7 +73,7 @@ export async function allocIds(tx, n) {
   let [client, next, destroying] = await Promise.all([metaGet(tx, META_KEYS.client), metaGet(tx, META_KEYS.nextId), metaGet(tx, META_KEYS.destroying)]);
   // After destroy() began (its own transaction, serialized with this one),
   // a write would be deleted with the database: refuse it, aborting tx.
-  if (destroying) throw new ZooSyncError('closed', 'the database is being destroyed (destroy() in this or another tab)');
+  if (destroying) throw new ZooSyncError('closed', 'the database is being destroyed (destroy() in this or another tab)', { details: { destroying: true } });
   if (!client) { client = newClientId(); tx.objectStore(META).put({ k: META_KEYS.client, v: client }); }
   next = next || 1;
   tx.objectStore(META).put({ k: META_KEYS.nextId, v: next + n });

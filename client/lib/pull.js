@@ -151,10 +151,13 @@ export class StorePull {
         const recs = tx.objectStore(RECORDS);
         // Every read at once: the cursor, the resync state and the rows of
         // the changes' keys (a row carries its pending mutations).
-        const [old, rs, prevs] = await Promise.all([
+        const [old, rs, prevs, scope] = await Promise.all([
           metaGet(tx, META_KEYS.cursor(store)), metaGet(tx, META_KEYS.resync(store)),
-          getRecords(recs, store, changes.map((c) => c.key)),
+          getRecords(recs, store, changes.map((c) => c.key)), metaGet(tx, META_KEYS.scope(store)),
         ]);
+        // Another instance opened the database with another prefix for this
+        // store and started it over: what this one pulled is not for it.
+        if (scope !== undefined && scope !== (prefix || '')) { applied = false; this.host.reconfigured(); return; }
         /** @type {number|null} */
         const epoch = rs && rs.active ? rs.epoch : null;
         if (era !== undefined && era !== epoch) { applied = false; return; } // pulled before a resync began (or ended)

@@ -35,6 +35,7 @@ import { sleep } from './util.js';
  * @property {(c: ConflictEvent) => void} reportConflict a `conflict` event, here and in the other tabs
  * @property {() => void} refreshPending recounts the status' pending figures
  * @property {(c: ConflictInfo) => any} onConflict the application's conflict handler
+ * @property {() => void} reconfigured another instance opened the database with other prefixes: stop (close 'reconfigured')
  */
 
 /** The leader's network side: one push worker and one pull/stream worker per store. */
@@ -222,7 +223,8 @@ export class StoreSync {
 
   /** An `error` event, unless the leadership ended. @param {ZooSyncError} e */
   reportError(e) {
-    if (e.code === 'aborted' || this.stopped) return;
+    // 'closed': the database closed or is being destroyed under the sync (no user error)
+    if (e.code === 'aborted' || e.code === 'closed' || this.stopped) return;
     if (!e.store) e.store = this.store;
     this.host.reportError(e);
   }
@@ -243,7 +245,7 @@ export class StoreSync {
         this.host.setStatus({ error: null, lastSyncAt: Date.now() });
       } catch (e) {
         const err = /** @type {ZooSyncError} */ (e);
-        if (this.stopped || err.code === 'aborted') break;
+        if (this.stopped || err.code === 'aborted' || err.code === 'closed') break;
         this.pushWanted = true;
         if (!isTransient(err) || this.fails.push > 2) this.reportError(err);
         await this.backoff('push', err);

@@ -52,7 +52,7 @@ export function validMessage(msg) {
     case 'status': return isObj(msg.status) && from;
     case 'leader': return (msg.status === undefined || msg.status === null || isObj(msg.status)) && from;
     case 'conflict': return isObj(msg.c);
-    case 'error': return isObj(msg.e) && typeof msg.e.code === 'string';
+    case 'error': return isObj(msg.e) && ['string', 'number'].includes(typeof msg.e.code); // numeric: an older client's DOMException
     default: return false;
   }
 }

@@ -325,3 +325,44 @@ test('the tabs channel: messages of another shape are dropped; a status from a t
     await Promise.race([Promise.all([a.close(), b.close()]), sleep(5000).then(() => { throw new Error('close() hangs'); })]);
   } finally { bc.close(); process.off('uncaughtException', onErr); }
 });
+
+// From the review of the 'reconfigured' fix: the old-prefix leader's stream
+// went on applying events into the store another instance had started over
+// (and set its cursor), when the message did not reach it (no
+// BroadcastChannel here; in a browser, a tab whose channel did not exist yet).
+// The store's prefix is now checked in the apply's own transaction.
+test('a leader whose store prefix another instance changed applies nothing more and closes (reconfigured), with no channel to tell it', async () => {
+  const s = 'st';
+  const streams = [];
+  const f = fakeGateway(s, {
+    pages: () => jsonResponse(200, { changes: [], cursor: C(0), more: false }),
+    onStream: (st) => streams.push(st),
+    onPush: async (body) => jsonResponse(200, { results: body.mutations.map((m) => ({ id: m.id, status: 'applied', version: 1, cursor: C(50) })) }),
+  });
+  const name = dbName('rcs');
+  const x = await open({ name, url: 'http://127.0.0.1:9', stores: [{ name: s, prefix: 'u/a/' }], fetch: f, BroadcastChannel: null });
+  const closed = collect(x, 'close');
+  await until(() => x.status.connected && streams.length === 1, { what: 'x streams' });
+  streams[0].send(': zoosync events\n\n');
+  streams[0].change([{ key: 'u/a/1', value: 1, version: 1, cursor: C(1) }], C(1));
+  await until(async () => (await x.get(s, 'u/a/1')) === 1, { what: 'x applies its prefix' });
+  // y: the whole store, offline (no url): it starts the store over
+  const y = await open({ name, stores: [s], BroadcastChannel: null });
+  streams[0].change([{ key: 'u/a/2', value: 2, version: 1, cursor: C(2) }], C(2));
+  await until(() => closed.length === 1, { what: 'x closed' });
+  assert.deepEqual(closed, [{ reason: 'reconfigured' }]);
+  assert.equal(await y.get(s, 'u/a/2'), undefined, 'the event pulled for the old prefix was not applied');
+  assert.equal(await y.cursor(s), undefined, 'and the store\'s cursor was not set by it: y pulls from the beginning');
+  await y.close();
+});
+
+test('an error event of another tab from an IndexedDB DOMException (a numeric legacy code) is not dropped', async () => {
+  const { validMessage } = await import('../../client/lib/tabs.js');
+  const { errorInfo } = await import('../../client/lib/errors.js');
+  for (const name of ['QuotaExceededError', 'InvalidStateError', 'AbortError', 'NotFoundError']) {
+    const e = errorInfo(new DOMException('x', name));
+    assert.equal(e.code, name, 'the name, not the numeric code');
+    assert.ok(validMessage({ t: 'error', e }), name);
+  }
+  assert.ok(validMessage({ t: 'error', e: { code: 22, message: 'an older client\'s' } }));
+});

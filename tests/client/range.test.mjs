@@ -355,12 +355,17 @@ test('destroy() racing a write of another instance: the write is refused, or des
 test('destroy() interrupted after it began (the page closed): writes are refused meanwhile, and the next open finishes the deletion', async () => {
   const name = dbName('di');
   const a = await open({ name, stores: ['s'], BroadcastChannel: null });
+  const other = await open({ name, stores: ['s'], BroadcastChannel: null }); // never told: the page closed first
+  const otherClosed = collect(other, 'close');
   await a.put('s', 'old', 1);
   assert.equal(await a._local.beginDestroy(false), 1, 'not forced, with a pending write: refused, nothing marked');
   await a.put('s', 'old2', 1);
   assert.equal(await a._local.beginDestroy(true), 0); // what destroy({force}) does first; the page "closes" before the deletion
   await assert.rejects(a.put('s', 'late', 2), (e) => e.code === 'closed', 'a write after destroy began is refused');
-  assert.equal((await a.pendingMutations()).length, 2, 'and leaves nothing');
+  await assert.rejects(a.pendingMutations(), (e) => e.code === 'closed', 'and the instance is closed');
+  await assert.rejects(other.put('s', 'late2', 2), (e) => e.code === 'closed', 'in every instance');
+  await until(() => otherClosed.length === 1, { what: 'the instance that learns it so closes, rather than refuse every write for ever' });
+  assert.deepEqual(otherClosed, [{ reason: 'destroyed' }]);
   await a.close();
   const b = await open({ name, stores: ['s'], BroadcastChannel: null });
   assert.equal(await b.get('s', 'old'), undefined, 'the data of the interrupted destroy is gone');
