@@ -257,14 +257,17 @@ for (const gapMs of [null, 300]) {
   });
 }
 
+/** A gateway with nothing to pull, an open stream and every push applied. */
+const quietGateway = (s) => fakeGateway(s, {
+  pages: () => jsonResponse(200, { changes: [], cursor: C(0), more: false }),
+  onStream: (st) => st.send(': zoosync events\n\n'),
+  onPush: async (body) => jsonResponse(200, { results: body.mutations.map((m) => ({ id: m.id, status: 'applied', version: 1, cursor: C(100) })) }),
+});
+
 test('a follower frozen while queued for the lock withdraws its request', async () => {
   const s = 'st';
   const locks = new FakeLocks();
-  const gw = () => fakeGateway(s, {
-    pages: () => jsonResponse(200, { changes: [], cursor: C(0), more: false }),
-    onStream: (st) => st.send(': zoosync events\n\n'),
-    onPush: async (body) => jsonResponse(200, { results: body.mutations.map((m) => ({ id: m.id, status: 'applied', version: 1, cursor: C(100) })) }),
-  });
+  const gw = () => quietGateway(s);
   const name = dbName('frozen');
   const a = await open({ name, url: 'http://127.0.0.1:9', stores: [s], fetch: gw(), locks });
   await until(() => a.status.leader, { what: 'a leads' });
@@ -288,11 +291,7 @@ test('a follower frozen while queued for the lock withdraws its request', async 
 test('the tabs channel: messages of another shape are dropped; a status from a tab that is not the leader is ignored', async () => {
   const s = 'st';
   const locks = new FakeLocks();
-  const gw = () => fakeGateway(s, {
-    pages: () => jsonResponse(200, { changes: [], cursor: C(0), more: false }),
-    onStream: (st) => st.send(': zoosync events\n\n'),
-    onPush: async (body) => jsonResponse(200, { results: body.mutations.map((m) => ({ id: m.id, status: 'applied', version: 1, cursor: C(100) })) }),
-  });
+  const gw = () => quietGateway(s);
   const name = dbName('chan');
   const thrown = [];
   const onErr = (e) => thrown.push(e);

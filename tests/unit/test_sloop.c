@@ -127,6 +127,14 @@ static void pair(int sv[2], int sndbuf) {
     }
 }
 
+/* Starts on l an idle stream of s (10 bytes, none available) whose peer is
+ * sv[1]: its head, "H", is sent at once. */
+static void start_idle(sloop *l, src *s, int sv[2]) {
+    src_init(s, 10, 0, false);
+    pair(sv, 0);
+    assert_true(sloop_start(sloop_prepare(l, sv[0], "H", 1, &ops, s)));
+}
+
 static void head_then_body_and_end(void **state) {
     (void)state;
     zs_metrics m = {0};
@@ -195,10 +203,8 @@ static void peer_close_ends(void **state) {
     zs_metrics m = {0};
     sloop *l = sloop_new(5000, &m, &lg);
     src s;
-    src_init(&s, 10, 0, false);
     int sv[2];
-    pair(sv, 0);
-    assert_true(sloop_start(sloop_prepare(l, sv[0], "H", 1, &ops, &s)));
+    start_idle(l, &s, sv);
     char b[4];
     assert_int_equal(read_upto(sv[1], b, 1, 2000), 1);
     close(sv[1]);
@@ -213,10 +219,8 @@ static void talking_peer_ends(void **state) {
     zs_metrics m = {0};
     sloop *l = sloop_new(5000, &m, &lg);
     src s;
-    src_init(&s, 10, 0, false);
     int sv[2];
-    pair(sv, 0);
-    assert_true(sloop_start(sloop_prepare(l, sv[0], "H", 1, &ops, &s)));
+    start_idle(l, &s, sv);
     char junk[8192];
     memset(junk, 'z', sizeof junk);
     assert_int_equal(write(sv[1], junk, 100), 100); /* a little: ignored */
