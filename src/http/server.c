@@ -1012,14 +1012,15 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
     g_queue_unlink(ci->phase == CI_BUSY ? &s->busy : &s->waiting, &ci->link);
     pthread_mutex_unlock(&s->conn_mu);
     tls_creds_unref(ci->tls);
-    /* libmicrohttpd has sent the answer and shut the socket for writing; it
-     * closes the descriptor after this. A duplicate keeps the socket open
-     * while the guard drains what the client still sends. */
+    /* libmicrohttpd has sent the answer (and over TLS shut the session; with
+     * MHD_USE_TURBO, over plain HTTP, it does not shut the socket); it closes
+     * the descriptor after this. A duplicate, shut for writing here, keeps
+     * the socket open while the guard drains what the client still sends. */
     if (ci->linger && !ci->shut && ci->fd >= 0) {
         if (atomic_fetch_add(&s->lingering, 1) < s->linger_max) {
             int d = fcntl(ci->fd, F_DUPFD_CLOEXEC, 0);
             if (d >= 0) {
-                shutdown(d, SHUT_WR); /* in case libmicrohttpd did not */
+                shutdown(d, SHUT_WR); /* the answer is all: FIN now, then drain */
                 lingerer l = {d, zs_clock_ms() + LINGER_MS};
                 pthread_mutex_lock(&s->linger_mu);
                 g_array_append_val(s->linger_new, l);
