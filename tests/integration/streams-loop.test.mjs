@@ -177,6 +177,38 @@ it('streams count against the connection cap: at 256 descriptors the gateway ref
   } finally { for (const h of hs) h.destroy(); await G3.stop(); }
 });
 
+it('churn: 1,000 streams opened and dropped (some mid-frame) while writes flow; the count returns to 0 and the gateway exits cleanly', { timeout: 90000 }, async () => {
+  const G4 = await startGateway({ zk: env.zk.connect, root: env.root, name: 'sloop-churn', args: signer.args });
+  const S4 = uniq('ch');
+  const adm = new Api(G4, signer.token('admin'));
+  await adm.createStore(S4);
+  const p = new URL(G4.url).port;
+  const tok = signer.token('admin');
+  let writing = true, n = 0;
+  const writer = (async () => { while (writing) await adm.pushOk(S4, 'w', [{ id: ++n, key: `c${n % 50}`, op: 'put', value: { n, pad: 'p'.repeat(2000) } }]); })();
+  try {
+    for (let round = 0; round < 10; round++) {
+      const hs = Array.from({ length: 100 }, () => holdSocket(p, `GET /v1/stores/${S4}/events HTTP/1.1\r\nHost: 127.0.0.1:${p}\r\n` +
+        `Authorization: Bearer ${tok}\r\n\r\n`));
+      await sleep(30 + 20 * (round % 3));
+      hs.forEach((h, i) => { if (i % 2) h.sock.resetAndDestroy(); else h.destroy(); }); // half with a reset
+    }
+    writing = false;
+    await writer;
+    await eventually(async () => (await getMetrics(G4)).get('zoosync_event_streams') === 0, { ms: 10000, what: 'every stream gone' });
+    const m = await getMetrics(G4);
+    assert.equal(m.get('zoosync_event_stream_ends_total'), m.get('zoosync_event_stream_ends_total', { reason: 'client_closed' }) + m.get('zoosync_event_stream_ends_total', { reason: 'send_failed' }), 'ended by the clients only');
+    const one = holdSocket(p, `GET /v1/stores/${S4}/events HTTP/1.1\r\nHost: 127.0.0.1:${p}\r\nAuthorization: Bearer ${tok}\r\n\r\n`);
+    await eventually(() => head(one.data)?.status === 200, { what: 'a stream after the churn' });
+    one.destroy();
+  } finally {
+    writing = false;
+    await writer.catch(() => {});
+  }
+  const r = await G4.stop();
+  assert.equal(r.code, 0, `exit ${JSON.stringify(r)} (under ASan a leak fails the exit)`);
+});
+
 it('a gateway that stops ends its streams (each client sees the close) and exits cleanly', async () => {
   const G2 = await startGateway({ zk: env.zk.connect, root: env.root, name: 'sloop-stop', args: signer.args });
   const S2 = uniq('st');
