@@ -214,9 +214,13 @@ export class StorePull {
   async live() {
     const store = this.store;
     const gw = this.ss.gw;
-    const cursor = await this.local.cursor(store);
+    // The controller first: a stop (abortStream) during the cursor's read
+    // below must reach this stream too, or it stays open until the server
+    // ends it (seen with Node 18: close() waited a minute).
     const ctl = new AbortController();
     this.streamCtl = ctl;
+    const cursor = await this.local.cursor(store);
+    if (this.ss.stopped || ctl.signal.aborted) { this.streamCtl = null; throw new ZooSyncError('aborted', 'stopped'); }
     const keepalive = this.ss.opts.keepaliveMs || 15000;
     /** @type {import('./http.js').OpenStream} */
     let res;

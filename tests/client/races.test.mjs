@@ -365,3 +365,25 @@ test('an error event of another tab from an IndexedDB DOMException (a numeric le
   }
   assert.ok(validMessage({ t: 'error', e: { code: 22, message: 'an older client\'s' } }));
 });
+
+// Seen on Debian's Node 18 (the bare-Debian check): a close() while the
+// live stream was starting (reading its cursor) did not reach the stream,
+// which was opened after the stop and held close() until the server ended
+// it (a minute). The stream's controller now exists before that read.
+test('close() while the live stream reads its cursor: the stream is never opened, close() returns at once', async () => {
+  const s = 'st';
+  const f = quietGateway(s);
+  const db = await open({ name: dbName('lvstop'), url: 'http://127.0.0.1:9', stores: [s], fetch: f, BroadcastChannel: null });
+  const local = db._local;
+  const real = local.cursor.bind(local);
+  let release, blocked = false;
+  const gate = new Promise((r) => { release = r; });
+  local.cursor = async (store) => { blocked = true; await gate; return real(store); };
+  await until(() => blocked, { what: 'live() reads its cursor' });
+  const streamsBefore = f.calls.filter((c) => c.url.includes('/events')).length;
+  const closing = db.close();
+  await sleep(20);
+  release();
+  await Promise.race([closing, sleep(3000).then(() => { throw new Error('close() hangs on a stream opened after the stop'); })]);
+  assert.equal(f.calls.filter((c) => c.url.includes('/events')).length, streamsBefore, 'no stream opened after the stop');
+});
