@@ -185,7 +185,13 @@ function newKey() {
 
 async function markPending() {
   if (closed) return;
-  const pend = new Set((await db.pendingMutations(STORE)).map((m) => m.key));
+  let pend;
+  try {
+    pend = new Set((await db.pendingMutations(STORE)).map((m) => m.key));
+  } catch (e) {
+    if (closed || loggingOut || (e && e.code === 'closed')) return; // closing (log out): the 'close' handler says it
+    throw e;
+  }
   for (const b of document.querySelectorAll('.badge')) {
     const p = pend.has(b.dataset.key);
     b.textContent = p ? 'pending' : 'synced';
