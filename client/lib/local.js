@@ -99,11 +99,35 @@ export async function destroyBegun(idb) {
  * @returns {Promise<number>} how many rows left
  */
 export async function sweepTombstones(tx, store, cursor) {
-  const recs = tx.objectStore(RECORDS);
-  /** @type {StoredRecord[]} */
-  const rows = await rq(recs.index(IDX.byTomb).getAll(IDBKeyRange.bound([store, ''], [store, cursor || ''])));
+  return sweepRows(tx.objectStore(RECORDS), await tombstonesUpTo(tx, store, cursor), new Map(), cursor || '');
+}
+
+/**
+ * The tombstones of `store` at or below `cursor` (the rows sweepTombstones
+ * considers). @param {IDBTransaction} tx @param {string} store @param {string} cursor
+ * @returns {Promise<StoredRecord[]>}
+ */
+export function tombstonesUpTo(tx, store, cursor) {
+  return rq(tx.objectStore(RECORDS).index(IDX.byTomb).getAll(IDBKeyRange.bound([store, ''], [store, cursor || ''])));
+}
+
+/**
+ * sweepTombstones on rows read before the transaction's own writes:
+ * `touched` holds each key those writes changed, as they left it (null:
+ * deleted), and a touched row is judged in that state. (The writes create
+ * no tombstone, so rows read earlier miss none.)
+ * @param {IDBObjectStore} recs @param {StoredRecord[]} rows
+ * @param {Map<string, StoredRecord|null>} touched @param {string} cursor
+ * @returns {number} rows deleted
+ */
+export function sweepRows(recs, rows, touched, cursor) {
   let n = 0;
-  for (const r of rows) if (!pendingOf(r)) { recs.delete([store, r.k]); n++; }
+  for (const row of rows) {
+    const r = touched.has(row.k) ? touched.get(row.k) : row;
+    if (!r || !r.d || (r.c || '') > cursor || pendingOf(r)) continue;
+    recs.delete([r.s, r.k]);
+    n++;
+  }
   return n;
 }
 

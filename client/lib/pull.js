@@ -6,7 +6,7 @@
 import { ZooSyncError } from './errors.js';
 import { readSSE } from './http.js';
 import { RECORDS, META, META_KEYS, pendingOf } from './schema.js';
-import { rq, metaGet, metaPut, metaSet, metaDelete, getRecords, putRec, sweepTombstones, storeRange } from './local.js';
+import { rq, metaGet, metaPut, metaSet, metaDelete, getRecords, putRec, sweepTombstones, sweepRows, tombstonesUpTo, storeRange } from './local.js';
 
 /** @typedef {import('./schema.js').StoredRecord} StoredRecord */
 /** @typedef {import('./schema.js').StoredProgress} StoredProgress */
@@ -149,11 +149,13 @@ export class StorePull {
       const out = [];
       await this.local.run([RECORDS, META], 'readwrite', async (tx) => {
         const recs = tx.objectStore(RECORDS);
-        // Every read at once: the cursor, the resync state and the rows of
-        // the changes' keys (a row carries its pending mutations).
-        const [old, rs, prevs, scope] = await Promise.all([
+        // Every read at once: the cursor, the resync state, the rows of the
+        // changes' keys (a row carries its pending mutations) and the
+        // tombstones the new cursor passes (swept below).
+        const [old, rs, prevs, scope, tombs] = await Promise.all([
           metaGet(tx, META_KEYS.cursor(store)), metaGet(tx, META_KEYS.resync(store)),
           getRecords(recs, store, changes.map((c) => c.key)), metaGet(tx, META_KEYS.scope(store)),
+          cursor ? tombstonesUpTo(tx, store, cursor) : undefined,
         ]);
         // Another instance opened the database with another prefix for this
         // store and started it over: what this one pulled is not for it.
@@ -189,7 +191,9 @@ export class StorePull {
         if (cursor && (!old || cursor > old || epoch !== null)) metaSet(tx, META_KEYS.cursor(store), cursor);
         if (initial) metaSet(tx, META_KEYS.initial(store), initial);
         const now = cursor && old && cursor < old && epoch === null ? old : (cursor || old);
-        if (now) await sweepTombstones(tx, store, now);
+        // (read before this transaction's writes: cur holds what they changed)
+        if (tombs && now === cursor) sweepRows(recs, tombs, cur, now);
+        else if (now) await sweepTombstones(tx, store, now);
         if (epoch !== null && finishResync) {
           // Drop what the server no longer has (unless pending locally or newer than the snapshot).
           /** @type {StoredRecord[]} */

@@ -129,13 +129,21 @@ export class StorePush {
    * which a crash makes the server answer `duplicate`.)
    */
   async pushAll() {
-    await this.restoreKeys();
     /** @type {Awaited<ReturnType<StorePush['readBatch']>>|null} */
     let ahead = null;
+    let first = true;
     for (;;) {
       if (this.ss.stopped) throw new ZooSyncError('aborted', 'stopped');
       const batch = ahead || await this.readBatch(this.floor);
       ahead = null;
+      if (first) {
+        // Keys a rejected or duplicate mutation left to restore are restored
+        // before anything is sent (their list comes with the first batch's
+        // read, not in a transaction of its own: one round trip less on
+        // every push round); the batch is then read again.
+        first = false;
+        if (batch.restore && batch.restore.length) { await this.restoreKeys(batch.restore); continue; }
+      }
       if (!batch.units.length) return;
       const muts = batch.units.flat();
       const lastId = muts[muts.length - 1].id;
@@ -168,15 +176,17 @@ export class StorePush {
    * most 1000 mutations and maxPushBytes, cut before a key repeats, `tx`
    * groups whole; each key's first mutation gets its `base`. `from`: the
    * lowest id that may still be queued.
+   * `restore`: the keys queued for restoreKeys (meta `restore:<store>`).
    * @param {number} [from]
-   * @returns {Promise<{client: string, units: StoredMutation[][]}>}
+   * @returns {Promise<{client: string, units: StoredMutation[][], restore: string[]|undefined}>}
    */
   async readBatch(from = 0) {
     return this.local.run([RECORDS, LOG, META], 'readonly', async (tx) => {
-      /** @type {[string, StoredMutation[]]} */
-      const [client, rows] = await Promise.all([
+      /** @type {[string, StoredMutation[], string[]|undefined]} */
+      const [client, rows, restore] = await Promise.all([
         metaGet(tx, META_KEYS.client),
         readLog(tx, this.store, MAX_MUTATIONS_PER_PUSH + 1, from, (segs) => this.local.noteSegments(segs)),
+        metaGet(tx, META_KEYS.restore(this.store)),
       ]);
       /** @type {StoredMutation[][]} */
       const units = [];
@@ -206,7 +216,7 @@ export class StorePush {
           if (!seen.has(m.k)) seen.add(m.k); else m.base = undefined; // later member of the same group on the same key
         }
       }
-      return { client, units };
+      return { client, units, restore };
     });
   }
 
@@ -537,11 +547,15 @@ export class StorePush {
     return out;
   }
 
-  /** Restores the keys of rejected mutations from the server (meta `restore:<store>`), then forgets them. */
-  async restoreKeys() {
+  /**
+   * Restores the keys of rejected mutations from the server (meta
+   * `restore:<store>`), then forgets them.
+   * @param {string[]} [known] that list, when the caller just read it
+   */
+  async restoreKeys(known) {
     const key = META_KEYS.restore(this.store);
     /** @type {string[]|undefined} */
-    const keys = await this.local.run([META], 'readonly', (tx) => metaGet(tx, key));
+    const keys = known || await this.local.run([META], 'readonly', (tx) => metaGet(tx, key));
     if (!keys || !keys.length) return;
     await this.refetch(keys);
     await this.local.run([META], 'readwrite', async (tx) => {

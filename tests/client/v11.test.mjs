@@ -76,6 +76,36 @@ it('a tombstone stays while a pending mutation needs it, and the echo of a delet
   assert.equal(await serverRecord(s, 'x'), null);
 });
 
+it('a tombstone the new cursor passes is swept, but not when the same page brings its key back', async () => {
+  // x's delete is acknowledged (its row stays a tombstone at the delete's
+  // cursor) while the feed is held; another writer creates x again; the
+  // page that then arrives passes the tombstone's cursor AND brings x back:
+  // the apply sweeps tombstones read before its own writes, and must judge
+  // x by what it just wrote.
+  const s = await newStore();
+  const name = dbName('tr');
+  const f = spyFetch();
+  let hold = false;
+  f.intercept = (u) => (hold && /\/(changes|events)/.test(u) ? Promise.reject(new TypeError('held by the test')) : undefined);
+  const a = await open({ name, url: G.url, stores: [s], fetch: f, backoff: { baseMs: 50, maxMs: 200 } });
+  await a.put(s, 'x', 1);
+  await a.put(s, 'y', 1);
+  await a.sync();
+  hold = true;
+  a.setOffline(true); // ends the open stream; reconnecting is held from now on
+  a.setOffline(false);
+  await a.delete(s, 'x');
+  await a.delete(s, 'y');
+  await until(async () => (await a.pendingMutations(s)).length === 0, { what: 'the deletes acknowledged' });
+  assert.deepEqual((await rawRecords(name, s)).map((r) => [r.k, !!r.d]).sort(), [['x', true], ['y', true]], 'two tombstones, nothing pending');
+  await api.putRecord(s, 'x', 'again');
+  hold = false;
+  await until(async () => (await a.get(s, 'x')) === 'again', { ms: 15000, what: 'x back from the feed' });
+  await a.sync();
+  assert.equal(await a.get(s, 'x'), 'again', 'x stays');
+  assert.deepEqual((await rawRecords(name, s)).map((r) => [r.k, !!r.d]), [['x', false]], "y's tombstone swept, x live");
+});
+
 // ------------------------------------------------------------ partial replication
 
 it('partial replication: pulls, streams and the description ask with ?prefix=; only the prefix is stored', async () => {
