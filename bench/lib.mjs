@@ -222,7 +222,11 @@ export function zkbench(o, argv) {
 // ---- HTTP ------------------------------------------------------------------------------
 
 export function agent(maxSockets) {
-  return new http.Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets });
+  // A timeout of its own, so that the agent takes the gateway's Keep-Alive
+  // hint (it closes idle sockets after --header-timeout) and closes an idle
+  // socket first: without one it kept them for ever and B2's first request
+  // after its 10 s ceiling phase could meet the gateway's close (a reset).
+  return new http.Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets, timeout: 120000 });
 }
 
 /** One request; resolves {status, body, json()}. */

@@ -104,6 +104,7 @@ struct httpd {
     GHashTable *streams; /* open http_streams (set) */
     httpd_inline early;
     httpd_limits lim;
+    char keepalive_hint[32]; /* "timeout=<lim.header_timeout_s>", the Keep-Alive header (set at start) */
     size_t conn_cap, evict_at, linger_max;
     atomic_size_t body_inflight; /* bytes reserved by bodies being read or held */
     pthread_mutex_t conn_mu; /* guards waiting, busy and every conn_info's phase, deadline, shut */
@@ -530,12 +531,19 @@ static enum MHD_Result queue(httpd *s, http_req *r) {
     }
     if (resp->len || resp->status >= 400 || resp->content_type)
         MHD_add_response_header(mr, "Content-Type", resp->content_type ? resp->content_type : "application/json");
-    bool cache_set = false;
+    bool cache_set = false, closing = false;
     for (int i = 0; i < resp->nheaders; i++) {
         MHD_add_response_header(mr, resp->hname[i], resp->hvalue[i]);
         if (strcasecmp(resp->hname[i], "Cache-Control") == 0) cache_set = true;
+        if (strcasecmp(resp->hname[i], "Connection") == 0) closing = true; /* only ever "close" */
     }
     if (!cache_set) MHD_add_response_header(mr, "Cache-Control", "no-store");
+    /* A kept-alive connection is closed once idle for --header-timeout (its
+     * next request's deadline). Said in every answer, so a client that
+     * keeps idle sockets closes one before the gateway does, rather than
+     * send a request as it is closed and read a reset (Node's http.Agent
+     * and undici honour it). */
+    if (!stream && !closing) MHD_add_response_header(mr, "Keep-Alive", s->keepalive_hint);
     add_cors(s, r, mr);
     resp_headers_free(resp);
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)resp->status, mr);
@@ -1280,6 +1288,7 @@ httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs
     s->early = cfg->early_handler;
     s->lim = cfg->limits;
     if (!s->lim.body_inflight) s->lim = (httpd_limits)HTTPD_LIMITS_DEFAULT; /* a config without limits */
+    snprintf(s->keepalive_hint, sizeof s->keepalive_hint, "timeout=%u", s->lim.header_timeout_s);
     /* Connections: the open-file limit minus the reserve and the lingering
      * sockets (at most an eighth of the limit, 1024). */
     struct rlimit rl;
