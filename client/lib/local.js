@@ -104,7 +104,7 @@ export async function sweepTombstones(tx, store, cursor) {
 
 /**
  * The tombstones of `store` at or below `cursor` (the rows sweepTombstones
- * considers). @param {IDBTransaction} tx @param {string} store @param {string} cursor
+ * considers). @param {IDBTransaction} tx @param {string} store @param {string|undefined} cursor
  * @returns {Promise<StoredRecord[]>}
  */
 export function tombstonesUpTo(tx, store, cursor) {
