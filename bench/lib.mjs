@@ -31,6 +31,7 @@ export function args() {
   o.zoosyncd = path.join(o.build, 'zoosyncd');
   o.zkbench = path.join(o.build, 'bench', 'zkbench');
   o.ssesub = path.join(o.build, 'bench', 'ssesub');
+  o.pushgen = path.join(o.build, 'bench', 'pushgen');
   o.ssefloor = path.join(o.build, 'bench', 'ssefloor');
   return o;
 }

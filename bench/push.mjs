@@ -9,15 +9,21 @@
 //
 // Phases alternate (ceiling, gateway, ceiling, gateway, ...) so that noise
 // from other tenants of the machine hits both; the figure is the ratio of
-// the means. Usage: node bench/push.mjs --build DIR --case B1|B2 [--smoke]
-//   [--seconds S] [--rounds R] [--workers N (gateway flag)]
+// the means. The gateway's load comes from bench/pushgen (C, one epoll
+// loop, as the ceiling's comes from zkbench): fresh client ids and keys per
+// round, every key's first push creating it in the warm-up. --gen node
+// uses this program's own Node http client instead (the generator before
+// the eighth session of round 2: it costs the machine about three times
+// as much per push and held B2 near 3,000 pushes/s by itself).
+// Usage: node bench/push.mjs --build DIR --case B1|B2 [--smoke]
+//   [--seconds S] [--rounds R] [--workers N (gateway flag)] [--gen c|node]
 //   [--perf S: `perf record -g` the gateway for S seconds of the last gateway
 //    phase and print the top of `perf report` on stderr; --perf-cg dwarf for
 //    call graphs through code built without frame pointers]
 import { spawn, execFileSync } from 'node:child_process';
 import path from 'node:path';
 import {
-  args, emit, tmp, log, round, startZk, startGateway, zkbench, agent, request, value, ensure, machine, cpuSeconds, sleep,
+  args, emit, tmp, log, round, startZk, startGateway, zkbench, agent, request, value, ensure, machine, cpuSeconds, sleep, track,
 } from './lib.mjs';
 
 const o = args();
@@ -33,6 +39,8 @@ const seconds = Number(o.seconds || (o.smoke ? 1.5 : 8));
 const warmup = Number(o.warmup || (o.smoke ? 0.5 : 2));
 const rounds = Number(o.rounds || (o.smoke ? 1 : 2));
 const workers = o.workers ? ['--workers', o.workers] : [];
+const gen = o.gen || 'c';
+ensure(gen === 'c' || gen === 'node', `--gen ${gen}: c or node`);
 const BYTES = 100;
 
 const zk = startZk(`push-${which}`);
@@ -67,7 +75,7 @@ async function push(cl, seq) {
 }
 
 // Create every key once (not measured).
-await Promise.all(clients.map((cl) => push(cl, 0)));
+if (gen === 'node') await Promise.all(clients.map((cl) => push(cl, 0)));
 
 /** The gateway's ZooKeeper call counts by operation, from /metrics. */
 async function zkOps() {
@@ -78,8 +86,44 @@ async function zkOps() {
   return out;
 }
 
-async function gatewayPhase() {
+/** bench/pushgen for one phase (client ids and keys of their own: `r`); resolves with its JSON line. */
+function pushgen(r) {
+  return new Promise((resolve, reject) => {
+    const argv = ['--port', new URL(gw.url).port, '--store', 'bench', '--clients', String(c.clients), '--per-push', String(c.perPush),
+      '--bytes', String(BYTES), '--seconds', String(seconds), '--warmup', String(warmup), '--id', `${which.toLowerCase()}r${r}`];
+    const p = spawn(o.pushgen, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
+    const untrack = track(p.pid);
+    let out = '';
+    p.stdout.setEncoding('utf8');
+    p.stdout.on('data', (d) => { out += d; });
+    p.on('exit', (code) => {
+      untrack();
+      if (code !== 0) return reject(new Error(`pushgen exited ${code}: ${out}`));
+      try { resolve(JSON.parse(out.trim().split('\n').pop())); } catch { reject(new Error(`pushgen output: ${out}`)); }
+    });
+  });
+}
+
+async function gatewayPhase(r) {
   const ops0 = await zkOps();
+  if (gen === 'c') {
+    const cpu0 = { gw: cpuSeconds(gw.pid), zk: cpuSeconds(zk.pid) };
+    let cpuAtStart = null;
+    const timer = setTimeout(() => { cpuAtStart = { gw: cpuSeconds(gw.pid), zk: cpuSeconds(zk.pid) }; }, warmup * 1000);
+    const t0 = performance.now();
+    const g = await pushgen(r);
+    clearTimeout(timer);
+    const cpuEnd = { gw: cpuSeconds(gw.pid), zk: cpuSeconds(zk.pid) };
+    const base = cpuAtStart || cpu0;
+    const span = cpuAtStart ? (performance.now() - t0) / 1000 - warmup : (performance.now() - t0) / 1000;
+    const ops1 = await zkOps();
+    const zkCalls = Object.fromEntries(Object.keys(ops1).map((k) => [k, ops1[k] - (ops0[k] || 0)]).filter(([, v]) => v > 0));
+    return {
+      mutations: g.mutations, per_s: g.per_s, pushes: g.pushes, errors: g.errors, latency_ms: { p50: g.p50_ms, p99: g.p99_ms },
+      zk_calls: zkCalls, pushes_per_multi: zkCalls.multi ? round(g.pushes / zkCalls.multi, 1) : null,
+      cpu: { gateway: round((cpuEnd.gw - base.gw) / span, 2), zookeeper: round((cpuEnd.zk - base.zk) / span, 2), loadgen: round(g.cpu_cores, 2) },
+    };
+  }
   const t0 = performance.now();
   const tStart = t0 + warmup * 1000, tEnd = tStart + seconds * 1000;
   let counted = 0, pushes = 0, errors = 0;
@@ -150,7 +194,7 @@ for (let r = 0; r < rounds; r++) {
   const ceil = await ceilingPhase(r);
   log(`${which} round ${r}: raw ZooKeeper ${round(ceil.per_s, 0)} mutations/s`);
   const perfP = o.perf && r === rounds - 1 ? perfGateway() : null;
-  const g = await gatewayPhase();
+  const g = await gatewayPhase(r);
   if (perfP) await perfP;
   log(`${which} round ${r}: zoosyncd ${round(g.per_s, 0)} mutations/s (${g.pushes} pushes) cpu ${JSON.stringify(g.cpu)} pushes/multi ${g.pushes_per_multi} zk calls ${JSON.stringify(g.zk_calls)}`);
   rows.push({ ceiling: ceil, gateway: g });
@@ -165,8 +209,9 @@ emit({
   clients: c.clients, mutations_per_push: c.perPush, value_bytes: BYTES, seconds, rounds,
   ceiling_is: which === 'B1' ? `raw C client, ${c.clients} threads of synchronous zoo_multi of ${c.perPush} setData`
     : `raw C client, zoo_aset with ${c.clients} in flight`,
-  per_round: rows.map((x) => ({ gateway: round(x.gateway.per_s, 0), ceiling: round(x.ceiling.per_s, 0), cpu: x.gateway.cpu, pushes_per_multi: x.gateway.pushes_per_multi, zk_cpu_ceiling: x.ceiling.cpu.zookeeper })),
-  gateway_flags: workers.join(' ') || 'defaults', smoke: o.smoke, machine: machine(),
+  per_round: rows.map((x) => ({ gateway: round(x.gateway.per_s, 0), ceiling: round(x.ceiling.per_s, 0), cpu: x.gateway.cpu, pushes_per_multi: x.gateway.pushes_per_multi, zk_cpu_ceiling: x.ceiling.cpu.zookeeper, latency_ms: x.gateway.latency_ms })),
+  gateway_flags: workers.join(' ') || 'defaults', generator: gen === 'c' ? 'bench/pushgen (C)' : 'Node http client',
+  smoke: o.smoke, machine: machine(),
 });
 
 ag.destroy();
