@@ -23,9 +23,13 @@ typedef struct job {
     size_t bytes;
     int rc;
     int failed;
+    /* The answer: its own lock and condition, which only its caller and the
+     * one committer answering it take (the queue's lock, shared by every
+     * caller and committer, made each woken caller wait for it again). */
+    pthread_mutex_t mu;      /* guards rc, failed, done */
     bool done;
     pthread_cond_t answered; /* its caller waits on this one alone */
-    struct job *next;
+    struct job *next;        /* the queue's, under committer.mu */
 } job;
 
 struct committer {
@@ -35,14 +39,15 @@ struct committer {
     const zs_log *lg;
     pthread_t threads[COMMIT_THREADS];
     int nthreads;             /* started */
-    pthread_mutex_t mu;       /* guards the queue, done flags and stop */
+    pthread_mutex_t mu;       /* guards the queue and stop; a leaf, as each job.mu */
     pthread_cond_t queued;    /* the committer waits for work */
     job *head, *tail;
     bool stop;
 };
 
 static void finish(committer *c, job *j, int rc, int failed) {
-    pthread_mutex_lock(&c->mu);
+    (void)c;
+    pthread_mutex_lock(&j->mu);
     assert(!j->done); /* a job is answered once: its caller frees it at once */
     j->rc = rc;
     j->failed = failed;
@@ -50,9 +55,9 @@ static void finish(committer *c, job *j, int rc, int failed) {
     /* Its own condition: one wake per answer. (One condition shared by
      * every caller woke all of them for each job of a batch: with 64
      * one-put pushes in flight, a thousand wakes per multi.) Signalled
-     * under mu, so the caller cannot destroy it first. */
+     * under j->mu, so the caller cannot destroy either first. */
     pthread_cond_signal(&j->answered);
-    pthread_mutex_unlock(&c->mu);
+    pthread_mutex_unlock(&j->mu);
 }
 
 /* Sends jobs[0..n) as one multi, again without any job whose op failed. */
@@ -164,15 +169,20 @@ void committer_stop(committer *c) {
 
 int committer_multi(committer *c, const zoo_op_t *ops, zoo_op_result_t *res, int n, size_t bytes, int *failed) {
     job j = {.ops = ops, .res = res, .n = n, .bytes = bytes, .rc = ZOK, .failed = -1};
+    pthread_mutex_init(&j.mu, NULL);
     zs_cond_init(&j.answered); /* (untimed wait: the clock only keeps every condition alike) */
     pthread_mutex_lock(&c->mu);
     if (c->tail) c->tail->next = &j;
     else c->head = &j;
     c->tail = &j;
-    pthread_cond_signal(&c->queued);
-    while (!j.done) pthread_cond_wait(&j.answered, &c->mu);
     pthread_mutex_unlock(&c->mu);
+    /* after the unlock: the committer woken does not wait for this lock */
+    pthread_cond_signal(&c->queued);
+    pthread_mutex_lock(&j.mu);
+    while (!j.done) pthread_cond_wait(&j.answered, &j.mu);
+    pthread_mutex_unlock(&j.mu);
     pthread_cond_destroy(&j.answered);
+    pthread_mutex_destroy(&j.mu);
     *failed = j.failed;
     return j.rc;
 }

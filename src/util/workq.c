@@ -85,8 +85,11 @@ int workq_push(workq *q, workq_item *it) {
     if (q->tail) q->tail->next = it;
     else q->head = it;
     q->tail = it;
-    pthread_cond_signal(&q->cond);
     pthread_mutex_unlock(&q->mu);
+    /* Signalled after the unlock, so the woken worker does not wait on the
+     * lock this thread still holds (a second sleep and wake per job). The
+     * queue outlives every push (workq_free comes after the last). */
+    pthread_cond_signal(&q->cond);
     return 0;
 }
 
