@@ -24,7 +24,8 @@ typedef struct zkc zkc;
 typedef struct committer committer;
 
 committer *committer_start(zkc *z, size_t max_bytes, zs_metrics *m, const zs_log *lg);
-/* After every caller returned. */
+/* After every caller returned (a caller signals the committers after its
+ * unlock of the queue: nothing else orders that signal before the free). */
 void committer_stop(committer *c);
 
 /* Commits ops[0..n) atomically, perhaps in one multi with other callers'

@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "util/clock.h"
@@ -13,6 +15,7 @@ struct workq {
     pthread_cond_t cond;     /* an item was queued, or stop was set */
     workq_item *head, *tail;
     bool stop;               /* workq_free has begun: no more pushes */
+    atomic_uint signalling;  /* pushes accepted (under mu) whose signal, after the unlock, is not done */
     unsigned nthreads;       /* started */
     pthread_t threads[];
 };
@@ -44,6 +47,9 @@ static void stop_and_free(workq *q, bool drain) {
     pthread_cond_broadcast(&q->cond);
     pthread_mutex_unlock(&q->mu);
     for (unsigned i = 0; i < q->nthreads; i++) pthread_join(q->threads[i], NULL);
+    /* A push accepted before stop may still be about to signal cond (it
+     * signals after its unlock): the condition must outlive that signal. */
+    while (atomic_load_explicit(&q->signalling, memory_order_acquire) != 0) sched_yield();
     pthread_cond_destroy(&q->cond);
     pthread_mutex_destroy(&q->mu);
     free(q);
@@ -85,11 +91,15 @@ int workq_push(workq *q, workq_item *it) {
     if (q->tail) q->tail->next = it;
     else q->head = it;
     q->tail = it;
+    /* counted under mu, before stop can be set: workq_free, which sets stop
+     * under mu, sees it and waits for the signal below before destroying */
+    atomic_fetch_add_explicit(&q->signalling, 1, memory_order_relaxed);
     pthread_mutex_unlock(&q->mu);
     /* Signalled after the unlock, so the woken worker does not wait on the
-     * lock this thread still holds (a second sleep and wake per job). The
-     * queue outlives every push (workq_free comes after the last). */
+     * lock this thread still holds (a second sleep and wake per job). A
+     * workq_free begun meanwhile waits for it (signalling). */
     pthread_cond_signal(&q->cond);
+    atomic_fetch_sub_explicit(&q->signalling, 1, memory_order_release);
     return 0;
 }
 

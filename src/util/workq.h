@@ -15,7 +15,9 @@
  * worker, once.
  *
  * Locks: workq.mu guards the queue and its stop flag. It is a leaf: never
- * held while run() runs, and nothing is taken under it. */
+ * held while run() runs, and nothing is taken under it. A push signals the
+ * workers after its unlock; workq_free waits for such a signal still under
+ * way before it destroys the queue. */
 #ifndef ZS_WORKQ_H
 #define ZS_WORKQ_H
 
