@@ -62,6 +62,9 @@
 #define STREAM_BLOCK_HTTP11 16
 #define STREAM_BLOCK_HTTP10 4096
 #define GUARD_TICK_MS 100
+/* libmicrohttpd's idle timeout (MHD_OPTION_CONNECTION_TIMEOUT): it closes a
+ * connection idle this long, whatever --header-timeout says. */
+#define MHD_IDLE_S 120
 /* A loop stream whose waiting send makes no progress this long is ended
  * (as libmicrohttpd's connection timeout, 120 s, ended its streams). */
 #define STREAM_STALL_MS (120 * 1000)
@@ -508,6 +511,14 @@ static bool stream_detach(httpd *s, http_req *r) {
 
 static void req_shed(http_req *r);
 
+/* Whether libmicrohttpd keeps the connection after this answer as far as the
+ * request decides it: not for "Connection: close", nor for HTTP/1.0 (0.9.75
+ * answers every HTTP/1.0 request "Connection: close"). */
+static bool client_keeps(const http_req *r) {
+    const char *h = http_req_header(r, "Connection");
+    return !r->http10 && !(h && strcasestr(h, "close"));
+}
+
 static enum MHD_Result queue(httpd *s, http_req *r) {
     http_resp *resp = &r->resp;
     if (resp->status == 0) http_resp_error(resp, 500, "internal", "no response");
@@ -543,7 +554,7 @@ static enum MHD_Result queue(httpd *s, http_req *r) {
      * keeps idle sockets closes one before the gateway does, rather than
      * send a request as it is closed and read a reset (Node's http.Agent
      * and undici honour it). */
-    if (!stream && !closing) MHD_add_response_header(mr, "Keep-Alive", s->keepalive_hint);
+    if (!stream && !closing && client_keeps(r)) MHD_add_response_header(mr, "Keep-Alive", s->keepalive_hint);
     add_cors(s, r, mr);
     resp_headers_free(resp);
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)resp->status, mr);
@@ -1288,7 +1299,10 @@ httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs
     s->early = cfg->early_handler;
     s->lim = cfg->limits;
     if (!s->lim.body_inflight) s->lim = (httpd_limits)HTTPD_LIMITS_DEFAULT; /* a config without limits */
-    snprintf(s->keepalive_hint, sizeof s->keepalive_hint, "timeout=%u", s->lim.header_timeout_s);
+    /* the sooner of the two closes of an idle connection: ours (the next
+     * request's header deadline) and libmicrohttpd's idle timeout */
+    snprintf(s->keepalive_hint, sizeof s->keepalive_hint, "timeout=%u",
+             s->lim.header_timeout_s < MHD_IDLE_S ? s->lim.header_timeout_s : MHD_IDLE_S);
     /* Connections: the open-file limit minus the reserve and the lingering
      * sockets (at most an eighth of the limit, 1024). */
     struct rlimit rl;
@@ -1397,7 +1411,7 @@ httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs
                             MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, s,
                             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->conn_cap,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)MHD_IDLE_S,
                             MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
                             /* per-connection pool: the request head and the
                              * send buffer (--max-header-bytes). Every idle

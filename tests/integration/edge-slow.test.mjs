@@ -71,11 +71,26 @@ it('every answer announces the idle deadline (Keep-Alive: timeout=N), so a keep-
       assert.equal(res.headers['keep-alive'], 'timeout=3', `${path}: ${JSON.stringify(res.headers)}`);
     }
     assert.equal(agent.freeSockets[Object.keys(agent.freeSockets)[0]]?.length, 1, 'one idle socket kept');
+    const sock = agent.freeSockets[Object.keys(agent.freeSockets)[0]][0];
     // Node (19 and later) closes an idle socket 1 s before the announced timeout.
     if (Number(process.versions.node.split('.')[0]) >= 19) {
+      // The client's own timer closes it (not the gateway's FIN, which an
+      // early close by the gateway would also make pass the check below).
+      let timedOut = false, serverEnd = false;
+      sock.once('timeout', () => { timedOut = true; });
+      sock.once('end', () => { serverEnd = true; });
       await sleep(2500);
       assert.equal(Object.keys(agent.freeSockets).length, 0, 'the client closed its idle socket before the deadline');
+      assert.ok(timedOut && !serverEnd, `closed by the client's timer (timeout ${timedOut}, the gateway's FIN ${serverEnd})`);
     }
+    // An answer whose connection closes makes no promise about idling.
+    const close = await new Promise((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port: G.port, path: '/healthz', agent: false, headers: { Connection: 'close' } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res));
+      }).on('error', reject);
+    });
+    assert.equal(close.headers['keep-alive'], undefined, JSON.stringify(close.headers));
   } finally { agent.destroy(); await G.stop(); }
 });
 
