@@ -96,7 +96,8 @@ function pushgen(r) {
     let out = '';
     p.stdout.setEncoding('utf8');
     p.stdout.on('data', (d) => { out += d; });
-    p.on('exit', (code) => {
+    // 'close', not 'exit': stdout may still hold the line when the process has exited
+    p.on('close', (code) => {
       untrack();
       if (code !== 0) return reject(new Error(`pushgen exited ${code}: ${out}`));
       try { resolve(JSON.parse(out.trim().split('\n').pop())); } catch { reject(new Error(`pushgen output: ${out}`)); }

@@ -17,8 +17,12 @@
  * start. Prints one JSON line: pushes, mutations, per_s, the push latency
  * p50/p99 (ms), errors, and the generator's own CPU (cores) in the window.
  * An answer other than 200 is an error and its push is sent again (the
- * same ids: exactly once makes that safe); more than 10 errors, a mutation
- * not `applied` or a malformed answer end it with exit status 1. */
+ * same ids: exactly once makes that safe), on a new connection when the
+ * answer closed its own; the retry's results may then be `duplicate` (the
+ * first attempt was applied: a 503 of unknown outcome), and the next push
+ * of such a key goes without `base` to learn its version. More than 10
+ * errors, a mutation neither `applied` nor so `duplicate`, or a malformed
+ * answer end it with exit status 1. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -42,7 +46,8 @@ typedef struct client {
     int idx;
     long next_id;   /* the next mutation id */
     long seq;       /* the value's "i" */
-    long *ver;      /* per key: the version last seen */
+    long *ver;      /* per key: the version last seen; -1: unknown (no base sent) */
+    bool retried;   /* the push in flight is sent again after an error */
     char *out;      /* the request being sent */
     size_t out_len, out_off;
     char *in;       /* the answer being read */
@@ -103,7 +108,8 @@ static void build(const opts *o, client *c) {
         n += (size_t)snprintf(body + n, cap - n, "%s{\"id\":%ld,\"key\":\"%sc%d:k%d\",\"op\":\"put\",\"value\":%s", j ? "," : "",
                               c->next_id++, o->id, c->idx, j, head);
         for (int k = 0; k < pad; k++) body[n++] = 'x';
-        n += (size_t)snprintf(body + n, cap - n, "\"},\"base\":%ld}", c->ver[j]);
+        if (c->ver[j] >= 0) n += (size_t)snprintf(body + n, cap - n, "\"},\"base\":%ld}", c->ver[j]);
+        else n += (size_t)snprintf(body + n, cap - n, "\"}}");
     }
     n += (size_t)snprintf(body + n, cap - n, "]}");
     if (n >= cap) die("request too large");
@@ -111,6 +117,7 @@ static void build(const opts *o, client *c) {
                       "POST /v1/stores/%s/push HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n"
                       "Content-Length: %zu\r\n\r\n",
                       o->store, o->host, o->port, n);
+    if (hl < 0 || hl >= 512) die("--store or --host too long");
     memcpy(req + hl, body, n);
     free(body);
     free(c->out);
@@ -119,6 +126,7 @@ static void build(const opts *o, client *c) {
     c->out_off = 0;
     c->in_len = 0;
     c->seq++;
+    c->retried = false;
 }
 
 /* The answer's length once its headers are in (0: not yet); -1 if malformed. */
@@ -134,7 +142,8 @@ static long answer_len(client *c, size_t *hdr_end, int *status) {
     return -1; /* the gateway's answers to a push carry a length */
 }
 
-/* Takes the versions from a complete 200 answer; false if a result is not `applied`. */
+/* Takes the versions from a complete 200 answer; false if a result is not
+ * `applied` (or, for a push sent again, `duplicate`: version unknown). */
 static bool take_results(const opts *o, client *c, const char *body) {
     const char *p = strstr(body, "\"results\":[");
     if (!p) return false;
@@ -144,6 +153,12 @@ static bool take_results(const opts *o, client *c, const char *body) {
         const char *end = strchr(p, '}');
         const char *st = strstr(p, "\"status\":\"applied\"");
         const char *v = strstr(p, "\"version\":");
+        const char *dup = c->retried ? strstr(p, "\"status\":\"duplicate\"") : NULL;
+        if (end && dup && dup < end && (!st || st > end)) {
+            c->ver[j] = -1;
+            p = end;
+            continue;
+        }
         if (!end || !st || st > end || !v || v > end) return false;
         c->ver[j] = strtol(v + 10, NULL, 10);
         p = end;
@@ -240,8 +255,21 @@ int main(int argc, char **argv) {
             if (status != 200) { /* (a 503 while the store loads): the same push again, same ids */
                 fprintf(stderr, "pushgen: answer %d: %.300s\n", status, c->in + hdr);
                 if (++errors > 10) die("more than 10 errors");
+                bool closes = false;
+                for (char *p = c->in; p < c->in + hdr; p++)
+                    if ((p == c->in || p[-1] == '\n') && strncasecmp(p, "Connection:", 11) == 0 &&
+                        strncasecmp(p + 11 + strspn(p + 11, " "), "close", 5) == 0) closes = true;
+                if (closes) { /* its connection ends with this answer: the retry takes a new one */
+                    epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+                    close(c->fd);
+                    c->fd = connect_to(&o);
+                    struct epoll_event add = {.events = EPOLLOUT, .data.ptr = c};
+                    if (epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &add) < 0) die("epoll_ctl");
+                }
+                c->retried = true;
                 c->out_off = 0;
                 c->in_len = 0;
+                if (closes) continue;
                 struct epoll_event ev = {.events = EPOLLOUT, .data.ptr = c};
                 if (epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev) < 0) die("epoll_ctl");
                 continue;
