@@ -107,7 +107,7 @@ struct httpd {
     GHashTable *streams; /* open http_streams (set) */
     httpd_inline early;
     httpd_limits lim;
-    char keepalive_hint[32]; /* "timeout=<lim.header_timeout_s>", the Keep-Alive header (set at start) */
+    char keepalive_hint[32]; /* "timeout=<N>", the Keep-Alive header: the idle close, min(header_timeout_s, MHD_IDLE_S) (set at start) */
     size_t conn_cap, evict_at, linger_max;
     atomic_size_t body_inflight; /* bytes reserved by bodies being read or held */
     pthread_mutex_t conn_mu; /* guards waiting, busy and every conn_info's phase, deadline, shut */
