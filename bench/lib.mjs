@@ -204,20 +204,29 @@ export function cpuSeconds(pid) {
   return (Number(rest[11]) + Number(rest[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
 }
 
-/** Runs bench/zkbench; resolves with its JSON output. */
-export function zkbench(o, argv) {
+/**
+ * Runs one of the benchmark's C programs (tracked: stopped with the rest on
+ * failure); resolves with the JSON of its last line on stdout.
+ */
+export function runJson(bin, argv, name = path.basename(bin)) {
   return new Promise((resolve, reject) => {
-    const p = spawn(o.zkbench, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
+    const p = spawn(bin, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
     const untrack = track(p.pid);
     let out = '';
     p.stdout.setEncoding('utf8');
     p.stdout.on('data', (d) => { out += d; });
-    p.on('exit', (code) => {
+    // 'close', not 'exit': stdout may still hold the line when the process has exited
+    p.on('close', (code) => {
       untrack();
-      if (code !== 0) return reject(new Error(`zkbench ${argv[0]} exited ${code}: ${out}`));
-      try { resolve(JSON.parse(out.trim().split('\n').pop())); } catch (e) { reject(new Error(`zkbench output: ${out}`)); }
+      if (code !== 0) return reject(new Error(`${name} exited ${code}: ${out}`));
+      try { resolve(JSON.parse(out.trim().split('\n').pop())); } catch { reject(new Error(`${name} output: ${out}`)); }
     });
   });
+}
+
+/** Runs bench/zkbench; resolves with its JSON output. */
+export function zkbench(o, argv) {
+  return runJson(o.zkbench, argv, `zkbench ${argv[0]}`);
 }
 
 // ---- HTTP ------------------------------------------------------------------------------

@@ -23,7 +23,7 @@
 import { spawn, execFileSync } from 'node:child_process';
 import path from 'node:path';
 import {
-  args, emit, tmp, log, round, startZk, startGateway, zkbench, agent, request, value, ensure, machine, cpuSeconds, sleep, track,
+  args, emit, tmp, log, round, startZk, startGateway, zkbench, agent, request, value, ensure, machine, cpuSeconds, sleep, runJson,
 } from './lib.mjs';
 
 const o = args();
@@ -88,21 +88,9 @@ async function zkOps() {
 
 /** bench/pushgen for one phase (client ids and keys of their own: `r`); resolves with its JSON line. */
 function pushgen(r) {
-  return new Promise((resolve, reject) => {
-    const argv = ['--port', new URL(gw.url).port, '--store', 'bench', '--clients', String(c.clients), '--per-push', String(c.perPush),
-      '--bytes', String(BYTES), '--seconds', String(seconds), '--warmup', String(warmup), '--id', `${which.toLowerCase()}r${r}`];
-    const p = spawn(o.pushgen, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
-    const untrack = track(p.pid);
-    let out = '';
-    p.stdout.setEncoding('utf8');
-    p.stdout.on('data', (d) => { out += d; });
-    // 'close', not 'exit': stdout may still hold the line when the process has exited
-    p.on('close', (code) => {
-      untrack();
-      if (code !== 0) return reject(new Error(`pushgen exited ${code}: ${out}`));
-      try { resolve(JSON.parse(out.trim().split('\n').pop())); } catch { reject(new Error(`pushgen output: ${out}`)); }
-    });
-  });
+  return runJson(o.pushgen, ['--port', new URL(gw.url).port, '--store', 'bench', '--clients', String(c.clients),
+    '--per-push', String(c.perPush), '--bytes', String(BYTES), '--seconds', String(seconds), '--warmup', String(warmup),
+    '--id', `${which.toLowerCase()}r${r}`]);
 }
 
 async function gatewayPhase(r) {
