@@ -1,6 +1,7 @@
 #include "sync/commit.h"
 
 #include "util/clock.h"
+#include "util/wake.h"
 #include "zk/zkc.h"
 
 #include <assert.h>
@@ -21,14 +22,14 @@ typedef struct job {
     zoo_op_result_t *res;
     int n;
     size_t bytes;
-    int rc;
-    int failed;
-    /* The answer: its own lock and condition, which only its caller and the
-     * one committer answering it take (the queue's lock, shared by every
-     * caller and committer, made each woken caller wait for it again). */
-    pthread_mutex_t mu;      /* guards rc, failed, done */
-    bool done;
-    pthread_cond_t answered; /* its caller waits on this one alone */
+    int rc;                  /* the answer: written by the one committer answering, */
+    int failed;              /* read by the caller once answered is posted */
+    /* Its caller sleeps on this word alone: one wake per answer and no lock
+     * to take again on waking (util/wake.h). A condition under the queue's
+     * lock, shared by every caller and committer, made each woken caller
+     * wait for that lock again; one under a lock of the job's own still
+     * cost the caller a second sleep when it woke before the unlock. */
+    zs_wake answered;
     struct job *next;        /* the queue's, under committer.mu */
 } job;
 
@@ -45,19 +46,14 @@ struct committer {
     bool stop;
 };
 
+/* Answers j: its caller returns, and j (on the caller's stack) is gone as
+ * soon as the post is made. */
 static void finish(committer *c, job *j, int rc, int failed) {
     (void)c;
-    pthread_mutex_lock(&j->mu);
-    assert(!j->done); /* a job is answered once: its caller frees it at once */
+    assert(!zs_wake_posted(&j->answered)); /* a job is answered once */
     j->rc = rc;
     j->failed = failed;
-    j->done = true;
-    /* Its own condition: one wake per answer. (One condition shared by
-     * every caller woke all of them for each job of a batch: with 64
-     * one-put pushes in flight, a thousand wakes per multi.) Signalled
-     * under j->mu, so the caller cannot destroy either first. */
-    pthread_cond_signal(&j->answered);
-    pthread_mutex_unlock(&j->mu);
+    zs_wake_post(&j->answered); /* release: rc and failed are seen by the caller */
 }
 
 /* Sends jobs[0..n) as one multi, again without any job whose op failed. */
@@ -169,8 +165,7 @@ void committer_stop(committer *c) {
 
 int committer_multi(committer *c, const zoo_op_t *ops, zoo_op_result_t *res, int n, size_t bytes, int *failed) {
     job j = {.ops = ops, .res = res, .n = n, .bytes = bytes, .rc = ZOK, .failed = -1};
-    pthread_mutex_init(&j.mu, NULL);
-    zs_cond_init(&j.answered); /* (untimed wait: the clock only keeps every condition alike) */
+    zs_wake_arm(&j.answered); /* before it is queued: the committer may post at once */
     pthread_mutex_lock(&c->mu);
     if (c->tail) c->tail->next = &j;
     else c->head = &j;
@@ -178,11 +173,7 @@ int committer_multi(committer *c, const zoo_op_t *ops, zoo_op_result_t *res, int
     pthread_mutex_unlock(&c->mu);
     /* after the unlock: the committer woken does not wait for this lock */
     pthread_cond_signal(&c->queued);
-    pthread_mutex_lock(&j.mu);
-    while (!j.done) pthread_cond_wait(&j.answered, &j.mu);
-    pthread_mutex_unlock(&j.mu);
-    pthread_cond_destroy(&j.answered);
-    pthread_mutex_destroy(&j.mu);
+    zs_wake_wait(&j.answered);
     *failed = j.failed;
     return j.rc;
 }
