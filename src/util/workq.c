@@ -1,39 +1,59 @@
 #include "util/workq.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
-#include <sched.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 
-#include "util/clock.h"
+#include "util/wake.h"
+
+/* A worker, and how a push hands it an item directly when it is idle. */
+typedef struct worker {
+    workq *q;
+    pthread_t thread;
+    zs_wake wake;            /* its own sleep: posted with item set, or for stop with item NULL */
+    workq_item *item;        /* handed over by a push (written under mu, read after the wake) */
+    struct worker *next_idle; /* the idle stack's, under mu */
+} worker;
 
 struct workq {
     workq_run run;
     void *ctx;
-    pthread_mutex_t mu;      /* guards head, tail and stop */
-    pthread_cond_t cond;     /* an item was queued, or stop was set */
-    workq_item *head, *tail;
+    pthread_mutex_t mu;      /* guards head, tail, idle and stop */
+    workq_item *head, *tail; /* items no worker was idle for, in order */
+    worker *idle;            /* workers asleep on their wake, the last to sleep first; only while head is NULL */
     bool stop;               /* workq_free has begun: no more pushes */
-    atomic_uint signalling;  /* pushes accepted (under mu) whose signal, after the unlock, is not done */
     unsigned nthreads;       /* started */
-    pthread_t threads[];
+    worker workers[];
 };
 
-/* Takes the head while there is one; exits once the queue is empty and
- * stopping (a workq_free without drain empties it at once). */
+/* Takes the head while there is one; else sleeps on its own wake until a
+ * push hands it an item; exits once the queue is empty and stopping (a
+ * workq_free without drain empties it at once). */
 static void *worker_main(void *data) {
-    workq *q = data;
+    worker *w = data;
+    workq *q = w->q;
     pthread_mutex_lock(&q->mu);
     for (;;) {
-        while (!q->head && !q->stop) pthread_cond_wait(&q->cond, &q->mu);
         workq_item *it = q->head;
-        if (!it) break; /* stopping, nothing left */
-        q->head = it->next;
-        if (!q->head) q->tail = NULL;
-        it->next = NULL;
-        pthread_mutex_unlock(&q->mu);
-        q->run(it, q->ctx);
+        if (it) {
+            q->head = it->next;
+            if (!q->head) q->tail = NULL;
+            it->next = NULL;
+            pthread_mutex_unlock(&q->mu);
+        } else {
+            if (q->stop) break;
+            w->item = NULL;
+            zs_wake_arm(&w->wake);
+            w->next_idle = q->idle;
+            q->idle = w;
+            pthread_mutex_unlock(&q->mu);
+            /* No lock to take again on waking: the push chose this worker
+             * under mu and handed the item over (util/wake.h). */
+            zs_wake_wait(&w->wake);
+            it = w->item; /* NULL: woken to stop */
+        }
+        if (it) q->run(it, q->ctx); /* mu is not held here, whichever way the item came */
         pthread_mutex_lock(&q->mu);
     }
     pthread_mutex_unlock(&q->mu);
@@ -44,13 +64,14 @@ static void stop_and_free(workq *q, bool drain) {
     pthread_mutex_lock(&q->mu);
     q->stop = true;
     if (!drain) q->head = q->tail = NULL; /* dropped: the caller's again */
-    pthread_cond_broadcast(&q->cond);
+    for (worker *w = q->idle; w; w = w->next_idle) zs_wake_post(&w->wake); /* item NULL: stop */
+    q->idle = NULL;
     pthread_mutex_unlock(&q->mu);
-    for (unsigned i = 0; i < q->nthreads; i++) pthread_join(q->threads[i], NULL);
-    /* A push accepted before stop may still be about to signal cond (it
-     * signals after its unlock): the condition must outlive that signal. */
-    while (atomic_load_explicit(&q->signalling, memory_order_acquire) != 0) sched_yield();
-    pthread_cond_destroy(&q->cond);
+    /* A push that handed a worker its item before stop posts its wake after
+     * its unlock: that worker waits for the post, so the joins below cannot
+     * end before it (only the wake call itself may come later, and it does
+     * not touch the memory: util/wake.h). */
+    for (unsigned i = 0; i < q->nthreads; i++) pthread_join(q->workers[i].thread, NULL);
     pthread_mutex_destroy(&q->mu);
     free(q);
 }
@@ -60,7 +81,7 @@ workq *workq_new(unsigned nthreads, const char *name, workq_run run, void *ctx, 
         *err = EINVAL;
         return NULL;
     }
-    workq *q = calloc(1, sizeof *q + (size_t)nthreads * sizeof q->threads[0]);
+    workq *q = calloc(1, sizeof *q + (size_t)nthreads * sizeof q->workers[0]);
     if (!q) {
         *err = ENOMEM;
         return NULL;
@@ -68,15 +89,16 @@ workq *workq_new(unsigned nthreads, const char *name, workq_run run, void *ctx, 
     q->run = run;
     q->ctx = ctx;
     pthread_mutex_init(&q->mu, NULL);
-    zs_cond_init(&q->cond); /* (untimed waits: the clock only keeps every condition alike) */
     for (; q->nthreads < nthreads; q->nthreads++) {
-        int rc = pthread_create(&q->threads[q->nthreads], NULL, worker_main, q);
+        worker *w = &q->workers[q->nthreads];
+        w->q = q;
+        int rc = pthread_create(&w->thread, NULL, worker_main, w);
         if (rc != 0) {
             stop_and_free(q, false); /* nothing was pushed: the started ones exit at once */
             *err = rc;
             return NULL;
         }
-        if (name) (void)pthread_setname_np(q->threads[q->nthreads], name);
+        if (name) (void)pthread_setname_np(w->thread, name);
     }
     return q;
 }
@@ -88,18 +110,20 @@ int workq_push(workq *q, workq_item *it) {
         return -1;
     }
     it->next = NULL;
-    if (q->tail) q->tail->next = it;
-    else q->head = it;
-    q->tail = it;
-    /* counted under mu, before stop can be set: workq_free, which sets stop
-     * under mu, sees it and waits for the signal below before destroying */
-    atomic_fetch_add_explicit(&q->signalling, 1, memory_order_relaxed);
+    worker *w = q->idle;
+    if (!w) {
+        if (q->tail) q->tail->next = it;
+        else q->head = it;
+        q->tail = it;
+        pthread_mutex_unlock(&q->mu);
+        return 0; /* every worker is busy: the first to finish takes it */
+    }
+    assert(!q->head); /* a worker sleeps only on an empty queue */
+    q->idle = w->next_idle;
+    w->item = it;
     pthread_mutex_unlock(&q->mu);
-    /* Signalled after the unlock, so the woken worker does not wait on the
-     * lock this thread still holds (a second sleep and wake per job). A
-     * workq_free begun meanwhile waits for it (signalling). */
-    pthread_cond_signal(&q->cond);
-    atomic_fetch_sub_explicit(&q->signalling, 1, memory_order_release);
+    /* After the unlock, so the worker woken has nothing to wait for. */
+    zs_wake_post(&w->wake);
     return 0;
 }
 

@@ -14,10 +14,16 @@
  * workq_push from any thread, workq_free from one thread that is not a
  * worker, once.
  *
- * Locks: workq.mu guards the queue and its stop flag. It is a leaf: never
- * held while run() runs, and nothing is taken under it. A push signals the
- * workers after its unlock; workq_free waits for such a signal still under
- * way before it destroys the queue. */
+ * Locks: workq.mu guards the queue, the idle workers and the stop flag. It
+ * is a leaf: never held while run() runs, and nothing is taken under it.
+ * An idle worker sleeps on a wake of its own (util/wake.h), not on a
+ * condition under mu: a push takes the last worker to fall idle off the
+ * idle stack under mu, hands it the item, and posts its wake after the
+ * unlock, so the woken worker runs the item without taking mu again (with
+ * a condition, each woken worker first slept again on mu, held by its
+ * waker or by the other workers). Items are queued, in order, only while no
+ * worker is idle.
+ */
 #ifndef ZS_WORKQ_H
 #define ZS_WORKQ_H
 

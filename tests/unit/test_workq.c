@@ -2,8 +2,11 @@
  * threads run side by side (as many as asked); workq_free with drain runs
  * everything queued before it, without drain drops what had not started and
  * lets the running item finish; a push once workq_free has begun is refused
- * and the item stays the caller's; the condition helpers of util/clock
- * (a monotonic deadline that passed, a signal before it). */
+ * and the item stays the caller's; several pushers at once, each item
+ * handed to a sleeping worker or queued, still run exactly once; the
+ * futex wake of util/wake (posted before and after its waiter sleeps, a
+ * long ping-pong); the condition helpers of util/clock (a monotonic
+ * deadline that passed, a signal before it). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,9 +19,11 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <sched.h>
 #include <time.h>
 
 #include "util/clock.h"
+#include "util/wake.h"
 #include "util/workq.h"
 
 typedef struct job {
@@ -83,6 +88,87 @@ static void each_item_once(void **state) {
     assert_int_equal(atomic_load(&total), MANY);
     assert_int_equal(atomic_load(&still_linked), 0);
     for (int i = 0; i < MANY; i++) assert_int_equal(atomic_load(&jobs[i].runs), 1);
+}
+
+/* Four threads push at once into eight workers that keep falling idle
+ * (each item hands itself to a sleeping worker or joins the queue): every
+ * item still runs once. */
+#define PUSHERS 4
+typedef struct pusher { workq *q; job *jobs; int n; } pusher;
+
+static void *pusher_main(void *data) {
+    pusher *p = data;
+    for (int i = 0; i < p->n; i++) {
+        if (workq_push(p->q, &p->jobs[i].link) != 0) return (void *)1;
+        if (i % 64 == 0) sched_yield(); /* lets workers drain and sleep again */
+    }
+    return NULL;
+}
+
+static void pushers_side_by_side(void **state) {
+    (void)state;
+    static job jobs[MANY];
+    for (int i = 0; i < MANY; i++) atomic_store(&jobs[i].runs, 0);
+    atomic_int total = 0;
+    int err = 0;
+    workq *q = workq_new(8, NULL, run, &total, &err);
+    assert_non_null(q);
+    pthread_t t[PUSHERS];
+    pusher p[PUSHERS];
+    for (int i = 0; i < PUSHERS; i++) {
+        p[i] = (pusher){q, jobs + i * (MANY / PUSHERS), MANY / PUSHERS};
+        assert_int_equal(pthread_create(&t[i], NULL, pusher_main, &p[i]), 0);
+    }
+    for (int i = 0; i < PUSHERS; i++) {
+        void *rc;
+        pthread_join(t[i], &rc);
+        assert_null(rc);
+    }
+    workq_free(q, true);
+    assert_int_equal(atomic_load(&total), MANY);
+    for (int i = 0; i < MANY; i++) assert_int_equal(atomic_load(&jobs[i].runs), 1);
+}
+
+/* util/wake: a post before the wait returns at once; two threads handing a
+ * counter back and forth through two wakes, each armed by its waiter
+ * before it passes the turn, never lose a post nor see a stale value. */
+typedef struct ping { zs_wake to_b, to_a; int value; int rounds; } ping;
+
+static void *ping_b(void *data) {
+    ping *pp = data;
+    for (int i = 0; i < pp->rounds; i++) {
+        zs_wake_wait(&pp->to_b);
+        zs_wake_arm(&pp->to_b);
+        if (pp->value != 2 * i + 1) return (void *)1;
+        pp->value++;
+        zs_wake_post(&pp->to_a);
+    }
+    return NULL;
+}
+
+static void wake_ping_pong(void **state) {
+    (void)state;
+    zs_wake w;
+    zs_wake_arm(&w);
+    assert_false(zs_wake_posted(&w));
+    zs_wake_post(&w);
+    assert_true(zs_wake_posted(&w));
+    zs_wake_wait(&w); /* posted first: no sleep */
+
+    ping pp = {.value = 0, .rounds = 20000};
+    zs_wake_arm(&pp.to_b);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, ping_b, &pp), 0);
+    for (int i = 0; i < pp.rounds; i++) {
+        zs_wake_arm(&pp.to_a);
+        pp.value++;
+        zs_wake_post(&pp.to_b);
+        zs_wake_wait(&pp.to_a);
+        assert_int_equal(pp.value, 2 * i + 2);
+    }
+    void *rc;
+    pthread_join(t, &rc);
+    assert_null(rc);
 }
 
 /* Four jobs that can only finish together: four workers run at once. */
@@ -225,6 +311,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(each_item_once),
         cmocka_unit_test(threads_side_by_side),
+        cmocka_unit_test(pushers_side_by_side),
+        cmocka_unit_test(wake_ping_pong),
         cmocka_unit_test(free_drains),
         cmocka_unit_test(free_without_drain_drops),
         cmocka_unit_test(bad_arguments),

@@ -1,15 +1,17 @@
 /* workq_push overlapping workq_free, which util/workq.h allows ("workq_push
- * from any thread"; "-1 once workq_free has begun"). A push signals the
- * workers after it unlocks the queue; a pusher preempted between the two
- * must not signal a condition workq_free has destroyed and freed meanwhile
- * (found by a review of 44747a9: ASan reported a heap use after free here
- * before workq_free waited for such a signal).
+ * from any thread"; "-1 once workq_free has begun"). A push wakes the idle
+ * worker it chose after it unlocks the queue; a pusher preempted between
+ * the two must not touch a queue workq_free has freed meanwhile (found by
+ * a review of 44747a9, when the wake was a condition's signal: ASan
+ * reported a heap use after free here before workq_free waited for it; the
+ * worker's own wake now lives in the queue, and the worker it was handed
+ * to waits for it).
  *
- * The preemption is forced: pthread_cond_signal is wrapped (linked with
- * -Wl,--wrap=pthread_cond_signal, see CMakeLists.txt) to sleep before the
- * real call in the pushing thread, and first to read the condition as
- * glibc's signal does, an access ASan sees. Not a cmocka test: it needs its
- * own link line, and what it checks is ASan's silence plus two counts. */
+ * The preemption is forced: zs_wake_post is wrapped (linked with
+ * -Wl,--wrap=zs_wake_post, see CMakeLists.txt) to sleep before the real
+ * call in the pushing thread, and first to read the wake, an access ASan
+ * sees. Not a cmocka test: it needs its own link line, and what it checks
+ * is ASan's silence plus two counts. */
 #include <assert.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -19,24 +21,25 @@
 #include <string.h>
 #include <time.h>
 
+#include "util/wake.h"
 #include "util/workq.h"
 
-int __real_pthread_cond_signal(pthread_cond_t *c);
-int __wrap_pthread_cond_signal(pthread_cond_t *c);
+void __real_zs_wake_post(zs_wake *w);
+void __wrap_zs_wake_post(zs_wake *w);
 
 static _Thread_local bool slow_signal;
 static atomic_bool in_window; /* the pusher is between its unlock and its signal */
 
-int __wrap_pthread_cond_signal(pthread_cond_t *c) {
+void __wrap_zs_wake_post(zs_wake *w) {
     if (slow_signal) {
         atomic_store(&in_window, true);
         struct timespec t = {0, 100 * 1000000L};
         nanosleep(&t, NULL); /* the scheduler's preemption, made long */
-        pthread_cond_t seen;
-        memcpy(&seen, c, sizeof seen); /* what glibc's signal reads first */
+        zs_wake seen;
+        memcpy(&seen, w, sizeof seen); /* the word the real post exchanges */
         (void)seen;
     }
-    return __real_pthread_cond_signal(c);
+    __real_zs_wake_post(w);
 }
 
 static atomic_int ran;
@@ -61,9 +64,17 @@ int main(void) {
     int err = 0;
     Q = workq_new(1, NULL, run, NULL, &err);
     if (!Q) return 1;
+    /* The push hands its item to an idle worker (and wakes it after the
+     * unlock) only once the worker sleeps: give it time to. */
+    struct timespec settle = {0, 200 * 1000000L};
+    nanosleep(&settle, NULL);
     pthread_t t;
     if (pthread_create(&t, NULL, pusher, NULL) != 0) return 1;
-    while (!atomic_load(&in_window)) {
+    for (int ms = 0; !atomic_load(&in_window); ms++) {
+        if (ms == 5000) {
+            fprintf(stderr, "wrap_workq_free: the push never woke a worker (was the worker not idle?)\n");
+            return 1;
+        }
         struct timespec s = {0, 1000000L};
         nanosleep(&s, NULL);
     }
