@@ -1,12 +1,14 @@
 #include "sync/commit.h"
 
 #include "util/clock.h"
-#include "util/wake.h"
 #include "zk/zkc.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <glib.h>
+#include <limits.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,19 +19,22 @@
  * own version checks), so their order does not matter. */
 #define COMMIT_THREADS 4
 
+#define JOB_PENDING INT_MIN /* not a ZooKeeper error code */
+
 typedef struct job {
     const zoo_op_t *ops;
     zoo_op_result_t *res;
     int n;
     size_t bytes;
-    int rc;                  /* the answer: written by the one committer answering, */
-    int failed;              /* read by the caller once answered is posted */
-    /* Its caller sleeps on this word alone: one wake per answer and no lock
-     * to take again on waking (util/wake.h). A condition under the queue's
-     * lock, shared by every caller and committer, made each woken caller
-     * wait for that lock again; one under a lock of the job's own still
-     * cost the caller a second sleep when it woke before the unlock. */
-    zs_wake answered;
+    int rc;                  /* the answer (JOB_PENDING until then): written by the one */
+    int failed;              /* committer answering, read by the caller once answered is posted */
+    /* Its caller sleeps on this semaphore alone: one wake per answer (none
+     * if the answer comes first) and no lock to take again on waking. A
+     * condition under the queue's lock, shared by every caller and
+     * committer, made each woken caller wait for that lock again; one under
+     * a lock of the job's own still cost the caller a second sleep when it
+     * woke before the unlock. */
+    sem_t answered;
     struct job *next;        /* the queue's, under committer.mu */
 } job;
 
@@ -40,20 +45,22 @@ struct committer {
     const zs_log *lg;
     pthread_t threads[COMMIT_THREADS];
     int nthreads;             /* started */
-    pthread_mutex_t mu;       /* guards the queue and stop; a leaf, as each job.mu */
+    pthread_mutex_t mu;       /* guards the queue and stop; a leaf */
     pthread_cond_t queued;    /* the committer waits for work */
     job *head, *tail;
     bool stop;
 };
 
 /* Answers j: its caller returns, and j (on the caller's stack) is gone as
- * soon as the post is made. */
+ * soon as the post is made. sem_post touches the semaphore no more once
+ * the waiter can return (glibc's wake call only names its address), which
+ * is what POSIX's "safe to destroy once no thread is blocked" needs here. */
 static void finish(committer *c, job *j, int rc, int failed) {
     (void)c;
-    assert(!zs_wake_posted(&j->answered)); /* a job is answered once */
+    assert(j->rc == JOB_PENDING); /* a job is answered once */
     j->rc = rc;
     j->failed = failed;
-    zs_wake_post(&j->answered); /* release: rc and failed are seen by the caller */
+    sem_post(&j->answered); /* rc and failed are seen by the caller (memory synchronization) */
 }
 
 /* Sends jobs[0..n) as one multi, again without any job whose op failed. */
@@ -164,8 +171,8 @@ void committer_stop(committer *c) {
 }
 
 int committer_multi(committer *c, const zoo_op_t *ops, zoo_op_result_t *res, int n, size_t bytes, int *failed) {
-    job j = {.ops = ops, .res = res, .n = n, .bytes = bytes, .rc = ZOK, .failed = -1};
-    zs_wake_arm(&j.answered); /* before it is queued: the committer may post at once */
+    job j = {.ops = ops, .res = res, .n = n, .bytes = bytes, .rc = JOB_PENDING, .failed = -1};
+    sem_init(&j.answered, 0, 0); /* before it is queued: the committer may post at once */
     pthread_mutex_lock(&c->mu);
     if (c->tail) c->tail->next = &j;
     else c->head = &j;
@@ -173,7 +180,8 @@ int committer_multi(committer *c, const zoo_op_t *ops, zoo_op_result_t *res, int
     pthread_mutex_unlock(&c->mu);
     /* after the unlock: the committer woken does not wait for this lock */
     pthread_cond_signal(&c->queued);
-    zs_wake_wait(&j.answered);
+    while (sem_wait(&j.answered) != 0) assert(errno == EINTR);
+    sem_destroy(&j.answered);
     *failed = j.failed;
     return j.rc;
 }

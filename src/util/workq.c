@@ -3,15 +3,14 @@
 #include <assert.h>
 #include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdlib.h>
-
-#include "util/wake.h"
 
 /* A worker, and how a push hands it an item directly when it is idle. */
 typedef struct worker {
     workq *q;
     pthread_t thread;
-    zs_wake wake;            /* its own sleep: posted with item set, or for stop with item NULL */
+    sem_t wake;              /* its own sleep: posted with item set, or for stop with item NULL */
     workq_item *item;        /* handed over by a push (written under mu, read after the wake) */
     struct worker *next_idle; /* the idle stack's, under mu */
 } worker;
@@ -44,13 +43,14 @@ static void *worker_main(void *data) {
         } else {
             if (q->stop) break;
             w->item = NULL;
-            zs_wake_arm(&w->wake);
             w->next_idle = q->idle;
             q->idle = w;
             pthread_mutex_unlock(&q->mu);
             /* No lock to take again on waking: the push chose this worker
-             * under mu and handed the item over (util/wake.h). */
-            zs_wake_wait(&w->wake);
+             * under mu and handed the item over. (Each post pairs with one
+             * wait: a worker is on the idle stack at most once, and only
+             * there can a post find it.) */
+            while (sem_wait(&w->wake) != 0) assert(errno == EINTR);
             it = w->item; /* NULL: woken to stop */
         }
         if (it) q->run(it, q->ctx); /* mu is not held here, whichever way the item came */
@@ -64,14 +64,17 @@ static void stop_and_free(workq *q, bool drain) {
     pthread_mutex_lock(&q->mu);
     q->stop = true;
     if (!drain) q->head = q->tail = NULL; /* dropped: the caller's again */
-    for (worker *w = q->idle; w; w = w->next_idle) zs_wake_post(&w->wake); /* item NULL: stop */
+    for (worker *w = q->idle; w; w = w->next_idle) sem_post(&w->wake); /* item NULL: stop */
     q->idle = NULL;
     pthread_mutex_unlock(&q->mu);
     /* A push that handed a worker its item before stop posts its wake after
      * its unlock: that worker waits for the post, so the joins below cannot
      * end before it (only the wake call itself may come later, and it does
-     * not touch the memory: util/wake.h). */
-    for (unsigned i = 0; i < q->nthreads; i++) pthread_join(q->workers[i].thread, NULL);
+     * touch the semaphore: glibc's only names its address). */
+    for (unsigned i = 0; i < q->nthreads; i++) {
+        pthread_join(q->workers[i].thread, NULL);
+        sem_destroy(&q->workers[i].wake);
+    }
     pthread_mutex_destroy(&q->mu);
     free(q);
 }
@@ -92,8 +95,10 @@ workq *workq_new(unsigned nthreads, const char *name, workq_run run, void *ctx, 
     for (; q->nthreads < nthreads; q->nthreads++) {
         worker *w = &q->workers[q->nthreads];
         w->q = q;
+        sem_init(&w->wake, 0, 0);
         int rc = pthread_create(&w->thread, NULL, worker_main, w);
         if (rc != 0) {
+            sem_destroy(&w->wake);
             stop_and_free(q, false); /* nothing was pushed: the started ones exit at once */
             *err = rc;
             return NULL;
@@ -123,7 +128,7 @@ int workq_push(workq *q, workq_item *it) {
     w->item = it;
     pthread_mutex_unlock(&q->mu);
     /* After the unlock, so the worker woken has nothing to wait for. */
-    zs_wake_post(&w->wake);
+    sem_post(&w->wake);
     return 0;
 }
 

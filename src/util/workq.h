@@ -16,8 +16,8 @@
  *
  * Locks: workq.mu guards the queue, the idle workers and the stop flag. It
  * is a leaf: never held while run() runs, and nothing is taken under it.
- * An idle worker sleeps on a wake of its own (util/wake.h), not on a
- * condition under mu: a push takes the last worker to fall idle off the
+ * An idle worker sleeps on a semaphore of its own, not on a condition
+ * under mu: a push takes the last worker to fall idle off the
  * idle stack under mu, hands it the item, and posts its wake after the
  * unlock, so the woken worker runs the item without taking mu again (with
  * a condition, each woken worker first slept again on mu, held by its

@@ -4,8 +4,7 @@
  * lets the running item finish; a push once workq_free has begun is refused
  * and the item stays the caller's; several pushers at once, each item
  * handed to a sleeping worker or queued, still run exactly once; the
- * futex wake of util/wake (posted before and after its waiter sleeps, a
- * long ping-pong); the condition helpers of util/clock (a monotonic
+ * condition helpers of util/clock (a monotonic
  * deadline that passed, a signal before it). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,7 +22,6 @@
 #include <time.h>
 
 #include "util/clock.h"
-#include "util/wake.h"
 #include "util/workq.h"
 
 typedef struct job {
@@ -127,48 +125,6 @@ static void pushers_side_by_side(void **state) {
     workq_free(q, true);
     assert_int_equal(atomic_load(&total), MANY);
     for (int i = 0; i < MANY; i++) assert_int_equal(atomic_load(&jobs[i].runs), 1);
-}
-
-/* util/wake: a post before the wait returns at once; two threads handing a
- * counter back and forth through two wakes, each armed by its waiter
- * before it passes the turn, never lose a post nor see a stale value. */
-typedef struct ping { zs_wake to_b, to_a; int value; int rounds; } ping;
-
-static void *ping_b(void *data) {
-    ping *pp = data;
-    for (int i = 0; i < pp->rounds; i++) {
-        zs_wake_wait(&pp->to_b);
-        zs_wake_arm(&pp->to_b);
-        if (pp->value != 2 * i + 1) return (void *)1;
-        pp->value++;
-        zs_wake_post(&pp->to_a);
-    }
-    return NULL;
-}
-
-static void wake_ping_pong(void **state) {
-    (void)state;
-    zs_wake w;
-    zs_wake_arm(&w);
-    assert_false(zs_wake_posted(&w));
-    zs_wake_post(&w);
-    assert_true(zs_wake_posted(&w));
-    zs_wake_wait(&w); /* posted first: no sleep */
-
-    ping pp = {.value = 0, .rounds = 20000};
-    zs_wake_arm(&pp.to_b);
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, ping_b, &pp), 0);
-    for (int i = 0; i < pp.rounds; i++) {
-        zs_wake_arm(&pp.to_a);
-        pp.value++;
-        zs_wake_post(&pp.to_b);
-        zs_wake_wait(&pp.to_a);
-        assert_int_equal(pp.value, 2 * i + 2);
-    }
-    void *rc;
-    pthread_join(t, &rc);
-    assert_null(rc);
 }
 
 /* Four jobs that can only finish together: four workers run at once. */
@@ -312,7 +268,6 @@ int main(void) {
         cmocka_unit_test(each_item_once),
         cmocka_unit_test(threads_side_by_side),
         cmocka_unit_test(pushers_side_by_side),
-        cmocka_unit_test(wake_ping_pong),
         cmocka_unit_test(free_drains),
         cmocka_unit_test(free_without_drain_drops),
         cmocka_unit_test(bad_arguments),

@@ -7,10 +7,10 @@
  * worker's own wake now lives in the queue, and the worker it was handed
  * to waits for it).
  *
- * The preemption is forced: zs_wake_post is wrapped (linked with
- * -Wl,--wrap=zs_wake_post, see CMakeLists.txt) to sleep before the real
- * call in the pushing thread, and first to read the wake, an access ASan
- * sees. Not a cmocka test: it needs its own link line, and what it checks
+ * The preemption is forced: sem_post is wrapped (linked with
+ * -Wl,--wrap=sem_post, see CMakeLists.txt) to sleep before the real call
+ * in the pushing thread, and first to read the semaphore as glibc's post
+ * does, an access ASan sees. Not a cmocka test: it needs its own link line, and what it checks
  * is ASan's silence plus two counts. */
 #include <assert.h>
 #include <pthread.h>
@@ -21,25 +21,26 @@
 #include <string.h>
 #include <time.h>
 
-#include "util/wake.h"
+#include <semaphore.h>
+
 #include "util/workq.h"
 
-void __real_zs_wake_post(zs_wake *w);
-void __wrap_zs_wake_post(zs_wake *w);
+int __real_sem_post(sem_t *s);
+int __wrap_sem_post(sem_t *s);
 
 static _Thread_local bool slow_signal;
 static atomic_bool in_window; /* the pusher is between its unlock and its signal */
 
-void __wrap_zs_wake_post(zs_wake *w) {
+int __wrap_sem_post(sem_t *w) {
     if (slow_signal) {
         atomic_store(&in_window, true);
         struct timespec t = {0, 100 * 1000000L};
         nanosleep(&t, NULL); /* the scheduler's preemption, made long */
-        zs_wake seen;
+        sem_t seen;
         memcpy(&seen, w, sizeof seen); /* the word the real post exchanges */
         (void)seen;
     }
-    __real_zs_wake_post(w);
+    return __real_sem_post(w);
 }
 
 static atomic_int ran;
