@@ -148,6 +148,9 @@ struct mirror_set {
 
     zs_mutex mu;             /* guards everything below and every mirror's fields */
     pthread_cond_t cond;     /* W moved, a load ended, a sync ended, recovery ended */
+    pthread_cond_t rcond;    /* the recovery thread's own: recover_wanted, connected or stopping set.
+                              * (On cond it woke at every advance of W, about a thousand
+                              * times a second under B2's load, to sleep again.) */
     GHashTable *stores;      /* name -> mirror */
     opq q;                   /* queued, not sent */
     opq lost;                /* sent on a connection that went: re-queued at the disconnect */
@@ -524,6 +527,7 @@ static void enqueue(mirror *m, int kind, unsigned bucket, const char *name, bool
         s->recover_wanted = true;
         s->recovering = true;
         pthread_cond_broadcast(&s->cond);
+        pthread_cond_signal(&s->rcond);
         return;
     }
     o->m = m;
@@ -997,6 +1001,7 @@ static void on_state(void *ctx, int state, bool fresh) {
     s->ever_connected = true;
     flush(s);
     pthread_cond_broadcast(&s->cond);
+    pthread_cond_signal(&s->rcond);
     zs_mutex_unlock(&s->mu);
 }
 
@@ -1149,7 +1154,7 @@ static void *recovery_main(void *arg) {
     mirror_set *s = arg;
     zs_mutex_lock(&s->mu);
     for (;;) {
-        while (!s->stopping && !(s->recover_wanted && s->connected)) zs_mutex_wait(&s->cond, &s->mu);
+        while (!s->stopping && !(s->recover_wanted && s->connected)) zs_mutex_wait(&s->rcond, &s->mu);
         if (s->stopping) break;
         s->recover_wanted = false;
         uint64_t rgen = s->rgen;
@@ -1167,7 +1172,7 @@ static void *recovery_main(void *arg) {
         } else if (rc < 0 && !s->stopping) {
             s->recover_wanted = true;
             struct timespec dl = zs_clock_deadline(RECOVERY_RETRY_MS);
-            zs_mutex_timedwait(&s->cond, &s->mu, &dl); /* wakes early when stopping */
+            zs_mutex_timedwait(&s->rcond, &s->mu, &dl); /* wakes early when stopping or connected again */
         }
     }
     zs_mutex_unlock(&s->mu);
@@ -1263,6 +1268,7 @@ mirror_set *mirror_set_new(const char *hosts, int session_timeout_ms, const char
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&s->cond, &ca);
+    pthread_cond_init(&s->rcond, &ca);
     pthread_condattr_destroy(&ca);
     s->stores = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, mirror_free);
     wm_init(&s->wm);
@@ -1292,6 +1298,7 @@ void mirror_set_stop(mirror_set *s) {
     s->connected = false;
     atomic_store(&s->cancel, true);
     pthread_cond_broadcast(&s->cond);
+    pthread_cond_signal(&s->rcond);
     zs_mutex_unlock(&s->mu);
     if (s->rthr_started) pthread_join(s->rthr, NULL);
     s->rthr_started = false;
@@ -1310,6 +1317,7 @@ void mirror_set_free(mirror_set *s) {
     g_hash_table_destroy(s->stores);
     wm_destroy(&s->wm);
     pthread_cond_destroy(&s->cond);
+    pthread_cond_destroy(&s->rcond);
     zs_mutex_destroy(&s->mu);
     free(s->stores_path);
     free(s->hosts);
