@@ -641,7 +641,9 @@ static void set_current(mut *m, const kstate *k) {
 
 static int op_push(opbuf *o, mut *owner) {
     if (o->n == o->cap) {
-        size_t cap = o->cap ? o->cap * 2 : 64;
+        /* A one-put push needs 3. (64 to start, 4 KiB, was a large-bin
+         * request: malloc_consolidate on every push.) */
+        size_t cap = o->cap ? o->cap * 2 : 8;
         zoo_op_t *ops = realloc(o->ops, cap * sizeof *ops);
         if (!ops) return -1;
         o->ops = ops;
