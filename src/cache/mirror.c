@@ -1171,8 +1171,15 @@ static void *recovery_main(void *arg) {
             pthread_cond_broadcast(&s->cond);
         } else if (rc < 0 && !s->stopping) {
             s->recover_wanted = true;
-            struct timespec dl = zs_clock_deadline(RECOVERY_RETRY_MS);
-            zs_mutex_timedwait(&s->rcond, &s->mu, &dl); /* wakes early when stopping or connected again */
+            /* Backs off only when the session stayed the same. A failure
+             * that a disconnect caused goes back to the wait above: the
+             * reconnect may already have signalled rcond, with nobody
+             * waiting (this thread was in recover_once), and the check is
+             * due at once then. */
+            if (s->rgen == rgen) {
+                struct timespec dl = zs_clock_deadline(RECOVERY_RETRY_MS);
+                zs_mutex_timedwait(&s->rcond, &s->mu, &dl); /* wakes early when stopping */
+            }
         }
     }
     zs_mutex_unlock(&s->mu);

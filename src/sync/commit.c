@@ -172,7 +172,9 @@ void committer_stop(committer *c) {
 
 int committer_multi(committer *c, const zoo_op_t *ops, zoo_op_result_t *res, int n, size_t bytes, int *failed) {
     job j = {.ops = ops, .res = res, .n = n, .bytes = bytes, .rc = JOB_PENDING, .failed = -1};
-    sem_init(&j.answered, 0, 0); /* before it is queued: the committer may post at once */
+    /* Before it is queued: the committer may post at once. (sem_init fails
+     * only for a value over SEM_VALUE_MAX or a process-shared one.) */
+    sem_init(&j.answered, 0, 0);
     pthread_mutex_lock(&c->mu);
     if (c->tail) c->tail->next = &j;
     else c->head = &j;

@@ -70,7 +70,7 @@ static void stop_and_free(workq *q, bool drain) {
     /* A push that handed a worker its item before stop posts its wake after
      * its unlock: that worker waits for the post, so the joins below cannot
      * end before it (only the wake call itself may come later, and it does
-     * touch the semaphore: glibc's only names its address). */
+     * not touch the semaphore: glibc's only names its address). */
     for (unsigned i = 0; i < q->nthreads; i++) {
         pthread_join(q->workers[i].thread, NULL);
         sem_destroy(&q->workers[i].wake);
@@ -95,7 +95,7 @@ workq *workq_new(unsigned nthreads, const char *name, workq_run run, void *ctx, 
     for (; q->nthreads < nthreads; q->nthreads++) {
         worker *w = &q->workers[q->nthreads];
         w->q = q;
-        sem_init(&w->wake, 0, 0);
+        sem_init(&w->wake, 0, 0); /* fails only for a value over SEM_VALUE_MAX or a shared one */
         int rc = pthread_create(&w->thread, NULL, worker_main, w);
         if (rc != 0) {
             sem_destroy(&w->wake);

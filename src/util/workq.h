@@ -43,15 +43,17 @@ typedef struct workq workq;
  * pthread_create's); no thread is left running then. */
 workq *workq_new(unsigned nthreads, const char *name, workq_run run, void *ctx, int *err);
 
-/* Queues it at the tail and wakes a worker. 0; -1 once workq_free has begun
- * (it is not queued: the caller still owns it). */
+/* Hands it to an idle worker and wakes it, or, every worker busy, queues
+ * it at the tail. 0; -1 once workq_free has begun (it is not queued: the
+ * caller still owns it). */
 int workq_push(workq *q, workq_item *it);
 
 /* Stops the queue (later pushes get -1) and frees it; returns when every
  * worker has exited. drain: the items queued until now all run first (as
  * GLib's pool freed with immediate FALSE, wait TRUE); otherwise they are
- * dropped unrun and only the items already running finish (immediate TRUE,
- * wait TRUE). NULL: nothing. */
+ * dropped unrun and only the items already handed to a worker (running, or
+ * handed over and about to) finish (immediate TRUE, wait TRUE). NULL:
+ * nothing. */
 void workq_free(workq *q, bool drain);
 
 #endif
