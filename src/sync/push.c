@@ -639,6 +639,8 @@ static void set_current(mut *m, const kstate *k) {
 
 /* ---- evaluation of one chunk ---------------------------------------------- */
 
+/* Makes room for one operation at o->n, owned by owner (NULL: the client
+ * node's or the config check); the caller then writes o->ops[o->n++]. */
 static int op_push(opbuf *o, mut *owner) {
     if (o->n == o->cap) {
         /* A one-put push needs 3. (64 to start, 4 KiB, was a large-bin
@@ -935,10 +937,15 @@ static int run_chunk(push_req *r, const unit *units, size_t u0, size_t u1) {
         int cfg_op = -1;
         if (rc == ZOK) {
             cdata = client_data(&r->cl, binding_sub(r), r->muts[end - 1].id, r->muts, from, end);
-            if (!cdata || op_push(&o, NULL) < 0 || op_push(&o, NULL) < 0) rc = ZSYSTEMERROR;
+            /* (op_push makes room for the one operation at o.n: each is
+             * pushed right before it is written. Two pushes before two
+             * writes made room for one, and a chunk whose evaluation
+             * ended one short of the buffer's size wrote past its end.) */
+            if (!cdata || op_push(&o, NULL) < 0) rc = ZSYSTEMERROR;
+            else zoo_set_op_init(&o.ops[o.n++], r->cl.path, cdata, (int)strlen(cdata), r->cl.zver, &cstat);
         }
+        if (rc == ZOK && op_push(&o, NULL) < 0) rc = ZSYSTEMERROR;
         if (rc == ZOK) {
-            zoo_set_op_init(&o.ops[o.n++], r->cl.path, cdata, (int)strlen(cdata), r->cl.zver, &cstat);
             /* The multi holds only under the store config it was judged
              * against (schema, quotas, conflict mode, value size): a change
              * made meanwhile, through any gateway, fails it, and the push is

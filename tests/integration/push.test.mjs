@@ -462,3 +462,22 @@ it('a tx group of 1000 mutations is all or none', async () => {
   const all = await b.changesAll(s, { since: c0, limit: 10000 });
   assert.equal(all.changes.length, 1000);
 });
+
+// Every size of push from 1 to 70 mutations, and around 128 and 256: the
+// operations buffer grows by doubling, and the client node's and the config
+// check's operations come last. A chunk whose evaluation ended one short of
+// the buffer's size once wrote the last of them past its end (heap overflow
+// under the sanitizers, with 63 puts when the buffer started at 64).
+it('pushes of every size up to 70 mutations (and 127, 128, 255, 256) are all applied', async () => {
+  const s = await newStore();
+  const sizes = [...Array.from({ length: 70 }, (_, i) => i + 1), 127, 128, 255, 256];
+  for (const n of sizes) {
+    const muts = Array.from({ length: n }, (_, i) => put(i + 1, `n${n}:k${i}`, { i }, { base: 0 }));
+    const r = await a.pushOk(s, `sizes${n}`, muts);
+    assert.equal(r.results.length, n);
+    for (const x of r.results) assertApplied(x, 1);
+    assert.equal(r.lastMutationId, n);
+  }
+  const all = await a.changesOk(s, { limit: 10000 });
+  assert.equal(all.changes.length, sizes.reduce((x, y) => x + y, 0));
+});
