@@ -537,23 +537,33 @@ static kstate *kstate_copy(const kstate *k) {
     if (!c) return NULL;
     *c = *k;
     c->value = k->value ? strndup(k->value, k->vlen) : NULL;
+    if (k->value && !c->value) { /* not a tombstone: out of memory */
+        free(c);
+        return NULL;
+    }
     return c;
 }
 
 /* The fast path: the keys' states from the mirror. The multi's version
  * checks (setData with the version, create of an absent key) catch a stale
  * mirror; a verdict the multi cannot check (a conflict, a delete of an
- * absent key) is never taken from it (see run_chunk). Returns false when
- * the mirror cannot say for some key. */
+ * absent key) is never taken from it (see run_chunk). Returns false, with
+ * states empty again, when the mirror cannot say for some key. */
 static bool mirror_states(push_req *r, size_t from, size_t end, GHashTable *states) {
     for (size_t i = from; i < end; i++) {
         mut *m = &r->muts[i];
         if (g_hash_table_contains(states, m->path)) continue;
         kstate *k = calloc(1, sizeof *k);
-        if (!k) return false;
         int32_t zver = 0;
-        int rc = mirror_peek(r->mirror, m->key, m->klen, &k->node, &zver, &k->value, &k->vlen);
-        if (rc < 0) { free(k); return false; }
+        int rc = k ? mirror_peek(r->mirror, m->key, m->klen, &k->node, &zver, &k->value, &k->vlen) : -1;
+        if (rc < 0) {
+            /* Given up: leave nothing of the mirror's behind. read_states
+             * keeps what states already holds, and a key judged on the
+             * mirror's state alone is what the slow path is for. */
+            free(k);
+            g_hash_table_remove_all(states);
+            return false;
+        }
         if (rc == 0) k->node = false;
         k->zver = zver;
         g_hash_table_insert(states, m->path, k);
@@ -611,11 +621,16 @@ static int read_states(push_req *r, size_t from, size_t end, GHashTable *states)
             sbuf v = SBUF_INIT;
             jraw_err je;
             /* A value that is not JSON (a foreign write) counts as deleted,
-             * as the feed serves it. */
+             * as the feed serves it; running out of memory is not that. */
             if (got[i].len > 0 && jraw_compact(got[i].data, (size_t)got[i].len, &v, &je) == 0) {
                 k->vlen = v.len;
                 k->value = sbuf_steal(&v, NULL);
                 if (!k->value) { free(k); rc = ZSYSTEMERROR; break; }
+            } else if (sbuf_failed(&v)) {
+                sbuf_free(&v);
+                free(k);
+                rc = ZSYSTEMERROR;
+                break;
             }
             sbuf_free(&v);
         }
