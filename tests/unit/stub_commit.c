@@ -4,10 +4,13 @@
  * threads; one multi in five holds an op that fails, so the combined multi
  * fails and the innocent jobs are sent again. Each caller checks its own
  * answer (rc, the failed index, its results filled). A lost wake-up hangs
- * it (ctest's timeout), a wrong hand-over answers someone else's result,
- * and the sanitized build sees a job used after its caller returned.
- * Written by a reviewer of 44747a9 (one lock and condition per job, the
- * queue signalled after its unlock). Its own link line: CMakeLists.txt. */
+ * it (its 120 s ctest timeout), a wrong hand-over answers someone else's
+ * result, and a job used after its caller returned shows as wrong answers
+ * or, in the sanitized build, a heap-buffer-overflow (the job is on its
+ * caller's stack: ASan names a use after return only with
+ * detect_stack_use_after_return). Written by a reviewer of 44747a9 (one
+ * lock and condition per job then; a semaphore per job since deba548).
+ * Its own link line: CMakeLists.txt. */
 #include <assert.h>
 #include <pthread.h>
 #include <sched.h>
