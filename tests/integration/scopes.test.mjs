@@ -279,7 +279,7 @@ it('a broad filter (more than 8,192 keys under it) pages through the feed tree a
       muts.push(put(++id, `big/${c}/${i}`, i));
       if (i % 10 === 0) muts.push(put(++id, `small/${c}/${i}`, i), put(++id, `other/${c}/${i}`, i));
     }
-    for (let k = 0; k < muts.length; k += 1000) await adminA.pushOk(s, 'bulk', muts.slice(k, k + 1000));
+    for (let k = 0; k < muts.length; k += 1000) await adminA.pushPaced(s, 'bulk', muts.slice(k, k + 1000)); // 10,800 puts: past the default budget's burst
   }
   const cur0 = await adminA.getCursor(s);
   const big = await pullAll(adminB, s, { prefix: 'big/', limit: 2000 });
