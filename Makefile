@@ -10,7 +10,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
 PREFIX     ?= /usr/local
 
-.PHONY: all deps build build-asan build-fuzz install test unit fuzz fuzz-smoke integration client browser chaos chaos-run soak soak-short run bench clean openapi
+.PHONY: all deps build build-asan build-fuzz install test unit fuzz fuzz-smoke integration integration-pool client browser chaos chaos-run soak soak-short run bench clean openapi
 
 all: build
 
@@ -47,7 +47,7 @@ build-fuzz:
 # and a 2-minute soak.
 test: deps
 	@$(MAKE) --no-print-directory build build-asan build-fuzz
-	@$(MAKE) --no-print-directory unit fuzz-smoke integration client browser chaos-run soak-short
+	@$(MAKE) --no-print-directory unit fuzz-smoke integration integration-pool client browser chaos-run soak-short
 
 unit:
 	cd $(BUILD) && ctest --output-on-failure
@@ -66,6 +66,14 @@ fuzz-smoke: build-fuzz
 # tests/lib/http.mjs is checked against docs/openapi.yaml.
 integration:
 	ZOOSYNC_OPENAPI_CHECK=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp ZOOSYNCD=$(CURDIR)/$(ASAN_BUILD)/zoosyncd node --test --test-concurrency=1 tests/integration/
+
+# The suites that exercise how connections are served, a second time with
+# --http-model pool (epoll threads handing requests to workers; the
+# default over plain HTTP is a thread per connection, and HTTPS, tested
+# above, is always pool).
+INTEGRATION_POOL = edge-body edge-framing edge-ops edge-slow edge-streams streams-loop push ops
+integration-pool:
+	ZOOSYNC_HTTP_MODEL=pool ZOOSYNC_OPENAPI_CHECK=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp ZOOSYNCD=$(CURDIR)/$(ASAN_BUILD)/zoosyncd node --test --test-concurrency=1 $(INTEGRATION_POOL:%=tests/integration/%.test.mjs)
 
 client:
 	ZOOSYNCD=$(CURDIR)/$(BUILD)/zoosyncd node --test --test-concurrency=1 tests/client/

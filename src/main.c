@@ -98,7 +98,9 @@ static void usage(FILE *f) {
             "                            (default with authentication: MB*4 from --zk-heap-mb; without: 0, off)\n"
             "  --create-store NAME       create this store at start if missing (repeatable)\n"
             "  --cors-origin ORIGIN      allow cross-origin requests from ORIGIN (repeatable)\n"
-            "  --workers N               request worker threads (default 64; each waits on ZooKeeper while it holds a request)\n"
+            "  --workers N               requests served at once (default 64; each waits on ZooKeeper while it holds one):\n"
+            "                            the worker threads of --http-model pool; in model connection, how many\n"
+            "                            connection threads may run a request at once\n"
             "  --web DIR                 serve the static files in DIR at / (the demo app)\n"
             "  --client-dir DIR          serve DIR at /client/ (zoosync.js)\n"
             "  --keepalive-ms MS         event-stream keepalive interval (default 15000)\n"
@@ -236,7 +238,8 @@ static int parse_args(int argc, char **argv, options *o) {
         {"body-timeout", required_argument, NULL, O_EDGE}, {"max-conns-per-ip", required_argument, NULL, O_EDGE},
         {"fd-reserve", required_argument, NULL, O_EDGE}, {"max-streams-per-sub", required_argument, NULL, O_EDGE},
         {"max-streams-per-ip", required_argument, NULL, O_EDGE}, {"http-threads", required_argument, NULL, O_EDGE},
-        {"max-header-bytes", required_argument, NULL, O_EDGE},
+        {"max-header-bytes", required_argument, NULL, O_EDGE}, {"http-model", required_argument, NULL, O_EDGE},
+        {"http-connections", required_argument, NULL, O_EDGE},
         {NULL, 0, NULL, 0}};
     /* --config FILE: its settings go first, so flags on the command line
      * override them (repeatable ones add up). */
@@ -584,7 +587,7 @@ static void reload_settings(int argc, char **argv, const options *given, options
                    n.zk_apply_acl != given->zk_apply_acl, "zk-digest-file/zk-acl-world-read/zk-apply-acl");
     RESTART_IF(!same_str(n.tls_cert_file, given->tls_cert_file) || !same_str(n.tls_key_file, given->tls_key_file),
                "tls-cert/tls-key (the paths; the files themselves are read again)");
-    RESTART_IF(memcmp(&n.limits, &given->limits, sizeof n.limits) != 0, "the HTTP edge limits (max-body-inflight, max-header-bytes, timeouts, per-address caps)");
+    RESTART_IF(memcmp(&n.limits, &given->limits, sizeof n.limits) != 0, "the HTTP edge limits (max-body-inflight, max-header-bytes, timeouts, per-address caps, http-model/threads/connections)");
 #undef RESTART_IF
     if (live->len) LOG_INFO(&o->log, "settings changed live:%.*s", (int)live->len - 1, live->str);
     else LOG_INFO(&o->log, "settings: nothing that can change live has changed");
@@ -680,6 +683,9 @@ int main(int argc, char **argv) {
     if (o.tls_cert_file || o.tls_key_file) {
         char why_tls[ZS_ERRLEN] = "";
         if (!o.tls_cert_file || !o.tls_key_file) zs_errf(why_tls, sizeof why_tls, "--tls-cert and --tls-key go together");
+        else if (o.limits.model == HTTPD_MODEL_CONNECTION)
+            zs_errf(why_tls, sizeof why_tls, "--http-model connection is for plain HTTP only (over HTTPS every event "
+                                             "stream would hold a thread); leave it out or use --http-model pool");
         else tls = tls_creds_load(o.tls_cert_file, o.tls_key_file, why_tls, sizeof why_tls);
         if (!tls) {
             fprintf(stderr, "zoosyncd: %s\n", why_tls);

@@ -7,6 +7,7 @@
 #include <glib.h>
 #include <poll.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -72,8 +73,10 @@
 enum { CI_HEADERS, CI_BODY, CI_BUSY };
 
 /* One TCP connection (libmicrohttpd's socket context). Created and
- * destroyed on the connection's HTTP thread; its phase and deadline change
- * there, under httpd.conn_mu, which the guard thread (and another HTTP
+ * destroyed on the connection's HTTP thread (model pool) or on
+ * libmicrohttpd's accepting thread (model connection, before the
+ * connection's thread starts and after it was joined); its phase and
+ * deadline change on the thread serving the connection, under httpd.conn_mu, which the guard thread (and another HTTP
  * thread making room, evict_one) holds while it shuts a socket down: the
  * descriptor is closed only after the connection left the list. */
 typedef struct conn_info {
@@ -91,7 +94,14 @@ typedef struct lingerer { int fd; int64_t until_ms; } lingerer;
 
 struct httpd {
     struct MHD_Daemon *d;
-    workq *pool;         /* the request workers (--workers) */
+    workq *pool;         /* model pool: the request workers (--workers); NULL in model connection */
+    bool per_conn;       /* model connection (set at start): requests run on their connection's thread */
+    sem_t slots;         /* model connection: --workers requests running at once, each takes one */
+    bool slots_ready;    /* slots was initialised */
+    atomic_size_t admitted; /* model connection: requests past the "stopping" check and not yet answered */
+    pthread_cond_t drained; /* model connection: admitted fell to 0 while stopping (under stop_mu) */
+    int placeholder;     /* model connection: an unconnected socket, dup2'd over a detached stream's number; else -1 */
+    size_t thread_cap;   /* model connection: connections in libmicrohttpd (each a thread) at most; 0: none */
     httpd_handler handler;
     void *app;
     const zs_log *lg;
@@ -474,6 +484,16 @@ static void conn_forget_fd(httpd *s, struct MHD_Connection *c) {
 static bool stream_detach(httpd *s, http_req *r) {
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     if (!ci) return false;
+    /* Model connection: the connection's thread, on its way out, shuts the
+     * socket for writing whatever the flags (libmicrohttpd 0.9.75,
+     * thread_main_handle_connection), which would end the stream. So the
+     * descriptor number libmicrohttpd holds is made to name a fresh,
+     * unconnected socket (httpd.placeholder, one for all, so this needs no
+     * descriptor of its own), which that shutdown (ENOTCONN) and the close
+     * then hit, while the stream's duplicate keeps the connection. Nothing
+     * uses the number meanwhile: this runs on that very thread, which polls
+     * its own socket alone. Never in the pool model: an epoll set there
+     * names the socket by this number. */
     sbuf head = SBUF_INIT;
     http_stream *st = calloc(1, sizeof *st);
     int fd = -1;
@@ -487,7 +507,15 @@ static bool stream_detach(httpd *s, http_req *r) {
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     st->ls = sloop_prepare(s->loop, fd, head.buf, head.len, &lstream_ops, st); /* owns fd */
     sbuf_free(&head);
-    if (!st->ls) { free(st); return false; }
+    if (!st->ls) {
+        free(st);
+        return false;
+    }
+    if (s->per_conn && dup2(s->placeholder, ci->connect_fd) < 0) { /* (EINTR, EBUSY: the number is as it was) */
+        sloop_discard(st->ls); /* closes the duplicate only */
+        free(st);
+        return false;
+    }
     st->srv = s;
     st->fd = -1;
     st->ops = r->resp.stream_ops;
@@ -868,6 +896,15 @@ static void run_job(workq_item *job, void *user) {
     MHD_resume_connection(r->conn);
 }
 
+/* Model connection: a request admitted under stop_mu has been answered (or
+ * refused); the last one while stopping wakes httpd_stop. */
+static void request_done(httpd *s) {
+    if (atomic_fetch_sub(&s->admitted, 1) != 1) return;
+    pthread_mutex_lock(&s->stop_mu);
+    if (s->stopping) pthread_cond_broadcast(&s->drained);
+    pthread_mutex_unlock(&s->stop_mu);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload, size_t *upload_size, void **con_cls) {
     httpd *s = cls;
@@ -958,6 +995,33 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         http_resp_header(&r->resp, "Connection", "close");
         return queue(s, r);
     }
+    if (s->per_conn) {
+        /* This connection's own thread: run the request here, at most
+         * --workers at once. A request busy here cannot be evicted, so at
+         * most --http-connections less 16 are admitted: the rest of the
+         * threads stay for probes and new connections (evict_one makes room
+         * among those waiting for headers) while ZooKeeper stalls. */
+        if (atomic_fetch_add(&s->admitted, 1) >= s->thread_cap - OPS_RESERVE) {
+            pthread_mutex_unlock(&s->stop_mu);
+            request_done(s);
+            http_resp_error(&r->resp, 503, "unavailable",
+                            "the gateway is serving as many requests as it has threads for (--http-connections); retry shortly");
+            http_resp_header(&r->resp, "Retry-After", "1");
+            http_resp_header(&r->resp, "Connection", "close");
+            r->phase = PH_DONE;
+            return queue(s, r);
+        }
+        pthread_mutex_unlock(&s->stop_mu);
+        while (sem_wait(&s->slots) != 0) assert(errno == EINTR);
+        s->handler(s->app, r, &r->resp);
+        sem_post(&s->slots);
+        r->phase = PH_DONE;
+        enum MHD_Result q = queue(s, r);
+        /* httpd_stop waits for this before its grace for the last answers
+         * begins, as it drains the pool's workers */
+        request_done(s);
+        return q;
+    }
     r->phase = PH_DISPATCHED;
     MHD_suspend_connection(c);
     int queued = workq_push(s->pool, &r->job); /* refused only once httpd_stop set stopping, under stop_mu */
@@ -1012,12 +1076,15 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         /* the loop's streams hold descriptors libmicrohttpd no longer counts */
         size_t held = atomic_load(&s->detached);
         pthread_mutex_lock(&s->conn_mu);
-        held += s->waiting.length + s->busy.length;
-        if (held >= s->conn_cap && ci->fd >= 0) {
-            shutdown(ci->fd, SHUT_RDWR); /* no descriptor left for it: refused */
+        size_t in_mhd = s->waiting.length + s->busy.length; /* model connection: each a thread */
+        held += in_mhd;
+        bool no_thread = s->thread_cap && in_mhd >= s->thread_cap;
+        if ((held >= s->conn_cap || no_thread) && ci->fd >= 0) {
+            shutdown(ci->fd, SHUT_RDWR); /* no descriptor (or thread) left for it: refused */
             ci->shut = true;
-            LOG_DEBUG(s->lg, "http: %zu connections and event streams open: refused a new connection", held);
-        } else if (held >= s->evict_at) {
+            LOG_DEBUG(s->lg, "http: %zu connections and event streams open (%zu in libmicrohttpd): refused a new connection",
+                      held, in_mhd);
+        } else if (held >= s->evict_at || (s->thread_cap && in_mhd >= s->thread_cap - OPS_RESERVE)) {
             evict_one(s);
         }
         g_queue_push_tail_link(&s->waiting, &ci->link);
@@ -1032,9 +1099,11 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
     pthread_mutex_unlock(&s->conn_mu);
     tls_creds_unref(ci->tls);
     /* libmicrohttpd has sent the answer (and over TLS shut the session; with
-     * MHD_USE_TURBO, over plain HTTP, it does not shut the socket); it closes
-     * the descriptor after this. A duplicate, shut for writing here, keeps
-     * the socket open while the guard drains what the client still sends. */
+     * MHD_USE_TURBO, over plain HTTP, it does not shut the socket, except
+     * that in model connection the connection's thread shut it for writing
+     * as it ended); it closes the descriptor after this. A duplicate, shut
+     * for writing here, keeps the socket open while the guard drains what
+     * the client still sends. */
     if (ci->linger && !ci->shut && ci->fd >= 0) {
         if (atomic_fetch_add(&s->lingering, 1) < s->linger_max) {
             int d = fcntl(ci->fd, F_DUPFD_CLOEXEC, 0);
@@ -1179,6 +1248,16 @@ int httpd_limits_parse(httpd_limits *l, const char *flag, const char *value) {
     } else if (strcmp(flag, "http-threads") == 0) {
         if (parse_num(flag, value, 1, 64, &x) < 0) return -1;
         l->http_threads = (unsigned)x;
+    } else if (strcmp(flag, "http-model") == 0) {
+        if (strcmp(value, "connection") == 0) l->model = HTTPD_MODEL_CONNECTION;
+        else if (strcmp(value, "pool") == 0) l->model = HTTPD_MODEL_POOL;
+        else {
+            fprintf(stderr, "zoosyncd: --http-model: '%s': connection or pool\n", value);
+            return -1;
+        }
+    } else if (strcmp(flag, "http-connections") == 0) {
+        if (parse_num(flag, value, 64, 100000, &x) < 0) return -1;
+        l->http_connections = (unsigned)x;
     } else {
         fprintf(stderr, "zoosyncd: --%s: not an HTTP limit\n", flag);
         return -1;
@@ -1197,8 +1276,15 @@ void httpd_limits_usage(FILE *f) {
                "  --fd-reserve N            descriptors kept from HTTP connections for ZooKeeper (default 64)\n"
                "  --max-streams-per-sub N   event streams per token subject (default 256; 0 = no limit)\n"
                "  --max-streams-per-ip N    event streams per client address (default 512; 0 = no limit)\n"
-               "  --http-threads N          libmicrohttpd threads accepting and serving connections (default 4, 1 to 64);\n"
-               "                            each keeps its own share of the connections (and over HTTPS of the event streams)\n");
+               "  --http-model M            connection: each connection has a thread of its own while in libmicrohttpd,\n"
+               "                            and its requests run on it (default over plain HTTP; not over HTTPS);\n"
+               "                            pool: --http-threads threads share the connections and hand requests to\n"
+               "                            the --workers (default over HTTPS)\n"
+               "  --http-connections N      model connection: connections (and so threads) in libmicrohttpd at once,\n"
+               "                            event streams over plain HTTP not counted (default 4096, 64 to 100000)\n"
+               "  --http-threads N          model pool: libmicrohttpd threads accepting and serving connections\n"
+               "                            (default 4, 1 to 64); each keeps its own share of the connections (and\n"
+               "                            over HTTPS of the event streams)\n");
 }
 
 /* Keep the URL and query values percent-encoded: the handler decodes. */
@@ -1220,6 +1306,41 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
     LOG_DEBUG(s->lg, "http: %s", msg);
 }
 
+/* About how many threads this process may start: the lowest of its
+ * RLIMIT_NPROC (which counts every thread of the user), its cgroup's
+ * pids.max (systemd's TasksMax, a container's limit) and the kernel's
+ * threads-max and pid_max; SIZE_MAX when none can be read. */
+static size_t read_count(const char *path) {
+    FILE *f = fopen(path, "re");
+    if (!f) return SIZE_MAX;
+    unsigned long long v = 0;
+    int n = fscanf(f, "%llu", &v);
+    fclose(f);
+    return n == 1 && v > 0 ? (size_t)v : SIZE_MAX; /* "max": none */
+}
+
+static size_t thread_budget(void) {
+    size_t b = SIZE_MAX;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NPROC, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && (size_t)rl.rlim_cur < b) b = (size_t)rl.rlim_cur;
+    size_t k = read_count("/proc/sys/kernel/threads-max");
+    if (k < b) b = k;
+    k = read_count("/proc/sys/kernel/pid_max");
+    if (k < b) b = k;
+    FILE *f = fopen("/proc/self/cgroup", "re");
+    char line[512];
+    while (f && fgets(line, sizeof line, f)) {
+        if (strncmp(line, "0::", 3) != 0) continue; /* cgroup v2's line */
+        line[strcspn(line, "\n")] = '\0';
+        char path[600];
+        snprintf(path, sizeof path, "/sys/fs/cgroup%s/pids.max", line + 3);
+        k = read_count(path);
+        if (k < b) b = k;
+    }
+    if (f) fclose(f);
+    return b;
+}
+
 /* Undoes httpd_start's setup: before the daemon runs, or when it did not
  * start (nothing was handed to the pool). Returns NULL. */
 static httpd *start_failed(httpd *s) {
@@ -1228,6 +1349,9 @@ static httpd *start_failed(httpd *s) {
         pthread_join(s->guard, NULL);
     }
     workq_free(s->pool, false); /* no drain: nothing was queued */
+    if (s->slots_ready) sem_destroy(&s->slots);
+    if (s->placeholder >= 0) close(s->placeholder);
+    pthread_cond_destroy(&s->drained);
     sloop_free(s->loop);
     g_hash_table_destroy(s->streams);
     pthread_mutex_destroy(&s->stop_mu);
@@ -1286,13 +1410,21 @@ void httpd_set_tls(httpd *s, tls_creds *c) {
 }
 
 httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs_log *lg) {
+    int model = cfg->limits.model != HTTPD_MODEL_AUTO ? cfg->limits.model : cfg->tls ? HTTPD_MODEL_POOL : HTTPD_MODEL_CONNECTION;
+    if (model == HTTPD_MODEL_CONNECTION && cfg->tls) {
+        LOG_ERROR(lg, "--http-model connection is for plain HTTP only: over HTTPS every event stream would hold a "
+                      "thread; use --http-model pool");
+        return NULL;
+    }
     httpd *s = calloc(1, sizeof *s);
     if (!s) return NULL;
+    s->placeholder = -1;
     s->handler = h;
     s->app = app;
     s->lg = lg;
     s->max_body = cfg->max_body;
     pthread_mutex_init(&s->cors_mu, NULL);
+    pthread_cond_init(&s->drained, NULL);
     s->cors = g_strdupv((char **)cfg->cors_origins);
     s->inline_handler = cfg->inline_handler;
     s->loopback_hosts_only = cfg->loopback_hosts_only;
@@ -1312,9 +1444,14 @@ httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs
     s->conn_cap = nofile > used + 2 * OPS_RESERVE ? nofile - used : 2 * OPS_RESERVE;
     if (s->conn_cap > 65000) s->conn_cap = 65000;
     s->evict_at = s->conn_cap - OPS_RESERVE;
+    /* The model (--http-model): a thread per connection over plain HTTP
+     * unless told otherwise. Over HTTPS event streams stay in libmicrohttpd
+     * (the TLS session is its own): a thread each, for as long as the
+     * stream lives, is what the pool model exists to avoid. */
+    s->per_conn = model == HTTPD_MODEL_CONNECTION;
     /* libmicrohttpd splits the connection cap evenly between its threads:
-     * keep at least 16 for each. */
-    unsigned threads = s->lim.http_threads ? s->lim.http_threads : 1;
+     * keep at least 16 for each. (Model connection: one thread accepts.) */
+    unsigned threads = s->per_conn ? 1 : s->lim.http_threads ? s->lim.http_threads : 1;
     if (threads > s->conn_cap / 16) threads = s->conn_cap / 16 ? (unsigned)(s->conn_cap / 16) : 1;
     s->lim.http_threads = threads;
     /* Plain HTTP: event streams leave libmicrohttpd's count, so past the cap
@@ -1340,10 +1477,35 @@ httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs
     pthread_mutex_init(&s->stop_mu, NULL);
     s->streams = g_hash_table_new(g_direct_hash, g_direct_equal);
     int err = 0;
-    s->pool = workq_new(cfg->workers > 0 ? (unsigned)cfg->workers : 1, "zs-worker", run_job, s, &err);
-    if (!s->pool) {
-        LOG_ERROR(lg, "cannot start the %d request workers: %s", cfg->workers, strerror(err));
-        return start_failed(s);
+    if (s->per_conn) {
+        /* every connection in libmicrohttpd is a thread: at most
+         * --http-connections of them, at most half of what the system lets
+         * this process start, and the descriptors' cap holds too */
+        s->thread_cap = s->lim.http_connections < s->conn_cap ? s->lim.http_connections : s->conn_cap;
+        size_t budget = thread_budget();
+        if (budget / 2 < s->thread_cap) {
+            LOG_WARN(lg, "http: at most %zu connections at once (not %zu): this process may start about %zu threads "
+                         "(the lowest of RLIMIT_NPROC, its cgroup's pids.max, kernel.threads-max and kernel.pid_max)",
+                     budget / 2 > 2 * OPS_RESERVE ? budget / 2 : 2 * OPS_RESERVE, s->thread_cap, budget);
+            s->thread_cap = budget / 2 > 2 * OPS_RESERVE ? budget / 2 : 2 * OPS_RESERVE;
+        }
+        if (s->thread_cap <= 2 * OPS_RESERVE) s->thread_cap = 2 * OPS_RESERVE + 1;
+        s->slots_ready = sem_init(&s->slots, 0, cfg->workers > 0 ? (unsigned)cfg->workers : 1) == 0;
+        if (!s->slots_ready) {
+            LOG_ERROR(lg, "cannot set up the request slots: %s", strerror(errno));
+            return start_failed(s);
+        }
+        s->placeholder = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (s->placeholder < 0) {
+            LOG_ERROR(lg, "cannot open the streams' placeholder socket: %s", strerror(errno));
+            return start_failed(s);
+        }
+    } else {
+        s->pool = workq_new(cfg->workers > 0 ? (unsigned)cfg->workers : 1, "zs-worker", run_job, s, &err);
+        if (!s->pool) {
+            LOG_ERROR(lg, "cannot start the %d request workers: %s", cfg->workers, strerror(err));
+            return start_failed(s);
+        }
     }
     /* The guard before the daemon: it has nothing to watch until then, and
      * a failure here has no connection to undo. */
@@ -1356,7 +1518,11 @@ httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs
     (void)pthread_setname_np(s->guard, "zs-http-guard");
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    /* Model connection: poll, not select, in each connection's thread (a
+     * descriptor past FD_SETSIZE must work); suspending stays allowed for
+     * an event stream that could not leave (stream_detach). */
+    unsigned flags = (s->per_conn ? MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD : MHD_USE_EPOLL_INTERNAL_THREAD) |
+                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     /* Plain HTTP: event streams leave libmicrohttpd for the gateway's own
      * loop (stream_detach). MHD_USE_TURBO is what lets the socket survive
      * libmicrohttpd's close: without it the library shuts it for writing
@@ -1410,7 +1576,11 @@ httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs
                             MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->lim.conns_per_ip,
                             MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, s,
                             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->conn_cap,
+                            /* (model connection: on_connection refuses past
+                             * thread_cap; libmicrohttpd stops a little past it) */
+                            MHD_OPTION_CONNECTION_LIMIT,
+                            (unsigned)(s->per_conn && s->thread_cap + OPS_RESERVE < s->conn_cap ? s->thread_cap + OPS_RESERVE
+                                                                                              : s->conn_cap),
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)MHD_IDLE_S,
                             MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
                             /* per-connection pool: the request head and the
@@ -1425,8 +1595,13 @@ httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : cfg->listen_port;
-    LOG_DEBUG(lg, "http: %u threads, at most %zu connections (%u per address), %zu lingering", threads, s->conn_cap,
-              s->lim.conns_per_ip, s->linger_max);
+    if (s->per_conn)
+        LOG_DEBUG(lg, "http: a thread per connection, at most %zu in libmicrohttpd and %zu with event streams (%u per address), "
+                      "%d requests at once, %zu lingering",
+                  s->thread_cap, s->conn_cap, s->lim.conns_per_ip, cfg->workers, s->linger_max);
+    else
+        LOG_DEBUG(lg, "http: %u threads, at most %zu connections (%u per address), %zu lingering", threads, s->conn_cap,
+                  s->lim.conns_per_ip, s->linger_max);
     return s;
 }
 
@@ -1453,6 +1628,10 @@ void httpd_stop(httpd *s, int grace_ms) {
         pthread_mutex_unlock(&st->mu);
     }
     g_list_free(open);
+    /* model connection: every request admitted before "stopping" is
+     * answered first (queued to its connection; the grace below lets it go
+     * out), as the pool's drain below does for the workers */
+    while (atomic_load(&s->admitted) > 0) pthread_cond_wait(&s->drained, &s->stop_mu);
     pthread_mutex_unlock(&s->stop_mu);
     workq_free(s->pool, true); /* drain: every request handed over runs, and resumes its connection */
     struct timespec step = {0, 20 * 1000000L};
@@ -1464,6 +1643,9 @@ void httpd_stop(httpd *s, int grace_ms) {
     atomic_store(&s->guard_stop, true);
     pthread_join(s->guard, NULL);
     MHD_stop_daemon(s->d);
+    if (s->slots_ready) sem_destroy(&s->slots);
+    if (s->placeholder >= 0) close(s->placeholder);
+    pthread_cond_destroy(&s->drained);
     sloop_free(s->loop); /* ends the loop's streams that are left (each was told to close above) */
     if (lsock != MHD_INVALID_SOCKET) close(lsock);
     for (guint i = 0; i < s->linger_new->len; i++) close(g_array_index(s->linger_new, lingerer, i).fd);

@@ -98,10 +98,12 @@ typedef struct http_resp {
     void *stream_cls;
 } http_resp;
 
-/* Runs on a worker thread; fills resp. */
+/* Runs on a worker thread (model pool) or on the connection's own thread
+ * (model connection), several at once; fills resp. */
 typedef void (*httpd_handler)(void *app, const http_req *req, http_resp *resp);
 /* Runs on the connection's HTTP thread once the request is complete, before
- * it is handed to a worker: returns true when it answered (filled resp). It
+ * it is handed to a worker (model pool) or takes a request slot (model
+ * connection): returns true when it answered (filled resp). It
  * must never block (no ZooKeeper call, only short locks), and it runs on
  * several HTTP threads (and beside the workers) at once. */
 typedef bool (*httpd_inline)(void *app, const http_req *req, http_resp *resp);
@@ -117,11 +119,21 @@ typedef struct httpd_limits {
     unsigned fd_reserve;         /* --fd-reserve: descriptors kept from HTTP connections */
     size_t streams_per_sub;      /* --max-streams-per-sub (0: none); for events.c */
     size_t streams_per_ip;       /* --max-streams-per-ip (0: none); for events.c */
-    unsigned http_threads;       /* --http-threads: libmicrohttpd's threads (1: no pool) */
+    unsigned http_threads;       /* --http-threads: libmicrohttpd's threads (1: no pool); model pool */
     size_t header_bytes;         /* --max-header-bytes: each connection's buffer (request head, send buffer) */
+    int model;                   /* --http-model: HTTPD_MODEL_* */
+    unsigned http_connections;   /* --http-connections: connections in libmicrohttpd at once; model connection */
 } httpd_limits;
 
-#define HTTPD_LIMITS_DEFAULT {128u * 1024 * 1024, 10, 60, 1024, 64, 256, 512, 4, 11264}
+/* How connections are served (--http-model). CONNECTION: each connection
+ * has a thread of its own while it is in libmicrohttpd, and its requests
+ * run on it (at most --workers at once); plain HTTP only. POOL:
+ * --http-threads epoll threads share the connections and hand each request
+ * to a worker (util/workq). AUTO: CONNECTION over plain HTTP, POOL over
+ * HTTPS, where event streams stay in libmicrohttpd. */
+enum { HTTPD_MODEL_AUTO, HTTPD_MODEL_CONNECTION, HTTPD_MODEL_POOL };
+
+#define HTTPD_LIMITS_DEFAULT {128u * 1024 * 1024, 10, 60, 1024, 64, 256, 512, 4, 11264, HTTPD_MODEL_AUTO, 4096}
 
 /* Parses one of the flags above (name without "--"): returns 0, or -1
  * after printing why to stderr. */

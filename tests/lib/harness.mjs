@@ -118,6 +118,9 @@ function tail(file, n = 30) {
   try { return readFileSync(file, 'utf8').split('\n').slice(-n).join('\n'); } catch { return ''; }
 }
 
+/** How the gateways of this run serve plain HTTP (`--http-model`): 'connection' (the default) or 'pool'. */
+export const HTTP_MODEL = process.env.ZOOSYNC_HTTP_MODEL || 'connection';
+
 /**
  * Spawns zoosyncd, waits for its listening line and /readyz 200.
  * Returns { url, port, pid, proc, log, args, stop(), kill(sig), exited }.
@@ -131,6 +134,12 @@ export async function startGateway({ zk, root, args = [], listen = '127.0.0.1:0'
   if (root) fullArgs.push('--root', root);
   if (digest && !args.includes('--zk-digest-file')) fullArgs.push('--zk-digest-file', zkIdentity().file);
   fullArgs.push(...args);
+  // ZOOSYNC_HTTP_MODEL=pool: make test runs the edge, stream and push suites
+  // a second time with the other way of serving connections (not over TLS,
+  // whose default is already pool).
+  if (process.env.ZOOSYNC_HTTP_MODEL && !args.includes('--http-model') && !args.includes('--tls-cert')) {
+    fullArgs.push('--http-model', process.env.ZOOSYNC_HTTP_MODEL);
+  }
   if (logLevel && !args.includes('--log-level')) fullArgs.push('--log-level', process.env.ZOOSYNC_LOG_LEVEL || 'info');
   writeFileSync(log, `# ${ZOOSYNCD} ${fullArgs.join(' ')}\n`);
   const errFd = openSync(log, 'a');
