@@ -112,7 +112,7 @@ struct httpd {
     bool loopback_hosts_only;
     char listen_host[64];  /* the numeric listen address, for the Host check */
     uint16_t port;
-    pthread_mutex_t stop_mu; /* orders "stopping" against pushes to the pool; guards streams */
+    pthread_mutex_t stop_mu; /* orders "stopping" against pushes to the pool and (model connection) admissions; guards streams */
     bool stopping;
     GHashTable *streams; /* open http_streams (set) */
     httpd_inline early;
@@ -1306,10 +1306,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
     LOG_DEBUG(s->lg, "http: %s", msg);
 }
 
-/* About how many threads this process may start: the lowest of its
- * RLIMIT_NPROC (which counts every thread of the user), its cgroup's
- * pids.max (systemd's TasksMax, a container's limit) and the kernel's
- * threads-max and pid_max; SIZE_MAX when none can be read. */
+/* The number at the start of a file of /proc or /sys; SIZE_MAX when it
+ * cannot be read, or says "max". */
 static size_t read_count(const char *path) {
     FILE *f = fopen(path, "re");
     if (!f) return SIZE_MAX;
@@ -1319,6 +1317,10 @@ static size_t read_count(const char *path) {
     return n == 1 && v > 0 ? (size_t)v : SIZE_MAX; /* "max": none */
 }
 
+/* About how many threads this process may start: the lowest of its
+ * RLIMIT_NPROC (which counts every thread of the user), its cgroup's
+ * pids.max (systemd's TasksMax, a container's limit) and the kernel's
+ * threads-max and pid_max; SIZE_MAX when none can be read. */
 static size_t thread_budget(void) {
     size_t b = SIZE_MAX;
     struct rlimit rl;
