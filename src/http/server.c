@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glib.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <semaphore.h>
@@ -511,7 +512,7 @@ static bool stream_detach(httpd *s, http_req *r) {
         free(st);
         return false;
     }
-    if (s->per_conn && dup2(s->placeholder, ci->connect_fd) < 0) { /* (EINTR, EBUSY: the number is as it was) */
+    if (s->per_conn && dup3(s->placeholder, ci->connect_fd, O_CLOEXEC) < 0) { /* (EINTR, EBUSY: the number is as it was) */
         sloop_discard(st->ls); /* closes the duplicate only */
         free(st);
         return false;
@@ -1004,10 +1005,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (atomic_fetch_add(&s->admitted, 1) >= s->thread_cap - OPS_RESERVE) {
             pthread_mutex_unlock(&s->stop_mu);
             request_done(s);
+            /* (the body was read: the connection may stay, and a retry on it
+             * costs no new connection and thread) */
             http_resp_error(&r->resp, 503, "unavailable",
                             "the gateway is serving as many requests as it has threads for (--http-connections); retry shortly");
             http_resp_header(&r->resp, "Retry-After", "1");
-            http_resp_header(&r->resp, "Connection", "close");
             r->phase = PH_DONE;
             return queue(s, r);
         }
@@ -1084,7 +1086,12 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
             ci->shut = true;
             LOG_DEBUG(s->lg, "http: %zu connections and event streams open (%zu in libmicrohttpd): refused a new connection",
                       held, in_mhd);
-        } else if (held >= s->evict_at || (s->thread_cap && in_mhd >= s->thread_cap - OPS_RESERVE)) {
+        } else if (held >= s->evict_at || (s->thread_cap && in_mhd + 1 >= s->thread_cap)) {
+            /* (model connection: only when this one takes the last thread.
+             * The admission bound already keeps 16 threads from requests;
+             * evicting earlier, as at the descriptors' cap, made clients
+             * retrying their 503s evict the probes before their headers
+             * came: a reviewer's finding) */
             evict_one(s);
         }
         g_queue_push_tail_link(&s->waiting, &ci->link);
@@ -1314,31 +1321,72 @@ static size_t read_count(const char *path) {
     unsigned long long v = 0;
     int n = fscanf(f, "%llu", &v);
     fclose(f);
-    return n == 1 && v > 0 ? (size_t)v : SIZE_MAX; /* "max": none */
+    return n == 1 ? (size_t)v : SIZE_MAX;
 }
 
-/* About how many threads this process may start: the lowest of its
- * RLIMIT_NPROC (which counts every thread of the user), its cgroup's
- * pids.max (systemd's TasksMax, a container's limit) and the kernel's
- * threads-max and pid_max; SIZE_MAX when none can be read. */
+/* The fewest tasks left to start under the pids controller, in the cgroup
+ * dir (under root) and each of its ancestors: pids.max - pids.current. */
+static size_t cgroup_room(const char *root, char *dir) {
+    size_t b = SIZE_MAX;
+    for (;;) {
+        char path[PATH_MAX];
+        int n = snprintf(path, sizeof path, "%s%s/pids.max", root, dir);
+        if (n > 0 && (size_t)n < sizeof path) {
+            size_t max = read_count(path);
+            snprintf(path, sizeof path, "%s%s/pids.current", root, dir);
+            size_t cur = read_count(path);
+            if (max != SIZE_MAX) {
+                size_t left = cur == SIZE_MAX ? max : cur < max ? max - cur : 0;
+                if (left < b) b = left;
+            }
+        }
+        char *slash = strrchr(dir, '/');
+        if (!slash || (slash == dir && dir[1] == '\0')) break;
+        if (slash == dir) slash[1] = '\0'; /* "/x" -> "/" */
+        else *slash = '\0';
+    }
+    return b;
+}
+
+/* About how many more threads this process may start: the lowest of its
+ * RLIMIT_NPROC (which counts every thread of the user; root is exempt),
+ * what its cgroups' pids controller leaves (v2, or v1's "pids"
+ * hierarchy; each ancestor too, as far as this process can see: a limit
+ * above its cgroup namespace is invisible), and the kernel's threads-max
+ * and pid_max; SIZE_MAX when none can be read. */
 static size_t thread_budget(void) {
     size_t b = SIZE_MAX;
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NPROC, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && (size_t)rl.rlim_cur < b) b = (size_t)rl.rlim_cur;
+    if (getuid() != 0 && getrlimit(RLIMIT_NPROC, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && (size_t)rl.rlim_cur < b)
+        b = (size_t)rl.rlim_cur;
     size_t k = read_count("/proc/sys/kernel/threads-max");
     if (k < b) b = k;
     k = read_count("/proc/sys/kernel/pid_max");
     if (k < b) b = k;
     FILE *f = fopen("/proc/self/cgroup", "re");
-    char line[512];
-    while (f && fgets(line, sizeof line, f)) {
-        if (strncmp(line, "0::", 3) != 0) continue; /* cgroup v2's line */
-        line[strcspn(line, "\n")] = '\0';
-        char path[600];
-        snprintf(path, sizeof path, "/sys/fs/cgroup%s/pids.max", line + 3);
-        k = read_count(path);
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    while (f && (len = getline(&line, &cap, f)) > 0) {
+        if (line[len - 1] == '\n') line[--len] = '\0';
+        /* "0::/path" (v2) or "N:...pids...:/path" (v1) */
+        char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        if (!c2 || c2[1] != '/') continue;
+        *c1 = *c2 = '\0';
+        const char *ctrl = c1 + 1;
+        bool v2 = strcmp(line, "0") == 0 && *ctrl == '\0';
+        bool v1 = false;
+        for (char *save = NULL, *t = strtok_r((char *)ctrl, ",", &save); t; t = strtok_r(NULL, ",", &save))
+            if (strcmp(t, "pids") == 0) v1 = true;
+        if (!v2 && !v1) continue;
+        /* (v2 sits at /sys/fs/cgroup, or at .../unified beside v1's) */
+        const char *root = !v2 ? "/sys/fs/cgroup/pids"
+                           : access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0 ? "/sys/fs/cgroup"
+                                                                                   : "/sys/fs/cgroup/unified";
+        k = cgroup_room(root, c2 + 1);
         if (k < b) b = k;
     }
+    free(line);
     if (f) fclose(f);
     return b;
 }
@@ -1486,10 +1534,11 @@ httpd *httpd_start(const httpd_config *cfg, httpd_handler h, void *app, const zs
         s->thread_cap = s->lim.http_connections < s->conn_cap ? s->lim.http_connections : s->conn_cap;
         size_t budget = thread_budget();
         if (budget / 2 < s->thread_cap) {
-            LOG_WARN(lg, "http: at most %zu connections at once (not %zu): this process may start about %zu threads "
-                         "(the lowest of RLIMIT_NPROC, its cgroup's pids.max, kernel.threads-max and kernel.pid_max)",
-                     budget / 2 > 2 * OPS_RESERVE ? budget / 2 : 2 * OPS_RESERVE, s->thread_cap, budget);
-            s->thread_cap = budget / 2 > 2 * OPS_RESERVE ? budget / 2 : 2 * OPS_RESERVE;
+            size_t was = s->thread_cap;
+            s->thread_cap = budget / 2 > 2 * OPS_RESERVE ? budget / 2 : 2 * OPS_RESERVE + 1;
+            LOG_WARN(lg, "http: at most %zu connections at once (not %zu): this process may start about %zu more threads "
+                         "(the lowest of RLIMIT_NPROC, what its cgroups' pids.max leave, kernel.threads-max and kernel.pid_max)",
+                     s->thread_cap, was, budget);
         }
         if (s->thread_cap <= 2 * OPS_RESERVE) s->thread_cap = 2 * OPS_RESERVE + 1;
         s->slots_ready = sem_init(&s->slots, 0, cfg->workers > 0 ? (unsigned)cfg->workers : 1) == 0;
