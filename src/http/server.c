@@ -101,7 +101,7 @@ struct httpd {
     bool slots_ready;    /* slots was initialised */
     atomic_size_t admitted; /* model connection: requests past the "stopping" check and not yet answered */
     pthread_cond_t drained; /* model connection: admitted fell to 0 while stopping (under stop_mu) */
-    int placeholder;     /* model connection: an unconnected socket, dup2'd over a detached stream's number; else -1 */
+    int placeholder;     /* model connection: an unconnected socket, dup3'd over a detached stream's number; else -1 */
     size_t thread_cap;   /* model connection: connections in libmicrohttpd (each a thread) at most; 0: none */
     httpd_handler handler;
     void *app;
@@ -488,8 +488,8 @@ static bool stream_detach(httpd *s, http_req *r) {
     /* Model connection: the connection's thread, on its way out, shuts the
      * socket for writing whatever the flags (libmicrohttpd 0.9.75,
      * thread_main_handle_connection), which would end the stream. So the
-     * descriptor number libmicrohttpd holds is made to name a fresh,
-     * unconnected socket (httpd.placeholder, one for all, so this needs no
+     * descriptor number libmicrohttpd holds is made to name an unconnected
+     * socket (httpd.placeholder, one for all, so this needs no
      * descriptor of its own), which that shutdown (ENOTCONN) and the close
      * then hit, while the stream's duplicate keeps the connection. Nothing
      * uses the number meanwhile: this runs on that very thread, which polls
