@@ -134,9 +134,9 @@ export async function startGateway({ zk, root, args = [], listen = '127.0.0.1:0'
   if (root) fullArgs.push('--root', root);
   if (digest && !args.includes('--zk-digest-file')) fullArgs.push('--zk-digest-file', zkIdentity().file);
   fullArgs.push(...args);
-  // ZOOSYNC_HTTP_MODEL=pool: make test runs the edge, stream and push suites
-  // a second time with the other way of serving connections (not over TLS,
-  // whose default is already pool).
+  // ZOOSYNC_HTTP_MODEL=pool: make test runs the edge, stream, push and ops
+  // suites (Makefile, INTEGRATION_POOL) a second time with the other way of
+  // serving connections (not over TLS, whose default is already pool).
   if (process.env.ZOOSYNC_HTTP_MODEL && !args.includes('--http-model') && !args.includes('--tls-cert')) {
     fullArgs.push('--http-model', process.env.ZOOSYNC_HTTP_MODEL);
   }
