@@ -70,7 +70,9 @@ it('the demo: signed in by the link\'s fragment; add, complete, offline switch w
     await page.press('#title', 'Enter');
     await page.click('.item:nth-child(1) input[type=checkbox]');
     await page.waitForFunction(() => document.querySelectorAll('.badge.pending').length === 2);
-    assert.match(await page.textContent('#st-pending'), /^2/);
+    // The pill follows the client's 'status' event, which may come a moment
+    // after the badges (a separate event): wait for it rather than race it.
+    await page.waitForFunction(() => /^2/.test(document.getElementById('st-pending').textContent), null, { timeout: 3000 });
     const cur = (await api.getRecord('todos', keys[0])).json;
     await api.putRecord('todos', keys[0], { ...cur.value, title: 'Buy oat milk and bread' }, { 'If-Match': `"${cur.version}"` });
     await page.click('.switch');
