@@ -10,6 +10,7 @@ APT_PKGS=(
   libzookeeper-mt-dev libmicrohttpd-dev            # ZooKeeper C client, HTTP server
   libgnutls28-dev openssl                          # HTTPS (--tls-cert); test certificates
   libjansson-dev libjwt-dev libglib2.0-dev         # JSON, JWT, containers
+  libjemalloc-dev                                  # zoosyncd's allocator
   libcmocka-dev libssl-dev libcurl4-openssl-dev    # C unit tests, key parsing, the CLI
   libpcre2-dev json-schema-test-suite              # schema regexes; the draft-07 test suite
   zookeeper default-jre-headless                   # the ZooKeeper server (Java)

@@ -12,6 +12,10 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#ifdef ZOOSYNC_JEMALLOC
+#include <jemalloc/jemalloc.h>
+#endif
+
 #include "auth/auth.h"
 #include "cache/mirror.h"
 #include "http/api.h"
@@ -415,6 +419,24 @@ static int options_load(int argc, char **argv, options *o) {
     return 0;
 }
 
+/* The allocator in use, for zoosync_build_info: jemalloc and its version
+ * when linked with it (CMake's ZOOSYNC_JEMALLOC), else glibc's. */
+static const char *allocator_name(char *buf, size_t n) {
+#ifdef ZOOSYNC_JEMALLOC
+    const char *v = NULL;
+    size_t len = sizeof v;
+    if (mallctl("version", &v, &len, NULL, 0) == 0 && v) {
+        snprintf(buf, n, "jemalloc %s", v);
+        return buf;
+    }
+    return "jemalloc";
+#else
+    (void)buf;
+    (void)n;
+    return "glibc";
+#endif
+}
+
 /* Each stream is a socket: lift the soft descriptor limit to the hard one. */
 static void raise_fd_limit(options *o) {
     struct rlimit rl;
@@ -710,10 +732,11 @@ int main(int argc, char **argv) {
     if (ev) events_set_caps(ev, o.limits.streams_per_sub, o.limits.streams_per_ip);
     gc *collector = NULL;
     zs_metrics metrics = {0};
+    char alloc[96];
     committer *commit = z ? committer_start(z, o.max_tx_bytes, &metrics, &o.log) : NULL;
     api_config acfg = {z, o.root, mirrors, schemas, verifier, o.max_tx_bytes, &o.log, &ready, ev, o.web_dir, o.client_dir,
                        &metrics, commit, (double)o.rate_limit, (double)o.write_bytes_per_sec,
-                       (double)o.write_mutations_per_sec, ZOOSYNC_VERSION};
+                       (double)o.write_mutations_per_sec, ZOOSYNC_VERSION, allocator_name(alloc, sizeof alloc)};
     api *a = ev && commit ? api_new(&acfg) : NULL;
     httpd_config hcfg = {o.listen_host, o.listen_port, o.max_body, o.workers, o.ncors ? o.cors : NULL,
                          api_handle_inline, verifier == NULL, api_check_early, o.limits, tls, &metrics};

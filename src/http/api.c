@@ -708,6 +708,7 @@ static void h_metrics(route_ctx *c) {
     size_t nev = a->cfg.events ? events_store_counts(a->cfg.events, &ev) : 0;
     metrics_page_in in = {
         .version = a->cfg.version,
+        .allocator = a->cfg.allocator,
         .http = a->counters,
         .metrics = a->cfg.metrics,
         .mirror = &ms,

@@ -51,6 +51,7 @@ typedef struct api_config {
     double write_bytes_per_sec;
     double write_mutations_per_sec;
     const char *version;       /* for zoosync_build_info (NULL: "unknown") */
+    const char *allocator;     /* for zoosync_build_info: "jemalloc 5.3.0-…", "glibc" (NULL: "unknown") */
 } api_config;
 
 api *api_new(const api_config *cfg);

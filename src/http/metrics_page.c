@@ -131,9 +131,11 @@ void metrics_page_render(const metrics_page_in *in, sbuf *out) {
     const mirror_stats *ms = in->mirror;
     const gc_stats *gs = in->gc;
     const zs_metrics *m = in->metrics;
-    sbuf_puts(out, "# HELP zoosync_build_info The gateway's version.\n# TYPE zoosync_build_info gauge\n"
+    sbuf_puts(out, "# HELP zoosync_build_info The gateway's version and memory allocator.\n# TYPE zoosync_build_info gauge\n"
                    "zoosync_build_info{version=\"");
     metrics_page_label_value(out, in->version ? in->version : "unknown");
+    sbuf_puts(out, "\",allocator=\"");
+    metrics_page_label_value(out, in->allocator ? in->allocator : "unknown");
     sbuf_puts(out, "\"} 1\n");
     zs_metrics_render_process(out);
     render_http(in->http, out);

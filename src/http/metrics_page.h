@@ -39,6 +39,7 @@ void metrics_page_count(metrics_page_counters *c, size_t route, int status, int6
 /* What the page shows; every pointer but the optional ones must be set. */
 typedef struct metrics_page_in {
     const char *version;                  /* zoosync_build_info (NULL: "unknown") */
+    const char *allocator;                /* its allocator label (NULL: "unknown") */
     metrics_page_counters *http;          /* its lock is taken while rendering */
     const zs_metrics *metrics;            /* NULL: none (its counters show 0) */
     const mirror_stats *mirror;

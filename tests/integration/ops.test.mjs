@@ -51,6 +51,8 @@ it('metrics: build info, process metrics, and request-time histograms by route a
   const m = await getMetrics(gw);
   assert.equal(m.samples.filter((x) => x.name === 'zoosync_build_info').length, 1);
   assert.match(m.samples.find((x) => x.name === 'zoosync_build_info').labels.version, /^\d+\.\d+\.\d+$/);
+  // The sanitized build keeps glibc's malloc; the release build says jemalloc and its version.
+  assert.match(m.samples.find((x) => x.name === 'zoosync_build_info').labels.allocator, /^(jemalloc \d+\.\d+\.\d+\S*|glibc)$/);
   const rss = m.get('process_resident_memory_bytes');
   assert.ok(rss > 1e6 && rss < 1e11, `RSS ${rss}`);
   assert.ok(m.get('process_open_fds') >= 3, 'open fds');
