@@ -128,6 +128,12 @@ struct httpd {
      * event stream: 10,000 streams made each tick walk 10,000 nodes). */
     GQueue waiting;      /* CI_HEADERS, CI_BODY */
     GQueue busy;         /* CI_BUSY */
+    /* Of those, the ones shut by the gateway (evicted, refused, past a
+     * deadline) whose end libmicrohttpd has not reaped yet: their threads
+     * are ending, so they do not count against the thread cap (a probe
+     * right behind a burst was refused for them; libmicrohttpd's own
+     * limit, the cap plus 16, still bounds them). Under conn_mu. */
+    size_t shut_n;
     pthread_mutex_t linger_mu; /* guards linger_new */
     GArray *linger_new;  /* lingerers handed to the guard thread */
     atomic_size_t lingering;
@@ -1056,6 +1062,7 @@ static void evict_one(httpd *s) {
         if (ci->phase != CI_HEADERS || ci->shut || ci->fd < 0) continue;
         shutdown(ci->fd, SHUT_RDWR);
         ci->shut = true;
+        s->shut_n++;
         LOG_DEBUG(s->lg, "http: %u connections: closed the oldest one still waiting for its headers",
                   s->waiting.length + s->busy.length);
         return;
@@ -1079,14 +1086,17 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         size_t held = atomic_load(&s->detached);
         pthread_mutex_lock(&s->conn_mu);
         size_t in_mhd = s->waiting.length + s->busy.length; /* model connection: each a thread */
-        held += in_mhd;
-        bool no_thread = s->thread_cap && in_mhd >= s->thread_cap;
+        assert(s->shut_n <= in_mhd);
+        size_t live = in_mhd - s->shut_n; /* the shut ones' threads are ending */
+        held += in_mhd;                   /* but each still holds its descriptor */
+        bool no_thread = s->thread_cap && live >= s->thread_cap;
         if ((held >= s->conn_cap || no_thread) && ci->fd >= 0) {
             shutdown(ci->fd, SHUT_RDWR); /* no descriptor (or thread) left for it: refused */
             ci->shut = true;
+            s->shut_n++;
             LOG_DEBUG(s->lg, "http: %zu connections and event streams open (%zu in libmicrohttpd): refused a new connection",
                       held, in_mhd);
-        } else if (held >= s->evict_at || (s->thread_cap && in_mhd + 1 >= s->thread_cap)) {
+        } else if (held >= s->evict_at || (s->thread_cap && live + 1 >= s->thread_cap)) {
             /* (model connection: only when this one takes the last thread.
              * The admission bound already keeps 16 threads from requests;
              * evicting earlier, as at the descriptors' cap, made clients
@@ -1103,6 +1113,10 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
     if (!ci) return;
     pthread_mutex_lock(&s->conn_mu);
     g_queue_unlink(ci->phase == CI_BUSY ? &s->busy : &s->waiting, &ci->link);
+    if (ci->shut) {
+        assert(s->shut_n > 0);
+        s->shut_n--;
+    }
     pthread_mutex_unlock(&s->conn_mu);
     tls_creds_unref(ci->tls);
     /* libmicrohttpd has sent the answer (and over TLS shut the session; with
@@ -1138,6 +1152,7 @@ static void reap(httpd *s, int64_t now) {
         if (ci->shut || !ci->deadline_ms || now < ci->deadline_ms || ci->fd < 0) continue;
         shutdown(ci->fd, SHUT_RDWR);
         ci->shut = true;
+        s->shut_n++;
         LOG_DEBUG(s->lg, "http: closed a connection past its %s deadline", ci->phase == CI_BODY ? "body" : "header");
     }
     pthread_mutex_unlock(&s->conn_mu);

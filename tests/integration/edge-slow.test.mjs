@@ -169,6 +169,40 @@ it('--http-connections 64: 150 slow connections never hold more than 64 connecti
   } finally { for (const s of socks) s.destroy(); await G.stop(); }
 });
 
+// A reviewer's finding (CI, stop 27): connections the gateway had shut
+// (evicted, refused) still counted against --http-connections until
+// libmicrohttpd reaped their threads, so a probe arriving right behind a
+// burst was refused ("socket hang up"). Deterministic here: with the
+// gateway stopped (SIGSTOP), ten slow connections and a probe wait in the
+// listen backlog; on SIGCONT the listener takes them back to back, each
+// slow one evicting the oldest, faster than the evicted threads end.
+it('--http-connections 64: a probe right behind a burst of slow connections at the cap is answered, not refused by connections already shut', { timeout: 60000 }, async () => {
+  const G = await startGateway({ zk: env.zk.connect, root: env.root, name: 'burst', args: ['--http-model', 'connection', '--http-connections', '64'] });
+  const threads = () => Number(readFileSync(`/proc/${G.pid}/status`, 'utf8').match(/^Threads:\s+(\d+)/m)[1]);
+  const base = threads();
+  const socks = [];
+  try {
+    for (let i = 0; i < 63; i++) socks.push(holdSocket(G.port, 'GET / HTTP/1.1\r\n', { localAddress: `127.0.0.${2 + (i % 4)}` }));
+    await Promise.all(socks.map((x) => x.connected));
+    for (let i = 0; i < 100 && threads() < base + 62; i++) await sleep(20);
+    assert.ok(threads() >= base + 62, `${threads() - base} threads for the 63 slow connections`);
+    for (let round = 0; round < 3; round++) {
+      process.kill(G.pid, 'SIGSTOP');
+      let probe;
+      try {
+        for (let i = 0; i < 10; i++) socks.push(holdSocket(G.port, 'GET / HTTP/1.1\r\n', { localAddress: `127.0.0.${2 + (i % 4)}` }));
+        await Promise.all(socks.slice(-10).map((x) => x.connected)); // handshakes done by the kernel, in the backlog
+        probe = timedGet(G.port, '/readyz', 5000);
+        await sleep(50);
+      } finally { process.kill(G.pid, 'SIGCONT'); }
+      const r = await probe;
+      assert.equal(r.status, 200, `round ${round}: /readyz behind 10 slow connections at the cap: ${JSON.stringify(r)}`);
+      await sleep(300);
+    }
+    assert.ok(threads() - base <= 64 + 16, `${threads() - base} threads above an idle gateway's`);
+  } finally { for (const x of socks) x.destroy(); await G.stop(); }
+});
+
 it('--http-model: a bad value, or connection over HTTPS, is refused at start with a clear message', async () => {
   const base = ['--listen', '127.0.0.1:0', '--zk', env.zk.connect, '--root', env.root];
   let r = await runGatewayExpectExit([...base, '--http-model', 'threads']);
