@@ -850,11 +850,21 @@ static conn_info *conn_of(struct MHD_Connection *c) {
     return i ? i->socket_context : NULL;
 }
 
-/* Moves the connection to phase, with a deadline of secs from now (0: none). */
-static void conn_phase(httpd *s, struct MHD_Connection *c, int phase, unsigned secs, bool linger) {
+/* Moves the connection to phase, with a deadline of secs from now (0: none).
+ * Returns false, changing nothing, when the gateway has shut it (evicted,
+ * refused, past a deadline): its request may still have arrived whole
+ * (shutdown keeps what the socket received, and libmicrohttpd parses it),
+ * but nothing must run for it, as its answer could not be sent. Checked
+ * under conn_mu with the move, so no eviction comes in between (evict_one
+ * takes only connections waiting for headers). */
+static bool conn_phase(httpd *s, struct MHD_Connection *c, int phase, unsigned secs, bool linger) {
     conn_info *ci = conn_of(c);
-    if (!ci) return;
+    if (!ci) return true;
     pthread_mutex_lock(&s->conn_mu);
+    if (ci->shut) {
+        pthread_mutex_unlock(&s->conn_mu);
+        return false;
+    }
     if ((ci->phase == CI_BUSY) != (phase == CI_BUSY)) {
         g_queue_unlink(ci->phase == CI_BUSY ? &s->busy : &s->waiting, &ci->link);
         g_queue_push_tail_link(phase == CI_BUSY ? &s->busy : &s->waiting, &ci->link);
@@ -863,6 +873,7 @@ static void conn_phase(httpd *s, struct MHD_Connection *c, int phase, unsigned s
     ci->deadline_ms = secs ? zs_clock_ms() + (int64_t)secs * 1000 : 0;
     ci->linger = ci->linger || linger;
     pthread_mutex_unlock(&s->conn_mu);
+    return true;
 }
 
 static void addr_string(const struct sockaddr *sa, char *out, size_t n) {
@@ -933,12 +944,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
              * client reads the answer, not a reset */
             bool declared = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length") ||
                             MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding");
-            conn_phase(s, c, CI_BUSY, 0, declared);
+            if (!conn_phase(s, c, CI_BUSY, 0, declared)) return MHD_NO; /* shut meanwhile: no answer can go */
             r->phase = PH_DONE;
             return queue(s, r);
         }
         bool body = has_body(r);
-        conn_phase(s, c, body ? CI_BODY : CI_BUSY, body ? s->lim.body_timeout_s : 0, false);
+        if (!conn_phase(s, c, body ? CI_BODY : CI_BUSY, body ? s->lim.body_timeout_s : 0, false)) return MHD_NO;
         return MHD_YES;
     }
     if (r->phase == PH_DONE) return queue(s, r);
@@ -965,7 +976,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     if (r->phase != PH_RECEIVING) return MHD_YES;
-    conn_phase(s, c, CI_BUSY, 0, false);
+    if (!conn_phase(s, c, CI_BUSY, 0, false)) return MHD_NO; /* past its body deadline, shut: run nothing */
     if (r->too_large) {
         body_too_large(s, r);
         return queue(s, r);
@@ -1046,7 +1057,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     if (r) req_free(r);
     *con_cls = NULL;
     /* a kept-alive connection: the next request's headers have a deadline too */
-    conn_phase(s, c, CI_HEADERS, s->lim.header_timeout_s, false);
+    (void)conn_phase(s, c, CI_HEADERS, s->lim.header_timeout_s, false);
 }
 
 /* ---- connections: deadlines, room, lingering close ------------------------------ */
