@@ -169,7 +169,8 @@ it('--http-connections 64: 150 slow connections never hold more than 64 connecti
   } finally { for (const s of socks) s.destroy(); await G.stop(); }
 });
 
-// A reviewer's finding (CI, stop 27): connections the gateway had shut
+// Found by a clean-clone CI run, root cause read in libmicrohttpd by a
+// reviewer (round 2, eleventh session): connections the gateway had shut
 // (evicted, refused) still counted against --http-connections until
 // libmicrohttpd reaped their threads, so a probe arriving right behind a
 // burst was refused ("socket hang up"). Deterministic here: with the
