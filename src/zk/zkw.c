@@ -62,7 +62,8 @@ struct zkw {
     size_t out_off;
     GQueue pending;            /* pending*, in submission order */
     int32_t xid;
-    GPtrArray *watches;        /* pwatch*: re-registered at every connect */
+    GPtrArray *watches;        /* pwatch*: re-registered at every connect, in the order added */
+    GHashTable *watch_keys;    /* "<mode>:<path>" of every watch (owned): no duplicates */
     zkw_stats st;
 
     _Atomic int64_t last_zxid;
@@ -284,6 +285,35 @@ static void sleep_ms(int ms) {
     nanosleep(&ts, NULL);
 }
 
+/* Appends to w->out the SetWatches2 packets that re-register every
+ * persistent watch, each with at most ZKW_SET_WATCHES_MAX bytes of paths
+ * (one per about 2,000 stores: jute.maxbuffer, 1 MiB by default, is never
+ * approached, whatever the number of watches). Caller holds mu. */
+static void put_watches(zkw *w) {
+    guint n = w->watches->len;
+    if (n == 0) return;
+    const char **pers = calloc(n, sizeof *pers), **rec = calloc(n, sizeof *rec);
+    if (!pers || !rec) w->out.failed = true;
+    jute_str_list none = {NULL, 0};
+    for (guint i = 0; pers && rec && i < n;) {
+        size_t np = 0, nr = 0, bytes = 0;
+        for (; i < n; i++) {
+            const pwatch *pw = g_ptr_array_index(w->watches, i);
+            size_t add = strlen(pw->path) + 4; /* as jute writes it: length, then bytes */
+            if (bytes > 0 && bytes + add > ZKW_SET_WATCHES_MAX) break;
+            bytes += add;
+            if (pw->mode == JUTE_WATCH_PERSISTENT_RECURSIVE) rec[nr++] = pw->path;
+            else pers[np++] = pw->path;
+        }
+        assert(np + nr > 0);
+        jute_set_watches2(&w->out, atomic_load(&w->last_zxid), none, none, none, (jute_str_list){pers, np},
+                          (jute_str_list){rec, nr});
+        w->st.set_watches++;
+    }
+    free(pers);
+    free(rec);
+}
+
 /* Connects (resuming the session when it can), re-registers the persistent
  * watches first, and reports the new state. Returns false when stopping. */
 static bool do_connect(zkw *w) {
@@ -322,21 +352,7 @@ static bool do_connect(zkw *w) {
         pthread_mutex_lock(&w->mu);
         assert(w->out.len == 0 && g_queue_is_empty(&w->pending));
         if (w->cred) jute_auth(&w->out, "digest", w->cred); /* first: what follows may need it */
-        if (w->watches->len) {
-            const char **pers = calloc(w->watches->len, sizeof *pers), **rec = calloc(w->watches->len, sizeof *rec);
-            size_t np = 0, nr = 0;
-            for (guint i = 0; pers && rec && i < w->watches->len; i++) {
-                pwatch *pw = g_ptr_array_index(w->watches, i);
-                if (pw->mode == JUTE_WATCH_PERSISTENT_RECURSIVE) rec[nr++] = pw->path;
-                else pers[np++] = pw->path;
-            }
-            jute_str_list none = {NULL, 0};
-            jute_set_watches2(&w->out, atomic_load(&w->last_zxid), none, none, none, (jute_str_list){pers, np},
-                              (jute_str_list){rec, nr});
-            if (!pers || !rec) w->out.failed = true;
-            free(pers);
-            free(rec);
-        }
+        put_watches(w);
         bool failed = sbuf_failed(&w->out);
         w->connected = !failed;
         w->st.connects++;
@@ -540,6 +556,7 @@ static void zkw_free_parts(zkw *w) {
     free(w->in);
     free(w->cred);
     g_ptr_array_free(w->watches, TRUE);
+    g_hash_table_destroy(w->watch_keys);
     hosts_free(w->hosts, w->nhosts);
     pthread_mutex_destroy(&w->mu);
     free(w);
@@ -563,6 +580,7 @@ zkw *zkw_open(const char *hosts, int session_timeout_ms, const char *cred, const
     w->fd = -1;
     w->xid = 1;
     w->watches = g_ptr_array_new_with_free_func(free);
+    w->watch_keys = g_hash_table_new_full(g_str_hash, g_str_equal, free, NULL);
     g_queue_init(&w->pending);
     pthread_mutex_init(&w->mu, NULL);
     w->wake[0] = w->wake[1] = -1;
@@ -587,56 +605,82 @@ void zkw_close(zkw *w) {
     zkw_free_parts(w);
 }
 
-int zkw_submit(zkw *w, int32_t type, const void *body, size_t len, zkw_reply_fn fn, void *ctx) {
-    assert(fn);
-    pending *p = malloc(sizeof *p);
-    if (!p) return -1;
-    pthread_mutex_lock(&w->mu);
-    if (!w->connected || w->stopping) {
-        pthread_mutex_unlock(&w->mu);
-        free(p);
-        return -1;
-    }
-    bool was_empty = w->out_off == w->out.len;
+/* Queues a request with p (allocated by the caller). Caller holds mu.
+ * Returns 0 (p is pending: fn will be called once; *wake_io says whether
+ * the I/O thread must be woken), or -1 when not connected or when the
+ * output was lost (then the connection goes: its I/O thread sees the
+ * failure at the next flush); p is not taken then. */
+static int submit_locked(zkw *w, pending *p, int32_t type, const void *body, size_t len, zkw_reply_fn fn, void *ctx,
+                         bool *wake_io) {
+    if (!w->connected || w->stopping) return -1;
+    *wake_io = w->out_off == w->out.len;
     p->xid = w->xid;
     w->xid = w->xid >= 0x7fff0000 ? 1 : w->xid + 1;
     p->fn = fn;
     p->ctx = ctx;
     queue_frame(w, p->xid, type, body, len);
     if (sbuf_failed(&w->out)) {
-        /* The output is lost: the connection must go (its I/O thread sees
-         * the failure at the next flush). */
-        pthread_mutex_unlock(&w->mu);
-        free(p);
+        *wake_io = true; /* to drop the connection now */
         return -1;
     }
     g_queue_push_tail(&w->pending, p);
-    pthread_mutex_unlock(&w->mu);
-    if (was_empty) wake(w);
     return 0;
 }
 
+int zkw_submit(zkw *w, int32_t type, const void *body, size_t len, zkw_reply_fn fn, void *ctx) {
+    assert(fn);
+    pending *p = malloc(sizeof *p);
+    if (!p) return -1;
+    bool wake_io = false;
+    pthread_mutex_lock(&w->mu);
+    int rc = submit_locked(w, p, type, body, len, fn, ctx, &wake_io);
+    pthread_mutex_unlock(&w->mu);
+    if (rc < 0) free(p);
+    if (wake_io) wake(w);
+    return rc;
+}
+
 int zkw_add_watch(zkw *w, const char *path, int mode, zkw_reply_fn fn, void *ctx) {
+    assert(fn);
     size_t n = strlen(path);
     pwatch *pw = malloc(sizeof *pw + n + 1);
-    if (!pw) return -1;
-    pw->mode = mode;
-    memcpy(pw->path, path, n + 1);
-    pthread_mutex_lock(&w->mu);
-    bool known = false;
-    for (guint i = 0; i < w->watches->len && !known; i++) {
-        const pwatch *o = g_ptr_array_index(w->watches, i);
-        known = o->mode == mode && strcmp(o->path, path) == 0;
-    }
-    if (known) free(pw);
-    else g_ptr_array_add(w->watches, pw); /* from now on re-registered at every connect */
-    pthread_mutex_unlock(&w->mu);
+    pending *p = malloc(sizeof *p);
+    char *key = NULL;
     sbuf b = SBUF_INIT;
     jute_put_string(&b, path);
     jute_put_int(&b, mode);
-    int rc = sbuf_failed(&b) ? -1 : zkw_submit(w, JUTE_OP_ADD_WATCH, b.buf, b.len, fn, ctx);
+    if (asprintf(&key, "%d:%s", mode, path) < 0) key = NULL;
+    if (!pw || !p || !key || sbuf_failed(&b)) {
+        free(pw);
+        free(p);
+        free(key);
+        sbuf_free(&b);
+        return -1;
+    }
+    pw->mode = mode;
+    memcpy(pw->path, path, n + 1);
+    /* Remembering it and sending it in one critical section: a connection
+     * either was made before (and gets the addWatch ahead of whatever is
+     * submitted after this call), or is made after (and carries the watch
+     * in its SetWatches2). When the addWatch cannot be queued on a live
+     * connection (its output lost), that connection goes, and the next one
+     * carries the watch. */
+    bool wake_io = false, sent = false;
+    pthread_mutex_lock(&w->mu);
+    bool known = g_hash_table_contains(w->watch_keys, key);
+    if (known) {
+        free(pw);
+        free(key);
+    } else {
+        g_hash_table_add(w->watch_keys, key);
+        g_ptr_array_add(w->watches, pw); /* from now on re-registered at every connect */
+        sent = submit_locked(w, p, JUTE_OP_ADD_WATCH, b.buf, b.len, fn, ctx, &wake_io) == 0;
+    }
+    pthread_mutex_unlock(&w->mu);
+    if (!sent) free(p);
+    if (wake_io) wake(w);
     sbuf_free(&b);
-    return rc;
+    return 0;
 }
 
 void zkw_reconnect(zkw *w) {
@@ -656,6 +700,7 @@ int64_t zkw_last_zxid(zkw *w) { return atomic_load(&w->last_zxid); }
 void zkw_get_stats(zkw *w, zkw_stats *out) {
     pthread_mutex_lock(&w->mu);
     *out = w->st;
+    out->watches = w->watches->len;
     pthread_mutex_unlock(&w->mu);
 }
 

@@ -62,8 +62,19 @@ void zkw_close(zkw *w);
  * is not connected (fn is not called). */
 int zkw_submit(zkw *w, int32_t type, const void *body, size_t len, zkw_reply_fn fn, void *ctx);
 
-/* Adds a persistent (recursive) watch and remembers it, so that every later
- * reconnect re-registers it before any other request. fn as for submit. */
+/* Adds a persistent (mode JUTE_WATCH_PERSISTENT) or persistent recursive
+ * watch and remembers it for the life of the zkw, so that every later
+ * connect re-registers it before any other request (in SetWatches2 packets
+ * of at most ZKW_SET_WATCHES_MAX bytes of paths). Returns 0 once it is
+ * remembered: then any request this thread submits after this call reaches
+ * the server after the watch. When connected, an addWatch is queued in the
+ * same critical section and fn is called with its reply, as for submit;
+ * when not (or when its output is lost, which drops the connection), or
+ * when the same watch is already remembered, nothing is sent and fn is not
+ * called. (Another thread adding the same watch at the same moment may
+ * return before the first one's addWatch is queued: callers that need the
+ * order serialize their adds, as the mirror does under mirror_set.mu.)
+ * Returns -1 (out of memory) when it could not be remembered. */
 int zkw_add_watch(zkw *w, const char *path, int mode, zkw_reply_fn fn, void *ctx);
 
 /* Drops the connection (the session is resumed): for a caller that cannot
@@ -75,6 +86,8 @@ int64_t zkw_last_zxid(zkw *w);
 /* Counters for /metrics and the logs. */
 typedef struct zkw_stats {
     uint64_t connects, disconnects, expirations, frames_in, events;
+    uint64_t set_watches; /* SetWatches2 packets sent to re-register the persistent watches */
+    uint64_t watches;     /* persistent watches remembered (a gauge) */
 } zkw_stats;
 void zkw_get_stats(zkw *w, zkw_stats *out);
 

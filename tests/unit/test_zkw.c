@@ -511,6 +511,162 @@ static void test_out_of_order(void **st) {
     fk_join(&f);
 }
 
+/* A watch added before the first connection is up: no addWatch, and the
+ * connection's first request is the SetWatches2 that carries it, ahead of
+ * a request submitted after the add. */
+static void script_early(fake *f) {
+    char buf[4096];
+    size_t n;
+    int32_t type;
+    usleep(300 * 1000); /* the client's handshake waits: it is not connected */
+    int fd = fk_accept(f, false);
+    int32_t xid = fk_next_request(fd, &type, buf, sizeof buf, &n);
+    f->saw_setwatches = xid == JUTE_XID_SET_WATCHES && type == JUTE_OP_SET_WATCHES2 && memmem(buf, n, "/early", 6);
+    fk_send(fd, set_watches_reply, LEN(set_watches_reply));
+    xid = fk_next_request(fd, &type, buf, sizeof buf, &n);
+    f->ok = type == JUTE_OP_SYNC;
+    if (f->ok) fk_reply(fd, xid);
+    while (fk_read_frame(fd, buf, sizeof buf, &n) == 0) {}
+    close(fd);
+}
+
+static void test_watch_before_connect(void **st) {
+    (void)st;
+    fake f;
+    fk_start(&f, script_early);
+    seen s = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    zkw *w = open_client(&f, &s);
+    assert_int_equal(zkw_add_watch(w, "/early", JUTE_WATCH_PERSISTENT_RECURSIVE, on_reply, &s), 0);
+    assert_int_equal(seen_get(&s, &s.connected), 0);
+    assert_true(wait_for(&s, &s.connected, 1));
+    assert_int_equal(submit_sync(w, &s), 0);
+    assert_true(wait_for(&s, &s.replies, 1));
+    zkw_close(w);
+    fk_join(&f);
+    assert_true(f.saw_setwatches);
+    assert_true(f.ok);
+    assert_int_equal(s.replies, 1); /* the sync's: no addWatch was sent, so none answered */
+}
+
+/* Many persistent watches: each added once (a second add of the same one
+ * sends nothing), and after a reconnect re-registered before any request in
+ * several SetWatches2 packets, each within ZKW_SET_WATCHES_MAX bytes of
+ * paths, every watch exactly once and in its own mode (ZOOKEEPER-706: one
+ * packet past jute.maxbuffer is dropped by the server, for ever). */
+enum { MANY_WATCHES = 3000 };
+typedef struct many {
+    fake f;
+    int adds;           /* addWatch requests on the first connection */
+    int packets;        /* SetWatches2 packets on the second */
+    size_t max_bytes;   /* the most path bytes (as jute writes them) in one packet */
+    int seen[MANY_WATCHES]; /* times each watch was re-registered, in its mode */
+    bool bad;           /* a path not added, or in the wrong mode, or a malformed packet */
+    bool sync_last;     /* the sync came after every SetWatches2 */
+} many;
+
+static void many_path(int i, char *out, size_t cap) {
+    /* about 100 bytes, like a store's path under a long root */
+    snprintf(out, cap, "/zoosync/stores/store-%05d-%s%s", i, i % 2 ? "r" : "c",
+             "/padding-padding-padding-padding-padding-padding-padding-padding-padding-pad");
+}
+
+static void script_many(fake *f) {
+    many *m = (many *)f;
+    size_t cap = 4 * ZKW_SET_WATCHES_MAX;
+    char *buf = malloc(cap);
+    size_t n;
+    int32_t type;
+    int fd = fk_accept(f, false);
+    for (;;) {
+        int32_t xid = fk_next_request(fd, &type, buf, cap, &n);
+        if (xid == INT32_MIN) break;
+        if (type == JUTE_OP_ADD_WATCH) {
+            m->adds++;
+            fk_reply_with(fd, xid, add_watch_reply, LEN(add_watch_reply));
+            continue;
+        }
+        if (type == JUTE_OP_SYNC) fk_reply(fd, xid);
+        break;
+    }
+    close(fd); /* the client reconnects */
+    fd = fk_accept(f, false);
+    for (;;) {
+        int32_t xid = fk_next_request(fd, &type, buf, cap, &n);
+        if (xid == INT32_MIN) break;
+        if (type == JUTE_OP_SYNC) {
+            m->sync_last = m->packets > 0;
+            fk_reply(fd, xid);
+            break;
+        }
+        if (xid != JUTE_XID_SET_WATCHES || type != JUTE_OP_SET_WATCHES2) { m->bad = true; break; }
+        m->packets++;
+        jute_in in;
+        jute_in_init(&in, buf, n);
+        (void)jute_get_int(&in);
+        (void)jute_get_int(&in);
+        (void)jute_get_long(&in);
+        size_t bytes = 0;
+        for (int list = 0; list < 5 && !in.bad; list++) {
+            int32_t k = jute_get_int(&in);
+            for (int32_t j = 0; j < k && !in.bad; j++) {
+                jute_bytes p = jute_get_buffer(&in);
+                if (in.bad || p.len < 0) break;
+                bytes += (size_t)p.len + 4;
+                int i = -1;
+                if (p.len > 22 && sscanf(p.p + 22, "%5d", &i) != 1) i = -1;
+                char want[160];
+                if (i >= 0 && i < MANY_WATCHES) many_path(i, want, sizeof want);
+                bool mode_ok = (list == 3 && i % 2 == 0) || (list == 4 && i % 2 == 1);
+                if (i < 0 || i >= MANY_WATCHES || !mode_ok || (size_t)p.len != strlen(want) || memcmp(p.p, want, (size_t)p.len) != 0)
+                    m->bad = true;
+                else
+                    m->seen[i]++;
+            }
+        }
+        if (in.bad || jute_left(&in) != 0) m->bad = true;
+        if (bytes > m->max_bytes) m->max_bytes = bytes;
+        fk_send(fd, set_watches_reply, LEN(set_watches_reply));
+    }
+    while (fk_read_frame(fd, buf, cap, &n) == 0) {}
+    close(fd);
+    free(buf);
+}
+
+static void test_many_watches(void **st) {
+    (void)st;
+    many *m = calloc(1, sizeof *m);
+    fk_start(&m->f, script_many);
+    seen s = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    zkw *w = open_client(&m->f, &s);
+    assert_true(wait_for(&s, &s.connected, 1));
+    char path[160];
+    for (int i = 0; i < MANY_WATCHES; i++) {
+        many_path(i, path, sizeof path);
+        assert_int_equal(zkw_add_watch(w, path, i % 2 ? JUTE_WATCH_PERSISTENT_RECURSIVE : JUTE_WATCH_PERSISTENT, on_reply, &s), 0);
+    }
+    many_path(7, path, sizeof path);
+    assert_int_equal(zkw_add_watch(w, path, JUTE_WATCH_PERSISTENT_RECURSIVE, on_reply, &s), 0); /* known: nothing sent */
+    assert_true(wait_for(&s, &s.replies, MANY_WATCHES));
+    assert_int_equal(submit_sync(w, &s), 0);
+    assert_true(wait_for(&s, &s.disconnected, 1));
+    assert_true(wait_for(&s, &s.connected, 2));
+    int64_t end = zs_clock_ms() + 5000;
+    while (submit_sync(w, &s) < 0 && zs_clock_ms() < end) usleep(5000);
+    assert_true(wait_for(&s, &s.replies, MANY_WATCHES + 2));
+    zkw_stats zs;
+    zkw_get_stats(w, &zs);
+    zkw_close(w);
+    fk_join(&m->f);
+    assert_int_equal(m->adds, MANY_WATCHES);
+    assert_false(m->bad);
+    assert_true(m->sync_last);
+    assert_true(m->packets >= 2);
+    assert_int_equal((uint64_t)m->packets, zs.set_watches);
+    assert_true(m->max_bytes <= ZKW_SET_WATCHES_MAX);
+    for (int i = 0; i < MANY_WATCHES; i++) assert_int_equal(m->seen[i], 1);
+    free(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_connect_response),
@@ -522,6 +678,8 @@ int main(void) {
         cmocka_unit_test(test_session_faults),
         cmocka_unit_test(test_session_expired),
         cmocka_unit_test(test_out_of_order),
+        cmocka_unit_test(test_watch_before_connect),
+        cmocka_unit_test(test_many_watches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
