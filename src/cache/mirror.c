@@ -136,7 +136,7 @@ struct mirror {
 
 struct mirror_set {
     char *root;
-    char *stores_path;       /* <root>/stores: the one persistent recursive watch */
+    char *stores_path;       /* <root>/stores: what event paths are classified against */
     size_t stores_path_len;
     char *hosts;
     char *cred;              /* digest credentials for the probes, or NULL */
@@ -156,7 +156,7 @@ struct mirror_set {
     opq lost;                /* sent on a connection that went: re-queued at the disconnect */
     unsigned inflight;
     wm wm;                   /* reads queued / answered, the checkpoints, the watermark W */
-    bool connected, watch_added, recovering, ever_connected;
+    bool connected, recovering, ever_connected;
     uint64_t rgen;           /* bumped at every disconnect */
     /* coalesced sync */
     bool sync_inflight, sync_again;
@@ -568,7 +568,7 @@ static size_t expected_reply(const op *o) {
  * the watermark relies on, is the queue's as before. */
 static void flush(mirror_set *s) {
     ZS_MUTEX_ASSERT_HELD(&s->mu);
-    while (!s->stopping && s->connected && s->watch_added && s->q.head &&
+    while (!s->stopping && s->connected && s->q.head &&
            (s->inflight < EVENT_INFLIGHT || (s->inflight < MAX_INFLIGHT && s->q.len >= BATCH_OPS))) {
         batch *b = malloc(sizeof *b + BATCH_OPS * sizeof(op *));
         if (!b) return;
@@ -944,7 +944,7 @@ static void look_again(mirror_set *s, int type, const char *path, size_t len) {
     }
 }
 
-/* An event of the persistent watch (probe false) or of a gap probe. */
+/* An event of the persistent watches (probe false) or of a gap probe. */
 static void event_seen(mirror_set *s, bool probe, int type, const char *path, size_t len) {
     zs_mutex_lock(&s->mu);
     (*(probe ? &s->probe_events : &s->watch_events))++;
@@ -963,7 +963,7 @@ static void watch_added(void *ctx, int rc, int64_t zxid, jute_in *body) {
     /* Without its watch the mirror would vouch for what it cannot see: drop
      * the connection; the next one registers the watch again, and the gap
      * check covers the time in between. */
-    LOG_ERROR(s->lg, "mirror: addWatch %s: %s; reconnecting", s->stores_path, zerror(rc));
+    LOG_ERROR(s->lg, "mirror: addWatch refused: %s; reconnecting", zerror(rc));
     zs_mutex_lock(&s->mu);
     s->recovering = true;
     if (s->w && !s->stopping) zkw_reconnect(s->w);
@@ -987,12 +987,7 @@ static void on_state(void *ctx, int state, bool fresh) {
         zs_mutex_unlock(&s->mu);
         return;
     }
-    s->connected = true;
-    if (!s->watch_added) {
-        /* The first connection: the watch goes first, then the reads. Later
-         * connections re-register it themselves (SetWatches2). */
-        if (zkw_add_watch(s->w, s->stores_path, JUTE_WATCH_PERSISTENT_RECURSIVE, watch_added, s) == 0) s->watch_added = true;
-    }
+    s->connected = true; /* (the mirrors' watches were re-registered first: zkw) */
     if (s->ever_connected || fresh == false) {
         s->recover_wanted = true; /* the recovery thread checks the gap */
     } else {
@@ -1121,7 +1116,7 @@ static int recover_once(mirror_set *s, uint64_t rgen) {
     zs_mutex_lock(&s->mu);
     uint64_t rel = wm_value(&s->wm);
     /* A sync on the main session first: its reply comes after SetWatches2's,
-     * so the persistent watch is registered when it arrives, and its zxid
+     * so the persistent watches are registered when it arrives, and its zxid
      * says whether anything at all was written since W. */
     int rc = s->stopping || sbuf_failed(&body) ? -1 : zkw_submit(s->w, JUTE_OP_SYNC, body.buf, body.len, recovery_sync_done, s);
     sbuf_free(&body);
@@ -1217,15 +1212,29 @@ static void start_load(mirror *m, int64_t czxid) {
     flush(m->set);
 }
 
+/* Caller holds mu. Records the store's two persistent watches in the
+ * session before anything of the store is read (docs/ARCHITECTURE.md, "Its
+ * own session, two watches per store"). */
 static mirror *mirror_new(mirror_set *s, const char *store) {
+    ZS_MUTEX_ASSERT_HELD(&s->mu);
     mirror *m = calloc(1, sizeof *m);
     if (!m) return NULL;
     m->set = s;
-    if (!(m->store = strdup(store)) || !(m->spath = layout_store_path(s->root, store))) {
+    char *rpath = NULL;
+    if (!(m->store = strdup(store)) || !(m->spath = layout_store_path(s->root, store)) ||
+        !(rpath = layout_records_path(s->root, store)) ||
+        zkw_add_watch(s->w, m->spath, JUTE_WATCH_PERSISTENT, watch_added, s) < 0 ||
+        zkw_add_watch(s->w, rpath, JUTE_WATCH_PERSISTENT_RECURSIVE, watch_added, s) < 0) {
+        /* (a watch recorded before a failure stays: harmless, and the next
+         * attempt finds it) */
+        LOG_ERROR(s->lg, "mirror %s: out of memory making its mirror", store);
+        free(rpath);
+        free(m->spath);
         free(m->store);
         free(m);
         return NULL;
     }
+    free(rpath);
     treap_init(&m->tree, feed_cmp, NULL);
     treap_init(&m->bykey, bykey_cmp, NULL);
     m->changed = g_ptr_array_new_with_free_func(changed_free);
@@ -1336,6 +1345,10 @@ void mirror_set_free(mirror_set *s) {
 int mirror_set_acquire(mirror_set *s, const char *store, int64_t czxid, int timeout_ms, mirror **out) {
     struct timespec dl = zs_clock_deadline(timeout_ms);
     zs_mutex_lock(&s->mu);
+    if (s->stopping || !s->w) { /* (mirror_new would record watches in a closed session) */
+        zs_mutex_unlock(&s->mu);
+        return -1;
+    }
     mirror *m = g_hash_table_lookup(s->stores, store);
     if (!m && (m = mirror_new(s, store))) g_hash_table_insert(s->stores, m->store, m);
     if (!m) { zs_mutex_unlock(&s->mu); return -1; }
@@ -1778,6 +1791,12 @@ void mirror_set_stats(mirror_set *s, mirror_stats *out) {
         }
     }
     out->watch_events = s->watch_events;
+    if (s->w && !s->stopping) { /* (mirror_set_stop closes the session) */
+        zkw_stats zs;
+        zkw_get_stats(s->w, &zs);
+        out->watches = zs.watches;
+        out->set_watches = zs.set_watches;
+    }
     out->reads = s->reads;
     out->batches = s->batches;
     out->queued = s->q.len;

@@ -1,7 +1,9 @@
 /* mirror: an in-memory copy of the stores' records, fed by ZooKeeper.
  *
  * The mirrors of a gateway share one ZooKeeper session of their own (zk/zkw)
- * holding ONE persistent recursive watch on <root>/stores. An event only
+ * holding TWO persistent watches per store it mirrors (recursive on
+ * <store>/r, plain on the store's config node), recorded before the store's
+ * first read and kept for the life of the process. An event only
  * says "look again": its path is queued, and queued reads go out as
  * multiRead batches. A store's mirror is loaded at first use (its config,
  * its 4096 bucket listings, then every record).
@@ -176,7 +178,9 @@ GArray *mirror_list_collectable(mirror *m, int64_t older_than_ms);
 
 /* Counters for /metrics. */
 typedef struct mirror_stats {
-    uint64_t watch_events;   /* events of the persistent watch */
+    uint64_t watch_events;   /* events of the persistent watches */
+    uint64_t watches;        /* persistent watches the session holds (two per store mirrored) */
+    uint64_t set_watches;    /* SetWatches2 packets sent to re-register them after reconnects */
     uint64_t reads;          /* reads sent (operations inside multiReads) */
     uint64_t batches;        /* multiReads sent */
     uint64_t foreign_rejected;

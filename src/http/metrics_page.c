@@ -152,6 +152,10 @@ void metrics_page_render(const metrics_page_in *in, sbuf *out) {
                 "zoosync_watch_events_total %llu\n"
                 "# HELP zoosync_zk_reads_total Reads sent by the mirror.\n# TYPE zoosync_zk_reads_total counter\n"
                 "zoosync_zk_reads_total %llu\n"
+                "# HELP zoosync_mirror_watches Persistent watches the mirror's session holds (two per store it has served).\n"
+                "# TYPE zoosync_mirror_watches gauge\nzoosync_mirror_watches %llu\n"
+                "# HELP zoosync_mirror_set_watches_packets_total SetWatches2 packets sent to re-register them after reconnects.\n"
+                "# TYPE zoosync_mirror_set_watches_packets_total counter\nzoosync_mirror_set_watches_packets_total %llu\n"
                 "# HELP zoosync_foreign_values_rejected_total Znodes whose data is not a JSON value or whose name is not a key.\n"
                 "# TYPE zoosync_foreign_values_rejected_total counter\n"
                 "zoosync_foreign_values_rejected_total %llu\n"
@@ -180,6 +184,7 @@ void metrics_page_render(const metrics_page_in *in, sbuf *out) {
                 "# HELP zoosync_mirror_last_recovery_seconds Duration of the last gap check.\n"
                 "# TYPE zoosync_mirror_last_recovery_seconds gauge\nzoosync_mirror_last_recovery_seconds %.3f\n",
                 ms->records, ms->bytes, ms->entries, ms->bucket_tables, (unsigned long long)ms->watch_events, (unsigned long long)ms->reads,
+                (unsigned long long)ms->watches, (unsigned long long)ms->set_watches,
                 (unsigned long long)ms->foreign_rejected, in->zk_connected ? 1 : 0,
                 in->event_streams,
                 in->stream_wakes, ms->connected ? 1 : 0, ms->recovering ? 1 : 0,

@@ -1,5 +1,5 @@
-// Watches that scale: the mirror's own session holds one persistent
-// recursive watch whatever the number of records, comes back within seconds
+// Watches that scale: the mirror's own session holds two persistent
+// watches per store whatever the number of records, comes back within seconds
 // after ZooKeeper restarts and link cuts, and finds every change made by
 // others while it was away (sets, creates, tombstones, hard deletes, delete
 // + recreate), also after its session expired.
@@ -58,14 +58,14 @@ async function readyWithin(G, ms, what) {
   return Date.now() - t0;
 }
 
-it('30,000 records: one watch on the server, and ready again within 10 s of a ZooKeeper restart', { timeout: 240000 }, async () => {
+it('30,000 records: a few watches on the server, and ready again within 10 s of a ZooKeeper restart', { timeout: 240000 }, async () => {
   const { zk, root, gw: G, api, store: s } = await ownZkGatewayWithStore(env, { name: 'w30k', args: ['--session-timeout', '8000'], prefix: 'w' });
   await run(ZKBENCH, ['load', '--zk', zk.connect, '--root', root, '--store', s, '--count', '30000', '--bytes', '60', '--digest-file', zkIdentity().file]);
   await eventually(async () => (await api.getStore(s)).json.records === 30000, { ms: 60000, every: 500, what: 'the mirror holds 30,000 records' });
   const watches = Number((await fourLetter(zk.connect)).zk_watch_count);
-  // One persistent watch for the mirror; libzookeeper's session holds none
-  // of the mirror's (it may hold a few of its own: election, config).
-  assert.ok(watches <= 4, `watches on the server: ${watches} (expected O(stores), not O(records))`);
+  // Two persistent watches for the store's mirror; libzookeeper's session
+  // holds none of the mirror's (it may hold a few of its own: election, config).
+  assert.ok(watches <= 8, `watches on the server: ${watches} (expected O(stores), not O(records))`);
   const before = await api.changesAll(s, { limit: 10000 });
   const c0 = before.cursor;
 
@@ -89,6 +89,64 @@ it('30,000 records: one watch on the server, and ready again within 10 s of a Zo
   assert.deepEqual(byKey(since.changes).get('r00000007').value, { foreign: true });
   assert.equal(since.changes.length, 2, `only the two new changes since c0: ${JSON.stringify(since.changes.map((c) => c.key))}`);
   assert.equal((await api.getStore(s)).json.records, 30001);
+  await G.stop();
+  await zk.stop();
+});
+
+it('two watches per store and none on client nodes: a push costs one event per record; every store is watched again after a restart', { timeout: 120000 }, async () => {
+  const { zk, root, gw: G, api, store: s1 } = await ownZkGatewayWithStore(env, { name: 'wps', args: ['--session-timeout', '8000'], prefix: 'p' });
+  const stores = [s1];
+  for (let i = 0; i < 2; i++) {
+    const s = uniq('wps');
+    await api.createStore(s);
+    stores.push(s);
+  }
+  for (const s of stores) assert.equal((await api.changes(s, { limit: 1 })).status, 200); // each store mirrored
+  // Two per store (ZooKeeper counts a plain persistent watch twice: as a
+  // data and as a child watch), whatever the records; the gateway says so.
+  const watches = Number((await fourLetter(zk.connect)).zk_watch_count);
+  assert.ok(watches >= 3 * stores.length && watches <= 4 * stores.length + 4, `watches on the server: ${watches} for ${stores.length} stores`);
+  assert.equal((await getMetrics(G)).get('zoosync_mirror_watches'), 2 * stores.length);
+
+  // Twenty pushes of one record each: twenty events, not forty (each push
+  // also writes its client node, which the mirror does not watch).
+  const e0 = (await getMetrics(G)).get('zoosync_watch_events_total');
+  for (let i = 1; i <= 20; i++) await api.pushOk(s1, 'one', [{ id: i, key: `k${i}`, op: 'put', value: i }]);
+  await eventually(async () => (await api.getStore(s1)).json.records === 20, { what: 'the mirror holds the 20 records' });
+  await sleep(300); // late events, were there any
+  const e1 = (await getMetrics(G)).get('zoosync_watch_events_total');
+  assert.equal(e1 - e0, 20, `watch events for 20 one-record pushes: ${e1 - e0}`);
+
+  // After a restart every store's watches are back: a foreign create in
+  // each reaches the feed, and a foreign change of a config its description.
+  const cursors = [];
+  for (const s of stores) cursors.push((await api.changesAll(s, { limit: 1000 })).cursor);
+  const packets0 = (await getMetrics(G)).get('zoosync_mirror_set_watches_packets_total');
+  await zk.stopNode(1);
+  await eventually(async () => (await status(G.url, '/readyz')) === 503, { ms: 5000, what: '/readyz 503 while ZooKeeper is down' });
+  await zk.startNode(1);
+  await readyWithin(G, 10000, '/readyz 200 within 10 s of ZooKeeper being back');
+  assert.ok((await getMetrics(G)).get('zoosync_mirror_set_watches_packets_total') > packets0, 'the watches were re-registered');
+  for (const s of stores) {
+    const z = recordZnode(root, s, 'foreign-after');
+    assert.ok((await zkCli(zk.connect, 'create', z.path, `{"store":"${s}"}`)).ok, `zkCli create in ${s}`);
+  }
+  const last = stores[stores.length - 1];
+  const cfgPath = `${root}/stores/${last}`;
+  const cfgText = (await zkCli(zk.connect, 'get', cfgPath)).stdout.split('\n').find((l) => l.startsWith('{'));
+  const cfg = JSON.parse(cfgText);
+  assert.equal(typeof cfg.maxValueBytes, 'number', `the config: ${cfgText}`);
+  const wantMax = cfg.maxValueBytes - 1;
+  assert.ok((await zkCli(zk.connect, 'set', cfgPath, JSON.stringify({ ...cfg, maxValueBytes: wantMax }))).ok, 'zkCli set config');
+  await eventually(async () => (await api.getStore(last)).json.maxValueBytes === wantMax,
+    { ms: 10000, what: 'the foreign config change reaches the store description' });
+  for (const [i, s] of stores.entries()) {
+    const got = await eventually(async () => {
+      const r = await api.changesAll(s, { since: cursors[i], limit: 100 });
+      return r.changes.length ? r : null;
+    }, { ms: 10000, what: `the foreign create in ${s} reaches the feed` });
+    assert.deepEqual(got.changes.map((c) => [c.key, c.value]), [['foreign-after', { store: s }]]);
+  }
   await G.stop();
   await zk.stop();
 });
