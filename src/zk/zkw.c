@@ -496,7 +496,9 @@ static void close_session(zkw *w) {
     jute_frame_end(&b, f);
     dl dd = {zs_clock_ms() + CLOSE_WAIT_MS, NULL}, *deadline = &dd;
     pthread_mutex_lock(&w->mu);
-    int wr = flush_locked(w); /* what was queued goes first */
+    /* what was queued goes first; output lost (out of memory) would send
+     * a garbled frame: no close then, the session times out */
+    int wr = sbuf_failed(&w->out) ? -1 : flush_locked(w);
     if (w->out_off != w->out.len) wr = -1; /* a frame half sent: a close now would garble it */
     pthread_mutex_unlock(&w->mu);
     if (wr == 0 && !sbuf_failed(&b) && write_all(w->fd, b.buf, b.len, deadline) == 0) {

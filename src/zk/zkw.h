@@ -6,7 +6,8 @@
  * One zkw is one session with its own I/O thread: it connects to the hosts
  * in turn, resumes the session after a disconnect (or opens a new one when
  * ZooKeeper says it expired), pings, and after every (re)connect first
- * re-registers the persistent watches it was asked for, in one SetWatches2.
+ * re-registers the persistent watches it was asked for, in SetWatches2
+ * packets of at most ZKW_SET_WATCHES_MAX bytes of paths.
  *
  * Threads and locks: zkw_submit may be called from any thread, including
  * from inside a callback. Every callback (replies, watch events, state
@@ -71,10 +72,7 @@ int zkw_submit(zkw *w, int32_t type, const void *body, size_t len, zkw_reply_fn 
  * same critical section and fn is called with its reply, as for submit;
  * when not (or when its output is lost, which drops the connection), or
  * when the same watch is already remembered, nothing is sent and fn is not
- * called. (Another thread adding the same watch at the same moment may
- * return before the first one's addWatch is queued: callers that need the
- * order serialize their adds, as the mirror does under mirror_set.mu.)
- * Returns -1 (out of memory) when it could not be remembered. */
+ * called. Returns -1 (out of memory) when it could not be remembered. */
 int zkw_add_watch(zkw *w, const char *path, int mode, zkw_reply_fn fn, void *ctx);
 
 /* Drops the connection (the session is resumed): for a caller that cannot

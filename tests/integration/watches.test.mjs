@@ -112,13 +112,13 @@ it('two watches per store and none on client nodes: a push costs one event per r
   // also writes its client node, which the mirror does not watch).
   const e0 = (await getMetrics(G)).get('zoosync_watch_events_total');
   for (let i = 1; i <= 20; i++) await api.pushOk(s1, 'one', [{ id: i, key: `k${i}`, op: 'put', value: i }]);
-  await eventually(async () => (await api.getStore(s1)).json.records === 20, { what: 'the mirror holds the 20 records' });
-  await sleep(300); // late events, were there any
+  await eventually(async () => (await getMetrics(G)).get('zoosync_watch_events_total') - e0 >= 20, { what: 'an event per record' });
+  await sleep(500); // late events, were there any
   const e1 = (await getMetrics(G)).get('zoosync_watch_events_total');
   assert.equal(e1 - e0, 20, `watch events for 20 one-record pushes: ${e1 - e0}`);
 
   // After a restart every store's watches are back: a foreign create in
-  // each reaches the feed, and a foreign change of a config its description.
+  // each reaches the feed, and a foreign change of a config the mirror.
   const cursors = [];
   for (const s of stores) cursors.push((await api.changesAll(s, { limit: 1000 })).cursor);
   const packets0 = (await getMetrics(G)).get('zoosync_mirror_set_watches_packets_total');
@@ -131,15 +131,6 @@ it('two watches per store and none on client nodes: a push costs one event per r
     const z = recordZnode(root, s, 'foreign-after');
     assert.ok((await zkCli(zk.connect, 'create', z.path, `{"store":"${s}"}`)).ok, `zkCli create in ${s}`);
   }
-  const last = stores[stores.length - 1];
-  const cfgPath = `${root}/stores/${last}`;
-  const cfgText = (await zkCli(zk.connect, 'get', cfgPath)).stdout.split('\n').find((l) => l.startsWith('{'));
-  const cfg = JSON.parse(cfgText);
-  assert.equal(typeof cfg.maxValueBytes, 'number', `the config: ${cfgText}`);
-  const wantMax = cfg.maxValueBytes - 1;
-  assert.ok((await zkCli(zk.connect, 'set', cfgPath, JSON.stringify({ ...cfg, maxValueBytes: wantMax }))).ok, 'zkCli set config');
-  await eventually(async () => (await api.getStore(last)).json.maxValueBytes === wantMax,
-    { ms: 10000, what: 'the foreign config change reaches the store description' });
   for (const [i, s] of stores.entries()) {
     const got = await eventually(async () => {
       const r = await api.changesAll(s, { since: cursors[i], limit: 100 });
@@ -147,6 +138,20 @@ it('two watches per store and none on client nodes: a push costs one event per r
     }, { ms: 10000, what: `the foreign create in ${s} reaches the feed` });
     assert.deepEqual(got.changes.map((c) => [c.key, c.value]), [['foreign-after', { store: s }]]);
   }
+  const last = stores[stores.length - 1];
+  const cfgPath = `${root}/stores/${last}`;
+  const cfgText = (await zkCli(zk.connect, 'get', cfgPath)).stdout.split('\n').find((l) => l.startsWith('{'));
+  const cfg = JSON.parse(cfgText);
+  assert.equal(typeof cfg.maxValueBytes, 'number', `the config: ${cfgText}`);
+  // A record PUT is judged on the mirror's copy of the config (a store's
+  // description reads ZooKeeper itself): a 40-byte value passes until the
+  // config event brings maxValueBytes 20.
+  assert.equal((await api.putRecord(last, 'big', 'x'.repeat(38))).status, 201, 'a 40-byte value before the change');
+  assert.ok((await zkCli(zk.connect, 'set', cfgPath, JSON.stringify({ ...cfg, maxValueBytes: 20 }))).ok, 'zkCli set config');
+  await eventually(async () => {
+    const r = await api.putRecord(last, 'big', 'y'.repeat(38));
+    return r.status === 413 && r.json.error === 'value_too_large' && /\(20\)/.test(r.json.message);
+  }, { ms: 10000, what: 'the foreign config change reaches the mirror: 413 over maxValueBytes 20' });
   await G.stop();
   await zk.stop();
 });

@@ -518,7 +518,7 @@ static void script_early(fake *f) {
     char buf[4096];
     size_t n;
     int32_t type;
-    usleep(300 * 1000); /* the client's handshake waits: it is not connected */
+    usleep(800 * 1000); /* the client's handshake waits: it is not connected */
     int fd = fk_accept(f, false);
     int32_t xid = fk_next_request(fd, &type, buf, sizeof buf, &n);
     f->saw_setwatches = xid == JUTE_XID_SET_WATCHES && type == JUTE_OP_SET_WATCHES2 && memmem(buf, n, "/early", 6);
