@@ -109,7 +109,8 @@ typedef struct batch {
 struct mirror {
     mirror_set *set;
     char *store;
-    char *spath;             /* <root>/stores/<store> (the config) */
+    char *spath;             /* <root>/stores/<store> (the config): a persistent watch while loading or loaded */
+    char *rpath;             /* <root>/stores/<store>/r: a persistent recursive watch, the same */
     /* everything below: guarded by set->mu */
     cursor_pos horizon;      /* from the config: older cursors are expired */
     int64_t czxid;           /* identity of the store znode loaded */
@@ -1188,6 +1189,11 @@ static void *recovery_main(void *arg) {
  * holds mu. */
 static void unload(mirror *m) {
     m->gen++;
+    /* Its watches go (a store created again is loaded again by the first
+     * request for it, which adds them first): churned stores leave no
+     * watch behind, on the server or in the session's list. */
+    zkw_remove_watch(m->set->w, m->spath, JUTE_WATCH_PERSISTENT);
+    zkw_remove_watch(m->set->w, m->rpath, JUTE_WATCH_PERSISTENT_RECURSIVE);
     buckets_drop(m);
     m->live = m->bytes = 0;
     m->loaded = false;
@@ -1197,8 +1203,18 @@ static void unload(mirror *m) {
     LOG_INFO(m->set->lg, "mirror %s: the store is gone; its records dropped", m->store);
 }
 
-/* Drops every record and starts a fresh load. Caller holds mu. */
+/* Drops every record and starts a fresh load, its watches recorded in the
+ * session before its first read (docs/ARCHITECTURE.md, "Its own session,
+ * two watches per store"; known ones are kept as they are). Out of memory
+ * for them: nothing changes, and the next request for the store tries
+ * again. Caller holds mu. */
 static void start_load(mirror *m, int64_t czxid) {
+    ZS_MUTEX_ASSERT_HELD(&m->set->mu);
+    if (zkw_add_watch(m->set->w, m->spath, JUTE_WATCH_PERSISTENT, watch_added, m->set) < 0 ||
+        zkw_add_watch(m->set->w, m->rpath, JUTE_WATCH_PERSISTENT_RECURSIVE, watch_added, m->set) < 0) {
+        LOG_ERROR(m->set->lg, "mirror %s: out of memory recording its watches; not loaded", m->store);
+        return;
+    }
     m->gen++;
     m->czxid = czxid;
     buckets_drop(m);
@@ -1212,29 +1228,17 @@ static void start_load(mirror *m, int64_t czxid) {
     flush(m->set);
 }
 
-/* Caller holds mu. Records the store's two persistent watches in the
- * session before anything of the store is read (docs/ARCHITECTURE.md, "Its
- * own session, two watches per store"). */
 static mirror *mirror_new(mirror_set *s, const char *store) {
-    ZS_MUTEX_ASSERT_HELD(&s->mu);
     mirror *m = calloc(1, sizeof *m);
     if (!m) return NULL;
     m->set = s;
-    char *rpath = NULL;
     if (!(m->store = strdup(store)) || !(m->spath = layout_store_path(s->root, store)) ||
-        !(rpath = layout_records_path(s->root, store)) ||
-        zkw_add_watch(s->w, m->spath, JUTE_WATCH_PERSISTENT, watch_added, s) < 0 ||
-        zkw_add_watch(s->w, rpath, JUTE_WATCH_PERSISTENT_RECURSIVE, watch_added, s) < 0) {
-        /* (a watch recorded before a failure stays: harmless, and the next
-         * attempt finds it) */
-        LOG_ERROR(s->lg, "mirror %s: out of memory making its mirror", store);
-        free(rpath);
+        !(m->rpath = layout_records_path(s->root, store))) {
         free(m->spath);
         free(m->store);
         free(m);
         return NULL;
     }
-    free(rpath);
     treap_init(&m->tree, feed_cmp, NULL);
     treap_init(&m->bykey, bykey_cmp, NULL);
     m->changed = g_ptr_array_new_with_free_func(changed_free);
@@ -1250,6 +1254,7 @@ static void mirror_free(gpointer p) {
     g_ptr_array_free(m->changed, TRUE);
     g_hash_table_destroy(m->queued);
     free(m->spath);
+    free(m->rpath);
     free(m->store);
     free(m);
 }

@@ -3,7 +3,7 @@
  * The mirrors of a gateway share one ZooKeeper session of their own (zk/zkw)
  * holding TWO persistent watches per store it mirrors (recursive on
  * <store>/r, plain on the store's config node), recorded before the store's
- * first read and kept for the life of the process. An event only
+ * first read and removed when the store is seen deleted. An event only
  * says "look again": its path is queued, and queued reads go out as
  * multiRead batches. A store's mirror is loaded at first use (its config,
  * its 4096 bucket listings, then every record).

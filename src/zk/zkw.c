@@ -685,6 +685,40 @@ int zkw_add_watch(zkw *w, const char *path, int mode, zkw_reply_fn fn, void *ctx
     return 0;
 }
 
+static void watch_removed(void *ctx, int rc, int64_t zxid, jute_in *body) {
+    (void)zxid; (void)body;
+    zkw *w = ctx;
+    if (rc != ZOK && rc != ZNOWATCHER && rc != ZCONNECTIONLOSS)
+        LOG_WARN(w->lg, "mirror session: removeWatches refused: %s", zerror(rc));
+}
+
+void zkw_remove_watch(zkw *w, const char *path, int mode) {
+    char *key = NULL;
+    if (asprintf(&key, "%d:%s", mode, path) < 0) return;
+    pending *p = malloc(sizeof *p);
+    sbuf b = SBUF_INIT;
+    jute_put_string(&b, path);
+    jute_put_int(&b, 3); /* WatcherType.Any: 3.8 has no Persistent types yet, and Any removes them */
+    bool wake_io = false, sent = false;
+    pthread_mutex_lock(&w->mu);
+    if (g_hash_table_remove(w->watch_keys, key)) {
+        for (guint i = 0; i < w->watches->len; i++) {
+            const pwatch *pw = g_ptr_array_index(w->watches, i);
+            if (pw->mode == mode && strcmp(pw->path, path) == 0) {
+                g_ptr_array_remove_index(w->watches, i); /* (keeps the order: frees pw) */
+                break;
+            }
+        }
+        if (p && !sbuf_failed(&b))
+            sent = submit_locked(w, p, JUTE_OP_REMOVE_WATCHES, b.buf, b.len, watch_removed, w, &wake_io) == 0;
+    }
+    pthread_mutex_unlock(&w->mu);
+    if (!sent) free(p);
+    if (wake_io) wake(w);
+    sbuf_free(&b);
+    free(key);
+}
+
 void zkw_reconnect(zkw *w) {
     atomic_store(&w->reset_wanted, true);
     wake(w);

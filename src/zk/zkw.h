@@ -75,6 +75,14 @@ int zkw_submit(zkw *w, int32_t type, const void *body, size_t len, zkw_reply_fn 
  * called. Returns -1 (out of memory) when it could not be remembered. */
 int zkw_add_watch(zkw *w, const char *path, int mode, zkw_reply_fn fn, void *ctx);
 
+/* Forgets a watch added by zkw_add_watch (no longer re-registered) and,
+ * when connected, asks the server to remove it (removeWatches, any type:
+ * the session's watcher on path; "no watcher" is an answer like any
+ * other). When not connected there is nothing to remove: the server
+ * dropped the connection's watches. Best effort: out of memory, the
+ * server keeps it until the connection ends. */
+void zkw_remove_watch(zkw *w, const char *path, int mode);
+
 /* Drops the connection (the session is resumed): for a caller that cannot
  * trust what it got on it. Any thread, callbacks included. */
 void zkw_reconnect(zkw *w);

@@ -152,6 +152,24 @@ it('two watches per store and none on client nodes: a push costs one event per r
     const r = await api.putRecord(last, 'big', 'y'.repeat(38));
     return r.status === 413 && r.json.error === 'value_too_large' && /\(20\)/.test(r.json.message);
   }, { ms: 10000, what: 'the foreign config change reaches the mirror: 413 over maxValueBytes 20' });
+
+  // A deleted store's watches go, on the gateway and on the server (store
+  // churn leaves nothing behind); created again, it is watched again.
+  const gone = stores[1];
+  assert.equal((await api.deleteStore(gone)).status, 204);
+  await eventually(async () => (await getMetrics(G)).get('zoosync_mirror_watches') === 2 * (stores.length - 1),
+    { what: 'the deleted store\'s two watches removed' });
+  const fewer = Number((await fourLetter(zk.connect)).zk_watch_count);
+  assert.ok(fewer < watches, `the server's watch count after the delete: ${fewer} (was ${watches})`);
+  await api.createStore(gone);
+  const c0 = (await api.changesAll(gone, { limit: 10 })).cursor;
+  assert.equal((await getMetrics(G)).get('zoosync_mirror_watches'), 2 * stores.length);
+  const z = recordZnode(root, gone, 'foreign-again');
+  assert.ok((await zkCli(zk.connect, 'create', z.path, '"again"')).ok, 'zkCli create in the store created again');
+  await eventually(async () => {
+    const r = await api.changesAll(gone, { since: c0, limit: 10 });
+    return r.changes.length === 1 && r.changes[0].key === 'foreign-again';
+  }, { ms: 10000, what: 'a foreign create in the store created again reaches the feed' });
   await G.stop();
   await zk.stop();
 });

@@ -557,6 +557,7 @@ enum { MANY_WATCHES = 3000 };
 typedef struct many {
     fake f;
     int adds;           /* addWatch requests on the first connection */
+    int removes;        /* removeWatches requests on it, for /zoosync/stores/store-00005-r... */
     int packets;        /* SetWatches2 packets on the second */
     size_t max_bytes;   /* the most path bytes (as jute writes them) in one packet */
     int seen[MANY_WATCHES]; /* times each watch was re-registered, in its mode */
@@ -583,6 +584,20 @@ static void script_many(fake *f) {
         if (type == JUTE_OP_ADD_WATCH) {
             m->adds++;
             fk_reply_with(fd, xid, add_watch_reply, LEN(add_watch_reply));
+            continue;
+        }
+        if (type == JUTE_OP_REMOVE_WATCHES) {
+            jute_in in;
+            jute_in_init(&in, buf, n);
+            (void)jute_get_int(&in);
+            (void)jute_get_int(&in);
+            jute_bytes p = jute_get_buffer(&in);
+            int32_t wt = jute_get_int(&in);
+            char want[160];
+            many_path(5, want, sizeof want);
+            if (!in.bad && wt == 3 && (size_t)p.len == strlen(want) && memcmp(p.p, want, (size_t)p.len) == 0) m->removes++;
+            else m->bad = true;
+            fk_reply(fd, xid);
             continue;
         }
         if (type == JUTE_OP_SYNC) fk_reply(fd, xid);
@@ -647,6 +662,9 @@ static void test_many_watches(void **st) {
     many_path(7, path, sizeof path);
     assert_int_equal(zkw_add_watch(w, path, JUTE_WATCH_PERSISTENT_RECURSIVE, on_reply, &s), 0); /* known: nothing sent */
     assert_true(wait_for(&s, &s.replies, MANY_WATCHES));
+    many_path(5, path, sizeof path);
+    zkw_remove_watch(w, path, JUTE_WATCH_PERSISTENT_RECURSIVE); /* removeWatches, then never re-registered */
+    zkw_remove_watch(w, path, JUTE_WATCH_PERSISTENT_RECURSIVE); /* not known any more: nothing sent */
     assert_int_equal(submit_sync(w, &s), 0);
     assert_true(wait_for(&s, &s.disconnected, 1));
     assert_true(wait_for(&s, &s.connected, 2));
@@ -658,12 +676,14 @@ static void test_many_watches(void **st) {
     zkw_close(w);
     fk_join(&m->f);
     assert_int_equal(m->adds, MANY_WATCHES);
+    assert_int_equal(m->removes, 1);
+    assert_int_equal(zs.watches, MANY_WATCHES - 1);
     assert_false(m->bad);
     assert_true(m->sync_last);
     assert_true(m->packets >= 2);
     assert_int_equal((uint64_t)m->packets, zs.set_watches);
     assert_true(m->max_bytes <= ZKW_SET_WATCHES_MAX);
-    for (int i = 0; i < MANY_WATCHES; i++) assert_int_equal(m->seen[i], 1);
+    for (int i = 0; i < MANY_WATCHES; i++) assert_int_equal(m->seen[i], i == 5 ? 0 : 1);
     free(m);
 }
 
