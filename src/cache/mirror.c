@@ -1212,7 +1212,13 @@ static void start_load(mirror *m, int64_t czxid) {
     ZS_MUTEX_ASSERT_HELD(&m->set->mu);
     if (zkw_add_watch(m->set->w, m->spath, JUTE_WATCH_PERSISTENT, watch_added, m->set) < 0 ||
         zkw_add_watch(m->set->w, m->rpath, JUTE_WATCH_PERSISTENT_RECURSIVE, watch_added, m->set) < 0) {
+        /* Serve nothing of what it held (a reload: the old incarnation's),
+         * and let the next request for the store try again: czxid stays. */
         LOG_ERROR(m->set->lg, "mirror %s: out of memory recording its watches; not loaded", m->store);
+        m->gen++;
+        m->loaded = false;
+        m->load_pending = 0;
+        m->cfg_valid = false;
         return;
     }
     m->gen++;
@@ -1357,7 +1363,11 @@ int mirror_set_acquire(mirror_set *s, const char *store, int64_t czxid, int time
     mirror *m = g_hash_table_lookup(s->stores, store);
     if (!m && (m = mirror_new(s, store))) g_hash_table_insert(s->stores, m->store, m);
     if (!m) { zs_mutex_unlock(&s->mu); return -1; }
-    if (czxid > m->czxid) start_load(m, czxid); /* new, or deleted and created again */
+    /* New, or deleted and created again; or seen deleted by a mirror session
+     * whose server applied the deletion of an older incarnation after this
+     * load had begun (it unloaded, czxid kept): the request's read shows the
+     * store, so it exists. */
+    if (czxid > m->czxid || (m->gone && czxid == m->czxid)) start_load(m, czxid);
     int rc = 0;
     while (!m->loaded) {
         if (zs_mutex_timedwait(&s->cond, &s->mu, &dl) == ETIMEDOUT) { rc = m->loaded ? 0 : -1; break; }
