@@ -1206,8 +1206,8 @@ static void unload(mirror *m) {
 /* Drops every record and starts a fresh load, its watches recorded in the
  * session before its first read (docs/ARCHITECTURE.md, "Its own session,
  * two watches per store"; known ones are kept as they are). Out of memory
- * for them: nothing changes, and the next request for the store tries
- * again. Caller holds mu. */
+ * for them: the mirror serves nothing (not loaded; czxid stays, so the
+ * next request for the store tries again). Caller holds mu. */
 static void start_load(mirror *m, int64_t czxid) {
     ZS_MUTEX_ASSERT_HELD(&m->set->mu);
     if (zkw_add_watch(m->set->w, m->spath, JUTE_WATCH_PERSISTENT, watch_added, m->set) < 0 ||
