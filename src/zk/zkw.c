@@ -642,16 +642,22 @@ int zkw_submit(zkw *w, int32_t type, const void *body, size_t len, zkw_reply_fn 
     return rc;
 }
 
+/* A watch's key in watch_keys (malloc'd), or NULL out of memory: the one
+ * spelling that adding and removing share. */
+static char *watch_key(const char *path, int mode) {
+    char *key = NULL;
+    return asprintf(&key, "%d:%s", mode, path) < 0 ? NULL : key;
+}
+
 int zkw_add_watch(zkw *w, const char *path, int mode, zkw_reply_fn fn, void *ctx) {
     assert(fn);
     size_t n = strlen(path);
     pwatch *pw = malloc(sizeof *pw + n + 1);
     pending *p = malloc(sizeof *p);
-    char *key = NULL;
+    char *key = watch_key(path, mode);
     sbuf b = SBUF_INIT;
     jute_put_string(&b, path);
     jute_put_int(&b, mode);
-    if (asprintf(&key, "%d:%s", mode, path) < 0) key = NULL;
     if (!pw || !p || !key || sbuf_failed(&b)) {
         free(pw);
         free(p);
@@ -693,8 +699,8 @@ static void watch_removed(void *ctx, int rc, int64_t zxid, jute_in *body) {
 }
 
 void zkw_remove_watch(zkw *w, const char *path, int mode) {
-    char *key = NULL;
-    if (asprintf(&key, "%d:%s", mode, path) < 0) return;
+    char *key = watch_key(path, mode);
+    if (!key) return;
     pending *p = malloc(sizeof *p);
     sbuf b = SBUF_INIT;
     jute_put_string(&b, path);
