@@ -16,7 +16,8 @@
 // the eighth session of round 2: it costs the machine about three times
 // as much per push and held B2 near 3,000 pushes/s by itself).
 // Usage: node bench/push.mjs --build DIR --case B1|B2 [--smoke]
-//   [--seconds S] [--rounds R] [--workers N (gateway flag)] [--gen c|node]
+//   [--seconds S] [--rounds R] [--warm-rounds W (default 1: not counted)]
+//   [--workers N (gateway flag)] [--gen c|node]
 //   [--perf S: `perf record -g` the gateway for S seconds of the last gateway
 //    phase and print the top of `perf report` on stderr; --perf-cg dwarf for
 //    call graphs through code built without frame pointers]
@@ -38,6 +39,7 @@ ensure(c, `unknown case ${which}`);
 const seconds = Number(o.seconds || (o.smoke ? 1.5 : 8));
 const warmup = Number(o.warmup || (o.smoke ? 0.5 : 2));
 const rounds = Number(o.rounds || (o.smoke ? 1 : 2));
+const warmRounds = Number(o['warm-rounds'] ?? (o.smoke ? 0 : 1));
 const workers = o.workers ? ['--workers', o.workers] : [];
 const gen = o.gen || 'c';
 ensure(gen === 'c' || gen === 'node', `--gen ${gen}: c or node`);
@@ -178,6 +180,17 @@ async function perfGateway() {
   } catch (e) { log(`perf report failed: ${e.message}`); }
 }
 
+// A warm-up round first, measured and thrown away: a fresh ZooKeeper's JVM
+// is still compiling its hot paths during the first phase (round 0's
+// ceiling came out 10-25 % below later rounds' in every run, which made the
+// gateway's first phase look that much better: docs/PERFORMANCE.md,
+// "Round 2, thirteenth session").
+for (let r = 0; r < warmRounds; r++) {
+  const ceil = await ceilingPhase(`w${r}`);
+  const g = await gatewayPhase(`w${r}`);
+  log(`${which} warm-up round ${r} (not counted): raw ZooKeeper ${round(ceil.per_s, 0)}, zoosyncd ${round(g.per_s, 0)} mutations/s`);
+}
+
 const rows = [];
 for (let r = 0; r < rounds; r++) {
   const ceil = await ceilingPhase(r);
@@ -195,7 +208,7 @@ const ratio = value_ / ceiling;
 emit({
   id: which, figure: c.figure, value: round(value_, 0), ceiling: round(ceiling, 0), ratio: round(ratio, 3),
   target: `>= ${c.target}`, pass: ratio >= c.target,
-  clients: c.clients, mutations_per_push: c.perPush, value_bytes: BYTES, seconds, rounds,
+  clients: c.clients, mutations_per_push: c.perPush, value_bytes: BYTES, seconds, rounds, warm_rounds: warmRounds,
   ceiling_is: which === 'B1' ? `raw C client, ${c.clients} threads of synchronous zoo_multi of ${c.perPush} setData`
     : `raw C client, zoo_aset with ${c.clients} in flight`,
   per_round: rows.map((x) => ({ gateway: round(x.gateway.per_s, 0), ceiling: round(x.ceiling.per_s, 0), cpu: x.gateway.cpu, pushes_per_multi: x.gateway.pushes_per_multi, zk_cpu_ceiling: x.ceiling.cpu.zookeeper, latency_ms: x.gateway.latency_ms })),
