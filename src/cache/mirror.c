@@ -118,7 +118,11 @@ struct mirror {
     bool loaded;
     bool gone;               /* the store was deleted and its records dropped (unload) */
     uint64_t load_pending;   /* load operations not answered yet */
-    rbucket *buckets[LAYOUT_BUCKETS]; /* name -> rec (owns rec); NULL until the bucket has a record */
+    /* name -> rec (owns rec), by bucket: LAYOUT_BUCKETS pointers, each NULL
+     * until its bucket has a record; the table itself NULL until the store
+     * has one (an empty or deleted store's mirror costs no 32 KiB). Read
+     * it through bucket_at. */
+    rbucket **buckets;
     treap tree;                      /* rec.feed: by feed position, the records in_tree */
     treap bykey;                     /* rec.bykey: by key bytes, every rec of the buckets */
     GPtrArray *changed;      /* mkey*: changed since the streams were last told (owned) */
@@ -171,7 +175,7 @@ struct mirror_set {
     int rsync_rc;
     int64_t rsync_zxid;
     /* stats */
-    uint64_t watch_events, reads, batches, recoveries, probes, probe_events;
+    uint64_t watch_events, reads, batches, recoveries, probes, probe_paths, probe_events;
     int64_t last_recovery_ms;
 };
 
@@ -301,6 +305,12 @@ static void tree_insert(mirror *m, rec *r) {
 
 enum { BUCKET_MIN_SLOTS = 8 };
 
+/* Bucket b's table, NULL when it holds nothing. */
+static rbucket *bucket_at(const mirror *m, unsigned b) {
+    assert(b < LAYOUT_BUCKETS);
+    return m->buckets ? m->buckets[b] : NULL;
+}
+
 static uint32_t name_slot(const rbucket *bk, const char *name) {
     uint64_t x = layout_key_hash(name, strlen(name));
     x ^= x >> 33;
@@ -310,7 +320,7 @@ static uint32_t name_slot(const rbucket *bk, const char *name) {
 }
 
 static rec *bucket_lookup(const mirror *m, unsigned b, const char *name) {
-    const rbucket *bk = m->buckets[b];
+    const rbucket *bk = bucket_at(m, b);
     if (!bk) return NULL;
     for (rec *r = bk->slot[name_slot(bk, name)]; r; r = r->hnext)
         if (strcmp(r->name, name) == 0) return r;
@@ -338,7 +348,8 @@ static bool bucket_resize(rbucket *bk, uint32_t size) {
 
 /* The table of bucket b, made if needed; NULL when out of memory. */
 static rbucket *bucket_make(mirror *m, unsigned b) {
-    if (m->buckets[b]) return m->buckets[b];
+    if (bucket_at(m, b)) return m->buckets[b];
+    if (!m->buckets && !(m->buckets = calloc(LAYOUT_BUCKETS, sizeof *m->buckets))) return NULL;
     rbucket *bk = calloc(1, sizeof *bk);
     if (!bk || !(bk->slot = calloc(BUCKET_MIN_SLOTS, sizeof *bk->slot))) { free(bk); return NULL; }
     bk->size = BUCKET_MIN_SLOTS;
@@ -371,7 +382,7 @@ static void rec_forget_at(mirror *m, rbucket *bk, rec **link) {
 }
 
 static void rec_forget(mirror *m, unsigned b, rec *r) {
-    rbucket *bk = m->buckets[b];
+    rbucket *bk = bucket_at(m, b);
     assert(bk);
     rec **link = &bk->slot[name_slot(bk, r->name)];
     while (*link != r) {
@@ -392,16 +403,15 @@ static void bucket_free(rbucket *bk) {
     free(bk);
 }
 
-/* Drops every record (the feed tree must be emptied by the caller first,
- * or with it). */
+/* Drops every record, and the bucket table with them (the feed tree must
+ * be emptied by the caller first, or with it). */
 static void buckets_drop(mirror *m) {
     treap_init(&m->tree, feed_cmp, NULL);
     treap_init(&m->bykey, bykey_cmp, NULL); /* before the recs it points to */
     to_all(m); /* every stream looks again */
-    for (unsigned b = 0; b < LAYOUT_BUCKETS; b++) {
-        bucket_free(m->buckets[b]);
-        m->buckets[b] = NULL;
-    }
+    for (unsigned b = 0; m->buckets && b < LAYOUT_BUCKETS; b++) bucket_free(m->buckets[b]);
+    free(m->buckets);
+    m->buckets = NULL;
 }
 
 /* Returns the value to keep, in compact form (a foreign writer's pretty
@@ -685,7 +695,7 @@ static void unlock_and_notify(mirror_set *s, notify_list *nl) {
 static void prune_gone(mirror *m) {
     ZS_MUTEX_ASSERT_HELD(&m->set->mu);
     for (unsigned b = 0; b < LAYOUT_BUCKETS; b++) {
-        rbucket *bk = m->buckets[b];
+        rbucket *bk = bucket_at(m, b);
         for (uint32_t i = 0; bk && i < bk->size; i++)
             for (rec **link = &bk->slot[i]; *link;) {
                 cursor_pos p = (*link)->gone ? rec_pos(*link) : m->horizon;
@@ -749,7 +759,7 @@ static void apply_data(mirror *m, const op *o, int err, jute_bytes data, const j
 
 static void mark_gone(mirror *m, unsigned b, uint64_t zxid) {
     ZS_MUTEX_ASSERT_HELD(&m->set->mu);
-    rbucket *bk = m->buckets[b];
+    rbucket *bk = bucket_at(m, b);
     for (uint32_t i = 0; bk && i < bk->size; i++)
         for (rec *r = bk->slot[i]; r; r = r->hnext) {
             if (!r->gone_pending) continue;
@@ -767,7 +777,7 @@ static void mark_gone(mirror *m, unsigned b, uint64_t zxid) {
 
 static void apply_list(mirror *m, const op *o, int err, jute_in *in) {
     ZS_MUTEX_ASSERT_HELD(&m->set->mu);
-    const rbucket *bk = m->buckets[o->bucket]; /* NULL: no record known in it */
+    const rbucket *bk = bucket_at(m, o->bucket); /* NULL: no record known in it */
     if (err != ZOK) {
         if (err != ZNONODE) LOG_WARN(m->set->lg, "mirror %s: listing bucket %03x: %s", m->store, o->bucket, zerror(err));
         /* No bucket: every record it had is to be read again (and found gone). */
@@ -1037,11 +1047,14 @@ static void add_path(GPtrArray *out, char *path) {
 static bool gap_next(gap_cursor *gc, bool buckets, GPtrArray *out, guint want) {
     while (gc->mi < gc->mirrors->len && out->len < want) {
         mirror *m = g_ptr_array_index(gc->mirrors, gc->mi);
-        if (m->czxid < 0 || gc->bucket >= LAYOUT_BUCKETS) { gc->mi++; gc->bucket = 0; continue; }
+        /* Not yet loading, or unloaded (its store deleted: it vouches for
+         * nothing, holds no watch, and a request for the store loads it
+         * again): nothing of it to check. */
+        if (m->czxid < 0 || m->gone || gc->bucket >= LAYOUT_BUCKETS) { gc->mi++; gc->bucket = 0; continue; }
         unsigned b = gc->bucket++;
         if (buckets) { add_path(out, layout_bucket_path(m->set->root, m->store, b)); continue; }
         if (b == 0) g_ptr_array_add(out, g_strdup(m->spath));
-        const rbucket *bk = m->buckets[b];
+        const rbucket *bk = bucket_at(m, b);
         for (uint32_t i = 0; bk && i < bk->size; i++)
             for (const rec *r = bk->slot[i]; r; r = r->hnext)
                 if (r->zver >= 0 && !r->gone) add_path(out, layout_named_record_path(m->set->root, m->store, b, r->name));
@@ -1142,6 +1155,7 @@ static int recover_once(mirror_set *s, uint64_t rgen) {
              records, buckets, (unsigned long long)rel, out == 0 ? "done" : "failed", (long long)(zs_clock_ms() - t0), probes);
     zs_mutex_lock(&s->mu);
     s->probes += probes;
+    s->probe_paths += records + buckets;
     zs_mutex_unlock(&s->mu);
     return out;
 }
@@ -1771,7 +1785,7 @@ GArray *mirror_list_collectable(mirror *m, int64_t older_than_ms) {
     zs_mutex_lock(&m->set->mu);
     if (m->loaded) {
         for (unsigned b = 0; b < LAYOUT_BUCKETS; b++) {
-            const rbucket *bk = m->buckets[b];
+            const rbucket *bk = bucket_at(m, b);
             for (uint32_t i = 0; bk && i < bk->size; i++)
                 for (const rec *r = bk->slot[i]; r; r = r->hnext) {
                     if (r->value || r->rejected || !r->in_tree || r->mtime >= older_than_ms) continue;
@@ -1799,7 +1813,7 @@ void mirror_set_stats(mirror_set *s, mirror_stats *out) {
         out->invalid_configs += m->invalid_configs;
         out->records += m->live;
         out->bytes += m->bytes;
-        for (unsigned b = 0; b < LAYOUT_BUCKETS; b++) {
+        for (unsigned b = 0; m->buckets && b < LAYOUT_BUCKETS; b++) {
             if (!m->buckets[b]) continue;
             out->bucket_tables++;
             out->entries += m->buckets[b]->n;
@@ -1817,6 +1831,7 @@ void mirror_set_stats(mirror_set *s, mirror_stats *out) {
     out->queued = s->q.len;
     out->recoveries = s->recoveries;
     out->probes = s->probes;
+    out->probe_paths = s->probe_paths;
     out->probe_events = s->probe_events;
     out->last_recovery_ms = s->last_recovery_ms;
     out->connected = s->connected;

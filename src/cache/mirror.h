@@ -191,6 +191,7 @@ typedef struct mirror_stats {
     size_t bucket_tables;    /* bucket tables allocated (one per bucket holding an entry) */
     size_t queued;           /* reads waiting to be sent */
     uint64_t recoveries, probes, probe_events;
+    uint64_t probe_paths;    /* paths gap checks probed (records, configs, buckets) */
     int64_t last_recovery_ms;
     bool connected, recovering;
     uint64_t watermark;

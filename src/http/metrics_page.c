@@ -179,6 +179,8 @@ void metrics_page_render(const metrics_page_in *in, sbuf *out) {
                 "# TYPE zoosync_mirror_recoveries_total counter\nzoosync_mirror_recoveries_total %llu\n"
                 "# HELP zoosync_mirror_probe_sessions_total Short probe sessions opened by gap checks.\n"
                 "# TYPE zoosync_mirror_probe_sessions_total counter\nzoosync_mirror_probe_sessions_total %llu\n"
+                "# HELP zoosync_mirror_probe_paths_total Paths probed by gap checks (records, store configs, buckets of the stores mirrored).\n"
+                "# TYPE zoosync_mirror_probe_paths_total counter\nzoosync_mirror_probe_paths_total %llu\n"
                 "# HELP zoosync_mirror_probe_events_total Changes found by gap checks.\n"
                 "# TYPE zoosync_mirror_probe_events_total counter\nzoosync_mirror_probe_events_total %llu\n"
                 "# HELP zoosync_mirror_last_recovery_seconds Duration of the last gap check.\n"
@@ -189,7 +191,8 @@ void metrics_page_render(const metrics_page_in *in, sbuf *out) {
                 in->event_streams,
                 in->stream_wakes, ms->connected ? 1 : 0, ms->recovering ? 1 : 0,
                 (unsigned long long)ms->watermark, (unsigned long long)ms->batches, ms->queued,
-                (unsigned long long)ms->recoveries, (unsigned long long)ms->probes, (unsigned long long)ms->probe_events,
+                (unsigned long long)ms->recoveries, (unsigned long long)ms->probes, (unsigned long long)ms->probe_paths,
+                (unsigned long long)ms->probe_events,
                 (double)ms->last_recovery_ms / 1000.0);
     render_stores(in, out);
     render_auth(in, out);

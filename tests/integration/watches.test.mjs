@@ -174,6 +174,64 @@ it('two watches per store and none on client nodes: a push costs one event per r
   await zk.stop();
 });
 
+it('a deleted store costs a gap check nothing: only the stores that exist are probed', { timeout: 120000 }, async () => {
+  await env.ready();
+  const zk = await startZk();
+  const proxy = await startProxy(zk.connect);
+  const root = newRoot();
+  // G, the gateway under test, reaches ZooKeeper through the proxy; B
+  // (direct) creates and deletes the stores, which is quicker (a store's
+  // delete removes its 4,352 bucket nodes one by one).
+  const G = await startGateway({ zk: proxy.addr, root, name: 'gapgone', args: ['--session-timeout', '12000'] });
+  const B = await startGateway({ zk: zk.connect, root, name: 'gapgoneB' });
+  const api = new Api(G), b = new Api(B);
+  try {
+    const keep = uniq('keep');
+    await b.createStore(keep);
+    await b.pushOk(keep, 'w', [{ id: 1, key: 'a', op: 'put', value: 1 }, { id: 2, key: 'b', op: 'put', value: 2 }]);
+    const gone = [];
+    for (let i = 0; i < 3; i++) {
+      const s = uniq('gone');
+      await b.createStore(s);
+      await b.pushOk(s, 'w', [{ id: 1, key: 'x', op: 'put', value: i }]);
+      gone.push(s);
+    }
+    for (const s of [keep, ...gone]) { // G mirrors each: it reads them
+      await eventually(async () => (await api.changesAll(s, { limit: 10 })).changes.length > 0, { what: `G mirrors ${s}` });
+    }
+    assert.equal((await getMetrics(G)).get('zoosync_mirror_watches'), 8);
+    for (const s of gone) assert.equal((await b.deleteStore(s)).status, 204);
+    await eventually(async () => (await getMetrics(G)).get('zoosync_mirror_watches') === 2, { what: 'the deleted stores unloaded' });
+    const c0 = (await api.changesAll(keep, { limit: 10 })).cursor;
+    const m0 = await getMetrics(G);
+    // Cut off, something is written (so the gap check probes), healed.
+    proxy.cut();
+    await eventually(async () => (await status(G.url, '/readyz')) === 503, { ms: 12000, what: 'not ready while cut off' });
+    const z = recordZnode(root, keep, 'foreign');
+    assert.ok((await zkCli(zk.connect, 'create', z.path, '"zk"')).ok, 'zkCli create while the gateway is cut off');
+    proxy.heal();
+    await readyWithin(G, 10000, 'ready again after the cut');
+    await eventually(async () => (await getMetrics(G)).get('zoosync_mirror_recoveries_total') > m0.get('zoosync_mirror_recoveries_total'),
+      { what: 'a gap check done' });
+    const paths = (await getMetrics(G)).get('zoosync_mirror_probe_paths_total') - m0.get('zoosync_mirror_probe_paths_total');
+    // Per check: the live store's config, its two records and its 4,096
+    // buckets. The three deleted stores added 4,097 each before (their
+    // configs and buckets), though they hold nothing and no watch.
+    assert.ok(paths >= 4099 && paths % 4099 === 0, `paths probed: ${paths} (4,099 per gap check)`);
+    const r = await eventually(async () => {
+      const x = await api.changesAll(keep, { since: c0, limit: 10 });
+      return x.changes.length ? x : null;
+    }, { ms: 10000, what: 'the foreign create reaches the feed' });
+    assert.deepEqual(r.changes.map((c) => [c.key, c.value]), [['foreign', 'zk']]);
+  } finally {
+    proxy.heal();
+    await G.stop();
+    await B.stop();
+    await proxy.close();
+    await zk.stop();
+  }
+});
+
 it('1,000 records with 1 KB keys written in one push survive a ZooKeeper restart', { timeout: 180000 }, async () => {
   const { zk, gw: G, api, store: s } = await ownZkGatewayWithStore(env, { name: 'w1kb', args: ['--session-timeout', '8000'], prefix: 'k' });
   const pad = 'k'.repeat(1000);
