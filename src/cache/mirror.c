@@ -119,9 +119,10 @@ struct mirror {
     bool gone;               /* the store was deleted and its records dropped (unload) */
     uint64_t load_pending;   /* load operations not answered yet */
     /* name -> rec (owns rec), by bucket: LAYOUT_BUCKETS pointers, each NULL
-     * until its bucket has a record; the table itself NULL until the store
-     * has one (an empty or deleted store's mirror costs no 32 KiB). Read
-     * it through bucket_at. */
+     * until its bucket has a record. The table itself (32 KiB) is made by
+     * start_load and freed with the records (buckets_drop): NULL while the
+     * mirror never loaded or is unloaded (its store deleted). Read it
+     * through bucket_at. */
     rbucket **buckets;
     treap tree;                      /* rec.feed: by feed position, the records in_tree */
     treap bykey;                     /* rec.bykey: by key bytes, every rec of the buckets */
@@ -346,10 +347,11 @@ static bool bucket_resize(rbucket *bk, uint32_t size) {
     return true;
 }
 
-/* The table of bucket b, made if needed; NULL when out of memory. */
+/* The table of bucket b, made if needed; NULL when out of memory or when
+ * the mirror holds no bucket table (not loading: it keeps nothing). */
 static rbucket *bucket_make(mirror *m, unsigned b) {
-    if (bucket_at(m, b)) return m->buckets[b];
-    if (!m->buckets && !(m->buckets = calloc(LAYOUT_BUCKETS, sizeof *m->buckets))) return NULL;
+    if (!m->buckets) return NULL;
+    if (m->buckets[b]) return m->buckets[b];
     rbucket *bk = calloc(1, sizeof *bk);
     if (!bk || !(bk->slot = calloc(BUCKET_MIN_SLOTS, sizeof *bk->slot))) { free(bk); return NULL; }
     bk->size = BUCKET_MIN_SLOTS;
@@ -946,6 +948,9 @@ static void look_again(mirror_set *s, int type, const char *path, size_t len) {
     if (what == LAYOUT_NONE) return;
     mirror *m = g_hash_table_lookup(s->stores, store);
     if (!m || m->czxid < 0) return; /* not mirrored: its load will read it */
+    /* Unloaded (its store was deleted): only its config matters, which may
+     * show the store created again (apply_config then loads it). */
+    if (m->gone && what != LAYOUT_CONFIG) return;
     if (what == LAYOUT_CONFIG) enqueue(m, OP_CONFIG, 0, NULL, false);
     else if (what == LAYOUT_BUCKET && (type == JUTE_EV_CHILD || type == JUTE_EV_DELETED)) enqueue(m, OP_LIST, bucket, NULL, false);
     else if (what == LAYOUT_RECORD && nlen < sizeof name) {
@@ -1047,10 +1052,15 @@ static void add_path(GPtrArray *out, char *path) {
 static bool gap_next(gap_cursor *gc, bool buckets, GPtrArray *out, guint want) {
     while (gc->mi < gc->mirrors->len && out->len < want) {
         mirror *m = g_ptr_array_index(gc->mirrors, gc->mi);
-        /* Not yet loading, or unloaded (its store deleted: it vouches for
-         * nothing, holds no watch, and a request for the store loads it
-         * again): nothing of it to check. */
-        if (m->czxid < 0 || m->gone || gc->bucket >= LAYOUT_BUCKETS) { gc->mi++; gc->bucket = 0; continue; }
+        /* Not yet loading: nothing of it to check. Unloaded (its store
+         * deleted: it vouches for nothing and holds no watch): only its
+         * config, which shows a store created again meanwhile (its event
+         * then loads it, as look_again does for the watch's). */
+        if (m->czxid < 0 || gc->bucket >= LAYOUT_BUCKETS || (m->gone && (buckets || gc->bucket > 0))) {
+            gc->mi++;
+            gc->bucket = 0;
+            continue;
+        }
         unsigned b = gc->bucket++;
         if (buckets) { add_path(out, layout_bucket_path(m->set->root, m->store, b)); continue; }
         if (b == 0) g_ptr_array_add(out, g_strdup(m->spath));
@@ -1209,6 +1219,7 @@ static void unload(mirror *m) {
     zkw_remove_watch(m->set->w, m->spath, JUTE_WATCH_PERSISTENT);
     zkw_remove_watch(m->set->w, m->rpath, JUTE_WATCH_PERSISTENT_RECURSIVE);
     buckets_drop(m);
+    store_cfg_release(&m->cfg); /* its schema's reference too (cfg_valid is false) */
     m->live = m->bytes = 0;
     m->loaded = false;
     m->load_pending = 0;
@@ -1224,20 +1235,29 @@ static void unload(mirror *m) {
  * next request for the store tries again). Caller holds mu. */
 static void start_load(mirror *m, int64_t czxid) {
     ZS_MUTEX_ASSERT_HELD(&m->set->mu);
-    if (zkw_add_watch(m->set->w, m->spath, JUTE_WATCH_PERSISTENT, watch_added, m->set) < 0 ||
+    buckets_drop(m);
+    if (!(m->buckets = calloc(LAYOUT_BUCKETS, sizeof *m->buckets)) ||
+        zkw_add_watch(m->set->w, m->spath, JUTE_WATCH_PERSISTENT, watch_added, m->set) < 0 ||
         zkw_add_watch(m->set->w, m->rpath, JUTE_WATCH_PERSISTENT_RECURSIVE, watch_added, m->set) < 0) {
-        /* Serve nothing of what it held (a reload: the old incarnation's),
-         * and let the next request for the store try again: czxid stays. */
-        LOG_ERROR(m->set->lg, "mirror %s: out of memory recording its watches; not loaded", m->store);
+        /* Serve nothing of what it held (a reload: the old incarnation's,
+         * dropped above), keep no watch, and let the next request for the
+         * store try again: czxid stays, and a mirror that had an
+         * incarnation is left as unload leaves it (gone). */
+        LOG_ERROR(m->set->lg, "mirror %s: out of memory for its bucket table or its watches; not loaded", m->store);
+        free(m->buckets);
+        m->buckets = NULL;
+        zkw_remove_watch(m->set->w, m->spath, JUTE_WATCH_PERSISTENT);
+        zkw_remove_watch(m->set->w, m->rpath, JUTE_WATCH_PERSISTENT_RECURSIVE);
         m->gen++;
+        m->live = m->bytes = 0;
         m->loaded = false;
         m->load_pending = 0;
         m->cfg_valid = false;
+        m->gone = m->czxid >= 0;
         return;
     }
     m->gen++;
     m->czxid = czxid;
-    buckets_drop(m);
     m->live = m->bytes = 0;
     m->loaded = false;
     m->gone = false;

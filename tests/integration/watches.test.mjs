@@ -213,11 +213,17 @@ it('a deleted store costs a gap check nothing: only the stores that exist are pr
     await readyWithin(G, 10000, 'ready again after the cut');
     await eventually(async () => (await getMetrics(G)).get('zoosync_mirror_recoveries_total') > m0.get('zoosync_mirror_recoveries_total'),
       { what: 'a gap check done' });
+    // The check probes the live store's config, its two records and its
+    // 4,096 buckets, and of each deleted store only its config (which would
+    // show it created again): 6 + 4,096 paths. The deleted stores' buckets
+    // were probed too before (4,096 each), though they hold nothing and no
+    // watch.
+    const done = [...readFileSync(G.log, 'utf8').matchAll(/gap check of (\d+) records and (\d+) buckets since zxid \S+: done/g)];
+    assert.ok(done.length >= 1, 'the gap check is logged');
+    const [, records, buckets] = done[done.length - 1].map(Number);
+    assert.deepEqual({ records, buckets }, { records: 6, buckets: 4096 }, 'paths probed by the gap check');
     const paths = (await getMetrics(G)).get('zoosync_mirror_probe_paths_total') - m0.get('zoosync_mirror_probe_paths_total');
-    // Per check: the live store's config, its two records and its 4,096
-    // buckets. The three deleted stores added 4,097 each before (their
-    // configs and buckets), though they hold nothing and no watch.
-    assert.ok(paths >= 4099 && paths % 4099 === 0, `paths probed: ${paths} (4,099 per gap check)`);
+    assert.ok(paths >= 4102, `zoosync_mirror_probe_paths_total counts them: ${paths}`);
     const r = await eventually(async () => {
       const x = await api.changesAll(keep, { since: c0, limit: 10 });
       return x.changes.length ? x : null;
