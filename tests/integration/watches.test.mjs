@@ -174,7 +174,7 @@ it('two watches per store and none on client nodes: a push costs one event per r
   await zk.stop();
 });
 
-it('a deleted store costs a gap check nothing: only the stores that exist are probed', { timeout: 120000 }, async () => {
+it('a deleted store costs a gap check only its config: its buckets are not probed', { timeout: 120000 }, async () => {
   await env.ready();
   const zk = await startZk();
   const proxy = await startProxy(zk.connect);
