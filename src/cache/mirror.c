@@ -136,6 +136,7 @@ struct mirror {
     uint64_t notified;       /* W when the streams were last told */
     store_cfg cfg;           /* the store's config as last read (owns its schema reference) */
     bool cfg_valid;          /* cfg is this incarnation's, and the store is not being deleted */
+    bool tell_gone;          /* unloaded since the streams were last told */
     uint64_t rejected;
     uint64_t invalid_configs;  /* config reads refused */
 };
@@ -658,6 +659,16 @@ static void advanced(mirror_set *s, notify_list *nl) {
     g_hash_table_iter_init(&it, s->stores);
     while (g_hash_table_iter_next(&it, &k, &v)) {
         mirror *m = v;
+        if (m->tell_gone) { /* unloaded: every stream looks (and ends) */
+            m->tell_gone = false;
+            if (!nl->v) {
+                nl->v = g_ptr_array_new();
+                nl->keys = g_ptr_array_new();
+            }
+            g_ptr_array_add(nl->v, m);
+            g_ptr_array_add(nl->keys, NULL);
+            continue;
+        }
         if (!m->loaded || m->newest <= m->notified) continue;
         m->notified = w;
         if (!nl->v) {
@@ -1225,6 +1236,7 @@ static void unload(mirror *m) {
     m->load_pending = 0;
     m->cfg_valid = false;
     m->gone = true; /* not loading: /readyz must not wait for it */
+    m->tell_gone = true; /* its streams end at the next advance of W (at their next keepalive at the latest) */
     LOG_INFO(m->set->lg, "mirror %s: the store is gone; its records dropped", m->store);
 }
 
@@ -1254,6 +1266,7 @@ static void start_load(mirror *m, int64_t czxid) {
         m->load_pending = 0;
         m->cfg_valid = false;
         m->gone = m->czxid >= 0;
+        m->tell_gone = m->gone;
         return;
     }
     m->gen++;
@@ -1644,6 +1657,7 @@ void mirror_changes(mirror *m, const cursor_pos *since, const mirror_filter *fil
     page->count = 0;
     page->more = false;
     page->loaded = m->loaded;
+    page->gone = m->gone;
     /* A snapshot (no since) is listed in feed order; a full page of it ends
      * with a continuation token: the last record's zxid and digest with
      * version 0xffffffff, which no change has (znode versions stop at

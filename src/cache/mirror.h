@@ -123,6 +123,7 @@ typedef struct mirror_page {
     cursor_pos next;  /* where to read on from */
     bool loaded;      /* false: the mirror is (re)loading and vouched for nothing */
     bool expired;     /* since is older than the store's horizon: resync */
+    bool gone;        /* (not loaded) the store was seen deleted: a request for it loads it again */
 } mirror_page;
 
 /* Appends to out, as JSON array elements separated by commas (no brackets),

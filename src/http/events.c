@@ -48,7 +48,7 @@ typedef struct ev_stream {
     sbuf out;              /* the frame being sent */
     size_t off;
     atomic_bool keepalive_due;
-    bool ending;           /* the resync or reauth event is out: end after it */
+    bool ending;           /* the resync, reauth or store-deleted frame is out: end after it */
     int64_t expires_ms;    /* the token's end (zs_clock_ms); 0: never */
     _Atomic int64_t last_write_ms;
     char *sub;             /* counted in by_sub (NULL: not) */
@@ -352,6 +352,12 @@ static void next_frame(ev_stream *st) {
     if (pg.expired) { /* older than the horizon: the client must start over */
         sbuf_free(&body);
         sbuf_puts(&st->out, "event: resync\ndata: {\"error\":\"cursor_expired\"}\n\n");
+        st->ending = true;
+        return;
+    }
+    if (!pg.loaded && pg.gone) { /* the store was deleted: a reconnect gets 404, or a resync if it is back */
+        sbuf_free(&body);
+        sbuf_puts(&st->out, ": store deleted\n\n");
         st->ending = true;
         return;
     }

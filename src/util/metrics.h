@@ -25,7 +25,7 @@ typedef enum { ZS_LIMIT_RATE, ZS_LIMIT_WRITE_BYTES, ZS_LIMIT_WRITE_MUTATIONS, ZS
 enum { ZS_PUSH_APPLIED, ZS_PUSH_CONFLICT, ZS_PUSH_DUPLICATE, ZS_PUSH_REJECTED, ZS_PUSH_OUTCOMES };
 /* Why the streams loop (http/sloop) ended an event stream, in the order of
  * zoosync_event_stream_ends_total's labels: the stream's own end (resync,
- * reauth, the gateway stopping), the client's close, a failed send, a send
+ * reauth, its store deleted, the gateway stopping), the client's close, a failed send, a send
  * stalled past its limit, a client that sent data on its stream. */
 typedef enum { ZS_STREAM_END_SERVER, ZS_STREAM_END_CLIENT, ZS_STREAM_END_SEND_FAILED, ZS_STREAM_END_STALLED,
                ZS_STREAM_END_CLIENT_SENT, ZS_STREAM_ENDS } zs_stream_end;

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { before } from 'node:test';
 import { setupEnv, it, startGateway, uniq, rid } from '../lib/harness.mjs';
 import { Api, expectError, CURSOR_RE } from '../lib/http.mjs';
+import { openEvents } from '../lib/sse.mjs';
 import { makeSigner } from '../lib/jwt.mjs';
 
 const env = setupEnv();
@@ -138,6 +139,28 @@ it('records counts live records, not tombstones; cursor moves with writes', asyn
   assert.ok(d1.cursor > d0.cursor, 'store cursor advanced');
   assert.ok(d1.cursor >= r.cursor, 'store cursor covers the push');
   assert.deepEqual((await admin.changesOk(s, { since: d1.cursor })).changes, []);
+});
+
+it('deleting a store ends its event streams; a reconnect gets 404, or a resync once it is created again', async () => {
+  const s = uniq('dels');
+  await admin.createStore(s);
+  await admin.pushOk(s, 'c', [{ id: 1, key: 'a', op: 'put', value: 1 }]);
+  const es = openEvents(gw, s, { token: signer.token('admin') });
+  await es.opened();
+  await es.waitFor((x) => x.changes.some((c) => c.key === 'a'), { what: 'the record on the stream' });
+  const cursor = es.lastEventId;
+  assert.equal((await admin.deleteStore(s)).status, 204);
+  await es.waitFor((x) => x.ended, { ms: 10000, allowEnd: true, what: 'the stream ends once its store is deleted' });
+  assert.ok(es.comments.some((c) => /store deleted/.test(c.text)), `its last words: ${es.describe()}`);
+  const again = openEvents(gw, s, { token: signer.token('admin'), since: cursor });
+  await assert.rejects(again.opened(), (e) => e.status === 404 && e.json && e.json.error === 'store_not_found', 'a reconnect: 404');
+  again.close();
+  // Created again: a stream from the old store's cursor is told to resync.
+  assert.equal((await admin.putStore(s)).status, 201);
+  const back = openEvents(gw, s, { token: signer.token('admin'), since: cursor });
+  await back.opened();
+  await back.waitFor((x) => x.events.some((e) => e.event === 'resync'), { what: 'resync for a cursor of the deleted store' });
+  back.close();
 });
 
 it('DELETE removes the store and its records; a later PUT re-creates it empty', async () => {
