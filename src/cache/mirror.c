@@ -1240,11 +1240,13 @@ static void unload(mirror *m) {
     LOG_INFO(m->set->lg, "mirror %s: the store is gone; its records dropped", m->store);
 }
 
-/* Drops every record and starts a fresh load, its watches recorded in the
- * session before its first read (docs/ARCHITECTURE.md, "Its own session,
- * two watches per store"; known ones are kept as they are). Out of memory
- * for them: the mirror serves nothing (not loaded; czxid stays, so the
- * next request for the store tries again). Caller holds mu. */
+/* Drops every record and starts a fresh load with a new bucket table, its
+ * watches recorded in the session before its first read
+ * (docs/ARCHITECTURE.md, "Its own session, two watches per store"; known
+ * ones are kept as they are). Out of memory for the table or the watches:
+ * the mirror serves nothing and keeps no watch (not loaded; czxid stays,
+ * so the next request for the store tries again; one that had an
+ * incarnation is gone, as after unload). Caller holds mu. */
 static void start_load(mirror *m, int64_t czxid) {
     ZS_MUTEX_ASSERT_HELD(&m->set->mu);
     buckets_drop(m);
