@@ -56,7 +56,8 @@ static void usage(FILE *f) {
             "  changes STORE [--since CURSOR] [--limit N] [--all]\n"
             "                                           read the changes feed (--all: every page)\n"
             "  watch STORE [--since now|CURSOR]         follow changes, one JSON line per change\n"
-            "                                           (now: live ones only; default: the backlog too)\n"
+            "                                           (now: live ones only; default: the backlog too;\n"
+            "                                           ends with status 1 when the store is deleted)\n"
             "  push STORE FILE                          send a push body (JSON; FILE - reads stdin)\n"
             "  import STORE FILE [--mode create|overwrite|merge] [--state F]\n"
             "                                           write records from JSON lines of {key, value}\n"
@@ -216,7 +217,10 @@ static int cmd_changes(cli *c, const char *store, const char *since, const char 
 }
 
 /* watch: Server-Sent Events, each change printed as one JSON line. */
-typedef struct sse { sbuf line; sbuf data; } sse;
+typedef struct sse {
+    sbuf line, data;
+    bool store_deleted; /* the gateway ended the stream with ": store deleted" */
+} sse;
 
 static size_t on_sse(char *p, size_t size, size_t n, void *ud) {
     sse *s = ud;
@@ -225,6 +229,8 @@ static size_t on_sse(char *p, size_t size, size_t n, void *ud) {
         const char *l = s->line.buf ? s->line.buf : "";
         if (strncmp(l, "data: ", 6) == 0) {
             sbuf_puts(&s->data, l + 6);
+        } else if (strcmp(l, ": store deleted") == 0) {
+            s->store_deleted = true;
         } else if (*l == '\0' && s->data.len) { /* end of an event */
             if (strstr(s->data.buf, "\"cursor_expired\"")) fprintf(stderr, "zoosync: resync: cursor_expired\n");
             bool more;
@@ -254,7 +260,7 @@ static int cmd_watch(cli *c, const char *store, const char *since) {
         sbuf_printf(&auth, "Authorization: Bearer %s", c->token);
         h = curl_slist_append(h, auth.buf);
     }
-    sse s = {SBUF_INIT, SBUF_INIT};
+    sse s = {SBUF_INIT, SBUF_INIT, false};
     curl_easy_reset(c->curl);
     curl_easy_setopt(c->curl, CURLOPT_URL, url.buf);
     curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, h);
@@ -263,6 +269,7 @@ static int cmd_watch(cli *c, const char *store, const char *since) {
     curl_easy_setopt(c->curl, CURLOPT_FAILONERROR, 1L);
     CURLcode rc = curl_easy_perform(c->curl);
     if (rc != CURLE_OK) fprintf(stderr, "zoosync: %s: %s\n", url.buf, curl_easy_strerror(rc));
+    if (rc == CURLE_OK && s.store_deleted) fprintf(stderr, "zoosync: store_not_found: %s was deleted\n", store);
     curl_slist_free_all(h);
     sbuf_free(&s.line);
     sbuf_free(&s.data);
@@ -271,7 +278,7 @@ static int cmd_watch(cli *c, const char *store, const char *since) {
     sbuf_free(&p);
     sbuf_free(&desc);
     sbuf_free(&now);
-    return rc == CURLE_OK ? 0 : 1;
+    return rc == CURLE_OK && !s.store_deleted ? 0 : 1;
 }
 
 /* ---- progress and summaries ------------------------------------------------------ */

@@ -117,6 +117,27 @@ it('watch prints live changes as they happen', async () => {
   }
 });
 
+it('watch ends with status 1 and says so when its store is deleted', async () => {
+  const S = uniq('cli');
+  assert.equal(cli(['store', S]).code, 0);
+  assert.equal(cli(['put', S, 'k', '1']).code, 0);
+  const p = spawn(CLI, ['watch', S], { env: { ...process.env, ZOOSYNC_URL: gw.url, ZOOSYNC_TOKEN: token } });
+  let out = '', err = '';
+  p.stdout.on('data', (d) => { out += d; });
+  p.stderr.on('data', (d) => { err += d; });
+  const exited = new Promise((resolve) => p.on('exit', (code) => resolve(code)));
+  try {
+    for (let i = 0; i < 50 && !out.includes('"k"'); i++) await sleep(100);
+    assert.equal(lines(out)[0].key, 'k', out);
+    assert.equal(cli(['drop', S]).code, 0);
+    const code = await Promise.race([exited, sleep(15000).then(() => 'still running')]);
+    assert.equal(code, 1, `watch's exit after the store's deletion (stderr: ${err})`);
+    assert.match(err, /store_not_found: \S+ was deleted/);
+  } finally {
+    p.kill('SIGTERM');
+  }
+});
+
 // ---- import, export, restore, stats, keys, token (issue 12) ----
 
 const file = (name, text) => { const f = path.join(env.tmp, name); writeFileSync(f, text); return f; };
