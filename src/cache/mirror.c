@@ -116,7 +116,8 @@ struct mirror {
     int64_t czxid;           /* identity of the store znode loaded */
     uint64_t gen;            /* bumped at every reload; older replies are ignored */
     bool loaded;
-    bool gone;               /* the store was deleted and its records dropped (unload) */
+    bool gone;               /* records, watches and config dropped: the store was seen deleted
+                              * (unload), or a load ran out of memory (drop_all) */
     uint64_t load_pending;   /* load operations not answered yet */
     /* name -> rec (owns rec), by bucket: LAYOUT_BUCKETS pointers, each NULL
      * until its bucket has a record. The table itself (32 KiB) is made by
@@ -1219,10 +1220,11 @@ static void *recovery_main(void *arg) {
 
 /* ---- load and lifecycle ------------------------------------------------------------ */
 
-/* Drops every record (replies to reads sent before are ignored: gen). The
- * incarnation (czxid) stays, so only a newer one loads again. Caller
- * holds mu. */
-static void unload(mirror *m) {
+/* Drops every record (replies to reads sent before are ignored: gen), the
+ * watches and the config, and marks the mirror gone. The incarnation
+ * (czxid) stays, so only a newer one loads again (or, gone, a request that
+ * sees this one: mirror_set_acquire). Caller holds mu. */
+static void drop_all(mirror *m) {
     m->gen++;
     /* Its watches go (a store created again is loaded again by the first
      * request for it, which adds them first): churned stores leave no
@@ -1237,6 +1239,11 @@ static void unload(mirror *m) {
     m->cfg_valid = false;
     m->gone = true; /* not loading: /readyz must not wait for it */
     m->tell_gone = true; /* its streams end at the next advance of W (at their next keepalive at the latest) */
+}
+
+/* The store was seen deleted: give its memory and watches back. */
+static void unload(mirror *m) {
+    drop_all(m);
     LOG_INFO(m->set->lg, "mirror %s: the store is gone; its records dropped", m->store);
 }
 
@@ -1244,31 +1251,20 @@ static void unload(mirror *m) {
  * watches recorded in the session before its first read
  * (docs/ARCHITECTURE.md, "Its own session, two watches per store"; known
  * ones are kept as they are). Out of memory for the table or the watches:
- * the mirror serves nothing and keeps no watch (not loaded; czxid stays,
- * so the next request for the store tries again; one that had an
- * incarnation is gone, as after unload). Caller holds mu. */
+ * the mirror is left as unload leaves it (drop_all: nothing served, no
+ * watch, czxid kept), and the next request for the store tries again.
+ * Caller holds mu. */
 static void start_load(mirror *m, int64_t czxid) {
     ZS_MUTEX_ASSERT_HELD(&m->set->mu);
     buckets_drop(m);
     if (!(m->buckets = calloc(LAYOUT_BUCKETS, sizeof *m->buckets)) ||
         zkw_add_watch(m->set->w, m->spath, JUTE_WATCH_PERSISTENT, watch_added, m->set) < 0 ||
         zkw_add_watch(m->set->w, m->rpath, JUTE_WATCH_PERSISTENT_RECURSIVE, watch_added, m->set) < 0) {
-        /* Serve nothing of what it held (a reload: the old incarnation's,
-         * dropped above), keep no watch, and let the next request for the
-         * store try again: czxid stays, and a mirror that had an
-         * incarnation is left as unload leaves it (gone). */
+        /* Serve nothing of what it held (a reload: the old incarnation's),
+         * keep no watch, and let the next request for the store try again:
+         * left as unload leaves it (czxid stays). */
         LOG_ERROR(m->set->lg, "mirror %s: out of memory for its bucket table or its watches; not loaded", m->store);
-        free(m->buckets);
-        m->buckets = NULL;
-        zkw_remove_watch(m->set->w, m->spath, JUTE_WATCH_PERSISTENT);
-        zkw_remove_watch(m->set->w, m->rpath, JUTE_WATCH_PERSISTENT_RECURSIVE);
-        m->gen++;
-        m->live = m->bytes = 0;
-        m->loaded = false;
-        m->load_pending = 0;
-        m->cfg_valid = false;
-        m->gone = m->czxid >= 0;
-        m->tell_gone = m->gone;
+        drop_all(m);
         return;
     }
     m->gen++;
