@@ -16,8 +16,12 @@
 /* Multis in flight at once. One at a time leaves ZooKeeper one fsync per
  * round trip; a few let it fold their log writes into one, as it does for
  * any concurrent requests. Each batch is independent (every job carries its
- * own version checks), so their order does not matter. */
-#define COMMIT_THREADS 4
+ * own version checks), so their order does not matter. Three, measured
+ * (docs/PERFORMANCE.md, "Round 2, fourteenth session"): against four, the
+ * same pushes go in fewer, larger multis (12.7 pushes each under B2, 10.1
+ * with four) at less CPU per push on both sides; two made the batches
+ * larger still but each push waited longer for its slot. */
+#define COMMIT_THREADS 3
 
 #define JOB_PENDING INT_MIN /* not a ZooKeeper error code */
 
