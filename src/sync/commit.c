@@ -13,15 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Multis in flight at once. One at a time leaves ZooKeeper one fsync per
- * round trip; a few let it fold their log writes into one, as it does for
- * any concurrent requests. Each batch is independent (every job carries its
- * own version checks), so their order does not matter. Three, measured
- * (docs/PERFORMANCE.md, "Round 2, fourteenth session"): against four, the
- * same pushes go in fewer, larger multis (12.7 pushes each under B2, 10.1
- * with four) at less CPU per push on both sides; two made the batches
- * larger still but each push waited longer for its slot. */
-#define COMMIT_THREADS 3
+_Static_assert(COMMIT_BASE >= 1 && COMMIT_BASE <= COMMIT_THREADS, "at least one slot always serves");
 
 #define JOB_PENDING INT_MIN /* not a ZooKeeper error code */
 
@@ -49,9 +41,11 @@ struct committer {
     const zs_log *lg;
     pthread_t threads[COMMIT_THREADS];
     int nthreads;             /* started */
-    pthread_mutex_t mu;       /* guards the queue and stop; a leaf */
-    pthread_cond_t queued;    /* the committer waits for work */
+    pthread_mutex_t mu;       /* guards the queue, its counts and stop; a leaf */
+    pthread_cond_t queued;    /* a committer waits for work it may take (see may_take) */
     job *head, *tail;
+    int nqueued;              /* jobs in the queue */
+    int active;               /* committers between taking a batch and its answers */
     bool stop;
 };
 
@@ -116,13 +110,24 @@ static void run_batch(committer *c, job **jobs, int n) {
     }
 }
 
+/* May a free committer take the queue now? Always while fewer than
+ * COMMIT_BASE are active; beyond that only a backlog. Caller holds mu.
+ * Nothing is left queued for good: each active committer, once answered,
+ * counts itself out and asks again, so the last of them sees fewer than
+ * COMMIT_BASE active. */
+static bool may_take(const committer *c) {
+    return c->head && (c->active < COMMIT_BASE || c->nqueued >= COMMIT_BACKLOG);
+}
+
 static void *committer_main(void *data) {
     committer *c = data;
     GPtrArray *batch = g_ptr_array_new();
     pthread_mutex_lock(&c->mu);
     for (;;) {
-        while (!c->head && !c->stop) pthread_cond_wait(&c->queued, &c->mu);
-        if (!c->head && c->stop) break;
+        while (!may_take(c) && !(c->stop && !c->head)) pthread_cond_wait(&c->queued, &c->mu);
+        if (!c->head) break; /* stopping, and nothing left */
+        assert(c->active < COMMIT_THREADS);
+        c->active++;
         size_t bytes = 0;
         g_ptr_array_set_size(batch, 0);
         while (c->head && (batch->len == 0 || bytes + c->head->bytes <= c->max_bytes)) {
@@ -130,11 +135,14 @@ static void *committer_main(void *data) {
             c->head = j->next;
             if (!c->head) c->tail = NULL;
             bytes += j->bytes;
+            c->nqueued--;
             g_ptr_array_add(batch, j);
         }
+        assert(c->nqueued >= 0 && (c->nqueued > 0) == (c->head != NULL));
         pthread_mutex_unlock(&c->mu);
         run_batch(c, (job **)batch->pdata, (int)batch->len);
         pthread_mutex_lock(&c->mu);
+        c->active--;
     }
     pthread_mutex_unlock(&c->mu);
     g_ptr_array_free(batch, TRUE);
@@ -183,9 +191,11 @@ int committer_multi(committer *c, const zoo_op_t *ops, zoo_op_result_t *res, int
     if (c->tail) c->tail->next = &j;
     else c->head = &j;
     c->tail = &j;
+    c->nqueued++;
+    bool wake = may_take(c); /* else the active committers take it when answered */
     pthread_mutex_unlock(&c->mu);
     /* after the unlock: the committer woken does not wait for this lock */
-    pthread_cond_signal(&c->queued);
+    if (wake) pthread_cond_signal(&c->queued);
     while (sem_wait(&j.answered) != 0) assert(errno == EINTR);
     sem_destroy(&j.answered);
     *failed = j.failed;

@@ -1,13 +1,17 @@
 /* commit: group commit of many requests' multis into one zoo_multi.
  *
  * Workers hand their ready multi (record writes + their client node) to
- * the committer and wait. Each of a few committer threads takes everything
- * queued when it is free and sends it as ONE zoo_multi (up to max_bytes), so
- * under load many pushes share one ZooKeeper transaction and proposal, and
- * the multis in flight share fsyncs. Each caller still gets the outcome of its own operations: when the
- * combined multi fails on one caller's operation, that caller gets the
- * error and the others are sent again without it, so callers never fail
- * because of each other. */
+ * the committer and wait. A committer thread takes everything queued when
+ * it is free (and may, below) and sends it as ONE zoo_multi (up to
+ * max_bytes), so under load many pushes share one ZooKeeper transaction
+ * and proposal, and the multis in flight share fsyncs. Each caller still gets the outcome of
+ * its own operations: when the combined multi fails on one caller's
+ * operation, that caller gets the error and the others are sent again
+ * without it, so callers never fail because of each other.
+ *
+ * Threads: committer_multi from any thread, several at once (each caller
+ * sleeps until its own answer); COMMIT_THREADS committer threads. One lock,
+ * the queue's, a leaf, never held across a multi. */
 #ifndef ZS_COMMIT_H
 #define ZS_COMMIT_H
 
@@ -22,6 +26,25 @@
 typedef struct zkc zkc;
 
 typedef struct committer committer;
+
+/* Multis in flight at once. One at a time leaves ZooKeeper one fsync per
+ * round trip; a few let it fold their log writes into one, as it does for
+ * any concurrent requests. Each batch is independent (every job carries its
+ * own version checks), so their order does not matter.
+ *
+ * COMMIT_BASE threads send whatever is queued as soon as one is free; the
+ * other COMMIT_THREADS - COMMIT_BASE send only a backlog of at least
+ * COMMIT_BACKLOG jobs (they are woken only then). So a multi stays large
+ * (what a push costs both sides falls with the pushes it shares a multi
+ * with), and a backlog does not wait for a slot (each push then spends
+ * less time outside ZooKeeper). Measured (docs/PERFORMANCE.md, "Round 2,
+ * fourteenth session"): four plain slots against three gave smaller multis
+ * at more CPU per push, two made each push wait for its slot, and three
+ * with three more for backlogs of 8 raised B2's gateway throughput by
+ * about a tenth over three alone. */
+#define COMMIT_THREADS 6
+#define COMMIT_BASE 3
+#define COMMIT_BACKLOG 8
 
 committer *committer_start(zkc *z, size_t max_bytes, zs_metrics *m, const zs_log *lg);
 /* After every caller returned (a caller signals the committers after its

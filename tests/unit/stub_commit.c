@@ -1,6 +1,6 @@
 /* The group committer (src/sync/commit.c) under concurrent callers, with
  * ZooKeeper stubbed (zoo_multi below; not linked to libzookeeper): CALLERS
- * threads each commit ROUNDS multis of 1..3 ops through its 4 committer
+ * threads each commit ROUNDS multis of 1..3 ops through its committer
  * threads; one multi in five holds an op that fails, so the combined multi
  * fails and the innocent jobs are sent again. Each caller checks its own
  * answer (rc, the failed index, its results filled). A lost wake-up hangs
@@ -10,7 +10,12 @@
  * caller's stack: ASan names a use after return only with
  * detect_stack_use_after_return). Written by a reviewer of 44747a9 (one
  * lock and condition per job then; a semaphore per job since deba548).
- * Its own link line: CMakeLists.txt. */
+ * Since the slots for backlogs (commit.h), the stub also counts the multis
+ * in flight: never more than COMMIT_THREADS, and more than COMMIT_BASE at
+ * some point (a multi that sleeps now and then builds backlogs), or the
+ * extra slots never serve. Then a lone caller after the storm must still be
+ * answered, by a base slot (its job is no backlog). Its own link line:
+ * CMakeLists.txt. */
 #include <assert.h>
 #include <pthread.h>
 #include <sched.h>
@@ -18,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sync/commit.h"
 
@@ -31,9 +37,13 @@ zhandle_t *zkc_zh(zkc *z) { (void)z; return NULL; }
 void zs_metrics_zk(zs_metrics *m, zs_op_kind kind, int64_t us, int rc) { (void)m; (void)kind; (void)us; (void)rc; }
 void zs_log_at(const zs_log *lg, zs_log_level level, const char *fmt, ...) { (void)lg; (void)level; (void)fmt; }
 
+static atomic_int inflight, most;
+
 /* An op "fails" when its path is "bad": ZBADVERSION for it, ZRUNTIMEINCONSISTENCY for the others. */
 int zoo_multi(zhandle_t *zh, int count, const zoo_op_t *ops, zoo_op_result_t *results) {
     (void)zh;
+    int now = atomic_fetch_add(&inflight, 1) + 1;
+    for (int m = atomic_load(&most); now > m && !atomic_compare_exchange_weak(&most, &m, now);) {}
     int bad = -1;
     for (int i = 0; i < count; i++)
         if (ops[i].set_op.path && strcmp(ops[i].set_op.path, "bad") == 0) { bad = i; break; }
@@ -41,7 +51,10 @@ int zoo_multi(zhandle_t *zh, int count, const zoo_op_t *ops, zoo_op_result_t *re
         results[i].err = bad < 0 ? ZOK : i == bad ? ZBADVERSION : ZRUNTIMEINCONSISTENCY;
         results[i].value = (char *)(intptr_t)(bad < 0 ? 1000 + i : 0); /* marks "filled" */
     }
-    if ((rand() & 7) == 0) sched_yield();
+    int dice = rand() & 31;
+    if (dice == 0) usleep(300); /* a slow multi: the queue grows behind it */
+    else if (dice < 4) sched_yield();
+    atomic_fetch_sub(&inflight, 1);
     return bad < 0 ? ZOK : ZBADVERSION;
 }
 
@@ -79,7 +92,10 @@ int main(void) {
     pthread_t t[CALLERS];
     for (int i = 0; i < CALLERS; i++) pthread_create(&t[i], NULL, caller, (void *)(uintptr_t)(i + 1));
     for (int i = 0; i < CALLERS; i++) pthread_join(t[i], NULL);
+    int storm = atomic_load(&most);
+    (void)caller((void *)(uintptr_t)7); /* alone: never a backlog */
     committer_stop(C); /* after every caller returned, as main.c */
-    printf("stub_commit: %d callers x %d multis, %d wrong answers\n", CALLERS, ROUNDS, atomic_load(&wrong));
-    return atomic_load(&wrong) != 0;
+    printf("stub_commit: %d callers x %d multis, %d wrong answers; at most %d multis in flight (%d slots, %d always)\n",
+           CALLERS, ROUNDS, atomic_load(&wrong), storm, COMMIT_THREADS, COMMIT_BASE);
+    return atomic_load(&wrong) != 0 || atomic_load(&most) > COMMIT_THREADS || storm <= COMMIT_BASE;
 }
