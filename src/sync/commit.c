@@ -111,10 +111,10 @@ static void run_batch(committer *c, job **jobs, int n) {
 }
 
 /* May a free committer take the queue now? Always while fewer than
- * COMMIT_BASE are active; beyond that only a backlog. Caller holds mu.
- * Nothing is left queued for good: each active committer, once answered,
- * counts itself out and asks again, so the last of them sees fewer than
- * COMMIT_BASE active. */
+ * COMMIT_BASE multis are in flight; beyond that only a backlog. Caller
+ * holds mu. Nothing is left queued for good: each active committer, once
+ * answered, counts itself out and asks again, so the one whose answer
+ * brings the count below COMMIT_BASE takes what is queued. */
 static bool may_take(const committer *c) {
     return c->head && (c->active < COMMIT_BASE || c->nqueued >= COMMIT_BACKLOG);
 }
@@ -124,7 +124,9 @@ static void *committer_main(void *data) {
     GPtrArray *batch = g_ptr_array_new();
     pthread_mutex_lock(&c->mu);
     for (;;) {
-        while (!may_take(c) && !(c->stop && !c->head)) pthread_cond_wait(&c->queued, &c->mu);
+        /* (once stopping, whatever is queued goes, backlog or not: the stop's
+         * one broadcast must not find a thread that sleeps again) */
+        while (!c->stop && !may_take(c)) pthread_cond_wait(&c->queued, &c->mu);
         if (!c->head) break; /* stopping, and nothing left */
         assert(c->active < COMMIT_THREADS);
         c->active++;
@@ -138,7 +140,8 @@ static void *committer_main(void *data) {
             c->nqueued--;
             g_ptr_array_add(batch, j);
         }
-        assert(c->nqueued >= 0 && (c->nqueued > 0) == (c->head != NULL));
+        assert(c->nqueued >= 0);
+        assert((c->nqueued > 0) == (c->head != NULL));
         pthread_mutex_unlock(&c->mu);
         run_batch(c, (job **)batch->pdata, (int)batch->len);
         pthread_mutex_lock(&c->mu);

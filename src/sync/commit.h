@@ -32,12 +32,16 @@ typedef struct committer committer;
  * any concurrent requests. Each batch is independent (every job carries its
  * own version checks), so their order does not matter.
  *
- * COMMIT_BASE threads send whatever is queued as soon as one is free; the
- * other COMMIT_THREADS - COMMIT_BASE send only a backlog of at least
- * COMMIT_BACKLOG jobs (they are woken only then). So a multi stays large
- * (what a push costs both sides falls with the pushes it shares a multi
- * with), and a backlog does not wait for a slot (each push then spends
- * less time outside ZooKeeper). Measured (docs/PERFORMANCE.md, "Round 2,
+ * Up to COMMIT_BASE multis are sent whenever something is queued; up to
+ * COMMIT_THREADS only while at least COMMIT_BACKLOG jobs wait (a free
+ * thread is woken only then). These are counts of multis in flight, not
+ * roles: any free thread takes what is queued, up to max_bytes. So a
+ * multi stays large (what a push costs both sides falls with the pushes it
+ * shares a multi with), and a backlog need not wait for one of the first
+ * COMMIT_BASE to be answered (each push then spends less time outside
+ * ZooKeeper). The price: with COMMIT_BASE multis in flight, fewer than
+ * COMMIT_BACKLOG jobs wait for one of them to be answered, as they did
+ * with COMMIT_BASE threads alone. Measured (docs/PERFORMANCE.md, "Round 2,
  * fourteenth session"): four plain slots against three gave smaller multis
  * at more CPU per push, two made each push wait for its slot, and three
  * with three more for backlogs of 8 raised B2's gateway throughput by

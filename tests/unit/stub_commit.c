@@ -10,16 +10,17 @@
  * caller's stack: ASan names a use after return only with
  * detect_stack_use_after_return). Written by a reviewer of 44747a9 (one
  * lock and condition per job then; a semaphore per job since deba548).
- * Since the slots for backlogs (commit.h), the stub also counts the multis
- * in flight: never more than COMMIT_THREADS, and more than COMMIT_BASE at
- * some point (a multi that sleeps now and then builds backlogs), or the
- * extra slots never serve. Then a lone caller after the storm must still be
- * answered, by a base slot (its job is no backlog). Its own link line:
+ * Since the slots for backlogs (commit.h), a second part holds multis in
+ * flight at a gate: with COMMIT_BASE held, COMMIT_BACKLOG - 1 more jobs
+ * must start no multi, one more must start exactly one (the backlog's
+ * wake), and once the gate opens every job is answered (a committer whose
+ * multi is answered takes what waits, unsignalled). Its own link line:
  * CMakeLists.txt. */
 #include <assert.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,12 +39,18 @@ void zs_metrics_zk(zs_metrics *m, zs_op_kind kind, int64_t us, int rc) { (void)m
 void zs_log_at(const zs_log *lg, zs_log_level level, const char *fmt, ...) { (void)lg; (void)level; (void)fmt; }
 
 static atomic_int inflight, most;
+static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
+static bool gated; /* under gate_mu: zoo_multi waits while set */
 
 /* An op "fails" when its path is "bad": ZBADVERSION for it, ZRUNTIMEINCONSISTENCY for the others. */
 int zoo_multi(zhandle_t *zh, int count, const zoo_op_t *ops, zoo_op_result_t *results) {
     (void)zh;
     int now = atomic_fetch_add(&inflight, 1) + 1;
     for (int m = atomic_load(&most); now > m && !atomic_compare_exchange_weak(&most, &m, now);) {}
+    pthread_mutex_lock(&gate_mu);
+    while (gated) pthread_cond_wait(&gate_cv, &gate_mu);
+    pthread_mutex_unlock(&gate_mu);
     int bad = -1;
     for (int i = 0; i < count; i++)
         if (ops[i].set_op.path && strcmp(ops[i].set_op.path, "bad") == 0) { bad = i; break; }
@@ -83,6 +90,66 @@ static void *caller(void *arg) {
     return NULL;
 }
 
+/* One job of one op, checked. */
+static void *one(void *arg) {
+    (void)arg;
+    zoo_op_t op;
+    zoo_op_result_t res;
+    memset(&op, 0, sizeof op);
+    memset(&res, 0, sizeof res);
+    op.set_op.path = "ok";
+    int failed = -2;
+    if (committer_multi(C, &op, &res, 1, 10, &failed) != ZOK || failed != -1 || !res.value) atomic_fetch_add(&wrong, 1);
+    return NULL;
+}
+
+/* Waits up to 5 s for want multis in flight; returns how many there are. */
+static int await_inflight(int want) {
+    for (int i = 0; i < 5000 && atomic_load(&inflight) != want; i++) usleep(1000);
+    return atomic_load(&inflight);
+}
+
+/* The gate part: returns the number of failed checks. */
+static int gate_part(void) {
+    enum { N = COMMIT_BASE + COMMIT_BACKLOG };
+    pthread_t t[N];
+    int bad = 0, k = 0;
+    pthread_mutex_lock(&gate_mu);
+    gated = true;
+    pthread_mutex_unlock(&gate_mu);
+    /* COMMIT_BASE callers, one at a time: each its own multi, held */
+    for (; k < COMMIT_BASE; k++) {
+        pthread_create(&t[k], NULL, one, NULL);
+        if (await_inflight(k + 1) != k + 1) { fprintf(stderr, "gate: caller %d started no multi\n", k); bad++; }
+    }
+    /* one short of a backlog: no multi more */
+    for (; k < N - 1; k++) pthread_create(&t[k], NULL, one, NULL);
+    usleep(100 * 1000);
+    if (atomic_load(&inflight) != COMMIT_BASE) {
+        fprintf(stderr, "gate: %d multis in flight with %d jobs waiting (want %d)\n", atomic_load(&inflight),
+                COMMIT_BACKLOG - 1, COMMIT_BASE);
+        bad++;
+    }
+    /* the backlog: exactly one multi more (it takes up to max_bytes of
+     * the queue, which leaves less than a backlog) */
+    pthread_create(&t[k++], NULL, one, NULL);
+    if (await_inflight(COMMIT_BASE + 1) != COMMIT_BASE + 1) {
+        fprintf(stderr, "gate: a backlog of %d started no multi (%d in flight)\n", COMMIT_BACKLOG, atomic_load(&inflight));
+        bad++;
+    }
+    usleep(100 * 1000);
+    if (atomic_load(&inflight) != COMMIT_BASE + 1) {
+        fprintf(stderr, "gate: %d multis in flight after the backlog's (want %d)\n", atomic_load(&inflight), COMMIT_BASE + 1);
+        bad++;
+    }
+    pthread_mutex_lock(&gate_mu);
+    gated = false;
+    pthread_cond_broadcast(&gate_cv);
+    pthread_mutex_unlock(&gate_mu);
+    for (int i = 0; i < k; i++) pthread_join(t[i], NULL); /* a job stranded hangs here (ctest's timeout) */
+    return bad;
+}
+
 int main(void) {
     static struct zkc z;
     static zs_metrics m;
@@ -93,9 +160,10 @@ int main(void) {
     for (int i = 0; i < CALLERS; i++) pthread_create(&t[i], NULL, caller, (void *)(uintptr_t)(i + 1));
     for (int i = 0; i < CALLERS; i++) pthread_join(t[i], NULL);
     int storm = atomic_load(&most);
-    (void)caller((void *)(uintptr_t)7); /* alone: never a backlog */
+    int gate_bad = gate_part();
     committer_stop(C); /* after every caller returned, as main.c */
-    printf("stub_commit: %d callers x %d multis, %d wrong answers; at most %d multis in flight (%d slots, %d always)\n",
-           CALLERS, ROUNDS, atomic_load(&wrong), storm, COMMIT_THREADS, COMMIT_BASE);
-    return atomic_load(&wrong) != 0 || atomic_load(&most) > COMMIT_THREADS || storm <= COMMIT_BASE;
+    printf("stub_commit: %d callers x %d multis, %d wrong answers; at most %d multis in flight (%d slots, %d always); "
+           "gate: %d failed checks\n",
+           CALLERS, ROUNDS, atomic_load(&wrong), storm, COMMIT_THREADS, COMMIT_BASE, gate_bad);
+    return atomic_load(&wrong) != 0 || gate_bad != 0;
 }
