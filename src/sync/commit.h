@@ -1,10 +1,10 @@
 /* commit: group commit of many requests' multis into one zoo_multi.
  *
  * Workers hand their ready multi (record writes + their client node) to
- * the committer and wait. A committer thread takes everything queued when
- * it is free (and may, below) and sends it as ONE zoo_multi (up to
- * max_bytes), so under load many pushes share one ZooKeeper transaction
- * and proposal, and the multis in flight share fsyncs. Each caller still gets the outcome of
+ * the committer and wait. A free committer thread (when it may, below)
+ * takes what is queued, up to max_bytes, and sends it as ONE zoo_multi, so
+ * under load many pushes share one ZooKeeper transaction and proposal, and
+ * the multis in flight share fsyncs. Each caller still gets the outcome of
  * its own operations: when the combined multi fails on one caller's
  * operation, that caller gets the error and the others are sent again
  * without it, so callers never fail because of each other.
