@@ -118,6 +118,8 @@ struct mirror {
     bool loaded;
     bool gone;               /* records, watches and config dropped: the store was seen deleted
                               * (unload), or a load ran out of memory (drop_all) */
+    bool deleted;            /* incarnation czxid proven deleted (apply_config): it, and every
+                              * older one, never exists again; cleared by a newer load */
     uint64_t load_pending;   /* load operations not answered yet */
     /* name -> rec (owns rec), by bucket: LAYOUT_BUCKETS pointers, each NULL
      * until its bucket has a record. The table itself (32 KiB) is made by
@@ -825,13 +827,24 @@ static void apply_list(mirror *m, const op *o, int err, jute_in *in) {
     g_hash_table_destroy(seen);
 }
 
-/* The store's config, as read. A config of another incarnation (the store
- * was deleted and created again) reloads the mirror. */
-static void apply_config(mirror *m, int err, jute_bytes data, const jute_stat *st) {
+/* The store's config, as read by a reply whose server had applied zxid. A
+ * config of another incarnation (the store was deleted and created again)
+ * reloads the mirror. No node, from a server that has applied the
+ * incarnation's creation (zxid >= czxid), proves it deleted: unloaded, even
+ * mid-load, and marked so that requests for it answer "gone"
+ * (docs/ARCHITECTURE.md, "A store deleted while its mirror loads"). */
+static void apply_config(mirror *m, int err, jute_bytes data, const jute_stat *st, int64_t zxid) {
     ZS_MUTEX_ASSERT_HELD(&m->set->mu);
     m->cfg_valid = false;
-    if (err == ZNONODE && m->czxid >= 0 && (m->loaded || m->tree.count > 0)) {
-        unload(m); /* the store was deleted: give its memory back */
+    if (err == ZNONODE && m->czxid >= 0) {
+        bool proven = zxid >= m->czxid;
+        /* Unproven (a server behind the creation): a load waits for the
+         * config watch; a mirror with something to give back unloads. */
+        if (!m->gone && (proven || m->loaded || m->tree.count > 0)) unload(m);
+        if (proven && !m->deleted) {
+            m->deleted = true;
+            pthread_cond_broadcast(&m->set->cond); /* mirror_set_acquire stops waiting */
+        }
         return;
     }
     if (err != ZOK) return;
@@ -891,7 +904,7 @@ static int apply_result(mirror_set *s, op *o, jute_in *in, int64_t zxid) {
         case OP_DATA: apply_data(m, o, err, data, &st); break;
         case OP_LIST: apply_list(m, o, err, in); break;
         case OP_BSTAT: mark_gone(m, o->bucket, err == ZOK ? (uint64_t)st.pzxid : (uint64_t)zxid); break;
-        case OP_CONFIG: apply_config(m, err, data, &st); break;
+        case OP_CONFIG: apply_config(m, err, data, &st, zxid); break;
         }
     } else if (o->kind == OP_LIST && err == ZOK) { /* skip the names of an old incarnation's listing */
         int32_t n = jute_get_int(in);
@@ -1272,6 +1285,7 @@ static void start_load(mirror *m, int64_t czxid) {
     m->live = m->bytes = 0;
     m->loaded = false;
     m->gone = false;
+    m->deleted = false;
     m->load_pending = 0;
     m->cfg_valid = false;
     enqueue(m, OP_CONFIG, 0, NULL, true);
@@ -1411,10 +1425,12 @@ int mirror_set_acquire(mirror_set *s, const char *store, int64_t czxid, int time
     /* New, or deleted and created again; or seen deleted by a mirror session
      * whose server applied the deletion of an older incarnation after this
      * load had begun (it unloaded, czxid kept): the request's read shows the
-     * store, so it exists. */
-    if (czxid > m->czxid || (m->gone && czxid == m->czxid)) start_load(m, czxid);
+     * store, so it exists. Unless that very incarnation (or a newer one) was
+     * proven deleted since the request read it: nothing to load. */
+    if (czxid > m->czxid || (m->gone && !m->deleted && czxid == m->czxid)) start_load(m, czxid);
     int rc = 0;
     while (!m->loaded) {
+        if (m->deleted && czxid <= m->czxid) { rc = MIRROR_GONE; break; }
         if (zs_mutex_timedwait(&s->cond, &s->mu, &dl) == ETIMEDOUT) { rc = m->loaded ? 0 : -1; break; }
     }
     zs_mutex_unlock(&s->mu);

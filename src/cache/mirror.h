@@ -73,7 +73,10 @@ void mirror_set_on_advance(mirror_set *s, void (*fn)(void *ctx, mirror *m, const
 /* Returns the mirror of store, creating it if needed. The store's identity
  * is its znode's czxid: when it differs from the one the mirror was loaded
  * for (the store was deleted and created again), the mirror reloads. Waits up
- * to timeout_ms for the load. Returns 0, or -1 on timeout. */
+ * to timeout_ms for the load. Returns 0, -1 on timeout, or MIRROR_GONE when
+ * the mirror's session has since seen incarnation store_czxid deleted (the
+ * store does not exist: answer as for a missing store). */
+#define MIRROR_GONE (-2)
 int mirror_set_acquire(mirror_set *s, const char *store, int64_t store_czxid, int timeout_ms, mirror **out);
 
 /* The config of store as its loaded mirror last read it (through the

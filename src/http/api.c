@@ -201,10 +201,16 @@ static bool json_content_type(const http_req *req) {
 }
 
 /* Loads the store's mirror and catches it up with ZooKeeper (every write
- * acknowledged before the call is in it): the mirror, or NULL and 503. */
+ * acknowledged before the call is in it): the mirror, or NULL and 503 (or
+ * 404: the store was deleted since cfg was read). */
 static mirror *current_mirror(api *a, const store_cfg *cfg, http_resp *resp) {
     mirror *m = NULL;
-    if (mirror_set_acquire(a->cfg.mirrors, cfg->name, cfg->czxid, BOUND_LOAD_MS, &m) < 0) {
+    int arc = mirror_set_acquire(a->cfg.mirrors, cfg->name, cfg->czxid, BOUND_LOAD_MS, &m);
+    if (arc == MIRROR_GONE) {
+        failf(resp, 404, "store_not_found", "store '%s' does not exist", cfg->name);
+        return NULL;
+    }
+    if (arc < 0) {
         failf(resp, 503, "unavailable", "store '%s' is still loading; retry shortly", cfg->name);
         http_resp_header(resp, "Retry-After", "1");
         return NULL;

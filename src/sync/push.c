@@ -1181,7 +1181,12 @@ int push_run(const push_env *env, const auth_principal *who, const char *subject
     /* (a push without mutations writes nothing: it only asks lastMutationId) */
     if (r.n && push_budget(env, subject, r.n, wbytes, err) < 0) goto out;
     mirror *mr = NULL;
-    if (mirror_set_acquire(env->mirrors, cfg->name, cfg->czxid, BOUND_LOAD_MS, &mr) < 0) {
+    int arc = mirror_set_acquire(env->mirrors, cfg->name, cfg->czxid, BOUND_LOAD_MS, &mr);
+    if (arc == MIRROR_GONE) { /* deleted since cfg was read */
+        zs_err_set(err, 404, "store_not_found", "store '%s' does not exist", cfg->name);
+        goto out;
+    }
+    if (arc < 0) {
         zs_err_set(err, 503, "unavailable", "store '%s' is still loading; retry shortly", cfg->name);
         goto out;
     }

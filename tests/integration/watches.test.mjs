@@ -14,7 +14,7 @@ import net from 'node:net';
 import { readFileSync } from 'node:fs';
 import { after } from 'node:test';
 import { setupEnv, it, startGateway, startZk, uniq, sleep, zkCli, recordZnode, newRoot, ZOOSYNCD, zkIdentity } from '../lib/harness.mjs';
-import { Api, request, eventually, getMetrics, plainChange, assertSameChanges, byKey, statusOf as status } from '../lib/http.mjs';
+import { Api, request, eventually, getMetrics, plainChange, assertSameChanges, byKey, expectError, statusOf as status } from '../lib/http.mjs';
 import { followEvents, closeAllEvents } from '../lib/sse.mjs';
 import { startProxy } from '../lib/proxy.mjs';
 import { zkConnect } from '../lib/zkraw.mjs';
@@ -231,6 +231,68 @@ it('a deleted store costs a gap check only its config: its buckets are not probe
     assert.deepEqual(r.changes.map((c) => [c.key, c.value]), [['foreign', 'zk']]);
   } finally {
     proxy.heal();
+    await G.stop();
+    await B.stop();
+    await proxy.close();
+    await zk.stop();
+  }
+});
+
+// The race docs/ARCHITECTURE.md names ("A store deleted while its mirror
+// loads"): a request reads the store (it exists), its mirror starts loading,
+// and the store is deleted before the load's first read reaches ZooKeeper.
+// The proxy holds G's mirror session from its addWatch on, so the deletion
+// lands exactly there. The load's config read then finds no node on a
+// server that has applied the store's creation: the store is gone, for good.
+// Before, the mirror stayed loaded, empty and watched (two watches left
+// until the next reconnect), and the request was answered as if the store
+// existed, empty.
+it('a store deleted while its mirror loads: the request answers 404, no watch is left, the store created again loads', { timeout: 120000 }, async () => {
+  await env.ready();
+  const zk = await startZk();
+  const proxy = await startProxy(zk.connect, { frames: true });
+  const root = newRoot();
+  // G reaches ZooKeeper through the proxy and never mirrors a store on its
+  // own (no collector round during the test); B, direct, makes and deletes.
+  const G = await startGateway({ zk: proxy.addr, root, name: 'loadgone', args: ['--session-timeout', '12000', '--gc-interval', '86400'] });
+  const B = await startGateway({ zk: zk.connect, root, name: 'loadgoneB' });
+  const api = new Api(G), b = new Api(B);
+  try {
+    for (const how of ['pull', 'push']) {
+      const s = uniq(`lg${how}`);
+      await b.createStore(s);
+      await b.pushOk(s, 'w', [{ id: 1, key: 'a', op: 'put', value: 1 }]);
+      assert.equal((await getMetrics(G)).get('zoosync_mirror_watches'), 0, 'G mirrors nothing yet');
+      proxy.holdTypes = new Set([106]); // addWatch: the first request of a mirror's load
+      const held0 = proxy.held;
+      const res = how === 'pull' ? api.changes(s, { limit: 10 }) : api.push(s, 'c1', [{ id: 1, key: 'k', op: 'put', value: 2 }]);
+      try {
+        await eventually(() => proxy.held > held0, { ms: 10000, what: `G's mirror of ${s} starts its load (held at the proxy)` });
+        assert.equal((await b.deleteStore(s)).status, 204, 'the store deleted while the load waits');
+      } finally {
+        proxy.release();
+      }
+      const r = await res;
+      expectError(r, 404, 'store_not_found');
+      await eventually(async () => (await getMetrics(G)).get('zoosync_mirror_watches') === 0,
+        { ms: 5000, what: `G keeps no watch for ${s} (deleted during its load)` });
+      assert.match(readFileSync(G.log, 'utf8'), new RegExp(`mirror ${s}: the store is gone`), 'the unload is logged');
+      // Asked again, the store is still gone, and nothing is loaded for it.
+      expectError(await api.changes(s, { limit: 10 }), 404, 'store_not_found');
+      expectError(await api.push(s, 'c1', [{ id: 1, key: 'k', op: 'put', value: 2 }]), 404, 'store_not_found');
+      assert.equal((await getMetrics(G)).get('zoosync_mirror_watches'), 0, 'no watch after asking again');
+      assert.equal(await status(G.url, '/readyz'), 200, 'ready: nothing is left loading');
+      // Created again, the store loads on G's first request, with its watches.
+      await b.createStore(s);
+      await b.pushOk(s, 'w', [{ id: 1, key: 'b', op: 'put', value: 3 }]);
+      const all = await api.changesAll(s, { limit: 10 });
+      assert.deepEqual(all.changes.map((c) => [c.key, c.value]), [['b', 3]], 'the new incarnation, served by G');
+      assert.equal((await getMetrics(G)).get('zoosync_mirror_watches'), 2, 'its two watches');
+      assert.equal((await b.deleteStore(s)).status, 204);
+      await eventually(async () => (await getMetrics(G)).get('zoosync_mirror_watches') === 0, { what: `${s} unloaded` });
+    }
+  } finally {
+    proxy.release();
     await G.stop();
     await B.stop();
     await proxy.close();
