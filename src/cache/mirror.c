@@ -118,8 +118,9 @@ struct mirror {
     bool loaded;
     bool gone;               /* records, watches and config dropped: the store was seen deleted
                               * (unload), or a load ran out of memory (drop_all) */
-    bool deleted;            /* incarnation czxid proven deleted (apply_config): it, and every
-                              * older one, never exists again; cleared by a newer load */
+    int64_t deleted_upto;    /* the newest incarnation (czxid) proven deleted, -1 for none
+                              * (apply_config): it and every older one never exist again.
+                              * Only ever grows. */
     uint64_t load_pending;   /* load operations not answered yet */
     /* name -> rec (owns rec), by bucket: LAYOUT_BUCKETS pointers, each NULL
      * until its bucket has a record. The table itself (32 KiB) is made by
@@ -841,9 +842,9 @@ static void apply_config(mirror *m, int err, jute_bytes data, const jute_stat *s
         /* Unproven (a server behind the creation): a load waits for the
          * config watch; a mirror with something to give back unloads. */
         if (!m->gone && (proven || m->loaded || m->tree.count > 0)) unload(m);
-        if (proven && !m->deleted) {
-            m->deleted = true;
-            pthread_cond_broadcast(&m->set->cond); /* mirror_set_acquire stops waiting */
+        if (proven && m->czxid > m->deleted_upto) {
+            m->deleted_upto = m->czxid;
+            pthread_cond_broadcast(&m->set->cond); /* acquire and catch-up stop waiting */
         }
         return;
     }
@@ -1285,7 +1286,6 @@ static void start_load(mirror *m, int64_t czxid) {
     m->live = m->bytes = 0;
     m->loaded = false;
     m->gone = false;
-    m->deleted = false;
     m->load_pending = 0;
     m->cfg_valid = false;
     enqueue(m, OP_CONFIG, 0, NULL, true);
@@ -1309,6 +1309,7 @@ static mirror *mirror_new(mirror_set *s, const char *store) {
     m->changed = g_ptr_array_new_with_free_func(changed_free);
     m->queued = g_hash_table_new(g_str_hash, g_str_equal); /* keys owned by their op */
     m->czxid = -1;
+    m->deleted_upto = -1;
     return m;
 }
 
@@ -1425,12 +1426,12 @@ int mirror_set_acquire(mirror_set *s, const char *store, int64_t czxid, int time
     /* New, or deleted and created again; or seen deleted by a mirror session
      * whose server applied the deletion of an older incarnation after this
      * load had begun (it unloaded, czxid kept): the request's read shows the
-     * store, so it exists. Unless that very incarnation (or a newer one) was
-     * proven deleted since the request read it: nothing to load. */
-    if (czxid > m->czxid || (m->gone && !m->deleted && czxid == m->czxid)) start_load(m, czxid);
+     * store, so it exists. Unless that incarnation was proven deleted since
+     * the request read it: nothing to load. */
+    if (czxid > m->deleted_upto && (czxid > m->czxid || (m->gone && czxid == m->czxid))) start_load(m, czxid);
     int rc = 0;
     while (!m->loaded) {
-        if (m->deleted && czxid <= m->czxid) { rc = MIRROR_GONE; break; }
+        if (czxid <= m->deleted_upto) { rc = MIRROR_GONE; break; }
         if (zs_mutex_timedwait(&s->cond, &s->mu, &dl) == ETIMEDOUT) { rc = m->loaded ? 0 : -1; break; }
     }
     zs_mutex_unlock(&s->mu);
@@ -1474,7 +1475,7 @@ static void catch_up_sync_done(void *ctx, int rc, int64_t zxid, jute_in *body) {
     unlock_and_notify(s, &nl);
 }
 
-int mirror_catch_up(mirror *m, int timeout_ms) {
+int mirror_catch_up(mirror *m, int64_t czxid, int timeout_ms) {
     mirror_set *s = m->set;
     struct timespec dl = zs_clock_deadline(timeout_ms);
     zs_mutex_lock(&s->mu);
@@ -1492,8 +1493,10 @@ int mirror_catch_up(mirror *m, int timeout_ms) {
         if (zs_mutex_timedwait(&s->cond, &s->mu, &dl) == ETIMEDOUT) rc = -1;
     if (rc == 0 && s->sync_failed_seq >= target) rc = -1;
     uint64_t need = s->sync_z;
-    while (rc == 0 && (wm_value(&s->wm) < need || s->recovering || !m->loaded))
-        if (zs_mutex_timedwait(&s->cond, &s->mu, &dl) == ETIMEDOUT) rc = -1;
+    while (rc == 0 && (wm_value(&s->wm) < need || s->recovering || !m->loaded)) {
+        if (czxid <= m->deleted_upto) rc = MIRROR_GONE; /* seen deleted meanwhile: it will not load */
+        else if (zs_mutex_timedwait(&s->cond, &s->mu, &dl) == ETIMEDOUT) rc = -1;
+    }
     zs_mutex_unlock(&s->mu);
     return rc;
 }

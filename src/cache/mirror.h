@@ -92,8 +92,10 @@ bool mirror_set_config(mirror_set *s, const char *store, store_cfg *out);
 bool mirror_set_ready(mirror_set *s, sbuf *why);
 
 /* ZooKeeper sync, then drain: afterwards the mirror reflects every write
- * acknowledged before the call. Returns 0, or -1 after timeout_ms. */
-int mirror_catch_up(mirror *m, int timeout_ms);
+ * acknowledged before the call. Returns 0, -1 after timeout_ms, or
+ * MIRROR_GONE when incarnation czxid (the caller's read of the store) is
+ * seen deleted meanwhile. */
+int mirror_catch_up(mirror *m, int64_t czxid, int timeout_ms);
 
 /* The watermark W: every change with zxid <= W is reflected. */
 uint64_t mirror_watermark(mirror *m);

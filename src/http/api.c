@@ -217,8 +217,12 @@ static mirror *current_mirror(api *a, const store_cfg *cfg, http_resp *resp) {
     }
     mirror_note_horizon(m, &cfg->horizon); /* at least what the config just read says */
     int64_t t0 = zs_clock_us();
-    int crc = mirror_catch_up(m, BOUND_CATCH_UP_MS);
-    zs_metrics_zk(a->cfg.metrics, ZS_OP_SYNC, zs_clock_us() - t0, crc); /* -1: an error */
+    int crc = mirror_catch_up(m, cfg->czxid, BOUND_CATCH_UP_MS);
+    zs_metrics_zk(a->cfg.metrics, ZS_OP_SYNC, zs_clock_us() - t0, crc == MIRROR_GONE ? 0 : crc); /* -1: an error */
+    if (crc == MIRROR_GONE) {
+        failf(resp, 404, "store_not_found", "store '%s' does not exist", cfg->name);
+        return NULL;
+    }
     if (crc < 0) {
         failf(resp, 503, "unavailable", "could not catch up with ZooKeeper within %d ms; retry", BOUND_CATCH_UP_MS);
         http_resp_header(resp, "Retry-After", "1");

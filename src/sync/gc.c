@@ -154,7 +154,7 @@ static void collect_store(gc *g, const char *name) {
     store_cfg_release(&cfg); /* only czxid and the ttl are used */
     mirror *m = NULL;
     if (mirror_set_acquire(g->mirrors, name, cfg.czxid, BOUND_LOAD_MS, &m) < 0) return;
-    if (mirror_catch_up(m, BOUND_CATCH_UP_MS) < 0) return;
+    if (mirror_catch_up(m, cfg.czxid, BOUND_CATCH_UP_MS) < 0) return;
     int64_t cutoff = g_get_real_time() / 1000 - cfg.tombstone_ttl * 1000;
     GArray *cands = mirror_list_collectable(m, cutoff);
     if (cands->len == 0) { g_array_free(cands, TRUE); return; }

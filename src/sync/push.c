@@ -901,7 +901,9 @@ static int run_chunk(push_req *r, const unit *units, size_t u0, size_t u1) {
          * reflect everything committed before this request (another
          * gateway's writes included), once per request. */
         if (r->quotas && !r->caught_up) {
-            if (mirror_catch_up(r->mirror, BOUND_CATCH_UP_MS) < 0) return ZOPERATIONTIMEOUT;
+            int crc = mirror_catch_up(r->mirror, r->cfg->czxid, BOUND_CATCH_UP_MS);
+            if (crc == MIRROR_GONE) return PUSH_CONFIG_CHANGED; /* deleted: the caller reads it again (404) */
+            if (crc < 0) return ZOPERATIONTIMEOUT;
             r->caught_up = true;
         }
         GHashTable *states = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, kstate_free);
@@ -1087,7 +1089,7 @@ static void write_response(push_req *r, mirror *mr, sbuf *out) {
     /* Read-your-writes: from this cursor on, the feed reflects every applied
      * mutation. Duplicates were applied earlier at unknown positions: the
      * mirror's watermark after a sync covers them. */
-    if (dup) mirror_catch_up(mr, BOUND_CATCH_UP_MS);
+    if (dup) (void)mirror_catch_up(mr, r->cfg->czxid, BOUND_CATCH_UP_MS);
     cursor_pos w = cursor_after_zxid(mirror_watermark(mr));
     if (!any || (dup && cursor_cmp(&w, &best) > 0)) best = w;
     char cur[CURSOR_LEN + 1];

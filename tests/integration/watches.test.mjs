@@ -246,8 +246,10 @@ it('a deleted store costs a gap check only its config: its buckets are not probe
 // server that has applied the store's creation: the store is gone, for good.
 // Before, the mirror stayed loaded, empty and watched (two watches left
 // until the next reconnect), and the request was answered as if the store
-// existed, empty.
-it('a store deleted while its mirror loads: the request answers 404, no watch is left, the store created again loads', { timeout: 120000 }, async () => {
+// existed, empty. The same one step later: the mirror is loaded, and the
+// store is deleted while the pull's catch-up sync is held; the pull waited
+// out its 5 s and answered 503.
+it('a store deleted while its mirror loads or catches up: the request answers 404, no watch is left, the store created again loads', { timeout: 120000 }, async () => {
   await env.ready();
   const zk = await startZk();
   const proxy = await startProxy(zk.connect, { frames: true });
@@ -258,17 +260,23 @@ it('a store deleted while its mirror loads: the request answers 404, no watch is
   const B = await startGateway({ zk: zk.connect, root, name: 'loadgoneB' });
   const api = new Api(G), b = new Api(B);
   try {
-    for (const how of ['pull', 'push']) {
+    for (const [how, at] of [['pull', 'load'], ['push', 'load'], ['pull', 'catch-up']]) {
       const s = uniq(`lg${how}`);
       await b.createStore(s);
       await b.pushOk(s, 'w', [{ id: 1, key: 'a', op: 'put', value: 1 }]);
       assert.equal((await getMetrics(G)).get('zoosync_mirror_watches'), 0, 'G mirrors nothing yet');
-      proxy.holdTypes = new Set([106]); // addWatch: the first request of a mirror's load
+      if (at === 'catch-up') { // loaded first: the pull's wait is its catch-up's
+        assert.equal((await api.changesAll(s, { limit: 10 })).changes.length, 1, 'G serves the store');
+        assert.equal((await getMetrics(G)).get('zoosync_mirror_watches'), 2);
+      }
+      // addWatch, the first request of a mirror's load; sync, the first of a
+      // catch-up. Neither is sent by the write session for a pull.
+      proxy.holdTypes = new Set([at === 'load' ? 106 : 9]);
       const held0 = proxy.held;
       const res = how === 'pull' ? api.changes(s, { limit: 10 }) : api.push(s, 'c1', [{ id: 1, key: 'k', op: 'put', value: 2 }]);
       try {
-        await eventually(() => proxy.held > held0, { ms: 10000, what: `G's mirror of ${s} starts its load (held at the proxy)` });
-        assert.equal((await b.deleteStore(s)).status, 204, 'the store deleted while the load waits');
+        await eventually(() => proxy.held > held0, { ms: 10000, what: `G's mirror session held at its ${at} for ${s}` });
+        assert.equal((await b.deleteStore(s)).status, 204, `the store deleted while the ${at} waits`);
       } finally {
         proxy.release();
       }

@@ -20,6 +20,9 @@
 //                                  // stops holding (holdTypes is cleared)
 //
 // Frames are forwarded whole; a connection's frames stay in their order.
+// A held connection's pings are held too: hold it for well under the
+// session timeout (two thirds of it, and the client gives up on the
+// connection). A frame with a negative length resets the connection.
 //
 // startProxy(target, { host }) listens on host (default 127.0.0.1; the
 // partition tests use the test's own address on their private bridge).
@@ -75,7 +78,8 @@ function pipeFrames(p, src, dst) {
     buf = buf.length ? Buffer.concat([buf, d]) : d;
     while (buf.length >= 4) {
       const len = buf.readInt32BE(0);
-      if (len < 0 || buf.length < 4 + len) break;
+      if (len < 0) { src.destroy(); return; } // not ZooKeeper's framing: a link down, not a stall
+      if (buf.length < 4 + len) break;
       const f = buf.subarray(0, 4 + len);
       buf = buf.subarray(4 + len);
       const type = !first && len >= 8 ? f.readInt32BE(8) : null;
