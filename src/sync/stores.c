@@ -16,7 +16,6 @@
 #define STORES_CREATE_MAX_BYTES 1000000 /* below jute.maxbuffer (1 MiB) */
 #define STORES_TOO_LARGE (-1001)
 #define STORES_PATCH_FAILED (-1003)
-#define DELETE_BATCH 500
 
 /* The quotas that are set, as ,"maxRecords":N,"maxBytes":N. */
 static void quotas_json(const store_cfg *c, sbuf *b) {
@@ -216,27 +215,32 @@ static int delete_batch(zkc *z, char **paths, int n) {
     return ZOK;
 }
 
-/* Paths waiting to be deleted in one multi (owned). */
+/* Paths waiting to be deleted in one multi (owned), within BOUND_DELETE_OPS
+ * and BOUND_DELETE_BYTES. */
 typedef struct del_batch {
-    char *paths[DELETE_BATCH];
+    char *paths[BOUND_DELETE_OPS];
     int n;
+    size_t bytes;
 } del_batch;
 
 static int del_flush(zkc *z, del_batch *b) {
     int rc = delete_batch(z, b->paths, b->n);
     while (b->n) free(b->paths[--b->n]);
+    b->bytes = 0;
     return rc;
 }
 
-/* Queues parent/name (flushing a full batch first). */
+/* Queues parent/name (flushing first a batch it would not fit in). */
 static int del_add(zkc *z, del_batch *b, const char *parent, const char *name) {
-    if (b->n == DELETE_BATCH) {
-        int rc = del_flush(z, b);
-        if (rc != ZOK) return rc;
-    }
     char *p = NULL;
     if (asprintf(&p, "%s/%s", parent, name) < 0) return ZSYSTEMERROR;
+    size_t cost = strlen(p) + BOUND_DELETE_OP_BYTES;
+    if (b->n == BOUND_DELETE_OPS || (b->n > 0 && b->bytes + cost > BOUND_DELETE_BYTES)) {
+        int rc = del_flush(z, b);
+        if (rc != ZOK) { free(p); return rc; }
+    }
     b->paths[b->n++] = p;
+    b->bytes += cost;
     return ZOK;
 }
 
@@ -258,10 +262,10 @@ static int delete_children_of(zkc *z, char **paths, int n) {
     return rc == ZOK ? last : rc;
 }
 
-/* Deletes everything below path and path itself, in batches of DELETE_BATCH
- * per multi; not atomic (the caller marked the store as being deleted
- * first). A store of N records costs ZooKeeper a listing per bucket and
- * about N / DELETE_BATCH writes; deleting each bucket with a write of its
+/* Deletes everything below path and path itself, in batches of up to
+ * BOUND_DELETE_OPS per multi; not atomic (the caller marked the store as
+ * being deleted first). A store of N records costs ZooKeeper a listing per
+ * bucket and about N / BOUND_DELETE_OPS writes (more with long keys); deleting each bucket with a write of its
  * own (an fsync each) took 12-14 s for any store. */
 static int delete_tree(zkc *z, const char *path) {
     struct String_vector kids = {0, NULL};

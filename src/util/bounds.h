@@ -17,4 +17,15 @@
 #define BOUND_CLIENT_READS 3      /* reading (or creating) a client node */
 #define BOUND_QUOTA_WAITS 8       /* quota drains before a quota rejection stands */
 
+/* One multi of a store's deletion: at most this many operations and this
+ * many bytes of paths, counting
+ * BOUND_DELETE_OP_BYTES more for each operation's framing, so that the
+ * request stays well below ZooKeeper's jute.maxbuffer (1 MiB), which the
+ * server answers by dropping the connection. A record's znode name may be
+ * 3,072 bytes: 500 of them would pass it. (The collector deletes 200 at a
+ * time, at most about 650 KB: sync/gc.c.) */
+#define BOUND_DELETE_OPS 500
+#define BOUND_DELETE_BYTES (512 * 1024)
+#define BOUND_DELETE_OP_BYTES 32
+
 #endif

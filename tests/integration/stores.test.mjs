@@ -186,6 +186,32 @@ it('DELETE removes the store and its records; a later PUT re-creates it empty', 
   assert.equal(p.results[0].version, 1);
 });
 
+// A record's znode name is its key with every byte outside printable ASCII
+// written %XX: a 1,024-byte key of two-byte characters is a 3,072-byte
+// name. Deleting the store used to send up to 500 of them in one multi (the
+// records of 500 buckets: about 430 here, 1.3 MB), past ZooKeeper's
+// jute.maxbuffer (1 MiB): the server dropped the connection and the store
+// could be neither deleted nor created again.
+it('DELETE of a store whose keys are long escaped names: its multis stay under jute.maxbuffer', { timeout: 120000 }, async () => {
+  const s = uniq('dellong');
+  await admin.createStore(s);
+  const N = 3500;
+  const key = (i) => `${String(i).padStart(4, '0')}${'é'.repeat(510)}`; // 1,024 bytes, a 3,072-byte name
+  for (let i = 0; i < N; i += 100) {
+    const muts = [];
+    for (let j = i; j < i + 100; j++) muts.push({ id: j + 1, key: key(j), op: 'put', value: j });
+    await admin.pushPaced(s, 'c', muts);
+  }
+  assert.equal((await admin.getStore(s)).json.records, N);
+  const d = await admin.deleteStore(s);
+  assert.equal(d.status, 204, d.text);
+  expectError(await admin.getStore(s), 404, 'store_not_found');
+  const r = await admin.putStore(s);
+  assert.equal(r.status, 201, r.text);
+  assert.equal(r.json.records, 0);
+  assert.equal((await admin.deleteStore(s)).status, 204);
+});
+
 it('no store is created implicitly: push, record PUT and changes on an unknown store are 404', async () => {
   const s = uniq('ghost');
   expectError(await admin.push(s, 'c', [{ id: 1, key: 'k', op: 'put', value: 1 }]), 404, 'store_not_found');
