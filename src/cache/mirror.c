@@ -1827,29 +1827,28 @@ void mirror_note_horizon(mirror *m, const cursor_pos *h) {
     zs_mutex_unlock(&m->set->mu);
 }
 
-static gint collectable_cmp(gconstpointer a, gconstpointer b) {
-    return cursor_cmp(&((const mirror_collectable *)a)->pos, &((const mirror_collectable *)b)->pos);
-}
-
-GArray *mirror_list_collectable(mirror *m, int64_t older_than_ms) {
-    GArray *out = g_array_new(FALSE, FALSE, sizeof(mirror_collectable));
+bool mirror_list_collectable(mirror *m, int64_t older_than_ms, cursor_pos *from, size_t max, GArray *out) {
     zs_mutex_lock(&m->set->mu);
-    if (m->loaded) {
-        for (unsigned b = 0; b < LAYOUT_BUCKETS; b++) {
-            const rbucket *bk = bucket_at(m, b);
-            for (uint32_t i = 0; bk && i < bk->size; i++)
-                for (const rec *r = bk->slot[i]; r; r = r->hnext) {
-                    if (r->value || r->rejected || !r->in_tree || r->mtime >= older_than_ms) continue;
-                    if (r->zxid > wm_value(&m->set->wm)) continue; /* not vouched for yet */
-                    mirror_collectable c = {rec_pos(r), b, r->zver, r->gone, {0}};
-                    snprintf(c.name, sizeof c.name, "%s", r->name);
-                    g_array_append_val(out, c);
-                }
-        }
+    if (!m->loaded) { zs_mutex_unlock(&m->set->mu); return false; }
+    uint64_t w = wm_value(&m->set->wm);
+    bool start = !from->zxid && !from->khash && !from->version;
+    treap_node *n = start ? treap_first(&m->tree) : treap_upper_bound(&m->tree, feed_vs_pos, from);
+    const rec *last = NULL;
+    size_t seen = 0, got = 0;
+    for (; n && got < max && seen < MIRROR_COLLECT_VISIT; n = treap_next(n), seen++) {
+        const rec *r = REC_OF_FEED(n);
+        if (r->zxid > w) { n = NULL; break; } /* this one and all after it: not vouched for yet */
+        last = r;
+        if (r->value || r->rejected || r->mtime >= older_than_ms) continue;
+        cursor_pos p = rec_pos(r);
+        mirror_collectable c = {p, layout_bucket(p.khash), r->zver, r->gone, {0}};
+        snprintf(c.name, sizeof c.name, "%s", r->name);
+        g_array_append_val(out, c);
+        got++;
     }
+    if (last) *from = rec_pos(last);
     zs_mutex_unlock(&m->set->mu);
-    g_array_sort(out, collectable_cmp);
-    return out;
+    return n != NULL;
 }
 
 void mirror_set_stats(mirror_set *s, mirror_stats *out) {

@@ -170,9 +170,15 @@ cursor_pos mirror_horizon(mirror *m);
 /* A horizon seen elsewhere (a fresh config read): moves it forward only. */
 void mirror_note_horizon(mirror *m, const cursor_pos *h);
 
-/* Tombstones and hard-deleted records whose change is older than
- * older_than_ms (ms since the epoch), sorted by position: what the
- * collector may forget. A GArray of mirror_collectable (caller frees). */
+/* What the collector may forget: tombstones and hard-deleted records whose
+ * change is older than older_than_ms (ms since the epoch) and at or below
+ * W, in feed order from the first record after *from (a zero position: from
+ * the start). Appends at most max of them to out (a GArray of
+ * mirror_collectable) and visits at most MIRROR_COLLECT_VISIT records, so
+ * that neither the caller's memory nor the time the mirrors' lock is held
+ * grows with the store. Sets *from to the last record visited. Returns true
+ * when the walk stopped early (call again from *from), false at its end. */
+#define MIRROR_COLLECT_VISIT 65536
 typedef struct mirror_collectable {
     cursor_pos pos;
     unsigned bucket;
@@ -180,7 +186,7 @@ typedef struct mirror_collectable {
     bool gone;        /* no znode left (a foreign hard delete) */
     char name[3 * NAMES_KEY_MAX_BYTES + 1]; /* the key's znode name (LAYOUT_MAX_NAME_BYTES) */
 } mirror_collectable;
-GArray *mirror_list_collectable(mirror *m, int64_t older_than_ms);
+bool mirror_list_collectable(mirror *m, int64_t older_than_ms, cursor_pos *from, size_t max, GArray *out);
 
 /* Counters for /metrics. */
 typedef struct mirror_stats {

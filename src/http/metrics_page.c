@@ -221,6 +221,10 @@ void metrics_page_render(const metrics_page_in *in, sbuf *out) {
                 "zoosync_gc_runs_total %llu\n"
                 "# HELP zoosync_gc_tombstones_collected_total Tombstone znodes deleted.\n"
                 "# TYPE zoosync_gc_tombstones_collected_total counter\n"
-                "zoosync_gc_tombstones_collected_total %llu\n",
-                gs->leader, (unsigned long long)gs->runs, (unsigned long long)gs->collected);
+                "zoosync_gc_tombstones_collected_total %llu\n"
+                "# HELP zoosync_gc_errors_total Stores the collector could not collect (each logged at warn).\n"
+                "# TYPE zoosync_gc_errors_total counter\n"
+                "zoosync_gc_errors_total %llu\n",
+                gs->leader, (unsigned long long)gs->runs, (unsigned long long)gs->collected,
+                (unsigned long long)gs->errors);
 }

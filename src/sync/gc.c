@@ -14,6 +14,10 @@
 #include "zk/layout.h"
 
 #define DELETE_BATCH 200
+/* Tombstones one horizon move covers: what a round of a store holds in
+ * memory (about 3 KB each: the longest znode name), however many the store
+ * has. A store with more takes several rounds, one after another. */
+#define ROUND_MAX 1000
 
 struct gc {
     zkc *z;
@@ -147,25 +151,33 @@ static int delete_batch(gc *g, const char *store, const mirror_collectable *c, s
     return done;
 }
 
-static void collect_store(gc *g, const char *name) {
-    store_cfg cfg;
-    zs_err e = {0};
-    if (stores_get(g->z, g->root, g->schemas, name, &cfg, &e) < 0) return;
-    store_cfg_release(&cfg); /* only czxid and the ttl are used */
-    mirror *m = NULL;
-    if (mirror_set_acquire(g->mirrors, name, cfg.czxid, BOUND_LOAD_MS, &m) < 0) return;
-    if (mirror_catch_up(m, cfg.czxid, BOUND_CATCH_UP_MS) < 0) return;
-    int64_t cutoff = g_get_real_time() / 1000 - cfg.tombstone_ttl * 1000;
-    GArray *cands = mirror_list_collectable(m, cutoff);
-    if (cands->len == 0) { g_array_free(cands, TRUE); return; }
+/* A store (or a pass) not collected: logged and counted. */
+#define GC_FAILED(g, ...)                          \
+    do {                                           \
+        LOG_WARN((g)->lg, __VA_ARGS__);            \
+        pthread_mutex_lock(&(g)->mu);              \
+        (g)->stats.errors++;                       \
+        pthread_mutex_unlock(&(g)->mu);            \
+    } while (0)
+
+static bool stopping(gc *g) {
+    pthread_mutex_lock(&g->mu);
+    bool s = g->stop;
+    pthread_mutex_unlock(&g->mu);
+    return s;
+}
+
+/* One round: the horizon moved to the last of cands, then their deletes.
+ * Returns false when the horizon could not move (stop the store). */
+static bool collect_round(gc *g, mirror *m, const char *name, const GArray *cands) {
     const mirror_collectable *c = (const mirror_collectable *)cands->data;
     cursor_pos h = c[cands->len - 1].pos;
+    zs_err e = {0};
     /* The horizon first: from now on a cursor that could need these
      * deletions is expired, on every gateway (their mirrors watch the config). */
     if (stores_advance_horizon(g->z, g->root, g->schemas, name, &h, &e) < 0) {
-        LOG_WARN(g->lg, "gc %s: cannot move the horizon: %s", name, e.message);
-        g_array_free(cands, TRUE);
-        return;
+        if (e.status != 404) GC_FAILED(g, "gc %s: cannot move the horizon: %s", name, e.message);
+        return false;
     }
     mirror_note_horizon(m, &h);
     int deleted = 0;
@@ -177,6 +189,35 @@ static void collect_store(gc *g, const char *name) {
     g->stats.collected += (uint64_t)deleted;
     pthread_mutex_unlock(&g->mu);
     LOG_INFO(g->lg, "gc %s: collected %d tombstones; horizon now %016llx", name, deleted, (unsigned long long)h.zxid);
+    return true;
+}
+
+static void collect_store(gc *g, const char *name) {
+    store_cfg cfg;
+    zs_err e = {0};
+    if (stores_get(g->z, g->root, g->schemas, name, &cfg, &e) < 0) {
+        if (e.status != 404) GC_FAILED(g, "gc %s: cannot read the store: %s", name, e.message); /* 404: deleted since the listing */
+        return;
+    }
+    store_cfg_release(&cfg); /* only czxid and the ttl are used */
+    mirror *m = NULL;
+    int rc = mirror_set_acquire(g->mirrors, name, cfg.czxid, BOUND_LOAD_MS, &m);
+    if (rc == 0) rc = mirror_catch_up(m, cfg.czxid, BOUND_CATCH_UP_MS);
+    if (rc < 0) {
+        if (rc != MIRROR_GONE) GC_FAILED(g, "gc %s: its mirror did not load or catch up within %d ms", name, BOUND_LOAD_MS);
+        return;
+    }
+    int64_t cutoff = g_get_real_time() / 1000 - cfg.tombstone_ttl * 1000;
+    /* In rounds of at most ROUND_MAX, in feed order: the walk goes on
+     * after the last record the previous round visited. */
+    GArray *cands = g_array_sized_new(FALSE, FALSE, sizeof(mirror_collectable), ROUND_MAX);
+    cursor_pos from = {0, 0, 0};
+    bool more = true;
+    while (more && !stopping(g) && zkc_connected(g->z)) {
+        g_array_set_size(cands, 0);
+        more = mirror_list_collectable(m, cutoff, &from, ROUND_MAX, cands);
+        if (cands->len > 0 && !collect_round(g, m, name, cands)) break;
+    }
     g_array_free(cands, TRUE);
 }
 
@@ -192,7 +233,10 @@ static void round_once(gc *g) {
     char **names;
     size_t n;
     zs_err e = {0};
-    if (stores_list(g->z, g->root, &names, &n, &e) < 0) return;
+    if (stores_list(g->z, g->root, &names, &n, &e) < 0) {
+        GC_FAILED(g, "gc: cannot list the stores: %s", e.message);
+        return;
+    }
     for (size_t i = 0; i < n; i++) collect_store(g, names[i]);
     stores_free_names(names, n);
 }

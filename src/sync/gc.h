@@ -35,6 +35,7 @@ typedef struct gc_stats {
     uint64_t collected;   /* tombstone znodes deleted */
     int leader;           /* 1 while this gateway is the collector */
     uint64_t invalid_candidates; /* election nodes ignored: not ephemeral (no live session) */
+    uint64_t errors;      /* stores (or a pass's listing) not collected for a failure, each logged */
 } gc_stats;
 void gc_get_stats(gc *g, gc_stats *out);
 

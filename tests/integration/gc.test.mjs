@@ -4,6 +4,7 @@
 // gateway at a time is the collector (zoosync_gc_leader), with takeover when
 // it stops or dies.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { before, after } from 'node:test';
 import { setupEnv, it, startGateway, uniq, sleep, zkCli, recordZnode } from '../lib/harness.mjs';
 import { Api, expectError, byKey, eventually, getMetrics } from '../lib/http.mjs';
@@ -109,6 +110,50 @@ it('tombstones past the TTL are collected: older cursors expire (410, resync), t
   } finally {
     live.close();
   }
+});
+
+// The collector holds at most one round of tombstones in memory (1,000,
+// about 3 KB each), whatever the store holds: before, it listed every
+// collectable record of the store at once (a million tombstones, 3 GB).
+// Rounds walk the feed in order from where the last one stopped, each
+// moving the horizon first: here 2,500 tombstones among 500 live records
+// take three, and every tombstone goes, every live record stays.
+it('2,500 tombstones among live records are collected in rounds of at most 1,000: all of them, nothing else', { timeout: 120000 }, async () => {
+  // A TTL of an hour while writing, then of one second: every tombstone
+  // becomes collectable in the same collector pass.
+  const s = await sharedStore(a, b, { tombstoneTtlSeconds: 3600 });
+  const N = 3000;
+  const key = (i) => `r${String(i).padStart(4, '0')}`;
+  for (let i = 0; i < N; i += 500) {
+    const muts = [];
+    for (let j = i; j < i + 500; j++) muts.push(put(j + 1, key(j), j));
+    await a.pushPaced(s, 'c', muts);
+  }
+  const c0 = await a.getCursor(s);
+  const gone = [];
+  for (let i = 0; i < N; i++) if (i % 6 !== 0) gone.push(key(i)); // 2,500 deleted, every sixth kept
+  for (let i = 0; i < gone.length; i += 500) await a.pushPaced(s, 'c', gone.slice(i, i + 500).map((k, j) => del(N + i + j + 1, k)));
+  const last = await a.getCursor(s);
+  const collected0 = (await gcState(A)).collected + (await gcState(B)).collected;
+  await sleep(1100);
+  assert.equal((await a.putStore(s, { tombstoneTtlSeconds: 1 })).status, 200);
+  await eventually(async () => (await gcState(A)).collected + (await gcState(B)).collected >= collected0 + gone.length,
+    { ms: 30000, every: 200, what: `${gone.length} tombstones collected` });
+  // Rounds: each moved the horizon and is logged with at most 1,000.
+  const rounds = [A, B].flatMap((g) => [...readFileSync(g.log, 'utf8').matchAll(new RegExp(`gc ${s}: collected (\\d+) tombstones`, 'g'))].map((x) => Number(x[1])));
+  assert.ok(rounds.length >= 3 && rounds.every((n) => n <= 1000), `rounds of at most 1,000: ${rounds}`);
+  assert.equal(rounds.reduce((x, y) => x + y, 0), gone.length, `rounds add up: ${rounds}`);
+  for (const api of [a, b]) {
+    expectError(await api.changes(s, { since: c0 }), 410, 'cursor_expired');
+    assert.deepEqual((await api.changesOk(s, { since: last })).changes, [], 'the last cursor stays valid');
+    const full = byKey((await api.changesAll(s, { limit: 1000 })).changes);
+    const live = [];
+    for (let i = 0; i < N; i += 6) live.push(key(i));
+    assert.deepEqual([...full.keys()].sort(), live, 'the live records, and no tombstone, from the start');
+  }
+  const ls = await zkCli(env.zk.connect, 'stat', recordZnode(env.root, s, key(1)).path);
+  assert.match(ls.stdout + ls.stderr, /does not exist|NoNode/i, 'a collected tombstone is gone from ZooKeeper');
+  for (const g of [A, B]) assert.equal((await getMetrics(g)).get('zoosync_gc_errors_total'), 0, 'no store left uncollected for a failure');
 });
 
 it('a deletion newer than the TTL is kept while older ones are collected', async () => {
