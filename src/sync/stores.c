@@ -83,7 +83,7 @@ static int cfg_read_checked(zkc *z, store_schema_cache *schemas, const char *pat
 }
 
 /* As cfg_read_checked, an invalid config taken as the defaults: for the
- * writers that replace it (PUT, DELETE) or leave it (the horizon). */
+ * writers that replace it (PUT, DELETE). */
 static int cfg_read(zkc *z, store_schema_cache *schemas, const char *path, const char *name, store_cfg *out,
                     bool *deleting) {
     int rc = cfg_read_checked(z, schemas, path, name, out, deleting, NULL, 0);
@@ -175,41 +175,72 @@ static int apply_patch(store_cfg *c, store_schema_cache *schemas, const json_t *
 
 /* ---- deletion ----------------------------------------------------------- */
 
-static int delete_tree(zkc *z, const char *path);
+/* The incarnation a deletion is for: its config znode's path, czxid and
+ * version once marked "deleting" (a DELETE marks it; a PUT or DELETE that
+ * finds it marked finishes the deletion with the same fence). Every multi
+ * of the deletion first reads the config (still this czxid and version?)
+ * and checks that version inside the multi, and the config itself goes
+ * with that version: a deletion overtaken by another gateway's (which
+ * finished it, and the store may have been created again since) stops
+ * with STORES_OVERTAKEN instead of deleting what a new store holds
+ * (docs/ARCHITECTURE.md, "Deleting a store"). */
+typedef struct del_fence {
+    const char *path;
+    int64_t czxid;
+    int32_t version;
+} del_fence;
+#define STORES_OVERTAKEN (-1004)
 
-/* Deletes paths[0..n) in one multi: ZOK, or the multi's error. */
-static int multi_delete(zkc *z, char **paths, int n) {
+/* ZOK while the fenced incarnation is there as marked; STORES_OVERTAKEN
+ * when it is gone or changed; or ZooKeeper's error. */
+static int fence_holds(zkc *z, const del_fence *f) {
+    struct Stat st;
+    int rc = zoo_exists(zkc_zh(z), f->path, 0, &st);
+    if (rc == ZNONODE || (rc == ZOK && (st.czxid != f->czxid || st.version != f->version))) return STORES_OVERTAKEN;
+    return rc;
+}
+
+static int delete_tree(zkc *z, const del_fence *f, const char *path);
+
+/* Deletes paths[0..n) in one multi with the fence's check: ZOK,
+ * STORES_OVERTAKEN, or the multi's error. */
+static int multi_delete(zkc *z, const del_fence *f, char **paths, int n) {
     if (n == 0) return ZOK;
-    zoo_op_t *ops = calloc((size_t)n, sizeof *ops);
-    zoo_op_result_t *res = calloc((size_t)n, sizeof *res);
-    int rc = ZSYSTEMERROR;
+    int rc = fence_holds(z, f);
+    if (rc != ZOK) return rc;
+    zoo_op_t *ops = calloc((size_t)n + 1, sizeof *ops);
+    zoo_op_result_t *res = calloc((size_t)n + 1, sizeof *res);
+    rc = ZSYSTEMERROR;
     if (ops && res) {
-        for (int i = 0; i < n; i++) zoo_delete_op_init(&ops[i], paths[i], -1);
-        rc = zoo_multi(zkc_zh(z), n, ops, res);
+        zoo_check_op_init(&ops[0], f->path, f->version);
+        for (int i = 0; i < n; i++) zoo_delete_op_init(&ops[i + 1], paths[i], -1);
+        rc = zoo_multi(zkc_zh(z), n + 1, ops, res);
+        if (rc != ZOK && res[0].err != ZOK && res[0].err != ZRUNTIMEINCONSISTENCY) rc = STORES_OVERTAKEN;
     }
     free(ops);
     free(res);
     return rc;
 }
 
-static int delete_children_of(zkc *z, char **paths, int n);
+static int delete_children_of(zkc *z, const del_fence *f, char **paths, int n);
 
 /* Deletes paths[0..n) and what is below them: one multi; when one of them
  * is not empty, the children of all of them first (delete_children_of: a
  * store's bucket directories hold its records), then the multi again; when
  * that fails too (someone adds or removes nodes meanwhile), one at a time,
- * recursing into non-empty ones. */
-static int delete_batch(zkc *z, char **paths, int n) {
-    int rc = multi_delete(z, paths, n);
+ * recursing into non-empty ones, after one more look at the fence. */
+static int delete_batch(zkc *z, const del_fence *f, char **paths, int n) {
+    int rc = multi_delete(z, f, paths, n);
     if (rc == ZOK) return ZOK;
     if (rc != ZNOTEMPTY && rc != ZNONODE) return rc;
     if (rc == ZNOTEMPTY) {
-        if ((rc = delete_children_of(z, paths, n)) != ZOK) return rc;
-        if (multi_delete(z, paths, n) == ZOK) return ZOK;
+        if ((rc = delete_children_of(z, f, paths, n)) != ZOK) return rc;
+        if (multi_delete(z, f, paths, n) == ZOK) return ZOK;
     }
+    if ((rc = fence_holds(z, f)) != ZOK) return rc;
     for (int i = 0; i < n; i++) {
         int r = zoo_delete(zkc_zh(z), paths[i], -1);
-        if (r == ZNOTEMPTY) r = delete_tree(z, paths[i]);
+        if (r == ZNOTEMPTY) r = delete_tree(z, f, paths[i]);
         if (r != ZOK && r != ZNONODE) return r;
     }
     return ZOK;
@@ -223,22 +254,24 @@ typedef struct del_batch {
     size_t bytes;
 } del_batch;
 
-static int del_flush(zkc *z, del_batch *b) {
-    int rc = delete_batch(z, b->paths, b->n);
+static int del_flush(zkc *z, const del_fence *f, del_batch *b) {
+    int rc = delete_batch(z, f, b->paths, b->n);
     while (b->n) free(b->paths[--b->n]);
     b->bytes = 0;
     return rc;
 }
 
-/* Queues parent/name (flushing first a batch it would not fit in). */
-static int del_add(zkc *z, del_batch *b, const char *parent, const char *name) {
+/* Queues parent/name (flushing first a batch it would not fit in). The
+ * fence's check rides in every multi: its bytes are counted from the start. */
+static int del_add(zkc *z, const del_fence *f, del_batch *b, const char *parent, const char *name) {
     char *p = NULL;
     if (asprintf(&p, "%s/%s", parent, name) < 0) return ZSYSTEMERROR;
     size_t cost = strlen(p) + BOUND_DELETE_OP_BYTES;
     if (b->n == BOUND_DELETE_OPS || (b->n > 0 && b->bytes + cost > BOUND_DELETE_BYTES)) {
-        int rc = del_flush(z, b);
+        int rc = del_flush(z, f, b);
         if (rc != ZOK) { free(p); return rc; }
     }
+    if (b->n == 0) b->bytes = strlen(f->path) + BOUND_DELETE_OP_BYTES;
     b->paths[b->n++] = p;
     b->bytes += cost;
     return ZOK;
@@ -246,7 +279,7 @@ static int del_add(zkc *z, del_batch *b, const char *parent, const char *name) {
 
 /* Deletes everything below each of paths[0..n) (one listing each, the
  * children in shared multis), not the paths themselves. */
-static int delete_children_of(zkc *z, char **paths, int n) {
+static int delete_children_of(zkc *z, const del_fence *f, char **paths, int n) {
     del_batch *b = calloc(1, sizeof *b);
     if (!b) return ZSYSTEMERROR;
     int rc = ZOK;
@@ -254,10 +287,10 @@ static int delete_children_of(zkc *z, char **paths, int n) {
         struct String_vector kids = {0, NULL};
         int r = zoo_get_children(zkc_zh(z), paths[i], 0, &kids);
         if (r != ZOK && r != ZNONODE) rc = r;
-        for (int k = 0; r == ZOK && k < kids.count && rc == ZOK; k++) rc = del_add(z, b, paths[i], kids.data[k]);
+        for (int k = 0; r == ZOK && k < kids.count && rc == ZOK; k++) rc = del_add(z, f, b, paths[i], kids.data[k]);
         deallocate_String_vector(&kids);
     }
-    int last = del_flush(z, b);
+    int last = del_flush(z, f, b);
     free(b);
     return rc == ZOK ? last : rc;
 }
@@ -265,25 +298,37 @@ static int delete_children_of(zkc *z, char **paths, int n) {
 /* Deletes everything below path and path itself, in batches of up to
  * BOUND_DELETE_OPS per multi; not atomic (the caller marked the store as
  * being deleted first). A store of N records costs ZooKeeper a listing per
- * bucket and about N / BOUND_DELETE_OPS writes (more with long keys); deleting each bucket with a write of its
- * own (an fsync each) took 12-14 s for any store. */
-static int delete_tree(zkc *z, const char *path) {
+ * bucket and about N / BOUND_DELETE_OPS writes (more with long keys);
+ * deleting each bucket with a write of its own (an fsync each) took 12-14 s
+ * for any store. The config itself (path == f->path) goes last, with the
+ * fence's version. ZOK, STORES_OVERTAKEN or ZooKeeper's error. */
+static int delete_tree(zkc *z, const del_fence *f, const char *path) {
     struct String_vector kids = {0, NULL};
     int rc = zoo_get_children(zkc_zh(z), path, 0, &kids);
     if (rc == ZNONODE) return ZOK;
     if (rc != ZOK) return rc;
     del_batch *b = calloc(1, sizeof *b);
     if (!b) rc = ZSYSTEMERROR;
-    for (int i = 0; i < kids.count && rc == ZOK; i++) rc = del_add(z, b, path, kids.data[i]);
+    for (int i = 0; i < kids.count && rc == ZOK; i++) rc = del_add(z, f, b, path, kids.data[i]);
     if (b) {
-        int last = del_flush(z, b);
+        int last = del_flush(z, f, b);
         if (rc == ZOK) rc = last;
         free(b);
     }
     deallocate_String_vector(&kids);
     if (rc != ZOK) return rc;
-    rc = zoo_delete(zkc_zh(z), path, -1);
+    bool cfg = strcmp(path, f->path) == 0;
+    rc = zoo_delete(zkc_zh(z), path, cfg ? f->version : -1);
+    if (cfg && rc == ZBADVERSION) return STORES_OVERTAKEN;
     return rc == ZNONODE ? ZOK : rc;
+}
+
+/* Deletes the store whose config cfg_read just gave (czxid, version: marked
+ * deleting). ZOK also when another deletion finished it first. */
+static int delete_store_tree(zkc *z, const char *path, int64_t czxid, int32_t version) {
+    del_fence f = {path, czxid, version};
+    int rc = delete_tree(z, &f, path);
+    return rc == STORES_OVERTAKEN ? ZOK : rc;
 }
 
 /* ---- create / update ---------------------------------------------------- */
@@ -340,7 +385,7 @@ int stores_put(zkc *z, const char *root, store_schema_cache *schemas, const char
         store_cfg_release(out);
         rc = cfg_read(z, schemas, path, name, out, &deleting);
         if (rc == ZOK && deleting) {
-            if ((rc = delete_tree(z, path)) != ZOK) break;
+            if ((rc = delete_store_tree(z, path, out->czxid, out->zversion)) != ZOK) break;
             rc = ZNONODE;
         }
         if (rc == ZNONODE) {
@@ -395,22 +440,31 @@ int stores_delete(zkc *z, const char *root, store_schema_cache *schemas, const c
     store_cfg c;
     bool deleting = false;
     int rc = cfg_read(z, schemas, path, name, &c, &deleting);
-    if (rc == ZNONODE || (rc == ZOK && deleting)) {
+    if (rc == ZOK && deleting) { /* finish an earlier, interrupted deletion; then it does not exist */
+        rc = delete_store_tree(z, path, c.czxid, c.zversion);
         store_cfg_release(&c);
-        if (rc == ZOK) delete_tree(z, path); /* finish an earlier, interrupted deletion */
         free(path);
+        if (rc != ZOK) {
+            zkerr_unavailable(err, rc, "finishing an earlier deletion of the store");
+            return -1;
+        }
         zs_err_set(err, 404, "store_not_found", "store '%s' does not exist", name);
         return -1;
     }
     if (rc == ZOK) {
         char *data = cfg_json(&c, true);
-        rc = data ? zoo_set(zkc_zh(z), path, data, (int)strlen(data), -1) : ZSYSTEMERROR;
+        struct Stat st;
+        rc = data ? zoo_set2(zkc_zh(z), path, data, (int)strlen(data), -1, &st) : ZSYSTEMERROR;
         free(data);
+        if (rc == ZOK) rc = delete_store_tree(z, path, st.czxid, st.version);
     }
     store_cfg_release(&c);
-    if (rc == ZOK) rc = delete_tree(z, path);
     free(path);
     if (rc == ZOK) return 0;
+    if (rc == ZNONODE) { /* gone before it could be marked: someone else's deletion */
+        zs_err_set(err, 404, "store_not_found", "store '%s' does not exist", name);
+        return -1;
+    }
     zkerr_unavailable(err, rc, "deleting the store");
     return -1;
 }
@@ -448,7 +502,9 @@ int stores_advance_horizon(zkc *z, const char *root, store_schema_cache *schemas
     for (int attempt = 0; attempt < BOUND_CONFIG_ATTEMPTS; attempt++) {
         store_cfg c;
         bool deleting = false;
-        rc = cfg_read(z, schemas, path, name, &c, &deleting);
+        /* An invalid config is left as it is (an admin's PUT rewrites it):
+         * writing it back would put the defaults in its place. */
+        rc = cfg_read_checked(z, schemas, path, name, &c, &deleting, NULL, 0);
         if (rc != ZOK || deleting) { store_cfg_release(&c); break; }
         if (cursor_cmp(&c.horizon, h) >= 0) { store_cfg_release(&c); free(path); return 0; }
         c.horizon = *h;
@@ -464,6 +520,7 @@ int stores_advance_horizon(zkc *z, const char *root, store_schema_cache *schemas
     }
     free(path);
     if (rc == ZOK || rc == ZNONODE) zs_err_set(err, 404, "store_not_found", "store '%s' does not exist", name);
+    else if (rc == CFG_INVALID) zs_err_set(err, 503, "unavailable", "store '%s' has an invalid configuration in ZooKeeper", name);
     else zkerr_unavailable(err, rc, "moving the horizon");
     return -1;
 }

@@ -212,6 +212,48 @@ it('DELETE of a store whose keys are long escaped names: its multis stay under j
   assert.equal((await admin.deleteStore(s)).status, 204);
 });
 
+// A DELETE of a big store takes a while; a PUT of the same name on another
+// gateway meanwhile finishes that deletion itself and creates the store
+// again. The first deleter must then stop: it used to go on from its own
+// listing and delete the new store's buckets and records, and at last its
+// config. The proxy holds gateway D's write session at the deletion's
+// first multi, so the PUT lands exactly there.
+it('a DELETE overtaken by a PUT that re-creates the store does not delete the new store', { timeout: 120000 }, async () => {
+  const { startProxy } = await import('../lib/proxy.mjs');
+  const { eventually } = await import('../lib/http.mjs');
+  const proxy = await startProxy(env.zk.connect, { frames: true });
+  const D = await startGateway({ zk: proxy.addr, root: env.root, args: [...signer.args, '--session-timeout', '30000'], name: 'slowdel' });
+  const d = new Api(D, signer.token('admin'));
+  try {
+    const s = uniq('overtaken');
+    await admin.createStore(s, { conflict: 'lww' });
+    await admin.pushOk(s, 'c', [{ id: 1, key: 'old1', op: 'put', value: 1 }, { id: 2, key: 'old2', op: 'put', value: 2 }]);
+    proxy.holdTypes = new Set([14]); // multi: D's first is its deletion's
+    const del = d.deleteStore(s);
+    try {
+      await eventually(() => proxy.held > 0, { ms: 10000, what: "D's deletion held at its first multi" });
+      const r = await admin.putStore(s); // sees the store being deleted: finishes that, creates it anew
+      assert.equal(r.status, 201, r.text);
+      await admin.pushOk(s, 'c2', [{ id: 1, key: 'fresh', op: 'put', value: 'new' }]);
+    } finally {
+      proxy.release();
+    }
+    assert.equal((await del).status, 204, 'the store D was deleting is gone');
+    const desc = await admin.getStore(s);
+    assert.equal(desc.status, 200, `the new store survives D's deletion: ${desc.text}`);
+    assert.equal(desc.json.conflict, 'cas', 'the new store, with its own (default) config');
+    assert.equal((await admin.getRecord(s, 'fresh')).status, 200, 'its record survives');
+    const all = await admin.changesAll(s, { limit: 10 });
+    assert.deepEqual(all.changes.map((c) => c.key), ['fresh']);
+    await admin.pushOk(s, 'c2', [{ id: 2, key: 'later', op: 'put', value: 'x' }]); // its buckets are all there
+    assert.equal((await admin.deleteStore(s)).status, 204);
+  } finally {
+    proxy.release();
+    await D.stop();
+    await proxy.close();
+  }
+});
+
 it('no store is created implicitly: push, record PUT and changes on an unknown store are 404', async () => {
   const s = uniq('ghost');
   expectError(await admin.push(s, 'c', [{ id: 1, key: 'k', op: 'put', value: 1 }]), 404, 'store_not_found');
