@@ -128,6 +128,11 @@ int records_put(zkc *z, const char *root, const store_cfg *cfg, mirror *quota, c
             }
             mirror_quota_release(quota, q_rec, q_bytes);
         }
+        if (!node && rc == ZNONODE) { /* no bucket: only a store's deletion removes them */
+            free(path);
+            zs_err_set(err, 404, "store_not_found", "store '%s' does not exist", cfg->name);
+            return -1;
+        }
         if (rc == ZBADVERSION || rc == ZNODEEXISTS || rc == ZNONODE) continue; /* lost a race: look again */
         if (rc != ZOK) break;
         write_head(out, key, klen);

@@ -254,6 +254,36 @@ it('a DELETE overtaken by a PUT that re-creates the store does not delete the ne
   }
 });
 
+// A record PUT that read the store just before its deletion: its create
+// finds no bucket (a deletion removes the buckets before the config). It
+// used to take that for a lost race and try again, 25 times, then answer
+// 503 "no node"; the store is gone, so it is 404.
+it('a record PUT whose store is deleted under it answers 404, not 503', { timeout: 120000 }, async () => {
+  const { startProxy } = await import('../lib/proxy.mjs');
+  const { eventually } = await import('../lib/http.mjs');
+  const proxy = await startProxy(env.zk.connect, { frames: true });
+  const D = await startGateway({ zk: proxy.addr, root: env.root, args: [...signer.args, '--session-timeout', '30000'], name: 'putgone' });
+  const d = new Api(D, signer.token('admin'));
+  try {
+    const s = uniq('putgone');
+    await admin.createStore(s);
+    proxy.holdTypes = new Set([1, 15]); // create, create2: D's record create
+    const put = d.putRecord(s, 'k', { v: 1 });
+    try {
+      await eventually(() => proxy.held > 0, { ms: 10000, what: "D's record create held" });
+      assert.equal((await admin.deleteStore(s)).status, 204);
+    } finally {
+      proxy.release();
+    }
+    expectError(await put, 404, 'store_not_found');
+    expectError(await admin.getStore(s), 404, 'store_not_found');
+  } finally {
+    proxy.release();
+    await D.stop();
+    await proxy.close();
+  }
+});
+
 it('no store is created implicitly: push, record PUT and changes on an unknown store are 404', async () => {
   const s = uniq('ghost');
   expectError(await admin.push(s, 'c', [{ id: 1, key: 'k', op: 'put', value: 1 }]), 404, 'store_not_found');
