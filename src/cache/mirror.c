@@ -708,17 +708,22 @@ static void unlock_and_notify(mirror_set *s, notify_list *nl) {
 
 /* ---- applying what a read showed (caller holds mu) -------------------------------- */
 
-/* Drops hard-deleted records at or before the horizon. */
-static void prune_gone(mirror *m) {
+/* Drops hard-deleted records at or before the horizon, which has just moved
+ * up from old: those in (old, horizon] of the feed. The ones at or before
+ * old went when the horizon reached old (a deletion takes a zxid above every
+ * horizon written before it), so a collector's rounds cost the span they
+ * cover, not the store. */
+static void prune_gone(mirror *m, const cursor_pos *old) {
     ZS_MUTEX_ASSERT_HELD(&m->set->mu);
-    for (unsigned b = 0; b < LAYOUT_BUCKETS; b++) {
-        rbucket *bk = bucket_at(m, b);
-        for (uint32_t i = 0; bk && i < bk->size; i++)
-            for (rec **link = &bk->slot[i]; *link;) {
-                cursor_pos p = (*link)->gone ? rec_pos(*link) : m->horizon;
-                if ((*link)->gone && cursor_cmp(&p, &m->horizon) <= 0) rec_forget_at(m, bk, link);
-                else link = &(*link)->hnext;
-            }
+    bool start = !old->zxid && !old->khash && !old->version;
+    treap_node *n = start ? treap_first(&m->tree) : treap_upper_bound(&m->tree, feed_vs_pos, old);
+    while (n) {
+        rec *r = REC_OF_FEED(n);
+        if (r->zxid > m->horizon.zxid) break; /* (positions order by zxid first) */
+        cursor_pos p = rec_pos(r);
+        if (cursor_cmp(&p, &m->horizon) > 0) break;
+        n = treap_next(n);
+        if (r->gone) rec_forget(m, layout_bucket(p.khash), r);
     }
 }
 
@@ -872,8 +877,9 @@ static void apply_config(mirror *m, int err, jute_bytes data, const jute_stat *s
     m->cfg = cfg;
     m->cfg_valid = p == 0; /* a store being deleted is served as absent */
     if (cursor_cmp(&cfg.horizon, &m->horizon) > 0) {
+        cursor_pos old = m->horizon;
         m->horizon = cfg.horizon;
-        prune_gone(m);
+        prune_gone(m, &old);
     }
 }
 
@@ -1821,15 +1827,16 @@ cursor_pos mirror_horizon(mirror *m) {
 void mirror_note_horizon(mirror *m, const cursor_pos *h) {
     zs_mutex_lock(&m->set->mu);
     if (cursor_cmp(h, &m->horizon) > 0) {
+        cursor_pos old = m->horizon;
         m->horizon = *h;
-        prune_gone(m);
+        prune_gone(m, &old);
     }
     zs_mutex_unlock(&m->set->mu);
 }
 
-bool mirror_list_collectable(mirror *m, int64_t older_than_ms, cursor_pos *from, size_t max, GArray *out) {
+bool mirror_list_collectable(mirror *m, int64_t czxid, int64_t older_than_ms, cursor_pos *from, size_t max, GArray *out) {
     zs_mutex_lock(&m->set->mu);
-    if (!m->loaded) { zs_mutex_unlock(&m->set->mu); return false; }
+    if (!m->loaded || m->czxid != czxid) { zs_mutex_unlock(&m->set->mu); return false; }
     uint64_t w = wm_value(&m->set->wm);
     bool start = !from->zxid && !from->khash && !from->version;
     treap_node *n = start ? treap_first(&m->tree) : treap_upper_bound(&m->tree, feed_vs_pos, from);

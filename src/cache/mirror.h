@@ -170,7 +170,8 @@ cursor_pos mirror_horizon(mirror *m);
 /* A horizon seen elsewhere (a fresh config read): moves it forward only. */
 void mirror_note_horizon(mirror *m, const cursor_pos *h);
 
-/* What the collector may forget: tombstones and hard-deleted records whose
+/* What the collector may forget of incarnation czxid (another one, or none
+ * loaded: nothing, and false): tombstones and hard-deleted records whose
  * change is older than older_than_ms (ms since the epoch) and at or below
  * W, in feed order from the first record after *from (a zero position: from
  * the start). Appends at most max of them to out (a GArray of
@@ -186,7 +187,7 @@ typedef struct mirror_collectable {
     bool gone;        /* no znode left (a foreign hard delete) */
     char name[3 * NAMES_KEY_MAX_BYTES + 1]; /* the key's znode name (LAYOUT_MAX_NAME_BYTES) */
 } mirror_collectable;
-bool mirror_list_collectable(mirror *m, int64_t older_than_ms, cursor_pos *from, size_t max, GArray *out);
+bool mirror_list_collectable(mirror *m, int64_t czxid, int64_t older_than_ms, cursor_pos *from, size_t max, GArray *out);
 
 /* Counters for /metrics. */
 typedef struct mirror_stats {

@@ -129,23 +129,48 @@ static bool is_leader(gc *g) {
     return leader;
 }
 
-static int delete_batch(gc *g, const char *store, const mirror_collectable *c, size_t n) {
-    zoo_op_t ops[DELETE_BATCH];
-    zoo_op_result_t res[DELETE_BATCH];
+/* The store config a round's deletes are for: its path and the version the
+ * round's horizon write left (or found). Each delete multi begins with a
+ * check of it, so that a round never deletes in a store deleted and
+ * created again meanwhile, nor after any other config change (the next
+ * pass takes those tombstones up again). */
+typedef struct gc_fence {
+    const char *path;
+    int32_t version;
+} gc_fence;
+
+/* Deletes the tombstones of c[0..n) (n <= DELETE_BATCH), each with its
+ * version: one multi, or when one of them changed or vanished meanwhile,
+ * one multi each. Returns how many it deleted; *stale when the fence's
+ * check failed (stop the round). */
+static int delete_batch(gc *g, const char *store, const gc_fence *f, const mirror_collectable *c, size_t n,
+                        bool *stale) {
+    zoo_op_t ops[DELETE_BATCH + 1];
+    zoo_op_result_t res[DELETE_BATCH + 1];
     char *paths[DELETE_BATCH];
     size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
+    zoo_check_op_init(&ops[0], f->path, f->version);
+    for (size_t i = 0; i < n && k < DELETE_BATCH; i++) {
         if (c[i].gone) continue;
         if (!(paths[k] = layout_named_record_path(g->root, store, c[i].bucket, c[i].name))) break;
-        zoo_delete_op_init(&ops[k], paths[k], c[i].zver);
+        zoo_delete_op_init(&ops[k + 1], paths[k], c[i].zver);
         k++;
     }
     int done = 0;
-    if (k > 0 && zoo_multi(zkc_zh(g->z), (int)k, ops, res) == ZOK) {
+    int rc = k > 0 ? zoo_multi(zkc_zh(g->z), (int)k + 1, ops, res) : ZOK;
+    if (rc == ZOK) {
         done = (int)k;
+    } else if (res[0].err == ZBADVERSION || res[0].err == ZNONODE) {
+        *stale = true;
     } else {
-        for (size_t i = 0; i < k; i++) /* one changed or vanished meanwhile: one at a time */
-            if (zoo_delete(zkc_zh(g->z), paths[i], ops[i].delete_op.version) == ZOK) done++;
+        for (size_t i = 0; i < k && !*stale; i++) { /* one changed or vanished meanwhile: one at a time */
+            zoo_op_t one[2] = {ops[0], ops[i + 1]};
+            zoo_op_result_t r1[2];
+            memset(r1, 0, sizeof r1);
+            int r = zoo_multi(zkc_zh(g->z), 2, one, r1);
+            if (r == ZOK) done++;
+            else if (r1[0].err == ZBADVERSION || r1[0].err == ZNONODE) *stale = true;
+        }
     }
     for (size_t i = 0; i < k; i++) free(paths[i]);
     return done;
@@ -167,56 +192,72 @@ static bool stopping(gc *g) {
     return s;
 }
 
-/* One round: the horizon moved to the last of cands, then their deletes.
- * Returns false when the horizon could not move (stop the store). */
-static bool collect_round(gc *g, mirror *m, const char *name, const GArray *cands) {
+/* One round of incarnation czxid: the horizon moved to the last of cands,
+ * then their deletes. Returns false when the store is to be left for this
+ * pass (the horizon could not move; the config changed meanwhile). */
+static bool collect_round(gc *g, mirror *m, const char *name, int64_t czxid, const GArray *cands) {
     const mirror_collectable *c = (const mirror_collectable *)cands->data;
     cursor_pos h = c[cands->len - 1].pos;
     zs_err e = {0};
     /* The horizon first: from now on a cursor that could need these
      * deletions is expired, on every gateway (their mirrors watch the config). */
-    if (stores_advance_horizon(g->z, g->root, g->schemas, name, &h, &e) < 0) {
+    char *spath = layout_store_path(g->root, name);
+    gc_fence f = {spath, 0};
+    if (!spath) return false;
+    if (stores_advance_horizon(g->z, g->root, g->schemas, name, czxid, &h, &f.version, &e) < 0) {
         if (e.status != 404) GC_FAILED(g, "gc %s: cannot move the horizon: %s", name, e.message);
+        free(spath);
         return false;
     }
     mirror_note_horizon(m, &h);
     int deleted = 0;
-    for (size_t i = 0; i < cands->len; i += DELETE_BATCH) {
+    bool stale = false;
+    for (size_t i = 0; i < cands->len && !stale; i += DELETE_BATCH) {
         size_t n = cands->len - i < DELETE_BATCH ? cands->len - i : DELETE_BATCH;
-        deleted += delete_batch(g, name, c + i, n);
+        deleted += delete_batch(g, name, &f, c + i, n, &stale);
     }
+    free(spath);
     pthread_mutex_lock(&g->mu);
     g->stats.collected += (uint64_t)deleted;
     pthread_mutex_unlock(&g->mu);
     LOG_INFO(g->lg, "gc %s: collected %d tombstones; horizon now %016llx", name, deleted, (unsigned long long)h.zxid);
-    return true;
+    return !stale;
+}
+
+/* The store's config and its caught-up mirror: 0, or -1 (logged and
+ * counted unless the store is simply gone). */
+static int store_state(gc *g, const char *name, store_cfg *cfg, mirror **m) {
+    zs_err e = {0};
+    if (stores_get(g->z, g->root, g->schemas, name, cfg, &e) < 0) {
+        if (e.status != 404) GC_FAILED(g, "gc %s: cannot read the store: %s", name, e.message); /* 404: deleted since the listing */
+        return -1;
+    }
+    store_cfg_release(cfg); /* only czxid and the ttl are used */
+    int rc = mirror_set_acquire(g->mirrors, name, cfg->czxid, BOUND_LOAD_MS, m);
+    if (rc == 0) rc = mirror_catch_up(*m, cfg->czxid, BOUND_CATCH_UP_MS);
+    if (rc < 0 && rc != MIRROR_GONE)
+        GC_FAILED(g, "gc %s: its mirror did not load or catch up within %d ms", name, BOUND_LOAD_MS);
+    return rc < 0 ? -1 : 0;
 }
 
 static void collect_store(gc *g, const char *name) {
     store_cfg cfg;
-    zs_err e = {0};
-    if (stores_get(g->z, g->root, g->schemas, name, &cfg, &e) < 0) {
-        if (e.status != 404) GC_FAILED(g, "gc %s: cannot read the store: %s", name, e.message); /* 404: deleted since the listing */
-        return;
-    }
-    store_cfg_release(&cfg); /* only czxid and the ttl are used */
     mirror *m = NULL;
-    int rc = mirror_set_acquire(g->mirrors, name, cfg.czxid, BOUND_LOAD_MS, &m);
-    if (rc == 0) rc = mirror_catch_up(m, cfg.czxid, BOUND_CATCH_UP_MS);
-    if (rc < 0) {
-        if (rc != MIRROR_GONE) GC_FAILED(g, "gc %s: its mirror did not load or catch up within %d ms", name, BOUND_LOAD_MS);
-        return;
-    }
-    int64_t cutoff = g_get_real_time() / 1000 - cfg.tombstone_ttl * 1000;
+    if (store_state(g, name, &cfg, &m) < 0) return;
+    int64_t czxid = cfg.czxid;
     /* In rounds of at most ROUND_MAX, in feed order: the walk goes on
-     * after the last record the previous round visited. */
+     * after the last record the previous round visited. Each round reads
+     * the config again (its TTL may have changed; another incarnation, or
+     * another collector now, ends the pass for this store). */
     GArray *cands = g_array_sized_new(FALSE, FALSE, sizeof(mirror_collectable), ROUND_MAX);
     cursor_pos from = {0, 0, 0};
     bool more = true;
-    while (more && !stopping(g) && zkc_connected(g->z)) {
+    for (unsigned round = 0; more && !stopping(g) && zkc_connected(g->z); round++) {
+        if (round > 0 && (!is_leader(g) || store_state(g, name, &cfg, &m) < 0 || cfg.czxid != czxid)) break;
+        int64_t cutoff = g_get_real_time() / 1000 - cfg.tombstone_ttl * 1000;
         g_array_set_size(cands, 0);
-        more = mirror_list_collectable(m, cutoff, &from, ROUND_MAX, cands);
-        if (cands->len > 0 && !collect_round(g, m, name, cands)) break;
+        more = mirror_list_collectable(m, czxid, cutoff, &from, ROUND_MAX, cands);
+        if (cands->len > 0 && !collect_round(g, m, name, czxid, cands)) break;
     }
     g_array_free(cands, TRUE);
 }
@@ -237,7 +278,7 @@ static void round_once(gc *g) {
         GC_FAILED(g, "gc: cannot list the stores: %s", e.message);
         return;
     }
-    for (size_t i = 0; i < n; i++) collect_store(g, names[i]);
+    for (size_t i = 0; i < n && !stopping(g); i++) collect_store(g, names[i]);
     stores_free_names(names, n);
 }
 

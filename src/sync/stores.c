@@ -202,24 +202,31 @@ static int fence_holds(zkc *z, const del_fence *f) {
 
 static int delete_tree(zkc *z, const del_fence *f, const char *path);
 
-/* Deletes paths[0..n) in one multi with the fence's check: ZOK,
- * STORES_OVERTAKEN, or the multi's error. */
-static int multi_delete(zkc *z, const del_fence *f, char **paths, int n) {
-    if (n == 0) return ZOK;
-    int rc = fence_holds(z, f);
-    if (rc != ZOK) return rc;
+/* Deletes paths[0..n) in one multi that begins with the fence's check:
+ * ZOK, STORES_OVERTAKEN (the check failed), or the multi's error. */
+static int fenced_multi(zkc *z, const del_fence *f, char **paths, int n) {
     zoo_op_t *ops = calloc((size_t)n + 1, sizeof *ops);
     zoo_op_result_t *res = calloc((size_t)n + 1, sizeof *res);
-    rc = ZSYSTEMERROR;
+    int rc = ZSYSTEMERROR;
     if (ops && res) {
         zoo_check_op_init(&ops[0], f->path, f->version);
         for (int i = 0; i < n; i++) zoo_delete_op_init(&ops[i + 1], paths[i], -1);
         rc = zoo_multi(zkc_zh(z), n + 1, ops, res);
-        if (rc != ZOK && res[0].err != ZOK && res[0].err != ZRUNTIMEINCONSISTENCY) rc = STORES_OVERTAKEN;
+        /* (on a failed multi the op that failed holds the error; on a lost
+         * connection nothing was filled in: zero, ZOK) */
+        if (rc != ZOK && (res[0].err == ZBADVERSION || res[0].err == ZNONODE)) rc = STORES_OVERTAKEN;
     }
     free(ops);
     free(res);
     return rc;
+}
+
+/* The same after a read of the fence (czxid too, which a check cannot
+ * see): one batch of a deletion. */
+static int multi_delete(zkc *z, const del_fence *f, char **paths, int n) {
+    if (n == 0) return ZOK;
+    int rc = fence_holds(z, f);
+    return rc != ZOK ? rc : fenced_multi(z, f, paths, n);
 }
 
 static int delete_children_of(zkc *z, const del_fence *f, char **paths, int n);
@@ -239,7 +246,7 @@ static int delete_batch(zkc *z, const del_fence *f, char **paths, int n) {
     }
     if ((rc = fence_holds(z, f)) != ZOK) return rc;
     for (int i = 0; i < n; i++) {
-        int r = zoo_delete(zkc_zh(z), paths[i], -1);
+        int r = fenced_multi(z, f, &paths[i], 1); /* each delete checks the fence too */
         if (r == ZNOTEMPTY) r = delete_tree(z, f, paths[i]);
         if (r != ZOK && r != ZNONODE) return r;
     }
@@ -317,9 +324,12 @@ static int delete_tree(zkc *z, const del_fence *f, const char *path) {
     }
     deallocate_String_vector(&kids);
     if (rc != ZOK) return rc;
-    bool cfg = strcmp(path, f->path) == 0;
-    rc = zoo_delete(zkc_zh(z), path, cfg ? f->version : -1);
-    if (cfg && rc == ZBADVERSION) return STORES_OVERTAKEN;
+    if (strcmp(path, f->path) == 0) { /* the config: last, with the fence's version */
+        rc = zoo_delete(zkc_zh(z), path, f->version);
+        return rc == ZBADVERSION ? STORES_OVERTAKEN : rc == ZNONODE ? ZOK : rc;
+    }
+    char *one = (char *)path;
+    rc = fenced_multi(z, f, &one, 1);
     return rc == ZNONODE ? ZOK : rc;
 }
 
@@ -434,7 +444,8 @@ int stores_put(zkc *z, const char *root, store_schema_cache *schemas, const char
     return -1;
 }
 
-int stores_delete(zkc *z, const char *root, store_schema_cache *schemas, const char *name, zs_err *err) {
+static int stores_delete_try(zkc *z, const char *root, store_schema_cache *schemas, const char *name, zs_err *err,
+                             int again) {
     char *path = layout_store_path(root, name);
     if (!path) { zs_err_set(err, 500, "internal", "out of memory"); return -1; }
     store_cfg c;
@@ -452,10 +463,18 @@ int stores_delete(zkc *z, const char *root, store_schema_cache *schemas, const c
         return -1;
     }
     if (rc == ZOK) {
+        /* Marked with the version read: a deletion marked meanwhile by
+         * another DELETE keeps its fence, and this one starts again (and
+         * finishes that one, above). */
         char *data = cfg_json(&c, true);
         struct Stat st;
-        rc = data ? zoo_set2(zkc_zh(z), path, data, (int)strlen(data), -1, &st) : ZSYSTEMERROR;
+        rc = data ? zoo_set2(zkc_zh(z), path, data, (int)strlen(data), c.zversion, &st) : ZSYSTEMERROR;
         free(data);
+        if (rc == ZBADVERSION && again < BOUND_CONFIG_ATTEMPTS) {
+            store_cfg_release(&c);
+            free(path);
+            return stores_delete_try(z, root, schemas, name, err, again + 1);
+        }
         if (rc == ZOK) rc = delete_store_tree(z, path, st.czxid, st.version);
     }
     store_cfg_release(&c);
@@ -467,6 +486,10 @@ int stores_delete(zkc *z, const char *root, store_schema_cache *schemas, const c
     }
     zkerr_unavailable(err, rc, "deleting the store");
     return -1;
+}
+
+int stores_delete(zkc *z, const char *root, store_schema_cache *schemas, const char *name, zs_err *err) {
+    return stores_delete_try(z, root, schemas, name, err, 0);
 }
 
 int stores_deletion_progress(zkc *z, const char *root, store_schema_cache *schemas, const char *name, int *left,
@@ -494,8 +517,8 @@ int stores_deletion_progress(zkc *z, const char *root, store_schema_cache *schem
     return out;
 }
 
-int stores_advance_horizon(zkc *z, const char *root, store_schema_cache *schemas, const char *name, const cursor_pos *h,
-                           zs_err *err) {
+int stores_advance_horizon(zkc *z, const char *root, store_schema_cache *schemas, const char *name, int64_t czxid,
+                           const cursor_pos *h, int32_t *zversion, zs_err *err) {
     char *path = layout_store_path(root, name);
     if (!path) { zs_err_set(err, 500, "internal", "out of memory"); return -1; }
     int rc = ZOK;
@@ -505,16 +528,24 @@ int stores_advance_horizon(zkc *z, const char *root, store_schema_cache *schemas
         /* An invalid config is left as it is (an admin's PUT rewrites it):
          * writing it back would put the defaults in its place. */
         rc = cfg_read_checked(z, schemas, path, name, &c, &deleting, NULL, 0);
+        if (rc == ZOK && c.czxid != czxid) rc = ZNONODE; /* that incarnation is gone */
         if (rc != ZOK || deleting) { store_cfg_release(&c); break; }
-        if (cursor_cmp(&c.horizon, h) >= 0) { store_cfg_release(&c); free(path); return 0; }
+        if (cursor_cmp(&c.horizon, h) >= 0) {
+            *zversion = c.zversion;
+            store_cfg_release(&c);
+            free(path);
+            return 0;
+        }
         c.horizon = *h;
         char *data = cfg_json(&c, false);
         store_cfg_release(&c);
         if (!data) { rc = ZSYSTEMERROR; break; }
-        rc = zoo_set(zkc_zh(z), path, data, (int)strlen(data), c.zversion);
+        struct Stat st;
+        rc = zoo_set2(zkc_zh(z), path, data, (int)strlen(data), c.zversion, &st);
         free(data);
         if (rc == ZBADVERSION) continue;
         if (rc != ZOK) break;
+        *zversion = st.version;
         free(path);
         return 0;
     }

@@ -2,7 +2,7 @@
 // by the token's scope, delete (records gone), no implicit creation.
 import assert from 'node:assert/strict';
 import { before } from 'node:test';
-import { setupEnv, it, startGateway, uniq, rid } from '../lib/harness.mjs';
+import { setupEnv, it, startGateway, uniq, rid, zkCli } from '../lib/harness.mjs';
 import { Api, expectError, CURSOR_RE } from '../lib/http.mjs';
 import { openEvents } from '../lib/sse.mjs';
 import { makeSigner } from '../lib/jwt.mjs';
@@ -217,7 +217,9 @@ it('DELETE of a store whose keys are long escaped names: its multis stay under j
 // again. The first deleter must then stop: it used to go on from its own
 // listing and delete the new store's buckets and records, and at last its
 // config. The proxy holds gateway D's write session at the deletion's
-// first multi, so the PUT lands exactly there.
+// second multi (its first batch of 500 empty buckets, after the read of
+// the fence went through), so the PUT lands exactly there: only the check
+// inside that multi can tell it now deletes another store's buckets.
 it('a DELETE overtaken by a PUT that re-creates the store does not delete the new store', { timeout: 120000 }, async () => {
   const { startProxy } = await import('../lib/proxy.mjs');
   const { eventually } = await import('../lib/http.mjs');
@@ -226,19 +228,25 @@ it('a DELETE overtaken by a PUT that re-creates the store does not delete the ne
   const d = new Api(D, signer.token('admin'));
   try {
     const s = uniq('overtaken');
-    await admin.createStore(s, { conflict: 'lww' });
-    await admin.pushOk(s, 'c', [{ id: 1, key: 'old1', op: 'put', value: 1 }, { id: 2, key: 'old2', op: 'put', value: 2 }]);
-    proxy.holdTypes = new Set([14]); // multi: D's first is its deletion's
+    await admin.createStore(s, { conflict: 'lww' }); // empty: D's first bucket batch would succeed
+    proxy.holdSkip = 1; // D's first multi ([r, c]: not empty) passes
+    proxy.holdTypes = new Set([14]);
     const del = d.deleteStore(s);
     try {
       await eventually(() => proxy.held > 0, { ms: 10000, what: "D's deletion held at its first multi" });
       const r = await admin.putStore(s); // sees the store being deleted: finishes that, creates it anew
       assert.equal(r.status, 201, r.text);
-      await admin.pushOk(s, 'c2', [{ id: 1, key: 'fresh', op: 'put', value: 'new' }]);
     } finally {
       proxy.release();
     }
     assert.equal((await del).status, 204, 'the store D was deleting is gone');
+    // D's held batch named 500 of the old store's buckets, all of which the
+    // new store has too, empty: they must all still be there.
+    for (const [dir, n] of [['r', 4096], ['c', 256]]) {
+      const st = await zkCli(env.zk.connect, 'stat', `${env.root}/stores/${s}/${dir}`);
+      assert.match(st.stdout, new RegExp(`numChildren = ${n}\\b`), `the new store's ${dir}/ has its ${n} buckets: ${st.stdout} ${st.stderr}`);
+    }
+    await admin.pushOk(s, 'c2', [{ id: 1, key: 'fresh', op: 'put', value: 'new' }]);
     const desc = await admin.getStore(s);
     assert.equal(desc.status, 200, `the new store survives D's deletion: ${desc.text}`);
     assert.equal(desc.json.conflict, 'cas', 'the new store, with its own (default) config');

@@ -15,6 +15,7 @@
 //   p.holdTypes = new Set([106]);  // a connection that sends an addWatch
 //                                  // (type 106) is held from that frame on:
 //                                  // nothing more it sends reaches ZooKeeper
+//   p.holdSkip = 1;                // let that many such frames pass first
 //   p.held                         // frames held so far (all connections)
 //   p.release();                   // forwards what was held, in order, and
 //                                  // stops holding (holdTypes is cleared)
@@ -84,7 +85,7 @@ function pipeFrames(p, src, dst) {
       buf = buf.subarray(4 + len);
       const type = !first && len >= 8 ? f.readInt32BE(8) : null;
       first = false;
-      if (!c.held && type !== null && p.holdTypes && p.holdTypes.has(type)) c.held = [];
+      if (!c.held && type !== null && p.holdTypes && p.holdTypes.has(type) && !(p.holdSkip > 0 && p.holdSkip--)) c.held = [];
       if (c.held) { c.held.push(f); p.held++; } else w.write(f);
     }
   });
@@ -99,7 +100,7 @@ export async function startProxy(target, { host = '127.0.0.1', delayMs = 0, fram
   let next = 0;
   const conns = new Set(); // with frames: each connection's hold state
   const p = {
-    targets, addr: null, accepted: 0, refused: 0, delayMs, holdTypes: null, held: 0,
+    targets, addr: null, accepted: 0, refused: 0, delayMs, holdTypes: null, holdSkip: 0, held: 0,
     release() {
       p.holdTypes = null;
       for (const c of conns) if (c.held) c.flush();
