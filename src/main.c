@@ -80,7 +80,8 @@ static void usage(FILE *f) {
             "usage: zoosyncd [options]   (--version: print the version)\n"
             "  --listen ADDR:PORT        where to serve HTTP (default 127.0.0.1:8080; port 0 = any free port)\n"
             "  --zk HOST:PORT,...        ZooKeeper ensemble (default 127.0.0.1:2181)\n"
-            "  --root PATH               znode under which zoosync keeps its data (default /zoosync)\n"
+            "  --root PATH               znode under which zoosync keeps its data (default /zoosync;\n"
+            "                            a plain absolute path of at most 256 bytes)\n"
             "  --jwt-secret-file F       verify HS256 tokens with the secret in F (one trailing newline ignored)\n"
             "  --jwt-public-key F        verify RS256/ES256 tokens with the PEM public key in F\n"
             "  --jwt-jwks F              verify tokens with the JSON Web Key Set in F (RSA, EC P-256, oct keys),\n"
@@ -216,6 +217,23 @@ static int config_args(const char *path, const struct option *longs, options *o)
     return 0;
 }
 
+/* Every path the gateway builds starts with the root, some in fixed
+ * buffers and all in ZooKeeper requests of bounded size: a plain absolute
+ * path ("/a/b": no empty, "." or ".." part, no trailing '/') of at most
+ * ROOT_MAX_BYTES. Says why on stderr when not. */
+#define ROOT_MAX_BYTES 256
+static bool root_invalid(const char *r) {
+    size_t n = strlen(r);
+    const char *why = NULL;
+    if (n > ROOT_MAX_BYTES) why = "at most 256 bytes";
+    else if (r[0] != '/' || n < 2 || r[n - 1] == '/') why = "must start with '/' and not end with '/'";
+    else if (strstr(r, "//") || strstr(r, "/./") || strstr(r, "/../") || (n >= 2 && strcmp(r + n - 2, "/.") == 0) ||
+             (n >= 3 && strcmp(r + n - 3, "/..") == 0))
+        why = "no empty, '.' or '..' part";
+    if (why) fprintf(stderr, "zoosyncd: --root: %s\n", why);
+    return why != NULL;
+}
+
 static int parse_args(int argc, char **argv, options *o) {
     enum { O_LISTEN = 1, O_ZK, O_ROOT, O_SECRET, O_PUBKEY, O_BODY, O_TX, O_CREATE, O_CORS, O_WORKERS, O_SESSION, O_LOG, O_HELP, O_WEB, O_CLIENT, O_KEEPALIVE, O_STREAMS, O_GC, O_AUD, O_ISS, O_LIFE, O_DIGEST, O_WORLD, O_APPLY, O_HEAP, O_EDGE, O_RATE, O_WBYTES, O_WMUTS, O_TLSCERT, O_TLSKEY, O_JWKS, O_VERSION, O_LOGFMT, O_CONFIG };
     static const struct option longs[] = {
@@ -271,10 +289,7 @@ static int parse_args(int argc, char **argv, options *o) {
         case O_LISTEN: if (parse_listen(optarg, o) < 0) return -1; break;
         case O_ZK: o->zk = optarg; break;
         case O_ROOT:
-            if (optarg[0] != '/' || strlen(optarg) < 2 || optarg[strlen(optarg) - 1] == '/') {
-                fprintf(stderr, "zoosyncd: --root: must start with '/' and not end with '/'\n");
-                return -1;
-            }
+            if (root_invalid(optarg)) return -1;
             o->root = optarg;
             break;
         case O_SECRET: o->jwt_secret_file = optarg; break;

@@ -145,6 +145,19 @@ it('--log-format json: every line of the gateway\'s own log is a JSON object wit
   assert.ok(ours.some((l) => /^http GET \/v1\/stores\/\{store\} /.test(JSON.parse(l).msg)), 'the access log too');
 });
 
+// Every path the gateway builds starts with --root, and some go into
+// fixed buffers and ZooKeeper requests with a size limit (the collector's
+// election read a truncated path for a root of about 480 bytes: every
+// candidate looked dead, so every gateway led). The root is bounded.
+it('--root longer than 256 bytes, or not a plain path, is refused at start', async () => {
+  const { runGatewayExpectExit } = await import('../lib/harness.mjs');
+  for (const [root, re] of [[`/${'r'.repeat(256)}`, /--root: at most 256 bytes/], ['/a//b', /--root: /], ['/a/./b', /--root: /], ['/a/../b', /--root: /]]) {
+    const r = await runGatewayExpectExit(['--listen', '127.0.0.1:0', '--zk', env.zk.connect, '--root', root]);
+    assert.equal(r.code, 2, `--root ${root.slice(0, 20)}...: exit ${r.code} ${r.stderr}`);
+    assert.match(r.stderr, re, r.stderr);
+  }
+});
+
 it('--config FILE: settings as "name = value" lines, flags on the command line override them; a bad line is refused naming it', async () => {
   const { writeFileSync, readFileSync } = await import('node:fs');
   const path = (await import('node:path')).default;
