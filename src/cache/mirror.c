@@ -710,9 +710,9 @@ static void unlock_and_notify(mirror_set *s, notify_list *nl) {
 
 /* Drops hard-deleted records at or before the horizon, which has just moved
  * up from old: those in (old, horizon] of the feed. The ones at or before
- * old went when the horizon reached old (a deletion takes a zxid above every
- * horizon written before it), so a collector's rounds cost the span they
- * cover, not the store. */
+ * old went when the horizon reached old, and a deletion seen later at a
+ * position the horizon already covers is forgotten at once (mark_gone), so
+ * a collector's rounds cost the span they cover, not the store. */
 static void prune_gone(mirror *m, const cursor_pos *old) {
     ZS_MUTEX_ASSERT_HELD(&m->set->mu);
     bool start = !old->zxid && !old->khash && !old->version;
@@ -783,8 +783,9 @@ static void mark_gone(mirror *m, unsigned b, uint64_t zxid) {
     ZS_MUTEX_ASSERT_HELD(&m->set->mu);
     rbucket *bk = bucket_at(m, b);
     for (uint32_t i = 0; bk && i < bk->size; i++)
-        for (rec *r = bk->slot[i]; r; r = r->hnext) {
-            if (!r->gone_pending) continue;
+        for (rec **link = &bk->slot[i]; *link;) {
+            rec *r = *link;
+            if (!r->gone_pending) { link = &r->hnext; continue; }
             r->gone_pending = false;
             tree_remove(m, r);
             free(r->value);
@@ -793,7 +794,13 @@ static void mark_gone(mirror *m, unsigned b, uint64_t zxid) {
             r->gone = true;
             r->zxid = zxid > r->zxid ? zxid : r->zxid + 1;
             r->mtime = g_get_real_time() / 1000;
+            cursor_pos p = rec_pos(r);
+            if (cursor_cmp(&p, &m->horizon) <= 0) { /* a deletion the horizon already covers (seen late): */
+                rec_forget_at(m, bk, link);          /* prune_gone only looks above the horizon */
+                continue;
+            }
             tree_insert(m, r);
+            link = &r->hnext;
         }
 }
 

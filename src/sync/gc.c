@@ -148,6 +148,7 @@ static int delete_batch(gc *g, const char *store, const gc_fence *f, const mirro
     zoo_op_t ops[DELETE_BATCH + 1];
     zoo_op_result_t res[DELETE_BATCH + 1];
     char *paths[DELETE_BATCH];
+    memset(res, 0, sizeof res); /* a lost connection fills in nothing: ZOK, not stale */
     size_t k = 0;
     zoo_check_op_init(&ops[0], f->path, f->version);
     for (size_t i = 0; i < n && k < DELETE_BATCH; i++) {
@@ -192,10 +193,11 @@ static bool stopping(gc *g) {
     return s;
 }
 
-/* One round of incarnation czxid: the horizon moved to the last of cands,
- * then their deletes. Returns false when the store is to be left for this
- * pass (the horizon could not move; the config changed meanwhile). */
-static bool collect_round(gc *g, mirror *m, const char *name, int64_t czxid, const GArray *cands) {
+/* One round of the config cfg read (its incarnation and version): the
+ * horizon moved to the last of cands, then their deletes. Returns false
+ * when the store is to be left for this pass (the horizon could not move;
+ * the config changed meanwhile: its TTL may have, so cands may be wrong). */
+static bool collect_round(gc *g, mirror *m, const char *name, const store_cfg *cfg, const GArray *cands) {
     const mirror_collectable *c = (const mirror_collectable *)cands->data;
     cursor_pos h = c[cands->len - 1].pos;
     zs_err e = {0};
@@ -204,8 +206,8 @@ static bool collect_round(gc *g, mirror *m, const char *name, int64_t czxid, con
     char *spath = layout_store_path(g->root, name);
     gc_fence f = {spath, 0};
     if (!spath) return false;
-    if (stores_advance_horizon(g->z, g->root, g->schemas, name, czxid, &h, &f.version, &e) < 0) {
-        if (e.status != 404) GC_FAILED(g, "gc %s: cannot move the horizon: %s", name, e.message);
+    if (stores_advance_horizon(g->z, g->root, g->schemas, name, cfg->czxid, cfg->zversion, &h, &f.version, &e) < 0) {
+        if (e.status != 404 && e.status != 409) GC_FAILED(g, "gc %s: cannot move the horizon: %s", name, e.message);
         free(spath);
         return false;
     }
@@ -225,14 +227,16 @@ static bool collect_round(gc *g, mirror *m, const char *name, int64_t czxid, con
 }
 
 /* The store's config and its caught-up mirror: 0, or -1 (logged and
- * counted unless the store is simply gone). */
-static int store_state(gc *g, const char *name, store_cfg *cfg, mirror **m) {
+ * counted unless the store is simply gone, or not incarnation czxid when
+ * czxid is not 0). */
+static int store_state(gc *g, const char *name, int64_t czxid, store_cfg *cfg, mirror **m) {
     zs_err e = {0};
     if (stores_get(g->z, g->root, g->schemas, name, cfg, &e) < 0) {
         if (e.status != 404) GC_FAILED(g, "gc %s: cannot read the store: %s", name, e.message); /* 404: deleted since the listing */
         return -1;
     }
-    store_cfg_release(cfg); /* only czxid and the ttl are used */
+    store_cfg_release(cfg); /* only czxid, zversion and the ttl are used */
+    if (czxid && cfg->czxid != czxid) return -1; /* created again: the next pass */
     int rc = mirror_set_acquire(g->mirrors, name, cfg->czxid, BOUND_LOAD_MS, m);
     if (rc == 0) rc = mirror_catch_up(*m, cfg->czxid, BOUND_CATCH_UP_MS);
     if (rc < 0 && rc != MIRROR_GONE)
@@ -243,7 +247,7 @@ static int store_state(gc *g, const char *name, store_cfg *cfg, mirror **m) {
 static void collect_store(gc *g, const char *name) {
     store_cfg cfg;
     mirror *m = NULL;
-    if (store_state(g, name, &cfg, &m) < 0) return;
+    if (store_state(g, name, 0, &cfg, &m) < 0) return;
     int64_t czxid = cfg.czxid;
     /* In rounds of at most ROUND_MAX, in feed order: the walk goes on
      * after the last record the previous round visited. Each round reads
@@ -253,11 +257,11 @@ static void collect_store(gc *g, const char *name) {
     cursor_pos from = {0, 0, 0};
     bool more = true;
     for (unsigned round = 0; more && !stopping(g) && zkc_connected(g->z); round++) {
-        if (round > 0 && (!is_leader(g) || store_state(g, name, &cfg, &m) < 0 || cfg.czxid != czxid)) break;
+        if (round > 0 && (!is_leader(g) || store_state(g, name, czxid, &cfg, &m) < 0)) break;
         int64_t cutoff = g_get_real_time() / 1000 - cfg.tombstone_ttl * 1000;
         g_array_set_size(cands, 0);
         more = mirror_list_collectable(m, czxid, cutoff, &from, ROUND_MAX, cands);
-        if (cands->len > 0 && !collect_round(g, m, name, czxid, cands)) break;
+        if (cands->len > 0 && !collect_round(g, m, name, &cfg, cands)) break;
     }
     g_array_free(cands, TRUE);
 }

@@ -95,6 +95,28 @@ static int quota_take(mirror *m, const store_cfg *cfg, const char *key, bool liv
     return 0;
 }
 
+/* A record's bucket is missing. A store's deletion removes them (before
+ * its config, last): with the config gone or another incarnation, the
+ * store does not exist (404). With it still there, the store is being
+ * deleted or someone removed a bucket by hand: 503, and a retry says which
+ * (a store being deleted is 404 to every request that reads it). */
+static int bucket_missing(zkc *z, const char *root, const store_cfg *cfg, zs_err *err) {
+    char *spath = layout_store_path(root, cfg->name);
+    if (!spath) { zs_err_set(err, 500, "internal", "out of memory"); return -1; }
+    struct Stat st;
+    int rc = zoo_exists(zkc_zh(z), spath, 0, &st);
+    free(spath);
+    if (rc == ZNONODE || (rc == ZOK && st.czxid != cfg->czxid)) {
+        zs_err_set(err, 404, "store_not_found", "store '%s' does not exist", cfg->name);
+        return -1;
+    }
+    if (rc != ZOK) { zkerr_unavailable(err, rc, "reading the store"); return -1; }
+    zs_err_set(err, 503, "unavailable", "a bucket of store '%s' is missing: the store is being deleted, or a bucket "
+               "znode was removed by hand; retry", cfg->name);
+    err->retry_after = 1;
+    return -1;
+}
+
 int records_put(zkc *z, const char *root, const store_cfg *cfg, mirror *quota, const char *key, size_t klen,
                 const char *value, size_t vlen, const records_precond *pre, sbuf *out, bool *created, int32_t *version,
                 zs_err *err) {
@@ -128,10 +150,9 @@ int records_put(zkc *z, const char *root, const store_cfg *cfg, mirror *quota, c
             }
             mirror_quota_release(quota, q_rec, q_bytes);
         }
-        if (!node && rc == ZNONODE) { /* no bucket: only a store's deletion removes them */
+        if (!node && rc == ZNONODE) { /* no bucket: a store's deletion removes them */
             free(path);
-            zs_err_set(err, 404, "store_not_found", "store '%s' does not exist", cfg->name);
-            return -1;
+            return bucket_missing(z, root, cfg, err);
         }
         if (rc == ZBADVERSION || rc == ZNODEEXISTS || rc == ZNONODE) continue; /* lost a race: look again */
         if (rc != ZOK) break;

@@ -518,7 +518,7 @@ int stores_deletion_progress(zkc *z, const char *root, store_schema_cache *schem
 }
 
 int stores_advance_horizon(zkc *z, const char *root, store_schema_cache *schemas, const char *name, int64_t czxid,
-                           const cursor_pos *h, int32_t *zversion, zs_err *err) {
+                           int32_t expect, const cursor_pos *h, int32_t *zversion, zs_err *err) {
     char *path = layout_store_path(root, name);
     if (!path) { zs_err_set(err, 500, "internal", "out of memory"); return -1; }
     int rc = ZOK;
@@ -530,6 +530,12 @@ int stores_advance_horizon(zkc *z, const char *root, store_schema_cache *schemas
         rc = cfg_read_checked(z, schemas, path, name, &c, &deleting, NULL, 0);
         if (rc == ZOK && c.czxid != czxid) rc = ZNONODE; /* that incarnation is gone */
         if (rc != ZOK || deleting) { store_cfg_release(&c); break; }
+        if (c.zversion != expect) {
+            store_cfg_release(&c);
+            free(path);
+            zs_err_set(err, 409, "conflict", "the configuration of store '%s' changed", name);
+            return -1;
+        }
         if (cursor_cmp(&c.horizon, h) >= 0) {
             *zversion = c.zversion;
             store_cfg_release(&c);
@@ -543,7 +549,7 @@ int stores_advance_horizon(zkc *z, const char *root, store_schema_cache *schemas
         struct Stat st;
         rc = zoo_set2(zkc_zh(z), path, data, (int)strlen(data), c.zversion, &st);
         free(data);
-        if (rc == ZBADVERSION) continue;
+        if (rc == ZBADVERSION) continue; /* (and then 409 above) */
         if (rc != ZOK) break;
         *zversion = st.version;
         free(path);

@@ -47,10 +47,12 @@ int stores_delete(zkc *z, const char *root, store_schema_cache *schemas, const c
 int stores_deletion_progress(zkc *z, const char *root, store_schema_cache *schemas, const char *name, int *left,
                              int *total);
 /* Moves the horizon of incarnation czxid of the store forward to h (never
- * back). 0 and *zversion (the config's version with that horizon in it),
- * or -1 and err (404 also when the store is another incarnation now). */
+ * back), provided its config is still at version expect (the one whose TTL
+ * chose what h covers). 0 and *zversion (the config's version with that
+ * horizon in it), or -1 and err: 404 also when the store is another
+ * incarnation now, 409 when the config changed since expect. */
 int stores_advance_horizon(zkc *z, const char *root, store_schema_cache *schemas, const char *name, int64_t czxid,
-                           const cursor_pos *h, int32_t *zversion, zs_err *err);
+                           int32_t expect, const cursor_pos *h, int32_t *zversion, zs_err *err);
 /* Names of every store, sorted; free with stores_free_names. */
 int stores_list(zkc *z, const char *root, char ***names, size_t *count, zs_err *err);
 void stores_free_names(char **names, size_t count);
