@@ -796,6 +796,7 @@ static void mark_gone(mirror *m, unsigned b, uint64_t zxid) {
             r->mtime = g_get_real_time() / 1000;
             cursor_pos p = rec_pos(r);
             if (cursor_cmp(&p, &m->horizon) <= 0) { /* a deletion the horizon already covers (seen late): */
+                note_changed(m, r);                  /* (its streams look now, and resync if behind) */
                 rec_forget_at(m, bk, link);          /* prune_gone only looks above the horizon */
                 continue;
             }

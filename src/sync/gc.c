@@ -163,7 +163,7 @@ static int delete_batch(gc *g, const char *store, const gc_fence *f, const mirro
         done = (int)k;
     } else if (res[0].err == ZBADVERSION || res[0].err == ZNONODE) {
         *stale = true;
-    } else {
+    } else if (rc != ZCONNECTIONLOSS && rc != ZINVALIDSTATE && rc != ZSESSIONEXPIRED && rc != ZOPERATIONTIMEOUT) {
         for (size_t i = 0; i < k && !*stale; i++) { /* one changed or vanished meanwhile: one at a time */
             zoo_op_t one[2] = {ops[0], ops[i + 1]};
             zoo_op_result_t r1[2];
@@ -207,7 +207,8 @@ static bool collect_round(gc *g, mirror *m, const char *name, const store_cfg *c
     gc_fence f = {spath, 0};
     if (!spath) return false;
     if (stores_advance_horizon(g->z, g->root, g->schemas, name, cfg->czxid, cfg->zversion, &h, &f.version, &e) < 0) {
-        if (e.status != 404 && e.status != 409) GC_FAILED(g, "gc %s: cannot move the horizon: %s", name, e.message);
+        if (e.status == 409) LOG_INFO(g->lg, "gc %s: its config changed during the round; the next pass goes on", name);
+        else if (e.status != 404) GC_FAILED(g, "gc %s: cannot move the horizon: %s", name, e.message);
         free(spath);
         return false;
     }

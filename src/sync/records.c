@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cache/cursor.h"
+#include "sync/stores.h"
 #include "util/bounds.h"
 #include "util/jraw.h"
 #include "zk/layout.h"
@@ -95,25 +96,21 @@ static int quota_take(mirror *m, const store_cfg *cfg, const char *key, bool liv
     return 0;
 }
 
-/* A record's bucket is missing. A store's deletion removes them (before
- * its config, last): with the config gone or another incarnation, the
- * store does not exist (404). With it still there, the store is being
- * deleted or someone removed a bucket by hand: 503, and a retry says which
- * (a store being deleted is 404 to every request that reads it). */
+/* A record's bucket is missing. A store's deletion removes them (after
+ * marking its config, which goes last): the store gone, another
+ * incarnation or marked is 404, as for any request that reads it. A
+ * bucket missing from a store that is not being deleted was removed by
+ * hand: 503, with the reason. */
 static int bucket_missing(zkc *z, const char *root, const store_cfg *cfg, zs_err *err) {
-    char *spath = layout_store_path(root, cfg->name);
-    if (!spath) { zs_err_set(err, 500, "internal", "out of memory"); return -1; }
-    struct Stat st;
-    int rc = zoo_exists(zkc_zh(z), spath, 0, &st);
-    free(spath);
-    if (rc == ZNONODE || (rc == ZOK && st.czxid != cfg->czxid)) {
+    int rc = stores_gone(z, root, cfg->name, cfg->czxid);
+    if (rc == 1) {
         zs_err_set(err, 404, "store_not_found", "store '%s' does not exist", cfg->name);
-        return -1;
+    } else if (rc == 0) {
+        zs_err_set(err, 503, "unavailable", "a bucket znode of store '%s' is missing (removed by hand?)", cfg->name);
+        err->retry_after = 1;
+    } else {
+        zkerr_unavailable(err, rc, "reading the store");
     }
-    if (rc != ZOK) { zkerr_unavailable(err, rc, "reading the store"); return -1; }
-    zs_err_set(err, 503, "unavailable", "a bucket of store '%s' is missing: the store is being deleted, or a bucket "
-               "znode was removed by hand; retry", cfg->name);
-    err->retry_after = 1;
     return -1;
 }
 

@@ -113,6 +113,24 @@ int stores_get(zkc *z, const char *root, store_schema_cache *schemas, const char
     return -1;
 }
 
+int stores_gone(zkc *z, const char *root, const char *name, int64_t czxid) {
+    char *path = layout_store_path(root, name);
+    char *buf = malloc(CFG_BUF);
+    int len = CFG_BUF, rc = ZSYSTEMERROR;
+    struct Stat st;
+    if (path && buf) rc = zoo_get(zkc_zh(z), path, 0, buf, &len, &st);
+    free(path);
+    if (rc == ZOK && st.czxid == czxid && len > 0 && len < CFG_BUF) {
+        json_t *o = json_loadb(buf, (size_t)len, 0, NULL);
+        rc = json_is_true(json_object_get(o, "deleting")) ? 1 : 0; /* (not JSON: not marked) */
+        json_decref(o);
+    } else if (rc == ZOK || rc == ZNONODE) {
+        rc = rc == ZNONODE || st.czxid != czxid ? 1 : 0;
+    }
+    free(buf);
+    return rc;
+}
+
 /* ---- validation of a PUT body ------------------------------------------ */
 
 static int apply_patch(store_cfg *c, store_schema_cache *schemas, const json_t *body, const char *schema_text,

@@ -30,6 +30,11 @@ typedef struct zkc zkc;
 
 /* 0 and *out, or -1 and err (404 store_not_found, 503). */
 int stores_get(zkc *z, const char *root, store_schema_cache *schemas, const char *name, store_cfg *out, zs_err *err);
+/* Whether incarnation czxid of the store is gone for requests: 1 when its
+ * config is absent, another incarnation, or marked as being deleted; 0 when
+ * it is there, unmarked; or ZooKeeper's error (< 0). One read; the config's
+ * schema is not compiled. */
+int stores_gone(zkc *z, const char *root, const char *name, int64_t czxid);
 /* Creates or updates from body (NULL or an object: only the fields given
  * change). body as store_cfg_split_schema leaves it: a non-null "schema" member
  * stands for schema_text[0..schema_len) (compiled here: 400 naming the

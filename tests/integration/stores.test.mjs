@@ -263,29 +263,56 @@ it('a DELETE overtaken by a PUT that re-creates the store does not delete the ne
 });
 
 // A record PUT that read the store just before its deletion: its create
-// finds no bucket (a deletion removes the buckets before the config). It
-// used to take that for a lost race and try again, 25 times, then answer
-// 503 "no node"; the store is gone, so it is 404.
-it('a record PUT whose store is deleted under it answers 404, not 503', { timeout: 120000 }, async () => {
+// finds no bucket (a deletion marks the config, removes the buckets, then
+// the config). It used to take that for a lost race and try again, 25
+// times, then answer 503 "no node"; the store is gone (or being deleted),
+// so it is 404. A bucket removed by hand from a store that is not being
+// deleted is 503, saying so. Each case holds D's create at a proxy while
+// the state is made, then lets it go.
+it('a record PUT whose store is deleted under it answers 404, not 503; a bucket removed by hand is 503', { timeout: 120000 }, async () => {
+  const { zkConnect } = await import('../lib/zkraw.mjs');
+  const { zkIdentity, recordZnode } = await import('../lib/harness.mjs');
   const { startProxy } = await import('../lib/proxy.mjs');
   const { eventually } = await import('../lib/http.mjs');
   const proxy = await startProxy(env.zk.connect, { frames: true });
   const D = await startGateway({ zk: proxy.addr, root: env.root, args: [...signer.args, '--session-timeout', '30000'], name: 'putgone' });
   const d = new Api(D, signer.token('admin'));
+  const zk = await zkConnect(env.zk.connect, { auth: zkIdentity().cred });
   try {
-    const s = uniq('putgone');
-    await admin.createStore(s);
-    proxy.holdTypes = new Set([1, 15]); // create, create2: D's record create
-    const put = d.putRecord(s, 'k', { v: 1 });
-    try {
-      await eventually(() => proxy.held > 0, { ms: 10000, what: "D's record create held" });
-      assert.equal((await admin.deleteStore(s)).status, 204);
-    } finally {
-      proxy.release();
+    for (const how of ['deleted', 'being deleted', 'bucket removed']) {
+      const s = uniq('putgone');
+      await admin.createStore(s);
+      const held0 = proxy.held;
+      proxy.holdTypes = new Set([1, 15]); // create, create2: D's record create
+      const put = d.putRecord(s, 'k', { v: 1 });
+      try {
+        await eventually(() => proxy.held > held0, { ms: 10000, what: "D's record create held" });
+        if (how === 'deleted') {
+          assert.equal((await admin.deleteStore(s)).status, 204);
+        } else {
+          const cfgPath = `${env.root}/stores/${s}`;
+          if (how === 'being deleted') { // the state a deletion is in while it removes buckets
+            const c = await zk.get(cfgPath);
+            assert.equal(c.err, 0);
+            assert.equal((await zk.set(cfgPath, JSON.stringify({ ...JSON.parse(c.data), deleting: true }))).err, 0);
+          }
+          const bucket = recordZnode(env.root, s, 'k').path.replace(/\/[^/]*$/, '');
+          assert.equal((await zk.delete(bucket)).err, 0, `delete ${bucket}`);
+        }
+      } finally {
+        proxy.release();
+      }
+      if (how === 'bucket removed') {
+        expectError(await put, 503, 'unavailable', { messageMatch: /bucket znode .* is missing/ });
+        assert.equal((await admin.getStore(s)).status, 200, 'the store is still there');
+      } else {
+        expectError(await put, 404, 'store_not_found');
+        expectError(await admin.getStore(s), 404, 'store_not_found');
+      }
+      await admin.deleteStore(s); // (finishes the marked one)
     }
-    expectError(await put, 404, 'store_not_found');
-    expectError(await admin.getStore(s), 404, 'store_not_found');
   } finally {
+    zk.close();
     proxy.release();
     await D.stop();
     await proxy.close();
