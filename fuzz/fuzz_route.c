@@ -1,6 +1,6 @@
 /* The route lookup and query parser: route_find on the gateway's route
  * table (with http_pct_decode on the store and key parameters),
- * route_if_match, route_limit, and http_pct_decode itself (also used on
+ * route_if_match, route_etag_listed, route_limit, and http_pct_decode itself (also used on
  * the access_token query value).
  *
  * The input (up to its first NUL) is used as a path, a method, an
@@ -116,6 +116,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             CHECK(0);
         }
     }
+
+    /* If-None-Match: a list taken to name version probe holds its canonical
+     * tag (strong, or weak after W/) or "*" */
+    for (int64_t probe = 0; probe < 3; probe++)
+        if (route_etag_listed(s, probe)) {
+            char canon[40];
+            snprintf(canon, sizeof canon, "\"%lld\"", (long long)probe);
+            CHECK(strstr(s, canon) != NULL || strchr(s, '*') != NULL);
+        }
 
     /* limit */
     int lim = -7;

@@ -106,6 +106,24 @@ int route_if_match(const char *h, int64_t *v) {
     return 0;
 }
 
+bool route_etag_listed(const char *h, int64_t v) {
+    for (const char *p = h; *p;) {
+        while (*p == ' ' || *p == '\t' || *p == ',') p++;
+        const char *e = p;
+        while (*e && *e != ',') e++;
+        size_t n = (size_t)(e - p);
+        while (n && (p[n - 1] == ' ' || p[n - 1] == '\t')) n--;
+        if (n == 1 && p[0] == '*') return true;
+        if (n >= 2 && p[0] == 'W' && p[1] == '/') p += 2, n -= 2;
+        long long x;
+        if (n >= 3 && p[0] == '"' && p[n - 1] == '"' && !(n > 3 && p[1] == '0') &&
+            route_digits(p + 1, n - 2, INT64_MAX, &x) == 0 && x == v)
+            return true;
+        p = e;
+    }
+    return false;
+}
+
 int route_limit(const char *l, int *out) {
     long long v;
     if (route_digits(l, strlen(l), 10000, &v) < 0 || v < 1) return -1;

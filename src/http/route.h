@@ -81,6 +81,10 @@ bool route_in_api(const char *path);
 /* If-Match: "\"<version>\"", the version in decimal as the ETag writes it
  * (digits only, no leading zero). 0 and *v, or -1. */
 int route_if_match(const char *h, int64_t *v);
+/* Whether an If-None-Match header h lists version v's ETag ("<v>", weak
+ * W/"<v>" alike) or is "*": the comma-separated list of RFC 9110, whose
+ * malformed members match nothing. */
+bool route_etag_listed(const char *h, int64_t v);
 /* The limit query value of /changes: an integer from 1 to 10000, digits
  * only (no sign, no white space). 0 and *out, or -1. */
 int route_limit(const char *l, int *out);

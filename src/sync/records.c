@@ -175,6 +175,10 @@ int records_delete(zkc *z, const char *root, const store_cfg *cfg, const char *k
         rc = zoo_exists(zkc_zh(z), path, 0, &st);
         if (rc != ZOK && rc != ZNONODE) break;
         if (rc == ZNONODE || st.dataLength <= 0) { free(path); return not_found(err, key); }
+        if (pre->if_none_match) { /* "only if absent": it is not */
+            free(path);
+            return precondition(err, "If-None-Match: the record exists");
+        }
         if (pre->if_match && pre->match_version != (int64_t)st.version + 1) {
             free(path);
             return precondition(err, "If-Match: the record's version differs");

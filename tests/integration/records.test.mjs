@@ -88,6 +88,38 @@ it('If-Match: compare-and-set on PUT and DELETE', async () => {
   expectError(await get('cas'), 404, 'not_found');
 });
 
+// A GET's ETag comes back in If-None-Match when a browser or an HTTP cache
+// revalidates: that was 400 ("only * is supported"). It is a conditional
+// GET now: 304 with the ETag and no body when one of the listed tags (weak
+// or strong, or *) is the record's current version, 200 otherwise. And a
+// DELETE with If-None-Match: * ("only if absent") of a live record is 412,
+// not a deletion.
+it('conditional GET: If-None-Match with the ETag is 304, another is 200; DELETE with If-None-Match: * of a live record is 412', async () => {
+  const k = uniq('cond');
+  await a.putRecord(S, k, { n: 1 });
+  await a.putRecord(S, k, { n: 2 });
+  const g = await get(k);
+  assert.equal(g.status, 200);
+  const etag = g.headers.etag;
+  assert.equal(etag, '"2"');
+  for (const inm of [etag, `W/${etag}`, `"1", ${etag}`, '*', `"7",W/"2"`]) {
+    const r = await a.req('GET', `/v1/stores/${S}/records/${encodeURIComponent(k)}`, { headers: { 'If-None-Match': inm } });
+    assert.equal(r.status, 304, `If-None-Match: ${inm}: ${r.status} ${r.text}`);
+    assert.equal(r.text, '', 'no body');
+    assert.equal(r.headers.etag, etag, 'the ETag');
+  }
+  for (const inm of ['"1"', '"1", "3"', 'W/"20"', 'garbage', '""']) {
+    const r = await a.req('GET', `/v1/stores/${S}/records/${encodeURIComponent(k)}`, { headers: { 'If-None-Match': inm } });
+    assert.equal(r.status, 200, `If-None-Match: ${inm}: ${r.status} ${r.text}`);
+    assert.deepEqual(r.json.value, { n: 2 });
+  }
+  // Absent: 404 whatever the header.
+  expectError(await a.req('GET', `/v1/stores/${S}/records/${encodeURIComponent(k + 'x')}`, { headers: { 'If-None-Match': '*' } }), 404, 'not_found');
+  expectError(await a.deleteRecord(S, k, { 'If-None-Match': '*' }), 412, 'precondition_failed');
+  assert.equal((await get(k)).status, 200, 'not deleted');
+  assert.equal((await a.deleteRecord(S, k)).status, 204);
+});
+
 it('If-None-Match: * creates only', async () => {
   const p = await a.putRecord(S, 'only', 1, { 'If-None-Match': '*' });
   assert.equal(p.status, 201, p.text);

@@ -273,6 +273,21 @@ static void test_if_match(void **state) {
         if (route_if_match(bad[i], &v) == 0) fail_msg("If-Match %s accepted as %lld", bad[i], (long long)v);
 }
 
+static void test_etag_listed(void **state) {
+    (void)state;
+    static const char *const yes[] = {
+        "\"3\"", "W/\"3\"", "*", " * ", "\"1\", \"3\"", "\"1\",W/\"3\"", "garbage, \"3\"", "\"3\" ,", ",,\"3\"",
+    };
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+        if (!route_etag_listed(yes[i], 3)) fail_msg("If-None-Match %s does not list 3", yes[i]);
+    static const char *const no[] = {
+        "", ",", "\"\"", "3", "\"03\"", "\"30\"", "\"1\", \"4\"", "w/\"3\"", "W/3", "\" 3\"", "\"+3\"", "**", "\"3\"x", "W/ \"3\"",
+    };
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+        if (route_etag_listed(no[i], 3)) fail_msg("If-None-Match %s taken to list 3", no[i]);
+    assert_true(route_etag_listed("\"9223372036854775807\"", INT64_MAX));
+}
+
 static void test_limit(void **state) {
     (void)state;
     int l = 0;
@@ -299,6 +314,7 @@ int main(void) {
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_table_is_openapi),
         cmocka_unit_test(test_if_match),
+        cmocka_unit_test(test_etag_listed),
         cmocka_unit_test(test_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
